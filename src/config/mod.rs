@@ -1,0 +1,45 @@
+//! The configuration file: its TOML schema (`schema`), and its validation
+//! into ready-to-use [`Settings`] (`validate`). Every error a user can cause
+//! names the file, the line, the key and what was expected; all errors are
+//! reported at once, not the first only.
+
+mod error;
+mod schema;
+mod validate;
+
+use std::path::{Path, PathBuf};
+
+pub use error::{ConfigError, ConfigErrors};
+pub use validate::{ListSpec, PeerMatch, Sbc, Settings, TagSettings};
+
+/// Reads and validates a configuration file.
+pub fn load(path: &Path) -> Result<Settings, ConfigErrors> {
+    let text = std::fs::read_to_string(path).map_err(|e| {
+        ConfigErrors::one(ConfigError {
+            file: path.to_path_buf(),
+            line: None,
+            key: String::new(),
+            message: format!("cannot read the configuration file: {e}"),
+        })
+    })?;
+    from_str(&text, path)
+}
+
+/// Validates configuration text; `path` names it in errors and anchors
+/// relative list paths.
+pub fn from_str(text: &str, path: &Path) -> Result<Settings, ConfigErrors> {
+    let raw: schema::Config = toml::from_str(text).map_err(|e| {
+        let line = e.span().map(|s| error::line_of(text, s.start));
+        ConfigErrors::one(ConfigError {
+            file: path.to_path_buf(),
+            line,
+            key: String::new(),
+            message: e.message().trim_end().to_string(),
+        })
+    })?;
+    let base: PathBuf = path.parent().map(Path::to_path_buf).unwrap_or_default();
+    validate::validate(raw, text, path, &base)
+}
+
+#[cfg(test)]
+mod tests;

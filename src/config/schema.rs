@@ -1,0 +1,189 @@
+//! The TOML schema, as serde reads it. Unknown keys are refused (a typo must
+//! not silently fall back to a default). Values that need checking beyond
+//! their type keep their position (`Spanned`) so errors can name the line.
+
+use std::collections::BTreeMap;
+
+use serde::Deserialize;
+use toml::Spanned;
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    #[serde(default)]
+    pub home: Home,
+    #[serde(default)]
+    pub numbering: Vec<Spanned<Plan>>,
+    #[serde(default)]
+    pub emergency: Emergency,
+    #[serde(default)]
+    pub list_guard: ListGuard,
+    #[serde(default)]
+    pub lists: Vec<Spanned<ListEntry>>,
+    #[serde(default)]
+    pub sbcs: Vec<Spanned<SbcEntry>>,
+    #[serde(default)]
+    pub peers: Vec<Spanned<PeerEntry>>,
+    #[serde(default)]
+    pub policy: PolicySection,
+    #[serde(default)]
+    pub tags: Tags,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Home {
+    pub country_code: Spanned<String>,
+    #[serde(default = "zero")]
+    pub trunk_prefix: Spanned<String>,
+    #[serde(default = "zero_zero")]
+    pub international_prefix: Spanned<String>,
+}
+
+fn zero() -> Spanned<String> {
+    Spanned::new(0..0, "0".into())
+}
+
+fn zero_zero() -> Spanned<String> {
+    Spanned::new(0..0, "00".into())
+}
+
+impl Default for Home {
+    fn default() -> Self {
+        Home {
+            country_code: Spanned::new(0..0, "31".into()),
+            trunk_prefix: zero(),
+            international_prefix: zero_zero(),
+        }
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Plan {
+    pub country_code: String,
+    pub ranges: Vec<Spanned<PlanRow>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PlanRow {
+    pub prefix: String,
+    pub lengths: Vec<u8>,
+    #[serde(rename = "type")]
+    pub kind: String,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Emergency {
+    #[serde(default = "default_emergency")]
+    pub numbers: Vec<Spanned<String>>,
+    #[serde(default)]
+    pub routing_prefixes: Vec<Spanned<String>>,
+}
+
+fn default_emergency() -> Vec<Spanned<String>> {
+    ["112", "911", "999"]
+        .map(|s| Spanned::new(0..0, s.to_string()))
+        .to_vec()
+}
+
+impl Default for Emergency {
+    fn default() -> Self {
+        Emergency {
+            numbers: default_emergency(),
+            routing_prefixes: Vec::new(),
+        }
+    }
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct ListGuard {
+    pub min_prefix_digits: Option<Spanned<i64>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ListEntry {
+    pub name: String,
+    pub role: String,
+    #[serde(default)]
+    pub kind: Option<String>,
+    pub file: String,
+    #[serde(default = "yes")]
+    pub required: bool,
+    #[serde(default)]
+    pub bloom_fp_rate: Option<f64>,
+}
+
+fn yes() -> bool {
+    true
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SbcEntry {
+    pub name: String,
+    pub addresses: Vec<Spanned<String>>,
+    #[serde(default)]
+    pub trunk_param: Option<String>,
+    #[serde(default)]
+    pub trunk_header: Option<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PeerEntry {
+    pub name: String,
+    #[serde(default)]
+    pub trunk_ids: Vec<String>,
+    #[serde(default)]
+    pub addresses: Vec<Spanned<String>>,
+    pub scope: Spanned<String>,
+    #[serde(default)]
+    pub pai_trusted: bool,
+    #[serde(default)]
+    pub number_context: Option<Spanned<toml::Value>>,
+    #[serde(default)]
+    pub rules: BTreeMap<String, Spanned<toml::Value>>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct PolicySection {
+    #[serde(default)]
+    pub reject_text: Option<String>,
+    #[serde(default)]
+    pub rules: BTreeMap<String, Spanned<toml::Value>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Tags {
+    #[serde(default = "default_tag_header")]
+    pub header: String,
+    #[serde(default = "default_display_prefix")]
+    pub display_prefix: String,
+    #[serde(default)]
+    pub in_contact_uri: bool,
+}
+
+fn default_tag_header() -> String {
+    "X-Callscreen".into()
+}
+
+fn default_display_prefix() -> String {
+    "[SCAM?] ".into()
+}
+
+impl Default for Tags {
+    fn default() -> Self {
+        Tags {
+            header: default_tag_header(),
+            display_prefix: default_display_prefix(),
+            in_contact_uri: false,
+        }
+    }
+}

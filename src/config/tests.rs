@@ -1,0 +1,200 @@
+use std::path::Path;
+
+use super::*;
+use crate::lists::{ListKind, Role};
+use crate::screen::{Action, Reason, ReasonKind};
+
+fn errors(text: &str) -> Vec<String> {
+    match from_str(text, Path::new("cs.toml")) {
+        Ok(_) => panic!("expected errors for:\n{text}"),
+        Err(e) => e.0.iter().map(|e| e.to_string()).collect(),
+    }
+}
+
+fn ok(text: &str) -> Settings {
+    from_str(text, Path::new("/etc/callscreen/cs.toml")).unwrap_or_else(|e| panic!("{e}"))
+}
+
+const PEER: &str = "[[peers]]\nname = \"p\"\ntrunk_ids = [\"t\"]\nscope = \"domestic\"\n";
+
+#[test]
+fn an_empty_file_is_a_valid_config_with_defaults() {
+    let s = ok("");
+    assert_eq!(s.policy.home.country_code.as_deref(), Some("31"));
+    assert_eq!(s.guard.min_prefix_digits, 6);
+    assert_eq!(s.tags.header, "X-Callscreen");
+    assert_eq!(s.policy.plans.len(), 1, "the built-in Dutch plan");
+}
+
+#[test]
+fn syntax_errors_and_unknown_keys_name_the_line() {
+    let e = errors("[home]\ncountry_code = \"31\"\ncountry_code = \"32\"\n");
+    assert!(e[0].starts_with("cs.toml:3: "), "{e:?}");
+    let e =
+        errors("[home]\ncountry_code = \"31\"\n\n[[peers]]\nname = \"p\"\nscopes = \"domestic\"\n");
+    assert!(
+        e[0].starts_with("cs.toml:6: ") && e[0].contains("unknown field `scopes`"),
+        "{e:?}"
+    );
+    let e = errors("[homme]\n");
+    assert!(e[0].contains("unknown field `homme`"), "{e:?}");
+}
+
+#[test]
+fn every_error_is_reported_with_file_line_and_key() {
+    let e = errors(
+        "[home]\n\
+         country_code = \"031\"\n\
+         [[sbcs]]\n\
+         name = \"s\"\n\
+         addresses = [\"10.0.0/8\"]\n\
+         [[peers]]\n\
+         name = \"p\"\n\
+         scope = \"abroad\"\n\
+         addresses = [\"192.0.2.0/33\"]\n\
+         [policy.rules]\n\
+         \"blocklist:nosuch\" = \"tag\"\n\
+         \"spoof:everything\" = \"tag\"\n\
+         \"invalid-cli\" = { action = \"reject\", code = 607 }\n\
+         \"cli-premium\" = \"block\"\n\
+         \"emergency\" = \"tag\"\n",
+    );
+    let want = [
+        ("cs.toml:2: home.country_code", "does not start with 0"),
+        ("cs.toml:5: sbcs[0].addresses[0]", "is not an IP network"),
+        ("cs.toml:8: peers[0].scope", "\"abroad\" is not a scope"),
+        (
+            "cs.toml:9: peers[0].addresses[0]",
+            "prefix length must be a number from 0 to 32",
+        ),
+        (
+            "cs.toml:11: policy.rules.\"blocklist:nosuch\"",
+            "no blocklist list named \"nosuch\"",
+        ),
+        (
+            "cs.toml:12: policy.rules.\"spoof:everything\"",
+            "is not a reason code",
+        ),
+        (
+            "cs.toml:13: policy.rules.\"invalid-cli\".code",
+            "607 Unwanted is the called user's own verdict",
+        ),
+        (
+            "cs.toml:14: policy.rules.\"cli-premium\"",
+            "\"block\" is not an action",
+        ),
+        ("cs.toml:15: policy.rules.\"emergency\"", "never rejected"),
+    ];
+    for (prefix, needle) in want {
+        assert!(
+            e.iter()
+                .any(|l| l.starts_with(prefix) && l.contains(needle)),
+            "{prefix} / {needle} not in {e:#?}"
+        );
+    }
+}
+
+#[test]
+fn peers_lists_and_rules() {
+    let s = ok(&format!(
+        "[[lists]]\nname = \"scam\"\nrole = \"blocklist\"\nfile = \"lists/scam.txt\"\n\
+         [[lists]]\nname = \"nets\"\nrole = \"blocklist\"\nkind = \"networks\"\nfile = \"/var/lib/nets.txt\"\nrequired = false\n\
+         {PEER}\
+         [[peers]]\nname = \"de\"\naddresses = [\"192.0.2.0/24\"]\nscope = \"international\"\n\
+         number_context = {{ country_code = \"49\" }}\n\
+         rules = {{ \"blocklist:scam\" = {{ action = \"reject\", code = 603, text = \"no\" }}, \"invalid-cli\" = {{ action = \"tag\", monitor = true }} }}\n\
+         [policy.rules]\n\"blocklist:*\" = \"tag\"\n"
+    ));
+    assert_eq!(s.lists[0].file, Path::new("/etc/callscreen/lists/scam.txt"));
+    assert_eq!(
+        (s.lists[1].kind, s.lists[1].role, s.lists[1].required),
+        (ListKind::Networks, Role::Blocklist, false)
+    );
+    assert_eq!(s.lists[1].file, Path::new("/var/lib/nets.txt"));
+    let p = &s.policy;
+    assert!(!p.peers[0].international && p.peers[0].context == p.home);
+    assert_eq!(p.peers[1].context.country_code.as_deref(), Some("49"));
+    assert_eq!(s.peers[1].nets.len(), 1);
+    let scam = Reason::of_list(ReasonKind::Blocklist, "scam");
+    assert_eq!(p.rule(&scam, 0).action, Action::Tag);
+    assert_eq!(p.rule(&scam, 1).action, Action::Reject { code: 603 });
+    assert_eq!(p.rule(&scam, 1).text.as_deref(), Some("no"));
+    let inv = Reason::new(ReasonKind::InvalidCli);
+    assert!(p.rule(&inv, 1).monitor);
+    assert!(!p.rule(&inv, 0).monitor);
+    // Built-in defaults stand where nothing is configured.
+    assert_eq!(
+        p.rule(&Reason::new(ReasonKind::SpoofDno), 0).action,
+        Action::Reject { code: 608 }
+    );
+    assert_eq!(
+        p.rule(&Reason::new(ReasonKind::SpoofDomesticCliIntl), 0)
+            .action,
+        Action::Anonymise
+    );
+    // An international peer reads E.164 only unless told otherwise.
+    let s = ok("[[peers]]\nname = \"i\"\ntrunk_ids = [\"i\"]\nscope = \"international\"\n");
+    assert_eq!(s.policy.peers[0].context.country_code, None);
+}
+
+#[test]
+fn peer_and_list_mistakes() {
+    let e = errors(&format!(
+        "{PEER}{PEER}\
+         [[peers]]\nname = \"q\"\nscope = \"domestic\"\nnumber_context = \"germany\"\n\
+         [[lists]]\nname = \"a\"\nrole = \"blocklist\"\nfile = \"a\"\n\
+         [[lists]]\nname = \"a\"\nrole = \"blocklist\"\nfile = \"b\"\n\
+         [[lists]]\nname = \"c\"\nrole = \"denylist\"\nfile = \"c\"\n\
+         [[lists]]\nname = \"d\"\nrole = \"allowlist\"\nkind = \"networks\"\nfile = \"d\"\n\
+         [list_guard]\nmin_prefix_digits = 0\n"
+    ));
+    let joined = e.join("\n");
+    for needle in [
+        "peers[1].name: peer name \"p\" must be non-empty and unique",
+        "peers[1].trunk_ids: trunk id \"t\" is also given to peer \"p\"",
+        "peers[2]: a peer needs trunk_ids",
+        "peers[2].number_context: use \"home\", \"e164\"",
+        "lists[1].name: list \"a\" is configured twice",
+        "lists[2].role: \"denylist\" is not a role",
+        "lists[3].kind: an allowlist holds numbers",
+        "list_guard.min_prefix_digits: must be a number of digits from 1 to 15",
+    ] {
+        assert!(joined.contains(needle), "{needle} not in:\n{joined}");
+    }
+}
+
+#[test]
+fn numbering_tables() {
+    let s = ok(
+        "[home]\ncountry_code = \"49\"\n[[numbering]]\ncountry_code = \"49\"\nranges = [{ prefix = \"15\", lengths = [10, 11], type = \"mobile\" }]\n",
+    );
+    assert_eq!(s.policy.plans.len(), 1);
+    assert_eq!(s.policy.plans[0].country_code, "49");
+    let e = errors(
+        "[[numbering]]\ncountry_code = \"31\"\nranges = [\n{ prefix = \"6\", lengths = [9], type = \"cellular\" },\n{ prefix = \"x\", lengths = [9], type = \"mobile\" },\n{ prefix = \"61\", lengths = [1], type = \"mobile\" }]\n",
+    );
+    assert!(
+        e[0].starts_with(
+            "cs.toml:4: numbering[0].ranges[0].type: \"cellular\" is not a number type"
+        ),
+        "{e:?}"
+    );
+    assert!(
+        e[1].starts_with("cs.toml:5: numbering[0].ranges[1].prefix"),
+        "{e:?}"
+    );
+    assert!(
+        e[2].starts_with("cs.toml:6: numbering[0].ranges[2].lengths"),
+        "{e:?}"
+    );
+}
+
+#[test]
+fn a_missing_file_says_so() {
+    let e = load(Path::new("/nonexistent/callscreen.toml")).unwrap_err();
+    assert!(
+        e.to_string()
+            .starts_with("/nonexistent/callscreen.toml: cannot read the configuration file"),
+        "{e}"
+    );
+}

@@ -1,0 +1,702 @@
+//! From the TOML schema to ready [`Settings`], collecting every error.
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::path::{Path, PathBuf};
+use std::str::FromStr;
+
+use toml::Spanned;
+
+use super::error::{ConfigError, ConfigErrors, line_of};
+use super::schema;
+use crate::cidr::Cidr;
+use crate::lists::format::valid_name;
+use crate::lists::{BloomParams, Guard, ListKind, Role};
+use crate::number::NumberContext;
+use crate::number::emergency::EmergencyNumbers;
+use crate::number::plan::{NumberType, NumberingPlan, PlanRange};
+use crate::screen::{
+    Action, DEFAULT_REJECT_CODE, Peer, Policy, ReasonKey, ReasonKind, Rule, RuleTable,
+};
+
+/// A list to load.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ListSpec {
+    pub name: String,
+    pub role: Role,
+    pub kind: ListKind,
+    /// The seed file (relative paths are taken from the config file's folder).
+    pub file: PathBuf,
+    /// Screening needs this list: the daemon is not ready without it.
+    pub required: bool,
+    pub bloom: BloomParams,
+}
+
+/// An SBC of the operator's: requests from its addresses may signal the
+/// ingress trunk.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Sbc {
+    pub name: String,
+    pub nets: Vec<Cidr>,
+    /// Request-URI parameter carrying the trunk (RFC 4904 `tgrp`).
+    pub trunk_param: Option<String>,
+    /// Header carrying the trunk (e.g. `X-Ingress-Trunk`).
+    pub trunk_header: Option<String>,
+}
+
+/// How a request is matched to a peer (same index as `Policy::peers`).
+#[derive(Clone, Debug, PartialEq)]
+pub struct PeerMatch {
+    pub trunk_ids: Vec<String>,
+    pub nets: Vec<Cidr>,
+}
+
+/// How tags are written on a tagged call.
+#[derive(Clone, Debug, PartialEq)]
+pub struct TagSettings {
+    pub header: String,
+    pub display_prefix: String,
+    pub in_contact_uri: bool,
+}
+
+/// A validated configuration.
+#[derive(Clone, Debug)]
+pub struct Settings {
+    pub path: PathBuf,
+    pub policy: Policy,
+    pub guard: Guard,
+    pub lists: Vec<ListSpec>,
+    pub sbcs: Vec<Sbc>,
+    pub peers: Vec<PeerMatch>,
+    pub tags: TagSettings,
+}
+
+struct Ctx<'a> {
+    text: &'a str,
+    path: &'a Path,
+    errors: Vec<ConfigError>,
+}
+
+impl Ctx<'_> {
+    fn err<T>(
+        &mut self,
+        span: Option<std::ops::Range<usize>>,
+        key: impl Into<String>,
+        message: impl Into<String>,
+    ) -> Option<T> {
+        let line = span
+            .filter(|s| s.end > 0)
+            .map(|s| line_of(self.text, s.start));
+        self.errors.push(ConfigError {
+            file: self.path.to_path_buf(),
+            line,
+            key: key.into(),
+            message: message.into(),
+        });
+        None
+    }
+
+    fn digits(
+        &mut self,
+        v: &Spanned<String>,
+        key: &str,
+        what: &str,
+        allow_empty: bool,
+    ) -> Option<String> {
+        let s = v.get_ref();
+        if (s.is_empty() && !allow_empty) || !s.bytes().all(|c| c.is_ascii_digit()) || s.len() > 15
+        {
+            return self.err(Some(v.span()), key, format!("{s:?} must be {what}"));
+        }
+        Some(s.clone())
+    }
+
+    fn cidrs(&mut self, v: &[Spanned<String>], key: &str) -> Vec<Cidr> {
+        let mut out = Vec::new();
+        for (i, a) in v.iter().enumerate() {
+            match Cidr::from_str(a.get_ref()) {
+                Ok(c) => out.push(c),
+                Err(e) => {
+                    self.err::<()>(Some(a.span()), format!("{key}[{i}]"), e.0);
+                }
+            }
+        }
+        out
+    }
+}
+
+pub(super) fn validate(
+    raw: schema::Config,
+    text: &str,
+    path: &Path,
+    base: &Path,
+) -> Result<Settings, ConfigErrors> {
+    let mut cx = Ctx {
+        text,
+        path,
+        errors: Vec::new(),
+    };
+
+    // [home]
+    let cc = cx.digits(
+        &raw.home.country_code,
+        "home.country_code",
+        "a country code: 1 to 3 digits, e.g. \"31\"",
+        false,
+    );
+    let cc = cc
+        .filter(|c| c.len() <= 3 && !c.starts_with('0'))
+        .or_else(|| {
+            if cx.errors.is_empty() {
+                cx.err(
+                    Some(raw.home.country_code.span()),
+                    "home.country_code",
+                    "a country code has 1 to 3 digits and does not start with 0, e.g. \"31\"",
+                )
+            } else {
+                None
+            }
+        });
+    let trunk = cx.digits(
+        &raw.home.trunk_prefix,
+        "home.trunk_prefix",
+        "digits (\"0\" in most of Europe; \"\" for none)",
+        true,
+    );
+    let intl = cx.digits(
+        &raw.home.international_prefix,
+        "home.international_prefix",
+        "digits (\"00\" in most of the world)",
+        false,
+    );
+    let home = NumberContext {
+        country_code: Some(cc.clone().unwrap_or_else(|| "31".into())),
+        trunk_prefix: trunk.clone().unwrap_or_else(|| "0".into()),
+        international_prefix: intl.clone().unwrap_or_else(|| "00".into()),
+    };
+
+    // [[numbering]]
+    let mut plans = Vec::new();
+    for (i, p) in raw.numbering.iter().enumerate() {
+        let key = format!("numbering[{i}]");
+        let pv = p.get_ref();
+        if pv.country_code.is_empty()
+            || pv.country_code.len() > 3
+            || !pv.country_code.bytes().all(|c| c.is_ascii_digit())
+        {
+            cx.err::<()>(
+                Some(p.span()),
+                format!("{key}.country_code"),
+                format!(
+                    "{:?} must be a country code of 1 to 3 digits",
+                    pv.country_code
+                ),
+            );
+            continue;
+        }
+        let mut rows = Vec::new();
+        for (j, r) in pv.ranges.iter().enumerate() {
+            let rk = format!("{key}.ranges[{j}]");
+            let rv = r.get_ref();
+            let Some(kind) = NumberType::from_name(&rv.kind) else {
+                let names: Vec<_> = NumberType::ALL.iter().map(|t| t.name()).collect();
+                cx.err::<()>(
+                    Some(r.span()),
+                    format!("{rk}.type"),
+                    format!(
+                        "{:?} is not a number type; use one of: {}",
+                        rv.kind,
+                        names.join(", ")
+                    ),
+                );
+                continue;
+            };
+            if rv.prefix.is_empty() || !rv.prefix.bytes().all(|c| c.is_ascii_digit()) {
+                cx.err::<()>(Some(r.span()), format!("{rk}.prefix"), format!("{:?} must be the leading digits of the national significant number, e.g. \"6\"", rv.prefix));
+                continue;
+            }
+            if rv.lengths.is_empty()
+                || rv.lengths.iter().any(|&l| {
+                    l == 0
+                        || l as usize + pv.country_code.len() > 15
+                        || (l as usize) < rv.prefix.len()
+                })
+            {
+                cx.err::<()>(Some(r.span()), format!("{rk}.lengths"), "lengths must list the allowed lengths of the national significant number, each at least the prefix's length and at most 15 minus the country code's");
+                continue;
+            }
+            rows.push(PlanRange {
+                prefix: rv.prefix.clone(),
+                lengths: rv.lengths.clone(),
+                kind,
+            });
+        }
+        plans.push(NumberingPlan::new(&pv.country_code, rows));
+    }
+    if raw.numbering.is_empty() && home.country_code.as_deref() == Some("31") {
+        plans.push(NumberingPlan::netherlands());
+    }
+
+    // [emergency]
+    let mut emergency = EmergencyNumbers {
+        numbers: Vec::new(),
+        routing_prefixes: Vec::new(),
+        country_code: home.country_code.clone(),
+    };
+    for (i, n) in raw.emergency.numbers.iter().enumerate() {
+        if let Some(d) = cx.digits(
+            n,
+            &format!("emergency.numbers[{i}]"),
+            "an emergency number in digits, e.g. \"112\"",
+            false,
+        ) {
+            emergency.numbers.push(d);
+        }
+    }
+    for (i, n) in raw.emergency.routing_prefixes.iter().enumerate() {
+        if let Some(d) = cx.digits(
+            n,
+            &format!("emergency.routing_prefixes[{i}]"),
+            "a routing prefix in digits",
+            false,
+        ) {
+            emergency.routing_prefixes.push(d);
+        }
+    }
+
+    // [list_guard]
+    let mut guard = Guard::default();
+    if let Some(m) = &raw.list_guard.min_prefix_digits {
+        match u8::try_from(*m.get_ref()) {
+            Ok(v) if (1..=15).contains(&v) => guard.min_prefix_digits = v,
+            _ => {
+                cx.err::<()>(
+                    Some(m.span()),
+                    "list_guard.min_prefix_digits",
+                    "must be a number of digits from 1 to 15 (default 6)",
+                );
+            }
+        }
+    }
+
+    // [[lists]]
+    let mut lists = Vec::new();
+    let mut roles_by_name: HashMap<String, Role> = HashMap::new();
+    for (i, l) in raw.lists.iter().enumerate() {
+        let key = format!("lists[{i}]");
+        let lv = l.get_ref();
+        let span = Some(l.span());
+        if !valid_name(&lv.name) {
+            cx.err::<()>(
+                span.clone(),
+                format!("{key}.name"),
+                format!(
+                    "{:?} must be 1 to 64 letters, digits, '.', '_' or '-'",
+                    lv.name
+                ),
+            );
+            continue;
+        }
+        if roles_by_name.contains_key(&lv.name) {
+            cx.err::<()>(
+                span,
+                format!("{key}.name"),
+                format!(
+                    "list {:?} is configured twice; list names must be unique",
+                    lv.name
+                ),
+            );
+            continue;
+        }
+        let Some(role) = Role::from_name(&lv.role) else {
+            cx.err::<()>(
+                span,
+                format!("{key}.role"),
+                format!(
+                    "{:?} is not a role; use blocklist, withdrawn or allowlist",
+                    lv.role
+                ),
+            );
+            continue;
+        };
+        let kind = match lv.kind.as_deref() {
+            None => ListKind::Numbers,
+            Some(k) => match ListKind::from_name(k) {
+                Some(k) => k,
+                None => {
+                    cx.err::<()>(
+                        span,
+                        format!("{key}.kind"),
+                        format!("{k:?} is not a list kind; use numbers or networks"),
+                    );
+                    continue;
+                }
+            },
+        };
+        if kind == ListKind::Networks && role == Role::Allowlist {
+            cx.err::<()>(span, format!("{key}.kind"), "an allowlist holds numbers; a network allowlist would lift blocks for a whole network");
+            continue;
+        }
+        let bloom = match lv.bloom_fp_rate {
+            None => BloomParams::default(),
+            Some(p) if p > 0.0 && p <= 0.5 => BloomParams::FalsePositiveRate(p),
+            Some(p) => {
+                cx.err::<()>(
+                    span,
+                    format!("{key}.bloom_fp_rate"),
+                    format!("{p} must be a rate above 0 and at most 0.5 (default 0.01)"),
+                );
+                continue;
+            }
+        };
+        if lv.file.is_empty() {
+            cx.err::<()>(
+                span,
+                format!("{key}.file"),
+                "the seed file of the list is missing",
+            );
+            continue;
+        }
+        roles_by_name.insert(lv.name.clone(), role);
+        lists.push(ListSpec {
+            name: lv.name.clone(),
+            role,
+            kind,
+            file: base.join(&lv.file),
+            required: lv.required,
+            bloom,
+        });
+    }
+
+    // [policy]
+    let rules = rule_table(&mut cx, &raw.policy.rules, "policy.rules", &roles_by_name);
+
+    // [[sbcs]]
+    let mut sbcs = Vec::new();
+    for (i, s) in raw.sbcs.iter().enumerate() {
+        let key = format!("sbcs[{i}]");
+        let sv = s.get_ref();
+        let nets = cx.cidrs(&sv.addresses, &format!("{key}.addresses"));
+        if sv.addresses.is_empty() {
+            cx.err::<()>(Some(s.span()), format!("{key}.addresses"), "an SBC needs at least one address (CIDR), or trunk ids it signals could come from anyone");
+        }
+        for (field, v) in [
+            ("trunk_param", &sv.trunk_param),
+            ("trunk_header", &sv.trunk_header),
+        ] {
+            if v.as_deref().is_some_and(|h| {
+                h.is_empty()
+                    || !h
+                        .bytes()
+                        .all(|c| c.is_ascii_alphanumeric() || c == b'-' || c == b'_')
+            }) {
+                cx.err::<()>(
+                    Some(s.span()),
+                    format!("{key}.{field}"),
+                    "must be a parameter or header name (letters, digits, '-')",
+                );
+            }
+        }
+        sbcs.push(Sbc {
+            name: sv.name.clone(),
+            nets,
+            trunk_param: sv.trunk_param.clone(),
+            trunk_header: sv.trunk_header.clone(),
+        });
+    }
+
+    // [[peers]]
+    let mut peers = Vec::new();
+    let mut matches = Vec::new();
+    let mut names = HashSet::new();
+    let mut trunk_owner: HashMap<String, String> = HashMap::new();
+    for (i, p) in raw.peers.iter().enumerate() {
+        let key = format!("peers[{i}]");
+        let pv = p.get_ref();
+        if pv.name.is_empty() || !names.insert(pv.name.clone()) {
+            cx.err::<()>(
+                Some(p.span()),
+                format!("{key}.name"),
+                format!("peer name {:?} must be non-empty and unique", pv.name),
+            );
+        }
+        let international = match pv.scope.get_ref().as_str() {
+            "international" => true,
+            "domestic" => false,
+            other => {
+                cx.err::<()>(
+                    Some(pv.scope.span()),
+                    format!("{key}.scope"),
+                    format!("{other:?} is not a scope; use \"international\" or \"domestic\""),
+                );
+                false
+            }
+        };
+        let nets = cx.cidrs(&pv.addresses, &format!("{key}.addresses"));
+        if pv.trunk_ids.is_empty() && pv.addresses.is_empty() {
+            cx.err::<()>(Some(p.span()), &key, "a peer needs trunk_ids (signalled by an SBC) or addresses (CIDRs), so that calls can be matched to it");
+        }
+        for t in &pv.trunk_ids {
+            if let Some(other) = trunk_owner.insert(t.clone(), pv.name.clone()) {
+                cx.err::<()>(
+                    Some(p.span()),
+                    format!("{key}.trunk_ids"),
+                    format!(
+                        "trunk id {t:?} is also given to peer {other:?}; a trunk id names one peer"
+                    ),
+                );
+            }
+        }
+        let context = match &pv.number_context {
+            None if international => NumberContext::e164_only(),
+            None => home.clone(),
+            Some(v) => number_context(&mut cx, v, &format!("{key}.number_context"), &home)
+                .unwrap_or_else(|| home.clone()),
+        };
+        let rules = rule_table(&mut cx, &pv.rules, &format!("{key}.rules"), &roles_by_name);
+        peers.push(Peer {
+            name: pv.name.clone(),
+            international,
+            pai_trusted: pv.pai_trusted,
+            context,
+            rules,
+        });
+        matches.push(PeerMatch {
+            trunk_ids: pv.trunk_ids.clone(),
+            nets,
+        });
+    }
+
+    // [tags]
+    let t = &raw.tags;
+    if t.header.is_empty()
+        || !t
+            .header
+            .bytes()
+            .all(|c| c.is_ascii_alphanumeric() || c == b'-')
+    {
+        cx.err::<()>(
+            None,
+            "tags.header",
+            format!(
+                "{:?} must be a SIP header name (letters, digits, '-')",
+                t.header
+            ),
+        );
+    }
+    if t.display_prefix.contains(['"', '\\', '\r', '\n']) {
+        cx.err::<()>(
+            None,
+            "tags.display_prefix",
+            "must not contain quotes, backslashes or line breaks",
+        );
+    }
+
+    if !cx.errors.is_empty() {
+        return Err(ConfigErrors(cx.errors));
+    }
+    let policy = Policy::new(
+        home,
+        plans,
+        emergency,
+        peers,
+        rules,
+        raw.policy
+            .reject_text
+            .as_deref()
+            .unwrap_or("Network blocked"),
+    );
+    Ok(Settings {
+        path: path.to_path_buf(),
+        policy,
+        guard,
+        lists,
+        sbcs,
+        peers: matches,
+        tags: TagSettings {
+            header: t.header.clone(),
+            display_prefix: t.display_prefix.clone(),
+            in_contact_uri: t.in_contact_uri,
+        },
+    })
+}
+
+fn number_context(
+    cx: &mut Ctx<'_>,
+    v: &Spanned<toml::Value>,
+    key: &str,
+    home: &NumberContext,
+) -> Option<NumberContext> {
+    const EXPECT: &str = "use \"home\", \"e164\", or a table { country_code = \"49\", trunk_prefix = \"0\", international_prefix = \"00\" }";
+    match v.get_ref() {
+        toml::Value::String(s) if s == "home" => Some(home.clone()),
+        toml::Value::String(s) if s == "e164" => Some(NumberContext::e164_only()),
+        toml::Value::Table(t) => {
+            let field = |name: &str, default: &str| -> Result<String, String> {
+                match t.get(name) {
+                    None => Ok(default.to_string()),
+                    Some(toml::Value::String(s))
+                        if s.bytes().all(|c| c.is_ascii_digit()) && s.len() <= 4 =>
+                    {
+                        Ok(s.clone())
+                    }
+                    Some(_) => Err(format!("{name} must be a string of digits")),
+                }
+            };
+            if let Some(k) = t.keys().find(|k| {
+                !["country_code", "trunk_prefix", "international_prefix"].contains(&k.as_str())
+            }) {
+                return cx.err(Some(v.span()), key, format!("unknown key {k:?}; {EXPECT}"));
+            }
+            let cc = match t.get("country_code") {
+                Some(toml::Value::String(s))
+                    if (1..=3).contains(&s.len())
+                        && s.bytes().all(|c| c.is_ascii_digit())
+                        && !s.starts_with('0') =>
+                {
+                    s.clone()
+                }
+                _ => {
+                    return cx.err(
+                        Some(v.span()),
+                        format!("{key}.country_code"),
+                        format!("a country code of 1 to 3 digits is required; {EXPECT}"),
+                    );
+                }
+            };
+            match (
+                field("trunk_prefix", "0"),
+                field("international_prefix", "00"),
+            ) {
+                (Ok(trunk_prefix), Ok(international_prefix)) => Some(NumberContext {
+                    country_code: Some(cc),
+                    trunk_prefix,
+                    international_prefix,
+                }),
+                (Err(e), _) | (_, Err(e)) => cx.err(Some(v.span()), key, format!("{e}; {EXPECT}")),
+            }
+        }
+        _ => cx.err(Some(v.span()), key, EXPECT),
+    }
+}
+
+fn rule_table(
+    cx: &mut Ctx<'_>,
+    rules: &BTreeMap<String, Spanned<toml::Value>>,
+    prefix: &str,
+    lists: &HashMap<String, Role>,
+) -> RuleTable {
+    let mut table = RuleTable::default();
+    for (k, v) in rules {
+        let key = format!("{prefix}.{k:?}");
+        let rk = match ReasonKey::parse(k) {
+            Ok(rk) => rk,
+            Err(e) => {
+                cx.err::<()>(Some(v.span()), &key, e);
+                continue;
+            }
+        };
+        if let Some(l) = &rk.list {
+            let want = if rk.kind == ReasonKind::Blocklist {
+                Role::Blocklist
+            } else {
+                Role::Withdrawn
+            };
+            if lists.get(l) != Some(&want) {
+                cx.err::<()>(
+                    Some(v.span()),
+                    &key,
+                    format!("there is no {} list named {l:?} in [[lists]]", want.name()),
+                );
+                continue;
+            }
+        }
+        if let Some(rule) = rule(cx, v, &key) {
+            if rk.kind == ReasonKind::Emergency && rule.action != Action::Allow {
+                cx.err::<()>(Some(v.span()), &key, "a call to an emergency number is never rejected, tagged or anonymised; remove this rule");
+                continue;
+            }
+            table.set(rk, rule);
+        }
+    }
+    table
+}
+
+fn rule(cx: &mut Ctx<'_>, v: &Spanned<toml::Value>, key: &str) -> Option<Rule> {
+    const EXPECT: &str = "write \"allow\", \"tag\", \"anonymise\", \"reject\", or a table { action = \"reject\", code = 608, text = \"…\", monitor = true }";
+    let span = Some(v.span());
+    let (action, code, text, monitor) = match v.get_ref() {
+        toml::Value::String(s) => (s.as_str(), None, None, false),
+        toml::Value::Table(t) => {
+            if let Some(bad) = t
+                .keys()
+                .find(|k| !["action", "code", "text", "monitor"].contains(&k.as_str()))
+            {
+                return cx.err(span, key, format!("unknown key {bad:?}; {EXPECT}"));
+            }
+            let Some(toml::Value::String(a)) = t.get("action") else {
+                return cx.err(span, key, format!("action is missing; {EXPECT}"));
+            };
+            let code = match t.get("code") {
+                None => None,
+                Some(toml::Value::Integer(c)) => Some(*c),
+                Some(_) => {
+                    return cx.err(
+                        span,
+                        format!("{key}.code"),
+                        "must be a SIP response code, e.g. 608",
+                    );
+                }
+            };
+            let text = match t.get("text") {
+                None => None,
+                Some(toml::Value::String(s)) if !s.contains(['"', '\\', '\r', '\n']) => {
+                    Some(s.clone())
+                }
+                Some(_) => {
+                    return cx.err(
+                        span,
+                        format!("{key}.text"),
+                        "must be a string without quotes, backslashes or line breaks",
+                    );
+                }
+            };
+            let monitor = match t.get("monitor") {
+                None => false,
+                Some(toml::Value::Boolean(b)) => *b,
+                Some(_) => return cx.err(span, format!("{key}.monitor"), "must be true or false"),
+            };
+            (a.as_str(), code, text, monitor)
+        }
+        _ => return cx.err(span, key, EXPECT),
+    };
+    let action = match (action, code) {
+        ("allow", None) => Action::Allow,
+        ("tag", None) => Action::Tag,
+        ("anonymise" | "anonymize", None) => Action::Anonymise,
+        ("reject", None) => Action::Reject {
+            code: DEFAULT_REJECT_CODE,
+        },
+        ("reject", Some(607)) => {
+            return cx.err(span, format!("{key}.code"), "607 Unwanted is the called user's own verdict (RFC 8197), not the network's: use 608 (RFC 8688) or 603");
+        }
+        ("reject", Some(c)) if (400..=699).contains(&c) => Action::Reject { code: c as u16 },
+        ("reject", Some(c)) => {
+            return cx.err(
+                span,
+                format!("{key}.code"),
+                format!(
+                    "{c} is not a final error response: use a 6xx (608 or 603) or a 4xx such as 403"
+                ),
+            );
+        }
+        ("allow" | "tag" | "anonymise" | "anonymize", Some(_)) => {
+            return cx.err(span, format!("{key}.code"), "only a reject takes a code");
+        }
+        (other, _) => return cx.err(span, key, format!("{other:?} is not an action; {EXPECT}")),
+    };
+    Some(Rule {
+        action,
+        monitor,
+        text: text.map(Into::into),
+    })
+}

@@ -1,0 +1,147 @@
+//! Loading a configuration and its seed lists into what screening needs: the
+//! validated [`Settings`] (with the policy) and the first [`ListSet`].
+//! `callscreen check` and the daemon load through here, so they decide alike.
+
+use std::fmt;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use crate::config::{self, ConfigErrors, ListSpec, Settings};
+use crate::lists::{Guard, List, ListErrors, ListSet, parse};
+
+/// Why a list could not be loaded.
+#[derive(Debug)]
+pub enum ListLoadError {
+    Read {
+        file: PathBuf,
+        error: std::io::Error,
+    },
+    Invalid {
+        file: PathBuf,
+        errors: ListErrors,
+    },
+    WrongName {
+        file: PathBuf,
+        expected: String,
+        found: String,
+    },
+}
+
+impl fmt::Display for ListLoadError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ListLoadError::Read { file, error } => {
+                write!(f, "{}: cannot read the list: {error}", file.display())
+            }
+            ListLoadError::Invalid { file, errors } => {
+                for (i, e) in errors.errors.iter().enumerate() {
+                    if i > 0 {
+                        f.write_str("\n")?;
+                    }
+                    match (e.line, e.entry) {
+                        (Some(l), None) => write!(f, "{}:{l}: {}", file.display(), e.message)?,
+                        _ => write!(f, "{}: {e}", file.display())?,
+                    }
+                }
+                if errors.total > errors.errors.len() {
+                    write!(
+                        f,
+                        "\n{}: … and {} more",
+                        file.display(),
+                        errors.total - errors.errors.len()
+                    )?;
+                }
+                Ok(())
+            }
+            ListLoadError::WrongName {
+                file,
+                expected,
+                found,
+            } => write!(
+                f,
+                "{}:1: the header names list {found:?}, but the config loads this file as {expected:?}; fix the header or the config's lists.name",
+                file.display()
+            ),
+        }
+    }
+}
+
+/// Why the engine could not start.
+#[derive(Debug)]
+pub enum LoadError {
+    Config(ConfigErrors),
+    Lists(Vec<ListLoadError>),
+}
+
+impl fmt::Display for LoadError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            LoadError::Config(e) => write!(f, "{e}"),
+            LoadError::Lists(v) => {
+                for (i, e) in v.iter().enumerate() {
+                    if i > 0 {
+                        f.write_str("\n")?;
+                    }
+                    write!(f, "{e}")?;
+                }
+                Ok(())
+            }
+        }
+    }
+}
+
+impl std::error::Error for LoadError {}
+
+/// Reads, checks and builds one list from its seed file.
+pub fn load_list(spec: &ListSpec, guard: Guard) -> Result<List, ListLoadError> {
+    let body = std::fs::read(&spec.file).map_err(|error| ListLoadError::Read {
+        file: spec.file.clone(),
+        error,
+    })?;
+    let parsed = parse(&body, spec.kind, guard).map_err(|errors| ListLoadError::Invalid {
+        file: spec.file.clone(),
+        errors,
+    })?;
+    if parsed.name != spec.name {
+        return Err(ListLoadError::WrongName {
+            file: spec.file.clone(),
+            expected: spec.name.clone(),
+            found: parsed.name,
+        });
+    }
+    Ok(List::from_parsed(parsed, spec.kind, spec.role, spec.bloom))
+}
+
+/// A configuration with its lists loaded.
+pub struct Engine {
+    pub settings: Settings,
+    pub lists: ListSet,
+    /// Optional lists whose file could not be loaded (the engine runs without them).
+    pub skipped: Vec<ListLoadError>,
+}
+
+impl Engine {
+    /// Loads the config file and every list it names. A required list that
+    /// cannot be loaded is an error; an optional one is skipped and reported.
+    pub fn load(path: &Path) -> Result<Engine, LoadError> {
+        let settings = config::load(path).map_err(LoadError::Config)?;
+        let mut lists = Vec::new();
+        let mut errors = Vec::new();
+        let mut skipped = Vec::new();
+        for spec in &settings.lists {
+            match load_list(spec, settings.guard) {
+                Ok(l) => lists.push(Arc::new(l)),
+                Err(e) if spec.required => errors.push(e),
+                Err(e) => skipped.push(e),
+            }
+        }
+        if !errors.is_empty() {
+            return Err(LoadError::Lists(errors));
+        }
+        Ok(Engine {
+            settings,
+            lists: ListSet::new(lists),
+            skipped,
+        })
+    }
+}

@@ -1,0 +1,25 @@
+//! The lists callscreen screens against, their file formats and the
+//! immutable [`ListSet`] snapshot that every call reads.
+//!
+//! - `entry`: what one list line says (a number, prefix, range or network,
+//!   with optional reason, reference and expiry);
+//! - `format`: the v1 text format and its JSON form, parsed whole or refused
+//!   whole with every bad line named;
+//! - `intervals`: the longest-prefix structure for prefixes, ranges and
+//!   networks (disjoint segments, binary search);
+//! - `numbers`: a number list, a Bloom filter in front of an exact sorted set;
+//! - `networks`: a list of IP networks;
+//! - `set`: one list with its name, role and version, and the `ListSet`.
+
+mod entry;
+pub mod format;
+mod intervals;
+mod networks;
+mod numbers;
+mod set;
+
+pub use entry::{EntryMeta, Target, format_expiry, parse_expiry};
+pub use format::{Guard, LineError, ListErrors, ParsedList, parse};
+pub use networks::NetworkList;
+pub use numbers::{BloomParams, Hit, Lookup, NumberList};
+pub use set::{List, ListBody, ListKind, ListSet, ListStats, Role};

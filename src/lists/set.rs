@@ -1,0 +1,211 @@
+//! One named list and the immutable [`ListSet`] every call reads.
+//!
+//! A `ListSet` is never changed: a list update builds a new one (reusing the
+//! unchanged lists through their `Arc`) and swaps it in whole, so a call sees
+//! one consistent snapshot from start to end.
+
+use std::fmt;
+use std::net::IpAddr;
+use std::sync::Arc;
+
+use super::entry::{EntryMeta, Target};
+use super::format::ParsedList;
+use super::networks::NetworkList;
+use super::numbers::{BloomParams, Lookup, NumberList};
+use crate::number::E164;
+
+/// What a list is used for (config key `role`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Role {
+    /// Scam origins: a hit gives `blocklist:<name>`.
+    Blocklist,
+    /// Number ranges the regulator withdrew: `withdrawn:<name>`.
+    Withdrawn,
+    /// Numbers whose list-based blocks are lifted (never spoofing signals).
+    Allowlist,
+}
+
+impl Role {
+    pub const ALL: [Role; 3] = [Role::Blocklist, Role::Withdrawn, Role::Allowlist];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Role::Blocklist => "blocklist",
+            Role::Withdrawn => "withdrawn",
+            Role::Allowlist => "allowlist",
+        }
+    }
+
+    pub fn from_name(s: &str) -> Option<Role> {
+        Role::ALL.into_iter().find(|r| r.name() == s)
+    }
+}
+
+impl fmt::Display for Role {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// What a list holds (config key `kind`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum ListKind {
+    /// Numbers, prefixes and ranges.
+    Numbers,
+    /// IP networks (matched against the source address).
+    Networks,
+}
+
+impl ListKind {
+    pub fn name(self) -> &'static str {
+        match self {
+            ListKind::Numbers => "numbers",
+            ListKind::Networks => "networks",
+        }
+    }
+
+    pub fn from_name(s: &str) -> Option<ListKind> {
+        [ListKind::Numbers, ListKind::Networks]
+            .into_iter()
+            .find(|k| k.name() == s)
+    }
+}
+
+#[derive(Debug)]
+pub enum ListBody {
+    Numbers(NumberList),
+    Networks(NetworkList),
+}
+
+/// A loaded list.
+#[derive(Debug)]
+pub struct List {
+    pub name: String,
+    pub version: u64,
+    pub role: Role,
+    pub body: ListBody,
+}
+
+/// Sizes for reports and metrics.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ListStats {
+    pub numbers: usize,
+    pub prefixes: usize,
+    pub ranges: usize,
+    pub networks: usize,
+    pub expired: usize,
+}
+
+impl ListStats {
+    pub fn entries(&self) -> usize {
+        self.numbers + self.prefixes + self.ranges + self.networks
+    }
+}
+
+impl List {
+    pub fn from_parsed(p: ParsedList, kind: ListKind, role: Role, bloom: BloomParams) -> List {
+        let body = match kind {
+            ListKind::Numbers => ListBody::Numbers(NumberList::build(p.entries, p.metas, bloom)),
+            ListKind::Networks => ListBody::Networks(NetworkList::build(p.entries, p.metas)),
+        };
+        List {
+            name: p.name,
+            version: p.version,
+            role,
+            body,
+        }
+    }
+
+    pub fn kind(&self) -> ListKind {
+        match self.body {
+            ListBody::Numbers(_) => ListKind::Numbers,
+            ListBody::Networks(_) => ListKind::Networks,
+        }
+    }
+
+    /// A number lookup (a network list never matches a number).
+    #[inline]
+    pub fn lookup_number(&self, n: E164, now: u64) -> Lookup<'_> {
+        match &self.body {
+            ListBody::Numbers(l) => l.lookup(n, now),
+            ListBody::Networks(_) => Lookup::default(),
+        }
+    }
+
+    /// An address lookup (a number list never matches an address).
+    pub fn lookup_ip(&self, ip: IpAddr, now: u64) -> Lookup<'_> {
+        match &self.body {
+            ListBody::Networks(l) => l.lookup(ip, now),
+            ListBody::Numbers(_) => Lookup::default(),
+        }
+    }
+
+    pub fn stats(&self, now: u64) -> ListStats {
+        match &self.body {
+            ListBody::Numbers(l) => {
+                let (numbers, prefixes, ranges) = l.counts();
+                ListStats {
+                    numbers,
+                    prefixes,
+                    ranges,
+                    networks: 0,
+                    expired: l.expired(now),
+                }
+            }
+            ListBody::Networks(l) => ListStats {
+                numbers: 0,
+                prefixes: 0,
+                ranges: 0,
+                networks: l.len(),
+                expired: l.expired(now),
+            },
+        }
+    }
+
+    /// Every entry, for export.
+    pub fn entries(&self) -> Box<dyn Iterator<Item = (Target, &EntryMeta)> + '_> {
+        match &self.body {
+            ListBody::Numbers(l) => Box::new(l.entries()),
+            ListBody::Networks(l) => Box::new(l.entries()),
+        }
+    }
+}
+
+/// An immutable snapshot of every list, cheap to share between threads.
+#[derive(Debug, Default, Clone)]
+pub struct ListSet {
+    lists: Vec<Arc<List>>,
+    by_role: [Vec<Arc<List>>; 3],
+}
+
+impl ListSet {
+    pub fn new(lists: Vec<Arc<List>>) -> ListSet {
+        let by_role = Role::ALL.map(|r| lists.iter().filter(|l| l.role == r).cloned().collect());
+        ListSet { lists, by_role }
+    }
+
+    /// All lists, in configuration order.
+    pub fn lists(&self) -> &[Arc<List>] {
+        &self.lists
+    }
+
+    pub fn get(&self, name: &str) -> Option<&Arc<List>> {
+        self.lists.iter().find(|l| l.name == name)
+    }
+
+    /// The lists of one role, in configuration order.
+    #[inline]
+    pub fn with_role(&self, role: Role) -> &[Arc<List>] {
+        &self.by_role[role as usize]
+    }
+
+    /// A new snapshot with `list` in place of the list of the same name (or added).
+    pub fn with_list(&self, list: Arc<List>) -> ListSet {
+        let mut lists = self.lists.clone();
+        match lists.iter_mut().find(|l| l.name == list.name) {
+            Some(slot) => *slot = list,
+            None => lists.push(list),
+        }
+        ListSet::new(lists)
+    }
+}

@@ -1,0 +1,181 @@
+//! A verdict written out for people (`callscreen check`) and as JSON
+//! (`--json`): the action, every reason with its rule, and for each list hit
+//! the list, its version, the matching entry and its reason text.
+
+use std::fmt::Write;
+
+use serde_json::{Value, json};
+
+use crate::lists::format_expiry;
+use crate::number::Cli;
+use crate::screen::{Action, CallFacts, Finding, ListHit, Policy, Verdict};
+
+fn cli_text(c: Option<Cli>) -> String {
+    match c {
+        None => "-".into(),
+        Some(Cli::Number(n)) => n.to_string(),
+        Some(Cli::Withheld) => "withheld".into(),
+        Some(Cli::Invalid) => "invalid".into(),
+    }
+}
+
+fn hit_json(h: &ListHit<'_>) -> Value {
+    json!({
+        "list": h.list,
+        "version": h.version,
+        "entry": h.target.to_string(),
+        "reason": h.meta.reason,
+        "reference": h.meta.reference,
+        "expires": h.meta.expires.map(format_expiry),
+    })
+}
+
+fn finding_json(f: &Finding<'_>) -> Value {
+    let mut v = json!({
+        "code": f.reason.to_string(),
+        "subject": f.subject.name(),
+        "number": f.number.map(|n| n.to_string()),
+        "action": f.action.name(),
+        "monitor": f.monitor,
+        "lifted_by_allowlist": f.lifted,
+    });
+    if let Action::Reject { code } = f.action {
+        v["sip_code"] = json!(code);
+    }
+    if let Some(h) = &f.hit {
+        v["hit"] = hit_json(h);
+    }
+    v
+}
+
+/// The verdict as a JSON document.
+pub fn json(v: &Verdict<'_>, facts: &CallFacts<'_>, policy: &Policy) -> Value {
+    let mut out = json!({
+        "verdict": v.action.name(),
+        "peer": policy.peer(facts.peer).name,
+        "caller": cli_text(Some(facts.from)),
+        "pai": cli_text(facts.pai),
+        "pai_trusted": policy.peer(facts.peer).pai_trusted,
+        "callee": facts.callee.map(|n| n.to_string()),
+        "emergency": facts.emergency,
+        "reasons": v.findings.iter().map(finding_json).collect::<Vec<_>>(),
+        "tags": v.tag_reasons().map(|r| r.to_string()).collect::<Vec<_>>(),
+        "expired": v.expired.iter().map(|(s, h)| { let mut j = hit_json(h); j["subject"] = json!(s.name()); j }).collect::<Vec<_>>(),
+    });
+    if let Action::Reject { code } = v.action {
+        out["sip_code"] = json!(code);
+        out["reason_header"] = json!(format!(
+            "SIP;cause={code};text=\"{}\"",
+            v.reject_text.unwrap_or_default()
+        ));
+    }
+    out
+}
+
+/// The verdict as text for a terminal.
+pub fn text(v: &Verdict<'_>, facts: &CallFacts<'_>, policy: &Policy) -> String {
+    let peer = policy.peer(facts.peer);
+    let mut s = String::new();
+    let _ = write!(s, "verdict: {}", v.action);
+    if let Action::Reject { code } = v.action {
+        let _ = write!(
+            s,
+            "  (Reason: SIP;cause={code};text=\"{}\")",
+            v.reject_text.unwrap_or_default()
+        );
+    }
+    let _ = writeln!(s);
+    let _ = writeln!(
+        s,
+        "caller:  {} (as sent: {:?})",
+        cli_text(Some(facts.from)),
+        facts.from_raw
+    );
+    let trust = if peer.pai_trusted {
+        "trusted"
+    } else {
+        "not trusted: ignored"
+    };
+    let _ = writeln!(
+        s,
+        "pai:     {}{}",
+        cli_text(facts.pai),
+        if facts.pai.is_some() {
+            format!(" ({trust})")
+        } else {
+            String::new()
+        }
+    );
+    let callee = facts
+        .callee
+        .map_or_else(|| format!("{:?}", facts.callee_raw), |n| n.to_string());
+    let _ = writeln!(
+        s,
+        "callee:  {callee}{}",
+        if facts.emergency { " (emergency)" } else { "" }
+    );
+    let _ = writeln!(
+        s,
+        "peer:    {} ({})",
+        peer.name,
+        if peer.international {
+            "international"
+        } else {
+            "domestic"
+        }
+    );
+    if v.findings.is_empty() {
+        let _ = writeln!(s, "reasons: none");
+    } else {
+        let _ = writeln!(s, "reasons:");
+    }
+    for f in v.findings.iter() {
+        let mut status = f.action.to_string();
+        if f.monitor {
+            status = format!("monitor: would {status}");
+        }
+        if f.lifted {
+            status = format!("lifted by allowlist, was {status}");
+        }
+        let num = f.number.map(|n| format!(" {n}")).unwrap_or_default();
+        let _ = write!(
+            s,
+            "  {:<28} {}{num}  [{status}]",
+            f.reason.to_string(),
+            f.subject.name()
+        );
+        if let Some(h) = &f.hit {
+            let _ = write!(
+                s,
+                "\n      list {}@{} entry {}",
+                h.list, h.version, h.target
+            );
+            if let Some(r) = &h.meta.reason {
+                let _ = write!(s, " reason {r:?}");
+            }
+            if let Some(r) = &h.meta.reference {
+                let _ = write!(s, " ref {r}");
+            }
+            if let Some(e) = h.meta.expires {
+                let _ = write!(s, " expires {}", format_expiry(e));
+            }
+        }
+        let _ = writeln!(s);
+    }
+    for (subject, h) in v.expired.iter() {
+        let _ = writeln!(
+            s,
+            "expired: {} entry {} of {}@{} (expired {}) no longer matches",
+            subject.name(),
+            h.target,
+            h.list,
+            h.version,
+            h.meta.expires.map(format_expiry).unwrap_or_default()
+        );
+    }
+    let tags: Vec<String> = v.tag_reasons().map(|r| r.to_string()).collect();
+    if matches!(v.action, Action::Tag | Action::Anonymise) && !tags.is_empty() {
+        let _ = writeln!(s, "tags:    {}", tags.join(","));
+    }
+    s
+}

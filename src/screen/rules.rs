@@ -1,0 +1,191 @@
+//! The core rules: caller-ID validity and the lists. Each rule adds findings;
+//! `screen` then decides. The spoofing rules (protected companies, domestic
+//! numbers from abroad, display names, STIR/SHAKEN) belong in their own file
+//! beside this one and are called from `screen` in the same way.
+
+use super::facts::CallFacts;
+use super::policy::Policy;
+use super::reason::{Reason, ReasonKind};
+use super::verdict::{Finding, ListHit, Subject, Verdict};
+use crate::lists::{ListSet, Lookup, Role};
+use crate::number::plan::{NumberType, PlanCheck, check};
+use crate::number::{Cli, E164};
+
+/// Adds a finding with its rule from the policy.
+pub(super) fn add<'a>(
+    v: &mut Verdict<'a>,
+    policy: &'a Policy,
+    facts: &CallFacts<'_>,
+    reason: Reason<'a>,
+    subject: Subject,
+    number: Option<E164>,
+    hit: Option<ListHit<'a>>,
+) {
+    let rule = policy.rule(&reason, facts.peer);
+    v.findings.push(Finding {
+        reason,
+        subject,
+        number,
+        hit,
+        action: rule.action,
+        monitor: rule.monitor,
+        lifted: false,
+        text: rule.text.as_deref(),
+    });
+}
+
+/// The caller numbers to screen: the trusted PAI, and the From number unless
+/// it is the same number.
+pub(super) fn callers(facts: &CallFacts<'_>, policy: &Policy) -> [Option<(Subject, Cli)>; 2] {
+    let pai = facts.trusted_pai(policy);
+    let from = match pai {
+        Some(p) if p == facts.from => None,
+        _ => Some((Subject::From, facts.from)),
+    };
+    [pai.map(|p| (Subject::Pai, p)), from]
+}
+
+/// `invalid-cli` and `cli-premium`.
+pub(super) fn caller_id<'a>(v: &mut Verdict<'a>, facts: &CallFacts<'_>, policy: &'a Policy) {
+    for (subject, cli) in callers(facts, policy).into_iter().flatten() {
+        let kind = match cli {
+            Cli::Withheld => continue,
+            Cli::Invalid => ReasonKind::InvalidCli,
+            Cli::Number(n) => match check(n, &policy.plans) {
+                PlanCheck::Valid(NumberType::Premium | NumberType::Emergency) => {
+                    ReasonKind::CliPremium
+                }
+                PlanCheck::Invalid => ReasonKind::InvalidCli,
+                PlanCheck::Valid(_) | PlanCheck::Unchecked => continue,
+            },
+        };
+        add(
+            v,
+            policy,
+            facts,
+            Reason::new(kind),
+            subject,
+            cli.number(),
+            None,
+        );
+    }
+}
+
+fn note_expired<'a>(
+    v: &mut Verdict<'a>,
+    subject: Subject,
+    list: &'a crate::lists::List,
+    r: &Lookup<'a>,
+) {
+    if let (None, Some(e)) = (r.hit, r.expired) {
+        v.expired.push((
+            subject,
+            ListHit {
+                list: &list.name,
+                version: list.version,
+                target: e.target,
+                meta: e.meta,
+            },
+        ));
+    }
+}
+
+/// `allowlist`, `blocklist:<list>` and `withdrawn:<list>`, for each caller
+/// number and the source address. The allowlist lifts the list blocks of the
+/// number it lists; it never lifts anything else.
+pub(super) fn lists<'a>(
+    v: &mut Verdict<'a>,
+    facts: &CallFacts<'_>,
+    lists: &'a ListSet,
+    policy: &'a Policy,
+) {
+    for (subject, cli) in callers(facts, policy).into_iter().flatten() {
+        let Cli::Number(n) = cli else { continue };
+        let first_of_number = v.findings.len();
+        let mut allowed = false;
+        for list in lists.with_role(Role::Allowlist) {
+            let r = list.lookup_number(n, facts.now);
+            note_expired(v, subject, list, &r);
+            if let Some(h) = r.hit {
+                allowed = true;
+                let hit = ListHit {
+                    list: &list.name,
+                    version: list.version,
+                    target: h.target,
+                    meta: h.meta,
+                };
+                add(
+                    v,
+                    policy,
+                    facts,
+                    Reason::new(ReasonKind::Allowlist),
+                    subject,
+                    Some(n),
+                    Some(hit),
+                );
+                break;
+            }
+        }
+        for (role, kind) in [
+            (Role::Blocklist, ReasonKind::Blocklist),
+            (Role::Withdrawn, ReasonKind::Withdrawn),
+        ] {
+            for list in lists.with_role(role) {
+                let r = list.lookup_number(n, facts.now);
+                note_expired(v, subject, list, &r);
+                if let Some(h) = r.hit {
+                    let hit = ListHit {
+                        list: &list.name,
+                        version: list.version,
+                        target: h.target,
+                        meta: h.meta,
+                    };
+                    add(
+                        v,
+                        policy,
+                        facts,
+                        Reason::of_list(kind, &list.name),
+                        subject,
+                        Some(n),
+                        Some(hit),
+                    );
+                }
+            }
+        }
+        if allowed {
+            for f in v.findings.iter_mut().skip(first_of_number) {
+                if f.reason.kind.names_list() {
+                    f.lifted = true;
+                }
+            }
+        }
+    }
+    if let Some(ip) = facts.source {
+        for (role, kind) in [
+            (Role::Blocklist, ReasonKind::Blocklist),
+            (Role::Withdrawn, ReasonKind::Withdrawn),
+        ] {
+            for list in lists.with_role(role) {
+                let r = list.lookup_ip(ip, facts.now);
+                note_expired(v, Subject::Source, list, &r);
+                if let Some(h) = r.hit {
+                    let hit = ListHit {
+                        list: &list.name,
+                        version: list.version,
+                        target: h.target,
+                        meta: h.meta,
+                    };
+                    add(
+                        v,
+                        policy,
+                        facts,
+                        Reason::of_list(kind, &list.name),
+                        Subject::Source,
+                        None,
+                        Some(hit),
+                    );
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,301 @@
+//! The `callscreen` binary's offline commands, as a user runs them.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+fn bin() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_callscreen"))
+}
+
+fn root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+fn run(args: &[&str]) -> Output {
+    bin()
+        .current_dir(root())
+        .args(args)
+        .output()
+        .expect("the binary runs")
+}
+
+fn stdout(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+fn check_json(args: &[&str]) -> serde_json::Value {
+    let mut all = vec![
+        "check",
+        "--config",
+        "config/callscreen.toml",
+        "--json",
+        "--at",
+        "2026-12-01",
+    ];
+    all.extend_from_slice(args);
+    let o = run(&all);
+    assert!(o.status.success(), "{}", stderr(&o));
+    serde_json::from_slice(&o.stdout).expect("check --json prints JSON")
+}
+
+#[test]
+fn the_example_config_is_valid() {
+    let o = run(&["config", "check", "config/callscreen.toml"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(
+        stdout(&o).contains("scam-origins@1 (blocklist"),
+        "{}",
+        stdout(&o)
+    );
+}
+
+#[test]
+fn check_reports_a_blocklisted_caller_with_its_list_hit() {
+    let v = check_json(&[
+        "--caller",
+        "020 123 4567",
+        "--callee",
+        "+31104567890",
+        "--peer",
+        "kpn-interconnect",
+    ]);
+    assert_eq!(v["verdict"], "reject");
+    assert_eq!(v["sip_code"], 608);
+    assert_eq!(v["caller"], "+31201234567");
+    let r = &v["reasons"][0];
+    assert_eq!(r["code"], "blocklist:scam-origins");
+    assert_eq!(r["hit"]["list"], "scam-origins");
+    assert_eq!(r["hit"]["version"], 1);
+    assert_eq!(r["hit"]["entry"], "+31201234567");
+    assert_eq!(r["hit"]["reason"], "tech-support-scam");
+    assert_eq!(v["reason_header"], "SIP;cause=608;text=\"Network blocked\"");
+}
+
+#[test]
+fn check_reads_numbers_in_the_peers_context() {
+    // An international peer sends E.164 only: a national form is an invalid CLI.
+    let v = check_json(&[
+        "--caller",
+        "020 123 4567",
+        "--callee",
+        "+31104567890",
+        "--peer",
+        "intl-carrier-1",
+    ]);
+    assert_eq!(v["verdict"], "tag");
+    assert_eq!(v["tags"], serde_json::json!(["invalid-cli"]));
+    // intl-carrier-2's own policy rejects an invalid CLI.
+    let v = check_json(&[
+        "--caller",
+        "020 123 4567",
+        "--callee",
+        "+31104567890",
+        "--peer",
+        "intl-carrier-2",
+    ]);
+    assert_eq!(
+        (v["verdict"].as_str(), v["sip_code"].as_u64()),
+        (Some("reject"), Some(608))
+    );
+}
+
+#[test]
+fn check_screens_a_trusted_pai_and_the_allowlist() {
+    let v = check_json(&[
+        "--caller",
+        "+31201234568",
+        "--pai",
+        "sip:+31852081500@kpn.nl;user=phone",
+        "--callee",
+        "+31104567890",
+        "--peer",
+        "kpn-interconnect",
+    ]);
+    assert_eq!(v["reasons"][0]["code"], "withdrawn:acm-withdrawn");
+    assert_eq!(v["reasons"][0]["subject"], "pai");
+    assert_eq!(
+        v["reason_header"],
+        "SIP;cause=608;text=\"Number withdrawn\""
+    );
+    let v = check_json(&[
+        "--caller",
+        "+31852089999",
+        "--callee",
+        "+31104567890",
+        "--peer",
+        "kpn-interconnect",
+    ]);
+    assert_eq!(v["verdict"], "allow");
+    assert_eq!(v["reasons"][0]["code"], "allowlist");
+    assert_eq!(v["reasons"][1]["lifted_by_allowlist"], true);
+}
+
+#[test]
+fn check_never_blocks_an_emergency_call() {
+    let v = check_json(&[
+        "--caller",
+        "+31201234567",
+        "--callee",
+        "tel:112;phone-context=+31",
+        "--peer",
+        "kpn-interconnect",
+    ]);
+    assert_eq!(v["verdict"], "allow");
+    assert_eq!(v["emergency"], true);
+    assert_eq!(v["reasons"][0]["code"], "emergency");
+}
+
+#[test]
+fn check_honours_expiry() {
+    // The +44 20 7946 0xxx range expires at the end of 2027-12-31.
+    let args = [
+        "--caller",
+        "+442079460123",
+        "--callee",
+        "+31104567890",
+        "--peer",
+        "intl-carrier-1",
+    ];
+    let mut before = vec!["check", "--json", "--at", "2027-12-31"];
+    before.extend_from_slice(&args);
+    let v: serde_json::Value = serde_json::from_slice(&run(&before).stdout).unwrap();
+    assert_eq!(v["verdict"], "reject");
+    let mut after = vec!["check", "--json", "--at", "2028-01-01"];
+    after.extend_from_slice(&args);
+    let v: serde_json::Value = serde_json::from_slice(&run(&after).stdout).unwrap();
+    assert_eq!(v["verdict"], "allow");
+    assert_eq!(v["expired"][0]["list"], "scam-origins");
+}
+
+#[test]
+fn check_text_output_names_everything() {
+    let o = run(&[
+        "check",
+        "--caller",
+        "+31852081500",
+        "--callee",
+        "+31104567890",
+        "--peer",
+        "kpn-interconnect",
+        "--at",
+        "2026-12-01",
+    ]);
+    let out = stdout(&o);
+    assert!(out.starts_with("verdict: reject 608"), "{out}");
+    assert!(
+        out.contains("list acm-withdrawn@1 entry +3185208* reason \"withdrawn\" ref ACM-2026-0042"),
+        "{out}"
+    );
+    let o = run(&[
+        "check", "--caller", "1", "--callee", "2", "--peer", "nobody",
+    ]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(
+        stderr(&o).contains("no peer \"nobody\"; the configured peers are: intl-carrier-1"),
+        "{}",
+        stderr(&o)
+    );
+}
+
+fn temp_dir(name: &str) -> PathBuf {
+    let d = std::env::temp_dir().join(format!("callscreen-cli-{}-{name}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&d);
+    std::fs::create_dir_all(&d).unwrap();
+    d
+}
+
+#[test]
+fn config_check_reports_every_error_and_fails() {
+    let d = temp_dir("badcfg");
+    let cfg = d.join("bad.toml");
+    std::fs::write(
+        &cfg,
+        "[[lists]]\nname = \"scam\"\nrole = \"blocklist\"\nfile = \"scam.txt\"\n\n[[peers]]\nname = \"p\"\nscope = \"everywhere\"\ntrunk_ids = [\"x\"]\n",
+    )
+    .unwrap();
+    let o = run(&["config", "check", cfg.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(1));
+    let err = stderr(&o);
+    assert!(
+        err.contains("bad.toml:8: peers[0].scope: \"everywhere\" is not a scope"),
+        "{err}"
+    );
+    // With the config fixed, a bad line in a list is named with its file and line.
+    std::fs::write(
+        &cfg,
+        "[[lists]]\nname = \"scam\"\nrole = \"blocklist\"\nfile = \"scam.txt\"\n",
+    )
+    .unwrap();
+    std::fs::write(
+        d.join("scam.txt"),
+        "# callscreen list v1 name=scam version=3\n+31201234567\n+31*\n",
+    )
+    .unwrap();
+    let o = run(&["config", "check", cfg.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(1));
+    let err = stderr(&o);
+    assert!(
+        err.contains("scam.txt:3: prefix \"+31*\" would block a whole country"),
+        "{err}"
+    );
+    // A header naming another list.
+    std::fs::write(
+        d.join("scam.txt"),
+        "# callscreen list v1 name=other version=3\n",
+    )
+    .unwrap();
+    let err = stderr(&run(&["config", "check", cfg.to_str().unwrap()]));
+    assert!(
+        err.contains("scam.txt:1: the header names list \"other\""),
+        "{err}"
+    );
+    std::fs::remove_file(d.join("scam.txt")).unwrap();
+    let err = stderr(&run(&["config", "check", cfg.to_str().unwrap()]));
+    assert!(err.contains("scam.txt: cannot read the list"), "{err}");
+}
+
+#[test]
+fn lists_verify_checks_a_file_offline() {
+    let d = temp_dir("verify");
+    let f = d.join("push.txt");
+    std::fs::write(
+        &f,
+        "# callscreen list v1 name=acm-withdrawn version=43\n+3185208*\nbad\n+316*\n",
+    )
+    .unwrap();
+    let o = run(&["lists", "verify", f.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(1));
+    let err = stderr(&o);
+    assert!(
+        err.contains("push.txt:3: \"bad\" is not in E.164 form"),
+        "{err}"
+    );
+    assert!(
+        err.contains("push.txt:4: prefix \"+316*\" would block"),
+        "{err}"
+    );
+    let o = run(&[
+        "lists",
+        "verify",
+        "--min-prefix-digits",
+        "3",
+        f.to_str().unwrap(),
+    ]);
+    assert!(
+        !stderr(&o).contains("push.txt:4"),
+        "a looser guard allows +316*"
+    );
+    let o = run(&[
+        "lists",
+        "verify",
+        Path::new("config/lists/acm-withdrawn.txt")
+            .to_str()
+            .unwrap(),
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(stdout(&o).contains("list acm-withdrawn version 1, 3 entries"));
+}
