@@ -10,6 +10,8 @@
 //!   store and the immutable `ListSet` snapshot.
 //! - [`screen`]: the pure decision: call facts + lists + policy -> verdict,
 //!   with the closed set of reason codes.
+//! - [`sip`]: the zero-copy SIP scanner, header views, and responses built by
+//!   copying from the request.
 //! - [`config`]: the TOML schema, validated with file, key and line in every
 //!   error.
 //! - [`report`]: a verdict written for people and as JSON (`callscreen check`).
@@ -23,3 +25,4 @@ pub mod lists;
 pub mod number;
 pub mod report;
 pub mod screen;
+pub mod sip;

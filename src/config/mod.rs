@@ -10,7 +10,10 @@ mod validate;
 use std::path::{Path, PathBuf};
 
 pub use error::{ConfigError, ConfigErrors};
-pub use validate::{ListSpec, PeerMatch, Sbc, Settings, TagSettings};
+pub use validate::{
+    ListSpec, LogSettings, Mode, PeerMatch, RedirectSettings, Sbc, Settings, SipSettings,
+    TagSettings, UnknownSource,
+};
 
 /// Reads and validates a configuration file.
 pub fn load(path: &Path) -> Result<Settings, ConfigErrors> {

@@ -28,6 +28,44 @@ pub struct Config {
     pub policy: PolicySection,
     #[serde(default)]
     pub tags: Tags,
+    #[serde(default)]
+    pub sip: SipSection,
+    #[serde(default)]
+    pub redirect: RedirectSection,
+    #[serde(default)]
+    pub log: LogSection,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct SipSection {
+    pub mode: Option<Spanned<String>>,
+    pub udp: Option<Vec<Spanned<String>>>,
+    pub tcp: Option<Vec<Spanned<String>>>,
+    pub udp_threads: Option<usize>,
+    pub max_message_bytes: Option<usize>,
+    pub max_headers: Option<usize>,
+    pub unknown_source: Option<Spanned<String>>,
+    pub tcp_max_connections: Option<usize>,
+    pub tcp_idle_timeout_secs: Option<u64>,
+    pub retransmission_cache: Option<usize>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct RedirectSection {
+    pub next_hop: Option<Spanned<String>>,
+    pub clean_code: Option<Spanned<i64>>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct LogSection {
+    pub format: Option<Spanned<String>>,
+    pub level: Option<Spanned<String>>,
+    #[serde(default)]
+    pub mask_caller: bool,
+    pub queue_lines: Option<usize>,
 }
 
 #[derive(Deserialize)]
@@ -131,6 +169,8 @@ pub struct SbcEntry {
     pub trunk_param: Option<String>,
     #[serde(default)]
     pub trunk_header: Option<String>,
+    #[serde(default)]
+    pub default_peer: Option<String>,
 }
 
 #[derive(Deserialize)]

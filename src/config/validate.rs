@@ -41,6 +41,59 @@ pub struct Sbc {
     pub trunk_param: Option<String>,
     /// Header carrying the trunk (e.g. `X-Ingress-Trunk`).
     pub trunk_header: Option<String>,
+    /// The peer of calls that arrive from this SBC without a trunk id.
+    pub default_peer: Option<usize>,
+}
+
+/// What callscreen does with an INVITE.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Mode {
+    /// Answer as a stateless UAS: 302 onwards, or a rejection (default).
+    Redirect,
+}
+
+/// What happens to a request from an address that is neither an SBC nor a peer.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum UnknownSource {
+    /// Answer 403 Forbidden.
+    Reject,
+    /// Say nothing.
+    Drop,
+}
+
+/// The SIP listeners and their limits (`[sip]`).
+#[derive(Clone, Debug, PartialEq)]
+pub struct SipSettings {
+    pub mode: Mode,
+    pub udp: Vec<std::net::SocketAddr>,
+    pub tcp: Vec<std::net::SocketAddr>,
+    /// UDP receive threads per socket (0 in config: one per core).
+    pub udp_threads: usize,
+    pub limits: crate::sip::Limits,
+    pub unknown_source: UnknownSource,
+    pub tcp_max_connections: usize,
+    pub tcp_idle_timeout: std::time::Duration,
+    /// Recent answers kept for retransmissions (entries).
+    pub retransmission_cache: usize,
+}
+
+/// Redirect mode (`[redirect]`).
+#[derive(Clone, Debug, PartialEq)]
+pub struct RedirectSettings {
+    /// host[:port] the Contact of a 302 points at (the SBC's routing side).
+    pub next_hop: String,
+    /// The answer for a clean call (302 by default; some SBCs route on 404 or 503).
+    pub clean_code: u16,
+}
+
+/// The NOC log (`[log]`).
+#[derive(Clone, Debug, PartialEq)]
+pub struct LogSettings {
+    pub json: bool,
+    /// A tracing filter directive (`info`, `callscreen=debug` …); `RUST_LOG` wins.
+    pub level: String,
+    pub mask_caller: bool,
+    pub queue_lines: usize,
 }
 
 /// How a request is matched to a peer (same index as `Policy::peers`).
@@ -68,6 +121,18 @@ pub struct Settings {
     pub sbcs: Vec<Sbc>,
     pub peers: Vec<PeerMatch>,
     pub tags: TagSettings,
+    pub sip: SipSettings,
+    pub redirect: RedirectSettings,
+    pub log: LogSettings,
+}
+
+impl Settings {
+    /// The peer a trunk id names.
+    pub fn peer_by_trunk(&self, trunk: &[u8]) -> Option<usize> {
+        self.peers
+            .iter()
+            .position(|p| p.trunk_ids.iter().any(|t| t.as_bytes() == trunk))
+    }
 }
 
 struct Ctx<'a> {
@@ -396,11 +461,23 @@ pub(super) fn validate(
                 );
             }
         }
+        let default_peer = sv.default_peer.as_ref().and_then(|d| {
+            let found = raw.peers.iter().position(|p| &p.get_ref().name == d);
+            if found.is_none() {
+                cx.err::<()>(
+                    Some(s.span()),
+                    format!("{key}.default_peer"),
+                    format!("there is no peer named {d:?} in [[peers]]"),
+                );
+            }
+            found
+        });
         sbcs.push(Sbc {
             name: sv.name.clone(),
             nets,
             trunk_param: sv.trunk_param.clone(),
             trunk_header: sv.trunk_header.clone(),
+            default_peer,
         });
     }
 
@@ -491,6 +568,8 @@ pub(super) fn validate(
         );
     }
 
+    let (sip, redirect, log) = server_sections(&mut cx, &raw);
+
     if !cx.errors.is_empty() {
         return Err(ConfigErrors(cx.errors));
     }
@@ -517,7 +596,165 @@ pub(super) fn validate(
             display_prefix: t.display_prefix.clone(),
             in_contact_uri: t.in_contact_uri,
         },
+        sip,
+        redirect,
+        log,
     })
+}
+
+fn addresses(
+    cx: &mut Ctx<'_>,
+    v: &Option<Vec<Spanned<String>>>,
+    key: &str,
+    default: &str,
+) -> Vec<std::net::SocketAddr> {
+    let Some(v) = v else {
+        return default.parse().into_iter().collect();
+    };
+    let mut out = Vec::new();
+    for (i, a) in v.iter().enumerate() {
+        match a.get_ref().parse::<std::net::SocketAddr>() {
+            Ok(s) => out.push(s),
+            Err(_) => {
+                cx.err::<()>(Some(a.span()), format!("{key}[{i}]"), format!("{:?} is not an address to listen on; write IP:PORT, e.g. \"0.0.0.0:5060\" or \"[::]:5060\"", a.get_ref()));
+            }
+        }
+    }
+    out
+}
+
+fn server_sections(
+    cx: &mut Ctx<'_>,
+    raw: &schema::Config,
+) -> (SipSettings, RedirectSettings, LogSettings) {
+    let s = &raw.sip;
+    let mode = match s.mode.as_ref().map(|m| (m.get_ref().as_str(), m.span())) {
+        None | Some(("redirect", _)) => Mode::Redirect,
+        Some((other, span)) => {
+            cx.err::<()>(Some(span), "sip.mode", format!("{other:?} is not a mode; this version runs \"redirect\" (proxy mode is not built yet)"));
+            Mode::Redirect
+        }
+    };
+    let unknown_source = match s
+        .unknown_source
+        .as_ref()
+        .map(|m| (m.get_ref().as_str(), m.span()))
+    {
+        None | Some(("reject", _)) => UnknownSource::Reject,
+        Some(("drop", _)) => UnknownSource::Drop,
+        Some((other, span)) => {
+            cx.err::<()>(
+                Some(span),
+                "sip.unknown_source",
+                format!("{other:?}: use \"reject\" (403) or \"drop\""),
+            );
+            UnknownSource::Reject
+        }
+    };
+    let udp = addresses(cx, &s.udp, "sip.udp", "127.0.0.1:5060");
+    let tcp = addresses(cx, &s.tcp, "sip.tcp", "127.0.0.1:5060");
+    let max_message = s.max_message_bytes.unwrap_or(65_536);
+    if !(1024..=1 << 20).contains(&max_message) {
+        cx.err::<()>(
+            None,
+            "sip.max_message_bytes",
+            "must be from 1024 to 1048576 (default 65536)",
+        );
+    }
+    let max_headers = s.max_headers.unwrap_or(128);
+    if !(16..=1024).contains(&max_headers) {
+        cx.err::<()>(
+            None,
+            "sip.max_headers",
+            "must be from 16 to 1024 (default 128)",
+        );
+    }
+    let sip = SipSettings {
+        mode,
+        udp,
+        tcp,
+        udp_threads: s.udp_threads.unwrap_or(0),
+        limits: crate::sip::Limits {
+            max_message,
+            max_headers,
+        },
+        unknown_source,
+        tcp_max_connections: s.tcp_max_connections.unwrap_or(1024).max(1),
+        tcp_idle_timeout: std::time::Duration::from_secs(
+            s.tcp_idle_timeout_secs.unwrap_or(300).max(1),
+        ),
+        retransmission_cache: s.retransmission_cache.unwrap_or(65_536),
+    };
+
+    let r = &raw.redirect;
+    let next_hop = match &r.next_hop {
+        None => "127.0.0.1:5080".to_string(),
+        Some(h) => {
+            let v = h.get_ref().trim();
+            let v = v.strip_prefix("sip:").unwrap_or(v);
+            if v.is_empty() || v.contains(['@', ' ', '<', '>', ';', '?']) {
+                cx.err::<()>(Some(h.span()), "redirect.next_hop", format!("{:?} must be host[:port] of the SBC side that routes the call on, e.g. \"sbc.example.net:5060\"", h.get_ref()));
+            } else if let Ok(a) = v.parse::<std::net::SocketAddr>() {
+                if sip.udp.contains(&a) || sip.tcp.contains(&a) {
+                    cx.err::<()>(
+                        Some(h.span()),
+                        "redirect.next_hop",
+                        "points back at callscreen's own listener: a 302 there would loop",
+                    );
+                }
+            }
+            v.to_string()
+        }
+    };
+    let clean_code = match &r.clean_code {
+        None => 302,
+        Some(c) => match u16::try_from(*c.get_ref()) {
+            Ok(v) if (300..=699).contains(&v) => v,
+            _ => {
+                cx.err::<()>(Some(c.span()), "redirect.clean_code", "must be a final response code from 300 to 699 (302 by default; some SBCs route on 404 or 503)");
+                302
+            }
+        },
+    };
+    let redirect = RedirectSettings {
+        next_hop,
+        clean_code,
+    };
+
+    let l = &raw.log;
+    let json = match l.format.as_ref().map(|f| (f.get_ref().as_str(), f.span())) {
+        None | Some(("text", _)) => false,
+        Some(("json", _)) => true,
+        Some((other, span)) => {
+            cx.err::<()>(
+                Some(span),
+                "log.format",
+                format!("{other:?}: use \"text\" or \"json\""),
+            );
+            false
+        }
+    };
+    let level = l
+        .level
+        .as_ref()
+        .map_or_else(|| "info".to_string(), |v| v.get_ref().clone());
+    if !["error", "warn", "info", "debug", "trace"].contains(&level.as_str()) {
+        let span = l.level.as_ref().map(|v| v.span());
+        cx.err::<()>(
+            span,
+            "log.level",
+            format!(
+                "{level:?}: use error, warn, info, debug or trace (RUST_LOG takes a full filter)"
+            ),
+        );
+    }
+    let log = LogSettings {
+        json,
+        level,
+        mask_caller: l.mask_caller,
+        queue_lines: l.queue_lines.unwrap_or(65_536).max(1024),
+    };
+    (sip, redirect, log)
 }
 
 fn number_context(

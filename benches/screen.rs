@@ -1,0 +1,95 @@
+//! The hot path: one decision against 10 million listed numbers and 100 000
+//! prefixes and ranges; and list build time.
+//!
+//! cargo bench --bench screen
+
+use std::hint::black_box;
+use std::path::Path;
+
+use criterion::{Criterion, criterion_group, criterion_main};
+
+use callscreen::config;
+use callscreen::screen::{CallFacts, RawCall, screen};
+
+#[path = "support/mod.rs"]
+mod common;
+
+const NOW: u64 = 1_800_000_000;
+
+fn decisions(c: &mut Criterion) {
+    let settings = config::load(Path::new(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/config/callscreen.toml"
+    )))
+    .unwrap();
+    let policy = &settings.policy;
+    let peer = policy.peer_by_name("kpn-interconnect").unwrap();
+    let lists = common::big_set(10_000_000, 100_000);
+    let listed = common::a_listed_number();
+    let mut g = c.benchmark_group("decision-10M");
+    for (name, from) in [
+        ("clean", "+31201230000"),
+        ("clean-national-form", "020 123 0000"),
+        ("listed-number", listed.as_str()),
+        ("listed-prefix", "+31880123456"),
+    ] {
+        let raw = RawCall {
+            from,
+            callee: "+31104567890",
+            ..RawCall::default()
+        };
+        let facts = CallFacts::read(&raw, peer, policy, NOW);
+        g.bench_function(format!("screen/{name}"), |b| {
+            b.iter(|| screen(black_box(&facts), &lists, policy).action)
+        });
+        g.bench_function(format!("read+screen/{name}"), |b| {
+            b.iter(|| {
+                let facts = CallFacts::read(black_box(&raw), peer, policy, NOW);
+                screen(&facts, &lists, policy).action
+            })
+        });
+    }
+    // A spread of clean callers, so the Bloom filter is not always cache-hot.
+    let mut rng = common::Rng::new(7);
+    let callers: Vec<String> = (0..4096)
+        .map(|_| format!("+3120{:07}", rng.next() % 10_000_000))
+        .collect();
+    let facts: Vec<_> = callers
+        .iter()
+        .map(|c| {
+            CallFacts::read(
+                &RawCall {
+                    from: c,
+                    callee: "+31104567890",
+                    ..RawCall::default()
+                },
+                peer,
+                policy,
+                NOW,
+            )
+        })
+        .collect();
+    let mut i = 0;
+    g.bench_function("screen/clean-random-callers", |b| {
+        b.iter(|| {
+            i = (i + 1) & 4095;
+            screen(black_box(&facts[i]), &lists, policy).action
+        })
+    });
+    g.finish();
+}
+
+fn build(c: &mut Criterion) {
+    let mut g = c.benchmark_group("build");
+    g.sample_size(10);
+    g.bench_function("1M-numbers", |b| {
+        b.iter(|| common::number_list(1_000_000, 0))
+    });
+    g.bench_function("100k-prefixes-ranges", |b| {
+        b.iter(|| common::number_list(0, 100_000))
+    });
+    g.finish();
+}
+
+criterion_group!(benches, decisions, build);
+criterion_main!(benches);
