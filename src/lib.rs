@@ -15,6 +15,8 @@
 //! - [`config`]: the TOML schema, validated with file, key and line in every
 //!   error.
 //! - [`report`]: a verdict written for people and as JSON (`callscreen check`).
+//! - [`server`]: the daemon: UDP and TCP transports, redirect mode, readiness,
+//!   reload, the NOC line.
 //! - [`engine`]: loads a config and its lists into a ready policy and list set;
 //!   what `callscreen check` and the daemon share.
 
@@ -25,4 +27,5 @@ pub mod lists;
 pub mod number;
 pub mod report;
 pub mod screen;
+pub mod server;
 pub mod sip;

@@ -23,6 +23,18 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
+    /// Run the daemon: screen every INVITE that reaches the configured SIP
+    /// listeners (redirect mode), one NOC line per call on stdout. Prints
+    /// "callscreen ready: …" on stderr (and notifies systemd) once listening.
+    /// SIGHUP reloads the config and seed lists; SIGTERM stops.
+    Run {
+        /// The configuration file.
+        #[arg(long, default_value = "/etc/callscreen/callscreen.toml")]
+        config: PathBuf,
+        /// Log format, overriding the config's [log] format.
+        #[arg(long, value_parser = ["text", "json"])]
+        log_format: Option<String>,
+    },
     /// Screen one call offline and print the verdict the daemon would give:
     /// the action, every reason code, and each list hit with its entry.
     Check(CheckArgs),
@@ -230,6 +242,16 @@ fn lists_verify(file: PathBuf, kind: &str, min_prefix_digits: u8) -> ExitCode {
 
 fn main() -> ExitCode {
     match Cli::parse().command {
+        Command::Run { config, log_format } => {
+            let opts = callscreen::server::RunOptions { config, json: log_format.map(|f| f == "json") };
+            match callscreen::server::run(opts) {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(e) => {
+                    eprintln!("callscreen: {e}");
+                    ExitCode::from(1)
+                }
+            }
+        }
         Command::Check(a) => check(a),
         Command::Config(ConfigCommand::Check { file }) => config_check(file),
         Command::Lists(ListsCommand::Verify {

@@ -60,6 +60,11 @@ impl TagKey {
     pub fn tag(&self, call_id: &[u8], from_tag: &[u8], branch: &[u8]) -> u64 {
         self.0.hash_one((call_id, from_tag, branch))
     }
+
+    /// The key of a transaction's answer in the retransmission cache.
+    pub fn transaction(&self, call_id: &[u8], from_tag: &[u8], branch: &[u8], cseq: u32) -> u64 {
+        self.0.hash_one((call_id, from_tag, branch, cseq))
+    }
 }
 
 /// Starts a response: the status line.

@@ -55,6 +55,12 @@ impl Fault {
             why,
         }
     }
+
+    /// A framing error: on a stream, the next message cannot be found, so
+    /// the connection is closed after the answer (RFC 3261 §18.3).
+    pub fn breaks_framing(&self) -> bool {
+        self.status == Some(513) || self.why.contains("Content-Length")
+    }
 }
 
 /// One indexed header: its name and the byte ranges of name and value.

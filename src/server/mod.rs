@@ -1,0 +1,214 @@
+//! The daemon: sockets, threads and tasks, readiness, reload and shutdown,
+//! the NOC line and counters. Business rules live in `screen`; SIP bytes in
+//! `sip`. One file per concern:
+//!
+//! - `runtime`: the shared snapshot (settings + lists) and counters;
+//! - `ingress`: which peer a request came from;
+//! - `handler`: one message in, one answer out (redirect mode);
+//! - `cache`: recent answers, for retransmissions;
+//! - `udp`, `tcp`: the transports;
+//! - `noc`: the log line and the log writer.
+
+mod cache;
+mod handler;
+mod ingress;
+mod noc;
+mod runtime;
+mod tcp;
+mod udp;
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+
+pub use handler::{Handler, Outcome};
+pub use runtime::{Metrics, Runtime, Shared};
+
+use crate::engine::{Engine, LoadError};
+
+/// Why the daemon could not start.
+#[derive(Debug)]
+pub enum StartError {
+    Load(LoadError),
+    Bind { addr: SocketAddr, proto: &'static str, error: std::io::Error },
+    Runtime(std::io::Error),
+}
+
+impl std::fmt::Display for StartError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            StartError::Load(e) => write!(f, "{e}"),
+            StartError::Bind { addr, proto, error } => write!(
+                f,
+                "cannot listen on {proto} {addr}: {error}; check [sip] {} in the config (another process may hold the port, or a port below 1024 needs CAP_NET_BIND_SERVICE)",
+                proto.to_lowercase()
+            ),
+            StartError::Runtime(e) => write!(f, "cannot start the async runtime: {e}"),
+        }
+    }
+}
+
+impl std::error::Error for StartError {}
+
+/// Options of `callscreen run`.
+pub struct RunOptions {
+    pub config: PathBuf,
+    /// `Some(true)`: JSON log lines regardless of the config.
+    pub json: Option<bool>,
+}
+
+/// Runs the daemon until SIGTERM or SIGINT.
+pub fn run(opts: RunOptions) -> Result<(), StartError> {
+    let engine = Engine::load(&opts.config).map_err(StartError::Load)?;
+    let json = opts.json.unwrap_or(engine.settings.log.json);
+    let (_guard, dropped) = noc::init(&engine.settings.log, json);
+    for s in &engine.skipped {
+        tracing::warn!("optional list not loaded: {s}");
+    }
+    let settings = engine.settings;
+    let shared = Shared::new(Runtime { settings: settings.clone(), lists: engine.lists });
+
+    let threads = match settings.sip.udp_threads {
+        0 => std::thread::available_parallelism().map_or(2, |n| n.get()),
+        n => n,
+    };
+    let mut udp_threads = Vec::new();
+    let mut udp_bound = Vec::new();
+    for &addr in &settings.sip.udp {
+        let sock = udp::bind(addr).map_err(|error| StartError::Bind { addr, proto: "UDP", error })?;
+        udp_bound.push(sock.local_addr().unwrap_or(addr));
+        let h = udp::spawn(Arc::new(sock), threads, Arc::clone(&shared)).map_err(StartError::Runtime)?;
+        udp_threads.extend(h);
+    }
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .map_err(StartError::Runtime)?;
+    let result = rt.block_on(async {
+        let mut tcp_bound = Vec::new();
+        for &addr in &settings.sip.tcp {
+            let l = bind_tcp(addr).map_err(|error| StartError::Bind { addr, proto: "TCP", error })?;
+            tcp_bound.push(l.local_addr().unwrap_or(addr));
+            tokio::spawn(tcp::serve(l, Arc::clone(&shared)));
+        }
+        shared.ready.store(true, Ordering::SeqCst);
+        let lists: Vec<String> = shared.runtime.load().lists.lists().iter().map(|l| format!("{}@{}", l.name, l.version)).collect();
+        let names = |v: &[SocketAddr]| v.iter().map(|a| a.to_string()).collect::<Vec<_>>().join(",");
+        let line = format!(
+            "callscreen ready: mode=redirect udp={} tcp={} lists={} config={}",
+            names(&udp_bound),
+            names(&tcp_bound),
+            lists.join(","),
+            opts.config.display()
+        );
+        // On stderr for people and tests (they wait for this line); in the log for the NOC.
+        eprintln!("{line}");
+        tracing::info!("{line}");
+        let _ = sd_notify::notify(&[sd_notify::NotifyState::Ready]);
+        lifecycle(&opts.config, &shared, &dropped).await;
+        Ok(())
+    });
+    shared.stop.store(true, Ordering::SeqCst);
+    let _ = sd_notify::notify(&[sd_notify::NotifyState::Stopping]);
+    rt.shutdown_timeout(std::time::Duration::from_secs(2));
+    for t in udp_threads {
+        let _ = t.join();
+    }
+    tracing::info!("callscreen stopped");
+    result
+}
+
+fn bind_tcp(addr: SocketAddr) -> std::io::Result<tokio::net::TcpListener> {
+    let s = socket2::Socket::new(socket2::Domain::for_address(addr), socket2::Type::STREAM, Some(socket2::Protocol::TCP))?;
+    if addr.is_ipv6() {
+        s.set_only_v6(true)?;
+    }
+    s.set_reuse_address(true)?;
+    s.set_nonblocking(true)?;
+    s.bind(&addr.into())?;
+    s.listen(1024)?;
+    tokio::net::TcpListener::from_std(s.into())
+}
+
+/// Signals and the watchdog, until a stop is asked for.
+async fn lifecycle(config: &Path, shared: &Arc<Shared>, dropped: &tracing_appender::non_blocking::ErrorCounter) {
+    use tokio::signal::unix::{SignalKind, signal};
+    let (Ok(mut term), Ok(mut int), Ok(mut hup)) =
+        (signal(SignalKind::terminate()), signal(SignalKind::interrupt()), signal(SignalKind::hangup()))
+    else {
+        tracing::error!("cannot install signal handlers; stopping");
+        return;
+    };
+    let watchdog = sd_notify::watchdog_enabled();
+    let every = watchdog.map_or(std::time::Duration::from_secs(10), |d| (d / 2).min(std::time::Duration::from_secs(10)));
+    let mut tick = tokio::time::interval(every);
+    let (mut last_dropped, mut last_trunk, mut last_unknown) = (0, 0, 0);
+    loop {
+        tokio::select! {
+            _ = term.recv() => { tracing::info!("SIGTERM: stopping"); return; }
+            _ = int.recv() => { tracing::info!("SIGINT: stopping"); return; }
+            _ = hup.recv() => {
+                let _ = sd_notify::notify(&[sd_notify::NotifyState::Reloading]);
+                let path = config.to_path_buf();
+                let loaded = tokio::task::spawn_blocking(move || Engine::load(&path)).await;
+                match loaded {
+                    Ok(Ok(engine)) => reload(shared, engine),
+                    Ok(Err(e)) => {
+                        Metrics::inc(&shared.metrics.reload_failures);
+                        tracing::error!("reload refused, the previous configuration and lists stay in force:\n{e}");
+                    }
+                    Err(e) => tracing::error!("reload failed: {e}"),
+                }
+                let _ = sd_notify::notify(&[sd_notify::NotifyState::Ready]);
+            }
+            _ = tick.tick() => {
+                if watchdog.is_some() {
+                    let _ = sd_notify::notify(&[sd_notify::NotifyState::Watchdog]);
+                }
+                // Problems that would flood the log per call are reported once per interval.
+                let d = dropped.dropped_lines();
+                if d > last_dropped {
+                    tracing::warn!(dropped_lines = d, "log queue full: lines were dropped");
+                    last_dropped = d;
+                }
+                let t = shared.metrics.unknown_trunk.load(Ordering::Relaxed);
+                if t > last_trunk {
+                    tracing::warn!(refused = t - last_trunk, "INVITEs from an SBC without a known trunk id (and no default_peer) were refused with 403");
+                    last_trunk = t;
+                }
+                let u = shared.metrics.unknown_source.load(Ordering::Relaxed);
+                if u > last_unknown {
+                    tracing::warn!(refused = u - last_unknown, "requests from unknown sources were refused");
+                    last_unknown = u;
+                }
+            }
+        }
+    }
+}
+
+/// Swaps in a reloaded configuration and lists. A seed list older than the
+/// list now in force (a newer version was pushed) does not replace it.
+fn reload(shared: &Shared, engine: Engine) {
+    let current = shared.runtime.load();
+    let mut lists = Vec::new();
+    for new in engine.lists.lists() {
+        match current.lists.get(&new.name) {
+            Some(old) if old.version > new.version => {
+                tracing::warn!(list = %new.name, seed = new.version, current = old.version, "seed file is older than the list in force; keeping the newer version");
+                lists.push(Arc::clone(old));
+            }
+            _ => lists.push(Arc::clone(new)),
+        }
+    }
+    if engine.settings.sip.udp != current.settings.sip.udp || engine.settings.sip.tcp != current.settings.sip.tcp {
+        tracing::warn!("listen addresses changed in the config: they take effect at the next restart");
+    }
+    let summary: Vec<String> = lists.iter().map(|l| format!("{}@{}", l.name, l.version)).collect();
+    shared.runtime.store(Arc::new(Runtime { settings: engine.settings, lists: crate::lists::ListSet::new(lists) }));
+    Metrics::inc(&shared.metrics.reloads);
+    tracing::info!(lists = %summary.join(","), "reloaded configuration and lists");
+    // The old snapshot is freed here, on the signal task, not on a call.
+    drop(current);
+}

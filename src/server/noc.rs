@@ -1,0 +1,123 @@
+//! The NOC line: one event per screened INVITE, with stable field names
+//! (DESIGN.md "The NOC line"), in text or JSON; and the log writer, which
+//! never blocks the call path (a bounded queue; dropped lines are counted).
+
+use std::fmt;
+
+use tracing_appender::non_blocking::{ErrorCounter, WorkerGuard};
+use tracing_subscriber::EnvFilter;
+
+use crate::config::LogSettings;
+use crate::number::Cli;
+use crate::screen::{Action, Verdict};
+
+/// Starts logging to stdout through a bounded, lossy queue. `RUST_LOG`
+/// overrides the configured level. Returns the guard that flushes on exit
+/// and the counter of dropped lines.
+pub fn init(log: &LogSettings, json: bool) -> (WorkerGuard, ErrorCounter) {
+    let (writer, guard) = tracing_appender::non_blocking::NonBlockingBuilder::default()
+        .buffered_lines_limit(log.queue_lines)
+        .lossy(true)
+        .finish(std::io::stdout());
+    let dropped = writer.error_counter();
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(&log.level));
+    let b = tracing_subscriber::fmt().with_writer(writer).with_env_filter(filter).with_target(false).with_ansi(false);
+    // A second init (tests) keeps the first subscriber.
+    let _ = if json { b.json().flatten_event(true).try_init() } else { b.try_init() };
+    (guard, dropped)
+}
+
+/// The reason codes of a verdict, comma-separated (`-` for none).
+pub struct Reasons<'v, 'a>(pub &'v Verdict<'a>);
+
+impl fmt::Display for Reasons<'_, '_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let mut any = false;
+        for r in self.0.all_reasons() {
+            if any {
+                f.write_str(",")?;
+            }
+            any = true;
+            write!(f, "{r}")?;
+        }
+        if !any {
+            f.write_str("-")?;
+        }
+        Ok(())
+    }
+}
+
+/// The lists that matched, as `name@version` (`-` for none).
+pub struct Lists<'v, 'a>(pub &'v Verdict<'a>);
+
+impl fmt::Display for Lists<'_, '_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let mut n = 0;
+        for (i, h) in self.0.findings.iter().filter_map(|x| x.hit).enumerate() {
+            let dup = self.0.findings.iter().filter_map(|x| x.hit).take(i).any(|g| g.list == h.list);
+            if dup {
+                continue;
+            }
+            if n > 0 {
+                f.write_str(",")?;
+            }
+            n += 1;
+            write!(f, "{}@{}", h.list, h.version)?;
+        }
+        if n == 0 {
+            f.write_str("-")?;
+        }
+        Ok(())
+    }
+}
+
+/// A caller number as logged, optionally masked (privacy law): the country
+/// code and the next digits stay, the last five become `*`.
+pub struct Number {
+    pub cli: Option<Cli>,
+    pub mask: bool,
+}
+
+impl fmt::Display for Number {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.cli {
+            None => f.write_str("-"),
+            Some(Cli::Withheld) => f.write_str("withheld"),
+            Some(Cli::Invalid) => f.write_str("invalid"),
+            Some(Cli::Number(n)) if self.mask => {
+                let mut buf = [0u8; 15];
+                let len = n.write_digits(&mut buf);
+                let keep = len.saturating_sub(5);
+                f.write_str("+")?;
+                for (i, d) in buf[..len].iter().enumerate() {
+                    let c = if i < keep { *d as char } else { '*' };
+                    fmt::Write::write_char(f, c)?;
+                }
+                Ok(())
+            }
+            Some(Cli::Number(n)) => write!(f, "{n}"),
+        }
+    }
+}
+
+/// The SIP code of an action (0 for none: the call went on).
+pub fn code(a: Action, clean_code: u16) -> u16 {
+    match a {
+        Action::Reject { code } => code,
+        _ => clean_code,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::number::E164;
+
+    #[test]
+    fn masking() {
+        let n = Cli::Number(E164::parse_plus("+31201234567").unwrap());
+        assert_eq!(Number { cli: Some(n), mask: true }.to_string(), "+312012*****");
+        assert_eq!(Number { cli: Some(n), mask: false }.to_string(), "+31201234567");
+        assert_eq!(Number { cli: None, mask: true }.to_string(), "-");
+    }
+}

@@ -1,0 +1,72 @@
+//! The state every call reads: the current configuration and lists (swapped
+//! whole on reload), readiness, counters and the retransmission cache.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+
+use arc_swap::ArcSwap;
+
+use super::cache::RetransmitCache;
+use crate::config::Settings;
+use crate::lists::ListSet;
+use crate::sip::response::TagKey;
+
+/// One consistent snapshot: a call uses the one it started with.
+pub struct Runtime {
+    pub settings: Settings,
+    pub lists: ListSet,
+}
+
+/// Counters, read by logs now and by `/metrics` later.
+#[derive(Default, Debug)]
+pub struct Metrics {
+    pub calls_allow: AtomicU64,
+    pub calls_tag: AtomicU64,
+    pub calls_anonymise: AtomicU64,
+    pub calls_reject: AtomicU64,
+    pub calls_emergency: AtomicU64,
+    pub retransmissions: AtomicU64,
+    pub malformed: AtomicU64,
+    pub unknown_source: AtomicU64,
+    pub unknown_trunk: AtomicU64,
+    pub fail_open: AtomicU64,
+    pub options: AtomicU64,
+    pub refused_methods: AtomicU64,
+    pub tcp_refused: AtomicU64,
+    pub reloads: AtomicU64,
+    pub reload_failures: AtomicU64,
+}
+
+impl Metrics {
+    pub fn inc(c: &AtomicU64) {
+        c.fetch_add(1, Ordering::Relaxed);
+    }
+}
+
+pub struct Shared {
+    pub runtime: ArcSwap<Runtime>,
+    /// OPTIONS answers 200 only once this is set (lists loaded, listening).
+    pub ready: AtomicBool,
+    pub stop: AtomicBool,
+    pub metrics: Metrics,
+    pub cache: RetransmitCache,
+    pub tag_key: TagKey,
+}
+
+impl Shared {
+    pub fn new(runtime: Runtime) -> Arc<Shared> {
+        let cache = RetransmitCache::new(runtime.settings.sip.retransmission_cache);
+        Arc::new(Shared {
+            runtime: ArcSwap::from_pointee(runtime),
+            ready: AtomicBool::new(false),
+            stop: AtomicBool::new(false),
+            metrics: Metrics::default(),
+            cache,
+            tag_key: TagKey::default(),
+        })
+    }
+
+    pub fn stopping(&self) -> bool {
+        self.stop.load(Ordering::Relaxed)
+    }
+}
