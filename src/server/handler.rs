@@ -59,8 +59,9 @@ impl Handler {
         let consumed = msg.len;
         let close = framing == Framing::Stream && msg.fault.is_some_and(|f| f.breaks_framing());
         let m = &shared.metrics;
-        if let Some(StartLine::Response { .. }) = msg.start {
-            // A stateless UAS sends no requests, so no response is ours.
+        if matches!(msg.start, Some(StartLine::Response { .. })) || msg.fault.is_some_and(|f| f.status.is_none()) {
+            // A stateless UAS sends no requests, so no response is ours; and
+            // a message that cannot be answered is dropped.
             return Outcome::Silent { consumed, close };
         }
         let ingress = ingress::resolve(&rt.settings, src.ip(), &msg);
