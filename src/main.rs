@@ -243,7 +243,10 @@ fn lists_verify(file: PathBuf, kind: &str, min_prefix_digits: u8) -> ExitCode {
 fn main() -> ExitCode {
     match Cli::parse().command {
         Command::Run { config, log_format } => {
-            let opts = callscreen::server::RunOptions { config, json: log_format.map(|f| f == "json") };
+            let opts = callscreen::server::RunOptions {
+                config,
+                json: log_format.map(|f| f == "json"),
+            };
             match callscreen::server::run(opts) {
                 Ok(()) => ExitCode::SUCCESS,
                 Err(e) => {

@@ -25,7 +25,12 @@ impl RetransmitCache {
     pub fn new(capacity: usize) -> RetransmitCache {
         RetransmitCache {
             shards: (0..SHARDS)
-                .map(|_| Mutex::new(Shard { map: HashMap::new(), order: VecDeque::new() }))
+                .map(|_| {
+                    Mutex::new(Shard {
+                        map: HashMap::new(),
+                        order: VecDeque::new(),
+                    })
+                })
                 .collect(),
             per_shard: capacity.div_ceil(SHARDS),
         }
@@ -42,7 +47,9 @@ impl RetransmitCache {
         if self.per_shard == 0 {
             return false;
         }
-        let Some(s) = self.shard(key) else { return false };
+        let Some(s) = self.shard(key) else {
+            return false;
+        };
         match s.map.get(&key) {
             Some((at, bytes)) if now.duration_since(*at) < TTL => {
                 out.clear();

@@ -16,14 +16,23 @@ use crate::config::UnknownSource;
 use crate::screen::{Action, CallFacts, Verdict, screen};
 use crate::sip::addr::{Uri, param, split_list};
 use crate::sip::facts::{CallerIds, request_user};
-use crate::sip::response::{self, copy_dialog_headers, escape_uri_header, finish, header, reason_phrase, status_line, tag_of};
-use crate::sip::{ALLOW, Framing, HeaderName, Message, Method, Refusal, Request, Scan, Scanner, StartLine};
+use crate::sip::response::{
+    self, copy_dialog_headers, escape_uri_header, finish, header, reason_phrase, status_line,
+    tag_of,
+};
+use crate::sip::{
+    ALLOW, Framing, HeaderName, Message, Method, Refusal, Request, Scan, Scanner, StartLine,
+};
 
 /// What to do after a message.
 #[derive(Debug, PartialEq, Eq)]
 pub enum Outcome {
     /// Send `Handler::out` to this address (TCP: on the connection).
-    Reply { dest: SocketAddr, consumed: usize, close: bool },
+    Reply {
+        dest: SocketAddr,
+        consumed: usize,
+        close: bool,
+    },
     /// Nothing to send.
     Silent { consumed: usize, close: bool },
     /// A stream needs more bytes.
@@ -37,13 +46,20 @@ pub struct Handler {
 }
 
 fn unix_now() -> u64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0)
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0)
 }
 
 impl Handler {
     pub fn new(shared: Arc<Shared>) -> Handler {
         let limits = shared.runtime.load().settings.sip.limits;
-        Handler { scanner: Scanner::new(limits), out: Vec::with_capacity(2048), shared }
+        Handler {
+            scanner: Scanner::new(limits),
+            out: Vec::with_capacity(2048),
+            shared,
+        }
     }
 
     /// Handles the message at the start of `buf` from `src`.
@@ -59,7 +75,9 @@ impl Handler {
         let consumed = msg.len;
         let close = framing == Framing::Stream && msg.fault.is_some_and(|f| f.breaks_framing());
         let m = &shared.metrics;
-        if matches!(msg.start, Some(StartLine::Response { .. })) || msg.fault.is_some_and(|f| f.status.is_none()) {
+        if matches!(msg.start, Some(StartLine::Response { .. }))
+            || msg.fault.is_some_and(|f| f.status.is_none())
+        {
             // A stateless UAS sends no requests, so no response is ours; and
             // a message that cannot be answered is dropped.
             return Outcome::Silent { consumed, close };
@@ -68,7 +86,10 @@ impl Handler {
         if ingress == Ingress::Unknown {
             Metrics::inc(&m.unknown_source);
             tracing::debug!(source = %src, "request from an unknown source refused");
-            if rt.settings.sip.unknown_source == UnknownSource::Drop || msg.fault.is_some() || msg.start.is_none() {
+            if rt.settings.sip.unknown_source == UnknownSource::Drop
+                || msg.fault.is_some()
+                || msg.start.is_none()
+            {
                 return Outcome::Silent { consumed, close };
             }
             simple(&mut self.out, &msg, src, 403, "Forbidden", &shared, &[]);
@@ -88,12 +109,32 @@ impl Handler {
                 } else {
                     Metrics::inc(&m.refused_methods);
                 }
-                let extra: &[(&str, &[u8])] = if matches!(code, 405 | 501) { &[("Allow", ALLOW.as_bytes())] } else { &[] };
-                simple(&mut self.out, &msg, src, code, reason_phrase(code), &shared, extra);
+                let extra: &[(&str, &[u8])] = if matches!(code, 405 | 501) {
+                    &[("Allow", ALLOW.as_bytes())]
+                } else {
+                    &[]
+                };
+                simple(
+                    &mut self.out,
+                    &msg,
+                    src,
+                    code,
+                    reason_phrase(code),
+                    &shared,
+                    extra,
+                );
                 return reply(&msg, src, framing, consumed, close);
             }
             Err(Refusal::BadExtension(req)) => {
-                simple(&mut self.out, &msg, src, 420, "Bad Extension", &shared, &[("Unsupported", req)]);
+                simple(
+                    &mut self.out,
+                    &msg,
+                    src,
+                    420,
+                    "Bad Extension",
+                    &shared,
+                    &[("Unsupported", req)],
+                );
                 return reply(&msg, src, framing, consumed, close);
             }
         };
@@ -102,9 +143,25 @@ impl Handler {
             Method::Options => {
                 Metrics::inc(&m.options);
                 if shared.ready.load(Ordering::Relaxed) {
-                    simple(&mut self.out, &msg, src, 200, "OK", &shared, &[("Allow", ALLOW.as_bytes()), ("Accept", b"application/sdp")]);
+                    simple(
+                        &mut self.out,
+                        &msg,
+                        src,
+                        200,
+                        "OK",
+                        &shared,
+                        &[("Allow", ALLOW.as_bytes()), ("Accept", b"application/sdp")],
+                    );
                 } else {
-                    simple(&mut self.out, &msg, src, 503, "Service Unavailable", &shared, &[("Retry-After", b"5")]);
+                    simple(
+                        &mut self.out,
+                        &msg,
+                        src,
+                        503,
+                        "Service Unavailable",
+                        &shared,
+                        &[("Retry-After", b"5")],
+                    );
                 }
                 reply(&msg, src, framing, consumed, close)
             }
@@ -121,83 +178,130 @@ impl Handler {
             Method::NotAllowed | Method::Unknown => Outcome::Silent { consumed, close },
         }
     }
-
 }
 
 /// Screens an INVITE and writes its answer (or the cached one) into `out`.
-fn invite(out: &mut Vec<u8>, req: &Request<'_>, peer: usize, src: SocketAddr, rt: &Runtime, shared: &Shared, t0: Instant) {
-        let from_tag = req.from.param("tag").unwrap_or_default();
-        let branch = req.top_via.param("branch").unwrap_or_default();
-        let key = shared.tag_key.transaction(req.call_id, from_tag, branch, req.cseq);
-        let now = Instant::now();
-        if shared.cache.get_into(key, now, out) {
-            Metrics::inc(&shared.metrics.retransmissions);
-            return;
-        }
-        let to_tag = shared.tag_key.tag(req.call_id, from_tag, branch);
-        let ids = CallerIds::read(req);
-        let raw = ids.raw(req, Some(src.ip()));
-        let policy = &rt.settings.policy;
-        let facts = CallFacts::read(&raw, peer, policy, unix_now());
-        // An internal error fails open: the call goes on untagged, counted.
-        let decided = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| screen(&facts, &rt.lists, policy)));
-        let verdict = match decided {
-            Ok(v) => Some(v),
-            Err(_) => {
-                Metrics::inc(&shared.metrics.fail_open);
-                tracing::error!(call_id = %String::from_utf8_lossy(req.call_id), "screening failed: call let through untagged (fail open)");
-                None
-            }
-        };
-        let action = verdict.as_ref().map_or(Action::Allow, |v| v.action);
-        write_answer(out, req, src, to_tag, rt, peer, verdict.as_ref(), &ids);
-        shared.cache.insert(key, now, out);
-        let mc = &shared.metrics;
-        Metrics::inc(match action {
-            Action::Allow if facts.emergency => &mc.calls_emergency,
-            Action::Allow => &mc.calls_allow,
-            Action::Tag => &mc.calls_tag,
-            Action::Anonymise => &mc.calls_anonymise,
-            Action::Reject { .. } => &mc.calls_reject,
-        });
-        let mask = rt.settings.log.mask_caller;
-        let empty = Verdict { action, decided_by: None, reject_text: None, findings: Default::default(), expired: Default::default() };
-        let v = verdict.as_ref().unwrap_or(&empty);
-        let callee = match facts.callee {
-            Some(n) => n.to_string(),
-            None => String::from_utf8_lossy(request_user(req).unwrap_or(req.uri)).into_owned(),
-        };
-        tracing::info!(
-            verdict = %action.name(),
-            code = noc::code(action, rt.settings.redirect.clean_code),
-            reasons = %noc::Reasons(v),
-            caller = %noc::Number { cli: Some(facts.from), mask },
-            pai = %noc::Number { cli: facts.pai, mask },
-            callee = %callee,
-            peer = %policy.peer(peer).name,
-            call_id = %String::from_utf8_lossy(req.call_id),
-            lists = %noc::Lists(v),
-            latency_us = t0.elapsed().as_micros() as u64,
-            "call"
-        );
+fn invite(
+    out: &mut Vec<u8>,
+    req: &Request<'_>,
+    peer: usize,
+    src: SocketAddr,
+    rt: &Runtime,
+    shared: &Shared,
+    t0: Instant,
+) {
+    let from_tag = req.from.param("tag").unwrap_or_default();
+    let branch = req.top_via.param("branch").unwrap_or_default();
+    let key = shared
+        .tag_key
+        .transaction(req.call_id, from_tag, branch, req.cseq);
+    let now = Instant::now();
+    if shared.cache.get_into(key, now, out) {
+        Metrics::inc(&shared.metrics.retransmissions);
+        return;
     }
+    let to_tag = shared.tag_key.tag(req.call_id, from_tag, branch);
+    let ids = CallerIds::read(req);
+    let raw = ids.raw(req, Some(src.ip()));
+    let policy = &rt.settings.policy;
+    let facts = CallFacts::read(&raw, peer, policy, unix_now());
+    // An internal error fails open: the call goes on untagged, counted.
+    let decided = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        screen(&facts, &rt.lists, policy)
+    }));
+    let verdict = match decided {
+        Ok(v) => Some(v),
+        Err(_) => {
+            Metrics::inc(&shared.metrics.fail_open);
+            tracing::error!(call_id = %String::from_utf8_lossy(req.call_id), "screening failed: call let through untagged (fail open)");
+            None
+        }
+    };
+    let action = verdict.as_ref().map_or(Action::Allow, |v| v.action);
+    write_answer(out, req, src, to_tag, rt, peer, verdict.as_ref(), &ids);
+    shared.cache.insert(key, now, out);
+    let mc = &shared.metrics;
+    Metrics::inc(match action {
+        Action::Allow if facts.emergency => &mc.calls_emergency,
+        Action::Allow => &mc.calls_allow,
+        Action::Tag => &mc.calls_tag,
+        Action::Anonymise => &mc.calls_anonymise,
+        Action::Reject { .. } => &mc.calls_reject,
+    });
+    let mask = rt.settings.log.mask_caller;
+    let empty = Verdict {
+        action,
+        decided_by: None,
+        reject_text: None,
+        findings: Default::default(),
+        expired: Default::default(),
+    };
+    let v = verdict.as_ref().unwrap_or(&empty);
+    let callee = match facts.callee {
+        Some(n) => n.to_string(),
+        None => String::from_utf8_lossy(request_user(req).unwrap_or(req.uri)).into_owned(),
+    };
+    tracing::info!(
+        verdict = %action.name(),
+        code = noc::code(action, rt.settings.redirect.clean_code),
+        reasons = %noc::Reasons(v),
+        caller = %noc::Number { cli: Some(facts.from), mask },
+        pai = %noc::Number { cli: facts.pai, mask },
+        callee = %callee,
+        peer = %policy.peer(peer).name,
+        call_id = %String::from_utf8_lossy(req.call_id),
+        lists = %noc::Lists(v),
+        latency_us = t0.elapsed().as_micros() as u64,
+        "call"
+    );
+}
 
-fn reply(msg: &Message<'_>, src: SocketAddr, framing: Framing, consumed: usize, close: bool) -> Outcome {
-    let dest = if framing == Framing::Datagram { response::udp_destination(msg, src) } else { src };
-    Outcome::Reply { dest, consumed, close }
+fn reply(
+    msg: &Message<'_>,
+    src: SocketAddr,
+    framing: Framing,
+    consumed: usize,
+    close: bool,
+) -> Outcome {
+    let dest = if framing == Framing::Datagram {
+        response::udp_destination(msg, src)
+    } else {
+        src
+    };
+    Outcome::Reply {
+        dest,
+        consumed,
+        close,
+    }
 }
 
 /// A response without screening: status, copied headers, extra headers.
-fn simple(out: &mut Vec<u8>, msg: &Message<'_>, src: SocketAddr, code: u16, reason: &str, shared: &Shared, extra: &[(&str, &[u8])]) {
+fn simple(
+    out: &mut Vec<u8>,
+    msg: &Message<'_>,
+    src: SocketAddr,
+    code: u16,
+    reason: &str,
+    shared: &Shared,
+    extra: &[(&str, &[u8])],
+) {
     status_line(out, code, reason);
     let call_id = msg.get(HeaderName::CallId).unwrap_or_default();
-    let from_tag = msg.get(HeaderName::From).and_then(tag_of).unwrap_or_default();
+    let from_tag = msg
+        .get(HeaderName::From)
+        .and_then(tag_of)
+        .unwrap_or_default();
     let branch = msg
         .get(HeaderName::Via)
         .and_then(|v| split_list(v).next())
         .and_then(|v| param(v, "branch"))
         .unwrap_or_default();
-    copy_dialog_headers(out, msg, src, Some(shared.tag_key.tag(call_id, from_tag, branch)));
+    copy_dialog_headers(
+        out,
+        msg,
+        src,
+        Some(shared.tag_key.tag(call_id, from_tag, branch)),
+    );
     for (n, v) in extra {
         header(out, n, v);
     }
@@ -206,7 +310,16 @@ fn simple(out: &mut Vec<u8>, msg: &Message<'_>, src: SocketAddr, code: u16, reas
 
 /// The answer to a screened INVITE (DESIGN.md "Redirect mode").
 #[allow(clippy::too_many_arguments)]
-fn write_answer(out: &mut Vec<u8>, req: &Request<'_>, src: SocketAddr, to_tag: u64, rt: &Runtime, peer: usize, v: Option<&Verdict<'_>>, ids: &CallerIds<'_>) {
+fn write_answer(
+    out: &mut Vec<u8>,
+    req: &Request<'_>,
+    src: SocketAddr,
+    to_tag: u64,
+    rt: &Runtime,
+    peer: usize,
+    v: Option<&Verdict<'_>>,
+    ids: &CallerIds<'_>,
+) {
     let s = &rt.settings;
     let action = v.map_or(Action::Allow, |v| v.action);
     let code = match action {
@@ -217,7 +330,11 @@ fn write_answer(out: &mut Vec<u8>, req: &Request<'_>, src: SocketAddr, to_tag: u
     status_line(out, code, reason_phrase(code));
     copy_dialog_headers(out, &req.msg, src, Some(to_tag));
     if let (Action::Reject { code }, Some(v)) = (action, v) {
-        let _ = write!(out, "Reason: SIP;cause={code};text=\"{}\"\r\n", v.reject_text.unwrap_or("Network blocked"));
+        let _ = write!(
+            out,
+            "Reason: SIP;cause={code};text=\"{}\"\r\n",
+            v.reject_text.unwrap_or("Network blocked")
+        );
         finish(out);
         return;
     }
@@ -236,7 +353,11 @@ fn write_answer(out: &mut Vec<u8>, req: &Request<'_>, src: SocketAddr, to_tag: u
         let id = ids.pai.as_ref().filter(|_| trusted).unwrap_or(&ids.from);
         let display = id.display.as_deref().unwrap_or_default();
         let prefix = s.tags.display_prefix.as_str();
-        let shown = if display.starts_with(prefix.trim_end()) { display.to_string() } else { format!("{prefix}{display}") };
+        let shown = if display.starts_with(prefix.trim_end()) {
+            display.to_string()
+        } else {
+            format!("{prefix}{display}")
+        };
         let shown = shown.trim_end().replace(['"', '\\'], "");
         let _ = write!(pai, "\"{shown}\" <");
         pai.extend_from_slice(id.uri);
@@ -250,7 +371,9 @@ fn write_answer(out: &mut Vec<u8>, req: &Request<'_>, src: SocketAddr, to_tag: u
             out.push(b'@');
         }
         out.extend_from_slice(s.redirect.next_hop.as_bytes());
-        let phone = Uri::parse(req.uri).is_some_and(|u| u.scheme.eq_ignore_ascii_case(b"tel") || u.param("user") == Some(b"phone"));
+        let phone = Uri::parse(req.uri).is_some_and(|u| {
+            u.scheme.eq_ignore_ascii_case(b"tel") || u.param("user") == Some(b"phone")
+        });
         if phone {
             out.extend_from_slice(b";user=phone");
         }

@@ -19,13 +19,27 @@ pub enum Ingress {
 }
 
 pub fn resolve(settings: &Settings, src: IpAddr, msg: &Message<'_>) -> Ingress {
-    let by_address = || settings.peers.iter().position(|p| p.nets.iter().any(|n| n.contains(src)));
-    if let Some(sbc) = settings.sbcs.iter().find(|s| s.nets.iter().any(|n| n.contains(src))) {
+    let by_address = || {
+        settings
+            .peers
+            .iter()
+            .position(|p| p.nets.iter().any(|n| n.contains(src)))
+    };
+    if let Some(sbc) = settings
+        .sbcs
+        .iter()
+        .find(|s| s.nets.iter().any(|n| n.contains(src)))
+    {
         let from_uri = sbc.trunk_param.as_deref().and_then(|p| {
             let uri = msg.request_uri()?;
             Uri::parse(uri)?.param(p)
         });
-        let trunk = from_uri.or_else(|| sbc.trunk_header.as_deref().and_then(|h| msg.get_named(h)).map(trim_lws));
+        let trunk = from_uri.or_else(|| {
+            sbc.trunk_header
+                .as_deref()
+                .and_then(|h| msg.get_named(h))
+                .map(trim_lws)
+        });
         let peer = match trunk {
             Some(t) if !t.is_empty() => settings.peer_by_trunk(t),
             _ => by_address().or(sbc.default_peer),

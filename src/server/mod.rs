@@ -31,7 +31,11 @@ use crate::engine::{Engine, LoadError};
 #[derive(Debug)]
 pub enum StartError {
     Load(LoadError),
-    Bind { addr: SocketAddr, proto: &'static str, error: std::io::Error },
+    Bind {
+        addr: SocketAddr,
+        proto: &'static str,
+        error: std::io::Error,
+    },
     Runtime(std::io::Error),
 }
 
@@ -67,7 +71,10 @@ pub fn run(opts: RunOptions) -> Result<(), StartError> {
         tracing::warn!("optional list not loaded: {s}");
     }
     let settings = engine.settings;
-    let shared = Shared::new(Runtime { settings: settings.clone(), lists: engine.lists });
+    let shared = Shared::new(Runtime {
+        settings: settings.clone(),
+        lists: engine.lists,
+    });
 
     let threads = match settings.sip.udp_threads {
         0 => std::thread::available_parallelism().map_or(2, |n| n.get()),
@@ -76,9 +83,14 @@ pub fn run(opts: RunOptions) -> Result<(), StartError> {
     let mut udp_threads = Vec::new();
     let mut udp_bound = Vec::new();
     for &addr in &settings.sip.udp {
-        let sock = udp::bind(addr).map_err(|error| StartError::Bind { addr, proto: "UDP", error })?;
+        let sock = udp::bind(addr).map_err(|error| StartError::Bind {
+            addr,
+            proto: "UDP",
+            error,
+        })?;
         udp_bound.push(sock.local_addr().unwrap_or(addr));
-        let h = udp::spawn(Arc::new(sock), threads, Arc::clone(&shared)).map_err(StartError::Runtime)?;
+        let h = udp::spawn(Arc::new(sock), threads, Arc::clone(&shared))
+            .map_err(StartError::Runtime)?;
         udp_threads.extend(h);
     }
     let rt = tokio::runtime::Builder::new_multi_thread()
@@ -89,13 +101,29 @@ pub fn run(opts: RunOptions) -> Result<(), StartError> {
     let result = rt.block_on(async {
         let mut tcp_bound = Vec::new();
         for &addr in &settings.sip.tcp {
-            let l = bind_tcp(addr).map_err(|error| StartError::Bind { addr, proto: "TCP", error })?;
+            let l = bind_tcp(addr).map_err(|error| StartError::Bind {
+                addr,
+                proto: "TCP",
+                error,
+            })?;
             tcp_bound.push(l.local_addr().unwrap_or(addr));
             tokio::spawn(tcp::serve(l, Arc::clone(&shared)));
         }
         shared.ready.store(true, Ordering::SeqCst);
-        let lists: Vec<String> = shared.runtime.load().lists.lists().iter().map(|l| format!("{}@{}", l.name, l.version)).collect();
-        let names = |v: &[SocketAddr]| v.iter().map(|a| a.to_string()).collect::<Vec<_>>().join(",");
+        let lists: Vec<String> = shared
+            .runtime
+            .load()
+            .lists
+            .lists()
+            .iter()
+            .map(|l| format!("{}@{}", l.name, l.version))
+            .collect();
+        let names = |v: &[SocketAddr]| {
+            v.iter()
+                .map(|a| a.to_string())
+                .collect::<Vec<_>>()
+                .join(",")
+        };
         let line = format!(
             "callscreen ready: mode=redirect udp={} tcp={} lists={} config={}",
             names(&udp_bound),
@@ -121,7 +149,11 @@ pub fn run(opts: RunOptions) -> Result<(), StartError> {
 }
 
 fn bind_tcp(addr: SocketAddr) -> std::io::Result<tokio::net::TcpListener> {
-    let s = socket2::Socket::new(socket2::Domain::for_address(addr), socket2::Type::STREAM, Some(socket2::Protocol::TCP))?;
+    let s = socket2::Socket::new(
+        socket2::Domain::for_address(addr),
+        socket2::Type::STREAM,
+        Some(socket2::Protocol::TCP),
+    )?;
     if addr.is_ipv6() {
         s.set_only_v6(true)?;
     }
@@ -133,16 +165,24 @@ fn bind_tcp(addr: SocketAddr) -> std::io::Result<tokio::net::TcpListener> {
 }
 
 /// Signals and the watchdog, until a stop is asked for.
-async fn lifecycle(config: &Path, shared: &Arc<Shared>, dropped: &tracing_appender::non_blocking::ErrorCounter) {
+async fn lifecycle(
+    config: &Path,
+    shared: &Arc<Shared>,
+    dropped: &tracing_appender::non_blocking::ErrorCounter,
+) {
     use tokio::signal::unix::{SignalKind, signal};
-    let (Ok(mut term), Ok(mut int), Ok(mut hup)) =
-        (signal(SignalKind::terminate()), signal(SignalKind::interrupt()), signal(SignalKind::hangup()))
-    else {
+    let (Ok(mut term), Ok(mut int), Ok(mut hup)) = (
+        signal(SignalKind::terminate()),
+        signal(SignalKind::interrupt()),
+        signal(SignalKind::hangup()),
+    ) else {
         tracing::error!("cannot install signal handlers; stopping");
         return;
     };
     let watchdog = sd_notify::watchdog_enabled();
-    let every = watchdog.map_or(std::time::Duration::from_secs(10), |d| (d / 2).min(std::time::Duration::from_secs(10)));
+    let every = watchdog.map_or(std::time::Duration::from_secs(10), |d| {
+        (d / 2).min(std::time::Duration::from_secs(10))
+    });
     let mut tick = tokio::time::interval(every);
     let (mut last_dropped, mut last_trunk, mut last_unknown) = (0, 0, 0);
     loop {
@@ -202,11 +242,21 @@ fn reload(shared: &Shared, engine: Engine) {
             _ => lists.push(Arc::clone(new)),
         }
     }
-    if engine.settings.sip.udp != current.settings.sip.udp || engine.settings.sip.tcp != current.settings.sip.tcp {
-        tracing::warn!("listen addresses changed in the config: they take effect at the next restart");
+    if engine.settings.sip.udp != current.settings.sip.udp
+        || engine.settings.sip.tcp != current.settings.sip.tcp
+    {
+        tracing::warn!(
+            "listen addresses changed in the config: they take effect at the next restart"
+        );
     }
-    let summary: Vec<String> = lists.iter().map(|l| format!("{}@{}", l.name, l.version)).collect();
-    shared.runtime.store(Arc::new(Runtime { settings: engine.settings, lists: crate::lists::ListSet::new(lists) }));
+    let summary: Vec<String> = lists
+        .iter()
+        .map(|l| format!("{}@{}", l.name, l.version))
+        .collect();
+    shared.runtime.store(Arc::new(Runtime {
+        settings: engine.settings,
+        lists: crate::lists::ListSet::new(lists),
+    }));
     Metrics::inc(&shared.metrics.reloads);
     tracing::info!(lists = %summary.join(","), "reloaded configuration and lists");
     // The old snapshot is freed here, on the signal task, not on a call.

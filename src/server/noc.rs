@@ -21,9 +21,17 @@ pub fn init(log: &LogSettings, json: bool) -> (WorkerGuard, ErrorCounter) {
         .finish(std::io::stdout());
     let dropped = writer.error_counter();
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(&log.level));
-    let b = tracing_subscriber::fmt().with_writer(writer).with_env_filter(filter).with_target(false).with_ansi(false);
+    let b = tracing_subscriber::fmt()
+        .with_writer(writer)
+        .with_env_filter(filter)
+        .with_target(false)
+        .with_ansi(false);
     // A second init (tests) keeps the first subscriber.
-    let _ = if json { b.json().flatten_event(true).try_init() } else { b.try_init() };
+    let _ = if json {
+        b.json().flatten_event(true).try_init()
+    } else {
+        b.try_init()
+    };
     (guard, dropped)
 }
 
@@ -54,7 +62,13 @@ impl fmt::Display for Lists<'_, '_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let mut n = 0;
         for (i, h) in self.0.findings.iter().filter_map(|x| x.hit).enumerate() {
-            let dup = self.0.findings.iter().filter_map(|x| x.hit).take(i).any(|g| g.list == h.list);
+            let dup = self
+                .0
+                .findings
+                .iter()
+                .filter_map(|x| x.hit)
+                .take(i)
+                .any(|g| g.list == h.list);
             if dup {
                 continue;
             }
@@ -116,8 +130,29 @@ mod tests {
     #[test]
     fn masking() {
         let n = Cli::Number(E164::parse_plus("+31201234567").unwrap());
-        assert_eq!(Number { cli: Some(n), mask: true }.to_string(), "+312012*****");
-        assert_eq!(Number { cli: Some(n), mask: false }.to_string(), "+31201234567");
-        assert_eq!(Number { cli: None, mask: true }.to_string(), "-");
+        assert_eq!(
+            Number {
+                cli: Some(n),
+                mask: true
+            }
+            .to_string(),
+            "+312012*****"
+        );
+        assert_eq!(
+            Number {
+                cli: Some(n),
+                mask: false
+            }
+            .to_string(),
+            "+31201234567"
+        );
+        assert_eq!(
+            Number {
+                cli: None,
+                mask: true
+            }
+            .to_string(),
+            "-"
+        );
     }
 }

@@ -16,7 +16,10 @@ use crate::sip::Framing;
 pub async fn serve(listener: TcpListener, shared: Arc<Shared>) {
     let (max, idle) = {
         let rt = shared.runtime.load();
-        (rt.settings.sip.tcp_max_connections, rt.settings.sip.tcp_idle_timeout)
+        (
+            rt.settings.sip.tcp_max_connections,
+            rt.settings.sip.tcp_idle_timeout,
+        )
     };
     let slots = Arc::new(Semaphore::new(max));
     loop {
@@ -43,7 +46,12 @@ pub async fn serve(listener: TcpListener, shared: Arc<Shared>) {
     }
 }
 
-async fn connection(mut stream: TcpStream, peer: SocketAddr, shared: Arc<Shared>, idle: std::time::Duration) {
+async fn connection(
+    mut stream: TcpStream,
+    peer: SocketAddr,
+    shared: Arc<Shared>,
+    idle: std::time::Duration,
+) {
     let mut handler = Handler::new(Arc::clone(&shared));
     let mut buf: Vec<u8> = Vec::with_capacity(8192);
     let mut chunk = vec![0u8; 16 * 1024];
@@ -83,7 +91,9 @@ async fn connection(mut stream: TcpStream, peer: SocketAddr, shared: Arc<Shared>
                     }
                     at += consumed.max(1);
                 }
-                Outcome::Reply { consumed, close, .. } => {
+                Outcome::Reply {
+                    consumed, close, ..
+                } => {
                     if stream.write_all(&handler.out).await.is_err() || close {
                         let _ = stream.shutdown().await;
                         return;

@@ -38,11 +38,17 @@ pub fn bind(addr: SocketAddr) -> io::Result<UdpSocket> {
 }
 
 /// Starts `threads` receive threads on the socket.
-pub fn spawn(sock: Arc<UdpSocket>, threads: usize, shared: Arc<Shared>) -> io::Result<Vec<JoinHandle<()>>> {
+pub fn spawn(
+    sock: Arc<UdpSocket>,
+    threads: usize,
+    shared: Arc<Shared>,
+) -> io::Result<Vec<JoinHandle<()>>> {
     (0..threads.max(1))
         .map(|i| {
             let (sock, shared) = (Arc::clone(&sock), Arc::clone(&shared));
-            std::thread::Builder::new().name(format!("udp-{i}")).spawn(move || worker(&sock, shared))
+            std::thread::Builder::new()
+                .name(format!("udp-{i}"))
+                .spawn(move || worker(&sock, shared))
         })
         .collect()
 }
@@ -52,7 +58,10 @@ fn to_std(s: &libc::sockaddr_storage) -> Option<SocketAddr> {
         libc::AF_INET => {
             // SAFETY: ss_family says the storage holds a sockaddr_in.
             let a: &libc::sockaddr_in = unsafe { &*(s as *const libc::sockaddr_storage).cast() };
-            Some(SocketAddr::V4(SocketAddrV4::new(Ipv4Addr::from(u32::from_be(a.sin_addr.s_addr)), u16::from_be(a.sin_port))))
+            Some(SocketAddr::V4(SocketAddrV4::new(
+                Ipv4Addr::from(u32::from_be(a.sin_addr.s_addr)),
+                u16::from_be(a.sin_port),
+            )))
         }
         libc::AF_INET6 => {
             // SAFETY: ss_family says the storage holds a sockaddr_in6.
@@ -72,7 +81,13 @@ fn from_std(a: SocketAddr, s: &mut libc::sockaddr_storage) -> libc::socklen_t {
     let sa = socket2::SockAddr::from(a);
     let len = sa.len() as usize;
     // SAFETY: `sa` holds `len` valid bytes, and sockaddr_storage is large enough for any address.
-    unsafe { std::ptr::copy_nonoverlapping(sa.as_ptr().cast::<u8>(), (s as *mut libc::sockaddr_storage).cast::<u8>(), len) };
+    unsafe {
+        std::ptr::copy_nonoverlapping(
+            sa.as_ptr().cast::<u8>(),
+            (s as *mut libc::sockaddr_storage).cast::<u8>(),
+            len,
+        )
+    };
     len as libc::socklen_t
 }
 
@@ -90,7 +105,10 @@ fn worker(sock: &UdpSocket, shared: Arc<Shared>) {
     let mut handler = Handler::new(Arc::clone(&shared));
     while !shared.stopping() {
         for i in 0..BATCH {
-            iovs[i] = libc::iovec { iov_base: bufs[i * DGRAM..].as_mut_ptr().cast(), iov_len: DGRAM };
+            iovs[i] = libc::iovec {
+                iov_base: bufs[i * DGRAM..].as_mut_ptr().cast(),
+                iov_len: DGRAM,
+            };
             hdrs[i].msg_hdr.msg_name = (&mut addrs[i] as *mut libc::sockaddr_storage).cast();
             hdrs[i].msg_hdr.msg_namelen = size_of::<libc::sockaddr_storage>() as libc::socklen_t;
             hdrs[i].msg_hdr.msg_iov = &mut iovs[i];
@@ -101,10 +119,21 @@ fn worker(sock: &UdpSocket, shared: Arc<Shared>) {
             hdrs[i].msg_len = 0;
         }
         // SAFETY: every header points at live buffers of the stated sizes.
-        let n = unsafe { libc::recvmmsg(fd, hdrs.as_mut_ptr(), BATCH as u32, libc::MSG_WAITFORONE, std::ptr::null_mut()) };
+        let n = unsafe {
+            libc::recvmmsg(
+                fd,
+                hdrs.as_mut_ptr(),
+                BATCH as u32,
+                libc::MSG_WAITFORONE,
+                std::ptr::null_mut(),
+            )
+        };
         if n < 0 {
             let e = io::Error::last_os_error();
-            if !matches!(e.kind(), io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut | io::ErrorKind::Interrupted) {
+            if !matches!(
+                e.kind(),
+                io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut | io::ErrorKind::Interrupted
+            ) {
                 tracing::warn!(error = %e, "UDP receive failed");
                 std::thread::sleep(Duration::from_millis(10));
             }
@@ -112,14 +141,20 @@ fn worker(sock: &UdpSocket, shared: Arc<Shared>) {
         }
         let mut nrep = 0;
         for i in 0..n as usize {
-            let Some(src) = to_std(&addrs[i]) else { continue };
+            let Some(src) = to_std(&addrs[i]) else {
+                continue;
+            };
             let len = (hdrs[i].msg_len as usize).min(DGRAM);
             let data = &bufs[i * DGRAM..i * DGRAM + len];
             if let Outcome::Reply { dest, .. } = handler.handle(data, src, Framing::Datagram) {
                 std::mem::swap(&mut handler.out, &mut replies[nrep]);
                 let alen = from_std(dest, &mut out_addrs[nrep]);
-                out_iovs[nrep] = libc::iovec { iov_base: replies[nrep].as_mut_ptr().cast(), iov_len: replies[nrep].len() };
-                out_hdrs[nrep].msg_hdr.msg_name = (&mut out_addrs[nrep] as *mut libc::sockaddr_storage).cast();
+                out_iovs[nrep] = libc::iovec {
+                    iov_base: replies[nrep].as_mut_ptr().cast(),
+                    iov_len: replies[nrep].len(),
+                };
+                out_hdrs[nrep].msg_hdr.msg_name =
+                    (&mut out_addrs[nrep] as *mut libc::sockaddr_storage).cast();
                 out_hdrs[nrep].msg_hdr.msg_namelen = alen;
                 out_hdrs[nrep].msg_hdr.msg_iov = &mut out_iovs[nrep];
                 out_hdrs[nrep].msg_hdr.msg_iovlen = 1;
@@ -129,7 +164,9 @@ fn worker(sock: &UdpSocket, shared: Arc<Shared>) {
         let mut sent = 0;
         while sent < nrep {
             // SAFETY: the first `nrep` headers point at live reply buffers and addresses.
-            let r = unsafe { libc::sendmmsg(fd, out_hdrs[sent..].as_mut_ptr(), (nrep - sent) as u32, 0) };
+            let r = unsafe {
+                libc::sendmmsg(fd, out_hdrs[sent..].as_mut_ptr(), (nrep - sent) as u32, 0)
+            };
             if r <= 0 {
                 let e = io::Error::last_os_error();
                 if e.kind() == io::ErrorKind::Interrupted {

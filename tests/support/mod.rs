@@ -72,7 +72,11 @@ pub fn config(dir: &Path, extra: &str) -> PathBuf {
         "# callscreen list v1 name=scam-origins version=1\n+31201234567,tech-support-scam,REF-1\n+4930901820*\n",
     )
     .unwrap();
-    std::fs::write(dir.join("acm.txt"), "# callscreen list v1 name=acm-withdrawn version=1\n+3185208*,withdrawn,ACM-1\n").unwrap();
+    std::fs::write(
+        dir.join("acm.txt"),
+        "# callscreen list v1 name=acm-withdrawn version=1\n+3185208*,withdrawn,ACM-1\n",
+    )
+    .unwrap();
     let cfg = dir.join("callscreen.toml");
     std::fs::write(
         &cfg,
@@ -132,7 +136,11 @@ impl Daemon {
 
     pub fn start_with(name: &str, extra: &str, args: &[&str]) -> Daemon {
         let dir = temp_dir(name);
-        let extra = if extra.contains("[sip]") { extra.to_string() } else { format!("{LISTEN}\n{extra}") };
+        let extra = if extra.contains("[sip]") {
+            extra.to_string()
+        } else {
+            format!("{LISTEN}\n{extra}")
+        };
         let cfg = config(&dir, &extra);
         Daemon::start_config(dir, cfg, args)
     }
@@ -151,8 +159,14 @@ impl Daemon {
         let stdout = Arc::new(Lines::default());
         let stderr = Arc::new(Lines::default());
         for (pipe, lines) in [
-            (Box::new(child.stdout.take().unwrap()) as Box<dyn Read + Send>, Arc::clone(&stdout)),
-            (Box::new(child.stderr.take().unwrap()) as Box<dyn Read + Send>, Arc::clone(&stderr)),
+            (
+                Box::new(child.stdout.take().unwrap()) as Box<dyn Read + Send>,
+                Arc::clone(&stdout),
+            ),
+            (
+                Box::new(child.stderr.take().unwrap()) as Box<dyn Read + Send>,
+                Arc::clone(&stderr),
+            ),
         ] {
             std::thread::spawn(move || {
                 for l in BufReader::new(pipe).lines() {
@@ -166,12 +180,20 @@ impl Daemon {
         let ready = stderr
             .wait_for(|l| l.starts_with("callscreen ready:") || l.starts_with("callscreen:"))
             .unwrap_or_else(|| panic!("no ready line; stderr: {:?}", stderr.all()));
-        assert!(ready.starts_with("callscreen ready:"), "daemon failed: {ready}");
+        assert!(
+            ready.starts_with("callscreen ready:"),
+            "daemon failed: {ready}"
+        );
         let field = |k: &str| -> Vec<SocketAddr> {
             ready
                 .split_whitespace()
                 .find_map(|w| w.strip_prefix(&format!("{k}=")))
-                .map(|v| v.split(',').filter(|s| !s.is_empty()).map(|s| s.parse().unwrap()).collect())
+                .map(|v| {
+                    v.split(',')
+                        .filter(|s| !s.is_empty())
+                        .map(|s| s.parse().unwrap())
+                        .collect()
+                })
                 .unwrap_or_default()
         };
         let (udp, tcp) = (field("udp"), field("tcp"));
@@ -193,11 +215,20 @@ impl Daemon {
         let needle = format!("call_id={call_id} ");
         self.stdout
             .wait_for(|l| l.contains(&needle) || l.contains(&format!("\"call_id\":\"{call_id}\"")))
-            .unwrap_or_else(|| panic!("no NOC line for {call_id}; stdout: {:#?}", self.stdout.all()))
+            .unwrap_or_else(|| {
+                panic!(
+                    "no NOC line for {call_id}; stdout: {:#?}",
+                    self.stdout.all()
+                )
+            })
     }
 
     pub fn signal(&self, sig: &str) {
-        let ok = Command::new("kill").arg(format!("-{sig}")).arg(self.child.id().to_string()).status().unwrap();
+        let ok = Command::new("kill")
+            .arg(format!("-{sig}"))
+            .arg(self.child.id().to_string())
+            .status()
+            .unwrap();
         assert!(ok.success());
     }
 }
@@ -251,7 +282,10 @@ pub fn tcp_send(s: &mut TcpStream, msg: &[u8]) {
 
 /// The status code of a response.
 pub fn status(resp: &str) -> u16 {
-    resp.split(' ').nth(1).and_then(|c| c.parse().ok()).unwrap_or(0)
+    resp.split(' ')
+        .nth(1)
+        .and_then(|c| c.parse().ok())
+        .unwrap_or(0)
 }
 
 /// A header's value in a response (first one).
@@ -304,7 +338,10 @@ pub struct Catcher {
 impl Catcher {
     /// `ip`: a distinct address per test, 127.0.0.9 to 127.0.0.14.
     pub fn new(ip: &'static str) -> Catcher {
-        let mut c = Catcher { ip, socks: Vec::new() };
+        let mut c = Catcher {
+            ip,
+            socks: Vec::new(),
+        };
         c.port(5060);
         c
     }
@@ -313,7 +350,8 @@ impl Catcher {
         if let Some(i) = self.socks.iter().position(|(q, _)| *q == p) {
             return &self.socks[i].1;
         }
-        let s = UdpSocket::bind((self.ip, p)).unwrap_or_else(|e| panic!("bind {}:{p}: {e}", self.ip));
+        let s =
+            UdpSocket::bind((self.ip, p)).unwrap_or_else(|e| panic!("bind {}:{p}: {e}", self.ip));
         s.set_read_timeout(Some(TIMEOUT)).unwrap();
         self.socks.push((p, s));
         &self.socks.last().unwrap().1
