@@ -27,7 +27,7 @@ impl Rng {
 
 /// A listed number: Dutch mobile or geographic, 11 digits.
 pub fn listed_number(r: &mut Rng) -> u64 {
-    if r.next() % 2 == 0 {
+    if r.next().is_multiple_of(2) {
         31_600_000_000 + r.next() % 100_000_000
     } else {
         31_100_000_000 + r.next() % 500_000_000

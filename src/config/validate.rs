@@ -694,14 +694,14 @@ fn server_sections(
             let v = v.strip_prefix("sip:").unwrap_or(v);
             if v.is_empty() || v.contains(['@', ' ', '<', '>', ';', '?']) {
                 cx.err::<()>(Some(h.span()), "redirect.next_hop", format!("{:?} must be host[:port] of the SBC side that routes the call on, e.g. \"sbc.example.net:5060\"", h.get_ref()));
-            } else if let Ok(a) = v.parse::<std::net::SocketAddr>() {
-                if sip.udp.contains(&a) || sip.tcp.contains(&a) {
-                    cx.err::<()>(
-                        Some(h.span()),
-                        "redirect.next_hop",
-                        "points back at callscreen's own listener: a 302 there would loop",
-                    );
-                }
+            } else if let Ok(a) = v.parse::<std::net::SocketAddr>()
+                && (sip.udp.contains(&a) || sip.tcp.contains(&a))
+            {
+                cx.err::<()>(
+                    Some(h.span()),
+                    "redirect.next_hop",
+                    "points back at callscreen's own listener: a 302 there would loop",
+                );
             }
             v.to_string()
         }

@@ -53,7 +53,7 @@ impl<K: Key> IntervalMap<K> {
         if intervals.is_empty() {
             return map;
         }
-        intervals.sort_unstable_by(|a, b| a.0.cmp(&b.0));
+        intervals.sort_unstable_by_key(|a| a.0);
         // Ends as the first key after the interval; `None` runs to the end.
         // Intervals are identified by their index here: one entry (a prefix)
         // may own several intervals.

@@ -156,19 +156,19 @@ impl NumberList {
     pub fn lookup(&self, n: E164, now: u64) -> Lookup<'_> {
         let mut out = Lookup::default();
         let v = n.as_u64();
-        if self.bloom.check(&v) {
-            if let Ok(i) = self.numbers.binary_search(&v) {
-                let meta = &self.metas[self.number_meta.get(i).copied().unwrap_or(0) as usize];
-                let hit = Hit {
-                    target: Target::Number(n),
-                    meta,
-                };
-                if !meta.is_expired(now) {
-                    out.hit = Some(hit);
-                    return out;
-                }
-                out.expired = Some(hit);
+        if self.bloom.check(&v)
+            && let Ok(i) = self.numbers.binary_search(&v)
+        {
+            let meta = &self.metas[self.number_meta.get(i).copied().unwrap_or(0) as usize];
+            let hit = Hit {
+                target: Target::Number(n),
+                meta,
+            };
+            if !meta.is_expired(now) {
+                out.hit = Some(hit);
+                return out;
             }
+            out.expired = Some(hit);
         }
         for &ix in self.spans.lookup(span_key(n.len(), v)) {
             let (target, m) = self.span_entries[ix as usize];

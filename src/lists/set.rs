@@ -71,6 +71,8 @@ impl ListKind {
     }
 }
 
+/// Few lists exist, each built once: the size difference does not matter.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug)]
 pub enum ListBody {
     Numbers(NumberList),

@@ -94,7 +94,7 @@ impl E164 {
 
     /// The digits after the first `n` (for a country code of `n` digits: the
     /// national significant number), as ASCII into `buf`, returning the slice.
-    pub fn digits_after<'b>(self, n: u32, buf: &'b mut [u8; 15]) -> &'b [u8] {
+    pub fn digits_after(self, n: u32, buf: &mut [u8; 15]) -> &[u8] {
         let all = self.write_digits(buf);
         let n = (n as usize).min(all);
         &buf[n..all]

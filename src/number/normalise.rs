@@ -139,15 +139,15 @@ pub fn normalise(raw: &str, ctx: &NumberContext) -> Cli {
         // E.164 only: bare digits are an international number without `+`.
         return from_digits(digits);
     };
-    if !ctx.international_prefix.is_empty() {
-        if let Some(rest) = digits.strip_prefix(ctx.international_prefix.as_bytes()) {
-            return from_digits(rest);
-        }
+    if !ctx.international_prefix.is_empty()
+        && let Some(rest) = digits.strip_prefix(ctx.international_prefix.as_bytes())
+    {
+        return from_digits(rest);
     }
-    if !ctx.trunk_prefix.is_empty() {
-        if let Some(rest) = digits.strip_prefix(ctx.trunk_prefix.as_bytes()) {
-            return join(cc.as_bytes(), rest);
-        }
+    if !ctx.trunk_prefix.is_empty()
+        && let Some(rest) = digits.strip_prefix(ctx.trunk_prefix.as_bytes())
+    {
+        return join(cc.as_bytes(), rest);
     }
     if digits.len() <= SHORT_CODE_MAX {
         return join(cc.as_bytes(), digits);

@@ -86,7 +86,7 @@ const GENERIC_MAX: u32 = 15;
 
 impl NumberingPlan {
     pub fn new(country_code: &str, mut ranges: Vec<PlanRange>) -> NumberingPlan {
-        ranges.sort_by(|a, b| b.prefix.len().cmp(&a.prefix.len()));
+        ranges.sort_by_key(|r| std::cmp::Reverse(r.prefix.len()));
         NumberingPlan {
             country_code: country_code.to_string(),
             ranges,

@@ -121,14 +121,14 @@ impl ReasonKey {
             if s == code {
                 return Ok(ReasonKey { kind, list: None });
             }
-            if kind.names_list() {
-                if let Some(rest) = s.strip_prefix(code).and_then(|r| r.strip_prefix(':')) {
-                    let list = (rest != "*").then(|| rest.to_string());
-                    if rest.is_empty() {
-                        break;
-                    }
-                    return Ok(ReasonKey { kind, list });
+            if kind.names_list()
+                && let Some(rest) = s.strip_prefix(code).and_then(|r| r.strip_prefix(':'))
+            {
+                let list = (rest != "*").then(|| rest.to_string());
+                if rest.is_empty() {
+                    break;
                 }
+                return Ok(ReasonKey { kind, list });
             }
         }
         Err(format!(

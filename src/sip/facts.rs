@@ -68,6 +68,7 @@ mod tests {
     use crate::sip::scan::{Framing, Limits, Scan, Scanner};
 
     /// (file, From number in the peer's context, PAI number, From display).
+    #[allow(clippy::type_complexity)]
     #[test]
     fn carrier_invites_yield_the_right_caller_facts() {
         let nl = NumberContext::national("31");

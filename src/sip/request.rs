@@ -181,24 +181,22 @@ pub fn read<'a>(msg: &Message<'a>) -> Result<Request<'a>, Refusal<'a>> {
     if !scheme_ok {
         return Err(Refusal::Status(416, "unsupported URI scheme"));
     }
-    if let Some(u) = Uri::parse(uri) {
-        if (u.scheme.eq_ignore_ascii_case(b"sip") || u.scheme.eq_ignore_ascii_case(b"sips"))
-            && uri.contains(&b'?')
-        {
-            // Headers are not allowed in a Request-URI (RFC 3261 §19.1.1).
-            return Err(bad("headers in the Request-URI"));
-        }
+    if let Some(u) = Uri::parse(uri)
+        && (u.scheme.eq_ignore_ascii_case(b"sip") || u.scheme.eq_ignore_ascii_case(b"sips"))
+        && uri.contains(&b'?')
+    {
+        // Headers are not allowed in a Request-URI (RFC 3261 §19.1.1).
+        return Err(bad("headers in the Request-URI"));
     }
     // A UAS must refuse extensions it does not support (RFC 3261 §8.2.2.3);
     // ACK and CANCEL are exempt.
-    if !matches!(method, Method::Ack | Method::Cancel) {
-        if let Some(req) = msg
+    if !matches!(method, Method::Ack | Method::Cancel)
+        && let Some(req) = msg
             .all(HeaderName::Require)
             .map(trim_lws)
             .find(|v| !v.is_empty())
-        {
-            return Err(Refusal::BadExtension(req));
-        }
+    {
+        return Err(Refusal::BadExtension(req));
     }
     Ok(Request {
         msg: *msg,

@@ -144,12 +144,11 @@ pub fn copy_dialog_headers(
         if let Some(v) = msg.get(h) {
             let _ = write!(out, "{name}: ");
             out.extend_from_slice(v);
-            if h == HeaderName::To {
-                if let Some(tag) = to_tag {
-                    if !has_tag(v) {
-                        let _ = write!(out, ";tag={tag:016x}");
-                    }
-                }
+            if h == HeaderName::To
+                && let Some(tag) = to_tag
+                && !has_tag(v)
+            {
+                let _ = write!(out, ";tag={tag:016x}");
             }
             out.extend_from_slice(b"\r\n");
         }

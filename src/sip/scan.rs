@@ -281,10 +281,7 @@ impl Scanner {
                     Fault::bad("Content-Length is not a non-negative number"),
                     &mut fault,
                 );
-                (
-                    &buf[headers_end..headers_end],
-                    if stream { buf.len() } else { buf.len() },
-                )
+                (&buf[headers_end..headers_end], buf.len())
             }
             (None, true) => {
                 note(
@@ -483,10 +480,9 @@ impl<'a> Message<'a> {
 mod tests {
     use super::*;
 
-    fn scan(
-        buf: &[u8],
-        framing: Framing,
-    ) -> Option<(Option<Fault>, usize, Vec<(HeaderName, Vec<u8>)>, Vec<u8>)> {
+    type Scanned = (Option<Fault>, usize, Vec<(HeaderName, Vec<u8>)>, Vec<u8>);
+
+    fn scan(buf: &[u8], framing: Framing) -> Option<Scanned> {
         let mut s = Scanner::new(Limits::default());
         match s.scan(buf, framing) {
             Scan::Incomplete => None,
