@@ -115,11 +115,14 @@ name = "direct"
 addresses = ["127.0.0.2/32"]
 scope = "domestic"
 
-[redirect]
-next_hop = "192.0.2.10:5060"
-
+{redirect}
 {extra}
-"#
+"#,
+            redirect = if extra.contains("[redirect]") {
+                ""
+            } else {
+                "[redirect]\nnext_hop = \"192.0.2.10:5060\"\n"
+            },
         ),
     )
     .unwrap();

@@ -1,0 +1,306 @@
+//! Interop with real peers from Debian's packages: SIPp as caller and callee,
+//! Kamailio as the operator's SBC that follows callscreen's 302.
+//!
+//! These need `sipp` (package sip-tester) and `kamailio`; `.ci/run` installs
+//! them and runs `cargo test --test interop -- --ignored`.
+
+mod support;
+
+use std::net::UdpSocket;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use support::*;
+
+const NEEDS: &str =
+    "needs sipp and kamailio (apt-get install sip-tester kamailio); .ci/run installs and runs them";
+
+fn interop_dir() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/interop")
+}
+
+fn free_udp_port() -> u16 {
+    UdpSocket::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// Writes a scenario from a template with the placeholders filled in.
+fn scenario(dir: &Path, template: &str, name: &str, fill: &[(&str, &str)]) -> PathBuf {
+    let mut text = std::fs::read_to_string(interop_dir().join(template)).unwrap();
+    for (from, to) in fill {
+        text = text.replace(from, to);
+    }
+    let p = dir.join(name);
+    std::fs::write(&p, text).unwrap();
+    p
+}
+
+fn sipp(args: &[&str]) -> Command {
+    let mut c = Command::new("sipp");
+    c.args([
+        "-i",
+        "127.0.0.1",
+        "-m",
+        "1",
+        "-nostdin",
+        "-timeout",
+        "15s",
+        "-timeout_error",
+        "-max_recv_loops",
+        "1000",
+    ]);
+    c.args(args);
+    c.stdout(Stdio::null()).stderr(Stdio::piped());
+    c
+}
+
+/// Runs a SIPp UAC scenario (CALLER and TRUNK filled in); true when the call succeeded.
+fn uac(
+    dir: &Path,
+    target: &str,
+    template: &str,
+    fill: &[(&str, &str)],
+    caller: &str,
+) -> (bool, String) {
+    let mut all = vec![("CALLER", caller), ("TRUNK", "dom")];
+    all.extend_from_slice(fill);
+    let sf = scenario(
+        dir,
+        template,
+        &format!("uac-{caller}-{}.xml", fill.first().map_or("", |f| f.1)),
+        &all,
+    );
+    let out = sipp(&[
+        target,
+        "-sf",
+        sf.to_str().unwrap(),
+        "-s",
+        "+31104567890",
+        "-p",
+        &free_udp_port().to_string(),
+    ])
+    .output()
+    .expect(NEEDS);
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+fn run_uac(dir: &Path, target: &str, template: &str, fill: &[(&str, &str)], caller: &str) {
+    let (ok, err) = uac(dir, target, template, fill, caller);
+    assert!(
+        ok,
+        "SIPp UAC {caller} -> {target} with {template} {fill:?} failed: {err}"
+    );
+}
+
+/// Waits until a process has bound a UDP port (our own bind then fails).
+fn wait_bound(port: u16, child: &mut Child) {
+    let deadline = Instant::now() + TIMEOUT;
+    while UdpSocket::bind(("127.0.0.1", port)).is_ok() {
+        assert!(
+            child.try_wait().unwrap().is_none(),
+            "the peer exited before binding {port}"
+        );
+        assert!(Instant::now() < deadline, "nothing bound port {port}");
+        std::thread::yield_now();
+    }
+}
+
+/// A list that the test policy tags rather than rejects.
+fn tag_list(dir: &Path) -> String {
+    let f = dir.join("tag-me.txt");
+    std::fs::write(
+        &f,
+        "# callscreen list v1 name=tag-me version=1\n+31201230000,suspicious\n",
+    )
+    .unwrap();
+    format!(
+        "[[lists]]\nname = \"tag-me\"\nrole = \"blocklist\"\nfile = \"{}\"\n\n[policy.rules]\n\"blocklist:tag-me\" = \"tag\"\n",
+        f.display()
+    )
+}
+
+#[test]
+#[ignore = "needs sipp and kamailio; run by .ci/run"]
+fn sipp_uac_gets_302_for_a_clean_caller_and_608_for_a_blocklisted_one() {
+    let dir = temp_dir("interop-sipp");
+    let d = Daemon::start("interop-sipp-d", "");
+    let target = d.udp.to_string();
+    run_uac(
+        &dir,
+        &target,
+        "uac_final.xml",
+        &[("EXPECTED_CODE", "302")],
+        "+31201234568",
+    );
+    run_uac(
+        &dir,
+        &target,
+        "uac_final.xml",
+        &[("EXPECTED_CODE", "608")],
+        "+31201234567",
+    );
+    // The converse fails: SIPp really checks the code.
+    let (ok, _) = uac(
+        &dir,
+        &target,
+        "uac_final.xml",
+        &[("EXPECTED_CODE", "302")],
+        "+31201234567",
+    );
+    assert!(!ok, "a 608 must fail a scenario that expects 302");
+    let lines = d.stdout.all();
+    assert!(
+        lines
+            .iter()
+            .any(|l| l.contains("verdict=allow code=302") && l.contains("caller=+31201234568")),
+        "{lines:#?}"
+    );
+    assert!(
+        lines
+            .iter()
+            .any(|l| l.contains("verdict=reject code=608") && l.contains("caller=+31201234567")),
+        "{lines:#?}"
+    );
+}
+
+/// Kamailio in the foreground; its workers are killed with it.
+struct Kamailio {
+    child: Child,
+    cfg: PathBuf,
+}
+
+impl Drop for Kamailio {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        let _ = Command::new("pkill")
+            .arg("-f")
+            .arg(format!("kamailio -f {}", self.cfg.display()))
+            .status();
+    }
+}
+
+impl Kamailio {
+    fn start(dir: &Path, sbc_port: u16, callscreen_port: u16) -> Kamailio {
+        let cfg = dir.join("kamailio.cfg");
+        let text = std::fs::read_to_string(interop_dir().join("kamailio-sbc.cfg"))
+            .unwrap()
+            .replace("@SBC_PORT@", &sbc_port.to_string())
+            .replace("@CALLSCREEN_PORT@", &callscreen_port.to_string());
+        std::fs::write(&cfg, text).unwrap();
+        let run = dir.join("run");
+        std::fs::create_dir_all(&run).unwrap();
+        let child = Command::new("kamailio")
+            .arg("-f")
+            .arg(&cfg)
+            .args(["-DD", "-E", "-m", "64", "-M", "8"])
+            .arg("-Y")
+            .arg(&run)
+            .arg("-w")
+            .arg(dir)
+            .stdout(Stdio::null())
+            .stderr(std::fs::File::create(dir.join("kamailio.log")).unwrap())
+            .spawn()
+            .expect(NEEDS);
+        let k = Kamailio { child, cfg };
+        // Ready when it answers OPTIONS.
+        let probe = UdpSocket::bind("127.0.0.1:0").unwrap();
+        probe
+            .set_read_timeout(Some(Duration::from_millis(200)))
+            .unwrap();
+        let deadline = Instant::now() + TIMEOUT;
+        let to = format!("127.0.0.1:{sbc_port}");
+        loop {
+            let msg = String::from_utf8(options("kam-ready")).unwrap().replace(
+                "OPTIONS sip:cs.example",
+                &format!("OPTIONS sip:127.0.0.1:{sbc_port}"),
+            );
+            probe.send_to(msg.as_bytes(), &to).unwrap();
+            let mut buf = [0u8; 4096];
+            if let Ok((n, _)) = probe.recv_from(&mut buf) {
+                if status(&String::from_utf8_lossy(&buf[..n])) == 200 {
+                    break;
+                }
+            }
+            assert!(
+                Instant::now() < deadline,
+                "Kamailio did not come up: {}",
+                std::fs::read_to_string(dir.join("kamailio.log")).unwrap_or_default()
+            );
+        }
+        k
+    }
+}
+
+#[test]
+#[ignore = "needs sipp and kamailio; run by .ci/run"]
+fn behind_kamailio_clean_tagged_and_rejected_calls() {
+    let dir = temp_dir("interop-kamailio");
+    let uas_port = free_udp_port();
+    // next_hop: the SIPp UAS, where the SBC delivers screened calls.
+    let extra = format!(
+        "{}\n[redirect]\nnext_hop = \"127.0.0.1:{uas_port}\"\n",
+        tag_list(&dir)
+    );
+    let d = Daemon::start("interop-kamailio-d", &extra);
+    let sbc_port = free_udp_port();
+    let _kam = Kamailio::start(&dir, sbc_port, d.udp.port());
+    let sbc = format!("127.0.0.1:{sbc_port}");
+
+    for (caller, check, label) in [
+        (
+            "+31201234568",
+            r#"<ereg regexp="X-Callscreen" search_in="msg" check_it_inverse="true" assign_to="x"/>"#,
+            "clean",
+        ),
+        (
+            "+31201230000",
+            r#"<ereg regexp="X-Callscreen: blocklist:tag-me" search_in="msg" check_it="true" assign_to="x"/>"#,
+            "tagged",
+        ),
+    ] {
+        let uas_sf = scenario(
+            &dir,
+            "uas_call.xml",
+            &format!("uas_{label}.xml"),
+            &[("TAG_CHECK", check)],
+        );
+        let mut uas = sipp(&["-sf", uas_sf.to_str().unwrap(), "-p", &uas_port.to_string()])
+            .spawn()
+            .expect(NEEDS);
+        wait_bound(uas_port, &mut uas);
+        run_uac(&dir, &sbc, "uac_call.xml", &[], caller);
+        let out = uas.wait_with_output().unwrap();
+        assert!(
+            out.status.success(),
+            "{label}: the UAS saw the wrong INVITE: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    // A rejected call: the 608 goes back through Kamailio to the caller.
+    run_uac(
+        &dir,
+        &sbc,
+        "uac_final.xml",
+        &[("EXPECTED_CODE", "608")],
+        "+31201234567",
+    );
+    let lines = d.stdout.all();
+    assert!(
+        lines
+            .iter()
+            .any(|l| l.contains("verdict=tag") && l.contains("reasons=blocklist:tag-me")),
+        "{lines:#?}"
+    );
+    assert!(
+        lines.iter().any(|l| l.contains("verdict=reject code=608")),
+        "{lines:#?}"
+    );
+}
