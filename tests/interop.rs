@@ -224,10 +224,10 @@ impl Kamailio {
             );
             probe.send_to(msg.as_bytes(), &to).unwrap();
             let mut buf = [0u8; 4096];
-            if let Ok((n, _)) = probe.recv_from(&mut buf) {
-                if status(&String::from_utf8_lossy(&buf[..n])) == 200 {
-                    break;
-                }
+            if let Ok((n, _)) = probe.recv_from(&mut buf)
+                && status(&String::from_utf8_lossy(&buf[..n])) == 200
+            {
+                break;
             }
             assert!(
                 Instant::now() < deadline,

@@ -1,0 +1,26 @@
+#!/usr/bin/env bash
+# Whole-daemon load: a release callscreen on the example config (its UDP
+# listener on 127.0.0.1:5060), closed-loop UDP clients on loopback, bounded
+# in calls and time. Prints the clients' figures and the daemon's CPU time.
+#
+#   bench/udp_load.sh [CALLS] [CLIENTS]
+set -euo pipefail
+cd "$(dirname "$0")/.."
+calls=${1:-200000}
+clients=${2:-4}
+cargo build --release --quiet --bin callscreen --example udp_load
+out=$(mktemp -d)
+./target/release/callscreen run --config config/callscreen.toml >"$out/noc.log" 2>"$out/stderr.log" &
+pid=$!
+trap 'kill $pid 2>/dev/null; wait $pid 2>/dev/null || true' EXIT
+# Wait for the daemon's own ready line (bounded).
+for _ in $(seq 1 200); do
+  grep -q "callscreen ready" "$out/stderr.log" && break
+  kill -0 $pid 2>/dev/null || { cat "$out/stderr.log"; exit 1; }
+  sleep 0.05
+done
+grep -q "callscreen ready" "$out/stderr.log" || { echo "daemon not ready"; exit 1; }
+./target/release/examples/udp_load 127.0.0.1:5060 "$calls" "$clients" kpn
+# utime+stime of the daemon, in clock ticks (/proc/PID/stat fields 14 and 15).
+ticks=$(awk '{print $14+$15}' /proc/$pid/stat)
+echo "daemon_cpu_seconds=$(echo "$ticks / $(getconf CLK_TCK)" | bc -l | cut -c1-6) noc_lines=$(grep -c ' call verdict=' "$out/noc.log")"
