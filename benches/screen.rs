@@ -79,6 +79,33 @@ fn decisions(c: &mut Criterion) {
     g.finish();
 }
 
+/// The Bloom filter's worth: clean lookups with the 1% filter against the
+/// same list with a one-byte filter (always "maybe": every lookup searches
+/// the sorted store).
+fn bloom(c: &mut Criterion) {
+    use callscreen::lists::{BloomParams, EntryMeta, NumberList};
+    use callscreen::number::E164;
+    let with = common::number_list(10_000_000, 0);
+    let without = NumberList::build(common::number_entries(10_000_000, 42), vec![EntryMeta::default()], BloomParams::Bytes(1));
+    let mut rng = common::Rng::new(9);
+    let clean: Vec<E164> = (0..4096).map(|_| E164::from_u64(31_200_000_000 + rng.next() % 10_000_000).unwrap()).collect();
+    let mut g = c.benchmark_group("lookup-10M-clean");
+    let mut i = 0;
+    g.bench_function("bloom-1pct", |b| {
+        b.iter(|| {
+            i = (i + 1) & 4095;
+            with.lookup(black_box(clean[i]), NOW).hit.is_some()
+        })
+    });
+    g.bench_function("bloom-off", |b| {
+        b.iter(|| {
+            i = (i + 1) & 4095;
+            without.lookup(black_box(clean[i]), NOW).hit.is_some()
+        })
+    });
+    g.finish();
+}
+
 fn build(c: &mut Criterion) {
     let mut g = c.benchmark_group("build");
     g.sample_size(10);
@@ -91,5 +118,5 @@ fn build(c: &mut Criterion) {
     g.finish();
 }
 
-criterion_group!(benches, decisions, build);
+criterion_group!(benches, decisions, bloom, build);
 criterion_main!(benches);
