@@ -80,15 +80,21 @@ fn decisions(c: &mut Criterion) {
 }
 
 /// The Bloom filter's worth: clean lookups with the 1% filter against the
-/// same list with a one-byte filter (always "maybe": every lookup searches
-/// the sorted store).
+/// same list without one (every lookup searches the sorted store), for a
+/// 10-million-number list and a 1000-number one.
 fn bloom(c: &mut Criterion) {
     use callscreen::lists::{BloomParams, EntryMeta, NumberList};
     use callscreen::number::E164;
     let with = common::number_list(10_000_000, 0);
-    let without = NumberList::build(common::number_entries(10_000_000, 42), vec![EntryMeta::default()], BloomParams::Bytes(1));
+    let without = NumberList::build(
+        common::number_entries(10_000_000, 42),
+        vec![EntryMeta::default()],
+        BloomParams::Off,
+    );
     let mut rng = common::Rng::new(9);
-    let clean: Vec<E164> = (0..4096).map(|_| E164::from_u64(31_200_000_000 + rng.next() % 10_000_000).unwrap()).collect();
+    let clean: Vec<E164> = (0..4096)
+        .map(|_| E164::from_u64(31_200_000_000 + rng.next() % 10_000_000).unwrap())
+        .collect();
     let mut g = c.benchmark_group("lookup-10M-clean");
     let mut i = 0;
     g.bench_function("bloom-1pct", |b| {
@@ -101,6 +107,31 @@ fn bloom(c: &mut Criterion) {
         b.iter(|| {
             i = (i + 1) & 4095;
             without.lookup(black_box(clean[i]), NOW).hit.is_some()
+        })
+    });
+    g.finish();
+    // A small list: 1.2 bytes a number is the 1% sizing.
+    let small_with = NumberList::build(
+        common::number_entries(1000, 42),
+        vec![EntryMeta::default()],
+        BloomParams::Bytes(1200),
+    );
+    let small_without = NumberList::build(
+        common::number_entries(1000, 42),
+        vec![EntryMeta::default()],
+        BloomParams::Off,
+    );
+    let mut g = c.benchmark_group("lookup-1k-clean");
+    g.bench_function("bloom-1pct", |b| {
+        b.iter(|| {
+            i = (i + 1) & 4095;
+            small_with.lookup(black_box(clean[i]), NOW).hit.is_some()
+        })
+    });
+    g.bench_function("bloom-off", |b| {
+        b.iter(|| {
+            i = (i + 1) & 4095;
+            small_without.lookup(black_box(clean[i]), NOW).hit.is_some()
         })
     });
     g.finish();

@@ -21,13 +21,21 @@ fn span_key(len: u32, value: u64) -> u64 {
     (u64::from(len) << 50) | value
 }
 
+/// Lists with at most this many exact numbers get no Bloom filter: a binary
+/// search of a few thousand numbers (in cache) costs less than the filter's
+/// hashing (BENCHMARKS.md, "lookup-1k-clean").
+pub const BLOOM_MIN_NUMBERS: usize = 4096;
+
 /// How the Bloom filter is sized.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub enum BloomParams {
-    /// Sized for the list at this false-positive rate (default 1%).
+    /// Sized for the list at this false-positive rate (default 1%); none
+    /// for lists of up to [`BLOOM_MIN_NUMBERS`] numbers.
     FalsePositiveRate(f64),
     /// A fixed bitmap size in bytes: only for tests that force false positives.
     Bytes(usize),
+    /// No filter: every lookup searches the exact store (benchmarks).
+    Off,
 }
 
 impl Default for BloomParams {
@@ -52,7 +60,7 @@ pub struct Lookup<'a> {
 }
 
 pub struct NumberList {
-    bloom: Bloom<u64>,
+    bloom: Option<Bloom<u64>>,
     /// Exact numbers, ascending, unique.
     numbers: Vec<u64>,
     /// Meta index per number; empty when every number has none (saves 4 bytes
@@ -124,13 +132,17 @@ impl NumberList {
             }
         }
         let mut bloom_filter = match bloom {
-            BloomParams::FalsePositiveRate(p) => Bloom::new_for_fp_rate(deduped.len().max(1), p),
-            BloomParams::Bytes(b) => Bloom::new(b.max(1), deduped.len().max(1)),
-        }
-        .unwrap_or_else(|_| Bloom::new(1, 1).expect("a one-byte Bloom filter is always valid"));
+            BloomParams::FalsePositiveRate(p) if deduped.len() > BLOOM_MIN_NUMBERS => {
+                Bloom::new_for_fp_rate(deduped.len(), p).ok()
+            }
+            BloomParams::Bytes(b) => Bloom::new(b.max(1), deduped.len().max(1)).ok(),
+            BloomParams::FalsePositiveRate(_) | BloomParams::Off => None,
+        };
         let numbers: Vec<u64> = deduped.iter().map(|e| e.0).collect();
-        for n in &numbers {
-            bloom_filter.set(n);
+        if let Some(b) = bloom_filter.as_mut() {
+            for n in &numbers {
+                b.set(n);
+            }
         }
         let number_meta = if deduped.iter().all(|e| e.1 == 0) {
             Vec::new()
@@ -156,7 +168,8 @@ impl NumberList {
     pub fn lookup(&self, n: E164, now: u64) -> Lookup<'_> {
         let mut out = Lookup::default();
         let v = n.as_u64();
-        if self.bloom.check(&v)
+        if !self.numbers.is_empty()
+            && self.bloom.as_ref().is_none_or(|b| b.check(&v))
             && let Ok(i) = self.numbers.binary_search(&v)
         {
             let meta = &self.metas[self.number_meta.get(i).copied().unwrap_or(0) as usize];
@@ -204,7 +217,7 @@ impl NumberList {
 
     /// Heap bytes held (Bloom bitmap, exact store, spans): what residency costs.
     pub fn heap_bytes(&self) -> usize {
-        self.bloom.as_slice().len()
+        self.bloom.as_ref().map_or(0, |b| b.as_slice().len())
             + self.numbers.capacity() * 8
             + self.number_meta.capacity() * 4
             + self.spans.heap_bytes()
@@ -344,7 +357,7 @@ mod tests {
         let mut bloom_maybe = 0;
         for i in 0..20_000u64 {
             let x = n(&format!("+316{i:08}"));
-            if tiny.bloom.check(&x.as_u64()) {
+            if tiny.bloom.as_ref().is_some_and(|b| b.check(&x.as_u64())) {
                 bloom_maybe += 1;
             }
             let listed = i % 7 == 0 && i < 7000;

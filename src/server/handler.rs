@@ -237,9 +237,9 @@ fn invite(
         expired: Default::default(),
     };
     let v = verdict.as_ref().unwrap_or(&empty);
-    let callee = match facts.callee {
-        Some(n) => n.to_string(),
-        None => String::from_utf8_lossy(request_user(req).unwrap_or(req.uri)).into_owned(),
+    let callee = noc::Callee {
+        number: facts.callee,
+        raw: request_user(req).unwrap_or(req.uri),
     };
     tracing::info!(
         verdict = %action.name(),

@@ -190,7 +190,10 @@ async fn lifecycle(
             _ = term.recv() => { tracing::info!("SIGTERM: stopping"); return; }
             _ = int.recv() => { tracing::info!("SIGINT: stopping"); return; }
             _ = hup.recv() => {
-                let _ = sd_notify::notify(&[sd_notify::NotifyState::Reloading]);
+                // RELOADING=1 must come with MONOTONIC_USEC (systemd 253 and later).
+                if let Ok(now) = sd_notify::NotifyState::monotonic_usec_now() {
+                    let _ = sd_notify::notify(&[sd_notify::NotifyState::Reloading, now]);
+                }
                 let path = config.to_path_buf();
                 let loaded = tokio::task::spawn_blocking(move || Engine::load(&path)).await;
                 match loaded {

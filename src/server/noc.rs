@@ -114,6 +114,21 @@ impl fmt::Display for Number {
     }
 }
 
+/// The callee as logged: the normalised number, else the dialled user part.
+pub struct Callee<'a> {
+    pub number: Option<crate::number::E164>,
+    pub raw: &'a [u8],
+}
+
+impl fmt::Display for Callee<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.number {
+            Some(n) => write!(f, "{n}"),
+            None => f.write_str(&String::from_utf8_lossy(self.raw)),
+        }
+    }
+}
+
 /// The SIP code of an action (0 for none: the call went on).
 pub fn code(a: Action, clean_code: u16) -> u16 {
     match a {

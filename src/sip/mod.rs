@@ -22,6 +22,9 @@ pub mod response;
 pub mod scan;
 pub mod via;
 
+#[cfg(test)]
+mod fuzz_tests;
+
 pub use header::HeaderName;
 pub use request::{ALLOW, Method, Refusal, Request};
 pub use scan::{Fault, Framing, Limits, Message, Scan, Scanner, StartLine};

@@ -97,7 +97,9 @@ pub fn read<'a>(msg: &Message<'a>) -> Result<Request<'a>, Refusal<'a>> {
     let from_raw = msg.get(HeaderName::From).ok_or(bad("missing From"))?;
     let to_raw = msg.get(HeaderName::To).ok_or(bad("missing To"))?;
     let cseq_raw = msg.get(HeaderName::CSeq).ok_or(bad("missing CSeq"))?;
-    let via_raw = msg.get(HeaderName::Via).ok_or(bad("missing Via"))?;
+    if msg.get(HeaderName::Via).is_none() {
+        return Err(bad("missing Via"));
+    }
     if call_id.is_empty() || call_id.iter().any(|&c| c.is_ascii_whitespace()) {
         return Err(bad("malformed Call-ID"));
     }
@@ -143,25 +145,11 @@ pub fn read<'a>(msg: &Message<'a>) -> Result<Request<'a>, Refusal<'a>> {
             top_via.get_or_insert(via);
         }
     }
-    let _ = via_raw;
     let top_via = top_via.ok_or(bad("missing Via"))?;
     for c in msg.all(HeaderName::Contact) {
         for e in split_list(c) {
             if e != b"*" {
                 parse_name_addr(e).map_err(|_| bad("malformed Contact"))?;
-            }
-        }
-    }
-    for h in [
-        HeaderName::PAssertedIdentity,
-        HeaderName::Diversion,
-        HeaderName::HistoryInfo,
-    ] {
-        for v in msg.all(h) {
-            for e in split_list(v) {
-                // Tolerated as the carriers send them; but an unreadable one
-                // is no identity to screen on.
-                let _ = parse_name_addr(e);
             }
         }
     }

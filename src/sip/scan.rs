@@ -469,11 +469,6 @@ impl<'a> Message<'a> {
             _ => None,
         }
     }
-
-    /// The message's own bytes.
-    pub fn bytes(&self) -> &'a [u8] {
-        &self.buf[..self.len.min(self.buf.len())]
-    }
 }
 
 #[cfg(test)]

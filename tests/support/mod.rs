@@ -149,11 +149,21 @@ impl Daemon {
     }
 
     pub fn start_config(dir: PathBuf, config: PathBuf, args: &[&str]) -> Daemon {
+        Daemon::spawn(dir, config, args, &[])
+    }
+
+    /// Starts with extra environment variables (systemd's NOTIFY_SOCKET …).
+    pub fn start_env(dir: PathBuf, config: PathBuf, env: &[(&str, &str)]) -> Daemon {
+        Daemon::spawn(dir, config, &[], env)
+    }
+
+    fn spawn(dir: PathBuf, config: PathBuf, args: &[&str], env: &[(&str, &str)]) -> Daemon {
         let mut child = Command::new(env!("CARGO_BIN_EXE_callscreen"))
             .arg("run")
             .arg("--config")
             .arg(&config)
             .args(args)
+            .envs(env.iter().copied())
             .env_remove("RUST_LOG")
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
