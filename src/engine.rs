@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use crate::config::{self, ConfigErrors, ListSpec, Settings};
-use crate::lists::{Guard, List, ListErrors, ListSet, parse};
+use crate::lists::{Guard, List, ListErrors, ListKind, ListSet, parse};
 
 /// Why a list could not be loaded.
 #[derive(Debug)]
@@ -94,22 +94,33 @@ impl std::error::Error for LoadError {}
 
 /// Reads, checks and builds one list from its seed file.
 pub fn load_list(spec: &ListSpec, guard: Guard) -> Result<List, ListLoadError> {
+    let file = || spec.file.clone();
     let body = std::fs::read(&spec.file).map_err(|error| ListLoadError::Read {
-        file: spec.file.clone(),
+        file: file(),
         error,
     })?;
-    let parsed = parse(&body, spec.kind, guard).map_err(|errors| ListLoadError::Invalid {
-        file: spec.file.clone(),
+    let invalid = |errors| ListLoadError::Invalid {
+        file: file(),
         errors,
-    })?;
-    if parsed.name != spec.name {
+    };
+    let list = if spec.kind == ListKind::Companies {
+        List::from_companies(crate::lists::companies::parse(&body, guard).map_err(invalid)?)
+    } else {
+        List::from_parsed(
+            parse(&body, spec.kind, guard).map_err(invalid)?,
+            spec.kind,
+            spec.role,
+            spec.bloom,
+        )
+    };
+    if list.name != spec.name {
         return Err(ListLoadError::WrongName {
-            file: spec.file.clone(),
+            file: file(),
             expected: spec.name.clone(),
-            found: parsed.name,
+            found: list.name,
         });
     }
-    Ok(List::from_parsed(parsed, spec.kind, spec.role, spec.bloom))
+    Ok(list)
 }
 
 /// A configuration with its lists loaded.

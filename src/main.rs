@@ -66,6 +66,12 @@ struct CheckArgs {
     /// The caller's display name.
     #[arg(long)]
     display_name: Option<String>,
+    /// A diverting party (Diversion/History-Info URI or number); repeatable.
+    #[arg(long)]
+    diversion: Vec<String>,
+    /// An Identity header value (STIR/SHAKEN PASSporT); repeatable.
+    #[arg(long)]
+    identity: Vec<String>,
     /// The source address of the request (screened against network lists).
     #[arg(long)]
     source: Option<IpAddr>,
@@ -150,6 +156,8 @@ fn check(a: CheckArgs) -> ExitCode {
         pai_display: None,
         callee: &a.callee,
         source: a.source,
+        diversions: parts(&a.diversion),
+        identities: parts(&a.identity),
     };
     let facts = CallFacts::read(&raw, peer, policy, at);
     let verdict = screen(&facts, &engine.lists, policy);
@@ -159,6 +167,15 @@ fn check(a: CheckArgs) -> ExitCode {
         print!("{}", report::text(&verdict, &facts, policy));
     }
     ExitCode::SUCCESS
+}
+
+/// The first few of a repeated option, as the facts hold them.
+fn parts(v: &[String]) -> [Option<&str>; callscreen::screen::facts::MAX_PARTS] {
+    let mut out = [None; callscreen::screen::facts::MAX_PARTS];
+    for (slot, s) in out.iter_mut().zip(v) {
+        *slot = Some(s.as_str());
+    }
+    out
 }
 
 fn config_check(file: PathBuf) -> ExitCode {

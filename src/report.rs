@@ -45,6 +45,9 @@ fn finding_json(f: &Finding<'_>) -> Value {
     if let Some(h) = &f.hit {
         v["hit"] = hit_json(h);
     }
+    if let Some(n) = f.note {
+        v["note"] = json!(n);
+    }
     v
 }
 

@@ -34,6 +34,14 @@ pub struct Config {
     pub redirect: RedirectSection,
     #[serde(default)]
     pub log: LogSection,
+    #[serde(default)]
+    pub shaken: ShakenSection,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct ShakenSection {
+    pub max_age_secs: Option<u64>,
 }
 
 #[derive(Deserialize, Default)]
@@ -184,6 +192,10 @@ pub struct PeerEntry {
     pub scope: Spanned<String>,
     #[serde(default)]
     pub pai_trusted: bool,
+    #[serde(default)]
+    pub domestic_cli_allowed: bool,
+    #[serde(default)]
+    pub shaken_signs: bool,
     #[serde(default)]
     pub number_context: Option<Spanned<toml::Value>>,
     #[serde(default)]

@@ -377,13 +377,14 @@ pub(super) fn validate(
                 span,
                 format!("{key}.role"),
                 format!(
-                    "{:?} is not a role; use blocklist, withdrawn or allowlist",
+                    "{:?} is not a role; use blocklist, withdrawn, allowlist or protected",
                     lv.role
                 ),
             );
             continue;
         };
         let kind = match lv.kind.as_deref() {
+            None if role == Role::Protected => ListKind::Companies,
             None => ListKind::Numbers,
             Some(k) => match ListKind::from_name(k) {
                 Some(k) => k,
@@ -391,12 +392,16 @@ pub(super) fn validate(
                     cx.err::<()>(
                         span,
                         format!("{key}.kind"),
-                        format!("{k:?} is not a list kind; use numbers or networks"),
+                        format!("{k:?} is not a list kind; use numbers, networks or companies"),
                     );
                     continue;
                 }
             },
         };
+        if (kind == ListKind::Companies) != (role == Role::Protected) {
+            cx.err::<()>(span, format!("{key}.kind"), "a protected list holds companies (kind \"companies\"), and only a protected list does");
+            continue;
+        }
         if kind == ListKind::Networks && role == Role::Allowlist {
             cx.err::<()>(span, format!("{key}.kind"), "an allowlist holds numbers; a network allowlist would lift blocks for a whole network");
             continue;
@@ -534,6 +539,8 @@ pub(super) fn validate(
             name: pv.name.clone(),
             international,
             pai_trusted: pv.pai_trusted,
+            domestic_cli_allowed: pv.domestic_cli_allowed,
+            shaken_signs: pv.shaken_signs,
             context,
             rules,
         });
@@ -573,7 +580,7 @@ pub(super) fn validate(
     if !cx.errors.is_empty() {
         return Err(ConfigErrors(cx.errors));
     }
-    let policy = Policy::new(
+    let mut policy = Policy::new(
         home,
         plans,
         emergency,
@@ -584,6 +591,9 @@ pub(super) fn validate(
             .as_deref()
             .unwrap_or("Network blocked"),
     );
+    if let Some(a) = raw.shaken.max_age_secs {
+        policy.shaken_max_age = a;
+    }
     Ok(Settings {
         path: path.to_path_buf(),
         policy,

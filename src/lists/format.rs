@@ -88,6 +88,16 @@ impl ListErrors {
         e.push(line, None, message);
         e
     }
+
+    /// One error (for the other list formats).
+    pub fn single(line: Option<usize>, message: String) -> ListErrors {
+        ListErrors::one(line, message)
+    }
+
+    /// Records an error at a line or entry.
+    pub fn add(&mut self, line: Option<usize>, entry: Option<usize>, message: String) {
+        self.push(line, entry, message);
+    }
 }
 
 impl fmt::Display for ListErrors {

@@ -9,8 +9,12 @@
 //!   networks (disjoint segments, binary search);
 //! - `numbers`: a number list, a Bloom filter in front of an exact sorted set;
 //! - `networks`: a list of IP networks;
+//! - `companies`, `brand`: protected companies (numbers, inbound-only
+//!   numbers, allowed peers) and brand-name matching of display names;
 //! - `set`: one list with its name, role and version, and the `ListSet`.
 
+pub mod brand;
+pub mod companies;
 mod entry;
 pub mod format;
 mod intervals;
@@ -18,6 +22,7 @@ mod networks;
 mod numbers;
 mod set;
 
+pub use companies::{Company, CompanyHit, CompanyList, ParsedCompanies};
 pub use entry::{EntryMeta, Target, format_expiry, parse_expiry};
 pub use format::{Guard, LineError, ListErrors, ParsedList, parse};
 pub use networks::NetworkList;

@@ -8,6 +8,7 @@ use std::fmt;
 use std::net::IpAddr;
 use std::sync::Arc;
 
+use super::companies::{CompanyList, ParsedCompanies};
 use super::entry::{EntryMeta, Target};
 use super::format::ParsedList;
 use super::networks::NetworkList;
@@ -23,16 +24,24 @@ pub enum Role {
     Withdrawn,
     /// Numbers whose list-based blocks are lifted (never spoofing signals).
     Allowlist,
+    /// Protected companies: their numbers, brands and allowed peers.
+    Protected,
 }
 
 impl Role {
-    pub const ALL: [Role; 3] = [Role::Blocklist, Role::Withdrawn, Role::Allowlist];
+    pub const ALL: [Role; 4] = [
+        Role::Blocklist,
+        Role::Withdrawn,
+        Role::Allowlist,
+        Role::Protected,
+    ];
 
     pub fn name(self) -> &'static str {
         match self {
             Role::Blocklist => "blocklist",
             Role::Withdrawn => "withdrawn",
             Role::Allowlist => "allowlist",
+            Role::Protected => "protected",
         }
     }
 
@@ -54,6 +63,8 @@ pub enum ListKind {
     Numbers,
     /// IP networks (matched against the source address).
     Networks,
+    /// Protected companies (their own TOML/JSON format).
+    Companies,
 }
 
 impl ListKind {
@@ -61,11 +72,12 @@ impl ListKind {
         match self {
             ListKind::Numbers => "numbers",
             ListKind::Networks => "networks",
+            ListKind::Companies => "companies",
         }
     }
 
     pub fn from_name(s: &str) -> Option<ListKind> {
-        [ListKind::Numbers, ListKind::Networks]
+        [ListKind::Numbers, ListKind::Networks, ListKind::Companies]
             .into_iter()
             .find(|k| k.name() == s)
     }
@@ -77,6 +89,7 @@ impl ListKind {
 pub enum ListBody {
     Numbers(NumberList),
     Networks(NetworkList),
+    Companies(CompanyList),
 }
 
 /// A loaded list.
@@ -105,10 +118,22 @@ impl ListStats {
 }
 
 impl List {
+    pub fn from_companies(p: ParsedCompanies) -> List {
+        List {
+            name: p.name.clone(),
+            version: p.version,
+            role: Role::Protected,
+            body: ListBody::Companies(CompanyList::build(p)),
+        }
+    }
+
     pub fn from_parsed(p: ParsedList, kind: ListKind, role: Role, bloom: BloomParams) -> List {
         let body = match kind {
             ListKind::Numbers => ListBody::Numbers(NumberList::build(p.entries, p.metas, bloom)),
-            ListKind::Networks => ListBody::Networks(NetworkList::build(p.entries, p.metas)),
+            // Network and company lists are not built from number entries.
+            ListKind::Networks | ListKind::Companies => {
+                ListBody::Networks(NetworkList::build(p.entries, p.metas))
+            }
         };
         List {
             name: p.name,
@@ -122,6 +147,15 @@ impl List {
         match self.body {
             ListBody::Numbers(_) => ListKind::Numbers,
             ListBody::Networks(_) => ListKind::Networks,
+            ListBody::Companies(_) => ListKind::Companies,
+        }
+    }
+
+    /// The company data of a protected list.
+    pub fn companies(&self) -> Option<&CompanyList> {
+        match &self.body {
+            ListBody::Companies(c) => Some(c),
+            _ => None,
         }
     }
 
@@ -130,7 +164,7 @@ impl List {
     pub fn lookup_number(&self, n: E164, now: u64) -> Lookup<'_> {
         match &self.body {
             ListBody::Numbers(l) => l.lookup(n, now),
-            ListBody::Networks(_) => Lookup::default(),
+            ListBody::Networks(_) | ListBody::Companies(_) => Lookup::default(),
         }
     }
 
@@ -138,7 +172,7 @@ impl List {
     pub fn lookup_ip(&self, ip: IpAddr, now: u64) -> Lookup<'_> {
         match &self.body {
             ListBody::Networks(l) => l.lookup(ip, now),
-            ListBody::Numbers(_) => Lookup::default(),
+            ListBody::Numbers(_) | ListBody::Companies(_) => Lookup::default(),
         }
     }
 
@@ -161,6 +195,16 @@ impl List {
                 networks: l.len(),
                 expired: l.expired(now),
             },
+            ListBody::Companies(c) => {
+                let (n, i) = c.counts();
+                ListStats {
+                    numbers: n + i,
+                    prefixes: 0,
+                    ranges: 0,
+                    networks: 0,
+                    expired: 0,
+                }
+            }
         }
     }
 
@@ -169,6 +213,7 @@ impl List {
         match &self.body {
             ListBody::Numbers(l) => Box::new(l.entries()),
             ListBody::Networks(l) => Box::new(l.entries()),
+            ListBody::Companies(_) => Box::new(std::iter::empty()),
         }
     }
 }
@@ -177,7 +222,7 @@ impl List {
 #[derive(Debug, Default, Clone)]
 pub struct ListSet {
     lists: Vec<Arc<List>>,
-    by_role: [Vec<Arc<List>>; 3],
+    by_role: [Vec<Arc<List>>; 4],
 }
 
 impl ListSet {

@@ -4,8 +4,22 @@
 
 use std::net::IpAddr;
 
+use super::passport::{self, Passport};
 use super::policy::{PeerId, Policy};
 use crate::number::{Cli, E164, normalise};
+
+/// The STIR/SHAKEN Identity of a call, as received (unverified).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Identity {
+    /// No Identity header (or only non-SHAKEN ones, such as `ppt=div`).
+    Absent,
+    /// An Identity header that is no readable PASSporT.
+    Unreadable,
+    Present(Passport),
+}
+
+/// Most diverting parties and Identity headers read per call.
+pub const MAX_PARTS: usize = 4;
 
 /// What a call presents.
 #[derive(Clone, Copy, Debug)]
@@ -27,6 +41,11 @@ pub struct CallFacts<'a> {
     pub source: Option<IpAddr>,
     /// Unix time of the decision (list entries expire).
     pub now: u64,
+    /// A diverting party (Diversion, History-Info) is a home-country number:
+    /// the call was forwarded by a domestic line, so a domestic caller ID
+    /// from abroad is no spoof on that ground alone.
+    pub diverted_domestic: bool,
+    pub identity: Identity,
 }
 
 /// The raw inputs of a call.
@@ -40,6 +59,10 @@ pub struct RawCall<'a> {
     /// The Request-URI (or a bare number).
     pub callee: &'a str,
     pub source: Option<IpAddr>,
+    /// URIs of diverting parties (Diversion, History-Info).
+    pub diversions: [Option<&'a str>; MAX_PARTS],
+    /// Identity header values.
+    pub identities: [Option<&'a str>; MAX_PARTS],
 }
 
 impl<'a> CallFacts<'a> {
@@ -59,6 +82,13 @@ impl<'a> CallFacts<'a> {
             emergency: policy.emergency.is_emergency(raw.callee),
             source: raw.source,
             now,
+            diverted_domestic: raw.diversions.iter().flatten().any(|d| {
+                let cc = policy.home.country_code.as_deref().unwrap_or_default();
+                normalise(d, ctx)
+                    .number()
+                    .is_some_and(|n| n.starts_with(cc.as_bytes()))
+            }),
+            identity: read_identity(&raw.identities),
         }
     }
 
@@ -66,4 +96,21 @@ impl<'a> CallFacts<'a> {
     pub fn trusted_pai(&self, policy: &Policy) -> Option<Cli> {
         self.pai.filter(|_| policy.peer(self.peer).pai_trusted)
     }
+}
+
+/// The SHAKEN PASSporT among the Identity headers: `ppt=shaken` (or no ppt
+/// at all); diversion PASSporTs (`ppt=div`, RFC 8946) are not the caller's.
+fn read_identity(values: &[Option<&str>]) -> Identity {
+    let mut out = Identity::Absent;
+    for v in values.iter().flatten() {
+        match passport::ppt(v).as_deref() {
+            None | Some("shaken") => {}
+            Some(_) => continue,
+        }
+        match passport::parse(v) {
+            Some(p) => return Identity::Present(p),
+            None => out = Identity::Unreadable,
+        }
+    }
+    out
 }

@@ -9,13 +9,15 @@
 //!   (reject > anonymise > tag > allow); a `monitor` rule only reports;
 //! - every reason found is reported, not only the winner.
 
-mod facts;
+pub mod facts;
+pub mod passport;
 mod policy;
 mod reason;
 mod rules;
+mod spoof;
 mod verdict;
 
-pub use facts::{CallFacts, RawCall};
+pub use facts::{CallFacts, Identity, RawCall};
 pub use policy::{
     Action, DEFAULT_REJECT_CODE, Peer, PeerId, Policy, Rule, RuleTable, default_rule,
 };
@@ -43,11 +45,15 @@ pub fn screen<'a>(facts: &CallFacts<'_>, lists: &'a ListSet, policy: &'a Policy)
             monitor: false,
             lifted: false,
             text: None,
+            note: None,
         });
         return v;
     }
     rules::caller_id(&mut v, facts, policy);
     rules::lists(&mut v, facts, lists, policy);
+    spoof::protected(&mut v, facts, lists, policy);
+    spoof::domestic_from_abroad(&mut v, facts, policy);
+    spoof::shaken(&mut v, facts, policy);
     decide(&mut v, policy);
     v
 }

@@ -142,6 +142,11 @@ pub struct Peer {
     pub pai_trusted: bool,
     /// How it writes numbers not in `+` form.
     pub context: NumberContext,
+    /// It may hand over home-country caller IDs from abroad (no
+    /// `spoof:domestic-*-intl`): e.g. a carrier of roaming subscribers.
+    pub domestic_cli_allowed: bool,
+    /// It signs its calls (STIR/SHAKEN): a call without Identity is `shaken:none`.
+    pub shaken_signs: bool,
     /// Its policy overrides.
     pub rules: RuleTable,
 }
@@ -157,6 +162,8 @@ pub struct Policy {
     rules: RuleTable,
     /// `Reason` header text when a rule gives none.
     pub reject_text: Arc<str>,
+    /// A PASSporT older (or further in the future) than this is `shaken:stale`.
+    pub shaken_max_age: u64,
 }
 
 impl Policy {
@@ -181,6 +188,7 @@ impl Policy {
             peers,
             rules,
             reject_text: reject_text.into(),
+            shaken_max_age: 60,
         }
     }
 

@@ -1,7 +1,5 @@
 //! The core rules: caller-ID validity and the lists. Each rule adds findings;
-//! `screen` then decides. The spoofing rules (protected companies, domestic
-//! numbers from abroad, display names, STIR/SHAKEN) belong in their own file
-//! beside this one and are called from `screen` in the same way.
+//! `screen` then decides. The spoofing rules are in `spoof.rs`.
 
 use super::facts::CallFacts;
 use super::policy::Policy;
@@ -21,6 +19,21 @@ pub(super) fn add<'a>(
     number: Option<E164>,
     hit: Option<ListHit<'a>>,
 ) {
+    add_noted(v, policy, facts, reason, subject, number, hit, None);
+}
+
+/// Adds a finding that names something besides a list entry.
+#[allow(clippy::too_many_arguments)]
+pub(super) fn add_noted<'a>(
+    v: &mut Verdict<'a>,
+    policy: &'a Policy,
+    facts: &CallFacts<'_>,
+    reason: Reason<'a>,
+    subject: Subject,
+    number: Option<E164>,
+    hit: Option<ListHit<'a>>,
+    note: Option<&'a str>,
+) {
     let rule = policy.rule(&reason, facts.peer);
     v.findings.push(Finding {
         reason,
@@ -31,6 +44,7 @@ pub(super) fn add<'a>(
         monitor: rule.monitor,
         lifted: false,
         text: rule.text.as_deref(),
+        note,
     });
 }
 

@@ -60,6 +60,8 @@ fn peer(name: &str, international: bool, pai_trusted: bool, context: NumberConte
         international,
         pai_trusted,
         context,
+        domestic_cli_allowed: false,
+        shaken_signs: false,
         rules: RuleTable::default(),
     }
 }
@@ -231,14 +233,15 @@ fn a_trusted_pai_is_screened_too_and_the_worst_counts() {
         "dom",
     );
     assert_eq!(a, REJECT);
-    // The same PAI from an untrusted peer is not believed.
-    let (a, r, _) = run(
+    // The same PAI from an untrusted peer is not believed (only the domestic
+    // caller ID from abroad is found).
+    let (_, r, _) = run(
         &p,
         &l,
         call("+31201234568", Some("+31201234567"), "+31104567890"),
         "intl",
     );
-    assert_eq!((a, r.len()), (Action::Allow, 0));
+    assert_eq!(r, vec!["spoof:domestic-cli-intl"]);
 }
 
 #[test]

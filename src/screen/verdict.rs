@@ -52,6 +52,8 @@ pub struct Finding<'a> {
     pub lifted: bool,
     /// Rejection text of the rule, if it has its own.
     pub text: Option<&'a str>,
+    /// What else the finding names (the protected company, the PASSporT detail).
+    pub note: Option<&'a str>,
 }
 
 impl Finding<'_> {

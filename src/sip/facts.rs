@@ -5,6 +5,7 @@ use super::addr::{NameAddr, Uri, parse_name_addr, split_list};
 use super::header::HeaderName;
 use super::request::Request;
 use crate::screen::RawCall;
+use crate::screen::facts::MAX_PARTS;
 
 /// The caller identities of a request, parsed once and borrowed by `RawCall`.
 #[derive(Clone, Debug)]
@@ -41,6 +42,36 @@ impl<'a> CallerIds<'a> {
     }
 
     pub fn raw<'s>(&'s self, req: &Request<'s>, source: Option<std::net::IpAddr>) -> RawCall<'s> {
+        let mut diversions = [None; MAX_PARTS];
+        let mut n = 0;
+        let mut add = |uri: &'s [u8]| {
+            if n < MAX_PARTS {
+                diversions[n] = std::str::from_utf8(uri).ok();
+                n += 1;
+            }
+        };
+        for v in req.msg.all(HeaderName::Diversion) {
+            for e in split_list(v) {
+                if let Ok(a) = parse_name_addr(e) {
+                    add(a.uri);
+                }
+            }
+        }
+        // History-Info: every entry before the last is a party the call was diverted from.
+        let history = || {
+            req.msg
+                .all(HeaderName::HistoryInfo)
+                .flat_map(split_list)
+                .filter_map(|e| parse_name_addr(e).ok().map(|a| a.uri))
+        };
+        let entries = history().count();
+        for uri in history().take(entries.saturating_sub(1)) {
+            add(uri);
+        }
+        let mut identities = [None; MAX_PARTS];
+        for (slot, v) in identities.iter_mut().zip(req.msg.all(HeaderName::Identity)) {
+            *slot = std::str::from_utf8(v).ok();
+        }
         RawCall {
             from: std::str::from_utf8(self.from.uri).unwrap_or_default(),
             from_display: self.from.display.as_deref(),
@@ -51,6 +82,8 @@ impl<'a> CallerIds<'a> {
             pai_display: self.pai.as_ref().and_then(|p| p.display.as_deref()),
             callee: std::str::from_utf8(req.uri).unwrap_or_default(),
             source,
+            diversions,
+            identities,
         }
     }
 }

@@ -1,0 +1,164 @@
+//! STIR/SHAKEN: reading the PASSporT of an Identity header (RFC 8224, RFC
+//! 8225, RFC 8588): attestation, originating and destination numbers, `iat`
+//! and `x5u`. The signature is NOT verified here (no trust store is
+//! configured), so nothing read here may lower suspicion or be written as
+//! `verstat`; it can only raise suspicion (`shaken:*` reasons).
+
+use serde_json::Value;
+
+use crate::number::E164;
+
+/// What an Identity header says, unverified.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub struct Passport {
+    /// `A`, `B` or `C` (RFC 8588 §4).
+    pub attest: Option<u8>,
+    /// The originating number (`orig.tn`).
+    pub orig: Option<E164>,
+    /// Issued-at, unix seconds.
+    pub iat: Option<u64>,
+    /// Number of destination numbers (`dest.tn`).
+    pub dests: usize,
+    /// The header names a certificate URL (`x5u`).
+    pub x5u: bool,
+    /// Compact form (RFC 8224 §7.3): no payload, nothing to compare.
+    pub compact: bool,
+}
+
+/// Decodes base64url, also accepting the standard alphabet and padding
+/// (some implementations send those).
+pub fn base64_decode(s: &str) -> Option<Vec<u8>> {
+    let mut out = Vec::with_capacity(s.len() * 3 / 4);
+    let (mut acc, mut bits) = (0u32, 0u32);
+    for c in s.bytes() {
+        let v = match c {
+            b'A'..=b'Z' => c - b'A',
+            b'a'..=b'z' => c - b'a' + 26,
+            b'0'..=b'9' => c - b'0' + 52,
+            b'-' | b'+' => 62,
+            b'_' | b'/' => 63,
+            b'=' => break,
+            _ => return None,
+        };
+        acc = (acc << 6) | u32::from(v);
+        bits += 6;
+        if bits >= 8 {
+            bits -= 8;
+            out.push((acc >> bits) as u8);
+        }
+    }
+    Some(out)
+}
+
+fn json(part: &str) -> Option<Value> {
+    serde_json::from_slice(&base64_decode(part)?).ok()
+}
+
+fn tn(v: &Value) -> Option<E164> {
+    let s = v.as_str()?;
+    let digits: Vec<u8> = s.bytes().filter(u8::is_ascii_digit).collect();
+    E164::from_digits(&digits)
+}
+
+/// The `ppt` of an Identity header: from its `ppt=` parameter, else from the
+/// PASSporT header; `None` when neither says.
+pub fn ppt(value: &str) -> Option<String> {
+    let lower = value.to_ascii_lowercase();
+    if let Some(i) = lower.find("ppt=") {
+        let rest = &value[i + 4..];
+        let end = rest.find([';', ' ', ',']).unwrap_or(rest.len());
+        return Some(rest[..end].trim_matches('"').to_ascii_lowercase());
+    }
+    let token = value.split(';').next()?.trim();
+    let header = json(token.split('.').next()?)?;
+    header
+        .get("ppt")
+        .and_then(Value::as_str)
+        .map(str::to_ascii_lowercase)
+}
+
+/// Reads an Identity header value; `None` when it is no PASSporT at all.
+pub fn parse(value: &str) -> Option<Passport> {
+    let token = value.split(';').next()?.trim();
+    let mut parts = token.split('.');
+    let (header, payload, _sig) = (parts.next()?, parts.next()?, parts.next()?);
+    let header = json(header)?;
+    let mut p = Passport {
+        x5u: header.get("x5u").and_then(Value::as_str).is_some(),
+        ..Passport::default()
+    };
+    if payload.is_empty() {
+        p.compact = true;
+        return Some(p);
+    }
+    let payload = json(payload)?;
+    p.attest = payload
+        .get("attest")
+        .and_then(Value::as_str)
+        .and_then(|a| a.bytes().next())
+        .map(|a| a.to_ascii_uppercase())
+        .filter(|a| matches!(a, b'A' | b'B' | b'C'));
+    p.orig = payload.get("orig").and_then(|o| o.get("tn")).and_then(tn);
+    p.dests = match payload.get("dest").and_then(|d| d.get("tn")) {
+        Some(Value::Array(a)) => a.len(),
+        Some(Value::String(_)) => 1,
+        _ => 0,
+    };
+    p.iat = payload.get("iat").and_then(Value::as_u64);
+    Some(p)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The Identity header of the PortSIP sample (fixtures/invites; as
+    /// published, without the ';' before alg=).
+    fn portsip() -> &'static str {
+        include_str!("../../fixtures/invites/portsip-stir-shaken-identity.sip")
+            .lines()
+            .find_map(|l| l.strip_prefix("Identity: "))
+            .unwrap()
+    }
+
+    #[test]
+    fn reads_a_full_passport() {
+        let p = parse(portsip()).unwrap();
+        assert_eq!(p.attest, Some(b'A'));
+        assert_eq!(p.orig, E164::parse_plus("+14045266060"));
+        assert_eq!(p.iat, Some(1_548_859_982));
+        assert_eq!(p.dests, 1);
+        assert!(p.x5u && !p.compact);
+        assert_eq!(ppt(portsip()).as_deref(), Some("shaken"));
+    }
+
+    #[test]
+    fn compact_form_and_junk() {
+        let header = "eyJhbGciOiJFUzI1NiIsInBwdCI6InNoYWtlbiIsInR5cCI6InBhc3Nwb3J0In0";
+        let p = parse(&format!("{header}..c2lnbmF0dXJl;info=<https://x/c.pem>")).unwrap();
+        assert!(p.compact && p.attest.is_none());
+        assert_eq!(ppt(&format!("{header}..c2ln")).as_deref(), Some("shaken"));
+        assert_eq!(
+            parse("tokenA;info=<https://cert.example.org/a.pem>;alg=ES256;ppt=shaken"),
+            None
+        );
+        assert_eq!(
+            ppt("tokenB;info=<https://cert.example.org/b.pem>;alg=ES256;ppt=div").as_deref(),
+            Some("div")
+        );
+        assert_eq!(parse(""), None);
+    }
+
+    #[test]
+    fn standard_base64_with_padding_is_accepted() {
+        // {"attest":"C"} in standard base64 with padding.
+        let payload = "eyJhdHRlc3QiOiJDIn0=";
+        let header = "eyJhbGciOiJFUzI1NiJ9";
+        assert_eq!(
+            parse(&format!("{header}.{payload}.c2ln")).unwrap().attest,
+            Some(b'C')
+        );
+        assert_eq!(base64_decode("aGVsbG8"), Some(b"hello".to_vec()));
+        assert_eq!(base64_decode("a b"), None);
+    }
+}
