@@ -149,5 +149,79 @@ fn build(c: &mut Criterion) {
     g.finish();
 }
 
-criterion_group!(benches, decisions, bloom, build);
+/// Issue 6's budget: a clean call with every rule on (200 protected
+/// companies and their brands, a signing peer with a PASSporT, an
+/// international peer so the domestic-from-abroad rule runs) against the
+/// same clean call with only the core rules, in one run.
+fn all_rules(c: &mut Criterion) {
+    use std::sync::Arc;
+    let dir = std::env::temp_dir().join(format!("callscreen-bench-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let mut companies = String::from("name = \"protected\"\nversion = 1\n");
+    for i in 0..200 {
+        companies.push_str(&format!(
+            "[[company]]\nname = \"Company {i}\"\nbrands = [\"Brandname{i}\", \"B{i}\"]\nnumbers = [\"+3120{:04}*\"]\ninbound_only = [\"+3120{:04}0000\"]\nallowed_peers = [\"dom\"]\n",
+            5000 + i,
+            6000 + i
+        ));
+    }
+    companies.push_str("[[company]]\nname = \"Microsoft\"\nbrands = [\"Microsoft\", \"Windows Support\"]\nnumbers = [\"+31205001500\"]\n");
+    std::fs::write(dir.join("protected.toml"), companies).unwrap();
+    let peers = "[[peers]]\nname = \"dom\"\ntrunk_ids = [\"dom\"]\nscope = \"domestic\"\n[[peers]]\nname = \"intl\"\ntrunk_ids = [\"intl\"]\nscope = \"international\"\nshaken_signs = true\n";
+    let core = config::from_str(peers, &dir.join("core.toml")).unwrap();
+    let full_text = format!(
+        "[[lists]]\nname = \"protected\"\nrole = \"protected\"\nfile = \"protected.toml\"\n{peers}"
+    );
+    let full = config::from_str(&full_text, &dir.join("full.toml")).unwrap();
+    let protected = callscreen::engine::load_list(&full.lists[0], full.guard).unwrap();
+    let base = common::big_set(10_000_000, 100_000);
+    let with_protected = base.with_list(Arc::new(protected));
+    let header = "eyJhbGciOiJFUzI1NiIsInBwdCI6InNoYWtlbiIsInR5cCI6InBhc3Nwb3J0IiwieDV1IjoiaHR0cHM6Ly9jZXJ0LmV4YW1wbGUvYS5wZW0ifQ";
+    // {"attest":"A","orig":{"tn":"4930123456"},"dest":{"tn":["31104567890"]},"iat":1800000000}
+    let payload = "eyJhdHRlc3QiOiJBIiwib3JpZyI6eyJ0biI6IjQ5MzAxMjM0NTYifSwiZGVzdCI6eyJ0biI6WyIzMTEwNDU2Nzg5MCJdfSwiaWF0IjoxODAwMDAwMDAwfQ";
+    let identity =
+        format!("{header}.{payload}.c2ln;info=<https://cert.example/a.pem>;alg=ES256;ppt=shaken");
+    let mut identities = [None; callscreen::screen::facts::MAX_PARTS];
+    identities[0] = Some(identity.as_str());
+    let raw = RawCall {
+        from: "+4930123456",
+        from_display: Some("Jan de Vries"),
+        callee: "+31104567890",
+        identities,
+        ..RawCall::default()
+    };
+    let core_peer = core.policy.peer_by_name("intl").unwrap();
+    let full_peer = full.policy.peer_by_name("intl").unwrap();
+    let core_facts = CallFacts::read(&raw, core_peer, &core.policy, NOW);
+    let full_facts = CallFacts::read(&raw, full_peer, &full.policy, NOW);
+    assert_eq!(
+        screen(&full_facts, &with_protected, &full.policy)
+            .findings
+            .len(),
+        0,
+        "the bench call is clean"
+    );
+    let mut g = c.benchmark_group("rules-clean-call");
+    g.bench_function("core-rules", |b| {
+        b.iter(|| screen(black_box(&core_facts), &base, &core.policy).action)
+    });
+    g.bench_function("all-rules", |b| {
+        b.iter(|| screen(black_box(&full_facts), &with_protected, &full.policy).action)
+    });
+    g.bench_function("read+core-rules", |b| {
+        b.iter(|| {
+            let f = CallFacts::read(black_box(&raw), core_peer, &core.policy, NOW);
+            screen(&f, &base, &core.policy).action
+        })
+    });
+    g.bench_function("read+all-rules", |b| {
+        b.iter(|| {
+            let f = CallFacts::read(black_box(&raw), full_peer, &full.policy, NOW);
+            screen(&f, &with_protected, &full.policy).action
+        })
+    });
+    g.finish();
+}
+
+criterion_group!(benches, decisions, bloom, all_rules, build);
 criterion_main!(benches);

@@ -147,6 +147,9 @@ pub fn text(v: &Verdict<'_>, facts: &CallFacts<'_>, policy: &Policy) -> String {
             f.reason.to_string(),
             f.subject.name()
         );
+        if let Some(n) = f.note {
+            let _ = write!(s, " ({n})");
+        }
         if let Some(h) = &f.hit {
             let _ = write!(
                 s,

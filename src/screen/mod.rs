@@ -73,3 +73,6 @@ fn decide<'a>(v: &mut Verdict<'a>, policy: &'a Policy) {
 
 #[cfg(test)]
 mod tests;
+
+#[cfg(test)]
+mod spoof_tests;
