@@ -186,10 +186,14 @@ fn build<S: Located>(raw: Raw<S>, src: &str, guard: Guard) -> Result<ParsedCompa
 #[derive(Debug)]
 pub struct CompanyList {
     pub companies: Vec<Company>,
+    /// Outbound and inbound-only numbers in one store (one lookup a call);
+    /// an entry's meta names its company and, for inbound-only ones, says so.
     numbers: NumberList,
-    inbound_only: NumberList,
     brands: BrandMatcher,
 }
+
+/// The `reference` of an inbound-only entry's meta.
+const INBOUND_ONLY: &str = "inbound-only";
 
 /// A protected number that matched.
 #[derive(Clone, Copy, Debug)]
@@ -201,14 +205,30 @@ pub struct CompanyHit<'a> {
 
 impl CompanyList {
     pub fn build(p: ParsedCompanies) -> CompanyList {
-        // The meta of company i is metas[i + 1]; its reason names the company.
+        // Company i's outbound entries have meta 2i + 1, its inbound-only
+        // ones 2i + 2; the more specific entry wins where they overlap.
         let mut metas = vec![EntryMeta::default()];
-        metas.extend(p.companies.iter().map(|c| EntryMeta {
-            reason: Some(c.name.clone()),
-            ..EntryMeta::default()
-        }));
-        let entries =
-            |v: Vec<(Target, usize)>| v.into_iter().map(|(t, c)| (t, c as u32 + 1)).collect();
+        for c in &p.companies {
+            metas.push(EntryMeta {
+                reason: Some(c.name.clone()),
+                ..EntryMeta::default()
+            });
+            metas.push(EntryMeta {
+                reason: Some(c.name.clone()),
+                reference: Some(INBOUND_ONLY.into()),
+                expires: None,
+            });
+        }
+        let mut entries: Vec<(Target, u32)> = p
+            .numbers
+            .into_iter()
+            .map(|(t, c)| (t, 2 * c as u32 + 1))
+            .collect();
+        entries.extend(
+            p.inbound_only
+                .into_iter()
+                .map(|(t, c)| (t, 2 * c as u32 + 2)),
+        );
         let brands = BrandMatcher::new(p.companies.iter().enumerate().flat_map(|(i, c)| {
             c.brands
                 .iter()
@@ -216,8 +236,7 @@ impl CompanyList {
                 .map(move |b| (b.as_str(), i as u32))
         }));
         CompanyList {
-            numbers: NumberList::build(entries(p.numbers), metas.clone(), BloomParams::default()),
-            inbound_only: NumberList::build(entries(p.inbound_only), metas, BloomParams::default()),
+            numbers: NumberList::build(entries, metas, BloomParams::default()),
             companies: p.companies,
             brands,
         }
@@ -228,19 +247,13 @@ impl CompanyList {
         self.companies.iter().position(|c| c.name == name)
     }
 
-    /// The company a number belongs to (inbound-only numbers first).
+    /// The company a number belongs to, and whether it is inbound-only.
     pub fn lookup(&self, n: E164, now: u64) -> Option<CompanyHit<'_>> {
-        if let Some(h) = self.inbound_only.lookup(n, now).hit {
-            return self.company_of(&h).map(|company| CompanyHit {
-                company,
-                inbound_only: true,
-                hit: h,
-            });
-        }
         let h = self.numbers.lookup(n, now).hit?;
+        let inbound_only = h.meta.reference.as_deref() == Some(INBOUND_ONLY);
         self.company_of(&h).map(|company| CompanyHit {
             company,
-            inbound_only: false,
+            inbound_only,
             hit: h,
         })
     }
@@ -250,11 +263,10 @@ impl CompanyList {
         self.brands.find(display).map(|i| i as usize)
     }
 
-    /// Numbers, inbound-only numbers (entries).
-    pub fn counts(&self) -> (usize, usize) {
+    /// Number entries (outbound and inbound-only).
+    pub fn entries(&self) -> usize {
         let (a, b, c) = self.numbers.counts();
-        let (d, e, f) = self.inbound_only.counts();
-        (a + b + c, d + e + f)
+        a + b + c
     }
 }
 

@@ -195,16 +195,13 @@ impl List {
                 networks: l.len(),
                 expired: l.expired(now),
             },
-            ListBody::Companies(c) => {
-                let (n, i) = c.counts();
-                ListStats {
-                    numbers: n + i,
-                    prefixes: 0,
-                    ranges: 0,
-                    networks: 0,
-                    expired: 0,
-                }
-            }
+            ListBody::Companies(c) => ListStats {
+                numbers: c.entries(),
+                prefixes: 0,
+                ranges: 0,
+                networks: 0,
+                expired: 0,
+            },
         }
     }
 

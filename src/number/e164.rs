@@ -114,11 +114,7 @@ impl E164 {
 
 /// Digits in a non-zero value below 10^16 (0 counts as 1).
 pub(crate) fn digit_count(v: u64) -> u32 {
-    let mut n = 1;
-    while n < 16 && v >= POW10[n as usize] {
-        n += 1;
-    }
-    n
+    v.checked_ilog10().map_or(1, |l| l + 1)
 }
 
 impl fmt::Display for E164 {
