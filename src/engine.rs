@@ -99,20 +99,10 @@ pub fn load_list(spec: &ListSpec, guard: Guard) -> Result<List, ListLoadError> {
         file: file(),
         error,
     })?;
-    let invalid = |errors| ListLoadError::Invalid {
+    let list = build_list(spec, &body, guard).map_err(|errors| ListLoadError::Invalid {
         file: file(),
         errors,
-    };
-    let list = if spec.kind == ListKind::Companies {
-        List::from_companies(crate::lists::companies::parse(&body, guard).map_err(invalid)?)
-    } else {
-        List::from_parsed(
-            parse(&body, spec.kind, guard).map_err(invalid)?,
-            spec.kind,
-            spec.role,
-            spec.bloom,
-        )
-    };
+    })?;
     if list.name != spec.name {
         return Err(ListLoadError::WrongName {
             file: file(),
@@ -121,6 +111,60 @@ pub fn load_list(spec: &ListSpec, guard: Guard) -> Result<List, ListLoadError> {
         });
     }
     Ok(list)
+}
+
+/// Parses and builds a list body (a seed file, a push, a stored version) of
+/// the kind its spec says.
+pub fn build_list(spec: &ListSpec, body: &[u8], guard: Guard) -> Result<List, ListErrors> {
+    if spec.kind == ListKind::Companies {
+        Ok(List::from_companies(crate::lists::companies::parse(
+            body, guard,
+        )?))
+    } else {
+        Ok(List::from_parsed(
+            parse(body, spec.kind, guard)?,
+            spec.kind,
+            spec.role,
+            spec.bloom,
+        ))
+    }
+}
+
+/// Replaces seed lists with newer versions from the store of pushed lists
+/// (a pushed version always wins over an older seed file). A stored version
+/// that cannot be read or parsed is skipped with a warning for the one before it.
+pub fn with_stored(
+    lists: &ListSet,
+    settings: &Settings,
+    store: &crate::lists::store::Store,
+) -> ListSet {
+    let mut out = lists.clone();
+    for spec in &settings.lists {
+        let current = lists.get(&spec.name).map(|l| l.version);
+        for v in store.versions(&spec.name).unwrap_or_default() {
+            if current.is_some_and(|c| c >= v) {
+                break;
+            }
+            match store
+                .read(&spec.name, v)
+                .map_err(|e| e.to_string())
+                .and_then(|b| build_list(spec, &b, settings.guard).map_err(|e| e.to_string()))
+            {
+                Ok(l) if l.name == spec.name && l.version == v => {
+                    tracing::info!(list = %spec.name, version = v, seed = current.unwrap_or(0), "pushed version loaded from the state directory");
+                    out = out.with_list(Arc::new(l));
+                    break;
+                }
+                Ok(_) => {
+                    tracing::warn!(list = %spec.name, version = v, "stored file does not hold that list and version; skipped")
+                }
+                Err(e) => {
+                    tracing::warn!(list = %spec.name, version = v, "stored version unreadable, trying the one before: {e}")
+                }
+            }
+        }
+    }
+    out
 }
 
 /// A configuration with its lists loaded.

@@ -17,9 +17,12 @@
 //! - [`report`]: a verdict written for people and as JSON (`callscreen check`).
 //! - [`server`]: the daemon: UDP and TCP transports, redirect mode, readiness,
 //!   reload, the NOC line.
+//! - [`api`]: the control plane over HTTP: list push and export, health,
+//!   readiness, metrics.
 //! - [`engine`]: loads a config and its lists into a ready policy and list set;
 //!   what `callscreen check` and the daemon share.
 
+pub mod api;
 pub mod cidr;
 pub mod config;
 pub mod engine;

@@ -44,6 +44,16 @@ enum Command {
     /// List file commands.
     #[command(subcommand)]
     Lists(ListsCommand),
+    /// Control API helpers.
+    #[command(subcommand)]
+    Api(ApiCommand),
+}
+
+#[derive(Subcommand)]
+enum ApiCommand {
+    /// Read a token on standard input and print its SHA-256, for
+    /// [[api.clients]] token_sha256 (the config never holds the token itself).
+    HashToken,
 }
 
 #[derive(Args)]
@@ -274,6 +284,17 @@ fn main() -> ExitCode {
         }
         Command::Check(a) => check(a),
         Command::Config(ConfigCommand::Check { file }) => config_check(file),
+        Command::Api(ApiCommand::HashToken) => {
+            let mut token = String::new();
+            if std::io::stdin().read_line(&mut token).is_err() || token.trim().is_empty() {
+                eprintln!(
+                    "give the token on standard input, e.g.: printf '%s' \"$TOKEN\" | callscreen api hash-token"
+                );
+                return ExitCode::from(2);
+            }
+            println!("{}", callscreen::api::hash_token(token.trim()));
+            ExitCode::SUCCESS
+        }
         Command::Lists(ListsCommand::Verify {
             file,
             kind,

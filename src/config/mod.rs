@@ -3,12 +3,14 @@
 //! names the file, the line, the key and what was expected; all errors are
 //! reported at once, not the first only.
 
+mod api;
 mod error;
 mod schema;
 mod validate;
 
 use std::path::{Path, PathBuf};
 
+pub use api::{ApiSettings, Client, DEFAULT_MAX_BODY, Operation, parse_sha256};
 pub use error::{ConfigError, ConfigErrors};
 pub use validate::{
     ListSpec, LogSettings, Mode, PeerMatch, RedirectSettings, Sbc, Settings, SipSettings,

@@ -36,6 +36,29 @@ pub struct Config {
     pub log: LogSection,
     #[serde(default)]
     pub shaken: ShakenSection,
+    #[serde(default)]
+    pub api: Option<ApiSection>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ApiSection {
+    pub listen: Spanned<String>,
+    #[serde(default)]
+    pub state_dir: Option<String>,
+    #[serde(default)]
+    pub max_body_bytes: Option<usize>,
+    #[serde(default)]
+    pub clients: Vec<Spanned<ApiClient>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ApiClient {
+    pub name: String,
+    pub token_sha256: String,
+    pub lists: Vec<String>,
+    pub operations: Vec<String>,
 }
 
 #[derive(Deserialize, Default)]

@@ -124,6 +124,8 @@ pub struct Settings {
     pub sip: SipSettings,
     pub redirect: RedirectSettings,
     pub log: LogSettings,
+    /// The control plane, when configured.
+    pub api: Option<super::ApiSettings>,
 }
 
 impl Settings {
@@ -576,6 +578,7 @@ pub(super) fn validate(
     }
 
     let (sip, redirect, log) = server_sections(&mut cx, &raw);
+    let api = api_section(&mut cx, &raw, base, &roles_by_name);
 
     if !cx.errors.is_empty() {
         return Err(ConfigErrors(cx.errors));
@@ -609,6 +612,79 @@ pub(super) fn validate(
         sip,
         redirect,
         log,
+        api,
+    })
+}
+
+fn api_section(
+    cx: &mut Ctx<'_>,
+    raw: &schema::Config,
+    base: &Path,
+    lists: &HashMap<String, Role>,
+) -> Option<super::ApiSettings> {
+    let a = raw.api.as_ref()?;
+    let listen = match a.listen.get_ref().parse() {
+        Ok(l) => l,
+        Err(_) => {
+            return cx.err(
+                Some(a.listen.span()),
+                "api.listen",
+                format!(
+                    "{:?} is not an address to listen on; write IP:PORT, e.g. \"127.0.0.1:8080\"",
+                    a.listen.get_ref()
+                ),
+            );
+        }
+    };
+    // systemd's StateDirectory= sets $STATE_DIRECTORY; else next to the config.
+    let state_dir = match &a.state_dir {
+        Some(d) => base.join(d),
+        None => std::env::var_os("STATE_DIRECTORY")
+            .map(PathBuf::from)
+            .unwrap_or_else(|| base.join("state")),
+    };
+    let mut clients = Vec::new();
+    for (i, c) in a.clients.iter().enumerate() {
+        let key = format!("api.clients[{i}]");
+        let cv = c.get_ref();
+        let Some(token_sha256) = super::parse_sha256(&cv.token_sha256.to_ascii_lowercase()) else {
+            cx.err::<()>(Some(c.span()), format!("{key}.token_sha256"), "must be the SHA-256 of the token, 64 hex digits (callscreen api hash-token prints it); never the token itself");
+            continue;
+        };
+        let mut operations = Vec::new();
+        for o in &cv.operations {
+            match super::Operation::from_name(o) {
+                Some(op) => operations.push(op),
+                None => {
+                    cx.err::<()>(
+                        Some(c.span()),
+                        format!("{key}.operations"),
+                        format!("{o:?} is not an operation; use read, replace, patch or rollback"),
+                    );
+                }
+            }
+        }
+        for l in &cv.lists {
+            if l != "*" && !lists.contains_key(l) {
+                cx.err::<()>(
+                    Some(c.span()),
+                    format!("{key}.lists"),
+                    format!("there is no list named {l:?} in [[lists]]"),
+                );
+            }
+        }
+        clients.push(super::Client {
+            name: cv.name.clone(),
+            token_sha256,
+            lists: cv.lists.clone(),
+            operations,
+        });
+    }
+    Some(super::ApiSettings {
+        listen,
+        state_dir,
+        max_body_bytes: a.max_body_bytes.unwrap_or(super::DEFAULT_MAX_BODY),
+        clients,
     })
 }
 

@@ -21,6 +21,7 @@ mod intervals;
 mod networks;
 mod numbers;
 mod set;
+pub mod store;
 
 pub use companies::{Company, CompanyHit, CompanyList, ParsedCompanies};
 pub use entry::{EntryMeta, Target, format_expiry, parse_expiry};

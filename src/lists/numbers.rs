@@ -224,6 +224,41 @@ impl NumberList {
             + self.span_entries.capacity() * std::mem::size_of::<(Target, u32)>()
     }
 
+    /// Entries in `new` and not here (added), and here and not in `new`
+    /// (removed): a merge of the sorted exact stores, a set for the rest.
+    pub fn diff_counts(&self, new: &NumberList) -> (usize, usize) {
+        let (a, b) = (&self.numbers, &new.numbers);
+        let (mut i, mut j, mut added, mut removed) = (0, 0, 0, 0);
+        while i < a.len() || j < b.len() {
+            match (a.get(i), b.get(j)) {
+                (Some(x), Some(y)) if x == y => {
+                    i += 1;
+                    j += 1;
+                }
+                (Some(x), Some(y)) if x < y => {
+                    removed += 1;
+                    i += 1;
+                }
+                (Some(_), None) => {
+                    removed += 1;
+                    i += 1;
+                }
+                _ => {
+                    added += 1;
+                    j += 1;
+                }
+            }
+        }
+        let old: std::collections::HashSet<Target> =
+            self.span_entries.iter().map(|e| e.0).collect();
+        let new_spans: std::collections::HashSet<Target> =
+            new.span_entries.iter().map(|e| e.0).collect();
+        (
+            added + new_spans.difference(&old).count(),
+            removed + old.difference(&new_spans).count(),
+        )
+    }
+
     /// Every entry, for export (exact numbers first, then prefixes and ranges).
     pub fn entries(&self) -> impl Iterator<Item = (Target, &EntryMeta)> + '_ {
         let exact = self.numbers.iter().enumerate().filter_map(|(i, &v)| {

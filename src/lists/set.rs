@@ -205,6 +205,22 @@ impl List {
         }
     }
 
+    /// Entries added and removed going from this list to `new` (for the audit line).
+    pub fn diff_counts(&self, new: &List) -> (usize, usize) {
+        match (&self.body, &new.body) {
+            (ListBody::Numbers(a), ListBody::Numbers(b)) => a.diff_counts(b),
+            _ => {
+                let set = |l: &List| {
+                    l.entries()
+                        .map(|(t, _)| t)
+                        .collect::<std::collections::HashSet<_>>()
+                };
+                let (a, b) = (set(self), set(new));
+                (b.difference(&a).count(), a.difference(&b).count())
+            }
+        }
+    }
+
     /// Every entry, for export.
     pub fn entries(&self) -> Box<dyn Iterator<Item = (Target, &EntryMeta)> + '_> {
         match &self.body {

@@ -37,6 +37,10 @@ pub enum StartError {
         error: std::io::Error,
     },
     Runtime(std::io::Error),
+    State {
+        dir: PathBuf,
+        error: std::io::Error,
+    },
 }
 
 impl std::fmt::Display for StartError {
@@ -49,6 +53,11 @@ impl std::fmt::Display for StartError {
                 proto.to_lowercase()
             ),
             StartError::Runtime(e) => write!(f, "cannot start the async runtime: {e}"),
+            StartError::State { dir, error } => write!(
+                f,
+                "cannot use the state directory {}: {error}; check [api] state_dir (or systemd's StateDirectory)",
+                dir.display()
+            ),
         }
     }
 }
@@ -71,9 +80,24 @@ pub fn run(opts: RunOptions) -> Result<(), StartError> {
         tracing::warn!("optional list not loaded: {s}");
     }
     let settings = engine.settings;
+    // Pushed lists newer than the seed files win.
+    let store =
+        match &settings.api {
+            Some(api) => Some(crate::lists::store::Store::open(&api.state_dir).map_err(
+                |error| StartError::State {
+                    dir: api.state_dir.clone(),
+                    error,
+                },
+            )?),
+            None => None,
+        };
+    let lists = match &store {
+        Some(s) => crate::engine::with_stored(&engine.lists, &settings, s),
+        None => engine.lists,
+    };
     let shared = Shared::new(Runtime {
         settings: settings.clone(),
-        lists: engine.lists,
+        lists,
     });
 
     let threads = match settings.sip.udp_threads {
@@ -109,6 +133,29 @@ pub fn run(opts: RunOptions) -> Result<(), StartError> {
             tcp_bound.push(l.local_addr().unwrap_or(addr));
             tokio::spawn(tcp::serve(l, Arc::clone(&shared)));
         }
+        let mut api_bound = String::new();
+        if let (Some(api), Some(store)) = (settings.api.clone(), store.clone()) {
+            let l = tokio::net::TcpListener::bind(api.listen)
+                .await
+                .map_err(|error| StartError::Bind {
+                    addr: api.listen,
+                    proto: "API",
+                    error,
+                })?;
+            api_bound = format!(" api={}", l.local_addr().unwrap_or(api.listen));
+            let state = Arc::new(crate::api::ApiState {
+                shared: Arc::clone(&shared),
+                store,
+                settings: api,
+                push_lock: tokio::sync::Mutex::new(()),
+                metrics: Default::default(),
+            });
+            tokio::spawn(async move {
+                if let Err(e) = axum::serve(l, crate::api::router(state)).await {
+                    tracing::error!("the control API stopped: {e}");
+                }
+            });
+        }
         shared.ready.store(true, Ordering::SeqCst);
         let lists: Vec<String> = shared
             .runtime
@@ -125,7 +172,7 @@ pub fn run(opts: RunOptions) -> Result<(), StartError> {
                 .join(",")
         };
         let line = format!(
-            "callscreen ready: mode=redirect udp={} tcp={} lists={} config={}",
+            "callscreen ready: mode=redirect udp={} tcp={}{api_bound} lists={} config={}",
             names(&udp_bound),
             names(&tcp_bound),
             lists.join(","),
@@ -212,6 +259,7 @@ async fn lifecycle(
                 }
                 // Problems that would flood the log per call are reported once per interval.
                 let d = dropped.dropped_lines();
+                shared.metrics.dropped_log_lines.store(d as u64, Ordering::Relaxed);
                 if d > last_dropped {
                     tracing::warn!(dropped_lines = d, "log queue full: lines were dropped");
                     last_dropped = d;

@@ -35,6 +35,8 @@ pub struct Metrics {
     pub tcp_refused: AtomicU64,
     pub reloads: AtomicU64,
     pub reload_failures: AtomicU64,
+    /// NOC lines dropped by the log writer (copied from it periodically).
+    pub dropped_log_lines: AtomicU64,
 }
 
 impl Metrics {

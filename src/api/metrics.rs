@@ -1,0 +1,142 @@
+//! `GET /metrics`: the Prometheus text format.
+
+use std::fmt::Write;
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+
+use axum::extract::State;
+use axum::http::header;
+use axum::response::IntoResponse;
+
+use super::ApiState;
+
+pub async fn metrics(State(st): State<Arc<ApiState>>) -> impl IntoResponse {
+    let m = &st.shared.metrics;
+    let a = &st.metrics;
+    let mut o = String::new();
+    let g = |c: &std::sync::atomic::AtomicU64| c.load(Ordering::Relaxed);
+    let _ = writeln!(
+        o,
+        "# HELP callscreen_calls_total Screened INVITEs by verdict (retransmissions not counted)."
+    );
+    let _ = writeln!(o, "# TYPE callscreen_calls_total counter");
+    for (v, c) in [
+        ("allow", &m.calls_allow),
+        ("tag", &m.calls_tag),
+        ("anonymise", &m.calls_anonymise),
+        ("reject", &m.calls_reject),
+        ("emergency", &m.calls_emergency),
+    ] {
+        let _ = writeln!(o, "callscreen_calls_total{{verdict=\"{v}\"}} {}", g(c));
+    }
+    for (name, help, c) in [
+        (
+            "callscreen_retransmissions_total",
+            "Retransmitted INVITEs answered from the cache.",
+            &m.retransmissions,
+        ),
+        (
+            "callscreen_malformed_total",
+            "Malformed messages (answered 400/505/513 or dropped).",
+            &m.malformed,
+        ),
+        (
+            "callscreen_unknown_source_total",
+            "Requests from unknown sources refused.",
+            &m.unknown_source,
+        ),
+        (
+            "callscreen_unknown_trunk_total",
+            "INVITEs from an SBC with an unknown trunk refused.",
+            &m.unknown_trunk,
+        ),
+        (
+            "callscreen_fail_open_total",
+            "Calls let through untagged after an internal error.",
+            &m.fail_open,
+        ),
+        ("callscreen_options_total", "OPTIONS answered.", &m.options),
+        (
+            "callscreen_tcp_refused_total",
+            "TCP connections refused at the limit.",
+            &m.tcp_refused,
+        ),
+        (
+            "callscreen_reloads_total",
+            "Successful SIGHUP reloads.",
+            &m.reloads,
+        ),
+        (
+            "callscreen_reload_failures_total",
+            "SIGHUP reloads refused.",
+            &m.reload_failures,
+        ),
+        (
+            "callscreen_log_lines_dropped_total",
+            "NOC log lines dropped because the queue was full.",
+            &m.dropped_log_lines,
+        ),
+    ] {
+        let _ = writeln!(
+            o,
+            "# HELP {name} {help}\n# TYPE {name} counter\n{name} {}",
+            g(c)
+        );
+    }
+    let _ = writeln!(
+        o,
+        "# HELP callscreen_list_pushes_total List pushes by outcome.\n# TYPE callscreen_list_pushes_total counter"
+    );
+    for (v, c) in [
+        ("accepted", &a.pushes_accepted),
+        ("refused", &a.pushes_refused),
+        ("unchanged", &a.pushes_unchanged),
+    ] {
+        let _ = writeln!(
+            o,
+            "callscreen_list_pushes_total{{outcome=\"{v}\"}} {}",
+            g(c)
+        );
+    }
+    let rt = st.shared.runtime.load();
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs());
+    let _ = writeln!(
+        o,
+        "# HELP callscreen_list_entries Entries per list.\n# TYPE callscreen_list_entries gauge"
+    );
+    for l in rt.lists.lists() {
+        let _ = writeln!(
+            o,
+            "callscreen_list_entries{{list=\"{}\",role=\"{}\"}} {}",
+            l.name,
+            l.role.name(),
+            l.stats(now).entries()
+        );
+    }
+    let _ = writeln!(
+        o,
+        "# HELP callscreen_list_expired_entries Expired entries per list.\n# TYPE callscreen_list_expired_entries gauge"
+    );
+    for l in rt.lists.lists() {
+        let _ = writeln!(
+            o,
+            "callscreen_list_expired_entries{{list=\"{}\"}} {}",
+            l.name,
+            l.stats(now).expired
+        );
+    }
+    let _ = writeln!(
+        o,
+        "# HELP callscreen_list_version Version in force per list.\n# TYPE callscreen_list_version gauge"
+    );
+    for l in rt.lists.lists() {
+        let _ = writeln!(
+            o,
+            "callscreen_list_version{{list=\"{}\"}} {}",
+            l.name, l.version
+        );
+    }
+    ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], o)
+}

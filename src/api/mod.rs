@@ -1,0 +1,86 @@
+//! The control plane over HTTP (axum), on its own listener, never on the
+//! call path: list push and export, health, readiness and metrics.
+//!
+//! - `auth`: bearer tokens (stored as SHA-256 hashes, compared in constant
+//!   time) and each client's scope;
+//! - `push`: `PUT /v1/lists/{name}`: validated whole, stored durably,
+//!   then swapped in; `GET /v1/lists[/{name}]`;
+//! - `metrics`: `GET /metrics` in the Prometheus text format.
+
+mod auth;
+mod metrics;
+mod push;
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use axum::Router;
+use axum::extract::{DefaultBodyLimit, State};
+use axum::http::StatusCode;
+use axum::routing::get;
+
+pub use crate::config::{ApiSettings, Client, Operation};
+pub use auth::hash_token;
+
+use crate::lists::store::Store;
+use crate::server::Shared;
+
+/// Counters of the control plane.
+#[derive(Default, Debug)]
+pub struct ApiMetrics {
+    pub pushes_accepted: AtomicU64,
+    pub pushes_refused: AtomicU64,
+    pub pushes_unchanged: AtomicU64,
+}
+
+pub struct ApiState {
+    pub shared: Arc<Shared>,
+    pub store: Store,
+    pub settings: ApiSettings,
+    /// One push at a time: versions are checked and swapped in order.
+    pub push_lock: tokio::sync::Mutex<()>,
+    pub metrics: ApiMetrics,
+}
+
+pub fn router(state: Arc<ApiState>) -> Router {
+    let limit = state.settings.max_body_bytes;
+    Router::new()
+        .route("/healthz", get(|| async { "ok\n" }))
+        .route("/readyz", get(readyz))
+        .route("/metrics", get(metrics::metrics))
+        .route("/v1/lists", get(push::list_all))
+        .route("/v1/lists/{name}", get(push::export).put(push::replace))
+        .layer(DefaultBodyLimit::max(limit))
+        .with_state(state)
+}
+
+/// Ready when every required list is loaded (and the SIP side is up).
+async fn readyz(State(st): State<Arc<ApiState>>) -> (StatusCode, String) {
+    let rt = st.shared.runtime.load();
+    let missing: Vec<&str> = rt
+        .settings
+        .lists
+        .iter()
+        .filter(|s| s.required && rt.lists.get(&s.name).is_none())
+        .map(|s| s.name.as_str())
+        .collect();
+    if !st.shared.ready.load(Ordering::Relaxed) {
+        (
+            StatusCode::SERVICE_UNAVAILABLE,
+            "not ready: SIP listeners starting\n".into(),
+        )
+    } else if !missing.is_empty() {
+        (
+            StatusCode::SERVICE_UNAVAILABLE,
+            format!("not ready: lists missing: {}\n", missing.join(", ")),
+        )
+    } else {
+        (StatusCode::OK, "ready\n".into())
+    }
+}
+
+impl ApiMetrics {
+    pub fn inc(c: &AtomicU64) {
+        c.fetch_add(1, Ordering::Relaxed);
+    }
+}

@@ -1,0 +1,313 @@
+//! List push and export. A push is parsed and checked whole before anything
+//! changes; it is stored durably before it is acknowledged; then the new
+//! list is built off the call path and swapped in with one atomic store.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use axum::Json;
+use axum::body::Bytes;
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use serde_json::{Value, json};
+use sha2::{Digest, Sha256};
+
+use super::auth::client;
+use super::{ApiMetrics, ApiState};
+use crate::config::Operation;
+use crate::lists::{List, ListErrors, ListKind};
+use crate::server::Runtime;
+
+fn err(status: StatusCode, message: impl Into<String>) -> Response {
+    (status, Json(json!({ "error": message.into() }))).into_response()
+}
+
+fn sha256_hex(b: &[u8]) -> String {
+    Sha256::digest(b)
+        .iter()
+        .map(|x| format!("{x:02x}"))
+        .collect()
+}
+
+fn now() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
+}
+
+/// Authenticates and checks the scope; `Err` is the 401/403 answer.
+fn authorise<'s>(
+    st: &'s ApiState,
+    headers: &HeaderMap,
+    op: Operation,
+    list: Option<&str>,
+) -> Result<&'s crate::config::Client, Box<Response>> {
+    let Some(c) = client(headers, &st.settings.clients) else {
+        return Err(Box::new(err(
+            StatusCode::UNAUTHORIZED,
+            "a valid bearer token is required (Authorization: Bearer …)",
+        )));
+    };
+    if !c.may(op, list) {
+        return Err(Box::new(err(
+            StatusCode::FORBIDDEN,
+            format!(
+                "client {:?} may not do that to {:?}",
+                c.name,
+                list.unwrap_or("*")
+            ),
+        )));
+    }
+    Ok(c)
+}
+
+fn errors_json(e: &ListErrors) -> Value {
+    json!({
+        "error": "the list was refused whole; nothing was applied",
+        "total": e.total,
+        "errors": e.errors.iter().map(|x| json!({"line": x.line, "entry": x.entry, "message": x.message})).collect::<Vec<_>>(),
+    })
+}
+
+/// `PUT /v1/lists/{name}`: replace a list whole.
+pub async fn replace(
+    State(st): State<Arc<ApiState>>,
+    Path(name): Path<String>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let t0 = Instant::now();
+    let who = match authorise(&st, &headers, Operation::Replace, Some(&name)) {
+        Ok(c) => c.name.clone(),
+        Err(r) => {
+            ApiMetrics::inc(&st.metrics.pushes_refused);
+            tracing::warn!(target: "audit", list = %name, outcome = "refused", reason = "unauthorised", "list push refused");
+            return *r;
+        }
+    };
+    let refuse = |status: StatusCode, reason: &str, body: Value| {
+        ApiMetrics::inc(&st.metrics.pushes_refused);
+        tracing::warn!(target: "audit", client = %who, list = %name, outcome = "refused", reason, "list push refused");
+        (status, Json(body)).into_response()
+    };
+    let ctype = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
+    let media = ctype
+        .split(';')
+        .next()
+        .unwrap_or("")
+        .trim()
+        .to_ascii_lowercase();
+    if !matches!(
+        media.as_str(),
+        "text/plain" | "application/json" | "application/toml"
+    ) {
+        return refuse(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "content type",
+            json!({"error": format!("content type {ctype:?}: send text/plain (v1 list), application/json or application/toml (companies)")}),
+        );
+    }
+    let rt = st.shared.runtime.load_full();
+    let Some(spec) = rt.settings.lists.iter().find(|s| s.name == name).cloned() else {
+        return refuse(
+            StatusCode::NOT_FOUND,
+            "unknown list",
+            json!({"error": format!("no list {name:?} is configured")}),
+        );
+    };
+    let _one_at_a_time = st.push_lock.lock().await;
+    let guard = rt.settings.guard;
+    let body_for_build = body.clone();
+    let spec_for_build = spec.clone();
+    let built = tokio::task::spawn_blocking(move || {
+        crate::engine::build_list(&spec_for_build, &body_for_build, guard)
+    })
+    .await;
+    let list = match built {
+        Ok(Ok(l)) => l,
+        Ok(Err(e)) => return refuse(StatusCode::UNPROCESSABLE_ENTITY, "invalid", errors_json(&e)),
+        Err(e) => {
+            return refuse(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "internal",
+                json!({"error": e.to_string()}),
+            );
+        }
+    };
+    if list.name != name {
+        return refuse(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "name",
+            json!({"error": format!("the body names list {:?}, the URL {name:?}", list.name)}),
+        );
+    }
+    let sha = sha256_hex(&body);
+    // The list in force now (the snapshot may have moved on while parsing).
+    let current = st.shared.runtime.load_full();
+    let old_version = current.lists.get(&name).map(|l| l.version);
+    if let Some(old) = old_version {
+        if list.version < old {
+            return refuse(
+                StatusCode::CONFLICT,
+                "stale version",
+                json!({"error": format!("version {} is not above the current version {old}", list.version), "current_version": old}),
+            );
+        }
+        if list.version == old {
+            let stored = st
+                .store
+                .read(&name, old)
+                .ok()
+                .or_else(|| std::fs::read(&spec.file).ok());
+            if stored.as_deref().map(sha256_hex).as_deref() == Some(sha.as_str()) {
+                ApiMetrics::inc(&st.metrics.pushes_unchanged);
+                tracing::info!(target: "audit", client = %who, list = %name, version = old, outcome = "unchanged", "list push: same version, same content");
+                return (StatusCode::OK, Json(summary(&list, &sha, "unchanged"))).into_response();
+            }
+            return refuse(
+                StatusCode::CONFLICT,
+                "same version, other content",
+                json!({"error": format!("version {old} is already in force with other content: push a higher version"), "current_version": old}),
+            );
+        }
+    }
+    // Durable before acknowledged.
+    let (store, body2, n2, v2) = (st.store.clone(), body.clone(), name.clone(), list.version);
+    match tokio::task::spawn_blocking(move || store.write(&n2, v2, &body2)).await {
+        Ok(Ok(())) => {}
+        Ok(Err(e)) => {
+            return refuse(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "store",
+                json!({"error": format!("cannot store the list: {e}")}),
+            );
+        }
+        Err(e) => {
+            return refuse(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "store",
+                json!({"error": e.to_string()}),
+            );
+        }
+    }
+    let (added, removed) = current
+        .lists
+        .get(&name)
+        .map_or((list.stats(now()).entries(), 0), |old| {
+            old.diff_counts(&list)
+        });
+    let out = summary(&list, &sha, "accepted");
+    let new_version = list.version;
+    let list = Arc::new(list);
+    // Swap: one atomic store; calls in flight keep their snapshot.
+    let before = st.shared.runtime.load_full();
+    st.shared.runtime.store(Arc::new(Runtime {
+        settings: before.settings.clone(),
+        lists: before.lists.with_list(list),
+    }));
+    // The old snapshot is freed here, on the API's side, once calls that
+    // still hold it are long done; never on a call's thread.
+    tokio::spawn(async move {
+        tokio::time::sleep(Duration::from_secs(2)).await;
+        drop((before, current, rt));
+    });
+    ApiMetrics::inc(&st.metrics.pushes_accepted);
+    tracing::info!(
+        target: "audit",
+        client = %who,
+        list = %name,
+        old_version = old_version.unwrap_or(0),
+        new_version,
+        added,
+        removed,
+        duration_ms = t0.elapsed().as_millis() as u64,
+        outcome = "accepted",
+        "list push"
+    );
+    (StatusCode::OK, Json(out)).into_response()
+}
+
+fn summary(l: &List, sha: &str, outcome: &str) -> Value {
+    let s = l.stats(now());
+    json!({
+        "name": l.name, "version": l.version, "outcome": outcome,
+        "entries": s.entries(), "numbers": s.numbers, "prefixes": s.prefixes, "ranges": s.ranges,
+        "networks": s.networks, "expired": s.expired, "sha256": sha,
+    })
+}
+
+/// `GET /v1/lists`: every list with its role, version and sizes.
+pub async fn list_all(State(st): State<Arc<ApiState>>, headers: HeaderMap) -> Response {
+    if let Err(r) = authorise(&st, &headers, Operation::Read, None) {
+        return *r;
+    }
+    let rt = st.shared.runtime.load();
+    let t = now();
+    let lists: Vec<Value> = rt
+        .lists
+        .lists()
+        .iter()
+        .map(|l| {
+            let s = l.stats(t);
+            let stored = st.store.versions(&l.name).ok().and_then(|v| v.first().copied()) == Some(l.version);
+            json!({
+                "name": l.name, "kind": l.kind().name(), "role": l.role.name(), "version": l.version,
+                "entries": s.entries(), "expired": s.expired,
+                "source": if stored { "push" } else { "seed" },
+            })
+        })
+        .collect();
+    Json(json!({ "lists": lists })).into_response()
+}
+
+/// `GET /v1/lists/{name}`: the list in the v1 text format.
+pub async fn export(
+    State(st): State<Arc<ApiState>>,
+    Path(name): Path<String>,
+    headers: HeaderMap,
+) -> Response {
+    if let Err(r) = authorise(&st, &headers, Operation::Read, Some(&name)) {
+        return *r;
+    }
+    let rt = st.shared.runtime.load();
+    let Some(l) = rt.lists.get(&name) else {
+        return err(StatusCode::NOT_FOUND, format!("no list {name:?}"));
+    };
+    if l.kind() == ListKind::Companies {
+        // Companies are exported as they were stored.
+        let body = st.store.read(&name, l.version).ok().or_else(|| {
+            rt.settings
+                .lists
+                .iter()
+                .find(|s| s.name == name)
+                .and_then(|s| std::fs::read(&s.file).ok())
+        });
+        return match body {
+            Some(b) => ([(header::CONTENT_TYPE, "application/toml")], b).into_response(),
+            None => err(StatusCode::NOT_FOUND, "the companies file is not available"),
+        };
+    }
+    let mut out = format!(
+        "# callscreen list v1 name={} version={}\n",
+        l.name, l.version
+    );
+    for (t, m) in l.entries() {
+        out.push_str(&t.to_string());
+        if m.reason.is_some() || m.reference.is_some() || m.expires.is_some() {
+            out.push_str(&format!(
+                ",{},{},{}",
+                m.reason.as_deref().unwrap_or(""),
+                m.reference.as_deref().unwrap_or(""),
+                m.expires
+                    .map(crate::lists::format_expiry)
+                    .unwrap_or_default()
+            ));
+        }
+        out.push('\n');
+    }
+    ([(header::CONTENT_TYPE, "text/plain; charset=utf-8")], out).into_response()
+}

@@ -1,0 +1,115 @@
+//! The on-disk store of pushed lists, in the state directory (systemd's
+//! `StateDirectory`). Each accepted version is one file,
+//! `<name>.<version>.list`, holding the pushed body as it came (v1 text, JSON,
+//! or a companies file). Nothing acknowledged is lost and nothing is torn:
+//! a version is written to a temporary file, fsynced, renamed into place, and
+//! the directory fsynced, before the push is acknowledged; a file is never
+//! modified in place. The newest few versions of each list are kept (for
+//! rollback); older ones are removed.
+
+use std::fs::{self, File};
+use std::io::{self, Write};
+use std::path::{Path, PathBuf};
+
+/// Versions kept per list.
+pub const KEEP_VERSIONS: usize = 5;
+
+#[derive(Clone, Debug)]
+pub struct Store {
+    dir: PathBuf,
+}
+
+impl Store {
+    /// Opens (creating) the store in `dir`.
+    pub fn open(dir: &Path) -> io::Result<Store> {
+        fs::create_dir_all(dir)?;
+        Ok(Store {
+            dir: dir.to_path_buf(),
+        })
+    }
+
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    fn file(&self, name: &str, version: u64) -> PathBuf {
+        self.dir.join(format!("{name}.{version}.list"))
+    }
+
+    /// The stored versions of a list, newest first.
+    pub fn versions(&self, name: &str) -> io::Result<Vec<u64>> {
+        let prefix = format!("{name}.");
+        let mut v: Vec<u64> = fs::read_dir(&self.dir)?
+            .filter_map(Result::ok)
+            .filter_map(|e| {
+                let f = e.file_name().into_string().ok()?;
+                let rest = f.strip_prefix(&prefix)?.strip_suffix(".list")?;
+                rest.parse().ok()
+            })
+            .collect();
+        v.sort_unstable_by(|a, b| b.cmp(a));
+        Ok(v)
+    }
+
+    /// The body of a stored version.
+    pub fn read(&self, name: &str, version: u64) -> io::Result<Vec<u8>> {
+        fs::read(self.file(name, version))
+    }
+
+    /// Durably stores a version: temp file, fsync, rename, fsync of the
+    /// directory. Then prunes versions beyond [`KEEP_VERSIONS`].
+    pub fn write(&self, name: &str, version: u64, body: &[u8]) -> io::Result<()> {
+        let tmp = self.dir.join(format!(".{name}.{version}.tmp"));
+        {
+            let mut f = File::create(&tmp)?;
+            f.write_all(body)?;
+            f.sync_all()?;
+        }
+        fs::rename(&tmp, self.file(name, version))?;
+        File::open(&self.dir)?.sync_all()?;
+        for old in self.versions(name)?.into_iter().skip(KEEP_VERSIONS) {
+            let _ = fs::remove_file(self.file(name, old));
+        }
+        Ok(())
+    }
+
+    /// Removes a stored version (after a rollback past it).
+    pub fn remove(&self, name: &str, version: u64) -> io::Result<()> {
+        fs::remove_file(self.file(name, version))?;
+        File::open(&self.dir)?.sync_all()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn versions_are_written_durably_and_pruned() {
+        let dir = std::env::temp_dir().join(format!("callscreen-store-{}", std::process::id()));
+        let _ = fs::remove_dir_all(&dir);
+        let s = Store::open(&dir).unwrap();
+        for v in 1..=7u64 {
+            s.write(
+                "acm",
+                v,
+                format!("# callscreen list v1 name=acm version={v}\n").as_bytes(),
+            )
+            .unwrap();
+        }
+        s.write("other", 3, b"x").unwrap();
+        assert_eq!(s.versions("acm").unwrap(), vec![7, 6, 5, 4, 3]);
+        assert_eq!(s.versions("other").unwrap(), vec![3]);
+        assert!(s.read("acm", 7).unwrap().ends_with(b"version=7\n"));
+        // No temporary file is left behind.
+        assert!(
+            fs::read_dir(&dir).unwrap().all(|e| !e
+                .unwrap()
+                .file_name()
+                .to_string_lossy()
+                .ends_with(".tmp"))
+        );
+        s.remove("acm", 7).unwrap();
+        assert_eq!(s.versions("acm").unwrap()[0], 6);
+    }
+}

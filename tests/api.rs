@@ -1,0 +1,345 @@
+//! The control API against the running daemon: the auth matrix, bad input,
+//! a push that changes screening at once, persistence across a restart.
+
+mod support;
+
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpStream};
+
+use support::*;
+
+const ACM_TOKEN: &str = "acm-token-for-tests";
+const OPS_TOKEN: &str = "ops-token-for-tests";
+
+fn sha(t: &str) -> String {
+    callscreen::api::hash_token(t)
+}
+
+/// The test config with the API on an ephemeral port: ACM may replace
+/// acm-withdrawn only; ops may read and replace every list.
+fn api_config(state: &std::path::Path, max_body: usize) -> String {
+    format!(
+        "[sip]\nudp = [\"127.0.0.1:0\"]\ntcp = [\"127.0.0.1:0\"]\nudp_threads = 1\n\
+         [api]\nlisten = \"127.0.0.1:0\"\nstate_dir = \"{}\"\nmax_body_bytes = {max_body}\n\
+         [[api.clients]]\nname = \"acm\"\ntoken_sha256 = \"{}\"\nlists = [\"acm-withdrawn\"]\noperations = [\"replace\"]\n\
+         [[api.clients]]\nname = \"ops\"\ntoken_sha256 = \"{}\"\nlists = [\"*\"]\noperations = [\"read\", \"replace\"]\n",
+        state.display(),
+        sha(ACM_TOKEN),
+        sha(OPS_TOKEN)
+    )
+}
+
+fn api_addr(d: &Daemon) -> SocketAddr {
+    let ready = d
+        .stderr
+        .wait_for(|l| l.starts_with("callscreen ready:"))
+        .unwrap();
+    ready
+        .split_whitespace()
+        .find_map(|w| w.strip_prefix("api="))
+        .expect("an api= address")
+        .parse()
+        .unwrap()
+}
+
+/// A minimal HTTP/1.1 request; returns (status, body).
+fn http(
+    addr: SocketAddr,
+    method: &str,
+    path: &str,
+    token: Option<&str>,
+    ctype: Option<&str>,
+    body: &[u8],
+) -> (u16, String) {
+    let mut s = TcpStream::connect(addr).unwrap();
+    s.set_read_timeout(Some(TIMEOUT)).unwrap();
+    let mut req = format!(
+        "{method} {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\nContent-Length: {}\r\n",
+        body.len()
+    );
+    if let Some(t) = token {
+        req.push_str(&format!("Authorization: Bearer {t}\r\n"));
+    }
+    if let Some(c) = ctype {
+        req.push_str(&format!("Content-Type: {c}\r\n"));
+    }
+    req.push_str("\r\n");
+    s.write_all(req.as_bytes()).unwrap();
+    // A body the server refuses early may not be read at all: ignore a reset.
+    let _ = s.write_all(body);
+    let mut out = Vec::new();
+    let _ = s.read_to_end(&mut out);
+    let text = String::from_utf8_lossy(&out).into_owned();
+    let status = text
+        .split(' ')
+        .nth(1)
+        .and_then(|c| c.parse().ok())
+        .unwrap_or(0);
+    let body = text
+        .split_once("\r\n\r\n")
+        .map(|x| x.1.to_string())
+        .unwrap_or_default();
+    (status, body)
+}
+
+fn push(addr: SocketAddr, token: Option<&str>, list: &str, body: &str) -> (u16, String) {
+    http(
+        addr,
+        "PUT",
+        &format!("/v1/lists/{list}"),
+        token,
+        Some("text/plain"),
+        body.as_bytes(),
+    )
+}
+
+#[test]
+fn the_auth_matrix() {
+    let dir = temp_dir("api-auth");
+    let d = Daemon::start_config(
+        dir.clone(),
+        config(&dir, &api_config(&dir.join("state"), 1 << 20)),
+        &[],
+    );
+    let api = api_addr(&d);
+    let v2 = "# callscreen list v1 name=acm-withdrawn version=2\n+3185208*\n+31201230000\n";
+    assert_eq!(push(api, None, "acm-withdrawn", v2).0, 401, "no token");
+    assert_eq!(
+        push(api, Some("wrong"), "acm-withdrawn", v2).0,
+        401,
+        "wrong token"
+    );
+    assert_eq!(
+        push(
+            api,
+            Some(ACM_TOKEN),
+            "scam-origins",
+            "# callscreen list v1 name=scam-origins version=9\n"
+        )
+        .0,
+        403,
+        "outside ACM's scope"
+    );
+    assert_eq!(
+        http(api, "GET", "/v1/lists", Some(ACM_TOKEN), None, b"").0,
+        403,
+        "ACM may not read"
+    );
+    let (s, body) = push(api, Some(ACM_TOKEN), "acm-withdrawn", v2);
+    assert_eq!(s, 200, "{body}");
+    let v: serde_json::Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(
+        (
+            v["version"].as_u64(),
+            v["entries"].as_u64(),
+            v["sha256"].as_str().map(str::len)
+        ),
+        (Some(2), Some(2), Some(64))
+    );
+    assert!(
+        d.stdout
+            .wait_for(|l| l.contains("list push")
+                && l.contains("client=acm")
+                && l.contains("new_version=2")
+                && l.contains("added=1"))
+            .is_some()
+    );
+    assert!(
+        !d.stdout.all().iter().any(|l| l.contains(ACM_TOKEN)),
+        "tokens never reach the log"
+    );
+    // The pushed entry screens at once.
+    let c = udp_client("127.0.0.1:0");
+    let r = udp_ask(&c, d.udp, &invite("api-1", "+31201230000", "")).unwrap();
+    assert_eq!(status(&r), 608);
+    assert!(
+        d.noc_line("api-1")
+            .contains("reasons=withdrawn:acm-withdrawn")
+    );
+    assert!(d.noc_line("api-1").contains("lists=acm-withdrawn@2"));
+}
+
+#[test]
+fn bad_pushes_are_refused_whole_and_the_old_list_keeps_serving() {
+    let dir = temp_dir("api-bad");
+    let d = Daemon::start_config(
+        dir.clone(),
+        config(&dir, &api_config(&dir.join("state"), 4096)),
+        &[],
+    );
+    let api = api_addr(&d);
+    let ops = Some(OPS_TOKEN);
+    let (s, body) = push(
+        api,
+        ops,
+        "scam-origins",
+        "# callscreen list v1 name=scam-origins version=2\n+31201234599\nnot-a-number\n+31*\n",
+    );
+    assert_eq!(s, 422, "{body}");
+    let v: serde_json::Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(v["total"], 2);
+    assert_eq!(v["errors"][0]["line"], 3);
+    assert_eq!(v["errors"][1]["line"], 4);
+    assert!(
+        v["errors"][1]["message"]
+            .as_str()
+            .unwrap()
+            .contains("would block a whole country")
+    );
+    assert_eq!(
+        push(
+            api,
+            ops,
+            "scam-origins",
+            "# callscreen list v1 name=acm-withdrawn version=2\n"
+        )
+        .0,
+        422,
+        "name differs from the URL"
+    );
+    assert_eq!(
+        push(
+            api,
+            ops,
+            "scam-origins",
+            "# callscreen list v1 name=scam-origins version=1\n+31201234599\n"
+        )
+        .0,
+        409,
+        "same version, other content"
+    );
+    assert_eq!(
+        push(
+            api,
+            ops,
+            "scam-origins",
+            "# callscreen list v1 name=scam-origins version=0\n"
+        )
+        .0,
+        409,
+        "stale version"
+    );
+    let big = format!(
+        "# callscreen list v1 name=scam-origins version=5\n{}",
+        "+31201234567\n".repeat(1000)
+    );
+    assert_eq!(
+        push(api, ops, "scam-origins", &big).0,
+        413,
+        "above max_body_bytes"
+    );
+    assert_eq!(
+        http(
+            api,
+            "PUT",
+            "/v1/lists/scam-origins",
+            ops,
+            Some("application/x-www-form-urlencoded"),
+            b"x"
+        )
+        .0,
+        415
+    );
+    assert_eq!(
+        push(
+            api,
+            ops,
+            "nosuch",
+            "# callscreen list v1 name=nosuch version=1\n"
+        )
+        .0,
+        404
+    );
+    // Nothing changed: still version 1, and its content still screens.
+    let c = udp_client("127.0.0.1:0");
+    udp_ask(&c, d.udp, &invite("bad-1", "+31201234567", "")).unwrap();
+    assert!(d.noc_line("bad-1").contains("lists=scam-origins@1"));
+    // Retrying the seed's own version with its own content is no change.
+    let seed = std::fs::read_to_string(dir.join("scam.txt")).unwrap();
+    let (s, body) = push(api, ops, "scam-origins", &seed);
+    assert_eq!(s, 200, "{body}");
+    assert!(body.contains("\"outcome\":\"unchanged\""), "{body}");
+}
+
+#[test]
+fn pushed_versions_survive_a_restart_and_outrank_the_seed() {
+    let dir = temp_dir("api-persist");
+    let cfg = config(&dir, &api_config(&dir.join("state"), 1 << 20));
+    let v7 = "# callscreen list v1 name=scam-origins version=7\n+31201234599,pushed\n";
+    {
+        let d = Daemon::start_config(dir.clone(), cfg.clone(), &[]);
+        assert_eq!(
+            push(api_addr(&d), Some(OPS_TOKEN), "scam-origins", v7).0,
+            200
+        );
+    }
+    let d = Daemon::start_config(dir.clone(), cfg, &[]);
+    let api = api_addr(&d);
+    let (s, body) = http(api, "GET", "/v1/lists", Some(OPS_TOKEN), None, b"");
+    assert_eq!(s, 200);
+    let v: serde_json::Value = serde_json::from_str(&body).unwrap();
+    let scam = v["lists"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|l| l["name"] == "scam-origins")
+        .unwrap()
+        .clone();
+    assert_eq!(
+        (scam["version"].as_u64(), scam["source"].as_str()),
+        (Some(7), Some("push"))
+    );
+    let (s, export) = http(
+        api,
+        "GET",
+        "/v1/lists/scam-origins",
+        Some(OPS_TOKEN),
+        None,
+        b"",
+    );
+    assert_eq!(
+        (s, export.as_str()),
+        (
+            200,
+            "# callscreen list v1 name=scam-origins version=7\n+31201234599,pushed,,\n"
+        )
+    );
+    // A SIGHUP re-reads the (older) seed and keeps version 7.
+    d.signal("HUP");
+    d.stdout
+        .wait_for(|l| l.contains("seed file is older than the list in force"))
+        .expect("kept");
+    let c = udp_client("127.0.0.1:0");
+    let r = udp_ask(&c, d.udp, &invite("persist-1", "+31201234599", "")).unwrap();
+    assert_eq!(status(&r), 608);
+}
+
+#[test]
+fn health_readiness_and_metrics() {
+    let dir = temp_dir("api-metrics");
+    let d = Daemon::start_config(
+        dir.clone(),
+        config(&dir, &api_config(&dir.join("state"), 1 << 20)),
+        &[],
+    );
+    let api = api_addr(&d);
+    assert_eq!(http(api, "GET", "/healthz", None, None, b"").0, 200);
+    assert_eq!(
+        http(api, "GET", "/readyz", None, None, b""),
+        (200, "ready\n".into())
+    );
+    let c = udp_client("127.0.0.1:0");
+    udp_ask(&c, d.udp, &invite("m-1", "+31201234567", "")).unwrap();
+    udp_ask(&c, d.udp, &invite("m-2", "+31201234568", "")).unwrap();
+    let (s, m) = http(api, "GET", "/metrics", None, None, b"");
+    assert_eq!(s, 200);
+    for line in [
+        "callscreen_calls_total{verdict=\"reject\"} 1",
+        "callscreen_calls_total{verdict=\"allow\"} 1",
+        "callscreen_list_entries{list=\"scam-origins\",role=\"blocklist\"} 2",
+        "callscreen_list_version{list=\"acm-withdrawn\"} 1",
+        "callscreen_list_pushes_total{outcome=\"accepted\"} 0",
+    ] {
+        assert!(m.lines().any(|l| l == line), "missing {line:?} in\n{m}");
+    }
+}
