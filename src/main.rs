@@ -103,8 +103,50 @@ enum ConfigCommand {
     },
 }
 
+/// Where the control API is, and who we are.
+#[derive(Args)]
+struct ApiArgs {
+    /// The control API.
+    #[arg(long, default_value = "http://127.0.0.1:8080")]
+    url: String,
+    /// A file holding the bearer token (not the token on the command line:
+    /// it would show in the process list).
+    #[arg(long)]
+    token_file: PathBuf,
+}
+
 #[derive(Subcommand)]
 enum ListsCommand {
+    /// Replace a list on a running daemon with a file (v1 text, JSON, or a
+    /// companies TOML file); prints the accepted version and counts, or every
+    /// refused line.
+    Push {
+        /// The list's name.
+        name: String,
+        /// The list file.
+        file: PathBuf,
+        #[command(flatten)]
+        api: ApiArgs,
+    },
+    /// Show every list of a running daemon: version, entries, source.
+    Show {
+        #[command(flatten)]
+        api: ApiArgs,
+    },
+    /// Print a list of a running daemon in the v1 format.
+    Export {
+        /// The list's name.
+        name: String,
+        #[command(flatten)]
+        api: ApiArgs,
+    },
+    /// Roll a list back to its previous version.
+    Rollback {
+        /// The list's name.
+        name: String,
+        #[command(flatten)]
+        api: ApiArgs,
+    },
     /// Check a list file offline, with the same errors a push would get.
     Verify {
         /// The list file (v1 text or JSON).
@@ -267,6 +309,41 @@ fn lists_verify(file: PathBuf, kind: &str, min_prefix_digits: u8) -> ExitCode {
     }
 }
 
+/// One API request; the body is printed (stdout on success, stderr on failure).
+fn api_call(api: &ApiArgs, method: &str, path: &str, ctype: Option<&str>, body: &[u8]) -> ExitCode {
+    let token = match std::fs::read_to_string(&api.token_file) {
+        Ok(t) if !t.trim().is_empty() => t.trim().to_string(),
+        Ok(_) => {
+            eprintln!("{}: the token file is empty", api.token_file.display());
+            return ExitCode::from(2);
+        }
+        Err(e) => {
+            eprintln!(
+                "{}: cannot read the token file: {e}",
+                api.token_file.display()
+            );
+            return ExitCode::from(2);
+        }
+    };
+    match callscreen::api::client::request(&api.url, method, path, Some(&token), ctype, body) {
+        Ok(a) if (200..300).contains(&a.status) => {
+            print!("{}", a.body);
+            if !a.body.ends_with('\n') {
+                println!();
+            }
+            ExitCode::SUCCESS
+        }
+        Ok(a) => {
+            eprintln!("{method} {path}: {} {}", a.status, a.body.trim_end());
+            ExitCode::from(1)
+        }
+        Err(e) => {
+            eprintln!("{e}");
+            ExitCode::from(2)
+        }
+    }
+}
+
 fn main() -> ExitCode {
     match Cli::parse().command {
         Command::Run { config, log_format } => {
@@ -295,6 +372,40 @@ fn main() -> ExitCode {
             println!("{}", callscreen::api::hash_token(token.trim()));
             ExitCode::SUCCESS
         }
+        Command::Lists(ListsCommand::Push { name, file, api }) => {
+            let body = match std::fs::read(&file) {
+                Ok(b) => b,
+                Err(e) => {
+                    eprintln!("{}: cannot read: {e}", file.display());
+                    return ExitCode::from(2);
+                }
+            };
+            let ctype = if body.trim_ascii_start().starts_with(b"{") {
+                "application/json"
+            } else if file.extension().is_some_and(|e| e == "toml") {
+                "application/toml"
+            } else {
+                "text/plain"
+            };
+            api_call(
+                &api,
+                "PUT",
+                &format!("/v1/lists/{name}"),
+                Some(ctype),
+                &body,
+            )
+        }
+        Command::Lists(ListsCommand::Show { api }) => api_call(&api, "GET", "/v1/lists", None, b""),
+        Command::Lists(ListsCommand::Export { name, api }) => {
+            api_call(&api, "GET", &format!("/v1/lists/{name}"), None, b"")
+        }
+        Command::Lists(ListsCommand::Rollback { name, api }) => api_call(
+            &api,
+            "POST",
+            &format!("/v1/lists/{name}/rollback"),
+            None,
+            b"",
+        ),
         Command::Lists(ListsCommand::Verify {
             file,
             kind,

@@ -22,7 +22,7 @@ fn api_config(state: &std::path::Path, max_body: usize) -> String {
         "[sip]\nudp = [\"127.0.0.1:0\"]\ntcp = [\"127.0.0.1:0\"]\nudp_threads = 1\n\
          [api]\nlisten = \"127.0.0.1:0\"\nstate_dir = \"{}\"\nmax_body_bytes = {max_body}\n\
          [[api.clients]]\nname = \"acm\"\ntoken_sha256 = \"{}\"\nlists = [\"acm-withdrawn\"]\noperations = [\"replace\"]\n\
-         [[api.clients]]\nname = \"ops\"\ntoken_sha256 = \"{}\"\nlists = [\"*\"]\noperations = [\"read\", \"replace\"]\n",
+         [[api.clients]]\nname = \"ops\"\ntoken_sha256 = \"{}\"\nlists = [\"*\"]\noperations = [\"read\", \"replace\", \"patch\", \"rollback\"]\n",
         state.display(),
         sha(ACM_TOKEN),
         sha(OPS_TOKEN)
@@ -342,4 +342,152 @@ fn health_readiness_and_metrics() {
     ] {
         assert!(m.lines().any(|l| l == line), "missing {line:?} in\n{m}");
     }
+}
+
+#[test]
+fn patch_and_rollback() {
+    let dir = temp_dir("api-patch");
+    let d = Daemon::start_config(
+        dir.clone(),
+        config(&dir, &api_config(&dir.join("state"), 1 << 20)),
+        &[],
+    );
+    let api = api_addr(&d);
+    let ops = Some(OPS_TOKEN);
+    let json = |b: &str| (Some("application/json"), b.as_bytes().to_vec());
+    let (ct, body) = json(
+        r#"{"base_version": 1, "version": 2, "add": ["+31201234599,new,REF-9"], "remove": ["+31201234567"]}"#,
+    );
+    let (s, out) = http(api, "PATCH", "/v1/lists/scam-origins", ops, ct, &body);
+    assert_eq!(s, 200, "{out}");
+    assert!(
+        d.stdout
+            .wait_for(|l| l.contains("list push")
+                && l.contains("new_version=2")
+                && l.contains("added=1")
+                && l.contains("removed=1"))
+            .is_some()
+    );
+    let (_, export) = http(api, "GET", "/v1/lists/scam-origins", ops, None, b"");
+    assert_eq!(
+        export,
+        "# callscreen list v1 name=scam-origins version=2\n+31201234599,new,REF-9,\n+4930901820*\n"
+    );
+    // A stale base and a bad added line are refused whole.
+    let (ct, body) = json(r#"{"base_version": 1, "version": 3, "add": ["+31201234598"]}"#);
+    assert_eq!(
+        http(api, "PATCH", "/v1/lists/scam-origins", ops, ct, &body).0,
+        409
+    );
+    let (ct, body) = json(r#"{"base_version": 2, "version": 3, "add": ["+31*"]}"#);
+    assert_eq!(
+        http(api, "PATCH", "/v1/lists/scam-origins", ops, ct, &body).0,
+        422
+    );
+    // ACM may not patch (its scope is replace only).
+    let (ct, body) = json(r#"{"base_version": 1, "version": 2}"#);
+    assert_eq!(
+        http(
+            api,
+            "PATCH",
+            "/v1/lists/acm-withdrawn",
+            Some(ACM_TOKEN),
+            ct,
+            &body
+        )
+        .0,
+        403
+    );
+    // Rollback: back to version 1 (the seed), and it sticks across a restart.
+    let (s, out) = http(
+        api,
+        "POST",
+        "/v1/lists/scam-origins/rollback",
+        ops,
+        None,
+        b"",
+    );
+    assert_eq!(s, 200, "{out}");
+    assert!(out.contains("\"version\":1"), "{out}");
+    let c = udp_client("127.0.0.1:0");
+    assert_eq!(
+        udp_ask(&c, d.udp, &invite("rb-1", "+31201234567", "")).map(|r| status(&r)),
+        Some(608)
+    );
+    assert_eq!(
+        http(
+            api,
+            "POST",
+            "/v1/lists/scam-origins/rollback",
+            ops,
+            None,
+            b""
+        )
+        .0,
+        409,
+        "nothing older to roll back to"
+    );
+    drop(d);
+    let d = Daemon::start_config(dir.clone(), dir.join("callscreen.toml"), &[]);
+    let c = udp_client("127.0.0.1:0");
+    assert_eq!(
+        udp_ask(&c, d.udp, &invite("rb-2", "+31201234599", "")).map(|r| status(&r)),
+        Some(302),
+        "version 2 is gone"
+    );
+}
+
+#[test]
+fn the_lists_commands_talk_to_the_api() {
+    let dir = temp_dir("api-cli");
+    let d = Daemon::start_config(
+        dir.clone(),
+        config(&dir, &api_config(&dir.join("state"), 1 << 20)),
+        &[],
+    );
+    let url = format!("http://{}", api_addr(&d));
+    std::fs::write(dir.join("token"), format!("{OPS_TOKEN}\n")).unwrap();
+    let token = dir.join("token");
+    let run = |args: &[&str]| {
+        let mut all = args.to_vec();
+        all.extend(["--url", &url, "--token-file", token.to_str().unwrap()]);
+        std::process::Command::new(env!("CARGO_BIN_EXE_callscreen"))
+            .args(&all)
+            .output()
+            .unwrap()
+    };
+    let f = dir.join("v3.txt");
+    std::fs::write(
+        &f,
+        "# callscreen list v1 name=acm-withdrawn version=3\n+3185208*\n+31201230000\n",
+    )
+    .unwrap();
+    let o = run(&["lists", "push", "acm-withdrawn", f.to_str().unwrap()]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    assert!(String::from_utf8_lossy(&o.stdout).contains("\"version\":3"));
+    std::fs::write(
+        &f,
+        "# callscreen list v1 name=acm-withdrawn version=4\nbad\n",
+    )
+    .unwrap();
+    let o = run(&["lists", "push", "acm-withdrawn", f.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(
+        String::from_utf8_lossy(&o.stderr).contains("422"),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    let o = run(&["lists", "show"]);
+    assert!(String::from_utf8_lossy(&o.stdout).contains("\"name\":\"acm-withdrawn\""));
+    let o = run(&["lists", "export", "acm-withdrawn"]);
+    assert_eq!(
+        String::from_utf8_lossy(&o.stdout),
+        "# callscreen list v1 name=acm-withdrawn version=3\n+31201230000\n+3185208*\n"
+    );
+    let o = run(&["lists", "rollback", "acm-withdrawn"]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    std::fs::write(&token, "wrong\n").unwrap();
+    let o = run(&["lists", "show"]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("401"));
 }

@@ -5,9 +5,12 @@
 //!   time) and each client's scope;
 //! - `push`: `PUT /v1/lists/{name}`: validated whole, stored durably,
 //!   then swapped in; `GET /v1/lists[/{name}]`;
+//! - `change`: `PATCH /v1/lists/{name}` and `POST /v1/lists/{name}/rollback`;
 //! - `metrics`: `GET /metrics` in the Prometheus text format.
 
 mod auth;
+mod change;
+pub mod client;
 mod metrics;
 mod push;
 
@@ -17,7 +20,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use axum::Router;
 use axum::extract::{DefaultBodyLimit, State};
 use axum::http::StatusCode;
-use axum::routing::get;
+use axum::routing::{get, post};
 
 pub use crate::config::{ApiSettings, Client, Operation};
 pub use auth::hash_token;
@@ -49,7 +52,11 @@ pub fn router(state: Arc<ApiState>) -> Router {
         .route("/readyz", get(readyz))
         .route("/metrics", get(metrics::metrics))
         .route("/v1/lists", get(push::list_all))
-        .route("/v1/lists/{name}", get(push::export).put(push::replace))
+        .route(
+            "/v1/lists/{name}",
+            get(push::export).put(push::replace).patch(change::patch),
+        )
+        .route("/v1/lists/{name}/rollback", post(change::rollback))
         .layer(DefaultBodyLimit::max(limit))
         .with_state(state)
 }

@@ -19,25 +19,25 @@ use crate::config::Operation;
 use crate::lists::{List, ListErrors, ListKind};
 use crate::server::Runtime;
 
-fn err(status: StatusCode, message: impl Into<String>) -> Response {
+pub(super) fn err(status: StatusCode, message: impl Into<String>) -> Response {
     (status, Json(json!({ "error": message.into() }))).into_response()
 }
 
-fn sha256_hex(b: &[u8]) -> String {
+pub(super) fn sha256_hex(b: &[u8]) -> String {
     Sha256::digest(b)
         .iter()
         .map(|x| format!("{x:02x}"))
         .collect()
 }
 
-fn now() -> u64 {
+pub(super) fn now() -> u64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| d.as_secs())
 }
 
 /// Authenticates and checks the scope; `Err` is the 401/403 answer.
-fn authorise<'s>(
+pub(super) fn authorise<'s>(
     st: &'s ApiState,
     headers: &HeaderMap,
     op: Operation,
@@ -62,7 +62,7 @@ fn authorise<'s>(
     Ok(c)
 }
 
-fn errors_json(e: &ListErrors) -> Value {
+pub(super) fn errors_json(e: &ListErrors) -> Value {
     json!({
         "error": "the list was refused whole; nothing was applied",
         "total": e.total,
@@ -175,46 +175,47 @@ pub async fn replace(
             );
         }
     }
+    commit(&st, &who, &name, list, body.to_vec(), &sha, t0).await
+}
+
+/// Stores a new version durably, swaps it in, logs the audit line and
+/// answers. The caller holds the push lock and has checked the version.
+pub(super) async fn commit(
+    st: &Arc<ApiState>,
+    who: &str,
+    name: &str,
+    list: List,
+    stored: Vec<u8>,
+    sha: &str,
+    t0: Instant,
+) -> Response {
+    let refuse = |e: String| {
+        ApiMetrics::inc(&st.metrics.pushes_refused);
+        tracing::error!(target: "audit", client = %who, list = %name, outcome = "refused", reason = "store", "list push not stored: {e}");
+        (
+            StatusCode::INTERNAL_SERVER_ERROR,
+            Json(json!({"error": format!("cannot store the list: {e}")})),
+        )
+            .into_response()
+    };
     // Durable before acknowledged.
-    let (store, body2, n2, v2) = (st.store.clone(), body.clone(), name.clone(), list.version);
-    match tokio::task::spawn_blocking(move || store.write(&n2, v2, &body2)).await {
+    let (store, n2, v2) = (st.store.clone(), name.to_string(), list.version);
+    match tokio::task::spawn_blocking(move || store.write(&n2, v2, &stored)).await {
         Ok(Ok(())) => {}
-        Ok(Err(e)) => {
-            return refuse(
-                StatusCode::INTERNAL_SERVER_ERROR,
-                "store",
-                json!({"error": format!("cannot store the list: {e}")}),
-            );
-        }
-        Err(e) => {
-            return refuse(
-                StatusCode::INTERNAL_SERVER_ERROR,
-                "store",
-                json!({"error": e.to_string()}),
-            );
-        }
+        Ok(Err(e)) => return refuse(e.to_string()),
+        Err(e) => return refuse(e.to_string()),
     }
+    let current = st.shared.runtime.load_full();
+    let old_version = current.lists.get(name).map(|l| l.version);
     let (added, removed) = current
         .lists
-        .get(&name)
+        .get(name)
         .map_or((list.stats(now()).entries(), 0), |old| {
             old.diff_counts(&list)
         });
-    let out = summary(&list, &sha, "accepted");
+    let out = summary(&list, sha, "accepted");
     let new_version = list.version;
-    let list = Arc::new(list);
-    // Swap: one atomic store; calls in flight keep their snapshot.
-    let before = st.shared.runtime.load_full();
-    st.shared.runtime.store(Arc::new(Runtime {
-        settings: before.settings.clone(),
-        lists: before.lists.with_list(list),
-    }));
-    // The old snapshot is freed here, on the API's side, once calls that
-    // still hold it are long done; never on a call's thread.
-    tokio::spawn(async move {
-        tokio::time::sleep(Duration::from_secs(2)).await;
-        drop((before, current, rt));
-    });
+    swap(st, Arc::new(list));
     ApiMetrics::inc(&st.metrics.pushes_accepted);
     tracing::info!(
         target: "audit",
@@ -231,7 +232,22 @@ pub async fn replace(
     (StatusCode::OK, Json(out)).into_response()
 }
 
-fn summary(l: &List, sha: &str, outcome: &str) -> Value {
+/// Swaps a list in with one atomic store; calls in flight keep their
+/// snapshot. The old snapshot is freed on the API's side, once calls that
+/// may still hold it are long done; never on a call's thread.
+pub(super) fn swap(st: &ApiState, list: Arc<List>) {
+    let before = st.shared.runtime.load_full();
+    st.shared.runtime.store(Arc::new(Runtime {
+        settings: before.settings.clone(),
+        lists: before.lists.with_list(list),
+    }));
+    tokio::spawn(async move {
+        tokio::time::sleep(Duration::from_secs(2)).await;
+        drop(before);
+    });
+}
+
+pub(super) fn summary(l: &List, sha: &str, outcome: &str) -> Value {
     let s = l.stats(now());
     json!({
         "name": l.name, "version": l.version, "outcome": outcome,
@@ -291,23 +307,6 @@ pub async fn export(
             None => err(StatusCode::NOT_FOUND, "the companies file is not available"),
         };
     }
-    let mut out = format!(
-        "# callscreen list v1 name={} version={}\n",
-        l.name, l.version
-    );
-    for (t, m) in l.entries() {
-        out.push_str(&t.to_string());
-        if m.reason.is_some() || m.reference.is_some() || m.expires.is_some() {
-            out.push_str(&format!(
-                ",{},{},{}",
-                m.reason.as_deref().unwrap_or(""),
-                m.reference.as_deref().unwrap_or(""),
-                m.expires
-                    .map(crate::lists::format_expiry)
-                    .unwrap_or_default()
-            ));
-        }
-        out.push('\n');
-    }
+    let out = super::change::v1_text(l, l.version, &Default::default(), &[]);
     ([(header::CONTENT_TYPE, "text/plain; charset=utf-8")], out).into_response()
 }

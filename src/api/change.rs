@@ -1,0 +1,209 @@
+//! `PATCH /v1/lists/{name}` (a delta against a named base version) and
+//! `POST /v1/lists/{name}/rollback` (back to the previous version kept).
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use axum::Json;
+use axum::body::Bytes;
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use serde::Deserialize;
+use serde_json::json;
+
+use super::push::{authorise, commit, errors_json, now, sha256_hex, summary, swap};
+use super::{ApiMetrics, ApiState};
+use crate::config::Operation;
+use crate::lists::{List, ListKind, format_expiry};
+
+/// A delta: entries as list lines (`+3185208*,reason,reference,expires`).
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Delta {
+    base_version: u64,
+    version: u64,
+    #[serde(default)]
+    add: Vec<String>,
+    #[serde(default)]
+    remove: Vec<String>,
+}
+
+/// The v1 text of a list (what export serves, and what a patched version stores).
+pub(super) fn v1_text(
+    l: &List,
+    version: u64,
+    skip: &std::collections::HashSet<String>,
+    extra: &[String],
+) -> String {
+    let mut out = format!("# callscreen list v1 name={} version={version}\n", l.name);
+    for (t, m) in l.entries() {
+        let entry = t.to_string();
+        if skip.contains(&entry) {
+            continue;
+        }
+        out.push_str(&entry);
+        if m.reason.is_some() || m.reference.is_some() || m.expires.is_some() {
+            out.push_str(&format!(
+                ",{},{},{}",
+                m.reason.as_deref().unwrap_or(""),
+                m.reference.as_deref().unwrap_or(""),
+                m.expires.map(format_expiry).unwrap_or_default()
+            ));
+        }
+        out.push('\n');
+    }
+    for e in extra {
+        out.push_str(e.trim());
+        out.push('\n');
+    }
+    out
+}
+
+pub async fn patch(
+    State(st): State<Arc<ApiState>>,
+    Path(name): Path<String>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let t0 = Instant::now();
+    let who = match authorise(&st, &headers, Operation::Patch, Some(&name)) {
+        Ok(c) => c.name.clone(),
+        Err(r) => return *r,
+    };
+    let refuse = |status: StatusCode, reason: &str, body: serde_json::Value| {
+        ApiMetrics::inc(&st.metrics.pushes_refused);
+        tracing::warn!(target: "audit", client = %who, list = %name, outcome = "refused", reason, "list patch refused");
+        (status, Json(body)).into_response()
+    };
+    let delta: Delta = match serde_json::from_slice(&body) {
+        Ok(d) => d,
+        Err(e) => {
+            return refuse(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "invalid",
+                json!({"error": format!("the delta must be JSON {{\"base_version\", \"version\", \"add\": [lines], \"remove\": [entries]}}: {e}")}),
+            );
+        }
+    };
+    let _one_at_a_time = st.push_lock.lock().await;
+    let rt = st.shared.runtime.load_full();
+    let Some(spec) = rt.settings.lists.iter().find(|s| s.name == name).cloned() else {
+        return refuse(
+            StatusCode::NOT_FOUND,
+            "unknown list",
+            json!({"error": format!("no list {name:?} is configured")}),
+        );
+    };
+    let Some(current) = rt.lists.get(&name).cloned() else {
+        return refuse(
+            StatusCode::CONFLICT,
+            "no base",
+            json!({"error": "the list is not loaded: PUT it whole first"}),
+        );
+    };
+    if current.kind() == ListKind::Companies {
+        return refuse(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "kind",
+            json!({"error": "a companies list is replaced whole (PUT), not patched"}),
+        );
+    }
+    if delta.base_version != current.version {
+        return refuse(
+            StatusCode::CONFLICT,
+            "stale base",
+            json!({"error": format!("base_version {} is not the current version {}", delta.base_version, current.version), "current_version": current.version}),
+        );
+    }
+    if delta.version <= current.version {
+        return refuse(
+            StatusCode::CONFLICT,
+            "stale version",
+            json!({"error": format!("version {} is not above the current version {}", delta.version, current.version), "current_version": current.version}),
+        );
+    }
+    let skip: std::collections::HashSet<String> =
+        delta.remove.iter().map(|r| r.trim().to_string()).collect();
+    let (text, guard) = (
+        v1_text(&current, delta.version, &skip, &delta.add),
+        rt.settings.guard,
+    );
+    let built = tokio::task::spawn_blocking(move || {
+        crate::engine::build_list(&spec, text.as_bytes(), guard).map(|l| (l, text))
+    })
+    .await;
+    let (list, text) = match built {
+        Ok(Ok(x)) => x,
+        Ok(Err(e)) => return refuse(StatusCode::UNPROCESSABLE_ENTITY, "invalid", errors_json(&e)),
+        Err(e) => {
+            return refuse(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "internal",
+                json!({"error": e.to_string()}),
+            );
+        }
+    };
+    let sha = sha256_hex(text.as_bytes());
+    commit(&st, &who, &name, list, text.into_bytes(), &sha, t0).await
+}
+
+pub async fn rollback(
+    State(st): State<Arc<ApiState>>,
+    Path(name): Path<String>,
+    headers: HeaderMap,
+) -> Response {
+    let who = match authorise(&st, &headers, Operation::Rollback, Some(&name)) {
+        Ok(c) => c.name.clone(),
+        Err(r) => return *r,
+    };
+    let _one_at_a_time = st.push_lock.lock().await;
+    let rt = st.shared.runtime.load_full();
+    let (Some(spec), Some(current)) = (
+        rt.settings.lists.iter().find(|s| s.name == name).cloned(),
+        rt.lists.get(&name).cloned(),
+    ) else {
+        return super::push::err(StatusCode::NOT_FOUND, format!("no list {name:?} is loaded"));
+    };
+    // The previous version: the newest stored one below the current, else the seed file.
+    let stored = st.store.versions(&name).unwrap_or_default();
+    let guard = rt.settings.guard;
+    let mut previous = None;
+    for v in stored.iter().copied().filter(|&v| v < current.version) {
+        if let Ok(body) = st.store.read(&name, v)
+            && let Ok(l) = crate::engine::build_list(&spec, &body, guard)
+        {
+            previous = Some(l);
+            break;
+        }
+    }
+    if previous.is_none() {
+        previous = crate::engine::load_list(&spec, guard)
+            .ok()
+            .filter(|l| l.version < current.version);
+    }
+    let Some(previous) = previous else {
+        return super::push::err(
+            StatusCode::CONFLICT,
+            format!(
+                "no version of {name:?} below {} is kept to roll back to",
+                current.version
+            ),
+        );
+    };
+    // Durable first: the current version leaves the store, so a restart keeps the rollback.
+    if stored.contains(&current.version)
+        && let Err(e) = st.store.remove(&name, current.version)
+    {
+        return super::push::err(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            format!("cannot update the state directory: {e}"),
+        );
+    }
+    let out = summary(&previous, "", "rolled back");
+    let (from, to) = (current.version, previous.version);
+    swap(&st, Arc::new(previous));
+    ApiMetrics::inc(&st.metrics.pushes_accepted);
+    tracing::info!(target: "audit", client = %who, list = %name, old_version = from, new_version = to, outcome = "rolled back", at = now(), "list rollback");
+    (StatusCode::OK, Json(out)).into_response()
+}
