@@ -113,6 +113,18 @@ pub fn load_list(spec: &ListSpec, guard: Guard) -> Result<List, ListLoadError> {
     Ok(list)
 }
 
+/// Lowers the calling thread's CPU priority (nice 19): list parsing and
+/// building run on control-plane threads that must never take a core from
+/// the call path. Linux only; elsewhere a no-op.
+pub fn background_priority() {
+    #[cfg(target_os = "linux")]
+    // SAFETY: plain system calls on the calling thread.
+    unsafe {
+        let tid = libc::syscall(libc::SYS_gettid) as libc::id_t;
+        libc::setpriority(libc::PRIO_PROCESS, tid, 19);
+    }
+}
+
 /// Parses and builds a list body (a seed file, a push, a stored version) of
 /// the kind its spec says.
 pub fn build_list(spec: &ListSpec, body: &[u8], guard: Guard) -> Result<List, ListErrors> {

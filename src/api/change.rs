@@ -130,6 +130,7 @@ pub async fn patch(
         rt.settings.guard,
     );
     let built = tokio::task::spawn_blocking(move || {
+        crate::engine::background_priority();
         crate::engine::build_list(&spec, text.as_bytes(), guard).map(|l| (l, text))
     })
     .await;

@@ -124,6 +124,7 @@ pub async fn replace(
     let body_for_build = body.clone();
     let spec_for_build = spec.clone();
     let built = tokio::task::spawn_blocking(move || {
+        crate::engine::background_priority();
         crate::engine::build_list(&spec_for_build, &body_for_build, guard)
     })
     .await;

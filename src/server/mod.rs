@@ -242,7 +242,11 @@ async fn lifecycle(
                     let _ = sd_notify::notify(&[sd_notify::NotifyState::Reloading, now]);
                 }
                 let path = config.to_path_buf();
-                let loaded = tokio::task::spawn_blocking(move || Engine::load(&path)).await;
+                let loaded = tokio::task::spawn_blocking(move || {
+                    crate::engine::background_priority();
+                    Engine::load(&path)
+                })
+                .await;
                 match loaded {
                     Ok(Ok(engine)) => reload(shared, engine),
                     Ok(Err(e)) => {
