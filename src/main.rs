@@ -54,6 +54,13 @@ enum ApiCommand {
     /// Read a token on standard input and print its SHA-256, for
     /// [[api.clients]] token_sha256 (the config never holds the token itself).
     HashToken,
+    /// Make an Ed25519 key pair for signed pushes: the secret key goes to
+    /// FILE (keep it with the issuer), the public key is printed (for the
+    /// client's sign_key in [[api.clients]]).
+    Keygen {
+        /// Where to write the secret key.
+        secret_file: PathBuf,
+    },
 }
 
 #[derive(Args)]
@@ -125,6 +132,10 @@ enum ListsCommand {
         name: String,
         /// The list file.
         file: PathBuf,
+        /// Sign the body with this Ed25519 secret key (a file of 64 hex
+        /// digits, from `callscreen api keygen`).
+        #[arg(long)]
+        sign_key: Option<PathBuf>,
         #[command(flatten)]
         api: ApiArgs,
     },
@@ -309,8 +320,31 @@ fn lists_verify(file: PathBuf, kind: &str, min_prefix_digits: u8) -> ExitCode {
     }
 }
 
-/// One API request; the body is printed (stdout on success, stderr on failure).
+/// Writes a secret key readable by its owner only.
+fn write_secret(path: &std::path::Path, secret: &str) -> std::io::Result<()> {
+    use std::io::Write;
+    use std::os::unix::fs::OpenOptionsExt;
+    let mut f = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(path)?;
+    writeln!(f, "{secret}")
+}
+
 fn api_call(api: &ApiArgs, method: &str, path: &str, ctype: Option<&str>, body: &[u8]) -> ExitCode {
+    api_call_signed(api, method, path, ctype, body, None)
+}
+
+/// One API request; the body is printed (stdout on success, stderr on failure).
+fn api_call_signed(
+    api: &ApiArgs,
+    method: &str,
+    path: &str,
+    ctype: Option<&str>,
+    body: &[u8],
+    signature: Option<&str>,
+) -> ExitCode {
     let token = match std::fs::read_to_string(&api.token_file) {
         Ok(t) if !t.trim().is_empty() => t.trim().to_string(),
         Ok(_) => {
@@ -325,7 +359,15 @@ fn api_call(api: &ApiArgs, method: &str, path: &str, ctype: Option<&str>, body: 
             return ExitCode::from(2);
         }
     };
-    match callscreen::api::client::request(&api.url, method, path, Some(&token), ctype, body) {
+    match callscreen::api::client::request(
+        &api.url,
+        method,
+        path,
+        Some(&token),
+        ctype,
+        body,
+        signature,
+    ) {
         Ok(a) if (200..300).contains(&a.status) => {
             print!("{}", a.body);
             if !a.body.ends_with('\n') {
@@ -372,7 +414,29 @@ fn main() -> ExitCode {
             println!("{}", callscreen::api::hash_token(token.trim()));
             ExitCode::SUCCESS
         }
-        Command::Lists(ListsCommand::Push { name, file, api }) => {
+        Command::Api(ApiCommand::Keygen { secret_file }) => match callscreen::api::sign::keygen() {
+            Ok((secret, public)) => {
+                if let Err(e) = write_secret(&secret_file, &secret) {
+                    eprintln!(
+                        "{}: cannot write the secret key: {e}",
+                        secret_file.display()
+                    );
+                    return ExitCode::from(2);
+                }
+                println!("{public}");
+                ExitCode::SUCCESS
+            }
+            Err(e) => {
+                eprintln!("cannot read randomness: {e}");
+                ExitCode::from(2)
+            }
+        },
+        Command::Lists(ListsCommand::Push {
+            name,
+            file,
+            sign_key,
+            api,
+        }) => {
             let body = match std::fs::read(&file) {
                 Ok(b) => b,
                 Err(e) => {
@@ -387,12 +451,27 @@ fn main() -> ExitCode {
             } else {
                 "text/plain"
             };
-            api_call(
+            let signature = match sign_key.map(|k| std::fs::read_to_string(&k).map(|s| (k, s))) {
+                None => None,
+                Some(Ok((k, secret))) => match callscreen::api::sign::sign(&secret, &body) {
+                    Some(s) => Some(s),
+                    None => {
+                        eprintln!("{}: not an Ed25519 secret key (64 hex digits)", k.display());
+                        return ExitCode::from(2);
+                    }
+                },
+                Some(Err(e)) => {
+                    eprintln!("cannot read the signing key: {e}");
+                    return ExitCode::from(2);
+                }
+            };
+            api_call_signed(
                 &api,
                 "PUT",
                 &format!("/v1/lists/{name}"),
                 Some(ctype),
                 &body,
+                signature.as_deref(),
             )
         }
         Command::Lists(ListsCommand::Show { api }) => api_call(&api, "GET", "/v1/lists", None, b""),

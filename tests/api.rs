@@ -491,3 +491,96 @@ fn the_lists_commands_talk_to_the_api() {
     assert_eq!(o.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&o.stderr).contains("401"));
 }
+
+#[test]
+fn signed_pushes_cannot_be_forged_or_replayed() {
+    use callscreen::api::sign;
+    let dir = temp_dir("api-signed");
+    let (secret, public) = sign::keygen().unwrap();
+    let extra = format!(
+        "{}[[api.clients]]\nname = \"acm-signed\"\ntoken_sha256 = \"{}\"\nlists = [\"*\"]\noperations = [\"replace\"]\nsign_key = \"{public}\"\n",
+        api_config(&dir.join("state"), 1 << 20),
+        sha("signed-token")
+    );
+    let d = Daemon::start_config(dir.clone(), config(&dir, &extra), &[]);
+    let api = api_addr(&d);
+    let put = |list: &str, body: &str, sig: Option<String>| {
+        let mut s = TcpStream::connect(api).unwrap();
+        s.set_read_timeout(Some(TIMEOUT)).unwrap();
+        let sig = sig
+            .map(|x| format!("X-Callscreen-Signature: {x}\r\n"))
+            .unwrap_or_default();
+        let req = format!(
+            "PUT /v1/lists/{list} HTTP/1.1\r\nHost: x\r\nConnection: close\r\nAuthorization: Bearer signed-token\r\nContent-Type: text/plain\r\n{sig}Content-Length: {}\r\n\r\n{body}",
+            body.len()
+        );
+        s.write_all(req.as_bytes()).unwrap();
+        let mut out = String::new();
+        let _ = s.read_to_string(&mut out);
+        out.split(' ')
+            .nth(1)
+            .and_then(|c| c.parse::<u16>().ok())
+            .unwrap_or(0)
+    };
+    let v2 = "# callscreen list v1 name=acm-withdrawn version=2\n+3185208*\n";
+    let v3 = "# callscreen list v1 name=acm-withdrawn version=3\n+3185208*\n+31201230000\n";
+    assert_eq!(put("acm-withdrawn", v2, None), 401, "unsigned");
+    assert_eq!(
+        put("acm-withdrawn", v2, sign::sign(&secret, v3.as_bytes())),
+        401,
+        "a signature of another body"
+    );
+    let (other, _) = sign::keygen().unwrap();
+    assert_eq!(
+        put("acm-withdrawn", v2, sign::sign(&other, v2.as_bytes())),
+        401,
+        "signed by another key"
+    );
+    assert_eq!(
+        put("acm-withdrawn", v2, sign::sign(&secret, v2.as_bytes())),
+        200,
+        "signed by the issuer"
+    );
+    assert_eq!(
+        put("acm-withdrawn", v3, sign::sign(&secret, v3.as_bytes())),
+        200
+    );
+    assert_eq!(
+        put("acm-withdrawn", v2, sign::sign(&secret, v2.as_bytes())),
+        409,
+        "a signed body replayed as an older version"
+    );
+    assert_eq!(
+        put("scam-origins", v3, sign::sign(&secret, v3.as_bytes())),
+        422,
+        "a signed body replayed under another name"
+    );
+    // The CLI signs with --sign-key.
+    let key = dir.join("acm.key");
+    std::fs::write(&key, format!("{secret}\n")).unwrap();
+    std::fs::write(dir.join("token"), "signed-token\n").unwrap();
+    let f = dir.join("v4.txt");
+    std::fs::write(
+        &f,
+        "# callscreen list v1 name=acm-withdrawn version=4\n+3185208*\n",
+    )
+    .unwrap();
+    let o = std::process::Command::new(env!("CARGO_BIN_EXE_callscreen"))
+        .args([
+            "lists",
+            "push",
+            "acm-withdrawn",
+            f.to_str().unwrap(),
+            "--sign-key",
+            key.to_str().unwrap(),
+        ])
+        .args([
+            "--url",
+            &format!("http://{api}"),
+            "--token-file",
+            dir.join("token").to_str().unwrap(),
+        ])
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+}

@@ -56,6 +56,7 @@ mod tests {
             token_sha256: bytes,
             lists: vec!["acm-withdrawn".into()],
             operations: vec![Operation::Replace],
+            sign_key: None,
         };
         let mut hm = HeaderMap::new();
         hm.insert("authorization", "Bearer s3cret".parse().unwrap());

@@ -12,7 +12,9 @@ use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 use serde_json::json;
 
-use super::push::{authorise, commit, errors_json, now, sha256_hex, summary, swap};
+use super::push::{
+    authorise, check_signature, commit, errors_json, now, sha256_hex, summary, swap,
+};
 use super::{ApiMetrics, ApiState};
 use crate::config::Operation;
 use crate::lists::{List, ListKind, format_expiry};
@@ -67,7 +69,9 @@ pub async fn patch(
     body: Bytes,
 ) -> Response {
     let t0 = Instant::now();
-    let who = match authorise(&st, &headers, Operation::Patch, Some(&name)) {
+    let who = match authorise(&st, &headers, Operation::Patch, Some(&name))
+        .and_then(|c| check_signature(c, &headers, &body).map(|_| c))
+    {
         Ok(c) => c.name.clone(),
         Err(r) => return *r,
     };

@@ -12,7 +12,9 @@ pub struct Answer {
     pub body: String,
 }
 
-/// Sends one request to `base` (`http://host:port`) + `path`.
+/// Sends one request to `base` (`http://host:port`) + `path`, with an
+/// `X-Callscreen-Signature` when one is given.
+#[allow(clippy::too_many_arguments)]
 pub fn request(
     base: &str,
     method: &str,
@@ -20,6 +22,7 @@ pub fn request(
     token: Option<&str>,
     ctype: Option<&str>,
     body: &[u8],
+    signature: Option<&str>,
 ) -> Result<Answer, String> {
     let rest = base.strip_prefix("http://").ok_or_else(|| {
         format!("--url {base:?}: give http://HOST:PORT (https is not supported yet)")
@@ -37,6 +40,9 @@ pub fn request(
     }
     if let Some(c) = ctype {
         req.push_str(&format!("Content-Type: {c}\r\n"));
+    }
+    if let Some(s) = signature {
+        req.push_str(&format!("X-Callscreen-Signature: {s}\r\n"));
     }
     req.push_str("\r\n");
     s.write_all(req.as_bytes())

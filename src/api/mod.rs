@@ -13,6 +13,7 @@ mod change;
 pub mod client;
 mod metrics;
 mod push;
+pub mod sign;
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};

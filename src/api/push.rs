@@ -37,6 +37,30 @@ pub(super) fn now() -> u64 {
 }
 
 /// Authenticates and checks the scope; `Err` is the 401/403 answer.
+/// When the client has a signing key, the body must carry its signature.
+pub(super) fn check_signature(
+    c: &crate::config::Client,
+    headers: &HeaderMap,
+    body: &[u8],
+) -> Result<(), Box<Response>> {
+    let Some(key) = c.sign_key else { return Ok(()) };
+    let sig = headers
+        .get("x-callscreen-signature")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
+    if super::sign::verify(&key, body, sig) {
+        Ok(())
+    } else {
+        Err(Box::new(err(
+            StatusCode::UNAUTHORIZED,
+            format!(
+                "client {:?} must sign what it pushes: X-Callscreen-Signature (Ed25519 over the exact body, hex) is missing or does not verify",
+                c.name
+            ),
+        )))
+    }
+}
+
 pub(super) fn authorise<'s>(
     st: &'s ApiState,
     headers: &HeaderMap,
@@ -78,7 +102,9 @@ pub async fn replace(
     body: Bytes,
 ) -> Response {
     let t0 = Instant::now();
-    let who = match authorise(&st, &headers, Operation::Replace, Some(&name)) {
+    let who = match authorise(&st, &headers, Operation::Replace, Some(&name))
+        .and_then(|c| check_signature(c, &headers, &body).map(|_| c))
+    {
         Ok(c) => c.name.clone(),
         Err(r) => {
             ApiMetrics::inc(&st.metrics.pushes_refused);

@@ -37,6 +37,8 @@ pub struct Client {
     /// List names it may touch; `*` for all.
     pub lists: Vec<String>,
     pub operations: Vec<Operation>,
+    /// Its Ed25519 public key: when set, every body it pushes must be signed.
+    pub sign_key: Option<[u8; 32]>,
 }
 
 impl Client {

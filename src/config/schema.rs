@@ -59,6 +59,8 @@ pub struct ApiClient {
     pub token_sha256: String,
     pub lists: Vec<String>,
     pub operations: Vec<String>,
+    #[serde(default)]
+    pub sign_key: Option<String>,
 }
 
 #[derive(Deserialize, Default)]

@@ -673,11 +673,22 @@ fn api_section(
                 );
             }
         }
+        let sign_key = match &cv.sign_key {
+            None => None,
+            Some(k) => match crate::api::sign::public_key(k) {
+                Some(k) => Some(k),
+                None => {
+                    cx.err::<()>(Some(c.span()), format!("{key}.sign_key"), "must be an Ed25519 public key, 64 hex digits (callscreen api keygen prints one)");
+                    continue;
+                }
+            },
+        };
         clients.push(super::Client {
             name: cv.name.clone(),
             token_sha256,
             lists: cv.lists.clone(),
             operations,
+            sign_key,
         });
     }
     Some(super::ApiSettings {
