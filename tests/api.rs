@@ -339,6 +339,10 @@ fn health_readiness_and_metrics() {
         "callscreen_list_entries{list=\"scam-origins\",role=\"blocklist\"} 2",
         "callscreen_list_version{list=\"acm-withdrawn\"} 1",
         "callscreen_list_pushes_total{outcome=\"accepted\"} 0",
+        "callscreen_reasons_total{reason=\"blocklist\"} 1",
+        "callscreen_reasons_total{reason=\"invalid-cli\"} 0",
+        "callscreen_decision_latency_seconds_count 2",
+        "callscreen_decision_latency_seconds_bucket{le=\"+Inf\"} 2",
     ] {
         assert!(m.lines().any(|l| l == line), "missing {line:?} in\n{m}");
     }

@@ -85,6 +85,42 @@ pub async fn metrics(State(st): State<Arc<ApiState>>) -> impl IntoResponse {
     }
     let _ = writeln!(
         o,
+        "# HELP callscreen_reasons_total Screened calls by reason found (a call counts once per reason kind).\n# TYPE callscreen_reasons_total counter"
+    );
+    for k in crate::screen::ReasonKind::ALL {
+        let _ = writeln!(
+            o,
+            "callscreen_reasons_total{{reason=\"{}\"}} {}",
+            k.code(),
+            g(&m.reasons[k as usize])
+        );
+    }
+    let _ = writeln!(
+        o,
+        "# HELP callscreen_decision_latency_seconds Receipt of an INVITE to its answer.\n# TYPE callscreen_decision_latency_seconds histogram"
+    );
+    let mut cumulative = 0;
+    for (i, b) in crate::server::LATENCY_BUCKETS_US.iter().enumerate() {
+        cumulative += g(&m.latency_buckets[i]);
+        let _ = writeln!(
+            o,
+            "callscreen_decision_latency_seconds_bucket{{le=\"{}\"}} {cumulative}",
+            *b as f64 / 1e6
+        );
+    }
+    cumulative += g(&m.latency_buckets[crate::server::LATENCY_BUCKETS_US.len()]);
+    let _ = writeln!(
+        o,
+        "callscreen_decision_latency_seconds_bucket{{le=\"+Inf\"}} {cumulative}"
+    );
+    let _ = writeln!(
+        o,
+        "callscreen_decision_latency_seconds_sum {}",
+        g(&m.latency_sum_us) as f64 / 1e6
+    );
+    let _ = writeln!(o, "callscreen_decision_latency_seconds_count {cumulative}");
+    let _ = writeln!(
+        o,
         "# HELP callscreen_list_pushes_total List pushes by outcome.\n# TYPE callscreen_list_pushes_total counter"
     );
     for (v, c) in [

@@ -44,6 +44,29 @@ pub struct ApiState {
     /// One push at a time: versions are checked and swapped in order.
     pub push_lock: tokio::sync::Mutex<()>,
     pub metrics: ApiMetrics,
+    /// sha256 and modification time of list files, by path and mtime.
+    pub file_cache: std::sync::Mutex<std::collections::HashMap<(std::path::PathBuf, u64), String>>,
+}
+
+impl ApiState {
+    /// The sha256 (hex) and modification time (unix seconds) of a list file.
+    pub fn file_facts(&self, f: &std::path::Path) -> (Option<String>, Option<u64>) {
+        let mtime = std::fs::metadata(f)
+            .and_then(|m| m.modified())
+            .ok()
+            .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
+            .map(|d| d.as_secs());
+        let key = (f.to_path_buf(), mtime.unwrap_or(0));
+        let mut cache = self.file_cache.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(s) = cache.get(&key) {
+            return (Some(s.clone()), mtime);
+        }
+        let sha = std::fs::read(f).ok().map(|b| push::sha256_hex(&b));
+        if let Some(s) = &sha {
+            cache.insert(key, s.clone());
+        }
+        (sha, mtime)
+    }
 }
 
 pub fn router(state: Arc<ApiState>) -> Router {

@@ -288,22 +288,33 @@ pub async fn list_all(State(st): State<Arc<ApiState>>, headers: HeaderMap) -> Re
     if let Err(r) = authorise(&st, &headers, Operation::Read, None) {
         return *r;
     }
-    let rt = st.shared.runtime.load();
-    let t = now();
-    let lists: Vec<Value> = rt
-        .lists
-        .lists()
-        .iter()
-        .map(|l| {
-            let s = l.stats(t);
-            let stored = st.store.versions(&l.name).ok().and_then(|v| v.first().copied()) == Some(l.version);
-            json!({
-                "name": l.name, "kind": l.kind().name(), "role": l.role.name(), "version": l.version,
-                "entries": s.entries(), "expired": s.expired,
-                "source": if stored { "push" } else { "seed" },
+    let rt = st.shared.runtime.load_full();
+    let st2 = Arc::clone(&st);
+    // Hashing a big list file takes a while: off the async workers.
+    let lists = tokio::task::spawn_blocking(move || {
+        crate::engine::background_priority();
+        let t = now();
+        rt.lists
+            .lists()
+            .iter()
+            .map(|l| {
+                let s = l.stats(t);
+                let (source, file) = match st2.store.file_of(&l.name, l.version) {
+                    Some(f) => ("push", Some(f)),
+                    None => ("seed", rt.settings.lists.iter().find(|x| x.name == l.name).map(|x| x.file.clone())),
+                };
+                let (sha, updated) = file.map(|f| st2.file_facts(&f)).unwrap_or_default();
+                json!({
+                    "name": l.name, "kind": l.kind().name(), "role": l.role.name(), "version": l.version,
+                    "entries": s.entries(), "expired": s.expired, "source": source,
+                    "sha256": sha, "updated_at": updated.map(crate::lists::format_expiry),
+                    "age_secs": updated.map(|u| t.saturating_sub(u)),
+                })
             })
-        })
-        .collect();
+            .collect::<Vec<Value>>()
+    })
+    .await
+    .unwrap_or_default();
     Json(json!({ "lists": lists })).into_response()
 }
 

@@ -51,6 +51,12 @@ impl Store {
         Ok(v)
     }
 
+    /// The file of a stored version, if it is stored.
+    pub fn file_of(&self, name: &str, version: u64) -> Option<PathBuf> {
+        let f = self.file(name, version);
+        f.exists().then_some(f)
+    }
+
     /// The body of a stored version.
     pub fn read(&self, name: &str, version: u64) -> io::Result<Vec<u8>> {
         fs::read(self.file(name, version))

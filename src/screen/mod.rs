@@ -26,6 +26,11 @@ pub use verdict::{Bounded, Finding, ListHit, MAX_FINDINGS, Subject, Verdict};
 
 use crate::lists::ListSet;
 
+/// How many reason kinds there are (for per-kind counters).
+pub const fn reason_kind_count() -> usize {
+    reason::KIND_COUNT
+}
+
 /// Decides one call.
 pub fn screen<'a>(facts: &CallFacts<'_>, lists: &'a ListSet, policy: &'a Policy) -> Verdict<'a> {
     let mut v = Verdict {

@@ -228,6 +228,17 @@ fn invite(
         Action::Anonymise => &mc.calls_anonymise,
         Action::Reject { .. } => &mc.calls_reject,
     });
+    if let Some(v) = verdict.as_ref() {
+        let mut seen = [false; crate::screen::reason_kind_count()];
+        for f in v.findings.iter() {
+            let k = f.reason.kind as usize;
+            if !seen[k] {
+                seen[k] = true;
+                Metrics::inc(&mc.reasons[k]);
+            }
+        }
+    }
+    mc.observe_latency(t0.elapsed().as_micros() as u64);
     let mask = rt.settings.log.mask_caller;
     let empty = Verdict {
         action,

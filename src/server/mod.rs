@@ -23,7 +23,7 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering;
 
 pub use handler::{Handler, Outcome};
-pub use runtime::{Metrics, Runtime, Shared};
+pub use runtime::{LATENCY_BUCKETS_US, Metrics, Runtime, Shared};
 
 use crate::engine::{Engine, LoadError};
 
@@ -149,6 +149,7 @@ pub fn run(opts: RunOptions) -> Result<(), StartError> {
                 settings: api,
                 push_lock: tokio::sync::Mutex::new(()),
                 metrics: Default::default(),
+                file_cache: Default::default(),
             });
             tokio::spawn(async move {
                 if let Err(e) = axum::serve(l, crate::api::router(state)).await {

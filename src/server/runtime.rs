@@ -37,11 +37,29 @@ pub struct Metrics {
     pub reload_failures: AtomicU64,
     /// NOC lines dropped by the log writer (copied from it periodically).
     pub dropped_log_lines: AtomicU64,
+    /// Screened calls by reason kind found (a call counts once per kind).
+    pub reasons: [AtomicU64; crate::screen::reason_kind_count()],
+    /// Decision latency (receipt to answer): counts per bucket of
+    /// [`LATENCY_BUCKETS_US`] and above, and the sum in µs.
+    pub latency_buckets: [AtomicU64; LATENCY_BUCKETS_US.len() + 1],
+    pub latency_sum_us: AtomicU64,
 }
+
+/// Upper bounds (µs) of the decision-latency histogram's buckets.
+pub const LATENCY_BUCKETS_US: [u64; 9] = [10, 25, 50, 100, 250, 500, 1000, 5000, 25000];
 
 impl Metrics {
     pub fn inc(c: &AtomicU64) {
         c.fetch_add(1, Ordering::Relaxed);
+    }
+
+    pub fn observe_latency(&self, us: u64) {
+        let i = LATENCY_BUCKETS_US
+            .iter()
+            .position(|&b| us <= b)
+            .unwrap_or(LATENCY_BUCKETS_US.len());
+        Metrics::inc(&self.latency_buckets[i]);
+        self.latency_sum_us.fetch_add(us, Ordering::Relaxed);
     }
 }
 
