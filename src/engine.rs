@@ -157,11 +157,19 @@ pub fn with_stored(
             if current.is_some_and(|c| c >= v) {
                 break;
             }
-            match store
-                .read(&spec.name, v)
-                .map_err(|e| e.to_string())
-                .and_then(|b| build_list(spec, &b, settings.guard).map_err(|e| e.to_string()))
-            {
+            // The binary snapshot if it verifies, else the stored text.
+            let snap = store
+                .read_snapshot(&spec.name, v)
+                .and_then(|b| crate::lists::snapshot::decode(&b))
+                .filter(|l| l.role == spec.role && spec.kind == ListKind::Numbers);
+            let loaded = match snap {
+                Some(l) => Ok(l),
+                None => store
+                    .read(&spec.name, v)
+                    .map_err(|e| e.to_string())
+                    .and_then(|b| build_list(spec, &b, settings.guard).map_err(|e| e.to_string())),
+            };
+            match loaded {
                 Ok(l) if l.name == spec.name && l.version == v => {
                     tracing::info!(list = %spec.name, version = v, seed = current.unwrap_or(0), "pushed version loaded from the state directory");
                     out = out.with_list(Arc::new(l));

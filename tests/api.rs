@@ -588,3 +588,34 @@ fn signed_pushes_cannot_be_forged_or_replayed() {
         .unwrap();
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
 }
+
+#[test]
+fn a_restart_loads_the_binary_snapshot() {
+    let dir = temp_dir("api-snapshot");
+    let state = dir.join("state");
+    let cfg = config(&dir, &api_config(&state, 1 << 20));
+    {
+        let d = Daemon::start_config(dir.clone(), cfg.clone(), &[]);
+        let v5 =
+            "# callscreen list v1 name=scam-origins version=5\n+31201234599,pushed\n+3185209*\n";
+        assert_eq!(
+            push(api_addr(&d), Some(OPS_TOKEN), "scam-origins", v5).0,
+            200
+        );
+        // The snapshot is written right after the acknowledgement.
+        let deadline = std::time::Instant::now() + TIMEOUT;
+        while !state.join("scam-origins.5.snap").exists() {
+            assert!(std::time::Instant::now() < deadline, "no snapshot written");
+            std::thread::yield_now();
+        }
+    }
+    // Damage the text version: only the snapshot can bring version 5 back.
+    std::fs::write(state.join("scam-origins.5.list"), "garbage").unwrap();
+    let d = Daemon::start_config(dir.clone(), cfg, &[]);
+    let c = udp_client("127.0.0.1:0");
+    assert_eq!(
+        udp_ask(&c, d.udp, &invite("snap-1", "+31852090000", "")).map(|r| status(&r)),
+        Some(608)
+    );
+    assert!(d.noc_line("snap-1").contains("lists=scam-origins@5"));
+}

@@ -242,7 +242,19 @@ pub(super) async fn commit(
         });
     let out = summary(&list, sha, "accepted");
     let new_version = list.version;
-    swap(st, Arc::new(list));
+    let list = Arc::new(list);
+    swap(st, Arc::clone(&list));
+    // The binary snapshot for fast restarts: after the acknowledgement's
+    // durability, at background priority.
+    let (store, n3) = (st.store.clone(), name.to_string());
+    tokio::task::spawn_blocking(move || {
+        crate::engine::background_priority();
+        if let Some(bytes) = crate::lists::snapshot::encode(&list)
+            && let Err(e) = store.write_snapshot(&n3, list.version, &bytes)
+        {
+            tracing::warn!(list = %n3, "snapshot not written (the text version will be parsed at start): {e}");
+        }
+    });
     ApiMetrics::inc(&st.metrics.pushes_accepted);
     tracing::info!(
         target: "audit",

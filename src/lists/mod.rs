@@ -21,6 +21,7 @@ mod intervals;
 mod networks;
 mod numbers;
 mod set;
+pub mod snapshot;
 pub mod store;
 
 pub use companies::{Company, CompanyHit, CompanyList, ParsedCompanies};

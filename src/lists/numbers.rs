@@ -83,7 +83,99 @@ impl std::fmt::Debug for NumberList {
     }
 }
 
+/// The intervals of prefix and range entries, and how many of each.
+fn span_intervals(span_entries: &[(Target, u32)]) -> (IntervalMap<u64>, usize, usize) {
+    let mut spans = Vec::new();
+    let (mut prefixes, mut ranges) = (0, 0);
+    for (ix, (target, _)) in span_entries.iter().enumerate() {
+        let ix = ix as u32;
+        match *target {
+            Target::Prefix { digits, len } => {
+                for l in u32::from(len)..=15 {
+                    let scale = POW10[(l - u32::from(len)) as usize];
+                    let lo = digits * scale;
+                    spans.push((span_key(l, lo), span_key(l, lo + scale - 1), ix));
+                }
+                prefixes += 1;
+            }
+            Target::Range { lo, hi } => {
+                spans.push((
+                    span_key(lo.len(), lo.as_u64()),
+                    span_key(hi.len(), hi.as_u64()),
+                    ix,
+                ));
+                ranges += 1;
+            }
+            Target::Number(_) | Target::Network(_) => {}
+        }
+    }
+    (IntervalMap::build(spans), prefixes, ranges)
+}
+
+/// What a snapshot stores of a number list.
+pub(crate) struct Parts {
+    pub numbers: Vec<u64>,
+    pub number_meta: Vec<u32>,
+    pub span_entries: Vec<(Target, u32)>,
+    pub metas: Vec<EntryMeta>,
+    pub bloom: Option<Vec<u8>>,
+}
+
 impl NumberList {
+    /// The parts to snapshot.
+    #[allow(clippy::type_complexity)]
+    pub(crate) fn parts(
+        &self,
+    ) -> (
+        &[u64],
+        &[u32],
+        &[(Target, u32)],
+        &[EntryMeta],
+        Option<Vec<u8>>,
+    ) {
+        (
+            &self.numbers,
+            &self.number_meta,
+            &self.span_entries,
+            &self.metas,
+            self.bloom.as_ref().map(|b| b.to_bytes()),
+        )
+    }
+
+    /// Rebuilds a list from snapshot parts, checking what must hold (sorted
+    /// unique numbers, meta indices in range); `None` if anything does not.
+    pub(crate) fn from_parts(p: Parts) -> Option<NumberList> {
+        let sorted = p.numbers.windows(2).all(|w| w[0] < w[1])
+            && p.numbers.iter().all(|&n| E164::from_u64(n).is_some());
+        let metas_ok = p
+            .number_meta
+            .iter()
+            .chain(p.span_entries.iter().map(|e| &e.1))
+            .all(|&m| (m as usize) < p.metas.len());
+        if !sorted
+            || !metas_ok
+            || p.metas.is_empty()
+            || !(p.number_meta.is_empty() || p.number_meta.len() == p.numbers.len())
+        {
+            return None;
+        }
+        let bloom = match p.bloom {
+            Some(b) => Some(Bloom::from_bytes(b).ok()?),
+            None => None,
+        };
+        let (spans, prefixes, ranges) = span_intervals(&p.span_entries);
+        Some(NumberList {
+            bloom,
+            numbers: p.numbers,
+            number_meta: p.number_meta,
+            spans,
+            span_entries: p.span_entries,
+            metas: p.metas,
+            prefixes,
+            ranges,
+        })
+    }
+
     /// Builds from parsed entries (`metas[0]` must be the empty meta). Where a
     /// number is listed twice, the later line wins.
     pub fn build(
@@ -92,36 +184,16 @@ impl NumberList {
         bloom: BloomParams,
     ) -> NumberList {
         let mut exact: Vec<(u64, u32)> = Vec::new();
-        let mut spans = Vec::new();
         let mut span_entries = Vec::new();
-        let (mut prefixes, mut ranges) = (0, 0);
         for (target, meta) in entries {
             match target {
                 Target::Number(n) => exact.push((n.as_u64(), meta)),
-                Target::Prefix { digits, len } => {
-                    let ix = span_entries.len() as u32;
-                    for l in u32::from(len)..=15 {
-                        let scale = POW10[(l - u32::from(len)) as usize];
-                        let lo = digits * scale;
-                        spans.push((span_key(l, lo), span_key(l, lo + scale - 1), ix));
-                    }
-                    span_entries.push((target, meta));
-                    prefixes += 1;
-                }
-                Target::Range { lo, hi } => {
-                    let ix = span_entries.len() as u32;
-                    spans.push((
-                        span_key(lo.len(), lo.as_u64()),
-                        span_key(hi.len(), hi.as_u64()),
-                        ix,
-                    ));
-                    span_entries.push((target, meta));
-                    ranges += 1;
-                }
+                Target::Prefix { .. } | Target::Range { .. } => span_entries.push((target, meta)),
                 // The parser gives number lists no networks.
                 Target::Network(_) => {}
             }
         }
+        let (spans, prefixes, ranges) = span_intervals(&span_entries);
         // Stable sort keeps line order, so the last duplicate is the later line.
         exact.sort_by_key(|e| e.0);
         let mut deduped: Vec<(u64, u32)> = Vec::with_capacity(exact.len());
@@ -153,7 +225,7 @@ impl NumberList {
             bloom: bloom_filter,
             numbers,
             number_meta,
-            spans: IntervalMap::build(spans),
+            spans,
             span_entries,
             metas,
             prefixes,

@@ -75,14 +75,38 @@ impl Store {
         File::open(&self.dir)?.sync_all()?;
         for old in self.versions(name)?.into_iter().skip(KEEP_VERSIONS) {
             let _ = fs::remove_file(self.file(name, old));
+            let _ = fs::remove_file(self.snapshot_file(name, old));
         }
         Ok(())
     }
 
-    /// Removes a stored version (after a rollback past it).
+    /// Removes a stored version (after a rollback past it), and its snapshot.
     pub fn remove(&self, name: &str, version: u64) -> io::Result<()> {
+        let _ = fs::remove_file(self.snapshot_file(name, version));
         fs::remove_file(self.file(name, version))?;
         File::open(&self.dir)?.sync_all()
+    }
+
+    fn snapshot_file(&self, name: &str, version: u64) -> PathBuf {
+        self.dir.join(format!("{name}.{version}.snap"))
+    }
+
+    /// Stores the binary snapshot of a stored version (a cache for fast
+    /// loading: written after the version itself, the same safe way).
+    pub fn write_snapshot(&self, name: &str, version: u64, bytes: &[u8]) -> io::Result<()> {
+        let tmp = self.dir.join(format!(".{name}.{version}.snap.tmp"));
+        {
+            let mut f = File::create(&tmp)?;
+            f.write_all(bytes)?;
+            f.sync_all()?;
+        }
+        fs::rename(&tmp, self.snapshot_file(name, version))?;
+        File::open(&self.dir)?.sync_all()
+    }
+
+    /// The snapshot of a stored version, if there is one.
+    pub fn read_snapshot(&self, name: &str, version: u64) -> Option<Vec<u8>> {
+        fs::read(self.snapshot_file(name, version)).ok()
     }
 }
 
