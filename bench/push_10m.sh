@@ -40,7 +40,16 @@ curl -sS -X PUT --data-binary @"$work/list.txt" -H 'Content-Type: text/plain' \
 echo
 echo "push_to_active_s=$(echo "$(date +%s.%N) - $t0" | bc)"
 echo "daemon_rss_kib=$(awk '/VmRSS/ {print $2}' /proc/$pid/status)"
+# The binary snapshot is written just after the acknowledgement.
+t0=$(date +%s.%N)
+for _ in $(seq 1 600); do [ -e "$work/state/scam-origins.2.snap" ] && break; sleep 0.05; done
+echo "snapshot_written_after_s=$(echo "$(date +%s.%N) - $t0" | bc) ($(du -h "$work/state/scam-origins.2.snap" | cut -f1))"
 kill $pid; wait $pid 2>/dev/null || true
-echo "restart, loading the pushed 10M list from the state directory:"
+echo "restart, loading the pushed 10M list from its snapshot:"
+start_daemon
+grep -o "lists=[^ ]*" "$work/err"
+kill $pid; wait $pid 2>/dev/null || true
+rm "$work/state/scam-origins.2.snap"
+echo "restart without the snapshot, parsing the stored text:"
 start_daemon
 grep -o "lists=[^ ]*" "$work/err"
