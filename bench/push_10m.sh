@@ -6,7 +6,9 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 n=${1:-10000000}
-cargo build --release --quiet --bin callscreen
+# CALLSCREEN=path/to/binary measures another build (e.g. an older commit).
+bin=${CALLSCREEN:-./target/release/callscreen}
+[ -n "${CALLSCREEN:-}" ] || cargo build --release --quiet --bin callscreen
 work=$(mktemp -d)
 trap 'kill $pid 2>/dev/null; wait $pid 2>/dev/null || true; rm -rf "$work"' EXIT
 # The example config, its lists found where they are, state in $work.
@@ -23,7 +25,7 @@ PY
 echo "list: $(wc -l < "$work/list.txt") lines, $(du -h "$work/list.txt" | cut -f1)"
 start_daemon() {
   : > "$work/err"
-  ./target/release/callscreen run --config "$work/callscreen.toml" >"$work/noc" 2>"$work/err" &
+  "$bin" run --config "$work/callscreen.toml" >"$work/noc" 2>"$work/err" &
   pid=$!
   t0=$(date +%s.%N)
   for _ in $(seq 1 2400); do
@@ -39,7 +41,7 @@ curl -sS -X PUT --data-binary @"$work/list.txt" -H 'Content-Type: text/plain' \
      -H 'Authorization: Bearer example-ops-token' http://127.0.0.1:8080/v1/lists/scam-origins
 echo
 echo "push_to_active_s=$(echo "$(date +%s.%N) - $t0" | bc)"
-echo "daemon_rss_kib=$(awk '/VmRSS/ {print $2}' /proc/$pid/status)"
+echo "daemon_rss_kib=$(awk '/VmRSS/ {print $2}' /proc/$pid/status) daemon_peak_rss_kib=$(awk '/VmHWM/ {print $2}' /proc/$pid/status)"
 # The binary snapshot is written just after the acknowledgement.
 t0=$(date +%s.%N)
 for _ in $(seq 1 600); do [ -e "$work/state/scam-origins.2.snap" ] && break; sleep 0.05; done

@@ -619,3 +619,58 @@ fn a_restart_loads_the_binary_snapshot() {
     );
     assert!(d.noc_line("snap-1").contains("lists=scam-origins@5"));
 }
+
+#[test]
+fn a_streamed_body_over_the_limit_and_refused_pushes_leave_nothing_behind() {
+    let dir = temp_dir("api-stream");
+    let state = dir.join("state");
+    let d = Daemon::start_config(dir.clone(), config(&dir, &api_config(&state, 4096)), &[]);
+    let api = api_addr(&d);
+    // Chunked, no Content-Length: the limit is enforced on what arrives.
+    let mut s = TcpStream::connect(api).unwrap();
+    s.set_read_timeout(Some(TIMEOUT)).unwrap();
+    let mut req = format!(
+        "PUT /v1/lists/scam-origins HTTP/1.1\r\nHost: x\r\nConnection: close\r\nAuthorization: Bearer {OPS_TOKEN}\r\nContent-Type: text/plain\r\nTransfer-Encoding: chunked\r\n\r\n"
+    );
+    let line = "+31201234567\n".repeat(100);
+    let head = "# callscreen list v1 name=scam-origins version=5\n";
+    req.push_str(&format!("{:x}\r\n{head}\r\n", head.len()));
+    for _ in 0..10 {
+        req.push_str(&format!("{:x}\r\n{line}\r\n", line.len()));
+    }
+    req.push_str("0\r\n\r\n");
+    let _ = s.write_all(req.as_bytes());
+    let mut out = String::new();
+    let _ = s.read_to_string(&mut out);
+    assert!(out.starts_with("HTTP/1.1 413"), "{out}");
+    // A refused push (bad line) and an accepted one: no temporary file stays.
+    assert_eq!(
+        push(
+            api,
+            Some(OPS_TOKEN),
+            "scam-origins",
+            "# callscreen list v1 name=scam-origins version=6\nbad\n"
+        )
+        .0,
+        422
+    );
+    assert_eq!(
+        push(
+            api,
+            Some(OPS_TOKEN),
+            "scam-origins",
+            "# callscreen list v1 name=scam-origins version=7\n+31201234567\n"
+        )
+        .0,
+        200
+    );
+    let names: Vec<String> = std::fs::read_dir(&state)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    assert!(names.iter().all(|n| !n.ends_with(".tmp")), "{names:?}");
+    assert!(
+        names.contains(&"scam-origins.7.list".to_string()),
+        "{names:?}"
+    );
+}

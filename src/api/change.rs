@@ -150,7 +150,16 @@ pub async fn patch(
         }
     };
     let sha = sha256_hex(text.as_bytes());
-    commit(&st, &who, &name, list, text.into_bytes(), &sha, t0).await
+    commit(
+        &st,
+        &who,
+        &name,
+        list,
+        super::push::Stored::Bytes(text.into_bytes()),
+        &sha,
+        t0,
+    )
+    .await
 }
 
 pub async fn rollback(

@@ -6,10 +6,11 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use axum::Json;
-use axum::body::Bytes;
+use axum::body::{Body, Bytes};
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
+use futures_util::StreamExt;
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 
@@ -94,24 +95,76 @@ pub(super) fn errors_json(e: &ListErrors) -> Value {
     })
 }
 
+/// What a push's body became on its way in.
+struct Received {
+    /// The list, or every error found in it.
+    list: Result<List, ListErrors>,
+    sha256: String,
+    /// The body, already written and fsynced, under a temporary name.
+    tmp: std::path::PathBuf,
+}
+
+/// The blocking side of a push: each chunk is written to a temporary file,
+/// hashed and (for the v1 text form) parsed as it arrives, so the body is
+/// never held whole; other forms are collected and parsed at the end.
+fn receive(
+    spec: &crate::config::ListSpec,
+    guard: crate::lists::Guard,
+    text: bool,
+    store: &crate::lists::store::Store,
+    mut rx: tokio::sync::mpsc::Receiver<Bytes>,
+) -> std::io::Result<Received> {
+    use std::io::Write;
+    crate::engine::background_priority();
+    let (mut file, tmp) = store.begin(&spec.name)?;
+    let mut sha = Sha256::new();
+    let mut parser = text.then(|| crate::lists::format::TextParser::new(spec.kind, guard));
+    let mut whole = Vec::new();
+    let written = (|| {
+        while let Some(chunk) = rx.blocking_recv() {
+            file.write_all(&chunk)?;
+            sha.update(&chunk);
+            match parser.as_mut() {
+                Some(p) => p.feed(&chunk),
+                None => whole.extend_from_slice(&chunk),
+            }
+        }
+        file.sync_all()
+    })();
+    if let Err(e) = written {
+        store.discard(&tmp);
+        return Err(e);
+    }
+    let list = match parser {
+        Some(p) => p
+            .finish()
+            .map(|parsed| List::from_parsed(parsed, spec.kind, spec.role, spec.bloom)),
+        None => crate::engine::build_list(spec, &whole, guard),
+    };
+    Ok(Received {
+        list,
+        sha256: sha.finalize().iter().map(|x| format!("{x:02x}")).collect(),
+        tmp,
+    })
+}
+
 /// `PUT /v1/lists/{name}`: replace a list whole.
 pub async fn replace(
     State(st): State<Arc<ApiState>>,
     Path(name): Path<String>,
     headers: HeaderMap,
-    body: Bytes,
+    body: Body,
 ) -> Response {
     let t0 = Instant::now();
-    let who = match authorise(&st, &headers, Operation::Replace, Some(&name))
-        .and_then(|c| check_signature(c, &headers, &body).map(|_| c))
-    {
-        Ok(c) => c.name.clone(),
+    let client = match authorise(&st, &headers, Operation::Replace, Some(&name)) {
+        Ok(c) => c.clone(),
         Err(r) => {
             ApiMetrics::inc(&st.metrics.pushes_refused);
             tracing::warn!(target: "audit", list = %name, outcome = "refused", reason = "unauthorised", "list push refused");
             return *r;
         }
     };
+    let who = client.name.clone();
     let refuse = |status: StatusCode, reason: &str, body: Value| {
         ApiMetrics::inc(&st.metrics.pushes_refused);
         tracing::warn!(target: "audit", client = %who, list = %name, outcome = "refused", reason, "list push refused");
@@ -137,6 +190,15 @@ pub async fn replace(
             json!({"error": format!("content type {ctype:?}: send text/plain (v1 list), application/json or application/toml (companies)")}),
         );
     }
+    let max = st.settings.max_body_bytes;
+    let too_large = || json!({"error": format!("the body is larger than max_body_bytes ({max})")});
+    let declared = headers
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    if declared.is_some_and(|n| n > max as u64) {
+        return refuse(StatusCode::PAYLOAD_TOO_LARGE, "too large", too_large());
+    }
     let rt = st.shared.runtime.load_full();
     let Some(spec) = rt.settings.lists.iter().find(|s| s.name == name).cloned() else {
         return refuse(
@@ -146,17 +208,48 @@ pub async fn replace(
         );
     };
     let _one_at_a_time = st.push_lock.lock().await;
-    let guard = rt.settings.guard;
-    let body_for_build = body.clone();
-    let spec_for_build = spec.clone();
-    let built = tokio::task::spawn_blocking(move || {
-        crate::engine::background_priority();
-        crate::engine::build_list(&spec_for_build, &body_for_build, guard)
-    })
-    .await;
-    let list = match built {
-        Ok(Ok(l)) => l,
-        Ok(Err(e)) => return refuse(StatusCode::UNPROCESSABLE_ENTITY, "invalid", errors_json(&e)),
+    // Stream the body to the receiving thread; a signed body is also kept
+    // whole, as Ed25519 verifies the complete message.
+    let (tx, rx) = tokio::sync::mpsc::channel::<Bytes>(16);
+    let (store, spec2, guard, text) = (
+        st.store.clone(),
+        spec.clone(),
+        rt.settings.guard,
+        media == "text/plain" && spec.kind != ListKind::Companies,
+    );
+    let worker = tokio::task::spawn_blocking(move || receive(&spec2, guard, text, &store, rx));
+    let mut stream = body.into_data_stream();
+    let (mut total, mut over, mut signed, mut broken) = (0usize, false, Vec::new(), None);
+    while let Some(chunk) = stream.next().await {
+        let chunk = match chunk {
+            Ok(c) => c,
+            Err(e) => {
+                broken = Some(e.to_string());
+                break;
+            }
+        };
+        total += chunk.len();
+        if total > max {
+            over = true;
+            break;
+        }
+        if client.sign_key.is_some() {
+            signed.extend_from_slice(&chunk);
+        }
+        if tx.send(chunk).await.is_err() {
+            break;
+        }
+    }
+    drop(tx);
+    let received = match worker.await {
+        Ok(Ok(r)) => r,
+        Ok(Err(e)) => {
+            return refuse(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "store",
+                json!({"error": format!("cannot store the list: {e}")}),
+            );
+        }
         Err(e) => {
             return refuse(
                 StatusCode::INTERNAL_SERVER_ERROR,
@@ -165,19 +258,46 @@ pub async fn replace(
             );
         }
     };
+    let discard = || st.store.discard(&received.tmp);
+    if over {
+        discard();
+        return refuse(StatusCode::PAYLOAD_TOO_LARGE, "too large", too_large());
+    }
+    if let Some(e) = broken {
+        discard();
+        return refuse(
+            StatusCode::BAD_REQUEST,
+            "body",
+            json!({"error": format!("the body did not arrive whole: {e}")}),
+        );
+    }
+    if let Err(r) = check_signature(&client, &headers, &signed) {
+        discard();
+        ApiMetrics::inc(&st.metrics.pushes_refused);
+        tracing::warn!(target: "audit", client = %who, list = %name, outcome = "refused", reason = "signature", "list push refused");
+        return *r;
+    }
+    let list = match received.list {
+        Ok(l) => l,
+        Err(e) => {
+            discard();
+            return refuse(StatusCode::UNPROCESSABLE_ENTITY, "invalid", errors_json(&e));
+        }
+    };
     if list.name != name {
+        discard();
         return refuse(
             StatusCode::UNPROCESSABLE_ENTITY,
             "name",
             json!({"error": format!("the body names list {:?}, the URL {name:?}", list.name)}),
         );
     }
-    let sha = sha256_hex(&body);
+    let sha = received.sha256.clone();
     // The list in force now (the snapshot may have moved on while parsing).
     let current = st.shared.runtime.load_full();
-    let old_version = current.lists.get(&name).map(|l| l.version);
-    if let Some(old) = old_version {
+    if let Some(old) = current.lists.get(&name).map(|l| l.version) {
         if list.version < old {
+            discard();
             return refuse(
                 StatusCode::CONFLICT,
                 "stale version",
@@ -185,12 +305,12 @@ pub async fn replace(
             );
         }
         if list.version == old {
+            discard();
             let stored = st
                 .store
-                .read(&name, old)
-                .ok()
-                .or_else(|| std::fs::read(&spec.file).ok());
-            if stored.as_deref().map(sha256_hex).as_deref() == Some(sha.as_str()) {
+                .file_of(&name, old)
+                .or_else(|| Some(spec.file.clone()));
+            if stored.and_then(|f| st.file_facts(&f).0).as_deref() == Some(sha.as_str()) {
                 ApiMetrics::inc(&st.metrics.pushes_unchanged);
                 tracing::info!(target: "audit", client = %who, list = %name, version = old, outcome = "unchanged", "list push: same version, same content");
                 return (StatusCode::OK, Json(summary(&list, &sha, "unchanged"))).into_response();
@@ -202,7 +322,16 @@ pub async fn replace(
             );
         }
     }
-    commit(&st, &who, &name, list, body.to_vec(), &sha, t0).await
+    drop((rt, current));
+    commit(&st, &who, &name, list, Stored::Temp(received.tmp), &sha, t0).await
+}
+
+/// How a new version reaches the store.
+pub(super) enum Stored {
+    /// Bytes to write.
+    Bytes(Vec<u8>),
+    /// A temporary file already written and fsynced.
+    Temp(std::path::PathBuf),
 }
 
 /// Stores a new version durably, swaps it in, logs the audit line and
@@ -212,7 +341,7 @@ pub(super) async fn commit(
     who: &str,
     name: &str,
     list: List,
-    stored: Vec<u8>,
+    stored: Stored,
     sha: &str,
     t0: Instant,
 ) -> Response {
@@ -227,7 +356,12 @@ pub(super) async fn commit(
     };
     // Durable before acknowledged.
     let (store, n2, v2) = (st.store.clone(), name.to_string(), list.version);
-    match tokio::task::spawn_blocking(move || store.write(&n2, v2, &stored)).await {
+    match tokio::task::spawn_blocking(move || match stored {
+        Stored::Bytes(b) => store.write(&n2, v2, &b),
+        Stored::Temp(tmp) => store.commit_temp(&tmp, &n2, v2),
+    })
+    .await
+    {
         Ok(Ok(())) => {}
         Ok(Err(e)) => return refuse(e.to_string()),
         Err(e) => return refuse(e.to_string()),

@@ -326,34 +326,95 @@ fn parse_header(line: &str) -> Result<(String, u64), String> {
 }
 
 fn parse_text(body: &[u8], kind: ListKind, guard: Guard) -> Result<ParsedList, ListErrors> {
-    let mut b = Builder::new(kind, guard);
-    let mut header_seen = false;
-    for (i, raw) in body.split(|&c| c == b'\n').enumerate() {
-        let line_no = i + 1;
+    let mut p = TextParser::new(kind, guard);
+    p.feed(body);
+    p.finish()
+}
+
+/// The v1 text format read in pieces, as a push arrives: the body itself
+/// need not be held in memory. Feed it chunks split anywhere, then finish.
+pub struct TextParser {
+    b: Builder,
+    header_seen: bool,
+    line_no: usize,
+    /// The start of a line whose end has not arrived yet.
+    partial: Vec<u8>,
+    /// A header error: the rest cannot be trusted to be a list.
+    fatal: Option<ListErrors>,
+}
+
+impl TextParser {
+    pub fn new(kind: ListKind, guard: Guard) -> TextParser {
+        TextParser {
+            b: Builder::new(kind, guard),
+            header_seen: false,
+            line_no: 0,
+            partial: Vec::new(),
+            fatal: None,
+        }
+    }
+
+    pub fn feed(&mut self, mut chunk: &[u8]) {
+        while let Some(nl) = chunk.iter().position(|&c| c == b'\n') {
+            if self.partial.is_empty() {
+                self.line(&chunk[..nl]);
+            } else {
+                self.partial.extend_from_slice(&chunk[..nl]);
+                let line = std::mem::take(&mut self.partial);
+                self.line(&line);
+            }
+            chunk = &chunk[nl + 1..];
+        }
+        self.partial.extend_from_slice(chunk);
+    }
+
+    pub fn finish(mut self) -> Result<ParsedList, ListErrors> {
+        if !self.partial.is_empty() {
+            let line = std::mem::take(&mut self.partial);
+            self.line(&line);
+        }
+        if let Some(e) = self.fatal {
+            return Err(e);
+        }
+        if !self.header_seen {
+            return Err(ListErrors::one(
+                Some(1),
+                "the list is empty: it needs at least the header '# callscreen list v1 name=NAME version=N'".into(),
+            ));
+        }
+        self.b.finish()
+    }
+
+    fn line(&mut self, raw: &[u8]) {
+        self.line_no += 1;
+        if self.fatal.is_some() {
+            return;
+        }
+        let line_no = self.line_no;
+        let b = &mut self.b;
         let raw = raw.strip_suffix(b"\r").unwrap_or(raw);
         let Ok(line) = std::str::from_utf8(raw) else {
             b.errors
                 .push(Some(line_no), None, "the line is not valid UTF-8".into());
-            continue;
+            return;
         };
-        if !header_seen {
+        if !self.header_seen {
             if line.trim().is_empty() {
-                continue;
+                return;
             }
-            header_seen = true;
+            self.header_seen = true;
             match parse_header(line) {
                 Ok((name, version)) => {
                     b.out.name = name;
                     b.out.version = version;
                 }
-                // Without a header the rest cannot be trusted to be a list.
-                Err(m) => return Err(ListErrors::one(Some(line_no), m)),
+                Err(m) => self.fatal = Some(ListErrors::one(Some(line_no), m)),
             }
-            continue;
+            return;
         }
         let content = line.split('#').next().unwrap_or_default().trim();
         if content.is_empty() {
-            continue;
+            return;
         }
         let mut fields = content.split(',');
         let entry = fields.next().unwrap_or_default();
@@ -364,17 +425,10 @@ fn parse_text(body: &[u8], kind: ListKind, guard: Guard) -> Result<ParsedList, L
                 None,
                 "too many fields: an entry has at most entry,reason,reference,expires".into(),
             );
-            continue;
+            return;
         }
         b.add(Some(line_no), None, entry, reason, reference, expires);
     }
-    if !header_seen {
-        return Err(ListErrors::one(
-            Some(1),
-            "the list is empty: it needs at least the header '# callscreen list v1 name=NAME version=N'".into(),
-        ));
-    }
-    b.finish()
 }
 
 #[derive(Deserialize)]
@@ -623,6 +677,27 @@ mod tests {
                 .contains("line 2: \"+31201234567\" is not an IP network"),
             "{e}"
         );
+    }
+
+    #[test]
+    fn the_text_form_can_arrive_in_pieces() {
+        let body = b"# callscreen list v1 name=x version=3\r\n+31201234567,a,b\n+3185208*\r\nbad\n+31852081000-+31852081999";
+        for cut in 1..body.len() {
+            let mut p = TextParser::new(ListKind::Numbers, Guard::default());
+            p.feed(&body[..cut]);
+            p.feed(&body[cut..]);
+            let e = p.finish().unwrap_err();
+            assert_eq!(
+                e.to_string(),
+                "line 4: \"bad\" is not in E.164 form: list entries start with '+' and the country code (e.g. +31201234567)",
+                "cut at {cut}"
+            );
+        }
+        let mut p = TextParser::new(ListKind::Numbers, Guard::default());
+        for b in b"# callscreen list v1 name=x version=3\n+31201234567\n+3185208*" {
+            p.feed(std::slice::from_ref(b));
+        }
+        assert_eq!(p.finish().unwrap().entries.len(), 2);
     }
 
     #[test]

@@ -80,6 +80,34 @@ impl Store {
         Ok(())
     }
 
+    /// Starts writing a version whose number is not known yet (a push that
+    /// is still arriving): a temporary file in the store's directory.
+    pub fn begin(&self, name: &str) -> io::Result<(File, PathBuf)> {
+        static SEQ: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+        let n = SEQ.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let tmp = self
+            .dir
+            .join(format!(".{name}.push-{}-{n}.tmp", std::process::id()));
+        Ok((File::create(&tmp)?, tmp))
+    }
+
+    /// Makes a fully written (and fsynced) temporary file the stored version:
+    /// rename, fsync of the directory, prune.
+    pub fn commit_temp(&self, tmp: &Path, name: &str, version: u64) -> io::Result<()> {
+        fs::rename(tmp, self.file(name, version))?;
+        File::open(&self.dir)?.sync_all()?;
+        for old in self.versions(name)?.into_iter().skip(KEEP_VERSIONS) {
+            let _ = fs::remove_file(self.file(name, old));
+            let _ = fs::remove_file(self.snapshot_file(name, old));
+        }
+        Ok(())
+    }
+
+    /// Removes a temporary file of a refused push.
+    pub fn discard(&self, tmp: &Path) {
+        let _ = fs::remove_file(tmp);
+    }
+
     /// Removes a stored version (after a rollback past it), and its snapshot.
     pub fn remove(&self, name: &str, version: u64) -> io::Result<()> {
         let _ = fs::remove_file(self.snapshot_file(name, version));
