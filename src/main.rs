@@ -297,7 +297,7 @@ fn lists_verify(file: PathBuf, kind: &str, min_prefix_digits: u8) -> ExitCode {
                 file.display(),
                 l.name,
                 l.version,
-                l.entries.len()
+                l.len()
             );
             ExitCode::SUCCESS
         }

@@ -668,7 +668,8 @@ fn a_streamed_body_over_the_limit_and_refused_pushes_leave_nothing_behind() {
         .unwrap()
         .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
         .collect();
-    assert!(names.iter().all(|n| !n.ends_with(".tmp")), "{names:?}");
+    // (A snapshot may be being written right now: only push files count.)
+    assert!(names.iter().all(|n| !n.contains(".push-")), "{names:?}");
     assert!(
         names.contains(&"scam-origins.7.list".to_string()),
         "{names:?}"

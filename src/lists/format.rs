@@ -121,8 +121,22 @@ impl fmt::Display for ListErrors {
 pub struct ParsedList {
     pub name: String,
     pub version: u64,
+    /// Exact numbers (in line order), compactly: the bulk of a big list.
+    pub numbers: Vec<(u64, u32)>,
+    /// Prefixes, ranges and networks.
     pub entries: Vec<(Target, u32)>,
     pub metas: Vec<EntryMeta>,
+}
+
+impl ParsedList {
+    /// All entries.
+    pub fn len(&self) -> usize {
+        self.numbers.len() + self.entries.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
 }
 
 /// Parses a list in the v1 text form or, when it starts with `{`, the JSON form.
@@ -209,7 +223,10 @@ impl Builder {
             self.interned.insert(meta, i);
             i
         };
-        self.out.entries.push((target, ix));
+        match target {
+            Target::Number(n) => self.out.numbers.push((n.as_u64(), ix)),
+            _ => self.out.entries.push((target, ix)),
+        }
     }
 
     fn finish(self) -> Result<ParsedList, ListErrors> {
@@ -509,14 +526,14 @@ mod tests {
         )
         .unwrap();
         assert_eq!((l.name.as_str(), l.version), ("acm-withdrawn", 42));
-        assert_eq!(l.entries.len(), 4);
-        assert_eq!(l.entries[1].0.to_string(), "+3185208*");
-        assert_eq!(l.entries[2].0.to_string(), "+31852081000-+31852081999");
-        let m = &l.metas[l.entries[3].1 as usize];
+        assert_eq!(l.len(), 4);
+        assert_eq!(l.entries[0].0.to_string(), "+3185208*");
+        assert_eq!(l.entries[1].0.to_string(), "+31852081000-+31852081999");
+        let m = &l.metas[l.numbers[1].1 as usize];
         assert_eq!(m.reason.as_deref(), Some("tech-support-scam"));
         assert_eq!(m.reference.as_deref(), Some("ACM-2026-0042"));
         assert_eq!(m.expires, parse_expiry("2027-06-30"));
-        assert_eq!(l.entries[0].1, 0, "no fields: the shared empty meta");
+        assert_eq!(l.numbers[0].1, 0, "no fields: the shared empty meta");
     }
 
     #[test]
@@ -641,7 +658,7 @@ mod tests {
         )
         .unwrap();
         assert_eq!(
-            (l.name.as_str(), l.version, l.entries.len()),
+            (l.name.as_str(), l.version, l.len()),
             ("acm-withdrawn", 42, 2)
         );
         let e = nums(r#"{"name": "x", "version": 1, "entries": [{"entry": "+31*"}, {"entry": "+31201234567"}, {"entry": "12"}]}"#)
@@ -665,7 +682,7 @@ mod tests {
             Guard::default(),
         )
         .unwrap();
-        assert_eq!(l.entries.len(), 2);
+        assert_eq!(l.len(), 2);
         let e = parse(
             b"# callscreen list v1 name=n version=1\n+31201234567\n",
             ListKind::Networks,
@@ -697,7 +714,7 @@ mod tests {
         for b in b"# callscreen list v1 name=x version=3\n+31201234567\n+3185208*" {
             p.feed(std::slice::from_ref(b));
         }
-        assert_eq!(p.finish().unwrap().entries.len(), 2);
+        assert_eq!(p.finish().unwrap().len(), 2);
     }
 
     #[test]

@@ -193,16 +193,31 @@ impl NumberList {
                 Target::Network(_) => {}
             }
         }
+        NumberList::from_split(exact, span_entries, metas, bloom)
+    }
+
+    /// Builds from exact numbers (in line order, 16 bytes each: the compact
+    /// form the parser collects) and prefix/range entries. The exact numbers
+    /// are sorted and deduplicated in place, so a 10-million-number list
+    /// never exists twice in its wide form.
+    pub fn from_split(
+        mut exact: Vec<(u64, u32)>,
+        span_entries: Vec<(Target, u32)>,
+        metas: Vec<EntryMeta>,
+        bloom: BloomParams,
+    ) -> NumberList {
         let (spans, prefixes, ranges) = span_intervals(&span_entries);
         // Stable sort keeps line order, so the last duplicate is the later line.
         exact.sort_by_key(|e| e.0);
-        let mut deduped: Vec<(u64, u32)> = Vec::with_capacity(exact.len());
-        for e in exact {
-            match deduped.last_mut() {
-                Some(last) if last.0 == e.0 => *last = e,
-                _ => deduped.push(e),
+        exact.dedup_by(|later, kept| {
+            if later.0 == kept.0 {
+                *kept = *later;
+                true
+            } else {
+                false
             }
-        }
+        });
+        let deduped = exact;
         let mut bloom_filter = match bloom {
             BloomParams::FalsePositiveRate(p) if deduped.len() > BLOOM_MIN_NUMBERS => {
                 Bloom::new_for_fp_rate(deduped.len(), p).ok()
@@ -353,7 +368,7 @@ mod tests {
 
     fn list(body: &str, bloom: BloomParams) -> NumberList {
         let p = parse(body.as_bytes(), ListKind::Numbers, Guard::default()).unwrap();
-        NumberList::build(p.entries, p.metas, bloom)
+        NumberList::from_split(p.numbers, p.entries, p.metas, bloom)
     }
 
     fn n(s: &str) -> E164 {
