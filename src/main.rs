@@ -120,6 +120,15 @@ struct ApiArgs {
     /// it would show in the process list).
     #[arg(long)]
     token_file: PathBuf,
+    /// For https: the CA certificate (PEM) that signed the API's certificate.
+    #[arg(long)]
+    ca: Option<PathBuf>,
+    /// For https with client certificates: this client's certificate (PEM).
+    #[arg(long, requires = "key")]
+    cert: Option<PathBuf>,
+    /// The private key (PEM) of --cert.
+    #[arg(long, requires = "cert")]
+    key: Option<PathBuf>,
 }
 
 #[derive(Subcommand)]
@@ -359,6 +368,19 @@ fn api_call_signed(
             return ExitCode::from(2);
         }
     };
+    let tls = match &api.ca {
+        None => None,
+        Some(ca) => {
+            let identity = api.cert.as_deref().zip(api.key.as_deref());
+            match callscreen::api::tls::client_config(ca, identity) {
+                Ok(c) => Some(c),
+                Err(e) => {
+                    eprintln!("{e}");
+                    return ExitCode::from(2);
+                }
+            }
+        }
+    };
     match callscreen::api::client::request(
         &api.url,
         method,
@@ -367,6 +389,7 @@ fn api_call_signed(
         ctype,
         body,
         signature,
+        tls,
     ) {
         Ok(a) if (200..300).contains(&a.status) => {
             print!("{}", a.body);

@@ -1,12 +1,15 @@
 //! A minimal HTTP/1.1 client for the `callscreen lists …` commands: one
-//! request per connection, `http://` only (the API listens on loopback or a
-//! management network; TLS is not built yet).
+//! request per connection, `http://` or `https://` (rustls, trusting the
+//! CA given, with a client certificate when one is given).
 
 use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::time::Duration;
 
 /// A response: status and body.
+trait ReadWrite: Read + Write {}
+impl<T: Read + Write> ReadWrite for T {}
+
 pub struct Answer {
     pub status: u16,
     pub body: String,
@@ -23,14 +26,37 @@ pub fn request(
     ctype: Option<&str>,
     body: &[u8],
     signature: Option<&str>,
+    tls: Option<std::sync::Arc<rustls::ClientConfig>>,
 ) -> Result<Answer, String> {
-    let rest = base.strip_prefix("http://").ok_or_else(|| {
-        format!("--url {base:?}: give http://HOST:PORT (https is not supported yet)")
-    })?;
+    let (rest, secure) = match (base.strip_prefix("http://"), base.strip_prefix("https://")) {
+        (Some(r), _) => (r, false),
+        (_, Some(r)) => (r, true),
+        _ => {
+            return Err(format!(
+                "--url {base:?}: give http://HOST:PORT or https://HOST:PORT"
+            ));
+        }
+    };
     let hostport = rest.trim_end_matches('/');
-    let mut s =
+    let tcp =
         TcpStream::connect(hostport).map_err(|e| format!("cannot connect to {hostport}: {e}"))?;
-    let _ = s.set_read_timeout(Some(Duration::from_secs(600)));
+    let _ = tcp.set_read_timeout(Some(Duration::from_secs(600)));
+    let mut s: Box<dyn ReadWrite> = if secure {
+        let cfg = tls.ok_or_else(|| {
+            format!("{base}: https needs --ca (the CA that signed the API's certificate)")
+        })?;
+        let host = hostport
+            .rsplit_once(':')
+            .map_or(hostport, |(h, _)| h)
+            .trim_start_matches('[')
+            .trim_end_matches(']');
+        let name = rustls_pki_types::ServerName::try_from(host.to_string())
+            .map_err(|e| format!("{host}: {e}"))?;
+        let conn = rustls::ClientConnection::new(cfg, name).map_err(|e| e.to_string())?;
+        Box::new(rustls::StreamOwned::new(conn, tcp))
+    } else {
+        Box::new(tcp)
+    };
     let mut req = format!(
         "{method} {path} HTTP/1.1\r\nHost: {hostport}\r\nConnection: close\r\nContent-Length: {}\r\n",
         body.len()
@@ -50,8 +76,12 @@ pub fn request(
     // The server may answer (413, 401) before reading a large body.
     let _ = s.write_all(body);
     let mut out = Vec::new();
-    s.read_to_end(&mut out)
-        .map_err(|e| format!("reading from {hostport}: {e}"))?;
+    // A TLS peer that closes without close_notify still sent a whole answer.
+    if let Err(e) = s.read_to_end(&mut out)
+        && out.is_empty()
+    {
+        return Err(format!("reading from {hostport}: {e}"));
+    }
     let text = String::from_utf8_lossy(&out);
     let (head, body) = text
         .split_once("\r\n\r\n")

@@ -14,6 +14,7 @@ pub mod client;
 mod metrics;
 mod push;
 pub mod sign;
+pub mod tls;
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};

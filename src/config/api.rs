@@ -56,6 +56,10 @@ pub struct ApiSettings {
     pub state_dir: PathBuf,
     pub max_body_bytes: usize,
     pub clients: Vec<Client>,
+    /// TLS: certificate chain and key (PEM); none: plain HTTP.
+    pub tls: Option<(PathBuf, PathBuf)>,
+    /// Client certificates must chain to this CA (PEM); needs `tls`.
+    pub client_ca: Option<PathBuf>,
 }
 
 /// Default body limit: room for 10 million numbers in the text form.

@@ -49,6 +49,12 @@ pub struct ApiSection {
     #[serde(default)]
     pub max_body_bytes: Option<usize>,
     #[serde(default)]
+    pub tls_cert: Option<String>,
+    #[serde(default)]
+    pub tls_key: Option<String>,
+    #[serde(default)]
+    pub client_ca: Option<String>,
+    #[serde(default)]
     pub clients: Vec<Spanned<ApiClient>>,
 }
 

@@ -691,11 +691,33 @@ fn api_section(
             sign_key,
         });
     }
+    let tls = match (&a.tls_cert, &a.tls_key) {
+        (Some(c), Some(k)) => Some((base.join(c), base.join(k))),
+        (None, None) => None,
+        _ => {
+            cx.err::<()>(
+                Some(a.listen.span()),
+                "api.tls_cert",
+                "tls_cert and tls_key go together (PEM files)",
+            );
+            None
+        }
+    };
+    if a.client_ca.is_some() && tls.is_none() {
+        cx.err::<()>(
+            Some(a.listen.span()),
+            "api.client_ca",
+            "client certificates need TLS: set tls_cert and tls_key too",
+        );
+    }
+    let client_ca = a.client_ca.as_ref().map(|c| base.join(c));
     Some(super::ApiSettings {
         listen,
         state_dir,
         max_body_bytes: a.max_body_bytes.unwrap_or(super::DEFAULT_MAX_BODY),
         clients,
+        tls,
+        client_ca,
     })
 }
 

@@ -41,6 +41,7 @@ pub enum StartError {
         dir: PathBuf,
         error: std::io::Error,
     },
+    Tls(String),
 }
 
 impl std::fmt::Display for StartError {
@@ -53,6 +54,9 @@ impl std::fmt::Display for StartError {
                 proto.to_lowercase()
             ),
             StartError::Runtime(e) => write!(f, "cannot start the async runtime: {e}"),
+            StartError::Tls(e) => {
+                write!(f, "[api] TLS: {e}; check tls_cert, tls_key and client_ca")
+            }
             StartError::State { dir, error } => write!(
                 f,
                 "cannot use the state directory {}: {error}; check [api] state_dir (or systemd's StateDirectory)",
@@ -143,6 +147,13 @@ pub fn run(opts: RunOptions) -> Result<(), StartError> {
                     error,
                 })?;
             api_bound = format!(" api={}", l.local_addr().unwrap_or(api.listen));
+            let tls = match &api.tls {
+                Some((cert, key)) => Some(
+                    crate::api::tls::server_config(cert, key, api.client_ca.as_deref())
+                        .map_err(StartError::Tls)?,
+                ),
+                None => None,
+            };
             let state = Arc::new(crate::api::ApiState {
                 shared: Arc::clone(&shared),
                 store,
@@ -151,11 +162,24 @@ pub fn run(opts: RunOptions) -> Result<(), StartError> {
                 metrics: Default::default(),
                 file_cache: Default::default(),
             });
-            tokio::spawn(async move {
-                if let Err(e) = axum::serve(l, crate::api::router(state)).await {
-                    tracing::error!("the control API stopped: {e}");
+            let app = crate::api::router(state);
+            match tls {
+                None => {
+                    tokio::spawn(async move {
+                        if let Err(e) = axum::serve(l, app).await {
+                            tracing::error!("the control API stopped: {e}");
+                        }
+                    });
                 }
-            });
+                Some(cfg) => {
+                    let l = crate::api::tls::listener(l, cfg).map_err(StartError::Runtime)?;
+                    tokio::spawn(async move {
+                        if let Err(e) = axum::serve(l, app).await {
+                            tracing::error!("the control API stopped: {e}");
+                        }
+                    });
+                }
+            }
         }
         shared.ready.store(true, Ordering::SeqCst);
         let lists: Vec<String> = shared
