@@ -346,6 +346,13 @@ fn health_readiness_and_metrics() {
     ] {
         assert!(m.lines().any(|l| l == line), "missing {line:?} in\n{m}");
     }
+    let age: u64 = m
+        .lines()
+        .find_map(|l| l.strip_prefix("callscreen_list_age_seconds{list=\"scam-origins\"} "))
+        .expect("a list age")
+        .parse()
+        .unwrap();
+    assert!(age < 60, "the seed file was written just now: {age}");
 }
 
 #[test]

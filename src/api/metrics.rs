@@ -165,6 +165,32 @@ pub async fn metrics(State(st): State<Arc<ApiState>>) -> impl IntoResponse {
     }
     let _ = writeln!(
         o,
+        "# HELP callscreen_list_age_seconds Time since the version in force was written (push or seed file).\n# TYPE callscreen_list_age_seconds gauge"
+    );
+    for l in rt.lists.lists() {
+        let file = st.store.file_of(&l.name, l.version).or_else(|| {
+            rt.settings
+                .lists
+                .iter()
+                .find(|x| x.name == l.name)
+                .map(|x| x.file.clone())
+        });
+        let mtime = file
+            .and_then(|f| std::fs::metadata(f).ok())
+            .and_then(|m| m.modified().ok())
+            .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
+            .map(|d| d.as_secs());
+        if let Some(m) = mtime {
+            let _ = writeln!(
+                o,
+                "callscreen_list_age_seconds{{list=\"{}\"}} {}",
+                l.name,
+                now.saturating_sub(m)
+            );
+        }
+    }
+    let _ = writeln!(
+        o,
         "# HELP callscreen_list_version Version in force per list.\n# TYPE callscreen_list_version gauge"
     );
     for l in rt.lists.lists() {
