@@ -1,9 +1,10 @@
 //! A fixed workload for instruction counts (deterministic on a noisy
 //! machine): 200 000 decisions of a clean call with every rule on
-//! (200 protected companies, a signing international peer).
+//! (200 protected companies, a signing international peer), or with
+//! `core` as argument only the core rules (no protected list, no signing).
 //!
 //! cargo build --release --example profile_rules
-//! valgrind --tool=callgrind ./target/release/examples/profile_rules
+//! valgrind --tool=callgrind ./target/release/examples/profile_rules [core]
 //! callgrind_annotate --inclusive=yes callgrind.out.<pid> | head -40
 
 use callscreen::config;
@@ -22,7 +23,22 @@ fn main() {
     let peers = "[[peers]]\nname = \"dom\"\ntrunk_ids = [\"dom\"]\nscope = \"domestic\"\n[[peers]]\nname = \"intl\"\ntrunk_ids = [\"intl\"]\nscope = \"international\"\nshaken_signs = true\n";
     let full = config::from_str(&format!("[[lists]]\nname = \"protected\"\nrole = \"protected\"\nfile = \"protected.toml\"\n{peers}"), &dir.join("full.toml")).unwrap();
     let protected = callscreen::engine::load_list(&full.lists[0], full.guard).unwrap();
-    let lists = common::big_set(10_000, 1000).with_list(std::sync::Arc::new(protected));
+    let core = std::env::args().nth(1).as_deref() == Some("core");
+    let base = common::big_set(10_000, 1000);
+    let lists = if core {
+        base
+    } else {
+        base.with_list(std::sync::Arc::new(protected))
+    };
+    let full = if core {
+        config::from_str(
+            peers.replace("shaken_signs = true\n", "").as_str(),
+            &dir.join("core.toml"),
+        )
+        .unwrap()
+    } else {
+        full
+    };
     let raw = RawCall {
         from: "+4930123456",
         from_display: Some("Jan de Vries"),
