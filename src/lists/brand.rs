@@ -334,52 +334,39 @@ impl BrandMatcher {
 /// look-alike characters. Same folding as [`Folded`] (a test checks).
 fn fold_ascii_into(b: &[u8], hay: &mut [u8; 2 * MAX_FOLDED + 2]) -> (usize, bool) {
     let b = &b[..b.len().min(MAX_FOLDED)];
-    let is_break = |i: usize| {
-        let c = b[i];
-        ASCII[c as usize].plain == b' '
-            || (matches!(c, b'!' | b'|' | b'+' | b'@' | b'$')
-                && !b.get(i + 1).is_some_and(u8::is_ascii_alphanumeric))
-    };
-    let mut suspicious = false;
-    let mut n = 1;
+    let mut squashed = [0u8; MAX_FOLDED];
+    let (mut n, mut m, mut suspicious) = (1usize, 0usize, false);
     hay[0] = b' ';
-    for i in 0..b.len() {
-        if is_break(i) {
+    for (i, &c) in b.iter().enumerate() {
+        let f = ASCII[c as usize];
+        let sign_alone = matches!(c, b'!' | b'|' | b'+' | b'@' | b'$')
+            && !b.get(i + 1).is_some_and(u8::is_ascii_alphanumeric);
+        if f.plain == b' ' || sign_alone {
             if hay[n - 1] != b' ' {
                 hay[n] = b' ';
                 n += 1;
             }
-        } else {
-            let f = ASCII[b[i] as usize];
-            hay[n] = f.plain;
-            n += 1;
-            suspicious |= f.suspicious;
+            continue;
+        }
+        hay[n] = f.plain;
+        n += 1;
+        suspicious |= f.suspicious;
+        let c = if f.alike == b'l' { b'i' } else { f.alike };
+        match (m.checked_sub(1).map(|j| squashed[j]), c) {
+            (Some(b'r'), b'n') => squashed[m - 1] = b'm',
+            (Some(b'v'), b'v') => squashed[m - 1] = b'w',
+            _ => {
+                squashed[m] = c;
+                m += 1;
+            }
         }
     }
     if hay[n - 1] != b' ' {
         hay[n] = b' ';
         n += 1;
     }
-    let start = n;
-    for i in 0..b.len() {
-        if is_break(i) {
-            continue;
-        }
-        let mut c = ASCII[b[i] as usize].alike;
-        if c == b'l' {
-            c = b'i';
-        }
-        if n > start {
-            let last = hay[n - 1];
-            if (last == b'r' && c == b'n') || (last == b'v' && c == b'v') {
-                hay[n - 1] = if c == b'n' { b'm' } else { b'w' };
-                continue;
-            }
-        }
-        hay[n] = c;
-        n += 1;
-    }
-    (n, suspicious)
+    hay[n..n + m].copy_from_slice(&squashed[..m]);
+    (n + m, suspicious)
 }
 
 #[cfg(test)]

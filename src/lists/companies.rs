@@ -190,6 +190,49 @@ pub struct CompanyList {
     /// an entry's meta names its company and, for inbound-only ones, says so.
     numbers: NumberList,
     brands: BrandMatcher,
+    /// Which leading four digits any entry can start with: most callers are
+    /// no protected company's, and this answers that without a lookup.
+    leading4: Leading4,
+}
+
+/// A set of 4-digit number beginnings (10 000 bits), or "any" when an entry
+/// is shorter than four digits.
+#[derive(Debug)]
+struct Leading4 {
+    bits: Vec<u64>,
+    any: bool,
+}
+
+impl Leading4 {
+    fn build<'a>(targets: impl Iterator<Item = &'a Target>) -> Leading4 {
+        let mut l = Leading4 {
+            bits: vec![0; 10_000usize.div_ceil(64)],
+            any: false,
+        };
+        let mut set = |k: u64| l.bits[(k / 64) as usize] |= 1 << (k % 64);
+        for t in targets {
+            match *t {
+                Target::Number(n) if n.len() >= 4 => set(n.leading(4)),
+                Target::Prefix { digits, len } if len >= 4 => {
+                    set(digits / crate::number::e164::POW10[(len - 4) as usize])
+                }
+                Target::Range { lo, hi } if lo.len() >= 4 => {
+                    (lo.leading(4)..=hi.leading(4)).for_each(&mut set)
+                }
+                _ => l.any = true,
+            }
+        }
+        l
+    }
+
+    #[inline]
+    fn may_hold(&self, n: E164) -> bool {
+        if self.any || n.len() < 4 {
+            return true;
+        }
+        let k = n.leading(4);
+        self.bits[(k / 64) as usize] & (1 << (k % 64)) != 0
+    }
 }
 
 /// The `reference` of an inbound-only entry's meta.
@@ -235,10 +278,12 @@ impl CompanyList {
                 .chain(std::iter::once(&c.name))
                 .map(move |b| (b.as_str(), i as u32))
         }));
+        let leading4 = Leading4::build(entries.iter().map(|e| &e.0));
         CompanyList {
             numbers: NumberList::build(entries, metas, BloomParams::default()),
             companies: p.companies,
             brands,
+            leading4,
         }
     }
 
@@ -249,6 +294,9 @@ impl CompanyList {
 
     /// The company a number belongs to, and whether it is inbound-only.
     pub fn lookup(&self, n: E164, now: u64) -> Option<CompanyHit<'_>> {
+        if !self.leading4.may_hold(n) {
+            return None;
+        }
         let h = self.numbers.lookup(n, now).hit?;
         let inbound_only = h.meta.reference.as_deref() == Some(INBOUND_ONLY);
         self.company_of(&h).map(|company| CompanyHit {
@@ -305,6 +353,11 @@ numbers = ["+31205001500"]
         assert_eq!((h.company, h.inbound_only), (0, false));
         assert_eq!(l.lookup(n("+31205001500"), 0).unwrap().company, 1);
         assert!(l.lookup(n("+31201234567"), 0).is_none());
+        assert!(
+            l.lookup(n("+4930123456"), 0).is_none(),
+            "no entry starts with 4930"
+        );
+        assert!(!l.leading4.may_hold(n("+4930123456")) && l.leading4.may_hold(n("+31202281234")));
         assert_eq!(l.brand("Micr0soft Support"), Some(1));
         assert_eq!(l.brand("ING Helpdesk"), Some(0));
         assert_eq!(l.brand("Helling"), None);
