@@ -29,59 +29,6 @@ fn api_config(state: &std::path::Path, max_body: usize) -> String {
     )
 }
 
-fn api_addr(d: &Daemon) -> SocketAddr {
-    let ready = d
-        .stderr
-        .wait_for(|l| l.starts_with("callscreen ready:"))
-        .unwrap();
-    ready
-        .split_whitespace()
-        .find_map(|w| w.strip_prefix("api="))
-        .expect("an api= address")
-        .parse()
-        .unwrap()
-}
-
-/// A minimal HTTP/1.1 request; returns (status, body).
-fn http(
-    addr: SocketAddr,
-    method: &str,
-    path: &str,
-    token: Option<&str>,
-    ctype: Option<&str>,
-    body: &[u8],
-) -> (u16, String) {
-    let mut s = TcpStream::connect(addr).unwrap();
-    s.set_read_timeout(Some(TIMEOUT)).unwrap();
-    let mut req = format!(
-        "{method} {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\nContent-Length: {}\r\n",
-        body.len()
-    );
-    if let Some(t) = token {
-        req.push_str(&format!("Authorization: Bearer {t}\r\n"));
-    }
-    if let Some(c) = ctype {
-        req.push_str(&format!("Content-Type: {c}\r\n"));
-    }
-    req.push_str("\r\n");
-    s.write_all(req.as_bytes()).unwrap();
-    // A body the server refuses early may not be read at all: ignore a reset.
-    let _ = s.write_all(body);
-    let mut out = Vec::new();
-    let _ = s.read_to_end(&mut out);
-    let text = String::from_utf8_lossy(&out).into_owned();
-    let status = text
-        .split(' ')
-        .nth(1)
-        .and_then(|c| c.parse().ok())
-        .unwrap_or(0);
-    let body = text
-        .split_once("\r\n\r\n")
-        .map(|x| x.1.to_string())
-        .unwrap_or_default();
-    (status, body)
-}
-
 fn push(addr: SocketAddr, token: Option<&str>, list: &str, body: &str) -> (u16, String) {
     http(
         addr,

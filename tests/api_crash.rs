@@ -3,8 +3,7 @@
 
 mod support;
 
-use std::io::{Read, Write};
-use std::net::{SocketAddr, TcpStream};
+use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Instant;
@@ -13,63 +12,24 @@ use support::*;
 
 const TOKEN: &str = "ops-token-for-load-tests";
 
-fn api_config(state: &std::path::Path, udp_threads: usize) -> String {
-    format!(
-        "[sip]\nudp = [\"127.0.0.1:0\"]\ntcp = [\"127.0.0.1:0\"]\nudp_threads = {udp_threads}\n\
-         [api]\nlisten = \"127.0.0.1:0\"\nstate_dir = \"{}\"\n\
-         [[api.clients]]\nname = \"ops\"\ntoken_sha256 = \"{}\"\nlists = [\"*\"]\noperations = [\"read\", \"replace\"]\n",
-        state.display(),
-        callscreen::api::hash_token(TOKEN)
-    )
-}
-
-fn api_addr(d: &Daemon) -> SocketAddr {
-    let ready = d
-        .stderr
-        .wait_for(|l| l.starts_with("callscreen ready:"))
-        .unwrap();
-    ready
-        .split_whitespace()
-        .find_map(|w| w.strip_prefix("api="))
-        .unwrap()
-        .parse()
-        .unwrap()
-}
-
 /// PUT a list; the status, or 0 when the connection failed (daemon gone).
 fn put(addr: SocketAddr, list: &str, body: &str) -> u16 {
-    let Ok(mut s) = TcpStream::connect(addr) else {
-        return 0;
-    };
-    let _ = s.set_read_timeout(Some(TIMEOUT));
-    let req = format!(
-        "PUT /v1/lists/{list} HTTP/1.1\r\nHost: x\r\nConnection: close\r\nAuthorization: Bearer {TOKEN}\r\nContent-Type: text/plain\r\nContent-Length: {}\r\n\r\n{body}",
-        body.len()
-    );
-    if s.write_all(req.as_bytes()).is_err() {
-        return 0;
-    }
-    let mut out = String::new();
-    let _ = s.read_to_string(&mut out);
-    out.split(' ')
-        .nth(1)
-        .and_then(|c| c.parse().ok())
-        .unwrap_or(0)
-}
-
-fn list_body(version: u64, numbers: usize, salt: u64) -> String {
-    let mut b = format!("# callscreen list v1 name=scam-origins version={version}\n+31201234567\n");
-    for i in 0..numbers as u64 {
-        b.push_str(&format!("+316{:08}\n", (i * 7919 + salt) % 100_000_000));
-    }
-    b
+    http(
+        addr,
+        "PUT",
+        &format!("/v1/lists/{list}"),
+        Some(TOKEN),
+        Some("text/plain"),
+        body.as_bytes(),
+    )
+    .0
 }
 
 #[test]
 fn a_kill_during_pushes_loses_no_acknowledged_version_and_tears_no_file() {
     let dir = temp_dir("api-crash");
     let state = dir.join("state");
-    let cfg = config(&dir, &api_config(&state, 1));
+    let cfg = config(&dir, &ops_api_config(&state, 1, TOKEN));
     let mut d = Daemon::start_config(dir.clone(), cfg.clone(), &[]);
     let api = api_addr(&d);
     let acked = Arc::new(AtomicU64::new(1));
@@ -78,7 +38,7 @@ fn a_kill_during_pushes_loses_no_acknowledged_version_and_tears_no_file() {
         std::thread::spawn(move || {
             // Bounded: at most 200 versions; it stops when the daemon is gone.
             for v in 2..200u64 {
-                match put(api, "scam-origins", &list_body(v, 2000, v)) {
+                match put(api, "scam-origins", &scam_list(v, 2000, v)) {
                     200 => acked.store(v, Ordering::SeqCst),
                     0 => break,
                     other => panic!("push {v}: {other}"),

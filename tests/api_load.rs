@@ -3,8 +3,7 @@
 
 mod support;
 
-use std::io::{Read, Write};
-use std::net::{SocketAddr, TcpStream};
+use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Instant;
@@ -13,56 +12,17 @@ use support::*;
 
 const TOKEN: &str = "ops-token-for-load-tests";
 
-fn api_config(state: &std::path::Path, udp_threads: usize) -> String {
-    format!(
-        "[sip]\nudp = [\"127.0.0.1:0\"]\ntcp = [\"127.0.0.1:0\"]\nudp_threads = {udp_threads}\n\
-         [api]\nlisten = \"127.0.0.1:0\"\nstate_dir = \"{}\"\n\
-         [[api.clients]]\nname = \"ops\"\ntoken_sha256 = \"{}\"\nlists = [\"*\"]\noperations = [\"read\", \"replace\"]\n",
-        state.display(),
-        callscreen::api::hash_token(TOKEN)
-    )
-}
-
-fn api_addr(d: &Daemon) -> SocketAddr {
-    let ready = d
-        .stderr
-        .wait_for(|l| l.starts_with("callscreen ready:"))
-        .unwrap();
-    ready
-        .split_whitespace()
-        .find_map(|w| w.strip_prefix("api="))
-        .unwrap()
-        .parse()
-        .unwrap()
-}
-
 /// PUT a list; the status, or 0 when the connection failed (daemon gone).
 fn put(addr: SocketAddr, list: &str, body: &str) -> u16 {
-    let Ok(mut s) = TcpStream::connect(addr) else {
-        return 0;
-    };
-    let _ = s.set_read_timeout(Some(TIMEOUT));
-    let req = format!(
-        "PUT /v1/lists/{list} HTTP/1.1\r\nHost: x\r\nConnection: close\r\nAuthorization: Bearer {TOKEN}\r\nContent-Type: text/plain\r\nContent-Length: {}\r\n\r\n{body}",
-        body.len()
-    );
-    if s.write_all(req.as_bytes()).is_err() {
-        return 0;
-    }
-    let mut out = String::new();
-    let _ = s.read_to_string(&mut out);
-    out.split(' ')
-        .nth(1)
-        .and_then(|c| c.parse().ok())
-        .unwrap_or(0)
-}
-
-fn list_body(version: u64, numbers: usize, salt: u64) -> String {
-    let mut b = format!("# callscreen list v1 name=scam-origins version={version}\n+31201234567\n");
-    for i in 0..numbers as u64 {
-        b.push_str(&format!("+316{:08}\n", (i * 7919 + salt) % 100_000_000));
-    }
-    b
+    http(
+        addr,
+        "PUT",
+        &format!("/v1/lists/{list}"),
+        Some(TOKEN),
+        Some("text/plain"),
+        body.as_bytes(),
+    )
+    .0
 }
 
 fn p99(mut v: Vec<u64>) -> u64 {
@@ -73,11 +33,11 @@ fn p99(mut v: Vec<u64>) -> u64 {
 #[test]
 fn a_swap_under_sip_load_fails_no_call() {
     let dir = temp_dir("api-swap");
-    let cfg = config(&dir, &api_config(&dir.join("state"), 2));
+    let cfg = config(&dir, &ops_api_config(&dir.join("state"), 2, TOKEN));
     let d = Daemon::start_config(dir.clone(), cfg, &[]);
     let api = api_addr(&d);
     // A list of some size, so that parsing and building take a while.
-    assert_eq!(put(api, "scam-origins", &list_body(2, 100_000, 1)), 200);
+    assert_eq!(put(api, "scam-origins", &scam_list(2, 100_000, 1)), 200);
     let to = d.udp;
     let calls = |n: usize, tag: &str, stop: Option<&AtomicBool>| {
         let c = udp_client("127.0.0.1:0");
@@ -101,7 +61,7 @@ fn a_swap_under_sip_load_fails_no_call() {
     let pusher = {
         let done = Arc::clone(&done);
         std::thread::spawn(move || {
-            let s = put(api, "scam-origins", &list_body(3, 100_000, 2));
+            let s = put(api, "scam-origins", &scam_list(3, 100_000, 2));
             done.store(true, Ordering::SeqCst);
             s
         })

@@ -4,7 +4,7 @@ use std::net::IpAddr;
 
 use super::entry::{EntryMeta, Target};
 use super::intervals::IntervalMap;
-use super::numbers::{Hit, Lookup};
+use super::numbers::Lookup;
 use crate::cidr::ip_key;
 
 #[derive(Debug)]
@@ -37,19 +37,7 @@ impl NetworkList {
     /// The most specific live network containing `ip`.
     pub fn lookup(&self, ip: IpAddr, now: u64) -> Lookup<'_> {
         let mut out = Lookup::default();
-        for &ix in self.map.lookup(ip_key(ip)) {
-            let (target, m) = self.entries[ix as usize];
-            let hit = Hit {
-                target,
-                meta: &self.metas[m as usize],
-            };
-            if hit.meta.is_expired(now) {
-                out.expired.get_or_insert(hit);
-            } else {
-                out.hit = Some(hit);
-                break;
-            }
-        }
+        out.first_live(self.map.lookup(ip_key(ip)), &self.entries, &self.metas, now);
         out
     }
 

@@ -59,6 +59,32 @@ pub struct Lookup<'a> {
     pub expired: Option<Hit<'a>>,
 }
 
+impl<'a> Lookup<'a> {
+    /// Takes the first live entry of `covers` (most specific first) as the
+    /// hit, noting the first expired one passed over.
+    pub(crate) fn first_live(
+        &mut self,
+        covers: &[u32],
+        entries: &'a [(Target, u32)],
+        metas: &'a [EntryMeta],
+        now: u64,
+    ) {
+        for &ix in covers {
+            let (target, m) = entries[ix as usize];
+            let hit = Hit {
+                target,
+                meta: &metas[m as usize],
+            };
+            if hit.meta.is_expired(now) {
+                self.expired.get_or_insert(hit);
+            } else {
+                self.hit = Some(hit);
+                return;
+            }
+        }
+    }
+}
+
 pub struct NumberList {
     bloom: Option<Bloom<u64>>,
     /// Exact numbers, ascending, unique.
@@ -270,19 +296,12 @@ impl NumberList {
             }
             out.expired = Some(hit);
         }
-        for &ix in self.spans.lookup(span_key(n.len(), v)) {
-            let (target, m) = self.span_entries[ix as usize];
-            let hit = Hit {
-                target,
-                meta: &self.metas[m as usize],
-            };
-            if hit.meta.is_expired(now) {
-                out.expired.get_or_insert(hit);
-            } else {
-                out.hit = Some(hit);
-                break;
-            }
-        }
+        out.first_live(
+            self.spans.lookup(span_key(n.len(), v)),
+            &self.span_entries,
+            &self.metas,
+            now,
+        );
         out
     }
 

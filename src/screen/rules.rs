@@ -140,32 +140,9 @@ pub(super) fn lists<'a>(
                 break;
             }
         }
-        for (role, kind) in [
-            (Role::Blocklist, ReasonKind::Blocklist),
-            (Role::Withdrawn, ReasonKind::Withdrawn),
-        ] {
-            for list in lists.with_role(role) {
-                let r = list.lookup_number(n, facts.now);
-                note_expired(v, subject, list, &r);
-                if let Some(h) = r.hit {
-                    let hit = ListHit {
-                        list: &list.name,
-                        version: list.version,
-                        target: h.target,
-                        meta: h.meta,
-                    };
-                    add(
-                        v,
-                        policy,
-                        facts,
-                        Reason::of_list(kind, &list.name),
-                        subject,
-                        Some(n),
-                        Some(hit),
-                    );
-                }
-            }
-        }
+        list_hits(v, facts, lists, policy, subject, Some(n), |l| {
+            l.lookup_number(n, facts.now)
+        });
         if allowed {
             for f in v.findings.iter_mut().skip(first_of_number) {
                 if f.reason.kind.names_list() {
@@ -175,30 +152,46 @@ pub(super) fn lists<'a>(
         }
     }
     if let Some(ip) = facts.source {
-        for (role, kind) in [
-            (Role::Blocklist, ReasonKind::Blocklist),
-            (Role::Withdrawn, ReasonKind::Withdrawn),
-        ] {
-            for list in lists.with_role(role) {
-                let r = list.lookup_ip(ip, facts.now);
-                note_expired(v, Subject::Source, list, &r);
-                if let Some(h) = r.hit {
-                    let hit = ListHit {
-                        list: &list.name,
-                        version: list.version,
-                        target: h.target,
-                        meta: h.meta,
-                    };
-                    add(
-                        v,
-                        policy,
-                        facts,
-                        Reason::of_list(kind, &list.name),
-                        Subject::Source,
-                        None,
-                        Some(hit),
-                    );
-                }
+        list_hits(v, facts, lists, policy, Subject::Source, None, |l| {
+            l.lookup_ip(ip, facts.now)
+        });
+    }
+}
+
+/// `blocklist:<list>` and `withdrawn:<list>` findings for one subject, with
+/// `lookup` asking each list (by number or by address).
+fn list_hits<'a>(
+    v: &mut Verdict<'a>,
+    facts: &CallFacts<'_>,
+    lists: &'a ListSet,
+    policy: &'a Policy,
+    subject: Subject,
+    number: Option<E164>,
+    lookup: impl Fn(&'a crate::lists::List) -> Lookup<'a>,
+) {
+    for (role, kind) in [
+        (Role::Blocklist, ReasonKind::Blocklist),
+        (Role::Withdrawn, ReasonKind::Withdrawn),
+    ] {
+        for list in lists.with_role(role) {
+            let r = lookup(list);
+            note_expired(v, subject, list, &r);
+            if let Some(h) = r.hit {
+                let hit = ListHit {
+                    list: &list.name,
+                    version: list.version,
+                    target: h.target,
+                    meta: h.meta,
+                };
+                add(
+                    v,
+                    policy,
+                    facts,
+                    Reason::of_list(kind, &list.name),
+                    subject,
+                    number,
+                    Some(hit),
+                );
             }
         }
     }

@@ -181,6 +181,7 @@ pub fn run(opts: RunOptions) -> Result<(), StartError> {
                 }
             }
         }
+        let signals = Signals::install().map_err(StartError::Runtime)?;
         shared.ready.store(true, Ordering::SeqCst);
         let lists: Vec<String> = shared
             .runtime
@@ -207,7 +208,7 @@ pub fn run(opts: RunOptions) -> Result<(), StartError> {
         eprintln!("{line}");
         tracing::info!("{line}");
         let _ = sd_notify::notify(&[sd_notify::NotifyState::Ready]);
-        lifecycle(&opts.config, &shared, &dropped).await;
+        lifecycle(&opts.config, &shared, &dropped, signals).await;
         Ok(())
     });
     shared.stop.store(true, Ordering::SeqCst);
@@ -237,20 +238,36 @@ fn bind_tcp(addr: SocketAddr) -> std::io::Result<tokio::net::TcpListener> {
 }
 
 /// Signals and the watchdog, until a stop is asked for.
+/// The signals the daemon handles, installed before it says it is ready (a
+/// SIGTERM right after "ready" must stop it gracefully, not kill it).
+struct Signals {
+    term: tokio::signal::unix::Signal,
+    int: tokio::signal::unix::Signal,
+    hup: tokio::signal::unix::Signal,
+}
+
+impl Signals {
+    fn install() -> std::io::Result<Signals> {
+        use tokio::signal::unix::{SignalKind, signal};
+        Ok(Signals {
+            term: signal(SignalKind::terminate())?,
+            int: signal(SignalKind::interrupt())?,
+            hup: signal(SignalKind::hangup())?,
+        })
+    }
+}
+
 async fn lifecycle(
     config: &Path,
     shared: &Arc<Shared>,
     dropped: &tracing_appender::non_blocking::ErrorCounter,
+    signals: Signals,
 ) {
-    use tokio::signal::unix::{SignalKind, signal};
-    let (Ok(mut term), Ok(mut int), Ok(mut hup)) = (
-        signal(SignalKind::terminate()),
-        signal(SignalKind::interrupt()),
-        signal(SignalKind::hangup()),
-    ) else {
-        tracing::error!("cannot install signal handlers; stopping");
-        return;
-    };
+    let Signals {
+        mut term,
+        mut int,
+        mut hup,
+    } = signals;
     let watchdog = sd_notify::watchdog_enabled();
     let every = watchdog.map_or(std::time::Duration::from_secs(10), |d| {
         (d / 2).min(std::time::Duration::from_secs(10))

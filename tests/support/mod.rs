@@ -413,3 +413,83 @@ impl Catcher {
         got
     }
 }
+
+/// The control API's address, from the daemon's ready line (`api=…`).
+pub fn api_addr(d: &Daemon) -> SocketAddr {
+    let ready = d
+        .stderr
+        .wait_for(|l| l.starts_with("callscreen ready:"))
+        .expect("a ready line");
+    ready
+        .split_whitespace()
+        .find_map(|w| w.strip_prefix("api="))
+        .expect("an api= address")
+        .parse()
+        .unwrap()
+}
+
+/// One HTTP/1.1 request; (status, body). Status 0: the connection failed
+/// (the daemon is gone).
+pub fn http(
+    addr: SocketAddr,
+    method: &str,
+    path: &str,
+    token: Option<&str>,
+    ctype: Option<&str>,
+    body: &[u8],
+) -> (u16, String) {
+    let Ok(mut s) = TcpStream::connect(addr) else {
+        return (0, String::new());
+    };
+    let _ = s.set_read_timeout(Some(TIMEOUT));
+    let mut req = format!(
+        "{method} {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\nContent-Length: {}\r\n",
+        body.len()
+    );
+    if let Some(t) = token {
+        req.push_str(&format!("Authorization: Bearer {t}\r\n"));
+    }
+    if let Some(c) = ctype {
+        req.push_str(&format!("Content-Type: {c}\r\n"));
+    }
+    req.push_str("\r\n");
+    if s.write_all(req.as_bytes()).is_err() {
+        return (0, String::new());
+    }
+    // A body the server refuses early may not be read at all: ignore a reset.
+    let _ = s.write_all(body);
+    let mut out = Vec::new();
+    let _ = s.read_to_end(&mut out);
+    let text = String::from_utf8_lossy(&out).into_owned();
+    let status = text
+        .split(' ')
+        .nth(1)
+        .and_then(|c| c.parse().ok())
+        .unwrap_or(0);
+    let body = text
+        .split_once("\r\n\r\n")
+        .map(|x| x.1.to_string())
+        .unwrap_or_default();
+    (status, body)
+}
+
+/// The [api] section the load and crash tests use: one client with every
+/// list and read/replace.
+pub fn ops_api_config(state: &Path, udp_threads: usize, token: &str) -> String {
+    format!(
+        "[sip]\nudp = [\"127.0.0.1:0\"]\ntcp = [\"127.0.0.1:0\"]\nudp_threads = {udp_threads}\n\
+         [api]\nlisten = \"127.0.0.1:0\"\nstate_dir = \"{}\"\n\
+         [[api.clients]]\nname = \"ops\"\ntoken_sha256 = \"{}\"\nlists = [\"*\"]\noperations = [\"read\", \"replace\"]\n",
+        state.display(),
+        callscreen::api::hash_token(token)
+    )
+}
+
+/// A scam-origins list of `numbers` Dutch mobiles (varied by `salt`).
+pub fn scam_list(version: u64, numbers: usize, salt: u64) -> String {
+    let mut b = format!("# callscreen list v1 name=scam-origins version={version}\n+31201234567\n");
+    for i in 0..numbers as u64 {
+        b.push_str(&format!("+316{:08}\n", (i * 7919 + salt) % 100_000_000));
+    }
+    b
+}
