@@ -208,6 +208,22 @@ fn all_rules(c: &mut Criterion) {
     g.bench_function("all-rules", |b| {
         b.iter(|| screen(black_box(&full_facts), &with_protected, &full.policy).action)
     });
+    // A name that starts like a brand somewhere (" b…", "br…"): the
+    // automaton runs (the worse case for a clean call).
+    let raw_b = RawCall {
+        from_display: Some("Bram Bakker"),
+        ..raw
+    };
+    let full_facts_b = CallFacts::read(&raw_b, full_peer, &full.policy, NOW);
+    assert_eq!(
+        screen(&full_facts_b, &with_protected, &full.policy)
+            .findings
+            .len(),
+        0
+    );
+    g.bench_function("all-rules-automaton-runs", |b| {
+        b.iter(|| screen(black_box(&full_facts_b), &with_protected, &full.policy).action)
+    });
     g.bench_function("read+core-rules", |b| {
         b.iter(|| {
             let f = CallFacts::read(black_box(&raw), core_peer, &core.policy, NOW);

@@ -259,6 +259,11 @@ pub struct BrandMatcher {
     /// first form ends in a space while the second has none.)
     primary: Option<AhoCorasick>,
     primary_owner: Vec<u32>,
+    /// Every two-byte beginning of a primary pattern (a 65 536-bit set): a
+    /// name in which no position starts like a brand is clean without
+    /// running the automaton (most names; cheaper than its own prefilter on
+    /// a few dozen bytes).
+    starts: Vec<u64>,
     /// Short brands folded for look-alikes, searched only in a name that
     /// uses look-alike characters (so "Appie" is not "Apple", "1NG" is ING).
     short_alike: Option<AhoCorasick>,
@@ -296,9 +301,15 @@ impl BrandMatcher {
                     .ok()
             }
         };
+        let mut starts = vec![0u64; 1024];
+        for p in &primary {
+            let k = usize::from(p[0]) << 8 | usize::from(p.get(1).copied().unwrap_or(0));
+            starts[k / 64] |= 1 << (k % 64);
+        }
         BrandMatcher {
             primary: build(&primary),
             primary_owner,
+            starts,
             short_alike: build(&alike),
             short_alike_owner: alike_owner,
         }
@@ -316,7 +327,12 @@ impl BrandMatcher {
             hay[p.len()..p.len() + q.len()].copy_from_slice(q);
             (p.len() + q.len(), f.suspicious)
         };
-        if let Some(m) = self.primary.as_ref().and_then(|ac| ac.find(&hay[..len])) {
+        let hay = &hay[..len];
+        let may_start = hay.windows(2).any(|w| {
+            let k = usize::from(w[0]) << 8 | usize::from(w[1]);
+            self.starts[k / 64] & (1 << (k % 64)) != 0
+        });
+        if may_start && let Some(m) = self.primary.as_ref().and_then(|ac| ac.find(hay)) {
             return Some(self.primary_owner[m.pattern().as_usize()]);
         }
         if !suspicious {
