@@ -3,7 +3,6 @@
 
 mod support;
 
-use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Instant;
@@ -11,19 +10,6 @@ use std::time::Instant;
 use support::*;
 
 const TOKEN: &str = "ops-token-for-load-tests";
-
-/// PUT a list; the status, or 0 when the connection failed (daemon gone).
-fn put(addr: SocketAddr, list: &str, body: &str) -> u16 {
-    http(
-        addr,
-        "PUT",
-        &format!("/v1/lists/{list}"),
-        Some(TOKEN),
-        Some("text/plain"),
-        body.as_bytes(),
-    )
-    .0
-}
 
 #[test]
 fn a_kill_during_pushes_loses_no_acknowledged_version_and_tears_no_file() {
@@ -38,7 +24,7 @@ fn a_kill_during_pushes_loses_no_acknowledged_version_and_tears_no_file() {
         std::thread::spawn(move || {
             // Bounded: at most 200 versions; it stops when the daemon is gone.
             for v in 2..200u64 {
-                match put(api, "scam-origins", &scam_list(v, 2000, v)) {
+                match put_list(api, TOKEN, "scam-origins", &scam_list(v, 2000, v)) {
                     200 => acked.store(v, Ordering::SeqCst),
                     0 => break,
                     other => panic!("push {v}: {other}"),

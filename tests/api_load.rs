@@ -3,7 +3,6 @@
 
 mod support;
 
-use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Instant;
@@ -11,19 +10,6 @@ use std::time::Instant;
 use support::*;
 
 const TOKEN: &str = "ops-token-for-load-tests";
-
-/// PUT a list; the status, or 0 when the connection failed (daemon gone).
-fn put(addr: SocketAddr, list: &str, body: &str) -> u16 {
-    http(
-        addr,
-        "PUT",
-        &format!("/v1/lists/{list}"),
-        Some(TOKEN),
-        Some("text/plain"),
-        body.as_bytes(),
-    )
-    .0
-}
 
 fn p99(mut v: Vec<u64>) -> u64 {
     v.sort_unstable();
@@ -37,7 +23,10 @@ fn a_swap_under_sip_load_fails_no_call() {
     let d = Daemon::start_config(dir.clone(), cfg, &[]);
     let api = api_addr(&d);
     // A list of some size, so that parsing and building take a while.
-    assert_eq!(put(api, "scam-origins", &scam_list(2, 100_000, 1)), 200);
+    assert_eq!(
+        put_list(api, TOKEN, "scam-origins", &scam_list(2, 100_000, 1)),
+        200
+    );
     let to = d.udp;
     let calls = |n: usize, tag: &str, stop: Option<&AtomicBool>| {
         let c = udp_client("127.0.0.1:0");
@@ -61,7 +50,7 @@ fn a_swap_under_sip_load_fails_no_call() {
     let pusher = {
         let done = Arc::clone(&done);
         std::thread::spawn(move || {
-            let s = put(api, "scam-origins", &scam_list(3, 100_000, 2));
+            let s = put_list(api, TOKEN, "scam-origins", &scam_list(3, 100_000, 2));
             done.store(true, Ordering::SeqCst);
             s
         })

@@ -92,15 +92,7 @@ fn note_expired<'a>(
     r: &Lookup<'a>,
 ) {
     if let (None, Some(e)) = (r.hit, r.expired) {
-        v.expired.push((
-            subject,
-            ListHit {
-                list: &list.name,
-                version: list.version,
-                target: e.target,
-                meta: e.meta,
-            },
-        ));
+        v.expired.push((subject, ListHit::of(list, e)));
     }
 }
 
@@ -122,12 +114,7 @@ pub(super) fn lists<'a>(
             note_expired(v, subject, list, &r);
             if let Some(h) = r.hit {
                 allowed = true;
-                let hit = ListHit {
-                    list: &list.name,
-                    version: list.version,
-                    target: h.target,
-                    meta: h.meta,
-                };
+                let hit = ListHit::of(list, h);
                 add(
                     v,
                     policy,
@@ -177,12 +164,7 @@ fn list_hits<'a>(
             let r = lookup(list);
             note_expired(v, subject, list, &r);
             if let Some(h) = r.hit {
-                let hit = ListHit {
-                    list: &list.name,
-                    version: list.version,
-                    target: h.target,
-                    meta: h.meta,
-                };
+                let hit = ListHit::of(list, h);
                 add(
                     v,
                     policy,

@@ -31,12 +31,7 @@ pub(super) fn protected<'a>(
     let pai = facts.trusted_pai(policy);
     for list in lists.with_role(Role::Protected) {
         let Some(cl) = list.companies() else { continue };
-        let hit_of = |h: crate::lists::Hit<'a>| ListHit {
-            list: &list.name,
-            version: list.version,
-            target: h.target,
-            meta: h.meta,
-        };
+        let hit_of = |h: crate::lists::Hit<'a>| ListHit::of(list, h);
         for (subject, cli) in callers(facts, policy).into_iter().flatten() {
             let Cli::Number(n) = cli else { continue };
             let Some(h) = cl.lookup(n, facts.now) else {

@@ -38,6 +38,18 @@ pub struct ListHit<'a> {
     pub meta: &'a EntryMeta,
 }
 
+impl<'a> ListHit<'a> {
+    /// A lookup's hit in `list`.
+    pub fn of(list: &'a crate::lists::List, h: crate::lists::Hit<'a>) -> ListHit<'a> {
+        ListHit {
+            list: &list.name,
+            version: list.version,
+            target: h.target,
+            meta: h.meta,
+        }
+    }
+}
+
 /// One reason found, with what its rule says.
 #[derive(Clone, Copy, Debug)]
 pub struct Finding<'a> {

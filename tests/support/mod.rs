@@ -493,3 +493,17 @@ pub fn scam_list(version: u64, numbers: usize, salt: u64) -> String {
     }
     b
 }
+
+/// PUT a v1 list with a bearer token; the status, 0 when the connection
+/// failed (the daemon is gone).
+pub fn put_list(addr: SocketAddr, token: &str, list: &str, body: &str) -> u16 {
+    http(
+        addr,
+        "PUT",
+        &format!("/v1/lists/{list}"),
+        Some(token),
+        Some("text/plain"),
+        body.as_bytes(),
+    )
+    .0
+}
