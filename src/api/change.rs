@@ -73,12 +73,15 @@ pub async fn patch(
         .and_then(|c| check_signature(c, &headers, &body).map(|_| c))
     {
         Ok(c) => c.name.clone(),
-        Err(r) => return *r,
+        Err(r) => {
+            // Counted and logged like every refusal (the client is unknown here).
+            ApiMetrics::inc(&st.metrics.pushes_refused);
+            tracing::warn!(target: "audit", list = %name, outcome = "refused", reason = "unauthorised", "list change refused");
+            return *r;
+        }
     };
     let refuse = |status: StatusCode, reason: &str, body: serde_json::Value| {
-        ApiMetrics::inc(&st.metrics.pushes_refused);
-        tracing::warn!(target: "audit", client = %who, list = %name, outcome = "refused", reason, "list patch refused");
-        (status, Json(body)).into_response()
+        super::push::refusal(&st, &who, &name, status, reason, body)
     };
     let delta: Delta = match serde_json::from_slice(&body) {
         Ok(d) => d,

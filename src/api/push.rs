@@ -95,6 +95,20 @@ pub(super) fn errors_json(e: &ListErrors) -> Value {
     })
 }
 
+/// Answers a refused change: counted, and one audit line (client, list, reason).
+pub(super) fn refusal(
+    st: &ApiState,
+    who: &str,
+    name: &str,
+    status: StatusCode,
+    reason: &str,
+    body: Value,
+) -> Response {
+    ApiMetrics::inc(&st.metrics.pushes_refused);
+    tracing::warn!(target: "audit", client = %who, list = %name, outcome = "refused", reason, "list change refused");
+    (status, Json(body)).into_response()
+}
+
 /// What a push's body became on its way in.
 struct Received {
     /// The list, or every error found in it.
@@ -160,15 +174,13 @@ pub async fn replace(
         Ok(c) => c.clone(),
         Err(r) => {
             ApiMetrics::inc(&st.metrics.pushes_refused);
-            tracing::warn!(target: "audit", list = %name, outcome = "refused", reason = "unauthorised", "list push refused");
+            tracing::warn!(target: "audit", list = %name, outcome = "refused", reason = "unauthorised", "list change refused");
             return *r;
         }
     };
     let who = client.name.clone();
     let refuse = |status: StatusCode, reason: &str, body: Value| {
-        ApiMetrics::inc(&st.metrics.pushes_refused);
-        tracing::warn!(target: "audit", client = %who, list = %name, outcome = "refused", reason, "list push refused");
-        (status, Json(body)).into_response()
+        refusal(&st, &who, &name, status, reason, body)
     };
     let ctype = headers
         .get(header::CONTENT_TYPE)
@@ -274,7 +286,7 @@ pub async fn replace(
     if let Err(r) = check_signature(&client, &headers, &signed) {
         discard();
         ApiMetrics::inc(&st.metrics.pushes_refused);
-        tracing::warn!(target: "audit", client = %who, list = %name, outcome = "refused", reason = "signature", "list push refused");
+        tracing::warn!(target: "audit", client = %who, list = %name, outcome = "refused", reason = "signature", "list change refused");
         return *r;
     }
     let list = match received.list {
