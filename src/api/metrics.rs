@@ -72,6 +72,36 @@ pub async fn metrics(State(st): State<Arc<ApiState>>) -> impl IntoResponse {
             &m.reload_failures,
         ),
         (
+            "callscreen_proxy_forwarded_total",
+            "Proxy mode: requests forwarded to a next hop.",
+            &m.forwarded,
+        ),
+        (
+            "callscreen_proxy_relayed_total",
+            "Proxy mode: responses relayed back.",
+            &m.relayed,
+        ),
+        (
+            "callscreen_proxy_absorbed_acks_total",
+            "Proxy mode: ACKs for callscreen's own answers, not forwarded.",
+            &m.absorbed_acks,
+        ),
+        (
+            "callscreen_proxy_stray_responses_total",
+            "Proxy mode: responses dropped (not from a next hop, or not through callscreen).",
+            &m.stray_responses,
+        ),
+        (
+            "callscreen_send_failures_total",
+            "Messages that could not be sent on (no socket, queue full, connection failed).",
+            &m.send_failures,
+        ),
+        (
+            "callscreen_next_hop_unreachable_total",
+            "Proxy mode: next-hop failures (TCP connect refused or timed out, probe unanswered).",
+            &m.hop_unreachable,
+        ),
+        (
             "callscreen_log_lines_dropped_total",
             "NOC log lines dropped because the queue was full.",
             &m.dropped_log_lines,

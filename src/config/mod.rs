@@ -13,8 +13,8 @@ use std::path::{Path, PathBuf};
 pub use api::{ApiSettings, Client, DEFAULT_MAX_BODY, Operation, parse_sha256};
 pub use error::{ConfigError, ConfigErrors};
 pub use validate::{
-    ListSpec, LogSettings, Mode, PeerMatch, RedirectSettings, Sbc, Settings, SipSettings,
-    TagSettings, UnknownSource,
+    ListSpec, LogSettings, Mode, NextHop, PeerMatch, ProxySettings, RedirectSettings, Sbc,
+    Settings, SipSettings, TagSettings, UnknownSource,
 };
 
 /// Reads and validates a configuration file.

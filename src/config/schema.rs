@@ -33,6 +33,8 @@ pub struct Config {
     #[serde(default)]
     pub redirect: RedirectSection,
     #[serde(default)]
+    pub proxy: ProxySection,
+    #[serde(default)]
     pub log: LogSection,
     #[serde(default)]
     pub shaken: ShakenSection,
@@ -95,6 +97,15 @@ pub struct SipSection {
 pub struct RedirectSection {
     pub next_hop: Option<Spanned<String>>,
     pub clean_code: Option<Spanned<i64>>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct ProxySection {
+    pub next_hops: Option<Vec<Spanned<String>>>,
+    pub via_host: Option<Spanned<String>>,
+    pub probe_interval_secs: Option<u64>,
+    pub down_secs: Option<u64>,
 }
 
 #[derive(Deserialize, Default)]

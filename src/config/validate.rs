@@ -50,6 +50,30 @@ pub struct Sbc {
 pub enum Mode {
     /// Answer as a stateless UAS: 302 onwards, or a rejection (default).
     Redirect,
+    /// Forward as a stateless proxy (RFC 3261 §16.11), rejections answered locally.
+    Proxy,
+}
+
+/// A next hop of proxy mode: where forwarded requests go.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct NextHop {
+    pub addr: std::net::SocketAddr,
+    /// `transport=tcp`: every request over TCP (else UDP, and TCP above 1300 bytes).
+    pub tcp: bool,
+}
+
+/// Proxy mode (`[proxy]`).
+#[derive(Clone, Debug, PartialEq)]
+pub struct ProxySettings {
+    /// Tried in order: the first one not marked down gets the request.
+    pub next_hops: Vec<NextHop>,
+    /// The host callscreen writes in its Via (default: the listen address).
+    pub via_host: Option<String>,
+    /// OPTIONS to every next hop this often (zero: no probes).
+    pub probe_interval: std::time::Duration,
+    /// How long a hop stays down after a failure (a 503 without Retry-After,
+    /// a refused TCP connection, an unanswered probe).
+    pub down_for: std::time::Duration,
 }
 
 /// What happens to a request from an address that is neither an SBC nor a peer.
@@ -123,6 +147,7 @@ pub struct Settings {
     pub tags: TagSettings,
     pub sip: SipSettings,
     pub redirect: RedirectSettings,
+    pub proxy: ProxySettings,
     pub log: LogSettings,
     /// The control plane, when configured.
     pub api: Option<super::ApiSettings>,
@@ -578,6 +603,7 @@ pub(super) fn validate(
     }
 
     let (sip, redirect, log) = server_sections(&mut cx, &raw);
+    let proxy = proxy_section(&mut cx, &raw, &sip);
     let api = api_section(&mut cx, &raw, base, &roles_by_name);
 
     if !cx.errors.is_empty() {
@@ -611,6 +637,7 @@ pub(super) fn validate(
         },
         sip,
         redirect,
+        proxy,
         log,
         api,
     })
@@ -749,8 +776,9 @@ fn server_sections(
     let s = &raw.sip;
     let mode = match s.mode.as_ref().map(|m| (m.get_ref().as_str(), m.span())) {
         None | Some(("redirect", _)) => Mode::Redirect,
+        Some(("proxy", _)) => Mode::Proxy,
         Some((other, span)) => {
-            cx.err::<()>(Some(span), "sip.mode", format!("{other:?} is not a mode; this version runs \"redirect\" (proxy mode is not built yet)"));
+            cx.err::<()>(Some(span), "sip.mode", format!("{other:?} is not a mode; use \"redirect\" (answer 302 towards [redirect] next_hop) or \"proxy\" (forward to [proxy] next_hops)"));
             Mode::Redirect
         }
     };
@@ -874,6 +902,102 @@ fn server_sections(
         queue_lines: l.queue_lines.unwrap_or(65_536).max(1024),
     };
     (sip, redirect, log)
+}
+
+fn proxy_section(cx: &mut Ctx<'_>, raw: &schema::Config, sip: &SipSettings) -> ProxySettings {
+    let p = &raw.proxy;
+    let mut next_hops = Vec::new();
+    for (i, h) in p.next_hops.iter().flatten().enumerate() {
+        let key = format!("proxy.next_hops[{i}]");
+        match parse_next_hop(h.get_ref()) {
+            Ok(hop) if sip.udp.contains(&hop.addr) || sip.tcp.contains(&hop.addr) => {
+                cx.err::<()>(
+                    Some(h.span()),
+                    key,
+                    "points back at callscreen's own listener: forwarding there would loop",
+                );
+            }
+            Ok(hop) => next_hops.push(hop),
+            Err(why) => {
+                cx.err::<()>(Some(h.span()), key, format!("{:?}: {why}; write \"sip:IP:PORT\" or \"sip:IP:PORT;transport=tcp\", e.g. \"sip:192.0.2.20:5060\"", h.get_ref()));
+            }
+        }
+    }
+    if sip.mode == Mode::Proxy && next_hops.is_empty() && p.next_hops.iter().flatten().count() == 0
+    {
+        cx.err::<()>(
+            None,
+            "proxy.next_hops",
+            "proxy mode needs at least one next hop: add [proxy] next_hops = [\"sip:IP:PORT\"] (the core or SBC side that routes calls on)",
+        );
+    }
+    let via_host = p.via_host.as_ref().map(|h| h.get_ref().trim().to_string());
+    if let (Some(h), Some(span)) = (&via_host, p.via_host.as_ref().map(|h| h.span()))
+        && (h.is_empty()
+            || h.contains([' ', ';', ',', '<', '>', '@', ':'])
+                && h.parse::<std::net::Ipv6Addr>().is_err())
+    {
+        cx.err::<()>(
+            Some(span),
+            "proxy.via_host",
+            format!("{h:?} must be a host name or IP address without a port, e.g. \"192.0.2.10\""),
+        );
+    }
+    let unspecified = sip
+        .udp
+        .iter()
+        .chain(&sip.tcp)
+        .any(|a| a.ip().is_unspecified());
+    if sip.mode == Mode::Proxy && via_host.is_none() && unspecified {
+        cx.err::<()>(
+            None,
+            "proxy.via_host",
+            "callscreen listens on an unspecified address (0.0.0.0 or ::), so it cannot tell which address to write in its Via: set [proxy] via_host = \"<the address the next hops reach callscreen on>\"",
+        );
+    }
+    ProxySettings {
+        next_hops,
+        via_host,
+        probe_interval: std::time::Duration::from_secs(p.probe_interval_secs.unwrap_or(5)),
+        down_for: std::time::Duration::from_secs(p.down_secs.unwrap_or(30).max(1)),
+    }
+}
+
+/// `sip:IP:PORT[;transport=udp|tcp]` (or without `sip:`); the port defaults to 5060.
+pub fn parse_next_hop(v: &str) -> Result<NextHop, &'static str> {
+    let v = v.trim();
+    let v = v.strip_prefix("sip:").unwrap_or(v);
+    let (addr, params) = v.split_once(';').unwrap_or((v, ""));
+    let mut tcp = false;
+    for p in params.split(';').filter(|p| !p.is_empty()) {
+        match p.to_ascii_lowercase().as_str() {
+            "transport=udp" => tcp = false,
+            "transport=tcp" => tcp = true,
+            _ => return Err("only the parameter transport=udp or transport=tcp is understood"),
+        }
+    }
+    let addr = match addr.parse::<std::net::SocketAddr>() {
+        Ok(a) => a,
+        Err(_) => match addr.parse::<std::net::IpAddr>() {
+            Ok(ip) => std::net::SocketAddr::new(ip, 5060),
+            Err(_) => match addr
+                .trim_start_matches('[')
+                .trim_end_matches(']')
+                .parse::<std::net::Ipv6Addr>()
+            {
+                Ok(ip) => std::net::SocketAddr::new(ip.into(), 5060),
+                Err(_) => {
+                    return Err(
+                        "not an IP address with an optional port (host names are not resolved: the call path does no DNS)",
+                    );
+                }
+            },
+        },
+    };
+    if addr.port() == 0 || addr.ip().is_unspecified() {
+        return Err("needs a real address and port");
+    }
+    Ok(NextHop { addr, tcp })
 }
 
 fn number_context(

@@ -10,9 +10,11 @@ use std::sync::atomic::Ordering;
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
 use super::ingress::{self, Ingress};
+use super::links::Dest;
 use super::noc;
+use super::proxy;
 use super::runtime::{Metrics, Runtime, Shared};
-use crate::config::UnknownSource;
+use crate::config::{Mode, UnknownSource};
 use crate::screen::{Action, CallFacts, Verdict, screen};
 use crate::sip::addr::{Uri, param, split_list};
 use crate::sip::facts::{CallerIds, request_user};
@@ -33,6 +35,12 @@ pub enum Outcome {
         consumed: usize,
         close: bool,
     },
+    /// Proxy mode: send `Handler::out` there (forwarded or relayed).
+    Send {
+        dest: Dest,
+        consumed: usize,
+        close: bool,
+    },
     /// Nothing to send.
     Silent { consumed: usize, close: bool },
     /// A stream needs more bytes.
@@ -43,9 +51,12 @@ pub struct Handler {
     scanner: Scanner,
     pub out: Vec<u8>,
     shared: Arc<Shared>,
+    /// The inbound TCP connection this handler reads (proxy mode writes it
+    /// into its Via, so that responses come back on it).
+    pub conn: Option<u64>,
 }
 
-fn unix_now() -> u64 {
+pub(super) fn unix_now() -> u64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map(|d| d.as_secs())
@@ -59,6 +70,7 @@ impl Handler {
             scanner: Scanner::new(limits),
             out: Vec::with_capacity(2048),
             shared,
+            conn: None,
         }
     }
 
@@ -75,6 +87,20 @@ impl Handler {
         let consumed = msg.len;
         let close = framing == Framing::Stream && msg.fault.is_some_and(|f| f.breaks_framing());
         let m = &shared.metrics;
+        let proxy = rt.settings.sip.mode == Mode::Proxy;
+        let cx = proxy::Cx {
+            src,
+            framing,
+            consumed,
+            close,
+            conn: self.conn,
+            rt: &rt,
+            shared: &shared,
+            t0,
+        };
+        if let (true, Some(StartLine::Response { code }), None) = (proxy, msg.start, msg.fault) {
+            return proxy::response(&mut self.out, &msg, code, &cx);
+        }
         if matches!(msg.start, Some(StartLine::Response { .. }))
             || msg.fault.is_some_and(|f| f.status.is_none())
         {
@@ -95,7 +121,12 @@ impl Handler {
             simple(&mut self.out, &msg, src, 403, "Forbidden", &shared, &[]);
             return reply(&msg, src, framing, consumed, close);
         }
-        let req = match crate::sip::request::read(&msg) {
+        let read = if proxy {
+            crate::sip::request::read_for_proxy(&msg)
+        } else {
+            crate::sip::request::read(&msg)
+        };
+        let req = match read {
             Ok(r) => r,
             Err(Refusal::Status(code, why)) => {
                 if msg.start.is_none() && code == 400 && msg.header_count() == 0 {
@@ -138,31 +169,13 @@ impl Handler {
                 return reply(&msg, src, framing, consumed, close);
             }
         };
+        if proxy {
+            return proxy::request(&mut self.out, &msg, &req, ingress, &cx);
+        }
         match req.method {
             Method::Ack | Method::Cancel => Outcome::Silent { consumed, close },
             Method::Options => {
-                Metrics::inc(&m.options);
-                if shared.ready.load(Ordering::Relaxed) {
-                    simple(
-                        &mut self.out,
-                        &msg,
-                        src,
-                        200,
-                        "OK",
-                        &shared,
-                        &[("Allow", ALLOW.as_bytes()), ("Accept", b"application/sdp")],
-                    );
-                } else {
-                    simple(
-                        &mut self.out,
-                        &msg,
-                        src,
-                        503,
-                        "Service Unavailable",
-                        &shared,
-                        &[("Retry-After", b"5")],
-                    );
-                }
+                options(&mut self.out, &msg, src, &shared);
                 reply(&msg, src, framing, consumed, close)
             }
             Method::Invite => {
@@ -205,21 +218,48 @@ fn invite(
     let raw = ids.raw(req, Some(src.ip()));
     let policy = &rt.settings.policy;
     let facts = CallFacts::read(&raw, peer, policy, unix_now());
-    // An internal error fails open: the call goes on untagged, counted.
+    let verdict = decide(&facts, rt, shared, req);
+    let action = verdict.as_ref().map_or(Action::Allow, |v| v.action);
+    write_answer(out, req, src, to_tag, rt, peer, verdict.as_ref(), &ids);
+    shared.cache.insert(key, now, out);
+    let code = noc::code(action, rt.settings.redirect.clean_code);
+    account(req, &facts, verdict.as_ref(), peer, code, rt, shared, t0);
+}
+
+/// Screens, failing open: an internal error lets the call go on untagged, counted.
+pub(super) fn decide<'r>(
+    facts: &CallFacts,
+    rt: &'r Runtime,
+    shared: &Shared,
+    req: &Request<'_>,
+) -> Option<Verdict<'r>> {
     let decided = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-        screen(&facts, &rt.lists, policy)
+        screen(facts, &rt.lists, &rt.settings.policy)
     }));
-    let verdict = match decided {
+    match decided {
         Ok(v) => Some(v),
         Err(_) => {
             Metrics::inc(&shared.metrics.fail_open);
             tracing::error!(call_id = %String::from_utf8_lossy(req.call_id), "screening failed: call let through untagged (fail open)");
             None
         }
-    };
-    let action = verdict.as_ref().map_or(Action::Allow, |v| v.action);
-    write_answer(out, req, src, to_tag, rt, peer, verdict.as_ref(), &ids);
-    shared.cache.insert(key, now, out);
+    }
+}
+
+/// Counts a screened call and writes its NOC line (`code` 0: forwarded).
+#[allow(clippy::too_many_arguments)]
+pub(super) fn account(
+    req: &Request<'_>,
+    facts: &CallFacts,
+    verdict: Option<&Verdict<'_>>,
+    peer: usize,
+    code: u16,
+    rt: &Runtime,
+    shared: &Shared,
+    t0: Instant,
+) {
+    let action = verdict.map_or(Action::Allow, |v| v.action);
+    let policy = &rt.settings.policy;
     let mc = &shared.metrics;
     Metrics::inc(match action {
         Action::Allow if facts.emergency => &mc.calls_emergency,
@@ -228,7 +268,7 @@ fn invite(
         Action::Anonymise => &mc.calls_anonymise,
         Action::Reject { .. } => &mc.calls_reject,
     });
-    if let Some(v) = verdict.as_ref() {
+    if let Some(v) = verdict {
         let mut seen = [false; crate::screen::reason_kind_count()];
         for f in v.findings.iter() {
             let k = f.reason.kind as usize;
@@ -247,14 +287,14 @@ fn invite(
         findings: Default::default(),
         expired: Default::default(),
     };
-    let v = verdict.as_ref().unwrap_or(&empty);
+    let v = verdict.unwrap_or(&empty);
     let callee = noc::Callee {
         number: facts.callee,
         raw: request_user(req).unwrap_or(req.uri),
     };
     tracing::info!(
         verdict = %action.name(),
-        code = noc::code(action, rt.settings.redirect.clean_code),
+        code,
         reasons = %noc::Reasons(v),
         caller = %noc::Number { cli: Some(facts.from), mask },
         pai = %noc::Number { cli: facts.pai, mask },
@@ -267,7 +307,33 @@ fn invite(
     );
 }
 
-fn reply(
+/// The answer to an OPTIONS addressed to callscreen: 200 once ready, else 503.
+pub(super) fn options(out: &mut Vec<u8>, msg: &Message<'_>, src: SocketAddr, shared: &Shared) {
+    Metrics::inc(&shared.metrics.options);
+    if shared.ready.load(Ordering::Relaxed) {
+        simple(
+            out,
+            msg,
+            src,
+            200,
+            "OK",
+            shared,
+            &[("Allow", ALLOW.as_bytes()), ("Accept", b"application/sdp")],
+        );
+    } else {
+        simple(
+            out,
+            msg,
+            src,
+            503,
+            "Service Unavailable",
+            shared,
+            &[("Retry-After", b"5")],
+        );
+    }
+}
+
+pub(super) fn reply(
     msg: &Message<'_>,
     src: SocketAddr,
     framing: Framing,
@@ -287,7 +353,7 @@ fn reply(
 }
 
 /// A response without screening: status, copied headers, extra headers.
-fn simple(
+pub(super) fn simple(
     out: &mut Vec<u8>,
     msg: &Message<'_>,
     src: SocketAddr,
@@ -319,9 +385,38 @@ fn simple(
     finish(out);
 }
 
+/// The tag values of a tagged call: the reason list, and the identity (the
+/// trusted PAI, else From) with the display prefix, as a PAI value.
+pub(super) fn tag_values(
+    v: &Verdict<'_>,
+    ids: &CallerIds<'_>,
+    peer: usize,
+    rt: &Runtime,
+) -> (String, Vec<u8>) {
+    let s = &rt.settings;
+    let mut reasons = String::new();
+    for (i, r) in v.tag_reasons().enumerate() {
+        if i > 0 {
+            reasons.push(',');
+        }
+        let _ = std::fmt::Write::write_fmt(&mut reasons, format_args!("{r}"));
+    }
+    let trusted = s.policy.peer(peer).pai_trusted;
+    let id = ids.pai.as_ref().filter(|_| trusted).unwrap_or(&ids.from);
+    let shown = crate::sip::forward::prefixed_display(
+        id.display.as_deref().unwrap_or_default(),
+        &s.tags.display_prefix,
+    );
+    let mut pai = Vec::new();
+    let _ = write!(pai, "\"{shown}\" <");
+    pai.extend_from_slice(id.uri);
+    pai.push(b'>');
+    (reasons, pai)
+}
+
 /// The answer to a screened INVITE (DESIGN.md "Redirect mode").
 #[allow(clippy::too_many_arguments)]
-fn write_answer(
+pub(super) fn write_answer(
     out: &mut Vec<u8>,
     req: &Request<'_>,
     src: SocketAddr,
@@ -350,30 +445,10 @@ fn write_answer(
         return;
     }
     let tagged = matches!(action, Action::Tag | Action::Anonymise);
-    // The tag values: the reason list and the identity with the display prefix.
-    let mut reasons = String::new();
-    let mut pai = Vec::new();
-    if let (true, Some(v)) = (tagged, v) {
-        for (i, r) in v.tag_reasons().enumerate() {
-            if i > 0 {
-                reasons.push(',');
-            }
-            let _ = std::fmt::Write::write_fmt(&mut reasons, format_args!("{r}"));
-        }
-        let trusted = s.policy.peer(peer).pai_trusted;
-        let id = ids.pai.as_ref().filter(|_| trusted).unwrap_or(&ids.from);
-        let display = id.display.as_deref().unwrap_or_default();
-        let prefix = s.tags.display_prefix.as_str();
-        let shown = if display.starts_with(prefix.trim_end()) {
-            display.to_string()
-        } else {
-            format!("{prefix}{display}")
-        };
-        let shown = shown.trim_end().replace(['"', '\\'], "");
-        let _ = write!(pai, "\"{shown}\" <");
-        pai.extend_from_slice(id.uri);
-        pai.push(b'>');
-    }
+    let (reasons, pai) = match (tagged, v) {
+        (true, Some(v)) => tag_values(v, ids, peer, rt),
+        _ => (String::new(), Vec::new()),
+    };
     if code / 100 == 3 {
         // Contact: the next hop, with the dialled user part; never callscreen itself.
         out.extend_from_slice(b"Contact: <sip:");

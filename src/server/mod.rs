@@ -4,15 +4,21 @@
 //!
 //! - `runtime`: the shared snapshot (settings + lists) and counters;
 //! - `ingress`: which peer a request came from;
-//! - `handler`: one message in, one answer out (redirect mode);
+//! - `handler`: one message in, one answer out (redirect mode) or one
+//!   message forwarded or relayed (proxy mode);
+//! - `links`: proxy mode's sockets and TCP connections;
+//! - `hops`: proxy mode's next-hop health;
 //! - `cache`: recent answers, for retransmissions;
 //! - `udp`, `tcp`: the transports;
 //! - `noc`: the log line and the log writer.
 
 mod cache;
 mod handler;
+mod hops;
 mod ingress;
+mod links;
 mod noc;
+mod proxy;
 mod runtime;
 mod tcp;
 mod udp;
@@ -108,7 +114,7 @@ pub fn run(opts: RunOptions) -> Result<(), StartError> {
         0 => std::thread::available_parallelism().map_or(2, |n| n.get()),
         n => n,
     };
-    let mut udp_threads = Vec::new();
+    let mut udp_socks = Vec::new();
     let mut udp_bound = Vec::new();
     for &addr in &settings.sip.udp {
         let sock = udp::bind(addr).map_err(|error| StartError::Bind {
@@ -117,17 +123,17 @@ pub fn run(opts: RunOptions) -> Result<(), StartError> {
             error,
         })?;
         udp_bound.push(sock.local_addr().unwrap_or(addr));
-        let h = udp::spawn(Arc::new(sock), threads, Arc::clone(&shared))
-            .map_err(StartError::Runtime)?;
-        udp_threads.extend(h);
+        udp_socks.push(Arc::new(sock));
     }
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
         .build()
         .map_err(StartError::Runtime)?;
+    let mut udp_threads = Vec::new();
     let result = rt.block_on(async {
         let mut tcp_bound = Vec::new();
+        let mut tcp_listeners = Vec::new();
         for &addr in &settings.sip.tcp {
             let l = bind_tcp(addr).map_err(|error| StartError::Bind {
                 addr,
@@ -135,7 +141,23 @@ pub fn run(opts: RunOptions) -> Result<(), StartError> {
                 error,
             })?;
             tcp_bound.push(l.local_addr().unwrap_or(addr));
+            tcp_listeners.push(l);
+        }
+        shared.links.init(
+            udp_socks.clone(),
+            tokio::runtime::Handle::current(),
+            local_addresses(&settings, &udp_bound, &tcp_bound),
+        );
+        for sock in &udp_socks {
+            let h = udp::spawn(Arc::clone(sock), threads, Arc::clone(&shared))
+                .map_err(StartError::Runtime)?;
+            udp_threads.extend(h);
+        }
+        for l in tcp_listeners {
             tokio::spawn(tcp::serve(l, Arc::clone(&shared)));
+        }
+        if settings.sip.mode == crate::config::Mode::Proxy {
+            tokio::spawn(probes(Arc::clone(&shared)));
         }
         let mut api_bound = String::new();
         if let (Some(api), Some(store)) = (settings.api.clone(), store.clone()) {
@@ -197,8 +219,21 @@ pub fn run(opts: RunOptions) -> Result<(), StartError> {
                 .collect::<Vec<_>>()
                 .join(",")
         };
+        let mode = match settings.sip.mode {
+            crate::config::Mode::Redirect => "redirect".to_string(),
+            crate::config::Mode::Proxy => format!(
+                "proxy next_hops={}",
+                settings
+                    .proxy
+                    .next_hops
+                    .iter()
+                    .map(|h| format!("{}{}", h.addr, if h.tcp { "/tcp" } else { "" }))
+                    .collect::<Vec<_>>()
+                    .join(",")
+            ),
+        };
         let line = format!(
-            "callscreen ready: mode=redirect udp={} tcp={}{api_bound} lists={} config={}",
+            "callscreen ready: mode={mode} udp={} tcp={}{api_bound} lists={} config={}",
             names(&udp_bound),
             names(&tcp_bound),
             lists.join(","),
@@ -219,6 +254,70 @@ pub fn run(opts: RunOptions) -> Result<(), StartError> {
     }
     tracing::info!("callscreen stopped");
     result
+}
+
+/// The address callscreen writes in its Via: `[proxy] via_host`, else the
+/// first address it listens on.
+fn local_addresses(
+    settings: &crate::config::Settings,
+    udp: &[SocketAddr],
+    tcp: &[SocketAddr],
+) -> links::Local {
+    let first = udp.first().or(tcp.first());
+    let host = match (&settings.proxy.via_host, first) {
+        (Some(h), _) => h.clone(),
+        (None, Some(SocketAddr::V6(a))) => format!("[{}]", a.ip()),
+        (None, Some(a)) => a.ip().to_string(),
+        (None, None) => "localhost".to_string(),
+    };
+    // The ports of the family of the Via host (the first listener's).
+    let v4 = first.is_none_or(|a| a.is_ipv4());
+    links::Local {
+        host,
+        udp_port: udp.iter().find(|a| a.is_ipv4() == v4).map(|a| a.port()),
+        tcp_port: tcp.iter().find(|a| a.is_ipv4() == v4).map(|a| a.port()),
+        bound: udp.iter().chain(tcp).copied().collect(),
+    }
+}
+
+/// Health probes (proxy mode, more than one next hop): an OPTIONS to every
+/// next hop each `[proxy] probe_interval_secs`.
+async fn probes(shared: Arc<Shared>) {
+    let mut seq = 0u64;
+    let mut out = Vec::new();
+    loop {
+        let (interval, hops, down_for) = {
+            let rt = shared.runtime.load();
+            let p = &rt.settings.proxy;
+            (p.probe_interval, p.next_hops.clone(), p.down_for)
+        };
+        if interval.is_zero() || hops.len() < 2 {
+            tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+            continue;
+        }
+        if let Some(local) = shared.links.local.get() {
+            for (i, hop) in hops.iter().enumerate() {
+                seq += 1;
+                let own = crate::sip::forward::OwnVia {
+                    tcp: hop.tcp,
+                    host: &local.host,
+                    port: local.port(hop.tcp),
+                    conn: None,
+                };
+                crate::sip::forward::write_probe(&mut out, hop.addr, &own, i, seq);
+                shared
+                    .hops
+                    .probe_sent(hop.addr, seq, &shared.metrics, down_for);
+                let dest = if hop.tcp {
+                    links::Dest::Tcp(hop.addr)
+                } else {
+                    links::Dest::Udp(hop.addr)
+                };
+                shared.links.send(&shared, dest, &out);
+            }
+        }
+        tokio::time::sleep(interval).await;
+    }
 }
 
 fn bind_tcp(addr: SocketAddr) -> std::io::Result<tokio::net::TcpListener> {
@@ -274,6 +373,7 @@ async fn lifecycle(
     });
     let mut tick = tokio::time::interval(every);
     let (mut last_dropped, mut last_trunk, mut last_unknown) = (0, 0, 0);
+    let mut last_send_failures = 0;
     loop {
         tokio::select! {
             _ = term.recv() => { tracing::info!("SIGTERM: stopping"); return; }
@@ -314,6 +414,14 @@ async fn lifecycle(
                 if t > last_trunk {
                     tracing::warn!(refused = t - last_trunk, "INVITEs from an SBC without a known trunk id (and no default_peer) were refused with 403");
                     last_trunk = t;
+                }
+                for line in shared.hops.report() {
+                    tracing::warn!("{line}");
+                }
+                let f = shared.metrics.send_failures.load(Ordering::Relaxed);
+                if f > last_send_failures {
+                    tracing::warn!(failed = f - last_send_failures, "messages could not be sent on (no route, queue full or connection refused)");
+                    last_send_failures = f;
                 }
                 let u = shared.metrics.unknown_source.load(Ordering::Relaxed);
                 if u > last_unknown {

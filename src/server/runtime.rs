@@ -35,6 +35,15 @@ pub struct Metrics {
     pub tcp_refused: AtomicU64,
     pub reloads: AtomicU64,
     pub reload_failures: AtomicU64,
+    /// Proxy mode: requests forwarded, responses relayed, ACKs for
+    /// callscreen's own answers absorbed, responses that were not ours or
+    /// came from elsewhere than a next hop, failed sends, next-hop failures.
+    pub forwarded: AtomicU64,
+    pub relayed: AtomicU64,
+    pub absorbed_acks: AtomicU64,
+    pub stray_responses: AtomicU64,
+    pub send_failures: AtomicU64,
+    pub hop_unreachable: AtomicU64,
     /// NOC lines dropped by the log writer (copied from it periodically).
     pub dropped_log_lines: AtomicU64,
     /// Screened calls by reason kind found (a call counts once per kind).
@@ -71,6 +80,9 @@ pub struct Shared {
     pub metrics: Metrics,
     pub cache: RetransmitCache,
     pub tag_key: TagKey,
+    /// Proxy mode: sockets and connections, and next-hop health.
+    pub links: super::links::Links,
+    pub hops: super::hops::Hops,
 }
 
 impl Shared {
@@ -83,6 +95,8 @@ impl Shared {
             metrics: Metrics::default(),
             cache,
             tag_key: TagKey::default(),
+            links: Default::default(),
+            hops: Default::default(),
         })
     }
 

@@ -7,11 +7,11 @@ use std::sync::Arc;
 
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::Semaphore;
+use tokio::sync::{Semaphore, mpsc};
 
-use super::handler::{Handler, Outcome};
+use super::handler::Handler;
+use super::links::drain;
 use super::runtime::{Metrics, Shared};
-use crate::sip::Framing;
 
 pub async fn serve(listener: TcpListener, shared: Arc<Shared>) {
     let (max, idle) = {
@@ -46,62 +46,46 @@ pub async fn serve(listener: TcpListener, shared: Arc<Shared>) {
     }
 }
 
+/// One inbound connection: a reader that handles each message and a writer
+/// fed by a queue, so that responses relayed from elsewhere (proxy mode)
+/// can be written on it too.
 async fn connection(
-    mut stream: TcpStream,
+    stream: TcpStream,
     peer: SocketAddr,
     shared: Arc<Shared>,
     idle: std::time::Duration,
 ) {
+    let (mut rd, mut wr) = stream.into_split();
+    let (tx, mut rx) = mpsc::channel::<Vec<u8>>(1024);
+    let id = shared.links.register(tx.clone());
+    let writer = tokio::spawn(async move {
+        while let Some(msg) = rx.recv().await {
+            if wr.write_all(&msg).await.is_err() {
+                break;
+            }
+        }
+        let _ = wr.shutdown().await;
+    });
     let mut handler = Handler::new(Arc::clone(&shared));
+    handler.conn = Some(id);
     let mut buf: Vec<u8> = Vec::with_capacity(8192);
     let mut chunk = vec![0u8; 16 * 1024];
     loop {
-        let n = match tokio::time::timeout(idle, stream.read(&mut chunk)).await {
-            Ok(Ok(0)) | Ok(Err(_)) => return,
+        let n = match tokio::time::timeout(idle, rd.read(&mut chunk)).await {
+            Ok(Ok(0)) | Ok(Err(_)) => break,
             Err(_) => {
                 tracing::debug!(source = %peer, "TCP connection idle: closed");
-                return;
+                break;
             }
             Ok(Ok(n)) => n,
         };
         buf.extend_from_slice(&chunk[..n]);
-        let mut at = 0;
-        loop {
-            let rest = &buf[at..];
-            // Keep-alive (RFC 5626 §4.4.1): CRLFCRLF is a ping, answered by CRLF.
-            if rest.starts_with(b"\r\n\r\n") {
-                if stream.write_all(b"\r\n").await.is_err() {
-                    return;
-                }
-                at += 4;
-                continue;
-            }
-            if rest.starts_with(b"\r\n") && rest.len() > 2 {
-                at += 2;
-                continue;
-            }
-            if rest.is_empty() || rest == b"\r\n" || rest == b"\r" {
-                break;
-            }
-            match handler.handle(rest, peer, Framing::Stream) {
-                Outcome::Incomplete => break,
-                Outcome::Silent { consumed, close } => {
-                    if close {
-                        return;
-                    }
-                    at += consumed.max(1);
-                }
-                Outcome::Reply {
-                    consumed, close, ..
-                } => {
-                    if stream.write_all(&handler.out).await.is_err() || close {
-                        let _ = stream.shutdown().await;
-                        return;
-                    }
-                    at += consumed.max(1);
-                }
-            }
+        if !drain(&mut handler, &mut buf, peer, &shared, &tx) {
+            break;
         }
-        buf.drain(..at);
     }
+    // The writer sends what is queued, then closes.
+    shared.links.unregister(id);
+    drop(tx);
+    let _ = writer.await;
 }

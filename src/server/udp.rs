@@ -14,6 +14,7 @@ use std::time::Duration;
 use socket2::{Domain, Protocol, Socket, Type};
 
 use super::handler::{Handler, Outcome};
+use super::links::Dest;
 use super::runtime::Shared;
 use crate::sip::Framing;
 
@@ -103,6 +104,7 @@ fn worker(sock: &UdpSocket, shared: Arc<Shared>) {
     let mut out_hdrs: [libc::mmsghdr; BATCH] = unsafe { zeroed() };
     let mut replies: Vec<Vec<u8>> = (0..BATCH).map(|_| Vec::with_capacity(2048)).collect();
     let mut handler = Handler::new(Arc::clone(&shared));
+    let local_v4 = sock.local_addr().map_or(true, |a| a.is_ipv4());
     while !shared.stopping() {
         for i in 0..BATCH {
             iovs[i] = libc::iovec {
@@ -146,20 +148,30 @@ fn worker(sock: &UdpSocket, shared: Arc<Shared>) {
             };
             let len = (hdrs[i].msg_len as usize).min(DGRAM);
             let data = &bufs[i * DGRAM..i * DGRAM + len];
-            if let Outcome::Reply { dest, .. } = handler.handle(data, src, Framing::Datagram) {
-                std::mem::swap(&mut handler.out, &mut replies[nrep]);
-                let alen = from_std(dest, &mut out_addrs[nrep]);
-                out_iovs[nrep] = libc::iovec {
-                    iov_base: replies[nrep].as_mut_ptr().cast(),
-                    iov_len: replies[nrep].len(),
-                };
-                out_hdrs[nrep].msg_hdr.msg_name =
-                    (&mut out_addrs[nrep] as *mut libc::sockaddr_storage).cast();
-                out_hdrs[nrep].msg_hdr.msg_namelen = alen;
-                out_hdrs[nrep].msg_hdr.msg_iov = &mut out_iovs[nrep];
-                out_hdrs[nrep].msg_hdr.msg_iovlen = 1;
-                nrep += 1;
-            }
+            let dest = match handler.handle(data, src, Framing::Datagram) {
+                Outcome::Reply { dest, .. } => dest,
+                Outcome::Send {
+                    dest: Dest::Udp(dest),
+                    ..
+                } if dest.is_ipv4() == local_v4 => dest,
+                Outcome::Send { dest, .. } => {
+                    shared.links.send(&shared, dest, &handler.out);
+                    continue;
+                }
+                Outcome::Silent { .. } | Outcome::Incomplete => continue,
+            };
+            std::mem::swap(&mut handler.out, &mut replies[nrep]);
+            let alen = from_std(dest, &mut out_addrs[nrep]);
+            out_iovs[nrep] = libc::iovec {
+                iov_base: replies[nrep].as_mut_ptr().cast(),
+                iov_len: replies[nrep].len(),
+            };
+            out_hdrs[nrep].msg_hdr.msg_name =
+                (&mut out_addrs[nrep] as *mut libc::sockaddr_storage).cast();
+            out_hdrs[nrep].msg_hdr.msg_namelen = alen;
+            out_hdrs[nrep].msg_hdr.msg_iov = &mut out_iovs[nrep];
+            out_hdrs[nrep].msg_hdr.msg_iovlen = 1;
+            nrep += 1;
         }
         let mut sent = 0;
         while sent < nrep {

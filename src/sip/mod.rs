@@ -12,10 +12,12 @@
 //! - `via`: the Via header;
 //! - `request`: what a stateless UAS checks before it answers;
 //! - `facts`: the caller identities a request presents;
-//! - `response`: responses built by copying from the request.
+//! - `response`: responses built by copying from the request;
+//! - `forward`: proxy mode's forwarded requests and relayed responses.
 
 pub mod addr;
 pub mod facts;
+pub mod forward;
 pub mod header;
 pub mod request;
 pub mod response;

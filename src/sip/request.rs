@@ -81,6 +81,17 @@ fn bad(why: &'static str) -> Refusal<'static> {
 /// Checks a request in the order RFC 3261 and RFC 4475 call for; ACK and
 /// CANCEL are checked like the others (the caller ignores them).
 pub fn read<'a>(msg: &Message<'a>) -> Result<Request<'a>, Refusal<'a>> {
+    read_as(msg, false)
+}
+
+/// The checks of a proxy (RFC 3261 §16.3): any method is forwarded (an
+/// unknown one as a non-INVITE request), `Require` is the endpoints'
+/// business, and `Proxy-Require` names an extension callscreen does not have.
+pub fn read_for_proxy<'a>(msg: &Message<'a>) -> Result<Request<'a>, Refusal<'a>> {
+    read_as(msg, true)
+}
+
+fn read_as<'a>(msg: &Message<'a>, proxy: bool) -> Result<Request<'a>, Refusal<'a>> {
     if let Some(Fault {
         status: Some(s),
         why,
@@ -117,13 +128,13 @@ pub fn read<'a>(msg: &Message<'a>) -> Result<Request<'a>, Refusal<'a>> {
     if n_end == 0 || cseq_method.is_empty() || n_end == cseq_raw.len() {
         return Err(bad("malformed CSeq"));
     }
-    if method == Method::Unknown {
+    if method == Method::Unknown && !proxy {
         return Err(Refusal::Status(501, "method not implemented"));
     }
     if cseq_method != method_raw {
         return Err(bad("CSeq method does not match the request method"));
     }
-    if method == Method::NotAllowed {
+    if method == Method::NotAllowed && !proxy {
         return Err(Refusal::Status(405, "method not allowed"));
     }
     let max_forwards = match msg.get(HeaderName::MaxForwards).map(trim_lws) {
@@ -178,11 +189,13 @@ pub fn read<'a>(msg: &Message<'a>) -> Result<Request<'a>, Refusal<'a>> {
     }
     // A UAS must refuse extensions it does not support (RFC 3261 §8.2.2.3);
     // ACK and CANCEL are exempt.
+    let must_know = if proxy {
+        HeaderName::ProxyRequire
+    } else {
+        HeaderName::Require
+    };
     if !matches!(method, Method::Ack | Method::Cancel)
-        && let Some(req) = msg
-            .all(HeaderName::Require)
-            .map(trim_lws)
-            .find(|v| !v.is_empty())
+        && let Some(req) = msg.all(must_know).map(trim_lws).find(|v| !v.is_empty())
     {
         return Err(Refusal::BadExtension(req));
     }

@@ -93,43 +93,7 @@ pub fn copy_dialog_headers(
         out.extend_from_slice(b"Via: ");
         if first {
             first = false;
-            let top = split_list(v).next().unwrap_or_default();
-            // The rest of this header value after the top element, if any.
-            let rest_at = top.as_ptr() as usize - v.as_ptr() as usize + top.len();
-            match parse_via(top) {
-                Ok(via) => {
-                    let _ = write!(out, "SIP/2.0/");
-                    out.extend_from_slice(via.transport);
-                    out.push(b' ');
-                    out.extend_from_slice(via.host);
-                    if let Some(p) = via.port {
-                        let _ = write!(out, ":{p}");
-                    }
-                    let params = trim_lws(via.params);
-                    let mut has_rport = false;
-                    for p in params.split(|&c| c == b';').skip(1) {
-                        let name =
-                            trim_lws(&p[..p.iter().position(|&c| c == b'=').unwrap_or(p.len())]);
-                        if name.eq_ignore_ascii_case(b"rport") {
-                            has_rport = true;
-                            continue;
-                        }
-                        if name.eq_ignore_ascii_case(b"received") {
-                            continue;
-                        }
-                        out.push(b';');
-                        out.extend_from_slice(trim_lws(p));
-                    }
-                    if !same_ip(via.host_bare(), src.ip()) || has_rport {
-                        let _ = write!(out, ";received={}", src.ip());
-                    }
-                    if has_rport {
-                        let _ = write!(out, ";rport={}", src.port());
-                    }
-                }
-                Err(_) => out.extend_from_slice(top),
-            }
-            out.extend_from_slice(&v[rest_at.min(v.len())..]);
+            annotated_via(out, v, src);
         } else {
             out.extend_from_slice(v);
         }
@@ -153,6 +117,49 @@ pub fn copy_dialog_headers(
             out.extend_from_slice(b"\r\n");
         }
     }
+}
+
+/// Writes the first Via header's value with its top element annotated for
+/// the way back (RFC 3261 §18.2.1, RFC 3581): `received` when the sent-by
+/// host is not the source address (or `rport` was asked for), `rport` filled
+/// with the source port. Other elements of the same header are kept.
+pub fn annotated_via(out: &mut Vec<u8>, v: &[u8], src: SocketAddr) {
+    let top = split_list(v).next().unwrap_or_default();
+    // The rest of this header value after the top element, if any.
+    let rest_at = top.as_ptr() as usize - v.as_ptr() as usize + top.len();
+    match parse_via(top) {
+        Ok(via) => {
+            let _ = write!(out, "SIP/2.0/");
+            out.extend_from_slice(via.transport);
+            out.push(b' ');
+            out.extend_from_slice(via.host);
+            if let Some(p) = via.port {
+                let _ = write!(out, ":{p}");
+            }
+            let params = trim_lws(via.params);
+            let mut has_rport = false;
+            for p in params.split(|&c| c == b';').skip(1) {
+                let name = trim_lws(&p[..p.iter().position(|&c| c == b'=').unwrap_or(p.len())]);
+                if name.eq_ignore_ascii_case(b"rport") {
+                    has_rport = true;
+                    continue;
+                }
+                if name.eq_ignore_ascii_case(b"received") {
+                    continue;
+                }
+                out.push(b';');
+                out.extend_from_slice(trim_lws(p));
+            }
+            if !same_ip(via.host_bare(), src.ip()) || has_rport {
+                let _ = write!(out, ";received={}", src.ip());
+            }
+            if has_rport {
+                let _ = write!(out, ";rport={}", src.port());
+            }
+        }
+        Err(_) => out.extend_from_slice(top),
+    }
+    out.extend_from_slice(&v[rest_at.min(v.len())..]);
 }
 
 /// Whether a From/To value carries a tag parameter (outside its URI).

@@ -456,6 +456,25 @@ impl<'a> Message<'a> {
         self.hdrs.len()
     }
 
+    /// The first line as it arrived (without CRLF), for copying.
+    pub fn start_line(&self) -> &'a [u8] {
+        let end = self
+            .hdrs
+            .first()
+            .map_or(self.len.min(self.buf.len()), |h| h.name_at.0 as usize);
+        let s = &self.buf[..end.min(self.buf.len())];
+        let a = s
+            .iter()
+            .position(|&c| !matches!(c, b'\r' | b'\n'))
+            .unwrap_or(s.len());
+        let line = &s[a..];
+        let b = line
+            .iter()
+            .position(|&c| matches!(c, b'\r' | b'\n'))
+            .unwrap_or(line.len());
+        &line[..b]
+    }
+
     pub fn method(&self) -> Option<&'a [u8]> {
         match self.start {
             Some(StartLine::Request { method, .. }) => Some(method),

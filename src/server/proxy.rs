@@ -1,0 +1,306 @@
+//! Proxy mode (DESIGN.md "Proxy mode"): a stateless proxy, RFC 3261 §16.11.
+//! An initial INVITE is screened: a rejection is answered here (and the ACK
+//! for it absorbed), anything else is forwarded to the next hop with the
+//! tags; every other request is forwarded as it is (Max-Forwards, Via and
+//! the stripping of untrusted headers aside); responses from a next hop go
+//! back with callscreen's Via removed. No transaction state is kept: the
+//! downstream branch is derived from the incoming one.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use super::handler::{Outcome, account, decide, options, reply, simple, tag_values, write_answer};
+use super::ingress::Ingress;
+use super::links::Dest;
+use super::runtime::{Metrics, Runtime, Shared};
+use crate::screen::{Action, CallFacts};
+use crate::sip::addr::trim_lws;
+use crate::sip::facts::CallerIds;
+use crate::sip::forward::{
+    self, Back, Edits, OwnVia, Relay, UDP_MAX_REQUEST, relay_response, route_is_own, write_request,
+};
+use crate::sip::{Framing, Message, Method, Request};
+
+/// What every step needs to know about the message at hand.
+pub struct Cx<'r> {
+    pub src: SocketAddr,
+    pub framing: Framing,
+    pub consumed: usize,
+    pub close: bool,
+    pub conn: Option<u64>,
+    pub rt: &'r Runtime,
+    pub shared: &'r Arc<Shared>,
+    pub t0: Instant,
+}
+
+impl Cx<'_> {
+    fn silent(&self) -> Outcome {
+        Outcome::Silent {
+            consumed: self.consumed,
+            close: self.close,
+        }
+    }
+
+    fn reply(&self, msg: &Message<'_>) -> Outcome {
+        reply(msg, self.src, self.framing, self.consumed, self.close)
+    }
+}
+
+/// A response: relayed when it comes from a next hop and carries
+/// callscreen's Via on top; a probe's answer updates the hop's health.
+pub fn response(out: &mut Vec<u8>, msg: &Message<'_>, code: u16, cx: &Cx<'_>) -> Outcome {
+    let settings = &cx.rt.settings.proxy;
+    let m = &cx.shared.metrics;
+    let hop = settings
+        .next_hops
+        .iter()
+        .find(|h| h.addr == cx.src)
+        .or_else(|| {
+            settings
+                .next_hops
+                .iter()
+                .find(|h| h.addr.ip() == cx.src.ip())
+        });
+    let (Some(hop), Some(local)) = (hop, cx.shared.links.local.get()) else {
+        // Only a next hop answers callscreen's requests; anything else could
+        // make callscreen a reflector.
+        Metrics::inc(&m.stray_responses);
+        tracing::debug!(source = %cx.src, "response from an address that is not a next hop dropped");
+        return cx.silent();
+    };
+    match relay_response(out, msg, |v| local.is_own(v.host, v.port)) {
+        Relay::Probe(branch) => {
+            // z9hG4bK-csp<index>x<seq>
+            let index = branch
+                .get(forward::BRANCH_PREFIX.len() + 1..)
+                .and_then(|r| r.split(|&c| c == b'x').next())
+                .and_then(|i| std::str::from_utf8(i).ok())
+                .and_then(|i| i.parse::<usize>().ok());
+            if let Some(h) = index.and_then(|i| settings.next_hops.get(i)) {
+                cx.shared
+                    .hops
+                    .probe_answered(h.addr, code, settings.down_for);
+            }
+            cx.silent()
+        }
+        Relay::Forward(back) => {
+            if code == 503 && settings.next_hops.len() > 1 {
+                let retry = msg
+                    .get_named("Retry-After")
+                    .and_then(|v| std::str::from_utf8(trim_lws(v)).ok())
+                    .and_then(|v| v.split([';', ' ', '(']).next()?.parse::<u64>().ok())
+                    .map(Duration::from_secs);
+                cx.shared
+                    .hops
+                    .overloaded(hop.addr, retry.unwrap_or(settings.down_for));
+            }
+            Metrics::inc(&m.relayed);
+            let dest = match back {
+                Back::Udp(a) => Dest::Udp(a),
+                Back::Tcp { conn, addr } => Dest::Conn {
+                    id: conn,
+                    fallback: addr,
+                },
+            };
+            Outcome::Send {
+                dest,
+                consumed: cx.consumed,
+                close: cx.close,
+            }
+        }
+        Relay::NotOurs | Relay::Nowhere => {
+            Metrics::inc(&m.stray_responses);
+            tracing::debug!(source = %cx.src, "response without callscreen's Via on top, or with nowhere to go: dropped");
+            cx.silent()
+        }
+    }
+}
+
+/// Whether an ACK acknowledges callscreen's own final answer: its To tag is
+/// the one callscreen derives from the request (a stateless UAS's tag).
+fn acks_own_answer(req: &Request<'_>, shared: &Shared) -> bool {
+    let from_tag = req.from.param("tag").unwrap_or_default();
+    let branch = req.top_via.param("branch").unwrap_or_default();
+    let ours = shared.tag_key.tag(req.call_id, from_tag, branch);
+    let Some(to_tag) = req.to.param("tag") else {
+        return false;
+    };
+    let mut hex = [0u8; 16];
+    const HEX: &[u8; 16] = b"0123456789abcdef";
+    for (i, h) in hex.iter_mut().enumerate() {
+        *h = HEX[((ours >> (60 - 4 * i)) & 15) as usize];
+    }
+    to_tag == hex
+}
+
+/// A request in proxy mode.
+pub fn request(
+    out: &mut Vec<u8>,
+    msg: &Message<'_>,
+    req: &Request<'_>,
+    ingress: Ingress,
+    cx: &Cx<'_>,
+) -> Outcome {
+    let shared = cx.shared;
+    let m = &shared.metrics;
+    // RFC 3261 §16.3 step 3: an OPTIONS with Max-Forwards 0 may be answered by
+    // the proxy; one without a user part is addressed to callscreen (an SBC's keep-alive).
+    let to_us = crate::sip::addr::Uri::parse(req.uri).is_some_and(|u| u.user.is_none());
+    match req.method {
+        Method::Ack if acks_own_answer(req, shared) => {
+            Metrics::inc(&m.absorbed_acks);
+            return cx.silent();
+        }
+        Method::Options if to_us || req.max_forwards == Some(0) => {
+            options(out, msg, cx.src, shared);
+            return cx.reply(msg);
+        }
+        _ => {}
+    }
+    if req.max_forwards == Some(0) {
+        if req.method == Method::Ack {
+            return cx.silent();
+        }
+        simple(out, msg, cx.src, 483, "Too Many Hops", shared, &[]);
+        return cx.reply(msg);
+    }
+    let initial_invite = req.method == Method::Invite && req.to.param("tag").is_none();
+    if initial_invite {
+        let Ingress::Known(Some(peer)) = ingress else {
+            Metrics::inc(&m.unknown_trunk);
+            tracing::debug!(source = %cx.src, "INVITE from an SBC without a known trunk id and no default_peer: refused");
+            simple(out, msg, cx.src, 403, "Forbidden", shared, &[]);
+            return cx.reply(msg);
+        };
+        return invite(out, msg, req, peer, cx);
+    }
+    let s = &cx.rt.settings;
+    let trusted = matches!(ingress, Ingress::Known(Some(p)) if s.policy.peer(p).pai_trusted);
+    let e = Edits::plain(
+        max_forwards(req),
+        &s.tags.header,
+        !trusted,
+        pops_route(msg, shared),
+    );
+    forward_to_hop(out, msg, req, &e, cx)
+}
+
+fn max_forwards(req: &Request<'_>) -> u32 {
+    // RFC 3261 §16.6 step 3: decremented, or 70 when absent.
+    req.max_forwards.map_or(70, |n| n.min(256) - 1)
+}
+
+fn pops_route(msg: &Message<'_>, shared: &Shared) -> bool {
+    shared
+        .links
+        .local
+        .get()
+        .is_some_and(|l| route_is_own(msg, |h, p| l.is_own(h, p)))
+}
+
+/// An initial INVITE: screened, then rejected here or forwarded with tags.
+fn invite(
+    out: &mut Vec<u8>,
+    msg: &Message<'_>,
+    req: &Request<'_>,
+    peer: usize,
+    cx: &Cx<'_>,
+) -> Outcome {
+    let (rt, shared) = (cx.rt, cx.shared);
+    let from_tag = req.from.param("tag").unwrap_or_default();
+    let branch = req.top_via.param("branch").unwrap_or_default();
+    let key = shared
+        .tag_key
+        .transaction(req.call_id, from_tag, branch, req.cseq);
+    let now = Instant::now();
+    // A retransmission: the same local answer, or forwarded again (the next
+    // hop's transaction absorbs it), with no second NOC line.
+    let retransmission = shared.cache.get_into(key, now, out);
+    if retransmission {
+        Metrics::inc(&shared.metrics.retransmissions);
+        if !out.is_empty() {
+            return cx.reply(msg);
+        }
+    }
+    let ids = CallerIds::read(req);
+    let raw = ids.raw(req, Some(cx.src.ip()));
+    let policy = &rt.settings.policy;
+    let facts = CallFacts::read(&raw, peer, policy, super::handler::unix_now());
+    let verdict = decide(&facts, rt, shared, req);
+    let action = verdict.as_ref().map_or(Action::Allow, |v| v.action);
+    if let Action::Reject { code } = action {
+        let to_tag = shared.tag_key.tag(req.call_id, from_tag, branch);
+        write_answer(out, req, cx.src, to_tag, rt, peer, verdict.as_ref(), &ids);
+        shared.cache.insert(key, now, out);
+        account(req, &facts, verdict.as_ref(), peer, code, rt, shared, cx.t0);
+        return cx.reply(msg);
+    }
+    let s = &rt.settings;
+    let trusted = policy.peer(peer).pai_trusted;
+    let tagged = matches!(action, Action::Tag | Action::Anonymise);
+    let (reasons, pai) = match (tagged, verdict.as_ref()) {
+        (true, Some(v)) => tag_values(v, &ids, peer, rt),
+        _ => (String::new(), Vec::new()),
+    };
+    let mut e = Edits::plain(
+        max_forwards(req),
+        &s.tags.header,
+        !trusted,
+        pops_route(msg, shared),
+    );
+    if tagged {
+        e.reasons = Some(reasons.as_bytes());
+        e.pai_prefix = Some(&s.tags.display_prefix);
+        e.add_pai = Some(&pai);
+        e.anonymise = action == Action::Anonymise;
+    }
+    let outcome = forward_to_hop(out, msg, req, &e, cx);
+    if !retransmission {
+        shared.cache.insert(key, now, &[]);
+        account(req, &facts, verdict.as_ref(), peer, 0, rt, shared, cx.t0);
+    }
+    outcome
+}
+
+/// Writes the forwarded request for the hop in use and says where it goes:
+/// over the hop's transport, or TCP when it is larger than 1300 bytes
+/// (RFC 3261 §18.1.1).
+fn forward_to_hop(
+    out: &mut Vec<u8>,
+    msg: &Message<'_>,
+    req: &Request<'_>,
+    e: &Edits<'_>,
+    cx: &Cx<'_>,
+) -> Outcome {
+    let settings = &cx.rt.settings.proxy;
+    let (Some((_, hop)), Some(local)) = (
+        cx.shared.hops.choose(&settings.next_hops, Instant::now()),
+        cx.shared.links.local.get(),
+    ) else {
+        return cx.silent();
+    };
+    let branch = forward::branch(req);
+    let mut own = OwnVia {
+        tcp: hop.tcp,
+        host: &local.host,
+        port: local.port(hop.tcp),
+        conn: cx.conn,
+    };
+    write_request(out, msg, cx.src, &own, branch.as_bytes(), e);
+    if !own.tcp && out.len() > UDP_MAX_REQUEST {
+        own.tcp = true;
+        own.port = local.port(true);
+        write_request(out, msg, cx.src, &own, branch.as_bytes(), e);
+    }
+    Metrics::inc(&cx.shared.metrics.forwarded);
+    Outcome::Send {
+        dest: if own.tcp {
+            Dest::Tcp(hop.addr)
+        } else {
+            Dest::Udp(hop.addr)
+        },
+        consumed: cx.consumed,
+        close: cx.close,
+    }
+}
