@@ -57,7 +57,13 @@ impl Hops {
     fn mark(&self, addr: SocketAddr, for_: Duration, why: &str) {
         let mut s = lock(&self.state);
         let st = s.entry(addr).or_default();
-        st.down_until = Some(Instant::now() + for_);
+        let now = Instant::now();
+        if st.down_until.is_none_or(|u| now >= u) {
+            // Once per change from up to down; repeats are counted and
+            // reported by the daemon once per interval.
+            tracing::warn!("next hop {addr} down for {}s: {why}", for_.as_secs());
+        }
+        st.down_until = Some(now + for_);
         st.failures += 1;
         st.why.clear();
         st.why.push_str(why);
