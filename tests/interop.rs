@@ -99,14 +99,29 @@ fn run_uac(dir: &Path, target: &str, template: &str, fill: &[(&str, &str)], call
     );
 }
 
-/// Waits until a process has bound a UDP port (our own bind then fails).
+/// Whether some socket is bound to this UDP port, read from /proc/net/udp
+/// (binding the port to find out would race with the peer's own bind).
+fn udp_bound(port: u16) -> bool {
+    let table = std::fs::read_to_string("/proc/net/udp").unwrap_or_default();
+    let want = format!(":{port:04X}");
+    table
+        .lines()
+        .skip(1)
+        .filter_map(|l| l.split_whitespace().nth(1))
+        .any(|local| local.ends_with(&want))
+}
+
+/// Waits until a process has bound a UDP port.
 fn wait_bound(port: u16, child: &mut Child) {
     let deadline = Instant::now() + TIMEOUT;
-    while UdpSocket::bind(("127.0.0.1", port)).is_ok() {
-        assert!(
-            child.try_wait().unwrap().is_none(),
-            "the peer exited before binding {port}"
-        );
+    while !udp_bound(port) {
+        if child.try_wait().unwrap().is_some() {
+            let mut err = String::new();
+            if let Some(mut e) = child.stderr.take() {
+                let _ = std::io::Read::read_to_string(&mut e, &mut err);
+            }
+            panic!("the peer exited before binding {port}: {err}");
+        }
         assert!(Instant::now() < deadline, "nothing bound port {port}");
         std::thread::yield_now();
     }
@@ -303,4 +318,98 @@ fn behind_kamailio_clean_tagged_and_rejected_calls() {
         lines.iter().any(|l| l.contains("verdict=reject code=608")),
         "{lines:#?}"
     );
+}
+
+/// Runs a SIPp UAS scenario on `port` while `call` runs; asserts it completed.
+fn with_uas(port: u16, sf: &Path, label: &str, call: impl FnOnce()) {
+    let mut uas = sipp(&["-sf", sf.to_str().unwrap(), "-p", &port.to_string()])
+        .spawn()
+        .expect(NEEDS);
+    wait_bound(port, &mut uas);
+    call();
+    let out = uas.wait_with_output().unwrap();
+    assert!(
+        out.status.success(),
+        "{label}: the UAS scenario failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+#[test]
+#[ignore = "needs sipp; run by .ci/run"]
+fn sipp_through_the_proxy_completed_cancelled_and_rejected_calls() {
+    let dir = temp_dir("interop-proxy");
+    let uas_port = free_udp_port();
+    let extra = format!(
+        "[sip]\nmode = \"proxy\"\nudp = [\"127.0.0.1:0\"]\ntcp = [\"127.0.0.1:0\"]\nudp_threads = 1\n\
+         [proxy]\nnext_hops = [\"sip:127.0.0.1:{uas_port}\"]\n{}",
+        tag_list(&dir)
+    );
+    let d = Daemon::start("interop-proxy-d", &extra);
+    let target = d.udp.to_string();
+
+    // Whole calls (INVITE, 180/200, ACK, BYE, 200) through callscreen; the
+    // UAS checks the tags on the INVITE it gets.
+    for (caller, check, label) in [
+        (
+            "+31201234568",
+            r#"<ereg regexp="X-Callscreen" search_in="msg" check_it_inverse="true" assign_to="x"/>"#,
+            "clean",
+        ),
+        (
+            "+31201230000",
+            r#"<ereg regexp="X-Callscreen: blocklist:tag-me" search_in="msg" check_it="true" assign_to="x"/>"#,
+            "tagged",
+        ),
+    ] {
+        let sf = scenario(
+            &dir,
+            "uas_call.xml",
+            &format!("uas_proxy_{label}.xml"),
+            &[("TAG_CHECK", check)],
+        );
+        with_uas(uas_port, &sf, label, || {
+            run_uac(&dir, &target, "uac_call.xml", &[], caller)
+        });
+    }
+
+    // A call cancelled while it rings: the CANCEL reaches the UAS, its 487
+    // reaches the caller, and the caller's ACK reaches the UAS.
+    let sf = interop_dir().join("uas_cancel.xml");
+    with_uas(uas_port, &sf, "cancelled", || {
+        run_uac(&dir, &target, "uac_cancel.xml", &[], "+31201234568")
+    });
+
+    // A rejected call: 608 from callscreen itself; the ACK for it is absorbed.
+    let next_hop = UdpSocket::bind(("127.0.0.1", uas_port)).unwrap();
+    next_hop.set_read_timeout(Some(TIMEOUT)).unwrap();
+    run_uac(
+        &dir,
+        &target,
+        "uac_final.xml",
+        &[("EXPECTED_CODE", "608")],
+        "+31201234567",
+    );
+    // Neither the INVITE nor its ACK went on: the first thing the next hop
+    // sees is an OPTIONS sent after them.
+    let probe = String::from_utf8(options("after-reject"))
+        .unwrap()
+        .replace("OPTIONS sip:cs.example", "OPTIONS sip:someone@cs.example");
+    let c = udp_client("127.0.0.1:0");
+    c.send_to(probe.as_bytes(), d.udp).unwrap();
+    let mut buf = vec![0u8; 65536];
+    let (n, _) = next_hop
+        .recv_from(&mut buf)
+        .expect("the OPTIONS is forwarded");
+    let first = String::from_utf8_lossy(&buf[..n]).into_owned();
+    assert_eq!(header(&first, "Call-ID"), Some("after-reject"), "{first}");
+
+    let lines = d.stdout.all();
+    for want in [
+        "verdict=allow code=0 reasons=- caller=+31201234568",
+        "verdict=tag code=0 reasons=blocklist:tag-me",
+        "verdict=reject code=608 reasons=blocklist:scam-origins",
+    ] {
+        assert!(lines.iter().any(|l| l.contains(want)), "{want}: {lines:#?}");
+    }
 }
