@@ -239,5 +239,78 @@ fn all_rules(c: &mut Criterion) {
     g.finish();
 }
 
-criterion_group!(benches, decisions, bloom, all_rules, build);
+/// The SIP work around a decision: a stateless answer (redirect mode) next
+/// to a forwarded request and a relayed response (proxy mode).
+fn sip_paths(c: &mut Criterion) {
+    use callscreen::sip::forward::{Edits, OwnVia, branch, relay_response, write_request};
+    use callscreen::sip::response::{copy_dialog_headers, finish, status_line};
+    use callscreen::sip::{Framing, Limits, Scan, Scanner};
+    let invite = std::fs::read(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/fixtures/spoofing/clean-domestic.sip"
+    ))
+    .expect("fixture");
+    let invite = String::from_utf8_lossy(&invite).replace("\r\n", "\n").replace('\n', "\r\n");
+    let invite = invite.as_bytes();
+    let src: std::net::SocketAddr = "127.0.0.1:5062".parse().unwrap();
+    let own = OwnVia {
+        tcp: false,
+        host: "192.0.2.10",
+        port: 5060,
+        conn: None,
+    };
+    let mut scanner = Scanner::new(Limits::default());
+    let mut out = Vec::with_capacity(4096);
+    let mut g = c.benchmark_group("sip-paths");
+    g.bench_function("answer-302", |b| {
+        b.iter(|| {
+            let Scan::Message(m) = scanner.scan(black_box(invite), Framing::Datagram) else {
+                panic!()
+            };
+            let req = callscreen::sip::request::read(&m).unwrap();
+            status_line(&mut out, 302, "Moved Temporarily");
+            copy_dialog_headers(&mut out, &req.msg, src, Some(42));
+            out.extend_from_slice(b"Contact: <sip:+31104567890@192.0.2.20>\r\n");
+            finish(&mut out);
+            out.len()
+        })
+    });
+    g.bench_function("forward-invite", |b| {
+        b.iter(|| {
+            let Scan::Message(m) = scanner.scan(black_box(invite), Framing::Datagram) else {
+                panic!()
+            };
+            let req = callscreen::sip::request::read_for_proxy(&m).unwrap();
+            let br = branch(&req);
+            let e = Edits::plain(69, "X-Callscreen", false, false);
+            write_request(&mut out, &m, src, &own, br.as_bytes(), &e);
+            out.len()
+        })
+    });
+    // The next hop's 200 to the forwarded INVITE.
+    let forwarded = out.clone();
+    let text = String::from_utf8_lossy(&forwarded);
+    let mut resp = String::from("SIP/2.0 200 OK\r\n");
+    for l in text.split("\r\n") {
+        let n = l.split(':').next().unwrap_or("").to_ascii_lowercase();
+        if ["via", "from", "to", "call-id", "cseq"].contains(&n.as_str()) {
+            resp.push_str(l);
+            resp.push_str("\r\n");
+        }
+    }
+    resp.push_str("Content-Length: 0\r\n\r\n");
+    g.bench_function("relay-response", |b| {
+        b.iter(|| {
+            let Scan::Message(m) = scanner.scan(black_box(resp.as_bytes()), Framing::Datagram)
+            else {
+                panic!()
+            };
+            let r = relay_response(&mut out, &m, |_| true);
+            (matches!(r, callscreen::sip::forward::Relay::Forward(_)), out.len())
+        })
+    });
+    g.finish();
+}
+
+criterion_group!(benches, decisions, bloom, all_rules, build, sip_paths);
 criterion_main!(benches);

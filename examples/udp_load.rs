@@ -2,8 +2,12 @@
 //! an INVITE and waiting for its answer, for a bounded number of calls and
 //! time. Prints calls/s and latency percentiles.
 //!
-//! cargo run --release --example udp_load -- TARGET CALLS CLIENTS [TRUNK]
+//! cargo run --release --example udp_load -- TARGET CALLS CLIENTS [TRUNK] [NEXT_HOP]
 //! (bench/udp_load.sh starts a daemon and runs this against it.)
+//!
+//! With NEXT_HOP (proxy mode), a thread there plays the callee: it answers
+//! every forwarded INVITE with 200 OK, which callscreen relays back; a
+//! client's call is then INVITE out, forwarded, answered, relayed back.
 
 use std::net::{SocketAddr, UdpSocket};
 use std::time::{Duration, Instant};
@@ -17,6 +21,10 @@ fn main() {
     let calls: usize = args.get(2).and_then(|a| a.parse().ok()).unwrap_or(100_000);
     let clients: usize = args.get(3).and_then(|a| a.parse().ok()).unwrap_or(4);
     let trunk = args.get(4).cloned().unwrap_or_else(|| "kpn".into());
+    if let Some(hop) = args.get(5).and_then(|a| a.parse::<SocketAddr>().ok()) {
+        let sink = UdpSocket::bind(hop).expect("bind the next hop's address");
+        std::thread::spawn(move || callee(sink));
+    }
     let deadline = Instant::now() + Duration::from_secs(120);
     let start = Instant::now();
     let handles: Vec<_> = (0..clients)
@@ -73,4 +81,37 @@ fn main() {
         p(0.99),
         lat.last().copied().unwrap_or(0)
     );
+}
+
+/// The next hop in proxy mode: answers each request 200 OK, to the top Via.
+fn callee(sink: UdpSocket) {
+    let mut buf = [0u8; 65536];
+    let mut out = String::with_capacity(1024);
+    while let Ok((n, from)) = sink.recv_from(&mut buf) {
+        let Ok(req) = std::str::from_utf8(&buf[..n]) else {
+            continue;
+        };
+        if !req.starts_with("INVITE ") {
+            continue;
+        }
+        out.clear();
+        out.push_str("SIP/2.0 200 OK\r\n");
+        for l in req.split("\r\n") {
+            let name = l.split(':').next().unwrap_or("").to_ascii_lowercase();
+            match name.as_str() {
+                "via" | "from" | "call-id" | "cseq" => {
+                    out.push_str(l);
+                    out.push_str("\r\n");
+                }
+                "to" => {
+                    out.push_str(l);
+                    out.push_str(";tag=callee\r\n");
+                }
+                _ => {}
+            }
+        }
+        out.push_str("Content-Length: 0\r\n\r\n");
+        // callscreen's Via names the UDP socket it forwarded from.
+        let _ = sink.send_to(out.as_bytes(), from);
+    }
 }
