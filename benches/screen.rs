@@ -250,7 +250,9 @@ fn sip_paths(c: &mut Criterion) {
         "/fixtures/spoofing/clean-domestic.sip"
     ))
     .expect("fixture");
-    let invite = String::from_utf8_lossy(&invite).replace("\r\n", "\n").replace('\n', "\r\n");
+    let invite = String::from_utf8_lossy(&invite)
+        .replace("\r\n", "\n")
+        .replace('\n', "\r\n");
     let invite = invite.as_bytes();
     let src: std::net::SocketAddr = "127.0.0.1:5062".parse().unwrap();
     let own = OwnVia {
@@ -306,7 +308,10 @@ fn sip_paths(c: &mut Criterion) {
                 panic!()
             };
             let r = relay_response(&mut out, &m, |_| true);
-            (matches!(r, callscreen::sip::forward::Relay::Forward(_)), out.len())
+            (
+                matches!(r, callscreen::sip::forward::Relay::Forward(_)),
+                out.len(),
+            )
         })
     });
     g.finish();

@@ -10,13 +10,14 @@
 //!   store and the immutable `ListSet` snapshot.
 //! - [`screen`]: the pure decision: call facts + lists + policy -> verdict,
 //!   with the closed set of reason codes.
-//! - [`sip`]: the zero-copy SIP scanner, header views, and responses built by
-//!   copying from the request.
+//! - [`sip`]: the zero-copy SIP scanner, header views, responses built by
+//!   copying from the request, and proxy mode's forwarded requests and
+//!   relayed responses (`sip::forward`).
 //! - [`config`]: the TOML schema, validated with file, key and line in every
 //!   error.
 //! - [`report`]: a verdict written for people and as JSON (`callscreen check`).
-//! - [`server`]: the daemon: UDP and TCP transports, redirect mode, readiness,
-//!   reload, the NOC line.
+//! - [`server`]: the daemon: UDP and TCP transports, redirect and proxy mode
+//!   (with its next-hop links and health), readiness, reload, the NOC line.
 //! - [`api`]: the control plane over HTTP: list push and export, health,
 //!   readiness, metrics.
 //! - [`engine`]: loads a config and its lists into a ready policy and list set;

@@ -198,3 +198,63 @@ fn a_missing_file_says_so() {
         "{e}"
     );
 }
+
+#[test]
+fn proxy_mode_needs_next_hops_and_says_how_to_write_them() {
+    let s = ok(
+        "[sip]\nmode = \"proxy\"\n[proxy]\nnext_hops = [\"sip:192.0.2.20:5070\", \"192.0.2.21;transport=tcp\", \"[2001:db8::1]\"]\n",
+    );
+    assert_eq!(s.sip.mode, Mode::Proxy);
+    let hops: Vec<_> = s
+        .proxy
+        .next_hops
+        .iter()
+        .map(|h| (h.addr.to_string(), h.tcp))
+        .collect();
+    assert_eq!(
+        hops,
+        vec![
+            ("192.0.2.20:5070".to_string(), false),
+            ("192.0.2.21:5060".to_string(), true),
+            ("[2001:db8::1]:5060".to_string(), false)
+        ]
+    );
+    assert_eq!(s.proxy.probe_interval.as_secs(), 5);
+    assert_eq!(s.proxy.down_for.as_secs(), 30);
+
+    let e = errors("[sip]\nmode = \"proxy\"\n");
+    assert!(
+        e[0].contains("proxy.next_hops") && e[0].contains("at least one next hop"),
+        "{e:?}"
+    );
+    let e = errors(
+        "[sip]\nmode = \"proxy\"\n[proxy]\nnext_hops = [\n  \"sbc.example.net:5060\",\n  \"sip:192.0.2.1;lr\",\n]\n",
+    );
+    assert!(
+        e[0].starts_with("cs.toml:5: proxy.next_hops[0]") && e[0].contains("no DNS"),
+        "{e:?}"
+    );
+    assert!(
+        e[1].starts_with("cs.toml:6: proxy.next_hops[1]") && e[1].contains("transport="),
+        "{e:?}"
+    );
+    let e = errors(
+        "[sip]\nmode = \"proxy\"\nudp = [\"127.0.0.1:5060\"]\n[proxy]\nnext_hops = [\"127.0.0.1:5060\"]\n",
+    );
+    assert!(e[0].contains("loop"), "{e:?}");
+    let e = errors(
+        "[sip]\nmode = \"proxy\"\nudp = [\"0.0.0.0:5060\"]\n[proxy]\nnext_hops = [\"192.0.2.20\"]\n",
+    );
+    assert!(
+        e[0].contains("proxy.via_host") && e[0].contains("0.0.0.0"),
+        "{e:?}"
+    );
+    ok(
+        "[sip]\nmode = \"proxy\"\nudp = [\"0.0.0.0:5060\"]\n[proxy]\nnext_hops = [\"192.0.2.20\"]\nvia_host = \"cs.example.net\"\n",
+    );
+    let e = errors("[sip]\nmode = \"stateful\"\n");
+    assert!(
+        e[0].contains("\"redirect\"") && e[0].contains("\"proxy\""),
+        "{e:?}"
+    );
+}
