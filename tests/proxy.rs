@@ -394,6 +394,12 @@ fn a_rejected_call_is_answered_here_and_its_ack_absorbed() {
     uac.send_to(&invite("pr-1", "+31201234567", ""), d.udp)
         .unwrap();
     assert_eq!(recv_udp(&uac), r);
+    // A CANCEL after the rejection is answered here, not forwarded (§9.2).
+    uac.send_to(&in_dialog("CANCEL", "pr-1", "z9hG4bK-pr-1", 1, ""), d.udp)
+        .unwrap();
+    let c = recv_udp(&uac);
+    assert_eq!(status(&c), 200, "{c}");
+    assert!(header(&c, "CSeq").unwrap().ends_with("CANCEL"));
     // The ACK for the 608 (its To tag is callscreen's) is absorbed...
     let to = header(&r, "To").unwrap();
     let tag = format!(";tag={}", param(to, "tag").unwrap());
@@ -403,7 +409,10 @@ fn a_rejected_call_is_answered_here_and_its_ack_absorbed() {
     uac.send_to(&invite("pr-2", "+31201234568", ""), d.udp)
         .unwrap();
     let (next, _) = uas.recv();
-    assert!(next.starts_with("INVITE "), "the ACK was forwarded: {next}");
+    assert!(
+        next.starts_with("INVITE "),
+        "the CANCEL or ACK was forwarded: {next}"
+    );
     assert_eq!(header(&next, "Call-ID"), Some("pr-2"));
     assert_eq!(
         d.stdout

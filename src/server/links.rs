@@ -202,7 +202,7 @@ async fn outbound(
                     Ok(n) => n,
                 };
                 buf.extend_from_slice(&chunk[..n]);
-                if !drain(&mut handler, &mut buf, to, &shared, &tx) {
+                if !drain(&mut handler, &mut buf, to, &shared, &tx).await {
                     return;
                 }
             }
@@ -233,8 +233,9 @@ async fn outbound(
 }
 
 /// Handles every whole message in `buf` (CRLF keep-alives skipped); false
-/// when the connection must close.
-pub fn drain(
+/// when the connection must close. Answers on this connection wait for room
+/// in its queue (back-pressure on the sender, nothing dropped).
+pub async fn drain(
     handler: &mut Handler,
     buf: &mut Vec<u8>,
     peer: SocketAddr,
@@ -247,7 +248,9 @@ pub fn drain(
         let rest = &buf[at..];
         if rest.starts_with(b"\r\n\r\n") {
             // RFC 5626 §4.4.1 ping: a CRLF pong.
-            queue(&shared.metrics, tx, b"\r\n");
+            if tx.send(b"\r\n".to_vec()).await.is_err() {
+                return false;
+            }
             at += 4;
             continue;
         }
@@ -270,7 +273,9 @@ pub fn drain(
             Outcome::Reply {
                 consumed, close, ..
             } => {
-                queue(&shared.metrics, tx, &handler.out);
+                if tx.send(handler.out.clone()).await.is_err() {
+                    return false;
+                }
                 at += consumed.max(1);
                 if close {
                     open = false;

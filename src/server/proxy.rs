@@ -134,6 +134,17 @@ fn acks_own_answer(req: &Request<'_>, shared: &Shared) -> bool {
     to_tag == hex
 }
 
+/// Whether the INVITE this CANCEL refers to got callscreen's own final
+/// answer (it is in the retransmission cache with answer bytes).
+fn answered_here(out: &mut Vec<u8>, req: &Request<'_>, shared: &Shared) -> bool {
+    let from_tag = req.from.param("tag").unwrap_or_default();
+    let branch = req.top_via.param("branch").unwrap_or_default();
+    let key = shared
+        .tag_key
+        .transaction(req.call_id, from_tag, branch, req.cseq);
+    shared.cache.get_into(key, Instant::now(), out) && !out.is_empty()
+}
+
 /// A request in proxy mode.
 pub fn request(
     out: &mut Vec<u8>,
@@ -151,6 +162,13 @@ pub fn request(
         Method::Ack if acks_own_answer(req, shared) => {
             Metrics::inc(&m.absorbed_acks);
             return cx.silent();
+        }
+        Method::Cancel if answered_here(out, req, shared) => {
+            // callscreen answered this INVITE itself (a rejection): it is the
+            // UAS of that transaction, and a CANCEL after the final answer
+            // gets 200 and changes nothing (RFC 3261 §9.2).
+            simple(out, msg, cx.src, 200, "OK", shared, &[]);
+            return cx.reply(msg);
         }
         Method::Options if to_us || req.max_forwards == Some(0) => {
             options(out, msg, cx.src, shared);

@@ -80,7 +80,7 @@ async fn connection(
             Ok(Ok(n)) => n,
         };
         buf.extend_from_slice(&chunk[..n]);
-        if !drain(&mut handler, &mut buf, peer, &shared, &tx) {
+        if !drain(&mut handler, &mut buf, peer, &shared, &tx).await {
             break;
         }
     }

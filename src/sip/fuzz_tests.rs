@@ -77,6 +77,8 @@ fn mutate(r: &mut Rng, m: &mut Vec<u8>) {
     }
 }
 
+static RELAYED: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+
 fn exercise(scanner: &mut Scanner, bytes: &[u8], out: &mut Vec<u8>) {
     let src: SocketAddr = "192.0.2.1:5060".parse().unwrap();
     for framing in [Framing::Datagram, Framing::Stream] {
@@ -89,6 +91,29 @@ fn exercise(scanner: &mut Scanner, bytes: &[u8], out: &mut Vec<u8>) {
             status_line(out, 400, "Bad Request");
             copy_dialog_headers(out, &m, src, Some(1));
             finish(out);
+            // Proxy mode's paths: a relayed response, a forwarded request.
+            if let super::forward::Relay::Forward(_) =
+                super::forward::relay_response(out, &m, |_| true)
+            {
+                RELAYED.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            }
+            let _ = super::forward::route_is_own(&m, |_, _| true);
+            if let Ok(req) = super::request::read_for_proxy(&m) {
+                let own = super::forward::OwnVia {
+                    tcp: false,
+                    host: "192.0.2.10",
+                    port: 5060,
+                    conn: Some(7),
+                };
+                let b = super::forward::branch(&req);
+                let mut e = super::forward::Edits::plain(69, "X-Callscreen", false, true);
+                e.reasons = Some(b"invalid-cli");
+                e.pai_prefix = Some("[SCAM?] ");
+                e.add_pai = Some(b"<sip:x@y;verstat=a>");
+                e.anonymise = true;
+                super::forward::write_request(out, &m, src, &own, b.as_bytes(), &e);
+                assert!(out.ends_with(m.body), "the body is carried whole");
+            }
             if let Ok(req) = read(&m) {
                 let ids = CallerIds::read(&req);
                 let raw = ids.raw(&req, None);
@@ -123,7 +148,17 @@ fn mutated_messages_never_panic() {
     let mut r = Rng(0x9E37_79B9_7F4A_7C15);
     // Debug builds are slow; the count keeps `cargo test` in seconds.
     let rounds = if cfg!(debug_assertions) { 300 } else { 5000 };
-    for original in &corpus {
+    // Each request also as a response (its Vias, headers and body kept), so
+    // the relay path meets every Via form of the corpus.
+    let responses: Vec<Vec<u8>> = corpus
+        .iter()
+        .filter_map(|m| {
+            let nl = m.iter().position(|&c| c == b'\n')?;
+            let ours = b"SIP/2.0 180 Ringing\r\nVia: SIP/2.0/UDP 192.0.2.10:5060;branch=z9hG4bK-csfx;i=3\r";
+            Some([&ours[..], &m[nl..]].concat())
+        })
+        .collect();
+    for original in corpus.iter().chain(&responses) {
         exercise(&mut scanner, original, &mut out);
         for _ in 0..rounds {
             let mut m = original.clone();
@@ -131,4 +166,8 @@ fn mutated_messages_never_panic() {
             exercise(&mut scanner, &m, &mut out);
         }
     }
+    assert!(
+        RELAYED.load(std::sync::atomic::Ordering::Relaxed) > corpus.len(),
+        "the relay path was exercised"
+    );
 }
