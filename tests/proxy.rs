@@ -552,3 +552,98 @@ fn a_503_or_a_refused_connection_fails_over_to_the_next_hop() {
     let (inv, _) = b.recv();
     assert_eq!(header(&inv, "Call-ID"), Some("pf-next"));
 }
+
+#[test]
+fn a_reload_moves_calls_to_new_next_hops() {
+    let (a, b) = (Uas::new(), Uas::new());
+    let d = one_hop("p-reload", &a);
+    let uac = udp_client("127.0.0.1:0");
+    uac.send_to(&invite("prl-1", "+31201234568", ""), d.udp)
+        .unwrap();
+    assert_eq!(header(&a.recv().0, "Call-ID"), Some("prl-1"));
+    let text = std::fs::read_to_string(&d.config).unwrap();
+    std::fs::write(
+        &d.config,
+        text.replace(&format!("sip:{}", a.addr), &format!("sip:{}", b.addr)),
+    )
+    .unwrap();
+    d.signal("HUP");
+    d.stdout
+        .wait_for(|l| l.contains("reloaded configuration"))
+        .expect("a reload");
+    uac.send_to(&invite("prl-2", "+31201234568", ""), d.udp)
+        .unwrap();
+    assert_eq!(header(&b.recv().0, "Call-ID"), Some("prl-2"));
+}
+
+/// The next INVITE at `uas`; OPTIONS probes on the way are answered 200
+/// when `alive`, else ignored.
+fn next_invite(uas: &Uas, alive: bool) -> String {
+    let deadline = std::time::Instant::now() + TIMEOUT;
+    loop {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no INVITE at {}",
+            uas.addr
+        );
+        let (m, _) = uas.recv();
+        if m.starts_with("OPTIONS ") {
+            assert!(
+                header(&m, "Via").unwrap().contains("branch=z9hG4bK-csp"),
+                "{m}"
+            );
+            if alive {
+                uas.answer(&m, 200, "OK", "");
+            }
+            continue;
+        }
+        return m;
+    }
+}
+
+#[test]
+fn health_probes_take_a_silent_hop_out_and_bring_it_back() {
+    let (a, b) = (Uas::new(), Uas::new());
+    let d = proxy_daemon(
+        "p-probe",
+        &format!("\"sip:{}\", \"sip:{}\"", a.addr, b.addr),
+        "probe_interval_secs = 1\n",
+    );
+    // Hop B answers every probe and hands its INVITEs over.
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        loop {
+            let inv = next_invite(&b, true);
+            if tx.send(inv).is_err() {
+                return;
+            }
+        }
+    });
+    // Hop A takes probes without answering: after a probe goes unanswered
+    // for an interval, A is down and calls go to B.
+    let (m, _) = a.recv();
+    assert!(m.starts_with("OPTIONS "), "{m}");
+    let line = d
+        .stdout
+        .wait_for(|l| l.contains(&format!("next hop {} down", a.addr)))
+        .expect("the silent hop goes down");
+    assert!(line.contains("health probe"), "{line}");
+    let uac = udp_client("127.0.0.1:0");
+    uac.send_to(&invite("pp-1", "+31201234568", ""), d.udp)
+        .unwrap();
+    let inv = rx.recv_timeout(TIMEOUT).expect("the call reaches hop B");
+    assert_eq!(header(&inv, "Call-ID"), Some("pp-1"));
+    // A answers its next probe: up again, calls go to it.
+    loop {
+        let (m, _) = a.recv();
+        if m.starts_with("OPTIONS ") {
+            a.answer(&m, 200, "OK", "");
+            break;
+        }
+    }
+    // The answer is processed in order with the next call (one receive thread).
+    uac.send_to(&invite("pp-2", "+31201234568", ""), d.udp)
+        .unwrap();
+    let inv = next_invite(&a, true);
+    assert_eq!(header(&inv, "Call-ID"), Some("pp-2"));
+}

@@ -156,9 +156,9 @@ pub fn run(opts: RunOptions) -> Result<(), StartError> {
         for l in tcp_listeners {
             tokio::spawn(tcp::serve(l, Arc::clone(&shared)));
         }
-        if settings.sip.mode == crate::config::Mode::Proxy {
-            tokio::spawn(probes(Arc::clone(&shared)));
-        }
+        // Probes run whenever proxy mode has two or more next hops (a
+        // reload may switch modes or change the hops).
+        tokio::spawn(probes(Arc::clone(&shared)));
         let mut api_bound = String::new();
         if let (Some(api), Some(store)) = (settings.api.clone(), store.clone()) {
             let l = tokio::net::TcpListener::bind(api.listen)
@@ -286,12 +286,13 @@ async fn probes(shared: Arc<Shared>) {
     let mut seq = 0u64;
     let mut out = Vec::new();
     loop {
-        let (interval, hops, down_for) = {
+        let (interval, hops, down_for, proxy) = {
             let rt = shared.runtime.load();
             let p = &rt.settings.proxy;
-            (p.probe_interval, p.next_hops.clone(), p.down_for)
+            let proxy = rt.settings.sip.mode == crate::config::Mode::Proxy;
+            (p.probe_interval, p.next_hops.clone(), p.down_for, proxy)
         };
-        if interval.is_zero() || hops.len() < 2 {
+        if !proxy || interval.is_zero() || hops.len() < 2 {
             tokio::time::sleep(std::time::Duration::from_secs(1)).await;
             continue;
         }
@@ -452,6 +453,11 @@ fn reload(shared: &Shared, engine: Engine) {
     {
         tracing::warn!(
             "listen addresses changed in the config: they take effect at the next restart"
+        );
+    }
+    if engine.settings.proxy.via_host != current.settings.proxy.via_host {
+        tracing::warn!(
+            "[proxy] via_host changed in the config: it takes effect at the next restart"
         );
     }
     let summary: Vec<String> = lists
