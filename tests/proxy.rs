@@ -170,6 +170,12 @@ fn a_clean_call_is_forwarded_and_completes() {
     assert_eq!(header(&inv, "Max-Forwards"), Some("69"));
     assert!(header(&inv, "X-Callscreen").is_none(), "{inv}");
     assert_eq!(header(&inv, "Content-Length"), Some("0"));
+    // A retransmission is forwarded again on the same branch (the next hop's
+    // transaction absorbs it), with no second NOC line.
+    uac.send_to(&invite("pc-1", "+31201234568", ""), d.udp)
+        .unwrap();
+    let (again, _) = uas.recv();
+    assert_eq!(headers(&again, "Via")[0], vias[0], "{again}");
     let line = d.noc_line("pc-1");
     assert!(
         line.contains("verdict=allow code=0 reasons=- caller=+31201234568"),
@@ -646,4 +652,23 @@ fn health_probes_take_a_silent_hop_out_and_bring_it_back() {
         .unwrap();
     let inv = next_invite(&a, true);
     assert_eq!(header(&inv, "Call-ID"), Some("pp-2"));
+}
+
+#[test]
+fn an_emergency_call_is_forwarded_untagged_even_from_a_listed_caller() {
+    let uas = Uas::new();
+    let d = one_hop("p-sos", &uas);
+    let uac = udp_client("127.0.0.1:0");
+    let msg = String::from_utf8(invite("ps-1", "+31201234567", ""))
+        .unwrap()
+        .replace(
+            "INVITE sip:+31104567890@cs.example",
+            "INVITE sip:112@cs.example",
+        );
+    uac.send_to(msg.as_bytes(), d.udp).unwrap();
+    let (inv, _) = uas.recv();
+    assert!(inv.starts_with("INVITE sip:112@cs.example"), "{inv}");
+    assert!(header(&inv, "X-Callscreen").is_none(), "{inv}");
+    let line = d.noc_line("ps-1");
+    assert!(line.contains("verdict=allow code=0"), "{line}");
 }

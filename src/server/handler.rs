@@ -209,7 +209,8 @@ fn invite(
         .tag_key
         .transaction(req.call_id, from_tag, branch, req.cseq);
     let now = Instant::now();
-    if shared.cache.get_into(key, now, out) {
+    // An empty entry is a call proxy mode forwarded (before a reload changed the mode).
+    if shared.cache.get_into(key, now, out) && !out.is_empty() {
         Metrics::inc(&shared.metrics.retransmissions);
         return;
     }
