@@ -672,3 +672,37 @@ fn an_emergency_call_is_forwarded_untagged_even_from_a_listed_caller() {
     let line = d.noc_line("ps-1");
     assert!(line.contains("verdict=allow code=0"), "{line}");
 }
+
+#[test]
+fn an_unreachable_next_hop_is_logged_once_not_per_call() {
+    let dead = {
+        let l = TcpListener::bind("127.0.0.1:0").unwrap();
+        l.local_addr().unwrap()
+    };
+    let d = proxy_daemon(
+        "p-unreachable",
+        &format!("\"sip:{dead};transport=tcp\""),
+        "probe_interval_secs = 0\n",
+    );
+    let uac = udp_client("127.0.0.1:0");
+    for i in 0..5 {
+        uac.send_to(&invite(&format!("pu-{i}"), "+31201234568", ""), d.udp)
+            .unwrap();
+        d.noc_line(&format!("pu-{i}"));
+    }
+    // Once per change to down, then a count per 10 s interval.
+    let summary = (0..3)
+        .find_map(|_| {
+            d.stdout
+                .wait_for(|l| l.contains(&format!("next hop {dead}: ")) && l.contains("failure(s)"))
+        })
+        .expect("a periodic summary");
+    assert!(summary.contains("Connection refused"), "{summary}");
+    let downs = d
+        .stdout
+        .all()
+        .iter()
+        .filter(|l| l.contains(&format!("next hop {dead} down")))
+        .count();
+    assert_eq!(downs, 1, "{:#?}", d.stdout.all());
+}
