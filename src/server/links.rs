@@ -48,14 +48,12 @@ pub struct Local {
 }
 
 impl Local {
-    /// The port for a Via of this transport (the other one's if that is all there is).
-    pub fn port(&self, tcp: bool) -> u16 {
-        let (a, b) = if tcp {
-            (self.tcp_port, self.udp_port)
-        } else {
-            (self.udp_port, self.tcp_port)
-        };
-        a.or(b).unwrap_or(5060)
+    /// The sent-by port of callscreen's Via, the same for both transports:
+    /// an INVITE that went over TCP (above 1300 bytes) and its CANCEL or ACK
+    /// that go over UDP must carry the same sent-by to match one downstream
+    /// transaction (RFC 3261 §17.2.3). The UDP port when UDP listens.
+    pub fn port(&self, _tcp: bool) -> u16 {
+        self.udp_port.or(self.tcp_port).unwrap_or(5060)
     }
 
     /// Whether host and port name callscreen.

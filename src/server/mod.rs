@@ -143,10 +143,17 @@ pub fn run(opts: RunOptions) -> Result<(), StartError> {
             tcp_bound.push(l.local_addr().unwrap_or(addr));
             tcp_listeners.push(l);
         }
+        let local = local_addresses(&settings, &udp_bound, &tcp_bound);
+        if let (crate::config::Mode::Proxy, Some(u), Some(t)) =
+            (settings.sip.mode, local.udp_port, local.tcp_port)
+            && u != t
+        {
+            tracing::warn!("proxy mode writes one sent-by port in its Via, UDP's {u}, also on requests it sends over TCP; TCP listens on {t}, so a next hop that opens a new connection for a response will not reach callscreen: listen on the same port for UDP and TCP");
+        }
         shared.links.init(
             udp_socks.clone(),
             tokio::runtime::Handle::current(),
-            local_addresses(&settings, &udp_bound, &tcp_bound),
+            local,
         );
         for sock in &udp_socks {
             let h = udp::spawn(Arc::clone(sock), threads, Arc::clone(&shared))
