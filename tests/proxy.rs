@@ -705,3 +705,29 @@ fn an_unreachable_next_hop_is_logged_once_not_per_call() {
         .count();
     assert_eq!(downs, 1, "{:#?}", d.stdout.all());
 }
+
+#[test]
+fn an_ipv6_caller_reaches_an_ipv4_next_hop_and_hears_back() {
+    let uas = Uas::new();
+    let d = Daemon::start(
+        "p-ipv6",
+        &format!(
+            "[sip]\nmode = \"proxy\"\nudp = [\"127.0.0.1:0\", \"[::1]:0\"]\ntcp = [\"127.0.0.1:0\"]\nudp_threads = 1\n\
+             [proxy]\nnext_hops = [\"sip:{}\"]\n",
+            uas.addr
+        ),
+    );
+    let udp6 = d.udp6.expect("an IPv6 listener");
+    let uac = udp_client("[::1]:0");
+    let msg = String::from_utf8(invite("p6-1", "+31201234568", ""))
+        .unwrap()
+        .replace("127.0.0.1:5099", "[::1]:5099");
+    uac.send_to(msg.as_bytes(), udp6).unwrap();
+    let (inv, from) = uas.recv();
+    assert_eq!(from, d.udp, "sent from the IPv4 socket");
+    let vias = headers(&inv, "Via");
+    assert!(vias[1].contains(";received=::1;rport="), "{inv}");
+    uas.answer(&inv, 200, "OK", "");
+    let r = recv_udp(&uac);
+    assert_eq!(status(&r), 200, "{r}");
+}
