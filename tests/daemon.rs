@@ -139,6 +139,15 @@ fn unknown_sources_are_refused() {
         Some(403)
     );
     assert!(!d.stdout.all().iter().any(|l| l.contains("call_id=unk-1")));
+    // Its ACK for the 403 gets no answer (RFC 3261 §17.2.1): the next answer
+    // the stranger hears is the one to a later OPTIONS.
+    let ack = String::from_utf8(invite("unk-1", "+31201234568", ""))
+        .unwrap()
+        .replace("INVITE sip:", "ACK sip:")
+        .replace("CSeq: 1 INVITE", "CSeq: 1 ACK");
+    stranger.send_to(ack.as_bytes(), d.udp).unwrap();
+    let r = udp_ask(&stranger, d.udp, &options("unk-3")).unwrap();
+    assert_eq!(header(&r, "Call-ID"), Some("unk-3"), "{r}");
 }
 
 #[test]

@@ -112,9 +112,11 @@ impl Handler {
         if ingress == Ingress::Unknown {
             Metrics::inc(&m.unknown_source);
             tracing::debug!(source = %src, "request from an unknown source refused");
+            // An ACK is never answered (RFC 3261 §17.2.1).
             if rt.settings.sip.unknown_source == UnknownSource::Drop
                 || msg.fault.is_some()
                 || msg.start.is_none()
+                || msg.method() == Some(b"ACK")
             {
                 return Outcome::Silent { consumed, close };
             }
