@@ -398,3 +398,21 @@ fn sigterm_stops_gracefully() {
             .is_some()
     );
 }
+
+#[test]
+fn a_malformed_ack_is_dropped_not_answered() {
+    let d = Daemon::start("bad-ack", "");
+    let c = udp_client("127.0.0.1:0");
+    let ack = String::from_utf8(invite("ba-1", "+31201234568", ""))
+        .unwrap()
+        .replace("INVITE sip:", "ACK sip:")
+        .replace("CSeq: 1 INVITE", "CSeq: 1 ACK")
+        .replace("Call-ID: ba-1\r\n", "");
+    c.send_to(ack.as_bytes(), d.udp).unwrap();
+    let r = udp_ask(&c, d.udp, &options("ba-2")).unwrap();
+    assert_eq!(
+        header(&r, "Call-ID"),
+        Some("ba-2"),
+        "the ACK was answered: {r}"
+    );
+}

@@ -131,7 +131,10 @@ impl Handler {
         let req = match read {
             Ok(r) => r,
             Err(Refusal::Status(code, why)) => {
-                if msg.start.is_none() && code == 400 && msg.header_count() == 0 {
+                // Nothing to answer to, or an ACK (never answered, RFC 3261 §17.2.1).
+                if (msg.start.is_none() && code == 400 && msg.header_count() == 0)
+                    || msg.method() == Some(b"ACK")
+                {
                     Metrics::inc(&m.malformed);
                     tracing::debug!(source = %src, reason = why, "malformed message dropped");
                     return Outcome::Silent { consumed, close };
