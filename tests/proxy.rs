@@ -731,3 +731,56 @@ fn an_ipv6_caller_reaches_an_ipv4_next_hop_and_hears_back() {
     let r = recv_udp(&uac);
     assert_eq!(status(&r), 200, "{r}");
 }
+
+#[test]
+fn a_screening_fault_fails_open_in_both_modes() {
+    // A debug build panics in screening for this Call-ID (fault injection);
+    // release builds have no such hook.
+    if !cfg!(debug_assertions) {
+        eprintln!("skipped: fault injection exists in debug builds only");
+        return;
+    }
+    let env = [("CALLSCREEN_TEST_PANIC_CALL_ID", "fault-1")];
+    let uas = Uas::new();
+    let dir = temp_dir("p-fail-open");
+    let cfg = support::config(
+        &dir,
+        &format!(
+            "[sip]\nmode = \"proxy\"\nudp = [\"127.0.0.1:0\"]\ntcp = [\"127.0.0.1:0\"]\nudp_threads = 1\n\
+             [proxy]\nnext_hops = [\"sip:{}\"]\n",
+            uas.addr
+        ),
+    );
+    let d = Daemon::start_env(dir, cfg, &env);
+    let uac = udp_client("127.0.0.1:0");
+    // A blocklisted caller would be rejected; the fault lets it through untagged.
+    uac.send_to(&invite("fault-1", "+31201234567", ""), d.udp)
+        .unwrap();
+    let (inv, _) = uas.recv();
+    assert_eq!(header(&inv, "Call-ID"), Some("fault-1"));
+    assert!(header(&inv, "X-Callscreen").is_none(), "{inv}");
+    let line = d.noc_line("fault-1");
+    assert!(line.contains("verdict=allow code=0 reasons=-"), "{line}");
+    assert!(
+        d.stdout
+            .all()
+            .iter()
+            .any(|l| l.contains("ERROR") && l.contains("fail open")),
+        "{:#?}",
+        d.stdout.all()
+    );
+    // The next call is screened as usual.
+    uac.send_to(&invite("fault-2", "+31201234567", ""), d.udp)
+        .unwrap();
+    assert_eq!(status(&recv_udp(&uac)), 608);
+
+    let dir = temp_dir("r-fail-open");
+    let cfg = support::config(
+        &dir,
+        "[sip]\nudp = [\"127.0.0.1:0\"]\ntcp = [\"127.0.0.1:0\"]\nudp_threads = 1\n",
+    );
+    let d = Daemon::start_env(dir, cfg, &env);
+    let r = udp_ask(&uac, d.udp, &invite("fault-1", "+31201234567", "")).unwrap();
+    assert_eq!(status(&r), 302, "redirect mode fails open too: {r}");
+    assert!(header(&r, "X-Callscreen").is_none(), "{r}");
+}

@@ -240,6 +240,13 @@ pub(super) fn decide<'r>(
     req: &Request<'_>,
 ) -> Option<Verdict<'r>> {
     let decided = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        // Fault injection for the fail-open tests (debug builds only).
+        #[cfg(debug_assertions)]
+        if std::env::var_os("CALLSCREEN_TEST_PANIC_CALL_ID")
+            .is_some_and(|v| v.as_encoded_bytes() == req.call_id)
+        {
+            panic!("injected fault (CALLSCREEN_TEST_PANIC_CALL_ID)");
+        }
         screen(facts, &rt.lists, &rt.settings.policy)
     }));
     match decided {
