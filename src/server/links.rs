@@ -52,7 +52,7 @@ impl Local {
     /// an INVITE that went over TCP (above 1300 bytes) and its CANCEL or ACK
     /// that go over UDP must carry the same sent-by to match one downstream
     /// transaction (RFC 3261 §17.2.3). The UDP port when UDP listens.
-    pub fn port(&self, _tcp: bool) -> u16 {
+    pub fn sent_by_port(&self) -> u16 {
         self.udp_port.or(self.tcp_port).unwrap_or(5060)
     }
 

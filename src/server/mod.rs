@@ -309,7 +309,7 @@ async fn probes(shared: Arc<Shared>) {
                 let own = crate::sip::forward::OwnVia {
                     tcp: hop.tcp,
                     host: &local.host,
-                    port: local.port(hop.tcp),
+                    port: local.sent_by_port(),
                     conn: None,
                 };
                 crate::sip::forward::write_probe(&mut out, hop.addr, &own, i, seq);

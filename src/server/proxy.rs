@@ -302,13 +302,12 @@ fn forward_to_hop(
     let mut own = OwnVia {
         tcp: hop.tcp,
         host: &local.host,
-        port: local.port(hop.tcp),
+        port: local.sent_by_port(),
         conn: cx.conn,
     };
     write_request(out, msg, cx.src, &own, branch.as_bytes(), e);
     if !own.tcp && out.len() > UDP_MAX_REQUEST {
         own.tcp = true;
-        own.port = local.port(true);
         write_request(out, msg, cx.src, &own, branch.as_bytes(), e);
     }
     Metrics::inc(&cx.shared.metrics.forwarded);
