@@ -311,8 +311,15 @@ fn unreachable(
     while rx.try_recv().is_ok() {
         lost += 1;
     }
-    let m = &shared.metrics;
-    m.send_failures.fetch_add(lost, Ordering::Relaxed);
-    let down_for = shared.runtime.load().settings.proxy.down_for;
-    shared.hops.unreachable(to, &shared.metrics, why, down_for);
+    let m = &shared.metrics.send_failures;
+    m.fetch_add(lost, Ordering::Relaxed);
+    let rt = shared.runtime.load();
+    if rt.settings.proxy.next_hops.iter().any(|h| h.addr == to) {
+        let down_for = rt.settings.proxy.down_for;
+        shared.hops.unreachable(to, &shared.metrics, why, down_for);
+    } else {
+        // A caller's own address (a response whose connection had closed).
+        Metrics::inc(m);
+        tracing::debug!(to = %to, why, "TCP connection for a response failed");
+    }
 }
