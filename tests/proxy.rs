@@ -784,3 +784,36 @@ fn a_screening_fault_fails_open_in_both_modes() {
     assert_eq!(status(&r), 302, "redirect mode fails open too: {r}");
     assert!(header(&r, "X-Callscreen").is_none(), "{r}");
 }
+
+#[test]
+fn tcp_all_the_way_a_caller_over_tcp_to_a_tcp_next_hop() {
+    let uas = Uas::new();
+    let d = proxy_daemon(
+        "p-tcp-tcp",
+        &format!("\"sip:{};transport=tcp\"", uas.addr),
+        "",
+    );
+    let mut c = tcp_connect(d.tcp);
+    for id in ["ptt-1", "ptt-2"] {
+        let msg = String::from_utf8(invite(id, "+31201234568", ""))
+            .unwrap()
+            .replace("SIP/2.0/UDP 127.0.0.1:5099", "SIP/2.0/TCP 127.0.0.1:5099");
+        c.write_all(msg.as_bytes()).unwrap();
+    }
+    let (mut conn, _) = uas.tcp.accept().unwrap();
+    conn.set_read_timeout(Some(TIMEOUT)).unwrap();
+    for id in ["ptt-1", "ptt-2"] {
+        let inv = read_message(&mut conn);
+        assert_eq!(header(&inv, "Call-ID"), Some(id), "{inv}");
+        assert!(
+            header(&inv, "Via").unwrap().starts_with("SIP/2.0/TCP "),
+            "{inv}"
+        );
+        conn.write_all(response(&inv, 200, "OK", "").as_bytes())
+            .unwrap();
+        let r = read_message(&mut c);
+        assert_eq!((status(&r), header(&r, "Call-ID")), (200, Some(id)), "{r}");
+    }
+    uas.tcp.set_nonblocking(true).unwrap();
+    assert!(uas.tcp.accept().is_err(), "one connection for both calls");
+}
