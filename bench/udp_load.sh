@@ -3,24 +3,38 @@
 # listener on 127.0.0.1:5060), closed-loop UDP clients on loopback, bounded
 # in calls and time. Prints the clients' figures and the daemon's CPU time.
 #
-#   bench/udp_load.sh [CALLS] [CLIENTS]
+#   bench/udp_load.sh [CALLS] [CLIENTS] [redirect|proxy]
+#
+# proxy: the example config switched to mode = "proxy" (next hop
+# 127.0.0.1:5080, played by the load generator, which answers 200 OK), so a
+# call is INVITE to callscreen, forwarded, 200 relayed back (608 for the
+# blocklisted 1 %).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 calls=${1:-200000}
 clients=${2:-4}
+mode=${3:-redirect}
 cargo build --release --quiet --bin callscreen --example udp_load
 out=$(mktemp -d)
-./target/release/callscreen run --config config/callscreen.toml >"$out/noc.log" 2>"$out/stderr.log" &
+cfg=config/callscreen.toml
+hop=()
+if [ "$mode" = proxy ]; then
+  # The copy sits next to the example so its relative list paths hold.
+  cfg=config/.proxy-load.toml
+  sed 's/^mode = "redirect".*/mode = "proxy"/' config/callscreen.toml >"$cfg"
+  hop=(127.0.0.1:5080)
+fi
+./target/release/callscreen run --config "$cfg" >"$out/noc.log" 2>"$out/stderr.log" &
 pid=$!
-trap 'kill $pid 2>/dev/null; wait $pid 2>/dev/null || true' EXIT
+trap 'kill $pid 2>/dev/null; wait $pid 2>/dev/null || true; rm -f config/.proxy-load.toml' EXIT
 # Wait for the daemon's own ready line (bounded).
 for _ in $(seq 1 200); do
   grep -q "callscreen ready" "$out/stderr.log" && break
   kill -0 $pid 2>/dev/null || { cat "$out/stderr.log"; exit 1; }
   sleep 0.05
 done
-grep -q "callscreen ready" "$out/stderr.log" || { echo "daemon not ready"; exit 1; }
-./target/release/examples/udp_load 127.0.0.1:5060 "$calls" "$clients" kpn
+grep -q "callscreen ready: mode=$mode" "$out/stderr.log" || { cat "$out/stderr.log"; echo "daemon not ready in $mode mode"; exit 1; }
+./target/release/examples/udp_load 127.0.0.1:5060 "$calls" "$clients" kpn "${hop[@]}"
 # utime+stime of the daemon, in clock ticks (/proc/PID/stat fields 14 and 15).
 ticks=$(awk '{print $14+$15}' /proc/$pid/stat)
 echo "daemon_cpu_seconds=$(echo "$ticks / $(getconf CLK_TCK)" | bc -l | cut -c1-6) noc_lines=$(grep -c ' call verdict=' "$out/noc.log")"

@@ -269,36 +269,7 @@ fn behind_kamailio_clean_tagged_and_rejected_calls() {
     let _kam = Kamailio::start(&dir, sbc_port, d.udp.port());
     let sbc = format!("127.0.0.1:{sbc_port}");
 
-    for (caller, check, label) in [
-        (
-            "+31201234568",
-            r#"<ereg regexp="X-Callscreen" search_in="msg" check_it_inverse="true" assign_to="x"/>"#,
-            "clean",
-        ),
-        (
-            "+31201230000",
-            r#"<ereg regexp="X-Callscreen: blocklist:tag-me" search_in="msg" check_it="true" assign_to="x"/>"#,
-            "tagged",
-        ),
-    ] {
-        let uas_sf = scenario(
-            &dir,
-            "uas_call.xml",
-            &format!("uas_{label}.xml"),
-            &[("TAG_CHECK", check)],
-        );
-        let mut uas = sipp(&["-sf", uas_sf.to_str().unwrap(), "-p", &uas_port.to_string()])
-            .spawn()
-            .expect(NEEDS);
-        wait_bound(uas_port, &mut uas);
-        run_uac(&dir, &sbc, "uac_call.xml", &[], caller);
-        let out = uas.wait_with_output().unwrap();
-        assert!(
-            out.status.success(),
-            "{label}: the UAS saw the wrong INVITE: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-    }
+    whole_calls(&dir, &sbc, uas_port, "kamailio");
     // A rejected call: the 608 goes back through Kamailio to the caller.
     run_uac(
         &dir,
@@ -318,6 +289,34 @@ fn behind_kamailio_clean_tagged_and_rejected_calls() {
         lines.iter().any(|l| l.contains("verdict=reject code=608")),
         "{lines:#?}"
     );
+}
+
+/// A clean and a tagged whole call (INVITE, 200, ACK, BYE, 200) from a SIPp
+/// UAC to `target`, taken by a SIPp UAS on `uas_port` that checks the tags
+/// on the INVITE it gets.
+fn whole_calls(dir: &Path, target: &str, uas_port: u16, prefix: &str) {
+    for (caller, check, label) in [
+        (
+            "+31201234568",
+            r#"<ereg regexp="X-Callscreen" search_in="msg" check_it_inverse="true" assign_to="x"/>"#,
+            "clean",
+        ),
+        (
+            "+31201230000",
+            r#"<ereg regexp="X-Callscreen: blocklist:tag-me" search_in="msg" check_it="true" assign_to="x"/>"#,
+            "tagged",
+        ),
+    ] {
+        let sf = scenario(
+            dir,
+            "uas_call.xml",
+            &format!("uas_{prefix}_{label}.xml"),
+            &[("TAG_CHECK", check)],
+        );
+        with_uas(uas_port, &sf, label, || {
+            run_uac(dir, target, "uac_call.xml", &[], caller)
+        });
+    }
 }
 
 /// Runs a SIPp UAS scenario on `port` while `call` runs; asserts it completed.
@@ -348,30 +347,8 @@ fn sipp_through_the_proxy_completed_cancelled_and_rejected_calls() {
     let d = Daemon::start("interop-proxy-d", &extra);
     let target = d.udp.to_string();
 
-    // Whole calls (INVITE, 180/200, ACK, BYE, 200) through callscreen; the
-    // UAS checks the tags on the INVITE it gets.
-    for (caller, check, label) in [
-        (
-            "+31201234568",
-            r#"<ereg regexp="X-Callscreen" search_in="msg" check_it_inverse="true" assign_to="x"/>"#,
-            "clean",
-        ),
-        (
-            "+31201230000",
-            r#"<ereg regexp="X-Callscreen: blocklist:tag-me" search_in="msg" check_it="true" assign_to="x"/>"#,
-            "tagged",
-        ),
-    ] {
-        let sf = scenario(
-            &dir,
-            "uas_call.xml",
-            &format!("uas_proxy_{label}.xml"),
-            &[("TAG_CHECK", check)],
-        );
-        with_uas(uas_port, &sf, label, || {
-            run_uac(&dir, &target, "uac_call.xml", &[], caller)
-        });
-    }
+    // Whole calls (INVITE, 180/200, ACK, BYE, 200) through callscreen.
+    whole_calls(&dir, &target, uas_port, "proxy");
 
     // A call cancelled while it rings: the CANCEL reaches the UAS, its 487
     // reaches the caller, and the caller's ACK reaches the UAS.

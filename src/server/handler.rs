@@ -208,18 +208,14 @@ fn invite(
     shared: &Shared,
     t0: Instant,
 ) {
-    let from_tag = req.from.param("tag").unwrap_or_default();
-    let branch = req.top_via.param("branch").unwrap_or_default();
-    let key = shared
-        .tag_key
-        .transaction(req.call_id, from_tag, branch, req.cseq);
+    let key = transaction_key(req, shared);
     let now = Instant::now();
     // An empty entry is a call proxy mode forwarded (before a reload changed the mode).
     if shared.cache.get_into(key, now, out) && !out.is_empty() {
         Metrics::inc(&shared.metrics.retransmissions);
         return;
     }
-    let to_tag = shared.tag_key.tag(req.call_id, from_tag, branch);
+    let to_tag = own_to_tag(req, shared);
     let ids = CallerIds::read(req);
     let raw = ids.raw(req, Some(src.ip()));
     let policy = &rt.settings.policy;
@@ -230,6 +226,24 @@ fn invite(
     shared.cache.insert(key, now, out);
     let code = noc::code(action, rt.settings.redirect.clean_code);
     account(req, &facts, verdict.as_ref(), peer, code, rt, shared, t0);
+}
+
+/// The To-tag callscreen gives its own answers to this request (derived,
+/// so a retransmission or the ACK for the answer can be told without state).
+pub(super) fn own_to_tag(req: &Request<'_>, shared: &Shared) -> u64 {
+    let from_tag = req.from.param("tag").unwrap_or_default();
+    let branch = req.top_via.param("branch").unwrap_or_default();
+    shared.tag_key.tag(req.call_id, from_tag, branch)
+}
+
+/// The key of an INVITE transaction's entry in the retransmission cache
+/// (a CANCEL or non-2xx ACK of it has the same key).
+pub(super) fn transaction_key(req: &Request<'_>, shared: &Shared) -> u64 {
+    let from_tag = req.from.param("tag").unwrap_or_default();
+    let branch = req.top_via.param("branch").unwrap_or_default();
+    shared
+        .tag_key
+        .transaction(req.call_id, from_tag, branch, req.cseq)
 }
 
 /// Screens, failing open: an internal error lets the call go on untagged, counted.

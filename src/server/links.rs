@@ -271,7 +271,7 @@ pub async fn drain(
             Outcome::Reply {
                 consumed, close, ..
             } => {
-                if tx.send(handler.out.clone()).await.is_err() {
+                if tx.send(std::mem::take(&mut handler.out)).await.is_err() {
                     return false;
                 }
                 at += consumed.max(1);

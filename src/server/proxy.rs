@@ -10,7 +10,10 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use super::handler::{Outcome, account, decide, options, reply, simple, tag_values, write_answer};
+use super::handler::{
+    Outcome, account, decide, options, own_to_tag, reply, simple, tag_values, transaction_key,
+    write_answer,
+};
 use super::ingress::Ingress;
 use super::links::Dest;
 use super::runtime::{Metrics, Runtime, Shared};
@@ -120,9 +123,7 @@ pub fn response(out: &mut Vec<u8>, msg: &Message<'_>, code: u16, cx: &Cx<'_>) ->
 /// Whether an ACK acknowledges callscreen's own final answer: its To tag is
 /// the one callscreen derives from the request (a stateless UAS's tag).
 fn acks_own_answer(req: &Request<'_>, shared: &Shared) -> bool {
-    let from_tag = req.from.param("tag").unwrap_or_default();
-    let branch = req.top_via.param("branch").unwrap_or_default();
-    let ours = shared.tag_key.tag(req.call_id, from_tag, branch);
+    let ours = own_to_tag(req, shared);
     let Some(to_tag) = req.to.param("tag") else {
         return false;
     };
@@ -137,11 +138,7 @@ fn acks_own_answer(req: &Request<'_>, shared: &Shared) -> bool {
 /// Whether the INVITE this CANCEL refers to got callscreen's own final
 /// answer (it is in the retransmission cache with answer bytes).
 fn answered_here(out: &mut Vec<u8>, req: &Request<'_>, shared: &Shared) -> bool {
-    let from_tag = req.from.param("tag").unwrap_or_default();
-    let branch = req.top_via.param("branch").unwrap_or_default();
-    let key = shared
-        .tag_key
-        .transaction(req.call_id, from_tag, branch, req.cseq);
+    let key = transaction_key(req, shared);
     shared.cache.get_into(key, Instant::now(), out) && !out.is_empty()
 }
 
@@ -226,11 +223,7 @@ fn invite(
     cx: &Cx<'_>,
 ) -> Outcome {
     let (rt, shared) = (cx.rt, cx.shared);
-    let from_tag = req.from.param("tag").unwrap_or_default();
-    let branch = req.top_via.param("branch").unwrap_or_default();
-    let key = shared
-        .tag_key
-        .transaction(req.call_id, from_tag, branch, req.cseq);
+    let key = transaction_key(req, shared);
     let now = Instant::now();
     // A retransmission: the same local answer, or forwarded again (the next
     // hop's transaction absorbs it), with no second NOC line.
@@ -248,7 +241,7 @@ fn invite(
     let verdict = decide(&facts, rt, shared, req);
     let action = verdict.as_ref().map_or(Action::Allow, |v| v.action);
     if let Action::Reject { code } = action {
-        let to_tag = shared.tag_key.tag(req.call_id, from_tag, branch);
+        let to_tag = own_to_tag(req, shared);
         write_answer(out, req, cx.src, to_tag, rt, peer, verdict.as_ref(), &ids);
         shared.cache.insert(key, now, out);
         account(req, &facts, verdict.as_ref(), peer, code, rt, shared, cx.t0);
