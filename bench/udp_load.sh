@@ -4,6 +4,7 @@
 # in calls and time. Prints the clients' figures and the daemon's CPU time.
 #
 #   bench/udp_load.sh [CALLS] [CLIENTS] [redirect|proxy]
+#   CALLSCREEN=path/to/binary bench/udp_load.sh …   (another build, e.g. before a change)
 #
 # proxy: the example config switched to mode = "proxy" (next hop
 # 127.0.0.1:5080, played by the load generator, which answers 200 OK), so a
@@ -14,7 +15,11 @@ cd "$(dirname "$0")/.."
 calls=${1:-200000}
 clients=${2:-4}
 mode=${3:-redirect}
-cargo build --release --quiet --bin callscreen --example udp_load
+cargo build --release --quiet --example udp_load
+if [ -z "${CALLSCREEN:-}" ]; then
+  cargo build --release --quiet --bin callscreen
+fi
+bin=${CALLSCREEN:-./target/release/callscreen}
 out=$(mktemp -d)
 cfg=config/callscreen.toml
 hop=()
@@ -24,7 +29,7 @@ if [ "$mode" = proxy ]; then
   sed 's/^mode = "redirect".*/mode = "proxy"/' config/callscreen.toml >"$cfg"
   hop=(127.0.0.1:5080)
 fi
-./target/release/callscreen run --config "$cfg" >"$out/noc.log" 2>"$out/stderr.log" &
+"$bin" run --config "$cfg" >"$out/noc.log" 2>"$out/stderr.log" &
 pid=$!
 trap 'kill $pid 2>/dev/null; wait $pid 2>/dev/null || true; rm -f config/.proxy-load.toml' EXIT
 # Wait for the daemon's own ready line (bounded).

@@ -242,7 +242,8 @@ fn all_rules(c: &mut Criterion) {
 /// The SIP work around a decision: a stateless answer (redirect mode) next
 /// to a forwarded request and a relayed response (proxy mode).
 fn sip_paths(c: &mut Criterion) {
-    use callscreen::sip::forward::{Edits, OwnVia, branch, relay_response, write_request};
+    use callscreen::sip::forward::{Edits, OwnVia, branch, write_request};
+    use callscreen::sip::relay::relay_response;
     use callscreen::sip::response::{copy_dialog_headers, finish, status_line};
     use callscreen::sip::{Framing, Limits, Scan, Scanner};
     let invite = std::fs::read(concat!(
@@ -309,7 +310,7 @@ fn sip_paths(c: &mut Criterion) {
             };
             let r = relay_response(&mut out, &m, |_| true);
             (
-                matches!(r, callscreen::sip::forward::Relay::Forward(_)),
+                matches!(r, callscreen::sip::relay::Relay::Forward(_)),
                 out.len(),
             )
         })

@@ -452,7 +452,7 @@ fn the_lists_commands_talk_to_the_api() {
 
 #[test]
 fn signed_pushes_cannot_be_forged_or_replayed() {
-    use callscreen::api::sign;
+    use callscreen::keys as sign;
     let dir = temp_dir("api-signed");
     let (secret, public) = sign::keygen().unwrap();
     let extra = format!(

@@ -1,11 +1,16 @@
 //! Bearer tokens. The configuration holds only each token's SHA-256 (never
 //! the token); a presented token is hashed and compared with every client's
-//! hash in constant time. Tokens never reach a log line.
+//! hash in constant time. Tokens never reach a log line. Then the client's
+//! scope (`authorise`) and, for a client that signs, the body's signature.
 
-use axum::http::HeaderMap;
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::Response;
 use sha2::{Digest, Sha256};
 
+use super::context::ApiState;
+use super::reply::err;
 pub use crate::config::Client;
+use crate::config::Operation;
 
 /// The SHA-256 of a token, as stored in the config (hex).
 pub fn hash_token(token: &str) -> String {
@@ -36,6 +41,56 @@ pub fn client<'c>(headers: &HeaderMap, clients: &'c [Client]) -> Option<&'c Clie
         }
     }
     found
+}
+
+/// Authenticates and checks the scope; `Err` is the 401/403 answer.
+/// When the client has a signing key, the body must carry its signature.
+pub(super) fn check_signature(
+    c: &crate::config::Client,
+    headers: &HeaderMap,
+    body: &[u8],
+) -> Result<(), Box<Response>> {
+    let Some(key) = c.sign_key else { return Ok(()) };
+    let sig = headers
+        .get("x-callscreen-signature")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
+    if crate::keys::verify(&key, body, sig) {
+        Ok(())
+    } else {
+        Err(Box::new(err(
+            StatusCode::UNAUTHORIZED,
+            format!(
+                "client {:?} must sign what it pushes: X-Callscreen-Signature (Ed25519 over the exact body, hex) is missing or does not verify",
+                c.name
+            ),
+        )))
+    }
+}
+
+pub(super) fn authorise<'s>(
+    st: &'s ApiState,
+    headers: &HeaderMap,
+    op: Operation,
+    list: Option<&str>,
+) -> Result<&'s crate::config::Client, Box<Response>> {
+    let Some(c) = client(headers, &st.settings.clients) else {
+        return Err(Box::new(err(
+            StatusCode::UNAUTHORIZED,
+            "a valid bearer token is required (Authorization: Bearer …)",
+        )));
+    };
+    if !c.may(op, list) {
+        return Err(Box::new(err(
+            StatusCode::FORBIDDEN,
+            format!(
+                "client {:?} may not do that to {:?}",
+                c.name,
+                list.unwrap_or("*")
+            ),
+        )));
+    }
+    Ok(c)
 }
 
 #[cfg(test)]

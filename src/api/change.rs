@@ -12,12 +12,13 @@ use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 use serde_json::json;
 
-use super::push::{
-    authorise, check_signature, commit, errors_json, now, sha256_hex, summary, swap,
-};
-use super::{ApiMetrics, ApiState};
+use super::auth::{authorise, check_signature};
+use super::commit::{Stored, commit, refusal, swap};
+use super::context::{ApiMetrics, ApiState};
+use super::reply::{err, errors_json, sha256_hex, summary};
 use crate::config::Operation;
-use crate::lists::{List, ListKind, format_expiry};
+use crate::lists::export::v1_text;
+use crate::lists::{ListKind, unix_now};
 
 /// A delta: entries as list lines (`+3185208*,reason,reference,expires`).
 #[derive(Deserialize)]
@@ -29,37 +30,6 @@ struct Delta {
     add: Vec<String>,
     #[serde(default)]
     remove: Vec<String>,
-}
-
-/// The v1 text of a list (what export serves, and what a patched version stores).
-pub(super) fn v1_text(
-    l: &List,
-    version: u64,
-    skip: &std::collections::HashSet<String>,
-    extra: &[String],
-) -> String {
-    let mut out = format!("# callscreen list v1 name={} version={version}\n", l.name);
-    for (t, m) in l.entries() {
-        let entry = t.to_string();
-        if skip.contains(&entry) {
-            continue;
-        }
-        out.push_str(&entry);
-        if m.reason.is_some() || m.reference.is_some() || m.expires.is_some() {
-            out.push_str(&format!(
-                ",{},{},{}",
-                m.reason.as_deref().unwrap_or(""),
-                m.reference.as_deref().unwrap_or(""),
-                m.expires.map(format_expiry).unwrap_or_default()
-            ));
-        }
-        out.push('\n');
-    }
-    for e in extra {
-        out.push_str(e.trim());
-        out.push('\n');
-    }
-    out
 }
 
 pub async fn patch(
@@ -81,7 +51,7 @@ pub async fn patch(
         }
     };
     let refuse = |status: StatusCode, reason: &str, body: serde_json::Value| {
-        super::push::refusal(&st, &who, &name, status, reason, body)
+        refusal(&st, &who, &name, status, reason, body)
     };
     let delta: Delta = match serde_json::from_slice(&body) {
         Ok(d) => d,
@@ -158,7 +128,7 @@ pub async fn patch(
         &who,
         &name,
         list,
-        super::push::Stored::Bytes(text.into_bytes()),
+        Stored::Bytes(text.into_bytes()),
         &sha,
         t0,
     )
@@ -180,7 +150,7 @@ pub async fn rollback(
         rt.settings.lists.iter().find(|s| s.name == name).cloned(),
         rt.lists.get(&name).cloned(),
     ) else {
-        return super::push::err(StatusCode::NOT_FOUND, format!("no list {name:?} is loaded"));
+        return err(StatusCode::NOT_FOUND, format!("no list {name:?} is loaded"));
     };
     // The previous version: the newest stored one below the current, else the seed file.
     let stored = st.store.versions(&name).unwrap_or_default();
@@ -200,7 +170,7 @@ pub async fn rollback(
             .filter(|l| l.version < current.version);
     }
     let Some(previous) = previous else {
-        return super::push::err(
+        return err(
             StatusCode::CONFLICT,
             format!(
                 "no version of {name:?} below {} is kept to roll back to",
@@ -212,7 +182,7 @@ pub async fn rollback(
     if stored.contains(&current.version)
         && let Err(e) = st.store.remove(&name, current.version)
     {
-        return super::push::err(
+        return err(
             StatusCode::INTERNAL_SERVER_ERROR,
             format!("cannot update the state directory: {e}"),
         );
@@ -221,6 +191,6 @@ pub async fn rollback(
     let (from, to) = (current.version, previous.version);
     swap(&st, Arc::new(previous));
     ApiMetrics::inc(&st.metrics.pushes_accepted);
-    tracing::info!(target: "audit", client = %who, list = %name, old_version = from, new_version = to, outcome = "rolled back", at = now(), "list rollback");
+    tracing::info!(target: "audit", client = %who, list = %name, old_version = from, new_version = to, outcome = "rolled back", at = unix_now(), "list rollback");
     (StatusCode::OK, Json(out)).into_response()
 }

@@ -8,7 +8,8 @@ use axum::extract::State;
 use axum::http::header;
 use axum::response::IntoResponse;
 
-use super::ApiState;
+use super::context::ApiState;
+use crate::state::LATENCY_BUCKETS_US;
 
 pub async fn metrics(State(st): State<Arc<ApiState>>) -> impl IntoResponse {
     let m = &st.shared.metrics;
@@ -130,7 +131,7 @@ pub async fn metrics(State(st): State<Arc<ApiState>>) -> impl IntoResponse {
         "# HELP callscreen_decision_latency_seconds Receipt of an INVITE to its answer.\n# TYPE callscreen_decision_latency_seconds histogram"
     );
     let mut cumulative = 0;
-    for (i, b) in crate::server::LATENCY_BUCKETS_US.iter().enumerate() {
+    for (i, b) in LATENCY_BUCKETS_US.iter().enumerate() {
         cumulative += g(&m.latency_buckets[i]);
         let _ = writeln!(
             o,
@@ -138,7 +139,7 @@ pub async fn metrics(State(st): State<Arc<ApiState>>) -> impl IntoResponse {
             *b as f64 / 1e6
         );
     }
-    cumulative += g(&m.latency_buckets[crate::server::LATENCY_BUCKETS_US.len()]);
+    cumulative += g(&m.latency_buckets[LATENCY_BUCKETS_US.len()]);
     let _ = writeln!(
         o,
         "callscreen_decision_latency_seconds_bucket{{le=\"+Inf\"}} {cumulative}"

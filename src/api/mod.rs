@@ -6,18 +6,28 @@
 //! - `push`: `PUT /v1/lists/{name}`: validated whole, stored durably,
 //!   then swapped in; `GET /v1/lists[/{name}]`;
 //! - `change`: `PATCH /v1/lists/{name}` and `POST /v1/lists/{name}/rollback`;
-//! - `metrics`: `GET /metrics` in the Prometheus text format.
+//! - `metrics`: `GET /metrics` in the Prometheus text format;
+//! - `context`, `auth`, `commit`, `reply`: what every handler reads, who
+//!   may do what, the end of every list change (refused or stored and
+//!   swapped in), the shapes of the answers;
+//! - `tls`: the listener over TLS; `client`: the CLI's HTTP client.
+//!
+//! `serve` starts it on the daemon's runtime, beside (never inside) the SIP
+//! side: both read `crate::state`, neither imports the other.
 
 mod auth;
 mod change;
 pub mod client;
+mod commit;
+mod context;
 mod metrics;
 mod push;
-pub mod sign;
+mod reply;
 pub mod tls;
 
+use std::net::SocketAddr;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::Ordering;
 
 use axum::Router;
 use axum::extract::{DefaultBodyLimit, State};
@@ -26,48 +36,83 @@ use axum::routing::{get, post};
 
 pub use crate::config::{ApiSettings, Client, Operation};
 pub use auth::hash_token;
+pub use context::ApiState;
 
 use crate::lists::store::Store;
-use crate::server::Shared;
+use crate::state::Shared;
 
-/// Counters of the control plane.
-#[derive(Default, Debug)]
-pub struct ApiMetrics {
-    pub pushes_accepted: AtomicU64,
-    pub pushes_refused: AtomicU64,
-    pub pushes_unchanged: AtomicU64,
+/// The control API could not be started.
+#[derive(Debug)]
+pub enum StartError {
+    Bind {
+        addr: SocketAddr,
+        error: std::io::Error,
+    },
+    Tls(String),
 }
 
-pub struct ApiState {
-    pub shared: Arc<Shared>,
-    pub store: Store,
-    pub settings: ApiSettings,
-    /// One push at a time: versions are checked and swapped in order.
-    pub push_lock: tokio::sync::Mutex<()>,
-    pub metrics: ApiMetrics,
-    /// sha256 and modification time of list files, by path and mtime.
-    pub file_cache: std::sync::Mutex<std::collections::HashMap<(std::path::PathBuf, u64), String>>,
-}
-
-impl ApiState {
-    /// The sha256 (hex) and modification time (unix seconds) of a list file.
-    pub fn file_facts(&self, f: &std::path::Path) -> (Option<String>, Option<u64>) {
-        let mtime = std::fs::metadata(f)
-            .and_then(|m| m.modified())
-            .ok()
-            .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
-            .map(|d| d.as_secs());
-        let key = (f.to_path_buf(), mtime.unwrap_or(0));
-        let mut cache = self.file_cache.lock().unwrap_or_else(|p| p.into_inner());
-        if let Some(s) = cache.get(&key) {
-            return (Some(s.clone()), mtime);
+impl std::fmt::Display for StartError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            StartError::Bind { addr, error } => write!(
+                f,
+                "cannot listen on API {addr}: {error}; check [api] listen in the config (another process may hold the port)"
+            ),
+            StartError::Tls(e) => {
+                write!(f, "[api] TLS: {e}; check tls_cert, tls_key and client_ca")
+            }
         }
-        let sha = std::fs::read(f).ok().map(|b| push::sha256_hex(&b));
-        if let Some(s) = &sha {
-            cache.insert(key, s.clone());
-        }
-        (sha, mtime)
     }
+}
+
+impl std::error::Error for StartError {}
+
+/// Binds the control API's listener (plain HTTP or TLS) and serves it on
+/// the current tokio runtime; returns the address it listens on.
+pub async fn serve(
+    settings: ApiSettings,
+    shared: Arc<Shared>,
+    store: Store,
+) -> Result<SocketAddr, StartError> {
+    let addr = settings.listen;
+    let l = tokio::net::TcpListener::bind(addr)
+        .await
+        .map_err(|error| StartError::Bind { addr, error })?;
+    let bound = l.local_addr().unwrap_or(addr);
+    let tls = match &settings.tls {
+        Some((cert, key)) => Some(
+            tls::server_config(cert, key, settings.client_ca.as_deref())
+                .map_err(StartError::Tls)?,
+        ),
+        None => None,
+    };
+    let state = Arc::new(ApiState {
+        shared,
+        store,
+        settings,
+        push_lock: tokio::sync::Mutex::new(()),
+        metrics: Default::default(),
+        file_cache: Default::default(),
+    });
+    let app = router(state);
+    match tls {
+        None => {
+            tokio::spawn(async move {
+                if let Err(e) = axum::serve(l, app).await {
+                    tracing::error!("the control API stopped: {e}");
+                }
+            });
+        }
+        Some(cfg) => {
+            let l = tls::listener(l, cfg).map_err(|error| StartError::Bind { addr, error })?;
+            tokio::spawn(async move {
+                if let Err(e) = axum::serve(l, app).await {
+                    tracing::error!("the control API stopped: {e}");
+                }
+            });
+        }
+    }
+    Ok(bound)
 }
 
 pub fn router(state: Arc<ApiState>) -> Router {
@@ -108,11 +153,5 @@ async fn readyz(State(st): State<Arc<ApiState>>) -> (StatusCode, String) {
         )
     } else {
         (StatusCode::OK, "ready\n".into())
-    }
-}
-
-impl ApiMetrics {
-    pub fn inc(c: &AtomicU64) {
-        c.fetch_add(1, Ordering::Relaxed);
     }
 }

@@ -3,7 +3,7 @@
 //! list is built off the call path and swapped in with one atomic store.
 
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use axum::Json;
 use axum::body::{Body, Bytes};
@@ -14,100 +14,12 @@ use futures_util::StreamExt;
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 
-use super::auth::client;
-use super::{ApiMetrics, ApiState};
+use super::auth::{authorise, check_signature};
+use super::commit::{Stored, commit, refusal};
+use super::context::{ApiMetrics, ApiState};
+use super::reply::{err, errors_json, summary};
 use crate::config::Operation;
-use crate::lists::{List, ListErrors, ListKind};
-use crate::server::Runtime;
-
-pub(super) fn err(status: StatusCode, message: impl Into<String>) -> Response {
-    (status, Json(json!({ "error": message.into() }))).into_response()
-}
-
-pub(super) fn sha256_hex(b: &[u8]) -> String {
-    Sha256::digest(b)
-        .iter()
-        .map(|x| format!("{x:02x}"))
-        .collect()
-}
-
-pub(super) fn now() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs())
-}
-
-/// Authenticates and checks the scope; `Err` is the 401/403 answer.
-/// When the client has a signing key, the body must carry its signature.
-pub(super) fn check_signature(
-    c: &crate::config::Client,
-    headers: &HeaderMap,
-    body: &[u8],
-) -> Result<(), Box<Response>> {
-    let Some(key) = c.sign_key else { return Ok(()) };
-    let sig = headers
-        .get("x-callscreen-signature")
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or("");
-    if super::sign::verify(&key, body, sig) {
-        Ok(())
-    } else {
-        Err(Box::new(err(
-            StatusCode::UNAUTHORIZED,
-            format!(
-                "client {:?} must sign what it pushes: X-Callscreen-Signature (Ed25519 over the exact body, hex) is missing or does not verify",
-                c.name
-            ),
-        )))
-    }
-}
-
-pub(super) fn authorise<'s>(
-    st: &'s ApiState,
-    headers: &HeaderMap,
-    op: Operation,
-    list: Option<&str>,
-) -> Result<&'s crate::config::Client, Box<Response>> {
-    let Some(c) = client(headers, &st.settings.clients) else {
-        return Err(Box::new(err(
-            StatusCode::UNAUTHORIZED,
-            "a valid bearer token is required (Authorization: Bearer …)",
-        )));
-    };
-    if !c.may(op, list) {
-        return Err(Box::new(err(
-            StatusCode::FORBIDDEN,
-            format!(
-                "client {:?} may not do that to {:?}",
-                c.name,
-                list.unwrap_or("*")
-            ),
-        )));
-    }
-    Ok(c)
-}
-
-pub(super) fn errors_json(e: &ListErrors) -> Value {
-    json!({
-        "error": "the list was refused whole; nothing was applied",
-        "total": e.total,
-        "errors": e.errors.iter().map(|x| json!({"line": x.line, "entry": x.entry, "message": x.message})).collect::<Vec<_>>(),
-    })
-}
-
-/// Answers a refused change: counted, and one audit line (client, list, reason).
-pub(super) fn refusal(
-    st: &ApiState,
-    who: &str,
-    name: &str,
-    status: StatusCode,
-    reason: &str,
-    body: Value,
-) -> Response {
-    ApiMetrics::inc(&st.metrics.pushes_refused);
-    tracing::warn!(target: "audit", client = %who, list = %name, outcome = "refused", reason, "list change refused");
-    (status, Json(body)).into_response()
-}
+use crate::lists::{List, ListErrors, ListKind, unix_now};
 
 /// What a push's body became on its way in.
 struct Received {
@@ -338,109 +250,6 @@ pub async fn replace(
     commit(&st, &who, &name, list, Stored::Temp(received.tmp), &sha, t0).await
 }
 
-/// How a new version reaches the store.
-pub(super) enum Stored {
-    /// Bytes to write.
-    Bytes(Vec<u8>),
-    /// A temporary file already written and fsynced.
-    Temp(std::path::PathBuf),
-}
-
-/// Stores a new version durably, swaps it in, logs the audit line and
-/// answers. The caller holds the push lock and has checked the version.
-pub(super) async fn commit(
-    st: &Arc<ApiState>,
-    who: &str,
-    name: &str,
-    list: List,
-    stored: Stored,
-    sha: &str,
-    t0: Instant,
-) -> Response {
-    let refuse = |e: String| {
-        ApiMetrics::inc(&st.metrics.pushes_refused);
-        tracing::error!(target: "audit", client = %who, list = %name, outcome = "refused", reason = "store", "list push not stored: {e}");
-        (
-            StatusCode::INTERNAL_SERVER_ERROR,
-            Json(json!({"error": format!("cannot store the list: {e}")})),
-        )
-            .into_response()
-    };
-    // Durable before acknowledged.
-    let (store, n2, v2) = (st.store.clone(), name.to_string(), list.version);
-    match tokio::task::spawn_blocking(move || match stored {
-        Stored::Bytes(b) => store.write(&n2, v2, &b),
-        Stored::Temp(tmp) => store.commit_temp(&tmp, &n2, v2),
-    })
-    .await
-    {
-        Ok(Ok(())) => {}
-        Ok(Err(e)) => return refuse(e.to_string()),
-        Err(e) => return refuse(e.to_string()),
-    }
-    let current = st.shared.runtime.load_full();
-    let old_version = current.lists.get(name).map(|l| l.version);
-    let (added, removed) = current
-        .lists
-        .get(name)
-        .map_or((list.stats(now()).entries(), 0), |old| {
-            old.diff_counts(&list)
-        });
-    let out = summary(&list, sha, "accepted");
-    let new_version = list.version;
-    let list = Arc::new(list);
-    swap(st, Arc::clone(&list));
-    // The binary snapshot for fast restarts: after the acknowledgement's
-    // durability, at background priority.
-    let (store, n3) = (st.store.clone(), name.to_string());
-    tokio::task::spawn_blocking(move || {
-        crate::engine::background_priority();
-        if let Some(bytes) = crate::lists::snapshot::encode(&list)
-            && let Err(e) = store.write_snapshot(&n3, list.version, &bytes)
-        {
-            tracing::warn!(list = %n3, "snapshot not written (the text version will be parsed at start): {e}");
-        }
-    });
-    ApiMetrics::inc(&st.metrics.pushes_accepted);
-    tracing::info!(
-        target: "audit",
-        client = %who,
-        list = %name,
-        old_version = old_version.unwrap_or(0),
-        new_version,
-        added,
-        removed,
-        duration_ms = t0.elapsed().as_millis() as u64,
-        outcome = "accepted",
-        "list push"
-    );
-    (StatusCode::OK, Json(out)).into_response()
-}
-
-/// Swaps a list in with one atomic store; calls in flight keep their
-/// snapshot. The old snapshot is freed on the API's side, once calls that
-/// may still hold it are long done; never on a call's thread.
-pub(super) fn swap(st: &ApiState, list: Arc<List>) {
-    let before = st.shared.runtime.load_full();
-    st.shared.runtime.store(Arc::new(Runtime {
-        settings: before.settings.clone(),
-        lists: before.lists.with_list(list),
-    }));
-    tokio::spawn(async move {
-        tokio::time::sleep(Duration::from_secs(2)).await;
-        drop(before);
-    });
-}
-
-pub(super) fn summary(l: &List, sha: &str, outcome: &str) -> Value {
-    let s = l.stats(now());
-    json!({
-        "name": l.name, "version": l.version, "outcome": outcome,
-        "entries": s.entries(), "numbers": s.numbers, "prefixes": s.prefixes, "ranges": s.ranges,
-        "networks": s.networks, "expired": s.expired, "sha256": sha,
-    })
-}
-
 /// `GET /v1/lists`: every list with its role, version and sizes.
 pub async fn list_all(State(st): State<Arc<ApiState>>, headers: HeaderMap) -> Response {
     if let Err(r) = authorise(&st, &headers, Operation::Read, None) {
@@ -451,7 +260,7 @@ pub async fn list_all(State(st): State<Arc<ApiState>>, headers: HeaderMap) -> Re
     // Hashing a big list file takes a while: off the async workers.
     let lists = tokio::task::spawn_blocking(move || {
         crate::engine::background_priority();
-        let t = now();
+        let t = unix_now();
         rt.lists
             .lists()
             .iter()
@@ -503,6 +312,6 @@ pub async fn export(
             None => err(StatusCode::NOT_FOUND, "the companies file is not available"),
         };
     }
-    let out = super::change::v1_text(l, l.version, &Default::default(), &[]);
+    let out = crate::lists::export::v1_text(l, l.version, &Default::default(), &[]);
     ([(header::CONTENT_TYPE, "text/plain; charset=utf-8")], out).into_response()
 }

@@ -1,8 +1,13 @@
 //! The `[api]` section: the control plane's listener, state directory, body
 //! limit and clients.
 
+use std::collections::HashMap;
 use std::net::SocketAddr;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
+
+use super::context::Ctx;
+use super::schema;
+use crate::lists::Role;
 
 /// What a client may do to a list.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -75,4 +80,109 @@ pub fn parse_sha256(s: &str) -> Option<[u8; 32]> {
         *b = u8::from_str_radix(s.get(2 * i..2 * i + 2)?, 16).ok()?;
     }
     Some(out)
+}
+
+pub(super) fn api_section(
+    cx: &mut Ctx<'_>,
+    raw: &schema::Config,
+    base: &Path,
+    lists: &HashMap<String, Role>,
+) -> Option<ApiSettings> {
+    let a = raw.api.as_ref()?;
+    let listen = match a.listen.get_ref().parse() {
+        Ok(l) => l,
+        Err(_) => {
+            return cx.err(
+                Some(a.listen.span()),
+                "api.listen",
+                format!(
+                    "{:?} is not an address to listen on; write IP:PORT, e.g. \"127.0.0.1:8080\"",
+                    a.listen.get_ref()
+                ),
+            );
+        }
+    };
+    // systemd's StateDirectory= sets $STATE_DIRECTORY; else next to the config.
+    let state_dir = match &a.state_dir {
+        Some(d) => base.join(d),
+        None => std::env::var_os("STATE_DIRECTORY")
+            .map(PathBuf::from)
+            .unwrap_or_else(|| base.join("state")),
+    };
+    let mut clients = Vec::new();
+    for (i, c) in a.clients.iter().enumerate() {
+        let key = format!("api.clients[{i}]");
+        let cv = c.get_ref();
+        let Some(token_sha256) = super::parse_sha256(&cv.token_sha256.to_ascii_lowercase()) else {
+            cx.err::<()>(Some(c.span()), format!("{key}.token_sha256"), "must be the SHA-256 of the token, 64 hex digits (callscreen api hash-token prints it); never the token itself");
+            continue;
+        };
+        let mut operations = Vec::new();
+        for o in &cv.operations {
+            match super::Operation::from_name(o) {
+                Some(op) => operations.push(op),
+                None => {
+                    cx.err::<()>(
+                        Some(c.span()),
+                        format!("{key}.operations"),
+                        format!("{o:?} is not an operation; use read, replace, patch or rollback"),
+                    );
+                }
+            }
+        }
+        for l in &cv.lists {
+            if l != "*" && !lists.contains_key(l) {
+                cx.err::<()>(
+                    Some(c.span()),
+                    format!("{key}.lists"),
+                    format!("there is no list named {l:?} in [[lists]]"),
+                );
+            }
+        }
+        let sign_key = match &cv.sign_key {
+            None => None,
+            Some(k) => match crate::keys::public_key(k) {
+                Some(k) => Some(k),
+                None => {
+                    cx.err::<()>(Some(c.span()), format!("{key}.sign_key"), "must be an Ed25519 public key, 64 hex digits (callscreen api keygen prints one)");
+                    continue;
+                }
+            },
+        };
+        clients.push(super::Client {
+            name: cv.name.clone(),
+            token_sha256,
+            lists: cv.lists.clone(),
+            operations,
+            sign_key,
+        });
+    }
+    let tls = match (&a.tls_cert, &a.tls_key) {
+        (Some(c), Some(k)) => Some((base.join(c), base.join(k))),
+        (None, None) => None,
+        _ => {
+            cx.err::<()>(
+                Some(a.listen.span()),
+                "api.tls_cert",
+                "tls_cert and tls_key go together (PEM files)",
+            );
+            None
+        }
+    };
+    if a.client_ca.is_some() && tls.is_none() {
+        cx.err::<()>(
+            Some(a.listen.span()),
+            "api.client_ca",
+            "client certificates need TLS: set tls_cert and tls_key too",
+        );
+    }
+    let client_ca = a.client_ca.as_ref().map(|c| base.join(c));
+    Some(ApiSettings {
+        listen,
+        state_dir,
+        max_body_bytes: a.max_body_bytes.unwrap_or(super::DEFAULT_MAX_BODY),
+        clients,
+        tls,
+        client_ca,
+    })
 }

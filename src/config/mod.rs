@@ -1,18 +1,32 @@
 //! The configuration file: its TOML schema (`schema`), and its validation
-//! into ready-to-use [`Settings`] (`validate`). Every error a user can cause
+//! into ready-to-use [`Settings`] (`settings`). Every error a user can cause
 //! names the file, the line, the key and what was expected; all errors are
 //! reported at once, not the first only.
+//!
+//! `validate` walks the sections in order, each validated in a file of its
+//! own, as the schema is laid out: `numbering` (`[home]`, `[[numbering]]`,
+//! `[emergency]`), `lists` (`[list_guard]`, `[[lists]]`), `policy`
+//! (`[policy]` rules, `[tags]`), `peers` (`[[sbcs]]`, `[[peers]]`), `sip`
+//! (`[sip]`, `[redirect]`, `[log]`, `[proxy]`), `api` (`[api]`); `context`
+//! collects the errors with their lines.
 
 mod api;
+mod context;
 mod error;
+mod lists;
+mod numbering;
+mod peers;
+mod policy;
 mod schema;
+mod settings;
+mod sip;
 mod validate;
 
 use std::path::{Path, PathBuf};
 
 pub use api::{ApiSettings, Client, DEFAULT_MAX_BODY, Operation, parse_sha256};
 pub use error::{ConfigError, ConfigErrors};
-pub use validate::{
+pub use settings::{
     ListSpec, LogSettings, Mode, NextHop, PeerMatch, ProxySettings, RedirectSettings, Sbc,
     Settings, SipSettings, TagSettings, UnknownSource,
 };

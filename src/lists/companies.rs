@@ -24,8 +24,8 @@ use toml::Spanned;
 use super::brand::BrandMatcher;
 use super::entry::{EntryMeta, Target};
 use super::format::{Guard, ListErrors, parse_target, valid_name};
+use super::kind::ListKind;
 use super::numbers::{BloomParams, Hit, NumberList};
-use super::set::ListKind;
 use crate::number::E164;
 
 /// One protected company.

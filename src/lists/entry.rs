@@ -109,6 +109,13 @@ pub fn parse_expiry(s: &str) -> Option<u64> {
     u64::try_from(secs).ok()
 }
 
+/// The unix time now (seconds): what expiries are judged against.
+pub fn unix_now() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
+}
+
 /// Formats a unix time as `YYYY-MM-DDTHH:MM:SSZ`.
 pub fn format_expiry(t: u64) -> String {
     let days = (t / 86_400) as i64;

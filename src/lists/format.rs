@@ -19,7 +19,7 @@ use std::fmt;
 use serde::Deserialize;
 
 use super::entry::{EntryMeta, Target, parse_expiry};
-use super::set::ListKind;
+use super::kind::ListKind;
 use crate::number::E164;
 use crate::number::e164::POW10;
 

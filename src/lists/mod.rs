@@ -11,13 +11,20 @@
 //! - `networks`: a list of IP networks;
 //! - `companies`, `brand`: protected companies (numbers, inbound-only
 //!   numbers, allowed peers) and brand-name matching of display names;
-//! - `set`: one list with its name, role and version, and the `ListSet`.
+//! - `kind`: the shared vocabulary, a list's role and kind (below the
+//!   parsers and the set, which all speak it);
+//! - `set`: one list with its name, role and version, and the `ListSet`;
+//! - `export`: a list written back as v1 text;
+//! - `snapshot`, `store`: the binary cache of a built list and the state
+//!   directory that keeps pushed versions.
 
 pub mod brand;
 pub mod companies;
 mod entry;
+pub mod export;
 pub mod format;
 mod intervals;
+mod kind;
 mod networks;
 mod numbers;
 mod set;
@@ -25,8 +32,9 @@ pub mod snapshot;
 pub mod store;
 
 pub use companies::{Company, CompanyHit, CompanyList, ParsedCompanies};
-pub use entry::{EntryMeta, Target, format_expiry, parse_expiry};
+pub use entry::{EntryMeta, Target, format_expiry, parse_expiry, unix_now};
 pub use format::{Guard, LineError, ListErrors, ParsedList, parse};
+pub use kind::{ListKind, Role};
 pub use networks::NetworkList;
 pub use numbers::{BloomParams, Hit, Lookup, NumberList};
-pub use set::{List, ListBody, ListKind, ListSet, ListStats, Role};
+pub use set::{List, ListBody, ListSet, ListStats};

@@ -67,7 +67,7 @@ impl NetworkList {
 mod tests {
     use super::*;
     use crate::lists::format::{Guard, parse};
-    use crate::lists::set::ListKind;
+    use crate::lists::kind::ListKind;
 
     #[test]
     fn most_specific_network_wins() {

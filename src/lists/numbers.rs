@@ -383,7 +383,7 @@ impl NumberList {
 mod tests {
     use super::*;
     use crate::lists::format::{Guard, parse};
-    use crate::lists::set::ListKind;
+    use crate::lists::kind::ListKind;
 
     fn list(body: &str, bloom: BloomParams) -> NumberList {
         let p = parse(body.as_bytes(), ListKind::Numbers, Guard::default()).unwrap();

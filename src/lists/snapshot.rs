@@ -8,8 +8,9 @@
 use sha2::{Digest, Sha256};
 
 use super::entry::{EntryMeta, Target};
+use super::kind::Role;
 use super::numbers::{NumberList, Parts};
-use super::set::{List, ListBody, Role};
+use super::set::{List, ListBody};
 use crate::number::E164;
 
 const MAGIC: &[u8; 8] = b"CSNAP\x001\n";

@@ -12,8 +12,8 @@ use std::net::SocketAddr;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-use super::runtime::Metrics;
 use crate::config::NextHop;
+use crate::state::Metrics;
 
 #[derive(Default, Debug)]
 struct State {

@@ -1,115 +1,103 @@
-//! The daemon: sockets, threads and tasks, readiness, reload and shutdown,
-//! the NOC line and counters. Business rules live in `screen`; SIP bytes in
-//! `sip`. One file per concern:
+//! The SIP side of the daemon: its sockets, threads and tasks, and the call
+//! path from a received message to the bytes sent. Business rules live in
+//! `screen`, SIP bytes in `sip`, the state it shares with the API in
+//! `state`; the daemon (`crate::daemon`) starts it beside the API.
 //!
-//! - `runtime`: the shared snapshot (settings + lists) and counters;
-//! - `ingress`: which peer a request came from;
-//! - `handler`: one message in, one answer out (redirect mode) or one
-//!   message forwarded or relayed (proxy mode);
-//! - `links`: proxy mode's sockets and TCP connections;
-//! - `hops`: proxy mode's next-hop health;
-//! - `cache`: recent answers, for retransmissions;
-//! - `udp`, `tcp`: the transports;
-//! - `noc`: the log line and the log writer.
+//! A message flows one way down these files, each calling only the ones
+//! below it:
+//!
+//! - `udp`, `tcp`: the transports; they receive, hand each message to a
+//!   handler and send what it says (TCP also keeps proxy mode's outbound
+//!   connections);
+//! - `handler`: one message in: scanned, ingress found, request read or
+//!   refused, then handed to one of the modes;
+//! - `redirect`, `proxy`: the two modes (answer every INVITE; or forward it,
+//!   relay responses and answer only rejections);
+//! - `decide`: screening facts from the request, the decision (failing
+//!   open), the call counted and its NOC line written;
+//! - `answer`: what to do after a message, and the responses callscreen
+//!   sends itself;
+//! - `callpath`: what the call path keeps beside the shared state;
+//! - `links`, `hops`, `cache`, `ingress`, `noc`: proxy mode's sockets and
+//!   connections, next-hop health, recent answers for retransmissions, which
+//!   peer a request came from, the NOC line and the log writer.
+//!
+//! This file starts it all: `start` binds and spawns, `Sip::report` logs
+//! what is summed per interval, the health probes run here.
 
+mod answer;
 mod cache;
+mod callpath;
+mod decide;
 mod handler;
 mod hops;
 mod ingress;
 mod links;
 mod noc;
 mod proxy;
-mod runtime;
+mod redirect;
 mod tcp;
 mod udp;
 
 use std::net::SocketAddr;
-use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
+use std::thread::JoinHandle;
 
-pub use handler::{Handler, Outcome};
-pub use runtime::{LATENCY_BUCKETS_US, Metrics, Runtime, Shared};
+pub use noc::init_logging;
 
-use crate::engine::{Engine, LoadError};
+use crate::config::{Mode, Settings};
+use crate::state::Shared;
+use callpath::CallPath;
 
-/// Why the daemon could not start.
+/// A SIP listener that could not be opened.
 #[derive(Debug)]
-pub enum StartError {
-    Load(LoadError),
+pub enum ListenError {
     Bind {
         addr: SocketAddr,
         proto: &'static str,
         error: std::io::Error,
     },
-    Runtime(std::io::Error),
-    State {
-        dir: PathBuf,
-        error: std::io::Error,
-    },
-    Tls(String),
+    Thread(std::io::Error),
 }
 
-impl std::fmt::Display for StartError {
+impl std::fmt::Display for ListenError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
-            StartError::Load(e) => write!(f, "{e}"),
-            StartError::Bind { addr, proto, error } => write!(
+            ListenError::Bind { addr, proto, error } => write!(
                 f,
                 "cannot listen on {proto} {addr}: {error}; check [sip] {} in the config (another process may hold the port, or a port below 1024 needs CAP_NET_BIND_SERVICE)",
                 proto.to_lowercase()
             ),
-            StartError::Runtime(e) => write!(f, "cannot start the async runtime: {e}"),
-            StartError::Tls(e) => {
-                write!(f, "[api] TLS: {e}; check tls_cert, tls_key and client_ca")
-            }
-            StartError::State { dir, error } => write!(
-                f,
-                "cannot use the state directory {}: {error}; check [api] state_dir (or systemd's StateDirectory)",
-                dir.display()
-            ),
+            ListenError::Thread(e) => write!(f, "cannot start the UDP receive threads: {e}"),
         }
     }
 }
 
-impl std::error::Error for StartError {}
+impl std::error::Error for ListenError {}
 
-/// Options of `callscreen run`.
-pub struct RunOptions {
-    pub config: PathBuf,
-    /// `Some(true)`: JSON log lines regardless of the config.
-    pub json: Option<bool>,
+/// The running SIP side.
+pub struct Sip {
+    cp: Arc<CallPath>,
+    threads: Vec<JoinHandle<()>>,
+    /// The addresses it listens on.
+    pub udp: Vec<SocketAddr>,
+    pub tcp: Vec<SocketAddr>,
+    /// Counts already logged by `report`.
+    logged: Logged,
 }
 
-/// Runs the daemon until SIGTERM or SIGINT.
-pub fn run(opts: RunOptions) -> Result<(), StartError> {
-    let engine = Engine::load(&opts.config).map_err(StartError::Load)?;
-    let json = opts.json.unwrap_or(engine.settings.log.json);
-    let (_guard, dropped) = noc::init(&engine.settings.log, json);
-    for s in &engine.skipped {
-        tracing::warn!("optional list not loaded: {s}");
-    }
-    let settings = engine.settings;
-    // Pushed lists newer than the seed files win.
-    let store =
-        match &settings.api {
-            Some(api) => Some(crate::lists::store::Store::open(&api.state_dir).map_err(
-                |error| StartError::State {
-                    dir: api.state_dir.clone(),
-                    error,
-                },
-            )?),
-            None => None,
-        };
-    let lists = match &store {
-        Some(s) => crate::engine::with_stored(&engine.lists, &settings, s),
-        None => engine.lists,
-    };
-    let shared = Shared::new(Runtime {
-        settings: settings.clone(),
-        lists,
-    });
+#[derive(Default)]
+struct Logged {
+    unknown_trunk: u64,
+    unknown_source: u64,
+    send_failures: u64,
+}
 
+/// Binds every configured SIP listener and starts the receive threads and
+/// tasks. Runs inside the daemon's tokio runtime.
+pub fn start(shared: &Arc<Shared>) -> Result<Sip, ListenError> {
+    let settings = shared.runtime.load().settings.clone();
     let threads = match settings.sip.udp_threads {
         0 => std::thread::available_parallelism().map_or(2, |n| n.get()),
         n => n,
@@ -117,7 +105,7 @@ pub fn run(opts: RunOptions) -> Result<(), StartError> {
     let mut udp_socks = Vec::new();
     let mut udp_bound = Vec::new();
     for &addr in &settings.sip.udp {
-        let sock = udp::bind(addr).map_err(|error| StartError::Bind {
+        let sock = udp::bind(addr).map_err(|error| ListenError::Bind {
             addr,
             proto: "UDP",
             error,
@@ -125,151 +113,95 @@ pub fn run(opts: RunOptions) -> Result<(), StartError> {
         udp_bound.push(sock.local_addr().unwrap_or(addr));
         udp_socks.push(Arc::new(sock));
     }
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .map_err(StartError::Runtime)?;
-    let mut udp_threads = Vec::new();
-    let result = rt.block_on(async {
-        let mut tcp_bound = Vec::new();
-        let mut tcp_listeners = Vec::new();
-        for &addr in &settings.sip.tcp {
-            let l = bind_tcp(addr).map_err(|error| StartError::Bind {
-                addr,
-                proto: "TCP",
-                error,
-            })?;
-            tcp_bound.push(l.local_addr().unwrap_or(addr));
-            tcp_listeners.push(l);
-        }
-        let local = local_addresses(&settings, &udp_bound, &tcp_bound);
-        if let (crate::config::Mode::Proxy, Some(u), Some(t)) =
-            (settings.sip.mode, local.udp_port, local.tcp_port)
-            && u != t
-        {
-            tracing::warn!("proxy mode writes one sent-by port in its Via, UDP's {u}, also on requests it sends over TCP; TCP listens on {t}, so a next hop that opens a new connection for a response will not reach callscreen: listen on the same port for UDP and TCP");
-        }
-        shared.links.init(
-            udp_socks.clone(),
-            tokio::runtime::Handle::current(),
-            local,
-        );
-        for sock in &udp_socks {
-            let h = udp::spawn(Arc::clone(sock), threads, Arc::clone(&shared))
-                .map_err(StartError::Runtime)?;
-            udp_threads.extend(h);
-        }
-        for l in tcp_listeners {
-            tokio::spawn(tcp::serve(l, Arc::clone(&shared)));
-        }
-        // Probes run whenever proxy mode has two or more next hops (a
-        // reload may switch modes or change the hops).
-        tokio::spawn(probes(Arc::clone(&shared)));
-        let mut api_bound = String::new();
-        if let (Some(api), Some(store)) = (settings.api.clone(), store.clone()) {
-            let l = tokio::net::TcpListener::bind(api.listen)
-                .await
-                .map_err(|error| StartError::Bind {
-                    addr: api.listen,
-                    proto: "API",
-                    error,
-                })?;
-            api_bound = format!(" api={}", l.local_addr().unwrap_or(api.listen));
-            let tls = match &api.tls {
-                Some((cert, key)) => Some(
-                    crate::api::tls::server_config(cert, key, api.client_ca.as_deref())
-                        .map_err(StartError::Tls)?,
-                ),
-                None => None,
-            };
-            let state = Arc::new(crate::api::ApiState {
-                shared: Arc::clone(&shared),
-                store,
-                settings: api,
-                push_lock: tokio::sync::Mutex::new(()),
-                metrics: Default::default(),
-                file_cache: Default::default(),
-            });
-            let app = crate::api::router(state);
-            match tls {
-                None => {
-                    tokio::spawn(async move {
-                        if let Err(e) = axum::serve(l, app).await {
-                            tracing::error!("the control API stopped: {e}");
-                        }
-                    });
-                }
-                Some(cfg) => {
-                    let l = crate::api::tls::listener(l, cfg).map_err(StartError::Runtime)?;
-                    tokio::spawn(async move {
-                        if let Err(e) = axum::serve(l, app).await {
-                            tracing::error!("the control API stopped: {e}");
-                        }
-                    });
-                }
-            }
-        }
-        let signals = Signals::install().map_err(StartError::Runtime)?;
-        shared.ready.store(true, Ordering::SeqCst);
-        let lists: Vec<String> = shared
-            .runtime
-            .load()
-            .lists
-            .lists()
-            .iter()
-            .map(|l| format!("{}@{}", l.name, l.version))
-            .collect();
-        let names = |v: &[SocketAddr]| {
-            v.iter()
-                .map(|a| a.to_string())
-                .collect::<Vec<_>>()
-                .join(",")
-        };
-        let mode = match settings.sip.mode {
-            crate::config::Mode::Redirect => "redirect".to_string(),
-            crate::config::Mode::Proxy => format!(
-                "proxy next_hops={}",
-                settings
-                    .proxy
-                    .next_hops
-                    .iter()
-                    .map(|h| format!("{}{}", h.addr, if h.tcp { "/tcp" } else { "" }))
-                    .collect::<Vec<_>>()
-                    .join(",")
-            ),
-        };
-        let line = format!(
-            "callscreen ready: mode={mode} udp={} tcp={}{api_bound} lists={} config={}",
-            names(&udp_bound),
-            names(&tcp_bound),
-            lists.join(","),
-            opts.config.display()
-        );
-        // On stderr for people and tests (they wait for this line); in the log for the NOC.
-        eprintln!("{line}");
-        tracing::info!("{line}");
-        let _ = sd_notify::notify(&[sd_notify::NotifyState::Ready]);
-        lifecycle(&opts.config, &shared, &dropped, signals).await;
-        Ok(())
-    });
-    shared.stop.store(true, Ordering::SeqCst);
-    let _ = sd_notify::notify(&[sd_notify::NotifyState::Stopping]);
-    rt.shutdown_timeout(std::time::Duration::from_secs(2));
-    for t in udp_threads {
-        let _ = t.join();
+    let mut tcp_bound = Vec::new();
+    let mut tcp_listeners = Vec::new();
+    for &addr in &settings.sip.tcp {
+        let l = bind_tcp(addr).map_err(|error| ListenError::Bind {
+            addr,
+            proto: "TCP",
+            error,
+        })?;
+        tcp_bound.push(l.local_addr().unwrap_or(addr));
+        tcp_listeners.push(l);
     }
-    tracing::info!("callscreen stopped");
-    result
+    let local = local_addresses(&settings, &udp_bound, &tcp_bound);
+    if let (Mode::Proxy, Some(u), Some(t)) = (settings.sip.mode, local.udp_port, local.tcp_port)
+        && u != t
+    {
+        tracing::warn!(
+            "proxy mode writes one sent-by port in its Via, UDP's {u}, also on requests it sends over TCP; TCP listens on {t}, so a next hop that opens a new connection for a response will not reach callscreen: listen on the same port for UDP and TCP"
+        );
+    }
+    let cp = CallPath::new(Arc::clone(shared));
+    let rt = tokio::runtime::Handle::current();
+    cp.links
+        .init(udp_socks.clone(), tcp::connector(&cp, rt), local);
+    let mut sip = Sip {
+        cp: Arc::clone(&cp),
+        threads: Vec::new(),
+        udp: udp_bound,
+        tcp: tcp_bound,
+        logged: Logged::default(),
+    };
+    for sock in &udp_socks {
+        let h =
+            udp::spawn(Arc::clone(sock), threads, Arc::clone(&cp)).map_err(ListenError::Thread)?;
+        sip.threads.extend(h);
+    }
+    for l in tcp_listeners {
+        tokio::spawn(tcp::serve(l, Arc::clone(&cp)));
+    }
+    // Probes run whenever proxy mode has two or more next hops (a
+    // reload may switch modes or change the hops).
+    tokio::spawn(probes(cp));
+    Ok(sip)
+}
+
+impl Sip {
+    /// Logs, once per interval, what would flood the log per call: refusals
+    /// of unknown trunks and sources, failed sends, next hops going down.
+    pub fn report(&mut self) {
+        let m = &self.cp.shared.metrics;
+        let t = m.unknown_trunk.load(Ordering::Relaxed);
+        if t > self.logged.unknown_trunk {
+            tracing::warn!(
+                refused = t - self.logged.unknown_trunk,
+                "INVITEs from an SBC without a known trunk id (and no default_peer) were refused with 403"
+            );
+            self.logged.unknown_trunk = t;
+        }
+        for line in self.cp.hops.report() {
+            tracing::warn!("{line}");
+        }
+        let f = m.send_failures.load(Ordering::Relaxed);
+        if f > self.logged.send_failures {
+            tracing::warn!(
+                failed = f - self.logged.send_failures,
+                "messages could not be sent on (no route, queue full or connection refused)"
+            );
+            self.logged.send_failures = f;
+        }
+        let u = m.unknown_source.load(Ordering::Relaxed);
+        if u > self.logged.unknown_source {
+            tracing::warn!(
+                refused = u - self.logged.unknown_source,
+                "requests from unknown sources were refused"
+            );
+            self.logged.unknown_source = u;
+        }
+    }
+
+    /// Waits for the receive threads, which end once `Shared::stop` is set.
+    pub fn join(self) {
+        for t in self.threads {
+            let _ = t.join();
+        }
+    }
 }
 
 /// The address callscreen writes in its Via: `[proxy] via_host`, else the
 /// first address it listens on.
-fn local_addresses(
-    settings: &crate::config::Settings,
-    udp: &[SocketAddr],
-    tcp: &[SocketAddr],
-) -> links::Local {
+fn local_addresses(settings: &Settings, udp: &[SocketAddr], tcp: &[SocketAddr]) -> links::Local {
     let first = udp.first().or(tcp.first());
     let host = match (&settings.proxy.via_host, first) {
         (Some(h), _) => h.clone(),
@@ -289,21 +221,21 @@ fn local_addresses(
 
 /// Health probes (proxy mode, more than one next hop): an OPTIONS to every
 /// next hop each `[proxy] probe_interval_secs`.
-async fn probes(shared: Arc<Shared>) {
+async fn probes(cp: Arc<CallPath>) {
     let mut seq = 0u64;
     let mut out = Vec::new();
     loop {
         let (interval, hops, down_for, proxy) = {
-            let rt = shared.runtime.load();
+            let rt = cp.shared.runtime.load();
             let p = &rt.settings.proxy;
-            let proxy = rt.settings.sip.mode == crate::config::Mode::Proxy;
+            let proxy = rt.settings.sip.mode == Mode::Proxy;
             (p.probe_interval, p.next_hops.clone(), p.down_for, proxy)
         };
         if !proxy || interval.is_zero() || hops.len() < 2 {
             tokio::time::sleep(std::time::Duration::from_secs(1)).await;
             continue;
         }
-        if let Some(local) = shared.links.local.get() {
+        if let Some(local) = cp.links.local.get() {
             for (i, hop) in hops.iter().enumerate() {
                 seq += 1;
                 let own = crate::sip::forward::OwnVia {
@@ -313,15 +245,14 @@ async fn probes(shared: Arc<Shared>) {
                     conn: None,
                 };
                 crate::sip::forward::write_probe(&mut out, hop.addr, &own, i, seq);
-                shared
-                    .hops
-                    .probe_sent(hop.addr, seq, &shared.metrics, down_for);
+                cp.hops
+                    .probe_sent(hop.addr, seq, &cp.shared.metrics, down_for);
                 let dest = if hop.tcp {
                     links::Dest::Tcp(hop.addr)
                 } else {
                     links::Dest::Udp(hop.addr)
                 };
-                shared.links.send(&shared, dest, &out);
+                cp.links.send(&cp.shared.metrics, dest, &out);
             }
         }
         tokio::time::sleep(interval).await;
@@ -342,141 +273,4 @@ fn bind_tcp(addr: SocketAddr) -> std::io::Result<tokio::net::TcpListener> {
     s.bind(&addr.into())?;
     s.listen(1024)?;
     tokio::net::TcpListener::from_std(s.into())
-}
-
-/// Signals and the watchdog, until a stop is asked for.
-/// The signals the daemon handles, installed before it says it is ready (a
-/// SIGTERM right after "ready" must stop it gracefully, not kill it).
-struct Signals {
-    term: tokio::signal::unix::Signal,
-    int: tokio::signal::unix::Signal,
-    hup: tokio::signal::unix::Signal,
-}
-
-impl Signals {
-    fn install() -> std::io::Result<Signals> {
-        use tokio::signal::unix::{SignalKind, signal};
-        Ok(Signals {
-            term: signal(SignalKind::terminate())?,
-            int: signal(SignalKind::interrupt())?,
-            hup: signal(SignalKind::hangup())?,
-        })
-    }
-}
-
-async fn lifecycle(
-    config: &Path,
-    shared: &Arc<Shared>,
-    dropped: &tracing_appender::non_blocking::ErrorCounter,
-    signals: Signals,
-) {
-    let Signals {
-        mut term,
-        mut int,
-        mut hup,
-    } = signals;
-    let watchdog = sd_notify::watchdog_enabled();
-    let every = watchdog.map_or(std::time::Duration::from_secs(10), |d| {
-        (d / 2).min(std::time::Duration::from_secs(10))
-    });
-    let mut tick = tokio::time::interval(every);
-    let (mut last_dropped, mut last_trunk, mut last_unknown) = (0, 0, 0);
-    let mut last_send_failures = 0;
-    loop {
-        tokio::select! {
-            _ = term.recv() => { tracing::info!("SIGTERM: stopping"); return; }
-            _ = int.recv() => { tracing::info!("SIGINT: stopping"); return; }
-            _ = hup.recv() => {
-                // RELOADING=1 must come with MONOTONIC_USEC (systemd 253 and later).
-                if let Ok(now) = sd_notify::NotifyState::monotonic_usec_now() {
-                    let _ = sd_notify::notify(&[sd_notify::NotifyState::Reloading, now]);
-                }
-                let path = config.to_path_buf();
-                let loaded = tokio::task::spawn_blocking(move || {
-                    crate::engine::background_priority();
-                    Engine::load(&path)
-                })
-                .await;
-                match loaded {
-                    Ok(Ok(engine)) => reload(shared, engine),
-                    Ok(Err(e)) => {
-                        Metrics::inc(&shared.metrics.reload_failures);
-                        tracing::error!("reload refused, the previous configuration and lists stay in force:\n{e}");
-                    }
-                    Err(e) => tracing::error!("reload failed: {e}"),
-                }
-                let _ = sd_notify::notify(&[sd_notify::NotifyState::Ready]);
-            }
-            _ = tick.tick() => {
-                if watchdog.is_some() {
-                    let _ = sd_notify::notify(&[sd_notify::NotifyState::Watchdog]);
-                }
-                // Problems that would flood the log per call are reported once per interval.
-                let d = dropped.dropped_lines();
-                shared.metrics.dropped_log_lines.store(d as u64, Ordering::Relaxed);
-                if d > last_dropped {
-                    tracing::warn!(dropped_lines = d, "log queue full: lines were dropped");
-                    last_dropped = d;
-                }
-                let t = shared.metrics.unknown_trunk.load(Ordering::Relaxed);
-                if t > last_trunk {
-                    tracing::warn!(refused = t - last_trunk, "INVITEs from an SBC without a known trunk id (and no default_peer) were refused with 403");
-                    last_trunk = t;
-                }
-                for line in shared.hops.report() {
-                    tracing::warn!("{line}");
-                }
-                let f = shared.metrics.send_failures.load(Ordering::Relaxed);
-                if f > last_send_failures {
-                    tracing::warn!(failed = f - last_send_failures, "messages could not be sent on (no route, queue full or connection refused)");
-                    last_send_failures = f;
-                }
-                let u = shared.metrics.unknown_source.load(Ordering::Relaxed);
-                if u > last_unknown {
-                    tracing::warn!(refused = u - last_unknown, "requests from unknown sources were refused");
-                    last_unknown = u;
-                }
-            }
-        }
-    }
-}
-
-/// Swaps in a reloaded configuration and lists. A seed list older than the
-/// list now in force (a newer version was pushed) does not replace it.
-fn reload(shared: &Shared, engine: Engine) {
-    let current = shared.runtime.load();
-    let mut lists = Vec::new();
-    for new in engine.lists.lists() {
-        match current.lists.get(&new.name) {
-            Some(old) if old.version > new.version => {
-                tracing::warn!(list = %new.name, seed = new.version, current = old.version, "seed file is older than the list in force; keeping the newer version");
-                lists.push(Arc::clone(old));
-            }
-            _ => lists.push(Arc::clone(new)),
-        }
-    }
-    if engine.settings.sip.udp != current.settings.sip.udp
-        || engine.settings.sip.tcp != current.settings.sip.tcp
-    {
-        tracing::warn!(
-            "listen addresses changed in the config: they take effect at the next restart"
-        );
-    }
-    if engine.settings.proxy.via_host != current.settings.proxy.via_host {
-        tracing::warn!(
-            "[proxy] via_host changed in the config: it takes effect at the next restart"
-        );
-    }
-    let summary: Vec<String> = lists
-        .iter()
-        .map(|l| format!("{}@{}", l.name, l.version))
-        .collect();
-    shared.runtime.store(Arc::new(Runtime {
-        settings: engine.settings,
-        lists: crate::lists::ListSet::new(lists),
-    }));
-    Metrics::inc(&shared.metrics.reloads);
-    tracing::info!(lists = %summary.join(","), "reloaded configuration and lists");
-    // The old snapshot is freed here, on the signal task, not on a call.
-    drop(current);
 }

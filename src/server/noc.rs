@@ -14,7 +14,7 @@ use crate::screen::{Action, Verdict};
 /// Starts logging to stdout through a bounded, lossy queue. `RUST_LOG`
 /// overrides the configured level. Returns the guard that flushes on exit
 /// and the counter of dropped lines.
-pub fn init(log: &LogSettings, json: bool) -> (WorkerGuard, ErrorCounter) {
+pub fn init_logging(log: &LogSettings, json: bool) -> (WorkerGuard, ErrorCounter) {
     let (writer, guard) = tracing_appender::non_blocking::NonBlockingBuilder::default()
         .buffered_lines_limit(log.queue_lines)
         .lossy(true)

@@ -6,55 +6,29 @@
 //! back with callscreen's Via removed. No transaction state is kept: the
 //! downstream branch is derived from the incoming one.
 
-use std::net::SocketAddr;
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use super::handler::{
-    Outcome, account, decide, options, own_to_tag, reply, simple, tag_values, transaction_key,
+use super::answer::{
+    Cx, Outcome, options, own_to_tag, simple, tag_values, transaction_key, unknown_trunk,
     write_answer,
 };
+use super::callpath::CallPath;
+use super::decide::{account, decide, read_facts};
 use super::ingress::Ingress;
 use super::links::Dest;
-use super::runtime::{Metrics, Runtime, Shared};
-use crate::screen::{Action, CallFacts};
+use crate::screen::Action;
 use crate::sip::addr::trim_lws;
 use crate::sip::facts::CallerIds;
-use crate::sip::forward::{
-    self, Back, Edits, OwnVia, Relay, UDP_MAX_REQUEST, relay_response, route_is_own, write_request,
-};
-use crate::sip::{Framing, Message, Method, Request};
-
-/// What every step needs to know about the message at hand.
-pub struct Cx<'r> {
-    pub src: SocketAddr,
-    pub framing: Framing,
-    pub consumed: usize,
-    pub close: bool,
-    pub conn: Option<u64>,
-    pub rt: &'r Runtime,
-    pub shared: &'r Arc<Shared>,
-    pub t0: Instant,
-}
-
-impl Cx<'_> {
-    fn silent(&self) -> Outcome {
-        Outcome::Silent {
-            consumed: self.consumed,
-            close: self.close,
-        }
-    }
-
-    fn reply(&self, msg: &Message<'_>) -> Outcome {
-        reply(msg, self.src, self.framing, self.consumed, self.close)
-    }
-}
+use crate::sip::forward::{self, Edits, OwnVia, UDP_MAX_REQUEST, route_is_own, write_request};
+use crate::sip::relay::{Back, Relay, relay_response};
+use crate::sip::{Message, Method, Request};
+use crate::state::Metrics;
 
 /// A response: relayed when it comes from a next hop and carries
 /// callscreen's Via on top; a probe's answer updates the hop's health.
 pub fn response(out: &mut Vec<u8>, msg: &Message<'_>, code: u16, cx: &Cx<'_>) -> Outcome {
     let settings = &cx.rt.settings.proxy;
-    let m = &cx.shared.metrics;
+    let m = &cx.cp.shared.metrics;
     let hop = settings
         .next_hops
         .iter()
@@ -65,7 +39,7 @@ pub fn response(out: &mut Vec<u8>, msg: &Message<'_>, code: u16, cx: &Cx<'_>) ->
                 .iter()
                 .find(|h| h.addr.ip() == cx.src.ip())
         });
-    let (Some(hop), Some(local)) = (hop, cx.shared.links.local.get()) else {
+    let (Some(hop), Some(local)) = (hop, cx.cp.links.local.get()) else {
         // Only a next hop answers callscreen's requests; anything else could
         // make callscreen a reflector.
         Metrics::inc(&m.stray_responses);
@@ -81,9 +55,7 @@ pub fn response(out: &mut Vec<u8>, msg: &Message<'_>, code: u16, cx: &Cx<'_>) ->
                 .and_then(|i| std::str::from_utf8(i).ok())
                 .and_then(|i| i.parse::<usize>().ok());
             if let Some(h) = index.and_then(|i| settings.next_hops.get(i)) {
-                cx.shared
-                    .hops
-                    .probe_answered(h.addr, code, settings.down_for);
+                cx.cp.hops.probe_answered(h.addr, code, settings.down_for);
             }
             cx.silent()
         }
@@ -94,7 +66,7 @@ pub fn response(out: &mut Vec<u8>, msg: &Message<'_>, code: u16, cx: &Cx<'_>) ->
                     .and_then(|v| std::str::from_utf8(trim_lws(v)).ok())
                     .and_then(|v| v.split([';', ' ', '(']).next()?.parse::<u64>().ok())
                     .map(Duration::from_secs);
-                cx.shared
+                cx.cp
                     .hops
                     .overloaded(hop.addr, retry.unwrap_or(settings.down_for));
             }
@@ -122,8 +94,8 @@ pub fn response(out: &mut Vec<u8>, msg: &Message<'_>, code: u16, cx: &Cx<'_>) ->
 
 /// Whether an ACK acknowledges callscreen's own final answer: its To tag is
 /// the one callscreen derives from the request (a stateless UAS's tag).
-fn acks_own_answer(req: &Request<'_>, shared: &Shared) -> bool {
-    let ours = own_to_tag(req, shared);
+fn acks_own_answer(req: &Request<'_>, cp: &CallPath) -> bool {
+    let ours = own_to_tag(req, cp);
     let Some(to_tag) = req.to.param("tag") else {
         return false;
     };
@@ -137,9 +109,9 @@ fn acks_own_answer(req: &Request<'_>, shared: &Shared) -> bool {
 
 /// Whether the INVITE this CANCEL refers to got callscreen's own final
 /// answer (it is in the retransmission cache with answer bytes).
-fn answered_here(out: &mut Vec<u8>, req: &Request<'_>, shared: &Shared) -> bool {
-    let key = transaction_key(req, shared);
-    shared.cache.get_into(key, Instant::now(), out) && !out.is_empty()
+fn answered_here(out: &mut Vec<u8>, req: &Request<'_>, cp: &CallPath) -> bool {
+    let key = transaction_key(req, cp);
+    cp.cache.get_into(key, Instant::now(), out) && !out.is_empty()
 }
 
 /// A request in proxy mode.
@@ -150,25 +122,25 @@ pub fn request(
     ingress: Ingress,
     cx: &Cx<'_>,
 ) -> Outcome {
-    let shared = cx.shared;
-    let m = &shared.metrics;
+    let cp = cx.cp;
+    let m = &cp.shared.metrics;
     // RFC 3261 §16.3 step 3: an OPTIONS with Max-Forwards 0 may be answered by
     // the proxy; one without a user part is addressed to callscreen (an SBC's keep-alive).
     let to_us = crate::sip::addr::Uri::parse(req.uri).is_some_and(|u| u.user.is_none());
     match req.method {
-        Method::Ack if acks_own_answer(req, shared) => {
+        Method::Ack if acks_own_answer(req, cp) => {
             Metrics::inc(&m.absorbed_acks);
             return cx.silent();
         }
-        Method::Cancel if answered_here(out, req, shared) => {
+        Method::Cancel if answered_here(out, req, cp) => {
             // callscreen answered this INVITE itself (a rejection): it is the
             // UAS of that transaction, and a CANCEL after the final answer
             // gets 200 and changes nothing (RFC 3261 §9.2).
-            simple(out, msg, cx.src, 200, "OK", shared, &[]);
+            simple(out, msg, cx.src, 200, "OK", cp, &[]);
             return cx.reply(msg);
         }
         Method::Options if to_us || req.max_forwards == Some(0) => {
-            options(out, msg, cx.src, shared);
+            options(out, msg, cx.src, cp);
             return cx.reply(msg);
         }
         _ => {}
@@ -177,16 +149,13 @@ pub fn request(
         if req.method == Method::Ack {
             return cx.silent();
         }
-        simple(out, msg, cx.src, 483, "Too Many Hops", shared, &[]);
+        simple(out, msg, cx.src, 483, "Too Many Hops", cp, &[]);
         return cx.reply(msg);
     }
     let initial_invite = req.method == Method::Invite && req.to.param("tag").is_none();
     if initial_invite {
         let Ingress::Known(Some(peer)) = ingress else {
-            Metrics::inc(&m.unknown_trunk);
-            tracing::debug!(source = %cx.src, "INVITE from an SBC without a known trunk id and no default_peer: refused");
-            simple(out, msg, cx.src, 403, "Forbidden", shared, &[]);
-            return cx.reply(msg);
+            return unknown_trunk(out, msg, cx);
         };
         return invite(out, msg, req, peer, cx);
     }
@@ -196,7 +165,7 @@ pub fn request(
         max_forwards(req),
         &s.tags.header,
         !trusted,
-        pops_route(msg, shared),
+        pops_route(msg, cp),
     );
     forward_to_hop(out, msg, req, &e, cx)
 }
@@ -206,9 +175,8 @@ fn max_forwards(req: &Request<'_>) -> u32 {
     req.max_forwards.map_or(70, |n| n.min(256) - 1)
 }
 
-fn pops_route(msg: &Message<'_>, shared: &Shared) -> bool {
-    shared
-        .links
+fn pops_route(msg: &Message<'_>, cp: &CallPath) -> bool {
+    cp.links
         .local
         .get()
         .is_some_and(|l| route_is_own(msg, |h, p| l.is_own(h, p)))
@@ -222,33 +190,32 @@ fn invite(
     peer: usize,
     cx: &Cx<'_>,
 ) -> Outcome {
-    let (rt, shared) = (cx.rt, cx.shared);
-    let key = transaction_key(req, shared);
+    let (rt, cp) = (cx.rt, cx.cp);
+    let key = transaction_key(req, cp);
     let now = Instant::now();
     // A retransmission: the same local answer, or forwarded again (the next
     // hop's transaction absorbs it), with no second NOC line.
-    let retransmission = shared.cache.get_into(key, now, out);
+    let retransmission = cp.cache.get_into(key, now, out);
     if retransmission {
-        Metrics::inc(&shared.metrics.retransmissions);
+        Metrics::inc(&cp.shared.metrics.retransmissions);
         if !out.is_empty() {
             return cx.reply(msg);
         }
     }
     let ids = CallerIds::read(req);
-    let raw = ids.raw(req, Some(cx.src.ip()));
-    let policy = &rt.settings.policy;
-    let facts = CallFacts::read(&raw, peer, policy, super::handler::unix_now());
-    let verdict = decide(&facts, rt, shared, req);
+    let facts = read_facts(req, &ids, peer, cx.src.ip(), rt);
+    let verdict = decide(&facts, rt, &cp.shared.metrics, req);
     let action = verdict.as_ref().map_or(Action::Allow, |v| v.action);
     if let Action::Reject { code } = action {
-        let to_tag = own_to_tag(req, shared);
+        let to_tag = own_to_tag(req, cp);
         write_answer(out, req, cx.src, to_tag, rt, peer, verdict.as_ref(), &ids);
-        shared.cache.insert(key, now, out);
-        account(req, &facts, verdict.as_ref(), peer, code, rt, shared, cx.t0);
+        cp.cache.insert(key, now, out);
+        let m = &cp.shared.metrics;
+        account(req, &facts, verdict.as_ref(), peer, code, rt, m, cx.t0);
         return cx.reply(msg);
     }
     let s = &rt.settings;
-    let trusted = policy.peer(peer).pai_trusted;
+    let trusted = s.policy.peer(peer).pai_trusted;
     let tagged = matches!(action, Action::Tag | Action::Anonymise);
     let (reasons, pai) = match (tagged, verdict.as_ref()) {
         (true, Some(v)) => tag_values(v, &ids, peer, rt),
@@ -258,7 +225,7 @@ fn invite(
         max_forwards(req),
         &s.tags.header,
         !trusted,
-        pops_route(msg, shared),
+        pops_route(msg, cp),
     );
     if tagged {
         e.reasons = Some(reasons.as_bytes());
@@ -268,8 +235,9 @@ fn invite(
     }
     let outcome = forward_to_hop(out, msg, req, &e, cx);
     if !retransmission {
-        shared.cache.insert(key, now, &[]);
-        account(req, &facts, verdict.as_ref(), peer, 0, rt, shared, cx.t0);
+        cp.cache.insert(key, now, &[]);
+        let m = &cp.shared.metrics;
+        account(req, &facts, verdict.as_ref(), peer, 0, rt, m, cx.t0);
     }
     outcome
 }
@@ -286,8 +254,8 @@ fn forward_to_hop(
 ) -> Outcome {
     let settings = &cx.rt.settings.proxy;
     let (Some((_, hop)), Some(local)) = (
-        cx.shared.hops.choose(&settings.next_hops, Instant::now()),
-        cx.shared.links.local.get(),
+        cx.cp.hops.choose(&settings.next_hops, Instant::now()),
+        cx.cp.links.local.get(),
     ) else {
         return cx.silent();
     };
@@ -303,7 +271,7 @@ fn forward_to_hop(
         own.tcp = true;
         write_request(out, msg, cx.src, &own, branch.as_bytes(), e);
     }
-    Metrics::inc(&cx.shared.metrics.forwarded);
+    Metrics::inc(&cx.cp.shared.metrics.forwarded);
     Outcome::Send {
         dest: if own.tcp {
             Dest::Tcp(hop.addr)

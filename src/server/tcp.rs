@@ -1,21 +1,30 @@
 //! TCP: a stream framed by Content-Length (RFC 3261 §18.3), pipelined
 //! messages, CRLFs between messages skipped and RFC 5626 CRLFCRLF keep-alive
 //! pings answered with a CRLF pong; a connection limit and an idle timeout.
+//! Inbound connections, and proxy mode's outbound ones to next hops (whose
+//! responses come back through a handler like any message).
 
 use std::net::SocketAddr;
-use std::sync::Arc;
+use std::sync::{Arc, Weak};
+use std::time::Duration;
 
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{Semaphore, mpsc};
 
+use super::answer::Outcome;
+use super::callpath::CallPath;
 use super::handler::Handler;
-use super::links::drain;
-use super::runtime::{Metrics, Shared};
+use super::links::{Connect, Dest, Queue};
+use crate::sip::Framing;
+use crate::state::Metrics;
 
-pub async fn serve(listener: TcpListener, shared: Arc<Shared>) {
+/// How long opening a TCP connection to a next hop may take.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(3);
+
+pub async fn serve(listener: TcpListener, cp: Arc<CallPath>) {
     let (max, idle) = {
-        let rt = shared.runtime.load();
+        let rt = cp.shared.runtime.load();
         (
             rt.settings.sip.tcp_max_connections,
             rt.settings.sip.tcp_idle_timeout,
@@ -32,16 +41,16 @@ pub async fn serve(listener: TcpListener, shared: Arc<Shared>) {
             }
         };
         let Ok(permit) = Arc::clone(&slots).try_acquire_owned() else {
-            Metrics::inc(&shared.metrics.tcp_refused);
+            Metrics::inc(&cp.shared.metrics.tcp_refused);
             tracing::warn!(source = %peer, limit = max, "TCP connection limit reached: connection closed");
             drop(stream);
             continue;
         };
-        let shared = Arc::clone(&shared);
+        let cp = Arc::clone(&cp);
         tokio::spawn(async move {
             let _permit = permit;
             let _ = stream.set_nodelay(true);
-            connection(stream, peer, shared, idle).await;
+            connection(stream, peer, cp, idle).await;
         });
     }
 }
@@ -49,15 +58,10 @@ pub async fn serve(listener: TcpListener, shared: Arc<Shared>) {
 /// One inbound connection: a reader that handles each message and a writer
 /// fed by a queue, so that responses relayed from elsewhere (proxy mode)
 /// can be written on it too.
-async fn connection(
-    stream: TcpStream,
-    peer: SocketAddr,
-    shared: Arc<Shared>,
-    idle: std::time::Duration,
-) {
+async fn connection(stream: TcpStream, peer: SocketAddr, cp: Arc<CallPath>, idle: Duration) {
     let (mut rd, mut wr) = stream.into_split();
     let (tx, mut rx) = mpsc::channel::<Vec<u8>>(1024);
-    let id = shared.links.register(tx.clone());
+    let id = cp.links.register(tx.clone());
     let writer = tokio::spawn(async move {
         while let Some(msg) = rx.recv().await {
             if wr.write_all(&msg).await.is_err() {
@@ -66,7 +70,7 @@ async fn connection(
         }
         let _ = wr.shutdown().await;
     });
-    let mut handler = Handler::new(Arc::clone(&shared));
+    let mut handler = Handler::new(Arc::clone(&cp));
     handler.conn = Some(id);
     let mut buf: Vec<u8> = Vec::with_capacity(8192);
     let mut chunk = vec![0u8; 16 * 1024];
@@ -80,12 +84,170 @@ async fn connection(
             Ok(Ok(n)) => n,
         };
         buf.extend_from_slice(&chunk[..n]);
-        if !drain(&mut handler, &mut buf, peer, &shared, &tx).await {
+        if !drain(&mut handler, &mut buf, peer, &cp, &tx).await {
             break;
         }
     }
     // The writer sends what is queued, then closes.
-    shared.links.unregister(id);
+    cp.links.unregister(id);
     drop(tx);
     let _ = writer.await;
+}
+
+/// How the links open an outbound connection: a task on this runtime. It
+/// holds the call path weakly (the call path holds the links).
+pub fn connector(cp: &Arc<CallPath>, rt: tokio::runtime::Handle) -> Connect {
+    let cp: Weak<CallPath> = Arc::downgrade(cp);
+    Box::new(move |to, tx, rx| {
+        if let Some(cp) = cp.upgrade() {
+            rt.spawn(outbound(cp, to, tx, rx));
+        }
+    })
+}
+
+/// One outbound connection: connect, then write what is queued while the
+/// messages that come back (responses, mostly) go through a `Handler`.
+async fn outbound(cp: Arc<CallPath>, to: SocketAddr, tx: Queue, mut rx: mpsc::Receiver<Vec<u8>>) {
+    let stream = match tokio::time::timeout(CONNECT_TIMEOUT, TcpStream::connect(to)).await {
+        Ok(Ok(s)) => s,
+        Ok(Err(e)) => return unreachable(&cp, to, &tx, rx, &e.to_string()),
+        Err(_) => return unreachable(&cp, to, &tx, rx, "connect timed out"),
+    };
+    let _ = stream.set_nodelay(true);
+    tracing::debug!(to = %to, "TCP connection to next hop opened");
+    let (mut rd, mut wr) = stream.into_split();
+    let reader = {
+        let (cp, tx) = (Arc::clone(&cp), tx.clone());
+        tokio::spawn(async move {
+            let mut handler = Handler::new(Arc::clone(&cp));
+            let mut buf: Vec<u8> = Vec::with_capacity(8192);
+            let mut chunk = vec![0u8; 16 * 1024];
+            loop {
+                let n = match rd.read(&mut chunk).await {
+                    Ok(0) | Err(_) => return,
+                    Ok(n) => n,
+                };
+                buf.extend_from_slice(&chunk[..n]);
+                if !drain(&mut handler, &mut buf, to, &cp, &tx).await {
+                    return;
+                }
+            }
+        })
+    };
+    let mut reader = reader;
+    loop {
+        tokio::select! {
+            msg = rx.recv() => match msg {
+                Some(msg) => {
+                    if wr.write_all(&msg).await.is_err() {
+                        break;
+                    }
+                }
+                None => break,
+            },
+            _ = &mut reader => break,
+        }
+    }
+    reader.abort();
+    // Whatever is still queued goes out on a new connection.
+    cp.links.forget_outbound(to, &tx);
+    rx.close();
+    while let Ok(msg) = rx.try_recv() {
+        cp.links.send(&cp.shared.metrics, Dest::Tcp(to), &msg);
+    }
+    tracing::debug!(to = %to, "TCP connection to next hop closed");
+}
+
+/// Handles every whole message in `buf` (CRLF keep-alives skipped); false
+/// when the connection must close. Answers on this connection wait for room
+/// in its queue (back-pressure on the sender, nothing dropped).
+async fn drain(
+    handler: &mut Handler,
+    buf: &mut Vec<u8>,
+    peer: SocketAddr,
+    cp: &CallPath,
+    tx: &Queue,
+) -> bool {
+    let mut at = 0;
+    let mut open = true;
+    loop {
+        let rest = &buf[at..];
+        if rest.starts_with(b"\r\n\r\n") {
+            // RFC 5626 §4.4.1 ping: a CRLF pong.
+            if tx.send(b"\r\n".to_vec()).await.is_err() {
+                return false;
+            }
+            at += 4;
+            continue;
+        }
+        if rest.starts_with(b"\r\n") && rest.len() > 2 {
+            at += 2;
+            continue;
+        }
+        if rest.is_empty() || rest == b"\r\n" || rest == b"\r" {
+            break;
+        }
+        match handler.handle(rest, peer, Framing::Stream) {
+            Outcome::Incomplete => break,
+            Outcome::Silent { consumed, close } => {
+                at += consumed.max(1);
+                if close {
+                    open = false;
+                    break;
+                }
+            }
+            Outcome::Reply {
+                consumed, close, ..
+            } => {
+                if tx.send(std::mem::take(&mut handler.out)).await.is_err() {
+                    return false;
+                }
+                at += consumed.max(1);
+                if close {
+                    open = false;
+                    break;
+                }
+            }
+            Outcome::Send {
+                dest,
+                consumed,
+                close,
+            } => {
+                cp.links.send(&cp.shared.metrics, dest, &handler.out);
+                at += consumed.max(1);
+                if close {
+                    open = false;
+                    break;
+                }
+            }
+        }
+    }
+    buf.drain(..at.min(buf.len()));
+    open
+}
+
+fn unreachable(
+    cp: &CallPath,
+    to: SocketAddr,
+    tx: &Queue,
+    mut rx: mpsc::Receiver<Vec<u8>>,
+    why: &str,
+) {
+    cp.links.forget_outbound(to, tx);
+    rx.close();
+    let mut lost = 0u64;
+    while rx.try_recv().is_ok() {
+        lost += 1;
+    }
+    let m = &cp.shared.metrics.send_failures;
+    m.fetch_add(lost, std::sync::atomic::Ordering::Relaxed);
+    let rt = cp.shared.runtime.load();
+    if rt.settings.proxy.next_hops.iter().any(|h| h.addr == to) {
+        let down_for = rt.settings.proxy.down_for;
+        cp.hops.unreachable(to, &cp.shared.metrics, why, down_for);
+    } else {
+        // A caller's own address (a response whose connection had closed).
+        Metrics::inc(m);
+        tracing::debug!(to = %to, why, "TCP connection for a response failed");
+    }
 }

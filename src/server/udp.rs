@@ -13,9 +13,10 @@ use std::time::Duration;
 
 use socket2::{Domain, Protocol, Socket, Type};
 
-use super::handler::{Handler, Outcome};
+use super::answer::Outcome;
+use super::callpath::CallPath;
+use super::handler::Handler;
 use super::links::Dest;
-use super::runtime::Shared;
 use crate::sip::Framing;
 
 /// Datagrams taken per system call.
@@ -42,14 +43,14 @@ pub fn bind(addr: SocketAddr) -> io::Result<UdpSocket> {
 pub fn spawn(
     sock: Arc<UdpSocket>,
     threads: usize,
-    shared: Arc<Shared>,
+    cp: Arc<CallPath>,
 ) -> io::Result<Vec<JoinHandle<()>>> {
     (0..threads.max(1))
         .map(|i| {
-            let (sock, shared) = (Arc::clone(&sock), Arc::clone(&shared));
+            let (sock, cp) = (Arc::clone(&sock), Arc::clone(&cp));
             std::thread::Builder::new()
                 .name(format!("udp-{i}"))
-                .spawn(move || worker(&sock, shared))
+                .spawn(move || worker(&sock, cp))
         })
         .collect()
 }
@@ -92,7 +93,7 @@ fn from_std(a: SocketAddr, s: &mut libc::sockaddr_storage) -> libc::socklen_t {
     len as libc::socklen_t
 }
 
-fn worker(sock: &UdpSocket, shared: Arc<Shared>) {
+fn worker(sock: &UdpSocket, cp: Arc<CallPath>) {
     let fd = sock.as_raw_fd();
     let mut bufs = vec![0u8; BATCH * DGRAM];
     // SAFETY: plain C structs; all-zero is a valid value for each.
@@ -103,9 +104,9 @@ fn worker(sock: &UdpSocket, shared: Arc<Shared>) {
     let mut out_iovs: [libc::iovec; BATCH] = unsafe { zeroed() };
     let mut out_hdrs: [libc::mmsghdr; BATCH] = unsafe { zeroed() };
     let mut replies: Vec<Vec<u8>> = (0..BATCH).map(|_| Vec::with_capacity(2048)).collect();
-    let mut handler = Handler::new(Arc::clone(&shared));
+    let mut handler = Handler::new(Arc::clone(&cp));
     let local_v4 = sock.local_addr().map_or(true, |a| a.is_ipv4());
-    while !shared.stopping() {
+    while !cp.shared.stopping() {
         for i in 0..BATCH {
             iovs[i] = libc::iovec {
                 iov_base: bufs[i * DGRAM..].as_mut_ptr().cast(),
@@ -155,7 +156,7 @@ fn worker(sock: &UdpSocket, shared: Arc<Shared>) {
                     ..
                 } if dest.is_ipv4() == local_v4 => dest,
                 Outcome::Send { dest, .. } => {
-                    shared.links.send(&shared, dest, &handler.out);
+                    cp.links.send(&cp.shared.metrics, dest, &handler.out);
                     continue;
                 }
                 Outcome::Silent { .. } | Outcome::Incomplete => continue,

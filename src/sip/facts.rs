@@ -1,13 +1,13 @@
-//! From a SIP request to the raw call strings screening reads: the From and
-//! P-Asserted-Identity addresses with their display names, the Request-URI.
+//! The caller-side facts of a SIP request, as SIP says them: the From and
+//! P-Asserted-Identity addresses with their display names, the parties the
+//! call was diverted from, the Identity headers, the dialled user part.
+//! Turning them into screening facts is the server's glue, not this room's.
 
 use super::addr::{NameAddr, Uri, parse_name_addr, split_list};
 use super::header::HeaderName;
 use super::request::Request;
-use crate::screen::RawCall;
-use crate::screen::facts::MAX_PARTS;
 
-/// The caller identities of a request, parsed once and borrowed by `RawCall`.
+/// The caller identities of a request, parsed once.
 #[derive(Clone, Debug)]
 pub struct CallerIds<'a> {
     pub from: NameAddr<'a>,
@@ -40,52 +40,25 @@ impl<'a> CallerIds<'a> {
             pai,
         }
     }
+}
 
-    pub fn raw<'s>(&'s self, req: &Request<'s>, source: Option<std::net::IpAddr>) -> RawCall<'s> {
-        let mut diversions = [None; MAX_PARTS];
-        let mut n = 0;
-        let mut add = |uri: &'s [u8]| {
-            if n < MAX_PARTS {
-                diversions[n] = std::str::from_utf8(uri).ok();
-                n += 1;
-            }
-        };
-        for v in req.msg.all(HeaderName::Diversion) {
-            for e in split_list(v) {
-                if let Ok(a) = parse_name_addr(e) {
-                    add(a.uri);
-                }
-            }
-        }
-        // History-Info: every entry before the last is a party the call was diverted from.
-        let history = || {
-            req.msg
-                .all(HeaderName::HistoryInfo)
-                .flat_map(split_list)
-                .filter_map(|e| parse_name_addr(e).ok().map(|a| a.uri))
-        };
-        let entries = history().count();
-        for uri in history().take(entries.saturating_sub(1)) {
-            add(uri);
-        }
-        let mut identities = [None; MAX_PARTS];
-        for (slot, v) in identities.iter_mut().zip(req.msg.all(HeaderName::Identity)) {
-            *slot = std::str::from_utf8(v).ok();
-        }
-        RawCall {
-            from: std::str::from_utf8(self.from.uri).unwrap_or_default(),
-            from_display: self.from.display.as_deref(),
-            pai: self
-                .pai
-                .as_ref()
-                .map(|p| std::str::from_utf8(p.uri).unwrap_or_default()),
-            pai_display: self.pai.as_ref().and_then(|p| p.display.as_deref()),
-            callee: std::str::from_utf8(req.uri).unwrap_or_default(),
-            source,
-            diversions,
-            identities,
-        }
-    }
+/// The URIs of the parties a call was diverted from, in order: every
+/// Diversion entry, then every History-Info entry but the last (which is the
+/// current target).
+pub fn diverting_parties<'a>(req: &Request<'a>) -> impl Iterator<Item = &'a [u8]> {
+    let uris = |name| {
+        req.msg
+            .all(name)
+            .flat_map(split_list)
+            .filter_map(|e| parse_name_addr(e).ok().map(|a| a.uri))
+    };
+    let history = uris(HeaderName::HistoryInfo).count();
+    uris(HeaderName::Diversion).chain(uris(HeaderName::HistoryInfo).take(history.saturating_sub(1)))
+}
+
+/// The Identity header values, as received.
+pub fn identities<'a>(req: &Request<'a>) -> impl Iterator<Item = &'a [u8]> {
+    req.msg.all(HeaderName::Identity)
 }
 
 /// The user part of the Request-URI (the dialled number, with its parameters).
@@ -211,11 +184,15 @@ mod tests {
             assert_eq!(m.fault, None, "{name}");
             let req = read(&m).unwrap_or_else(|e| panic!("{name}: {e:?}"));
             let ids = CallerIds::read(&req);
-            let raw = ids.raw(&req, None);
-            assert_eq!(normalise(raw.from, ctx), from, "{name} From");
-            assert_eq!(raw.pai.map(|p| normalise(p, ctx)), pai, "{name} PAI");
-            assert_eq!(raw.from_display, display, "{name} display");
-            assert_eq!(raw.callee, callee, "{name} callee");
+            let text = |b: &[u8]| std::str::from_utf8(b).unwrap().to_string();
+            assert_eq!(normalise(&text(ids.from.uri), ctx), from, "{name} From");
+            assert_eq!(
+                ids.pai.as_ref().map(|p| normalise(&text(p.uri), ctx)),
+                pai,
+                "{name} PAI"
+            );
+            assert_eq!(ids.from.display.as_deref(), display, "{name} display");
+            assert_eq!(text(req.uri), callee, "{name} callee");
         }
     }
 }

@@ -92,8 +92,7 @@ fn exercise(scanner: &mut Scanner, bytes: &[u8], out: &mut Vec<u8>) {
             copy_dialog_headers(out, &m, src, Some(1));
             finish(out);
             // Proxy mode's paths: a relayed response, a forwarded request.
-            if let super::forward::Relay::Forward(_) =
-                super::forward::relay_response(out, &m, |_| true)
+            if let super::relay::Relay::Forward(_) = super::relay::relay_response(out, &m, |_| true)
             {
                 RELAYED.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
             }
@@ -116,14 +115,18 @@ fn exercise(scanner: &mut Scanner, bytes: &[u8], out: &mut Vec<u8>) {
             }
             if let Ok(req) = read(&m) {
                 let ids = CallerIds::read(&req);
-                let raw = ids.raw(&req, None);
+                let text = |b: &[u8]| String::from_utf8_lossy(b).into_owned();
                 let ctx = crate::number::NumberContext::national("31");
-                let _ = crate::number::normalise(raw.from, &ctx);
-                if let Some(p) = raw.pai {
-                    let _ = crate::number::normalise(p, &ctx);
+                let _ = crate::number::normalise(&text(ids.from.uri), &ctx);
+                if let Some(p) = &ids.pai {
+                    let _ = crate::number::normalise(&text(p.uri), &ctx);
                 }
-                let _ =
-                    crate::number::emergency::EmergencyNumbers::default().is_emergency(raw.callee);
+                for uri in super::facts::diverting_parties(&req) {
+                    let _ = crate::number::normalise(&text(uri), &ctx);
+                }
+                let _ = super::facts::identities(&req).count();
+                let _ = crate::number::emergency::EmergencyNumbers::default()
+                    .is_emergency(&text(req.uri));
             }
         }
     }

@@ -19,6 +19,7 @@ pub mod addr;
 pub mod facts;
 pub mod forward;
 pub mod header;
+pub mod relay;
 pub mod request;
 pub mod response;
 pub mod scan;

@@ -490,6 +490,16 @@ impl<'a> Message<'a> {
     }
 }
 
+/// Test help: `f` applied to `buf` scanned as one datagram.
+#[cfg(test)]
+pub(crate) fn scanned(buf: &[u8], f: impl FnOnce(&Message<'_>)) {
+    let mut s = Scanner::new(Limits::default());
+    let Scan::Message(m) = s.scan(buf, Framing::Datagram) else {
+        panic!("no message")
+    };
+    f(&m)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

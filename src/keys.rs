@@ -1,10 +1,12 @@
-//! Ed25519 signatures over the exact bytes of a pushed body. The body
-//! carries the list's name and version, so a signed list cannot be replayed
-//! as an older version (409: not above the current one) or under another
-//! name (422: the name differs from the URL). Keys and signatures travel as
-//! hex: a client's public key in the config (`sign_key`), the signature in
-//! the `X-Callscreen-Signature` header, the secret key in a file of the
-//! issuer's (`callscreen api keygen`).
+//! Ed25519 keys and signatures over the exact bytes of a pushed body, below
+//! both `config` (which reads a client's public key where its line is known)
+//! and `api` (which checks a push's signature). The body carries the list's
+//! name and version, so a signed list cannot be replayed as an older version
+//! (409: not above the current one) or under another name (422: the name
+//! differs from the URL). Keys and signatures travel as hex: a client's
+//! public key in the config (`sign_key`), the signature in the
+//! `X-Callscreen-Signature` header, the secret key in a file of the issuer's
+//! (`callscreen api keygen`).
 
 use ed25519_dalek::{Signature, Signer, SigningKey, VerifyingKey};
 

@@ -1,15 +1,15 @@
-//! The state every call reads: the current configuration and lists (swapped
-//! whole on reload), readiness, counters and the retransmission cache.
+//! What the call path and the control plane share: the configuration and
+//! lists in force (one snapshot, swapped whole on a reload or a push),
+//! readiness, and the counters that `/metrics` shows. Below both `server`
+//! and `api`, which read it and never each other.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
 use arc_swap::ArcSwap;
 
-use super::cache::RetransmitCache;
 use crate::config::Settings;
-use crate::lists::ListSet;
-use crate::sip::response::TagKey;
+use crate::lists::{List, ListSet};
 
 /// One consistent snapshot: a call uses the one it started with.
 pub struct Runtime {
@@ -17,7 +17,7 @@ pub struct Runtime {
     pub lists: ListSet,
 }
 
-/// Counters, read by logs now and by `/metrics` later.
+/// Counters: the daemon's periodic log lines and `/metrics` read them.
 #[derive(Default, Debug)]
 pub struct Metrics {
     pub calls_allow: AtomicU64,
@@ -72,32 +72,35 @@ impl Metrics {
     }
 }
 
+/// The state of one running daemon, shared by its SIP side and its API.
 pub struct Shared {
     pub runtime: ArcSwap<Runtime>,
     /// OPTIONS answers 200 only once this is set (lists loaded, listening).
     pub ready: AtomicBool,
     pub stop: AtomicBool,
     pub metrics: Metrics,
-    pub cache: RetransmitCache,
-    pub tag_key: TagKey,
-    /// Proxy mode: sockets and connections, and next-hop health.
-    pub links: super::links::Links,
-    pub hops: super::hops::Hops,
 }
 
 impl Shared {
     pub fn new(runtime: Runtime) -> Arc<Shared> {
-        let cache = RetransmitCache::new(runtime.settings.sip.retransmission_cache);
         Arc::new(Shared {
             runtime: ArcSwap::from_pointee(runtime),
             ready: AtomicBool::new(false),
             stop: AtomicBool::new(false),
             metrics: Metrics::default(),
-            cache,
-            tag_key: TagKey::default(),
-            links: Default::default(),
-            hops: Default::default(),
         })
+    }
+
+    /// Swaps one list in with one atomic store (calls in flight keep the
+    /// snapshot they started with) and hands back the snapshot it replaced,
+    /// for the caller to free off the call path.
+    pub fn swap_list(&self, list: Arc<List>) -> Arc<Runtime> {
+        let before = self.runtime.load_full();
+        self.runtime.store(Arc::new(Runtime {
+            settings: before.settings.clone(),
+            lists: before.lists.with_list(list),
+        }));
+        before
     }
 
     pub fn stopping(&self) -> bool {

@@ -1,0 +1,195 @@
+//! The command line: every subcommand, option and its help text (clap).
+//! `main` parses it and hands each subcommand to `crate::commands`; the man
+//! pages and shell completions are made from the same definitions.
+
+use std::net::IpAddr;
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+
+/// `lists verify --min-prefix-digits`'s default: the config's
+/// `list_guard.min_prefix_digits` default (`lists::Guard`; a test keeps them
+/// equal). Written here because the build script reads this file alone.
+pub const DEFAULT_MIN_PREFIX_DIGITS: u8 = 6;
+
+/// SIP call screening against tech-support scams: blocklists, withdrawn
+/// number ranges, spoofed caller IDs.
+#[derive(Parser)]
+#[command(name = "callscreen", version, about, long_about = None)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Subcommand)]
+pub enum Command {
+    /// Run the daemon: screen every INVITE that reaches the configured SIP
+    /// listeners (redirect mode), one NOC line per call on stdout. Prints
+    /// "callscreen ready: …" on stderr (and notifies systemd) once listening.
+    /// SIGHUP reloads the config and seed lists; SIGTERM stops.
+    Run {
+        /// The configuration file.
+        #[arg(long, default_value = "/etc/callscreen/callscreen.toml")]
+        config: PathBuf,
+        /// Log format, overriding the config's [log] format.
+        #[arg(long, value_parser = ["text", "json"])]
+        log_format: Option<String>,
+    },
+    /// Screen one call offline and print the verdict the daemon would give:
+    /// the action, every reason code, and each list hit with its entry.
+    Check(CheckArgs),
+    /// Configuration commands.
+    #[command(subcommand)]
+    Config(ConfigCommand),
+    /// List file commands.
+    #[command(subcommand)]
+    Lists(ListsCommand),
+    /// Control API helpers.
+    #[command(subcommand)]
+    Api(ApiCommand),
+}
+
+#[derive(Subcommand)]
+pub enum ApiCommand {
+    /// Read a token on standard input and print its SHA-256, for
+    /// [[api.clients]] token_sha256 (the config never holds the token itself).
+    HashToken,
+    /// Make an Ed25519 key pair for signed pushes: the secret key goes to
+    /// FILE (keep it with the issuer), the public key is printed (for the
+    /// client's sign_key in [[api.clients]]).
+    Keygen {
+        /// Where to write the secret key.
+        secret_file: PathBuf,
+    },
+}
+
+#[derive(Args)]
+pub struct CheckArgs {
+    /// The configuration file.
+    #[arg(long, default_value = "config/callscreen.toml")]
+    pub config: PathBuf,
+    /// The caller as presented (From): a number in any form, or a sip:/tel: URI.
+    #[arg(long)]
+    pub caller: String,
+    /// The P-Asserted-Identity, screened when the peer is pai_trusted.
+    #[arg(long)]
+    pub pai: Option<String>,
+    /// The called number or Request-URI.
+    #[arg(long)]
+    pub callee: String,
+    /// The ingress peer (a [[peers]] name in the config).
+    #[arg(long)]
+    pub peer: String,
+    /// The caller's display name.
+    #[arg(long)]
+    pub display_name: Option<String>,
+    /// A diverting party (Diversion/History-Info URI or number); repeatable.
+    #[arg(long)]
+    pub diversion: Vec<String>,
+    /// An Identity header value (STIR/SHAKEN PASSporT); repeatable.
+    #[arg(long)]
+    pub identity: Vec<String>,
+    /// The source address of the request (screened against network lists).
+    #[arg(long)]
+    pub source: Option<IpAddr>,
+    /// Decide as at this time (YYYY-MM-DD or YYYY-MM-DDTHH:MM:SSZ) instead of now.
+    #[arg(long)]
+    pub at: Option<String>,
+    /// Print JSON instead of text.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Subcommand)]
+pub enum ConfigCommand {
+    /// Validate a configuration file and the lists it names; exits non-zero
+    /// with every error (file, line, key, what was expected).
+    Check {
+        /// The configuration file.
+        file: PathBuf,
+    },
+}
+
+/// Where the control API is, and who we are.
+#[derive(Args)]
+pub struct ApiArgs {
+    /// The control API.
+    #[arg(long, default_value = "http://127.0.0.1:8080")]
+    pub url: String,
+    /// A file holding the bearer token (not the token on the command line:
+    /// it would show in the process list).
+    #[arg(long)]
+    pub token_file: PathBuf,
+    /// For https: the CA certificate (PEM) that signed the API's certificate.
+    #[arg(long)]
+    pub ca: Option<PathBuf>,
+    /// For https with client certificates: this client's certificate (PEM).
+    #[arg(long, requires = "key")]
+    pub cert: Option<PathBuf>,
+    /// The private key (PEM) of --cert.
+    #[arg(long, requires = "cert")]
+    pub key: Option<PathBuf>,
+}
+
+#[derive(Subcommand)]
+pub enum ListsCommand {
+    /// Replace a list on a running daemon with a file (v1 text, JSON, or a
+    /// companies TOML file); prints the accepted version and counts, or every
+    /// refused line.
+    Push {
+        /// The list's name.
+        name: String,
+        /// The list file.
+        file: PathBuf,
+        /// Sign the body with this Ed25519 secret key (a file of 64 hex
+        /// digits, from `callscreen api keygen`).
+        #[arg(long)]
+        sign_key: Option<PathBuf>,
+        #[command(flatten)]
+        api: ApiArgs,
+    },
+    /// Show every list of a running daemon: version, entries, source.
+    Show {
+        #[command(flatten)]
+        api: ApiArgs,
+    },
+    /// Print a list of a running daemon in the v1 format.
+    Export {
+        /// The list's name.
+        name: String,
+        #[command(flatten)]
+        api: ApiArgs,
+    },
+    /// Roll a list back to its previous version.
+    Rollback {
+        /// The list's name.
+        name: String,
+        #[command(flatten)]
+        api: ApiArgs,
+    },
+    /// Check a list file offline, with the same errors a push would get.
+    Verify {
+        /// The list file (v1 text or JSON).
+        file: PathBuf,
+        /// What the list holds.
+        #[arg(long, default_value = "numbers", value_parser = ["numbers", "networks"])]
+        kind: String,
+        /// The fewest digits a prefix may have (the config's list_guard.min_prefix_digits).
+        #[arg(long, default_value_t = DEFAULT_MIN_PREFIX_DIGITS)]
+        min_prefix_digits: u8,
+    },
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::CommandFactory;
+
+    #[test]
+    fn the_command_line_is_consistent_and_its_defaults_match_the_library() {
+        super::Cli::command().debug_assert();
+        assert_eq!(
+            super::DEFAULT_MIN_PREFIX_DIGITS,
+            crate::lists::Guard::default().min_prefix_digits
+        );
+    }
+}

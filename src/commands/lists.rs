@@ -1,0 +1,177 @@
+//! `callscreen lists …`: `push`, `show`, `export` and `rollback` against a
+//! running daemon's control API; `verify` a list file offline.
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use crate::cli::ApiArgs;
+use crate::lists::{Guard, ListKind, parse};
+
+/// `lists push NAME FILE`: replace a list whole (signed with `--sign-key`).
+pub fn push(name: &str, file: &Path, sign_key: Option<PathBuf>, api: &ApiArgs) -> ExitCode {
+    let body = match std::fs::read(file) {
+        Ok(b) => b,
+        Err(e) => {
+            eprintln!("{}: cannot read: {e}", file.display());
+            return ExitCode::from(2);
+        }
+    };
+    let ctype = if body.trim_ascii_start().starts_with(b"{") {
+        "application/json"
+    } else if file.extension().is_some_and(|e| e == "toml") {
+        "application/toml"
+    } else {
+        "text/plain"
+    };
+    let signature = match sign_key.map(|k| std::fs::read_to_string(&k).map(|s| (k, s))) {
+        None => None,
+        Some(Ok((k, secret))) => match crate::keys::sign(&secret, &body) {
+            Some(s) => Some(s),
+            None => {
+                eprintln!("{}: not an Ed25519 secret key (64 hex digits)", k.display());
+                return ExitCode::from(2);
+            }
+        },
+        Some(Err(e)) => {
+            eprintln!("cannot read the signing key: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    api_call_signed(
+        api,
+        "PUT",
+        &format!("/v1/lists/{name}"),
+        Some(ctype),
+        &body,
+        signature.as_deref(),
+    )
+}
+
+/// `lists show`: every list of a running daemon.
+pub fn show(api: &ApiArgs) -> ExitCode {
+    api_call(api, "GET", "/v1/lists", None, b"")
+}
+
+/// `lists export NAME`: a list in the v1 format.
+pub fn export(name: &str, api: &ApiArgs) -> ExitCode {
+    api_call(api, "GET", &format!("/v1/lists/{name}"), None, b"")
+}
+
+/// `lists rollback NAME`: back to the previous version.
+pub fn rollback(name: &str, api: &ApiArgs) -> ExitCode {
+    api_call(
+        api,
+        "POST",
+        &format!("/v1/lists/{name}/rollback"),
+        None,
+        b"",
+    )
+}
+
+/// `lists verify FILE`: the errors a push would get, offline.
+pub fn verify(file: &Path, kind: &str, min_prefix_digits: u8) -> ExitCode {
+    let body = match std::fs::read(file) {
+        Ok(b) => b,
+        Err(e) => {
+            eprintln!("{}: cannot read: {e}", file.display());
+            return ExitCode::from(2);
+        }
+    };
+    let kind = ListKind::from_name(kind).unwrap_or(ListKind::Numbers);
+    match parse(&body, kind, Guard { min_prefix_digits }) {
+        Ok(l) => {
+            println!(
+                "{}: ok; list {} version {}, {} entries",
+                file.display(),
+                l.name,
+                l.version,
+                l.len()
+            );
+            ExitCode::SUCCESS
+        }
+        Err(errors) => {
+            for e in &errors.errors {
+                match (e.line, e.entry) {
+                    (Some(l), None) => eprintln!("{}:{l}: {}", file.display(), e.message),
+                    _ => eprintln!("{}: {e}", file.display()),
+                }
+            }
+            if errors.total > errors.errors.len() {
+                eprintln!(
+                    "{}: … and {} more",
+                    file.display(),
+                    errors.total - errors.errors.len()
+                );
+            }
+            ExitCode::from(1)
+        }
+    }
+}
+
+fn api_call(api: &ApiArgs, method: &str, path: &str, ctype: Option<&str>, body: &[u8]) -> ExitCode {
+    api_call_signed(api, method, path, ctype, body, None)
+}
+
+/// One API request; the body is printed (stdout on success, stderr on failure).
+fn api_call_signed(
+    api: &ApiArgs,
+    method: &str,
+    path: &str,
+    ctype: Option<&str>,
+    body: &[u8],
+    signature: Option<&str>,
+) -> ExitCode {
+    let token = match std::fs::read_to_string(&api.token_file) {
+        Ok(t) if !t.trim().is_empty() => t.trim().to_string(),
+        Ok(_) => {
+            eprintln!("{}: the token file is empty", api.token_file.display());
+            return ExitCode::from(2);
+        }
+        Err(e) => {
+            eprintln!(
+                "{}: cannot read the token file: {e}",
+                api.token_file.display()
+            );
+            return ExitCode::from(2);
+        }
+    };
+    let tls = match &api.ca {
+        None => None,
+        Some(ca) => {
+            let identity = api.cert.as_deref().zip(api.key.as_deref());
+            match crate::api::tls::client_config(ca, identity) {
+                Ok(c) => Some(c),
+                Err(e) => {
+                    eprintln!("{e}");
+                    return ExitCode::from(2);
+                }
+            }
+        }
+    };
+    match crate::api::client::request(
+        &api.url,
+        method,
+        path,
+        Some(&token),
+        ctype,
+        body,
+        signature,
+        tls,
+    ) {
+        Ok(a) if (200..300).contains(&a.status) => {
+            print!("{}", a.body);
+            if !a.body.ends_with('\n') {
+                println!();
+            }
+            ExitCode::SUCCESS
+        }
+        Ok(a) => {
+            eprintln!("{method} {path}: {} {}", a.status, a.body.trim_end());
+            ExitCode::from(1)
+        }
+        Err(e) => {
+            eprintln!("{e}");
+            ExitCode::from(2)
+        }
+    }
+}

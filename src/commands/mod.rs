@@ -1,0 +1,32 @@
+//! What each subcommand does, for `main`, which only parses the command line
+//! (`crate::cli`) and hands each subcommand here:
+//!
+//! - `run`: the daemon (`crate::daemon`);
+//! - `check`: one call screened offline, as the daemon would;
+//! - `config`: `config check`, the configuration and every list it names;
+//! - `lists`: `lists push|show|export|rollback` against a running daemon's
+//!   API, `lists verify` offline;
+//! - `api`: `api hash-token`, `api keygen`.
+
+pub mod api;
+pub mod check;
+pub mod config;
+pub mod lists;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+/// `callscreen run`: the daemon, until SIGTERM.
+pub fn run(config: PathBuf, log_format: Option<String>) -> ExitCode {
+    let opts = crate::daemon::RunOptions {
+        config,
+        json: log_format.map(|f| f == "json"),
+    };
+    match crate::daemon::run(opts) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("callscreen: {e}");
+            ExitCode::from(1)
+        }
+    }
+}

@@ -1,0 +1,130 @@
+//! `[list_guard]` and `[[lists]]`: the guard every list is checked with,
+//! and the lists to load with their roles and kinds.
+
+use std::collections::HashMap;
+use std::path::Path;
+
+use super::context::Ctx;
+use super::schema;
+use super::settings::ListSpec;
+use crate::lists::format::valid_name;
+use crate::lists::{BloomParams, Guard, ListKind, Role};
+
+/// `[list_guard]`.
+pub(super) fn guard(cx: &mut Ctx<'_>, raw: &schema::Config) -> Guard {
+    let mut guard = Guard::default();
+    if let Some(m) = &raw.list_guard.min_prefix_digits {
+        match u8::try_from(*m.get_ref()) {
+            Ok(v) if (1..=15).contains(&v) => guard.min_prefix_digits = v,
+            _ => {
+                cx.err::<()>(
+                    Some(m.span()),
+                    "list_guard.min_prefix_digits",
+                    "must be a number of digits from 1 to 15 (default 6)",
+                );
+            }
+        }
+    }
+    guard
+}
+
+/// `[[lists]]`: the lists, and each list's role by name (rules name lists).
+pub(super) fn lists(
+    cx: &mut Ctx<'_>,
+    raw: &schema::Config,
+    base: &Path,
+) -> (Vec<ListSpec>, HashMap<String, Role>) {
+    let mut lists = Vec::new();
+    let mut roles_by_name: HashMap<String, Role> = HashMap::new();
+    for (i, l) in raw.lists.iter().enumerate() {
+        let key = format!("lists[{i}]");
+        let lv = l.get_ref();
+        let span = Some(l.span());
+        if !valid_name(&lv.name) {
+            cx.err::<()>(
+                span.clone(),
+                format!("{key}.name"),
+                format!(
+                    "{:?} must be 1 to 64 letters, digits, '.', '_' or '-'",
+                    lv.name
+                ),
+            );
+            continue;
+        }
+        if roles_by_name.contains_key(&lv.name) {
+            cx.err::<()>(
+                span,
+                format!("{key}.name"),
+                format!(
+                    "list {:?} is configured twice; list names must be unique",
+                    lv.name
+                ),
+            );
+            continue;
+        }
+        let Some(role) = Role::from_name(&lv.role) else {
+            cx.err::<()>(
+                span,
+                format!("{key}.role"),
+                format!(
+                    "{:?} is not a role; use blocklist, withdrawn, allowlist or protected",
+                    lv.role
+                ),
+            );
+            continue;
+        };
+        let kind = match lv.kind.as_deref() {
+            None if role == Role::Protected => ListKind::Companies,
+            None => ListKind::Numbers,
+            Some(k) => match ListKind::from_name(k) {
+                Some(k) => k,
+                None => {
+                    cx.err::<()>(
+                        span,
+                        format!("{key}.kind"),
+                        format!("{k:?} is not a list kind; use numbers, networks or companies"),
+                    );
+                    continue;
+                }
+            },
+        };
+        if (kind == ListKind::Companies) != (role == Role::Protected) {
+            cx.err::<()>(span, format!("{key}.kind"), "a protected list holds companies (kind \"companies\"), and only a protected list does");
+            continue;
+        }
+        if kind == ListKind::Networks && role == Role::Allowlist {
+            cx.err::<()>(span, format!("{key}.kind"), "an allowlist holds numbers; a network allowlist would lift blocks for a whole network");
+            continue;
+        }
+        let bloom = match lv.bloom_fp_rate {
+            None => BloomParams::default(),
+            Some(p) if p > 0.0 && p <= 0.5 => BloomParams::FalsePositiveRate(p),
+            Some(p) => {
+                cx.err::<()>(
+                    span,
+                    format!("{key}.bloom_fp_rate"),
+                    format!("{p} must be a rate above 0 and at most 0.5 (default 0.01)"),
+                );
+                continue;
+            }
+        };
+        if lv.file.is_empty() {
+            cx.err::<()>(
+                span,
+                format!("{key}.file"),
+                "the seed file of the list is missing",
+            );
+            continue;
+        }
+        roles_by_name.insert(lv.name.clone(), role);
+        lists.push(ListSpec {
+            name: lv.name.clone(),
+            role,
+            kind,
+            file: base.join(&lv.file),
+            required: lv.required,
+            bloom,
+        });
+    }
+    (lists, roles_by_name)
+}

@@ -1,0 +1,136 @@
+//! `[[sbcs]]` and `[[peers]]`: the SBCs whose trunk ids are believed, and
+//! the peers calls come from, with their scope, trust, number context and
+//! rules.
+
+use std::collections::{HashMap, HashSet};
+
+use super::context::Ctx;
+use super::numbering::number_context;
+use super::policy::rule_table;
+use super::schema;
+use super::settings::{PeerMatch, Sbc};
+use crate::lists::Role;
+use crate::number::NumberContext;
+use crate::screen::Peer;
+
+/// `[[sbcs]]`.
+pub(super) fn sbcs(cx: &mut Ctx<'_>, raw: &schema::Config) -> Vec<Sbc> {
+    let mut sbcs = Vec::new();
+    for (i, s) in raw.sbcs.iter().enumerate() {
+        let key = format!("sbcs[{i}]");
+        let sv = s.get_ref();
+        let nets = cx.cidrs(&sv.addresses, &format!("{key}.addresses"));
+        if sv.addresses.is_empty() {
+            cx.err::<()>(Some(s.span()), format!("{key}.addresses"), "an SBC needs at least one address (CIDR), or trunk ids it signals could come from anyone");
+        }
+        for (field, v) in [
+            ("trunk_param", &sv.trunk_param),
+            ("trunk_header", &sv.trunk_header),
+        ] {
+            if v.as_deref().is_some_and(|h| {
+                h.is_empty()
+                    || !h
+                        .bytes()
+                        .all(|c| c.is_ascii_alphanumeric() || c == b'-' || c == b'_')
+            }) {
+                cx.err::<()>(
+                    Some(s.span()),
+                    format!("{key}.{field}"),
+                    "must be a parameter or header name (letters, digits, '-')",
+                );
+            }
+        }
+        let default_peer = sv.default_peer.as_ref().and_then(|d| {
+            let found = raw.peers.iter().position(|p| &p.get_ref().name == d);
+            if found.is_none() {
+                cx.err::<()>(
+                    Some(s.span()),
+                    format!("{key}.default_peer"),
+                    format!("there is no peer named {d:?} in [[peers]]"),
+                );
+            }
+            found
+        });
+        sbcs.push(Sbc {
+            name: sv.name.clone(),
+            nets,
+            trunk_param: sv.trunk_param.clone(),
+            trunk_header: sv.trunk_header.clone(),
+            default_peer,
+        });
+    }
+    sbcs
+}
+
+/// `[[peers]]`: each peer's screening attributes, and how its calls are
+/// recognised (trunk ids, addresses).
+pub(super) fn peers(
+    cx: &mut Ctx<'_>,
+    raw: &schema::Config,
+    home: &NumberContext,
+    roles_by_name: &HashMap<String, Role>,
+) -> (Vec<Peer>, Vec<PeerMatch>) {
+    let mut peers = Vec::new();
+    let mut matches = Vec::new();
+    let mut names = HashSet::new();
+    let mut trunk_owner: HashMap<String, String> = HashMap::new();
+    for (i, p) in raw.peers.iter().enumerate() {
+        let key = format!("peers[{i}]");
+        let pv = p.get_ref();
+        if pv.name.is_empty() || !names.insert(pv.name.clone()) {
+            cx.err::<()>(
+                Some(p.span()),
+                format!("{key}.name"),
+                format!("peer name {:?} must be non-empty and unique", pv.name),
+            );
+        }
+        let international = match pv.scope.get_ref().as_str() {
+            "international" => true,
+            "domestic" => false,
+            other => {
+                cx.err::<()>(
+                    Some(pv.scope.span()),
+                    format!("{key}.scope"),
+                    format!("{other:?} is not a scope; use \"international\" or \"domestic\""),
+                );
+                false
+            }
+        };
+        let nets = cx.cidrs(&pv.addresses, &format!("{key}.addresses"));
+        if pv.trunk_ids.is_empty() && pv.addresses.is_empty() {
+            cx.err::<()>(Some(p.span()), &key, "a peer needs trunk_ids (signalled by an SBC) or addresses (CIDRs), so that calls can be matched to it");
+        }
+        for t in &pv.trunk_ids {
+            if let Some(other) = trunk_owner.insert(t.clone(), pv.name.clone()) {
+                cx.err::<()>(
+                    Some(p.span()),
+                    format!("{key}.trunk_ids"),
+                    format!(
+                        "trunk id {t:?} is also given to peer {other:?}; a trunk id names one peer"
+                    ),
+                );
+            }
+        }
+        let context = match &pv.number_context {
+            None if international => NumberContext::e164_only(),
+            None => home.clone(),
+            Some(v) => number_context(cx, v, &format!("{key}.number_context"), home)
+                .unwrap_or_else(|| home.clone()),
+        };
+        let rules = rule_table(cx, &pv.rules, &format!("{key}.rules"), roles_by_name);
+        peers.push(Peer {
+            name: pv.name.clone(),
+            international,
+            pai_trusted: pv.pai_trusted,
+            domestic_cli_allowed: pv.domestic_cli_allowed,
+            shaken_signs: pv.shaken_signs,
+            context,
+            rules,
+        });
+        matches.push(PeerMatch {
+            trunk_ids: pv.trunk_ids.clone(),
+            nets,
+        });
+    }
+    (peers, matches)
+}

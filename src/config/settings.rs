@@ -1,0 +1,152 @@
+//! What a validated configuration is: [`Settings`] and its sections, ready
+//! to use (every value checked, every name resolved).
+
+use std::path::PathBuf;
+
+use crate::cidr::Cidr;
+use crate::lists::{BloomParams, Guard, ListKind, Role};
+use crate::screen::Policy;
+
+/// A list to load.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ListSpec {
+    pub name: String,
+    pub role: Role,
+    pub kind: ListKind,
+    /// The seed file (relative paths are taken from the config file's folder).
+    pub file: PathBuf,
+    /// Screening needs this list: the daemon is not ready without it.
+    pub required: bool,
+    pub bloom: BloomParams,
+}
+
+/// An SBC of the operator's: requests from its addresses may signal the
+/// ingress trunk.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Sbc {
+    pub name: String,
+    pub nets: Vec<Cidr>,
+    /// Request-URI parameter carrying the trunk (RFC 4904 `tgrp`).
+    pub trunk_param: Option<String>,
+    /// Header carrying the trunk (e.g. `X-Ingress-Trunk`).
+    pub trunk_header: Option<String>,
+    /// The peer of calls that arrive from this SBC without a trunk id.
+    pub default_peer: Option<usize>,
+}
+
+/// What callscreen does with an INVITE.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Mode {
+    /// Answer as a stateless UAS: 302 onwards, or a rejection (default).
+    Redirect,
+    /// Forward as a stateless proxy (RFC 3261 §16.11), rejections answered locally.
+    Proxy,
+}
+
+/// A next hop of proxy mode: where forwarded requests go.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct NextHop {
+    pub addr: std::net::SocketAddr,
+    /// `transport=tcp`: every request over TCP (else UDP, and TCP above 1300 bytes).
+    pub tcp: bool,
+}
+
+/// Proxy mode (`[proxy]`).
+#[derive(Clone, Debug, PartialEq)]
+pub struct ProxySettings {
+    /// Tried in order: the first one not marked down gets the request.
+    pub next_hops: Vec<NextHop>,
+    /// The host callscreen writes in its Via (default: the listen address).
+    pub via_host: Option<String>,
+    /// OPTIONS to every next hop this often (zero: no probes).
+    pub probe_interval: std::time::Duration,
+    /// How long a hop stays down after a failure (a 503 without Retry-After,
+    /// a refused TCP connection, an unanswered probe).
+    pub down_for: std::time::Duration,
+}
+
+/// What happens to a request from an address that is neither an SBC nor a peer.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum UnknownSource {
+    /// Answer 403 Forbidden.
+    Reject,
+    /// Say nothing.
+    Drop,
+}
+
+/// The SIP listeners and their limits (`[sip]`).
+#[derive(Clone, Debug, PartialEq)]
+pub struct SipSettings {
+    pub mode: Mode,
+    pub udp: Vec<std::net::SocketAddr>,
+    pub tcp: Vec<std::net::SocketAddr>,
+    /// UDP receive threads per socket (0 in config: one per core).
+    pub udp_threads: usize,
+    pub limits: crate::sip::Limits,
+    pub unknown_source: UnknownSource,
+    pub tcp_max_connections: usize,
+    pub tcp_idle_timeout: std::time::Duration,
+    /// Recent answers kept for retransmissions (entries).
+    pub retransmission_cache: usize,
+}
+
+/// Redirect mode (`[redirect]`).
+#[derive(Clone, Debug, PartialEq)]
+pub struct RedirectSettings {
+    /// host[:port] the Contact of a 302 points at (the SBC's routing side).
+    pub next_hop: String,
+    /// The answer for a clean call (302 by default; some SBCs route on 404 or 503).
+    pub clean_code: u16,
+}
+
+/// The NOC log (`[log]`).
+#[derive(Clone, Debug, PartialEq)]
+pub struct LogSettings {
+    pub json: bool,
+    /// A tracing filter directive (`info`, `callscreen=debug` …); `RUST_LOG` wins.
+    pub level: String,
+    pub mask_caller: bool,
+    pub queue_lines: usize,
+}
+
+/// How a request is matched to a peer (same index as `Policy::peers`).
+#[derive(Clone, Debug, PartialEq)]
+pub struct PeerMatch {
+    pub trunk_ids: Vec<String>,
+    pub nets: Vec<Cidr>,
+}
+
+/// How tags are written on a tagged call.
+#[derive(Clone, Debug, PartialEq)]
+pub struct TagSettings {
+    pub header: String,
+    pub display_prefix: String,
+    pub in_contact_uri: bool,
+}
+
+/// A validated configuration.
+#[derive(Clone, Debug)]
+pub struct Settings {
+    pub path: PathBuf,
+    pub policy: Policy,
+    pub guard: Guard,
+    pub lists: Vec<ListSpec>,
+    pub sbcs: Vec<Sbc>,
+    pub peers: Vec<PeerMatch>,
+    pub tags: TagSettings,
+    pub sip: SipSettings,
+    pub redirect: RedirectSettings,
+    pub proxy: ProxySettings,
+    pub log: LogSettings,
+    /// The control plane, when configured.
+    pub api: Option<super::ApiSettings>,
+}
+
+impl Settings {
+    /// The peer a trunk id names.
+    pub fn peer_by_trunk(&self, trunk: &[u8]) -> Option<usize> {
+        self.peers
+            .iter()
+            .position(|p| p.trunk_ids.iter().any(|t| t.as_bytes() == trunk))
+    }
+}

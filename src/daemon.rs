@@ -1,0 +1,274 @@
+//! `callscreen run`: the daemon's life. It loads the configuration and lists,
+//! builds the shared state, starts the SIP side (`server`) and the control
+//! API (`api`) side by side over it, says it is ready (stderr, the log,
+//! systemd), then handles signals and the watchdog: SIGHUP reloads the
+//! configuration and seed lists whole, SIGTERM and SIGINT stop it
+//! gracefully.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+
+use crate::config::Mode;
+use crate::engine::{Engine, LoadError};
+use crate::lists::ListSet;
+use crate::server::{ListenError, Sip};
+use crate::state::{Metrics, Runtime, Shared};
+
+/// Why the daemon could not start.
+#[derive(Debug)]
+pub enum StartError {
+    Load(LoadError),
+    Listen(ListenError),
+    Api(crate::api::StartError),
+    Runtime(std::io::Error),
+    State { dir: PathBuf, error: std::io::Error },
+}
+
+impl std::fmt::Display for StartError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            StartError::Load(e) => write!(f, "{e}"),
+            StartError::Listen(e) => write!(f, "{e}"),
+            StartError::Api(e) => write!(f, "{e}"),
+            StartError::Runtime(e) => write!(f, "cannot start the async runtime: {e}"),
+            StartError::State { dir, error } => write!(
+                f,
+                "cannot use the state directory {}: {error}; check [api] state_dir (or systemd's StateDirectory)",
+                dir.display()
+            ),
+        }
+    }
+}
+
+impl std::error::Error for StartError {}
+
+/// Options of `callscreen run`.
+pub struct RunOptions {
+    pub config: PathBuf,
+    /// `Some(true)`: JSON log lines regardless of the config.
+    pub json: Option<bool>,
+}
+
+/// Runs the daemon until SIGTERM or SIGINT.
+pub fn run(opts: RunOptions) -> Result<(), StartError> {
+    let engine = Engine::load(&opts.config).map_err(StartError::Load)?;
+    let json = opts.json.unwrap_or(engine.settings.log.json);
+    let (_guard, dropped) = crate::server::init_logging(&engine.settings.log, json);
+    for s in &engine.skipped {
+        tracing::warn!("optional list not loaded: {s}");
+    }
+    let settings = engine.settings;
+    // Pushed lists newer than the seed files win.
+    let store =
+        match &settings.api {
+            Some(api) => Some(crate::lists::store::Store::open(&api.state_dir).map_err(
+                |error| StartError::State {
+                    dir: api.state_dir.clone(),
+                    error,
+                },
+            )?),
+            None => None,
+        };
+    let lists = match &store {
+        Some(s) => crate::engine::with_stored(&engine.lists, &settings, s),
+        None => engine.lists,
+    };
+    let shared = Shared::new(Runtime {
+        settings: settings.clone(),
+        lists,
+    });
+
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .map_err(StartError::Runtime)?;
+    let mut sip: Option<Sip> = None;
+    let result = rt.block_on(async {
+        let started = sip.insert(crate::server::start(&shared).map_err(StartError::Listen)?);
+        let mut api_bound = String::new();
+        if let (Some(api), Some(store)) = (settings.api.clone(), store) {
+            let addr = crate::api::serve(api, Arc::clone(&shared), store)
+                .await
+                .map_err(StartError::Api)?;
+            api_bound = format!(" api={addr}");
+        }
+        let signals = Signals::install().map_err(StartError::Runtime)?;
+        shared.ready.store(true, Ordering::SeqCst);
+        let line = ready_line(&shared, started, &api_bound, &opts.config);
+        // On stderr for people and tests (they wait for this line); in the log for the NOC.
+        eprintln!("{line}");
+        tracing::info!("{line}");
+        let _ = sd_notify::notify(&[sd_notify::NotifyState::Ready]);
+        lifecycle(&opts.config, &shared, started, &dropped, signals).await;
+        Ok(())
+    });
+    shared.stop.store(true, Ordering::SeqCst);
+    let _ = sd_notify::notify(&[sd_notify::NotifyState::Stopping]);
+    rt.shutdown_timeout(std::time::Duration::from_secs(2));
+    if let Some(sip) = sip {
+        sip.join();
+    }
+    tracing::info!("callscreen stopped");
+    result
+}
+
+/// `callscreen ready: mode=… udp=… tcp=… api=… lists=… config=…`
+fn ready_line(shared: &Shared, sip: &Sip, api_bound: &str, config: &Path) -> String {
+    let rt = shared.runtime.load();
+    let lists: Vec<String> = rt
+        .lists
+        .lists()
+        .iter()
+        .map(|l| format!("{}@{}", l.name, l.version))
+        .collect();
+    let names = |v: &[SocketAddr]| {
+        v.iter()
+            .map(|a| a.to_string())
+            .collect::<Vec<_>>()
+            .join(",")
+    };
+    let settings = &rt.settings;
+    let mode = match settings.sip.mode {
+        Mode::Redirect => "redirect".to_string(),
+        Mode::Proxy => format!(
+            "proxy next_hops={}",
+            settings
+                .proxy
+                .next_hops
+                .iter()
+                .map(|h| format!("{}{}", h.addr, if h.tcp { "/tcp" } else { "" }))
+                .collect::<Vec<_>>()
+                .join(",")
+        ),
+    };
+    format!(
+        "callscreen ready: mode={mode} udp={} tcp={}{api_bound} lists={} config={}",
+        names(&sip.udp),
+        names(&sip.tcp),
+        lists.join(","),
+        config.display()
+    )
+}
+
+/// The signals the daemon handles, installed before it says it is ready (a
+/// SIGTERM right after "ready" must stop it gracefully, not kill it).
+struct Signals {
+    term: tokio::signal::unix::Signal,
+    int: tokio::signal::unix::Signal,
+    hup: tokio::signal::unix::Signal,
+}
+
+impl Signals {
+    fn install() -> std::io::Result<Signals> {
+        use tokio::signal::unix::{SignalKind, signal};
+        Ok(Signals {
+            term: signal(SignalKind::terminate())?,
+            int: signal(SignalKind::interrupt())?,
+            hup: signal(SignalKind::hangup())?,
+        })
+    }
+}
+
+/// Signals and the watchdog, until a stop is asked for.
+async fn lifecycle(
+    config: &Path,
+    shared: &Arc<Shared>,
+    sip: &mut Sip,
+    dropped: &tracing_appender::non_blocking::ErrorCounter,
+    signals: Signals,
+) {
+    let Signals {
+        mut term,
+        mut int,
+        mut hup,
+    } = signals;
+    let watchdog = sd_notify::watchdog_enabled();
+    let every = watchdog.map_or(std::time::Duration::from_secs(10), |d| {
+        (d / 2).min(std::time::Duration::from_secs(10))
+    });
+    let mut tick = tokio::time::interval(every);
+    let mut last_dropped = 0;
+    loop {
+        tokio::select! {
+            _ = term.recv() => { tracing::info!("SIGTERM: stopping"); return; }
+            _ = int.recv() => { tracing::info!("SIGINT: stopping"); return; }
+            _ = hup.recv() => {
+                // RELOADING=1 must come with MONOTONIC_USEC (systemd 253 and later).
+                if let Ok(now) = sd_notify::NotifyState::monotonic_usec_now() {
+                    let _ = sd_notify::notify(&[sd_notify::NotifyState::Reloading, now]);
+                }
+                let path = config.to_path_buf();
+                let loaded = tokio::task::spawn_blocking(move || {
+                    crate::engine::background_priority();
+                    Engine::load(&path)
+                })
+                .await;
+                match loaded {
+                    Ok(Ok(engine)) => reload(shared, engine),
+                    Ok(Err(e)) => {
+                        Metrics::inc(&shared.metrics.reload_failures);
+                        tracing::error!("reload refused, the previous configuration and lists stay in force:\n{e}");
+                    }
+                    Err(e) => tracing::error!("reload failed: {e}"),
+                }
+                let _ = sd_notify::notify(&[sd_notify::NotifyState::Ready]);
+            }
+            _ = tick.tick() => {
+                if watchdog.is_some() {
+                    let _ = sd_notify::notify(&[sd_notify::NotifyState::Watchdog]);
+                }
+                // Problems that would flood the log per call are reported once per interval.
+                let d = dropped.dropped_lines();
+                shared.metrics.dropped_log_lines.store(d as u64, Ordering::Relaxed);
+                if d > last_dropped {
+                    tracing::warn!(dropped_lines = d, "log queue full: lines were dropped");
+                    last_dropped = d;
+                }
+                sip.report();
+            }
+        }
+    }
+}
+
+/// Swaps in a reloaded configuration and lists. A seed list older than the
+/// list now in force (a newer version was pushed) does not replace it.
+fn reload(shared: &Shared, engine: Engine) {
+    let current = shared.runtime.load();
+    let mut lists = Vec::new();
+    for new in engine.lists.lists() {
+        match current.lists.get(&new.name) {
+            Some(old) if old.version > new.version => {
+                tracing::warn!(list = %new.name, seed = new.version, current = old.version, "seed file is older than the list in force; keeping the newer version");
+                lists.push(Arc::clone(old));
+            }
+            _ => lists.push(Arc::clone(new)),
+        }
+    }
+    if engine.settings.sip.udp != current.settings.sip.udp
+        || engine.settings.sip.tcp != current.settings.sip.tcp
+    {
+        tracing::warn!(
+            "listen addresses changed in the config: they take effect at the next restart"
+        );
+    }
+    if engine.settings.proxy.via_host != current.settings.proxy.via_host {
+        tracing::warn!(
+            "[proxy] via_host changed in the config: it takes effect at the next restart"
+        );
+    }
+    let summary: Vec<String> = lists
+        .iter()
+        .map(|l| format!("{}@{}", l.name, l.version))
+        .collect();
+    shared.runtime.store(Arc::new(Runtime {
+        settings: engine.settings,
+        lists: ListSet::new(lists),
+    }));
+    Metrics::inc(&shared.metrics.reloads);
+    tracing::info!(lists = %summary.join(","), "reloaded configuration and lists");
+    // The old snapshot is freed here, on the signal task, not on a call.
+    drop(current);
+}

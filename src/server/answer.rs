@@ -1,0 +1,276 @@
+//! Answering, for both modes: what to do after a message ([`Outcome`]),
+//! the responses callscreen sends itself (a refusal, OPTIONS, the answer to
+//! a screened INVITE in redirect mode or a rejection in proxy mode), and
+//! the derived To-tag and transaction key that let a stateless server tell
+//! retransmissions and ACKs of its own answers.
+
+use std::io::Write;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::Instant;
+
+use super::callpath::CallPath;
+use super::links::Dest;
+use crate::screen::{Action, Verdict};
+use crate::sip::addr::{Uri, param, split_list};
+use crate::sip::facts::{CallerIds, request_user};
+use crate::sip::response::{
+    self, copy_dialog_headers, escape_uri_header, finish, header, reason_phrase, status_line,
+    tag_of,
+};
+use crate::sip::{ALLOW, Framing, HeaderName, Message, Request};
+use crate::state::{Metrics, Runtime};
+
+/// What to do after a message.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Outcome {
+    /// Send `Handler::out` to this address (TCP: on the connection).
+    Reply {
+        dest: SocketAddr,
+        consumed: usize,
+        close: bool,
+    },
+    /// Proxy mode: send `Handler::out` there (forwarded or relayed).
+    Send {
+        dest: Dest,
+        consumed: usize,
+        close: bool,
+    },
+    /// Nothing to send.
+    Silent { consumed: usize, close: bool },
+    /// A stream needs more bytes.
+    Incomplete,
+}
+
+/// What every step needs to know about the message at hand.
+pub struct Cx<'r> {
+    pub src: SocketAddr,
+    pub framing: Framing,
+    pub consumed: usize,
+    pub close: bool,
+    pub conn: Option<u64>,
+    pub rt: &'r Runtime,
+    pub cp: &'r Arc<CallPath>,
+    pub t0: Instant,
+}
+
+impl Cx<'_> {
+    pub fn silent(&self) -> Outcome {
+        Outcome::Silent {
+            consumed: self.consumed,
+            close: self.close,
+        }
+    }
+
+    pub fn reply(&self, msg: &Message<'_>) -> Outcome {
+        reply(msg, self.src, self.framing, self.consumed, self.close)
+    }
+}
+
+/// The To-tag callscreen gives its own answers to this request (derived,
+/// so a retransmission or the ACK for the answer can be told without state).
+pub fn own_to_tag(req: &Request<'_>, cp: &CallPath) -> u64 {
+    let from_tag = req.from.param("tag").unwrap_or_default();
+    let branch = req.top_via.param("branch").unwrap_or_default();
+    cp.tag_key.tag(req.call_id, from_tag, branch)
+}
+
+/// The key of an INVITE transaction's entry in the retransmission cache
+/// (a CANCEL or non-2xx ACK of it has the same key).
+pub fn transaction_key(req: &Request<'_>, cp: &CallPath) -> u64 {
+    let from_tag = req.from.param("tag").unwrap_or_default();
+    let branch = req.top_via.param("branch").unwrap_or_default();
+    cp.tag_key
+        .transaction(req.call_id, from_tag, branch, req.cseq)
+}
+
+/// The answer to an OPTIONS addressed to callscreen: 200 once ready, else 503.
+pub fn options(out: &mut Vec<u8>, msg: &Message<'_>, src: SocketAddr, cp: &CallPath) {
+    Metrics::inc(&cp.shared.metrics.options);
+    if cp.shared.ready.load(Ordering::Relaxed) {
+        simple(
+            out,
+            msg,
+            src,
+            200,
+            "OK",
+            cp,
+            &[("Allow", ALLOW.as_bytes()), ("Accept", b"application/sdp")],
+        );
+    } else {
+        simple(
+            out,
+            msg,
+            src,
+            503,
+            "Service Unavailable",
+            cp,
+            &[("Retry-After", b"5")],
+        );
+    }
+}
+
+pub fn reply(
+    msg: &Message<'_>,
+    src: SocketAddr,
+    framing: Framing,
+    consumed: usize,
+    close: bool,
+) -> Outcome {
+    let dest = if framing == Framing::Datagram {
+        response::udp_destination(msg, src)
+    } else {
+        src
+    };
+    Outcome::Reply {
+        dest,
+        consumed,
+        close,
+    }
+}
+
+/// An INVITE from an SBC that names no known trunk (and has no
+/// `default_peer`): counted (logged once per interval), refused with 403.
+pub fn unknown_trunk(out: &mut Vec<u8>, msg: &Message<'_>, cx: &Cx<'_>) -> Outcome {
+    Metrics::inc(&cx.cp.shared.metrics.unknown_trunk);
+    tracing::debug!(source = %cx.src, "INVITE from an SBC without a known trunk id and no default_peer: refused");
+    simple(out, msg, cx.src, 403, "Forbidden", cx.cp, &[]);
+    cx.reply(msg)
+}
+
+/// A response without screening: status, copied headers, extra headers.
+pub fn simple(
+    out: &mut Vec<u8>,
+    msg: &Message<'_>,
+    src: SocketAddr,
+    code: u16,
+    reason: &str,
+    cp: &CallPath,
+    extra: &[(&str, &[u8])],
+) {
+    status_line(out, code, reason);
+    let call_id = msg.get(HeaderName::CallId).unwrap_or_default();
+    let from_tag = msg
+        .get(HeaderName::From)
+        .and_then(tag_of)
+        .unwrap_or_default();
+    let branch = msg
+        .get(HeaderName::Via)
+        .and_then(|v| split_list(v).next())
+        .and_then(|v| param(v, "branch"))
+        .unwrap_or_default();
+    copy_dialog_headers(
+        out,
+        msg,
+        src,
+        Some(cp.tag_key.tag(call_id, from_tag, branch)),
+    );
+    for (n, v) in extra {
+        header(out, n, v);
+    }
+    finish(out);
+}
+
+/// The tag values of a tagged call: the reason list, and the identity (the
+/// trusted PAI, else From) with the display prefix, as a PAI value.
+pub fn tag_values(
+    v: &Verdict<'_>,
+    ids: &CallerIds<'_>,
+    peer: usize,
+    rt: &Runtime,
+) -> (String, Vec<u8>) {
+    let s = &rt.settings;
+    let mut reasons = String::new();
+    for (i, r) in v.tag_reasons().enumerate() {
+        if i > 0 {
+            reasons.push(',');
+        }
+        let _ = std::fmt::Write::write_fmt(&mut reasons, format_args!("{r}"));
+    }
+    let trusted = s.policy.peer(peer).pai_trusted;
+    let id = ids.pai.as_ref().filter(|_| trusted).unwrap_or(&ids.from);
+    let shown = crate::sip::forward::prefixed_display(
+        id.display.as_deref().unwrap_or_default(),
+        &s.tags.display_prefix,
+    );
+    let mut pai = Vec::new();
+    let _ = write!(pai, "\"{shown}\" <");
+    pai.extend_from_slice(id.uri);
+    pai.push(b'>');
+    (reasons, pai)
+}
+
+/// The answer to a screened INVITE (DESIGN.md "Redirect mode").
+#[allow(clippy::too_many_arguments)]
+pub fn write_answer(
+    out: &mut Vec<u8>,
+    req: &Request<'_>,
+    src: SocketAddr,
+    to_tag: u64,
+    rt: &Runtime,
+    peer: usize,
+    v: Option<&Verdict<'_>>,
+    ids: &CallerIds<'_>,
+) {
+    let s = &rt.settings;
+    let action = v.map_or(Action::Allow, |v| v.action);
+    let code = match action {
+        Action::Reject { code } => code,
+        Action::Allow => s.redirect.clean_code,
+        Action::Tag | Action::Anonymise => 302,
+    };
+    status_line(out, code, reason_phrase(code));
+    copy_dialog_headers(out, &req.msg, src, Some(to_tag));
+    if let (Action::Reject { code }, Some(v)) = (action, v) {
+        let _ = write!(
+            out,
+            "Reason: SIP;cause={code};text=\"{}\"\r\n",
+            v.reject_text.unwrap_or("Network blocked")
+        );
+        finish(out);
+        return;
+    }
+    let tagged = matches!(action, Action::Tag | Action::Anonymise);
+    let (reasons, pai) = match (tagged, v) {
+        (true, Some(v)) => tag_values(v, ids, peer, rt),
+        _ => (String::new(), Vec::new()),
+    };
+    if code / 100 == 3 {
+        // Contact: the next hop, with the dialled user part; never callscreen itself.
+        out.extend_from_slice(b"Contact: <sip:");
+        if let Some(user) = request_user(req) {
+            out.extend_from_slice(user);
+            out.push(b'@');
+        }
+        out.extend_from_slice(s.redirect.next_hop.as_bytes());
+        let phone = Uri::parse(req.uri).is_some_and(|u| {
+            u.scheme.eq_ignore_ascii_case(b"tel") || u.param("user") == Some(b"phone")
+        });
+        if phone {
+            out.extend_from_slice(b";user=phone");
+        }
+        let mut sep = b'?';
+        if action == Action::Anonymise {
+            out.extend_from_slice(b"?Privacy=id");
+            sep = b'&';
+        }
+        if tagged && s.tags.in_contact_uri {
+            out.push(sep);
+            out.extend_from_slice(s.tags.header.as_bytes());
+            out.push(b'=');
+            escape_uri_header(out, reasons.as_bytes());
+            out.extend_from_slice(b"&P-Asserted-Identity=");
+            escape_uri_header(out, &pai);
+        }
+        out.extend_from_slice(b">\r\n");
+    }
+    if tagged {
+        header(out, &s.tags.header, reasons.as_bytes());
+        header(out, "P-Asserted-Identity", &pai);
+        if action == Action::Anonymise {
+            header(out, "Privacy", b"id");
+        }
+    }
+    finish(out);
+}

@@ -1,0 +1,142 @@
+//! The decision, for both modes: the screening facts read from a SIP
+//! request (the glue between `sip`, which reads SIP, and `screen`, which
+//! knows nothing of it), the pure `screen` run failing open, and the call
+//! counted and written as its NOC line.
+
+use std::net::IpAddr;
+use std::time::Instant;
+
+use super::noc;
+use crate::lists::unix_now;
+use crate::screen::facts::MAX_PARTS;
+use crate::screen::{Action, CallFacts, PeerId, RawCall, Verdict, screen};
+use crate::sip::Request;
+use crate::sip::facts::{CallerIds, diverting_parties, identities, request_user};
+use crate::state::{Metrics, Runtime};
+
+/// The facts of an INVITE from `peer`, read in that peer's number context.
+pub fn read_facts<'a>(
+    req: &Request<'a>,
+    ids: &'a CallerIds<'a>,
+    peer: PeerId,
+    source: IpAddr,
+    rt: &Runtime,
+) -> CallFacts<'a> {
+    let raw = raw_call(ids, req, Some(source));
+    CallFacts::read(&raw, peer, &rt.settings.policy, unix_now())
+}
+
+/// The raw strings screening reads, borrowed from the request.
+pub fn raw_call<'s>(
+    ids: &'s CallerIds<'s>,
+    req: &Request<'s>,
+    source: Option<IpAddr>,
+) -> RawCall<'s> {
+    let text = |b: &'s [u8]| std::str::from_utf8(b).ok();
+    let mut diversions = [None; MAX_PARTS];
+    for (slot, uri) in diversions.iter_mut().zip(diverting_parties(req)) {
+        *slot = text(uri);
+    }
+    let mut ids_out = [None; MAX_PARTS];
+    for (slot, v) in ids_out.iter_mut().zip(identities(req)) {
+        *slot = text(v);
+    }
+    RawCall {
+        from: text(ids.from.uri).unwrap_or_default(),
+        from_display: ids.from.display.as_deref(),
+        pai: ids.pai.as_ref().map(|p| text(p.uri).unwrap_or_default()),
+        pai_display: ids.pai.as_ref().and_then(|p| p.display.as_deref()),
+        callee: text(req.uri).unwrap_or_default(),
+        source,
+        diversions,
+        identities: ids_out,
+    }
+}
+
+/// Screens, failing open: an internal error lets the call go on untagged, counted.
+pub fn decide<'r>(
+    facts: &CallFacts,
+    rt: &'r Runtime,
+    metrics: &Metrics,
+    req: &Request<'_>,
+) -> Option<Verdict<'r>> {
+    let decided = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        // Fault injection for the fail-open tests (debug builds only).
+        #[cfg(debug_assertions)]
+        if std::env::var_os("CALLSCREEN_TEST_PANIC_CALL_ID")
+            .is_some_and(|v| v.as_encoded_bytes() == req.call_id)
+        {
+            panic!("injected fault (CALLSCREEN_TEST_PANIC_CALL_ID)");
+        }
+        screen(facts, &rt.lists, &rt.settings.policy)
+    }));
+    match decided {
+        Ok(v) => Some(v),
+        Err(_) => {
+            Metrics::inc(&metrics.fail_open);
+            tracing::error!(call_id = %String::from_utf8_lossy(req.call_id), "screening failed: call let through untagged (fail open)");
+            None
+        }
+    }
+}
+
+/// Counts a screened call and writes its NOC line (`code` 0: forwarded).
+#[allow(clippy::too_many_arguments)]
+pub fn account(
+    req: &Request<'_>,
+    facts: &CallFacts,
+    verdict: Option<&Verdict<'_>>,
+    peer: usize,
+    code: u16,
+    rt: &Runtime,
+    metrics: &Metrics,
+    t0: Instant,
+) {
+    let action = verdict.map_or(Action::Allow, |v| v.action);
+    let policy = &rt.settings.policy;
+    let mc = metrics;
+    Metrics::inc(match action {
+        Action::Allow if facts.emergency => &mc.calls_emergency,
+        Action::Allow => &mc.calls_allow,
+        Action::Tag => &mc.calls_tag,
+        Action::Anonymise => &mc.calls_anonymise,
+        Action::Reject { .. } => &mc.calls_reject,
+    });
+    if let Some(v) = verdict {
+        let mut seen = [false; crate::screen::reason_kind_count()];
+        for f in v.findings.iter() {
+            let k = f.reason.kind as usize;
+            if !seen[k] {
+                seen[k] = true;
+                Metrics::inc(&mc.reasons[k]);
+            }
+        }
+    }
+    mc.observe_latency(t0.elapsed().as_micros() as u64);
+    let mask = rt.settings.log.mask_caller;
+    let empty = Verdict {
+        action,
+        decided_by: None,
+        reject_text: None,
+        findings: Default::default(),
+        expired: Default::default(),
+    };
+    let v = verdict.unwrap_or(&empty);
+    let callee = noc::Callee {
+        number: facts.callee,
+        raw: request_user(req).unwrap_or(req.uri),
+    };
+    tracing::info!(
+        verdict = %action.name(),
+        code,
+        reasons = %noc::Reasons(v),
+        caller = %noc::Number { cli: Some(facts.from), mask },
+        pai = %noc::Number { cli: facts.pai, mask },
+        callee = %callee,
+        peer = %policy.peer(peer).name,
+        call_id = %String::from_utf8_lossy(req.call_id),
+        lists = %noc::Lists(v),
+        latency_us = t0.elapsed().as_micros() as u64,
+        "call"
+    );
+}

@@ -1,0 +1,73 @@
+//! Redirect mode (DESIGN.md "Redirect mode"): callscreen answers every
+//! request itself as a stateless UAS (RFC 3261 §8.2.7). An INVITE is
+//! screened and answered (`302` to the next hop, with tags; or the policy's
+//! rejection); a retransmission gets the cached answer; ACK and CANCEL are
+//! ignored; OPTIONS is answered.
+
+use std::time::Instant;
+
+use super::answer::{
+    Cx, Outcome, options, own_to_tag, transaction_key, unknown_trunk, write_answer,
+};
+use super::decide::{account, decide, read_facts};
+use super::ingress::Ingress;
+use super::noc;
+use crate::screen::Action;
+use crate::sip::facts::CallerIds;
+use crate::sip::{Message, Method, Request};
+use crate::state::Metrics;
+
+/// A request in redirect mode.
+pub fn request(
+    out: &mut Vec<u8>,
+    msg: &Message<'_>,
+    req: &Request<'_>,
+    ingress: Ingress,
+    cx: &Cx<'_>,
+) -> Outcome {
+    match req.method {
+        Method::Ack | Method::Cancel => cx.silent(),
+        Method::Options => {
+            options(out, msg, cx.src, cx.cp);
+            cx.reply(msg)
+        }
+        Method::Invite => {
+            let Ingress::Known(Some(peer)) = ingress else {
+                return unknown_trunk(out, msg, cx);
+            };
+            invite(out, req, peer, cx);
+            cx.reply(msg)
+        }
+        Method::NotAllowed | Method::Unknown => cx.silent(),
+    }
+}
+
+/// Screens an INVITE and writes its answer (or the cached one) into `out`.
+fn invite(out: &mut Vec<u8>, req: &Request<'_>, peer: usize, cx: &Cx<'_>) {
+    let (rt, cp) = (cx.rt, cx.cp);
+    let key = transaction_key(req, cp);
+    let now = Instant::now();
+    // An empty entry is a call proxy mode forwarded (before a reload changed the mode).
+    if cp.cache.get_into(key, now, out) && !out.is_empty() {
+        Metrics::inc(&cp.shared.metrics.retransmissions);
+        return;
+    }
+    let to_tag = own_to_tag(req, cp);
+    let ids = CallerIds::read(req);
+    let facts = read_facts(req, &ids, peer, cx.src.ip(), rt);
+    let verdict = decide(&facts, rt, &cp.shared.metrics, req);
+    let action = verdict.as_ref().map_or(Action::Allow, |v| v.action);
+    write_answer(out, req, cx.src, to_tag, rt, peer, verdict.as_ref(), &ids);
+    cp.cache.insert(key, now, out);
+    let code = noc::code(action, rt.settings.redirect.clean_code);
+    account(
+        req,
+        &facts,
+        verdict.as_ref(),
+        peer,
+        code,
+        rt,
+        &cp.shared.metrics,
+        cx.t0,
+    );
+}
