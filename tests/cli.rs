@@ -258,6 +258,100 @@ fn config_check_reports_every_error_and_fails() {
     assert!(err.contains("scam.txt: cannot read the list"), "{err}");
 }
 
+/// `config check` says what a start would serve: a version pushed to the
+/// state directory wins over an older seed file, as at start; a damaged
+/// stored version falls back to the seed; unreadable TLS files fail it.
+#[test]
+fn config_check_shows_what_a_start_would_serve() {
+    let d = temp_dir("served");
+    std::fs::write(
+        d.join("scam.txt"),
+        "# callscreen list v1 name=scam version=3\n+31201234567\n",
+    )
+    .unwrap();
+    let cfg = d.join("callscreen.toml");
+    let base = "[[lists]]\nname = \"scam\"\nrole = \"blocklist\"\nfile = \"scam.txt\"\n\n[api]\nlisten = \"127.0.0.1:0\"\nstate_dir = \"state\"\n";
+    std::fs::write(&cfg, base).unwrap();
+    let check = || run(&["config", "check", cfg.to_str().unwrap()]);
+    let o = check();
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(
+        stdout(&o).contains("scam@3 (blocklist, 1 entries, seed "),
+        "{}",
+        stdout(&o)
+    );
+    assert!(!d.join("state").exists(), "config check creates nothing");
+
+    std::fs::create_dir(d.join("state")).unwrap();
+    std::fs::write(
+        d.join("state/scam.7.list"),
+        "# callscreen list v1 name=scam version=7\n+31201234567\n+31201234568\n",
+    )
+    .unwrap();
+    let o = check();
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(
+        stdout(&o).contains("scam@7 (blocklist, 2 entries, pushed, in "),
+        "{}",
+        stdout(&o)
+    );
+
+    // A stored version that does not parse is passed over, as at start.
+    std::fs::write(d.join("state/scam.9.list"), "not a list\n").unwrap();
+    let o = check();
+    assert!(stdout(&o).contains("scam@7 "), "{}", stdout(&o));
+
+    std::fs::write(
+        &cfg,
+        format!("{base}tls_cert = \"missing.pem\"\ntls_key = \"missing.key\"\n"),
+    )
+    .unwrap();
+    let o = check();
+    assert_eq!(o.status.code(), Some(1), "{}", stdout(&o));
+    assert!(stderr(&o).contains("[api] TLS: "), "{}", stderr(&o));
+}
+
+/// The configuration the Debian package installs in /etc/callscreen
+/// (build.rs makes it from the example, into target/assets): it checks, with
+/// the seed lists beside it, and opens the API to nobody.
+#[test]
+fn the_packaged_config_checks_and_has_no_api_client() {
+    let assets = Path::new(env!("OUT_DIR"))
+        .ancestors()
+        .nth(4)
+        .expect("target dir")
+        .join("assets");
+    let packaged = std::fs::read_to_string(assets.join("callscreen.toml")).unwrap();
+    assert!(!packaged.contains("\n[[api.clients]]"), "{packaged}");
+    assert!(packaged.contains("\nstate_dir = \"/var/lib/callscreen\""));
+    let d = temp_dir("packaged");
+    std::fs::write(d.join("callscreen.toml"), &packaged).unwrap();
+    std::fs::create_dir(d.join("lists")).unwrap();
+    for f in std::fs::read_dir(root().join("config/lists")).unwrap() {
+        let f = f.unwrap().path();
+        std::fs::copy(&f, d.join("lists").join(f.file_name().unwrap())).unwrap();
+    }
+    let o = run(&[
+        "config",
+        "check",
+        d.join("callscreen.toml").to_str().unwrap(),
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(
+        stdout(&o).contains("scam-origins@1 (blocklist"),
+        "{}",
+        stdout(&o)
+    );
+    for man in [
+        "man1/callscreen.1",
+        "man1/callscreen-lists-push.1",
+        "man5/callscreen.toml.5",
+    ] {
+        let page = std::fs::read_to_string(assets.join(man)).unwrap();
+        assert!(page.starts_with(".TH") || page.contains("\n.TH"), "{man}");
+    }
+}
+
 #[test]
 fn lists_verify_checks_a_file_offline() {
     let d = temp_dir("verify");

@@ -65,7 +65,8 @@ fn the_unit_file_has_what_the_service_needs() {
         "AmbientCapabilities=CAP_NET_BIND_SERVICE",
         "CapabilityBoundingSet=CAP_NET_BIND_SERVICE",
         "LogRateLimitIntervalSec=0",
-        "ExecStart=/usr/local/bin/callscreen run --config /etc/callscreen/callscreen.toml",
+        "ExecStartPre=/usr/bin/callscreen config check /etc/callscreen/callscreen.toml",
+        "ExecStart=/usr/bin/callscreen run --config /etc/callscreen/callscreen.toml",
     ] {
         assert!(unit.lines().any(|l| l == line), "missing {line}");
     }

@@ -1,48 +1,80 @@
-//! `callscreen config check FILE`: the configuration and every list it
-//! names, loaded exactly as the daemon loads them.
+//! `callscreen config check FILE`: the configuration, every list it names
+//! (the companies file too) and the API's TLS files, loaded exactly as the
+//! daemon loads them at start, including the pushed versions in the state
+//! directory that a start would serve instead of older seed files. Prints
+//! what a start would serve; exits 1 with every error (file, line, key).
+//! The systemd unit runs it as `ExecStartPre=`, and configuration management
+//! can run it before a restart.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use crate::engine::Engine;
+use crate::engine::{Engine, with_stored};
+use crate::lists::store::Store;
 use crate::lists::unix_now;
 
 pub fn check(file: PathBuf) -> ExitCode {
-    match Engine::load(&file) {
-        Ok(e) => {
-            for s in &e.skipped {
-                eprintln!("warning: optional list skipped: {s}");
-            }
-            let lists: Vec<String> = e
-                .lists
-                .lists()
-                .iter()
-                .map(|l| {
-                    format!(
-                        "{}@{} ({}, {} entries)",
-                        l.name,
-                        l.version,
-                        l.role,
-                        l.stats(unix_now()).entries()
-                    )
-                })
-                .collect();
-            println!(
-                "{}: ok; {} peers, {} SBCs, lists: {}",
-                file.display(),
-                e.settings.policy.peers.len(),
-                e.settings.sbcs.len(),
-                if lists.is_empty() {
-                    "none".into()
-                } else {
-                    lists.join(", ")
-                }
-            );
-            ExitCode::SUCCESS
-        }
+    let e = match Engine::load(&file) {
+        Ok(e) => e,
         Err(e) => {
             eprintln!("{e}");
-            ExitCode::from(1)
+            return ExitCode::from(1);
         }
+    };
+    for s in &e.skipped {
+        eprintln!("warning: optional list skipped: {s}");
     }
+    if let Some(api) = &e.settings.api
+        && let Some((cert, key)) = &api.tls
+        && let Err(err) = crate::api::tls::server_config(cert, key, api.client_ca.as_deref())
+    {
+        eprintln!(
+            "{}: [api] TLS: {err}; check tls_cert, tls_key and client_ca",
+            file.display()
+        );
+        return ExitCode::from(1);
+    }
+    // What a start serves: a pushed version newer than the seed file wins.
+    let store = e
+        .settings
+        .api
+        .as_ref()
+        .and_then(|api| Store::existing(&api.state_dir));
+    let served = match &store {
+        Some(s) => with_stored(&e.lists, &e.settings, s),
+        None => e.lists.clone(),
+    };
+    let lists: Vec<String> = served
+        .lists()
+        .iter()
+        .map(|l| {
+            let seed = e.lists.get(&l.name).map(|s| s.version);
+            let source = match (&store, e.settings.lists.iter().find(|s| s.name == l.name)) {
+                (Some(st), _) if seed != Some(l.version) => {
+                    format!("pushed, in {}", st.dir().display())
+                }
+                (_, Some(spec)) => format!("seed {}", spec.file.display()),
+                (_, None) => "seed".to_string(),
+            };
+            format!(
+                "{}@{} ({}, {} entries, {source})",
+                l.name,
+                l.version,
+                l.role,
+                l.stats(unix_now()).entries()
+            )
+        })
+        .collect();
+    println!(
+        "{}: ok; {} peers, {} SBCs, lists: {}",
+        file.display(),
+        e.settings.policy.peers.len(),
+        e.settings.sbcs.len(),
+        if lists.is_empty() {
+            "none".into()
+        } else {
+            lists.join(", ")
+        }
+    );
+    ExitCode::SUCCESS
 }

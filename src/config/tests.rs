@@ -258,3 +258,48 @@ fn proxy_mode_needs_next_hops_and_says_how_to_write_them() {
         "{e:?}"
     );
 }
+
+/// The example configuration is the config's documentation (callscreen.toml(5)
+/// is made from it by build.rs): every key of the schema appears in it, set
+/// or as a commented example (`# key = value`), or as a table header.
+#[test]
+fn the_example_config_documents_every_key_of_the_schema() {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    let schema = std::fs::read_to_string(root.join("src/config/schema.rs")).unwrap();
+    let example = std::fs::read_to_string(root.join("config/callscreen.toml")).unwrap();
+    let lines: Vec<&str> = schema.lines().collect();
+    let mut keys = Vec::new();
+    for (i, l) in lines.iter().enumerate() {
+        let Some(rest) = l.trim().strip_prefix("pub ") else {
+            continue;
+        };
+        let Some((name, _)) = rest.split_once(':') else {
+            continue;
+        };
+        if !name.bytes().all(|b| b.is_ascii_lowercase() || b == b'_') {
+            continue;
+        }
+        let renamed = i
+            .checked_sub(1)
+            .and_then(|p| lines[p].split_once("rename = \""))
+            .and_then(|(_, r)| r.split('"').next());
+        keys.push(renamed.unwrap_or(name).to_string());
+    }
+    assert!(keys.len() > 50, "only {} schema keys read", keys.len());
+    let documented = |k: &str| {
+        example.lines().any(|l| {
+            let t = l.trim().trim_start_matches('#').trim_start();
+            let header = t.trim_start_matches('[').split(']').next().unwrap_or("");
+            t.strip_prefix(k)
+                .is_some_and(|r| r.trim_start().starts_with('='))
+                || (t.starts_with('[') && header.rsplit('.').next() == Some(k))
+                || t.contains(&format!("{{ {k} = "))
+                || t.contains(&format!(", {k} = "))
+        })
+    };
+    let missing: Vec<&String> = keys.iter().filter(|k| !documented(k)).collect();
+    assert!(
+        missing.is_empty(),
+        "config/callscreen.toml does not document {missing:?}: add each, set or as a commented example"
+    );
+}

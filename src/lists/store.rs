@@ -28,6 +28,14 @@ impl Store {
         })
     }
 
+    /// The store in `dir` if it exists (nothing is created: for reading
+    /// what a start would load, as `config check` does).
+    pub fn existing(dir: &Path) -> Option<Store> {
+        dir.is_dir().then(|| Store {
+            dir: dir.to_path_buf(),
+        })
+    }
+
     pub fn dir(&self) -> &Path {
         &self.dir
     }
