@@ -5,6 +5,7 @@
 #
 #   bench/udp_load.sh [CALLS] [CLIENTS] [redirect|proxy]
 #   CALLSCREEN=path/to/binary bench/udp_load.sh …   (another build, e.g. before a change)
+#   CONFIG=config/other.toml bench/udp_load.sh …     (another config beside the example, e.g. an older one)
 #
 # proxy: the example config switched to mode = "proxy" (next hop
 # 127.0.0.1:5080, played by the load generator, which answers 200 OK), so a
@@ -21,12 +22,12 @@ if [ -z "${CALLSCREEN:-}" ]; then
 fi
 bin=${CALLSCREEN:-./target/release/callscreen}
 out=$(mktemp -d)
-cfg=config/callscreen.toml
+cfg=${CONFIG:-config/callscreen.toml}
 hop=()
 if [ "$mode" = proxy ]; then
   # The copy sits next to the example so its relative list paths hold.
   cfg=config/.proxy-load.toml
-  sed 's/^mode = "redirect".*/mode = "proxy"/' config/callscreen.toml >"$cfg"
+  sed 's/^mode = "redirect".*/mode = "proxy"/' "${CONFIG:-config/callscreen.toml}" >config/.proxy-load.toml
   hop=(127.0.0.1:5080)
 fi
 "$bin" run --config "$cfg" >"$out/noc.log" 2>"$out/stderr.log" &

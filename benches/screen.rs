@@ -318,5 +318,40 @@ fn sip_paths(c: &mut Criterion) {
     g.finish();
 }
 
-criterion_group!(benches, decisions, bloom, all_rules, build, sip_paths);
+/// A subscriber's own call (originating trunk: the dialled number is
+/// screened too) against a call into the network (terminating), both clean,
+/// with the 10-million-number set and the dialled-number lists.
+fn directions(c: &mut Criterion) {
+    let settings = config::load(Path::new(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/config/callscreen.toml"
+    )))
+    .unwrap();
+    let policy = &settings.policy;
+    let lists = common::big_set(10_000_000, 100_000);
+    let mut g = c.benchmark_group("direction");
+    for (name, peer, callee) in [
+        ("terminating", "kpn-interconnect", "+31104567890"),
+        ("originating", "subscribers", "+31104567890"),
+        ("originating-national-form", "subscribers", "0104567890"),
+    ] {
+        let peer = policy.peer_by_name(peer).unwrap();
+        let raw = RawCall {
+            from: "+31201230000",
+            callee,
+            ..RawCall::default()
+        };
+        g.bench_function(format!("read+screen/{name}"), |b| {
+            b.iter(|| {
+                let facts = CallFacts::read(black_box(&raw), peer, policy, NOW);
+                screen(&facts, &lists, policy).action
+            })
+        });
+    }
+    g.finish();
+}
+
+criterion_group!(
+    benches, decisions, bloom, all_rules, build, sip_paths, directions
+);
 criterion_main!(benches);

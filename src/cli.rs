@@ -80,6 +80,11 @@ pub struct CheckArgs {
     /// The ingress peer (a [[peers]] name in the config).
     #[arg(long)]
     pub peer: String,
+    /// Screen as a call in this direction, whatever the peer's: "originating"
+    /// (a subscriber's own call: the dialled number is screened) or
+    /// "terminating" (a call into the subscribers).
+    #[arg(long, value_parser = ["originating", "terminating"])]
+    pub direction: Option<String>,
     /// The caller's display name.
     #[arg(long)]
     pub display_name: Option<String>,

@@ -56,6 +56,87 @@ pub fn keygen() -> std::io::Result<(String, String)> {
     Ok((hex(&seed), hex(k.verifying_key().as_bytes())))
 }
 
+/// The key of the tokens that let a warned subscriber's call through once
+/// they insisted (`[warn]`): HMAC-SHA256 over the dialled number, the
+/// caller and the expiry, truncated to 128 bits. The announcement service
+/// carries the token back in the dialled number's `cs` parameter; nobody
+/// else can make one, and it stops working when it expires.
+pub struct TokenKey(ring::hmac::Key);
+
+/// Bytes of the HMAC kept in a token.
+const TOKEN_MAC: usize = 16;
+
+impl TokenKey {
+    /// From hex (at least 32 bytes: 64 hex digits), as in `[warn] token_key_file`.
+    pub fn from_hex(s: &str) -> Option<TokenKey> {
+        let s = s.trim();
+        if s.len() < 64 || !s.len().is_multiple_of(2) {
+            return None;
+        }
+        let bytes: Option<Vec<u8>> = (0..s.len() / 2)
+            .map(|i| u8::from_str_radix(s.get(2 * i..2 * i + 2)?, 16).ok())
+            .collect();
+        Some(TokenKey(ring::hmac::Key::new(
+            ring::hmac::HMAC_SHA256,
+            &bytes?,
+        )))
+    }
+
+    /// A new key from the system's randomness (tokens then hold only until
+    /// the daemon restarts, and only on this node).
+    pub fn random() -> std::io::Result<TokenKey> {
+        let rng = ring::rand::SystemRandom::new();
+        ring::hmac::Key::generate(ring::hmac::HMAC_SHA256, &rng)
+            .map(TokenKey)
+            .map_err(|_| std::io::Error::other("no system randomness"))
+    }
+
+    fn mac(&self, callee: &str, caller: &str, expires: u64) -> ring::hmac::Tag {
+        let mut ctx = ring::hmac::Context::with_key(&self.0);
+        for part in [
+            b"callscreen-warn".as_slice(),
+            callee.as_bytes(),
+            caller.as_bytes(),
+        ] {
+            ctx.update(part);
+            ctx.update(&[0]);
+        }
+        ctx.update(&expires.to_be_bytes());
+        ctx.sign()
+    }
+
+    /// A token for `callee` dialled by `caller`, valid until `expires` (unix
+    /// seconds): `<expires, hex>.<MAC, hex>`, safe in a URI parameter.
+    pub fn mint(&self, callee: &str, caller: &str, expires: u64) -> String {
+        format!(
+            "{expires:x}.{}",
+            hex(&self.mac(callee, caller, expires).as_ref()[..TOKEN_MAC])
+        )
+    }
+
+    /// Whether `token` was minted by this key for `callee` and `caller` and
+    /// has not expired at `now`.
+    pub fn verify(&self, token: &str, callee: &str, caller: &str, now: u64) -> bool {
+        let Some((exp, mac)) = token.split_once('.') else {
+            return false;
+        };
+        let (Ok(expires), Some(mac)) = (u64::from_str_radix(exp, 16), unhex::<TOKEN_MAC>(mac))
+        else {
+            return false;
+        };
+        if now >= expires {
+            return false;
+        }
+        let want = self.mac(callee, caller, expires);
+        // Constant time, as ring's own verify is (it needs the whole tag).
+        want.as_ref()[..TOKEN_MAC]
+            .iter()
+            .zip(mac)
+            .fold(0u8, |d, (a, b)| d | (a ^ b))
+            == 0
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -82,5 +163,44 @@ mod tests {
         );
         assert!(!verify(&pk, body, "00"));
         assert!(public_key("xyz").is_none());
+    }
+
+    #[test]
+    fn warn_tokens_hold_for_their_call_until_they_expire() {
+        let key = TokenKey::from_hex(&"ab".repeat(32)).unwrap();
+        let t = key.mint("+31900123456", "+31612345678", 1_000);
+        assert!(key.verify(&t, "+31900123456", "+31612345678", 999));
+        assert!(
+            !key.verify(&t, "+31900123456", "+31612345678", 1_000),
+            "expired"
+        );
+        assert!(
+            !key.verify(&t, "+31900123457", "+31612345678", 999),
+            "another number"
+        );
+        assert!(
+            !key.verify(&t, "+31900123456", "+31612345679", 999),
+            "another caller"
+        );
+        let other = TokenKey::from_hex(&"cd".repeat(32)).unwrap();
+        assert!(
+            !other.verify(&t, "+31900123456", "+31612345678", 999),
+            "another key"
+        );
+        let (exp, mac) = t.split_once('.').unwrap();
+        assert!(
+            !key.verify(
+                &format!("{:x}.{mac}", 5_000),
+                "+31900123456",
+                "+31612345678",
+                999
+            ),
+            "a later expiry"
+        );
+        assert!(!key.verify(exp, "+31900123456", "+31612345678", 999));
+        assert!(!key.verify("zz.zz", "+31900123456", "+31612345678", 999));
+        assert!(TokenKey::from_hex("abcd").is_none(), "too short");
+        let r = TokenKey::random().unwrap();
+        assert!(r.verify(&r.mint("a", "b", 10), "a", "b", 9));
     }
 }

@@ -56,6 +56,7 @@ pub fn json(v: &Verdict<'_>, facts: &CallFacts<'_>, policy: &Policy) -> Value {
     let mut out = json!({
         "verdict": v.action.name(),
         "peer": policy.peer(facts.peer).name,
+        "direction": if facts.originating { "originating" } else { "terminating" },
         "caller": cli_text(Some(facts.from)),
         "pai": cli_text(facts.pai),
         "pai_trusted": policy.peer(facts.peer).pai_trusted,
@@ -119,12 +120,17 @@ pub fn text(v: &Verdict<'_>, facts: &CallFacts<'_>, policy: &Policy) -> String {
     );
     let _ = writeln!(
         s,
-        "peer:    {} ({})",
+        "peer:    {} ({}, {})",
         peer.name,
         if peer.international {
             "international"
         } else {
             "domestic"
+        },
+        if facts.originating {
+            "originating: the dialled number is screened"
+        } else {
+            "terminating"
         }
     );
     if v.findings.is_empty() {

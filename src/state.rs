@@ -23,6 +23,7 @@ pub struct Metrics {
     pub calls_allow: AtomicU64,
     pub calls_tag: AtomicU64,
     pub calls_anonymise: AtomicU64,
+    pub calls_warn: AtomicU64,
     pub calls_reject: AtomicU64,
     pub calls_emergency: AtomicU64,
     pub retransmissions: AtomicU64,

@@ -68,18 +68,27 @@ fn uac(
 ) -> (bool, String) {
     let mut all = vec![("CALLER", caller), ("TRUNK", "dom")];
     all.extend_from_slice(fill);
-    let sf = scenario(
-        dir,
-        template,
-        &format!("uac-{caller}-{}.xml", fill.first().map_or("", |f| f.1)),
-        &all,
-    );
+    let name = format!("uac-{caller}-{}.xml", fill.first().map_or("", |f| f.1));
+    uac_dialling(dir, target, template, &name, &all, "+31104567890")
+}
+
+/// Runs a SIPp UAC scenario (placeholders `fill`ed in, written as `name`)
+/// that dials `service`; true when the call succeeded, and SIPp's stderr.
+fn uac_dialling(
+    dir: &Path,
+    target: &str,
+    template: &str,
+    name: &str,
+    fill: &[(&str, &str)],
+    service: &str,
+) -> (bool, String) {
+    let sf = scenario(dir, template, name, fill);
     let out = sipp(&[
         target,
         "-sf",
         sf.to_str().unwrap(),
         "-s",
-        "+31104567890",
+        service,
         "-p",
         &free_udp_port().to_string(),
     ])
@@ -181,6 +190,55 @@ fn sipp_uac_gets_302_for_a_clean_caller_and_608_for_a_blocklisted_one() {
         lines
             .iter()
             .any(|l| l.contains("verdict=reject code=608") && l.contains("caller=+31201234567")),
+        "{lines:#?}"
+    );
+}
+
+/// A subscriber's call (an originating trunk) to a fake helpdesk, with SIPp
+/// as the subscriber: warned with a 302 to the announcement service (the
+/// scenario checks the Contact's target and cause); the same number dialled
+/// on a terminating trunk is no dialled-number hit, and fails that check.
+#[test]
+#[ignore = "needs sipp and kamailio; run by .ci/run"]
+fn sipp_on_a_subscriber_trunk_is_warned_before_a_fake_helpdesk() {
+    let dir = temp_dir("interop-warn");
+    std::fs::write(
+        dir.join("fhd.txt"),
+        "# callscreen list v1 name=fraudehelpdesk version=1\n+31202621234,fake-microsoft-helpdesk\n",
+    )
+    .unwrap();
+    let extra = format!(
+        "[[lists]]\nname = \"fraudehelpdesk\"\nrole = \"fake-helpdesk\"\nfile = \"{}\"\n\n\
+         [[peers]]\nname = \"subs\"\ntrunk_ids = [\"subs\"]\nscope = \"domestic\"\ndirection = \"originating\"\n\n\
+         [warn]\nannouncement = \"sip:warn@192.0.2.50:5062\"\n",
+        dir.join("fhd.txt").display()
+    );
+    let d = Daemon::start("interop-warn-d", &extra);
+    let target = d.udp.to_string();
+    let run = |trunk: &str| {
+        let fill = [("CALLER", "+31612345678"), ("TRUNK", trunk)];
+        let name = format!("uac-warn-{trunk}.xml");
+        uac_dialling(&dir, &target, "uac_warn.xml", &name, &fill, "0202621234")
+    };
+    let (ok, err) = run("subs");
+    assert!(ok, "SIPp on the subscriber trunk: {err}");
+    let (ok, err) = run("dom");
+    assert!(
+        !ok && err.contains("regexp"),
+        "from a terminating trunk the call goes to the next hop, not the announcement: {err}"
+    );
+    let lines = d.stdout.all();
+    assert!(
+        lines.iter().any(|l| l
+            .contains("verdict=warn code=302 reasons=callee:fake-helpdesk:fraudehelpdesk")
+            && l.contains("peer=subs")
+            && l.contains("direction=originating")),
+        "{lines:#?}"
+    );
+    assert!(
+        lines
+            .iter()
+            .any(|l| l.contains("verdict=allow code=302 reasons=-") && l.contains("peer=dom")),
         "{lines:#?}"
     );
 }

@@ -58,6 +58,8 @@ for f in \
   ./etc/callscreen/lists/allowlist.txt \
   ./etc/callscreen/lists/bad-networks.txt \
   ./etc/callscreen/lists/protected.toml \
+  ./etc/callscreen/lists/fake-helpdesks.txt \
+  ./etc/callscreen/lists/callback-ranges.txt \
   ./usr/lib/systemd/system/callscreen.service \
   ./usr/share/man/man1/callscreen.1.gz \
   ./usr/share/man/man1/callscreen-run.1.gz \

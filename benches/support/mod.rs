@@ -81,7 +81,9 @@ pub fn number_list(numbers: usize, spans: usize) -> NumberList {
     NumberList::build(entries, vec![EntryMeta::default()], BloomParams::default())
 }
 
-/// The list set of the benchmarks: one big blocklist, a withdrawn list, an allowlist.
+/// The list set of the benchmarks: one big blocklist, a withdrawn list, an
+/// allowlist, and the dialled-number lists (10 000 fake helpdesks, 1 000
+/// ranges to warn about).
 pub fn big_set(numbers: usize, spans: usize) -> ListSet {
     let list = |name: &str, role, body| {
         Arc::new(List {
@@ -113,6 +115,25 @@ pub fn big_set(numbers: usize, spans: usize) -> ListSet {
             ListBody::Numbers(withdrawn),
         ),
         list("allowlist", Role::Allowlist, ListBody::Numbers(allow)),
+        // Dialled-number lists (consulted on originating trunks only).
+        list(
+            "fraudehelpdesk",
+            Role::FakeHelpdesk,
+            ListBody::Numbers(NumberList::build(
+                number_entries(10_000, 46),
+                vec![EntryMeta::default()],
+                BloomParams::default(),
+            )),
+        ),
+        list(
+            "callback-ranges",
+            Role::DialledWarn,
+            ListBody::Numbers(NumberList::build(
+                span_entries(1000, 47),
+                vec![EntryMeta::default()],
+                BloomParams::default(),
+            )),
+        ),
     ])
 }
 

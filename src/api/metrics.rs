@@ -25,6 +25,7 @@ pub async fn metrics(State(st): State<Arc<ApiState>>) -> impl IntoResponse {
         ("allow", &m.calls_allow),
         ("tag", &m.calls_tag),
         ("anonymise", &m.calls_anonymise),
+        ("warn", &m.calls_warn),
         ("reject", &m.calls_reject),
         ("emergency", &m.calls_emergency),
     ] {

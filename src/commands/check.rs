@@ -54,7 +54,10 @@ pub fn check(a: CheckArgs) -> ExitCode {
         diversions: parts(&a.diversion),
         identities: parts(&a.identity),
     };
-    let facts = CallFacts::read(&raw, peer, policy, at);
+    let mut facts = CallFacts::read(&raw, peer, policy, at);
+    if let Some(d) = &a.direction {
+        facts.originating = d == "originating";
+    }
     let verdict = screen(&facts, &engine.lists, policy);
     if a.json {
         println!("{}", report::json(&verdict, &facts, policy));

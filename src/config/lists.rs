@@ -67,7 +67,7 @@ pub(super) fn lists(
                 span,
                 format!("{key}.role"),
                 format!(
-                    "{:?} is not a role; use blocklist, withdrawn, allowlist or protected",
+                    "{:?} is not a role; use blocklist, withdrawn, allowlist, protected, fake-helpdesk or dialled-warn",
                     lv.role
                 ),
             );
@@ -90,6 +90,14 @@ pub(super) fn lists(
         };
         if (kind == ListKind::Companies) != (role == Role::Protected) {
             cx.err::<()>(span, format!("{key}.kind"), "a protected list holds companies (kind \"companies\"), and only a protected list does");
+            continue;
+        }
+        if kind == ListKind::Networks && role.is_dialled() {
+            cx.err::<()>(
+                span,
+                format!("{key}.kind"),
+                "a dialled-number list holds numbers, not networks",
+            );
             continue;
         }
         if kind == ListKind::Networks && role == Role::Allowlist {

@@ -7,7 +7,8 @@
 //! own, as the schema is laid out: `numbering` (`[home]`, `[[numbering]]`,
 //! `[emergency]`), `lists` (`[list_guard]`, `[[lists]]`), `policy`
 //! (`[policy]` rules, `[tags]`), `peers` (`[[sbcs]]`, `[[peers]]`), `sip`
-//! (`[sip]`, `[redirect]`, `[log]`, `[proxy]`), `api` (`[api]`); `context`
+//! (`[sip]`, `[redirect]`, `[log]`, `[proxy]`), `api` (`[api]`), `warn`
+//! (`[warn]`, the announcement service for dialled numbers); `context`
 //! collects the errors with their lines.
 
 mod api;
@@ -21,14 +22,15 @@ mod schema;
 mod settings;
 mod sip;
 mod validate;
+mod warn;
 
 use std::path::{Path, PathBuf};
 
 pub use api::{ApiSettings, Client, DEFAULT_MAX_BODY, Operation, parse_sha256};
 pub use error::{ConfigError, ConfigErrors};
 pub use settings::{
-    ListSpec, LogSettings, Mode, NextHop, PeerMatch, ProxySettings, RedirectSettings, Sbc,
-    Settings, SipSettings, TagSettings, UnknownSource,
+    Carry, ListSpec, LogSettings, Mode, NextHop, PeerMatch, ProxySettings, RedirectSettings, Sbc,
+    Settings, SipSettings, TagSettings, UnknownSource, WarnSettings,
 };
 
 /// Reads and validates a configuration file.

@@ -11,7 +11,7 @@ use super::schema;
 use super::settings::{PeerMatch, Sbc};
 use crate::lists::Role;
 use crate::number::NumberContext;
-use crate::screen::Peer;
+use crate::screen::{NumberBlock, Peer};
 
 /// `[[sbcs]]`.
 pub(super) fn sbcs(cx: &mut Ctx<'_>, raw: &schema::Config) -> Vec<Sbc> {
@@ -118,12 +118,50 @@ pub(super) fn peers(
                 .unwrap_or_else(|| home.clone()),
         };
         let rules = rule_table(cx, &pv.rules, &format!("{key}.rules"), roles_by_name);
+        let originating = match pv
+            .direction
+            .as_ref()
+            .map(|d| (d.get_ref().as_str(), d.span()))
+        {
+            None | Some(("terminating", _)) => false,
+            Some(("originating", _)) => true,
+            Some((other, span)) => {
+                cx.err::<()>(
+                    Some(span),
+                    format!("{key}.direction"),
+                    format!("{other:?} is not a direction; use \"terminating\" (calls into the operator's subscribers, the default) or \"originating\" (the subscribers' own calls)"),
+                );
+                false
+            }
+        };
+        let mut assigned = Vec::new();
+        for (j, a) in pv.assigned.iter().enumerate() {
+            match NumberBlock::parse(a.get_ref()) {
+                Some(b) => assigned.push(b),
+                None => {
+                    cx.err::<()>(
+                        Some(a.span()),
+                        format!("{key}.assigned[{j}]"),
+                        format!("{:?} is not a number block; write an E.164 number (\"+31201234567\") or a prefix (\"+3120123*\")", a.get_ref()),
+                    );
+                }
+            }
+        }
+        if !assigned.is_empty() && !originating {
+            cx.err::<()>(
+                Some(p.span()),
+                format!("{key}.assigned"),
+                "number blocks are checked on the caller IDs an originating trunk presents: set direction = \"originating\" too",
+            );
+        }
         peers.push(Peer {
             name: pv.name.clone(),
             international,
             pai_trusted: pv.pai_trusted,
             domestic_cli_allowed: pv.domestic_cli_allowed,
             shaken_signs: pv.shaken_signs,
+            originating,
+            assigned,
             context,
             rules,
         });

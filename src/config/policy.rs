@@ -59,24 +59,28 @@ pub(super) fn rule_table(
                 continue;
             }
         };
-        if let Some(l) = &rk.list {
-            let want = if rk.kind == ReasonKind::Blocklist {
-                Role::Blocklist
-            } else {
-                Role::Withdrawn
-            };
-            if lists.get(l) != Some(&want) {
-                cx.err::<()>(
-                    Some(v.span()),
-                    &key,
-                    format!("there is no {} list named {l:?} in [[lists]]", want.name()),
-                );
-                continue;
-            }
+        if let (Some(l), Some(want)) = (&rk.list, rk.kind.list_role())
+            && lists.get(l) != Some(&want)
+        {
+            cx.err::<()>(
+                Some(v.span()),
+                &key,
+                format!("there is no {} list named {l:?} in [[lists]]", want.name()),
+            );
+            continue;
         }
         if let Some(rule) = rule(cx, v, &key) {
             if rk.kind == ReasonKind::Emergency && rule.action != Action::Allow {
                 cx.err::<()>(Some(v.span()), &key, "a call to an emergency number is never rejected, tagged or anonymised; remove this rule");
+                continue;
+            }
+            if rule.action == Action::Warn
+                && !matches!(
+                    rk.kind,
+                    ReasonKind::CalleeFakeHelpdesk | ReasonKind::CalleeWarn
+                )
+            {
+                cx.err::<()>(Some(v.span()), &key, "warn sends a subscriber to the announcement service before a dialled number: only callee:fake-helpdesk and callee:warn rules may warn");
                 continue;
             }
             table.set(rk, rule);
@@ -86,7 +90,7 @@ pub(super) fn rule_table(
 }
 
 fn rule(cx: &mut Ctx<'_>, v: &Spanned<toml::Value>, key: &str) -> Option<Rule> {
-    const EXPECT: &str = "write \"allow\", \"tag\", \"anonymise\", \"reject\", or a table { action = \"reject\", code = 608, text = \"…\", monitor = true }";
+    const EXPECT: &str = "write \"allow\", \"tag\", \"anonymise\", \"warn\", \"reject\", or a table { action = \"reject\", code = 608, text = \"…\", monitor = true }";
     let span = Some(v.span());
     let (action, code, text, monitor) = match v.get_ref() {
         toml::Value::String(s) => (s.as_str(), None, None, false),
@@ -137,6 +141,7 @@ fn rule(cx: &mut Ctx<'_>, v: &Spanned<toml::Value>, key: &str) -> Option<Rule> {
         ("allow", None) => Action::Allow,
         ("tag", None) => Action::Tag,
         ("anonymise" | "anonymize", None) => Action::Anonymise,
+        ("warn", None) => Action::Warn,
         ("reject", None) => Action::Reject {
             code: DEFAULT_REJECT_CODE,
         },
@@ -153,7 +158,7 @@ fn rule(cx: &mut Ctx<'_>, v: &Spanned<toml::Value>, key: &str) -> Option<Rule> {
                 ),
             );
         }
-        ("allow" | "tag" | "anonymise" | "anonymize", Some(_)) => {
+        ("allow" | "tag" | "anonymise" | "anonymize" | "warn", Some(_)) => {
             return cx.err(span, format!("{key}.code"), "only a reject takes a code");
         }
         (other, _) => return cx.err(span, key, format!("{other:?} is not an action; {EXPECT}")),

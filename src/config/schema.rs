@@ -29,6 +29,8 @@ pub struct Config {
     #[serde(default)]
     pub tags: Tags,
     #[serde(default)]
+    pub warn: Option<WarnSection>,
+    #[serde(default)]
     pub sip: SipSection,
     #[serde(default)]
     pub redirect: RedirectSection,
@@ -241,7 +243,28 @@ pub struct PeerEntry {
     #[serde(default)]
     pub number_context: Option<Spanned<toml::Value>>,
     #[serde(default)]
+    pub direction: Option<Spanned<String>>,
+    #[serde(default)]
+    pub assigned: Vec<Spanned<String>>,
+    #[serde(default)]
     pub rules: BTreeMap<String, Spanned<toml::Value>>,
+}
+
+/// `[warn]`: where a warned subscriber's call goes first.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WarnSection {
+    pub announcement: Spanned<String>,
+    #[serde(default)]
+    pub peer: Option<Spanned<String>>,
+    #[serde(default)]
+    pub cause: Option<Spanned<i64>>,
+    #[serde(default)]
+    pub carry: Option<Spanned<String>>,
+    #[serde(default)]
+    pub token_ttl_secs: Option<u64>,
+    #[serde(default)]
+    pub token_key_file: Option<Spanned<String>>,
 }
 
 #[derive(Deserialize, Default)]

@@ -140,6 +140,52 @@ pub struct Settings {
     pub log: LogSettings,
     /// The control plane, when configured.
     pub api: Option<super::ApiSettings>,
+    /// Where warned subscribers' calls go first (`[warn]`), when configured.
+    pub warn: Option<WarnSettings>,
+}
+
+/// How the original target travels with a warned call (`[warn] carry`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Carry {
+    /// A History-Info entry (RFC 7044) for the original target.
+    HistoryInfo,
+    /// A Diversion header (RFC 5806) naming the original target.
+    Diversion,
+    /// Only the `target` parameter of the announcement URI (RFC 4458).
+    TargetOnly,
+}
+
+/// The announcement service that warns a subscriber before a listed number
+/// (`[warn]`).
+#[derive(Clone)]
+pub struct WarnSettings {
+    /// Its SIP URI as configured (`sip:warn@192.0.2.50:5062`, an IP: no DNS).
+    pub uri: String,
+    /// Where proxy mode forwards a warned call.
+    pub hop: NextHop,
+    /// The peer its reconnecting calls arrive as; only from it does a token
+    /// let a call through.
+    pub peer: Option<usize>,
+    /// RFC 4458's `cause` on the announcement URI.
+    pub cause: u16,
+    pub carry: Carry,
+    /// How long a subscriber may take to insist (seconds).
+    pub token_ttl: u64,
+    /// The tokens' key (`token_key_file`); none: a random key per start.
+    pub token_key: Option<std::sync::Arc<crate::keys::TokenKey>>,
+}
+
+impl std::fmt::Debug for WarnSettings {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("WarnSettings")
+            .field("uri", &self.uri)
+            .field("peer", &self.peer)
+            .field("cause", &self.cause)
+            .field("carry", &self.carry)
+            .field("token_ttl", &self.token_ttl)
+            .field("token_key", &self.token_key.as_ref().map(|_| "(set)"))
+            .finish()
+    }
 }
 
 impl Settings {

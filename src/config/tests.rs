@@ -303,3 +303,111 @@ fn the_example_config_documents_every_key_of_the_schema() {
         "config/callscreen.toml does not document {missing:?}: add each, set or as a commented example"
     );
 }
+
+const ORIGINATING: &str = "[[peers]]\nname = \"subs\"\ntrunk_ids = [\"subs\"]\nscope = \"domestic\"\ndirection = \"originating\"\n\n[[peers]]\nname = \"annc\"\ntrunk_ids = [\"annc\"]\nscope = \"domestic\"\ndirection = \"originating\"\n";
+
+#[test]
+fn originating_trunks_their_blocks_and_the_warn_service() {
+    let dir = std::env::temp_dir().join(format!("callscreen-cfg-warn-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(
+        dir.join("fhd.txt"),
+        "# callscreen list v1 name=fhd version=1\n+31202621234\n",
+    )
+    .unwrap();
+    std::fs::write(dir.join("key.hex"), "ab".repeat(32)).unwrap();
+    let path = dir.join("cs.toml");
+    let lists = "[[lists]]\nname = \"fhd\"\nrole = \"fake-helpdesk\"\nfile = \"fhd.txt\"\n\n";
+    let warn = "[warn]\nannouncement = \"sip:warn@192.0.2.50:5062\"\npeer = \"annc\"\ncarry = \"diversion\"\ntoken_key_file = \"key.hex\"\n";
+    let s =
+        from_str(&format!("{lists}{ORIGINATING}{warn}"), &path).unwrap_or_else(|e| panic!("{e}"));
+    let w = s.warn.as_ref().unwrap();
+    assert_eq!(
+        (w.uri.as_str(), w.hop.addr.port(), w.peer, w.cause),
+        ("sip:warn@192.0.2.50:5062", 5062, Some(1), 302)
+    );
+    assert_eq!(
+        (w.carry, w.token_ttl, w.token_key.is_some()),
+        (Carry::Diversion, 300, true)
+    );
+    assert!(s.policy.peers[0].originating);
+    assert_eq!(s.lists[0].role, Role::FakeHelpdesk);
+
+    let err = |text: String| match from_str(&text, &path) {
+        Ok(_) => panic!("expected errors for:\n{text}"),
+        Err(e) => {
+            e.0.iter()
+                .map(|e| e.to_string())
+                .collect::<Vec<_>>()
+                .join("\n")
+        }
+    };
+    // A dialled-number list that warns needs somewhere to send the call.
+    let e = err(format!("{lists}{ORIGINATING}"));
+    assert!(
+        e.contains("callee:fake-helpdesk:fhd warns") && e.contains("[warn] announcement"),
+        "{e}"
+    );
+    // ... unless its rule does something else.
+    ok_at(
+        &format!("{lists}{ORIGINATING}[policy.rules]\n\"callee:fake-helpdesk:*\" = \"reject\"\n"),
+        &path,
+    );
+    let e = err(format!(
+        "{lists}{ORIGINATING}[warn]\nannouncement = \"sip:warn@announce.example.net\"\n"
+    ));
+    assert!(
+        e.contains("cs.toml:") && e.contains("warn.announcement") && e.contains("no DNS"),
+        "{e}"
+    );
+    let e = err(format!(
+        "{lists}{ORIGINATING}[[peers]]\nname = \"dom\"\ntrunk_ids = [\"d\"]\nscope = \"domestic\"\n[warn]\nannouncement = \"sip:w@192.0.2.50\"\npeer = \"dom\"\n"
+    ));
+    assert!(e.contains("warn.peer") && e.contains("originating"), "{e}");
+    let e = err(format!(
+        "{lists}{ORIGINATING}[warn]\nannouncement = \"sip:w@192.0.2.50\"\ncause = 200\ncarry = \"smoke-signals\"\n"
+    ));
+    assert!(e.contains("warn.cause") || e.contains("warn.carry"), "{e}");
+    let e = err(format!(
+        "{lists}{ORIGINATING}[warn]\nannouncement = \"sip:w@192.0.2.50\"\ntoken_key_file = \"missing.hex\"\n"
+    ));
+    assert!(
+        e.contains("warn.token_key_file") && e.contains("missing.hex"),
+        "{e}"
+    );
+    // Directions and number blocks.
+    let e = err("[[peers]]\nname = \"p\"\ntrunk_ids = [\"t\"]\nscope = \"domestic\"\ndirection = \"outbound\"\n".into());
+    assert!(
+        e.contains("cs.toml:5: peers[0].direction") && e.contains("\"originating\""),
+        "{e}"
+    );
+    let e = err("[[peers]]\nname = \"p\"\ntrunk_ids = [\"t\"]\nscope = \"domestic\"\ndirection = \"originating\"\nassigned = [\"+3120555*\", \"020555\"]\n".into());
+    assert!(
+        e.contains("peers[0].assigned[1]") && e.contains("\"020555\""),
+        "{e}"
+    );
+    let e = err("[[peers]]\nname = \"p\"\ntrunk_ids = [\"t\"]\nscope = \"domestic\"\nassigned = [\"+3120555*\"]\n".into());
+    assert!(
+        e.contains("peers[0].assigned") && e.contains("direction = \"originating\""),
+        "{e}"
+    );
+    // warn is for dialled numbers only; a dialled list holds numbers.
+    let e = err("[policy.rules]\n\"blocklist:*\" = \"warn\"\n".into());
+    assert!(
+        e.contains("only callee:fake-helpdesk and callee:warn rules may warn"),
+        "{e}"
+    );
+    let e = err(
+        "[[lists]]\nname = \"n\"\nrole = \"dialled-warn\"\nkind = \"networks\"\nfile = \"n.txt\"\n"
+            .into(),
+    );
+    assert!(
+        e.contains("lists[0].kind") && e.contains("holds numbers"),
+        "{e}"
+    );
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+fn ok_at(text: &str, path: &Path) -> Settings {
+    from_str(text, path).unwrap_or_else(|e| panic!("{e}"))
+}

@@ -8,8 +8,8 @@ use super::context::Ctx;
 use super::error::ConfigErrors;
 use super::settings::Settings;
 use super::sip::{proxy_section, server_sections};
-use super::{lists, numbering, peers, policy, schema};
-use crate::screen::Policy;
+use super::{lists, numbering, peers, policy, schema, warn};
+use crate::screen::{Policy, ReasonKind};
 
 pub(super) fn validate(
     raw: schema::Config,
@@ -34,6 +34,16 @@ pub(super) fn validate(
     let (sip, redirect, log) = server_sections(&mut cx, &raw);
     let proxy = proxy_section(&mut cx, &raw, &sip);
     let api = api_section(&mut cx, &raw, base, &roles_by_name);
+    let warn = warn::warn_section(&mut cx, &raw, base, &peers);
+    let dialled_lists: Vec<(ReasonKind, String)> = lists
+        .iter()
+        .filter_map(|l| {
+            let kind = ReasonKind::ALL
+                .into_iter()
+                .find(|k| k.list_role() == Some(l.role) && l.role.is_dialled())?;
+            Some((kind, l.name.clone()))
+        })
+        .collect();
 
     if !cx.errors.is_empty() {
         return Err(ConfigErrors(cx.errors));
@@ -52,6 +62,10 @@ pub(super) fn validate(
     if let Some(a) = raw.shaken.max_age_secs {
         policy.shaken_max_age = a;
     }
+    warn::check_warn_has_a_service(&mut cx, &policy, &dialled_lists, warn.as_ref());
+    if !cx.errors.is_empty() {
+        return Err(ConfigErrors(cx.errors));
+    }
     Ok(Settings {
         path: path.to_path_buf(),
         policy,
@@ -65,5 +79,6 @@ pub(super) fn validate(
         proxy,
         log,
         api,
+        warn,
     })
 }

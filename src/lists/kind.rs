@@ -15,14 +15,22 @@ pub enum Role {
     Allowlist,
     /// Protected companies: their numbers, brands and allowed peers.
     Protected,
+    /// Fake helpdesks: numbers a subscriber must not reach unwarned
+    /// (`callee:fake-helpdesk:<name>`, on originating trunks only).
+    FakeHelpdesk,
+    /// Ranges to warn a subscriber about before connecting, e.g.
+    /// international premium rate used in callback scams (`callee:warn:<name>`).
+    DialledWarn,
 }
 
 impl Role {
-    pub const ALL: [Role; 4] = [
+    pub const ALL: [Role; 6] = [
         Role::Blocklist,
         Role::Withdrawn,
         Role::Allowlist,
         Role::Protected,
+        Role::FakeHelpdesk,
+        Role::DialledWarn,
     ];
 
     pub fn name(self) -> &'static str {
@@ -31,11 +39,19 @@ impl Role {
             Role::Withdrawn => "withdrawn",
             Role::Allowlist => "allowlist",
             Role::Protected => "protected",
+            Role::FakeHelpdesk => "fake-helpdesk",
+            Role::DialledWarn => "dialled-warn",
         }
     }
 
     pub fn from_name(s: &str) -> Option<Role> {
         Role::ALL.into_iter().find(|r| r.name() == s)
+    }
+
+    /// Lists of numbers dialled by subscribers (screened on originating
+    /// trunks), not of callers.
+    pub fn is_dialled(self) -> bool {
+        matches!(self, Role::FakeHelpdesk | Role::DialledWarn)
     }
 }
 

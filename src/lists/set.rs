@@ -169,7 +169,7 @@ impl List {
 #[derive(Debug, Default, Clone)]
 pub struct ListSet {
     lists: Vec<Arc<List>>,
-    by_role: [Vec<Arc<List>>; 4],
+    by_role: [Vec<Arc<List>>; Role::ALL.len()],
 }
 
 impl ListSet {

@@ -132,6 +132,8 @@ pub fn decode(bytes: &[u8]) -> Option<List> {
         0 => Role::Blocklist,
         1 => Role::Withdrawn,
         2 => Role::Allowlist,
+        4 => Role::FakeHelpdesk,
+        5 => Role::DialledWarn,
         _ => return None,
     };
     let n = r.count(8)?;

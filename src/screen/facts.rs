@@ -46,6 +46,14 @@ pub struct CallFacts<'a> {
     /// from abroad is no spoof on that ground alone.
     pub diverted_domestic: bool,
     pub identity: Identity,
+    /// A call a subscriber makes (the peer's `direction`; `check
+    /// --direction` may say otherwise): the dialled number is screened.
+    pub originating: bool,
+    /// The call comes back from the announcement service with a valid,
+    /// unexpired token of callscreen's for this callee and caller: the
+    /// subscriber heard the warning and insisted. Checked where keys and
+    /// clocks live (the server), given here as a fact.
+    pub insisted: bool,
 }
 
 /// The raw inputs of a call.
@@ -89,6 +97,8 @@ impl<'a> CallFacts<'a> {
                     .is_some_and(|n| n.starts_with(cc.as_bytes()))
             }),
             identity: read_identity(&raw.identities),
+            originating: policy.peer(peer).originating,
+            insisted: false,
         }
     }
 

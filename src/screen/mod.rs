@@ -7,8 +7,11 @@
 //!   number it lists, never a spoofing signal;
 //! - among the remaining reasons the strongest action wins
 //!   (reject > anonymise > tag > allow); a `monitor` rule only reports;
-//! - every reason found is reported, not only the winner.
+//! - every reason found is reported, not only the winner;
+//! - on an originating trunk (a subscriber's own call) the dialled number is
+//!   screened too, and the rules about where a call arrives from are not.
 
+mod dialled;
 pub mod facts;
 pub mod passport;
 mod policy;
@@ -19,7 +22,7 @@ mod verdict;
 
 pub use facts::{CallFacts, Identity, RawCall};
 pub use policy::{
-    Action, DEFAULT_REJECT_CODE, Peer, PeerId, Policy, Rule, RuleTable, default_rule,
+    Action, DEFAULT_REJECT_CODE, NumberBlock, Peer, PeerId, Policy, Rule, RuleTable, default_rule,
 };
 pub use reason::{Reason, ReasonKey, ReasonKind};
 pub use verdict::{Bounded, Finding, ListHit, MAX_FINDINGS, Subject, Verdict};
@@ -57,8 +60,13 @@ pub fn screen<'a>(facts: &CallFacts<'_>, lists: &'a ListSet, policy: &'a Policy)
     rules::caller_id(&mut v, facts, policy);
     rules::lists(&mut v, facts, lists, policy);
     spoof::protected(&mut v, facts, lists, policy);
-    spoof::domestic_from_abroad(&mut v, facts, policy);
+    if !facts.originating {
+        // Where a call arrives from says nothing of a subscriber's own call.
+        spoof::domestic_from_abroad(&mut v, facts, policy);
+    }
     spoof::shaken(&mut v, facts, policy);
+    dialled::dialled(&mut v, facts, lists, policy);
+    dialled::assigned(&mut v, facts, policy);
     decide(&mut v, policy);
     v
 }
@@ -81,3 +89,6 @@ mod tests;
 
 #[cfg(test)]
 mod spoof_tests;
+
+#[cfg(test)]
+mod dialled_tests;

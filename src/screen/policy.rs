@@ -6,9 +6,9 @@ use std::fmt;
 use std::sync::Arc;
 
 use super::reason::{KIND_COUNT, Reason, ReasonKey, ReasonKind};
-use crate::number::NumberContext;
 use crate::number::emergency::EmergencyNumbers;
 use crate::number::plan::NumberingPlan;
+use crate::number::{E164, NumberContext};
 
 /// What happens to a call.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -19,6 +19,11 @@ pub enum Action {
     Tag,
     /// Through, with the caller's number withheld from the callee.
     Anonymise,
+    /// To the announcement service first (`[warn]`): it tells the subscriber
+    /// what the dialled number is reported as, and reconnects only if the
+    /// subscriber insists (redirect mode: a 302 there; proxy mode: forwarded
+    /// there).
+    Warn,
     /// Refused with this SIP final response code (6xx or 4xx).
     Reject { code: u16 },
 }
@@ -30,7 +35,8 @@ impl Action {
             Action::Allow => 0,
             Action::Tag => 1,
             Action::Anonymise => 2,
-            Action::Reject { .. } => 3,
+            Action::Warn => 3,
+            Action::Reject { .. } => 4,
         }
     }
 
@@ -39,6 +45,7 @@ impl Action {
             Action::Allow => "allow",
             Action::Tag => "tag",
             Action::Anonymise => "anonymise",
+            Action::Warn => "warn",
             Action::Reject { .. } => "reject",
         }
     }
@@ -84,8 +91,9 @@ pub fn default_rule(kind: ReasonKind) -> Rule {
         code: DEFAULT_REJECT_CODE,
     };
     Rule::new(match kind {
-        Allowlist | Emergency | ShakenNone => Action::Allow,
-        Blocklist | Withdrawn | SpoofDno | SpoofUnauthorisedPeer => reject,
+        Allowlist | Emergency | ShakenNone | CalleeWarnedInsisted => Action::Allow,
+        Blocklist | Withdrawn | SpoofDno | SpoofUnauthorisedPeer | SpoofCliNotAssigned => reject,
+        CalleeFakeHelpdesk | CalleeWarn => Action::Warn,
         SpoofDomesticCliIntl => Action::Anonymise,
         InvalidCli
         | CliPremium
@@ -102,29 +110,22 @@ pub fn default_rule(kind: ReasonKind) -> Rule {
 #[derive(Clone, Debug, Default)]
 pub struct RuleTable {
     kinds: [Option<Rule>; KIND_COUNT],
-    blocklist: HashMap<String, Rule>,
-    withdrawn: HashMap<String, Rule>,
+    /// Per kind that names a list: the rule of each named list.
+    by_list: [HashMap<String, Rule>; KIND_COUNT],
 }
 
 impl RuleTable {
     pub fn set(&mut self, key: ReasonKey, rule: Rule) {
-        match (key.kind, key.list) {
-            (ReasonKind::Blocklist, Some(l)) => {
-                self.blocklist.insert(l, rule);
+        match key.list {
+            Some(l) if key.kind.names_list() => {
+                self.by_list[key.kind as usize].insert(l, rule);
             }
-            (ReasonKind::Withdrawn, Some(l)) => {
-                self.withdrawn.insert(l, rule);
-            }
-            (k, _) => self.kinds[k as usize] = Some(rule),
+            _ => self.kinds[key.kind as usize] = Some(rule),
         }
     }
 
     fn get(&self, r: &Reason<'_>) -> Option<&Rule> {
-        let by_list = match (r.kind, r.list) {
-            (ReasonKind::Blocklist, Some(l)) => self.blocklist.get(l),
-            (ReasonKind::Withdrawn, Some(l)) => self.withdrawn.get(l),
-            _ => None,
-        };
+        let by_list = r.list.and_then(|l| self.by_list[r.kind as usize].get(l));
         by_list.or(self.kinds[r.kind as usize].as_ref())
     }
 }
@@ -147,8 +148,47 @@ pub struct Peer {
     pub domestic_cli_allowed: bool,
     /// It signs its calls (STIR/SHAKEN): a call without Identity is `shaken:none`.
     pub shaken_signs: bool,
+    /// It carries the operator's own subscribers' calls out (`direction =
+    /// "originating"`): the dialled number is screened, the rules about
+    /// where a call arrives from are not.
+    pub originating: bool,
+    /// The number blocks assigned to this trunk (`assigned`): a caller ID
+    /// outside them is `spoof:cli-not-assigned`. Empty: not checked.
+    pub assigned: Vec<NumberBlock>,
     /// Its policy overrides.
     pub rules: RuleTable,
+}
+
+/// A number block assigned to a trunk: one number, or every number that
+/// starts with some digits.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum NumberBlock {
+    Number(E164),
+    /// Digits of the E.164 form, without the `+`.
+    Prefix(String),
+}
+
+impl NumberBlock {
+    /// Reads `+31201234567` or `+3120123*`.
+    pub fn parse(s: &str) -> Option<NumberBlock> {
+        match s.strip_suffix('*') {
+            Some(p) => {
+                let digits = p.strip_prefix('+')?;
+                (!digits.is_empty()
+                    && digits.len() <= 15
+                    && digits.bytes().all(|b| b.is_ascii_digit()))
+                .then(|| NumberBlock::Prefix(digits.to_string()))
+            }
+            None => E164::parse_plus(s).map(NumberBlock::Number),
+        }
+    }
+
+    pub fn holds(&self, n: E164) -> bool {
+        match self {
+            NumberBlock::Number(m) => *m == n,
+            NumberBlock::Prefix(p) => n.starts_with(p.as_bytes()),
+        }
+    }
 }
 
 /// Everything screening decides with, apart from the lists.

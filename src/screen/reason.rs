@@ -4,74 +4,81 @@
 
 use std::fmt;
 
-/// The kind of a reason, without the list name (what policy keys name).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub enum ReasonKind {
-    Allowlist,
-    Blocklist,
-    Withdrawn,
-    InvalidCli,
-    CliPremium,
-    SpoofDno,
-    SpoofUnauthorisedPeer,
-    SpoofDomesticCliIntl,
-    SpoofDomesticMobileIntl,
-    SpoofDisplayName,
-    SpoofPaiFromMismatch,
-    ShakenNone,
-    ShakenAttestC,
-    ShakenOrigMismatch,
-    ShakenStale,
-    Emergency,
+use crate::lists::Role;
+
+/// Declares the closed set once: each row gives the variant and its code;
+/// the enum, [`ReasonKind::ALL`], [`KIND_COUNT`] and [`ReasonKind::code`]
+/// all come from it.
+macro_rules! reason_kinds {
+    ($( $(#[$doc:meta])* $kind:ident => $code:literal, )*) => {
+        /// The kind of a reason, without the list name (what policy keys name).
+        #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+        pub enum ReasonKind {
+            $( $(#[$doc])* $kind, )*
+        }
+
+        pub const KIND_COUNT: usize = [$( ReasonKind::$kind ),*].len();
+
+        impl ReasonKind {
+            pub const ALL: [ReasonKind; KIND_COUNT] = [$( ReasonKind::$kind ),*];
+
+            /// The code as written in logs, headers and policy keys.
+            pub fn code(self) -> &'static str {
+                match self {
+                    $( ReasonKind::$kind => $code, )*
+                }
+            }
+        }
+    };
 }
 
-pub const KIND_COUNT: usize = 16;
+reason_kinds! {
+    /// The caller is on the allowlist (lifts its list blocks).
+    Allowlist => "allowlist",
+    /// The caller is on a blocklist of scam origins (`blocklist:<list>`).
+    Blocklist => "blocklist",
+    /// The caller is in a range the regulator withdrew (`withdrawn:<list>`).
+    Withdrawn => "withdrawn",
+    InvalidCli => "invalid-cli",
+    CliPremium => "cli-premium",
+    SpoofDno => "spoof:dno",
+    SpoofUnauthorisedPeer => "spoof:unauthorised-peer",
+    SpoofDomesticCliIntl => "spoof:domestic-cli-intl",
+    SpoofDomesticMobileIntl => "spoof:domestic-mobile-intl",
+    SpoofDisplayName => "spoof:display-name",
+    SpoofPaiFromMismatch => "spoof:pai-from-mismatch",
+    /// An originating trunk's caller ID outside the number blocks assigned to it.
+    SpoofCliNotAssigned => "spoof:cli-not-assigned",
+    ShakenNone => "shaken:none",
+    ShakenAttestC => "shaken:attest-c",
+    ShakenOrigMismatch => "shaken:orig-mismatch",
+    ShakenStale => "shaken:stale",
+    /// A subscriber dials a number on a fake-helpdesk list (`callee:fake-helpdesk:<list>`).
+    CalleeFakeHelpdesk => "callee:fake-helpdesk",
+    /// A subscriber dials a number in a range to warn about (`callee:warn:<list>`).
+    CalleeWarn => "callee:warn",
+    /// A warned subscriber insisted: the announcement service reconnects the
+    /// call with callscreen's token.
+    CalleeWarnedInsisted => "callee:warned-insisted",
+    Emergency => "emergency",
+}
 
 impl ReasonKind {
-    pub const ALL: [ReasonKind; KIND_COUNT] = [
-        ReasonKind::Allowlist,
-        ReasonKind::Blocklist,
-        ReasonKind::Withdrawn,
-        ReasonKind::InvalidCli,
-        ReasonKind::CliPremium,
-        ReasonKind::SpoofDno,
-        ReasonKind::SpoofUnauthorisedPeer,
-        ReasonKind::SpoofDomesticCliIntl,
-        ReasonKind::SpoofDomesticMobileIntl,
-        ReasonKind::SpoofDisplayName,
-        ReasonKind::SpoofPaiFromMismatch,
-        ReasonKind::ShakenNone,
-        ReasonKind::ShakenAttestC,
-        ReasonKind::ShakenOrigMismatch,
-        ReasonKind::ShakenStale,
-        ReasonKind::Emergency,
-    ];
-
-    /// The code as written in logs, headers and policy keys.
-    pub fn code(self) -> &'static str {
-        match self {
-            ReasonKind::Allowlist => "allowlist",
-            ReasonKind::Blocklist => "blocklist",
-            ReasonKind::Withdrawn => "withdrawn",
-            ReasonKind::InvalidCli => "invalid-cli",
-            ReasonKind::CliPremium => "cli-premium",
-            ReasonKind::SpoofDno => "spoof:dno",
-            ReasonKind::SpoofUnauthorisedPeer => "spoof:unauthorised-peer",
-            ReasonKind::SpoofDomesticCliIntl => "spoof:domestic-cli-intl",
-            ReasonKind::SpoofDomesticMobileIntl => "spoof:domestic-mobile-intl",
-            ReasonKind::SpoofDisplayName => "spoof:display-name",
-            ReasonKind::SpoofPaiFromMismatch => "spoof:pai-from-mismatch",
-            ReasonKind::ShakenNone => "shaken:none",
-            ReasonKind::ShakenAttestC => "shaken:attest-c",
-            ReasonKind::ShakenOrigMismatch => "shaken:orig-mismatch",
-            ReasonKind::ShakenStale => "shaken:stale",
-            ReasonKind::Emergency => "emergency",
-        }
+    /// True for the kinds that name a list (`blocklist:<list>`,
+    /// `withdrawn:<list>`, `callee:fake-helpdesk:<list>`, `callee:warn:<list>`).
+    pub fn names_list(self) -> bool {
+        self.list_role().is_some()
     }
 
-    /// True for the kinds that name a list (`blocklist:<list>`, `withdrawn:<list>`).
-    pub fn names_list(self) -> bool {
-        matches!(self, ReasonKind::Blocklist | ReasonKind::Withdrawn)
+    /// The role of the lists whose hits this kind reports.
+    pub fn list_role(self) -> Option<Role> {
+        match self {
+            ReasonKind::Blocklist => Some(Role::Blocklist),
+            ReasonKind::Withdrawn => Some(Role::Withdrawn),
+            ReasonKind::CalleeFakeHelpdesk => Some(Role::FakeHelpdesk),
+            ReasonKind::CalleeWarn => Some(Role::DialledWarn),
+            _ => None,
+        }
     }
 }
 
@@ -132,11 +139,13 @@ impl ReasonKey {
             }
         }
         Err(format!(
-            "{s:?} is not a reason code; the codes are: allowlist, blocklist:<list> or blocklist:*, withdrawn:<list> or withdrawn:*, {}",
+            "{s:?} is not a reason code; the codes are: {}",
             ReasonKind::ALL
                 .iter()
-                .filter(|k| !k.names_list() && **k != ReasonKind::Allowlist)
-                .map(|k| k.code())
+                .map(|k| match k.names_list() {
+                    true => format!("{c}:<list> or {c}:*", c = k.code()),
+                    false => k.code().to_string(),
+                })
                 .collect::<Vec<_>>()
                 .join(", ")
         ))
@@ -173,6 +182,17 @@ mod tests {
                 .contains("spoof:dno")
         );
         assert!(ReasonKey::parse("invalid-cli:x").is_err());
+        assert_eq!(
+            ReasonKey::parse("callee:fake-helpdesk:fraudehelpdesk").unwrap(),
+            ReasonKey {
+                kind: ReasonKind::CalleeFakeHelpdesk,
+                list: Some("fraudehelpdesk".into())
+            }
+        );
+        assert_eq!(
+            ReasonKey::parse("callee:warned-insisted").unwrap().kind,
+            ReasonKind::CalleeWarnedInsisted
+        );
         assert_eq!(
             Reason::of_list(ReasonKind::Withdrawn, "acm").to_string(),
             "withdrawn:acm"

@@ -127,9 +127,16 @@ pub(super) fn lists<'a>(
                 break;
             }
         }
-        list_hits(v, facts, lists, policy, subject, Some(n), |l| {
-            l.lookup_number(n, facts.now)
-        });
+        list_hits(
+            v,
+            facts,
+            lists,
+            policy,
+            CALLER_LISTS,
+            subject,
+            Some(n),
+            |l| l.lookup_number(n, facts.now),
+        );
         if allowed {
             for f in v.findings.iter_mut().skip(first_of_number) {
                 if f.reason.kind.names_list() {
@@ -139,27 +146,39 @@ pub(super) fn lists<'a>(
         }
     }
     if let Some(ip) = facts.source {
-        list_hits(v, facts, lists, policy, Subject::Source, None, |l| {
-            l.lookup_ip(ip, facts.now)
-        });
+        list_hits(
+            v,
+            facts,
+            lists,
+            policy,
+            CALLER_LISTS,
+            Subject::Source,
+            None,
+            |l| l.lookup_ip(ip, facts.now),
+        );
     }
 }
 
-/// `blocklist:<list>` and `withdrawn:<list>` findings for one subject, with
-/// `lookup` asking each list (by number or by address).
-fn list_hits<'a>(
+/// The list families screened for a caller.
+const CALLER_LISTS: &[ReasonKind] = &[ReasonKind::Blocklist, ReasonKind::Withdrawn];
+
+/// The findings of the lists of `families` (`blocklist:<list>`, …) for one
+/// subject, with `lookup` asking each list (by number or by address).
+#[allow(clippy::too_many_arguments)]
+pub(super) fn list_hits<'a>(
     v: &mut Verdict<'a>,
     facts: &CallFacts<'_>,
     lists: &'a ListSet,
     policy: &'a Policy,
+    families: &[ReasonKind],
     subject: Subject,
     number: Option<E164>,
     lookup: impl Fn(&'a crate::lists::List) -> Lookup<'a>,
 ) {
-    for (role, kind) in [
-        (Role::Blocklist, ReasonKind::Blocklist),
-        (Role::Withdrawn, ReasonKind::Withdrawn),
-    ] {
+    for &kind in families {
+        let Some(role) = kind.list_role() else {
+            continue;
+        };
         for list in lists.with_role(role) {
             let r = lookup(list);
             note_expired(v, subject, list, &r);

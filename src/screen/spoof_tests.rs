@@ -70,6 +70,8 @@ fn peer(name: &str, international: bool, pai_trusted: bool) -> Peer {
         },
         domestic_cli_allowed: false,
         shaken_signs: false,
+        originating: false,
+        assigned: Vec::new(),
         rules: RuleTable::default(),
     }
 }

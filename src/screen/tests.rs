@@ -62,6 +62,8 @@ fn peer(name: &str, international: bool, pai_trusted: bool, context: NumberConte
         context,
         domestic_cli_allowed: false,
         shaken_signs: false,
+        originating: false,
+        assigned: Vec::new(),
         rules: RuleTable::default(),
     }
 }

@@ -60,7 +60,8 @@ pub struct Finding<'a> {
     /// The rule's action (for a monitored rule: what it would do).
     pub action: Action,
     pub monitor: bool,
-    /// A list block lifted by the allowlist.
+    /// Lifted: a list block by the allowlist, or a warning by the
+    /// subscriber who heard it and insisted.
     pub lifted: bool,
     /// Rejection text of the rule, if it has its own.
     pub text: Option<&'a str>,

@@ -12,9 +12,10 @@ use std::time::Instant;
 
 use super::callpath::CallPath;
 use super::links::Dest;
+use super::warn::{TOKEN_PARAM, Warned};
 use crate::screen::{Action, Verdict};
 use crate::sip::addr::{Uri, param, split_list};
-use crate::sip::facts::{CallerIds, request_user};
+use crate::sip::facts::{CallerIds, request_user, request_user_param, request_user_without};
 use crate::sip::response::{
     self, copy_dialog_headers, escape_uri_header, finish, header, reason_phrase, status_line,
     tag_of,
@@ -212,13 +213,14 @@ pub fn write_answer(
     peer: usize,
     v: Option<&Verdict<'_>>,
     ids: &CallerIds<'_>,
+    warned: Option<&Warned>,
 ) {
     let s = &rt.settings;
     let action = v.map_or(Action::Allow, |v| v.action);
     let code = match action {
         Action::Reject { code } => code,
         Action::Allow => s.redirect.clean_code,
-        Action::Tag | Action::Anonymise => 302,
+        Action::Tag | Action::Anonymise | Action::Warn => 302,
     };
     status_line(out, code, reason_phrase(code));
     copy_dialog_headers(out, &req.msg, src, Some(to_tag));
@@ -231,15 +233,26 @@ pub fn write_answer(
         finish(out);
         return;
     }
-    let tagged = matches!(action, Action::Tag | Action::Anonymise);
+    // A warning: a 302 to the announcement service, with the reasons.
+    if let (Action::Warn, Some(w), Some(warned), Some(v)) = (action, &s.warn, warned, v) {
+        warned.write_contact(out, w, &s.redirect.next_hop);
+        let (reasons, _) = tag_values(v, ids, peer, rt);
+        header(out, &s.tags.header, reasons.as_bytes());
+        finish(out);
+        return;
+    }
+    let tagged = matches!(action, Action::Tag | Action::Anonymise | Action::Warn);
     let (reasons, pai) = match (tagged, v) {
         (true, Some(v)) => tag_values(v, ids, peer, rt),
         _ => (String::new(), Vec::new()),
     };
     if code / 100 == 3 {
-        // Contact: the next hop, with the dialled user part; never callscreen itself.
+        // Contact: the next hop, with the dialled user part (without a warn
+        // token); never callscreen itself.
         out.extend_from_slice(b"Contact: <sip:");
-        if let Some(user) = request_user(req) {
+        let untokened = request_user_param(req, TOKEN_PARAM)
+            .and_then(|_| request_user_without(req, TOKEN_PARAM));
+        if let Some(user) = untokened.as_deref().or(request_user(req)) {
             out.extend_from_slice(user);
             out.push(b'@');
         }

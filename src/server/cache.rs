@@ -1,6 +1,7 @@
-//! Recent answers to INVITEs, so that a retransmission (same Call-ID,
+//! Recent INVITE transactions, so that a retransmission (same Call-ID,
 //! From-tag, branch and CSeq) gets the same answer, byte for byte, and no
-//! second NOC line, even if the lists changed in between. Bounded in time
+//! second NOC line, even if the lists changed in between; and, in proxy mode,
+//! so that a CANCEL follows a warned INVITE to the announcement service. Bounded in time
 //! (32 s: Timer B, 64*T1, RFC 3261 §17.1.1.2) and in entries.
 
 use std::collections::{HashMap, VecDeque};
@@ -11,8 +12,20 @@ use std::time::{Duration, Instant};
 pub const TTL: Duration = Duration::from_secs(32);
 const SHARDS: usize = 16;
 
+/// What became of an INVITE transaction.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Kind {
+    /// callscreen answered it; the bytes are the answer.
+    Answer,
+    /// Proxy mode forwarded it to a next hop (no bytes).
+    Forwarded,
+    /// Proxy mode forwarded it to the announcement service; the bytes are
+    /// the Request-URI it was sent with (a CANCEL must carry the same).
+    Warned,
+}
+
 struct Shard {
-    map: HashMap<u64, (Instant, Box<[u8]>)>,
+    map: HashMap<u64, (Instant, Kind, Box<[u8]>)>,
     order: VecDeque<(u64, Instant)>,
 }
 
@@ -42,25 +55,24 @@ impl RetransmitCache {
         Some(m.lock().unwrap_or_else(|p| p.into_inner()))
     }
 
-    /// Copies the cached answer for `key` into `out`; false when there is none.
-    pub fn get_into(&self, key: u64, now: Instant, out: &mut Vec<u8>) -> bool {
+    /// What became of transaction `key`, its bytes copied into `out`; none
+    /// when it is not (or no longer) known.
+    pub fn get_into(&self, key: u64, now: Instant, out: &mut Vec<u8>) -> Option<Kind> {
         if self.per_shard == 0 {
-            return false;
+            return None;
         }
-        let Some(s) = self.shard(key) else {
-            return false;
-        };
+        let s = self.shard(key)?;
         match s.map.get(&key) {
-            Some((at, bytes)) if now.duration_since(*at) < TTL => {
+            Some((at, kind, bytes)) if now.duration_since(*at) < TTL => {
                 out.clear();
                 out.extend_from_slice(bytes);
-                true
+                Some(*kind)
             }
-            _ => false,
+            _ => None,
         }
     }
 
-    pub fn insert(&self, key: u64, now: Instant, bytes: &[u8]) {
+    pub fn insert(&self, key: u64, now: Instant, kind: Kind, bytes: &[u8]) {
         if self.per_shard == 0 {
             return;
         }
@@ -75,7 +87,7 @@ impl RetransmitCache {
                 break;
             }
         }
-        s.map.insert(key, (now, bytes.into()));
+        s.map.insert(key, (now, kind, bytes.into()));
         s.order.push_back((key, now));
     }
 }
@@ -89,16 +101,22 @@ mod tests {
         let c = RetransmitCache::new(32);
         let t0 = Instant::now();
         let mut out = Vec::new();
-        c.insert(1, t0, b"SIP/2.0 302");
-        assert!(c.get_into(1, t0 + Duration::from_secs(31), &mut out));
+        c.insert(1, t0, Kind::Answer, b"SIP/2.0 302");
+        assert_eq!(
+            c.get_into(1, t0 + Duration::from_secs(31), &mut out),
+            Some(Kind::Answer)
+        );
         assert_eq!(out, b"SIP/2.0 302");
-        assert!(!c.get_into(1, t0 + TTL, &mut out));
-        assert!(!c.get_into(2, t0, &mut out));
+        assert_eq!(c.get_into(1, t0 + TTL, &mut out), None);
+        assert_eq!(c.get_into(2, t0, &mut out), None);
+        c.insert(3, t0, Kind::Warned, b"sip:warn@192.0.2.50;target=x");
+        assert_eq!(c.get_into(3, t0, &mut out), Some(Kind::Warned));
+        assert_eq!(out, b"sip:warn@192.0.2.50;target=x");
         // Capacity: per shard 2; the third insert into a shard evicts the oldest.
         for k in [16u64, 32, 48] {
-            c.insert(k, t0, b"x");
+            c.insert(k, t0, Kind::Forwarded, b"");
         }
-        assert!(!c.get_into(16, t0, &mut out));
-        assert!(c.get_into(48, t0, &mut out));
+        assert_eq!(c.get_into(16, t0, &mut out), None);
+        assert_eq!(c.get_into(48, t0, &mut out), Some(Kind::Forwarded));
     }
 }

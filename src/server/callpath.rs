@@ -7,6 +7,7 @@ use std::sync::Arc;
 use super::cache::RetransmitCache;
 use super::hops::Hops;
 use super::links::Links;
+use crate::keys::TokenKey;
 use crate::sip::response::TagKey;
 use crate::state::Shared;
 
@@ -18,17 +19,21 @@ pub struct CallPath {
     /// Proxy mode: sockets and connections, and next-hop health.
     pub links: Links,
     pub hops: Hops,
+    /// The warn tokens' key when `[warn] token_key_file` names none: made
+    /// at start, so tokens hold across reloads but not restarts.
+    pub warn_key: TokenKey,
 }
 
 impl CallPath {
-    pub fn new(shared: Arc<Shared>) -> Arc<CallPath> {
+    pub fn new(shared: Arc<Shared>) -> std::io::Result<Arc<CallPath>> {
         let entries = shared.runtime.load().settings.sip.retransmission_cache;
-        Arc::new(CallPath {
+        Ok(Arc::new(CallPath {
             shared,
             cache: RetransmitCache::new(entries),
             tag_key: TagKey::default(),
             links: Links::default(),
             hops: Hops::default(),
-        })
+            warn_key: TokenKey::random()?,
+        }))
     }
 }

@@ -6,7 +6,8 @@
 use std::net::IpAddr;
 use std::time::Instant;
 
-use super::noc;
+use super::{noc, warn};
+use crate::keys::TokenKey;
 use crate::lists::unix_now;
 use crate::screen::facts::MAX_PARTS;
 use crate::screen::{Action, CallFacts, PeerId, RawCall, Verdict, screen};
@@ -14,16 +15,24 @@ use crate::sip::Request;
 use crate::sip::facts::{CallerIds, diverting_parties, identities, request_user};
 use crate::state::{Metrics, Runtime};
 
-/// The facts of an INVITE from `peer`, read in that peer's number context.
+/// The facts of an INVITE from `peer`, read in that peer's number context;
+/// with whether it is a warned subscriber's insisting call (`warn_key`: the
+/// tokens' key when the config names none).
 pub fn read_facts<'a>(
     req: &Request<'a>,
     ids: &'a CallerIds<'a>,
     peer: PeerId,
     source: IpAddr,
     rt: &Runtime,
+    warn_key: &TokenKey,
 ) -> CallFacts<'a> {
     let raw = raw_call(ids, req, Some(source));
-    CallFacts::read(&raw, peer, &rt.settings.policy, unix_now())
+    let now = unix_now();
+    let mut facts = CallFacts::read(&raw, peer, &rt.settings.policy, now);
+    if let (true, Some(w)) = (facts.originating, &rt.settings.warn) {
+        facts.insisted = warn::insisted(req, &facts, w, warn_key, now);
+    }
+    facts
 }
 
 /// The raw strings screening reads, borrowed from the request.
@@ -100,6 +109,7 @@ pub fn account(
         Action::Allow => &mc.calls_allow,
         Action::Tag => &mc.calls_tag,
         Action::Anonymise => &mc.calls_anonymise,
+        Action::Warn => &mc.calls_warn,
         Action::Reject { .. } => &mc.calls_reject,
     });
     if let Some(v) = verdict {
@@ -137,6 +147,7 @@ pub fn account(
         call_id = %String::from_utf8_lossy(req.call_id),
         lists = %noc::Lists(v),
         latency_us = t0.elapsed().as_micros() as u64,
+        direction = %noc::direction(facts.originating),
         "call"
     );
 }

@@ -18,9 +18,10 @@
 //! - `answer`: what to do after a message, and the responses callscreen
 //!   sends itself;
 //! - `callpath`: what the call path keeps beside the shared state;
-//! - `links`, `hops`, `cache`, `ingress`, `noc`: proxy mode's sockets and
-//!   connections, next-hop health, recent answers for retransmissions, which
-//!   peer a request came from, the NOC line and the log writer.
+//! - `links`, `hops`, `cache`, `ingress`, `noc`, `warn`: proxy mode's sockets
+//!   and connections, next-hop health, recent answers for retransmissions,
+//!   which peer a request came from, the NOC line and the log writer, the
+//!   warn action's announcement URI and token.
 //!
 //! This file starts it all: `start` binds and spawns, `Sip::report` logs
 //! what is summed per interval, the health probes run here.
@@ -38,6 +39,7 @@ mod proxy;
 mod redirect;
 mod tcp;
 mod udp;
+mod warn;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -59,6 +61,7 @@ pub enum ListenError {
         error: std::io::Error,
     },
     Thread(std::io::Error),
+    Keys(std::io::Error),
 }
 
 impl std::fmt::Display for ListenError {
@@ -70,6 +73,7 @@ impl std::fmt::Display for ListenError {
                 proto.to_lowercase()
             ),
             ListenError::Thread(e) => write!(f, "cannot start the UDP receive threads: {e}"),
+            ListenError::Keys(e) => write!(f, "cannot make the key of the warn tokens: {e}"),
         }
     }
 }
@@ -132,7 +136,7 @@ pub fn start(shared: &Arc<Shared>) -> Result<Sip, ListenError> {
             "proxy mode writes one sent-by port in its Via, UDP's {u}, also on requests it sends over TCP; TCP listens on {t}, so a next hop that opens a new connection for a response will not reach callscreen: listen on the same port for UDP and TCP"
         );
     }
-    let cp = CallPath::new(Arc::clone(shared));
+    let cp = CallPath::new(Arc::clone(shared)).map_err(ListenError::Keys)?;
     let rt = tokio::runtime::Handle::current();
     cp.links
         .init(udp_socks.clone(), tcp::connector(&cp, rt), local);

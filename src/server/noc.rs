@@ -133,7 +133,18 @@ impl fmt::Display for Callee<'_> {
 pub fn code(a: Action, clean_code: u16) -> u16 {
     match a {
         Action::Reject { code } => code,
-        _ => clean_code,
+        Action::Allow => clean_code,
+        // Tags, anonymity and the warning travel in a 302 (redirect mode).
+        Action::Tag | Action::Anonymise | Action::Warn => 302,
+    }
+}
+
+/// The NOC line's `direction`.
+pub fn direction(originating: bool) -> &'static str {
+    if originating {
+        "originating"
+    } else {
+        "terminating"
     }
 }
 

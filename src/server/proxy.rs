@@ -12,13 +12,18 @@ use super::answer::{
     Cx, Outcome, options, own_to_tag, simple, tag_values, transaction_key, unknown_trunk,
     write_answer,
 };
+use super::cache::Kind;
 use super::callpath::CallPath;
 use super::decide::{account, decide, read_facts};
 use super::ingress::Ingress;
 use super::links::Dest;
+use super::warn::{TOKEN_PARAM, Warned, carried};
+use crate::config::NextHop;
+use crate::lists::unix_now;
 use crate::screen::Action;
 use crate::sip::addr::trim_lws;
 use crate::sip::facts::CallerIds;
+use crate::sip::facts::{request_user, request_user_param, request_user_without};
 use crate::sip::forward::{self, Edits, OwnVia, UDP_MAX_REQUEST, route_is_own, write_request};
 use crate::sip::relay::{Back, Relay, relay_response};
 use crate::sip::{Message, Method, Request};
@@ -111,7 +116,29 @@ fn acks_own_answer(req: &Request<'_>, cp: &CallPath) -> bool {
 /// answer (it is in the retransmission cache with answer bytes).
 fn answered_here(out: &mut Vec<u8>, req: &Request<'_>, cp: &CallPath) -> bool {
     let key = transaction_key(req, cp);
-    cp.cache.get_into(key, Instant::now(), out) && !out.is_empty()
+    cp.cache.get_into(key, Instant::now(), out) == Some(Kind::Answer)
+}
+
+/// The Request-URI a warned INVITE went to the announcement service with,
+/// if this CANCEL or ACK belongs to one (RFC 3261 §9.1: a CANCEL carries
+/// its INVITE's Request-URI).
+fn warned_uri(out: &mut Vec<u8>, req: &Request<'_>, cp: &CallPath) -> Option<Vec<u8>> {
+    let key = transaction_key(req, cp);
+    match cp.cache.get_into(key, Instant::now(), out) {
+        Some(Kind::Warned) => Some(std::mem::take(out)),
+        _ => None,
+    }
+}
+
+/// The Request-URI without callscreen's warn token, when it carries one.
+fn untokened_uri(req: &Request<'_>) -> Option<Vec<u8>> {
+    request_user_param(req, TOKEN_PARAM)?;
+    let user = request_user(req)?;
+    let start = user.as_ptr() as usize - req.uri.as_ptr() as usize;
+    let mut uri = req.uri[..start].to_vec();
+    uri.extend_from_slice(&request_user_without(req, TOKEN_PARAM)?);
+    uri.extend_from_slice(&req.uri[start + user.len()..]);
+    Some(uri)
 }
 
 /// A request in proxy mode.
@@ -161,13 +188,23 @@ pub fn request(
     }
     let s = &cx.rt.settings;
     let trusted = matches!(ingress, Ingress::Known(Some(p)) if s.policy.peer(p).pai_trusted);
-    let e = Edits::plain(
+    let mut e = Edits::plain(
         max_forwards(req),
         &s.tags.header,
         !trusted,
         pops_route(msg, cp),
     );
-    forward_to_hop(out, msg, req, &e, cx)
+    // The CANCEL (or non-2xx ACK) of a warned INVITE follows it to the
+    // announcement service, with the same Request-URI.
+    let warned = match (req.method, &s.warn) {
+        (Method::Cancel | Method::Ack, Some(w)) => warned_uri(out, req, cp).map(|u| (u, w.hop)),
+        _ => None,
+    };
+    if let Some((uri, hop)) = &warned {
+        e.request_uri = Some(uri);
+        return forward_to(out, msg, req, &e, cx, Some(*hop));
+    }
+    forward_to(out, msg, req, &e, cx, None)
 }
 
 fn max_forwards(req: &Request<'_>) -> u32 {
@@ -194,29 +231,33 @@ fn invite(
     let key = transaction_key(req, cp);
     let now = Instant::now();
     // A retransmission: the same local answer, or forwarded again (the next
-    // hop's transaction absorbs it), with no second NOC line.
-    let retransmission = cp.cache.get_into(key, now, out);
+    // hop's transaction absorbs it; a warned one with the Request-URI it
+    // went with), with no second NOC line.
+    let cached = cp.cache.get_into(key, now, out);
+    let retransmission = cached.is_some();
     if retransmission {
         Metrics::inc(&cp.shared.metrics.retransmissions);
-        if !out.is_empty() {
+        if cached == Some(Kind::Answer) {
             return cx.reply(msg);
         }
     }
+    let warned_before = (cached == Some(Kind::Warned)).then(|| std::mem::take(out));
     let ids = CallerIds::read(req);
-    let facts = read_facts(req, &ids, peer, cx.src.ip(), rt);
+    let facts = read_facts(req, &ids, peer, cx.src.ip(), rt, &cp.warn_key);
     let verdict = decide(&facts, rt, &cp.shared.metrics, req);
     let action = verdict.as_ref().map_or(Action::Allow, |v| v.action);
     if let Action::Reject { code } = action {
         let to_tag = own_to_tag(req, cp);
-        write_answer(out, req, cx.src, to_tag, rt, peer, verdict.as_ref(), &ids);
-        cp.cache.insert(key, now, out);
+        let v = verdict.as_ref();
+        write_answer(out, req, cx.src, to_tag, rt, peer, v, &ids, None);
+        cp.cache.insert(key, now, Kind::Answer, out);
         let m = &cp.shared.metrics;
         account(req, &facts, verdict.as_ref(), peer, code, rt, m, cx.t0);
         return cx.reply(msg);
     }
     let s = &rt.settings;
     let trusted = s.policy.peer(peer).pai_trusted;
-    let tagged = matches!(action, Action::Tag | Action::Anonymise);
+    let tagged = matches!(action, Action::Tag | Action::Anonymise | Action::Warn);
     let (reasons, pai) = match (tagged, verdict.as_ref()) {
         (true, Some(v)) => tag_values(v, &ids, peer, rt),
         _ => (String::new(), Vec::new()),
@@ -233,30 +274,65 @@ fn invite(
         e.add_pai = Some(&pai);
         e.anonymise = action == Action::Anonymise;
     }
-    let outcome = forward_to_hop(out, msg, req, &e, cx);
+    // A warned call goes to the announcement service, with RFC 4458's target
+    // and cause and the original target carried (`[warn]`).
+    let warn = match (action, &s.warn) {
+        (Action::Warn, Some(w)) => warned_before
+            .or_else(|| {
+                let warned = Warned::new(&facts, w, &cp.warn_key, unix_now())?;
+                let mut uri = Vec::new();
+                warned.write_uri(&mut uri, w);
+                Some(uri)
+            })
+            .map(|uri| (w, uri)),
+        _ => None,
+    };
+    let untokened = untokened_uri(req);
+    let carried = warn.as_ref().and_then(|(w, uri)| {
+        let original = untokened.as_deref().unwrap_or(req.uri);
+        carried(w, &String::from_utf8_lossy(original), uri)
+    });
+    let outcome = match &warn {
+        Some((w, uri)) => {
+            e.request_uri = Some(uri);
+            e.add_header = carried.as_ref().map(|(n, v)| (*n, v.as_slice()));
+            forward_to(out, msg, req, &e, cx, Some(w.hop))
+        }
+        None => {
+            e.request_uri = untokened.as_deref();
+            forward_to(out, msg, req, &e, cx, None)
+        }
+    };
     if !retransmission {
-        cp.cache.insert(key, now, &[]);
+        match &warn {
+            Some((_, uri)) => cp.cache.insert(key, now, Kind::Warned, uri),
+            None => cp.cache.insert(key, now, Kind::Forwarded, &[]),
+        }
         let m = &cp.shared.metrics;
         account(req, &facts, verdict.as_ref(), peer, 0, rt, m, cx.t0);
     }
     outcome
 }
 
-/// Writes the forwarded request for the hop in use and says where it goes:
-/// over the hop's transport, or TCP when it is larger than 1300 bytes
-/// (RFC 3261 §18.1.1).
-fn forward_to_hop(
+/// Writes the forwarded request for `to`, else the next hop in use, and
+/// says where it goes: over the hop's transport, or TCP when it is larger
+/// than 1300 bytes (RFC 3261 §18.1.1).
+fn forward_to(
     out: &mut Vec<u8>,
     msg: &Message<'_>,
     req: &Request<'_>,
     e: &Edits<'_>,
     cx: &Cx<'_>,
+    to: Option<NextHop>,
 ) -> Outcome {
     let settings = &cx.rt.settings.proxy;
-    let (Some((_, hop)), Some(local)) = (
-        cx.cp.hops.choose(&settings.next_hops, Instant::now()),
-        cx.cp.links.local.get(),
-    ) else {
+    let hop = to.or_else(|| {
+        cx.cp
+            .hops
+            .choose(&settings.next_hops, Instant::now())
+            .map(|(_, h)| h)
+    });
+    let (Some(hop), Some(local)) = (hop, cx.cp.links.local.get()) else {
         return cx.silent();
     };
     let branch = forward::branch(req);

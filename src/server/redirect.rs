@@ -9,9 +9,12 @@ use std::time::Instant;
 use super::answer::{
     Cx, Outcome, options, own_to_tag, transaction_key, unknown_trunk, write_answer,
 };
+use super::cache::Kind;
 use super::decide::{account, decide, read_facts};
 use super::ingress::Ingress;
 use super::noc;
+use super::warn::Warned;
+use crate::lists::unix_now;
 use crate::screen::Action;
 use crate::sip::facts::CallerIds;
 use crate::sip::{Message, Method, Request};
@@ -47,18 +50,23 @@ fn invite(out: &mut Vec<u8>, req: &Request<'_>, peer: usize, cx: &Cx<'_>) {
     let (rt, cp) = (cx.rt, cx.cp);
     let key = transaction_key(req, cp);
     let now = Instant::now();
-    // An empty entry is a call proxy mode forwarded (before a reload changed the mode).
-    if cp.cache.get_into(key, now, out) && !out.is_empty() {
+    // A call proxy mode forwarded (before a reload changed the mode) is screened anew.
+    if cp.cache.get_into(key, now, out) == Some(Kind::Answer) {
         Metrics::inc(&cp.shared.metrics.retransmissions);
         return;
     }
     let to_tag = own_to_tag(req, cp);
     let ids = CallerIds::read(req);
-    let facts = read_facts(req, &ids, peer, cx.src.ip(), rt);
+    let facts = read_facts(req, &ids, peer, cx.src.ip(), rt, &cp.warn_key);
     let verdict = decide(&facts, rt, &cp.shared.metrics, req);
     let action = verdict.as_ref().map_or(Action::Allow, |v| v.action);
-    write_answer(out, req, cx.src, to_tag, rt, peer, verdict.as_ref(), &ids);
-    cp.cache.insert(key, now, out);
+    let warned = match (action, &rt.settings.warn) {
+        (Action::Warn, Some(w)) => Warned::new(&facts, w, &cp.warn_key, unix_now()),
+        _ => None,
+    };
+    let v = verdict.as_ref();
+    write_answer(out, req, cx.src, to_tag, rt, peer, v, &ids, warned.as_ref());
+    cp.cache.insert(key, now, Kind::Answer, out);
     let code = noc::code(action, rt.settings.redirect.clean_code);
     account(
         req,

@@ -149,6 +149,10 @@ pub struct Edits<'a> {
     pub anonymise: bool,
     /// Drop the first element of the first Route header (it names callscreen).
     pub pop_route: bool,
+    /// A new Request-URI (a warned call goes to the announcement service).
+    pub request_uri: Option<&'a [u8]>,
+    /// A header to add: its name and value.
+    pub add_header: Option<(&'a str, &'a [u8])>,
 }
 
 impl Edits<'_> {
@@ -168,6 +172,8 @@ impl Edits<'_> {
             add_pai: None,
             anonymise: false,
             pop_route,
+            request_uri: None,
+            add_header: None,
         }
     }
 }
@@ -184,7 +190,15 @@ pub fn write_request(
     e: &Edits<'_>,
 ) {
     out.clear();
-    out.extend_from_slice(msg.start_line());
+    match (e.request_uri, msg.method()) {
+        (Some(uri), Some(method)) => {
+            out.extend_from_slice(method);
+            out.push(b' ');
+            out.extend_from_slice(uri);
+            out.extend_from_slice(b" SIP/2.0");
+        }
+        _ => out.extend_from_slice(msg.start_line()),
+    }
     out.extend_from_slice(b"\r\n");
     write_own_via(out, own, branch);
     let (mut via_seen, mut mf_seen, mut route_seen, mut pai_kept) = (false, false, false, false);
@@ -272,6 +286,12 @@ pub fn write_request(
     }
     if e.anonymise {
         out.extend_from_slice(b"Privacy: id\r\n");
+    }
+    if let Some((name, value)) = e.add_header {
+        out.extend_from_slice(name.as_bytes());
+        out.extend_from_slice(b": ");
+        out.extend_from_slice(value);
+        out.extend_from_slice(b"\r\n");
     }
     let _ = write!(out, "Content-Length: {}\r\n\r\n", msg.body.len());
     out.extend_from_slice(msg.body);

@@ -206,8 +206,18 @@ pub fn udp_destination(msg: &Message<'_>, src: SocketAddr) -> SocketAddr {
 /// Escapes a header value for use inside a SIP URI's headers part
 /// (RFC 3261 §19.1.1: `hvalue = *( hnv-unreserved / unreserved / escaped )`).
 pub fn escape_uri_header(out: &mut Vec<u8>, v: &[u8]) {
+    escape(out, v, b"-_.!~*'()[]/?:+$");
+}
+
+/// Escapes a URI parameter's value (RFC 3261 `pvalue`: unreserved and
+/// param-unreserved characters stay, `;`, `=`, `@` … are escaped).
+pub fn escape_uri_param(out: &mut Vec<u8>, v: &[u8]) {
+    escape(out, v, b"-_.!~*'()[]/:&+$");
+}
+
+fn escape(out: &mut Vec<u8>, v: &[u8], keep: &[u8]) {
     for &c in v {
-        if c.is_ascii_alphanumeric() || b"-_.!~*'()[]/?:+$".contains(&c) {
+        if c.is_ascii_alphanumeric() || keep.contains(&c) {
             out.push(c);
         } else {
             let _ = write!(out, "%{c:02X}");
