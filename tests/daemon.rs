@@ -416,3 +416,100 @@ fn a_malformed_ack_is_dropped_not_answered() {
         "the ACK was answered: {r}"
     );
 }
+
+/// Bytes outside RFC 3261's URI grammar (§25.1: they must be escaped) in
+/// the Request-URI, From, To, Contact or P-Asserted-Identity: 400, for
+/// INVITE and OPTIONS alike, and the answer carries none of them raw. A
+/// UTF-8 display name is no URI and stays fine.
+#[test]
+fn uri_bytes_outside_the_grammar_get_400_and_are_never_echoed() {
+    let d = Daemon::start("uri-bytes", "");
+    let c = udp_client("127.0.0.1:0");
+    let base = invite("uri-ok", "+31201234568", "");
+    // The INVITE of `id` with the first `from` replaced by `to` (raw bytes).
+    let with = |id: &str, from: &[u8], to: &[u8]| -> Vec<u8> {
+        let msg = invite(id, "+31201234568", "");
+        let at = msg
+            .windows(from.len())
+            .position(|w| w == from)
+            .unwrap_or_else(|| panic!("{id}: nothing to replace"));
+        [&msg[..at], to, &msg[at + from.len()..]].concat()
+    };
+    let ask = |msg: &[u8]| -> Vec<u8> {
+        c.send_to(msg, d.udp).unwrap();
+        let mut buf = vec![0u8; 65536];
+        let n = c.recv(&mut buf).expect("an answer");
+        buf.truncate(n);
+        buf
+    };
+    let cases: [(&str, &[u8], &[u8]); 6] = [
+        (
+            "ruri-ff",
+            b"INVITE sip:+31104567890@",
+            b"INVITE sip:+3110\xff4567890@",
+        ),
+        (
+            "ruri-c328",
+            b"INVITE sip:+31104567890@",
+            b"INVITE sip:\xc3\x28@",
+        ),
+        (
+            "from-utf8",
+            b"<sip:+31201234568@",
+            "<sip:j\u{fc}rgen@".as_bytes(),
+        ),
+        (
+            "to-space",
+            b"To: <sip:+31104567890@",
+            b"To: <sip:+3110 4567890@",
+        ),
+        (
+            "pai",
+            b"CSeq: 1 INVITE\r\n",
+            b"CSeq: 1 INVITE\r\nP-Asserted-Identity: <sip:+3120\xff1234568@carrier.example>\r\n",
+        ),
+        (
+            "contact",
+            b"CSeq: 1 INVITE\r\n",
+            b"CSeq: 1 INVITE\r\nContact: <sip:caller\x7f@192.0.2.7>\r\n",
+        ),
+    ];
+    for (id, from, to) in cases {
+        let msg = with(id, from, to);
+        assert_ne!(
+            msg,
+            invite(id, "+31201234568", ""),
+            "{id}: the case was not built"
+        );
+        let r = ask(&msg);
+        let text = String::from_utf8_lossy(&r);
+        assert_eq!(status(&text), 400, "{id}: {text}");
+        assert!(
+            r.iter()
+                .all(|&b| (0x20..0x7f).contains(&b) || b == b'\r' || b == b'\n'),
+            "{id}: raw bytes echoed: {text}"
+        );
+    }
+    // OPTIONS to a Request-URI with a raw byte: 400, not 200.
+    let opts = String::from_utf8(options("uri-opt")).unwrap();
+    let mut bad = opts
+        .replacen("OPTIONS sip:cs.example", "OPTIONS sip:cs\u{0}", 1)
+        .into_bytes();
+    let p = bad.iter().position(|&b| b == 0).unwrap();
+    bad[p] = 0xff;
+    let r = ask(&bad);
+    assert_eq!(status(&String::from_utf8_lossy(&r)), 400);
+    // A UTF-8 display name is fine.
+    let ok = String::from_utf8(base)
+        .unwrap()
+        .replace("From: \"Caller\"", "From: \"J\u{fc}rgen\"");
+    let r = ask(ok.as_bytes());
+    assert_eq!(status(&String::from_utf8_lossy(&r)), 302);
+    // Nothing of the refused ones was screened.
+    assert!(
+        d.stdout
+            .all()
+            .iter()
+            .all(|l| !l.contains("call_id=ruri-ff "))
+    );
+}

@@ -17,8 +17,8 @@ use crate::screen::{Action, Verdict};
 use crate::sip::addr::{Uri, param, split_list};
 use crate::sip::facts::{CallerIds, request_user, request_user_param, request_user_without};
 use crate::sip::response::{
-    self, copy_dialog_headers, escape_uri_header, finish, header, reason_phrase, status_line,
-    tag_of,
+    self, copy_dialog_headers, escape_raw_bytes, escape_uri_header, finish, header, reason_phrase,
+    status_line, tag_of,
 };
 use crate::sip::{ALLOW, Framing, HeaderName, Message, Request};
 use crate::state::{Metrics, Runtime};
@@ -169,6 +169,10 @@ pub fn simple(
     );
     for (n, v) in extra {
         header(out, n, v);
+    }
+    if code == 400 {
+        // A malformed request's bytes are not sent back raw.
+        escape_raw_bytes(out, 0);
     }
     finish(out);
 }

@@ -298,6 +298,33 @@ impl<'a> Uri<'a> {
     }
 }
 
+/// Whether a URI's bytes stay within RFC 3261's grammar (§25.1): printable
+/// ASCII, and `%` only as the start of an escape (`%HH`). Anything else
+/// (bytes of 0x80 and above, controls, space, `"`, `<`, `>`, `\`, `^`, `` ` ``,
+/// `{`, `|`, `}`) must be escaped in a URI, and a request that carries it is
+/// refused with 400 rather than screened or echoed.
+pub fn uri_bytes_ok(uri: &[u8]) -> bool {
+    let mut i = 0;
+    while i < uri.len() {
+        let c = uri[i];
+        match c {
+            b'%' => {
+                let hex = |k: usize| uri.get(k).is_some_and(u8::is_ascii_hexdigit);
+                if !(hex(i + 1) && hex(i + 2)) {
+                    return false;
+                }
+                i += 3;
+                continue;
+            }
+            b'"' | b'<' | b'>' | b'\\' | b'^' | b'`' | b'{' | b'|' | b'}' => return false,
+            0x21..=0x7e => {}
+            _ => return false,
+        }
+        i += 1;
+    }
+    true
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -378,5 +405,30 @@ mod tests {
         let u = Uri::parse(b"tel:+31201234567;tgrp=kpn").unwrap();
         assert_eq!(u.param("tgrp"), Some(&b"kpn"[..]));
         assert_eq!(Uri::parse(b"urn:service:sos").unwrap().scheme, b"urn");
+    }
+
+    #[test]
+    fn uri_bytes_outside_the_grammar_are_told() {
+        for ok in [
+            &b"sip:+31104567890@cs.example;user=phone"[..],
+            b"sip:%61lice@[2001:db8::1]:5060;transport=tcp",
+            b"tel:+31-20-123-4567;phone-context=+31",
+            b"sip:user;par=u%40example.net@example.com",
+        ] {
+            assert!(uri_bytes_ok(ok), "{}", String::from_utf8_lossy(ok));
+        }
+        for bad in [
+            &b"sip:+3110\xff4567890@example.com;user=phone"[..],
+            b"sip:\xc3\x28@example.com",
+            "sip:j\u{fc}rgen@example.com".as_bytes(),
+            b"sip:a b@example.com",
+            b"sip:a\x00b@example.com",
+            b"sip:a%4@example.com",
+            b"sip:a%zz@example.com",
+            b"sip:<a>@example.com",
+            b"sip:a\"b@example.com",
+        ] {
+            assert!(!uri_bytes_ok(bad), "{}", String::from_utf8_lossy(bad));
+        }
     }
 }

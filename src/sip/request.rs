@@ -2,7 +2,7 @@
 //! headers every response copies, and the checks that decide between
 //! screening it and answering 400, 405, 416, 420, 501 or 505.
 
-use super::addr::{NameAddr, Uri, parse_name_addr, split_list, trim_lws};
+use super::addr::{NameAddr, Uri, parse_name_addr, split_list, trim_lws, uri_bytes_ok};
 use super::header::HeaderName;
 use super::scan::{Fault, Message};
 use super::via::{Via, parse_vias};
@@ -147,8 +147,36 @@ fn read_as<'a>(msg: &Message<'a>, proxy: bool) -> Result<Request<'a>, Refusal<'a
                 .ok_or(bad("malformed Max-Forwards"))?,
         ),
     };
+    if !call_id.iter().all(u8::is_ascii_graphic) {
+        return Err(bad("malformed Call-ID"));
+    }
     let from = parse_name_addr(from_raw).map_err(|_| bad("malformed From"))?;
     let to = parse_name_addr(to_raw).map_err(|_| bad("malformed To"))?;
+    // Bytes outside the URI grammar are refused, never screened or echoed
+    // (RFC 3261 §25.1: they must be escaped).
+    if !uri_bytes_ok(uri) {
+        return Err(bad(
+            "unescaped bytes outside the URI grammar in the Request-URI",
+        ));
+    }
+    if !uri_bytes_ok(from.uri) {
+        return Err(bad("unescaped bytes outside the URI grammar in From"));
+    }
+    if !uri_bytes_ok(to.uri) {
+        return Err(bad("unescaped bytes outside the URI grammar in To"));
+    }
+    for v in msg.all(HeaderName::PAssertedIdentity) {
+        for e in split_list(v) {
+            // An unreadable PAI is not screened (as before); one with bytes
+            // outside the grammar is refused.
+            let Ok(a) = parse_name_addr(e) else { continue };
+            if !uri_bytes_ok(a.uri) {
+                return Err(bad(
+                    "unescaped bytes outside the URI grammar in P-Asserted-Identity",
+                ));
+            }
+        }
+    }
     let mut top_via = None;
     for v in msg.all(HeaderName::Via) {
         for via in parse_vias(v) {
@@ -160,7 +188,10 @@ fn read_as<'a>(msg: &Message<'a>, proxy: bool) -> Result<Request<'a>, Refusal<'a
     for c in msg.all(HeaderName::Contact) {
         for e in split_list(c) {
             if e != b"*" {
-                parse_name_addr(e).map_err(|_| bad("malformed Contact"))?;
+                let a = parse_name_addr(e).map_err(|_| bad("malformed Contact"))?;
+                if !uri_bytes_ok(a.uri) {
+                    return Err(bad("unescaped bytes outside the URI grammar in Contact"));
+                }
             }
         }
     }

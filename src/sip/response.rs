@@ -209,6 +209,30 @@ pub fn escape_uri_header(out: &mut Vec<u8>, v: &[u8]) {
     escape(out, v, b"-_.!~*'()[]/?:+$");
 }
 
+/// Escapes, from `start` on, every byte outside printable ASCII (CR, LF
+/// and TAB aside) as `%HH`: what a refused request carried in its copied
+/// headers is never sent back raw.
+pub fn escape_raw_bytes(out: &mut Vec<u8>, start: usize) {
+    let Some(tail) = out.get(start..) else {
+        return;
+    };
+    if tail
+        .iter()
+        .all(|&c| (0x20..0x7f).contains(&c) || matches!(c, b'\r' | b'\n' | b'\t'))
+    {
+        return;
+    }
+    let tail = tail.to_vec();
+    out.truncate(start);
+    for c in tail {
+        if (0x20..0x7f).contains(&c) || matches!(c, b'\r' | b'\n' | b'\t') {
+            out.push(c);
+        } else {
+            let _ = write!(out, "%{c:02X}");
+        }
+    }
+}
+
 /// Escapes a URI parameter's value (RFC 3261 `pvalue`: unreserved and
 /// param-unreserved characters stay, `;`, `=`, `@` … are escaped).
 pub fn escape_uri_param(out: &mut Vec<u8>, v: &[u8]) {
