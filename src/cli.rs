@@ -150,6 +150,11 @@ pub enum ListsCommand {
         /// digits, from `callscreen api keygen`).
         #[arg(long)]
         sign_key: Option<PathBuf>,
+        /// Replace even if the new version removes more of the list than
+        /// list_guard.max_shrink_percent allows (the daemon refuses that
+        /// otherwise: a broken export must not unblock every number at once).
+        #[arg(long)]
+        allow_shrink: bool,
         #[command(flatten)]
         api: ApiArgs,
     },

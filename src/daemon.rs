@@ -71,14 +71,33 @@ pub fn run(opts: RunOptions) -> Result<(), StartError> {
             )?),
             None => None,
         };
-    let lists = match &store {
-        Some(s) => crate::engine::with_stored(&engine.lists, &settings, s),
-        None => engine.lists,
+    let (lists, rejected, without_snapshot) = match &store {
+        Some(s) => {
+            match s.clean_temp() {
+                Ok(0) => {}
+                Ok(n) => {
+                    tracing::warn!(removed = n, dir = %s.dir().display(), "temporary files of interrupted writes removed from the state directory")
+                }
+                Err(e) => {
+                    tracing::warn!(dir = %s.dir().display(), "cannot clean the state directory: {e}")
+                }
+            }
+            let l = crate::engine::with_stored(&engine.lists, &settings, s);
+            (l.lists, l.rejected, l.without_snapshot)
+        }
+        None => (engine.lists, 0, Vec::new()),
     };
     let shared = Shared::new(Runtime {
         settings: settings.clone(),
         lists,
     });
+    shared
+        .metrics
+        .store_rejected
+        .store(rejected, Ordering::Relaxed);
+    if let (Some(s), false) = (&store, without_snapshot.is_empty()) {
+        rebuild_snapshots(s.clone(), without_snapshot);
+    }
 
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
@@ -113,6 +132,28 @@ pub fn run(opts: RunOptions) -> Result<(), StartError> {
     }
     tracing::info!("callscreen stopped");
     result
+}
+
+/// Writes the snapshots a start had to do without (a version stored by a
+/// process killed before its snapshot, or a damaged snapshot), on a
+/// background thread at low priority, so that the next start is fast again.
+fn rebuild_snapshots(store: crate::lists::store::Store, lists: Vec<Arc<crate::lists::List>>) {
+    let spawned = std::thread::Builder::new()
+        .name("snapshots".into())
+        .spawn(move || {
+            crate::engine::background_priority();
+            // Each was loaded from its text: its snapshot is missing or damaged.
+            for l in lists {
+                match crate::lists::snapshot::encode(&l).map(|b| store.write_snapshot(&l.name, l.version, &b)) {
+                    Some(Ok(())) => tracing::info!(list = %l.name, version = l.version, "snapshot rebuilt"),
+                    Some(Err(e)) => tracing::warn!(list = %l.name, version = l.version, "snapshot not rebuilt: {e}"),
+                    None => {}
+                }
+            }
+        });
+    if let Err(e) = spawned {
+        tracing::warn!("snapshots not rebuilt: {e}");
+    }
 }
 
 /// `callscreen ready: mode=… udp=… tcp=… api=… lists=… config=…`

@@ -142,15 +142,33 @@ pub fn build_list(spec: &ListSpec, body: &[u8], guard: Guard) -> Result<List, Li
     }
 }
 
+/// What the state directory gave at start.
+pub struct StoredLoad {
+    /// The seed lists, with newer pushed versions in their place.
+    pub lists: ListSet,
+    /// Stored files that failed verification (a text whose checksum does
+    /// not match, a snapshot whose own does not) and were passed over.
+    pub rejected: u64,
+    /// Lists loaded from their stored text for want of a snapshot: the
+    /// snapshot to rebuild, off the call path, for the next fast start.
+    pub without_snapshot: Vec<Arc<List>>,
+}
+
 /// Replaces seed lists with newer versions from the store of pushed lists
-/// (a pushed version always wins over an older seed file). A stored version
-/// that cannot be read or parsed is skipped with a warning for the one before it.
+/// (a pushed version always wins over an older seed file). Each stored
+/// version is verified: the snapshot by its SHA-256 trailer, the text by the
+/// checksum stored beside it; one that fails is logged, counted and passed
+/// over for the one before it (or the seed).
 pub fn with_stored(
     lists: &ListSet,
     settings: &Settings,
     store: &crate::lists::store::Store,
-) -> ListSet {
-    let mut out = lists.clone();
+) -> StoredLoad {
+    let mut out = StoredLoad {
+        lists: lists.clone(),
+        rejected: 0,
+        without_snapshot: Vec::new(),
+    };
     for spec in &settings.lists {
         let current = lists.get(&spec.name).map(|l| l.version);
         for v in store.versions(&spec.name).unwrap_or_default() {
@@ -158,28 +176,46 @@ pub fn with_stored(
                 break;
             }
             // The binary snapshot if it verifies, else the stored text.
-            let snap = store
-                .read_snapshot(&spec.name, v)
-                .and_then(|b| crate::lists::snapshot::decode(&b))
-                .filter(|l| l.role == spec.role && spec.kind == ListKind::Numbers);
+            let snap = store.read_snapshot(&spec.name, v).and_then(|b| {
+                let l = crate::lists::snapshot::decode(&b);
+                if l.is_none() {
+                    out.rejected += 1;
+                    tracing::warn!(list = %spec.name, version = v, "stored snapshot damaged (checksum): rebuilding from the stored text");
+                }
+                l
+            });
+            let snap = snap.filter(|l| l.role == spec.role && spec.kind == ListKind::Numbers);
+            let from_snapshot = snap.is_some();
             let loaded = match snap {
                 Some(l) => Ok(l),
                 None => store
                     .read(&spec.name, v)
                     .map_err(|e| e.to_string())
-                    .and_then(|b| build_list(spec, &b, settings.guard).map_err(|e| e.to_string())),
+                    .and_then(|b| match store.verify(&spec.name, v, &b) {
+                        Some(false) => Err(
+                            "its checksum does not match: the file is damaged or cut short"
+                                .to_string(),
+                        ),
+                        _ => build_list(spec, &b, settings.guard).map_err(|e| e.to_string()),
+                    }),
             };
             match loaded {
                 Ok(l) if l.name == spec.name && l.version == v => {
                     tracing::info!(list = %spec.name, version = v, seed = current.unwrap_or(0), "pushed version loaded from the state directory");
-                    out = out.with_list(Arc::new(l));
+                    let l = Arc::new(l);
+                    if !from_snapshot && spec.kind == ListKind::Numbers {
+                        out.without_snapshot.push(Arc::clone(&l));
+                    }
+                    out.lists = out.lists.with_list(l);
                     break;
                 }
                 Ok(_) => {
+                    out.rejected += 1;
                     tracing::warn!(list = %spec.name, version = v, "stored file does not hold that list and version; skipped")
                 }
                 Err(e) => {
-                    tracing::warn!(list = %spec.name, version = v, "stored version unreadable, trying the one before: {e}")
+                    out.rejected += 1;
+                    tracing::warn!(list = %spec.name, version = v, "stored version unusable, trying the one before: {e}")
                 }
             }
         }

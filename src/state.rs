@@ -36,6 +36,9 @@ pub struct Metrics {
     pub tcp_refused: AtomicU64,
     pub reloads: AtomicU64,
     pub reload_failures: AtomicU64,
+    /// Stored list files passed over at start because they failed
+    /// verification (checksum of the text or of the snapshot).
+    pub store_rejected: AtomicU64,
     /// Proxy mode: requests forwarded, responses relayed, ACKs for
     /// callscreen's own answers absorbed, responses that were not ours or
     /// came from elsewhere than a next hop, failed sends, next-hop failures.

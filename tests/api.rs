@@ -17,12 +17,15 @@ fn sha(t: &str) -> String {
 
 /// The test config with the API on an ephemeral port: ACM may replace
 /// acm-withdrawn only; ops may read and replace every list.
+/// These tests replace lists wholesale on purpose, so the shrink guard is
+/// off (`tests/api_store.rs` tests it).
 fn api_config(state: &std::path::Path, max_body: usize) -> String {
     format!(
         "[sip]\nudp = [\"127.0.0.1:0\"]\ntcp = [\"127.0.0.1:0\"]\nudp_threads = 1\n\
          [api]\nlisten = \"127.0.0.1:0\"\nstate_dir = \"{}\"\nmax_body_bytes = {max_body}\n\
          [[api.clients]]\nname = \"acm\"\ntoken_sha256 = \"{}\"\nlists = [\"acm-withdrawn\"]\noperations = [\"replace\"]\n\
-         [[api.clients]]\nname = \"ops\"\ntoken_sha256 = \"{}\"\nlists = [\"*\"]\noperations = [\"read\", \"replace\", \"patch\", \"rollback\"]\n",
+         [[api.clients]]\nname = \"ops\"\ntoken_sha256 = \"{}\"\nlists = [\"*\"]\noperations = [\"read\", \"replace\", \"patch\", \"rollback\"]\n\
+         [list_guard]\nmax_shrink_percent = 100\n",
         state.display(),
         sha(ACM_TOKEN),
         sha(OPS_TOKEN)

@@ -6,18 +6,19 @@ use std::time::Instant;
 
 use axum::Json;
 use axum::body::Bytes;
-use axum::extract::{Path, State};
+use axum::extract::{Path, RawQuery, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 use serde_json::json;
 
 use super::auth::{authorise, check_signature};
-use super::commit::{Stored, commit, refusal, swap};
+use super::commit::{Change, Stored, allows_shrink, commit, refusal, shrink_refusal, swap};
 use super::context::{ApiMetrics, ApiState};
-use super::reply::{err, errors_json, sha256_hex, summary};
+use super::reply::{err, errors_json, summary};
 use crate::config::Operation;
 use crate::lists::export::v1_text;
+use crate::lists::store::sha256_hex;
 use crate::lists::{ListKind, unix_now};
 
 /// A delta: entries as list lines (`+3185208*,reason,reference,expires`).
@@ -35,6 +36,7 @@ struct Delta {
 pub async fn patch(
     State(st): State<Arc<ApiState>>,
     Path(name): Path<String>,
+    RawQuery(query): RawQuery,
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
@@ -122,17 +124,19 @@ pub async fn patch(
             );
         }
     };
+    let shrink_allowed = allows_shrink(&headers, query.as_deref());
+    if let Some(body) = shrink_refusal(&rt.settings.guard, &current, &list, shrink_allowed) {
+        return refuse(StatusCode::UNPROCESSABLE_ENTITY, "shrink", body);
+    }
     let sha = sha256_hex(text.as_bytes());
-    commit(
-        &st,
-        &who,
-        &name,
-        list,
-        Stored::Bytes(text.into_bytes()),
-        &sha,
+    let stored = Stored::Bytes(text.into_bytes());
+    let change = Change {
+        who: &who,
+        name: &name,
         t0,
-    )
-    .await
+        shrink_allowed,
+    };
+    commit(&st, &change, list, stored, &sha).await
 }
 
 pub async fn rollback(
@@ -157,19 +161,22 @@ pub async fn rollback(
     let guard = rt.settings.guard;
     let mut previous = None;
     for v in stored.iter().copied().filter(|&v| v < current.version) {
+        // A stored text that fails its checksum is passed over, as at start.
         if let Ok(body) = st.store.read(&name, v)
+            && st.store.verify(&name, v, &body) != Some(false)
             && let Ok(l) = crate::engine::build_list(&spec, &body, guard)
         {
-            previous = Some(l);
+            previous = Some((l, sha256_hex(&body)));
             break;
         }
     }
     if previous.is_none() {
         previous = crate::engine::load_list(&spec, guard)
             .ok()
-            .filter(|l| l.version < current.version);
+            .filter(|l| l.version < current.version)
+            .map(|l| (l, st.file_facts(&spec.file).0.unwrap_or_default()));
     }
-    let Some(previous) = previous else {
+    let Some((previous, sha)) = previous else {
         return err(
             StatusCode::CONFLICT,
             format!(
@@ -187,7 +194,7 @@ pub async fn rollback(
             format!("cannot update the state directory: {e}"),
         );
     }
-    let out = summary(&previous, "", "rolled back");
+    let out = summary(&previous, &sha, "rolled back");
     let (from, to) = (current.version, previous.version);
     swap(&st, Arc::new(previous));
     ApiMetrics::inc(&st.metrics.pushes_accepted);

@@ -5,13 +5,13 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use axum::Json;
-use axum::http::StatusCode;
+use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use serde_json::{Value, json};
 
 use super::context::{ApiMetrics, ApiState};
 use super::reply::summary;
-use crate::lists::{List, unix_now};
+use crate::lists::{Guard, List, unix_now};
 
 /// Answers a refused change: counted, and one audit line (client, list, reason).
 pub(super) fn refusal(
@@ -27,6 +27,58 @@ pub(super) fn refusal(
     (status, Json(body)).into_response()
 }
 
+/// The answer to a push the store could not keep: `507 Insufficient
+/// Storage` when the disk is full (nothing was left behind, so the next push
+/// succeeds once space returns), else 500.
+pub(super) fn store_error(e: &std::io::Error) -> Response {
+    let (status, what) = if e.kind() == std::io::ErrorKind::StorageFull {
+        (
+            StatusCode::INSUFFICIENT_STORAGE,
+            "the state directory's disk is full; the list in force stays, and nothing of this push was kept: free space and push again",
+        )
+    } else {
+        (StatusCode::INTERNAL_SERVER_ERROR, "cannot store the list")
+    };
+    (status, Json(json!({"error": format!("{what}: {e}")}))).into_response()
+}
+
+/// Whether the change says it means to shrink the list beyond the guard:
+/// `?allow_shrink=true` or `X-Callscreen-Allow-Shrink: true`.
+pub(super) fn allows_shrink(headers: &HeaderMap, query: Option<&str>) -> bool {
+    let yes = |v: &str| matches!(v.trim(), "true" | "yes" | "1");
+    query.is_some_and(|q| {
+        q.split('&').any(|kv| {
+            kv.split_once('=')
+                .is_some_and(|(k, v)| k == "allow_shrink" && yes(v))
+        })
+    }) || headers
+        .get("x-callscreen-allow-shrink")
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(yes)
+}
+
+/// The refusal (422) of a replacement that removes more of a list than the
+/// guard allows, unless the change says it means it.
+pub(super) fn shrink_refusal(
+    guard: &Guard,
+    old: &List,
+    new: &List,
+    allowed: bool,
+) -> Option<Value> {
+    let (_, removed) = old.diff_counts(new);
+    let before = old.stats(unix_now()).entries();
+    (!allowed && guard.shrinks_too_much(before, removed)).then(|| {
+        json!({
+            "error": format!(
+                "this version removes {removed} of the {before} entries of version {} (more than list_guard.max_shrink_percent = {}%); nothing was applied. If that is meant, push again with ?allow_shrink=true (callscreen lists push --allow-shrink)",
+                old.version, guard.max_shrink_percent
+            ),
+            "removed": removed,
+            "entries": before,
+        })
+    })
+}
+
 /// How a new version reaches the store.
 pub(super) enum Stored {
     /// Bytes to write.
@@ -35,37 +87,51 @@ pub(super) enum Stored {
     Temp(std::path::PathBuf),
 }
 
+/// One list change under way: who makes it, to which list, since when, and
+/// whether it said it means to shrink the list.
+pub(super) struct Change<'a> {
+    pub who: &'a str,
+    pub name: &'a str,
+    pub t0: Instant,
+    pub shrink_allowed: bool,
+}
+
 /// Stores a new version durably, swaps it in, logs the audit line and
 /// answers. The caller holds the push lock and has checked the version.
 pub(super) async fn commit(
     st: &Arc<ApiState>,
-    who: &str,
-    name: &str,
+    change: &Change<'_>,
     list: List,
     stored: Stored,
     sha: &str,
-    t0: Instant,
 ) -> Response {
-    let refuse = |e: String| {
+    let Change {
+        who,
+        name,
+        t0,
+        shrink_allowed,
+    } = *change;
+    let refuse = |e: &std::io::Error| {
         ApiMetrics::inc(&st.metrics.pushes_refused);
         tracing::error!(target: "audit", client = %who, list = %name, outcome = "refused", reason = "store", "list push not stored: {e}");
-        (
-            StatusCode::INTERNAL_SERVER_ERROR,
-            Json(json!({"error": format!("cannot store the list: {e}")})),
-        )
-            .into_response()
+        store_error(e)
     };
     // Durable before acknowledged.
-    let (store, n2, v2) = (st.store.clone(), name.to_string(), list.version);
+    let (store, n2, v2, sha2) = (
+        st.store.clone(),
+        name.to_string(),
+        list.version,
+        sha.to_string(),
+    );
     match tokio::task::spawn_blocking(move || match stored {
         Stored::Bytes(b) => store.write(&n2, v2, &b),
-        Stored::Temp(tmp) => store.commit_temp(&tmp, &n2, v2),
+        Stored::Temp(tmp) => store.commit_temp(&tmp, &n2, v2, &sha2),
     })
     .await
     {
         Ok(Ok(())) => {}
-        Ok(Err(e)) => return refuse(e.to_string()),
-        Err(e) => return refuse(e.to_string()),
+        Ok(Err(e)) => return refuse(&e),
+        Err(e) => return refuse(&std::io::Error::other(e.to_string())),
     }
     let current = st.shared.runtime.load_full();
     let old_version = current.lists.get(name).map(|l| l.version);
@@ -100,6 +166,7 @@ pub(super) async fn commit(
         added,
         removed,
         duration_ms = t0.elapsed().as_millis() as u64,
+        shrink_allowed,
         outcome = "accepted",
         "list push"
     );

@@ -5,9 +5,8 @@
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use super::reply::sha256_hex;
 use crate::config::ApiSettings;
-use crate::lists::store::Store;
+use crate::lists::store::{Store, sha256_hex};
 use crate::state::Shared;
 
 /// Counters of the control plane.

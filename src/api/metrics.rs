@@ -74,6 +74,11 @@ pub async fn metrics(State(st): State<Arc<ApiState>>) -> impl IntoResponse {
             &m.reload_failures,
         ),
         (
+            "callscreen_store_rejected_total",
+            "Stored list files passed over at start: checksum of the text or snapshot failed.",
+            &m.store_rejected,
+        ),
+        (
             "callscreen_proxy_forwarded_total",
             "Proxy mode: requests forwarded to a next hop.",
             &m.forwarded,

@@ -7,7 +7,7 @@ use std::time::Instant;
 
 use axum::Json;
 use axum::body::{Body, Bytes};
-use axum::extract::{Path, State};
+use axum::extract::{Path, RawQuery, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use futures_util::StreamExt;
@@ -15,7 +15,7 @@ use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 
 use super::auth::{authorise, check_signature};
-use super::commit::{Stored, commit, refusal};
+use super::commit::{Change, Stored, allows_shrink, commit, refusal, shrink_refusal, store_error};
 use super::context::{ApiMetrics, ApiState};
 use super::reply::{err, errors_json, summary};
 use crate::config::Operation;
@@ -78,6 +78,7 @@ fn receive(
 pub async fn replace(
     State(st): State<Arc<ApiState>>,
     Path(name): Path<String>,
+    RawQuery(query): RawQuery,
     headers: HeaderMap,
     body: Body,
 ) -> Response {
@@ -131,6 +132,16 @@ pub async fn replace(
             json!({"error": format!("no list {name:?} is configured")}),
         );
     };
+    // Room for the text and its snapshot, checked before anything is written.
+    if let (Some(n), Some(free)) = (declared, st.store.free_bytes())
+        && free < n.saturating_mul(2).saturating_add(1 << 20)
+    {
+        return refuse(
+            StatusCode::INSUFFICIENT_STORAGE,
+            "disk full",
+            json!({"error": format!("the state directory has {free} bytes free; a push of {n} bytes needs twice that (text and snapshot): free space and push again; the list in force stays")}),
+        );
+    }
     let _one_at_a_time = st.push_lock.lock().await;
     // Stream the body to the receiving thread; a signed body is also kept
     // whole, as Ed25519 verifies the complete message.
@@ -168,11 +179,9 @@ pub async fn replace(
     let received = match worker.await {
         Ok(Ok(r)) => r,
         Ok(Err(e)) => {
-            return refuse(
-                StatusCode::INTERNAL_SERVER_ERROR,
-                "store",
-                json!({"error": format!("cannot store the list: {e}")}),
-            );
+            ApiMetrics::inc(&st.metrics.pushes_refused);
+            tracing::error!(target: "audit", client = %who, list = %name, outcome = "refused", reason = "store", "list push not stored: {e}");
+            return store_error(&e);
         }
         Err(e) => {
             return refuse(
@@ -246,8 +255,22 @@ pub async fn replace(
             );
         }
     }
+    let shrink_allowed = allows_shrink(&headers, query.as_deref());
+    if let Some(old) = current.lists.get(&name)
+        && let Some(body) = shrink_refusal(&rt.settings.guard, old, &list, shrink_allowed)
+    {
+        discard();
+        return refuse(StatusCode::UNPROCESSABLE_ENTITY, "shrink", body);
+    }
     drop((rt, current));
-    commit(&st, &who, &name, list, Stored::Temp(received.tmp), &sha, t0).await
+    let stored = Stored::Temp(received.tmp);
+    let change = Change {
+        who: &who,
+        name: &name,
+        t0,
+        shrink_allowed,
+    };
+    commit(&st, &change, list, stored, &sha).await
 }
 
 /// `GET /v1/lists`: every list with its role, version and sizes.

@@ -8,7 +8,13 @@ use crate::cli::ApiArgs;
 use crate::lists::{Guard, ListKind, parse};
 
 /// `lists push NAME FILE`: replace a list whole (signed with `--sign-key`).
-pub fn push(name: &str, file: &Path, sign_key: Option<PathBuf>, api: &ApiArgs) -> ExitCode {
+pub fn push(
+    name: &str,
+    file: &Path,
+    sign_key: Option<PathBuf>,
+    allow_shrink: bool,
+    api: &ApiArgs,
+) -> ExitCode {
     let body = match std::fs::read(file) {
         Ok(b) => b,
         Err(e) => {
@@ -40,7 +46,14 @@ pub fn push(name: &str, file: &Path, sign_key: Option<PathBuf>, api: &ApiArgs) -
     api_call_signed(
         api,
         "PUT",
-        &format!("/v1/lists/{name}"),
+        &format!(
+            "/v1/lists/{name}{}",
+            if allow_shrink {
+                "?allow_shrink=true"
+            } else {
+                ""
+            }
+        ),
         Some(ctype),
         &body,
         signature.as_deref(),
@@ -78,7 +91,11 @@ pub fn verify(file: &Path, kind: &str, min_prefix_digits: u8) -> ExitCode {
         }
     };
     let kind = ListKind::from_name(kind).unwrap_or(ListKind::Numbers);
-    match parse(&body, kind, Guard { min_prefix_digits }) {
+    let guard = Guard {
+        min_prefix_digits,
+        ..Guard::default()
+    };
+    match parse(&body, kind, guard) {
         Ok(l) => {
             println!(
                 "{}: ok; list {} version {}, {} entries",

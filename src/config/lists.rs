@@ -25,6 +25,18 @@ pub(super) fn guard(cx: &mut Ctx<'_>, raw: &schema::Config) -> Guard {
             }
         }
     }
+    if let Some(m) = &raw.list_guard.max_shrink_percent {
+        match u8::try_from(*m.get_ref()) {
+            Ok(v) if v <= 100 => guard.max_shrink_percent = v,
+            _ => {
+                cx.err::<()>(
+                    Some(m.span()),
+                    "list_guard.max_shrink_percent",
+                    "must be a share in percent from 0 to 100 (default 50; 100: no limit)",
+                );
+            }
+        }
+    }
     guard
 }
 

@@ -192,6 +192,8 @@ impl Default for Emergency {
 #[serde(deny_unknown_fields)]
 pub struct ListGuard {
     pub min_prefix_digits: Option<Spanned<i64>>,
+    #[serde(default)]
+    pub max_shrink_percent: Option<Spanned<i64>>,
 }
 
 #[derive(Deserialize)]

@@ -31,13 +31,27 @@ pub struct Guard {
     /// (a country) and `+316` (all Dutch mobiles) are refused, `+318520`
     /// (ten thousand numbers of one block) is allowed.
     pub min_prefix_digits: u8,
+    /// A replacement may remove at most this share (percent) of a list's
+    /// entries unless the push says it means it (`allow_shrink`): an empty
+    /// or truncated export must not unblock every scam number at once.
+    /// Default 50; 100: no limit.
+    pub max_shrink_percent: u8,
 }
 
 impl Default for Guard {
     fn default() -> Self {
         Guard {
             min_prefix_digits: 6,
+            max_shrink_percent: 50,
         }
+    }
+}
+
+impl Guard {
+    /// Whether replacing a list of `old` entries by one that removes
+    /// `removed` of them shrinks it beyond the guard.
+    pub fn shrinks_too_much(&self, old: usize, removed: usize) -> bool {
+        old > 0 && removed * 100 > old * usize::from(self.max_shrink_percent)
     }
 }
 
@@ -586,6 +600,7 @@ mod tests {
     #[test]
     fn the_guard_minimum_is_configurable() {
         let strict = Guard {
+            max_shrink_percent: 50,
             min_prefix_digits: 9,
         };
         let e = parse(
@@ -596,6 +611,7 @@ mod tests {
         .unwrap_err();
         assert_eq!(lines(&e), vec![2]);
         let loose = Guard {
+            max_shrink_percent: 50,
             min_prefix_digits: 3,
         };
         assert!(

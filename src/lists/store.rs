@@ -70,22 +70,83 @@ impl Store {
         fs::read(self.file(name, version))
     }
 
-    /// Durably stores a version: temp file, fsync, rename, fsync of the
-    /// directory. Then prunes versions beyond [`KEEP_VERSIONS`].
-    pub fn write(&self, name: &str, version: u64, body: &[u8]) -> io::Result<()> {
-        let tmp = self.dir.join(format!(".{name}.{version}.tmp"));
-        {
+    fn sum_file(&self, name: &str, version: u64) -> PathBuf {
+        self.dir.join(format!("{name}.{version}.sha256"))
+    }
+
+    /// Whether a stored version's text is whole: its SHA-256 against the one
+    /// stored beside it when it was written. `None`: no checksum (a version
+    /// stored before checksums were kept).
+    pub fn verify(&self, name: &str, version: u64, body: &[u8]) -> Option<bool> {
+        let want = fs::read_to_string(self.sum_file(name, version)).ok()?;
+        Some(want.trim() == sha256_hex(body))
+    }
+
+    /// Writes `bytes` to `path` the safe way (temp file, fsync, rename, fsync
+    /// of the directory); the temp file is removed on any error, so a full
+    /// disk leaves nothing behind and recovers once space returns.
+    fn write_file(&self, path: PathBuf, bytes: &[u8]) -> io::Result<()> {
+        let name = path
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        let tmp = self.dir.join(format!(".{name}.tmp"));
+        let written = (|| {
             let mut f = File::create(&tmp)?;
-            f.write_all(body)?;
+            f.write_all(bytes)?;
             f.sync_all()?;
+            fs::rename(&tmp, &path)?;
+            File::open(&self.dir)?.sync_all()
+        })();
+        if written.is_err() {
+            let _ = fs::remove_file(&tmp);
         }
-        fs::rename(&tmp, self.file(name, version))?;
-        File::open(&self.dir)?.sync_all()?;
+        written
+    }
+
+    /// Durably stores a version, with its checksum written first. Then
+    /// prunes versions beyond [`KEEP_VERSIONS`].
+    pub fn write(&self, name: &str, version: u64, body: &[u8]) -> io::Result<()> {
+        self.write_file(self.sum_file(name, version), sha256_hex(body).as_bytes())?;
+        self.write_file(self.file(name, version), body)?;
+        self.prune(name)
+    }
+
+    fn prune(&self, name: &str) -> io::Result<()> {
         for old in self.versions(name)?.into_iter().skip(KEEP_VERSIONS) {
             let _ = fs::remove_file(self.file(name, old));
             let _ = fs::remove_file(self.snapshot_file(name, old));
+            let _ = fs::remove_file(self.sum_file(name, old));
         }
         Ok(())
+    }
+
+    /// Removes the temporary files of writes that never finished (a process
+    /// killed during a push or a snapshot): at start, before anything
+    /// writes. Returns how many.
+    pub fn clean_temp(&self) -> io::Result<usize> {
+        let mut n = 0;
+        for e in fs::read_dir(&self.dir)? {
+            let e = e?;
+            let f = e.file_name().to_string_lossy().into_owned();
+            if f.starts_with('.') && f.ends_with(".tmp") && fs::remove_file(e.path()).is_ok() {
+                n += 1;
+            }
+        }
+        Ok(n)
+    }
+
+    /// Free bytes on the store's file system (for unprivileged writers).
+    pub fn free_bytes(&self) -> Option<u64> {
+        use std::os::unix::ffi::OsStrExt;
+        let path = std::ffi::CString::new(self.dir.as_os_str().as_bytes()).ok()?;
+        // SAFETY: a valid C string and a zeroed statvfs for the call to fill.
+        let mut st: libc::statvfs = unsafe { std::mem::zeroed() };
+        // SAFETY: as above; the return value is checked.
+        if unsafe { libc::statvfs(path.as_ptr(), &mut st) } != 0 {
+            return None;
+        }
+        Some(st.f_bavail as u64 * st.f_frsize as u64)
     }
 
     /// Starts writing a version whose number is not known yet (a push that
@@ -99,16 +160,25 @@ impl Store {
         Ok((File::create(&tmp)?, tmp))
     }
 
-    /// Makes a fully written (and fsynced) temporary file the stored version:
-    /// rename, fsync of the directory, prune.
-    pub fn commit_temp(&self, tmp: &Path, name: &str, version: u64) -> io::Result<()> {
-        fs::rename(tmp, self.file(name, version))?;
-        File::open(&self.dir)?.sync_all()?;
-        for old in self.versions(name)?.into_iter().skip(KEEP_VERSIONS) {
-            let _ = fs::remove_file(self.file(name, old));
-            let _ = fs::remove_file(self.snapshot_file(name, old));
+    /// Makes a fully written (and fsynced) temporary file the stored version,
+    /// its checksum (`sha256`, hex) written first: rename, fsync of the
+    /// directory, prune. On error the temporary file is removed.
+    pub fn commit_temp(
+        &self,
+        tmp: &Path,
+        name: &str,
+        version: u64,
+        sha256: &str,
+    ) -> io::Result<()> {
+        let done = self
+            .write_file(self.sum_file(name, version), sha256.as_bytes())
+            .and_then(|()| fs::rename(tmp, self.file(name, version)))
+            .and_then(|()| File::open(&self.dir)?.sync_all());
+        if done.is_err() {
+            self.discard(tmp);
         }
-        Ok(())
+        done?;
+        self.prune(name)
     }
 
     /// Removes a temporary file of a refused push.
@@ -119,6 +189,7 @@ impl Store {
     /// Removes a stored version (after a rollback past it), and its snapshot.
     pub fn remove(&self, name: &str, version: u64) -> io::Result<()> {
         let _ = fs::remove_file(self.snapshot_file(name, version));
+        let _ = fs::remove_file(self.sum_file(name, version));
         fs::remove_file(self.file(name, version))?;
         File::open(&self.dir)?.sync_all()
     }
@@ -130,20 +201,22 @@ impl Store {
     /// Stores the binary snapshot of a stored version (a cache for fast
     /// loading: written after the version itself, the same safe way).
     pub fn write_snapshot(&self, name: &str, version: u64, bytes: &[u8]) -> io::Result<()> {
-        let tmp = self.dir.join(format!(".{name}.{version}.snap.tmp"));
-        {
-            let mut f = File::create(&tmp)?;
-            f.write_all(bytes)?;
-            f.sync_all()?;
-        }
-        fs::rename(&tmp, self.snapshot_file(name, version))?;
-        File::open(&self.dir)?.sync_all()
+        self.write_file(self.snapshot_file(name, version), bytes)
     }
 
     /// The snapshot of a stored version, if there is one.
     pub fn read_snapshot(&self, name: &str, version: u64) -> Option<Vec<u8>> {
         fs::read(self.snapshot_file(name, version)).ok()
     }
+}
+
+/// SHA-256 as hex.
+pub fn sha256_hex(b: &[u8]) -> String {
+    use sha2::{Digest, Sha256};
+    Sha256::digest(b)
+        .iter()
+        .map(|x| format!("{x:02x}"))
+        .collect()
 }
 
 #[cfg(test)]

@@ -475,11 +475,14 @@ pub fn http(
 
 /// The [api] section the load and crash tests use: one client with every
 /// list and read/replace.
+/// An API with one all-lists client. These tests replace lists wholesale on
+/// purpose, so the shrink guard is off (`tests/api_store.rs` tests it).
 pub fn ops_api_config(state: &Path, udp_threads: usize, token: &str) -> String {
     format!(
         "[sip]\nudp = [\"127.0.0.1:0\"]\ntcp = [\"127.0.0.1:0\"]\nudp_threads = {udp_threads}\n\
          [api]\nlisten = \"127.0.0.1:0\"\nstate_dir = \"{}\"\n\
-         [[api.clients]]\nname = \"ops\"\ntoken_sha256 = \"{}\"\nlists = [\"*\"]\noperations = [\"read\", \"replace\"]\n",
+         [[api.clients]]\nname = \"ops\"\ntoken_sha256 = \"{}\"\nlists = [\"*\"]\noperations = [\"read\", \"replace\"]\n\
+         [list_guard]\nmax_shrink_percent = 100\n",
         state.display(),
         callscreen::api::hash_token(token)
     )
