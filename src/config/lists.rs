@@ -9,10 +9,17 @@ use super::schema;
 use super::settings::ListSpec;
 use crate::lists::format::valid_name;
 use crate::lists::{BloomParams, Guard, ListKind, Role};
+use crate::number::plan::NumberingPlan;
 
 /// `[list_guard]`.
-pub(super) fn guard(cx: &mut Ctx<'_>, raw: &schema::Config) -> Guard {
+pub(super) fn guard(cx: &mut Ctx<'_>, raw: &schema::Config, plans: &[NumberingPlan]) -> Guard {
     let mut guard = Guard::default();
+    // A listed number is no shorter than its country's shortest.
+    for p in plans {
+        if let Some(min) = p.shortest() {
+            guard.plan_minimums.add(&p.country_code, min);
+        }
+    }
     if let Some(m) = &raw.list_guard.min_prefix_digits {
         match u8::try_from(*m.get_ref()) {
             Ok(v) if (1..=15).contains(&v) => guard.min_prefix_digits = v,

@@ -25,7 +25,7 @@ pub(super) fn validate(
     let home = numbering::home(&mut cx, &raw);
     let plans = numbering::plans(&mut cx, &raw, &home);
     let emergency = numbering::emergency(&mut cx, &raw, &home);
-    let guard = lists::guard(&mut cx, &raw);
+    let guard = lists::guard(&mut cx, &raw, &plans);
     let (lists, roles_by_name) = lists::lists(&mut cx, &raw, base);
     let rules = policy::rule_table(&mut cx, &raw.policy.rules, "policy.rules", &roles_by_name);
     let sbcs = peers::sbcs(&mut cx, &raw);

@@ -177,13 +177,66 @@ impl Folded {
                 .flat_map(char::to_lowercase)
                 .take(MAX_FOLDED)
                 .peekable();
-            while let Some(ch) = chars.next() {
+            while f.has_room()
+                && let Some(ch) = chars.next()
+            {
                 let next_alnum = chars.peek().is_some_and(|c| c.is_alphanumeric());
-                f.take(ch, fold_char(ch), next_alnum);
+                let fold = fold_char(ch);
+                if fold == OTHER && f.take_equivalent(ch) {
+                    continue;
+                }
+                f.take(ch, fold, next_alnum);
             }
         }
         f.brk();
         f
+    }
+
+    /// Room for one more letter or break before the closing one. (A
+    /// character may stand for several letters: `ﬃ`, `㎳`.)
+    fn has_room(&self) -> bool {
+        self.plain_len <= MAX_FOLDED
+    }
+
+    /// A character the table does not know: its compatibility form (NFKC:
+    /// fullwidth `Ｍ`, ligatures, circled and mathematical letters), else its
+    /// confusables skeleton (UTS #39: a letter of another script drawn like
+    /// a Latin one). Either is a look-alike. False when neither gives
+    /// letters the table knows.
+    fn take_equivalent(&mut self, ch: char) -> bool {
+        use unicode_normalization::UnicodeNormalization;
+        let folds = |chars: &mut dyn Iterator<Item = char>| -> Option<([Fold; 8], usize)> {
+            let mut out = [OTHER; 8];
+            let mut n = 0;
+            for c in chars.flat_map(char::to_lowercase) {
+                let f = fold_char(c);
+                if f == OTHER || n == out.len() {
+                    return None;
+                }
+                out[n] = f;
+                n += 1;
+            }
+            (n > 0).then_some((out, n))
+        };
+        let mut buf = [0u8; 4];
+        let found = folds(&mut std::iter::once(ch).nfkc())
+            .or_else(|| folds(&mut unicode_security::skeleton(ch.encode_utf8(&mut buf))));
+        let Some((out, n)) = found else {
+            return false;
+        };
+        for fold in &out[..n] {
+            if !self.has_room() {
+                break;
+            }
+            if fold.plain == b' ' {
+                self.brk();
+            } else {
+                // Drawn like the letter, but not the letter: a look-alike.
+                self.suspicious = true;
+                self.letter(b'~', fold.alike);
+            }
+        }
+        true
     }
 
     #[inline(always)]
@@ -436,6 +489,37 @@ mod tests {
         ] {
             assert_eq!(m.find(name), Some(owner), "{name}");
         }
+    }
+
+    /// Unicode compatibility forms (NFKC) and the UTS #39 confusables
+    /// skeleton, for characters the fold table does not list.
+    #[test]
+    fn compatibility_forms_and_confusables_match() {
+        let m = matcher();
+        for (name, owner) in [
+            (
+                "\u{ff2d}\u{ff49}\u{ff43}\u{ff52}\u{ff4f}\u{ff53}\u{ff4f}\u{ff46}\u{ff54} Support",
+                0,
+            ), // fullwidth
+            (
+                "\u{1d40c}\u{1d422}\u{1d41c}\u{1d42b}\u{1d428}\u{1d42c}\u{1d428}\u{1d41f}\u{1d42d}",
+                0,
+            ), // mathematical bold
+            ("Micr\u{585}s\u{585}ft Helpdesk", 0), // Armenian oh, drawn like o
+            ("\u{2160}NG Bank", 1),                // Roman numeral one
+            ("\u{24be}\u{24c3}\u{24bc} Helpdesk", 1), // circled I N G
+            ("Pay\u{fb00}", 9 + 100),              // a ligature that spells no brand: no match
+        ] {
+            if owner >= 100 {
+                assert_eq!(m.find(name), None, "{name}");
+            } else {
+                assert_eq!(m.find(name), Some(owner), "{name}");
+            }
+        }
+        // Expansion never runs past the buffers: 64 three-letter ligatures.
+        let long: String = std::iter::repeat_n('\u{fb03}', 200).collect();
+        let _ = m.find(&long);
+        let _ = Folded::new(&long);
     }
 
     #[test]

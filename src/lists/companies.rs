@@ -379,7 +379,7 @@ numbers = ["+31205001500"]
         )
         .unwrap_err();
         assert!(e.to_string().contains("unknown field `brand`"), "{e}");
-        let json = r#"{"name": "p", "version": 1, "company": [{"name": "A", "numbers": ["+31"]}, {"name": "B", "inbound_only": ["x"]}]}"#;
+        let json = r#"{"name": "p", "version": 1, "company": [{"name": "A", "numbers": ["+31201111111"]}, {"name": "B", "inbound_only": ["x"]}]}"#;
         let e = parse(json.as_bytes(), Guard::default()).unwrap_err();
         assert_eq!(
             e.errors.iter().map(|e| e.entry).collect::<Vec<_>>(),

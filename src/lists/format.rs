@@ -36,6 +36,47 @@ pub struct Guard {
     /// or truncated export must not unblock every scam number at once.
     /// Default 50; 100: no limit.
     pub max_shrink_percent: u8,
+    /// The fewest digits (country code included) an exact number or a
+    /// range's ends may have: per country with a numbering plan (its
+    /// shortest number, from `[[numbering]]`), else [`MIN_NUMBER_DIGITS`].
+    /// `+3` is no number to list.
+    pub plan_minimums: PlanMinimums,
+}
+
+/// The shortest E.164 numbers in use have 7 digits (a 3-digit country code
+/// and a 4-digit number).
+pub const MIN_NUMBER_DIGITS: u8 = 7;
+
+/// Per country code, the fewest digits of its numbers: a small fixed table
+/// (countries with a numbering plan in the config), so the guard stays `Copy`.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct PlanMinimums {
+    /// Country code digits (up to 3), how many, and the minimum.
+    entries: [([u8; 3], u8, u8); 8],
+    len: usize,
+}
+
+impl PlanMinimums {
+    /// Adds a country (its code in digits) and its shortest number's digits
+    /// (country code included); beyond eight countries the rest keep the
+    /// general minimum.
+    pub fn add(&mut self, country_code: &str, min_digits: u8) {
+        let cc = country_code.as_bytes();
+        if (1..=3).contains(&cc.len()) && self.len < self.entries.len() {
+            let mut digits = [0u8; 3];
+            digits[..cc.len()].copy_from_slice(cc);
+            self.entries[self.len] = (digits, cc.len() as u8, min_digits);
+            self.len += 1;
+        }
+    }
+
+    /// The fewest digits a number of `n`'s country may have.
+    fn min_for(&self, n: E164) -> u8 {
+        self.entries[..self.len]
+            .iter()
+            .find(|(cc, len, _)| n.starts_with(&cc[..usize::from(*len)]))
+            .map_or(MIN_NUMBER_DIGITS, |&(_, _, m)| m)
+    }
 }
 
 impl Default for Guard {
@@ -43,11 +84,25 @@ impl Default for Guard {
         Guard {
             min_prefix_digits: 6,
             max_shrink_percent: 50,
+            plan_minimums: PlanMinimums::default(),
         }
     }
 }
 
 impl Guard {
+    /// Refuses a number shorter than its country's shortest (or E.164's).
+    fn long_enough(&self, n: E164, what: &str) -> Result<(), String> {
+        let min = self.plan_minimums.min_for(n);
+        if n.len() < u32::from(min) {
+            return Err(format!(
+                "{what} +{} has {} digits; a number needs at least {min} (its country's numbering plan, or E.164's shortest)",
+                n.as_u64(),
+                n.len()
+            ));
+        }
+        Ok(())
+    }
+
     /// Whether replacing a list of `old` entries by one that removes
     /// `removed` of them shrinks it beyond the guard.
     pub fn shrinks_too_much(&self, old: usize, removed: usize) -> bool {
@@ -299,6 +354,7 @@ pub fn parse_target(s: &str, kind: ListKind, guard: Guard) -> Result<Target, Str
         if lo > hi {
             return Err(format!("range {s:?}: the first number is above the second"));
         }
+        guard.long_enough(lo, &format!("range {s:?}: its first number"))?;
         let len = lo.len();
         let allowed = if u32::from(min) >= len {
             1
@@ -312,13 +368,15 @@ pub fn parse_target(s: &str, kind: ListKind, guard: Guard) -> Result<Target, Str
         }
         return Ok(Target::Range { lo, hi });
     }
-    E164::parse_plus(s).map(Target::Number).ok_or_else(|| {
+    let n = E164::parse_plus(s).ok_or_else(|| {
         if s.starts_with('+') {
             format!("{s:?} is not an E.164 number: '+' and 1 to 15 digits, the first not 0")
         } else {
             format!("{s:?} is not in E.164 form: list entries start with '+' and the country code (e.g. +31201234567)")
         }
-    })
+    })?;
+    guard.long_enough(n, "number")?;
+    Ok(Target::Number(n))
 }
 
 /// Reads the header `# callscreen list v1 name=NAME version=N`.
@@ -601,6 +659,7 @@ mod tests {
     fn the_guard_minimum_is_configurable() {
         let strict = Guard {
             max_shrink_percent: 50,
+            plan_minimums: Default::default(),
             min_prefix_digits: 9,
         };
         let e = parse(
@@ -612,6 +671,7 @@ mod tests {
         assert_eq!(lines(&e), vec![2]);
         let loose = Guard {
             max_shrink_percent: 50,
+            plan_minimums: Default::default(),
             min_prefix_digits: 3,
         };
         assert!(
@@ -742,5 +802,19 @@ mod tests {
         let e = nums(&body).unwrap_err();
         assert_eq!((e.errors.len(), e.total), (100, 150));
         assert!(e.to_string().ends_with("… and 50 more"));
+    }
+
+    #[test]
+    fn numbers_shorter_than_their_country_allows_are_refused_with_their_line() {
+        let mut guard = Guard::default();
+        guard.plan_minimums.add("31", 7);
+        let body = b"# callscreen list v1 name=x version=1\n+3\n+311234\n+3114012\n+3185208*\n+44123-+44129\n+12345\n";
+        let e = parse(body, ListKind::Numbers, guard).unwrap_err();
+        let lines: Vec<Option<usize>> = e.errors.iter().map(|x| x.line).collect();
+        assert_eq!(lines, vec![Some(2), Some(3), Some(6), Some(7)], "{e}");
+        assert!(e.errors[0].message.contains("needs at least 7"), "{e}");
+        // The shortest Dutch number (a 14x service number) and a prefix pass.
+        let ok = b"# callscreen list v1 name=x version=1\n+3114012\n+3185208*\n+2901234\n";
+        assert_eq!(parse(ok, ListKind::Numbers, guard).unwrap().len(), 3);
     }
 }

@@ -33,7 +33,7 @@ pub mod store;
 
 pub use companies::{Company, CompanyHit, CompanyList, ParsedCompanies};
 pub use entry::{EntryMeta, Target, format_expiry, parse_expiry, unix_now};
-pub use format::{Guard, LineError, ListErrors, ParsedList, parse};
+pub use format::{Guard, LineError, ListErrors, ParsedList, PlanMinimums, parse};
 pub use kind::{ListKind, Role};
 pub use networks::NetworkList;
 pub use numbers::{BloomParams, Hit, Lookup, NumberList};

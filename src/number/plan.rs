@@ -93,6 +93,17 @@ impl NumberingPlan {
         }
     }
 
+    /// The fewest digits (country code included) of a number this plan
+    /// allows, emergency numbers aside (they are never list entries).
+    pub fn shortest(&self) -> Option<u8> {
+        self.ranges
+            .iter()
+            .filter(|r| r.kind != NumberType::Emergency)
+            .flat_map(|r| r.lengths.iter().copied())
+            .min()
+            .map(|l| l + self.country_code.len() as u8)
+    }
+
     /// The Dutch plan (Nummerplan, ACM), used when the config names none.
     pub fn netherlands() -> NumberingPlan {
         use NumberType::*;
