@@ -91,6 +91,8 @@ pub struct SipSection {
     pub unknown_source: Option<Spanned<String>>,
     pub tcp_max_connections: Option<usize>,
     pub tcp_idle_timeout_secs: Option<u64>,
+    pub tcp_max_per_source: Option<usize>,
+    pub tcp_first_message_secs: Option<u64>,
     pub retransmission_cache: Option<usize>,
 }
 

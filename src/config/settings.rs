@@ -86,6 +86,11 @@ pub struct SipSettings {
     pub unknown_source: UnknownSource,
     pub tcp_max_connections: usize,
     pub tcp_idle_timeout: std::time::Duration,
+    /// Connections one address may hold (SBCs and peers alike).
+    pub tcp_max_per_source: usize,
+    /// How long a new connection may take to send its first whole message
+    /// (a slowloris sends none).
+    pub tcp_first_message: std::time::Duration,
     /// Recent answers kept for retransmissions (entries).
     pub retransmission_cache: usize,
 }
@@ -189,6 +194,22 @@ impl std::fmt::Debug for WarnSettings {
 }
 
 impl Settings {
+    /// Whether an address may talk SIP to callscreen: a configured SBC or
+    /// peer, a proxy next hop (its responses), the announcement service.
+    /// Anyone else's requests are refused, and TCP connections closed at
+    /// accept.
+    pub fn knows(&self, ip: std::net::IpAddr) -> bool {
+        self.sbcs
+            .iter()
+            .any(|s| s.nets.iter().any(|n| n.contains(ip)))
+            || self
+                .peers
+                .iter()
+                .any(|p| p.nets.iter().any(|n| n.contains(ip)))
+            || self.proxy.next_hops.iter().any(|h| h.addr.ip() == ip)
+            || self.warn.as_ref().is_some_and(|w| w.hop.addr.ip() == ip)
+    }
+
     /// The peer a trunk id names.
     pub fn peer_by_trunk(&self, trunk: &[u8]) -> Option<usize> {
         self.peers

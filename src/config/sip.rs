@@ -91,6 +91,10 @@ pub(super) fn server_sections(
         tcp_idle_timeout: std::time::Duration::from_secs(
             s.tcp_idle_timeout_secs.unwrap_or(300).max(1),
         ),
+        tcp_max_per_source: s.tcp_max_per_source.unwrap_or(64).max(1),
+        tcp_first_message: std::time::Duration::from_secs(
+            s.tcp_first_message_secs.unwrap_or(10).max(1),
+        ),
         retransmission_cache: s.retransmission_cache.unwrap_or(65_536),
     };
 

@@ -96,6 +96,7 @@ struct Logged {
     unknown_trunk: u64,
     unknown_source: u64,
     send_failures: u64,
+    tcp_refused: u64,
 }
 
 /// Binds every configured SIP listener and starts the receive threads and
@@ -184,6 +185,14 @@ impl Sip {
                 "messages could not be sent on (no route, queue full or connection refused)"
             );
             self.logged.send_failures = f;
+        }
+        let r = m.tcp_refused.load(Ordering::Relaxed);
+        if r > self.logged.tcp_refused {
+            tracing::warn!(
+                refused = r - self.logged.tcp_refused,
+                "TCP connections closed: a source at tcp_max_per_source, all at tcp_max_connections, or no whole message within tcp_first_message_secs"
+            );
+            self.logged.tcp_refused = r;
         }
         let u = m.unknown_source.load(Ordering::Relaxed);
         if u > self.logged.unknown_source {

@@ -4,7 +4,8 @@
 //! Inbound connections, and proxy mode's outbound ones to next hops (whose
 //! responses come back through a handler like any message).
 
-use std::net::SocketAddr;
+use std::collections::HashMap;
+use std::net::{IpAddr, SocketAddr};
 use std::sync::{Arc, Weak};
 use std::time::Duration;
 
@@ -22,35 +23,90 @@ use crate::state::Metrics;
 /// How long opening a TCP connection to a next hop may take.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(3);
 
+/// Connections held per source address.
+#[derive(Default)]
+struct PerSource(std::sync::Mutex<HashMap<IpAddr, usize>>);
+
+/// One of a source's connections; released when the connection ends.
+struct SourceSlot {
+    sources: Arc<PerSource>,
+    ip: IpAddr,
+}
+
+impl PerSource {
+    fn take(self: &Arc<Self>, ip: IpAddr, max: usize) -> Option<SourceSlot> {
+        let mut m = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        let n = m.entry(ip).or_insert(0);
+        if *n >= max {
+            return None;
+        }
+        *n += 1;
+        Some(SourceSlot {
+            sources: Arc::clone(self),
+            ip,
+        })
+    }
+}
+
+impl Drop for SourceSlot {
+    fn drop(&mut self) {
+        let mut m = self.sources.0.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(n) = m.get_mut(&self.ip) {
+            *n -= 1;
+            if *n == 0 {
+                m.remove(&self.ip);
+            }
+        }
+    }
+}
+
+/// Accepts connections: only from addresses that may talk SIP to
+/// callscreen (others are closed at once, counted), at most
+/// `tcp_max_per_source` per address and `tcp_max_connections` in all, so
+/// that no one source can lock the others out. Refusals are counted and
+/// summed up in the periodic log, not logged one by one (a flood would
+/// flood the log too).
 pub async fn serve(listener: TcpListener, cp: Arc<CallPath>) {
-    let (max, idle) = {
-        let rt = cp.shared.runtime.load();
-        (
-            rt.settings.sip.tcp_max_connections,
-            rt.settings.sip.tcp_idle_timeout,
-        )
-    };
+    let max = cp.shared.runtime.load().settings.sip.tcp_max_connections;
     let slots = Arc::new(Semaphore::new(max));
+    let sources = Arc::new(PerSource::default());
     loop {
         let (stream, peer) = match listener.accept().await {
             Ok(x) => x,
             Err(e) => {
                 tracing::warn!(error = %e, "TCP accept failed");
-                tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+                tokio::time::sleep(Duration::from_millis(50)).await;
                 continue;
             }
         };
+        let (per_source, limits) = {
+            let rt = cp.shared.runtime.load();
+            let s = &rt.settings.sip;
+            if !rt.settings.knows(peer.ip()) {
+                Metrics::inc(&cp.shared.metrics.unknown_source);
+                tracing::debug!(source = %peer, "TCP connection from an unknown source closed");
+                continue;
+            }
+            (
+                s.tcp_max_per_source,
+                (s.tcp_first_message, s.tcp_idle_timeout),
+            )
+        };
+        let Some(source_slot) = sources.take(peer.ip(), per_source) else {
+            Metrics::inc(&cp.shared.metrics.tcp_refused);
+            tracing::debug!(source = %peer, limit = per_source, "TCP connections per source at the limit: closed");
+            continue;
+        };
         let Ok(permit) = Arc::clone(&slots).try_acquire_owned() else {
             Metrics::inc(&cp.shared.metrics.tcp_refused);
-            tracing::warn!(source = %peer, limit = max, "TCP connection limit reached: connection closed");
-            drop(stream);
+            tracing::debug!(source = %peer, limit = max, "TCP connection limit reached: closed");
             continue;
         };
         let cp = Arc::clone(&cp);
         tokio::spawn(async move {
-            let _permit = permit;
+            let _slots = (permit, source_slot);
             let _ = stream.set_nodelay(true);
-            connection(stream, peer, cp, idle).await;
+            connection(stream, peer, cp, limits).await;
         });
     }
 }
@@ -58,7 +114,15 @@ pub async fn serve(listener: TcpListener, cp: Arc<CallPath>) {
 /// One inbound connection: a reader that handles each message and a writer
 /// fed by a queue, so that responses relayed from elsewhere (proxy mode)
 /// can be written on it too.
-async fn connection(stream: TcpStream, peer: SocketAddr, cp: Arc<CallPath>, idle: Duration) {
+/// `limits`: how long the first whole message may take from the accept (a
+/// slowloris trickling bytes is closed then), and how long the connection
+/// may stay idle after that.
+async fn connection(
+    stream: TcpStream,
+    peer: SocketAddr,
+    cp: Arc<CallPath>,
+    (first, idle): (Duration, Duration),
+) {
     let (mut rd, mut wr) = stream.into_split();
     let (tx, mut rx) = mpsc::channel::<Vec<u8>>(1024);
     let id = cp.links.register(tx.clone());
@@ -74,9 +138,21 @@ async fn connection(stream: TcpStream, peer: SocketAddr, cp: Arc<CallPath>, idle
     handler.conn = Some(id);
     let mut buf: Vec<u8> = Vec::with_capacity(8192);
     let mut chunk = vec![0u8; 16 * 1024];
+    let first_by = tokio::time::Instant::now() + first;
+    let mut messages = 0u64;
     loop {
-        let n = match tokio::time::timeout(idle, rd.read(&mut chunk)).await {
+        let deadline = if messages == 0 {
+            first_by
+        } else {
+            tokio::time::Instant::now() + idle
+        };
+        let n = match tokio::time::timeout_at(deadline, rd.read(&mut chunk)).await {
             Ok(Ok(0)) | Ok(Err(_)) => break,
+            Err(_) if messages == 0 => {
+                Metrics::inc(&cp.shared.metrics.tcp_refused);
+                tracing::debug!(source = %peer, "TCP connection sent no whole message in time: closed");
+                break;
+            }
             Err(_) => {
                 tracing::debug!(source = %peer, "TCP connection idle: closed");
                 break;
@@ -84,7 +160,7 @@ async fn connection(stream: TcpStream, peer: SocketAddr, cp: Arc<CallPath>, idle
             Ok(Ok(n)) => n,
         };
         buf.extend_from_slice(&chunk[..n]);
-        if !drain(&mut handler, &mut buf, peer, &cp, &tx).await {
+        if !drain(&mut handler, &mut buf, peer, &cp, &tx, &mut messages).await {
             break;
         }
     }
@@ -128,7 +204,7 @@ async fn outbound(cp: Arc<CallPath>, to: SocketAddr, tx: Queue, mut rx: mpsc::Re
                     Ok(n) => n,
                 };
                 buf.extend_from_slice(&chunk[..n]);
-                if !drain(&mut handler, &mut buf, to, &cp, &tx).await {
+                if !drain(&mut handler, &mut buf, to, &cp, &tx, &mut 0).await {
                     return;
                 }
             }
@@ -158,8 +234,9 @@ async fn outbound(cp: Arc<CallPath>, to: SocketAddr, tx: Queue, mut rx: mpsc::Re
     tracing::debug!(to = %to, "TCP connection to next hop closed");
 }
 
-/// Handles every whole message in `buf` (CRLF keep-alives skipped); false
-/// when the connection must close. Answers on this connection wait for room
+/// Handles every whole message in `buf` (CRLF keep-alives skipped, counted
+/// in `messages`: a keep-alive is no message); false when the connection
+/// must close. Answers on this connection wait for room
 /// in its queue (back-pressure on the sender, nothing dropped).
 async fn drain(
     handler: &mut Handler,
@@ -167,6 +244,7 @@ async fn drain(
     peer: SocketAddr,
     cp: &CallPath,
     tx: &Queue,
+    messages: &mut u64,
 ) -> bool {
     let mut at = 0;
     let mut open = true;
@@ -191,6 +269,7 @@ async fn drain(
             Outcome::Incomplete => break,
             Outcome::Silent { consumed, close } => {
                 at += consumed.max(1);
+                *messages += 1;
                 if close {
                     open = false;
                     break;
@@ -203,6 +282,7 @@ async fn drain(
                     return false;
                 }
                 at += consumed.max(1);
+                *messages += 1;
                 if close {
                     open = false;
                     break;
@@ -215,6 +295,7 @@ async fn drain(
             } => {
                 cp.links.send(&cp.shared.metrics, dest, &handler.out);
                 at += consumed.max(1);
+                *messages += 1;
                 if close {
                     open = false;
                     break;
