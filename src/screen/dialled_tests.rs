@@ -2,6 +2,7 @@
 
 use std::sync::Arc;
 
+use super::test_support;
 use super::*;
 use crate::lists::{BloomParams, Guard, List, ListKind, ListSet, Role, parse};
 use crate::number::NumberContext;
@@ -45,21 +46,11 @@ fn lists() -> ListSet {
     ])
 }
 
+/// A peer of these tests: its PAI trusted when domestic.
 fn peer(name: &str, international: bool, originating: bool) -> Peer {
     Peer {
-        name: name.into(),
-        international,
-        pai_trusted: !international,
-        context: if international {
-            NumberContext::e164_only()
-        } else {
-            NumberContext::national("31")
-        },
-        domestic_cli_allowed: false,
-        shaken_signs: false,
         originating,
-        assigned: Vec::new(),
-        rules: RuleTable::default(),
+        ..test_support::peer(name, international, !international)
     }
 }
 

@@ -85,6 +85,9 @@ fn decide<'a>(v: &mut Verdict<'a>, policy: &'a Policy) {
 }
 
 #[cfg(test)]
+mod test_support;
+
+#[cfg(test)]
 mod tests;
 
 #[cfg(test)]

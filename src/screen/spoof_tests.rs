@@ -3,6 +3,7 @@
 use std::sync::Arc;
 
 use super::facts::MAX_PARTS;
+use super::test_support::peer;
 use super::*;
 use crate::lists::{BloomParams, Guard, List, ListKind, ListSet, Role, parse};
 use crate::number::NumberContext;
@@ -56,24 +57,6 @@ fn lists() -> ListSet {
             BloomParams::default(),
         )),
     ])
-}
-
-fn peer(name: &str, international: bool, pai_trusted: bool) -> Peer {
-    Peer {
-        name: name.into(),
-        international,
-        pai_trusted,
-        context: if international {
-            NumberContext::e164_only()
-        } else {
-            NumberContext::national("31")
-        },
-        domestic_cli_allowed: false,
-        shaken_signs: false,
-        originating: false,
-        assigned: Vec::new(),
-        rules: RuleTable::default(),
-    }
 }
 
 fn policy() -> Policy {

@@ -2,6 +2,7 @@
 
 use std::sync::Arc;
 
+use super::test_support::peer;
 use super::*;
 use crate::lists::{BloomParams, Guard, List, ListKind, ListSet, Role, parse};
 use crate::number::NumberContext;
@@ -54,31 +55,14 @@ fn lists() -> ListSet {
     lists_with(BloomParams::default())
 }
 
-fn peer(name: &str, international: bool, pai_trusted: bool, context: NumberContext) -> Peer {
-    Peer {
-        name: name.into(),
-        international,
-        pai_trusted,
-        context,
-        domestic_cli_allowed: false,
-        shaken_signs: false,
-        originating: false,
-        assigned: Vec::new(),
-        rules: RuleTable::default(),
-    }
-}
-
 fn policy_with(base: RuleTable, intl_rules: RuleTable) -> Policy {
-    let mut intl = peer("intl", true, false, NumberContext::e164_only());
+    let mut intl = peer("intl", true, false);
     intl.rules = intl_rules;
     Policy::new(
         NumberContext::national("31"),
         vec![NumberingPlan::netherlands()],
         EmergencyNumbers::default(),
-        vec![
-            peer("dom", false, true, NumberContext::national("31")),
-            intl,
-        ],
+        vec![peer("dom", false, true), intl],
         base,
         "Network blocked",
     )
