@@ -90,7 +90,9 @@ impl Store {
             .file_name()
             .map(|n| n.to_string_lossy().into_owned())
             .unwrap_or_default();
-        let tmp = self.dir.join(format!(".{name}.tmp"));
+        // Named by process: a temporary file a killed process left is never
+        // taken for one being written now.
+        let tmp = self.dir.join(format!(".{name}.{}.tmp", std::process::id()));
         let written = (|| {
             let mut f = File::create(&tmp)?;
             f.write_all(bytes)?;
