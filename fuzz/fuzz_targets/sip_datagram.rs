@@ -6,7 +6,7 @@
 use std::net::SocketAddr;
 
 use callscreen::sip::facts::{
-    CallerIds, diverting_parties, identities, request_user_param, request_user_without,
+    CallerIds, diverting_parties, identities, request_user, request_user_param, user_without_param,
 };
 use callscreen::sip::forward::{Edits, OwnVia, branch, write_request};
 use callscreen::sip::relay::relay_response;
@@ -27,7 +27,7 @@ fuzz_target!(|data: &[u8]| {
         let _ = ids.from.uri.len() + ids.pai.map_or(0, |p| p.uri.len());
         let _ = diverting_parties(&req).count() + identities(&req).count();
         let _ = request_user_param(&req, b"cs");
-        let _ = request_user_without(&req, b"cs");
+        let _ = request_user(&req).and_then(|u| user_without_param(u, b"cs"));
     }
     if let Ok(req) = read_for_proxy(&m) {
         let own = OwnVia {

@@ -15,7 +15,7 @@ use super::links::Dest;
 use super::warn::{TOKEN_PARAM, Warned};
 use crate::screen::{Action, Verdict};
 use crate::sip::addr::{Uri, param, split_list};
-use crate::sip::facts::{CallerIds, request_user, request_user_param, request_user_without};
+use crate::sip::facts::{CallerIds, request_user, user_without_param};
 use crate::sip::response::{
     self, copy_dialog_headers, escape_raw_bytes, escape_uri_header, finish, header, reason_phrase,
     status_line, tag_of,
@@ -254,9 +254,9 @@ pub fn write_answer(
         // Contact: the next hop, with the dialled user part (without a warn
         // token); never callscreen itself.
         out.extend_from_slice(b"Contact: <sip:");
-        let untokened = request_user_param(req, TOKEN_PARAM)
-            .and_then(|_| request_user_without(req, TOKEN_PARAM));
-        if let Some(user) = untokened.as_deref().or(request_user(req)) {
+        let user = request_user(req);
+        let untokened = user.and_then(|u| user_without_param(u, TOKEN_PARAM));
+        if let Some(user) = untokened.as_deref().or(user) {
             out.extend_from_slice(user);
             out.push(b'@');
         }

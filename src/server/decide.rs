@@ -36,11 +36,7 @@ pub fn read_facts<'a>(
 }
 
 /// The raw strings screening reads, borrowed from the request.
-pub fn raw_call<'s>(
-    ids: &'s CallerIds<'s>,
-    req: &Request<'s>,
-    source: Option<IpAddr>,
-) -> RawCall<'s> {
+fn raw_call<'s>(ids: &'s CallerIds<'s>, req: &Request<'s>, source: Option<IpAddr>) -> RawCall<'s> {
     let text = |b: &'s [u8]| std::str::from_utf8(b).ok();
     let mut diversions = [None; MAX_PARTS];
     for (slot, uri) in diversions.iter_mut().zip(diverting_parties(req)) {

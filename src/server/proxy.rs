@@ -23,7 +23,7 @@ use crate::lists::unix_now;
 use crate::screen::Action;
 use crate::sip::addr::trim_lws;
 use crate::sip::facts::CallerIds;
-use crate::sip::facts::{request_user, request_user_param, request_user_without};
+use crate::sip::facts::{request_user, user_without_param};
 use crate::sip::forward::{self, Edits, OwnVia, UDP_MAX_REQUEST, route_is_own, write_request};
 use crate::sip::relay::{Back, Relay, relay_response};
 use crate::sip::{Message, Method, Request};
@@ -130,13 +130,14 @@ fn warned_uri(out: &mut Vec<u8>, req: &Request<'_>, cp: &CallPath) -> Option<Vec
     }
 }
 
-/// The Request-URI without callscreen's warn token, when it carries one.
+/// The Request-URI without callscreen's warn token, when it carries one
+/// (one parse of the user part; nothing allocated otherwise).
 fn untokened_uri(req: &Request<'_>) -> Option<Vec<u8>> {
-    request_user_param(req, TOKEN_PARAM)?;
     let user = request_user(req)?;
+    let without = user_without_param(user, TOKEN_PARAM)?;
     let start = user.as_ptr() as usize - req.uri.as_ptr() as usize;
     let mut uri = req.uri[..start].to_vec();
-    uri.extend_from_slice(&request_user_without(req, TOKEN_PARAM)?);
+    uri.extend_from_slice(&without);
     uri.extend_from_slice(&req.uri[start + user.len()..]);
     Some(uri)
 }

@@ -66,32 +66,36 @@ pub fn request_user<'a>(req: &Request<'a>) -> Option<&'a [u8]> {
     Uri::parse(req.uri).and_then(|u| u.user)
 }
 
+/// `name=value` → `value`, for a parameter named `name` (any case).
+fn param_value<'a>(part: &'a [u8], name: &[u8]) -> Option<&'a [u8]> {
+    let (n, v) = part.split_at_checked(name.len())?;
+    (n.eq_ignore_ascii_case(name) && v.first() == Some(&b'=')).then(|| &v[1..])
+}
+
 /// The value of a user-part parameter of the Request-URI
 /// (`sip:+31900123456;cs=…@host`: `cs`).
 pub fn request_user_param<'a>(req: &Request<'a>, name: &[u8]) -> Option<&'a [u8]> {
     request_user(req)?
         .split(|&c| c == b';')
         .skip(1)
-        .find_map(|p| match p.iter().position(|&c| c == b'=') {
-            Some(i) if p[..i].eq_ignore_ascii_case(name) => Some(&p[i + 1..]),
-            _ => None,
-        })
+        .find_map(|p| param_value(p, name))
 }
 
-/// The user part of the Request-URI without one of its parameters.
-pub fn request_user_without<'a>(req: &Request<'a>, name: &[u8]) -> Option<Vec<u8>> {
-    let user = request_user(req)?;
-    let mut out = Vec::with_capacity(user.len());
-    for (i, part) in user.split(|&c| c == b';').enumerate() {
-        let named = part.len() > name.len()
-            && part[..name.len()].eq_ignore_ascii_case(name)
-            && part[name.len()] == b'=';
-        if i > 0 && named {
-            continue;
-        }
-        if i > 0 {
-            out.push(b';');
-        }
+/// A user part without one of its parameters; `None` (and nothing
+/// allocated) when it has no such parameter.
+pub fn user_without_param(user: &[u8], name: &[u8]) -> Option<Vec<u8>> {
+    let mut parts = user.split(|&c| c == b';');
+    let number = parts.next()?;
+    if !user
+        .split(|&c| c == b';')
+        .skip(1)
+        .any(|p| param_value(p, name).is_some())
+    {
+        return None;
+    }
+    let mut out = number.to_vec();
+    for part in parts.filter(|p| param_value(p, name).is_none()) {
+        out.push(b';');
         out.extend_from_slice(part);
     }
     Some(out)
