@@ -1,5 +1,11 @@
-//! A list swap under SIP load fails no call and keeps latency in bounds.
-//! (Alone in its test binary, so no other test competes for the 2 cores.)
+//! A list swap under SIP load fails no call, and the new list is in force
+//! once the push is acknowledged. (Alone in its test binary, so no other
+//! test competes for the 2 cores.)
+//!
+//! The latency during a swap is a figure, not a pass/fail here: `cargo
+//! test` runs on a debug build next to other work. `bench/swap_latency.sh`
+//! runs the ignored test below on the release build and prints the ratio
+//! (BENCHMARKS.md records it).
 
 mod support;
 
@@ -10,15 +16,24 @@ use std::time::Instant;
 use support::*;
 
 const TOKEN: &str = "ops-token-for-load-tests";
+/// In the list of salt 2 (pushed during the load), not in that of salt 1.
+const ONLY_IN_NEW: &str = "+31600000002";
 
 fn p99(mut v: Vec<u64>) -> u64 {
     v.sort_unstable();
     v[(v.len() - 1) * 99 / 100]
 }
 
-#[test]
-fn a_swap_under_sip_load_fails_no_call() {
-    let dir = temp_dir("api-swap");
+struct Swap {
+    before: Vec<u64>,
+    during: Vec<u64>,
+}
+
+/// 2 000 calls, then a 100 000-number push with calls running until it is
+/// acknowledged; asserts that every call was answered and that the new list
+/// is in force. Latencies in µs.
+fn swap_under_load(name: &str) -> Swap {
+    let dir = temp_dir(name);
     let cfg = config(&dir, &ops_api_config(&dir.join("state"), 2, TOKEN));
     let d = Daemon::start_config(dir.clone(), cfg, &[]);
     let api = api_addr(&d);
@@ -28,6 +43,12 @@ fn a_swap_under_sip_load_fails_no_call() {
         200
     );
     let to = d.udp;
+    let c = udp_client("127.0.0.1:0");
+    assert_eq!(
+        status(&udp_ask(&c, to, &invite("old-list", ONLY_IN_NEW, "")).expect("an answer")),
+        302,
+        "not in the old list"
+    );
     let calls = |n: usize, tag: &str, stop: Option<&AtomicBool>| {
         let c = udp_client("127.0.0.1:0");
         let mut lat = Vec::new();
@@ -59,13 +80,34 @@ fn a_swap_under_sip_load_fails_no_call() {
     let (during, failed_during) = calls(100_000, "during", Some(&done));
     assert_eq!(pusher.join().unwrap(), 200);
     assert_eq!(failed_during, 0, "no call failed during the swap");
-    let (p_before, p_during) = (p99(before), p99(during.clone()));
-    eprintln!(
-        "p99 before {p_before} µs, during the swap {p_during} µs, {} calls during",
-        during.len()
+    assert!(during.len() > 200, "calls ran during the swap");
+    assert_eq!(
+        status(&udp_ask(&c, to, &invite("new-list", ONLY_IN_NEW, "")).expect("an answer")),
+        608,
+        "the acknowledged list is in force"
     );
-    // (A floor of 200 µs on the reference keeps scheduler noise on a shared
-    // 2-core machine from failing a sub-millisecond comparison.)
+    Swap { before, during }
+}
+
+#[test]
+fn a_swap_under_sip_load_fails_no_call() {
+    swap_under_load("api-swap");
+}
+
+/// The figure for BENCHMARKS.md (`bench/swap_latency.sh`, release build).
+#[test]
+#[ignore = "a latency figure: bench/swap_latency.sh runs it on the release build"]
+fn swap_latency_ratio() {
+    let s = swap_under_load("api-swap-latency");
+    let (p_before, p_during) = (p99(s.before), p99(s.during.clone()));
+    println!(
+        "p99 before {p_before} µs, during the swap {p_during} µs ({:.2}x), {} calls during",
+        p_during as f64 / p_before.max(1) as f64,
+        s.during.len()
+    );
+    // The bound (#2): at most twice the p99 before the swap. A floor
+    // of 200 µs on the reference keeps scheduler noise out of a
+    // sub-millisecond comparison.
     assert!(
         p_during <= 2 * p_before.max(200),
         "p99 during the swap {p_during} µs > 2 x {p_before} µs"
