@@ -31,6 +31,29 @@ impl Cidr {
     pub fn prefix_len(self) -> u8 {
         self.len
     }
+
+    pub fn is_ipv4(self) -> bool {
+        self.addr.is_ipv4()
+    }
+
+    /// How many addresses it holds (saturating at `u128::MAX`).
+    pub fn size(self) -> u128 {
+        let (lo, hi) = self.range();
+        (hi - lo).saturating_add(1)
+    }
+
+    /// Every address in it, in order (meant for small networks: see `size`).
+    pub fn hosts(self) -> impl Iterator<Item = IpAddr> {
+        let (lo, hi) = self.range();
+        let v4 = self.addr.is_ipv4();
+        (lo..=hi).map(move |k| {
+            let a = Ipv6Addr::from(k);
+            match (v4, a.to_ipv4_mapped()) {
+                (true, Some(b)) => IpAddr::V4(b),
+                _ => IpAddr::V6(a),
+            }
+        })
+    }
 }
 
 /// An address as the `u128` that [`Cidr::range`] uses.
@@ -101,6 +124,26 @@ pub fn key_to_ip(k: u128) -> IpAddr {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_small_network_lists_its_addresses() {
+        let n: Cidr = "127.0.0.8/30".parse().expect("a network");
+        let hosts: Vec<String> = n.hosts().map(|h| h.to_string()).collect();
+        assert_eq!(
+            hosts,
+            ["127.0.0.8", "127.0.0.9", "127.0.0.10", "127.0.0.11"]
+        );
+        assert_eq!(n.size(), 4);
+        let one: Cidr = "2001:db8::1".parse().expect("an address");
+        assert_eq!(one.size(), 1);
+        assert_eq!(
+            one.hosts().next().map(|h| h.to_string()).as_deref(),
+            Some("2001:db8::1")
+        );
+        assert!(!one.is_ipv4());
+        let all: Cidr = "::/0".parse().expect("everything");
+        assert_eq!(all.size(), u128::MAX);
+    }
 
     #[test]
     fn parses_and_contains() {

@@ -304,10 +304,10 @@ fn reload(shared: &Shared, engine: Engine) {
         .iter()
         .map(|l| format!("{}@{}", l.name, l.version))
         .collect();
-    shared.runtime.store(Arc::new(Runtime {
+    shared.replace(Runtime {
         settings: engine.settings,
         lists: ListSet::new(lists),
-    }));
+    });
     Metrics::inc(&shared.metrics.reloads);
     tracing::info!(lists = %summary.join(","), "reloaded configuration and lists");
     // The old snapshot is freed here, on the signal task, not on a call.

@@ -5,6 +5,7 @@
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::time::Instant;
 
 use arc_swap::ArcSwap;
 
@@ -31,6 +32,15 @@ pub struct Metrics {
     pub unknown_source: AtomicU64,
     pub unknown_trunk: AtomicU64,
     pub fail_open: AtomicU64,
+    /// INVITEs let through unscreened (or answered as configured) because
+    /// their peer was over its rate limit (per peer: [`PeerLoads`]).
+    pub shed_limit: AtomicU64,
+    /// Requests that waited in the UDP queue longer than `[sip]
+    /// shed_queue_age_ms`: INVITEs let through unscreened, OPTIONS 503.
+    pub shed_queue_age: AtomicU64,
+    /// Datagrams the kernel dropped because a UDP queue was full (every
+    /// queue; the server logs them per queue).
+    pub udp_queue_drops: AtomicU64,
     pub options: AtomicU64,
     pub refused_methods: AtomicU64,
     pub tcp_refused: AtomicU64,
@@ -76,9 +86,91 @@ impl Metrics {
     }
 }
 
+/// A token bucket as a GCRA (generic cell rate algorithm): the
+/// theoretical arrival time of the next event, in ns since an epoch the
+/// owner keeps. One atomic, no lock.
+#[derive(Default)]
+pub struct Gcra(AtomicU64);
+
+impl Gcra {
+    /// Takes one token: false when the bucket (`per_sec` refill, `burst`
+    /// size) is empty. `per_sec` 0: no limit.
+    pub fn admit(&self, now_ns: u64, per_sec: u32, burst: u32) -> bool {
+        if per_sec == 0 {
+            return true;
+        }
+        let interval = 1_000_000_000 / u64::from(per_sec);
+        let tolerance = interval * u64::from(burst.max(1) - 1);
+        let mut cur = self.0.load(Ordering::Relaxed);
+        loop {
+            let tat = cur.max(now_ns);
+            if tat - now_ns > tolerance {
+                return false;
+            }
+            match self.0.compare_exchange_weak(
+                cur,
+                tat + interval,
+                Ordering::Relaxed,
+                Ordering::Relaxed,
+            ) {
+                Ok(_) => return true,
+                Err(x) => cur = x,
+            }
+        }
+    }
+}
+
+/// One peer's call rate against its limit, and what was shed.
+pub struct PeerLoad {
+    pub name: String,
+    bucket: Gcra,
+    /// INVITEs over the limit (answered as `over_limit` says).
+    pub shed: AtomicU64,
+}
+
+/// Every peer's [`PeerLoad`], by the peer index of the settings in force
+/// (rebuilt on a reload, carried over by name).
+pub struct PeerLoads {
+    epoch: Instant,
+    pub peers: Vec<PeerLoad>,
+}
+
+impl PeerLoads {
+    fn new(settings: &Settings, before: Option<&PeerLoads>) -> PeerLoads {
+        let epoch = before.map_or_else(Instant::now, |b| b.epoch);
+        let peers = settings
+            .policy
+            .peers
+            .iter()
+            .map(|p| {
+                let old = before.and_then(|b| b.peers.iter().find(|o| o.name == p.name));
+                let get = |c: Option<&AtomicU64>| c.map_or(0, |c| c.load(Ordering::Relaxed));
+                PeerLoad {
+                    name: p.name.clone(),
+                    bucket: Gcra(AtomicU64::new(get(old.map(|o| &o.bucket.0)))),
+                    shed: AtomicU64::new(get(old.map(|o| &o.shed))),
+                }
+            })
+            .collect();
+        PeerLoads { epoch, peers }
+    }
+
+    /// Takes one call from `peer`'s bucket: false when it is over `per_sec`
+    /// (refilled continuously, `burst` at most). `per_sec` 0: no limit.
+    pub fn admit(&self, peer: usize, per_sec: u32, burst: u32, now: Instant) -> bool {
+        let Some(p) = self.peers.get(peer) else {
+            return true;
+        };
+        let now_ns = now.saturating_duration_since(self.epoch).as_nanos() as u64;
+        p.bucket.admit(now_ns, per_sec, burst)
+    }
+}
+
 /// The state of one running daemon, shared by its SIP side and its API.
 pub struct Shared {
     pub runtime: ArcSwap<Runtime>,
+    /// Each peer's rate against its limit.
+    pub loads: ArcSwap<PeerLoads>,
     /// OPTIONS answers 200 only once this is set (lists loaded, listening).
     pub ready: AtomicBool,
     pub stop: AtomicBool,
@@ -88,6 +180,7 @@ pub struct Shared {
 impl Shared {
     pub fn new(runtime: Runtime) -> Arc<Shared> {
         Arc::new(Shared {
+            loads: ArcSwap::from_pointee(PeerLoads::new(&runtime.settings, None)),
             runtime: ArcSwap::from_pointee(runtime),
             ready: AtomicBool::new(false),
             stop: AtomicBool::new(false),
@@ -107,7 +200,68 @@ impl Shared {
         before
     }
 
+    /// Puts a new configuration and its lists in force (a reload); the
+    /// peers' rates and shed counts carry over by name.
+    pub fn replace(&self, runtime: Runtime) {
+        let loads = PeerLoads::new(&runtime.settings, Some(&self.loads.load()));
+        self.loads.store(Arc::new(loads));
+        self.runtime.store(Arc::new(runtime));
+    }
+
     pub fn stopping(&self) -> bool {
         self.stop.load(Ordering::Relaxed)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn loads() -> PeerLoads {
+        let settings = crate::config::from_str(
+            "[home]\ncountry_code = \"31\"\n[[peers]]\nname = \"a\"\naddresses = [\"192.0.2.1/32\"]\nscope = \"domestic\"\n",
+            std::path::Path::new("t.toml"),
+        )
+        .expect("config");
+        PeerLoads::new(&settings, None)
+    }
+
+    #[test]
+    fn a_bucket_admits_its_burst_then_its_rate() {
+        let l = loads();
+        let t0 = l.epoch + std::time::Duration::from_secs(10);
+        // Burst 5 at 100/s: five at once, the sixth refused.
+        for i in 0..5 {
+            assert!(l.admit(0, 100, 5, t0), "call {i} of the burst");
+        }
+        assert!(!l.admit(0, 100, 5, t0));
+        // 10 ms later one more token (1/100 s), and only one.
+        let t1 = t0 + std::time::Duration::from_millis(10);
+        assert!(l.admit(0, 100, 5, t1));
+        assert!(!l.admit(0, 100, 5, t1));
+        // Idle for a second: the whole burst again, not more.
+        let t2 = t1 + std::time::Duration::from_secs(1);
+        assert_eq!((0..10).filter(|_| l.admit(0, 100, 5, t2)).count(), 5);
+        // No limit, and an index from another configuration: always admitted.
+        assert!((0..1000).all(|_| l.admit(0, 0, 1, t2)));
+        assert!(l.admit(7, 1, 1, t2));
+    }
+
+    #[test]
+    fn a_reload_carries_rates_and_counts_by_name() {
+        let l = loads();
+        let t = l.epoch + std::time::Duration::from_secs(1);
+        assert!(l.admit(0, 1, 1, t));
+        l.peers[0].shed.store(3, Ordering::Relaxed);
+        let settings = crate::config::from_str(
+            "[home]\ncountry_code = \"31\"\n[[peers]]\nname = \"b\"\naddresses = [\"192.0.2.2/32\"]\nscope = \"domestic\"\n[[peers]]\nname = \"a\"\naddresses = [\"192.0.2.1/32\"]\nscope = \"domestic\"\n",
+            std::path::Path::new("t.toml"),
+        )
+        .expect("config");
+        let r = PeerLoads::new(&settings, Some(&l));
+        assert_eq!(r.peers[1].name, "a");
+        assert_eq!(r.peers[1].shed.load(Ordering::Relaxed), 3);
+        assert!(!r.admit(1, 1, 1, t), "a's bucket is still empty");
+        assert!(r.admit(0, 1, 1, t), "b starts full");
     }
 }

@@ -29,8 +29,8 @@ use std::path::{Path, PathBuf};
 pub use api::{ApiSettings, Client, DEFAULT_MAX_BODY, Operation, parse_sha256};
 pub use error::{ConfigError, ConfigErrors};
 pub use settings::{
-    Carry, ListSpec, LogSettings, Mode, NextHop, PeerMatch, ProxySettings, RedirectSettings, Sbc,
-    Settings, SipSettings, TagSettings, UnknownSource, WarnSettings,
+    Carry, ListSpec, LogSettings, Mode, NextHop, OverLimit, PeerLimit, PeerMatch, ProxySettings,
+    RedirectSettings, Sbc, Settings, SipSettings, TagSettings, UnknownSource, WarnSettings,
 };
 
 /// Reads and validates a configuration file.

@@ -8,7 +8,7 @@ use super::context::Ctx;
 use super::numbering::number_context;
 use super::policy::rule_table;
 use super::schema;
-use super::settings::{PeerMatch, Sbc};
+use super::settings::{OverLimit, PeerLimit, PeerMatch, Sbc};
 use crate::lists::Role;
 use crate::number::NumberContext;
 use crate::screen::{NumberBlock, Peer};
@@ -165,10 +165,80 @@ pub(super) fn peers(
             context,
             rules,
         });
+        let limit = peer_limit(cx, raw, pv, &key, p.span());
         matches.push(PeerMatch {
             trunk_ids: pv.trunk_ids.clone(),
             nets,
+            limit,
         });
     }
     (peers, matches)
 }
+
+/// A peer's rate limit: its own `calls_per_sec`/`burst`, else `[sip]`'s
+/// `peer_calls_per_sec`/`peer_burst`; and what an INVITE over it gets.
+fn peer_limit(
+    cx: &mut Ctx<'_>,
+    raw: &schema::Config,
+    pv: &schema::PeerEntry,
+    key: &str,
+    span: std::ops::Range<usize>,
+) -> PeerLimit {
+    let per_sec = pv
+        .calls_per_sec
+        .or(raw.sip.peer_calls_per_sec)
+        .unwrap_or(DEFAULT_PEER_CALLS_PER_SEC);
+    let burst = pv
+        .burst
+        .or(raw.sip.peer_burst)
+        .unwrap_or(per_sec.saturating_mul(2))
+        .max(1);
+    let code = match &pv.over_limit_code {
+        None => 480,
+        Some(c) => match u16::try_from(*c.get_ref()) {
+            Ok(n @ 400..=699) if n != 503 => n,
+            _ => {
+                cx.err::<()>(
+                    Some(c.span()),
+                    format!("{key}.over_limit_code"),
+                    "must be a final answer from 400 to 699 other than 503 (a 503 makes an SBC stop sending anything to callscreen, RFC 3261 §21.5.4); e.g. 480 or 486",
+                );
+                480
+            }
+        },
+    };
+    let over = match pv
+        .over_limit
+        .as_ref()
+        .map(|o| (o.get_ref().as_str(), o.span()))
+    {
+        None | Some(("pass", _)) => OverLimit::Pass,
+        Some(("drop", _)) => OverLimit::Drop,
+        Some(("reject", _)) => OverLimit::Reject(code),
+        Some((other, sp)) => {
+            cx.err::<()>(
+                Some(sp),
+                format!("{key}.over_limit"),
+                format!("{other:?}: use \"pass\" (the fail-open answer, unscreened; the default), \"reject\" (answered with over_limit_code) or \"drop\" (no answer)"),
+            );
+            OverLimit::Pass
+        }
+    };
+    if pv.over_limit_code.is_some() && !matches!(over, OverLimit::Reject(_)) {
+        cx.err::<()>(
+            Some(span),
+            format!("{key}.over_limit_code"),
+            "is the answer of over_limit = \"reject\"; set that too, or remove the code",
+        );
+    }
+    PeerLimit {
+        per_sec,
+        burst,
+        over,
+    }
+}
+
+/// INVITEs per second a peer may send before its calls are shed (`[sip]
+/// peer_calls_per_sec`): far above a busy interconnect's call rate, far
+/// below what a flood sends.
+pub const DEFAULT_PEER_CALLS_PER_SEC: u32 = 2000;

@@ -94,6 +94,11 @@ pub struct SipSection {
     pub tcp_max_per_source: Option<usize>,
     pub tcp_first_message_secs: Option<u64>,
     pub retransmission_cache: Option<usize>,
+    pub unknown_source_per_sec: Option<u32>,
+    pub peer_calls_per_sec: Option<u32>,
+    pub peer_burst: Option<u32>,
+    pub shed_queue_age_ms: Option<u64>,
+    pub udp_queue_per_peer: Option<bool>,
 }
 
 #[derive(Deserialize, Default)]
@@ -252,6 +257,14 @@ pub struct PeerEntry {
     pub assigned: Vec<Spanned<String>>,
     #[serde(default)]
     pub rules: BTreeMap<String, Spanned<toml::Value>>,
+    #[serde(default)]
+    pub calls_per_sec: Option<u32>,
+    #[serde(default)]
+    pub burst: Option<u32>,
+    #[serde(default)]
+    pub over_limit: Option<Spanned<String>>,
+    #[serde(default)]
+    pub over_limit_code: Option<Spanned<i64>>,
 }
 
 /// `[warn]`: where a warned subscriber's call goes first.

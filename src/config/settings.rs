@@ -93,6 +93,35 @@ pub struct SipSettings {
     pub tcp_first_message: std::time::Duration,
     /// Recent answers kept for retransmissions (entries).
     pub retransmission_cache: usize,
+    /// 403 answers per second to one unknown address (beyond: dropped).
+    pub unknown_source_per_sec: u32,
+    /// A UDP datagram that waited longer than this in the socket's queue
+    /// is shed: an INVITE gets the fail-open answer, an OPTIONS `503`.
+    pub shed_queue_age: std::time::Duration,
+    /// Each SBC and direct peer address gets a UDP socket of its own (a
+    /// queue the kernel fills per sender), read in turn with the others.
+    pub udp_queue_per_peer: bool,
+}
+
+/// What an INVITE over its peer's rate limit gets.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum OverLimit {
+    /// The fail-open answer: let through untagged, unscreened (the default).
+    Pass,
+    /// No answer (the peer's retransmissions come back later).
+    Drop,
+    /// A final answer with this code (4xx–6xx, never 503: RFC 3261 §21.5.4
+    /// would take all of callscreen out of the sender's routing).
+    Reject(u16),
+}
+
+/// A peer's call-rate limit: a token bucket (`per_sec` refill, `burst` size).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct PeerLimit {
+    /// Calls per second; 0: no limit.
+    pub per_sec: u32,
+    pub burst: u32,
+    pub over: OverLimit,
 }
 
 /// Redirect mode (`[redirect]`).
@@ -119,6 +148,9 @@ pub struct LogSettings {
 pub struct PeerMatch {
     pub trunk_ids: Vec<String>,
     pub nets: Vec<Cidr>,
+    /// Its INVITEs per second (keyed by ingress peer: the trunk id an SBC
+    /// signals, or the source address of a direct peer).
+    pub limit: PeerLimit,
 }
 
 /// How tags are written on a tagged call.

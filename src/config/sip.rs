@@ -96,6 +96,9 @@ pub(super) fn server_sections(
             s.tcp_first_message_secs.unwrap_or(10).max(1),
         ),
         retransmission_cache: s.retransmission_cache.unwrap_or(65_536),
+        unknown_source_per_sec: s.unknown_source_per_sec.unwrap_or(20),
+        shed_queue_age: std::time::Duration::from_millis(s.shed_queue_age_ms.unwrap_or(100).max(1)),
+        udp_queue_per_peer: s.udp_queue_per_peer.unwrap_or(true),
     };
 
     let r = &raw.redirect;

@@ -54,6 +54,9 @@ pub struct Cx<'r> {
     pub rt: &'r Runtime,
     pub cp: &'r Arc<CallPath>,
     pub t0: Instant,
+    /// An INVITE let through unscreened (over its peer's limit, or too long
+    /// in the queue): the fail-open answer, no NOC line.
+    pub shed: bool,
 }
 
 impl Cx<'_> {

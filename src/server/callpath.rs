@@ -4,6 +4,7 @@
 
 use std::sync::Arc;
 
+use super::admit::Unknowns;
 use super::cache::RetransmitCache;
 use super::hops::Hops;
 use super::links::Links;
@@ -22,6 +23,8 @@ pub struct CallPath {
     /// The warn tokens' key when `[warn] token_key_file` names none: made
     /// at start, so tokens hold across reloads but not restarts.
     pub warn_key: TokenKey,
+    /// The 403s unknown sources get, limited per address.
+    pub unknowns: Unknowns,
 }
 
 impl CallPath {
@@ -34,6 +37,7 @@ impl CallPath {
             links: Links::default(),
             hops: Hops::default(),
             warn_key: TokenKey::random()?,
+            unknowns: Unknowns::default(),
         }))
     }
 }

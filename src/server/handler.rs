@@ -8,8 +8,9 @@
 
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
+use super::admit::{Admit, admit};
 use super::answer::{Cx, Outcome, reply, simple};
 use super::callpath::CallPath;
 use super::ingress::{self, Ingress};
@@ -26,6 +27,9 @@ pub struct Handler {
     /// The inbound TCP connection this handler reads (proxy mode writes it
     /// into its Via, so that responses come back on it).
     pub conn: Option<u64>,
+    /// How long the message waited in the kernel's queue (UDP; zero over
+    /// TCP), set by the receiving thread before `handle`.
+    pub queued: Duration,
 }
 
 impl Handler {
@@ -36,7 +40,30 @@ impl Handler {
             out: Vec::with_capacity(2048),
             cp,
             conn: None,
+            queued: Duration::ZERO,
         }
+    }
+
+    /// Whether a datagram from `src` is refused before it is parsed: its
+    /// address is no SBC, peer or next hop, and `[sip] unknown_source` says
+    /// drop, or the address has had its share of 403s
+    /// (`unknown_source_per_sec`). Counted; logged at debug.
+    pub fn refuse_unknown(&self, src: SocketAddr) -> bool {
+        let rt = self.cp.shared.runtime.load();
+        let s = &rt.settings;
+        if s.knows(src.ip()) {
+            return false;
+        }
+        let refused = s.sip.unknown_source == UnknownSource::Drop
+            || !self
+                .cp
+                .unknowns
+                .admit(src.ip(), s.sip.unknown_source_per_sec, Instant::now());
+        if refused {
+            Metrics::inc(&self.cp.shared.metrics.unknown_source);
+            tracing::debug!(source = %src, "datagram from an unknown source dropped unparsed");
+        }
+        refused
     }
 
     /// Handles the message at the start of `buf` from `src`.
@@ -53,7 +80,7 @@ impl Handler {
         let close = framing == Framing::Stream && msg.fault.is_some_and(|f| f.breaks_framing());
         let m = &cp.shared.metrics;
         let proxy = rt.settings.sip.mode == Mode::Proxy;
-        let cx = Cx {
+        let mut cx = Cx {
             src,
             framing,
             consumed,
@@ -62,6 +89,7 @@ impl Handler {
             rt: &rt,
             cp: &cp,
             t0,
+            shed: false,
         };
         if let (true, Some(StartLine::Response { code }), None) = (proxy, msg.start, msg.fault) {
             return proxy::response(&mut self.out, &msg, code, &cx);
@@ -139,6 +167,23 @@ impl Handler {
                 return reply(&msg, src, framing, consumed, close);
             }
         };
+        match admit(&req, ingress, self.queued, &rt.settings, &cp.shared, t0) {
+            Admit::Screen => {}
+            Admit::Shed => cx.shed = true,
+            Admit::Drop => return cx.silent(),
+            Admit::Answer(code) => {
+                simple(
+                    &mut self.out,
+                    &msg,
+                    src,
+                    code,
+                    reason_phrase(code),
+                    &cp,
+                    &[],
+                );
+                return cx.reply(&msg);
+            }
+        }
         if proxy {
             proxy::request(&mut self.out, &msg, &req, ingress, &cx)
         } else {

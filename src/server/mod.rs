@@ -26,6 +26,7 @@
 //! This file starts it all: `start` binds and spawns, `Sip::report` logs
 //! what is summed per interval, the health probes run here.
 
+mod admit;
 mod answer;
 mod cache;
 mod callpath;
@@ -89,12 +90,16 @@ pub struct Sip {
     pub tcp: Vec<SocketAddr>,
     /// Counts already logged by `report`.
     logged: Logged,
+    /// The UDP queues of each listener (their drop counts are logged).
+    queues: Vec<Arc<Vec<udp::Queue>>>,
 }
 
 #[derive(Default)]
 struct Logged {
     unknown_trunk: u64,
     unknown_source: u64,
+    shed_limit: u64,
+    shed_queue_age: u64,
     send_failures: u64,
     tcp_refused: u64,
 }
@@ -147,11 +152,20 @@ pub fn start(shared: &Arc<Shared>) -> Result<Sip, ListenError> {
         udp: udp_bound,
         tcp: tcp_bound,
         logged: Logged::default(),
+        queues: Vec::new(),
     };
+    let mut room = udp::queue_budget();
     for sock in &udp_socks {
-        let h =
-            udp::spawn(Arc::clone(sock), threads, Arc::clone(&cp)).map_err(ListenError::Thread)?;
+        let queues = Arc::new(udp::queues(Arc::clone(sock), &settings, &mut room));
+        tracing::debug!(
+            listener = ?sock.local_addr().ok(),
+            own_queues = queues.len() - 1,
+            "UDP queues"
+        );
+        let h = udp::spawn(Arc::clone(&queues), threads, Arc::clone(&cp))
+            .map_err(ListenError::Thread)?;
         sip.threads.extend(h);
+        sip.queues.push(queues);
     }
     for l in tcp_listeners {
         tokio::spawn(tcp::serve(l, Arc::clone(&cp)));
@@ -193,6 +207,41 @@ impl Sip {
                 "TCP connections closed: a source at tcp_max_per_source, all at tcp_max_connections, or no whole message within tcp_first_message_secs"
             );
             self.logged.tcp_refused = r;
+        }
+        for q in self.queues.iter().flat_map(|l| l.iter()) {
+            let (d, before) = (q.drops(), q.logged.load(Ordering::Relaxed));
+            if d > before {
+                tracing::warn!(
+                    queue = %q.label,
+                    dropped = d - before,
+                    "the kernel dropped UDP datagrams: this sender sent faster than callscreen reads"
+                );
+                q.logged.store(d, Ordering::Relaxed);
+            }
+        }
+        let loads = self.cp.shared.loads.load();
+        let shed = m.shed_limit.load(Ordering::Relaxed);
+        if shed > self.logged.shed_limit {
+            let by_peer: Vec<String> = loads
+                .peers
+                .iter()
+                .filter(|p| p.shed.load(Ordering::Relaxed) > 0)
+                .map(|p| format!("{}={}", p.name, p.shed.load(Ordering::Relaxed)))
+                .collect();
+            tracing::warn!(
+                shed = shed - self.logged.shed_limit,
+                total_by_peer = %by_peer.join(","),
+                "INVITEs over their peer's rate limit: answered as the peer's over_limit says (default: let through unscreened)"
+            );
+            self.logged.shed_limit = shed;
+        }
+        let aged = m.shed_queue_age.load(Ordering::Relaxed);
+        if aged > self.logged.shed_queue_age {
+            tracing::warn!(
+                shed = aged - self.logged.shed_queue_age,
+                "overload: requests waited longer than [sip] shed_queue_age_ms; INVITEs were let through unscreened, OPTIONS answered 503"
+            );
+            self.logged.shed_queue_age = aged;
         }
         let u = m.unknown_source.load(Ordering::Relaxed);
         if u > self.logged.unknown_source {

@@ -244,16 +244,19 @@ fn invite(
     }
     let warned_before = (cached == Some(Kind::Warned)).then(|| std::mem::take(out));
     let ids = CallerIds::read(req);
-    let facts = read_facts(req, &ids, peer, cx.src.ip(), rt, &cp.warn_key);
-    let verdict = decide(&facts, rt, &cp.shared.metrics, req);
+    // A shed call is not screened: forwarded untagged (the fail-open answer).
+    let facts = (!cx.shed).then(|| read_facts(req, &ids, peer, cx.src.ip(), rt, &cp.warn_key));
+    let verdict = facts
+        .as_ref()
+        .and_then(|f| decide(f, rt, &cp.shared.metrics, req));
     let action = verdict.as_ref().map_or(Action::Allow, |v| v.action);
-    if let Action::Reject { code } = action {
+    if let (Action::Reject { code }, Some(facts)) = (action, &facts) {
         let to_tag = own_to_tag(req, cp);
         let v = verdict.as_ref();
         write_answer(out, req, cx.src, to_tag, rt, peer, v, &ids, None);
         cp.cache.insert(key, now, Kind::Answer, out);
         let m = &cp.shared.metrics;
-        account(req, &facts, verdict.as_ref(), peer, code, rt, m, cx.t0);
+        account(req, facts, verdict.as_ref(), peer, code, rt, m, cx.t0);
         return cx.reply(msg);
     }
     let s = &rt.settings;
@@ -277,10 +280,10 @@ fn invite(
     }
     // A warned call goes to the announcement service, with RFC 4458's target
     // and cause and the original target carried (`[warn]`).
-    let warn = match (action, &s.warn) {
-        (Action::Warn, Some(w)) => warned_before
+    let warn = match (action, &s.warn, &facts) {
+        (Action::Warn, Some(w), Some(facts)) => warned_before
             .or_else(|| {
-                let warned = Warned::new(&facts, w, &cp.warn_key, unix_now())?;
+                let warned = Warned::new(facts, w, &cp.warn_key, unix_now())?;
                 let mut uri = Vec::new();
                 warned.write_uri(&mut uri, w);
                 Some(uri)
@@ -309,8 +312,10 @@ fn invite(
             Some((_, uri)) => cp.cache.insert(key, now, Kind::Warned, uri),
             None => cp.cache.insert(key, now, Kind::Forwarded, &[]),
         }
-        let m = &cp.shared.metrics;
-        account(req, &facts, verdict.as_ref(), peer, 0, rt, m, cx.t0);
+        if let Some(facts) = &facts {
+            let m = &cp.shared.metrics;
+            account(req, facts, verdict.as_ref(), peer, 0, rt, m, cx.t0);
+        }
     }
     outcome
 }

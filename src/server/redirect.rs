@@ -57,6 +57,11 @@ fn invite(out: &mut Vec<u8>, req: &Request<'_>, peer: usize, cx: &Cx<'_>) {
     }
     let to_tag = own_to_tag(req, cp);
     let ids = CallerIds::read(req);
+    if cx.shed {
+        write_answer(out, req, cx.src, to_tag, rt, peer, None, &ids, None);
+        cp.cache.insert(key, now, Kind::Answer, out);
+        return;
+    }
     let facts = read_facts(req, &ids, peer, cx.src.ip(), rt, &cp.warn_key);
     let verdict = decide(&facts, rt, &cp.shared.metrics, req);
     let action = verdict.as_ref().map_or(Action::Allow, |v| v.action);

@@ -1,13 +1,25 @@
-//! UDP: dedicated receive threads, several on one socket, so every core
-//! serves even when all traffic comes from one SBC address (SO_REUSEPORT
-//! would hash that one source to one socket). Datagrams are received and
-//! answers sent in batches (`recvmmsg`/`sendmmsg`, Linux).
+//! UDP: dedicated receive threads, several on one set of sockets, so every
+//! core serves even when all traffic comes from one SBC address
+//! (SO_REUSEPORT would hash that one source to one socket). Datagrams are
+//! received and answers sent in batches (`recvmmsg`/`sendmmsg`, Linux).
+//!
+//! Queues (DESIGN.md "Floods and overload"): beside each listening socket,
+//! every configured SBC and direct-peer address gets a socket of its own,
+//! bound to the same address and port and connected to that address (port
+//! 0: any port), which Linux prefers for that sender's datagrams. A flood
+//! then fills only its sender's queue, and the kernel drops its excess
+//! there; the threads read the ready queues in turn, at most one batch from
+//! each per round, so a quiet peer waits for at most one batch of the
+//! flood's. Each datagram carries the kernel's receive time
+//! (`SO_TIMESTAMPNS`), so the handler knows how long it queued, and each
+//! queue's drop count (`SO_RXQ_OVFL`).
 
 use std::io;
 use std::mem::{size_of, zeroed};
 use std::net::{Ipv4Addr, Ipv6Addr, SocketAddr, SocketAddrV4, SocketAddrV6, UdpSocket};
 use std::os::fd::AsRawFd;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
@@ -17,15 +29,151 @@ use super::answer::Outcome;
 use super::callpath::CallPath;
 use super::handler::Handler;
 use super::links::Dest;
+use crate::config::Settings;
 use crate::sip::Framing;
+use crate::state::Metrics;
 
 /// Datagrams taken per system call.
 const BATCH: usize = 32;
 /// Receive buffer per datagram: the largest UDP payload fits.
 const DGRAM: usize = 65_536;
+/// Control data per datagram: a timestamp and a drop count, aligned.
+const CMSG: usize = 64;
+/// Own queues at most, over all listeners.
+const MAX_QUEUES: usize = 256;
+/// A configured network gives each of its addresses a queue when it has
+/// at most this many (a /28); larger ones share the listener's.
+const MAX_NET_HOSTS: u128 = 16;
 
-/// Binds a UDP socket with a large receive buffer and a short timeout (so
-/// the threads notice a stop).
+/// A socket the receive threads read: a listener, or a sender's own queue.
+pub struct Queue {
+    pub sock: Arc<UdpSocket>,
+    /// For the log: "shared" or the sender's address and name.
+    pub label: String,
+    /// Whether every datagram on it is from a configured SBC or peer.
+    known: bool,
+    /// The kernel's drop count last seen on it.
+    drops: AtomicU64,
+    /// Drops already logged.
+    pub logged: AtomicU64,
+}
+
+impl Queue {
+    pub fn drops(&self) -> u64 {
+        self.drops.load(Ordering::Relaxed)
+    }
+}
+
+/// Asks the kernel for each datagram's receive time and the socket's drop count.
+fn timestamps(s: &Socket) -> io::Result<()> {
+    let on: libc::c_int = 1;
+    for opt in [libc::SO_TIMESTAMPNS, libc::SO_RXQ_OVFL] {
+        // SAFETY: a plain int option on a socket we own.
+        let r = unsafe {
+            libc::setsockopt(
+                s.as_raw_fd(),
+                libc::SOL_SOCKET,
+                opt,
+                (&on as *const libc::c_int).cast(),
+                size_of::<libc::c_int>() as libc::socklen_t,
+            )
+        };
+        if r != 0 {
+            return Err(io::Error::last_os_error());
+        }
+    }
+    Ok(())
+}
+
+/// The listener's queue and the own queues of its SBCs and direct peers
+/// (`[sip] udp_queue_per_peer`). A queue that cannot be made (no route to
+/// the peer from the listener's address, say) is logged and its sender
+/// shares the listener's.
+pub fn queues(listener: Arc<UdpSocket>, settings: &Settings, room: &mut usize) -> Vec<Queue> {
+    let mut out = vec![Queue {
+        sock: listener.clone(),
+        label: "shared".into(),
+        known: false,
+        drops: AtomicU64::new(0),
+        logged: AtomicU64::new(0),
+    }];
+    let Ok(local) = listener.local_addr() else {
+        return out;
+    };
+    if !settings.sip.udp_queue_per_peer {
+        return out;
+    }
+    let named = settings
+        .sbcs
+        .iter()
+        .map(|s| (format!("SBC {}", s.name), &s.nets))
+        .chain(
+            settings
+                .peers
+                .iter()
+                .zip(&settings.policy.peers)
+                .map(|(m, p)| (format!("peer {}", p.name), &m.nets)),
+        );
+    let mut seen = std::collections::HashSet::new();
+    for (name, nets) in named {
+        for net in nets {
+            if net.is_ipv4() != local.is_ipv4() || net.size() > MAX_NET_HOSTS {
+                continue;
+            }
+            for ip in net.hosts() {
+                if !seen.insert(ip) {
+                    continue;
+                }
+                if *room == 0 {
+                    tracing::warn!(
+                        "more than {MAX_QUEUES} SBC and peer addresses: the others share the listener's UDP queue"
+                    );
+                    return out;
+                }
+                match own_queue(local, ip) {
+                    Ok(sock) => {
+                        *room -= 1;
+                        out.push(Queue {
+                            sock: Arc::new(sock),
+                            label: format!("{ip} ({name})"),
+                            known: true,
+                            drops: AtomicU64::new(0),
+                            logged: AtomicU64::new(0),
+                        });
+                    }
+                    Err(e) => tracing::warn!(
+                        "no UDP queue of its own for {ip} ({name}) on {local}: {e}; its datagrams share the listener's"
+                    ),
+                }
+            }
+        }
+    }
+    out
+}
+
+/// A socket on `local` connected to `ip` (any port).
+fn own_queue(local: SocketAddr, ip: std::net::IpAddr) -> io::Result<UdpSocket> {
+    let s = Socket::new(Domain::for_address(local), Type::DGRAM, Some(Protocol::UDP))?;
+    if local.is_ipv6() {
+        s.set_only_v6(true)?;
+    }
+    s.set_reuse_address(true)?;
+    let _ = s.set_recv_buffer_size(8 << 20);
+    let _ = s.set_send_buffer_size(8 << 20);
+    timestamps(&s)?;
+    s.bind(&local.into())?;
+    s.connect(&SocketAddr::new(ip, 0).into())?;
+    s.set_nonblocking(true)?;
+    Ok(s.into())
+}
+
+/// Own queues at most, over all listeners (the budget `queues` spends).
+pub fn queue_budget() -> usize {
+    MAX_QUEUES
+}
+
+/// Binds a UDP socket with a large receive buffer, non-blocking (the
+/// threads wait in `epoll`, with a short timeout so that they notice a stop).
 pub fn bind(addr: SocketAddr) -> io::Result<UdpSocket> {
     let s = Socket::new(Domain::for_address(addr), Type::DGRAM, Some(Protocol::UDP))?;
     if addr.is_ipv6() {
@@ -34,25 +182,110 @@ pub fn bind(addr: SocketAddr) -> io::Result<UdpSocket> {
     s.set_reuse_address(true)?;
     let _ = s.set_recv_buffer_size(8 << 20);
     let _ = s.set_send_buffer_size(8 << 20);
+    timestamps(&s)?;
     s.bind(&addr.into())?;
-    s.set_read_timeout(Some(Duration::from_millis(200)))?;
+    s.set_nonblocking(true)?;
     Ok(s.into())
 }
 
-/// Starts `threads` receive threads on the socket.
+/// Starts `threads` receive threads, each reading every queue.
 pub fn spawn(
-    sock: Arc<UdpSocket>,
+    queues: Arc<Vec<Queue>>,
     threads: usize,
     cp: Arc<CallPath>,
 ) -> io::Result<Vec<JoinHandle<()>>> {
     (0..threads.max(1))
         .map(|i| {
-            let (sock, cp) = (Arc::clone(&sock), Arc::clone(&cp));
+            let (queues, cp) = (Arc::clone(&queues), Arc::clone(&cp));
+            let ep = Epoll::new(&queues)?;
             std::thread::Builder::new()
                 .name(format!("udp-{i}"))
-                .spawn(move || worker(&sock, cp))
+                .spawn(move || worker(&queues, &ep, cp))
         })
         .collect()
+}
+
+/// An epoll instance watching every queue (level-triggered), one per thread.
+struct Epoll(std::os::fd::OwnedFd);
+
+impl Epoll {
+    fn new(queues: &[Queue]) -> io::Result<Epoll> {
+        use std::os::fd::FromRawFd;
+        // SAFETY: epoll_create1 returns a new descriptor or -1.
+        let fd = unsafe { libc::epoll_create1(libc::EPOLL_CLOEXEC) };
+        if fd < 0 {
+            return Err(io::Error::last_os_error());
+        }
+        // SAFETY: `fd` is a fresh descriptor that nothing else owns.
+        let ep = Epoll(unsafe { std::os::fd::OwnedFd::from_raw_fd(fd) });
+        for (i, q) in queues.iter().enumerate() {
+            let mut ev = libc::epoll_event {
+                events: libc::EPOLLIN as u32,
+                u64: i as u64,
+            };
+            // SAFETY: both descriptors are open; `ev` is a valid event.
+            let r =
+                unsafe { libc::epoll_ctl(fd, libc::EPOLL_CTL_ADD, q.sock.as_raw_fd(), &mut ev) };
+            if r != 0 {
+                return Err(io::Error::last_os_error());
+            }
+        }
+        Ok(ep)
+    }
+
+    /// The indexes of the ready queues (waits up to `ms`).
+    fn wait(&self, ready: &mut Vec<usize>, ms: i32) {
+        let mut evs = [libc::epoll_event { events: 0, u64: 0 }; 64];
+        ready.clear();
+        // SAFETY: `evs` has room for the 64 events asked for.
+        let n =
+            unsafe { libc::epoll_wait(self.0.as_raw_fd(), evs.as_mut_ptr(), evs.len() as i32, ms) };
+        for e in evs.iter().take(n.max(0) as usize) {
+            ready.push(e.u64 as usize);
+        }
+    }
+}
+
+/// The kernel's receive time and the socket's drop count, from a
+/// datagram's control data.
+fn control(h: &libc::msghdr) -> (Option<libc::timespec>, Option<u32>) {
+    let (mut ts, mut drops) = (None, None);
+    // SAFETY: the kernel wrote `msg_controllen` bytes of well-formed cmsgs
+    // into the buffer `h` points at; the macros walk within it.
+    unsafe {
+        let mut c = libc::CMSG_FIRSTHDR(h);
+        while !c.is_null() {
+            let data = libc::CMSG_DATA(c);
+            match ((*c).cmsg_level, (*c).cmsg_type) {
+                (libc::SOL_SOCKET, libc::SCM_TIMESTAMPNS) => {
+                    ts = Some(std::ptr::read_unaligned(data.cast::<libc::timespec>()));
+                }
+                (libc::SOL_SOCKET, libc::SO_RXQ_OVFL) => {
+                    drops = Some(std::ptr::read_unaligned(data.cast::<u32>()));
+                }
+                _ => {}
+            }
+            c = libc::CMSG_NXTHDR(h, c);
+        }
+    }
+    (ts, drops)
+}
+
+fn realtime() -> libc::timespec {
+    let mut now = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: a valid clock id and a valid out pointer.
+    unsafe { libc::clock_gettime(libc::CLOCK_REALTIME, &mut now) };
+    now
+}
+
+/// `now - then`, zero when the clock went back.
+fn since(now: &libc::timespec, then: &libc::timespec) -> Duration {
+    let ns =
+        (now.tv_sec - then.tv_sec) as i128 * 1_000_000_000 + (now.tv_nsec - then.tv_nsec) as i128;
+    Duration::from_nanos(ns.clamp(0, u64::MAX as i128) as u64)
 }
 
 fn to_std(s: &libc::sockaddr_storage) -> Option<SocketAddr> {
@@ -93,9 +326,9 @@ fn from_std(a: SocketAddr, s: &mut libc::sockaddr_storage) -> libc::socklen_t {
     len as libc::socklen_t
 }
 
-fn worker(sock: &UdpSocket, cp: Arc<CallPath>) {
-    let fd = sock.as_raw_fd();
+fn worker(queues: &[Queue], ep: &Epoll, cp: Arc<CallPath>) {
     let mut bufs = vec![0u8; BATCH * DGRAM];
+    let mut ctrl = vec![[0u64; CMSG / 8]; BATCH];
     // SAFETY: plain C structs; all-zero is a valid value for each.
     let mut addrs: [libc::sockaddr_storage; BATCH] = unsafe { zeroed() };
     let mut iovs: [libc::iovec; BATCH] = unsafe { zeroed() };
@@ -105,92 +338,141 @@ fn worker(sock: &UdpSocket, cp: Arc<CallPath>) {
     let mut out_hdrs: [libc::mmsghdr; BATCH] = unsafe { zeroed() };
     let mut replies: Vec<Vec<u8>> = (0..BATCH).map(|_| Vec::with_capacity(2048)).collect();
     let mut handler = Handler::new(Arc::clone(&cp));
-    let local_v4 = sock.local_addr().map_or(true, |a| a.is_ipv4());
+    let mut ready = Vec::with_capacity(64);
+    let mut round = 0usize;
     while !cp.shared.stopping() {
-        for i in 0..BATCH {
-            iovs[i] = libc::iovec {
-                iov_base: bufs[i * DGRAM..].as_mut_ptr().cast(),
-                iov_len: DGRAM,
+        ep.wait(&mut ready, 200);
+        // Start each round at another ready queue, so that none always goes first.
+        round = round.wrapping_add(1);
+        let k = ready.len().max(1);
+        for j in 0..ready.len() {
+            let Some(q) = queues.get(ready[(j + round) % k]) else {
+                continue;
             };
-            hdrs[i].msg_hdr.msg_name = (&mut addrs[i] as *mut libc::sockaddr_storage).cast();
-            hdrs[i].msg_hdr.msg_namelen = size_of::<libc::sockaddr_storage>() as libc::socklen_t;
-            hdrs[i].msg_hdr.msg_iov = &mut iovs[i];
-            hdrs[i].msg_hdr.msg_iovlen = 1;
-            hdrs[i].msg_hdr.msg_control = std::ptr::null_mut();
-            hdrs[i].msg_hdr.msg_controllen = 0;
-            hdrs[i].msg_hdr.msg_flags = 0;
-            hdrs[i].msg_len = 0;
-        }
-        // SAFETY: every header points at live buffers of the stated sizes.
-        let n = unsafe {
-            libc::recvmmsg(
-                fd,
-                hdrs.as_mut_ptr(),
-                BATCH as u32,
-                libc::MSG_WAITFORONE,
-                std::ptr::null_mut(),
-            )
-        };
-        if n < 0 {
-            let e = io::Error::last_os_error();
-            if !matches!(
-                e.kind(),
-                io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut | io::ErrorKind::Interrupted
-            ) {
-                tracing::warn!(error = %e, "UDP receive failed");
-                std::thread::sleep(Duration::from_millis(10));
+            let fd = q.sock.as_raw_fd();
+            let local_v4 = q.sock.local_addr().map_or(true, |a| a.is_ipv4());
+            for i in 0..BATCH {
+                iovs[i] = libc::iovec {
+                    iov_base: bufs[i * DGRAM..].as_mut_ptr().cast(),
+                    iov_len: DGRAM,
+                };
+                hdrs[i].msg_hdr.msg_name = (&mut addrs[i] as *mut libc::sockaddr_storage).cast();
+                hdrs[i].msg_hdr.msg_namelen =
+                    size_of::<libc::sockaddr_storage>() as libc::socklen_t;
+                hdrs[i].msg_hdr.msg_iov = &mut iovs[i];
+                hdrs[i].msg_hdr.msg_iovlen = 1;
+                hdrs[i].msg_hdr.msg_control = ctrl[i].as_mut_ptr().cast();
+                hdrs[i].msg_hdr.msg_controllen = CMSG;
+                hdrs[i].msg_hdr.msg_flags = 0;
+                hdrs[i].msg_len = 0;
             }
+            // SAFETY: every header points at live buffers of the stated sizes.
+            let n = unsafe {
+                libc::recvmmsg(
+                    fd,
+                    hdrs.as_mut_ptr(),
+                    BATCH as u32,
+                    libc::MSG_DONTWAIT,
+                    std::ptr::null_mut(),
+                )
+            };
+            if n <= 0 {
+                let e = io::Error::last_os_error();
+                if n < 0
+                    && !matches!(
+                        e.kind(),
+                        io::ErrorKind::WouldBlock | io::ErrorKind::Interrupted
+                    )
+                {
+                    tracing::warn!(error = %e, queue = %q.label, "UDP receive failed");
+                    std::thread::sleep(Duration::from_millis(10));
+                }
+                continue;
+            }
+            let now = realtime();
+            let mut nrep = 0;
+            for i in 0..n as usize {
+                let Some(src) = to_std(&addrs[i]) else {
+                    continue;
+                };
+                let (ts, drops) = control(&hdrs[i].msg_hdr);
+                if let Some(d) = drops {
+                    let before = q.drops.swap(u64::from(d), Ordering::Relaxed);
+                    if u64::from(d) > before {
+                        cp.shared
+                            .metrics
+                            .udp_queue_drops
+                            .fetch_add(u64::from(d) - before, Ordering::Relaxed);
+                    }
+                }
+                if !q.known && handler.refuse_unknown(src) {
+                    continue;
+                }
+                handler.queued = ts.map_or(Duration::ZERO, |t| since(&now, &t));
+                let len = (hdrs[i].msg_len as usize).min(DGRAM);
+                let data = &bufs[i * DGRAM..i * DGRAM + len];
+                let dest = match handler.handle(data, src, Framing::Datagram) {
+                    Outcome::Reply { dest, .. } => dest,
+                    Outcome::Send {
+                        dest: Dest::Udp(dest),
+                        ..
+                    } if dest.is_ipv4() == local_v4 => dest,
+                    Outcome::Send { dest, .. } => {
+                        cp.links.send(&cp.shared.metrics, dest, &handler.out);
+                        continue;
+                    }
+                    Outcome::Silent { .. } | Outcome::Incomplete => continue,
+                };
+                std::mem::swap(&mut handler.out, &mut replies[nrep]);
+                let alen = from_std(dest, &mut out_addrs[nrep]);
+                out_iovs[nrep] = libc::iovec {
+                    iov_base: replies[nrep].as_mut_ptr().cast(),
+                    iov_len: replies[nrep].len(),
+                };
+                out_hdrs[nrep].msg_hdr.msg_name =
+                    (&mut out_addrs[nrep] as *mut libc::sockaddr_storage).cast();
+                out_hdrs[nrep].msg_hdr.msg_namelen = alen;
+                out_hdrs[nrep].msg_hdr.msg_iov = &mut out_iovs[nrep];
+                out_hdrs[nrep].msg_hdr.msg_iovlen = 1;
+                nrep += 1;
+            }
+            send_all(fd, &mut out_hdrs[..nrep], &cp.shared.metrics);
+        }
+    }
+}
+
+/// Sends the batch (on a queue's own socket too: a connected UDP socket
+/// may still send to any address with an explicit one).
+fn send_all(fd: i32, hdrs: &mut [libc::mmsghdr], m: &Metrics) {
+    let (mut sent, mut waits) = (0, 0);
+    while sent < hdrs.len() {
+        // SAFETY: the headers point at live reply buffers and addresses.
+        let r =
+            unsafe { libc::sendmmsg(fd, hdrs[sent..].as_mut_ptr(), (hdrs.len() - sent) as u32, 0) };
+        if r <= 0 {
+            let e = io::Error::last_os_error();
+            match e.kind() {
+                io::ErrorKind::Interrupted => continue,
+                io::ErrorKind::WouldBlock if waits < 20 => {
+                    waits += 1;
+                    // The send buffer is full: wait for room rather than drop an answer.
+                    let mut p = libc::pollfd {
+                        fd,
+                        events: libc::POLLOUT,
+                        revents: 0,
+                    };
+                    // SAFETY: one valid pollfd.
+                    unsafe { libc::poll(&mut p, 1, 50) };
+                    continue;
+                }
+                _ => {}
+            }
+            tracing::debug!(error = %e, "UDP send failed");
+            Metrics::inc(&m.send_failures);
+            // Skip the one that failed (e.g. an unreachable address) and go on.
+            sent += 1;
             continue;
         }
-        let mut nrep = 0;
-        for i in 0..n as usize {
-            let Some(src) = to_std(&addrs[i]) else {
-                continue;
-            };
-            let len = (hdrs[i].msg_len as usize).min(DGRAM);
-            let data = &bufs[i * DGRAM..i * DGRAM + len];
-            let dest = match handler.handle(data, src, Framing::Datagram) {
-                Outcome::Reply { dest, .. } => dest,
-                Outcome::Send {
-                    dest: Dest::Udp(dest),
-                    ..
-                } if dest.is_ipv4() == local_v4 => dest,
-                Outcome::Send { dest, .. } => {
-                    cp.links.send(&cp.shared.metrics, dest, &handler.out);
-                    continue;
-                }
-                Outcome::Silent { .. } | Outcome::Incomplete => continue,
-            };
-            std::mem::swap(&mut handler.out, &mut replies[nrep]);
-            let alen = from_std(dest, &mut out_addrs[nrep]);
-            out_iovs[nrep] = libc::iovec {
-                iov_base: replies[nrep].as_mut_ptr().cast(),
-                iov_len: replies[nrep].len(),
-            };
-            out_hdrs[nrep].msg_hdr.msg_name =
-                (&mut out_addrs[nrep] as *mut libc::sockaddr_storage).cast();
-            out_hdrs[nrep].msg_hdr.msg_namelen = alen;
-            out_hdrs[nrep].msg_hdr.msg_iov = &mut out_iovs[nrep];
-            out_hdrs[nrep].msg_hdr.msg_iovlen = 1;
-            nrep += 1;
-        }
-        let mut sent = 0;
-        while sent < nrep {
-            // SAFETY: the first `nrep` headers point at live reply buffers and addresses.
-            let r = unsafe {
-                libc::sendmmsg(fd, out_hdrs[sent..].as_mut_ptr(), (nrep - sent) as u32, 0)
-            };
-            if r <= 0 {
-                let e = io::Error::last_os_error();
-                if e.kind() == io::ErrorKind::Interrupted {
-                    continue;
-                }
-                tracing::debug!(error = %e, "UDP send failed");
-                // Skip the one that failed (e.g. an unreachable address) and go on.
-                sent += 1;
-                continue;
-            }
-            sent += r as usize;
-        }
+        sent += r as usize;
     }
 }
