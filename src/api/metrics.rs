@@ -109,6 +109,16 @@ pub async fn metrics(State(st): State<Arc<ApiState>>) -> impl IntoResponse {
             &m.hop_unreachable,
         ),
         (
+            "callscreen_shed_queue_age_total",
+            "Requests that waited longer than [sip] shed_queue_age_ms: INVITEs let through unscreened, OPTIONS answered 503.",
+            &m.shed_queue_age,
+        ),
+        (
+            "callscreen_udp_queue_drops_total",
+            "UDP datagrams the kernel dropped because a queue (the listener's or a peer's own) was full.",
+            &m.udp_queue_drops,
+        ),
+        (
             "callscreen_log_lines_dropped_total",
             "NOC log lines dropped because the queue was full.",
             &m.dropped_log_lines,
@@ -118,6 +128,18 @@ pub async fn metrics(State(st): State<Arc<ApiState>>) -> impl IntoResponse {
             o,
             "# HELP {name} {help}\n# TYPE {name} counter\n{name} {}",
             g(c)
+        );
+    }
+    let _ = writeln!(
+        o,
+        "# HELP callscreen_shed_limit_total INVITEs over their peer's rate limit (answered as its over_limit says), by peer.\n# TYPE callscreen_shed_limit_total counter"
+    );
+    for p in st.shared.loads.load().peers.iter() {
+        let _ = writeln!(
+            o,
+            "callscreen_shed_limit_total{{peer=\"{}\"}} {}",
+            p.name.replace(['\\', '"', '\n'], "_"),
+            g(&p.shed)
         );
     }
     let _ = writeln!(
