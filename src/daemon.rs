@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 
-use crate::config::Mode;
+use crate::config::{Mode, Settings};
 use crate::engine::{Engine, LoadError};
 use crate::lists::ListSet;
 use crate::server::{ListenError, Sip};
@@ -293,6 +293,18 @@ fn reload(shared: &Shared, engine: Engine) {
     {
         tracing::warn!(
             "listen addresses changed in the config: they take effect at the next restart"
+        );
+    }
+    let addresses = |s: &Settings| {
+        let sbcs = s.sbcs.iter().flat_map(|b| b.nets.clone());
+        sbcs.chain(s.peers.iter().flat_map(|p| p.nets.clone()))
+            .collect::<Vec<_>>()
+    };
+    if addresses(&engine.settings) != addresses(&current.settings)
+        && engine.settings.sip.udp_queue_per_peer
+    {
+        tracing::warn!(
+            "SBC or peer addresses changed: they are in force now, and their own UDP queues ([sip] udp_queue_per_peer) follow at the next restart (until then a new address shares the listener's queue)"
         );
     }
     if engine.settings.proxy.via_host != current.settings.proxy.via_host {

@@ -10,7 +10,10 @@
 //!   handler and send what it says (TCP also keeps proxy mode's outbound
 //!   connections);
 //! - `handler`: one message in: scanned, ingress found, request read or
-//!   refused, then handed to one of the modes;
+//!   refused, admitted, then handed to one of the modes;
+//! - `admit`: whether an INVITE is screened, shed (its peer over its rate
+//!   limit, or too long in the queue) or answered otherwise; emergency
+//!   calls always screened;
 //! - `redirect`, `proxy`: the two modes (answer every INVITE; or forward it,
 //!   relay responses and answer only rejections);
 //! - `decide`: screening facts from the request, the decision (failing

@@ -9,8 +9,8 @@
 //! 0: any port), which Linux prefers for that sender's datagrams. A flood
 //! then fills only its sender's queue, and the kernel drops its excess
 //! there; the threads read the ready queues in turn, at most one batch from
-//! each per round, so a quiet peer waits for at most one batch of the
-//! flood's. Each datagram carries the kernel's receive time
+//! each per round (a small one while several are ready), so a quiet peer
+//! waits for at most a few of the flood's datagrams. Each datagram carries the kernel's receive time
 //! (`SO_TIMESTAMPNS`), so the handler knows how long it queued, and each
 //! queue's drop count (`SO_RXQ_OVFL`).
 
@@ -35,6 +35,9 @@ use crate::state::Metrics;
 
 /// Datagrams taken per system call.
 const BATCH: usize = 32;
+/// Taken from one queue per round while other queues are ready too, so
+/// that a quiet queue waits for few of a busy one's.
+const FAIR_BATCH: usize = 8;
 /// Receive buffer per datagram: the largest UDP payload fits.
 const DGRAM: usize = 65_536;
 /// Control data per datagram: a timestamp and a drop count, aligned.
@@ -345,6 +348,7 @@ fn worker(queues: &[Queue], ep: &Epoll, cp: Arc<CallPath>) {
         // Start each round at another ready queue, so that none always goes first.
         round = round.wrapping_add(1);
         let k = ready.len().max(1);
+        let take = if ready.len() > 1 { FAIR_BATCH } else { BATCH };
         for j in 0..ready.len() {
             let Some(q) = queues.get(ready[(j + round) % k]) else {
                 continue;
@@ -371,7 +375,7 @@ fn worker(queues: &[Queue], ep: &Epoll, cp: Arc<CallPath>) {
                 libc::recvmmsg(
                     fd,
                     hdrs.as_mut_ptr(),
-                    BATCH as u32,
+                    take as u32,
                     libc::MSG_DONTWAIT,
                     std::ptr::null_mut(),
                 )
