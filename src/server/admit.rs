@@ -1,4 +1,4 @@
-//! Admission under load (DESIGN.md "Floods and overload"): before an
+//! Admission under load (README "Security and reliability"): before an
 //! INVITE is screened, whether it is screened at all. An emergency call is
 //! always screened (that is, let through: it is never rejected). Otherwise
 //! a call that waited in the UDP queue longer than `[sip]

@@ -3,7 +3,7 @@
 //! (SO_REUSEPORT would hash that one source to one socket). Datagrams are
 //! received and answers sent in batches (`recvmmsg`/`sendmmsg`, Linux).
 //!
-//! Queues (DESIGN.md "Floods and overload"): beside each listening socket,
+//! Queues (README "Security and reliability"): beside each listening socket,
 //! every configured SBC and direct-peer address gets a socket of its own,
 //! bound to the same address and port and connected to that address (port
 //! 0: any port), which Linux prefers for that sender's datagrams. A flood
