@@ -109,10 +109,15 @@ pub fn run(opts: RunOptions) -> Result<(), StartError> {
         let started = sip.insert(crate::server::start(&shared).map_err(StartError::Listen)?);
         let mut api_bound = String::new();
         if let (Some(api), Some(store)) = (settings.api.clone(), store) {
-            let addr = crate::api::serve(api, Arc::clone(&shared), store)
+            // The fleet connects in the background: ready without NATS.
+            let fleet = settings.fleet.clone().map(|f| {
+                api_bound.push_str(&format!(" fleet={}", f.node));
+                crate::fleet::Fleet::start(f, Arc::clone(&shared), store.clone())
+            });
+            let addr = crate::api::serve(api, Arc::clone(&shared), store, fleet)
                 .await
                 .map_err(StartError::Api)?;
-            api_bound = format!(" api={addr}");
+            api_bound = format!(" api={addr}{api_bound}");
         }
         let signals = Signals::install().map_err(StartError::Runtime)?;
         shared.ready.store(true, Ordering::SeqCst);

@@ -43,6 +43,7 @@ pub mod commands;
 pub mod config;
 pub mod daemon;
 pub mod engine;
+pub mod fleet;
 pub mod keys;
 pub mod lists;
 pub mod number;

@@ -197,14 +197,7 @@ fn a_rollback_answers_with_the_sha256_of_what_it_restores() {
     let v2 = list(2, 3);
     assert_eq!(push(&d, "/v1/lists/scam-origins", &v2).0, 200);
     assert_eq!(push(&d, "/v1/lists/scam-origins", &list(3, 3)).0, 200);
-    let (s, body) = http(
-        api_addr(&d),
-        "POST",
-        "/v1/lists/scam-origins/rollback",
-        Some(TOKEN),
-        None,
-        b"",
-    );
+    let (s, body) = rollback(api_addr(&d), TOKEN, "scam-origins");
     assert_eq!(s, 200, "{body}");
     let want = callscreen::lists::store::sha256_hex(v2.as_bytes());
     assert!(body.contains(&format!("\"sha256\":\"{want}\"")), "{body}");

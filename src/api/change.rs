@@ -129,13 +129,35 @@ pub async fn patch(
         return refuse(StatusCode::UNPROCESSABLE_ENTITY, "shrink", body);
     }
     let sha = sha256_hex(text.as_bytes());
-    let stored = Stored::Bytes(text.into_bytes());
     let change = Change {
         who: &who,
         name: &name,
         t0,
         shrink_allowed,
     };
+    if let Some(fleet) = &st.fleet {
+        // The delta travels as it was sent (and signed); the whole version
+        // too, for nodes not at its base.
+        let patch = Some((
+            body.to_vec(),
+            delta.base_version,
+            super::fleet::signature(&headers),
+        ));
+        let whole = crate::fleet::Body::Bytes(text.into_bytes());
+        return super::fleet::publish(
+            &st,
+            fleet,
+            &change,
+            list,
+            whole,
+            &sha,
+            "text/plain",
+            None,
+            patch,
+        )
+        .await;
+    }
+    let stored = Stored::Bytes(text.into_bytes());
     commit(&st, &change, list, stored, &sha).await
 }
 
@@ -149,6 +171,15 @@ pub async fn rollback(
         Err(r) => return *r,
     };
     let _one_at_a_time = st.push_lock.lock().await;
+    if let Some(fleet) = &st.fleet {
+        let change = Change {
+            who: &who,
+            name: &name,
+            t0: Instant::now(),
+            shrink_allowed: true,
+        };
+        return super::fleet::rollback(&st, fleet, &change).await;
+    }
     let rt = st.shared.runtime.load_full();
     let (Some(spec), Some(current)) = (
         rt.settings.lists.iter().find(|s| s.name == name).cloned(),

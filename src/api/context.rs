@@ -26,6 +26,9 @@ pub struct ApiState {
     pub metrics: ApiMetrics,
     /// sha256 and modification time of list files, by path and mtime.
     pub file_cache: std::sync::Mutex<std::collections::HashMap<(std::path::PathBuf, u64), String>>,
+    /// The fleet this node belongs to: pushes are published there and
+    /// applied by every node.
+    pub fleet: Option<Arc<crate::fleet::Fleet>>,
 }
 
 impl ApiState {

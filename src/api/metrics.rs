@@ -130,6 +130,29 @@ pub async fn metrics(State(st): State<Arc<ApiState>>) -> impl IntoResponse {
             g(c)
         );
     }
+    if let Some(f) = &st.fleet {
+        let _ = writeln!(
+            o,
+            "# HELP callscreen_fleet_connected Whether this node is connected to the fleet's NATS.\n# TYPE callscreen_fleet_connected gauge\ncallscreen_fleet_connected {}",
+            u8::from(f.connected())
+        );
+        let _ = writeln!(
+            o,
+            "# HELP callscreen_fleet_list_lagging Whether this node serves another version of a list than the fleet's head (1: lagging).\n# TYPE callscreen_fleet_list_lagging gauge"
+        );
+        for (list, lagging) in f.lag() {
+            let _ = writeln!(
+                o,
+                "callscreen_fleet_list_lagging{{list=\"{list}\"}} {}",
+                u8::from(lagging)
+            );
+        }
+        let _ = writeln!(
+            o,
+            "# HELP callscreen_fleet_apply_failures_total Heads this node could not apply (the list in force stayed).\n# TYPE callscreen_fleet_apply_failures_total counter\ncallscreen_fleet_apply_failures_total {}",
+            f.apply_failures.load(Ordering::Relaxed)
+        );
+    }
     let _ = writeln!(
         o,
         "# HELP callscreen_shed_limit_total INVITEs over their peer's rate limit (answered as its over_limit says), by peer.\n# TYPE callscreen_shed_limit_total counter"

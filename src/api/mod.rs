@@ -20,6 +20,7 @@ mod change;
 pub mod client;
 mod commit;
 mod context;
+mod fleet;
 mod metrics;
 mod push;
 mod reply;
@@ -29,10 +30,11 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 
-use axum::Router;
 use axum::extract::{DefaultBodyLimit, State};
-use axum::http::StatusCode;
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
+use axum::{Json, Router};
 
 pub use crate::config::{ApiSettings, Client, Operation};
 pub use auth::hash_token;
@@ -73,6 +75,7 @@ pub async fn serve(
     settings: ApiSettings,
     shared: Arc<Shared>,
     store: Store,
+    fleet: Option<Arc<crate::fleet::Fleet>>,
 ) -> Result<SocketAddr, StartError> {
     let addr = settings.listen;
     let l = tokio::net::TcpListener::bind(addr)
@@ -93,6 +96,7 @@ pub async fn serve(
         push_lock: tokio::sync::Mutex::new(()),
         metrics: Default::default(),
         file_cache: Default::default(),
+        fleet,
     });
     let app = router(state);
     match tls {
@@ -127,6 +131,7 @@ pub fn router(state: Arc<ApiState>) -> Router {
             get(push::export).put(push::replace).patch(change::patch),
         )
         .route("/v1/lists/{name}/rollback", post(change::rollback))
+        .route("/v1/fleet", get(fleet_view))
         .layer(DefaultBodyLimit::max(limit))
         .with_state(state)
 }
@@ -152,6 +157,28 @@ async fn readyz(State(st): State<Arc<ApiState>>) -> (StatusCode, String) {
             format!("not ready: lists missing: {}\n", missing.join(", ")),
         )
     } else {
-        (StatusCode::OK, "ready\n".into())
+        let fleet = match &st.fleet {
+            None => String::new(),
+            Some(f) if f.connected() => " (fleet: connected)".into(),
+            Some(f) => format!(
+                " (fleet: NATS unreachable, serving the lists in force: {})",
+                f.last_error().unwrap_or_else(|| "not connected".into())
+            ),
+        };
+        (StatusCode::OK, format!("ready{fleet}\n"))
+    }
+}
+
+/// `GET /v1/fleet`: every node of the fleet, the heads, which lists lag.
+async fn fleet_view(State(st): State<Arc<ApiState>>, headers: HeaderMap) -> Response {
+    if let Err(r) = auth::authorise(&st, &headers, crate::config::Operation::Read, None) {
+        return *r;
+    }
+    match &st.fleet {
+        Some(f) => Json(f.view().await).into_response(),
+        None => reply::err(
+            StatusCode::NOT_FOUND,
+            "this node is in no fleet: no [fleet] in its config",
+        ),
     }
 }

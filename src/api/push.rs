@@ -227,8 +227,14 @@ pub async fn replace(
     }
     let sha = received.sha256.clone();
     // The list in force now (the snapshot may have moved on while parsing).
+    // In a fleet the head decides the version, not this node's copy.
     let current = st.shared.runtime.load_full();
-    if let Some(old) = current.lists.get(&name).map(|l| l.version) {
+    if let Some(old) = current
+        .lists
+        .get(&name)
+        .map(|l| l.version)
+        .filter(|_| st.fleet.is_none())
+    {
         if list.version < old {
             discard();
             return refuse(
@@ -263,13 +269,19 @@ pub async fn replace(
         return refuse(StatusCode::UNPROCESSABLE_ENTITY, "shrink", body);
     }
     drop((rt, current));
-    let stored = Stored::Temp(received.tmp);
     let change = Change {
         who: &who,
         name: &name,
         t0,
         shrink_allowed,
     };
+    if let Some(fleet) = &st.fleet {
+        let body = crate::fleet::Body::Temp(received.tmp);
+        let sig = super::fleet::signature(&headers);
+        return super::fleet::publish(&st, fleet, &change, list, body, &sha, &media, sig, None)
+            .await;
+    }
+    let stored = Stored::Temp(received.tmp);
     commit(&st, &change, list, stored, &sha).await
 }
 

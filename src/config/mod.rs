@@ -14,6 +14,7 @@
 mod api;
 mod context;
 mod error;
+mod fleet;
 mod lists;
 mod numbering;
 mod peers;
@@ -28,6 +29,7 @@ use std::path::{Path, PathBuf};
 
 pub use api::{ApiSettings, Client, DEFAULT_MAX_BODY, Operation, parse_sha256};
 pub use error::{ConfigError, ConfigErrors};
+pub use fleet::FleetSettings;
 pub use settings::{
     Carry, ListSpec, LogSettings, Mode, NextHop, OverLimit, PeerLimit, PeerMatch, ProxySettings,
     RedirectSettings, Sbc, Settings, SipSettings, TagSettings, UnknownSource, WarnSettings,

@@ -42,6 +42,34 @@ pub struct Config {
     pub shaken: ShakenSection,
     #[serde(default)]
     pub api: Option<ApiSection>,
+    #[serde(default)]
+    pub fleet: Option<FleetSection>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FleetSection {
+    pub servers: Vec<Spanned<String>>,
+    #[serde(default)]
+    pub token_file: Option<Spanned<String>>,
+    #[serde(default)]
+    pub creds_file: Option<Spanned<String>>,
+    #[serde(default)]
+    pub ca_file: Option<Spanned<String>>,
+    #[serde(default)]
+    pub node: Option<String>,
+    #[serde(default)]
+    pub heads_bucket: Option<String>,
+    #[serde(default)]
+    pub objects_bucket: Option<String>,
+    #[serde(default)]
+    pub nodes_bucket: Option<String>,
+    #[serde(default)]
+    pub replicas: Option<usize>,
+    #[serde(default)]
+    pub heartbeat_secs: Option<u64>,
+    #[serde(default)]
+    pub keep_versions: Option<usize>,
 }
 
 #[derive(Deserialize)]

@@ -179,6 +179,8 @@ pub struct Settings {
     pub api: Option<super::ApiSettings>,
     /// Where warned subscribers' calls go first (`[warn]`), when configured.
     pub warn: Option<WarnSettings>,
+    /// The fleet this node shares its lists with (`[fleet]`), when configured.
+    pub fleet: Option<super::FleetSettings>,
 }
 
 /// How the original target travels with a warned call (`[warn] carry`).

@@ -8,7 +8,7 @@ use super::context::Ctx;
 use super::error::ConfigErrors;
 use super::settings::Settings;
 use super::sip::{proxy_section, server_sections};
-use super::{lists, numbering, peers, policy, schema, warn};
+use super::{fleet, lists, numbering, peers, policy, schema, warn};
 use crate::screen::{Policy, ReasonKind};
 
 pub(super) fn validate(
@@ -35,6 +35,7 @@ pub(super) fn validate(
     let proxy = proxy_section(&mut cx, &raw, &sip);
     let api = api_section(&mut cx, &raw, base, &roles_by_name);
     let warn = warn::warn_section(&mut cx, &raw, base, &peers);
+    let fleet = fleet::fleet_section(&mut cx, &raw, base);
     let dialled_lists: Vec<(ReasonKind, String)> = lists
         .iter()
         .filter_map(|l| {
@@ -80,5 +81,6 @@ pub(super) fn validate(
         log,
         api,
         warn,
+        fleet,
     })
 }

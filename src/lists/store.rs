@@ -74,6 +74,14 @@ impl Store {
         self.dir.join(format!("{name}.{version}.sha256"))
     }
 
+    /// The SHA-256 (hex) stored beside a version when it was written.
+    pub fn sha256_of(&self, name: &str, version: u64) -> Option<String> {
+        fs::read_to_string(self.sum_file(name, version))
+            .ok()
+            .map(|s| s.trim().to_string())
+            .filter(|s| s.len() == 64)
+    }
+
     /// Whether a stored version's text is whole: its SHA-256 against the one
     /// stored beside it when it was written. `None`: no checksum (a version
     /// stored before checksums were kept).

@@ -497,6 +497,18 @@ pub fn scam_list(version: u64, numbers: usize, salt: u64) -> String {
     b
 }
 
+/// POST a rollback of `list`; (status, body).
+pub fn rollback(addr: SocketAddr, token: &str, list: &str) -> (u16, String) {
+    http(
+        addr,
+        "POST",
+        &format!("/v1/lists/{list}/rollback"),
+        Some(token),
+        None,
+        b"",
+    )
+}
+
 /// PUT a v1 list with a bearer token; the status, 0 when the connection
 /// failed (the daemon is gone).
 pub fn put_list(addr: SocketAddr, token: &str, list: &str, body: &str) -> u16 {

@@ -1,0 +1,151 @@
+//! A list's head in the fleet: which version of the list every node must
+//! serve, where its body is, who pushed it. One key per list in the heads
+//! bucket; heads are ordered by the key-value revision, not by version, so
+//! a rollback is a new head that points at an earlier body.
+
+use serde::{Deserialize, Serialize};
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Head {
+    pub list: String,
+    pub version: u64,
+    /// SHA-256 (hex) of the list's text: the body as pushed.
+    pub sha256: String,
+    /// The object holding that body.
+    pub object: String,
+    /// The push's content type (`text/plain`, `application/json`, `application/toml`).
+    pub content_type: String,
+    /// `X-Callscreen-Signature` of the push (Ed25519 over the body), when
+    /// its client signs: every node checks it again.
+    #[serde(default)]
+    pub signature: Option<String>,
+    /// The API client that pushed it (or rolled it back).
+    pub client: String,
+    /// The node the push arrived at.
+    pub node: String,
+    /// Unix seconds.
+    pub at: u64,
+    /// A rollback: the version it rolled back from.
+    #[serde(default)]
+    pub rollback_of: Option<u64>,
+    /// A patch: the delta travels alone; a node at its base applies it, any
+    /// other fetches `object` (the whole version).
+    #[serde(default)]
+    pub patch: Option<PatchRef>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PatchRef {
+    /// The delta's object (the PATCH body as sent).
+    pub object: String,
+    pub base_version: u64,
+    /// The delta's signature, when its client signs.
+    #[serde(default)]
+    pub signature: Option<String>,
+}
+
+/// What a push decides against the head in force (the rules of one node).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Against {
+    /// Above the head (or no head yet): publish.
+    New,
+    /// The same version with the same content: nothing to do, `200`.
+    Unchanged,
+    /// Not above the head, or the same version with other content: `409`.
+    Stale {
+        head_version: u64,
+        same_version: bool,
+    },
+}
+
+impl Head {
+    pub fn against(head: Option<&Head>, version: u64, sha256: &str) -> Against {
+        match head {
+            None => Against::New,
+            Some(h) if version > h.version => Against::New,
+            Some(h) if version == h.version && sha256 == h.sha256 => Against::Unchanged,
+            Some(h) => Against::Stale {
+                head_version: h.version,
+                same_version: version == h.version,
+            },
+        }
+    }
+
+    /// The object name of a version's body: list, version, a prefix of its
+    /// hash (so two bodies of one version never share a name).
+    pub fn object_name(list: &str, version: u64, sha256: &str) -> String {
+        format!("{list}.{version}.{}", &sha256[..sha256.len().min(16)])
+    }
+
+    /// The object name of a patch's delta.
+    pub fn patch_name(list: &str, version: u64, sha256: &str) -> String {
+        format!("{list}.{version}.patch.{}", &sha256[..sha256.len().min(16)])
+    }
+
+    /// The list and version an object name belongs to.
+    pub fn object_version(object: &str) -> Option<(&str, u64)> {
+        let mut parts = object.rsplitn(3, '.');
+        let _hash = parts.next()?;
+        let second = parts.next()?;
+        let rest = parts.next()?;
+        if second == "patch" {
+            let (list, v) = rest.rsplit_once('.')?;
+            return Some((list, v.parse().ok()?));
+        }
+        Some((rest, second.parse().ok()?))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn head(version: u64, sha: &str) -> Head {
+        Head {
+            list: "acm".into(),
+            version,
+            sha256: sha.into(),
+            object: Head::object_name("acm", version, sha),
+            content_type: "text/plain".into(),
+            signature: None,
+            client: "acm".into(),
+            node: "a".into(),
+            at: 0,
+            rollback_of: None,
+            patch: None,
+        }
+    }
+
+    #[test]
+    fn a_push_is_decided_against_the_head_as_on_one_node() {
+        let h = head(43, "aa");
+        assert_eq!(Head::against(None, 1, "x"), Against::New);
+        assert_eq!(Head::against(Some(&h), 44, "bb"), Against::New);
+        assert_eq!(Head::against(Some(&h), 43, "aa"), Against::Unchanged);
+        assert_eq!(
+            Head::against(Some(&h), 43, "bb"),
+            Against::Stale {
+                head_version: 43,
+                same_version: true
+            }
+        );
+        assert_eq!(
+            Head::against(Some(&h), 42, "aa"),
+            Against::Stale {
+                head_version: 43,
+                same_version: false
+            }
+        );
+    }
+
+    #[test]
+    fn object_names_say_their_list_and_version() {
+        let sha = "0123456789abcdef0123";
+        let o = Head::object_name("acm-withdrawn", 42, sha);
+        assert_eq!(o, "acm-withdrawn.42.0123456789abcdef");
+        assert_eq!(Head::object_version(&o), Some(("acm-withdrawn", 42)));
+        let p = Head::patch_name("acm-withdrawn", 43, sha);
+        assert_eq!(Head::object_version(&p), Some(("acm-withdrawn", 43)));
+        assert_eq!(Head::object_version("junk"), None);
+    }
+}

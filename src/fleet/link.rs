@@ -1,0 +1,135 @@
+//! The connection to NATS: made in the background with backoff (a node
+//! starts and serves without it), its server's version checked (2.10 or
+//! newer: older JetStream answers are not understood by the client), the
+//! three buckets opened or made. Once made, the client reconnects by
+//! itself; the heads are watched again after every break.
+
+use std::time::Duration;
+
+use async_nats::jetstream::{self, kv, object_store};
+
+use crate::config::FleetSettings;
+
+pub struct Link {
+    pub client: async_nats::Client,
+    pub heads: kv::Store,
+    pub nodes: kv::Store,
+    pub objects: object_store::ObjectStore,
+}
+
+impl Link {
+    pub fn connected(&self) -> bool {
+        self.client.connection_state() == async_nats::connection::State::Connected
+    }
+}
+
+/// `major.minor` of a server version (`2.10.22` → (2, 10)).
+fn major_minor(v: &str) -> Option<(u32, u32)> {
+    let mut p = v.trim_start_matches('v').split('.');
+    Some((p.next()?.parse().ok()?, p.next()?.parse().ok()?))
+}
+
+pub async fn connect(s: &FleetSettings) -> Result<Link, String> {
+    let mut o = async_nats::ConnectOptions::new()
+        .name(format!("callscreen {}", s.node))
+        .connection_timeout(Duration::from_secs(3))
+        .request_timeout(Some(Duration::from_secs(10)))
+        .max_reconnects(None)
+        .event_callback(|e| async move {
+            match e {
+                async_nats::Event::Disconnected => tracing::warn!(
+                    "fleet: NATS connection lost; calls are screened with the lists in force, pushes get 503 until it is back"
+                ),
+                async_nats::Event::Connected => tracing::info!("fleet: NATS connection back"),
+                other => tracing::debug!("fleet: NATS {other}"),
+            }
+        });
+    if let Some(f) = &s.token_file {
+        let t = std::fs::read_to_string(f)
+            .map_err(|e| format!("cannot read the NATS token ({}): {e}", f.display()))?;
+        o = o.token(t.trim().to_string());
+    }
+    if let Some(f) = &s.creds_file {
+        o = o
+            .credentials_file(f)
+            .await
+            .map_err(|e| format!("cannot read the NATS credentials ({}): {e}", f.display()))?;
+    }
+    if let Some(f) = &s.ca_file {
+        o = o.add_root_certificates(f.clone());
+    }
+    let servers: Vec<async_nats::ServerAddr> =
+        s.servers.iter().filter_map(|a| a.parse().ok()).collect();
+    let client = o
+        .connect(servers)
+        .await
+        .map_err(|e| format!("cannot connect to NATS ({}): {e}", s.servers.join(", ")))?;
+    let version = client.server_info().version;
+    match major_minor(&version) {
+        Some(mm) if mm >= (2, 10) => {}
+        _ => {
+            return Err(format!(
+                "NATS server {version} is too old: callscreen's fleet needs nats-server 2.10 or newer with JetStream (-js)"
+            ));
+        }
+    }
+    let js = jetstream::new(client.clone());
+    let heads = kv_bucket(&js, &s.heads_bucket, 16, Duration::ZERO, s.replicas).await?;
+    let nodes = kv_bucket(&js, &s.nodes_bucket, 1, s.heartbeat * 6, s.replicas).await?;
+    let objects = match js.get_object_store(&s.objects_bucket).await {
+        Ok(o) => o,
+        Err(_) => js
+            .create_object_store(object_store::Config {
+                bucket: s.objects_bucket.clone(),
+                num_replicas: s.replicas,
+                ..Default::default()
+            })
+            .await
+            .map_err(|e| jetstream_error(&s.objects_bucket, &e.to_string()))?,
+    };
+    Ok(Link {
+        client,
+        heads,
+        nodes,
+        objects,
+    })
+}
+
+fn jetstream_error(bucket: &str, e: &str) -> String {
+    format!(
+        "cannot open or make the bucket {bucket:?}: {e} (is JetStream enabled: nats-server -js?)"
+    )
+}
+
+async fn kv_bucket(
+    js: &jetstream::Context,
+    name: &str,
+    history: i64,
+    max_age: Duration,
+    replicas: usize,
+) -> Result<kv::Store, String> {
+    if let Ok(b) = js.get_key_value(name).await {
+        return Ok(b);
+    }
+    js.create_key_value(kv::Config {
+        bucket: name.to_string(),
+        history,
+        max_age,
+        num_replicas: replicas,
+        ..Default::default()
+    })
+    .await
+    .map_err(|e| jetstream_error(name, &e.to_string()))
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn server_versions_are_compared_by_major_and_minor() {
+        assert_eq!(super::major_minor("2.9.10"), Some((2, 9)));
+        assert!(super::major_minor("2.9.10") < Some((2, 10)));
+        assert!(super::major_minor("2.15.1") >= Some((2, 10)));
+        assert!(super::major_minor("3.0.0") >= Some((2, 10)));
+        assert_eq!(super::major_minor("x"), None);
+    }
+}

