@@ -45,6 +45,7 @@ struct Nats {
     port: u16,
     dir: PathBuf,
     args: Vec<String>,
+    binary: PathBuf,
 }
 
 impl Nats {
@@ -58,6 +59,7 @@ impl Nats {
             port,
             dir: dir.to_path_buf(),
             args: extra,
+            binary: nats_binary(),
         };
         n.restart();
         n
@@ -68,7 +70,7 @@ impl Nats {
     }
 
     fn restart(&mut self) {
-        let mut child = Command::new(nats_binary())
+        let mut child = Command::new(&self.binary)
             .args([
                 "-js",
                 "-a",
@@ -339,6 +341,14 @@ fn racing_pushes_through_two_nodes_end_as_on_one() {
     assert_eq!(s, 200, "{body}");
     assert!(eventually(10, || all_on(&[&a, &b, &c], 50)));
     assert_eq!(verdict(&a, "+31611120050", "a-50"), 608);
+    // A and B were at the base: they rebuilt version 50 from the delta.
+    for n in [&a, &b] {
+        let line =
+            n.d.stdout
+                .wait_for(|l| l.contains("list version applied") && l.contains("new_version=50"))
+                .expect("an apply line");
+        assert!(line.contains("from=\"patch\""), "{line}");
+    }
 }
 
 #[test]
@@ -399,4 +409,109 @@ fn without_nats_calls_go_on_pushes_get_503_and_every_node_catches_up() {
         c.d.stdout.all()
     );
     assert_eq!(verdict(&c, "+31611130004", "c-caught-up"), 608);
+}
+
+#[test]
+#[ignore = "needs nats-server: .ci/run installs it"]
+fn a_nats_server_older_than_2_10_is_refused_clearly() {
+    let old = std::env::var_os("NATS_SERVER_OLD")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from("/usr/sbin/nats-server"));
+    assert!(
+        old.exists(),
+        "Debian's nats-server (2.9) is needed: apt-get install nats-server"
+    );
+    let dir = temp_dir("fleet-old");
+    let mut nats = Nats {
+        child: None,
+        port: free_port(),
+        dir: dir.join("nats"),
+        args: Vec::new(),
+        binary: old,
+    };
+    nats.restart();
+    let a = node("a", &[nats.url()], &dir);
+    assert!(eventually(10, || {
+        http(a.api, "GET", "/readyz", None, None, b"")
+            .1
+            .contains("too old")
+    }));
+    let (s, r) = http(a.api, "GET", "/readyz", None, None, b"");
+    assert_eq!(s, 200, "ready on its own lists: {r}");
+    assert!(r.contains("2.10 or newer"), "{r}");
+    let (s, body) = http(
+        a.api,
+        "PUT",
+        "/v1/lists/scam-origins",
+        Some(TOKEN),
+        Some("text/plain"),
+        list_with(2, "+31611140002").as_bytes(),
+    );
+    assert_eq!(s, 503, "{body}");
+    assert!(body.contains("2.10 or newer"), "{body}");
+    assert_eq!(verdict(&a, "+31201234567", "a-old"), 608, "still screening");
+}
+
+#[test]
+#[ignore = "needs nats-server: .ci/run installs it"]
+fn a_three_server_cluster_loses_one_server_and_the_fleet_goes_on() {
+    let dir = temp_dir("fleet-cluster");
+    let ports: Vec<(u16, u16)> = (0..3).map(|_| (free_port(), free_port())).collect();
+    let routes = ports
+        .iter()
+        .map(|(_, r)| format!("nats://127.0.0.1:{r}"))
+        .collect::<Vec<_>>()
+        .join(",");
+    // Started together: JetStream elects its meta leader once the routes meet.
+    let mut servers: Vec<Nats> = Vec::new();
+    let starting: Vec<_> = ports
+        .iter()
+        .enumerate()
+        .map(|(i, (p, r))| {
+            let args = vec![
+                "-n".to_string(),
+                format!("n{i}"),
+                "--cluster_name".into(),
+                "callscreen".into(),
+                "--cluster".into(),
+                format!("nats://127.0.0.1:{r}"),
+                "--routes".into(),
+                routes.clone(),
+            ];
+            let (dir, port) = (dir.join(format!("nats{i}")), *p);
+            std::thread::spawn(move || Nats::start_with(&dir, port, args))
+        })
+        .collect();
+    for t in starting {
+        servers.push(t.join().expect("a nats-server"));
+    }
+    let urls: Vec<String> = servers.iter().map(|s| s.url()).collect();
+    let nodes = ["a", "b", "c"].map(|n| node(n, &urls, &dir));
+    for n in &nodes {
+        assert!(eventually(30, || n.connected()), "{} connected", n.api);
+    }
+    let [a, b, c] = &nodes;
+    // Replicated buckets may take a moment to have a leader: the first push is retried.
+    assert!(eventually(30, || put_list(
+        a.api,
+        TOKEN,
+        "scam-origins",
+        &list_with(2, "+31611150002")
+    ) == 200));
+    assert!(eventually(10, || all_on(&[a, b, c], 2)));
+    // One server of three goes: the buckets keep a quorum, the clients move on.
+    servers[0].kill();
+    assert!(eventually(30, || put_list(
+        b.api,
+        TOKEN,
+        "scam-origins",
+        &list_with(3, "+31611150003")
+    ) == 200));
+    assert!(
+        eventually(60, || all_on(&[a, b, c], 3)),
+        "every node on version 3: {:?}\n{:#?}",
+        [serving(a), serving(b), serving(c)],
+        nodes.iter().map(|n| n.d.stdout.all()).collect::<Vec<_>>()
+    );
+    assert_eq!(verdict(c, "+31611150003", "c-3"), 608);
 }

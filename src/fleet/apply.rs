@@ -32,7 +32,15 @@ pub async fn watch(fleet: &Arc<Fleet>, link: &Arc<Link>) {
             return;
         }
     };
-    while let Some(e) = w.next().await {
+    loop {
+        let next = tokio::select! {
+            n = w.next() => n,
+            // Watched again from the newest heads after a reconnection.
+            () = fleet.reconnected.notified() => return,
+        };
+        let Some(e) = next else {
+            return;
+        };
         let entry = match e {
             Ok(e) => e,
             Err(e) => {
@@ -147,10 +155,10 @@ async fn apply(fleet: &Arc<Fleet>, link: &Link, revision: u64, head: &Head) -> R
     }
     let guard = rt.settings.guard;
     let pending = lock(&fleet.pending).remove(&head.sha256);
-    let (list, body) = match pending {
-        Some(p) => (p.list, p.body),
+    let (list, body, from) = match pending {
+        Some(p) => (p.list, p.body, "push"),
         None => {
-            let body = body_of(fleet, link, head, current.as_deref()).await?;
+            let (body, from) = body_of(fleet, link, head, current.as_deref()).await?;
             if sha256_hex(&body) != head.sha256 {
                 return Err("the body's sha256 is not the head's".into());
             }
@@ -165,7 +173,7 @@ async fn apply(fleet: &Arc<Fleet>, link: &Link, revision: u64, head: &Head) -> R
             .await
             .map_err(|e| e.to_string())?
             .map_err(|e| format!("the body does not parse here: {e}"))?;
-            (list, Body::Bytes(body))
+            (list, Body::Bytes(body), from)
         }
     };
     if list.name != head.list || list.version != head.version {
@@ -187,25 +195,26 @@ async fn apply(fleet: &Arc<Fleet>, link: &Link, revision: u64, head: &Head) -> R
         client = %head.client,
         node = %head.node,
         rollback_of = head.rollback_of.unwrap_or(0),
+        from,
         outcome = if head.rollback_of.is_some() { "rolled back" } else { "applied" },
         "fleet: list version applied"
     );
     Ok(())
 }
 
-/// The body of a head: from the local store when this node has that
-/// version already, from the delta when this node is at the patch's base,
-/// else fetched whole.
+/// The body of a head, and where it came from: the local store when this
+/// node has that version already (`store`), the delta when this node is at
+/// the patch's base (`patch`), else the whole version fetched (`object`).
 async fn body_of(
     fleet: &Fleet,
     link: &Link,
     head: &Head,
     current: Option<&List>,
-) -> Result<Vec<u8>, String> {
+) -> Result<(Vec<u8>, &'static str), String> {
     if fleet.store.sha256_of(&head.list, head.version).as_deref() == Some(head.sha256.as_str())
         && let Ok(b) = fleet.store.read(&head.list, head.version)
     {
-        return Ok(b);
+        return Ok((b, "store"));
     }
     if let Some(p) = &head.patch {
         // What the client signed is the delta: checked on every node.
@@ -215,10 +224,10 @@ async fn body_of(
             && let Some(text) = patched(cur, &delta)
             && sha256_hex(text.as_bytes()) == head.sha256
         {
-            return Ok(text.into_bytes());
+            return Ok((text.into_bytes(), "patch"));
         }
     }
-    read_object(link, &head.object).await
+    Ok((read_object(link, &head.object).await?, "object"))
 }
 
 /// The text a delta makes of `base` (as `PATCH` makes it on one node).

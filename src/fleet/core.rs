@@ -54,6 +54,8 @@ pub struct Fleet {
     pub applies: AtomicU64,
     /// One apply at a time.
     pub(super) apply_lock: tokio::sync::Mutex<()>,
+    /// Notified when the NATS connection comes back.
+    pub(super) reconnected: Arc<tokio::sync::Notify>,
 }
 
 pub(super) fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {

@@ -4,7 +4,10 @@
 //! three buckets opened or made. Once made, the client reconnects by
 //! itself; the heads are watched again after every break.
 
+use std::sync::Arc;
 use std::time::Duration;
+
+use tokio::sync::Notify;
 
 use async_nats::jetstream::{self, kv, object_store};
 
@@ -29,19 +32,28 @@ fn major_minor(v: &str) -> Option<(u32, u32)> {
     Some((p.next()?.parse().ok()?, p.next()?.parse().ok()?))
 }
 
-pub async fn connect(s: &FleetSettings) -> Result<Link, String> {
+/// Connects; `reconnected` is notified each time the connection comes back
+/// (the heads' watch is then made again: a watch on a server that went away
+/// may otherwise wait long before it notices).
+pub async fn connect(s: &FleetSettings, reconnected: Arc<Notify>) -> Result<Link, String> {
     let mut o = async_nats::ConnectOptions::new()
         .name(format!("callscreen {}", s.node))
         .connection_timeout(Duration::from_secs(3))
         .request_timeout(Some(Duration::from_secs(10)))
         .max_reconnects(None)
-        .event_callback(|e| async move {
-            match e {
-                async_nats::Event::Disconnected => tracing::warn!(
-                    "fleet: NATS connection lost; calls are screened with the lists in force, pushes get 503 until it is back"
-                ),
-                async_nats::Event::Connected => tracing::info!("fleet: NATS connection back"),
-                other => tracing::debug!("fleet: NATS {other}"),
+        .event_callback(move |e| {
+            let reconnected = Arc::clone(&reconnected);
+            async move {
+                match e {
+                    async_nats::Event::Disconnected => tracing::warn!(
+                        "fleet: NATS connection lost; calls are screened with the lists in force, pushes get 503 until it is back"
+                    ),
+                    async_nats::Event::Connected => {
+                        tracing::info!("fleet: NATS connection up");
+                        reconnected.notify_one();
+                    }
+                    other => tracing::debug!("fleet: NATS {other}"),
+                }
             }
         });
     if let Some(f) = &s.token_file {

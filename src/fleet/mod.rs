@@ -55,6 +55,7 @@ impl Fleet {
             apply_failures: AtomicU64::new(0),
             applies: AtomicU64::new(0),
             apply_lock: tokio::sync::Mutex::new(()),
+            reconnected: Arc::new(tokio::sync::Notify::new()),
         });
         tokio::spawn(run(Arc::clone(&fleet)));
         tokio::spawn(view::beat(Arc::clone(&fleet)));
@@ -67,7 +68,7 @@ impl Fleet {
 async fn run(fleet: Arc<Fleet>) {
     let mut backoff = Duration::from_millis(500);
     let link = loop {
-        match link::connect(&fleet.settings).await {
+        match link::connect(&fleet.settings, Arc::clone(&fleet.reconnected)).await {
             Ok(l) => break Arc::new(l),
             Err(e) => {
                 if fleet.last_error().as_deref() != Some(e.as_str()) {
@@ -86,8 +87,22 @@ async fn run(fleet: Arc<Fleet>) {
     );
     fleet.set_error(None);
     fleet.link.store(Some(Arc::clone(&link)));
+    let mut link = link;
+    let mut timeouts = 0;
     loop {
         apply::watch(&fleet, &link).await;
-        tokio::time::sleep(Duration::from_secs(1)).await;
+        let timed_out = fleet.last_error().is_some_and(|e| e.contains("timed out"));
+        timeouts = if timed_out { timeouts + 1 } else { 0 };
+        tokio::time::sleep(Duration::from_secs(if timed_out { 2 } else { 1 })).await;
+        // Requests that keep timing out after a server left the cluster: a
+        // new connection (the old one's consumers may sit on the lost server).
+        if timeouts >= 2
+            && let Ok(l) = link::connect(&fleet.settings, Arc::clone(&fleet.reconnected)).await
+        {
+            tracing::warn!("fleet: NATS requests kept timing out: connected anew");
+            link = Arc::new(l);
+            fleet.link.store(Some(Arc::clone(&link)));
+            timeouts = 0;
+        }
     }
 }
