@@ -160,6 +160,10 @@ pub enum ListsCommand {
     },
     /// Show every list of a running daemon: version, entries, source.
     Show {
+        /// Show the fleet instead: every node, the lists' heads, which
+        /// lists lag (`GET /v1/fleet`; the node needs `[fleet]`).
+        #[arg(long)]
+        fleet: bool,
         #[command(flatten)]
         api: ApiArgs,
     },

@@ -21,7 +21,7 @@ fn main() -> ExitCode {
             allow_shrink,
             api,
         }) => lists::push(&name, &file, sign_key, allow_shrink, &api),
-        Command::Lists(ListsCommand::Show { api }) => lists::show(&api),
+        Command::Lists(ListsCommand::Show { api, fleet }) => lists::show(&api, fleet),
         Command::Lists(ListsCommand::Export { name, api }) => lists::export(&name, &api),
         Command::Lists(ListsCommand::Rollback { name, api }) => lists::rollback(&name, &api),
         Command::Lists(ListsCommand::Verify {

@@ -261,6 +261,26 @@ fn a_push_to_one_node_reaches_every_node() {
                     .is_some_and(|ls| ls.iter().all(|l| l["lagging"] == false))
             })
     }));
+    // The same view on the command line.
+    let token = temp_dir("fleet-token").join("token");
+    std::fs::write(&token, TOKEN).expect("a token file");
+    let out = Command::new(env!("CARGO_BIN_EXE_callscreen"))
+        .args([
+            "lists",
+            "show",
+            "--fleet",
+            "--url",
+            &format!("http://{}", c.api),
+        ])
+        .arg("--token-file")
+        .arg(&token)
+        .output()
+        .expect("callscreen runs");
+    let shown = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{shown}");
+    for n in ["\"a\"", "\"b\"", "\"c\""] {
+        assert!(shown.contains(&format!("\"node\":{n}")), "{shown}");
+    }
     let (_, m) = http(c.api, "GET", "/metrics", None, None, b"");
     assert!(m.contains("callscreen_fleet_connected 1"), "{m}");
     assert!(
@@ -514,4 +534,21 @@ fn a_three_server_cluster_loses_one_server_and_the_fleet_goes_on() {
         nodes.iter().map(|n| n.d.stdout.all()).collect::<Vec<_>>()
     );
     assert_eq!(verdict(c, "+31611150003", "c-3"), 608);
+}
+
+#[test]
+fn the_example_fleet_configs_pass_the_check() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    for n in ["a", "b", "c"] {
+        let out = Command::new(env!("CARGO_BIN_EXE_callscreen"))
+            .args(["config", "check"])
+            .arg(root.join(format!("config/fleet/node-{n}.toml")))
+            .output()
+            .expect("callscreen runs");
+        assert!(
+            out.status.success(),
+            "node-{n}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
 }

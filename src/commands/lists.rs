@@ -60,9 +60,10 @@ pub fn push(
     )
 }
 
-/// `lists show`: every list of a running daemon.
-pub fn show(api: &ApiArgs) -> ExitCode {
-    api_call(api, "GET", "/v1/lists", None, b"")
+/// `lists show [--fleet]`: every list of a running daemon, or its fleet.
+pub fn show(api: &ApiArgs, fleet: bool) -> ExitCode {
+    let path = if fleet { "/v1/fleet" } else { "/v1/lists" };
+    api_call(api, "GET", path, None, b"")
 }
 
 /// `lists export NAME`: a list in the v1 format.
