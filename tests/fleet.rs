@@ -114,12 +114,46 @@ impl Drop for Nats {
     }
 }
 
-/// The API of a fleet node: one client that may do everything.
+const ACM_TOKEN: &str = "acm-token-for-fleet-tests";
+
+/// The ACM's signing key in these tests: (secret, public), hex.
+fn acm_keys() -> &'static (String, String) {
+    static KEYS: std::sync::OnceLock<(String, String)> = std::sync::OnceLock::new();
+    KEYS.get_or_init(|| callscreen::keys::keygen().expect("a key pair"))
+}
+
+/// The API of a fleet node: one client that may do everything, and the
+/// ACM, which signs what it pushes.
 fn api_config(node_dir: &Path) -> String {
-    ops_api_config(&node_dir.join("state"), 1, TOKEN).replace(
+    let ops = ops_api_config(&node_dir.join("state"), 1, TOKEN).replace(
         "operations = [\"read\", \"replace\"]",
         "operations = [\"read\", \"replace\", \"patch\", \"rollback\"]",
+    );
+    format!(
+        "{ops}[[api.clients]]\nname = \"acm\"\ntoken_sha256 = \"{}\"\nlists = [\"*\"]\noperations = [\"replace\"]\nsign_key = \"{}\"\n",
+        callscreen::api::hash_token(ACM_TOKEN),
+        acm_keys().1
     )
+}
+
+/// A signed PUT by the ACM; the status.
+fn acm_put(api: SocketAddr, body: &str, signature: Option<&str>) -> u16 {
+    let mut s = std::net::TcpStream::connect(api).expect("the API");
+    let sig = signature.map_or(String::new(), |x| {
+        format!("X-Callscreen-Signature: {x}\r\n")
+    });
+    let req = format!(
+        "PUT /v1/lists/scam-origins HTTP/1.1\r\nHost: x\r\nConnection: close\r\nAuthorization: Bearer {ACM_TOKEN}\r\nContent-Type: text/plain\r\n{sig}Content-Length: {}\r\n\r\n{body}",
+        body.len()
+    );
+    use std::io::{Read, Write};
+    s.write_all(req.as_bytes()).expect("sent");
+    let mut out = String::new();
+    let _ = s.read_to_string(&mut out);
+    out.split(' ')
+        .nth(1)
+        .and_then(|c| c.parse().ok())
+        .unwrap_or(0)
 }
 
 struct Node {
@@ -551,4 +585,99 @@ fn the_example_fleet_configs_pass_the_check() {
             String::from_utf8_lossy(&out.stderr)
         );
     }
+}
+
+#[test]
+#[ignore = "needs nats-server: .ci/run installs it"]
+fn a_signed_push_is_verified_everywhere_and_a_tampered_head_refused_everywhere() {
+    use callscreen::fleet::Head;
+    let (nats, [a, b, c]) = three("fleet-tamper");
+    let secret = &acm_keys().0;
+    let sign = |b: &str| callscreen::keys::sign(secret, b.as_bytes()).expect("a signature");
+    // Unsigned: refused at the door. Signed: verified again on every node.
+    let v2 = list_with(2, "+31611160002");
+    assert_eq!(acm_put(b.api, &v2, None), 401);
+    assert_eq!(acm_put(a.api, &v2, Some(&sign(&v2))), 200);
+    assert!(eventually(10, || all_on(&[&a, &b, &c], 2)));
+    let good = serving(&a);
+    // Heads written behind the nodes' backs (as a compromised NATS user could).
+    let rt = tokio::runtime::Runtime::new().expect("a runtime");
+    let sha_hex = |b: &[u8]| callscreen::lists::store::sha256_hex(b);
+    let forge = |version: u64, body: &str, sha: String, signature: String| {
+        rt.block_on(async {
+            let client = async_nats::connect(nats.url()).await.expect("NATS");
+            let js = async_nats::jetstream::new(client);
+            let objects = js
+                .get_object_store("callscreen-lists")
+                .await
+                .expect("the bucket");
+            let name = format!("scam-origins.{version}.forged");
+            let mut r = body.as_bytes();
+            objects.put(name.as_str(), &mut r).await.expect("an object");
+            let head = Head {
+                list: "scam-origins".into(),
+                version,
+                sha256: sha,
+                object: name,
+                content_type: "text/plain".into(),
+                signature: Some(signature),
+                client: "acm".into(),
+                node: "intruder".into(),
+                at: 0,
+                rollback_of: None,
+                patch: None,
+            };
+            let heads = js
+                .get_key_value("callscreen-heads")
+                .await
+                .expect("the bucket");
+            heads
+                .put(
+                    "scam-origins",
+                    serde_json::to_vec(&head).expect("json").into(),
+                )
+                .await
+                .expect("a head");
+        })
+    };
+    let refused_everywhere = |what: &str| {
+        eventually(15, || {
+            let (_, body) = http(a.api, "GET", "/v1/fleet", Some(TOKEN), None, b"");
+            let v: serde_json::Value = serde_json::from_str(&body).unwrap_or_default();
+            let nodes = v["nodes"].as_array().cloned().unwrap_or_default();
+            nodes.len() == 3
+                && nodes
+                    .iter()
+                    .all(|n| n["last_error"].as_str().is_some_and(|e| e.contains(what)))
+        })
+    };
+    // A body that is not the one the head names (sha256 wrong).
+    let v3 = list_with(3, "+31611160003");
+    forge(3, &v3, "0".repeat(64), sign(&v3));
+    assert!(
+        refused_everywhere("sha256"),
+        "every node refused it and says so"
+    );
+    assert!(
+        [&a, &b, &c].iter().all(|n| serving(n) == good),
+        "the old list serves"
+    );
+    assert_eq!(verdict(&c, "+31611160003", "c-forged"), 302);
+    // The right sha256, a signature that is not the ACM's over this body.
+    let v4 = list_with(4, "+31611160004");
+    forge(4, &v4, sha_hex(v4.as_bytes()), sign(&v2));
+    assert!(
+        refused_everywhere("signature"),
+        "every node refused it and says so"
+    );
+    assert!([&a, &b, &c].iter().all(|n| serving(n) == good));
+    let (_, m) = http(b.api, "GET", "/metrics", None, None, b"");
+    assert!(
+        !m.contains("callscreen_fleet_apply_failures_total 0"),
+        "{m}"
+    );
+    // A genuine push after them is applied everywhere again.
+    let v5 = list_with(5, "+31611160005");
+    assert_eq!(acm_put(c.api, &v5, Some(&sign(&v5))), 200);
+    assert!(eventually(10, || all_on(&[&a, &b, &c], 5)));
 }
