@@ -38,7 +38,7 @@ start_daemon() {
 start_daemon
 t0=$(date +%s.%N)
 curl -sS -X PUT --data-binary @"$work/list.txt" -H 'Content-Type: text/plain' \
-     -H 'Authorization: Bearer example-ops-token' http://127.0.0.1:8080/v1/lists/scam-origins
+     -H 'Authorization: Bearer example-ops-token' "http://127.0.0.1:8080/v1/lists/scam-origins?allow_shrink=true"
 echo
 echo "push_to_active_s=$(echo "$(date +%s.%N) - $t0" | bc)"
 echo "daemon_rss_kib=$(awk '/VmRSS/ {print $2}' /proc/$pid/status) daemon_peak_rss_kib=$(awk '/VmHWM/ {print $2}' /proc/$pid/status)"

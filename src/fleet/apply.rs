@@ -155,10 +155,10 @@ async fn apply(fleet: &Arc<Fleet>, link: &Link, revision: u64, head: &Head) -> R
     }
     let guard = rt.settings.guard;
     let pending = lock(&fleet.pending).remove(&head.sha256);
-    let (list, body, from) = match pending {
-        Some(p) => (p.list, p.body, "push"),
+    let (list, body, from, fetched) = match pending {
+        Some(p) => (p.list, p.body, "push", 0),
         None => {
-            let (body, from) = body_of(fleet, link, head, current.as_deref()).await?;
+            let (body, from, fetched) = body_of(fleet, link, head, current.as_deref()).await?;
             if sha256_hex(&body) != head.sha256 {
                 return Err("the body's sha256 is not the head's".into());
             }
@@ -173,7 +173,7 @@ async fn apply(fleet: &Arc<Fleet>, link: &Link, revision: u64, head: &Head) -> R
             .await
             .map_err(|e| e.to_string())?
             .map_err(|e| format!("the body does not parse here: {e}"))?;
-            (list, Body::Bytes(body), from)
+            (list, Body::Bytes(body), from, fetched)
         }
     };
     if list.name != head.list || list.version != head.version {
@@ -196,6 +196,7 @@ async fn apply(fleet: &Arc<Fleet>, link: &Link, revision: u64, head: &Head) -> R
         node = %head.node,
         rollback_of = head.rollback_of.unwrap_or(0),
         from,
+        fetched_bytes = fetched,
         outcome = if head.rollback_of.is_some() { "rolled back" } else { "applied" },
         "fleet: list version applied"
     );
@@ -210,24 +211,28 @@ async fn body_of(
     link: &Link,
     head: &Head,
     current: Option<&List>,
-) -> Result<(Vec<u8>, &'static str), String> {
+) -> Result<(Vec<u8>, &'static str, usize), String> {
     if fleet.store.sha256_of(&head.list, head.version).as_deref() == Some(head.sha256.as_str())
         && let Ok(b) = fleet.store.read(&head.list, head.version)
     {
-        return Ok((b, "store"));
+        return Ok((b, "store", 0));
     }
+    let mut fetched = 0;
     if let Some(p) = &head.patch {
         // What the client signed is the delta: checked on every node.
         let delta = read_object(link, &p.object).await?;
+        fetched += delta.len();
         check_signature(fleet, head, &delta, p.signature.as_deref())?;
         if let Some(cur) = current.filter(|c| c.version == p.base_version)
             && let Some(text) = patched(cur, &delta)
             && sha256_hex(text.as_bytes()) == head.sha256
         {
-            return Ok((text.into_bytes(), "patch"));
+            return Ok((text.into_bytes(), "patch", fetched));
         }
     }
-    Ok((read_object(link, &head.object).await?, "object"))
+    let body = read_object(link, &head.object).await?;
+    fetched += body.len();
+    Ok((body, "object", fetched))
 }
 
 /// The text a delta makes of `base` (as `PATCH` makes it on one node).
