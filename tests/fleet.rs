@@ -108,6 +108,25 @@ impl Nats {
     }
 }
 
+impl Nats {
+    /// JetStream and the fleet's object store, as any NATS user with access
+    /// sees them (from outside the nodes).
+    async fn buckets(
+        &self,
+    ) -> (
+        async_nats::jetstream::Context,
+        async_nats::jetstream::object_store::ObjectStore,
+    ) {
+        let client = async_nats::connect(self.url()).await.expect("NATS");
+        let js = async_nats::jetstream::new(client);
+        let objects = js
+            .get_object_store("callscreen-lists")
+            .await
+            .expect("the bucket");
+        (js, objects)
+    }
+}
+
 impl Drop for Nats {
     fn drop(&mut self) {
         self.kill();
@@ -207,6 +226,19 @@ fn three(name: &str) -> (Nats, [Node; 3]) {
         assert!(eventually(15, || n.connected()), "{} connected", n.api);
     }
     (nats, nodes)
+}
+
+/// A PATCH of scam-origins that must be accepted.
+fn patch(api: SocketAddr, delta: &str) {
+    let (s, body) = http(
+        api,
+        "PATCH",
+        "/v1/lists/scam-origins",
+        Some(TOKEN),
+        Some("application/json"),
+        delta.as_bytes(),
+    );
+    assert_eq!(s, 200, "{body}");
 }
 
 /// Polls `cond` (every 50 ms, at most `secs`): true once it holds.
@@ -384,15 +416,7 @@ fn racing_pushes_through_two_nodes_end_as_on_one() {
     ) == 302));
     // A patch through C travels as a patch and every node applies it.
     let delta = format!("{{\"base_version\": {to}, \"version\": 50, \"add\": [\"+31611120050\"]}}");
-    let (s, body) = http(
-        c.api,
-        "PATCH",
-        "/v1/lists/scam-origins",
-        Some(TOKEN),
-        Some("application/json"),
-        delta.as_bytes(),
-    );
-    assert_eq!(s, 200, "{body}");
+    patch(c.api, &delta);
     assert!(eventually(10, || all_on(&[&a, &b, &c], 50)));
     assert_eq!(verdict(&a, "+31611120050", "a-50"), 608);
     // A and B were at the base: they rebuilt version 50 from the delta.
@@ -605,12 +629,7 @@ fn a_signed_push_is_verified_everywhere_and_a_tampered_head_refused_everywhere()
     let sha_hex = |b: &[u8]| callscreen::lists::store::sha256_hex(b);
     let forge = |version: u64, body: &str, sha: String, signature: String| {
         rt.block_on(async {
-            let client = async_nats::connect(nats.url()).await.expect("NATS");
-            let js = async_nats::jetstream::new(client);
-            let objects = js
-                .get_object_store("callscreen-lists")
-                .await
-                .expect("the bucket");
+            let (js, objects) = nats.buckets().await;
             let name = format!("scam-origins.{version}.forged");
             let mut r = body.as_bytes();
             objects.put(name.as_str(), &mut r).await.expect("an object");
@@ -680,4 +699,47 @@ fn a_signed_push_is_verified_everywhere_and_a_tampered_head_refused_everywhere()
     let v5 = list_with(5, "+31611160005");
     assert_eq!(acm_put(c.api, &v5, Some(&sign(&v5))), 200);
     assert!(eventually(10, || all_on(&[&a, &b, &c], 5)));
+}
+
+#[test]
+#[ignore = "needs nats-server: .ci/run installs it"]
+fn the_object_store_keeps_the_last_versions_only() {
+    let (nats, [a, b, c]) = three("fleet-retention");
+    // Seven versions, the last a patch; keep_versions is 5 (the default).
+    for v in 2..=7 {
+        assert_eq!(
+            put_list(
+                a.api,
+                TOKEN,
+                "scam-origins",
+                &list_with(v, &format!("+3161117000{v}"))
+            ),
+            200
+        );
+    }
+    // A patch is made against the list a node serves: B must be at 7.
+    assert!(eventually(10, || all_on(&[&a, &b, &c], 7)));
+    let delta = "{\"base_version\": 7, \"version\": 8, \"add\": [\"+31611170008\"]}";
+    patch(b.api, delta);
+    assert!(eventually(10, || all_on(&[&a, &b, &c], 8)));
+    let rt = tokio::runtime::Runtime::new().expect("a runtime");
+    let mut versions: Vec<u64> = rt.block_on(async {
+        use futures_util::StreamExt;
+        let (_, objects) = nats.buckets().await;
+        let mut list = objects.list().await.expect("a listing");
+        let mut out = Vec::new();
+        while let Some(Ok(o)) = list.next().await {
+            if let Some((_, v)) = callscreen::fleet::Head::object_version(&o.name) {
+                out.push(v);
+            }
+        }
+        out
+    });
+    versions.sort_unstable();
+    versions.dedup();
+    assert_eq!(
+        versions,
+        [4, 5, 6, 7, 8],
+        "the last five versions' objects (8's patch included)"
+    );
 }

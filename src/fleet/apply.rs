@@ -25,18 +25,40 @@ use crate::lists::store::sha256_hex;
 const MAX_OBJECT: u64 = 1 << 30;
 
 pub async fn watch(fleet: &Arc<Fleet>, link: &Arc<Link>) {
-    let mut w = match link.heads.watch_with_history(">").await {
-        Ok(w) => w,
-        Err(e) => {
+    let made =
+        tokio::time::timeout(Duration::from_secs(10), link.heads.watch_with_history(">")).await;
+    let mut w = match made {
+        Ok(Ok(w)) => w,
+        Ok(Err(e)) => {
             tracing::debug!("fleet: cannot watch the heads yet: {e}");
             return;
         }
+        Err(_) => {
+            fleet.set_error(Some("watching the heads timed out".into()));
+            return;
+        }
     };
+    let mut check = tokio::time::interval(Duration::from_secs(5));
+    check.tick().await;
+    let mut behind_before = false;
     loop {
         let next = tokio::select! {
             n = w.next() => n,
             // Watched again from the newest heads after a reconnection.
             () = fleet.reconnected.notified() => return,
+            _ = check.tick() => {
+                // A watch whose consumer sat on a server that went away may
+                // wait without an error: the heads are read directly, and a
+                // newer one not delivered for two checks ends this watch
+                // (the connection is then made anew).
+                let behind = behind(fleet, link).await;
+                if behind && behind_before {
+                    fleet.set_error(Some("a newer head was not delivered: the watch timed out".into()));
+                    return;
+                }
+                behind_before = behind;
+                continue;
+            }
         };
         let Some(e) = next else {
             return;
@@ -73,6 +95,33 @@ pub async fn watch(fleet: &Arc<Fleet>, link: &Arc<Link>) {
             }
         }
     }
+}
+
+/// Whether a list's head in the bucket is newer than what this node applied
+/// (read directly, not through the watch).
+async fn behind(fleet: &Fleet, link: &Link) -> bool {
+    let names: Vec<String> = fleet
+        .shared
+        .runtime
+        .load()
+        .settings
+        .lists
+        .iter()
+        .map(|l| l.name.clone())
+        .collect();
+    for name in names {
+        let Ok(Ok(Some(e))) =
+            tokio::time::timeout(Duration::from_secs(3), link.heads.entry(name.as_str())).await
+        else {
+            continue;
+        };
+        if e.operation == async_nats::jetstream::kv::Operation::Put
+            && e.revision > fleet.applied_revision(&name)
+        {
+            return true;
+        }
+    }
+    false
 }
 
 /// The sha256 of the version of `name` in force here, when known.

@@ -94,12 +94,12 @@ async fn run(fleet: Arc<Fleet>) {
         let timed_out = fleet.last_error().is_some_and(|e| e.contains("timed out"));
         timeouts = if timed_out { timeouts + 1 } else { 0 };
         tokio::time::sleep(Duration::from_secs(if timed_out { 2 } else { 1 })).await;
-        // Requests that keep timing out after a server left the cluster: a
-        // new connection (the old one's consumers may sit on the lost server).
-        if timeouts >= 2
+        // Requests that time out after a server left the cluster: a new
+        // connection (the old one's consumers may sit on the lost server).
+        if timeouts >= 1
             && let Ok(l) = link::connect(&fleet.settings, Arc::clone(&fleet.reconnected)).await
         {
-            tracing::warn!("fleet: NATS requests kept timing out: connected anew");
+            tracing::warn!("fleet: NATS requests timed out: connected anew");
             link = Arc::new(l);
             fleet.link.store(Some(Arc::clone(&link)));
             timeouts = 0;
