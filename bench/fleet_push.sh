@@ -20,14 +20,7 @@ work=$(mktemp -d)
 pids=()
 cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null || true; rm -rf "$work"; }
 trap cleanup EXIT
-python3 - "$n" > "$work/list.txt" <<'PY'
-import sys, random
-n = int(sys.argv[1]); r = random.Random(42)
-out = sys.stdout
-out.write("# callscreen list v1 name=scam-origins version=2\n")
-for _ in range(n):
-    out.write("+316%08d\n" % r.randrange(100_000_000) if r.random() < .5 else "+31%09d\n" % (100_000_000 + r.randrange(500_000_000)))
-PY
+python3 bench/gen_list.py "$n" > "$work/list.txt"
 python3 - > "$work/patch.json" <<'PY'
 import json
 print(json.dumps({"base_version": 2, "version": 3, "add": ["+3197%08d" % i for i in range(100)]}))

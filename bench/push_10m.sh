@@ -14,14 +14,7 @@ trap 'kill $pid 2>/dev/null; wait $pid 2>/dev/null || true; rm -rf "$work"' EXIT
 # The example config, its lists found where they are, state in $work.
 sed -e "s|file = \"lists/|file = \"$PWD/config/lists/|" -e "s|state_dir = \"state\"|state_dir = \"$work/state\"|" \
   config/callscreen.toml > "$work/callscreen.toml"
-python3 - "$n" > "$work/list.txt" <<'PY'
-import sys, random
-n = int(sys.argv[1]); r = random.Random(42)
-out = sys.stdout
-out.write("# callscreen list v1 name=scam-origins version=2\n")
-for _ in range(n):
-    out.write("+316%08d\n" % r.randrange(100_000_000) if r.random() < .5 else "+31%09d\n" % (100_000_000 + r.randrange(500_000_000)))
-PY
+python3 bench/gen_list.py "$n" > "$work/list.txt"
 echo "list: $(wc -l < "$work/list.txt") lines, $(du -h "$work/list.txt" | cut -f1)"
 start_daemon() {
   : > "$work/err"

@@ -256,3 +256,17 @@ impl Engine {
         })
     }
 }
+
+/// Writes a list's binary snapshot (for fast restarts) at background
+/// priority, off the caller's task; a failure is logged (the text version
+/// is parsed at the next start instead). Inside tokio.
+pub fn snapshot_in_background(store: crate::lists::store::Store, list: std::sync::Arc<List>) {
+    tokio::task::spawn_blocking(move || {
+        background_priority();
+        if let Some(bytes) = crate::lists::snapshot::encode(&list)
+            && let Err(e) = store.write_snapshot(&list.name, list.version, &bytes)
+        {
+            tracing::warn!(list = %list.name, "snapshot not written (the text version will be parsed at start): {e}");
+        }
+    });
+}

@@ -200,6 +200,17 @@ impl Shared {
         before
     }
 
+    /// Swaps a list in (as [`Shared::swap_list`]) and frees the snapshot it
+    /// replaced two seconds later, on the runtime's side, once calls that may
+    /// still hold it are long done; never on a call's thread. Inside tokio.
+    pub fn install(&self, list: Arc<List>) {
+        let before = self.swap_list(list);
+        tokio::spawn(async move {
+            tokio::time::sleep(std::time::Duration::from_secs(2)).await;
+            drop(before);
+        });
+    }
+
     /// Puts a new configuration and its lists in force (a reload); the
     /// peers' rates and shed counts carry over by name.
     pub fn replace(&self, runtime: Runtime) {

@@ -228,6 +228,18 @@ fn three(name: &str) -> (Nats, [Node; 3]) {
     (nats, nodes)
 }
 
+/// A PUT of scam-origins as ops: (status, body).
+fn put_text(api: SocketAddr, list: &str) -> (u16, String) {
+    http(
+        api,
+        "PUT",
+        "/v1/lists/scam-origins",
+        Some(TOKEN),
+        Some("text/plain"),
+        list.as_bytes(),
+    )
+}
+
 /// A PATCH of scam-origins that must be accepted.
 fn patch(api: SocketAddr, delta: &str) {
     let (s, body) = http(
@@ -359,14 +371,7 @@ fn a_push_to_one_node_reaches_every_node() {
         409
     );
     // The same content again: 200, unchanged.
-    let (s, body) = http(
-        b.api,
-        "PUT",
-        "/v1/lists/scam-origins",
-        Some(TOKEN),
-        Some("text/plain"),
-        list_with(2, "+31611110001").as_bytes(),
-    );
+    let (s, body) = put_text(b.api, &list_with(2, "+31611110001"));
     assert_eq!(s, 200);
     assert!(body.contains("unchanged"), "{body}");
 }
@@ -455,14 +460,7 @@ fn without_nats_calls_go_on_pushes_get_503_and_every_node_catches_up() {
     let (s, r) = http(a.api, "GET", "/readyz", None, None, b"");
     assert_eq!(s, 200, "still ready: {r}");
     assert_eq!(verdict(&b, "+31611130002", "b-down"), 608);
-    let (s, body) = http(
-        a.api,
-        "PUT",
-        "/v1/lists/scam-origins",
-        Some(TOKEN),
-        Some("text/plain"),
-        list_with(3, "+31611130003").as_bytes(),
-    );
+    let (s, body) = put_text(a.api, &list_with(3, "+31611130003"));
     assert_eq!(s, 503, "{body}");
     assert!(body.contains("NATS"), "{body}");
     // Node C stops; NATS comes back; two pushes; C starts and catches up.
@@ -517,14 +515,7 @@ fn a_nats_server_older_than_2_10_is_refused_clearly() {
     let (s, r) = http(a.api, "GET", "/readyz", None, None, b"");
     assert_eq!(s, 200, "ready on its own lists: {r}");
     assert!(r.contains("2.10 or newer"), "{r}");
-    let (s, body) = http(
-        a.api,
-        "PUT",
-        "/v1/lists/scam-origins",
-        Some(TOKEN),
-        Some("text/plain"),
-        list_with(2, "+31611140002").as_bytes(),
-    );
+    let (s, body) = put_text(a.api, &list_with(2, "+31611140002"));
     assert_eq!(s, 503, "{body}");
     assert!(body.contains("2.10 or newer"), "{body}");
     assert_eq!(verdict(&a, "+31201234567", "a-old"), 608, "still screening");

@@ -13,7 +13,7 @@ use serde::Deserialize;
 use serde_json::json;
 
 use super::auth::{authorise, check_signature};
-use super::commit::{Change, Stored, allows_shrink, commit, refusal, shrink_refusal, swap};
+use super::commit::{Change, Stored, allows_shrink, commit, refusal, shrink_refusal};
 use super::context::{ApiMetrics, ApiState};
 use super::reply::{err, errors_json, summary};
 use crate::config::Operation;
@@ -227,7 +227,7 @@ pub async fn rollback(
     }
     let out = summary(&previous, &sha, "rolled back");
     let (from, to) = (current.version, previous.version);
-    swap(&st, Arc::new(previous));
+    st.shared.install(Arc::new(previous));
     ApiMetrics::inc(&st.metrics.pushes_accepted);
     tracing::info!(target: "audit", client = %who, list = %name, old_version = from, new_version = to, outcome = "rolled back", at = unix_now(), "list rollback");
     (StatusCode::OK, Json(out)).into_response()

@@ -2,7 +2,7 @@
 //! with an audit line; or stored durably, then swapped in, then answered.
 
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use axum::Json;
 use axum::http::{HeaderMap, StatusCode};
@@ -144,18 +144,10 @@ pub(super) async fn commit(
     let out = summary(&list, sha, "accepted");
     let new_version = list.version;
     let list = Arc::new(list);
-    swap(st, Arc::clone(&list));
+    st.shared.install(Arc::clone(&list));
     // The binary snapshot for fast restarts: after the acknowledgement's
     // durability, at background priority.
-    let (store, n3) = (st.store.clone(), name.to_string());
-    tokio::task::spawn_blocking(move || {
-        crate::engine::background_priority();
-        if let Some(bytes) = crate::lists::snapshot::encode(&list)
-            && let Err(e) = store.write_snapshot(&n3, list.version, &bytes)
-        {
-            tracing::warn!(list = %n3, "snapshot not written (the text version will be parsed at start): {e}");
-        }
-    });
+    crate::engine::snapshot_in_background(st.store.clone(), list);
     ApiMetrics::inc(&st.metrics.pushes_accepted);
     tracing::info!(
         target: "audit",
@@ -171,15 +163,4 @@ pub(super) async fn commit(
         "list push"
     );
     (StatusCode::OK, Json(out)).into_response()
-}
-
-/// Swaps a list in with one atomic store; calls in flight keep their
-/// snapshot. The old snapshot is freed on the API's side, once calls that
-/// may still hold it are long done; never on a call's thread.
-pub(super) fn swap(st: &ApiState, list: Arc<List>) {
-    let before = st.shared.swap_list(list);
-    tokio::spawn(async move {
-        tokio::time::sleep(Duration::from_secs(2)).await;
-        drop(before);
-    });
 }

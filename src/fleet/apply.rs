@@ -327,20 +327,7 @@ async fn install(fleet: &Arc<Fleet>, list: List, body: Body, sha: &str) -> Resul
     .map_err(|e| e.to_string())?
     .map_err(|e| format!("cannot store it in the state directory: {e}"))?;
     let list = Arc::new(list);
-    let before = fleet.shared.swap_list(Arc::clone(&list));
-    // The old lists are freed here, once calls that may hold them are done.
-    tokio::spawn(async move {
-        tokio::time::sleep(Duration::from_secs(2)).await;
-        drop(before);
-    });
-    let store = fleet.store.clone();
-    tokio::task::spawn_blocking(move || {
-        crate::engine::background_priority();
-        if let Some(bytes) = crate::lists::snapshot::encode(&list)
-            && let Err(e) = store.write_snapshot(&list.name, list.version, &bytes)
-        {
-            tracing::warn!(list = %list.name, "snapshot not written (the text version will be parsed at start): {e}");
-        }
-    });
+    fleet.shared.install(Arc::clone(&list));
+    crate::engine::snapshot_in_background(fleet.store.clone(), list);
     Ok(())
 }

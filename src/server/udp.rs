@@ -55,6 +55,8 @@ pub struct Queue {
     pub label: String,
     /// Whether every datagram on it is from a configured SBC or peer.
     known: bool,
+    /// Its address family (answers of the other family go through `links`).
+    v4: bool,
     /// The kernel's drop count last seen on it.
     drops: AtomicU64,
     /// Drops already logged.
@@ -94,6 +96,7 @@ fn timestamps(s: &Socket) -> io::Result<()> {
 /// shares the listener's.
 pub fn queues(listener: Arc<UdpSocket>, settings: &Settings, room: &mut usize) -> Vec<Queue> {
     let mut out = vec![Queue {
+        v4: listener.local_addr().is_ok_and(|a| a.is_ipv4()),
         sock: listener.clone(),
         label: "shared".into(),
         known: false,
@@ -140,6 +143,7 @@ pub fn queues(listener: Arc<UdpSocket>, settings: &Settings, room: &mut usize) -
                             sock: Arc::new(sock),
                             label: format!("{ip} ({name})"),
                             known: true,
+                            v4: local.is_ipv4(),
                             drops: AtomicU64::new(0),
                             logged: AtomicU64::new(0),
                         });
@@ -354,7 +358,6 @@ fn worker(queues: &[Queue], ep: &Epoll, cp: Arc<CallPath>) {
                 continue;
             };
             let fd = q.sock.as_raw_fd();
-            let local_v4 = q.sock.local_addr().map_or(true, |a| a.is_ipv4());
             for i in 0..BATCH {
                 iovs[i] = libc::iovec {
                     iov_base: bufs[i * DGRAM..].as_mut_ptr().cast(),
@@ -420,7 +423,7 @@ fn worker(queues: &[Queue], ep: &Epoll, cp: Arc<CallPath>) {
                     Outcome::Send {
                         dest: Dest::Udp(dest),
                         ..
-                    } if dest.is_ipv4() == local_v4 => dest,
+                    } if dest.is_ipv4() == q.v4 => dest,
                     Outcome::Send { dest, .. } => {
                         cp.links.send(&cp.shared.metrics, dest, &handler.out);
                         continue;
