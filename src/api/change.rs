@@ -9,7 +9,6 @@ use axum::body::Bytes;
 use axum::extract::{Path, RawQuery, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
-use serde::Deserialize;
 use serde_json::json;
 
 use super::auth::{authorise, check_signature};
@@ -17,21 +16,9 @@ use super::commit::{Change, Stored, allows_shrink, commit, refusal, shrink_refus
 use super::context::{ApiMetrics, ApiState};
 use super::reply::{err, errors_json, summary};
 use crate::config::Operation;
-use crate::lists::export::v1_text;
+use crate::lists::delta::{Delta, Patched};
 use crate::lists::store::sha256_hex;
 use crate::lists::{ListKind, unix_now};
-
-/// A delta: entries as list lines (`+3185208*,reason,reference,expires`).
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct Delta {
-    base_version: u64,
-    version: u64,
-    #[serde(default)]
-    add: Vec<String>,
-    #[serde(default)]
-    remove: Vec<String>,
-}
 
 pub async fn patch(
     State(st): State<Arc<ApiState>>,
@@ -102,18 +89,21 @@ pub async fn patch(
             json!({"error": format!("version {} is not above the current version {}", delta.version, current.version), "current_version": current.version}),
         );
     }
-    let skip: std::collections::HashSet<String> =
-        delta.remove.iter().map(|r| r.trim().to_string()).collect();
-    let (text, guard) = (
-        v1_text(&current, delta.version, &skip, &delta.add),
-        rt.settings.guard,
-    );
+    let (guard, bloom) = (rt.settings.guard, spec.bloom);
+    let d = delta.clone();
     let built = tokio::task::spawn_blocking(move || {
         crate::engine::background_priority();
-        crate::engine::build_list(&spec, text.as_bytes(), guard).map(|l| (l, text))
+        crate::lists::delta::apply(&current, &d, bloom, guard).map(|p| (p, current))
     })
     .await;
-    let (list, text) = match built {
+    let (
+        Patched {
+            list,
+            text,
+            sha256: sha,
+        },
+        current,
+    ) = match built {
         Ok(Ok(x)) => x,
         Ok(Err(e)) => return refuse(StatusCode::UNPROCESSABLE_ENTITY, "invalid", errors_json(&e)),
         Err(e) => {
@@ -128,7 +118,6 @@ pub async fn patch(
     if let Some(body) = shrink_refusal(&rt.settings.guard, &current, &list, shrink_allowed) {
         return refuse(StatusCode::UNPROCESSABLE_ENTITY, "shrink", body);
     }
-    let sha = sha256_hex(text.as_bytes());
     let change = Change {
         who: &who,
         name: &name,
@@ -143,7 +132,7 @@ pub async fn patch(
             delta.base_version,
             super::fleet::signature(&headers),
         ));
-        let whole = crate::fleet::Body::Bytes(text.into_bytes());
+        let whole = crate::fleet::Body::Bytes(text);
         return super::fleet::publish(
             &st,
             fleet,
@@ -157,7 +146,7 @@ pub async fn patch(
         )
         .await;
     }
-    let stored = Stored::Bytes(text.into_bytes());
+    let stored = Stored::Bytes(text);
     commit(&st, &change, list, stored, &sha).await
 }
 

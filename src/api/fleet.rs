@@ -61,7 +61,24 @@ pub(super) async fn publish(
             .get(change.name)
             .map(|l| l.version),
     );
+    // A whole number list travels with its snapshot too, made once here:
+    // the other nodes load it instead of parsing the body.
+    let (list, snapshot) = if patch.is_none() && list.kind() == crate::lists::ListKind::Numbers {
+        match tokio::task::spawn_blocking(move || {
+            crate::engine::background_priority();
+            let s = crate::lists::snapshot::encode(&list);
+            (list, s)
+        })
+        .await
+        {
+            Ok(x) => x,
+            Err(e) => return refused(st, change, &PublishError::Unavailable(e.to_string())),
+        }
+    } else {
+        (list, None)
+    };
     let p = Publish {
+        snapshot,
         list,
         body,
         sha256: sha.to_string(),

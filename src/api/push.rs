@@ -301,11 +301,16 @@ pub async fn list_all(State(st): State<Arc<ApiState>>, headers: HeaderMap) -> Re
             .iter()
             .map(|l| {
                 let s = l.stats(t);
+                // A fleet node knows the sha256 of what it applied from the
+                // head, before the state directory has the file.
+                let applied = st2.fleet.as_ref().and_then(|f| f.applied_sha(&l.name, l.version));
                 let (source, file) = match st2.store.file_of(&l.name, l.version) {
                     Some(f) => ("push", Some(f)),
+                    None if applied.is_some() => ("push", None),
                     None => ("seed", rt.settings.lists.iter().find(|x| x.name == l.name).map(|x| x.file.clone())),
                 };
                 let (sha, updated) = file.map(|f| st2.file_facts(&f)).unwrap_or_default();
+                let sha = applied.or(sha);
                 json!({
                     "name": l.name, "kind": l.kind().name(), "role": l.role.name(), "version": l.version,
                     "entries": s.entries(), "expired": s.expired, "source": source,
@@ -347,6 +352,6 @@ pub async fn export(
             None => err(StatusCode::NOT_FOUND, "the companies file is not available"),
         };
     }
-    let out = crate::lists::export::v1_text(l, l.version, &Default::default(), &[]);
+    let out = crate::lists::delta::v1_text(l, l.version, &Default::default(), &[]);
     ([(header::CONTENT_TYPE, "text/plain; charset=utf-8")], out).into_response()
 }

@@ -7,7 +7,6 @@
 //! in. A head that cannot be applied leaves the list in force as it was,
 //! says why (log, heartbeat, `/v1/fleet`) and is counted.
 
-use std::collections::HashSet;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
@@ -18,8 +17,10 @@ use tokio::io::AsyncReadExt;
 use super::core::{Applied, Body, Fleet, lock};
 use super::head::Head;
 use super::link::Link;
-use crate::lists::List;
+use crate::config::ListSpec;
+use crate::lists::delta::Delta;
 use crate::lists::store::sha256_hex;
+use crate::lists::{Guard, List};
 
 /// The largest object a node reads (a 10-million-number list is 124 MB).
 const MAX_OBJECT: u64 = 1 << 30;
@@ -57,6 +58,16 @@ pub async fn watch(fleet: &Arc<Fleet>, link: &Arc<Link>) {
                     return;
                 }
                 behind_before = behind;
+                // A head seen but not applied (its object missing for a
+                // while, the disk full) is tried again.
+                let failed: Vec<(u64, Head)> = lock(&fleet.heads)
+                    .values()
+                    .filter(|(rev, h)| fleet.applied_revision(&h.list) < *rev)
+                    .cloned()
+                    .collect();
+                for (rev, head) in failed {
+                    apply_logged(fleet, link, rev, &head, true).await;
+                }
                 continue;
             }
         };
@@ -81,23 +92,38 @@ pub async fn watch(fleet: &Arc<Fleet>, link: &Arc<Link>) {
             }
         };
         lock(&fleet.heads).insert(head.list.clone(), (entry.revision, head.clone()));
-        match apply(fleet, link, entry.revision, &head).await {
-            Ok(()) => fleet.set_error(None),
-            Err(e) => {
-                fleet.apply_failures.fetch_add(1, Ordering::Relaxed);
+        apply_logged(fleet, link, entry.revision, &head, false).await;
+    }
+}
+
+/// Applies a head and reports a failure (a retry's failure only when it
+/// says something new).
+async fn apply_logged(
+    fleet: &Arc<Fleet>,
+    link: &Arc<Link>,
+    revision: u64,
+    head: &Head,
+    retry: bool,
+) {
+    match apply(fleet, link, revision, head).await {
+        Ok(()) => fleet.set_error(None),
+        Err(e) => {
+            fleet.apply_failures.fetch_add(1, Ordering::Relaxed);
+            let what = format!("{} version {}: {e}", head.list, head.version);
+            if !retry || fleet.last_error().as_deref() != Some(what.as_str()) {
                 tracing::error!(
                     list = %head.list,
                     version = head.version,
-                    revision = entry.revision,
+                    revision,
                     "fleet: cannot apply this version, the one in force stays: {e}"
                 );
-                fleet.set_error(Some(format!("{} version {}: {e}", head.list, head.version)));
             }
+            fleet.set_error(Some(what));
         }
     }
 }
 
-/// Whether a list's head in the bucket is newer than what this node applied
+/// Whether a list's head in the bucket is newer than the watch delivered
 /// (read directly, not through the watch).
 async fn behind(fleet: &Fleet, link: &Link) -> bool {
     let names: Vec<String> = fleet
@@ -115,9 +141,8 @@ async fn behind(fleet: &Fleet, link: &Link) -> bool {
         else {
             continue;
         };
-        if e.operation == async_nats::jetstream::kv::Operation::Put
-            && e.revision > fleet.applied_revision(&name)
-        {
+        let seen = lock(&fleet.heads).get(&name).map_or(0, |h| h.0);
+        if e.operation == async_nats::jetstream::kv::Operation::Put && e.revision > seen {
             return true;
         }
     }
@@ -126,10 +151,8 @@ async fn behind(fleet: &Fleet, link: &Link) -> bool {
 
 /// The sha256 of the version of `name` in force here, when known.
 fn in_force_sha(fleet: &Fleet, name: &str, version: u64) -> Option<String> {
-    lock(&fleet.applied)
-        .get(name)
-        .filter(|a| a.version == version)
-        .map(|a| a.sha256.clone())
+    fleet
+        .applied_sha(name, version)
         .or_else(|| fleet.store.sha256_of(name, version))
 }
 
@@ -202,115 +225,453 @@ async fn apply(fleet: &Arc<Fleet>, link: &Link, revision: u64, head: &Head) -> R
         fleet.note_applied(&head.list, done);
         return Ok(());
     }
+    let t0 = std::time::Instant::now();
+    let old = current.as_ref().map(|c| c.version);
+    let log = |from: &str, fetched: usize| {
+        tracing::info!(
+            target: "audit",
+            list = %head.list,
+            old_version = old.unwrap_or(0),
+            new_version = head.version,
+            revision,
+            client = %head.client,
+            node = %head.node,
+            rollback_of = head.rollback_of.unwrap_or(0),
+            from,
+            fetched_bytes = fetched,
+            duration_ms = t0.elapsed().as_millis() as u64,
+            outcome = if head.rollback_of.is_some() { "rolled back" } else { "applied" },
+            "fleet: list version applied"
+        );
+    };
     let guard = rt.settings.guard;
     let pending = lock(&fleet.pending).remove(&head.sha256);
-    let (list, body, from, fetched) = match pending {
-        Some(p) => (p.list, p.body, "push", 0),
-        None => {
-            let (body, from, fetched) = body_of(fleet, link, head, current.as_deref()).await?;
-            if sha256_hex(&body) != head.sha256 {
-                return Err("the body's sha256 is not the head's".into());
+    let v = match pending {
+        Some(p) => Version {
+            list: p.list,
+            body: p.body,
+            snapshot: p.snapshot,
+            from: "push",
+            fetched: 0,
+        },
+        None => match obtain(fleet, link, head, &spec, current.clone(), guard, true).await? {
+            Made::Built(v) => v,
+            Made::Patched(list, text, fetched) => {
+                let base = current.clone().ok_or("a patch without its base")?;
+                match swap_then_store(fleet, head, &base, list, text, done.clone()).await {
+                    Ok(()) => {
+                        fleet.applies.fetch_add(1, Ordering::Relaxed);
+                        log("patch", fetched);
+                        return Ok(());
+                    }
+                    Err(e) => {
+                        tracing::warn!(list = %head.list, version = head.version, "fleet: {e}: the version in force before stays; fetching the whole version");
+                        match obtain(fleet, link, head, &spec, current.clone(), guard, false)
+                            .await?
+                        {
+                            Made::Built(v) => v,
+                            Made::Patched(..) | Made::Snapshot(..) => return Err(e),
+                        }
+                    }
+                }
             }
-            if head.patch.is_none() {
-                check_signature(fleet, head, &body, head.signature.as_deref())?;
+            Made::Snapshot(list, snap, fetched) => {
+                if list.name != head.list || list.version != head.version {
+                    return Err(format!(
+                        "the snapshot is {} version {}",
+                        list.name, list.version
+                    ));
+                }
+                let list = Arc::new(list);
+                let before = swap(fleet, &list, done);
+                fleet.applies.fetch_add(1, Ordering::Relaxed);
+                log("snapshot", fetched);
+                let confirmed = confirm(fleet, link, head, &spec, guard, &list, snap).await;
+                if !matches!(confirmed, Ok(None)) {
+                    lock(&fleet.distrusted).insert(head.sha256.clone());
+                }
+                return match confirmed {
+                    Ok(None) => Ok(()),
+                    Ok(Some(e)) => Err(e),
+                    Err(e) => {
+                        undo(fleet, before);
+                        Err(format!("{e}; the version before is in force again"))
+                    }
+                };
             }
-            let (spec2, b2) = (spec.clone(), body.clone());
-            let list = tokio::task::spawn_blocking(move || {
-                crate::engine::background_priority();
-                crate::engine::build_list(&spec2, &b2, guard)
-            })
-            .await
-            .map_err(|e| e.to_string())?
-            .map_err(|e| format!("the body does not parse here: {e}"))?;
-            (list, Body::Bytes(body), from, fetched)
-        }
+        },
     };
-    if list.name != head.list || list.version != head.version {
+    if v.list.name != head.list || v.list.version != head.version {
         return Err(format!(
             "the body is {} version {}, the head says {} version {}",
-            list.name, list.version, head.list, head.version
+            v.list.name, v.list.version, head.list, head.version
         ));
     }
-    let old = current.as_ref().map(|c| c.version);
-    install(fleet, list, body, &head.sha256).await?;
-    fleet.note_applied(&head.list, done);
+    let (from, fetched) = (v.from, v.fetched);
+    install(fleet, v, &head.sha256, done).await?;
     fleet.applies.fetch_add(1, Ordering::Relaxed);
-    tracing::info!(
-        target: "audit",
-        list = %head.list,
-        old_version = old.unwrap_or(0),
-        new_version = head.version,
-        revision,
-        client = %head.client,
-        node = %head.node,
-        rollback_of = head.rollback_of.unwrap_or(0),
-        from,
-        fetched_bytes = fetched,
-        outcome = if head.rollback_of.is_some() { "rolled back" } else { "applied" },
-        "fleet: list version applied"
-    );
+    log(from, fetched);
     Ok(())
 }
 
-/// The body of a head, and where it came from: the local store when this
-/// node has that version already (`store`), the delta when this node is at
-/// the patch's base (`patch`), else the whole version fetched (`object`).
-async fn body_of(
+/// A version to install: its list, its body (checked against the head),
+/// its snapshot when there is one, where it came from, the bytes
+/// fetched.
+struct Version {
+    list: List,
+    body: Body,
+    snapshot: Option<Vec<u8>>,
+    from: &'static str,
+    fetched: usize,
+}
+
+impl Version {
+    fn built(list: List, body: Vec<u8>, from: &'static str, fetched: usize) -> Made {
+        Made::Built(Version {
+            list,
+            body: Body::Bytes(body),
+            snapshot: None,
+            from,
+            fetched,
+        })
+    }
+}
+
+/// A version built (with its checked body) or a delta applied to the list
+/// in force (its text not made yet), with the bytes fetched.
+enum Made {
+    Built(Version),
+    Patched(List, crate::lists::delta::Text, usize),
+    /// Loaded from the snapshot that came with the head (its bytes), the
+    /// body not fetched yet.
+    Snapshot(List, Vec<u8>, usize),
+}
+
+/// A version in force from another node's snapshot, confirmed: its body
+/// fetched, its sha256 and signature checked (else an error: the caller
+/// puts the version before back), parsed off the call path and compared
+/// with the snapshot's list entry by entry, then stored with its snapshot.
+/// When the two lists differ (a snapshot that is not its body's list: a bug
+/// or a forgery) the body's list is put in force and stored, and the
+/// mismatch is returned to be reported (`Ok(Some(..))`).
+async fn confirm(
+    fleet: &Arc<Fleet>,
+    link: &Link,
+    head: &Head,
+    spec: &ListSpec,
+    guard: Guard,
+    loaded: &Arc<List>,
+    snap: Vec<u8>,
+) -> Result<Option<String>, String> {
+    let t0 = std::time::Instant::now();
+    let body = read_object(link, &head.object).await?;
+    if sha256_hex(&body) != head.sha256 {
+        return Err("the body's sha256 is not the head's".into());
+    }
+    check_signature(fleet, head, &body, head.signature.as_deref())?;
+    let (parsed, body) = build(spec, body, guard).await?;
+    let same = parsed.name == loaded.name
+        && parsed.version == loaded.version
+        && parsed.entries().eq(loaded.entries());
+    let (in_force, snap, mismatch) = if same {
+        (Arc::clone(loaded), Some(snap), None)
+    } else {
+        let parsed = Arc::new(parsed);
+        fleet.shared.install(Arc::clone(&parsed));
+        let what =
+            "the snapshot that came with it is not its body's list; the body's list is in force"
+                .to_string();
+        (parsed, None, Some(what))
+    };
+    store(fleet, &in_force, Body::Bytes(body), snap, &head.sha256).await?;
+    if mismatch.is_none() {
+        tracing::info!(list = %head.list, version = head.version, duration_ms = t0.elapsed().as_millis() as u64, "fleet: the snapshot-loaded version confirmed: its body parsed here gives the same list");
+    }
+    Ok(mismatch)
+}
+
+/// What a swap replaced: put back when the new version cannot be stored.
+struct Undo {
+    name: String,
+    list: Option<Arc<List>>,
+    applied: Option<Applied>,
+}
+
+/// Puts `list` in force at once and notes it applied.
+fn swap(fleet: &Fleet, list: &Arc<List>, done: Applied) -> Undo {
+    let undo = Undo {
+        name: list.name.clone(),
+        list: fleet.shared.runtime.load().lists.get(&list.name).cloned(),
+        applied: lock(&fleet.applied).get(&list.name).cloned(),
+    };
+    fleet.shared.install(Arc::clone(list));
+    fleet.note_applied(&list.name, done);
+    undo
+}
+
+/// The version before a swap back in force.
+fn undo(fleet: &Fleet, u: Undo) {
+    if let Some(l) = u.list {
+        fleet.shared.install(l);
+    }
+    let mut applied = lock(&fleet.applied);
+    match u.applied {
+        Some(a) => applied.insert(u.name, a),
+        None => applied.remove(&u.name),
+    };
+}
+
+/// A patched list swapped in at once; then its text made, checked against
+/// the head's sha256 and stored. When the text is not the head's or cannot
+/// be stored (disk full), the base goes back in force and this says why.
+async fn swap_then_store(
+    fleet: &Arc<Fleet>,
+    head: &Head,
+    base: &Arc<List>,
+    list: List,
+    text: crate::lists::delta::Text,
+    done: Applied,
+) -> Result<(), String> {
+    let list = Arc::new(list);
+    if list.name != head.list || list.version != head.version {
+        return Err(format!(
+            "the delta makes {} version {}",
+            list.name, list.version
+        ));
+    }
+    let before = swap(fleet, &list, done);
+    let (b2, store, want, name, version) = (
+        Arc::clone(base),
+        fleet.store.clone(),
+        head.sha256.clone(),
+        head.list.clone(),
+        head.version,
+    );
+    let stored = tokio::task::spawn_blocking(move || {
+        crate::engine::background_priority();
+        let text = text.make(&b2);
+        if sha256_hex(&text) != want {
+            return Err("the delta applied here does not give the head's sha256".to_string());
+        }
+        store
+            .write(&name, version, &text)
+            .map_err(|e| format!("cannot store it in the state directory: {e}"))
+    })
+    .await
+    .map_err(|e| e.to_string())
+    .and_then(|r| r);
+    if let Err(e) = stored {
+        undo(fleet, before);
+        return Err(e);
+    }
+    crate::engine::snapshot_in_background(fleet.store.clone(), list);
+    Ok(())
+}
+
+/// A list loaded from a snapshot takes the role this node's config gives it.
+fn with_role(mut l: List, spec: &ListSpec) -> List {
+    l.role = spec.role;
+    l
+}
+
+/// Builds a body off the call path (background priority).
+async fn build(spec: &ListSpec, body: Vec<u8>, guard: Guard) -> Result<(List, Vec<u8>), String> {
+    let spec = spec.clone();
+    tokio::task::spawn_blocking(move || {
+        crate::engine::background_priority();
+        crate::engine::build_list(&spec, &body, guard).map(|l| (l, body))
+    })
+    .await
+    .map_err(|e| e.to_string())?
+    .map_err(|e| format!("the body does not parse here: {e}"))
+}
+
+/// The version a head names, built, with its body, and where it came from:
+/// the local store when this node has that version already (`store`), the
+/// delta applied to the list in force when this node is at the patch's base
+/// (`patch`), else the whole version fetched (`object`). Every body's
+/// sha256 is checked against the head, and the pusher's signature over what
+/// it signed (the delta of a patch, else the body).
+async fn obtain(
     fleet: &Fleet,
     link: &Link,
     head: &Head,
-    current: Option<&List>,
-) -> Result<(Vec<u8>, &'static str, usize), String> {
+    spec: &ListSpec,
+    current: Option<Arc<List>>,
+    guard: Guard,
+    fast: bool,
+) -> Result<Made, String> {
+    let whole = |body: &[u8]| {
+        if sha256_hex(body) != head.sha256 {
+            return Err("the body's sha256 is not the head's".to_string());
+        }
+        if head.patch.is_none() {
+            check_signature(fleet, head, body, head.signature.as_deref())?;
+        }
+        Ok(())
+    };
     if fleet.store.sha256_of(&head.list, head.version).as_deref() == Some(head.sha256.as_str())
         && let Ok(b) = fleet.store.read(&head.list, head.version)
+        && whole(&b).is_ok()
     {
-        return Ok((b, "store", 0));
+        // This node's own snapshot of it, else the text parsed.
+        if let Some(l) = fleet
+            .store
+            .read_snapshot(&head.list, head.version)
+            .and_then(|s| crate::lists::snapshot::decode(&s))
+            .filter(|l| l.name == head.list && l.version == head.version)
+        {
+            return Ok(Version::built(with_role(l, spec), b, "store", 0));
+        }
+        let (list, b) = build(spec, b, guard).await?;
+        return Ok(Version::built(list, b, "store", 0));
     }
     let mut fetched = 0;
-    if let Some(p) = &head.patch {
-        // What the client signed is the delta: checked on every node.
-        let delta = read_object(link, &p.object).await?;
-        fetched += delta.len();
-        check_signature(fleet, head, &delta, p.signature.as_deref())?;
-        if let Some(cur) = current.filter(|c| c.version == p.base_version)
-            && let Some(text) = patched(cur, &delta)
-            && sha256_hex(text.as_bytes()) == head.sha256
+    let Some(p) = &head.patch else {
+        // The snapshot made by the node the push arrived at: loaded and put
+        // in force first; the body is checked and compared right after.
+        if fast
+            && let Some(sn) = &head.snapshot
+            && !lock(&fleet.distrusted).contains(&head.sha256)
+            && let Ok(bytes) = read_object(link, sn).await
         {
-            return Ok((text.into_bytes(), "patch", fetched));
+            let n = bytes.len();
+            let (name, version) = (head.list.clone(), head.version);
+            let (loaded, bytes) = tokio::task::spawn_blocking(move || {
+                crate::engine::background_priority();
+                let l = crate::lists::snapshot::decode(&bytes)
+                    .filter(|l| l.name == name && l.version == version);
+                (l, bytes)
+            })
+            .await
+            .map_err(|e| e.to_string())?;
+            match loaded {
+                Some(l) => return Ok(Made::Snapshot(with_role(l, spec), bytes, n)),
+                None => {
+                    tracing::warn!(list = %head.list, version = head.version, "fleet: the snapshot that came with this version does not load: parsing the body")
+                }
+            }
+        }
+        let body = read_object(link, &head.object).await?;
+        whole(&body)?;
+        let n = body.len();
+        let (list, body) = build(spec, body, guard).await?;
+        return Ok(Version::built(list, body, "object", n));
+    };
+    // What the client signed is the delta: checked on every node.
+    let raw = read_object(link, &p.object).await?;
+    fetched += raw.len();
+    check_signature(fleet, head, &raw, p.signature.as_deref())?;
+    let d = serde_json::from_slice::<Delta>(&raw)
+        .map_err(|e| format!("the delta is not a delta: {e}"))?;
+    if fast && let Some(cur) = current.filter(|c| c.version == p.base_version) {
+        let (d2, bloom) = (d.clone(), spec.bloom);
+        let made = tokio::task::spawn_blocking(move || {
+            crate::engine::background_priority();
+            crate::lists::delta::patch(&cur, &d2, bloom, guard)
+        })
+        .await
+        .map_err(|e| e.to_string())?;
+        match made {
+            Ok((list, text)) => return Ok(Made::Patched(list, text, fetched)),
+            Err(e) => {
+                tracing::warn!(list = %head.list, version = head.version, "fleet: the delta does not apply here ({e}): fetching the whole version")
+            }
         }
     }
-    let body = read_object(link, &head.object).await?;
-    fetched += body.len();
-    Ok((body, "object", fetched))
-}
-
-/// The text a delta makes of `base` (as `PATCH` makes it on one node).
-fn patched(base: &List, delta: &[u8]) -> Option<String> {
-    #[derive(serde::Deserialize)]
-    struct Delta {
-        version: u64,
-        #[serde(default)]
-        add: Vec<String>,
-        #[serde(default)]
-        remove: Vec<String>,
+    // Not at the base: the whole version, stored by the pushing node just
+    // after the head (waited for a while), else the base and the delta.
+    let deadline = tokio::time::Instant::now() + WHOLE_WAIT;
+    loop {
+        if link.has_object(&head.object).await {
+            let body = read_object(link, &head.object).await?;
+            fetched += body.len();
+            whole(&body)?;
+            let (list, body) = build(spec, body, guard).await?;
+            return Ok(Version::built(list, body, "object", fetched));
+        }
+        if tokio::time::Instant::now() >= deadline {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
     }
-    let d: Delta = serde_json::from_slice(delta).ok()?;
-    let skip: HashSet<String> = d.remove.iter().map(|r| r.trim().to_string()).collect();
-    Some(crate::lists::export::v1_text(
-        base, d.version, &skip, &d.add,
-    ))
+    let (Some(bo), Some(bs)) = (&p.base_object, &p.base_sha256) else {
+        return Err(format!(
+            "the whole version's object {} is missing",
+            head.object
+        ));
+    };
+    let base = read_object(link, bo).await?;
+    fetched += base.len();
+    if sha256_hex(&base) != *bs {
+        return Err(format!(
+            "the base version's object {bo} does not have its sha256"
+        ));
+    }
+    let (base, _) = build(spec, base, guard).await?;
+    match patch(&Arc::new(base), &d, spec, guard, &head.sha256).await? {
+        Some(made) => Ok(Version::built(made.list, made.text, "base+patch", fetched)),
+        None => Err("the delta applied to its base does not give the head's sha256".into()),
+    }
 }
 
-/// Stores a version durably (a rollback also removes the versions above
-/// it, so a restart keeps it), swaps it in, and writes its snapshot in the
-/// background.
-async fn install(fleet: &Arc<Fleet>, list: List, body: Body, sha: &str) -> Result<(), String> {
+/// How long a node not at a patch's base waits for its whole version.
+const WHOLE_WAIT: Duration = Duration::from_secs(5);
+
+/// `d` applied to `base` off the call path, when it gives the text `sha`.
+async fn patch(
+    base: &Arc<List>,
+    d: &Delta,
+    spec: &ListSpec,
+    guard: Guard,
+    sha: &str,
+) -> Result<Option<crate::lists::delta::Patched>, String> {
+    let (base, d, bloom, want) = (Arc::clone(base), d.clone(), spec.bloom, sha.to_string());
+    tokio::task::spawn_blocking(move || {
+        crate::engine::background_priority();
+        let p = crate::lists::delta::apply(&base, &d, bloom, guard).ok()?;
+        (p.sha256 == want).then_some(p)
+    })
+    .await
+    .map_err(|e| e.to_string())
+}
+
+/// Swaps a version in, then stores it (a rollback also removes the
+/// versions above it, so a restart keeps it) and writes its snapshot in the
+/// background. When it cannot be stored (disk full), the version before
+/// goes back in force and this says why.
+async fn install(
+    fleet: &Arc<Fleet>,
+    v: Version,
+    sha: &str,
+    done: Applied,
+) -> Result<Arc<List>, String> {
+    let list = Arc::new(v.list);
+    let before = swap(fleet, &list, done);
+    if let Err(e) = store(fleet, &list, v.body, v.snapshot, sha).await {
+        undo(fleet, before);
+        return Err(e);
+    }
+    Ok(list)
+}
+
+/// Stores a version in force in the state directory (a rollback also
+/// removes the versions above it, so a restart keeps it), with its
+/// snapshot (written now when given, else made in the background).
+async fn store(
+    fleet: &Arc<Fleet>,
+    list: &Arc<List>,
+    body: Body,
+    snapshot: Option<Vec<u8>>,
+    sha: &str,
+) -> Result<(), String> {
     let (store, name, version, sha) = (
         fleet.store.clone(),
         list.name.clone(),
         list.version,
         sha.to_string(),
     );
+    let had_snapshot = snapshot.is_some();
     tokio::task::spawn_blocking(move || {
         match body {
             Body::Temp(tmp) => store.commit_temp(&tmp, &name, version, &sha)?,
@@ -321,13 +682,18 @@ async fn install(fleet: &Arc<Fleet>, list: List, body: Body, sha: &str) -> Resul
                 store.remove(&name, v)?;
             }
         }
+        if let Some(s) = snapshot
+            && let Err(e) = store.write_snapshot(&name, version, &s)
+        {
+            tracing::warn!(list = %name, "snapshot not written (the text version will be parsed at start): {e}");
+        }
         Ok::<(), std::io::Error>(())
     })
     .await
-    .map_err(|e| e.to_string())?
-    .map_err(|e| format!("cannot store it in the state directory: {e}"))?;
-    let list = Arc::new(list);
-    fleet.shared.install(Arc::clone(&list));
-    crate::engine::snapshot_in_background(fleet.store.clone(), list);
+    .map_err(|e| e.to_string())
+    .and_then(|r| r.map_err(|e| format!("cannot store it in the state directory: {e}")))?;
+    if !had_snapshot {
+        crate::engine::snapshot_in_background(fleet.store.clone(), Arc::clone(list));
+    }
     Ok(())
 }

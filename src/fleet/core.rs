@@ -27,6 +27,8 @@ pub enum Body {
 pub struct Pending {
     pub list: List,
     pub body: Body,
+    /// The list's snapshot, made once for the fleet and stored here too.
+    pub snapshot: Option<Vec<u8>>,
 }
 
 /// What this node applied of a list: the head's revision, version, sha256.
@@ -48,6 +50,9 @@ pub struct Fleet {
     /// Bumped after every apply, for pushes waiting for theirs.
     pub(super) applied_tx: tokio::sync::watch::Sender<u64>,
     pub(super) pending: Mutex<HashMap<String, Pending>>,
+    /// The sha256 of heads whose snapshot failed its confirmation: applied
+    /// from their body only, checked first, from then on.
+    pub(super) distrusted: Mutex<std::collections::HashSet<String>>,
     /// The last apply or connection error, for the heartbeat and `/readyz`.
     pub(super) last_error: Mutex<Option<String>>,
     pub apply_failures: AtomicU64,
@@ -95,6 +100,14 @@ impl Fleet {
     pub(super) fn note_applied(&self, list: &str, a: Applied) {
         lock(&self.applied).insert(list.to_string(), a);
         self.applied_tx.send_modify(|n| *n += 1);
+    }
+
+    /// The sha256 of a list's version this node applied from the fleet.
+    pub fn applied_sha(&self, list: &str, version: u64) -> Option<String> {
+        lock(&self.applied)
+            .get(list)
+            .filter(|a| a.version == version)
+            .map(|a| a.sha256.clone())
     }
 
     /// The revision of a list's head this node applied.

@@ -32,6 +32,12 @@ pub struct Head {
     /// other fetches `object` (the whole version).
     #[serde(default)]
     pub patch: Option<PatchRef>,
+    /// A number list's binary snapshot, made by the node the push arrived
+    /// at: other nodes load it instead of parsing the body (whose sha256
+    /// and signature they check first, and which they parse afterwards,
+    /// in the background, to confirm the snapshot is its list).
+    #[serde(default)]
+    pub snapshot: Option<String>,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -42,6 +48,13 @@ pub struct PatchRef {
     /// The delta's signature, when its client signs.
     #[serde(default)]
     pub signature: Option<String>,
+    /// The base version's object and sha256: a node whose whole-version
+    /// object is not there (it is stored just after the head) rebuilds the
+    /// version from the base and the delta.
+    #[serde(default)]
+    pub base_object: Option<String>,
+    #[serde(default)]
+    pub base_sha256: Option<String>,
 }
 
 /// What a push decides against the head in force (the rules of one node).
@@ -82,13 +95,25 @@ impl Head {
         format!("{list}.{version}.patch.{}", &sha256[..sha256.len().min(16)])
     }
 
+    /// The object name of a version's snapshot.
+    pub fn snapshot_name(list: &str, version: u64, sha256: &str) -> String {
+        format!("{list}.{version}.snap.{}", &sha256[..sha256.len().min(16)])
+    }
+
+    /// The objects a head points at.
+    pub fn objects(&self) -> impl Iterator<Item = &str> {
+        std::iter::once(self.object.as_str())
+            .chain(self.patch.as_ref().map(|p| p.object.as_str()))
+            .chain(self.snapshot.as_deref())
+    }
+
     /// The list and version an object name belongs to.
     pub fn object_version(object: &str) -> Option<(&str, u64)> {
         let mut parts = object.rsplitn(3, '.');
         let _hash = parts.next()?;
         let second = parts.next()?;
         let rest = parts.next()?;
-        if second == "patch" {
+        if second == "patch" || second == "snap" {
             let (list, v) = rest.rsplit_once('.')?;
             return Some((list, v.parse().ok()?));
         }
@@ -113,6 +138,7 @@ mod tests {
             at: 0,
             rollback_of: None,
             patch: None,
+            snapshot: None,
         }
     }
 
@@ -146,6 +172,8 @@ mod tests {
         assert_eq!(Head::object_version(&o), Some(("acm-withdrawn", 42)));
         let p = Head::patch_name("acm-withdrawn", 43, sha);
         assert_eq!(Head::object_version(&p), Some(("acm-withdrawn", 43)));
+        let s = Head::snapshot_name("acm-withdrawn", 44, sha);
+        assert_eq!(Head::object_version(&s), Some(("acm-withdrawn", 44)));
         assert_eq!(Head::object_version("junk"), None);
     }
 }

@@ -24,6 +24,34 @@ impl Link {
     pub fn connected(&self) -> bool {
         self.client.connection_state() == async_nats::connection::State::Connected
     }
+
+    /// Stores an object in chunks as large as the server takes (each chunk
+    /// waits for its acknowledgement, so 128 KiB chunks, the client's
+    /// default, make a 124 MB list a thousand round trips).
+    pub async fn put_object(
+        &self,
+        name: &str,
+        data: &mut (impl tokio::io::AsyncRead + Unpin),
+    ) -> Result<(), String> {
+        let max = self.client.server_info().max_payload;
+        let chunk = max.saturating_sub(4096).clamp(128 * 1024, 8 << 20);
+        let meta = object_store::ObjectMetadata {
+            name: name.to_string(),
+            chunk_size: Some(chunk),
+            ..Default::default()
+        };
+        self.objects
+            .put(meta, data)
+            .await
+            .map(|_| ())
+            .map_err(|e| e.to_string())
+    }
+
+    /// Whether an object is stored (a deleted object keeps its info, marked
+    /// deleted, and is not).
+    pub async fn has_object(&self, name: &str) -> bool {
+        matches!(self.objects.info(name).await, Ok(i) if !i.deleted)
+    }
 }
 
 /// `major.minor` of a server version (`2.10.22` → (2, 10)).

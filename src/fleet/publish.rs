@@ -28,6 +28,8 @@ pub struct Publish {
     pub client: String,
     /// A patch: the delta as sent, its base version, its signature.
     pub patch: Option<(Vec<u8>, u64, Option<String>)>,
+    /// A number list's snapshot (a whole version, not a patch).
+    pub snapshot: Option<Vec<u8>>,
 }
 
 #[derive(Debug)]
@@ -107,17 +109,17 @@ impl Fleet {
     }
 
     async fn put_object(link: &Link, name: &str, body: &Body) -> Result<(), PublishError> {
-        if link.objects.info(name).await.is_ok() {
+        if link.has_object(name).await {
             return Ok(());
         }
         match body {
             Body::Temp(p) => {
                 let mut f = tokio::fs::File::open(p).await.map_err(unavailable)?;
-                link.objects.put(name, &mut f).await.map_err(unavailable)?;
+                link.put_object(name, &mut f).await.map_err(unavailable)?;
             }
             Body::Bytes(b) => {
                 let mut r: &[u8] = b;
-                link.objects.put(name, &mut r).await.map_err(unavailable)?;
+                link.put_object(name, &mut r).await.map_err(unavailable)?;
             }
         }
         Ok(())
@@ -174,8 +176,29 @@ impl Fleet {
         let name = p.list.name.clone();
         let version = p.list.version;
         let object = Head::object_name(&name, version, &p.sha256);
+        // A patch's whole version is stored after its head (nodes at the
+        // base never read it): the answer waits for the delta only.
+        let snapshot = p
+            .snapshot
+            .as_ref()
+            .filter(|_| p.patch.is_none())
+            .map(|s| (Head::snapshot_name(&name, version, &p.sha256), s));
         let up = async {
-            Self::put_object(&link, &object, &p.body).await?;
+            if p.patch.is_none() {
+                let snap = async {
+                    match &snapshot {
+                        Some((n, s)) => {
+                            let mut r: &[u8] = s;
+                            if !link.has_object(n).await {
+                                link.put_object(n, &mut r).await.map_err(unavailable)?;
+                            }
+                            Ok(())
+                        }
+                        None => Ok(()),
+                    }
+                };
+                tokio::try_join!(Self::put_object(&link, &object, &p.body), snap)?;
+            }
             if let Some((delta, _, _)) = &p.patch {
                 let pn = Head::patch_name(&name, version, &p.sha256);
                 Self::put_object(&link, &pn, &Body::Bytes(delta.clone())).await?;
@@ -186,7 +209,7 @@ impl Fleet {
             discard(&p.body);
             return Err(e);
         }
-        let head = Head {
+        let mut head = Head {
             list: name.clone(),
             version,
             sha256: p.sha256.clone(),
@@ -201,12 +224,26 @@ impl Fleet {
                 object: Head::patch_name(&name, version, &p.sha256),
                 base_version: *base,
                 signature: sig.clone(),
+                base_object: None,
+                base_sha256: None,
             }),
+            snapshot: snapshot.map(|s| s.0),
+        };
+        let later = match (&p.patch, &p.body) {
+            (Some(_), Body::Bytes(b)) => Some(b.clone()),
+            _ => None,
         };
         let base = p.patch.as_ref().map(|(_, b, _)| *b);
         // This node applies its own push from what it has (no fetch).
         let body = p.body;
-        lock(&self.pending).insert(p.sha256.clone(), Pending { list: p.list, body });
+        lock(&self.pending).insert(
+            p.sha256.clone(),
+            Pending {
+                list: p.list,
+                body,
+                snapshot: p.snapshot,
+            },
+        );
         let outcome = loop {
             let seen = match Self::head_entry(&link, &name).await {
                 Ok(s) => s,
@@ -218,6 +255,10 @@ impl Fleet {
                 break Err(PublishError::StaleBase {
                     head_version: h.version,
                 });
+            }
+            if let (Some(pr), Some((_, h))) = (head.patch.as_mut(), &seen) {
+                pr.base_object = Some(h.object.clone());
+                pr.base_sha256 = Some(h.sha256.clone());
             }
             match Head::against(seen.as_ref().map(|s| &s.1), version, &p.sha256) {
                 Against::New => {}
@@ -245,6 +286,14 @@ impl Fleet {
         };
         match outcome {
             Ok(Published::Accepted { revision, .. }) => {
+                if let Some(b) = later {
+                    let (link, object) = (Arc::clone(&link), head.object.clone());
+                    tokio::spawn(async move {
+                        if let Err(e) = Self::put_object(&link, &object, &Body::Bytes(b)).await {
+                            tracing::error!(%object, "fleet: the whole version of a patch was not stored (nodes not at its base rebuild it from the base): {e}");
+                        }
+                    });
+                }
                 self.retain(&link, &name).await;
                 let applied_here = self.wait_applied(&name, revision, APPLY_WAIT).await;
                 Ok(Published::Accepted {
@@ -285,7 +334,7 @@ impl Fleet {
             earlier.sort_by_key(|h| std::cmp::Reverse(h.version));
             let mut to = None;
             for h in earlier {
-                if link.objects.info(&h.object).await.is_ok() {
+                if link.has_object(&h.object).await {
                     to = Some(h);
                     break;
                 }
@@ -301,6 +350,11 @@ impl Fleet {
             to.at = unix_now();
             to.rollback_of = Some(cur.version);
             to.patch = None;
+            if let Some(s) = &to.snapshot
+                && !link.has_object(s).await
+            {
+                to.snapshot = None;
+            }
             match Self::cas(&link, name, Some(rev), &to).await? {
                 Some(new_rev) => {
                     self.wait_applied(name, new_rev, APPLY_WAIT).await;
@@ -334,9 +388,7 @@ impl Fleet {
             .collect();
         let head = lock(&self.heads).get(name).map(|h| h.1.clone());
         for (v, o) in mine {
-            let pointed = head
-                .as_ref()
-                .is_some_and(|h| h.object == o || h.patch.as_ref().is_some_and(|p| p.object == o));
+            let pointed = head.as_ref().is_some_and(|h| h.objects().any(|x| x == o));
             if !keep.contains(&v) && !pointed {
                 match link.objects.delete(&o).await {
                     Ok(()) => tracing::debug!(object = %o, "fleet: old version's object deleted"),

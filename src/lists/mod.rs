@@ -14,14 +14,15 @@
 //! - `kind`: the shared vocabulary, a list's role and kind (below the
 //!   parsers and the set, which all speak it);
 //! - `set`: one list with its name, role and version, and the `ListSet`;
-//! - `export`: a list written back as v1 text;
+//! - `delta`: a `PATCH` applied to a built list, and a list written back
+//!   as v1 text (export);
 //! - `snapshot`, `store`: the binary cache of a built list and the state
 //!   directory that keeps pushed versions.
 
 pub mod brand;
 pub mod companies;
+pub mod delta;
 mod entry;
-pub mod export;
 pub mod format;
 mod intervals;
 mod kind;

@@ -85,13 +85,36 @@ impl<'a> Lookup<'a> {
     }
 }
 
-pub struct NumberList {
+/// The exact numbers of a built list: sorted, behind their Bloom filter.
+/// Never changed once built: the versions patched from a list share it
+/// (with the overlay of their changes) instead of copying it.
+struct Exact {
     bloom: Option<Bloom<u64>>,
-    /// Exact numbers, ascending, unique.
+    /// How many numbers the Bloom filter was sized for: a list materialised
+    /// from patches reuses the filter until it grows a tenth beyond this.
+    bloom_items: usize,
+    /// Ascending, unique.
     numbers: Vec<u64>,
     /// Meta index per number; empty when every number has none (saves 4 bytes
-    /// a number on plain lists).
+    /// a number on plain lists). Metas only grow across patches, so an index
+    /// stays valid in every version that shares this store.
     number_meta: Vec<u32>,
+}
+
+/// The most overlay entries (added and removed numbers) a patched list
+/// carries before a patch merges them into a new exact store: every
+/// lookup searches the added numbers, so they stay few.
+const OVERLAY_MAX: usize = 4096;
+
+pub struct NumberList {
+    exact: std::sync::Arc<Exact>,
+    /// Numbers added by patches since `exact` was built, with their meta:
+    /// sorted, unique, and winning over `exact`.
+    added: Vec<(u64, u32)>,
+    /// Numbers of `exact` removed by patches since: sorted.
+    removed: Vec<u64>,
+    /// Exact numbers in force.
+    count: usize,
     spans: IntervalMap<u64>,
     span_entries: Vec<(Target, u32)>,
     metas: Vec<EntryMeta>,
@@ -99,10 +122,60 @@ pub struct NumberList {
     ranges: usize,
 }
 
+/// The exact numbers in force, ascending: the shared store less the removed
+/// ones, merged with the added ones. `(number, meta index)`.
+struct Merged<'a> {
+    a: &'a [u64],
+    am: &'a [u32],
+    i: usize,
+    b: &'a [(u64, u32)],
+    j: usize,
+    removed: &'a [u64],
+    r: usize,
+}
+
+impl Iterator for Merged<'_> {
+    type Item = (u64, u32);
+
+    #[inline]
+    fn next(&mut self) -> Option<(u64, u32)> {
+        loop {
+            let x = self.a.get(self.i).copied();
+            let y = self.b.get(self.j).copied();
+            match (x, y) {
+                (Some(x), y) if y.is_none_or(|(y, _)| x < y) => {
+                    let m = self.am.get(self.i).copied().unwrap_or(0);
+                    self.i += 1;
+                    while self.removed.get(self.r).is_some_and(|&r| r < x) {
+                        self.r += 1;
+                    }
+                    if self.removed.get(self.r) == Some(&x) {
+                        continue;
+                    }
+                    return Some((x, m));
+                }
+                (Some(x), Some((y, m))) if x == y => {
+                    self.i += 1;
+                    self.j += 1;
+                    return Some((y, m));
+                }
+                (_, Some(e)) => {
+                    self.j += 1;
+                    return Some(e);
+                }
+                // (None, None); (Some, None) took the first arm.
+                _ => return None,
+            }
+        }
+    }
+}
+
 impl std::fmt::Debug for NumberList {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("NumberList")
-            .field("numbers", &self.numbers.len())
+            .field("numbers", &self.count)
+            .field("added", &self.added.len())
+            .field("removed", &self.removed.len())
             .field("prefixes", &self.prefixes)
             .field("ranges", &self.ranges)
             .finish()
@@ -138,6 +211,35 @@ fn span_intervals(span_entries: &[(Target, u32)]) -> (IntervalMap<u64>, usize, u
     (IntervalMap::build(spans), prefixes, ranges)
 }
 
+/// Sorts exact numbers, keeping of each number its last entry (a stable
+/// sort keeps line order, so the last duplicate is the later line).
+fn sort_dedup(exact: &mut Vec<(u64, u32)>) {
+    exact.sort_by_key(|e| e.0);
+    exact.dedup_by(|later, kept| {
+        if later.0 == kept.0 {
+            *kept = *later;
+            true
+        } else {
+            false
+        }
+    });
+}
+
+/// A Bloom filter over `numbers` as `params` say (none for small lists).
+fn make_bloom(numbers: &[u64], params: BloomParams) -> Option<Bloom<u64>> {
+    let mut b = match params {
+        BloomParams::FalsePositiveRate(p) if numbers.len() > BLOOM_MIN_NUMBERS => {
+            Bloom::new_for_fp_rate(numbers.len(), p).ok()
+        }
+        BloomParams::Bytes(b) => Bloom::new(b.max(1), numbers.len().max(1)).ok(),
+        BloomParams::FalsePositiveRate(_) | BloomParams::Off => None,
+    }?;
+    for n in numbers {
+        b.set(n);
+    }
+    Some(b)
+}
+
 /// What a snapshot stores of a number list.
 pub(crate) struct Parts {
     pub numbers: Vec<u64>,
@@ -148,24 +250,80 @@ pub(crate) struct Parts {
 }
 
 impl NumberList {
-    /// The parts to snapshot.
+    /// The parts to snapshot (a patched list's merged first: its Bloom
+    /// filter gets the added numbers).
     #[allow(clippy::type_complexity)]
     pub(crate) fn parts(
         &self,
     ) -> (
-        &[u64],
-        &[u32],
+        std::borrow::Cow<'_, [u64]>,
+        std::borrow::Cow<'_, [u32]>,
         &[(Target, u32)],
         &[EntryMeta],
         Option<Vec<u8>>,
     ) {
-        (
-            &self.numbers,
-            &self.number_meta,
-            &self.span_entries,
-            &self.metas,
-            self.bloom.as_ref().map(|b| b.to_bytes()),
-        )
+        use std::borrow::Cow;
+        let e = &*self.exact;
+        let (numbers, number_meta, bloom) = if self.added.is_empty() && self.removed.is_empty() {
+            (
+                Cow::Borrowed(&e.numbers[..]),
+                Cow::Borrowed(&e.number_meta[..]),
+                e.bloom.as_ref().map(|b| b.to_bytes()),
+            )
+        } else {
+            let (n, m) = self.materialised();
+            let bloom = e.bloom.as_ref().map(|b| {
+                let mut b = b.clone();
+                for (v, _) in &self.added {
+                    b.set(v);
+                }
+                b.to_bytes()
+            });
+            (Cow::Owned(n), Cow::Owned(m), bloom)
+        };
+        (numbers, number_meta, &self.span_entries, &self.metas, bloom)
+    }
+
+    /// The exact numbers in force and their metas (empty when all are 0).
+    fn materialised(&self) -> (Vec<u64>, Vec<u32>) {
+        let with_meta = !self.exact.number_meta.is_empty() || self.added.iter().any(|e| e.1 != 0);
+        let mut numbers = Vec::with_capacity(self.count);
+        let mut metas = Vec::with_capacity(if with_meta { self.count } else { 0 });
+        for (v, m) in self.merged() {
+            numbers.push(v);
+            if with_meta {
+                metas.push(m);
+            }
+        }
+        (numbers, metas)
+    }
+
+    fn merged(&self) -> Merged<'_> {
+        Merged {
+            a: &self.exact.numbers,
+            am: &self.exact.number_meta,
+            i: 0,
+            b: &self.added,
+            j: 0,
+            removed: &self.removed,
+            r: 0,
+        }
+    }
+
+    /// A list of its own exact store (no overlay).
+    fn whole(exact: Exact, span_entries: Vec<(Target, u32)>, metas: Vec<EntryMeta>) -> NumberList {
+        let (spans, prefixes, ranges) = span_intervals(&span_entries);
+        NumberList {
+            count: exact.numbers.len(),
+            exact: std::sync::Arc::new(exact),
+            added: Vec::new(),
+            removed: Vec::new(),
+            spans,
+            span_entries,
+            metas,
+            prefixes,
+            ranges,
+        }
     }
 
     /// Rebuilds a list from snapshot parts, checking what must hold (sorted
@@ -189,17 +347,13 @@ impl NumberList {
             Some(b) => Some(Bloom::from_bytes(b).ok()?),
             None => None,
         };
-        let (spans, prefixes, ranges) = span_intervals(&p.span_entries);
-        Some(NumberList {
+        let exact = Exact {
             bloom,
+            bloom_items: p.numbers.len(),
             numbers: p.numbers,
             number_meta: p.number_meta,
-            spans,
-            span_entries: p.span_entries,
-            metas: p.metas,
-            prefixes,
-            ranges,
-        })
+        };
+        Some(NumberList::whole(exact, p.span_entries, p.metas))
     }
 
     /// Builds from parsed entries (`metas[0]` must be the empty meta). Where a
@@ -232,46 +386,42 @@ impl NumberList {
         metas: Vec<EntryMeta>,
         bloom: BloomParams,
     ) -> NumberList {
-        let (spans, prefixes, ranges) = span_intervals(&span_entries);
-        // Stable sort keeps line order, so the last duplicate is the later line.
-        exact.sort_by_key(|e| e.0);
-        exact.dedup_by(|later, kept| {
-            if later.0 == kept.0 {
-                *kept = *later;
-                true
-            } else {
-                false
-            }
-        });
+        sort_dedup(&mut exact);
         let deduped = exact;
-        let mut bloom_filter = match bloom {
-            BloomParams::FalsePositiveRate(p) if deduped.len() > BLOOM_MIN_NUMBERS => {
-                Bloom::new_for_fp_rate(deduped.len(), p).ok()
-            }
-            BloomParams::Bytes(b) => Bloom::new(b.max(1), deduped.len().max(1)).ok(),
-            BloomParams::FalsePositiveRate(_) | BloomParams::Off => None,
-        };
         let numbers: Vec<u64> = deduped.iter().map(|e| e.0).collect();
-        if let Some(b) = bloom_filter.as_mut() {
-            for n in &numbers {
-                b.set(n);
-            }
-        }
+        let bloom_filter = make_bloom(&numbers, bloom);
         let number_meta = if deduped.iter().all(|e| e.1 == 0) {
             Vec::new()
         } else {
             deduped.iter().map(|e| e.1).collect()
         };
-        NumberList {
+        let exact = Exact {
             bloom: bloom_filter,
+            bloom_items: numbers.len(),
             numbers,
             number_meta,
-            spans,
-            span_entries,
-            metas,
-            prefixes,
-            ranges,
+        };
+        NumberList::whole(exact, span_entries, metas)
+    }
+
+    /// The meta index of an exact number in force: an added one first, then
+    /// the shared store (its filter, its numbers, unless removed).
+    #[inline]
+    fn exact_meta(&self, v: u64) -> Option<u32> {
+        if !self.added.is_empty()
+            && let Ok(i) = self.added.binary_search_by_key(&v, |e| e.0)
+        {
+            return Some(self.added[i].1);
         }
+        let e = &*self.exact;
+        if e.numbers.is_empty() || !e.bloom.as_ref().is_none_or(|b| b.check(&v)) {
+            return None;
+        }
+        let i = e.numbers.binary_search(&v).ok()?;
+        if !self.removed.is_empty() && self.removed.binary_search(&v).is_ok() {
+            return None;
+        }
+        Some(e.number_meta.get(i).copied().unwrap_or(0))
     }
 
     /// Looks a number up at time `now` (unix seconds): the exact entry first,
@@ -281,11 +431,8 @@ impl NumberList {
     pub fn lookup(&self, n: E164, now: u64) -> Lookup<'_> {
         let mut out = Lookup::default();
         let v = n.as_u64();
-        if !self.numbers.is_empty()
-            && self.bloom.as_ref().is_none_or(|b| b.check(&v))
-            && let Ok(i) = self.numbers.binary_search(&v)
-        {
-            let meta = &self.metas[self.number_meta.get(i).copied().unwrap_or(0) as usize];
+        if let Some(m) = self.exact_meta(v) {
+            let meta = &self.metas[m as usize];
             let hit = Hit {
                 target: Target::Number(n),
                 meta,
@@ -307,25 +454,28 @@ impl NumberList {
 
     /// Entries: exact numbers (after removing duplicates), prefixes, ranges.
     pub fn counts(&self) -> (usize, usize, usize) {
-        (self.numbers.len(), self.prefixes, self.ranges)
+        (self.count, self.prefixes, self.ranges)
     }
 
     /// Entries whose expiry has passed at `now`.
     pub fn expired(&self, now: u64) -> usize {
         let exp = |m: u32| self.metas[m as usize].is_expired(now);
-        let exact = if self.number_meta.is_empty() {
+        let exact = if self.exact.number_meta.is_empty() && self.added.iter().all(|e| e.1 == 0) {
             0
         } else {
-            self.number_meta.iter().filter(|&&m| exp(m)).count()
+            self.merged().filter(|&(_, m)| exp(m)).count()
         };
         exact + self.span_entries.iter().filter(|e| exp(e.1)).count()
     }
 
     /// Heap bytes held (Bloom bitmap, exact store, spans): what residency costs.
     pub fn heap_bytes(&self) -> usize {
-        self.bloom.as_ref().map_or(0, |b| b.as_slice().len())
-            + self.numbers.capacity() * 8
-            + self.number_meta.capacity() * 4
+        let e = &*self.exact;
+        e.bloom.as_ref().map_or(0, |b| b.as_slice().len())
+            + e.numbers.capacity() * 8
+            + e.number_meta.capacity() * 4
+            + self.added.capacity() * 8
+            + self.removed.capacity() * 8
             + self.spans.heap_bytes()
             + self.span_entries.capacity() * std::mem::size_of::<(Target, u32)>()
     }
@@ -333,26 +483,27 @@ impl NumberList {
     /// Entries in `new` and not here (added), and here and not in `new`
     /// (removed): a merge of the sorted exact stores, a set for the rest.
     pub fn diff_counts(&self, new: &NumberList) -> (usize, usize) {
-        let (a, b) = (&self.numbers, &new.numbers);
-        let (mut i, mut j, mut added, mut removed) = (0, 0, 0, 0);
-        while i < a.len() || j < b.len() {
-            match (a.get(i), b.get(j)) {
-                (Some(x), Some(y)) if x == y => {
-                    i += 1;
-                    j += 1;
+        let (mut a, mut b) = (self.merged().peekable(), new.merged().peekable());
+        let (mut added, mut removed) = (0, 0);
+        loop {
+            match (a.peek(), b.peek()) {
+                (Some(x), Some(y)) if x.0 == y.0 => {
+                    a.next();
+                    b.next();
                 }
-                (Some(x), Some(y)) if x < y => {
+                (Some(x), Some(y)) if x.0 < y.0 => {
                     removed += 1;
-                    i += 1;
+                    a.next();
                 }
                 (Some(_), None) => {
                     removed += 1;
-                    i += 1;
+                    a.next();
                 }
-                _ => {
+                (_, Some(_)) => {
                     added += 1;
-                    j += 1;
+                    b.next();
                 }
+                (None, None) => break,
             }
         }
         let old: std::collections::HashSet<Target> =
@@ -367,8 +518,7 @@ impl NumberList {
 
     /// Every entry, for export (exact numbers first, then prefixes and ranges).
     pub fn entries(&self) -> impl Iterator<Item = (Target, &EntryMeta)> + '_ {
-        let exact = self.numbers.iter().enumerate().filter_map(|(i, &v)| {
-            let m = self.number_meta.get(i).copied().unwrap_or(0);
+        let exact = self.merged().filter_map(|(v, m)| {
             E164::from_u64(v).map(|n| (Target::Number(n), &self.metas[m as usize]))
         });
         exact.chain(
@@ -376,6 +526,175 @@ impl NumberList {
                 .iter()
                 .map(|&(t, m)| (t, &self.metas[m as usize])),
         )
+    }
+}
+
+/// What a delta does to a number list: the entries it removes (exact
+/// numbers sorted, and the prefixes and ranges) and the entries it adds,
+/// parsed as list lines (their `metas[0]` is the empty meta).
+pub struct Change<'a> {
+    pub removed_numbers: &'a [u64],
+    pub removed_spans: &'a std::collections::HashSet<Target>,
+    pub added: crate::lists::ParsedList,
+}
+
+impl NumberList {
+    /// This list with a delta applied, as if its text (the entries kept,
+    /// then the added lines) were parsed again, without parsing it: the
+    /// sorted numbers merged with the added ones (an added number's entry
+    /// wins, as the later line does), the Bloom filter copied with the new
+    /// numbers set (a removed number's bits stay: a filter hit is only a
+    /// hint, confirmed by the exact store) unless the list grew a tenth
+    /// beyond what the filter was sized for, then built anew.
+    pub fn patched(&self, c: Change<'_>, params: BloomParams) -> NumberList {
+        let off = self.metas.len() as u32;
+        let map = |m: u32| if m == 0 { 0 } else { off + m - 1 };
+        let mut metas = self.metas.clone();
+        metas.extend(c.added.metas.into_iter().skip(1));
+        let mut add = c.added.numbers;
+        sort_dedup(&mut add);
+        for e in &mut add {
+            e.1 = map(e.1);
+        }
+        let span_entries: Vec<(Target, u32)> = self
+            .span_entries
+            .iter()
+            .copied()
+            .filter(|(t, _)| !c.removed_spans.contains(t))
+            .chain(c.added.entries.into_iter().map(|(t, m)| (t, map(m))))
+            .collect();
+        let gone = |v: u64| c.removed_numbers.binary_search(&v).is_ok();
+        // The overlay: the added numbers less the removed, merged with the new
+        // ones (which win); the removed numbers of the shared store.
+        let mut added = Vec::with_capacity(self.added.len() + add.len());
+        let (mut i, mut j) = (0, 0);
+        while i < self.added.len() || j < add.len() {
+            match (self.added.get(i), add.get(j)) {
+                (Some(&x), y) if y.is_none_or(|y| x.0 < y.0) => {
+                    i += 1;
+                    if !gone(x.0) {
+                        added.push(x);
+                    }
+                }
+                (Some(x), Some(&y)) if x.0 == y.0 => {
+                    i += 1;
+                    j += 1;
+                    added.push(y);
+                }
+                (_, Some(&y)) => {
+                    j += 1;
+                    added.push(y);
+                }
+                _ => break,
+            }
+        }
+        let mut removed = self.removed.clone();
+        removed.extend(
+            c.removed_numbers
+                .iter()
+                .filter(|v| self.exact.numbers.binary_search(v).is_ok()),
+        );
+        removed.sort_unstable();
+        removed.dedup();
+        let mut list = NumberList {
+            count: 0,
+            exact: std::sync::Arc::clone(&self.exact),
+            added,
+            removed,
+            spans: IntervalMap::build(Vec::new()),
+            span_entries: Vec::new(),
+            metas,
+            prefixes: 0,
+            ranges: 0,
+        };
+        // The numbers in force: the store's, less the removed, plus the added
+        // ones it does not hold (or holds removed).
+        let e = &*list.exact;
+        list.count = e.numbers.len() - list.removed.len()
+            + list
+                .added
+                .iter()
+                .filter(|a| {
+                    e.numbers.binary_search(&a.0).is_err()
+                        || list.removed.binary_search(&a.0).is_ok()
+                })
+                .count();
+        if list.added.len() + list.removed.len() > OVERLAY_MAX {
+            // Merged into a store of its own, the filter copied with the
+            // added numbers set (a removed number's bits stay: a filter hit
+            // is only a hint, confirmed by the exact store) unless the list
+            // grew a tenth beyond what it was sized for, then built anew.
+            let (numbers, number_meta) = list.materialised();
+            let reuse = matches!(params, BloomParams::FalsePositiveRate(_))
+                && numbers.len() <= e.bloom_items + e.bloom_items / 10;
+            let (bloom, bloom_items) = match &e.bloom {
+                Some(b) if reuse => {
+                    let mut b = b.clone();
+                    for (v, _) in &list.added {
+                        b.set(v);
+                    }
+                    (Some(b), e.bloom_items)
+                }
+                _ => (make_bloom(&numbers, params), numbers.len()),
+            };
+            let exact = Exact {
+                bloom,
+                bloom_items,
+                numbers,
+                number_meta,
+            };
+            return NumberList::whole(exact, span_entries, list.metas);
+        }
+        let (spans, prefixes, ranges) = span_intervals(&span_entries);
+        list.spans = spans;
+        list.span_entries = span_entries;
+        list.prefixes = prefixes;
+        list.ranges = ranges;
+        list
+    }
+
+    /// Appends the v1 lines of the entries (as [`Self::entries`] orders
+    /// them) to `out`, leaving out the removed ones: what export and a
+    /// patched version's text are made of, without an allocation per entry.
+    pub fn write_v1(
+        &self,
+        out: &mut Vec<u8>,
+        removed_numbers: &[u64],
+        removed_spans: &std::collections::HashSet<Target>,
+    ) {
+        let mut buf = [0u8; 15];
+        for (v, m) in self.merged() {
+            if !removed_numbers.is_empty() && removed_numbers.binary_search(&v).is_ok() {
+                continue;
+            }
+            let Some(n) = E164::from_u64(v) else { continue };
+            let len = n.write_digits(&mut buf);
+            out.push(b'+');
+            out.extend_from_slice(&buf[..len]);
+            write_meta(out, &self.metas[m as usize]);
+            out.push(b'\n');
+        }
+        for &(t, m) in &self.span_entries {
+            if !removed_spans.contains(&t) {
+                out.extend_from_slice(t.to_string().as_bytes());
+                write_meta(out, &self.metas[m as usize]);
+                out.push(b'\n');
+            }
+        }
+    }
+}
+
+/// `,reason,reference,expiry` when an entry has any of them.
+pub(crate) fn write_meta(out: &mut Vec<u8>, m: &EntryMeta) {
+    if m.reason.is_some() || m.reference.is_some() || m.expires.is_some() {
+        out.push(b',');
+        out.extend_from_slice(m.reason.as_deref().unwrap_or("").as_bytes());
+        out.push(b',');
+        out.extend_from_slice(m.reference.as_deref().unwrap_or("").as_bytes());
+        out.push(b',');
+        if let Some(e) = m.expires {
+            out.extend_from_slice(super::entry::format_expiry(e).as_bytes());
+        }
     }
 }
 
@@ -498,7 +817,12 @@ mod tests {
         let mut bloom_maybe = 0;
         for i in 0..20_000u64 {
             let x = n(&format!("+316{i:08}"));
-            if tiny.bloom.as_ref().is_some_and(|b| b.check(&x.as_u64())) {
+            if tiny
+                .exact
+                .bloom
+                .as_ref()
+                .is_some_and(|b| b.check(&x.as_u64()))
+            {
                 bloom_maybe += 1;
             }
             let listed = i % 7 == 0 && i < 7000;

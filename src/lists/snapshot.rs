@@ -39,11 +39,11 @@ pub fn encode(l: &List) -> Option<Vec<u8>> {
     put_str(&mut out, Some(&l.name));
     out.push(l.role as u8);
     out.extend_from_slice(&(numbers.len() as u64).to_le_bytes());
-    for n in numbers {
+    for n in numbers.iter() {
         out.extend_from_slice(&n.to_le_bytes());
     }
     out.extend_from_slice(&(number_meta.len() as u64).to_le_bytes());
-    for m in number_meta {
+    for m in number_meta.iter() {
         out.extend_from_slice(&m.to_le_bytes());
     }
     out.extend_from_slice(&(metas.len() as u32).to_le_bytes());
