@@ -403,7 +403,26 @@ fn lookups(
     });
 }
 
+/// What counting a call for bursts adds to the call path: two slots (the
+/// number's and its block's), each behind its shard's mutex.
+fn bursts(c: &mut Criterion) {
+    use callscreen::config::BurstSettings;
+    use callscreen::state::Bursts;
+    let b = Bursts::new(BurstSettings::default());
+    let callers = clean_callers();
+    let mut g = c.benchmark_group("bursts");
+    let (mut i, mut ms) = (0, 1_800_000_000_000u64);
+    g.bench_function("count-a-call", |bn| {
+        bn.iter(|| {
+            i = (i + 1) & 4095;
+            ms += 1;
+            b.count(black_box(callers[i]), ms)
+        })
+    });
+    g.finish();
+}
+
 criterion_group!(
-    benches, decisions, bloom, all_rules, build, sip_paths, directions, patches
+    benches, decisions, bloom, all_rules, build, sip_paths, directions, patches, bursts
 );
 criterion_main!(benches);

@@ -85,6 +85,14 @@ pub struct CheckArgs {
     /// "terminating" (a call into the subscribers).
     #[arg(long, value_parser = ["originating", "terminating"])]
     pub direction: Option<String>,
+    /// Decide as if this were the Nth call from the caller's number within
+    /// the burst window (`[bursts]`; the daemon counts it).
+    #[arg(long, value_name = "N")]
+    pub burst: Option<u32>,
+    /// Decide as if this were the Nth call from the caller's block within
+    /// the burst window.
+    #[arg(long, value_name = "N")]
+    pub burst_block: Option<u32>,
     /// The caller's display name.
     #[arg(long)]
     pub display_name: Option<String>,

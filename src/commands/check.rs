@@ -58,6 +58,8 @@ pub fn check(a: CheckArgs) -> ExitCode {
     if let Some(d) = &a.direction {
         facts.originating = d == "originating";
     }
+    facts.burst.number = a.burst.unwrap_or(0);
+    facts.burst.block = a.burst_block.unwrap_or(0);
     let verdict = screen(&facts, &engine.lists, policy);
     if a.json {
         println!("{}", report::json(&verdict, &facts, policy));

@@ -31,8 +31,9 @@ pub use api::{ApiSettings, Client, DEFAULT_MAX_BODY, Operation, parse_sha256};
 pub use error::{ConfigError, ConfigErrors};
 pub use fleet::FleetSettings;
 pub use settings::{
-    Carry, ListSpec, LogSettings, Mode, NextHop, OverLimit, PeerLimit, PeerMatch, ProxySettings,
-    RedirectSettings, Sbc, Settings, SipSettings, TagSettings, UnknownSource, WarnSettings,
+    BurstSettings, Carry, ListSpec, LogSettings, Mode, NextHop, OverLimit, PeerLimit, PeerMatch,
+    ProxySettings, RedirectSettings, Sbc, Settings, SipSettings, TagSettings, UnknownSource,
+    WarnSettings,
 };
 
 /// Reads and validates a configuration file.

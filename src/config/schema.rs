@@ -41,6 +41,8 @@ pub struct Config {
     #[serde(default)]
     pub shaken: ShakenSection,
     #[serde(default)]
+    pub bursts: BurstSection,
+    #[serde(default)]
     pub api: Option<ApiSection>,
     #[serde(default)]
     pub fleet: Option<FleetSection>,
@@ -99,6 +101,18 @@ pub struct ApiClient {
     pub operations: Vec<String>,
     #[serde(default)]
     pub sign_key: Option<String>,
+}
+
+/// `[bursts]`: calls from one number, or one block of numbers, in a
+/// sliding window.
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct BurstSection {
+    pub window_secs: Option<Spanned<u64>>,
+    pub calls_per_number: Option<u32>,
+    pub calls_per_block: Option<u32>,
+    pub block_digits: Option<Spanned<u32>>,
+    pub table_slots: Option<Spanned<usize>>,
 }
 
 #[derive(Deserialize, Default)]

@@ -181,6 +181,30 @@ pub struct Settings {
     pub warn: Option<WarnSettings>,
     /// The fleet this node shares its lists with (`[fleet]`), when configured.
     pub fleet: Option<super::FleetSettings>,
+    /// How calls are counted for bursts (`[bursts]`; the thresholds are the
+    /// policy's).
+    pub burst: BurstSettings,
+}
+
+/// `[bursts]`: the sliding window and the table the calls are counted in.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct BurstSettings {
+    pub window_secs: u64,
+    /// A block is the numbers that share their first this many digits
+    /// (country code included).
+    pub block_digits: u32,
+    /// Callers and blocks tracked at once (a fixed table).
+    pub table_slots: usize,
+}
+
+impl Default for BurstSettings {
+    fn default() -> Self {
+        BurstSettings {
+            window_secs: 60,
+            block_digits: 9,
+            table_slots: 65_536,
+        }
+    }
 }
 
 /// How the original target travels with a warned call (`[warn] carry`).

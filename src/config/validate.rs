@@ -63,6 +63,7 @@ pub(super) fn validate(
     if let Some(a) = raw.shaken.max_age_secs {
         policy.shaken_max_age = a;
     }
+    let burst = burst(&mut cx, &raw.bursts, &mut policy);
     warn::check_warn_has_a_service(&mut cx, &policy, &dialled_lists, warn.as_ref());
     if !cx.errors.is_empty() {
         return Err(ConfigErrors(cx.errors));
@@ -82,5 +83,51 @@ pub(super) fn validate(
         api,
         warn,
         fleet,
+        burst,
     })
+}
+
+/// `[bursts]`: the window, the block length and the table; the thresholds go
+/// to the policy (0: that count is off).
+fn burst(
+    cx: &mut Ctx<'_>,
+    raw: &schema::BurstSection,
+    policy: &mut crate::screen::Policy,
+) -> super::settings::BurstSettings {
+    let mut out = super::settings::BurstSettings::default();
+    if let Some(w) = &raw.window_secs {
+        match *w.get_ref() {
+            1..=3600 => out.window_secs = *w.get_ref(),
+            _ => {
+                cx.err::<()>(
+                    Some(w.span()),
+                    "bursts.window_secs",
+                    "the window is 1 to 3600 seconds (default 60)",
+                );
+            }
+        }
+    }
+    if let Some(d) = &raw.block_digits {
+        match *d.get_ref() {
+            4..=14 => out.block_digits = *d.get_ref(),
+            _ => {
+                cx.err::<()>(Some(d.span()), "bursts.block_digits", "a block is the numbers sharing their first 4 to 14 digits, country code included (default 9: +31 20 123 4xxx)");
+            }
+        }
+    }
+    if let Some(t) = &raw.table_slots {
+        match *t.get_ref() {
+            1024..=16_777_216 => out.table_slots = *t.get_ref(),
+            _ => {
+                cx.err::<()>(Some(t.span()), "bursts.table_slots", "the table holds 1024 to 16777216 callers and blocks (default 65536, 24 bytes each)");
+            }
+        }
+    }
+    if let Some(n) = raw.calls_per_number {
+        policy.burst.per_number = n;
+    }
+    if let Some(n) = raw.calls_per_block {
+        policy.burst.per_block = n;
+    }
+    out
 }

@@ -54,6 +54,17 @@ pub struct CallFacts<'a> {
     /// subscriber heard the warning and insisted. Checked where keys and
     /// clocks live (the server), given here as a fact.
     pub insisted: bool,
+    /// Calls in the burst window from the caller's number and block, this
+    /// one included. Counted where state and clocks live (the server; 0
+    /// when not counted), given here as a fact.
+    pub burst: BurstCount,
+}
+
+/// Calls in the burst window (`[bursts]`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct BurstCount {
+    pub number: u32,
+    pub block: u32,
 }
 
 /// The raw inputs of a call.
@@ -99,6 +110,7 @@ impl<'a> CallFacts<'a> {
             identity: read_identity(&raw.identities),
             originating: policy.peer(peer).originating,
             insisted: false,
+            burst: BurstCount::default(),
         }
     }
 

@@ -20,9 +20,10 @@ mod rules;
 mod spoof;
 mod verdict;
 
-pub use facts::{CallFacts, Identity, RawCall};
+pub use facts::{BurstCount, CallFacts, Identity, RawCall};
 pub use policy::{
-    Action, DEFAULT_REJECT_CODE, NumberBlock, Peer, PeerId, Policy, Rule, RuleTable, default_rule,
+    Action, BurstThresholds, DEFAULT_REJECT_CODE, NumberBlock, Peer, PeerId, Policy, Rule,
+    RuleTable, default_rule,
 };
 pub use reason::{Reason, ReasonKey, ReasonKind};
 pub use verdict::{Bounded, Finding, ListHit, MAX_FINDINGS, Subject, Verdict};
@@ -65,6 +66,9 @@ pub fn screen<'a>(facts: &CallFacts<'_>, lists: &'a ListSet, policy: &'a Policy)
         spoof::domestic_from_abroad(&mut v, facts, policy);
     }
     spoof::shaken(&mut v, facts, policy);
+    if !facts.originating {
+        rules::burst(&mut v, facts, policy);
+    }
     dialled::dialled(&mut v, facts, lists, policy);
     dialled::assigned(&mut v, facts, policy);
     decide(&mut v, policy);

@@ -102,7 +102,9 @@ pub fn default_rule(kind: ReasonKind) -> Rule {
         | SpoofPaiFromMismatch
         | ShakenAttestC
         | ShakenOrigMismatch
-        | ShakenStale => Action::Tag,
+        | ShakenStale
+        | Burst
+        | BurstBlock => Action::Tag,
     })
 }
 
@@ -204,6 +206,29 @@ pub struct Policy {
     pub reject_text: Arc<str>,
     /// A PASSporT older (or further in the future) than this is `shaken:stale`.
     pub shaken_max_age: u64,
+    /// Calls in the burst window from one number (`burst`) or one block
+    /// (`burst-block`) at which a call is a burst's.
+    pub burst: BurstThresholds,
+}
+
+/// `[bursts] calls_per_number` / `calls_per_block`: 0 turns a count off.
+/// The defaults: a scam call centre on fresh numbers makes tens of calls a
+/// minute from each; a person calls a few times an hour, and a company
+/// switchboard's outgoing calls rarely reach 30 a minute on one number
+/// (those that do are tagged, not rejected, by default).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct BurstThresholds {
+    pub per_number: u32,
+    pub per_block: u32,
+}
+
+impl Default for BurstThresholds {
+    fn default() -> Self {
+        BurstThresholds {
+            per_number: 30,
+            per_block: 60,
+        }
+    }
 }
 
 impl Policy {
@@ -229,6 +254,7 @@ impl Policy {
             rules,
             reject_text: reject_text.into(),
             shaken_max_age: 60,
+            burst: BurstThresholds::default(),
         }
     }
 

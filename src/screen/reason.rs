@@ -53,6 +53,12 @@ reason_kinds! {
     ShakenAttestC => "shaken:attest-c",
     ShakenOrigMismatch => "shaken:orig-mismatch",
     ShakenStale => "shaken:stale",
+    /// As many calls as `[bursts] calls_per_number` from the caller's number
+    /// within the window (this one included).
+    Burst => "burst",
+    /// As many calls as `[bursts] calls_per_block` from the caller's block
+    /// (the numbers sharing its first `block_digits` digits).
+    BurstBlock => "burst-block",
     /// A subscriber dials a number on a fake-helpdesk list (`callee:fake-helpdesk:<list>`).
     CalleeFakeHelpdesk => "callee:fake-helpdesk",
     /// A subscriber dials a number in a range to warn about (`callee:warn:<list>`).

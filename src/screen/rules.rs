@@ -85,6 +85,29 @@ pub(super) fn caller_id<'a>(v: &mut Verdict<'a>, facts: &CallFacts<'_>, policy: 
     }
 }
 
+/// `burst` and `burst-block`: the caller's number, or its block, made as
+/// many calls as the thresholds within the window (counted by the server).
+pub(super) fn burst<'a>(v: &mut Verdict<'a>, facts: &CallFacts<'_>, policy: &'a Policy) {
+    let t = policy.burst;
+    let number = facts.from.number();
+    for (kind, count, threshold) in [
+        (ReasonKind::Burst, facts.burst.number, t.per_number),
+        (ReasonKind::BurstBlock, facts.burst.block, t.per_block),
+    ] {
+        if threshold > 0 && count >= threshold {
+            add(
+                v,
+                policy,
+                facts,
+                Reason::new(kind),
+                Subject::From,
+                number,
+                None,
+            );
+        }
+    }
+}
+
 fn note_expired<'a>(
     v: &mut Verdict<'a>,
     subject: Subject,

@@ -427,3 +427,33 @@ fn bloom_false_positives_never_change_a_verdict() {
         assert_eq!(a.0 == REJECT, listed, "{from}");
     }
 }
+
+/// `burst` and `burst-block` at their thresholds and not below; a threshold
+/// of 0 counts nothing; a subscriber's own call is never a burst's.
+#[test]
+fn bursts_are_found_at_their_thresholds() {
+    let (mut p, l) = (policy(), lists());
+    let reasons = |p: &Policy, number: u32, block: u32, originating: bool| {
+        let raw = call("0201234568", None, "+31104567890");
+        let mut facts = CallFacts::read(&raw, p.peer_by_name("dom").unwrap(), p, NOW);
+        facts.burst = super::BurstCount { number, block };
+        facts.originating = originating;
+        let v = screen(&facts, &l, p);
+        (
+            v.action,
+            v.all_reasons().map(|r| r.to_string()).collect::<Vec<_>>(),
+        )
+    };
+    assert_eq!(reasons(&p, 29, 59, false), (Action::Allow, vec![]));
+    assert_eq!(
+        reasons(&p, 30, 59, false),
+        (Action::Tag, vec!["burst".to_string()])
+    );
+    assert_eq!(
+        reasons(&p, 31, 60, false).1,
+        ["burst".to_string(), "burst-block".to_string()]
+    );
+    assert_eq!(reasons(&p, 500, 500, true), (Action::Allow, vec![]));
+    p.burst.per_number = 0;
+    assert_eq!(reasons(&p, 500, 0, false), (Action::Allow, vec![]));
+}

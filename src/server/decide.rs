@@ -17,7 +17,9 @@ use crate::state::{Metrics, Runtime};
 
 /// The facts of an INVITE from `peer`, read in that peer's number context;
 /// with whether it is a warned subscriber's insisting call (`warn_key`: the
-/// tokens' key when the config names none).
+/// tokens' key when the config names none), and, for a new call arriving
+/// from outside (`bursts`: not a retransmission), the caller's calls in the
+/// burst window (an emergency call is never counted).
 pub fn read_facts<'a>(
     req: &Request<'a>,
     ids: &'a CallerIds<'a>,
@@ -25,6 +27,7 @@ pub fn read_facts<'a>(
     source: IpAddr,
     rt: &Runtime,
     warn_key: &TokenKey,
+    bursts: Option<&crate::state::Bursts>,
 ) -> CallFacts<'a> {
     let raw = raw_call(ids, req, Some(source));
     let now = unix_now();
@@ -32,7 +35,30 @@ pub fn read_facts<'a>(
     if let (true, Some(w)) = (facts.originating, &rt.settings.warn) {
         facts.insisted = warn::insisted(req, &facts, w, warn_key, now);
     }
+    if let (Some(b), false, false, Some(n)) = (
+        bursts,
+        facts.originating,
+        facts.emergency,
+        facts.from.number(),
+    ) {
+        facts.burst = b.count(n, unix_now_ms());
+    }
     facts
+}
+
+/// The burst table when the policy counts anything.
+pub fn counting<'b>(
+    rt: &Runtime,
+    bursts: &'b crate::state::Bursts,
+) -> Option<&'b crate::state::Bursts> {
+    let t = rt.settings.policy.burst;
+    (t.per_number > 0 || t.per_block > 0).then_some(bursts)
+}
+
+fn unix_now_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64)
 }
 
 /// The raw strings screening reads, borrowed from the request.

@@ -14,7 +14,7 @@ use super::answer::{
 };
 use super::cache::Kind;
 use super::callpath::CallPath;
-use super::decide::{account, decide, read_facts};
+use super::decide::{account, counting, decide, read_facts};
 use super::ingress::Ingress;
 use super::links::Dest;
 use super::warn::{TOKEN_PARAM, Warned, carried};
@@ -245,7 +245,10 @@ fn invite(
     let warned_before = (cached == Some(Kind::Warned)).then(|| std::mem::take(out));
     let ids = CallerIds::read(req);
     // A shed call is not screened: forwarded untagged (the fail-open answer).
-    let facts = (!cx.shed).then(|| read_facts(req, &ids, peer, cx.src.ip(), rt, &cp.warn_key));
+    let bursts = cp.shared.bursts.load();
+    let counted = counting(rt, &bursts).filter(|_| !retransmission);
+    let facts =
+        (!cx.shed).then(|| read_facts(req, &ids, peer, cx.src.ip(), rt, &cp.warn_key, counted));
     let verdict = facts
         .as_ref()
         .and_then(|f| decide(f, rt, &cp.shared.metrics, req));

@@ -10,7 +10,7 @@ use super::answer::{
     Cx, Outcome, options, own_to_tag, transaction_key, unknown_trunk, write_answer,
 };
 use super::cache::Kind;
-use super::decide::{account, decide, read_facts};
+use super::decide::{account, counting, decide, read_facts};
 use super::ingress::Ingress;
 use super::noc;
 use super::warn::Warned;
@@ -62,7 +62,16 @@ fn invite(out: &mut Vec<u8>, req: &Request<'_>, peer: usize, cx: &Cx<'_>) {
         cp.cache.insert(key, now, Kind::Answer, out);
         return;
     }
-    let facts = read_facts(req, &ids, peer, cx.src.ip(), rt, &cp.warn_key);
+    let bursts = cp.shared.bursts.load();
+    let facts = read_facts(
+        req,
+        &ids,
+        peer,
+        cx.src.ip(),
+        rt,
+        &cp.warn_key,
+        counting(rt, &bursts),
+    );
     let verdict = decide(&facts, rt, &cp.shared.metrics, req);
     let action = verdict.as_ref().map_or(Action::Allow, |v| v.action);
     let warned = match (action, &rt.settings.warn) {

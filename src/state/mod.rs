@@ -9,6 +9,10 @@ use std::time::Instant;
 
 use arc_swap::ArcSwap;
 
+pub mod bursts;
+
+pub use bursts::Bursts;
+
 use crate::config::Settings;
 use crate::lists::{List, ListSet};
 
@@ -171,6 +175,9 @@ pub struct Shared {
     pub runtime: ArcSwap<Runtime>,
     /// Each peer's rate against its limit.
     pub loads: ArcSwap<PeerLoads>,
+    /// Calls by caller number and block in the burst window (made anew when
+    /// a reload changes `[bursts]`'s window, blocks or table).
+    pub bursts: ArcSwap<Bursts>,
     /// OPTIONS answers 200 only once this is set (lists loaded, listening).
     pub ready: AtomicBool,
     pub stop: AtomicBool,
@@ -181,6 +188,7 @@ impl Shared {
     pub fn new(runtime: Runtime) -> Arc<Shared> {
         Arc::new(Shared {
             loads: ArcSwap::from_pointee(PeerLoads::new(&runtime.settings, None)),
+            bursts: ArcSwap::from_pointee(Bursts::new(runtime.settings.burst)),
             runtime: ArcSwap::from_pointee(runtime),
             ready: AtomicBool::new(false),
             stop: AtomicBool::new(false),
@@ -216,6 +224,10 @@ impl Shared {
     pub fn replace(&self, runtime: Runtime) {
         let loads = PeerLoads::new(&runtime.settings, Some(&self.loads.load()));
         self.loads.store(Arc::new(loads));
+        if self.bursts.load().settings() != runtime.settings.burst {
+            self.bursts
+                .store(Arc::new(Bursts::new(runtime.settings.burst)));
+        }
         self.runtime.store(Arc::new(runtime));
     }
 
