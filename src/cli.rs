@@ -47,6 +47,36 @@ pub enum Command {
     /// Control API helpers.
     #[command(subcommand)]
     Api(ApiCommand),
+    /// Follow a running daemon's calls live (`GET /v1/calls/stream`, scope
+    /// `calls`), one NOC line each, coloured by verdict on a terminal; the
+    /// filters must all match. Calls missed because the terminal read too
+    /// slowly are said so, never waited for.
+    Tail(TailArgs),
+}
+
+#[derive(Args)]
+pub struct TailArgs {
+    /// Only calls with this verdict.
+    #[arg(long, value_parser = ["allow", "tag", "anonymise", "warn", "reject"])]
+    pub verdict: Option<String>,
+    /// Only calls with this reason code (`blocklist:scam-origins`), or any
+    /// code of a family (`blocklist`, `spoof`).
+    #[arg(long)]
+    pub reason: Option<String>,
+    /// Only calls from this peer.
+    #[arg(long)]
+    pub peer: Option<String>,
+    /// Only calls that matched this list.
+    #[arg(long)]
+    pub list: Option<String>,
+    /// Only callers whose number starts so (`+3120`).
+    #[arg(long)]
+    pub prefix: Option<String>,
+    /// Never colour (also when NO_COLOR is set, or the output is no terminal).
+    #[arg(long)]
+    pub no_color: bool,
+    #[command(flatten)]
+    pub api: ApiArgs,
 }
 
 #[derive(Subcommand)]

@@ -15,19 +15,11 @@ pub struct Answer {
     pub body: String,
 }
 
-/// Sends one request to `base` (`http://host:port`) + `path`, with an
-/// `X-Callscreen-Signature` when one is given.
-#[allow(clippy::too_many_arguments)]
-pub fn request(
+/// A connection to `base` (`http://host:port` or `https://…`), and its `host:port`.
+fn connect(
     base: &str,
-    method: &str,
-    path: &str,
-    token: Option<&str>,
-    ctype: Option<&str>,
-    body: &[u8],
-    signature: Option<&str>,
     tls: Option<std::sync::Arc<rustls::ClientConfig>>,
-) -> Result<Answer, String> {
+) -> Result<(Box<dyn ReadWrite>, String), String> {
     let (rest, secure) = match (base.strip_prefix("http://"), base.strip_prefix("https://")) {
         (Some(r), _) => (r, false),
         (_, Some(r)) => (r, true),
@@ -41,7 +33,7 @@ pub fn request(
     let tcp =
         TcpStream::connect(hostport).map_err(|e| format!("cannot connect to {hostport}: {e}"))?;
     let _ = tcp.set_read_timeout(Some(Duration::from_secs(600)));
-    let mut s: Box<dyn ReadWrite> = if secure {
+    let s: Box<dyn ReadWrite> = if secure {
         let cfg = tls.ok_or_else(|| {
             format!("{base}: https needs --ca (the CA that signed the API's certificate)")
         })?;
@@ -57,6 +49,23 @@ pub fn request(
     } else {
         Box::new(tcp)
     };
+    Ok((s, hostport.to_string()))
+}
+
+/// Sends one request to `base` (`http://host:port`) + `path`, with an
+/// `X-Callscreen-Signature` when one is given.
+#[allow(clippy::too_many_arguments)]
+pub fn request(
+    base: &str,
+    method: &str,
+    path: &str,
+    token: Option<&str>,
+    ctype: Option<&str>,
+    body: &[u8],
+    signature: Option<&str>,
+    tls: Option<std::sync::Arc<rustls::ClientConfig>>,
+) -> Result<Answer, String> {
+    let (mut s, hostport) = connect(base, tls)?;
     let mut req = format!(
         "{method} {path} HTTP/1.1\r\nHost: {hostport}\r\nConnection: close\r\nContent-Length: {}\r\n",
         body.len()
@@ -95,4 +104,62 @@ pub fn request(
         status,
         body: body.to_string(),
     })
+}
+
+/// `GET path` as a stream of lines: `line` is called with each line of the
+/// body as it arrives, until it returns false or the server closes. Asked
+/// as HTTP/1.0, so that the body comes as it is, not in chunks.
+pub fn stream_lines(
+    base: &str,
+    path: &str,
+    token: &str,
+    tls: Option<std::sync::Arc<rustls::ClientConfig>>,
+    mut line: impl FnMut(&str) -> bool,
+) -> Result<(), String> {
+    use std::io::BufRead;
+    let (mut s, hostport) = connect(base, tls)?;
+    let req =
+        format!("GET {path} HTTP/1.0\r\nHost: {hostport}\r\nAuthorization: Bearer {token}\r\n\r\n");
+    s.write_all(req.as_bytes())
+        .map_err(|e| format!("sending to {hostport}: {e}"))?;
+    let mut r = std::io::BufReader::new(s);
+    let mut head = String::new();
+    r.read_line(&mut head)
+        .map_err(|e| format!("reading from {hostport}: {e}"))?;
+    let status: u16 = head
+        .split(' ')
+        .nth(1)
+        .and_then(|c| c.parse().ok())
+        .ok_or("the server's answer is not HTTP")?;
+    loop {
+        let mut h = String::new();
+        let n = r.read_line(&mut h).map_err(|e| e.to_string())?;
+        if n == 0 || h == "\r\n" || h == "\n" {
+            break;
+        }
+    }
+    if status != 200 {
+        let mut body = String::new();
+        let _ = r.read_to_string(&mut body);
+        return Err(format!("GET {path}: {status} {}", body.trim_end()));
+    }
+    let mut buf = String::new();
+    loop {
+        match r.read_line(&mut buf) {
+            Ok(0) => return Ok(()),
+            Ok(_) => {
+                if !line(buf.trim_end()) {
+                    return Ok(());
+                }
+                buf.clear();
+            }
+            // A quiet stream: keep waiting (what was read stays in `buf`).
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+                ) => {}
+            Err(e) => return Err(format!("reading from {hostport}: {e}")),
+        }
+    }
 }

@@ -123,6 +123,11 @@ pub async fn metrics(State(st): State<Arc<ApiState>>) -> impl IntoResponse {
             "NOC log lines dropped because the queue was full.",
             &m.dropped_log_lines,
         ),
+        (
+            "callscreen_stream_lost_total",
+            "Calls the live stream's viewers missed by reading too slowly (GET /v1/calls/stream).",
+            &st.shared.calls.lost,
+        ),
     ] {
         let _ = writeln!(
             o,
@@ -130,6 +135,11 @@ pub async fn metrics(State(st): State<Arc<ApiState>>) -> impl IntoResponse {
             g(c)
         );
     }
+    let _ = writeln!(
+        o,
+        "# HELP callscreen_stream_viewers Viewers of the live call stream now.\n# TYPE callscreen_stream_viewers gauge\ncallscreen_stream_viewers {}",
+        st.shared.calls.viewers()
+    );
     if let Some(f) = &st.fleet {
         let _ = writeln!(
             o,

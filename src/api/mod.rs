@@ -16,6 +16,7 @@
 //! side: both read `crate::state`, neither imports the other.
 
 mod auth;
+mod calls;
 mod change;
 pub mod client;
 mod commit;
@@ -132,6 +133,7 @@ pub fn router(state: Arc<ApiState>) -> Router {
         )
         .route("/v1/lists/{name}/rollback", post(change::rollback))
         .route("/v1/fleet", get(fleet_view))
+        .route("/v1/calls/stream", get(calls::stream))
         .layer(DefaultBodyLimit::max(limit))
         .with_state(state)
 }

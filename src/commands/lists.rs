@@ -130,27 +130,24 @@ fn api_call(api: &ApiArgs, method: &str, path: &str, ctype: Option<&str>, body: 
     api_call_signed(api, method, path, ctype, body, None)
 }
 
-/// One API request; the body is printed (stdout on success, stderr on failure).
-fn api_call_signed(
+/// The token (from its file) and the TLS settings of `--ca`/`--cert`/`--key`;
+/// on failure, said on stderr and the exit code given back.
+#[allow(clippy::type_complexity)]
+pub(super) fn credentials(
     api: &ApiArgs,
-    method: &str,
-    path: &str,
-    ctype: Option<&str>,
-    body: &[u8],
-    signature: Option<&str>,
-) -> ExitCode {
+) -> Result<(String, Option<std::sync::Arc<rustls::ClientConfig>>), ExitCode> {
     let token = match std::fs::read_to_string(&api.token_file) {
         Ok(t) if !t.trim().is_empty() => t.trim().to_string(),
         Ok(_) => {
             eprintln!("{}: the token file is empty", api.token_file.display());
-            return ExitCode::from(2);
+            return Err(ExitCode::from(2));
         }
         Err(e) => {
             eprintln!(
                 "{}: cannot read the token file: {e}",
                 api.token_file.display()
             );
-            return ExitCode::from(2);
+            return Err(ExitCode::from(2));
         }
     };
     let tls = match &api.ca {
@@ -161,10 +158,26 @@ fn api_call_signed(
                 Ok(c) => Some(c),
                 Err(e) => {
                     eprintln!("{e}");
-                    return ExitCode::from(2);
+                    return Err(ExitCode::from(2));
                 }
             }
         }
+    };
+    Ok((token, tls))
+}
+
+/// One API request; the body is printed (stdout on success, stderr on failure).
+fn api_call_signed(
+    api: &ApiArgs,
+    method: &str,
+    path: &str,
+    ctype: Option<&str>,
+    body: &[u8],
+    signature: Option<&str>,
+) -> ExitCode {
+    let (token, tls) = match credentials(api) {
+        Ok(c) => c,
+        Err(code) => return code,
     };
     match crate::api::client::request(
         &api.url,

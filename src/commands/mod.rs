@@ -6,12 +6,14 @@
 //! - `config`: `config check`, the configuration and every list it names;
 //! - `lists`: `lists push|show|export|rollback` against a running daemon's
 //!   API, `lists verify` offline;
-//! - `api`: `api hash-token`, `api keygen`.
+//! - `api`: `api hash-token`, `api keygen`;
+//! - `tail`: a running daemon's calls, live.
 
 pub mod api;
 pub mod check;
 pub mod config;
 pub mod lists;
+pub mod tail;
 
 use std::path::PathBuf;
 use std::process::ExitCode;

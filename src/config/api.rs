@@ -20,6 +20,8 @@ pub enum Operation {
     Patch,
     /// Roll a list back (not served yet).
     Rollback,
+    /// Watch the live call stream (`GET /v1/calls/stream`).
+    Calls,
 }
 
 impl Operation {
@@ -29,6 +31,7 @@ impl Operation {
             "replace" => Some(Operation::Replace),
             "patch" => Some(Operation::Patch),
             "rollback" => Some(Operation::Rollback),
+            "calls" => Some(Operation::Calls),
             _ => None,
         }
     }
@@ -125,7 +128,9 @@ pub(super) fn api_section(
                     cx.err::<()>(
                         Some(c.span()),
                         format!("{key}.operations"),
-                        format!("{o:?} is not an operation; use read, replace, patch or rollback"),
+                        format!(
+                            "{o:?} is not an operation; use read, replace, patch, rollback or calls"
+                        ),
                     );
                 }
             }

@@ -13,7 +13,7 @@ use crate::screen::facts::MAX_PARTS;
 use crate::screen::{Action, CallFacts, PeerId, RawCall, Verdict, screen};
 use crate::sip::Request;
 use crate::sip::facts::{CallerIds, diverting_parties, identities, request_user};
-use crate::state::{Metrics, Runtime};
+use crate::state::{CallEvent, CallStream, Metrics, Runtime};
 
 /// The facts of an INVITE from `peer`, read in that peer's number context;
 /// with whether it is a warned subscriber's insisting call (`warn_key`: the
@@ -121,6 +121,7 @@ pub fn account(
     code: u16,
     rt: &Runtime,
     metrics: &Metrics,
+    calls: &CallStream,
     t0: Instant,
 ) {
     let action = verdict.map_or(Action::Allow, |v| v.action);
@@ -172,4 +173,29 @@ pub fn account(
         direction = %noc::direction(facts.originating),
         "call"
     );
+    if calls.watched() {
+        calls.send(CallEvent {
+            time_ms: unix_now_ms(),
+            verdict: action.name(),
+            code,
+            reasons: noc::Reasons(v).to_string(),
+            caller: noc::Number {
+                cli: Some(facts.from),
+                mask,
+            }
+            .to_string(),
+            pai: noc::Number {
+                cli: facts.pai,
+                mask,
+            }
+            .to_string(),
+            callee: callee.to_string(),
+            peer: policy.peer(peer).name.clone(),
+            call_id: String::from_utf8_lossy(req.call_id).into_owned(),
+            lists: noc::Lists(v).to_string(),
+            latency_us: t0.elapsed().as_micros() as u64,
+            direction: noc::direction(facts.originating),
+            caller_number: facts.from.number(),
+        });
+    }
 }

@@ -259,7 +259,17 @@ fn invite(
         write_answer(out, req, cx.src, to_tag, rt, peer, v, &ids, None);
         cp.cache.insert(key, now, Kind::Answer, out);
         let m = &cp.shared.metrics;
-        account(req, facts, verdict.as_ref(), peer, code, rt, m, cx.t0);
+        account(
+            req,
+            facts,
+            verdict.as_ref(),
+            peer,
+            code,
+            rt,
+            m,
+            &cp.shared.calls,
+            cx.t0,
+        );
         return cx.reply(msg);
     }
     let s = &rt.settings;
@@ -317,7 +327,17 @@ fn invite(
         }
         if let Some(facts) = &facts {
             let m = &cp.shared.metrics;
-            account(req, facts, verdict.as_ref(), peer, 0, rt, m, cx.t0);
+            account(
+                req,
+                facts,
+                verdict.as_ref(),
+                peer,
+                0,
+                rt,
+                m,
+                &cp.shared.calls,
+                cx.t0,
+            );
         }
     }
     outcome

@@ -90,6 +90,7 @@ fn invite(out: &mut Vec<u8>, req: &Request<'_>, peer: usize, cx: &Cx<'_>) {
         code,
         rt,
         &cp.shared.metrics,
+        &cp.shared.calls,
         cx.t0,
     );
 }

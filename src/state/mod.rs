@@ -10,8 +10,10 @@ use std::time::Instant;
 use arc_swap::ArcSwap;
 
 pub mod bursts;
+pub mod calls;
 
 pub use bursts::Bursts;
+pub use calls::{CallEvent, CallStream};
 
 use crate::config::Settings;
 use crate::lists::{List, ListSet};
@@ -178,6 +180,8 @@ pub struct Shared {
     /// Calls by caller number and block in the burst window (made anew when
     /// a reload changes `[bursts]`'s window, blocks or table).
     pub bursts: ArcSwap<Bursts>,
+    /// Every screened call, to whoever watches.
+    pub calls: CallStream,
     /// OPTIONS answers 200 only once this is set (lists loaded, listening).
     pub ready: AtomicBool,
     pub stop: AtomicBool,
@@ -189,6 +193,7 @@ impl Shared {
         Arc::new(Shared {
             loads: ArcSwap::from_pointee(PeerLoads::new(&runtime.settings, None)),
             bursts: ArcSwap::from_pointee(Bursts::new(runtime.settings.burst)),
+            calls: CallStream::default(),
             runtime: ArcSwap::from_pointee(runtime),
             ready: AtomicBool::new(false),
             stop: AtomicBool::new(false),

@@ -1,0 +1,110 @@
+//! `callscreen tail`: a running daemon's calls as they are screened
+//! (`GET /v1/calls/stream`), one NOC line each; the verdict coloured when
+//! the output is a terminal (and NO_COLOR is not set).
+
+use std::io::{IsTerminal, Write};
+use std::process::ExitCode;
+
+use serde_json::Value;
+
+use crate::cli::TailArgs;
+
+/// `%XX` for what a query value may not hold as it is.
+fn escape(v: &str) -> String {
+    v.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b':' | b'*' | b'@' => {
+                (b as char).to_string()
+            }
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}
+
+/// The stream's path with the filters given.
+pub fn path(a: &TailArgs) -> String {
+    let q: Vec<String> = [
+        ("verdict", &a.verdict),
+        ("reason", &a.reason),
+        ("peer", &a.peer),
+        ("list", &a.list),
+        ("prefix", &a.prefix),
+    ]
+    .iter()
+    .filter_map(|(k, v)| v.as_ref().map(|v| format!("{k}={}", escape(v))))
+    .collect();
+    if q.is_empty() {
+        "/v1/calls/stream".into()
+    } else {
+        format!("/v1/calls/stream?{}", q.join("&"))
+    }
+}
+
+/// One call as its NOC line (the daemon's field names, its masking).
+pub fn noc_line(e: &Value, colour: bool) -> String {
+    let s = |k: &str| match &e[k] {
+        Value::String(s) => s.clone(),
+        Value::Null => "-".into(),
+        v => v.to_string(),
+    };
+    let ms = e["time_ms"].as_u64().unwrap_or(0);
+    let time = format!(
+        "{}.{:03}Z",
+        crate::lists::format_expiry(ms / 1000).trim_end_matches('Z'),
+        ms % 1000
+    );
+    let verdict = s("verdict");
+    let painted = match (colour, verdict.as_str()) {
+        (false, _) => verdict.clone(),
+        (true, "reject") => format!("\x1b[1;31m{verdict}\x1b[0m"),
+        (true, "tag" | "anonymise") => format!("\x1b[33m{verdict}\x1b[0m"),
+        (true, "warn") => format!("\x1b[35m{verdict}\x1b[0m"),
+        (true, _) => format!("\x1b[32m{verdict}\x1b[0m"),
+    };
+    format!(
+        "{time} verdict={painted} code={} reasons={} caller={} pai={} callee={} peer={} call_id={} lists={} latency_us={} direction={}",
+        s("code"),
+        s("reasons"),
+        s("caller"),
+        s("pai"),
+        s("callee"),
+        s("peer"),
+        s("call_id"),
+        s("lists"),
+        s("latency_us"),
+        s("direction"),
+    )
+}
+
+pub fn tail(a: &TailArgs) -> ExitCode {
+    let (token, tls) = match super::lists::credentials(&a.api) {
+        Ok(c) => c,
+        Err(code) => return code,
+    };
+    let colour =
+        !a.no_color && std::env::var_os("NO_COLOR").is_none() && std::io::stdout().is_terminal();
+    let mut out = std::io::stdout().lock();
+    let path = path(a);
+    let r = crate::api::client::stream_lines(&a.api.url, &path, &token, tls, |line| {
+        let Ok(e) = serde_json::from_str::<Value>(line) else {
+            return true;
+        };
+        let text = if e.get("stream").is_some() {
+            eprintln!("following {} ({path})", a.api.url);
+            return true;
+        } else if let Some(n) = e.get("lost").and_then(Value::as_u64) {
+            format!("-- {n} calls not shown: this terminal read too slowly --")
+        } else {
+            noc_line(&e, colour)
+        };
+        // A closed pipe (`| head`) ends it.
+        writeln!(out, "{text}").and_then(|()| out.flush()).is_ok()
+    });
+    match r {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("{e}");
+            ExitCode::from(1)
+        }
+    }
+}
