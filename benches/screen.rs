@@ -420,6 +420,27 @@ fn bursts(c: &mut Criterion) {
         })
     });
     g.finish();
+    // A rejected call's list hit counted per entry (atomics only).
+    let hits = callscreen::state::Hits::new(65_536);
+    let reject = callscreen::screen::Action::Reject { code: 608 };
+    let targets: Vec<callscreen::lists::Target> = callers
+        .iter()
+        .map(|&n| callscreen::lists::Target::Number(n))
+        .collect();
+    let mut g = c.benchmark_group("hits");
+    let mut j = 0;
+    g.bench_function("record-a-hit", |bn| {
+        bn.iter(|| {
+            j = (j + 1) & 4095;
+            hits.record(
+                "scam-origins",
+                black_box(&targets[j]),
+                reject,
+                1_800_000_000,
+            )
+        })
+    });
+    g.finish();
 }
 
 criterion_group!(

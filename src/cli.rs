@@ -212,6 +212,24 @@ pub enum ListsCommand {
         #[command(flatten)]
         api: ApiArgs,
     },
+    /// How many calls each entry of a list matched on a running daemon (by
+    /// verdict, first and last time), the busiest first
+    /// (`GET /v1/lists/{name}/hits`, scope `hits`).
+    Hits {
+        /// The list's name.
+        name: String,
+        /// How many entries.
+        #[arg(long, default_value_t = 100)]
+        top: usize,
+        /// Only entries hit since then (YYYY-MM-DD or unix seconds).
+        #[arg(long)]
+        since: Option<String>,
+        /// CSV instead of JSON.
+        #[arg(long)]
+        csv: bool,
+        #[command(flatten)]
+        api: ApiArgs,
+    },
     /// Roll a list back to its previous version.
     Rollback {
         /// The list's name.

@@ -99,6 +99,17 @@ pub fn run(opts: RunOptions) -> Result<(), StartError> {
         rebuild_snapshots(s.clone(), without_snapshot);
     }
 
+    if let Some(f) = hits_file(&shared) {
+        match shared.hits.load(&f) {
+            Ok(n) => {
+                tracing::info!(entries = n, file = %f.display(), "hits per list entry read back")
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => {
+                tracing::warn!(file = %f.display(), "hits per list entry not read back (counted anew): {e}")
+            }
+        }
+    }
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
@@ -131,6 +142,7 @@ pub fn run(opts: RunOptions) -> Result<(), StartError> {
     });
     shared.stop.store(true, Ordering::SeqCst);
     let _ = sd_notify::notify(&[sd_notify::NotifyState::Stopping]);
+    save_hits(&shared);
     rt.shutdown_timeout(std::time::Duration::from_secs(2));
     if let Some(sip) = sip {
         sip.join();
@@ -218,6 +230,24 @@ impl Signals {
     }
 }
 
+/// Where the hits per list entry are kept: the state directory, when there
+/// is one (`[api] state_dir`).
+fn hits_file(shared: &Shared) -> Option<std::path::PathBuf> {
+    let rt = shared.runtime.load();
+    rt.settings
+        .api
+        .as_ref()
+        .map(|a| a.state_dir.join("hits.bin"))
+}
+
+fn save_hits(shared: &Shared) {
+    if let Some(f) = hits_file(shared)
+        && let Err(e) = shared.hits.save(&f)
+    {
+        tracing::warn!(file = %f.display(), "hits per list entry not saved: {e}");
+    }
+}
+
 /// Signals and the watchdog, until a stop is asked for.
 async fn lifecycle(
     config: &Path,
@@ -237,6 +267,8 @@ async fn lifecycle(
     });
     let mut tick = tokio::time::interval(every);
     let mut last_dropped = 0;
+    // The hits are saved every minute (a restart loses at most that).
+    let mut hits_saved = std::time::Instant::now();
     loop {
         tokio::select! {
             _ = term.recv() => { tracing::info!("SIGTERM: stopping"); return; }
@@ -274,6 +306,11 @@ async fn lifecycle(
                     last_dropped = d;
                 }
                 sip.report();
+                if hits_saved.elapsed() >= std::time::Duration::from_secs(60) {
+                    hits_saved = std::time::Instant::now();
+                    let shared = Arc::clone(shared);
+                    let _ = tokio::task::spawn_blocking(move || save_hits(&shared)).await;
+                }
             }
         }
     }

@@ -25,6 +25,13 @@ fn main() -> ExitCode {
         Command::Lists(ListsCommand::Show { api, fleet }) => lists::show(&api, fleet),
         Command::Lists(ListsCommand::Export { name, api }) => lists::export(&name, &api),
         Command::Lists(ListsCommand::Rollback { name, api }) => lists::rollback(&name, &api),
+        Command::Lists(ListsCommand::Hits {
+            name,
+            top,
+            since,
+            csv,
+            api,
+        }) => lists::hits(&name, top, since.as_deref(), csv, &api),
         Command::Lists(ListsCommand::Verify {
             file,
             kind,

@@ -124,6 +124,11 @@ pub async fn metrics(State(st): State<Arc<ApiState>>) -> impl IntoResponse {
             &m.dropped_log_lines,
         ),
         (
+            "callscreen_hits_overflow_total",
+            "List hits not counted per entry because the hits table was full where they belong ([hits] slots).",
+            &st.shared.hits.overflow,
+        ),
+        (
             "callscreen_stream_lost_total",
             "Calls the live stream's viewers missed by reading too slowly (GET /v1/calls/stream).",
             &st.shared.calls.lost,

@@ -22,6 +22,7 @@ pub mod client;
 mod commit;
 mod context;
 mod fleet;
+mod hits;
 mod metrics;
 mod push;
 mod reply;
@@ -132,6 +133,7 @@ pub fn router(state: Arc<ApiState>) -> Router {
             get(push::export).put(push::replace).patch(change::patch),
         )
         .route("/v1/lists/{name}/rollback", post(change::rollback))
+        .route("/v1/lists/{name}/hits", get(hits::hits))
         .route("/v1/fleet", get(fleet_view))
         .route("/v1/calls/stream", get(calls::stream))
         .layer(DefaultBodyLimit::max(limit))

@@ -126,6 +126,18 @@ pub fn verify(file: &Path, kind: &str, min_prefix_digits: u8) -> ExitCode {
     }
 }
 
+/// `lists hits NAME`: the list's entries by calls matched.
+pub fn hits(name: &str, top: usize, since: Option<&str>, csv: bool, api: &ApiArgs) -> ExitCode {
+    let mut path = format!("/v1/lists/{name}/hits?top={top}");
+    if let Some(s) = since {
+        path.push_str(&format!("&since={s}"));
+    }
+    if csv {
+        path.push_str("&format=csv");
+    }
+    api_call(api, "GET", &path, None, b"")
+}
+
 fn api_call(api: &ApiArgs, method: &str, path: &str, ctype: Option<&str>, body: &[u8]) -> ExitCode {
     api_call_signed(api, method, path, ctype, body, None)
 }

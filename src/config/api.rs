@@ -22,6 +22,8 @@ pub enum Operation {
     Rollback,
     /// Watch the live call stream (`GET /v1/calls/stream`).
     Calls,
+    /// Read a list's hits per entry (`GET /v1/lists/{name}/hits`).
+    Hits,
 }
 
 impl Operation {
@@ -32,6 +34,7 @@ impl Operation {
             "patch" => Some(Operation::Patch),
             "rollback" => Some(Operation::Rollback),
             "calls" => Some(Operation::Calls),
+            "hits" => Some(Operation::Hits),
             _ => None,
         }
     }
@@ -129,7 +132,7 @@ pub(super) fn api_section(
                         Some(c.span()),
                         format!("{key}.operations"),
                         format!(
-                            "{o:?} is not an operation; use read, replace, patch, rollback or calls"
+                            "{o:?} is not an operation; use read, replace, patch, rollback, calls or hits"
                         ),
                     );
                 }

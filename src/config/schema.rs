@@ -43,6 +43,8 @@ pub struct Config {
     #[serde(default)]
     pub bursts: BurstSection,
     #[serde(default)]
+    pub hits: HitsSection,
+    #[serde(default)]
     pub api: Option<ApiSection>,
     #[serde(default)]
     pub fleet: Option<FleetSection>,
@@ -101,6 +103,13 @@ pub struct ApiClient {
     pub operations: Vec<String>,
     #[serde(default)]
     pub sign_key: Option<String>,
+}
+
+/// `[hits]`: the table of calls by list entry.
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct HitsSection {
+    pub slots: Option<Spanned<usize>>,
 }
 
 /// `[bursts]`: calls from one number, or one block of numbers, in a

@@ -184,6 +184,8 @@ pub struct Settings {
     /// How calls are counted for bursts (`[bursts]`; the thresholds are the
     /// policy's).
     pub burst: BurstSettings,
+    /// Entries whose hits are counted at once (`[hits] slots`).
+    pub hits_slots: usize,
 }
 
 /// `[bursts]`: the sliding window and the table the calls are counted in.

@@ -64,6 +64,18 @@ pub(super) fn validate(
         policy.shaken_max_age = a;
     }
     let burst = burst(&mut cx, &raw.bursts, &mut policy);
+    let hits_slots = match &raw.hits.slots {
+        None => 65_536,
+        Some(v) if (1024..=16_777_216).contains(v.get_ref()) => *v.get_ref(),
+        Some(v) => {
+            cx.err::<()>(
+                Some(v.span()),
+                "hits.slots",
+                "the table holds 1024 to 16777216 entries (default 65536, 56 bytes each)",
+            );
+            65_536
+        }
+    };
     warn::check_warn_has_a_service(&mut cx, &policy, &dialled_lists, warn.as_ref());
     if !cx.errors.is_empty() {
         return Err(ConfigErrors(cx.errors));
@@ -84,6 +96,7 @@ pub(super) fn validate(
         warn,
         fleet,
         burst,
+        hits_slots,
     })
 }
 

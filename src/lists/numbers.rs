@@ -516,6 +516,30 @@ impl NumberList {
         )
     }
 
+    /// The entries here that `new` does not hold (a merge of the sorted
+    /// numbers; a set for the prefixes and ranges).
+    pub fn removed_in(&self, new: &NumberList) -> Vec<Target> {
+        let mut out = Vec::new();
+        let mut b = new.merged().map(|e| e.0).peekable();
+        for (x, _) in self.merged() {
+            while b.next_if(|&y| y < x).is_some() {}
+            if b.peek() != Some(&x)
+                && let Some(n) = E164::from_u64(x)
+            {
+                out.push(Target::Number(n));
+            }
+        }
+        let kept: std::collections::HashSet<Target> =
+            new.span_entries.iter().map(|e| e.0).collect();
+        out.extend(
+            self.span_entries
+                .iter()
+                .map(|e| e.0)
+                .filter(|t| !kept.contains(t)),
+        );
+        out
+    }
+
     /// Every entry, for export (exact numbers first, then prefixes and ranges).
     pub fn entries(&self) -> impl Iterator<Item = (Target, &EntryMeta)> + '_ {
         let exact = self.merged().filter_map(|(v, m)| {

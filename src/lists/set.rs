@@ -155,6 +155,20 @@ impl List {
         }
     }
 
+    /// The entries of this version that `new` no longer holds.
+    pub fn removed_in(&self, new: &List) -> Vec<Target> {
+        match (&self.body, &new.body) {
+            (ListBody::Numbers(a), ListBody::Numbers(b)) => a.removed_in(b),
+            _ => {
+                let kept: std::collections::HashSet<Target> = new.entries().map(|e| e.0).collect();
+                self.entries()
+                    .map(|e| e.0)
+                    .filter(|t| !kept.contains(t))
+                    .collect()
+            }
+        }
+    }
+
     /// Every entry, for export.
     pub fn entries(&self) -> Box<dyn Iterator<Item = (Target, &EntryMeta)> + '_> {
         match &self.body {

@@ -13,7 +13,7 @@ use crate::screen::facts::MAX_PARTS;
 use crate::screen::{Action, CallFacts, PeerId, RawCall, Verdict, screen};
 use crate::sip::Request;
 use crate::sip::facts::{CallerIds, diverting_parties, identities, request_user};
-use crate::state::{CallEvent, CallStream, Metrics, Runtime};
+use crate::state::{CallEvent, Metrics, Runtime, Shared};
 
 /// The facts of an INVITE from `peer`, read in that peer's number context;
 /// with whether it is a warned subscriber's insisting call (`warn_key`: the
@@ -120,10 +120,10 @@ pub fn account(
     peer: usize,
     code: u16,
     rt: &Runtime,
-    metrics: &Metrics,
-    calls: &CallStream,
+    shared: &Shared,
     t0: Instant,
 ) {
+    let (metrics, calls) = (&shared.metrics, &shared.calls);
     let action = verdict.map_or(Action::Allow, |v| v.action);
     let policy = &rt.settings.policy;
     let mc = metrics;
@@ -136,6 +136,11 @@ pub fn account(
         Action::Reject { .. } => &mc.calls_reject,
     });
     if let Some(v) = verdict {
+        // Hits by list entry (atomics only; a call with no list hit skips it).
+        let now = facts.now;
+        for h in v.findings.iter().filter_map(|f| f.hit) {
+            shared.hits.record(h.list, &h.target, action, now);
+        }
         let mut seen = [false; crate::screen::reason_kind_count()];
         for f in v.findings.iter() {
             let k = f.reason.kind as usize;

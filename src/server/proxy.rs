@@ -258,7 +258,6 @@ fn invite(
         let v = verdict.as_ref();
         write_answer(out, req, cx.src, to_tag, rt, peer, v, &ids, None);
         cp.cache.insert(key, now, Kind::Answer, out);
-        let m = &cp.shared.metrics;
         account(
             req,
             facts,
@@ -266,8 +265,7 @@ fn invite(
             peer,
             code,
             rt,
-            m,
-            &cp.shared.calls,
+            &cp.shared,
             cx.t0,
         );
         return cx.reply(msg);
@@ -326,18 +324,7 @@ fn invite(
             None => cp.cache.insert(key, now, Kind::Forwarded, &[]),
         }
         if let Some(facts) = &facts {
-            let m = &cp.shared.metrics;
-            account(
-                req,
-                facts,
-                verdict.as_ref(),
-                peer,
-                0,
-                rt,
-                m,
-                &cp.shared.calls,
-                cx.t0,
-            );
+            account(req, facts, verdict.as_ref(), peer, 0, rt, &cp.shared, cx.t0);
         }
     }
     outcome

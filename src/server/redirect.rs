@@ -89,8 +89,7 @@ fn invite(out: &mut Vec<u8>, req: &Request<'_>, peer: usize, cx: &Cx<'_>) {
         peer,
         code,
         rt,
-        &cp.shared.metrics,
-        &cp.shared.calls,
+        &cp.shared,
         cx.t0,
     );
 }

@@ -11,9 +11,11 @@ use arc_swap::ArcSwap;
 
 pub mod bursts;
 pub mod calls;
+pub mod hits;
 
 pub use bursts::Bursts;
 pub use calls::{CallEvent, CallStream};
+pub use hits::Hits;
 
 use crate::config::Settings;
 use crate::lists::{List, ListSet};
@@ -182,6 +184,8 @@ pub struct Shared {
     pub bursts: ArcSwap<Bursts>,
     /// Every screened call, to whoever watches.
     pub calls: CallStream,
+    /// Calls by list entry (a fixed table, sized at start).
+    pub hits: Arc<Hits>,
     /// OPTIONS answers 200 only once this is set (lists loaded, listening).
     pub ready: AtomicBool,
     pub stop: AtomicBool,
@@ -194,6 +198,7 @@ impl Shared {
             loads: ArcSwap::from_pointee(PeerLoads::new(&runtime.settings, None)),
             bursts: ArcSwap::from_pointee(Bursts::new(runtime.settings.burst)),
             calls: CallStream::default(),
+            hits: Arc::new(Hits::new(runtime.settings.hits_slots)),
             runtime: ArcSwap::from_pointee(runtime),
             ready: AtomicBool::new(false),
             stop: AtomicBool::new(false),
@@ -217,7 +222,16 @@ impl Shared {
     /// replaced two seconds later, on the runtime's side, once calls that may
     /// still hold it are long done; never on a call's thread. Inside tokio.
     pub fn install(&self, list: Arc<List>) {
-        let before = self.swap_list(list);
+        let before = self.swap_list(Arc::clone(&list));
+        // The entries that left the list lose their hit counts, now, so
+        // that a version right after cannot race with it (a merge of the
+        // sorted numbers: tens of milliseconds for ten million, after the
+        // swap).
+        if let Some(old) = before.lists.get(&list.name) {
+            for t in old.removed_in(&list) {
+                self.hits.forget(&list.name, &t);
+            }
+        }
         tokio::spawn(async move {
             tokio::time::sleep(std::time::Duration::from_secs(2)).await;
             drop(before);
