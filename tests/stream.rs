@@ -206,3 +206,76 @@ fn callscreen_tail_prints_the_noc_line_of_each_call_its_filters_let_through() {
     );
     assert!(!line.contains('\x1b'), "no colour into a pipe: {line:?}");
 }
+
+/// `callscreen tail` on a terminal (tmux): the verdict coloured, the line
+/// as in a pipe otherwise.
+#[test]
+fn callscreen_tail_colours_the_verdict_on_a_terminal() {
+    if Command::new("tmux").arg("-V").output().is_err() {
+        panic!("tmux is needed (apt-get install tmux; .ci/run installs it)");
+    }
+    let (d, api) = daemon("stream-tmux");
+    let dir = temp_dir("stream-tmux-token");
+    let token_file = dir.join("token");
+    std::fs::write(&token_file, TOKEN).unwrap();
+    let session = format!("callscreen-tail-{}", std::process::id());
+    let cmd = format!(
+        "{} tail --url http://{api} --token-file {}",
+        env!("CARGO_BIN_EXE_callscreen"),
+        token_file.display()
+    );
+    let tmux = |args: &[&str]| {
+        Command::new("tmux")
+            .args(["-L", &session])
+            .args(args)
+            .output()
+            .expect("tmux")
+    };
+    let started = tmux(&[
+        "new-session",
+        "-d",
+        "-x",
+        "200",
+        "-y",
+        "24",
+        "-s",
+        &session,
+        &cmd,
+    ]);
+    assert!(started.status.success(), "{started:?}");
+    let screen = |escapes: bool| {
+        let mut a = vec!["capture-pane", "-p", "-t", &session];
+        if escapes {
+            a.push("-e");
+        }
+        String::from_utf8_lossy(&tmux(&a).stdout).into_owned()
+    };
+    let wait = |what: &str| {
+        let t = Instant::now();
+        while t.elapsed() < Duration::from_secs(10) {
+            let s = screen(false);
+            if s.contains(what) {
+                return s;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        panic!("{what:?} never on the screen:\n{}", screen(false));
+    };
+    wait("following http://");
+    let c = udp_client("127.0.0.1:0");
+    udp_ask(&c, d.udp, &invite("tmux-rej", "+31201234567", "")).unwrap();
+    udp_ask(&c, d.udp, &invite("tmux-ok", "+31201234568", "")).unwrap();
+    let plain = wait("call_id=tmux-ok");
+    assert!(
+        plain.contains("verdict=reject code=608 reasons=blocklist:scam-origins"),
+        "{plain}"
+    );
+    let coloured = screen(true);
+    let _ = tmux(&["kill-server"]);
+    // Red for the rejection, green for the clean call.
+    assert!(
+        coloured.contains("\x1b[1m\x1b[31mreject") || coloured.contains("\x1b[1;31mreject"),
+        "{coloured:?}"
+    );
+    assert!(coloured.contains("\x1b[32mallow"), "{coloured:?}");
+}
