@@ -16,7 +16,8 @@
 //!   (`sip::forward`) and relayed responses (`sip::relay`). Knows nothing of
 //!   screening.
 //! - [`lists`]: the list kinds, the v1 list format, the Bloom-fronted number
-//!   store, the immutable `ListSet` snapshot, the state directory.
+//!   store (with the overlay a `PATCH` puts on it), the immutable `ListSet`
+//!   snapshot, the state directory.
 //! - [`screen`]: the pure decision: call facts + lists + policy -> verdict,
 //!   with the closed set of reason codes.
 //! - [`config`]: the TOML schema, validated section by section with file, key
@@ -25,7 +26,8 @@
 //!   what `callscreen check` and the daemon share.
 //! - [`report`]: a verdict written for people and as JSON (`callscreen check`).
 //! - [`state`]: what the SIP side and the control plane share: the settings
-//!   and lists in force, readiness, counters.
+//!   and lists in force, readiness, counters, the burst counts, the live
+//!   call stream, the hits per list entry.
 //! - [`server`]: the SIP side: UDP and TCP transports, and the call path from
 //!   a received message to the bytes sent (redirect and proxy mode, the
 //!   decision, the NOC line).
