@@ -6,7 +6,6 @@
 //! the stream is open and with which filters.
 
 use std::sync::Arc;
-use std::sync::atomic::Ordering;
 
 use axum::body::{Body, Bytes};
 use axum::extract::{RawQuery, State};
@@ -157,7 +156,7 @@ pub async fn stream(
                     }
                     Ok(_) => {}
                     Err(RecvError::Lagged(n)) => {
-                        shared.calls.lost.fetch_add(n, Ordering::Relaxed);
+                        shared.calls.note_lost(n);
                         let b = line(&json!({ "lost": n }));
                         return Some((Ok(b), (rx, filters)));
                     }

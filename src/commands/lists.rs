@@ -130,7 +130,7 @@ pub fn verify(file: &Path, kind: &str, min_prefix_digits: u8) -> ExitCode {
 pub fn hits(name: &str, top: usize, since: Option<&str>, csv: bool, api: &ApiArgs) -> ExitCode {
     let mut path = format!("/v1/lists/{name}/hits?top={top}");
     if let Some(s) = since {
-        path.push_str(&format!("&since={s}"));
+        path.push_str(&format!("&since={}", super::query_value(s)));
     }
     if csv {
         path.push_str("&format=csv");

@@ -18,6 +18,18 @@ pub mod tail;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
+/// A query parameter's value, `%XX` for what it may not hold as it is.
+pub(crate) fn query_value(v: &str) -> String {
+    v.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b':' | b'*' | b'@' => {
+                (b as char).to_string()
+            }
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}
+
 /// `callscreen run`: the daemon, until SIGTERM.
 pub fn run(config: PathBuf, log_format: Option<String>) -> ExitCode {
     let opts = crate::daemon::RunOptions {

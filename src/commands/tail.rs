@@ -9,18 +9,6 @@ use serde_json::Value;
 
 use crate::cli::TailArgs;
 
-/// `%XX` for what a query value may not hold as it is.
-fn escape(v: &str) -> String {
-    v.bytes()
-        .map(|b| match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b':' | b'*' | b'@' => {
-                (b as char).to_string()
-            }
-            _ => format!("%{b:02X}"),
-        })
-        .collect()
-}
-
 /// The stream's path with the filters given.
 pub fn path(a: &TailArgs) -> String {
     let q: Vec<String> = [
@@ -31,7 +19,7 @@ pub fn path(a: &TailArgs) -> String {
         ("prefix", &a.prefix),
     ]
     .iter()
-    .filter_map(|(k, v)| v.as_ref().map(|v| format!("{k}={}", escape(v))))
+    .filter_map(|(k, v)| v.as_ref().map(|v| format!("{k}={}", super::query_value(v))))
     .collect();
     if q.is_empty() {
         "/v1/calls/stream".into()

@@ -196,6 +196,18 @@ fn check_signature(
     }
 }
 
+/// A whole version's body against its head: the sha256, and the pusher's
+/// signature (a patch's was checked over its delta).
+fn check_body(fleet: &Fleet, head: &Head, body: &[u8]) -> Result<(), String> {
+    if sha256_hex(body) != head.sha256 {
+        return Err("the body's sha256 is not the head's".into());
+    }
+    if head.patch.is_none() {
+        check_signature(fleet, head, body, head.signature.as_deref())?;
+    }
+    Ok(())
+}
+
 async fn apply(fleet: &Arc<Fleet>, link: &Link, revision: u64, head: &Head) -> Result<(), String> {
     let _one = fleet.apply_lock.lock().await;
     if fleet.applied_revision(&head.list) >= revision {
@@ -275,13 +287,8 @@ async fn apply(fleet: &Arc<Fleet>, link: &Link, revision: u64, head: &Head) -> R
                     }
                 }
             }
+            // (`obtain` loads only a snapshot of the head's list and version.)
             Made::Snapshot(list, snap, fetched) => {
-                if list.name != head.list || list.version != head.version {
-                    return Err(format!(
-                        "the snapshot is {} version {}",
-                        list.name, list.version
-                    ));
-                }
                 let list = Arc::new(list);
                 let before = swap(fleet, &list, done);
                 fleet.applies.fetch_add(1, Ordering::Relaxed);
@@ -365,10 +372,7 @@ async fn confirm(
 ) -> Result<Option<String>, String> {
     let t0 = std::time::Instant::now();
     let body = read_object(link, &head.object).await?;
-    if sha256_hex(&body) != head.sha256 {
-        return Err("the body's sha256 is not the head's".into());
-    }
-    check_signature(fleet, head, &body, head.signature.as_deref())?;
+    check_body(fleet, head, &body)?;
     let (parsed, body) = build(spec, body, guard).await?;
     let same = parsed.name == loaded.name
         && parsed.version == loaded.version
@@ -501,15 +505,7 @@ async fn obtain(
     guard: Guard,
     fast: bool,
 ) -> Result<Made, String> {
-    let whole = |body: &[u8]| {
-        if sha256_hex(body) != head.sha256 {
-            return Err("the body's sha256 is not the head's".to_string());
-        }
-        if head.patch.is_none() {
-            check_signature(fleet, head, body, head.signature.as_deref())?;
-        }
-        Ok(())
-    };
+    let whole = |body: &[u8]| check_body(fleet, head, body);
     if fleet.store.sha256_of(&head.list, head.version).as_deref() == Some(head.sha256.as_str())
         && let Ok(b) = fleet.store.read(&head.list, head.version)
         && whole(&b).is_ok()
@@ -640,19 +636,14 @@ async fn patch(
 /// versions above it, so a restart keeps it) and writes its snapshot in the
 /// background. When it cannot be stored (disk full), the version before
 /// goes back in force and this says why.
-async fn install(
-    fleet: &Arc<Fleet>,
-    v: Version,
-    sha: &str,
-    done: Applied,
-) -> Result<Arc<List>, String> {
+async fn install(fleet: &Arc<Fleet>, v: Version, sha: &str, done: Applied) -> Result<(), String> {
     let list = Arc::new(v.list);
     let before = swap(fleet, &list, done);
     if let Err(e) = store(fleet, &list, v.body, v.snapshot, sha).await {
         undo(fleet, before);
         return Err(e);
     }
-    Ok(list)
+    Ok(())
 }
 
 /// Stores a version in force in the state directory (a rollback also

@@ -8,7 +8,6 @@ use std::time::Instant;
 
 use super::{noc, warn};
 use crate::keys::TokenKey;
-use crate::lists::unix_now;
 use crate::screen::facts::MAX_PARTS;
 use crate::screen::{Action, CallFacts, PeerId, RawCall, Verdict, screen};
 use crate::sip::Request;
@@ -30,7 +29,9 @@ pub fn read_facts<'a>(
     bursts: Option<&crate::state::Bursts>,
 ) -> CallFacts<'a> {
     let raw = raw_call(ids, req, Some(source));
-    let now = unix_now();
+    // One clock read a call: seconds for the decision, milliseconds for bursts.
+    let now_ms = unix_now_ms();
+    let now = now_ms / 1000;
     let mut facts = CallFacts::read(&raw, peer, &rt.settings.policy, now);
     if let (true, Some(w)) = (facts.originating, &rt.settings.warn) {
         facts.insisted = warn::insisted(req, &facts, w, warn_key, now);
@@ -41,7 +42,7 @@ pub fn read_facts<'a>(
         facts.emergency,
         facts.from.number(),
     ) {
-        facts.burst = b.count(n, unix_now_ms());
+        facts.burst = b.count(n, now_ms);
     }
     facts
 }

@@ -128,17 +128,16 @@ impl Hits {
             if k == key {
                 return Some(s);
             }
-            if k == 0
-                && claim
-                && s.key
+            if k == 0 && claim {
+                // Taken now, or meanwhile by another call with this key.
+                match s
+                    .key
                     .compare_exchange(0, key, Ordering::AcqRel, Ordering::Acquire)
-                    .is_ok()
-            {
-                return Some(s);
-            }
-            // Taken meanwhile by this key?
-            if claim && s.key.load(Ordering::Acquire) == key {
-                return Some(s);
+                {
+                    Ok(_) => return Some(s),
+                    Err(now) if now == key => return Some(s),
+                    Err(_) => {}
+                }
             }
         }
         None
