@@ -346,8 +346,29 @@ fn a_peer_limit_must_name_a_real_answer() {
 fn calls_that_queued_too_long_are_let_through_unscreened_and_options_get_503() {
     let (d, api) = start("flood-age");
     let c = udp_client("127.0.0.5:0");
-    // Freeze the daemon so that what is sent waits in the kernel's queue.
+    // Freeze the daemon so that what is sent waits in the kernel's queue:
+    // sent only once every thread of it is stopped (state T).
     d.signal("STOP");
+    let stopped = || {
+        std::fs::read_dir(format!("/proc/{}/task", d.child.id()))
+            .map(|tasks| {
+                tasks.flatten().all(|t| {
+                    std::fs::read_to_string(t.path().join("stat"))
+                        .ok()
+                        .and_then(|st| st.rsplit_once(") ").map(|(_, r)| r.starts_with('T')))
+                        .unwrap_or(false)
+                })
+            })
+            .unwrap_or(false)
+    };
+    let t0 = std::time::Instant::now();
+    while !stopped() {
+        assert!(
+            t0.elapsed() < Duration::from_secs(5),
+            "the daemon never stopped"
+        );
+        std::thread::sleep(Duration::from_millis(5));
+    }
     let sos = "INVITE sip:112@cs.example SIP/2.0\r\nVia: SIP/2.0/UDP 127.0.0.5:5099;branch=z9hG4bK-aged-sos;rport\r\nMax-Forwards: 70\r\nFrom: <sip:+31201234567@carrier.example>;tag=f1\r\nTo: <sip:112@cs.example>\r\nCall-ID: aged-sos\r\nCSeq: 1 INVITE\r\nContent-Length: 0\r\n\r\n";
     for m in [
         invite("aged-listed", LISTED, ""),
