@@ -182,6 +182,20 @@ pub async fn metrics(State(st): State<Arc<ApiState>>) -> impl IntoResponse {
     }
     let _ = writeln!(
         o,
+        "# HELP callscreen_peer_calls_total Screened INVITEs by peer and verdict.\n# TYPE callscreen_peer_calls_total counter"
+    );
+    for p in st.shared.loads.load().peers.iter() {
+        for (v, c) in crate::state::VERDICTS.iter().zip(&p.calls) {
+            let _ = writeln!(
+                o,
+                "callscreen_peer_calls_total{{peer=\"{}\",verdict=\"{v}\"}} {}",
+                p.name.replace(['\\', '"', '\n'], "_"),
+                g(c)
+            );
+        }
+    }
+    let _ = writeln!(
+        o,
         "# HELP callscreen_reasons_total Screened calls by reason found (a call counts once per reason kind).\n# TYPE callscreen_reasons_total counter"
     );
     for k in crate::screen::ReasonKind::ALL {
@@ -285,6 +299,31 @@ pub async fn metrics(State(st): State<Arc<ApiState>>) -> impl IntoResponse {
                 now.saturating_sub(m)
             );
         }
+    }
+    let _ = writeln!(
+        o,
+        "# HELP callscreen_list_max_age_seconds The age at which a list is overdue for its refresh ([[lists]] max_age_secs).\n# TYPE callscreen_list_max_age_seconds gauge"
+    );
+    for l in rt.settings.lists.iter() {
+        if let Some(max) = l.max_age_secs {
+            let _ = writeln!(
+                o,
+                "callscreen_list_max_age_seconds{{list=\"{}\"}} {max}",
+                l.name
+            );
+        }
+    }
+    let _ = writeln!(
+        o,
+        "# HELP callscreen_list_missing A required list that is not loaded (1): the daemon is not ready.\n# TYPE callscreen_list_missing gauge"
+    );
+    for l in rt.settings.lists.iter().filter(|l| l.required) {
+        let _ = writeln!(
+            o,
+            "callscreen_list_missing{{list=\"{}\"}} {}",
+            l.name,
+            u8::from(rt.lists.get(&l.name).is_none())
+        );
     }
     let _ = writeln!(
         o,

@@ -135,6 +135,14 @@ pub(super) fn lists(
                 continue;
             }
         };
+        if lv.max_age_secs == Some(0) {
+            cx.err::<()>(
+                span,
+                format!("{key}.max_age_secs"),
+                "must be above 0: the age (seconds) after which the list counts as overdue for its refresh; leave it out for none",
+            );
+            continue;
+        }
         if lv.file.is_empty() {
             cx.err::<()>(
                 span,
@@ -151,6 +159,7 @@ pub(super) fn lists(
             file: base.join(&lv.file),
             required: lv.required,
             bloom,
+            max_age_secs: lv.max_age_secs,
         });
     }
     (lists, roles_by_name)

@@ -266,6 +266,8 @@ pub struct ListEntry {
     pub required: bool,
     #[serde(default)]
     pub bloom_fp_rate: Option<f64>,
+    #[serde(default)]
+    pub max_age_secs: Option<u64>,
 }
 
 fn yes() -> bool {

@@ -18,6 +18,9 @@ pub struct ListSpec {
     /// Screening needs this list: the daemon is not ready without it.
     pub required: bool,
     pub bloom: BloomParams,
+    /// How old the version in force may grow before `/metrics` shows it as
+    /// overdue (the list's expected refresh; none: never).
+    pub max_age_secs: Option<u64>,
 }
 
 /// An SBC of the operator's: requests from its addresses may signal the

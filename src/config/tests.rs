@@ -146,6 +146,7 @@ fn peer_and_list_mistakes() {
          [[lists]]\nname = \"a\"\nrole = \"blocklist\"\nfile = \"b\"\n\
          [[lists]]\nname = \"c\"\nrole = \"denylist\"\nfile = \"c\"\n\
          [[lists]]\nname = \"d\"\nrole = \"allowlist\"\nkind = \"networks\"\nfile = \"d\"\n\
+         [[lists]]\nname = \"e\"\nrole = \"withdrawn\"\nfile = \"e\"\nmax_age_secs = 0\n\
          [list_guard]\nmin_prefix_digits = 0\n"
     ));
     let joined = e.join("\n");
@@ -157,6 +158,7 @@ fn peer_and_list_mistakes() {
         "lists[1].name: list \"a\" is configured twice",
         "lists[2].role: \"denylist\" is not a role",
         "lists[3].kind: an allowlist holds numbers",
+        "lists[4].max_age_secs: must be above 0",
         "list_guard.min_prefix_digits: must be a number of digits from 1 to 15",
     ] {
         assert!(joined.contains(needle), "{needle} not in:\n{joined}");

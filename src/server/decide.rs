@@ -128,14 +128,17 @@ pub fn account(
     let action = verdict.map_or(Action::Allow, |v| v.action);
     let policy = &rt.settings.policy;
     let mc = metrics;
-    Metrics::inc(match action {
-        Action::Allow if facts.emergency => &mc.calls_emergency,
-        Action::Allow => &mc.calls_allow,
-        Action::Tag => &mc.calls_tag,
-        Action::Anonymise => &mc.calls_anonymise,
-        Action::Warn => &mc.calls_warn,
-        Action::Reject { .. } => &mc.calls_reject,
-    });
+    // The order of `state::VERDICTS`.
+    let (counter, index) = match action {
+        Action::Allow if facts.emergency => (&mc.calls_emergency, 5),
+        Action::Allow => (&mc.calls_allow, 0),
+        Action::Tag => (&mc.calls_tag, 1),
+        Action::Anonymise => (&mc.calls_anonymise, 2),
+        Action::Warn => (&mc.calls_warn, 3),
+        Action::Reject { .. } => (&mc.calls_reject, 4),
+    };
+    Metrics::inc(counter);
+    shared.loads.load().count(peer, index);
     if let Some(v) = verdict {
         // Hits by list entry (atomics only; a call with no list hit skips it).
         let now = facts.now;

@@ -134,7 +134,13 @@ pub struct PeerLoad {
     bucket: Gcra,
     /// INVITEs over the limit (answered as `over_limit` says).
     pub shed: AtomicU64,
+    /// Screened calls from this peer by verdict, in [`VERDICTS`]' order.
+    pub calls: [AtomicU64; VERDICTS.len()],
 }
+
+/// The verdicts as `/metrics` names them (`emergency`: an emergency call,
+/// let through whatever else was found).
+pub const VERDICTS: [&str; 6] = ["allow", "tag", "anonymise", "warn", "reject", "emergency"];
 
 /// Every peer's [`PeerLoad`], by the peer index of the settings in force
 /// (rebuilt on a reload, carried over by name).
@@ -157,10 +163,18 @@ impl PeerLoads {
                     name: p.name.clone(),
                     bucket: Gcra(AtomicU64::new(get(old.map(|o| &o.bucket.0)))),
                     shed: AtomicU64::new(get(old.map(|o| &o.shed))),
+                    calls: std::array::from_fn(|i| AtomicU64::new(get(old.map(|o| &o.calls[i])))),
                 }
             })
             .collect();
         PeerLoads { epoch, peers }
+    }
+
+    /// Counts a screened call of `peer`'s (index into [`VERDICTS`]).
+    pub fn count(&self, peer: usize, verdict: usize) {
+        if let Some(c) = self.peers.get(peer).and_then(|p| p.calls.get(verdict)) {
+            c.fetch_add(1, Ordering::Relaxed);
+        }
     }
 
     /// Takes one call from `peer`'s bucket: false when it is over `per_sec`
