@@ -92,7 +92,7 @@ impl Prometheus {
             head.starts_with("HTTP/1.0 200") || head.starts_with("HTTP/1.1 200"),
             "GET {path}: {text}"
         );
-        serde_json::from_str(&body).unwrap_or_else(|e| panic!("GET {path}: {e}: {body}"))
+        serde_json::from_str(body).unwrap_or_else(|e| panic!("GET {path}: {e}: {body}"))
     }
 
     /// An instant query's result vector (the query must be valid).
