@@ -52,6 +52,22 @@ pub enum Command {
     /// filters must all match. Calls missed because the terminal read too
     /// slowly are said so, never waited for.
     Tail(TailArgs),
+    /// A running daemon at a glance, refreshed every second (80×24 or
+    /// more; q quits): calls/s by verdict, decision latency p50/p99, dropped
+    /// log lines and unscreened calls, the top reasons, the top peers with
+    /// their reject share, the callers and prefixes rejected in the last
+    /// minute (the call stream: a token with the `calls` operation), and
+    /// every list's version, size and age (OVERDUE past its max_age_secs).
+    Top(TopArgs),
+}
+
+#[derive(Args)]
+pub struct TopArgs {
+    /// Rejected prefixes: the caller's first N digits.
+    #[arg(long, default_value_t = 6, value_parser = clap::value_parser!(u8).range(1..=15))]
+    pub prefix_digits: u8,
+    #[command(flatten)]
+    pub api: ApiArgs,
 }
 
 #[derive(Args)]

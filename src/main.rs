@@ -4,7 +4,7 @@
 use std::process::ExitCode;
 
 use callscreen::cli::{ApiCommand, Cli, Command, ConfigCommand, ListsCommand};
-use callscreen::commands::{api, check, config, lists, tail};
+use callscreen::commands::{api, check, config, lists, tail, top};
 use clap::Parser;
 
 fn main() -> ExitCode {
@@ -12,6 +12,7 @@ fn main() -> ExitCode {
         Command::Run { config, log_format } => callscreen::commands::run(config, log_format),
         Command::Check(a) => check::check(a),
         Command::Tail(a) => tail::tail(&a),
+        Command::Top(a) => top::top(&a),
         Command::Config(ConfigCommand::Check { file }) => config::check(file),
         Command::Api(ApiCommand::HashToken) => api::hash_token(),
         Command::Api(ApiCommand::Keygen { secret_file }) => api::keygen(&secret_file),

@@ -8,12 +8,14 @@
 //!   API, `lists verify` offline;
 //! - `api`: `api hash-token`, `api keygen`;
 //! - `tail`: a running daemon's calls, live.
+//! - `top`: a running daemon at a glance (ratatui).
 
 pub mod api;
 pub mod check;
 pub mod config;
 pub mod lists;
 pub mod tail;
+pub mod top;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
