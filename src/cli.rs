@@ -59,6 +59,23 @@ pub enum Command {
     /// minute (the call stream: a token with the `calls` operation), and
     /// every list's version, size and age (OVERDUE past its max_age_secs).
     Top(TopArgs),
+    /// Redress for rejected callers (RFC 8688): the signed contact card
+    /// that 608 answers point to ([redress] in the config).
+    #[command(subcommand)]
+    Redress(RedressCommand),
+}
+
+#[derive(Subcommand)]
+pub enum RedressCommand {
+    /// Write the operator's contact card ([redress] name, org, tel, email,
+    /// web, note) as a jCard (RFC 7095) signed with the [redress] key (ES256,
+    /// JWS compact serialisation, x5u = cert_url) to [redress] card, for
+    /// publishing at [redress] url; prints what to publish where.
+    Build {
+        /// The configuration file.
+        #[arg(long, default_value = "/etc/callscreen/callscreen.toml")]
+        config: PathBuf,
+    },
 }
 
 #[derive(Args)]

@@ -130,6 +130,13 @@ pub fn run(opts: RunOptions) -> Result<(), StartError> {
                 .map_err(StartError::Api)?;
             api_bound = format!(" api={addr}{api_bound}");
         }
+        if let Some(r) = &settings.redress
+            && let Some(addr) = crate::api::redress::serve(r)
+                .await
+                .map_err(StartError::Api)?
+        {
+            api_bound.push_str(&format!(" redress={addr}"));
+        }
         let signals = Signals::install().map_err(StartError::Runtime)?;
         shared.ready.store(true, Ordering::SeqCst);
         let line = ready_line(&shared, started, &api_bound, &opts.config);

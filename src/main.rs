@@ -3,8 +3,8 @@
 
 use std::process::ExitCode;
 
-use callscreen::cli::{ApiCommand, Cli, Command, ConfigCommand, ListsCommand};
-use callscreen::commands::{api, check, config, lists, tail, top};
+use callscreen::cli::{ApiCommand, Cli, Command, ConfigCommand, ListsCommand, RedressCommand};
+use callscreen::commands::{api, check, config, lists, redress, tail, top};
 use clap::Parser;
 
 fn main() -> ExitCode {
@@ -13,6 +13,7 @@ fn main() -> ExitCode {
         Command::Check(a) => check::check(a),
         Command::Tail(a) => tail::tail(&a),
         Command::Top(a) => top::top(&a),
+        Command::Redress(RedressCommand::Build { config }) => redress::build(&config),
         Command::Config(ConfigCommand::Check { file }) => config::check(file),
         Command::Api(ApiCommand::HashToken) => api::hash_token(),
         Command::Api(ApiCommand::Keygen { secret_file }) => api::keygen(&secret_file),

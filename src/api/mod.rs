@@ -25,6 +25,7 @@ mod fleet;
 mod hits;
 mod metrics;
 mod push;
+pub mod redress;
 mod reply;
 pub mod tls;
 
@@ -53,6 +54,8 @@ pub enum StartError {
         error: std::io::Error,
     },
     Tls(String),
+    /// `[redress] listen`: the card's own listener.
+    Redress(String),
 }
 
 impl std::fmt::Display for StartError {
@@ -65,6 +68,7 @@ impl std::fmt::Display for StartError {
             StartError::Tls(e) => {
                 write!(f, "[api] TLS: {e}; check tls_cert, tls_key and client_ca")
             }
+            StartError::Redress(e) => write!(f, "[redress] listen: {e}"),
         }
     }
 }
@@ -100,25 +104,36 @@ pub async fn serve(
         file_cache: Default::default(),
         fleet,
     });
-    let app = router(state);
+    spawn_server(l, router(state), tls, "the control API")
+        .map_err(|error| StartError::Bind { addr, error })?;
+    Ok(bound)
+}
+
+/// Serves `app` on `l` (over TLS when `tls` is given) in a task of its own.
+fn spawn_server(
+    l: tokio::net::TcpListener,
+    app: Router,
+    tls: Option<Arc<rustls::ServerConfig>>,
+    what: &'static str,
+) -> std::io::Result<()> {
     match tls {
         None => {
             tokio::spawn(async move {
                 if let Err(e) = axum::serve(l, app).await {
-                    tracing::error!("the control API stopped: {e}");
+                    tracing::error!("{what} stopped: {e}");
                 }
             });
         }
         Some(cfg) => {
-            let l = tls::listener(l, cfg).map_err(|error| StartError::Bind { addr, error })?;
+            let l = tls::listener(l, cfg)?;
             tokio::spawn(async move {
                 if let Err(e) = axum::serve(l, app).await {
-                    tracing::error!("the control API stopped: {e}");
+                    tracing::error!("{what} stopped: {e}");
                 }
             });
         }
     }
-    Ok(bound)
+    Ok(())
 }
 
 pub fn router(state: Arc<ApiState>) -> Router {

@@ -49,8 +49,11 @@ pub fn noc_line(e: &Value, colour: bool) -> String {
         (true, "warn") => format!("\x1b[35m{verdict}\x1b[0m"),
         (true, _) => format!("\x1b[32m{verdict}\x1b[0m"),
     };
+    let reference = e["ref"]
+        .as_str()
+        .map_or(String::new(), |r| format!(" ref={r}"));
     format!(
-        "{time} verdict={painted} code={} reasons={} caller={} pai={} callee={} peer={} call_id={} lists={} latency_us={} direction={}",
+        "{time} verdict={painted} code={} reasons={} caller={} pai={} callee={} peer={} call_id={} lists={} latency_us={} direction={}{reference}",
         s("code"),
         s("reasons"),
         s("caller"),

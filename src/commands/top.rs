@@ -448,9 +448,7 @@ fn draw(f: &mut Frame, v: &View) {
     let block = Block::new().borders(Borders::TOP).title("lists");
     f.render_widget(
         Table::new(
-            v.lists
-                .iter()
-                .map(|l| Row::new(l.to_vec())),
+            v.lists.iter().map(|l| Row::new(l.to_vec())),
             [
                 Constraint::Min(22),
                 Constraint::Length(12),

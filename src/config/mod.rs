@@ -19,6 +19,7 @@ mod lists;
 mod numbering;
 mod peers;
 mod policy;
+mod redress;
 mod schema;
 mod settings;
 mod sip;
@@ -30,6 +31,7 @@ use std::path::{Path, PathBuf};
 pub use api::{ApiSettings, Client, DEFAULT_MAX_BODY, Operation, parse_sha256};
 pub use error::{ConfigError, ConfigErrors};
 pub use fleet::FleetSettings;
+pub use redress::RedressSettings;
 pub use settings::{
     BurstSettings, Carry, ListSpec, LogSettings, Mode, NextHop, OverLimit, PeerLimit, PeerMatch,
     ProxySettings, RedirectSettings, Sbc, Settings, SipSettings, TagSettings, UnknownSource,

@@ -48,6 +48,35 @@ pub struct Config {
     pub api: Option<ApiSection>,
     #[serde(default)]
     pub fleet: Option<FleetSection>,
+    #[serde(default)]
+    pub redress: Option<Spanned<RedressSection>>,
+}
+
+/// `[redress]`: where a wrongly blocked caller learns whom to ask (RFC 8688).
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RedressSection {
+    pub url: Spanned<String>,
+    pub card: Option<String>,
+    pub key: Option<String>,
+    pub cert_url: Option<Spanned<String>>,
+    pub name: Option<Spanned<String>>,
+    #[serde(default)]
+    pub org: Option<String>,
+    #[serde(default)]
+    pub tel: Vec<Spanned<String>>,
+    #[serde(default)]
+    pub email: Vec<Spanned<String>>,
+    #[serde(default)]
+    pub web: Option<Spanned<String>>,
+    #[serde(default)]
+    pub note: Option<String>,
+    #[serde(default)]
+    pub listen: Option<Spanned<String>>,
+    #[serde(default)]
+    pub tls_cert: Option<String>,
+    #[serde(default)]
+    pub tls_key: Option<String>,
 }
 
 #[derive(Deserialize)]

@@ -189,6 +189,8 @@ pub struct Settings {
     pub burst: BurstSettings,
     /// Entries whose hits are counted at once (`[hits] slots`).
     pub hits_slots: usize,
+    /// Redress for rejected callers (`[redress]`, RFC 8688), when configured.
+    pub redress: Option<super::RedressSettings>,
 }
 
 /// `[bursts]`: the sliding window and the table the calls are counted in.

@@ -413,3 +413,33 @@ fn originating_trunks_their_blocks_and_the_warn_service() {
 fn ok_at(text: &str, path: &Path) -> Settings {
     from_str(text, path).unwrap_or_else(|e| panic!("{e}"))
 }
+
+#[test]
+fn redress_mistakes_name_the_key_and_what_to_write() {
+    let e = errors(
+        "[redress]\nurl = \"http://www.example.net/card.jws\"\nkey = \"k.pem\"\n\
+         cert_url = \"https://www.example.net/cert.pem\"\nname = \"Desk\"\n\
+         tel = [\"0201234000\"]\nemail = [\"nobody\"]\nlisten = \"everywhere\"\n",
+    );
+    let joined = e.join("\n");
+    for needle in [
+        "cs.toml:2: redress.url: \"http://www.example.net/card.jws\" must be the https:// URL",
+        "cs.toml:6: redress.tel: \"0201234000\" must be an E.164 number",
+        "cs.toml:7: redress.email: \"nobody\" is not an e-mail address",
+        "cs.toml:8: redress.listen: \"everywhere\" must be an address and port",
+    ] {
+        assert!(joined.contains(needle), "{needle} not in:\n{joined}");
+    }
+    let e = errors(
+        "[redress]\nurl = \"https://www.example.net/card.jws\"\nname = \"Desk\"\nemail = [\"a@example.net\"]\n",
+    );
+    assert!(e.join("\n").contains("redress.cert_url: missing"), "{e:?}");
+    let ok = ok(
+        "[redress]\nurl = \"https://www.example.net/card.jws\"\nkey = \"k.pem\"\n\
+                 cert_url = \"https://www.example.net/cert.pem\"\nname = \"Desk\"\nemail = [\"a@example.net\"]\n",
+    );
+    let r = ok.redress.expect("[redress]");
+    assert_eq!(r.card, Path::new("/etc/callscreen/redress.jws"));
+    assert_eq!(r.key, Path::new("/etc/callscreen/k.pem"));
+    assert_eq!(r.listen, None);
+}

@@ -8,7 +8,7 @@ use super::context::Ctx;
 use super::error::ConfigErrors;
 use super::settings::Settings;
 use super::sip::{proxy_section, server_sections};
-use super::{fleet, lists, numbering, peers, policy, schema, warn};
+use super::{fleet, lists, numbering, peers, policy, redress, schema, warn};
 use crate::screen::{Policy, ReasonKind};
 
 pub(super) fn validate(
@@ -36,6 +36,7 @@ pub(super) fn validate(
     let api = api_section(&mut cx, &raw, base, &roles_by_name);
     let warn = warn::warn_section(&mut cx, &raw, base, &peers);
     let fleet = fleet::fleet_section(&mut cx, &raw, base);
+    let redress = redress::redress_section(&mut cx, &raw, base);
     let dialled_lists: Vec<(ReasonKind, String)> = lists
         .iter()
         .filter_map(|l| {
@@ -97,6 +98,7 @@ pub(super) fn validate(
         fleet,
         burst,
         hits_slots,
+        redress,
     })
 }
 

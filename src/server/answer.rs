@@ -232,11 +232,24 @@ pub fn write_answer(
     status_line(out, code, reason_phrase(code));
     copy_dialog_headers(out, &req.msg, src, Some(to_tag));
     if let (Action::Reject { code }, Some(v)) = (action, v) {
-        let _ = write!(
-            out,
-            "Reason: SIP;cause={code};text=\"{}\"\r\n",
-            v.reject_text.unwrap_or("Network blocked")
-        );
+        let text = v.reject_text.unwrap_or("Network blocked");
+        match &s.redress {
+            // Redress (RFC 8688 §5): the call's reference for the caller to
+            // quote, and on a 608 the operator's signed contact card.
+            Some(r) => {
+                let _ = write!(
+                    out,
+                    "Reason: SIP;cause={code};text=\"{text} (ref {})\"\r\n",
+                    super::noc::CallRef::of(req.call_id)
+                );
+                if code == 608 {
+                    let _ = write!(out, "Call-Info: <{}>;purpose=jwscard\r\n", r.url);
+                }
+            }
+            None => {
+                let _ = write!(out, "Reason: SIP;cause={code};text=\"{text}\"\r\n");
+            }
+        }
         finish(out);
         return;
     }

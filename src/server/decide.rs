@@ -168,20 +168,33 @@ pub fn account(
         number: facts.callee,
         raw: request_user(req).unwrap_or(req.uri),
     };
-    tracing::info!(
-        verdict = %action.name(),
-        code,
-        reasons = %noc::Reasons(v),
-        caller = %noc::Number { cli: Some(facts.from), mask },
-        pai = %noc::Number { cli: facts.pai, mask },
-        callee = %callee,
-        peer = %policy.peer(peer).name,
-        call_id = %String::from_utf8_lossy(req.call_id),
-        lists = %noc::Lists(v),
-        latency_us = t0.elapsed().as_micros() as u64,
-        direction = %noc::direction(facts.originating),
-        "call"
-    );
+    // Redress: a rejected call's reference, as its answer's Reason text
+    // gives it, closes the line.
+    let reference = (matches!(action, Action::Reject { .. }) && rt.settings.redress.is_some())
+        .then(|| noc::CallRef::of(req.call_id));
+    macro_rules! noc_line {
+        ($($reference:tt)*) => {
+            tracing::info!(
+                verdict = %action.name(),
+                code,
+                reasons = %noc::Reasons(v),
+                caller = %noc::Number { cli: Some(facts.from), mask },
+                pai = %noc::Number { cli: facts.pai, mask },
+                callee = %callee,
+                peer = %policy.peer(peer).name,
+                call_id = %String::from_utf8_lossy(req.call_id),
+                lists = %noc::Lists(v),
+                latency_us = t0.elapsed().as_micros() as u64,
+                direction = %noc::direction(facts.originating),
+                $($reference)*
+                "call"
+            )
+        };
+    }
+    match &reference {
+        Some(r) => noc_line!("ref" = %r,),
+        None => noc_line!(),
+    }
     if calls.watched() {
         calls.send(CallEvent {
             time_ms: unix_now_ms(),
@@ -204,6 +217,7 @@ pub fn account(
             lists: noc::Lists(v).to_string(),
             latency_us: t0.elapsed().as_micros() as u64,
             direction: noc::direction(facts.originating),
+            reference: reference.map(|r| r.to_string()),
             caller_number: facts.from.number(),
         });
     }

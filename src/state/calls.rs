@@ -32,6 +32,9 @@ pub struct CallEvent {
     pub lists: String,
     pub latency_us: u64,
     pub direction: &'static str,
+    /// A rejected call's reference, with `[redress]` (the NOC line's `ref`).
+    #[serde(rename = "ref", skip_serializing_if = "Option::is_none")]
+    pub reference: Option<String>,
     /// The caller's number, for the prefix filter (never sent).
     #[serde(skip)]
     pub caller_number: Option<E164>,
