@@ -260,6 +260,10 @@ pub enum ListsCommand {
         /// CSV instead of JSON.
         #[arg(long)]
         csv: bool,
+        /// Every node of the fleet, summed (the nodes that did not answer
+        /// within 2 s are named).
+        #[arg(long)]
+        fleet: bool,
         #[command(flatten)]
         api: ApiArgs,
     },

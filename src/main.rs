@@ -32,8 +32,9 @@ fn main() -> ExitCode {
             top,
             since,
             csv,
+            fleet,
             api,
-        }) => lists::hits(&name, top, since.as_deref(), csv, &api),
+        }) => lists::hits(&name, top, since.as_deref(), csv, fleet, &api),
         Command::Lists(ListsCommand::Verify {
             file,
             kind,

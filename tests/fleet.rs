@@ -146,7 +146,7 @@ fn acm_keys() -> &'static (String, String) {
 fn api_config(node_dir: &Path) -> String {
     let ops = ops_api_config(&node_dir.join("state"), 1, TOKEN).replace(
         "operations = [\"read\", \"replace\"]",
-        "operations = [\"read\", \"replace\", \"patch\", \"rollback\"]",
+        "operations = [\"read\", \"replace\", \"patch\", \"rollback\", \"hits\"]",
     );
     format!(
         "{ops}[[api.clients]]\nname = \"acm\"\ntoken_sha256 = \"{}\"\nlists = [\"*\"]\noperations = [\"replace\"]\nsign_key = \"{}\"\n",
@@ -884,4 +884,77 @@ fn a_node_not_at_a_patch_base_fetches_the_whole_version_or_rebuilds_it_from_the_
     for n in ["+31611170003", "+31611170004", "+31611170005"] {
         assert_eq!(verdict(&c, n, &format!("c-{n}")), 608);
     }
+}
+
+/// `GET /v1/lists/{name}/hits?fleet=1` on one node.
+fn fleet_hits(n: &Node, query: &str) -> serde_json::Value {
+    let (status, body) = http(
+        n.api,
+        "GET",
+        &format!("/v1/lists/scam-origins/hits?{query}"),
+        Some(TOKEN),
+        None,
+        b"",
+    );
+    assert_eq!(status, 200, "{body}");
+    serde_json::from_str(&body).expect("JSON")
+}
+
+fn hits_of(v: &serde_json::Value, entry: &str) -> (u64, u64) {
+    v["entries"]
+        .as_array()
+        .and_then(|es| es.iter().find(|e| e["entry"] == entry))
+        .map(|e| {
+            (
+                e["hits"].as_u64().unwrap_or(0),
+                e["by_verdict"]["reject"].as_u64().unwrap_or(0),
+            )
+        })
+        .unwrap_or((0, 0))
+}
+
+#[test]
+#[ignore = "needs nats-server 2.10+ (NATS_SERVER); run by .ci/run"]
+fn hits_summed_over_the_fleet_name_the_nodes_that_did_not_answer() {
+    let (_nats, [a, b, c]) = three("fleet-hits");
+    // Calls from a listed number: 2 on a, 3 on b, 1 on c; one from a listed
+    // prefix on c.
+    for (n, calls) in [(&a, 2), (&b, 3), (&c, 1)] {
+        for _ in 0..calls {
+            assert_eq!(verdict(n, "+31201234567", "fleet-hits"), 608);
+        }
+    }
+    assert_eq!(verdict(&c, "+4930901820555", "fleet-hits-prefix"), 608);
+
+    // On its own, b knows its own calls.
+    let own = fleet_hits(&b, "");
+    assert_eq!(hits_of(&own, "+31201234567"), (3, 3), "{own}");
+    assert!(own.get("fleet").is_none(), "{own}");
+    // Summed: every node's, every node named.
+    let all = fleet_hits(&b, "fleet=1");
+    assert_eq!(hits_of(&all, "+31201234567"), (6, 6), "{all}");
+    assert_eq!(hits_of(&all, "+4930901820*"), (1, 1), "{all}");
+    let answered: Vec<&str> = all["fleet"]["answered"]
+        .as_array()
+        .expect("answered")
+        .iter()
+        .filter_map(|n| n["node"].as_str())
+        .collect();
+    assert_eq!(answered, ["a", "b", "c"], "{all}");
+    assert_eq!(all["fleet"]["missing"], serde_json::json!([]), "{all}");
+    // The busiest first; top cuts.
+    assert_eq!(all["entries"][0]["entry"], "+31201234567", "{all}");
+    let top1 = fleet_hits(&a, "fleet=1&top=1&format=json");
+    assert_eq!(top1["entries"].as_array().map(Vec::len), Some(1), "{top1}");
+
+    // c stops: its heartbeat lives on for six beats, so it is expected and
+    // named as missing; the sum is what the others counted.
+    drop(c);
+    let without_c = fleet_hits(&a, "fleet=1");
+    assert_eq!(hits_of(&without_c, "+31201234567"), (5, 5), "{without_c}");
+    assert_eq!(
+        without_c["fleet"]["missing"],
+        serde_json::json!(["c"]),
+        "{without_c}"
+    );
 }

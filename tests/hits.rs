@@ -67,6 +67,17 @@ fn hits_are_counted_per_entry_kept_across_a_restart_and_reset_when_the_entry_lea
             .0,
             403
         );
+        // A node on its own has no fleet to sum over, and says so.
+        let (code, body) = http(
+            api,
+            "GET",
+            "/v1/lists/scam-origins/hits?fleet=1",
+            Some(TOKEN),
+            None,
+            b"",
+        );
+        assert_eq!(code, 400, "{body}");
+        assert!(body.contains("not in a fleet"), "{body}");
         let v = report(api, "");
         let e = v["entries"].as_array().cloned().unwrap_or_default();
         assert_eq!(e.len(), 2, "{v}");

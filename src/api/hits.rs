@@ -1,7 +1,8 @@
 //! `GET /v1/lists/{name}/hits`: how many calls each entry of a list matched
 //! (by verdict, first and last time), the busiest first; `top` (100),
 //! `since` (unix seconds or `YYYY-MM-DD`: entries last hit since then),
-//! `format=csv` (else JSON). Scope `hits`. The counts come from the fixed
+//! `format=csv` (else JSON), `fleet=1` (every node's counts summed, the
+//! nodes that answered and those that did not named). Scope `hits`. The counts come from the fixed
 //! table the call path writes (`state::hits`); the report walks the list's
 //! entries off the async workers.
 
@@ -24,6 +25,8 @@ struct Query {
     top: usize,
     since: u64,
     csv: bool,
+    /// Summed over every node of the fleet.
+    fleet: bool,
 }
 
 fn query(q: Option<&str>) -> Result<Query, String> {
@@ -31,6 +34,7 @@ fn query(q: Option<&str>) -> Result<Query, String> {
         top: 100,
         since: 0,
         csv: false,
+        fleet: false,
     };
     for pair in q.unwrap_or("").split('&').filter(|p| !p.is_empty()) {
         let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
@@ -49,6 +53,11 @@ fn query(q: Option<&str>) -> Result<Query, String> {
                     .or_else(|| crate::lists::parse_expiry(v).map(|t| t.saturating_sub(86_400)))
                     .ok_or_else(|| format!("since={v:?}: unix seconds or YYYY-MM-DD"))?;
             }
+            "fleet" => match v {
+                "1" | "true" => out.fleet = true,
+                "0" | "false" => out.fleet = false,
+                _ => return Err(format!("fleet={v:?}: 1 (every node's counts summed) or 0")),
+            },
             "format" => match v {
                 "csv" => out.csv = true,
                 "json" => out.csv = false,
@@ -56,7 +65,7 @@ fn query(q: Option<&str>) -> Result<Query, String> {
             },
             _ => {
                 return Err(format!(
-                    "unknown parameter {k:?}; the parameters are top, since and format"
+                    "unknown parameter {k:?}; the parameters are top, since, format and fleet"
                 ));
             }
         }
@@ -80,22 +89,48 @@ pub async fn hits(
     let Some(list) = st.shared.runtime.load().lists.get(&name).cloned() else {
         return err(StatusCode::NOT_FOUND, format!("no list {name:?} is loaded"));
     };
-    let hits = Arc::clone(&st.shared.hits);
-    let rows = tokio::task::spawn_blocking(move || {
-        crate::engine::background_priority();
-        let mut rows: Vec<_> = list
-            .entries()
-            .filter_map(|(t, _)| hits.get(&list.name, &t).map(|c| (t, c)))
-            .filter(|(_, c)| u64::from(c.last) >= q.since)
-            .collect();
-        rows.sort_by(|a, b| b.1.total().cmp(&a.1.total()).then(b.1.last.cmp(&a.1.last)));
-        rows.truncate(q.top);
-        (rows, list.version)
-    })
-    .await;
-    let Ok((rows, version)) = rows else {
-        return err(StatusCode::INTERNAL_SERVER_ERROR, "the report failed");
+    let mut nodes = None;
+    let (mut rows, version) = if q.fleet {
+        let Some(f) = &st.fleet else {
+            return err(
+                StatusCode::BAD_REQUEST,
+                "fleet=1: this node is not in a fleet ([fleet] is not configured)",
+            );
+        };
+        match f.hits(&name, q.since).await {
+            Ok(h) => {
+                nodes = Some(json!({
+                    "answered": h.answered.iter().map(|(n, v)| json!({"node": n, "version": v})).collect::<Vec<_>>(),
+                    "missing": h.missing,
+                }));
+                (h.entries, list.version)
+            }
+            Err(e) => return err(StatusCode::SERVICE_UNAVAILABLE, e),
+        }
+    } else {
+        let hits = Arc::clone(&st.shared.hits);
+        let own = tokio::task::spawn_blocking(move || {
+            crate::engine::background_priority();
+            let rows: Vec<_> = list
+                .entries()
+                .filter_map(|(t, _)| hits.get(&list.name, &t).map(|c| (t.to_string(), c)))
+                .filter(|(_, c)| u64::from(c.last) >= q.since)
+                .collect();
+            (rows, list.version)
+        })
+        .await;
+        let Ok(own) = own else {
+            return err(StatusCode::INTERNAL_SERVER_ERROR, "the report failed");
+        };
+        own
     };
+    rows.sort_by(|a, b| {
+        b.1.total()
+            .cmp(&a.1.total())
+            .then(b.1.last.cmp(&a.1.last))
+            .then_with(|| a.0.cmp(&b.0))
+    });
+    rows.truncate(q.top);
     let when = |t: u32| format_expiry(u64::from(t));
     if q.csv {
         let mut out = format!("entry,hits,{},first,last\n", VERDICTS.join(","));
@@ -126,12 +161,15 @@ pub async fn hits(
         })
         .collect();
     let h = &st.shared.hits;
-    Json(json!({
+    let mut body = json!({
         "list": name, "version": version, "entries": entries,
         "table": {
             "slots": h.capacity(), "used": h.used(),
             "overflow": h.overflow.load(std::sync::atomic::Ordering::Relaxed),
         },
-    }))
-    .into_response()
+    });
+    if let Some(n) = nodes {
+        body["fleet"] = n;
+    }
+    Json(body).into_response()
 }

@@ -127,13 +127,23 @@ pub fn verify(file: &Path, kind: &str, min_prefix_digits: u8) -> ExitCode {
 }
 
 /// `lists hits NAME`: the list's entries by calls matched.
-pub fn hits(name: &str, top: usize, since: Option<&str>, csv: bool, api: &ApiArgs) -> ExitCode {
+pub fn hits(
+    name: &str,
+    top: usize,
+    since: Option<&str>,
+    csv: bool,
+    fleet: bool,
+    api: &ApiArgs,
+) -> ExitCode {
     let mut path = format!("/v1/lists/{name}/hits?top={top}");
     if let Some(s) = since {
         path.push_str(&format!("&since={}", super::query_value(s)));
     }
     if csv {
         path.push_str("&format=csv");
+    }
+    if fleet {
+        path.push_str("&fleet=1");
     }
     api_call(api, "GET", &path, None, b"")
 }

@@ -14,11 +14,13 @@
 //! - `link`: the connection, the buckets, the server version check;
 //! - `publish`: a push, a patch or a rollback made a head;
 //! - `apply`: heads watched and applied here;
-//! - `view`: the heartbeat, and the fleet as `GET /v1/fleet` shows it.
+//! - `view`: the heartbeat, and the fleet as `GET /v1/fleet` shows it;
+//! - `hits`: hits per list entry summed over the nodes (asked live).
 
 mod apply;
 mod core;
 mod head;
+mod hits;
 mod link;
 mod publish;
 mod view;
@@ -32,11 +34,13 @@ use arc_swap::ArcSwapOption;
 
 pub use self::core::{Applied, Body, Fleet};
 pub use head::{Head, PatchRef};
+pub use hits::FleetHits;
 pub use publish::{Publish, PublishError, Published};
 
 use crate::config::FleetSettings;
 use crate::lists::store::Store;
 use crate::state::Shared;
+use link::Link;
 
 impl Fleet {
     /// Starts the fleet side: connects in the background (with backoff; the
@@ -64,6 +68,18 @@ impl Fleet {
     }
 }
 
+/// A new connection put in use: hit requests answered and this node's
+/// heartbeat written first, so that once the node says it is connected the
+/// others count on it and it answers them.
+async fn connected(fleet: &Arc<Fleet>, link: &Arc<Link>) {
+    let sub = hits::subscribe(fleet, link).await;
+    fleet.beat_on(link).await;
+    fleet.link.store(Some(Arc::clone(link)));
+    if let Some(sub) = sub {
+        tokio::spawn(hits::serve(Arc::clone(fleet), Arc::clone(link), sub));
+    }
+}
+
 /// Connects (retrying with backoff up to 30 s; the node serves meanwhile),
 /// then watches the heads for as long as the daemon runs.
 async fn run(fleet: Arc<Fleet>) {
@@ -87,7 +103,7 @@ async fn run(fleet: Arc<Fleet>) {
         "fleet: connected to NATS"
     );
     fleet.set_error(None);
-    fleet.link.store(Some(Arc::clone(&link)));
+    connected(&fleet, &link).await;
     let mut link = link;
     let mut timeouts = 0;
     loop {
@@ -102,7 +118,7 @@ async fn run(fleet: Arc<Fleet>) {
         {
             tracing::warn!("fleet: NATS requests timed out: connected anew");
             link = Arc::new(l);
-            fleet.link.store(Some(Arc::clone(&link)));
+            connected(&fleet, &link).await;
             timeouts = 0;
         }
     }

@@ -11,6 +11,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
 use super::core::{Fleet, lock};
+use super::link::Link;
 use crate::lists::unix_now;
 
 #[derive(Serialize, Deserialize)]
@@ -105,9 +106,13 @@ impl Fleet {
     }
 
     async fn beat_once(&self) {
-        let Some(link) = self.link.load_full().filter(|l| l.connected()) else {
-            return;
-        };
+        if let Some(link) = self.link.load_full().filter(|l| l.connected()) {
+            self.beat_on(&link).await;
+        }
+    }
+
+    /// Writes this node's heartbeat through `link`.
+    pub(super) async fn beat_on(&self, link: &Link) {
         let b = Beat {
             node: self.settings.node.clone(),
             at: unix_now(),
