@@ -1,0 +1,274 @@
+#!/usr/bin/env bash
+# callscreen and Kamailio side by side, on equal terms, in one run (issue
+# #13): the trivial responder (the harness's ceiling), callscreen and
+# Kamailio 5.6 one after the other on the same cores, each screening the
+# same list (1 million numbers and 1 000 prefixes) with one log line per
+# call, under examples/loadgen.rs (one UDP address and port, like an SBC;
+# closed loop, windows 8 and 64). Prints one table: calls/s and latency
+# p50/p99/p99.9 per window, the ratios to the ceiling and to Kamailio,
+# start-up time and memory (PSS) with 1 and 10 million numbers, and
+# callscreen's p99 while a 10-million-number list is pushed during the load.
+#
+#   bench/run.sh                 the whole comparison (a few minutes)
+#   bench/run.sh --ci            a CI-sized check: 100 000 numbers, callscreen
+#                                only, 3 s per window; fails on a lost call or
+#                                a wrong verdict mix (no figure is asserted)
+#   SECONDS_PER_RUN=20 bench/run.sh, NUMBERS=… , SKIP_10M=1
+#
+# Needs kamailio and kamailio-sqlite-modules (installed when missing, as
+# root), python3. Everything runs on loopback and stops by itself.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+ci=0
+[ "${1:-}" = "--ci" ] && ci=1
+numbers=${NUMBERS:-1000000}
+secs=${SECONDS_PER_RUN:-8}
+if [ $ci = 1 ]; then
+  numbers=${NUMBERS:-100000}
+  secs=${SECONDS_PER_RUN:-3}
+fi
+cores=$(nproc)
+
+if [ $ci = 0 ] && ! { command -v kamailio >/dev/null && [ -e /usr/lib/x86_64-linux-gnu/kamailio/modules/db_sqlite.so ]; }; then
+  echo "installing kamailio and its SQLite module"
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq kamailio kamailio-sqlite-modules >/dev/null
+fi
+
+cargo build --release --quiet --bin callscreen --example loadgen
+bin=./target/release/callscreen
+lg=./target/release/examples/loadgen
+
+work=$(mktemp -d)
+pids=()
+cleanup() {
+  for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
+  wait 2>/dev/null || true
+  rm -rf "$work"
+}
+trap cleanup EXIT
+
+echo "lists: $numbers numbers and 1000 prefixes"
+db_flag=""
+[ $ci = 1 ] && db_flag="--no-db"
+python3 bench/gen_bench_lists.py "$numbers" "$work/lists" 2 $db_flag
+
+# PSS of a process and its children (kB).
+pss() {
+  local total=0 p
+  for p in $1 $(pgrep -P "$1" || true); do
+    v=$(awk '/^Pss:/ {print $2}' "/proc/$p/smaps_rollup" 2>/dev/null || echo 0)
+    total=$((total + ${v:-0}))
+  done
+  echo $total
+}
+
+# Waits until ADDR answers an INVITE (the daemon is ready); prints seconds since $2.
+wait_answering() {
+  local addr=$1 t0=$2
+  for _ in $(seq 1 1200); do
+    if python3 - "$addr" <<'EOF' 2>/dev/null; then
+import socket, sys
+host, port = sys.argv[1].rsplit(":", 1)
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); s.bind(("127.0.0.1", 0)); s.settimeout(0.1)
+p = s.getsockname()[1]
+s.sendto((f"INVITE sip:+31104567890@x;user=phone SIP/2.0\r\nVia: SIP/2.0/UDP 127.0.0.1:{p};branch=z9hG4bK-probe;rport\r\n"
+          f"Max-Forwards: 70\r\nFrom: <sip:+442000000001@sbc;user=phone>;tag=p\r\nTo: <sip:+31104567890@x>\r\n"
+          f"Call-ID: probe-{p}\r\nCSeq: 1 INVITE\r\nX-Ingress-Trunk: kpn\r\nContent-Length: 0\r\n\r\n").encode(), (host, int(port)))
+s.recv(4000)
+EOF
+      printf '%.2f\n' "$(echo "$(date +%s.%N) - $t0" | bc)"
+      return 0
+    fi
+    sleep 0.05
+  done
+  echo "never answered" >&2
+  return 1
+}
+
+# Both screeners give the sample's verdicts (608 listed, 302 clean).
+check_sample() {
+  python3 - "$1" "$work/lists/sample.txt" <<'EOF'
+import socket, sys
+host, port = sys.argv[1].rsplit(":", 1)
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); s.bind(("127.0.0.1", 0)); s.settimeout(2)
+p = s.getsockname()[1]
+bad = 0
+lines = open(sys.argv[2]).read().split("\n")
+for i, line in enumerate(l for l in lines if l):
+    caller, due = line.split()
+    s.sendto((f"INVITE sip:+31104567890@x;user=phone SIP/2.0\r\nVia: SIP/2.0/UDP 127.0.0.1:{p};branch=z9hG4bK-s{i};rport\r\n"
+              f"Max-Forwards: 70\r\nFrom: <sip:{caller}@sbc;user=phone>;tag=s{i}\r\nTo: <sip:+31104567890@x>\r\n"
+              f"Call-ID: sample-{i}-{p}\r\nCSeq: 1 INVITE\r\nX-Ingress-Trunk: kpn\r\nContent-Length: 0\r\n\r\n").encode(), (host, int(port)))
+    code = s.recv(4000).decode().split()[1]
+    got = {"608": "reject", "302": "allow"}.get(code, code)
+    if got != due:
+        bad += 1
+        print(f"  {caller}: {got}, due {due}", file=sys.stderr)
+print(f"{len([l for l in lines if l]) - bad}/{len([l for l in lines if l])}")
+sys.exit(1 if bad else 0)
+EOF
+}
+
+# loadgen against ADDR at window W; its JSON line.
+load() {
+  "$lg" run --target "$1" --window "$2" --seconds "$((secs + 1))" --warmup 1 \
+    --listed "$work/lists/listed.txt" --listed-share 0.01 --trunk kpn
+}
+
+field() { python3 -c "import json,sys; print(json.loads(sys.argv[1])$2)" "$1"; }
+
+# callscreen's config: the example's, screening the bench list, bursts and
+# peer limits off (one SBC sends far more than any real peer), its API for
+# the push during load, the NOC line to a file.
+cs_config() {
+  sed -e "s|file = \"lists/scam-origins.txt\"|file = \"$1\"|" \
+      -e "s|file = \"lists/|file = \"$PWD/config/lists/|" \
+      -e "s|state_dir = \"state\"|state_dir = \"$work/state-$2\"|" \
+      -e 's/^peer_calls_per_sec = .*/peer_calls_per_sec = 0/' \
+      -e 's/^calls_per_number = .*/calls_per_number = 0/' \
+      -e 's/^calls_per_block = .*/calls_per_block = 0/' \
+      config/callscreen.toml > "$work/cs-$2.toml"
+}
+
+start_callscreen() { # list-file name
+  cs_config "$1" "$2"
+  rm -rf "$work/state-$2"
+  t0=$(date +%s.%N)
+  "$bin" run --config "$work/cs-$2.toml" >"$work/cs-$2.noc" 2>"$work/cs-$2.err" &
+  cs_pid=$!
+  pids+=("$cs_pid")
+  cs_start=$(wait_answering 127.0.0.1:5060 "$t0") || { cat "$work/cs-$2.err" >&2; exit 1; }
+}
+
+stop() { kill "$1" 2>/dev/null || true; wait "$1" 2>/dev/null || true; }
+
+declare -A R
+run_target() { # name addr
+  for w in 8 64; do
+    out=$(load "$2" "$w")
+    echo "  $1 window $w: $out"
+    R[$1,$w]=$out
+    lost=$(field "$out" "['timeouts']")
+    if [ "$lost" != 0 ]; then
+      echo "  $1 window $w: $lost calls unanswered" >&2
+      [ $ci = 1 ] && exit 1
+    fi
+  done
+}
+
+echo "== ceiling: the trivial responder"
+"$lg" responder --listen 127.0.0.1:5070 --threads "$cores" --seconds 900 2>/dev/null &
+resp=$!
+pids+=("$resp")
+wait_answering 127.0.0.1:5070 "$(date +%s.%N)" >/dev/null
+run_target ceiling 127.0.0.1:5070
+stop "$resp"
+
+echo "== callscreen ($numbers numbers)"
+start_callscreen "$work/lists/scam-origins.txt" 1m
+echo "  ready after ${cs_start} s, PSS $(pss "$cs_pid") kB"
+echo "  verdicts on the sample: $(check_sample 127.0.0.1:5060)"
+cs_pss_1m=$(pss "$cs_pid")
+run_target callscreen 127.0.0.1:5060
+noc_lines=$(grep -c ' call ' "$work/cs-1m.noc" || true)
+echo "  NOC lines written: $noc_lines"
+if [ $ci = 1 ]; then
+  # The verdict mix: listed callers (1 %) rejected, the rest let through.
+  for w in 8 64; do
+    python3 - "${R[callscreen,$w]}" <<'EOF'
+import json, sys
+r = json.loads(sys.argv[1])
+codes = r["codes"]
+answered = r["answered"]
+rejected = codes.get("608", 0)
+other = {c: n for c, n in codes.items() if c not in ("302", "608")}
+share = rejected / max(answered, 1)
+ok = answered > 0 and not other and 0.005 <= share <= 0.015 and r["timeouts"] == 0
+print(f"  window {r['window']}: {answered} answered, {share:.2%} rejected, other codes {other or 'none'}: {'ok' if ok else 'WRONG'}")
+sys.exit(0 if ok else 1)
+EOF
+  done
+  stop "$cs_pid"
+  echo "CI load check passed"
+  exit 0
+fi
+
+# p99 while a 10-million-number list is pushed during the load.
+if [ "${SKIP_10M:-}" != 1 ]; then
+  python3 bench/gen_bench_lists.py 10000000 "$work/lists10m" 3 --no-db
+  out_file="$work/during.json"
+  "$lg" run --target 127.0.0.1:5060 --window 8 --seconds 14 --warmup 1 \
+    --listed "$work/lists/listed.txt" --listed-share 0.01 --trunk kpn >"$out_file" &
+  lgpid=$!
+  sleep 3
+  t0=$(date +%s.%N)
+  code=$(curl -s -o "$work/push.out" -w '%{http_code}' -X PUT -H "Authorization: Bearer example-ops-token" \
+    -H "Content-Type: text/plain" --data-binary "@$work/lists10m/scam-origins.txt" \
+    http://127.0.0.1:8080/v1/lists/scam-origins)
+  push_secs=$(printf '%.2f' "$(echo "$(date +%s.%N) - $t0" | bc)")
+  wait $lgpid
+  R[during]=$(cat "$out_file")
+  echo "  during the 10 M push (answered $code after ${push_secs} s): ${R[during]}"
+fi
+stop "$cs_pid"
+
+if [ "${SKIP_10M:-}" != 1 ]; then
+  start_callscreen "$work/lists10m/scam-origins.txt" 10m
+  cs_start_10m=$cs_start
+  cs_pss_10m=$(pss "$cs_pid")
+  echo "  10 M numbers: ready after ${cs_start_10m} s, PSS ${cs_pss_10m} kB"
+  stop "$cs_pid"
+fi
+
+echo "== Kamailio $(kamailio -v | sed -n 's/^version: kamailio \([^ ]*\).*/\1/p') ($numbers numbers, htable from SQLite, mtree)"
+sed -e "s|@DB@|$work/lists/kamailio.db|; s|@LISTEN@|127.0.0.1:5062|g; s|@CHILDREN@|$cores|g" \
+  bench/kamailio-screen.cfg > "$work/kamailio.cfg"
+t0=$(date +%s.%N)
+# Shared memory for the hash table and the tree; private memory for
+# db_sqlite, which holds the whole result of the load in it.
+kamailio -f "$work/kamailio.cfg" -DD -E -m 1024 -M 1024 -P "$work/kamailio.pid" \
+  -w "$work" >"$work/kamailio.log" 2>&1 &
+k_pid=$!
+pids+=("$k_pid")
+k_start=$(wait_answering 127.0.0.1:5062 "$t0") || { tail -20 "$work/kamailio.log" >&2; exit 1; }
+k_pss=$(pss "$k_pid")
+echo "  ready after ${k_start} s, PSS ${k_pss} kB"
+echo "  verdicts on the sample: $(check_sample 127.0.0.1:5062)"
+run_target kamailio 127.0.0.1:5062
+echo "  log lines written: $(grep -c 'call verdict=' "$work/kamailio.log" || true)"
+stop "$k_pid"
+
+python3 - <<EOF
+import json
+R = {k: json.loads(v) for k, v in {
+    "ceiling,8": '''${R[ceiling,8]}''', "ceiling,64": '''${R[ceiling,64]}''',
+    "callscreen,8": '''${R[callscreen,8]}''', "callscreen,64": '''${R[callscreen,64]}''',
+    "kamailio,8": '''${R[kamailio,8]}''', "kamailio,64": '''${R[kamailio,64]}''',
+}.items()}
+during = '''${R[during]:-}'''
+print()
+print("| target | window | calls/s | p50 µs | p99 µs | p99.9 µs | of ceiling | × Kamailio |")
+print("|---|---|---|---|---|---|---|---|")
+for t in ("ceiling", "callscreen", "kamailio"):
+    for w in (8, 64):
+        r = R[f"{t},{w}"]
+        c = R[f"ceiling,{w}"]["calls_per_sec"]
+        k = R[f"kamailio,{w}"]["calls_per_sec"]
+        print(f"| {t} | {w} | {r['calls_per_sec']:.0f} | {r['p50_us']} | {r['p99_us']} | {r['p999_us']} | "
+              f"{r['calls_per_sec'] / c:.0%} | {r['calls_per_sec'] / k:.2f} |")
+print()
+print("| | callscreen | Kamailio |")
+print("|---|---|---|")
+print(f"| start-up, $numbers numbers | ${cs_start} s | ${k_start} s |")
+print(f"| PSS, $numbers numbers | {${cs_pss_1m}/1024:.0f} MB | {${k_pss}/1024:.0f} MB |")
+if "${SKIP_10M:-}" != "1":
+    print(f"| start-up, 10 M numbers | ${cs_start_10m:-0} s | not measured |")
+    print(f"| PSS, 10 M numbers | {${cs_pss_10m:-0}/1024:.0f} MB | not measured |")
+c8, k8 = R["callscreen,8"], R["ceiling,8"]
+print()
+print(f"callscreen p99 at window 8: {c8['p99_us']} µs = {c8['p99_us'] / k8['p99_us']:.2f}× the ceiling's")
+if during:
+    d = json.loads(during)
+    print(f"callscreen p99 at window 8 during the 10 M push: {d['p99_us']} µs = {d['p99_us'] / c8['p99_us']:.2f}× before it ({d['timeouts']} unanswered)")
+EOF
