@@ -160,7 +160,7 @@ fn caller(p: &Plan, sbc: usize, seq: u64) -> String {
     } else {
         0
     };
-    if every > 0 && seq % every == 0 && !p.listed.is_empty() {
+    if every > 0 && seq.is_multiple_of(every) && !p.listed.is_empty() {
         p.listed[((seq / every) as usize + sbc * 7) % p.listed.len()].clone()
     } else {
         format!(
