@@ -35,7 +35,7 @@ if [ $ci = 0 ] && ! { command -v kamailio >/dev/null && [ -e /usr/lib/x86_64-lin
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq kamailio kamailio-sqlite-modules >/dev/null
 fi
 
-cargo build --release --quiet --bin callscreen --example loadgen
+cargo build --release --locked --quiet --bin callscreen --example loadgen
 bin=./target/release/callscreen
 lg=./target/release/examples/loadgen
 
@@ -63,6 +63,9 @@ pss() {
   echo $total
 }
 
+# Seconds (two decimals) since a `date +%s%N` reading.
+secs_since() { awk -v t0="$1" -v t1="$(date +%s%N)" 'BEGIN { printf "%.2f\n", (t1 - t0) / 1e9 }'; }
+
 # Waits until ADDR answers an INVITE (the daemon is ready); prints seconds since $2.
 wait_answering() {
   local addr=$1 t0=$2
@@ -77,7 +80,7 @@ s.sendto((f"INVITE sip:+31104567890@x;user=phone SIP/2.0\r\nVia: SIP/2.0/UDP 127
           f"Call-ID: probe-{p}\r\nCSeq: 1 INVITE\r\nX-Ingress-Trunk: kpn\r\nContent-Length: 0\r\n\r\n").encode(), (host, int(port)))
 s.recv(4000)
 EOF
-      printf '%.2f\n' "$(echo "$(date +%s.%N) - $t0" | bc)"
+      secs_since "$t0"
       return 0
     fi
     sleep 0.05
@@ -134,7 +137,7 @@ cs_config() {
 start_callscreen() { # list-file name
   cs_config "$1" "$2"
   rm -rf "$work/state-$2"
-  t0=$(date +%s.%N)
+  t0=$(date +%s%N)
   "$bin" run --config "$work/cs-$2.toml" >"$work/cs-$2.noc" 2>"$work/cs-$2.err" &
   cs_pid=$!
   pids+=("$cs_pid")
@@ -161,7 +164,7 @@ echo "== ceiling: the trivial responder"
 "$lg" responder --listen 127.0.0.1:5070 --threads "$cores" --seconds 900 2>/dev/null &
 resp=$!
 pids+=("$resp")
-wait_answering 127.0.0.1:5070 "$(date +%s.%N)" >/dev/null
+wait_answering 127.0.0.1:5070 "$(date +%s%N)" >/dev/null
 run_target ceiling 127.0.0.1:5070
 stop "$resp"
 
@@ -170,6 +173,7 @@ start_callscreen "$work/lists/scam-origins.txt" 1m
 echo "  ready after ${cs_start} s, PSS $(pss "$cs_pid") kB"
 echo "  verdicts on the sample: $(check_sample 127.0.0.1:5060)"
 cs_pss_1m=$(pss "$cs_pid")
+cs_start_1m=$cs_start
 run_target callscreen 127.0.0.1:5060
 noc_lines=$(grep -c ' call ' "$work/cs-1m.noc" || true)
 echo "  NOC lines written: $noc_lines"
@@ -202,11 +206,11 @@ if [ "${SKIP_10M:-}" != 1 ]; then
     --listed "$work/lists/listed.txt" --listed-share 0.01 --trunk kpn >"$out_file" &
   lgpid=$!
   sleep 3
-  t0=$(date +%s.%N)
+  t0=$(date +%s%N)
   code=$(curl -s -o "$work/push.out" -w '%{http_code}' -X PUT -H "Authorization: Bearer example-ops-token" \
     -H "Content-Type: text/plain" --data-binary "@$work/lists10m/scam-origins.txt" \
     http://127.0.0.1:8080/v1/lists/scam-origins)
-  push_secs=$(printf '%.2f' "$(echo "$(date +%s.%N) - $t0" | bc)")
+  push_secs=$(secs_since "$t0")
   wait $lgpid
   R[during]=$(cat "$out_file")
   echo "  during the 10 M push (answered $code after ${push_secs} s): ${R[during]}"
@@ -224,7 +228,7 @@ fi
 echo "== Kamailio $(kamailio -v | sed -n 's/^version: kamailio \([^ ]*\).*/\1/p') ($numbers numbers, htable from SQLite, mtree)"
 sed -e "s|@DB@|$work/lists/kamailio.db|; s|@LISTEN@|127.0.0.1:5062|g; s|@CHILDREN@|$cores|g" \
   bench/kamailio-screen.cfg > "$work/kamailio.cfg"
-t0=$(date +%s.%N)
+t0=$(date +%s%N)
 # Shared memory for the hash table and the tree; private memory for
 # db_sqlite, which holds the whole result of the load in it.
 kamailio -f "$work/kamailio.cfg" -DD -E -m 1024 -M 1024 -P "$work/kamailio.pid" \
@@ -260,7 +264,7 @@ for t in ("ceiling", "callscreen", "kamailio"):
 print()
 print("| | callscreen | Kamailio |")
 print("|---|---|---|")
-print(f"| start-up, $numbers numbers | ${cs_start} s | ${k_start} s |")
+print(f"| start-up, $numbers numbers | ${cs_start_1m} s | ${k_start} s |")
 print(f"| PSS, $numbers numbers | {${cs_pss_1m}/1024:.0f} MB | {${k_pss}/1024:.0f} MB |")
 if "${SKIP_10M:-}" != "1":
     print(f"| start-up, 10 M numbers | ${cs_start_10m:-0} s | not measured |")
