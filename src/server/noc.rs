@@ -15,10 +15,14 @@ use crate::screen::{Action, Verdict};
 /// overrides the configured level. Returns the guard that flushes on exit
 /// and the counter of dropped lines.
 pub fn init_logging(log: &LogSettings, json: bool) -> (WorkerGuard, ErrorCounter) {
+    // The writer thread writes the lines it finds queued in one block (its
+    // buffer, flushed whenever the queue is empty), not a write(2) per line
+    // as stdout's line buffering would: a line still reaches the journal as
+    // soon as the writer has caught up.
     let (writer, guard) = tracing_appender::non_blocking::NonBlockingBuilder::default()
         .buffered_lines_limit(log.queue_lines)
         .lossy(true)
-        .finish(std::io::stdout());
+        .finish(std::io::BufWriter::with_capacity(64 * 1024, std::io::stdout()));
     let dropped = writer.error_counter();
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(&log.level));
     let b = tracing_subscriber::fmt()
