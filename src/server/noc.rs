@@ -22,7 +22,10 @@ pub fn init_logging(log: &LogSettings, json: bool) -> (WorkerGuard, ErrorCounter
     let (writer, guard) = tracing_appender::non_blocking::NonBlockingBuilder::default()
         .buffered_lines_limit(log.queue_lines)
         .lossy(true)
-        .finish(std::io::BufWriter::with_capacity(64 * 1024, std::io::stdout()));
+        .finish(std::io::BufWriter::with_capacity(
+            64 * 1024,
+            std::io::stdout(),
+        ));
     let dropped = writer.error_counter();
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(&log.level));
     let b = tracing_subscriber::fmt()
