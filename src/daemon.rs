@@ -260,7 +260,7 @@ async fn lifecycle(
     config: &Path,
     shared: &Arc<Shared>,
     sip: &mut Sip,
-    dropped: &tracing_appender::non_blocking::ErrorCounter,
+    dropped: &crate::server::Dropped,
     signals: Signals,
 ) {
     let Signals {
@@ -307,7 +307,7 @@ async fn lifecycle(
                 }
                 // Problems that would flood the log per call are reported once per interval.
                 let d = dropped.dropped_lines();
-                shared.metrics.dropped_log_lines.store(d as u64, Ordering::Relaxed);
+                shared.metrics.dropped_log_lines.store(d, Ordering::Relaxed);
                 if d > last_dropped {
                     tracing::warn!(dropped_lines = d, "log queue full: lines were dropped");
                     last_dropped = d;

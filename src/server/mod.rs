@@ -50,7 +50,7 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::thread::JoinHandle;
 
-pub use noc::init_logging;
+pub use noc::{Dropped, init_logging};
 
 use crate::config::{Mode, Settings};
 use crate::state::Shared;

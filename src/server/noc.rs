@@ -1,35 +1,146 @@
 //! The NOC line: one event per screened INVITE, with stable field names
 //! (DESIGN.md "The NOC line"), in text or JSON; and the log writer, which
-//! never blocks the call path (a bounded queue; dropped lines are counted).
+//! never blocks the call path (a bounded queue written in blocks; dropped
+//! lines are counted).
 
 use std::fmt;
 
-use tracing_appender::non_blocking::{ErrorCounter, WorkerGuard};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use tracing_subscriber::EnvFilter;
 
 use crate::config::LogSettings;
 use crate::number::Cli;
 use crate::screen::{Action, Verdict};
 
-/// Starts logging to stdout through a bounded, lossy queue. `RUST_LOG`
-/// overrides the configured level. Returns the guard that flushes on exit
-/// and the counter of dropped lines.
-pub fn init_logging(log: &LogSettings, json: bool) -> (WorkerGuard, ErrorCounter) {
-    // The writer thread writes the lines it finds queued in one block (its
-    // buffer, flushed whenever the queue is empty), not a write(2) per line
-    // as stdout's line buffering would: a line still reaches the journal as
-    // soon as the writer has caught up.
-    let (writer, guard) = tracing_appender::non_blocking::NonBlockingBuilder::default()
-        .buffered_lines_limit(log.queue_lines)
-        .lossy(true)
-        .finish(std::io::BufWriter::with_capacity(
-            64 * 1024,
-            std::io::stdout(),
-        ));
-    let dropped = writer.error_counter();
+/// How often the writer thread writes what was logged since (one write(2)).
+const WRITE_EVERY: std::time::Duration = std::time::Duration::from_millis(5);
+
+/// Lines logged and not yet written: the bytes and how many lines.
+#[derive(Default)]
+struct Pending {
+    bytes: Vec<u8>,
+    lines: usize,
+}
+
+/// The NOC log's queue: a buffer the logging threads append whole lines to
+/// (one short lock each, no wake-up of anyone), which a writer thread takes
+/// every [`WRITE_EVERY`] and writes to stdout in one block. Lines beyond
+/// `limit` waiting lines are dropped and counted: a slow journal never
+/// blocks a call.
+struct Queue {
+    pending: std::sync::Mutex<Pending>,
+    limit: usize,
+    dropped: AtomicU64,
+    stop: std::sync::atomic::AtomicBool,
+}
+
+/// What the fmt layer writes an event through (one `write` per event).
+pub struct Line<'a>(&'a Queue);
+
+impl std::io::Write for Line<'_> {
+    fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
+        if let Ok(mut p) = self.0.pending.lock() {
+            if p.lines >= self.0.limit {
+                self.0.dropped.fetch_add(1, Ordering::Relaxed);
+            } else {
+                p.bytes.extend_from_slice(b);
+                p.lines += 1;
+            }
+        }
+        Ok(b.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+/// The fmt layer's writer.
+pub struct NocWriter(Arc<Queue>);
+
+impl<'a> tracing_subscriber::fmt::MakeWriter<'a> for NocWriter {
+    type Writer = Line<'a>;
+
+    fn make_writer(&'a self) -> Line<'a> {
+        Line(&self.0)
+    }
+}
+
+/// The count of lines dropped because the queue was full.
+#[derive(Clone)]
+pub struct Dropped(Arc<Queue>);
+
+impl Dropped {
+    pub fn dropped_lines(&self) -> u64 {
+        self.0.dropped.load(Ordering::Relaxed)
+    }
+}
+
+/// Stops the writer thread and writes what is left, when dropped.
+pub struct LogGuard {
+    queue: Arc<Queue>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl Drop for LogGuard {
+    fn drop(&mut self) {
+        self.queue.stop.store(true, Ordering::Relaxed);
+        if let Some(t) = self.thread.take() {
+            t.thread().unpark();
+            let _ = t.join();
+        }
+    }
+}
+
+/// Writes the queue to stdout every [`WRITE_EVERY`] until stopped, then
+/// once more.
+fn write_queue(q: &Queue) {
+    use std::io::Write;
+    let mut spare = Pending::default();
+    let mut out = std::io::stdout();
+    loop {
+        let stopping = q.stop.load(Ordering::Relaxed);
+        if let Ok(mut p) = q.pending.lock() {
+            std::mem::swap(&mut *p, &mut spare);
+        }
+        if !spare.bytes.is_empty() {
+            // A failed write (no reader) loses these lines, as a full queue would.
+            let _ = out.write_all(&spare.bytes).and_then(|()| out.flush());
+            spare.bytes.clear();
+            spare.lines = 0;
+        }
+        if stopping {
+            return;
+        }
+        std::thread::park_timeout(WRITE_EVERY);
+    }
+}
+
+/// Starts logging to stdout through a bounded, lossy queue (`log.queue_lines`
+/// lines) that a writer thread empties every 5 ms in one write. `RUST_LOG`
+/// overrides the configured level. Returns the guard that writes what is
+/// left on exit, and the counter of dropped lines.
+///
+/// Why not a channel with a writer woken per line (tracing-appender, used
+/// before): on a busy node its writer spun and yielded between lines (5 % of
+/// the daemon's samples in `perf`, BENCHMARKS.md), and each line was a
+/// write(2) of its own.
+pub fn init_logging(log: &LogSettings, json: bool) -> (LogGuard, Dropped) {
+    let queue = Arc::new(Queue {
+        pending: std::sync::Mutex::new(Pending::default()),
+        limit: log.queue_lines,
+        dropped: AtomicU64::new(0),
+        stop: std::sync::atomic::AtomicBool::new(false),
+    });
+    let q = Arc::clone(&queue);
+    let thread = std::thread::Builder::new()
+        .name("noc-log".into())
+        .spawn(move || write_queue(&q))
+        .ok();
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(&log.level));
     let b = tracing_subscriber::fmt()
-        .with_writer(writer)
+        .with_writer(NocWriter(Arc::clone(&queue)))
         .with_env_filter(filter)
         .with_target(false)
         .with_ansi(false);
@@ -39,7 +150,13 @@ pub fn init_logging(log: &LogSettings, json: bool) -> (WorkerGuard, ErrorCounter
     } else {
         b.try_init()
     };
-    (guard, dropped)
+    (
+        LogGuard {
+            queue: Arc::clone(&queue),
+            thread,
+        },
+        Dropped(queue),
+    )
 }
 
 /// The reason codes of a verdict, comma-separated (`-` for none).
