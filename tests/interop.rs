@@ -179,6 +179,13 @@ fn sipp_uac_gets_302_for_a_clean_caller_and_608_for_a_blocklisted_one() {
         "+31201234567",
     );
     assert!(!ok, "a 608 must fail a scenario that expects 302");
+    // The NOC lines are written every few milliseconds: wait for them.
+    logged(&d, |l| {
+        l.contains("verdict=allow code=302") && l.contains("caller=+31201234568")
+    });
+    logged(&d, |l| {
+        l.contains("verdict=reject code=608") && l.contains("caller=+31201234567")
+    });
     let lines = d.stdout.all();
     assert!(
         lines
@@ -227,6 +234,13 @@ fn sipp_on_a_subscriber_trunk_is_warned_before_a_fake_helpdesk() {
         !ok && err.contains("regexp"),
         "from a terminating trunk the call goes to the next hop, not the announcement: {err}"
     );
+    // The NOC lines are written every few milliseconds: wait for them.
+    logged(&d, |l| {
+        l.contains("verdict=warn code=302 reasons=callee:fake-helpdesk:fraudehelpdesk")
+    });
+    logged(&d, |l| {
+        l.contains("verdict=allow code=302 reasons=-") && l.contains("peer=dom")
+    });
     let lines = d.stdout.all();
     assert!(
         lines.iter().any(|l| l
@@ -336,6 +350,11 @@ fn behind_kamailio_clean_tagged_and_rejected_calls() {
         &[("EXPECTED_CODE", "608")],
         "+31201234567",
     );
+    // The NOC lines are written every few milliseconds: wait for them.
+    logged(&d, |l| {
+        l.contains("verdict=tag") && l.contains("reasons=blocklist:tag-me")
+    });
+    logged(&d, |l| l.contains("verdict=reject code=608"));
     let lines = d.stdout.all();
     assert!(
         lines
@@ -439,6 +458,16 @@ fn sipp_through_the_proxy_completed_cancelled_and_rejected_calls() {
     let first = String::from_utf8_lossy(&buf[..n]).into_owned();
     assert_eq!(header(&first, "Call-ID"), Some("after-reject"), "{first}");
 
+    // The NOC lines are written every few milliseconds: wait for them.
+    logged(&d, |l| {
+        l.contains("verdict=allow code=0 reasons=- caller=+31201234568")
+    });
+    logged(&d, |l| {
+        l.contains("verdict=tag code=0 reasons=blocklist:tag-me")
+    });
+    logged(&d, |l| {
+        l.contains("verdict=reject code=608 reasons=blocklist:scam-origins")
+    });
     let lines = d.stdout.all();
     for want in [
         "verdict=allow code=0 reasons=- caller=+31201234568",
@@ -447,4 +476,10 @@ fn sipp_through_the_proxy_completed_cancelled_and_rejected_calls() {
     ] {
         assert!(lines.iter().any(|l| l.contains(want)), "{want}: {lines:#?}");
     }
+}
+
+/// Waits (a few seconds at most) until the daemon has logged a line that
+/// `pred` accepts; the assertions after it say what was missing.
+fn logged(d: &Daemon, pred: impl Fn(&str) -> bool) -> bool {
+    d.stdout.wait_for(pred).is_some()
 }
