@@ -14,22 +14,7 @@ const TOKEN: &str = "noc-token-for-stream-tests";
 const READ_ONLY: &str = "read-only-token-for-stream-tests";
 
 fn daemon(name: &str) -> (Daemon, SocketAddr) {
-    let dir = temp_dir(name);
-    let extra = format!(
-        // The calls come as fast as the tests send them: no peer limit, no bursts.
-        "[sip]\nudp = [\"127.0.0.1:0\"]\ntcp = [\"127.0.0.1:0\"]\nudp_threads = 1\npeer_calls_per_sec = 0\n\
-         [api]\nlisten = \"127.0.0.1:0\"\nstate_dir = \"{}\"\n\
-         [[api.clients]]\nname = \"noc\"\ntoken_sha256 = \"{}\"\nlists = [\"*\"]\noperations = [\"calls\"]\n\
-         [[api.clients]]\nname = \"ro\"\ntoken_sha256 = \"{}\"\nlists = [\"*\"]\noperations = [\"read\"]\n\
-         [bursts]\ncalls_per_number = 0\ncalls_per_block = 0\n",
-        dir.join("state").display(),
-        callscreen::api::hash_token(TOKEN),
-        callscreen::api::hash_token(READ_ONLY),
-    );
-    let cfg = config(&dir, &extra);
-    let d = Daemon::start_config(dir, cfg, &[]);
-    let api = api_addr(&d);
-    (d, api)
+    noc_view_daemon(name, TOKEN, READ_ONLY)
 }
 
 /// A viewer: the stream opened (HTTP/1.0, so the body comes unchunked),

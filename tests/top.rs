@@ -13,21 +13,7 @@ const NOC: &str = "noc-token-for-top-tests";
 const READ_ONLY: &str = "read-only-token-for-top-tests";
 
 fn daemon(name: &str) -> (Daemon, SocketAddr) {
-    let dir = temp_dir(name);
-    let extra = format!(
-        "[sip]\nudp = [\"127.0.0.1:0\"]\ntcp = [\"127.0.0.1:0\"]\nudp_threads = 1\npeer_calls_per_sec = 0\n\
-         [api]\nlisten = \"127.0.0.1:0\"\nstate_dir = \"{}\"\n\
-         [[api.clients]]\nname = \"noc\"\ntoken_sha256 = \"{}\"\nlists = [\"*\"]\noperations = [\"calls\"]\n\
-         [[api.clients]]\nname = \"ro\"\ntoken_sha256 = \"{}\"\nlists = [\"*\"]\noperations = [\"read\"]\n\
-         [bursts]\ncalls_per_number = 0\ncalls_per_block = 0\n",
-        dir.join("state").display(),
-        callscreen::api::hash_token(NOC),
-        callscreen::api::hash_token(READ_ONLY),
-    );
-    let cfg = config(&dir, &extra);
-    let d = Daemon::start_config(dir, cfg, &[]);
-    let api = api_addr(&d);
-    (d, api)
+    noc_view_daemon(name, NOC, READ_ONLY)
 }
 
 /// `callscreen top` in a detached tmux session of 80×24; says
@@ -120,7 +106,7 @@ fn callscreen_top_shows_rates_reasons_peers_rejected_callers_and_lists_and_q_qui
     let (d, api) = daemon("top");
     let screen = Screen::start("top", api, NOC);
     screen.wait(&["callscreen top", "scam-origins", "acm-withdrawn"]);
-    // Three rounds, a second apart: one call from a listed number, one from
+    // Three rounds: one call from a listed number, one from
     // a withdrawn range, two clean, from peer dom (the SBC's default) and
     // peer direct.
     let sbc = udp_client("127.0.0.1:0");
@@ -139,7 +125,6 @@ fn callscreen_top_shows_rates_reasons_peers_rejected_callers_and_lists_and_q_qui
             &invite(&format!("top-d-{round}"), "+31612345679", ""),
         );
         assert!(a.is_some());
-        std::thread::sleep(Duration::from_millis(400));
     }
     // Every call on the screen: the listed caller's third rejection counted
     // (the screen is redrawn every second).

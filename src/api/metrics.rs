@@ -21,14 +21,15 @@ pub async fn metrics(State(st): State<Arc<ApiState>>) -> impl IntoResponse {
         "# HELP callscreen_calls_total Screened INVITEs by verdict (retransmissions not counted)."
     );
     let _ = writeln!(o, "# TYPE callscreen_calls_total counter");
-    for (v, c) in [
-        ("allow", &m.calls_allow),
-        ("tag", &m.calls_tag),
-        ("anonymise", &m.calls_anonymise),
-        ("warn", &m.calls_warn),
-        ("reject", &m.calls_reject),
-        ("emergency", &m.calls_emergency),
-    ] {
+    let by_verdict = [
+        &m.calls_allow,
+        &m.calls_tag,
+        &m.calls_anonymise,
+        &m.calls_warn,
+        &m.calls_reject,
+        &m.calls_emergency,
+    ];
+    for (v, c) in crate::state::VERDICTS.iter().zip(by_verdict) {
         let _ = writeln!(o, "callscreen_calls_total{{verdict=\"{v}\"}} {}", g(c));
     }
     for (name, help, c) in [

@@ -101,13 +101,14 @@ impl Fleet {
             .publish_with_reply(self.hits_subject(), inbox, ask.into())
             .await
             .map_err(|e| format!("NATS: {e}"))?;
-        // Per node: the parts still missing, and the list's version there.
+        // Per node: the parts received, how many it sends, the list's version there.
         let mut got: HashMap<String, (BTreeSet<usize>, usize, Option<u64>)> = HashMap::new();
         let mut sums: HashMap<String, Count> = HashMap::new();
+        let whole = |got: &HashMap<String, (BTreeSet<usize>, usize, Option<u64>)>, n: &str| {
+            got.get(n).is_some_and(|(p, parts, _)| p.len() == *parts)
+        };
         let complete = |got: &HashMap<String, (BTreeSet<usize>, usize, Option<u64>)>| {
-            expected
-                .iter()
-                .all(|n| got.get(n).is_some_and(|(p, parts, _)| p.len() == *parts))
+            expected.iter().all(|n| whole(got, n))
         };
         let deadline = tokio::time::Instant::now() + WAIT;
         while !complete(&got) {
@@ -141,10 +142,7 @@ impl Fleet {
         let mut answered: Vec<(String, Option<u64>)> =
             got.iter().map(|(n, (_, _, v))| (n.clone(), *v)).collect();
         answered.sort();
-        let missing = expected
-            .into_iter()
-            .filter(|n| got.get(n).is_none_or(|(p, parts, _)| p.len() != *parts))
-            .collect();
+        let missing = expected.into_iter().filter(|n| !whole(&got, n)).collect();
         Ok(FleetHits {
             entries: sums.into_iter().collect(),
             answered,

@@ -522,3 +522,25 @@ pub fn put_list(addr: SocketAddr, token: &str, list: &str, body: &str) -> u16 {
     )
     .0
 }
+
+/// A daemon for the NOC's live views (`tail`, `top`): an API with a client
+/// `noc` that may watch calls (`noc_token`) and one `ro` that may only read
+/// (`read_token`); the calls come as fast as the tests send them (no peer
+/// limit, no bursts). The daemon and its API's address.
+pub fn noc_view_daemon(name: &str, noc_token: &str, read_token: &str) -> (Daemon, SocketAddr) {
+    let dir = temp_dir(name);
+    let extra = format!(
+        "[sip]\nudp = [\"127.0.0.1:0\"]\ntcp = [\"127.0.0.1:0\"]\nudp_threads = 1\npeer_calls_per_sec = 0\n\
+         [api]\nlisten = \"127.0.0.1:0\"\nstate_dir = \"{}\"\n\
+         [[api.clients]]\nname = \"noc\"\ntoken_sha256 = \"{}\"\nlists = [\"*\"]\noperations = [\"calls\"]\n\
+         [[api.clients]]\nname = \"ro\"\ntoken_sha256 = \"{}\"\nlists = [\"*\"]\noperations = [\"read\"]\n\
+         [bursts]\ncalls_per_number = 0\ncalls_per_block = 0\n",
+        dir.join("state").display(),
+        callscreen::api::hash_token(noc_token),
+        callscreen::api::hash_token(read_token),
+    );
+    let cfg = config(&dir, &extra);
+    let d = Daemon::start_config(dir, cfg, &[]);
+    let api = api_addr(&d);
+    (d, api)
+}
