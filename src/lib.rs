@@ -54,3 +54,5 @@ pub mod screen;
 pub mod server;
 pub mod sip;
 pub mod state;
+pub mod stir;
+pub mod tls;

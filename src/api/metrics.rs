@@ -130,6 +130,36 @@ pub async fn metrics(State(st): State<Arc<ApiState>>) -> impl IntoResponse {
             &st.shared.hits.overflow,
         ),
         (
+            "callscreen_stir_fetches_total",
+            "STIR: x5u certificate fetches started.",
+            &m.stir.fetches,
+        ),
+        (
+            "callscreen_stir_fetch_failures_total",
+            "STIR: x5u fetches that gave no certificate (refused address or host, unreachable, timed out, not 200, too large).",
+            &m.stir.fetch_failures,
+        ),
+        (
+            "callscreen_stir_cache_hits_total",
+            "STIR: signed calls whose certificate (or its failure) was in the cache.",
+            &m.stir.cache_hits,
+        ),
+        (
+            "callscreen_stir_over_budget_total",
+            "STIR: signed calls that passed as No-TN-Validation because the certificate did not come within [stir] budget_ms.",
+            &m.stir.over_budget,
+        ),
+        (
+            "callscreen_stir_busy_total",
+            "STIR: signed calls that passed as No-TN-Validation because the verification pool or the parking was full.",
+            &m.stir.busy,
+        ),
+        (
+            "callscreen_stir_signatures_verified_total",
+            "STIR: PASSporT signatures that verified.",
+            &m.stir.verified,
+        ),
+        (
             "callscreen_stream_lost_total",
             "Calls the live stream's viewers missed by reading too slowly (GET /v1/calls/stream).",
             &st.shared.calls.lost,
@@ -139,6 +169,18 @@ pub async fn metrics(State(st): State<Arc<ApiState>>) -> impl IntoResponse {
             o,
             "# HELP {name} {help}\n# TYPE {name} counter\n{name} {}",
             g(c)
+        );
+    }
+    let _ = writeln!(
+        o,
+        "# HELP callscreen_stir_calls_total Screened calls by the verstat STIR/SHAKEN verification gave them ([stir]).\n# TYPE callscreen_stir_calls_total counter"
+    );
+    for (i, vs) in crate::screen::passport::Verstat::ALL.iter().enumerate() {
+        let _ = writeln!(
+            o,
+            "callscreen_stir_calls_total{{verstat=\"{}\"}} {}",
+            vs.name(),
+            g(&m.stir.verstat[i])
         );
     }
     let _ = writeln!(

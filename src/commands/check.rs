@@ -49,6 +49,7 @@ pub fn check(a: CheckArgs) -> ExitCode {
         from_display: a.display_name.as_deref(),
         pai: a.pai.as_deref(),
         pai_display: None,
+        to: None,
         callee: &a.callee,
         source: a.source,
         diversions: parts(&a.diversion),

@@ -23,6 +23,7 @@ mod redress;
 mod schema;
 mod settings;
 mod sip;
+mod stir;
 mod validate;
 mod warn;
 

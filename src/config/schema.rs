@@ -50,6 +50,31 @@ pub struct Config {
     pub fleet: Option<FleetSection>,
     #[serde(default)]
     pub redress: Option<Spanned<RedressSection>>,
+    #[serde(default)]
+    pub stir: Option<StirSection>,
+}
+
+/// `[stir]`: STIR/SHAKEN verification.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StirSection {
+    pub trust_anchors: Spanned<String>,
+    pub budget_ms: Option<Spanned<u64>>,
+    pub fetch_timeout_ms: Option<Spanned<u64>>,
+    #[serde(default)]
+    pub x5u_allow_hosts: Vec<Spanned<String>>,
+    #[serde(default)]
+    pub x5u_allow_networks: Vec<Spanned<String>>,
+    pub x5u_ca_file: Option<Spanned<String>>,
+    pub max_fetches: Option<Spanned<usize>>,
+    pub max_fetches_per_host: Option<Spanned<usize>>,
+    pub cache_entries: Option<Spanned<usize>>,
+    pub cache_max_age_secs: Option<Spanned<u64>>,
+    pub negative_cache_secs: Option<Spanned<u64>>,
+    pub workers: Option<Spanned<usize>>,
+    pub queue: Option<Spanned<usize>>,
+    #[serde(default)]
+    pub a_lifts: Vec<Spanned<String>>,
 }
 
 /// `[redress]`: where a wrongly blocked caller learns whom to ask (RFC 8688).

@@ -191,6 +191,8 @@ pub struct Settings {
     pub hits_slots: usize,
     /// Redress for rejected callers (`[redress]`, RFC 8688), when configured.
     pub redress: Option<super::RedressSettings>,
+    /// STIR/SHAKEN verification (`[stir]`), when configured.
+    pub stir: Option<std::sync::Arc<crate::stir::StirConfig>>,
 }
 
 /// `[bursts]`: the sliding window and the table the calls are counted in.

@@ -443,3 +443,37 @@ fn redress_mistakes_name_the_key_and_what_to_write() {
     assert_eq!(r.key, Path::new("/etc/callscreen/k.pem"));
     assert_eq!(r.listen, None);
 }
+
+#[test]
+fn stir_mistakes_name_the_key_and_what_to_write() {
+    let e = errors(
+        "[stir]\ntrust_anchors = \"no-such-dir\"\nbudget_ms = 0\n\
+         x5u_allow_hosts = [\"https://cert.example/\"]\nx5u_allow_networks = [\"10.0.0.0/33\"]\n\
+         a_lifts = [\"blocklist:*\", \"stir:bad-signature\", \"no-such-reason\"]\n",
+    );
+    let joined = e.join("\n");
+    for needle in [
+        "cs.toml:2: stir.trust_anchors: ",
+        "name a directory of STI-CA root certificates (PEM)",
+        "cs.toml:3: stir.budget_ms: must be 1 to 10000 ms (default 200)",
+        "cs.toml:4: stir.x5u_allow_hosts: \"https://cert.example/\" must be a host name",
+        "cs.toml:5: stir.x5u_allow_networks[0]",
+        "cs.toml:6: stir.a_lifts: \"blocklist:*\": a verified attestation lifts spoofing signals only",
+        "stir.a_lifts: \"stir:bad-signature\"",
+        "stir.a_lifts: \"no-such-reason\" is not a reason code",
+    ] {
+        assert!(joined.contains(needle), "{needle} not in:\n{joined}");
+    }
+    // An anchors directory without certificates is refused too.
+    let dir = std::env::temp_dir().join(format!("cs-stir-anchors-{}", std::process::id()));
+    std::fs::create_dir_all(dir.join("anchors")).unwrap();
+    std::fs::write(dir.join("anchors/root.pem"), "not a certificate\n").unwrap();
+    let e = from_str(
+        "[stir]\ntrust_anchors = \"anchors\"\n",
+        &dir.join("cs.toml"),
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(e.contains("root.pem: holds no PEM certificate"), "{e}");
+    std::fs::remove_dir_all(&dir).unwrap();
+}

@@ -37,6 +37,7 @@ pub(super) fn validate(
     let warn = warn::warn_section(&mut cx, &raw, base, &peers);
     let fleet = fleet::fleet_section(&mut cx, &raw, base);
     let redress = redress::redress_section(&mut cx, &raw, base);
+    let (stir, a_lifts) = super::stir::stir_section(&mut cx, &raw, base);
     let dialled_lists: Vec<(ReasonKind, String)> = lists
         .iter()
         .filter_map(|l| {
@@ -64,6 +65,7 @@ pub(super) fn validate(
     if let Some(a) = raw.shaken.max_age_secs {
         policy.shaken_max_age = a;
     }
+    policy.stir_a_lifts = a_lifts;
     let burst = burst(&mut cx, &raw.bursts, &mut policy);
     let hits_slots = match &raw.hits.slots {
         None => 65_536,
@@ -99,6 +101,7 @@ pub(super) fn validate(
         burst,
         hits_slots,
         redress,
+        stir,
     })
 }
 

@@ -4,7 +4,7 @@
 
 use std::net::IpAddr;
 
-use super::passport::{self, Passport};
+use super::passport::{self, Passport, StirCheck};
 use super::policy::{PeerId, Policy};
 use crate::number::{Cli, E164, normalise};
 
@@ -46,6 +46,11 @@ pub struct CallFacts<'a> {
     /// from abroad is no spoof on that ground alone.
     pub diverted_domestic: bool,
     pub identity: Identity,
+    /// What verifying the PASSporT gave (`[stir]`); none when nothing was
+    /// verified (no `[stir]`, or no SHAKEN Identity). Found by the server.
+    pub stir: Option<StirCheck>,
+    /// The number in the To header, where `dest.tn` is compared (RFC 8224 §4.1).
+    pub to: Option<E164>,
     /// A call a subscriber makes (the peer's `direction`; `check
     /// --direction` may say otherwise): the dialled number is screened.
     pub originating: bool,
@@ -77,6 +82,8 @@ pub struct RawCall<'a> {
     pub pai_display: Option<&'a str>,
     /// The Request-URI (or a bare number).
     pub callee: &'a str,
+    /// The To URI (or a bare number), when known.
+    pub to: Option<&'a str>,
     pub source: Option<IpAddr>,
     /// URIs of diverting parties (Diversion, History-Info).
     pub diversions: [Option<&'a str>; MAX_PARTS],
@@ -108,6 +115,8 @@ impl<'a> CallFacts<'a> {
                     .is_some_and(|n| n.starts_with(cc.as_bytes()))
             }),
             identity: read_identity(&raw.identities),
+            stir: None,
+            to: raw.to.and_then(|t| normalise(t, &policy.home).number()),
             originating: policy.peer(peer).originating,
             insisted: false,
             burst: BurstCount::default(),

@@ -43,6 +43,7 @@ pub fn screen<'a>(facts: &CallFacts<'_>, lists: &'a ListSet, policy: &'a Policy)
         reject_text: None,
         findings: Bounded::default(),
         expired: Bounded::default(),
+        verstat: None,
     };
     if facts.emergency {
         v.findings.push(Finding {
@@ -65,12 +66,13 @@ pub fn screen<'a>(facts: &CallFacts<'_>, lists: &'a ListSet, policy: &'a Policy)
         // Where a call arrives from says nothing of a subscriber's own call.
         spoof::domestic_from_abroad(&mut v, facts, policy);
     }
-    spoof::shaken(&mut v, facts, policy);
+    spoof::shaken(&mut v, facts, lists, policy);
     if !facts.originating {
         rules::burst(&mut v, facts, policy);
     }
     dialled::dialled(&mut v, facts, lists, policy);
     dialled::assigned(&mut v, facts, policy);
+    spoof::lift_for_attestation_a(&mut v, facts, policy);
     decide(&mut v, policy);
     v
 }

@@ -1,8 +1,8 @@
 //! STIR/SHAKEN: reading the PASSporT of an Identity header (RFC 8224, RFC
 //! 8225, RFC 8588): attestation, originating and destination numbers, `iat`
-//! and `x5u`. The signature is NOT verified here (no trust store is
-//! configured), so nothing read here may lower suspicion or be written as
-//! `verstat`; it can only raise suspicion (`shaken:*` reasons).
+//! and `x5u`. The signature is not verified here: that is the `stir` room's
+//! work (certificates, HTTPS), given to screening as a [`StirCheck`]. What
+//! is read here without one can only raise suspicion (`shaken:*` reasons).
 
 use serde_json::Value;
 
@@ -19,6 +19,8 @@ pub struct Passport {
     pub iat: Option<u64>,
     /// Number of destination numbers (`dest.tn`).
     pub dests: usize,
+    /// The first destination number.
+    pub dest: Option<E164>,
     /// The header names a certificate URL (`x5u`).
     pub x5u: bool,
     /// Compact form (RFC 8224 §7.3): no payload, nothing to compare.
@@ -77,6 +79,94 @@ pub fn ppt(value: &str) -> Option<String> {
         .map(str::to_ascii_lowercase)
 }
 
+/// The verification status written as `verstat` (3GPP TS 24.229 §7.2A.20).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Verstat {
+    Passed,
+    Failed,
+    NoValidation,
+}
+
+impl Verstat {
+    pub fn name(self) -> &'static str {
+        match self {
+            Verstat::Passed => "TN-Validation-Passed",
+            Verstat::Failed => "TN-Validation-Failed",
+            Verstat::NoValidation => "No-TN-Validation",
+        }
+    }
+
+    /// Every status, in the order the metrics give them.
+    pub const ALL: [Verstat; 3] = [Verstat::Passed, Verstat::Failed, Verstat::NoValidation];
+}
+
+/// Why a PASSporT failed verification (each its own reason code).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum StirFailure {
+    /// Not a full PASSporT this verifier can check: not three parts, not
+    /// base64url JSON, `alg` not ES256, `ppt` not shaken, no `x5u`.
+    Malformed,
+    /// The signature does not verify with the certificate's key.
+    BadSignature,
+    /// The certificate does not chain to a configured STI-CA trust anchor.
+    Untrusted,
+    /// The certificate (or one in its chain) is expired or not yet valid.
+    CertExpired,
+    /// The certificate carries no TNAuthList extension (RFC 8226).
+    NoTnAuthList,
+}
+
+/// What became of verifying a call's PASSporT: a fact for screening, found
+/// where certificates and clocks live (the server and the `stir` room).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum StirCheck {
+    /// Not verified (`No-TN-Validation`): the certificate not fetched within
+    /// the budget, the verification pool full, a compact-form Identity.
+    Unverified(Unverified),
+    /// The signature verified with a certificate that chains to an STI-CA
+    /// anchor, is valid and has TNAuthList. The PASSporT's claims (`iat`,
+    /// `orig`, `dest`) are compared by screening.
+    Signed,
+    Failed(StirFailure),
+}
+
+/// Why a PASSporT was not verified.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Unverified {
+    /// The certificate could not be had in time (fetch failed, timed out,
+    /// or the fetch limits were reached).
+    NoCertificate,
+    /// The verification pool was full.
+    Busy,
+    /// Compact form (RFC 8224 §7.3): no payload travelled with it.
+    Compact,
+}
+
+/// The token and `x5u` of a full-form SHAKEN Identity header, checked for
+/// what a verifier needs (`alg` ES256, `ppt` shaken when given, an https
+/// `x5u`); `Err(None)` for the compact form, `Err(Some(Malformed))` else.
+pub fn verifiable(value: &str) -> Result<(&str, String), Option<StirFailure>> {
+    let token = value.split(';').next().unwrap_or_default().trim();
+    let mut parts = token.split('.');
+    let (Some(h), Some(p), Some(_), None) =
+        (parts.next(), parts.next(), parts.next(), parts.next())
+    else {
+        return Err(Some(StirFailure::Malformed));
+    };
+    if p.is_empty() {
+        return Err(None);
+    }
+    let header = json(h).ok_or(Some(StirFailure::Malformed))?;
+    let field = |k: &str| header.get(k).and_then(Value::as_str);
+    if field("alg") != Some("ES256") || field("ppt").is_some_and(|p| p != "shaken") {
+        return Err(Some(StirFailure::Malformed));
+    }
+    match field("x5u") {
+        Some(u) if u.starts_with("https://") => Ok((token, u.to_string())),
+        _ => Err(Some(StirFailure::Malformed)),
+    }
+}
+
 /// Reads an Identity header value; `None` when it is no PASSporT at all.
 pub fn parse(value: &str) -> Option<Passport> {
     let token = value.split(';').next()?.trim();
@@ -99,10 +189,10 @@ pub fn parse(value: &str) -> Option<Passport> {
         .map(|a| a.to_ascii_uppercase())
         .filter(|a| matches!(a, b'A' | b'B' | b'C'));
     p.orig = payload.get("orig").and_then(|o| o.get("tn")).and_then(tn);
-    p.dests = match payload.get("dest").and_then(|d| d.get("tn")) {
-        Some(Value::Array(a)) => a.len(),
-        Some(Value::String(_)) => 1,
-        _ => 0,
+    (p.dests, p.dest) = match payload.get("dest").and_then(|d| d.get("tn")) {
+        Some(Value::Array(a)) => (a.len(), a.first().and_then(tn)),
+        Some(v @ Value::String(_)) => (1, tn(v)),
+        _ => (0, None),
     };
     p.iat = payload.get("iat").and_then(Value::as_u64);
     Some(p)

@@ -92,7 +92,12 @@ pub fn default_rule(kind: ReasonKind) -> Rule {
     };
     Rule::new(match kind {
         Allowlist | Emergency | ShakenNone | CalleeWarnedInsisted => Action::Allow,
-        Blocklist | Withdrawn | SpoofDno | SpoofUnauthorisedPeer | SpoofCliNotAssigned => reject,
+        Blocklist
+        | Withdrawn
+        | SpoofDno
+        | SpoofUnauthorisedPeer
+        | SpoofCliNotAssigned
+        | StirFailedProtected => reject,
         CalleeFakeHelpdesk | CalleeWarn => Action::Warn,
         SpoofDomesticCliIntl => Action::Anonymise,
         InvalidCli
@@ -103,6 +108,12 @@ pub fn default_rule(kind: ReasonKind) -> Rule {
         | ShakenAttestC
         | ShakenOrigMismatch
         | ShakenStale
+        | StirMalformed
+        | StirBadSignature
+        | StirUntrusted
+        | StirCertExpired
+        | StirNoTnAuthList
+        | StirDestMismatch
         | Burst
         | BurstBlock => Action::Tag,
     })
@@ -206,6 +217,9 @@ pub struct Policy {
     pub reject_text: Arc<str>,
     /// A PASSporT older (or further in the future) than this is `shaken:stale`.
     pub shaken_max_age: u64,
+    /// The reasons a verified attestation `A` lifts (`[stir] a_lifts`):
+    /// none unless the operator names them.
+    pub stir_a_lifts: Vec<ReasonKind>,
     /// Calls in the burst window from one number (`burst`) or one block
     /// (`burst-block`) at which a call is a burst's.
     pub burst: BurstThresholds,
@@ -254,6 +268,7 @@ impl Policy {
             rules,
             reject_text: reject_text.into(),
             shaken_max_age: 60,
+            stir_a_lifts: Vec::new(),
             burst: BurstThresholds::default(),
         }
     }

@@ -53,6 +53,22 @@ reason_kinds! {
     ShakenAttestC => "shaken:attest-c",
     ShakenOrigMismatch => "shaken:orig-mismatch",
     ShakenStale => "shaken:stale",
+    /// Verification (`[stir]`): the Identity header is no PASSporT this
+    /// verifier can check (not ES256, not `ppt=shaken`, no https `x5u`).
+    StirMalformed => "stir:malformed",
+    /// Verification: the signature does not verify with the `x5u` certificate.
+    StirBadSignature => "stir:bad-signature",
+    /// Verification: the `x5u` certificate does not chain to an STI-CA anchor.
+    StirUntrusted => "stir:untrusted-cert",
+    /// Verification: the `x5u` certificate is expired or not yet valid.
+    StirCertExpired => "stir:cert-expired",
+    /// Verification: the `x5u` certificate has no TNAuthList (RFC 8226).
+    StirNoTnAuthList => "stir:no-tnauthlist",
+    /// Verification: `dest.tn` is not the number in the To header (RFC 8224
+    /// §4.1, canonicalised as §8 says).
+    StirDestMismatch => "stir:dest-mismatch",
+    /// Verification failed on a call presenting a protected company's number.
+    StirFailedProtected => "stir:failed-protected",
     /// As many calls as `[bursts] calls_per_number` from the caller's number
     /// within the window (this one included).
     Burst => "burst",

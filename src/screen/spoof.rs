@@ -7,6 +7,7 @@
 //! exactly the numbers that are allowlisted.
 
 use super::facts::{CallFacts, Identity};
+use super::passport::{StirCheck, StirFailure, Verstat};
 use super::policy::Policy;
 use super::reason::{Reason, ReasonKind};
 use super::rules::{add, add_noted, callers};
@@ -141,13 +142,26 @@ pub(super) fn domestic_from_abroad<'a>(
     }
 }
 
-/// STIR/SHAKEN, unverified: only ever adds suspicion.
-pub(super) fn shaken<'a>(v: &mut Verdict<'a>, facts: &CallFacts<'_>, policy: &'a Policy) {
+/// STIR/SHAKEN. Unverified (no `[stir]`, or not verified in time) it only
+/// ever adds suspicion. Verified, a failure is its own reason, and on a call
+/// presenting a protected company's number also `stir:failed-protected`;
+/// the claims of a good signature (`iat`, `orig`, `dest`) are compared here.
+/// The outcome is the verdict's `verstat`.
+pub(super) fn shaken<'a>(
+    v: &mut Verdict<'a>,
+    facts: &CallFacts<'_>,
+    lists: &'a ListSet,
+    policy: &'a Policy,
+) {
     let peer = policy.peer(facts.peer);
     let p = match facts.identity {
         Identity::Present(p) => p,
         Identity::Absent | Identity::Unreadable => {
-            if peer.shaken_signs {
+            if facts.identity == Identity::Unreadable && facts.stir.is_some() {
+                v.verstat = Some(Verstat::Failed);
+                stir_failed(v, facts, lists, policy, StirFailure::Malformed);
+            }
+            if peer.shaken_signs && facts.identity == Identity::Absent {
                 add(
                     v,
                     policy,
@@ -161,14 +175,21 @@ pub(super) fn shaken<'a>(v: &mut Verdict<'a>, facts: &CallFacts<'_>, policy: &'a
             return;
         }
     };
+    v.verstat = facts.stir.map(|c| match c {
+        StirCheck::Signed => Verstat::Passed,
+        StirCheck::Failed(_) => Verstat::Failed,
+        StirCheck::Unverified(_) => Verstat::NoValidation,
+    });
+    if let Some(StirCheck::Failed(f)) = facts.stir {
+        stir_failed(v, facts, lists, policy, f);
+        return;
+    }
     if p.compact {
         // RFC 8224 §7.3: no payload travels; there is nothing to compare.
         return;
     }
-    let caller = facts
-        .trusted_pai(policy)
-        .and_then(Cli::number)
-        .or(facts.from.number());
+    let caller = stir_caller(facts, policy);
+    let signed = facts.stir == Some(StirCheck::Signed);
     if p.attest == Some(b'C') {
         add_noted(
             v,
@@ -181,9 +202,11 @@ pub(super) fn shaken<'a>(v: &mut Verdict<'a>, facts: &CallFacts<'_>, policy: &'a
             Some("attestation C"),
         );
     }
+    let mut failed = false;
     if let (Some(o), Some(c)) = (p.orig, caller)
         && o != c
     {
+        failed = true;
         add_noted(
             v,
             policy,
@@ -198,6 +221,7 @@ pub(super) fn shaken<'a>(v: &mut Verdict<'a>, facts: &CallFacts<'_>, policy: &'a
     if let Some(iat) = p.iat {
         let age = facts.now.abs_diff(iat);
         if age > policy.shaken_max_age {
+            failed = true;
             add_noted(
                 v,
                 policy,
@@ -208,6 +232,114 @@ pub(super) fn shaken<'a>(v: &mut Verdict<'a>, facts: &CallFacts<'_>, policy: &'a
                 None,
                 Some("iat outside the freshness window"),
             );
+        }
+    }
+    if !signed {
+        return;
+    }
+    if failed || p.orig.is_none() || p.iat.is_none() {
+        v.verstat = Some(Verstat::Failed);
+        if protected_number(facts, lists, caller) {
+            add(
+                v,
+                policy,
+                facts,
+                Reason::new(ReasonKind::StirFailedProtected),
+                Subject::From,
+                caller,
+                None,
+            );
+        }
+        return;
+    }
+    if let Some(to) = facts.to
+        && p.dest != Some(to)
+    {
+        // A dest mismatch alone: its own reason, tagged; not a failed signature.
+        v.verstat = Some(Verstat::Failed);
+        add_noted(
+            v,
+            policy,
+            facts,
+            Reason::new(ReasonKind::StirDestMismatch),
+            Subject::From,
+            caller,
+            None,
+            Some("dest.tn differs from the To number"),
+        );
+    }
+}
+
+/// The number a PASSporT's `orig` must equal: the trusted PAI's, else From's.
+fn stir_caller(facts: &CallFacts<'_>, policy: &Policy) -> Option<crate::number::E164> {
+    facts
+        .trusted_pai(policy)
+        .and_then(Cli::number)
+        .or(facts.from.number())
+}
+
+/// Whether `n` is a number of a protected company (any list, any role).
+fn protected_number(
+    facts: &CallFacts<'_>,
+    lists: &ListSet,
+    n: Option<crate::number::E164>,
+) -> bool {
+    let Some(n) = n else { return false };
+    lists
+        .with_role(Role::Protected)
+        .iter()
+        .filter_map(|l| l.companies())
+        .any(|cl| cl.lookup(n, facts.now).is_some())
+}
+
+fn stir_failed<'a>(
+    v: &mut Verdict<'a>,
+    facts: &CallFacts<'_>,
+    lists: &'a ListSet,
+    policy: &'a Policy,
+    f: StirFailure,
+) {
+    let caller = stir_caller(facts, policy);
+    let kind = match f {
+        StirFailure::Malformed => ReasonKind::StirMalformed,
+        StirFailure::BadSignature => ReasonKind::StirBadSignature,
+        StirFailure::Untrusted => ReasonKind::StirUntrusted,
+        StirFailure::CertExpired => ReasonKind::StirCertExpired,
+        StirFailure::NoTnAuthList => ReasonKind::StirNoTnAuthList,
+    };
+    add(
+        v,
+        policy,
+        facts,
+        Reason::new(kind),
+        Subject::From,
+        caller,
+        None,
+    );
+    if protected_number(facts, lists, caller) {
+        add(
+            v,
+            policy,
+            facts,
+            Reason::new(ReasonKind::StirFailedProtected),
+            Subject::From,
+            caller,
+            None,
+        );
+    }
+}
+
+/// A verified attestation `A` (signature, `iat`, `orig` and `dest` all
+/// good) lifts the reasons the operator named in `[stir] a_lifts`; nothing
+/// is lifted unless named.
+pub(super) fn lift_for_attestation_a(v: &mut Verdict<'_>, facts: &CallFacts<'_>, policy: &Policy) {
+    let a = matches!(facts.identity, Identity::Present(p) if p.attest == Some(b'A'));
+    if !a || v.verstat != Some(Verstat::Passed) || policy.stir_a_lifts.is_empty() {
+        return;
+    }
+    for f in v.findings.iter_mut() {
+        if policy.stir_a_lifts.contains(&f.reason.kind) {
+            f.lifted = true;
         }
     }
 }

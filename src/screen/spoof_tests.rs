@@ -103,6 +103,7 @@ fn run(c: Call<'_>, peer: &str) -> (Action, Vec<String>) {
         from_display: c.display,
         pai: c.pai,
         pai_display: None,
+        to: None,
         callee: "+31104567890",
         source: None,
         diversions,

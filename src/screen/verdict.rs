@@ -138,6 +138,8 @@ pub struct Verdict<'a> {
     pub findings: Bounded<Finding<'a>, MAX_FINDINGS>,
     /// Expired list entries passed over (reported, never acted on).
     pub expired: Bounded<(Subject, ListHit<'a>), 4>,
+    /// The STIR/SHAKEN verification status, when `[stir]` verifies.
+    pub verstat: Option<super::passport::Verstat>,
 }
 
 impl<'a> Verdict<'a> {

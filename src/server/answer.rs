@@ -57,6 +57,8 @@ pub struct Cx<'r> {
     /// An INVITE let through unscreened (over its peer's limit, or too long
     /// in the queue): the fail-open answer, no NOC line.
     pub shed: bool,
+    /// A parked INVITE back from verification (`[stir]`): what it gave.
+    pub stir: Option<crate::screen::passport::StirCheck>,
 }
 
 impl Cx<'_> {
@@ -262,10 +264,26 @@ pub fn write_answer(
         return;
     }
     let tagged = matches!(action, Action::Tag | Action::Anonymise | Action::Warn);
-    let (reasons, pai) = match (tagged, v) {
+    let (reasons, mut pai) = match (tagged, v) {
         (true, Some(v)) => tag_values(v, ids, peer, rt),
         _ => (String::new(), Vec::new()),
     };
+    // STIR/SHAKEN (`[stir]`): the identity goes with its `verstat`, tagged
+    // or not (the next hop learns what callscreen verified).
+    let verstat = v.and_then(|v| v.verstat).filter(|_| code / 100 == 3);
+    if let Some(vs) = verstat {
+        if pai.is_empty() {
+            let trusted = s.policy.peer(peer).pai_trusted;
+            let id = ids.pai.as_ref().filter(|_| trusted).unwrap_or(&ids.from);
+            pai.push(b'<');
+            pai.extend_from_slice(id.uri);
+            pai.push(b'>');
+        }
+        let mut with = Vec::with_capacity(pai.len() + 40);
+        crate::sip::forward::with_verstat(&mut with, &pai, vs.name());
+        pai = with;
+    }
+    let asserted = tagged || verstat.is_some();
     if code / 100 == 3 {
         // Contact: the next hop, with the dialled user part (without a warn
         // token); never callscreen itself.
@@ -288,22 +306,27 @@ pub fn write_answer(
             out.extend_from_slice(b"?Privacy=id");
             sep = b'&';
         }
-        if tagged && s.tags.in_contact_uri {
+        if asserted && s.tags.in_contact_uri {
             out.push(sep);
-            out.extend_from_slice(s.tags.header.as_bytes());
-            out.push(b'=');
-            escape_uri_header(out, reasons.as_bytes());
-            out.extend_from_slice(b"&P-Asserted-Identity=");
+            if tagged {
+                out.extend_from_slice(s.tags.header.as_bytes());
+                out.push(b'=');
+                escape_uri_header(out, reasons.as_bytes());
+                out.push(b'&');
+            }
+            out.extend_from_slice(b"P-Asserted-Identity=");
             escape_uri_header(out, &pai);
         }
         out.extend_from_slice(b">\r\n");
     }
     if tagged {
         header(out, &s.tags.header, reasons.as_bytes());
+    }
+    if asserted {
         header(out, "P-Asserted-Identity", &pai);
-        if action == Action::Anonymise {
-            header(out, "Privacy", b"id");
-        }
+    }
+    if tagged && action == Action::Anonymise {
+        header(out, "Privacy", b"id");
     }
     finish(out);
 }

@@ -22,6 +22,9 @@ pub enum Kind {
     /// Proxy mode forwarded it to the announcement service; the bytes are
     /// the Request-URI it was sent with (a CANCEL must carry the same).
     Warned,
+    /// Waiting for its PASSporT to be verified (`[stir]`): a retransmission
+    /// is absorbed; the answer replaces this entry (no bytes).
+    Parked,
 }
 
 struct Shard {

@@ -2,15 +2,21 @@
 //! cache, the key of callscreen's own tags, and proxy mode's links and
 //! next-hop health. One per daemon, read by every receive thread and task.
 
-use std::sync::Arc;
+use std::net::SocketAddr;
+use std::sync::atomic::AtomicUsize;
+use std::sync::{Arc, OnceLock};
+use std::time::Instant;
 
 use super::admit::Unknowns;
 use super::cache::RetransmitCache;
 use super::hops::Hops;
 use super::links::Links;
 use crate::keys::TokenKey;
+use crate::screen::passport::StirCheck;
+use crate::sip::Framing;
 use crate::sip::response::TagKey;
 use crate::state::Shared;
+use crate::stir::{StirConfig, Verifier};
 
 pub struct CallPath {
     /// The lists and settings in force, readiness, counters.
@@ -25,7 +31,28 @@ pub struct CallPath {
     pub warn_key: TokenKey,
     /// The 403s unknown sources get, limited per address.
     pub unknowns: Unknowns,
+    /// The daemon's runtime, for tasks started from the UDP threads.
+    pub runtime: OnceLock<tokio::runtime::Handle>,
+    /// STIR/SHAKEN: the verifier (started at the first signed call under
+    /// `[stir]`) and the INVITEs parked for it.
+    verifier: OnceLock<Option<Arc<Verifier>>>,
+    /// INVITEs parked now (bounded by `[stir] queue`).
+    pub parked: AtomicUsize,
+    /// What runs a parked INVITE again (the handler, above this file).
+    pub resume: OnceLock<Resume>,
 }
+
+/// A parked INVITE: what is needed to handle it again.
+pub struct Parked {
+    pub bytes: Vec<u8>,
+    pub src: SocketAddr,
+    pub framing: Framing,
+    pub conn: Option<u64>,
+    pub t0: Instant,
+}
+
+/// Runs a parked INVITE again with what its verification gave.
+pub type Resume = fn(&Arc<CallPath>, Parked, StirCheck);
 
 impl CallPath {
     pub fn new(shared: Arc<Shared>) -> std::io::Result<Arc<CallPath>> {
@@ -38,6 +65,27 @@ impl CallPath {
             hops: Hops::default(),
             warn_key: TokenKey::random()?,
             unknowns: Unknowns::default(),
+            runtime: OnceLock::new(),
+            verifier: OnceLock::new(),
+            parked: AtomicUsize::new(0),
+            resume: OnceLock::new(),
         }))
+    }
+
+    /// The verifier, its pool started with `cfg`'s size the first time
+    /// (a reload that changes `workers` or `queue` takes a restart).
+    pub fn verifier(&self, cfg: &StirConfig) -> Option<Arc<Verifier>> {
+        self.verifier
+            .get_or_init(|| {
+                let counts = Arc::clone(&self.shared.metrics.stir);
+                match Verifier::start(cfg.workers, cfg.queue, counts) {
+                    Ok(v) => Some(v),
+                    Err(e) => {
+                        tracing::error!(error = %e, "cannot start the STIR verification threads: signed calls pass unverified");
+                        None
+                    }
+                }
+            })
+            .clone()
     }
 }

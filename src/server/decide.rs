@@ -79,6 +79,7 @@ fn raw_call<'s>(ids: &'s CallerIds<'s>, req: &Request<'s>, source: Option<IpAddr
         pai: ids.pai.as_ref().map(|p| text(p.uri).unwrap_or_default()),
         pai_display: ids.pai.as_ref().and_then(|p| p.display.as_deref()),
         callee: text(req.uri).unwrap_or_default(),
+        to: text(req.to.uri),
         source,
         diversions,
         identities: ids_out,
@@ -139,6 +140,13 @@ pub fn account(
     };
     Metrics::inc(counter);
     shared.loads.load().count(peer, index);
+    if let Some(vs) = verdict.and_then(|v| v.verstat) {
+        let i = crate::screen::passport::Verstat::ALL
+            .iter()
+            .position(|x| *x == vs)
+            .unwrap_or(0);
+        Metrics::inc(&mc.stir.verstat[i]);
+    }
     if let Some(v) = verdict {
         // Hits by list entry (atomics only; a call with no list hit skips it).
         let now = facts.now;
@@ -162,6 +170,7 @@ pub fn account(
         reject_text: None,
         findings: Default::default(),
         expired: Default::default(),
+        verstat: None,
     };
     let v = verdict.unwrap_or(&empty);
     let callee = noc::Callee {
@@ -186,6 +195,7 @@ pub fn account(
                 lists = %noc::Lists(v),
                 latency_us = t0.elapsed().as_micros() as u64,
                 direction = %noc::direction(facts.originating),
+                verstat = v.verstat.map(|x| tracing::field::display(x.name())),
                 $($reference)*
                 "call"
             )

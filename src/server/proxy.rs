@@ -234,12 +234,18 @@ fn invite(
     // A retransmission: the same local answer, or forwarded again (the next
     // hop's transaction absorbs it; a warned one with the Request-URI it
     // went with), with no second NOC line.
-    let cached = cp.cache.get_into(key, now, out);
+    let cached = cp
+        .cache
+        .get_into(key, now, out)
+        .filter(|k| !(*k == Kind::Parked && cx.stir.is_some()));
     let retransmission = cached.is_some();
     if retransmission {
         Metrics::inc(&cp.shared.metrics.retransmissions);
-        if cached == Some(Kind::Answer) {
-            return cx.reply(msg);
+        match cached {
+            Some(Kind::Answer) => return cx.reply(msg),
+            // Still being verified: it will be answered or forwarded then.
+            Some(Kind::Parked) => return cx.silent(),
+            _ => {}
         }
     }
     let warned_before = (cached == Some(Kind::Warned)).then(|| std::mem::take(out));
@@ -247,8 +253,19 @@ fn invite(
     // A shed call is not screened: forwarded untagged (the fail-open answer).
     let bursts = cp.shared.bursts.load();
     let counted = counting(rt, &bursts).filter(|_| !retransmission);
-    let facts =
-        (!cx.shed).then(|| read_facts(req, &ids, peer, cx.src.ip(), rt, &cp.warn_key, counted));
+    let stir = match (cx.shed, retransmission) {
+        (false, false) => match super::stir::step(req, key, cx) {
+            super::stir::Step::Go(s) => s,
+            super::stir::Step::Parked => return cx.silent(),
+        },
+        _ => None,
+    };
+    let facts = (!cx.shed).then(|| {
+        let mut f = read_facts(req, &ids, peer, cx.src.ip(), rt, &cp.warn_key, counted);
+        f.stir = stir;
+        f
+    });
+
     let verdict = facts
         .as_ref()
         .and_then(|f| decide(f, rt, &cp.shared.metrics, req));
@@ -283,6 +300,7 @@ fn invite(
         !trusted,
         pops_route(msg, cp),
     );
+    e.verstat = verdict.as_ref().and_then(|v| v.verstat).map(|v| v.name());
     if tagged {
         e.reasons = Some(reasons.as_bytes());
         e.pai_prefix = Some(&s.tags.display_prefix);

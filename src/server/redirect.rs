@@ -13,6 +13,7 @@ use super::cache::Kind;
 use super::decide::{account, counting, decide, read_facts};
 use super::ingress::Ingress;
 use super::noc;
+use super::stir;
 use super::warn::Warned;
 use crate::lists::unix_now;
 use crate::screen::Action;
@@ -38,32 +39,44 @@ pub fn request(
             let Ingress::Known(Some(peer)) = ingress else {
                 return unknown_trunk(out, msg, cx);
             };
-            invite(out, req, peer, cx);
-            cx.reply(msg)
+            invite(out, req, peer, cx)
         }
         Method::NotAllowed | Method::Unknown => cx.silent(),
     }
 }
 
-/// Screens an INVITE and writes its answer (or the cached one) into `out`.
-fn invite(out: &mut Vec<u8>, req: &Request<'_>, peer: usize, cx: &Cx<'_>) {
+/// Screens an INVITE and writes its answer (or the cached one) into
+/// `out`; or parks it for verification (`[stir]`) and sends nothing yet.
+fn invite(out: &mut Vec<u8>, req: &Request<'_>, peer: usize, cx: &Cx<'_>) -> Outcome {
     let (rt, cp) = (cx.rt, cx.cp);
     let key = transaction_key(req, cp);
     let now = Instant::now();
     // A call proxy mode forwarded (before a reload changed the mode) is screened anew.
-    if cp.cache.get_into(key, now, out) == Some(Kind::Answer) {
-        Metrics::inc(&cp.shared.metrics.retransmissions);
-        return;
+    match cp.cache.get_into(key, now, out) {
+        Some(Kind::Answer) => {
+            Metrics::inc(&cp.shared.metrics.retransmissions);
+            return cx.reply(&req.msg);
+        }
+        Some(Kind::Parked) if cx.stir.is_none() => {
+            // Still being verified: the answer will come.
+            Metrics::inc(&cp.shared.metrics.retransmissions);
+            return cx.silent();
+        }
+        _ => {}
     }
     let to_tag = own_to_tag(req, cp);
     let ids = CallerIds::read(req);
     if cx.shed {
         write_answer(out, req, cx.src, to_tag, rt, peer, None, &ids, None);
         cp.cache.insert(key, now, Kind::Answer, out);
-        return;
+        return cx.reply(&req.msg);
     }
+    let stir = match stir::step(req, key, cx) {
+        stir::Step::Go(s) => s,
+        stir::Step::Parked => return cx.silent(),
+    };
     let bursts = cp.shared.bursts.load();
-    let facts = read_facts(
+    let mut facts = read_facts(
         req,
         &ids,
         peer,
@@ -72,6 +85,7 @@ fn invite(out: &mut Vec<u8>, req: &Request<'_>, peer: usize, cx: &Cx<'_>) {
         &cp.warn_key,
         counting(rt, &bursts),
     );
+    facts.stir = stir;
     let verdict = decide(&facts, rt, &cp.shared.metrics, req);
     let action = verdict.as_ref().map_or(Action::Allow, |v| v.action);
     let warned = match (action, &rt.settings.warn) {
@@ -92,4 +106,5 @@ fn invite(out: &mut Vec<u8>, req: &Request<'_>, peer: usize, cx: &Cx<'_>) {
         &cp.shared,
         cx.t0,
     );
+    cx.reply(&req.msg)
 }

@@ -153,6 +153,10 @@ pub struct Edits<'a> {
     pub request_uri: Option<&'a [u8]>,
     /// A header to add: its name and value.
     pub add_header: Option<(&'a str, &'a [u8])>,
+    /// The verification status callscreen found (`[stir]`), written as
+    /// `verstat` on From and every P-Asserted-Identity (3GPP TS 24.229
+    /// §7.2A.20); any received `verstat` is always removed.
+    pub verstat: Option<&'a str>,
 }
 
 impl Edits<'_> {
@@ -174,6 +178,7 @@ impl Edits<'_> {
             pop_route,
             request_uri: None,
             add_header: None,
+            verstat: None,
         }
     }
 }
@@ -225,10 +230,7 @@ pub fn write_request(
                 }
                 pai_kept = true;
                 out.extend_from_slice(b"P-Asserted-Identity: ");
-                match e.pai_prefix {
-                    Some(prefix) => prefixed_identities(out, value, prefix),
-                    None => without_param(out, value, b"verstat"),
-                }
+                identities(out, value, e.pai_prefix, e.verstat);
                 out.extend_from_slice(b"\r\n");
                 continue;
             }
@@ -241,7 +243,7 @@ pub fn write_request(
                         out.extend_from_slice(tag);
                     }
                 } else {
-                    without_param(out, value, b"verstat");
+                    identities(out, value, None, e.verstat);
                 }
                 out.extend_from_slice(b"\r\n");
                 continue;
@@ -281,7 +283,7 @@ pub fn write_request(
     }
     if let Some(p) = e.add_pai.filter(|_| !pai_kept) {
         out.extend_from_slice(b"P-Asserted-Identity: ");
-        without_param(out, p, b"verstat");
+        identities(out, p, None, e.verstat);
         out.extend_from_slice(b"\r\n");
     }
     if e.anonymise {
@@ -307,23 +309,74 @@ pub fn prefixed_display(display: &str, prefix: &str) -> String {
     shown.trim_end().replace(['"', '\\'], "")
 }
 
-/// Every identity of a PAI value with the display prefix (and no verstat).
-fn prefixed_identities(out: &mut Vec<u8>, value: &[u8], prefix: &str) {
+/// Every identity of a From or PAI value without any received `verstat`;
+/// with the display prefix and callscreen's own `verstat` when given.
+fn identities(out: &mut Vec<u8>, value: &[u8], prefix: Option<&str>, verstat: Option<&str>) {
+    if prefix.is_none() && verstat.is_none() {
+        return without_param(out, value, b"verstat");
+    }
     for (i, el) in split_list(value).enumerate() {
         if i > 0 {
             out.extend_from_slice(b", ");
         }
         match parse_name_addr(el) {
             Ok(na) => {
-                let shown = prefixed_display(na.display.as_deref().unwrap_or_default(), prefix);
-                let _ = write!(out, "\"{shown}\" <");
+                match (prefix, na.display.as_deref()) {
+                    (Some(p), d) => {
+                        let shown = prefixed_display(d.unwrap_or_default(), p);
+                        let _ = write!(out, "\"{shown}\" ");
+                    }
+                    (None, Some(d)) => {
+                        let _ = write!(out, "\"{}\" ", d.replace(['"', '\\'], ""));
+                    }
+                    (None, None) => {}
+                }
+                out.push(b'<');
+                let start = out.len();
                 without_param(out, na.uri, b"verstat");
+                if let Some(v) = verstat {
+                    add_verstat(out, start, v);
+                }
                 out.push(b'>');
                 without_param(out, na.params, b"verstat");
             }
             Err(_) => without_param(out, el, b"verstat"),
         }
     }
+}
+
+/// A From or PAI value with `verstat` set to `v` (redirect mode's answer
+/// carries it on the identity it asserts).
+pub fn with_verstat(out: &mut Vec<u8>, value: &[u8], v: &str) {
+    identities(out, value, None, Some(v));
+}
+
+/// Adds `;verstat=<v>` to the URI written at `out[start..]`: a tel URI's
+/// parameter at its end; in a sip(s) URI with `user=phone`, a parameter of
+/// the telephone number in the user part (RFC 3261 §19.1.6); other URIs
+/// carry no telephone number and get none.
+fn add_verstat(out: &mut Vec<u8>, start: usize, v: &str) {
+    let uri = &out[start..];
+    let lower = |n: usize| uri.get(..n).map(<[u8]>::to_ascii_lowercase);
+    if lower(4).as_deref() == Some(b"tel:") {
+        let _ = write!(out, ";verstat={v}");
+        return;
+    }
+    let Some(u) = super::addr::Uri::parse(uri) else {
+        return;
+    };
+    if u.param("user")
+        .is_none_or(|p| !p.eq_ignore_ascii_case(b"phone"))
+    {
+        return;
+    }
+    let Some(at) = uri.iter().position(|&c| c == b'@') else {
+        return;
+    };
+    let at = start + at;
+    let tail = out.split_off(at);
+    let _ = write!(out, ";verstat={v}");
+    out.extend_from_slice(&tail);
 }
 
 /// Copies `v` without any `;name[=value]` parameter (in or outside `<>`):

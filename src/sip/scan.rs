@@ -452,6 +452,11 @@ impl<'a> Message<'a> {
     }
 
     /// The whole header line (name to end of value) of header `i`, for copying.
+    /// The message's own bytes (a stream's buffer may hold more).
+    pub fn raw(&self) -> &'a [u8] {
+        &self.buf[..self.len.min(self.buf.len())]
+    }
+
     pub fn header_count(&self) -> usize {
         self.hdrs.len()
     }

@@ -74,6 +74,9 @@ pub struct Metrics {
     /// [`LATENCY_BUCKETS_US`] and above, and the sum in µs.
     pub latency_buckets: [AtomicU64; LATENCY_BUCKETS_US.len() + 1],
     pub latency_sum_us: AtomicU64,
+    /// STIR/SHAKEN verification (`[stir]`): fetches, cache hits, calls
+    /// over budget or passed busy, and calls by `verstat`.
+    pub stir: std::sync::Arc<crate::stir::StirCounts>,
 }
 
 /// Upper bounds (µs) of the decision-latency histogram's buckets.

@@ -1,0 +1,160 @@
+//! `[stir]`: STIR/SHAKEN verification (the `stir` room does it). The trust
+//! anchors and the HTTPS trust for `x5u` are read here, so a missing or
+//! broken file is refused at start with its key and line, not at the first
+//! signed call.
+
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+
+use toml::Spanned;
+
+use super::context::Ctx;
+use super::schema;
+use crate::screen::{ReasonKey, ReasonKind};
+use crate::stir::{Anchors, FetchRules, StirConfig};
+
+fn bounded<T: Copy + PartialOrd + std::fmt::Display>(
+    cx: &mut Ctx<'_>,
+    v: &Option<Spanned<T>>,
+    key: &str,
+    (lo, hi, default): (T, T, T),
+    unit: &str,
+) -> T {
+    match v {
+        None => default,
+        Some(x) if (lo..=hi).contains(x.get_ref()) => *x.get_ref(),
+        Some(x) => {
+            cx.err::<()>(
+                Some(x.span()),
+                format!("stir.{key}"),
+                format!("must be {lo} to {hi}{unit} (default {default})"),
+            );
+            default
+        }
+    }
+}
+
+/// The verifier's configuration, and the reasons a verified `A` lifts.
+pub(super) fn stir_section(
+    cx: &mut Ctx<'_>,
+    raw: &schema::Config,
+    base: &Path,
+) -> (Option<Arc<StirConfig>>, Vec<ReasonKind>) {
+    let Some(s) = raw.stir.as_ref() else {
+        return (None, Vec::new());
+    };
+    let dir = base.join(s.trust_anchors.get_ref());
+    let anchors = match Anchors::load(&dir) {
+        Ok(a) => Some(a),
+        Err(e) => cx.err(
+            Some(s.trust_anchors.span()),
+            "stir.trust_anchors",
+            format!("{e}; name a directory of STI-CA root certificates (PEM)"),
+        ),
+    };
+    let https = match crate::tls::trusting(
+        s.x5u_ca_file
+            .as_ref()
+            .map(|f| base.join(f.get_ref()))
+            .as_deref(),
+    ) {
+        Ok(c) => Some(c),
+        Err(e) => cx.err(
+            s.x5u_ca_file.as_ref().map(|f| f.span()),
+            "stir.x5u_ca_file",
+            format!("{e}; the CA certificates (PEM) that x5u HTTPS servers are checked against"),
+        ),
+    };
+    let allow_networks = cx.cidrs(&s.x5u_allow_networks, "stir.x5u_allow_networks");
+    let mut allow_hosts = Vec::new();
+    for h in &s.x5u_allow_hosts {
+        let v = h.get_ref().trim().to_ascii_lowercase();
+        if v.is_empty() || v.contains(['/', ':', ' ', '@']) {
+            cx.err::<()>(
+                Some(h.span()),
+                "stir.x5u_allow_hosts",
+                format!("{v:?} must be a host name, e.g. \"cert.sti-ca.example\" (no scheme, port or path)"),
+            );
+        } else {
+            allow_hosts.push(v);
+        }
+    }
+    let mut lifts = Vec::new();
+    for r in &s.a_lifts {
+        match ReasonKey::parse(r.get_ref()) {
+            Ok(k) if k.kind.names_list() || k.kind.code().starts_with("stir:") => {
+                cx.err::<()>(
+                    Some(r.span()),
+                    "stir.a_lifts",
+                    format!("{:?}: a verified attestation lifts spoofing signals only, never a list hit or a verification failure", r.get_ref()),
+                );
+            }
+            Ok(k) => lifts.push(k.kind),
+            Err(e) => {
+                cx.err::<()>(Some(r.span()), "stir.a_lifts", e);
+            }
+        }
+    }
+    let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
+    let budget = bounded(cx, &s.budget_ms, "budget_ms", (1, 10_000, 200), " ms");
+    let timeout = bounded(
+        cx,
+        &s.fetch_timeout_ms,
+        "fetch_timeout_ms",
+        (100, 60_000, 2_000),
+        " ms",
+    );
+    let max_fetches = bounded(cx, &s.max_fetches, "max_fetches", (1, 10_000, 64), "");
+    let per_host = bounded(
+        cx,
+        &s.max_fetches_per_host,
+        "max_fetches_per_host",
+        (1, 1_000, 4),
+        "",
+    );
+    let cache_entries = bounded(
+        cx,
+        &s.cache_entries,
+        "cache_entries",
+        (1, 1_000_000, 10_000),
+        "",
+    );
+    let cache_max_age = bounded(
+        cx,
+        &s.cache_max_age_secs,
+        "cache_max_age_secs",
+        (1, 604_800, 86_400),
+        " s",
+    );
+    let negative = bounded(
+        cx,
+        &s.negative_cache_secs,
+        "negative_cache_secs",
+        (1, 86_400, 60),
+        " s",
+    );
+    let workers = bounded(cx, &s.workers, "workers", (0, 256, 0), " (0: one per core)");
+    let queue = bounded(cx, &s.queue, "queue", (1, 1_000_000, 1_024), "");
+    let (Some(anchors), Some(https)) = (anchors, https) else {
+        return (None, lifts);
+    };
+    let cfg = StirConfig {
+        anchors: Arc::new(anchors),
+        https,
+        fetch: FetchRules {
+            timeout: Duration::from_millis(timeout),
+            allow_hosts,
+            allow_networks,
+        },
+        budget: Duration::from_millis(budget),
+        max_fetches,
+        max_fetches_per_host: per_host,
+        cache_entries,
+        cache_max_age: Duration::from_secs(cache_max_age),
+        negative: Duration::from_secs(negative),
+        workers: if workers == 0 { cores } else { workers },
+        queue,
+    };
+    (Some(Arc::new(cfg)), lifts)
+}

@@ -1,0 +1,80 @@
+//! STIR/SHAKEN on the call path (`[stir]`): a signed INVITE is parked off
+//! the receive thread (its bytes copied, its transaction marked so that
+//! retransmissions are absorbed), verified by a task (`crate::stir`: the
+//! certificate within the budget, the signature on the verification pool),
+//! then run through a handler again with the outcome (`handler::resume`,
+//! reached through the call path) and answered or forwarded as any call.
+//! Unsigned calls never come here.
+
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::Instant;
+
+use super::answer::Cx;
+use super::cache::Kind;
+use super::callpath::Parked;
+use crate::screen::passport::{self, StirCheck, Unverified};
+use crate::sip::Request;
+use crate::sip::facts::identities;
+
+/// What a screened INVITE does about its Identity.
+pub enum Step {
+    /// Screen it now with this (none: nothing to verify, or no `[stir]`).
+    Go(Option<StirCheck>),
+    /// Parked: answered later by the verification task.
+    Parked,
+}
+
+/// The SHAKEN Identity header value of a request, if any (a diversion
+/// PASSporT, `ppt=div`, is not the caller's).
+fn shaken_identity<'a>(req: &Request<'a>) -> Option<&'a str> {
+    identities(req)
+        .filter_map(|v| std::str::from_utf8(v).ok())
+        .find(|v| matches!(passport::ppt(v).as_deref(), None | Some("shaken")))
+}
+
+/// Decides whether the INVITE `req` (transaction `key`) is parked for
+/// verification, and parks it.
+pub fn step(req: &Request<'_>, key: u64, cx: &Cx<'_>) -> Step {
+    if let Some(c) = cx.stir {
+        return Step::Go(Some(c));
+    }
+    let Some(cfg) = cx.rt.settings.stir.as_ref() else {
+        return Step::Go(None);
+    };
+    let Some(value) = shaken_identity(req) else {
+        return Step::Go(None);
+    };
+    let (token, x5u) = match passport::verifiable(value) {
+        Ok(x) => x,
+        Err(Some(f)) => return Step::Go(Some(StirCheck::Failed(f))),
+        Err(None) => return Step::Go(Some(StirCheck::Unverified(Unverified::Compact))),
+    };
+    let cp = cx.cp;
+    let (Some(verifier), Some(rt), Some(&resume)) =
+        (cp.verifier(cfg), cp.runtime.get(), cp.resume.get())
+    else {
+        return Step::Go(Some(StirCheck::Unverified(Unverified::Busy)));
+    };
+    if cp.parked.fetch_add(1, Ordering::Relaxed) >= cfg.queue {
+        cp.parked.fetch_sub(1, Ordering::Relaxed);
+        verifier.counts.busy.fetch_add(1, Ordering::Relaxed);
+        return Step::Go(Some(StirCheck::Unverified(Unverified::Busy)));
+    }
+    cp.cache.insert(key, Instant::now(), Kind::Parked, &[]);
+    let parked = Parked {
+        bytes: req.msg.raw().to_vec(),
+        src: cx.src,
+        framing: cx.framing,
+        conn: cx.conn,
+        t0: cx.t0,
+    };
+    let (token, cfg, cp) = (token.to_string(), Arc::clone(cfg), Arc::clone(cp));
+    rt.spawn(async move {
+        let now = crate::lists::unix_now();
+        let check = verifier.check(token, x5u, &cfg, now, parked.t0).await;
+        resume(&cp, parked, check);
+        cp.parked.fetch_sub(1, Ordering::Relaxed);
+    });
+    Step::Parked
+}

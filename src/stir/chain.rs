@@ -1,0 +1,196 @@
+//! The certificate side of STIR/SHAKEN verification (RFC 8224 §6.2.2, RFC
+//! 8226, ATIS-1000074): the `x5u` certificate chained to the STI-CA trust
+//! anchors (rustls-webpki), valid now, carrying the TNAuthList extension
+//! (x509-parser); then the PASSporT's ES256 signature checked with the
+//! certificate's key (ring, through webpki). No cryptography here is our own.
+
+use std::path::Path;
+
+use rustls_pki_types::pem::PemObject;
+use rustls_pki_types::{
+    AlgorithmIdentifier, CertificateDer, InvalidSignature, SignatureVerificationAlgorithm,
+    TrustAnchor, UnixTime, alg_id,
+};
+use webpki::{EndEntityCert, ExtendedKeyUsageValidator, KeyPurposeIdIter};
+
+use crate::screen::passport::StirFailure;
+
+/// The OID of the TNAuthList extension (RFC 8226 §9): 1.3.6.1.5.5.7.1.26.
+pub const TN_AUTH_LIST_OID: &str = "1.3.6.1.5.5.7.1.26";
+
+/// The STI-CA trust anchors (`[stir] trust_anchors`: a directory of PEM files).
+#[derive(Debug, Default)]
+pub struct Anchors {
+    ders: Vec<CertificateDer<'static>>,
+}
+
+impl Anchors {
+    /// Every certificate in every `*.pem` and `*.crt` file of `dir`. An
+    /// unreadable file or one without a certificate is an error naming it.
+    pub fn load(dir: &Path) -> Result<Anchors, String> {
+        let entries = std::fs::read_dir(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+        let mut paths: Vec<_> = entries
+            .filter_map(Result::ok)
+            .map(|e| e.path())
+            .filter(|p| {
+                p.extension()
+                    .is_some_and(|x| x.eq_ignore_ascii_case("pem") || x.eq_ignore_ascii_case("crt"))
+            })
+            .collect();
+        paths.sort();
+        let mut ders = Vec::new();
+        for p in &paths {
+            let bytes = std::fs::read(p).map_err(|e| format!("{}: {e}", p.display()))?;
+            let before = ders.len();
+            for c in CertificateDer::pem_slice_iter(&bytes) {
+                ders.push(c.map_err(|e| format!("{}: not a PEM certificate: {e}", p.display()))?);
+            }
+            if ders.len() == before {
+                return Err(format!("{}: holds no PEM certificate", p.display()));
+            }
+            // Refused now rather than at the first call.
+            for d in &ders[before..] {
+                webpki::anchor_from_trusted_cert(d)
+                    .map_err(|e| format!("{}: not a usable CA certificate: {e}", p.display()))?;
+            }
+        }
+        if ders.is_empty() {
+            return Err(format!(
+                "{}: no *.pem or *.crt file: put the STI-CA root certificates there",
+                dir.display()
+            ));
+        }
+        Ok(Anchors { ders })
+    }
+
+    /// From certificates already read (tests, benchmarks).
+    pub fn from_ders(ders: Vec<CertificateDer<'static>>) -> Anchors {
+        Anchors { ders }
+    }
+
+    pub fn len(&self) -> usize {
+        self.ders.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.ders.is_empty()
+    }
+
+    fn anchors(&self) -> Vec<TrustAnchor<'_>> {
+        self.ders
+            .iter()
+            .filter_map(|d| webpki::anchor_from_trusted_cert(d).ok())
+            .collect()
+    }
+}
+
+/// A certificate that passed: the leaf, and until when it is valid.
+#[derive(Debug)]
+pub struct Checked {
+    leaf: CertificateDer<'static>,
+    /// Unix seconds of the leaf's notAfter (or the chain's earliest).
+    pub not_after: u64,
+}
+
+/// SHAKEN constrains no extended key usage (ATIS-1000080 defines none), so
+/// any EKU the certificate carries is accepted.
+struct AnyUsage;
+
+impl ExtendedKeyUsageValidator for AnyUsage {
+    fn validate(&self, _iter: KeyPurposeIdIter<'_, '_>) -> Result<(), webpki::Error> {
+        Ok(())
+    }
+}
+
+/// Checks what an `x5u` URL gave (PEM: the leaf first, then intermediates;
+/// or one DER certificate) against the anchors at `now` (unix seconds).
+pub fn check(body: &[u8], anchors: &Anchors, now: u64) -> Result<Checked, StirFailure> {
+    let mut certs: Vec<CertificateDer<'static>> = CertificateDer::pem_slice_iter(body)
+        .filter_map(Result::ok)
+        .collect();
+    if certs.is_empty() {
+        // application/pkix-cert: one DER certificate.
+        certs.push(CertificateDer::from(body.to_vec()));
+    }
+    let leaf = certs.remove(0);
+    let parsed = x509_parser::parse_x509_certificate(&leaf)
+        .map_err(|_| StirFailure::Untrusted)?
+        .1;
+    let ee = EndEntityCert::try_from(&leaf).map_err(|_| StirFailure::Untrusted)?;
+    let anchors_v = anchors.anchors();
+    let time = UnixTime::since_unix_epoch(std::time::Duration::from_secs(now));
+    let algs: &[&dyn SignatureVerificationAlgorithm] = &[
+        webpki::ring::ECDSA_P256_SHA256,
+        webpki::ring::ECDSA_P384_SHA384,
+        webpki::ring::ECDSA_P384_SHA256,
+        webpki::ring::ECDSA_P256_SHA384,
+        webpki::ring::RSA_PKCS1_2048_8192_SHA256,
+    ];
+    let verified = ee.verify_for_usage(algs, &anchors_v, &certs, time, AnyUsage, None, None);
+    match verified {
+        Ok(_) => {}
+        Err(webpki::Error::CertExpired { .. } | webpki::Error::CertNotValidYet { .. }) => {
+            return Err(StirFailure::CertExpired);
+        }
+        Err(_) => return Err(StirFailure::Untrusted),
+    }
+    let has_tn_auth = parsed
+        .extensions()
+        .iter()
+        .any(|e| e.oid.to_id_string() == TN_AUTH_LIST_OID);
+    if !has_tn_auth {
+        return Err(StirFailure::NoTnAuthList);
+    }
+    let not_after = u64::try_from(parsed.validity().not_after.timestamp()).unwrap_or(0);
+    Ok(Checked { leaf, not_after })
+}
+
+/// ES256 as a JWS carries it (RFC 7518 §3.4): R and S, 32 bytes each, not
+/// DER. ring's fixed-length P-256 verifier, offered to webpki.
+#[derive(Debug)]
+struct Es256Fixed;
+
+impl SignatureVerificationAlgorithm for Es256Fixed {
+    fn verify_signature(
+        &self,
+        public_key: &[u8],
+        message: &[u8],
+        signature: &[u8],
+    ) -> Result<(), InvalidSignature> {
+        ring::signature::UnparsedPublicKey::new(
+            &ring::signature::ECDSA_P256_SHA256_FIXED,
+            public_key,
+        )
+        .verify(message, signature)
+        .map_err(|_| InvalidSignature)
+    }
+
+    fn public_key_alg_id(&self) -> AlgorithmIdentifier {
+        alg_id::ECDSA_P256
+    }
+
+    fn signature_alg_id(&self) -> AlgorithmIdentifier {
+        alg_id::ECDSA_SHA256
+    }
+}
+
+impl Checked {
+    /// Checks the signature of a PASSporT (`header.payload.signature`,
+    /// base64url) with this certificate's key; `now` against its validity.
+    pub fn verify(&self, token: &str, now: u64) -> Result<(), StirFailure> {
+        if now > self.not_after {
+            return Err(StirFailure::CertExpired);
+        }
+        let mut parts = token.rsplitn(2, '.');
+        let (Some(sig), Some(signed)) = (parts.next(), parts.next()) else {
+            return Err(StirFailure::Malformed);
+        };
+        let sig = crate::screen::passport::base64_decode(sig).ok_or(StirFailure::Malformed)?;
+        if sig.len() != 64 || signed.split('.').count() != 2 {
+            return Err(StirFailure::Malformed);
+        }
+        let ee = EndEntityCert::try_from(&self.leaf).map_err(|_| StirFailure::Untrusted)?;
+        ee.verify_signature(&Es256Fixed, signed.as_bytes(), &sig)
+            .map_err(|_| StirFailure::BadSignature)
+    }
+}

@@ -1,0 +1,351 @@
+//! STIR/SHAKEN verification (RFC 8224 §6.2, RFC 8225, RFC 8588,
+//! ATIS-1000074): the `x5u` certificate fetched (guarded, `fetch`), checked
+//! against the STI-CA anchors (`chain`) and cached by URL; the PASSporT's
+//! signature verified on a bounded pool of threads of its own. What it gives
+//! is a [`StirCheck`] for screening, which compares the PASSporT's claims
+//! with the call and decides `verstat`.
+//!
+//! Never on the receive threads: the server parks a signed call and asks
+//! [`Verifier::check`] from a task; a certificate not in the cache is
+//! fetched within the call's budget, and if the budget passes the call goes
+//! on as `No-TN-Validation` while the fetch goes on for the next call.
+
+pub mod chain;
+pub mod fetch;
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use tokio::sync::watch;
+
+pub use chain::{Anchors, Checked};
+pub use fetch::{FetchError, FetchRules};
+
+#[cfg(doc)]
+use crate::screen::passport::Verstat;
+use crate::screen::passport::{StirCheck, StirFailure, Unverified};
+
+/// How verification is configured (`[stir]`, read by `config`).
+#[derive(Debug)]
+pub struct StirConfig {
+    pub anchors: Arc<Anchors>,
+    /// The HTTPS trust for `x5u` fetches: the system's, or `x5u_ca_file`.
+    pub https: Arc<rustls::ClientConfig>,
+    pub fetch: FetchRules,
+    /// How long a call may wait for its certificate.
+    pub budget: Duration,
+    /// Fetches at once, in all and per host.
+    pub max_fetches: usize,
+    pub max_fetches_per_host: usize,
+    /// Certificates (and failures) kept, and the longest any is kept.
+    pub cache_entries: usize,
+    pub cache_max_age: Duration,
+    /// How long a failed fetch is remembered (by URL, and by host when the
+    /// host failed).
+    pub negative: Duration,
+    /// Verification threads, and calls waiting for one.
+    pub workers: usize,
+    pub queue: usize,
+}
+
+/// What the verifier did, for `/metrics` and the periodic log.
+#[derive(Debug, Default)]
+pub struct StirCounts {
+    pub fetches: AtomicU64,
+    pub fetch_failures: AtomicU64,
+    pub cache_hits: AtomicU64,
+    /// Calls whose certificate was not had within the budget.
+    pub over_budget: AtomicU64,
+    /// Calls passed unverified because the pool was full.
+    pub busy: AtomicU64,
+    pub verified: AtomicU64,
+    /// Screened calls by the `verstat` they got, in [`Verstat::ALL`]'s order.
+    pub verstat: [AtomicU64; 3],
+}
+
+type CertResult = Result<Arc<Checked>, StirCheck>;
+
+enum Slot {
+    Pending(watch::Receiver<Option<CertResult>>),
+    Ready {
+        result: CertResult,
+        until: Instant,
+        /// The anchors it was checked against (a reload may change them).
+        anchors: usize,
+    },
+}
+
+struct Job {
+    token: String,
+    cert: Arc<Checked>,
+    now: u64,
+    reply: tokio::sync::oneshot::Sender<Result<(), StirFailure>>,
+}
+
+/// The verifier: one per daemon.
+pub struct Verifier {
+    certs: Mutex<HashMap<String, Slot>>,
+    /// Hosts that failed, until when.
+    bad_hosts: Mutex<HashMap<String, Instant>>,
+    fetching: Mutex<(usize, HashMap<String, usize>)>,
+    pool: std::sync::mpsc::SyncSender<Job>,
+    pub counts: Arc<StirCounts>,
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+fn anchors_id(cfg: &StirConfig) -> usize {
+    Arc::as_ptr(&cfg.anchors) as usize
+}
+
+impl Verifier {
+    /// Starts the verification threads (`workers`, `queue` waiting).
+    pub fn start(
+        workers: usize,
+        queue: usize,
+        counts: Arc<StirCounts>,
+    ) -> std::io::Result<Arc<Verifier>> {
+        let (tx, rx) = std::sync::mpsc::sync_channel::<Job>(queue.max(1));
+        let rx = Arc::new(Mutex::new(rx));
+        for i in 0..workers.max(1) {
+            let rx = Arc::clone(&rx);
+            std::thread::Builder::new()
+                .name(format!("stir-verify-{i}"))
+                .spawn(move || {
+                    loop {
+                        let job = { lock(&rx).recv() };
+                        let Ok(job) = job else { return };
+                        let r = job.cert.verify(&job.token, job.now);
+                        let _ = job.reply.send(r);
+                    }
+                })?;
+        }
+        Ok(Arc::new(Verifier {
+            certs: Mutex::new(HashMap::new()),
+            bad_hosts: Mutex::new(HashMap::new()),
+            fetching: Mutex::new((0, HashMap::new())),
+            pool: tx,
+            counts,
+        }))
+    }
+
+    /// Verifies the PASSporT `token` (its certificate at `x5u`) at `now`
+    /// (unix seconds): the certificate within `cfg.budget` from `start`,
+    /// then the signature on the pool.
+    pub async fn check(
+        self: &Arc<Self>,
+        token: String,
+        x5u: String,
+        cfg: &Arc<StirConfig>,
+        now: u64,
+        start: Instant,
+    ) -> StirCheck {
+        let cert = match self.certificate(&x5u, cfg, now, start + cfg.budget).await {
+            Ok(c) => c,
+            Err(check) => return check,
+        };
+        let (reply, answer) = tokio::sync::oneshot::channel();
+        let job = Job {
+            token,
+            cert,
+            now,
+            reply,
+        };
+        if self.pool.try_send(job).is_err() {
+            self.counts.busy.fetch_add(1, Ordering::Relaxed);
+            return StirCheck::Unverified(Unverified::Busy);
+        }
+        match answer.await {
+            Ok(Ok(())) => {
+                self.counts.verified.fetch_add(1, Ordering::Relaxed);
+                StirCheck::Signed
+            }
+            Ok(Err(f)) => StirCheck::Failed(f),
+            Err(_) => StirCheck::Unverified(Unverified::Busy),
+        }
+    }
+
+    /// The checked certificate at `url`, from the cache or fetched by `deadline`.
+    async fn certificate(
+        self: &Arc<Self>,
+        url: &str,
+        cfg: &Arc<StirConfig>,
+        now: u64,
+        deadline: Instant,
+    ) -> CertResult {
+        let no_cert = Err(StirCheck::Unverified(Unverified::NoCertificate));
+        let mut rx = {
+            let mut certs = lock(&self.certs);
+            match certs.get(url) {
+                Some(Slot::Ready {
+                    result,
+                    until,
+                    anchors,
+                }) if *until > Instant::now() && *anchors == anchors_id(cfg) => {
+                    self.counts.cache_hits.fetch_add(1, Ordering::Relaxed);
+                    return result.clone();
+                }
+                Some(Slot::Pending(rx)) => rx.clone(),
+                _ => {
+                    let Ok(parsed) = fetch::Url::parse(url) else {
+                        return Err(StirCheck::Failed(StirFailure::Malformed));
+                    };
+                    if lock(&self.bad_hosts)
+                        .get(&parsed.host)
+                        .is_some_and(|t| *t > Instant::now())
+                    {
+                        return no_cert;
+                    }
+                    if !self.take_fetch(&parsed.host, cfg) {
+                        return no_cert;
+                    }
+                    let (tx, rx) = watch::channel(None);
+                    certs.insert(url.to_string(), Slot::Pending(rx.clone()));
+                    let me = Arc::clone(self);
+                    let (url, cfg) = (url.to_string(), Arc::clone(cfg));
+                    tokio::spawn(
+                        async move { me.fetch_and_check(url, parsed, cfg, now, tx).await },
+                    );
+                    rx
+                }
+            }
+        };
+        let wait = deadline.saturating_duration_since(Instant::now());
+        let got = tokio::time::timeout(wait, rx.wait_for(Option::is_some)).await;
+        match got {
+            Ok(Ok(r)) => r.clone().unwrap_or(no_cert),
+            Ok(Err(_)) => no_cert,
+            Err(_) => {
+                self.counts.over_budget.fetch_add(1, Ordering::Relaxed);
+                no_cert
+            }
+        }
+    }
+
+    fn take_fetch(&self, host: &str, cfg: &StirConfig) -> bool {
+        let mut f = lock(&self.fetching);
+        let on_host = f.1.get(host).copied().unwrap_or(0);
+        if f.0 >= cfg.max_fetches || on_host >= cfg.max_fetches_per_host {
+            return false;
+        }
+        f.0 += 1;
+        f.1.insert(host.to_string(), on_host + 1);
+        true
+    }
+
+    fn end_fetch(&self, host: &str) {
+        let mut f = lock(&self.fetching);
+        f.0 = f.0.saturating_sub(1);
+        if let Some(n) = f.1.get_mut(host) {
+            *n -= 1;
+            if *n == 0 {
+                f.1.remove(host);
+            }
+        }
+    }
+
+    async fn fetch_and_check(
+        self: Arc<Self>,
+        url: String,
+        parsed: fetch::Url,
+        cfg: Arc<StirConfig>,
+        now: u64,
+        tx: watch::Sender<Option<CertResult>>,
+    ) {
+        self.counts.fetches.fetch_add(1, Ordering::Relaxed);
+        let fetched = fetch::fetch(&parsed, &cfg.fetch, Arc::clone(&cfg.https)).await;
+        self.end_fetch(&parsed.host);
+        let (result, keep) = match fetched {
+            Ok(f) => {
+                let anchors = Arc::clone(&cfg.anchors);
+                let checked =
+                    tokio::task::spawn_blocking(move || chain::check(&f.body, &anchors, now)).await;
+                let keep = f
+                    .max_age
+                    .unwrap_or(cfg.cache_max_age)
+                    .min(cfg.cache_max_age);
+                match checked {
+                    Ok(Ok(c)) => {
+                        let left = Duration::from_secs(c.not_after.saturating_sub(now));
+                        (Ok(Arc::new(c)), keep.min(left))
+                    }
+                    Ok(Err(f)) => {
+                        tracing::info!(x5u = %url, failure = ?f, "STIR certificate refused");
+                        (Err(StirCheck::Failed(f)), keep)
+                    }
+                    Err(_) => (
+                        Err(StirCheck::Unverified(Unverified::NoCertificate)),
+                        cfg.negative,
+                    ),
+                }
+            }
+            Err(e) => {
+                self.counts.fetch_failures.fetch_add(1, Ordering::Relaxed);
+                tracing::info!(x5u = %url, error = %e, "STIR certificate fetch failed");
+                if e.host_wide() {
+                    let mut bad = lock(&self.bad_hosts);
+                    if bad.len() >= cfg.cache_entries {
+                        let t = Instant::now();
+                        bad.retain(|_, until| *until > t);
+                    }
+                    if bad.len() < cfg.cache_entries {
+                        bad.insert(parsed.host.clone(), Instant::now() + cfg.negative);
+                    }
+                }
+                (
+                    Err(StirCheck::Unverified(Unverified::NoCertificate)),
+                    cfg.negative,
+                )
+            }
+        };
+        {
+            let mut certs = lock(&self.certs);
+            if keep.is_zero() {
+                certs.remove(&url);
+            } else {
+                if certs.len() >= cfg.cache_entries {
+                    evict(&mut certs, cfg.cache_entries);
+                }
+                certs.insert(
+                    url,
+                    Slot::Ready {
+                        result: result.clone(),
+                        until: Instant::now() + keep,
+                        anchors: anchors_id(&cfg),
+                    },
+                );
+            }
+        }
+        let _ = tx.send(Some(result));
+    }
+
+    /// Certificates in the cache (fetched or failed), for `/metrics`.
+    pub fn cached(&self) -> usize {
+        lock(&self.certs).len()
+    }
+}
+
+/// Makes room: the expired entries go, then the ones that expire first.
+fn evict(certs: &mut HashMap<String, Slot>, max: usize) {
+    let now = Instant::now();
+    certs.retain(|_, s| !matches!(s, Slot::Ready { until, .. } if *until <= now));
+    while certs.len() >= max {
+        let first = certs
+            .iter()
+            .filter_map(|(k, s)| match s {
+                Slot::Ready { until, .. } => Some((k.clone(), *until)),
+                Slot::Pending(_) => None,
+            })
+            .min_by_key(|(_, u)| *u);
+        match first {
+            Some((k, _)) => {
+                certs.remove(&k);
+            }
+            None => return,
+        }
+    }
+}

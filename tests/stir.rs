@@ -1,0 +1,311 @@
+//! STIR/SHAKEN verification (`[stir]`) end to end: the real daemon, a test
+//! STI PKI (rcgen), a local HTTPS server for `x5u`, PASSporTs signed in the
+//! test with fresh `iat`s; SIP over UDP and TCP. What each case must give:
+//! the answer, its `verstat`, the reasons in the NOC line.
+
+#[path = "support/sti.rs"]
+mod sti;
+mod support;
+
+use std::collections::HashMap;
+use std::time::{Duration, Instant};
+
+use sti::*;
+use support::*;
+
+const CALLER: &str = "+31201234568";
+const CALLEE: &str = "+31104567890";
+
+struct Setup {
+    d: Daemon,
+    pki: Pki,
+    x5u: X5uServer,
+    client: std::net::UdpSocket,
+}
+
+fn setup(name: &str, extra: &str) -> Setup {
+    let dir = temp_dir(name);
+    let pki = Pki::new(&dir);
+    let files: HashMap<String, String> = [
+        ("/good.pem", &pki.good.chain_pem),
+        ("/no-tn.pem", &pki.no_tn_auth.chain_pem),
+        ("/expired.pem", &pki.expired.chain_pem),
+        ("/untrusted.pem", &pki.untrusted.chain_pem),
+        ("/good2.pem", &pki.good.chain_pem),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_string(), v.clone()))
+    .collect();
+    let x5u = X5uServer::start(&pki, files, Duration::from_millis(1500));
+    let body = format!(
+        "[sip]\nudp = [\"127.0.0.1:0\"]\ntcp = [\"127.0.0.1:0\"]\nudp_threads = 1\n\
+         [[lists]]\nname = \"protected-companies\"\nrole = \"protected\"\nfile = \"protected.toml\"\n\
+         {}\n{extra}",
+        stir_section("")
+    );
+    std::fs::write(
+        dir.join("protected.toml"),
+        "name = \"protected-companies\"\nversion = 1\n\n[[company]]\nname = \"ING\"\n\
+         brands = [\"ING\"]\nnumbers = [\"+3120228*\"]\ninbound_only = [\"+31202288888\"]\n",
+    )
+    .expect("protected list");
+    let cfg = config(&dir, &body);
+    let d = Daemon::start_config(dir, cfg, &[]);
+    Setup {
+        d,
+        pki,
+        x5u,
+        client: udp_client("127.0.0.1:0"),
+    }
+}
+
+impl Setup {
+    /// Sends a signed INVITE over UDP; the answer and the NOC line.
+    fn call(&self, call_id: &str, from: &str, identity: &str) -> (String, String) {
+        let msg = invite(call_id, from, &format!("Identity: {identity}\r\n"));
+        let resp = udp_ask(&self.client, self.d.udp, &msg).expect("an answer");
+        (resp, self.d.noc_line(call_id))
+    }
+}
+
+fn field<'a>(line: &'a str, key: &str) -> Option<&'a str> {
+    line.split_whitespace()
+        .find_map(|w| w.strip_prefix(&format!("{key}=")))
+}
+
+#[test]
+fn signed_calls_are_verified_and_each_failure_has_its_reason() {
+    let s = setup("stir-cases", "");
+    let now = unix_now();
+    let good = s.x5u.url("/good.pem");
+    let c = CALLER.trim_start_matches('+');
+    let e = CALLEE.trim_start_matches('+');
+
+    // A, B and C: the signature verifies; C is still attestation C.
+    for (i, attest) in ["A", "B", "C"].iter().enumerate() {
+        let id = s.pki.good.identity(c, e, attest, now, &good);
+        let (resp, line) = s.call(&format!("stir-ok-{i}"), CALLER, &id);
+        assert_eq!(
+            field(&line, "verstat"),
+            Some("TN-Validation-Passed"),
+            "{line}"
+        );
+        assert_eq!(status(&resp), 302, "{resp}");
+        let pai = header(&resp, "P-Asserted-Identity").expect("the verified identity");
+        assert!(
+            pai.contains(&format!(
+                "sip:{CALLER};verstat=TN-Validation-Passed@carrier.example"
+            )),
+            "{pai}"
+        );
+        let reasons = field(&line, "reasons").unwrap_or("-");
+        if *attest == "C" {
+            assert!(reasons.contains("shaken:attest-c"), "{line}");
+        } else {
+            assert_eq!(reasons, "-", "{line}");
+        }
+    }
+    // One fetch for the three calls: the others were cache hits.
+    assert_eq!(s.x5u.hits("/good.pem"), 1);
+
+    let failed = |call_id: &str, id: &str, reason: &str| {
+        let (resp, line) = s.call(call_id, CALLER, id);
+        assert_eq!(
+            field(&line, "verstat"),
+            Some("TN-Validation-Failed"),
+            "{line}"
+        );
+        assert!(
+            field(&line, "reasons").unwrap_or("").contains(reason),
+            "{reason}: {line}"
+        );
+        // Tagged, not rejected: the caller ID is nobody protected.
+        assert_eq!(status(&resp), 302, "{resp}");
+        assert!(
+            header(&resp, "P-Asserted-Identity")
+                .is_some_and(|p| p.contains("verstat=TN-Validation-Failed")),
+            "{resp}"
+        );
+    };
+    // A signature by another key than the certificate's.
+    let forged = s.pki.no_tn_auth.identity(c, e, "A", now, &good);
+    failed("stir-forged", &forged, "stir:bad-signature");
+    // iat too old (the freshness window is 60 s).
+    let old = s.pki.good.identity(c, e, "A", now - 600, &good);
+    failed("stir-old", &old, "shaken:stale");
+    // orig is not the caller.
+    let other = s.pki.good.identity("31209999999", e, "A", now, &good);
+    failed("stir-orig", &other, "shaken:orig-mismatch");
+    // dest is not the To number: its own reason.
+    let elsewhere = s.pki.good.identity(c, "31101111111", "A", now, &good);
+    failed("stir-dest", &elsewhere, "stir:dest-mismatch");
+    // The certificate: untrusted chain, expired, no TNAuthList.
+    let untrusted = s
+        .pki
+        .untrusted
+        .identity(c, e, "A", now, &s.x5u.url("/untrusted.pem"));
+    failed("stir-untrusted", &untrusted, "stir:untrusted-cert");
+    let expired = s
+        .pki
+        .expired
+        .identity(c, e, "A", now, &s.x5u.url("/expired.pem"));
+    failed("stir-expired", &expired, "stir:cert-expired");
+    let no_tn = s
+        .pki
+        .no_tn_auth
+        .identity(c, e, "A", now, &s.x5u.url("/no-tn.pem"));
+    failed("stir-no-tn", &no_tn, "stir:no-tnauthlist");
+    // An x5u that is not https.
+    let plain = s
+        .pki
+        .good
+        .identity(c, e, "A", now, "http://localhost/good.pem");
+    failed("stir-http", &plain, "stir:malformed");
+
+    // A failed signature on a protected company's number: rejected, 608.
+    let ing = "+31202280001";
+    let forged_ing = s
+        .pki
+        .no_tn_auth
+        .identity(ing.trim_start_matches('+'), e, "A", now, &good);
+    let (resp, line) = s.call("stir-ing", ing, &forged_ing);
+    assert_eq!(status(&resp), 608, "{resp}");
+    assert!(line.contains("stir:failed-protected"), "{line}");
+    // The same number, verified: through.
+    let ing_ok = s
+        .pki
+        .good
+        .identity(ing.trim_start_matches('+'), e, "A", now, &good);
+    let (resp, line) = s.call("stir-ing-ok", ing, &ing_ok);
+    assert_eq!(status(&resp), 302, "{resp}\n{line}");
+    assert_eq!(
+        field(&line, "verstat"),
+        Some("TN-Validation-Passed"),
+        "{line}"
+    );
+
+    // An unsigned call: no verstat at all.
+    let resp = udp_ask(&s.client, s.d.udp, &invite("stir-none", CALLER, "")).expect("answer");
+    assert_eq!(status(&resp), 302);
+    assert_eq!(header(&resp, "P-Asserted-Identity"), None, "{resp}");
+    assert_eq!(field(&s.d.noc_line("stir-none"), "verstat"), None);
+}
+
+#[test]
+fn a_slow_or_unreachable_x5u_costs_the_call_its_budget_only() {
+    let s = setup("stir-slow", "");
+    let now = unix_now();
+    let (c, e) = (
+        CALLER.trim_start_matches('+'),
+        CALLEE.trim_start_matches('+'),
+    );
+    // The server answers /slow/… after 1.5 s; the budget is 400 ms.
+    let slow = s.x5u.url("/slow/good.pem");
+    let id = s.pki.good.identity(c, e, "A", now, &slow);
+    let t = Instant::now();
+    let (resp, line) = s.call("stir-slow-1", CALLER, &id);
+    let took = t.elapsed();
+    assert_eq!(status(&resp), 302, "{resp}");
+    assert_eq!(field(&line, "verstat"), Some("No-TN-Validation"), "{line}");
+    assert!(
+        took < Duration::from_millis(1400),
+        "answered after {took:?}"
+    );
+    let us: u64 = field(&line, "latency_us")
+        .and_then(|v| v.parse().ok())
+        .expect("latency");
+    assert!(us >= 400_000, "the wait counts in latency_us: {line}");
+    // The fetch went on: once it is in, the next call is verified.
+    let deadline = Instant::now() + TIMEOUT;
+    let mut n = 0;
+    loop {
+        n += 1;
+        let id = s.pki.good.identity(c, e, "A", unix_now(), &slow);
+        let (_, line) = s.call(&format!("stir-slow-next-{n}"), CALLER, &id);
+        if field(&line, "verstat") == Some("TN-Validation-Passed") {
+            break;
+        }
+        assert!(Instant::now() < deadline, "never verified: {line}");
+    }
+    assert_eq!(s.x5u.hits("/slow/good.pem"), 1, "one fetch, then the cache");
+
+    // Unreachable (nothing listens), refused (a redirect; too large): the
+    // call goes on unverified, promptly.
+    for (i, url) in [
+        "https://127.0.0.1:1/x.pem".to_string(),
+        s.x5u.url("/redirect.pem"),
+        s.x5u.url("/big.pem"),
+        s.x5u.url("/missing.pem"),
+        "https://169.254.169.254/latest/meta-data".to_string(),
+    ]
+    .iter()
+    .enumerate()
+    {
+        let id = s.pki.good.identity(c, e, "A", unix_now(), url);
+        let t = Instant::now();
+        let (resp, line) = s.call(&format!("stir-bad-x5u-{i}"), CALLER, &id);
+        assert_eq!(status(&resp), 302, "{url}: {resp}");
+        assert_eq!(
+            field(&line, "verstat"),
+            Some("No-TN-Validation"),
+            "{url}: {line}"
+        );
+        assert!(
+            t.elapsed() < Duration::from_millis(1400),
+            "{url}: {:?}",
+            t.elapsed()
+        );
+    }
+    // Private addresses are never fetched unless allowed: 169.254.169.254 was refused
+    // before any connection (the metadata service of a cloud).
+}
+
+#[test]
+fn retransmissions_while_verifying_are_absorbed_and_tcp_works_too() {
+    let s = setup("stir-retrans", "");
+    let now = unix_now();
+    let (c, e) = (
+        CALLER.trim_start_matches('+'),
+        CALLEE.trim_start_matches('+'),
+    );
+    let id = s
+        .pki
+        .good
+        .identity(c, e, "A", now, &s.x5u.url("/slow/good2.pem"));
+    let msg = invite("stir-rt", CALLER, &format!("Identity: {id}\r\n"));
+    // Three sends of the same INVITE: one answer (the others absorbed or the cached answer).
+    s.client.send_to(&msg, s.d.udp).unwrap();
+    s.client.send_to(&msg, s.d.udp).unwrap();
+    let mut buf = vec![0u8; 65536];
+    let (n, _) = s.client.recv_from(&mut buf).expect("the answer");
+    let first = String::from_utf8_lossy(&buf[..n]).into_owned();
+    assert_eq!(status(&first), 302, "{first}");
+    s.client.send_to(&msg, s.d.udp).unwrap();
+    let (n, _) = s.client.recv_from(&mut buf).expect("the cached answer");
+    assert_eq!(String::from_utf8_lossy(&buf[..n]), first);
+    let line = s.d.noc_line("stir-rt");
+    assert_eq!(field(&line, "verstat"), Some("No-TN-Validation"), "{line}");
+    // One NOC line for the call.
+    let lines = s.d.stdout.all();
+    assert_eq!(
+        lines
+            .iter()
+            .filter(|l| l.contains("call_id=stir-rt "))
+            .count(),
+        1
+    );
+
+    // Over TCP: the answer comes back on the connection.
+    let mut tcp = tcp_connect(s.d.tcp);
+    let id = s
+        .pki
+        .good
+        .identity(c, e, "B", unix_now(), &s.x5u.url("/good.pem"));
+    let msg = String::from_utf8(invite("stir-tcp", CALLER, &format!("Identity: {id}\r\n")))
+        .unwrap()
+        .replace("SIP/2.0/UDP", "SIP/2.0/TCP");
+    tcp_send(&mut tcp, msg.as_bytes());
+    let resp = tcp_read_response(&mut tcp).expect("an answer over TCP");
+    assert_eq!(status(&resp), 302, "{resp}");
+    assert!(resp.contains("verstat=TN-Validation-Passed"), "{resp}");
+}

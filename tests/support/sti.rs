@@ -1,0 +1,249 @@
+//! A test STI PKI and an HTTPS server for `x5u`: an STI-CA root, an
+//! intermediate and leaves (with the TNAuthList extension, RFC 8226, or
+//! without; valid or expired; under a root nobody trusts), made with rcgen;
+//! PASSporTs (RFC 8225, SHAKEN RFC 8588) signed ES256 with ring; and a small
+//! HTTPS server (rustls) that serves the certificates by path, one of them
+//! slowly, and counts the requests per path.
+
+use std::collections::HashMap;
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpListener};
+use std::path::Path;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use rcgen::{
+    BasicConstraints, Certificate, CertificateParams, CustomExtension, DnType, IsCa, KeyPair,
+};
+
+/// TNAuthList (RFC 8226 §9) with one service provider code: SEQUENCE {
+/// [0] EXPLICIT IA5String "1234" }.
+const TN_AUTH_LIST: [u8; 10] = [0x30, 0x08, 0xa0, 0x06, 0x16, 0x04, b'1', b'2', b'3', b'4'];
+const TN_AUTH_LIST_OID: [u64; 9] = [1, 3, 6, 1, 5, 5, 7, 1, 26];
+
+/// A signing identity: its chain as served at `x5u` (PEM) and its key.
+pub struct Signer {
+    pub chain_pem: String,
+    pub key: KeyPair,
+}
+
+impl Signer {
+    /// A SHAKEN Identity header value for a call from `orig` to `dest` (E.164
+    /// digits), attestation `attest`, issued at `iat`, certificate at `x5u`.
+    pub fn identity(&self, orig: &str, dest: &str, attest: &str, iat: u64, x5u: &str) -> String {
+        let header = format!(r#"{{"alg":"ES256","ppt":"shaken","typ":"passport","x5u":"{x5u}"}}"#);
+        let payload = format!(
+            r#"{{"attest":"{attest}","dest":{{"tn":["{dest}"]}},"iat":{iat},"orig":{{"tn":"{orig}"}},"origid":"123e4567-e89b-12d3-a456-426655440000"}}"#
+        );
+        let signing_input = format!(
+            "{}.{}",
+            URL_SAFE_NO_PAD.encode(header),
+            URL_SAFE_NO_PAD.encode(payload)
+        );
+        let rng = ring::rand::SystemRandom::new();
+        let pair = ring::signature::EcdsaKeyPair::from_pkcs8(
+            &ring::signature::ECDSA_P256_SHA256_FIXED_SIGNING,
+            &self.key.serialize_der(),
+            &rng,
+        )
+        .expect("a P-256 PKCS#8 key");
+        let sig = pair.sign(&rng, signing_input.as_bytes()).expect("signed");
+        format!(
+            "{signing_input}.{};info=<{x5u}>;alg=ES256;ppt=shaken",
+            URL_SAFE_NO_PAD.encode(sig.as_ref())
+        )
+    }
+}
+
+fn ca(name: &str, issuer: Option<(&Certificate, &KeyPair)>) -> (Certificate, KeyPair) {
+    let key = KeyPair::generate().expect("a key");
+    let mut p = CertificateParams::new(Vec::<String>::new()).expect("params");
+    p.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+    p.distinguished_name.push(DnType::CommonName, name);
+    let cert = match issuer {
+        None => p.self_signed(&key),
+        Some((c, k)) => p.signed_by(&key, c, k),
+    }
+    .expect("a CA certificate");
+    (cert, key)
+}
+
+fn leaf(
+    name: &str,
+    issuer: (&Certificate, &KeyPair),
+    chain_extra: &[&Certificate],
+    tn_auth: bool,
+    expired: bool,
+) -> Signer {
+    let key = KeyPair::generate().expect("a key");
+    let mut p = CertificateParams::new(Vec::<String>::new()).expect("params");
+    p.distinguished_name.push(DnType::CommonName, name);
+    if tn_auth {
+        p.custom_extensions = vec![CustomExtension::from_oid_content(
+            &TN_AUTH_LIST_OID,
+            TN_AUTH_LIST.to_vec(),
+        )];
+    }
+    if expired {
+        p.not_before = rcgen::date_time_ymd(2020, 1, 1);
+        p.not_after = rcgen::date_time_ymd(2021, 1, 1);
+    }
+    let cert = p.signed_by(&key, issuer.0, issuer.1).expect("a leaf");
+    let mut chain_pem = cert.pem();
+    for c in chain_extra {
+        chain_pem.push_str(&c.pem());
+    }
+    Signer { chain_pem, key }
+}
+
+/// The test STI PKI, written into `dir`: `anchors/sti-ca.pem` (the root to
+/// trust), `web-ca.pem` (the CA of the HTTPS server's certificate),
+/// `https.pem`/`https.key` (for `localhost` and 127.0.0.1).
+pub struct Pki {
+    /// Chains to the root through the intermediate, with TNAuthList.
+    pub good: Signer,
+    pub no_tn_auth: Signer,
+    pub expired: Signer,
+    /// Chains to a root that is not a trust anchor.
+    pub untrusted: Signer,
+    pub https_cert: String,
+    pub https_key: String,
+}
+
+impl Pki {
+    pub fn new(dir: &Path) -> Pki {
+        let (root, root_key) = ca("Test STI-CA root", None);
+        let (inter, inter_key) = ca("Test STI-CA intermediate", Some((&root, &root_key)));
+        let issuer = (&inter, &inter_key);
+        let good = leaf("SHAKEN 1234", issuer, &[&inter], true, false);
+        let no_tn_auth = leaf("no TNAuthList", issuer, &[&inter], false, false);
+        let expired = leaf("expired", issuer, &[&inter], true, true);
+        let (other, other_key) = ca("Nobody's STI-CA", None);
+        let untrusted = leaf("untrusted", (&other, &other_key), &[], true, false);
+        std::fs::create_dir_all(dir.join("anchors")).expect("anchors dir");
+        std::fs::write(dir.join("anchors/sti-ca.pem"), root.pem()).expect("anchor");
+        let (web, web_key) = ca("Test web CA", None);
+        let https_key = KeyPair::generate().expect("a key");
+        let https = CertificateParams::new(vec!["localhost".into(), "127.0.0.1".into()])
+            .expect("params")
+            .signed_by(&https_key, &web, &web_key)
+            .expect("https cert");
+        std::fs::write(dir.join("web-ca.pem"), web.pem()).expect("web CA");
+        std::fs::write(dir.join("https.pem"), https.pem()).expect("https cert");
+        std::fs::write(dir.join("https.key"), https_key.serialize_pem()).expect("https key");
+        Pki {
+            good,
+            no_tn_auth,
+            expired,
+            untrusted,
+            https_cert: https.pem(),
+            https_key: https_key.serialize_pem(),
+        }
+    }
+}
+
+/// The HTTPS server for `x5u`: `files` by path; `/slow/…` paths answer
+/// after `slow` with the file of the rest of the path.
+pub struct X5uServer {
+    pub addr: SocketAddr,
+    hits: Arc<Mutex<HashMap<String, usize>>>,
+}
+
+impl X5uServer {
+    pub fn start(pki: &Pki, files: HashMap<String, String>, slow: Duration) -> X5uServer {
+        let certs: Vec<_> =
+            rustls_pki_types::pem::PemObject::pem_slice_iter(pki.https_cert.as_bytes())
+                .map(|c| c.expect("cert"))
+                .collect();
+        let key =
+            <rustls_pki_types::PrivateKeyDer as rustls_pki_types::pem::PemObject>::from_pem_slice(
+                pki.https_key.as_bytes(),
+            )
+            .expect("key");
+        let cfg = Arc::new(
+            rustls::ServerConfig::builder_with_provider(Arc::new(
+                rustls::crypto::ring::default_provider(),
+            ))
+            .with_safe_default_protocol_versions()
+            .expect("versions")
+            .with_no_client_auth()
+            .with_single_cert(certs, key)
+            .expect("server config"),
+        );
+        let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
+        let addr = listener.local_addr().expect("addr");
+        let hits = Arc::new(Mutex::new(HashMap::new()));
+        let files = Arc::new(files);
+        {
+            let hits = Arc::clone(&hits);
+            std::thread::spawn(move || {
+                for s in listener.incoming() {
+                    let Ok(s) = s else { continue };
+                    let (cfg, files, hits) =
+                        (Arc::clone(&cfg), Arc::clone(&files), Arc::clone(&hits));
+                    std::thread::spawn(move || {
+                        let _ = s.set_read_timeout(Some(Duration::from_secs(10)));
+                        let conn = rustls::ServerConnection::new(cfg).expect("conn");
+                        let mut tls = rustls::StreamOwned::new(conn, s);
+                        let mut req = Vec::new();
+                        let mut buf = [0u8; 1024];
+                        while !req.windows(4).any(|w| w == b"\r\n\r\n") {
+                            match tls.read(&mut buf) {
+                                Ok(0) | Err(_) => return,
+                                Ok(n) => req.extend_from_slice(&buf[..n]),
+                            }
+                        }
+                        let text = String::from_utf8_lossy(&req).into_owned();
+                        let path = text.split_whitespace().nth(1).unwrap_or("/").to_string();
+                        *hits.lock().unwrap().entry(path.clone()).or_insert(0) += 1;
+                        let (path, wait) = match path.strip_prefix("/slow") {
+                            Some(rest) => (rest.to_string(), slow),
+                            None => (path, Duration::ZERO),
+                        };
+                        std::thread::sleep(wait);
+                        let resp = match (path.as_str(), files.get(&path)) {
+                            ("/redirect.pem", _) => "HTTP/1.1 302 Found\r\nLocation: https://localhost/good.pem\r\nContent-Length: 0\r\n\r\n".to_string(),
+                            ("/big.pem", _) => format!("HTTP/1.1 200 OK\r\nContent-Length: 20000\r\n\r\n{}", "A".repeat(20000)),
+                            (_, Some(body)) => format!(
+                                "HTTP/1.1 200 OK\r\nContent-Type: application/pem-certificate-chain\r\nCache-Control: max-age=3600\r\nContent-Length: {}\r\n\r\n{body}",
+                                body.len()
+                            ),
+                            (_, None) => "HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\n\r\n".to_string(),
+                        };
+                        let _ = tls.write_all(resp.as_bytes());
+                        let _ = tls.flush();
+                        tls.conn.send_close_notify();
+                        let _ = tls.flush();
+                    });
+                }
+            });
+        }
+        X5uServer { addr, hits }
+    }
+
+    /// Requests seen for `path`.
+    pub fn hits(&self, path: &str) -> usize {
+        self.hits.lock().unwrap().get(path).copied().unwrap_or(0)
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("https://localhost:{}{path}", self.addr.port())
+    }
+}
+
+/// The `[stir]` section for the test PKI in the daemon's directory.
+pub fn stir_section(extra: &str) -> String {
+    format!(
+        "[stir]\ntrust_anchors = \"anchors\"\nx5u_ca_file = \"web-ca.pem\"\n\
+         x5u_allow_networks = [\"127.0.0.0/8\", \"::1/128\"]\nbudget_ms = 400\nfetch_timeout_ms = 3000\n{extra}"
+    )
+}
+
+pub fn unix_now() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("clock")
+        .as_secs()
+}
