@@ -209,8 +209,13 @@ fn ready_line(shared: &Shared, sip: &Sip, api_bound: &str, config: &Path) -> Str
                 .join(",")
         ),
     };
+    let tls = if sip.tls.is_empty() {
+        String::new()
+    } else {
+        format!(" tls={}", names(&sip.tls))
+    };
     format!(
-        "callscreen ready: mode={mode} udp={} tcp={}{api_bound} lists={} config={}",
+        "callscreen ready: mode={mode} udp={} tcp={}{tls}{api_bound} lists={} config={}",
         names(&sip.udp),
         names(&sip.tcp),
         lists.join(","),

@@ -110,3 +110,25 @@ pub fn trusting(ca: Option<&Path>) -> Result<Arc<rustls::ClientConfig>, String> 
         .with_no_client_auth();
     Ok(Arc::new(cfg))
 }
+
+/// The DNS names of a certificate's subjectAltName and its common names,
+/// lower case (what `tls_names` on a peer is compared with).
+pub fn names(der: &CertificateDer<'_>) -> Vec<String> {
+    let Ok((_, cert)) = x509_parser::parse_x509_certificate(der) else {
+        return Vec::new();
+    };
+    let mut out = Vec::new();
+    if let Ok(Some(san)) = cert.subject_alternative_name() {
+        for n in &san.value.general_names {
+            if let x509_parser::extensions::GeneralName::DNSName(d) = n {
+                out.push(d.to_ascii_lowercase());
+            }
+        }
+    }
+    for cn in cert.subject().iter_common_name() {
+        if let Ok(s) = cn.as_str() {
+            out.push(s.to_ascii_lowercase());
+        }
+    }
+    out
+}

@@ -57,6 +57,11 @@ pub(super) fn sbcs(cx: &mut Ctx<'_>, raw: &schema::Config) -> Vec<Sbc> {
             trunk_param: sv.trunk_param.clone(),
             trunk_header: sv.trunk_header.clone(),
             default_peer,
+            tls_names: sv
+                .tls_names
+                .iter()
+                .map(|n| n.get_ref().trim().to_ascii_lowercase())
+                .collect(),
         });
     }
     sbcs
@@ -170,6 +175,11 @@ pub(super) fn peers(
             trunk_ids: pv.trunk_ids.clone(),
             nets,
             limit,
+            tls_names: pv
+                .tls_names
+                .iter()
+                .map(|n| n.get_ref().trim().to_ascii_lowercase())
+                .collect(),
         });
     }
     (peers, matches)

@@ -204,6 +204,10 @@ pub struct SipSection {
     pub peer_burst: Option<u32>,
     pub shed_queue_age_ms: Option<u64>,
     pub udp_queue_per_peer: Option<bool>,
+    pub tls: Option<Vec<Spanned<String>>>,
+    pub tls_cert: Option<Spanned<String>>,
+    pub tls_key: Option<Spanned<String>>,
+    pub tls_client_ca: Option<Spanned<String>>,
 }
 
 #[derive(Deserialize, Default)]
@@ -339,6 +343,9 @@ pub struct SbcEntry {
     pub trunk_header: Option<String>,
     #[serde(default)]
     pub default_peer: Option<String>,
+    /// Over TLS, the names (SAN DNS or CN) its client certificate must carry.
+    #[serde(default)]
+    pub tls_names: Vec<Spanned<String>>,
 }
 
 #[derive(Deserialize)]
@@ -356,6 +363,9 @@ pub struct PeerEntry {
     pub domestic_cli_allowed: bool,
     #[serde(default)]
     pub shaken_signs: bool,
+    /// Over TLS, the names (SAN DNS or CN) its client certificate must carry.
+    #[serde(default)]
+    pub tls_names: Vec<Spanned<String>>,
     #[serde(default)]
     pub number_context: Option<Spanned<toml::Value>>,
     #[serde(default)]

@@ -35,6 +35,9 @@ pub struct Sbc {
     pub trunk_header: Option<String>,
     /// The peer of calls that arrive from this SBC without a trunk id.
     pub default_peer: Option<usize>,
+    /// Over TLS, a connection from its addresses must present a client
+    /// certificate with one of these names (lower case; empty: any).
+    pub tls_names: Vec<String>,
 }
 
 /// What callscreen does with an INVITE.
@@ -104,6 +107,18 @@ pub struct SipSettings {
     /// Each SBC and direct peer address gets a UDP socket of its own (a
     /// queue the kernel fills per sender), read in turn with the others.
     pub udp_queue_per_peer: bool,
+    /// SIP over TLS (RFC 3261 §26.2): where it listens, and its certificate.
+    pub tls: Vec<std::net::SocketAddr>,
+    pub tls_files: Option<SipTls>,
+}
+
+/// The SIP TLS listener's certificate and key (PEM), and the CA that
+/// client certificates must chain to (mutual TLS), if any.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SipTls {
+    pub cert: PathBuf,
+    pub key: PathBuf,
+    pub client_ca: Option<PathBuf>,
 }
 
 /// What an INVITE over its peer's rate limit gets.
@@ -154,6 +169,9 @@ pub struct PeerMatch {
     /// Its INVITEs per second (keyed by ingress peer: the trunk id an SBC
     /// signals, or the source address of a direct peer).
     pub limit: PeerLimit,
+    /// Over TLS, a connection from its addresses must present a client
+    /// certificate with one of these names (lower case; empty: any).
+    pub tls_names: Vec<String>,
 }
 
 /// How tags are written on a tagged call.

@@ -30,6 +30,69 @@ fn addresses(
     out
 }
 
+/// `[sip] tls`, `tls_cert`, `tls_key`, `tls_client_ca`: the files are read
+/// now (a bad one is refused with its key and line), and `tls_names` on a
+/// peer needs a client CA to check them against.
+pub(super) fn sip_tls(
+    cx: &mut Ctx<'_>,
+    raw: &schema::Config,
+    base: &std::path::Path,
+    sip: &mut SipSettings,
+) {
+    let s = &raw.sip;
+    let named = raw
+        .peers
+        .iter()
+        .find(|p| !p.get_ref().tls_names.is_empty())
+        .map(|p| p.span())
+        .or_else(|| {
+            raw.sbcs
+                .iter()
+                .find(|s| !s.get_ref().tls_names.is_empty())
+                .map(|s| s.span())
+        });
+    let Some(listen) = &s.tls else {
+        if let Some(k) = s.tls_cert.as_ref().or(s.tls_key.as_ref()) {
+            cx.err::<()>(Some(k.span()), "sip.tls", "tls_cert and tls_key are for the TLS listener: add tls = [\"IP:PORT\"], e.g. \"0.0.0.0:5061\"");
+        }
+        if let Some(p) = named {
+            cx.err::<()>(Some(p), "tls_names", "names are checked on SIP over TLS: add [sip] tls, tls_cert, tls_key and tls_client_ca");
+        }
+        return;
+    };
+    sip.tls = addresses(cx, &Some(listen.clone()), "sip.tls", "");
+    let (Some(cert), Some(key)) = (&s.tls_cert, &s.tls_key) else {
+        cx.err::<()>(
+            listen.first().map(|a| a.span()),
+            "sip.tls_cert",
+            "the TLS listener needs tls_cert and tls_key (PEM files: the certificate chain and its key)",
+        );
+        return;
+    };
+    let files = super::settings::SipTls {
+        cert: base.join(cert.get_ref()),
+        key: base.join(key.get_ref()),
+        client_ca: s.tls_client_ca.as_ref().map(|c| base.join(c.get_ref())),
+    };
+    if named.is_some() && files.client_ca.is_none() {
+        cx.err::<()>(
+            named,
+            "tls_names",
+            "names are read from client certificates: set [sip] tls_client_ca (the CA they chain to)",
+        );
+    }
+    match crate::tls::server_config(&files.cert, &files.key, files.client_ca.as_deref()) {
+        Ok(_) => sip.tls_files = Some(files),
+        Err(e) => {
+            cx.err::<()>(
+                Some(cert.span()),
+                "sip.tls_cert",
+                format!("{e}; give the PEM certificate chain, its key (tls_key) and optionally the client CA (tls_client_ca)"),
+            );
+        }
+    }
+}
+
 pub(super) fn server_sections(
     cx: &mut Ctx<'_>,
     raw: &schema::Config,
@@ -99,6 +162,8 @@ pub(super) fn server_sections(
         unknown_source_per_sec: s.unknown_source_per_sec.unwrap_or(20),
         shed_queue_age: std::time::Duration::from_millis(s.shed_queue_age_ms.unwrap_or(100).max(1)),
         udp_queue_per_peer: s.udp_queue_per_peer.unwrap_or(true),
+        tls: Vec::new(),
+        tls_files: None,
     };
 
     let r = &raw.redirect;

@@ -31,7 +31,8 @@ pub(super) fn validate(
     let sbcs = peers::sbcs(&mut cx, &raw);
     let (peers, matches) = peers::peers(&mut cx, &raw, &home, &roles_by_name);
     let tags = policy::tags(&mut cx, &raw);
-    let (sip, redirect, log) = server_sections(&mut cx, &raw);
+    let (mut sip, redirect, log) = server_sections(&mut cx, &raw);
+    super::sip::sip_tls(&mut cx, &raw, base, &mut sip);
     let proxy = proxy_section(&mut cx, &raw, &sip);
     let api = api_section(&mut cx, &raw, base, &roles_by_name);
     let warn = warn::warn_section(&mut cx, &raw, base, &peers);

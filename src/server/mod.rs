@@ -67,6 +67,7 @@ pub enum ListenError {
     },
     Thread(std::io::Error),
     Keys(std::io::Error),
+    Tls(String),
 }
 
 impl std::fmt::Display for ListenError {
@@ -79,6 +80,10 @@ impl std::fmt::Display for ListenError {
             ),
             ListenError::Thread(e) => write!(f, "cannot start the UDP receive threads: {e}"),
             ListenError::Keys(e) => write!(f, "cannot make the key of the warn tokens: {e}"),
+            ListenError::Tls(e) => write!(
+                f,
+                "cannot start SIP over TLS: {e}; check [sip] tls_cert, tls_key and tls_client_ca"
+            ),
         }
     }
 }
@@ -92,6 +97,7 @@ pub struct Sip {
     /// The addresses it listens on.
     pub udp: Vec<SocketAddr>,
     pub tcp: Vec<SocketAddr>,
+    pub tls: Vec<SocketAddr>,
     /// Counts already logged by `report`.
     logged: Logged,
     /// The UDP queues of each listener (their drop counts are logged).
@@ -138,6 +144,22 @@ pub fn start(shared: &Arc<Shared>) -> Result<Sip, ListenError> {
         tcp_bound.push(l.local_addr().unwrap_or(addr));
         tcp_listeners.push(l);
     }
+    let mut tls_bound = Vec::new();
+    let mut tls_listeners = Vec::new();
+    if let Some(files) = &settings.sip.tls_files {
+        let cfg = crate::tls::server_config(&files.cert, &files.key, files.client_ca.as_deref())
+            .map_err(ListenError::Tls)?;
+        let acceptor = tokio_rustls::TlsAcceptor::from(cfg);
+        for &addr in &settings.sip.tls {
+            let l = bind_tcp(addr).map_err(|error| ListenError::Bind {
+                addr,
+                proto: "TLS",
+                error,
+            })?;
+            tls_bound.push(l.local_addr().unwrap_or(addr));
+            tls_listeners.push((l, acceptor.clone()));
+        }
+    }
     let local = local_addresses(&settings, &udp_bound, &tcp_bound);
     if let (Mode::Proxy, Some(u), Some(t)) = (settings.sip.mode, local.udp_port, local.tcp_port)
         && u != t
@@ -157,6 +179,7 @@ pub fn start(shared: &Arc<Shared>) -> Result<Sip, ListenError> {
         threads: Vec::new(),
         udp: udp_bound,
         tcp: tcp_bound,
+        tls: tls_bound,
         logged: Logged::default(),
         queues: Vec::new(),
     };
@@ -174,7 +197,10 @@ pub fn start(shared: &Arc<Shared>) -> Result<Sip, ListenError> {
         sip.queues.push(queues);
     }
     for l in tcp_listeners {
-        tokio::spawn(tcp::serve(l, Arc::clone(&cp)));
+        tokio::spawn(tcp::serve(l, Arc::clone(&cp), None));
+    }
+    for (l, acceptor) in tls_listeners {
+        tokio::spawn(tcp::serve(l, Arc::clone(&cp), Some(acceptor)));
     }
     // Probes run whenever proxy mode has two or more next hops (a
     // reload may switch modes or change the hops).

@@ -9,9 +9,10 @@ use std::net::{IpAddr, SocketAddr};
 use std::sync::{Arc, Weak};
 use std::time::Duration;
 
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{Semaphore, mpsc};
+use tokio_rustls::TlsAcceptor;
 
 use super::answer::Outcome;
 use super::callpath::CallPath;
@@ -66,7 +67,7 @@ impl Drop for SourceSlot {
 /// that no one source can lock the others out. Refusals are counted and
 /// summed up in the periodic log, not logged one by one (a flood would
 /// flood the log too).
-pub async fn serve(listener: TcpListener, cp: Arc<CallPath>) {
+pub async fn serve(listener: TcpListener, cp: Arc<CallPath>, tls: Option<TlsAcceptor>) {
     let max = cp.shared.runtime.load().settings.sip.tcp_max_connections;
     let slots = Arc::new(Semaphore::new(max));
     let sources = Arc::new(PerSource::default());
@@ -103,10 +104,35 @@ pub async fn serve(listener: TcpListener, cp: Arc<CallPath>) {
             continue;
         };
         let cp = Arc::clone(&cp);
+        let tls = tls.clone();
         tokio::spawn(async move {
             let _slots = (permit, source_slot);
             let _ = stream.set_nodelay(true);
-            connection(stream, peer, cp, limits).await;
+            let Some(acceptor) = tls else {
+                let (rd, wr) = stream.into_split();
+                return connection(rd, wr, peer, cp, limits).await;
+            };
+            // The handshake counts against the time for the first message.
+            let tls = match tokio::time::timeout(limits.0, acceptor.accept(stream)).await {
+                Ok(Ok(s)) => s,
+                Ok(Err(e)) => {
+                    Metrics::inc(&cp.shared.metrics.tcp_refused);
+                    tracing::info!(source = %peer, "SIP TLS handshake refused: {e}");
+                    return;
+                }
+                Err(_) => {
+                    Metrics::inc(&cp.shared.metrics.tcp_refused);
+                    tracing::info!(source = %peer, "SIP TLS handshake timed out");
+                    return;
+                }
+            };
+            if let Err(why) = names_ok(&cp, peer.ip(), tls.get_ref().1.peer_certificates()) {
+                Metrics::inc(&cp.shared.metrics.tcp_refused);
+                tracing::warn!(source = %peer, "SIP TLS connection closed: {why}");
+                return;
+            }
+            let (rd, wr) = tokio::io::split(tls);
+            connection(rd, wr, peer, cp, limits).await;
         });
     }
 }
@@ -117,13 +143,16 @@ pub async fn serve(listener: TcpListener, cp: Arc<CallPath>) {
 /// `limits`: how long the first whole message may take from the accept (a
 /// slowloris trickling bytes is closed then), and how long the connection
 /// may stay idle after that.
-async fn connection(
-    stream: TcpStream,
+async fn connection<R, W>(
+    mut rd: R,
+    mut wr: W,
     peer: SocketAddr,
     cp: Arc<CallPath>,
     (first, idle): (Duration, Duration),
-) {
-    let (mut rd, mut wr) = stream.into_split();
+) where
+    R: AsyncRead + Unpin,
+    W: AsyncWrite + Unpin + Send + 'static,
+{
     let (tx, mut rx) = mpsc::channel::<Vec<u8>>(1024);
     let id = cp.links.register(tx.clone());
     let writer = tokio::spawn(async move {
@@ -168,6 +197,45 @@ async fn connection(
     cp.links.unregister(id);
     drop(tx);
     let _ = writer.await;
+}
+
+/// Whether a TLS client may speak for the peers at its address: a peer
+/// with `tls_names` wants a client certificate carrying one of them (a
+/// DNS name of its subjectAltName, or its common name).
+fn names_ok(
+    cp: &CallPath,
+    ip: IpAddr,
+    certs: Option<&[rustls_pki_types::CertificateDer<'_>]>,
+) -> Result<(), String> {
+    let rt = cp.shared.runtime.load();
+    let s = &rt.settings;
+    let by_peer = s
+        .peers
+        .iter()
+        .filter(|p| p.nets.iter().any(|n| n.contains(ip)))
+        .flat_map(|p| &p.tls_names);
+    let by_sbc = s
+        .sbcs
+        .iter()
+        .filter(|b| b.nets.iter().any(|n| n.contains(ip)))
+        .flat_map(|b| &b.tls_names);
+    let wanted: Vec<&String> = by_peer.chain(by_sbc).collect();
+    if wanted.is_empty() {
+        return Ok(());
+    }
+    let Some(leaf) = certs.and_then(|c| c.first()) else {
+        return Err(format!(
+            "no client certificate; the peer wants one of {wanted:?}"
+        ));
+    };
+    let names = crate::tls::names(leaf);
+    if names.iter().any(|n| wanted.iter().any(|w| **w == *n)) {
+        Ok(())
+    } else {
+        Err(format!(
+            "client certificate names {names:?}, the peer wants one of {wanted:?} (tls_names)"
+        ))
+    }
 }
 
 /// How the links open an outbound connection: a task on this runtime. It

@@ -5,6 +5,8 @@
 //! HTTPS server (rustls) that serves the certificates by path, one of them
 //! slowly, and counts the requests per path.
 
+#![allow(dead_code)]
+
 use std::collections::HashMap;
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpListener};

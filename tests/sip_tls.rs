@@ -1,0 +1,196 @@
+//! SIP over TLS (`[sip] tls`): the real daemon's TLS listener with mutual
+//! TLS (`tls_client_ca`) and the SBC's certificate name (`tls_names`); a
+//! signed call verified over it (`[stir]`). The client is rustls, written
+//! here; tests/interop_tls.rs does the same with Kamailio.
+
+#[path = "support/sti.rs"]
+mod sti;
+mod support;
+
+use std::collections::HashMap;
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+
+use rcgen::{BasicConstraints, CertificateParams, DnType, IsCa, KeyPair};
+use rustls_pki_types::pem::PemObject;
+use rustls_pki_types::{CertificateDer, PrivateKeyDer, ServerName};
+use sti::*;
+use support::*;
+
+/// The SIP PKI in `dir`: `sip-ca.pem`; `sip.pem`/`sip.key` (callscreen, for
+/// 127.0.0.1); client certificates `sbc` (sbc.example.net) and `intruder`
+/// (intruder.example.net).
+fn sip_pki(dir: &Path) {
+    let ca_key = KeyPair::generate().unwrap();
+    let mut ca = CertificateParams::new(Vec::<String>::new()).unwrap();
+    ca.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+    ca.distinguished_name
+        .push(DnType::CommonName, "SIP test CA");
+    let ca = ca.self_signed(&ca_key).unwrap();
+    std::fs::write(dir.join("sip-ca.pem"), ca.pem()).unwrap();
+    for (file, names) in [
+        ("sip", vec!["127.0.0.1".to_string()]),
+        ("sbc", vec!["sbc.example.net".to_string()]),
+        ("intruder", vec!["intruder.example.net".to_string()]),
+    ] {
+        let key = KeyPair::generate().unwrap();
+        let mut p = CertificateParams::new(names.clone()).unwrap();
+        p.distinguished_name
+            .push(DnType::CommonName, names[0].clone());
+        let cert = p.signed_by(&key, &ca, &ca_key).unwrap();
+        std::fs::write(dir.join(format!("{file}.pem")), cert.pem()).unwrap();
+        std::fs::write(dir.join(format!("{file}.key")), key.serialize_pem()).unwrap();
+    }
+}
+
+fn tls_daemon(name: &str) -> (Daemon, std::net::SocketAddr, Pki, X5uServer) {
+    let dir = temp_dir(name);
+    sip_pki(&dir);
+    let pki = Pki::new(&dir);
+    let files: HashMap<String, String> = [("/good.pem".to_string(), pki.good.chain_pem.clone())]
+        .into_iter()
+        .collect();
+    let x5u = X5uServer::start(&pki, files, Duration::ZERO);
+    let extra = format!(
+        "[sip]\nudp = [\"127.0.0.1:0\"]\ntcp = [\"127.0.0.1:0\"]\ntls = [\"127.0.0.1:0\"]\nudp_threads = 1\n\
+         tls_cert = \"sip.pem\"\ntls_key = \"sip.key\"\ntls_client_ca = \"sip-ca.pem\"\n{}",
+        stir_section("")
+    );
+    let cfg = config(&dir, &extra);
+    // The SBC at 127.0.0.1 must show the name sbc.example.net over TLS.
+    let text = std::fs::read_to_string(&cfg).unwrap().replace(
+        "default_peer = \"dom\"\n",
+        "default_peer = \"dom\"\ntls_names = [\"sbc.example.net\"]\n",
+    );
+    std::fs::write(&cfg, text).unwrap();
+    let d = Daemon::start_config(dir, cfg, &[]);
+    let ready = d
+        .stderr
+        .wait_for(|l| l.starts_with("callscreen ready:"))
+        .unwrap();
+    let tls: std::net::SocketAddr = ready
+        .split_whitespace()
+        .find_map(|w| w.strip_prefix("tls="))
+        .expect("the ready line names the TLS listener")
+        .parse()
+        .unwrap();
+    (d, tls, pki, x5u)
+}
+
+/// A TLS client to callscreen, presenting `client` (a certificate file
+/// stem in the daemon's directory) when given.
+fn connect(
+    d: &Daemon,
+    to: std::net::SocketAddr,
+    client: Option<&str>,
+) -> rustls::StreamOwned<rustls::ClientConnection, TcpStream> {
+    let dir = d.config.parent().unwrap();
+    let mut roots = rustls::RootCertStore::empty();
+    for c in CertificateDer::pem_file_iter(dir.join("sip-ca.pem")).unwrap() {
+        roots.add(c.unwrap()).unwrap();
+    }
+    let b = rustls::ClientConfig::builder_with_provider(Arc::new(
+        rustls::crypto::ring::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()
+    .unwrap()
+    .with_root_certificates(roots);
+    let cfg = match client {
+        None => b.with_no_client_auth(),
+        Some(stem) => {
+            let certs: Vec<_> = CertificateDer::pem_file_iter(dir.join(format!("{stem}.pem")))
+                .unwrap()
+                .map(|c| c.unwrap())
+                .collect();
+            let key = PrivateKeyDer::from_pem_file(dir.join(format!("{stem}.key"))).unwrap();
+            b.with_client_auth_cert(certs, key).unwrap()
+        }
+    };
+    let name = ServerName::try_from("127.0.0.1").unwrap().to_owned();
+    let conn = rustls::ClientConnection::new(Arc::new(cfg), name).unwrap();
+    let tcp = TcpStream::connect(to).unwrap();
+    tcp.set_read_timeout(Some(TIMEOUT)).unwrap();
+    rustls::StreamOwned::new(conn, tcp)
+}
+
+fn read_response(s: &mut impl Read) -> Option<String> {
+    let mut out = Vec::new();
+    let mut b = [0u8; 1];
+    while !out.ends_with(b"\r\n\r\n") {
+        match s.read(&mut b) {
+            Ok(1) => out.push(b[0]),
+            _ => return None,
+        }
+    }
+    Some(String::from_utf8_lossy(&out).into_owned())
+}
+
+fn tls_invite(call_id: &str, identity: Option<&str>) -> Vec<u8> {
+    let extra = identity.map_or(String::new(), |i| format!("Identity: {i}\r\n"));
+    String::from_utf8(invite(call_id, "+31201234568", &extra))
+        .unwrap()
+        .replace("SIP/2.0/UDP", "SIP/2.0/TLS")
+        .into_bytes()
+}
+
+#[test]
+fn a_signed_call_over_mutual_tls_is_verified() {
+    let (d, tls, pki, x5u) = tls_daemon("sip-tls");
+    let mut s = connect(&d, tls, Some("sbc"));
+    s.write_all(&tls_invite("tls-clean", None)).unwrap();
+    let resp = read_response(&mut s).expect("an answer over TLS");
+    assert_eq!(status(&resp), 302, "{resp}");
+    assert!(resp.contains("Via: SIP/2.0/TLS"), "{resp}");
+    let id = pki.good.identity(
+        "31201234568",
+        "31104567890",
+        "A",
+        unix_now(),
+        &x5u.url("/good.pem"),
+    );
+    s.write_all(&tls_invite("tls-signed", Some(&id))).unwrap();
+    let resp = read_response(&mut s).expect("an answer over TLS");
+    assert_eq!(status(&resp), 302, "{resp}");
+    assert!(
+        header(&resp, "P-Asserted-Identity")
+            .is_some_and(|p| p.contains(";verstat=TN-Validation-Passed@")),
+        "{resp}"
+    );
+    let line = d.noc_line("tls-signed");
+    assert!(line.contains("verstat=TN-Validation-Passed"), "{line}");
+}
+
+#[test]
+fn a_client_without_a_certificate_or_with_another_name_is_refused() {
+    let (d, tls, _pki, _x5u) = tls_daemon("sip-tls-refused");
+    // No client certificate: the handshake fails, nothing is answered.
+    let mut s = connect(&d, tls, None);
+    let sent = s.write_all(&tls_invite("tls-nocert", None));
+    let answer = if sent.is_ok() {
+        read_response(&mut s)
+    } else {
+        None
+    };
+    assert_eq!(answer, None, "answered without a client certificate");
+    d.stdout
+        .wait_for(|l| l.contains("SIP TLS handshake refused"))
+        .expect("the refusal is logged");
+    // A certificate of the right CA with another name: closed.
+    let mut s = connect(&d, tls, Some("intruder"));
+    let _ = s.write_all(&tls_invite("tls-intruder", None));
+    assert_eq!(
+        read_response(&mut s),
+        None,
+        "answered a certificate with another name"
+    );
+    d.stdout
+        .wait_for(|l| l.contains("SIP TLS connection closed") && l.contains("intruder.example.net"))
+        .expect("the refusal is logged with the names");
+    // The right one still works after them.
+    let mut s = connect(&d, tls, Some("sbc"));
+    s.write_all(&tls_invite("tls-after", None)).unwrap();
+    assert_eq!(status(&read_response(&mut s).expect("an answer")), 302);
+}
