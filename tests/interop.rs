@@ -276,12 +276,17 @@ impl Drop for Kamailio {
 
 impl Kamailio {
     fn start(dir: &Path, sbc_port: u16, callscreen_port: u16) -> Kamailio {
-        let cfg = dir.join("kamailio.cfg");
         let text = std::fs::read_to_string(interop_dir().join("kamailio-sbc.cfg"))
             .unwrap()
-            .replace("@SBC_PORT@", &sbc_port.to_string())
             .replace("@CALLSCREEN_PORT@", &callscreen_port.to_string());
-        std::fs::write(&cfg, text).unwrap();
+        Kamailio::start_text(dir, &text, sbc_port)
+    }
+
+    /// Starts Kamailio on the configuration `text` (`@SBC_PORT@` filled in
+    /// here), ready when it answers OPTIONS on `sbc_port`.
+    fn start_text(dir: &Path, text: &str, sbc_port: u16) -> Kamailio {
+        let cfg = dir.join("kamailio.cfg");
+        std::fs::write(&cfg, text.replace("@SBC_PORT@", &sbc_port.to_string())).unwrap();
         let run = dir.join("run");
         std::fs::create_dir_all(&run).unwrap();
         let child = Command::new("kamailio")
@@ -482,4 +487,117 @@ fn sipp_through_the_proxy_completed_cancelled_and_rejected_calls() {
 /// `pred` accepts; the assertions after it say what was missing.
 fn logged(d: &Daemon, pred: impl Fn(&str) -> bool) -> bool {
     d.stdout.wait_for(pred).is_some()
+}
+
+#[path = "support/sti.rs"]
+mod sti;
+
+/// The SBC (Kamailio) relays the caller's INVITE to callscreen over SIP over
+/// TLS with mutual TLS (its certificate names it: `tls_names`); callscreen
+/// verifies the SHAKEN PASSporT (made here with a fresh iat, read by SIPp
+/// from an injection file; its certificate fetched from a local HTTPS
+/// server) and answers 302 with the verified identity; Kamailio follows it
+/// to the SIPp UAS, which checks the verstat in the P-Asserted-Identity.
+#[test]
+#[ignore = "needs sipp, kamailio and kamailio-tls-modules; run by .ci/run"]
+fn behind_kamailio_over_mutual_tls_a_signed_call_is_verified() {
+    let dir = temp_dir("interop-tls");
+    sti::sip_pki(&dir);
+    let pki = sti::Pki::new(&dir);
+    let files = [("/sti.pem".to_string(), pki.good.chain_pem.clone())]
+        .into_iter()
+        .collect();
+    let x5u = sti::X5uServer::start(&pki, files, Duration::ZERO);
+    let uas_port = free_udp_port();
+    let extra = format!(
+        "[sip]\nudp = [\"127.0.0.1:0\"]\ntcp = [\"127.0.0.1:0\"]\ntls = [\"127.0.0.1:0\"]\nudp_threads = 1\n\
+         tls_cert = \"sip.pem\"\ntls_key = \"sip.key\"\ntls_client_ca = \"sip-ca.pem\"\n\
+         [redirect]\nnext_hop = \"127.0.0.1:{uas_port}\"\n{}",
+        sti::stir_section("")
+    );
+    let cfg = config(&dir, &extra);
+    let text = std::fs::read_to_string(&cfg).unwrap().replace(
+        "default_peer = \"dom\"\n",
+        "default_peer = \"dom\"\ntls_names = [\"sbc.example.net\"]\n",
+    );
+    std::fs::write(&cfg, text).unwrap();
+    let d = Daemon::start_config(dir.clone(), cfg, &[]);
+    let ready = d
+        .stderr
+        .wait_for(|l| l.starts_with("callscreen ready:"))
+        .unwrap();
+    let tls_port: u16 = ready
+        .split_whitespace()
+        .find_map(|w| w.strip_prefix("tls="))
+        .and_then(|a| a.parse::<std::net::SocketAddr>().ok())
+        .expect("the TLS listener")
+        .port();
+
+    // Kamailio with TLS towards callscreen.
+    let tls_module = dir.join("kamailio-tls-module.cfg");
+    std::fs::write(
+        &tls_module,
+        std::fs::read_to_string(interop_dir().join("kamailio-tls-module.cfg"))
+            .unwrap()
+            .replace("@DIR@", &dir.display().to_string()),
+    )
+    .unwrap();
+    let sbc_port = free_udp_port();
+    let sbc_tls_port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let kam_cfg = interop_dir().join("kamailio-tls.cfg");
+    let text = std::fs::read_to_string(kam_cfg)
+        .unwrap()
+        .replace("@SBC_TLS_PORT@", &sbc_tls_port.to_string())
+        .replace("@CALLSCREEN_TLS_PORT@", &tls_port.to_string())
+        .replace("@TLS_CFG@", &tls_module.display().to_string());
+    let _kam = Kamailio::start_text(&dir, &text, sbc_port);
+    let sbc = format!("127.0.0.1:{sbc_port}");
+
+    // The PASSporT, fresh, for SIPp to send.
+    let url = x5u.url("/sti.pem");
+    let identity = pki
+        .good
+        .identity("31201234568", "31104567890", "A", sti::unix_now(), &url);
+    let token = identity.split(';').next().unwrap();
+    let csv = dir.join("identity.csv");
+    std::fs::write(&csv, format!("SEQUENTIAL\n{token};\n")).unwrap();
+    let check = r#"<ereg regexp="P-Asserted-Identity: .*verstat=TN-Validation-Passed" search_in="msg" check_it="true" assign_to="x"/>"#;
+    let uas = scenario(&dir, "uas_call.xml", "uas_tls.xml", &[("TAG_CHECK", check)]);
+    let uac = scenario(
+        &dir,
+        "uac_signed.xml",
+        "uac_signed_filled.xml",
+        &[("CALLER", "+31201234568"), ("TRUNK", "dom"), ("X5U", &url)],
+    );
+    with_uas(uas_port, &uas, "signed over TLS", || {
+        let out = sipp(&[
+            &sbc,
+            "-sf",
+            uac.to_str().unwrap(),
+            "-inf",
+            csv.to_str().unwrap(),
+            "-s",
+            "+31104567890",
+            "-p",
+            &free_udp_port().to_string(),
+        ])
+        .output()
+        .expect(NEEDS);
+        assert!(
+            out.status.success(),
+            "SIPp UAC through Kamailio over TLS: {}\nkamailio: {}",
+            String::from_utf8_lossy(&out.stderr),
+            std::fs::read_to_string(dir.join("kamailio.log")).unwrap_or_default()
+        );
+    });
+    let line = d
+        .stdout
+        .wait_for(|l| l.contains("verstat=TN-Validation-Passed"))
+        .expect("the verified call's NOC line");
+    assert!(line.contains("caller=+31201234568"), "{line}");
+    assert_eq!(x5u.hits("/sti.pem"), 1);
 }

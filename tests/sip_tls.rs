@@ -10,41 +10,13 @@ mod support;
 use std::collections::HashMap;
 use std::io::{Read, Write};
 use std::net::TcpStream;
-use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
-use rcgen::{BasicConstraints, CertificateParams, DnType, IsCa, KeyPair};
 use rustls_pki_types::pem::PemObject;
 use rustls_pki_types::{CertificateDer, PrivateKeyDer, ServerName};
 use sti::*;
 use support::*;
-
-/// The SIP PKI in `dir`: `sip-ca.pem`; `sip.pem`/`sip.key` (callscreen, for
-/// 127.0.0.1); client certificates `sbc` (sbc.example.net) and `intruder`
-/// (intruder.example.net).
-fn sip_pki(dir: &Path) {
-    let ca_key = KeyPair::generate().unwrap();
-    let mut ca = CertificateParams::new(Vec::<String>::new()).unwrap();
-    ca.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
-    ca.distinguished_name
-        .push(DnType::CommonName, "SIP test CA");
-    let ca = ca.self_signed(&ca_key).unwrap();
-    std::fs::write(dir.join("sip-ca.pem"), ca.pem()).unwrap();
-    for (file, names) in [
-        ("sip", vec!["127.0.0.1".to_string()]),
-        ("sbc", vec!["sbc.example.net".to_string()]),
-        ("intruder", vec!["intruder.example.net".to_string()]),
-    ] {
-        let key = KeyPair::generate().unwrap();
-        let mut p = CertificateParams::new(names.clone()).unwrap();
-        p.distinguished_name
-            .push(DnType::CommonName, names[0].clone());
-        let cert = p.signed_by(&key, &ca, &ca_key).unwrap();
-        std::fs::write(dir.join(format!("{file}.pem")), cert.pem()).unwrap();
-        std::fs::write(dir.join(format!("{file}.key")), key.serialize_pem()).unwrap();
-    }
-}
 
 fn tls_daemon(name: &str) -> (Daemon, std::net::SocketAddr, Pki, X5uServer) {
     let dir = temp_dir(name);

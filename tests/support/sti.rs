@@ -249,3 +249,29 @@ pub fn unix_now() -> u64 {
         .expect("clock")
         .as_secs()
 }
+
+/// The SIP PKI in `dir`: `sip-ca.pem`; `sip.pem`/`sip.key` (callscreen, for
+/// 127.0.0.1); client certificates `sbc` (sbc.example.net) and `intruder`
+/// (intruder.example.net).
+pub fn sip_pki(dir: &Path) {
+    let ca_key = KeyPair::generate().expect("SIP PKI");
+    let mut ca = CertificateParams::new(Vec::<String>::new()).expect("SIP PKI");
+    ca.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+    ca.distinguished_name
+        .push(DnType::CommonName, "SIP test CA");
+    let ca = ca.self_signed(&ca_key).expect("SIP PKI");
+    std::fs::write(dir.join("sip-ca.pem"), ca.pem()).expect("SIP PKI");
+    for (file, names) in [
+        ("sip", vec!["127.0.0.1".to_string()]),
+        ("sbc", vec!["sbc.example.net".to_string()]),
+        ("intruder", vec!["intruder.example.net".to_string()]),
+    ] {
+        let key = KeyPair::generate().expect("SIP PKI");
+        let mut p = CertificateParams::new(names.clone()).expect("SIP PKI");
+        p.distinguished_name
+            .push(DnType::CommonName, names[0].clone());
+        let cert = p.signed_by(&key, &ca, &ca_key).expect("SIP PKI");
+        std::fs::write(dir.join(format!("{file}.pem")), cert.pem()).expect("SIP PKI");
+        std::fs::write(dir.join(format!("{file}.key")), key.serialize_pem()).expect("SIP PKI");
+    }
+}
