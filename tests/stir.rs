@@ -24,6 +24,16 @@ struct Setup {
 }
 
 fn setup(name: &str, extra: &str) -> Setup {
+    setup_with(
+        name,
+        "[sip]\nudp = [\"127.0.0.1:0\"]\ntcp = [\"127.0.0.1:0\"]\nudp_threads = 1\n",
+        "",
+        extra,
+    )
+}
+
+/// With its own `[sip]` (and whatever goes with it), `[stir]` extras and more config.
+fn setup_with(name: &str, sip: &str, stir_extra: &str, extra: &str) -> Setup {
     let dir = temp_dir(name);
     let pki = Pki::new(&dir);
     let files: HashMap<String, String> = [
@@ -38,10 +48,9 @@ fn setup(name: &str, extra: &str) -> Setup {
     .collect();
     let x5u = X5uServer::start(&pki, files, Duration::from_millis(1500));
     let body = format!(
-        "[sip]\nudp = [\"127.0.0.1:0\"]\ntcp = [\"127.0.0.1:0\"]\nudp_threads = 1\n\
-         [[lists]]\nname = \"protected-companies\"\nrole = \"protected\"\nfile = \"protected.toml\"\n\
+        "{sip}\n[[lists]]\nname = \"protected-companies\"\nrole = \"protected\"\nfile = \"protected.toml\"\n\
          {}\n{extra}",
-        stir_section("")
+        stir_section(stir_extra)
     );
     std::fs::write(
         dir.join("protected.toml"),
@@ -308,4 +317,186 @@ fn retransmissions_while_verifying_are_absorbed_and_tcp_works_too() {
     let resp = tcp_read_response(&mut tcp).expect("an answer over TCP");
     assert_eq!(status(&resp), 302, "{resp}");
     assert!(resp.contains("verstat=TN-Validation-Passed"), "{resp}");
+}
+
+/// Proxy mode: the forwarded INVITE carries callscreen's verstat on From
+/// and P-Asserted-Identity (in the user part of a `user=phone` URI), never
+/// one it received; a verified A lifts what `a_lifts` names; a failed
+/// verification on a protected number gets the code the policy gives (438).
+#[test]
+fn proxy_mode_writes_verstat_and_the_policy_decides_the_rest() {
+    let hop = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+    hop.set_read_timeout(Some(TIMEOUT)).unwrap();
+    let sip = format!(
+        "[sip]\nmode = \"proxy\"\nudp = [\"127.0.0.1:0\"]\ntcp = [\"127.0.0.1:0\"]\nudp_threads = 1\n\
+         [proxy]\nnext_hops = [\"sip:{}\"]\n",
+        hop.local_addr().unwrap()
+    );
+    let s = setup_with(
+        "stir-proxy",
+        &sip,
+        "a_lifts = [\"spoof:domestic-cli-intl\"]\n",
+        "[policy.rules]\n\"stir:failed-protected\" = { action = \"reject\", code = 438 }\n",
+    );
+    let good = s.x5u.url("/good.pem");
+    let (c, e) = (CALLER.trim_start_matches('+'), CALLEE.trim_start_matches('+'));
+    let next = || {
+        let mut buf = vec![0u8; 65536];
+        let (n, _) = hop.recv_from(&mut buf).expect("the forwarded INVITE");
+        String::from_utf8_lossy(&buf[..n]).into_owned()
+    };
+
+    // Verified, with a PAI (the peer is trusted) and a verstat the caller
+    // wrote itself on From: callscreen's replaces it.
+    let id = s.pki.good.identity(c, e, "A", unix_now(), &good);
+    let msg = String::from_utf8(invite(
+        "stir-px-1",
+        CALLER,
+        &format!(
+            "Identity: {id}\r\nP-Asserted-Identity: <sip:{CALLER}@carrier.example;user=phone>\r\n"
+        ),
+    ))
+    .unwrap()
+    .replace(";user=phone>;tag=", ";user=phone;verstat=TN-Validation-Passed>;tag=");
+    s.client.send_to(msg.as_bytes(), s.d.udp).unwrap();
+    let fwd = next();
+    let from = header(&fwd, "From").expect("From");
+    assert_eq!(
+        from,
+        format!("\"Caller\" <sip:{CALLER};verstat=TN-Validation-Passed@carrier.example;user=phone>;tag=ft-stir-px-1"),
+        "{fwd}"
+    );
+    let pai = header(&fwd, "P-Asserted-Identity").expect("PAI");
+    assert_eq!(
+        pai,
+        format!("<sip:{CALLER};verstat=TN-Validation-Passed@carrier.example;user=phone>"),
+        "{fwd}"
+    );
+    assert_eq!(fwd.matches("verstat").count(), 2, "{fwd}");
+
+    // A forged signature: the forwarded From says so (and the caller's own
+    // "Passed" is gone).
+    let forged = s.pki.no_tn_auth.identity(c, e, "A", unix_now(), &good);
+    let msg = String::from_utf8(invite("stir-px-2", CALLER, &format!("Identity: {forged}\r\n")))
+        .unwrap()
+        .replace(";user=phone>;tag=", ";user=phone;verstat=TN-Validation-Passed>;tag=");
+    s.client.send_to(msg.as_bytes(), s.d.udp).unwrap();
+    let fwd = next();
+    let from = header(&fwd, "From").expect("From");
+    assert!(from.contains(";verstat=TN-Validation-Failed@"), "{fwd}");
+    // Tagged: the PAI callscreen adds says the same.
+    assert_eq!(fwd.matches("verstat=TN-Validation-Failed").count(), 2, "{fwd}");
+    assert!(!fwd.contains("Passed"), "{fwd}");
+
+    // A Dutch caller ID from an international peer is anonymised by default
+    // (spoof:domestic-cli-intl); verified with attestation A it is lifted.
+    let intl = |call_id: &str, identity: Option<&str>| {
+        let extra = match identity {
+            Some(i) => format!("X-Ingress-Trunk: intl\r\nIdentity: {i}\r\n"),
+            None => "X-Ingress-Trunk: intl\r\n".to_string(),
+        };
+        s.client
+            .send_to(&invite(call_id, CALLER, &extra), s.d.udp)
+            .unwrap();
+        (next(), s.d.noc_line(call_id))
+    };
+    let (fwd, line) = intl("stir-px-intl-unsigned", None);
+    assert!(line.contains("verdict=anonymise"), "{line}");
+    assert!(header(&fwd, "From").is_some_and(|f| f.contains("anonymous")), "{fwd}");
+    let id = s.pki.good.identity(c, e, "A", unix_now(), &good);
+    let (fwd, line) = intl("stir-px-intl-signed", Some(&id));
+    assert!(line.contains("verdict=allow"), "{line}");
+    assert!(
+        header(&fwd, "From").is_some_and(|f| f.contains(CALLER) && f.contains("verstat=TN-Validation-Passed")),
+        "{fwd}"
+    );
+    // Attestation B lifts nothing.
+    let id = s.pki.good.identity(c, e, "B", unix_now(), &good);
+    let (_, line) = intl("stir-px-intl-b", Some(&id));
+    assert!(line.contains("verdict=anonymise"), "{line}");
+
+    // A failed verification on a protected number: the policy's 438.
+    let ing = "+31202280001";
+    let forged = s.pki.no_tn_auth.identity(ing.trim_start_matches('+'), e, "A", unix_now(), &good);
+    let resp = udp_ask(&s.client, s.d.udp, &invite("stir-px-ing", ing, &format!("Identity: {forged}\r\n")))
+        .expect("the rejection");
+    assert_eq!(status(&resp), 438, "{resp}");
+}
+
+/// 10 000 signed INVITEs whose `x5u` are all different and lead nowhere (a
+/// tarpit that accepts and never answers, on thousands of loopback
+/// addresses) while clean calls go on: every INVITE is answered, and no
+/// clean call waits for the verification budget (400 ms here).
+#[test]
+fn ten_thousand_unreachable_x5u_do_not_slow_clean_calls() {
+    let sip = "[sip]\nudp = [\"127.0.0.1:0\"]\ntcp = [\"127.0.0.1:0\"]\nudp_threads = 1\n\
+               [bursts]\ncalls_per_number = 0\ncalls_per_block = 0\n";
+    let s = setup_with("stir-flood", sip, "", "");
+    // Accepts connections and never answers: every fetch waits its time out.
+    let tarpit = std::net::TcpListener::bind("0.0.0.0:0").unwrap();
+    let port = tarpit.local_addr().unwrap().port();
+    std::thread::spawn(move || {
+        let mut held = Vec::new();
+        for c in tarpit.incoming().flatten() {
+            held.push(c);
+        }
+    });
+    let (c, e) = (CALLER.trim_start_matches('+'), CALLEE.trim_start_matches('+'));
+    let now = unix_now();
+    let identities: Vec<String> = (0..10_000u32)
+        .map(|i| {
+            let url = format!("https://127.1.{}.{}:{port}/c{i}.pem", i / 250, i % 250 + 1);
+            s.pki.good.identity(c, e, "A", now, &url)
+        })
+        .collect();
+    let flooder = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+    flooder
+        .set_read_timeout(Some(Duration::from_millis(2000)))
+        .unwrap();
+    let to = s.d.udp;
+    let answers = {
+        let rx = flooder.try_clone().unwrap();
+        std::thread::spawn(move || {
+            let mut n = 0u32;
+            let mut buf = vec![0u8; 65536];
+            while rx.recv_from(&mut buf).is_ok() {
+                n += 1;
+                if n == 10_000 {
+                    break;
+                }
+            }
+            n
+        })
+    };
+    let sender = std::thread::spawn(move || {
+        let t0 = Instant::now();
+        for (i, id) in identities.iter().enumerate() {
+            let msg = invite(&format!("flood-{i}"), CALLER, &format!("Identity: {id}\r\n"));
+            flooder.send_to(&msg, to).unwrap();
+            // 2 500 a second.
+            let due = t0 + Duration::from_micros(400 * i as u64);
+            if let Some(w) = due.checked_duration_since(Instant::now()) {
+                std::thread::sleep(w);
+            }
+        }
+    });
+    let mut worst = Duration::ZERO;
+    let mut clean = 0;
+    while !sender.is_finished() {
+        clean += 1;
+        let t = Instant::now();
+        let resp = udp_ask(&s.client, s.d.udp, &invite(&format!("clean-{clean}"), CALLER, ""))
+            .expect("a clean call answered during the flood");
+        worst = worst.max(t.elapsed());
+        assert_eq!(status(&resp), 302, "{resp}");
+    }
+    sender.join().unwrap();
+    let answered = answers.join().unwrap();
+    eprintln!("during the flood: {clean} clean calls, the slowest answered in {worst:?}");
+    assert_eq!(answered, 10_000, "every signed INVITE answered");
+    assert!(clean >= 10, "clean calls went on during the flood ({clean})");
+    assert!(
+        worst < Duration::from_millis(400),
+        "a clean call waited {worst:?}, as long as the verification budget"
+    );
 }
