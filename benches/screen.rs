@@ -240,6 +240,7 @@ fn sip_paths(c: &mut Criterion) {
     let invite = invite.as_bytes();
     let src: std::net::SocketAddr = "127.0.0.1:5062".parse().unwrap();
     let own = OwnVia {
+        tls: false,
         tcp: false,
         host: "192.0.2.10",
         port: 5060,

@@ -204,7 +204,14 @@ fn ready_line(shared: &Shared, sip: &Sip, api_bound: &str, config: &Path) -> Str
                 .proxy
                 .next_hops
                 .iter()
-                .map(|h| format!("{}{}", h.addr, if h.tcp { "/tcp" } else { "" }))
+                .map(|h| {
+                    let t = match (h.tls, h.tcp) {
+                        (true, _) => "/tls",
+                        (false, true) => "/tcp",
+                        _ => "",
+                    };
+                    format!("{}{t}", h.addr)
+                })
                 .collect::<Vec<_>>()
                 .join(",")
         ),

@@ -87,10 +87,14 @@ pub fn client_config(
 }
 
 /// A client that trusts the CAs in `ca` (PEM), or, without one, the
-/// system's trust store (Debian: `/etc/ssl/certs`).
-pub fn trusting(ca: Option<&Path>) -> Result<Arc<rustls::ClientConfig>, String> {
+/// system's trust store (Debian: `/etc/ssl/certs`); presenting `identity`
+/// (certificate chain and key) when given.
+pub fn trusting(
+    ca: Option<&Path>,
+    identity: Option<(&Path, &Path)>,
+) -> Result<Arc<rustls::ClientConfig>, String> {
     if let Some(ca) = ca {
-        return client_config(ca, None);
+        return client_config(ca, identity);
     }
     let mut roots = rustls::RootCertStore::empty();
     let found = rustls_native_certs::load_native_certs();
@@ -103,11 +107,19 @@ pub fn trusting(ca: Option<&Path>) -> Result<Arc<rustls::ClientConfig>, String> 
                 .into(),
         );
     }
-    let cfg = rustls::ClientConfig::builder_with_provider(provider())
+    let b = rustls::ClientConfig::builder_with_provider(provider())
         .with_safe_default_protocol_versions()
         .map_err(|e| e.to_string())?
-        .with_root_certificates(roots)
-        .with_no_client_auth();
+        .with_root_certificates(roots);
+    let cfg = match identity {
+        None => b.with_no_client_auth(),
+        Some((cert, key)) => {
+            let key = PrivateKeyDer::from_pem_file(key)
+                .map_err(|e| format!("{}: not a PEM private key: {e}", key.display()))?;
+            b.with_client_auth_cert(certs(cert)?, key)
+                .map_err(|e| e.to_string())?
+        }
+    };
     Ok(Arc::new(cfg))
 }
 

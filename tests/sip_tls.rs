@@ -166,3 +166,126 @@ fn a_client_without_a_certificate_or_with_another_name_is_refused() {
     s.write_all(&tls_invite("tls-after", None)).unwrap();
     assert_eq!(status(&read_response(&mut s).expect("an answer")), 302);
 }
+
+/// A TLS next hop for proxy mode: it wants a client certificate of the SIP
+/// CA, reads one request and answers it with `code` on the connection.
+fn tls_next_hop(
+    dir: &std::path::Path,
+    code: u16,
+) -> (
+    std::net::SocketAddr,
+    std::thread::JoinHandle<Option<String>>,
+) {
+    let certs: Vec<_> = CertificateDer::pem_file_iter(dir.join("sip.pem"))
+        .unwrap()
+        .map(|c| c.unwrap())
+        .collect();
+    let key = PrivateKeyDer::from_pem_file(dir.join("sip.key")).unwrap();
+    let mut roots = rustls::RootCertStore::empty();
+    for c in CertificateDer::pem_file_iter(dir.join("sip-ca.pem")).unwrap() {
+        roots.add(c.unwrap()).unwrap();
+    }
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let verifier = rustls::server::WebPkiClientVerifier::builder_with_provider(
+        Arc::new(roots),
+        provider.clone(),
+    )
+    .build()
+    .unwrap();
+    let cfg = Arc::new(
+        rustls::ServerConfig::builder_with_provider(provider)
+            .with_safe_default_protocol_versions()
+            .unwrap()
+            .with_client_cert_verifier(verifier)
+            .with_single_cert(certs, key)
+            .unwrap(),
+    );
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    let h = std::thread::spawn(move || {
+        let (tcp, _) = listener.accept().ok()?;
+        tcp.set_read_timeout(Some(TIMEOUT)).ok()?;
+        let conn = rustls::ServerConnection::new(cfg).ok()?;
+        let mut s = rustls::StreamOwned::new(conn, tcp);
+        let req = read_response(&mut s)?;
+        // Answer on the connection, as a UAS does (RFC 3261 §18.2.2).
+        let mut resp = format!("SIP/2.0 {code} Busy Here\r\n");
+        for l in req.lines() {
+            let n = l.split(':').next().unwrap_or("").to_ascii_lowercase();
+            if ["via", "from", "call-id", "cseq"].contains(&n.as_str()) {
+                resp.push_str(l);
+                resp.push_str("\r\n");
+            } else if n == "to" {
+                resp.push_str(&format!("{l};tag=hop\r\n"));
+            }
+        }
+        resp.push_str("Content-Length: 0\r\n\r\n");
+        s.write_all(resp.as_bytes()).ok()?;
+        let _ = s.flush();
+        Some(req)
+    });
+    (addr, h)
+}
+
+fn proxy_daemon(name: &str, hop: &str, ca: &str) -> Daemon {
+    let dir = temp_dir(name);
+    sip_pki(&dir);
+    let _ = Pki::new(&dir);
+    let extra = format!(
+        "[sip]\nmode = \"proxy\"\nudp = [\"127.0.0.1:0\"]\ntcp = [\"127.0.0.1:0\"]\nudp_threads = 1\n\
+         tls = [\"127.0.0.1:0\"]\ntls_cert = \"sip.pem\"\ntls_key = \"sip.key\"\ntls_client_ca = \"sip-ca.pem\"\n\
+         [proxy]\nnext_hops = [\"{hop}\"]\ntls_ca_file = \"{ca}\"\nprobe_interval_secs = 0\n"
+    );
+    let cfg = config(&dir, &extra);
+    Daemon::start_config(dir, cfg, &[])
+}
+
+/// Proxy mode forwards to a `sips:` next hop over TLS, its certificate
+/// checked against `[proxy] tls_ca_file` for the hop's address, presenting
+/// callscreen's own (`[sip] tls_cert`); the answer comes back to the UDP
+/// caller. A hop whose certificate the CA did not sign gets nothing.
+#[test]
+fn proxy_mode_forwards_to_a_tls_next_hop() {
+    // The hop first (the daemon's config names its port), with the PKI the
+    // daemon then gets a copy of.
+    let dir = temp_dir("sip-tls-proxy-pki");
+    sip_pki(&dir);
+    let (hop, h) = tls_next_hop(&dir, 486);
+    let d = {
+        let ddir = temp_dir("sip-tls-proxy");
+        for f in ["sip.pem", "sip.key", "sip-ca.pem"] {
+            std::fs::copy(dir.join(f), ddir.join(f)).unwrap();
+        }
+        let extra = format!(
+            "[sip]\nmode = \"proxy\"\nudp = [\"127.0.0.1:0\"]\ntcp = [\"127.0.0.1:0\"]\nudp_threads = 1\n\
+             tls = [\"127.0.0.1:0\"]\ntls_cert = \"sip.pem\"\ntls_key = \"sip.key\"\ntls_client_ca = \"sip-ca.pem\"\n\
+             [proxy]\nnext_hops = [\"sips:{hop}\"]\ntls_ca_file = \"sip-ca.pem\"\nprobe_interval_secs = 0\n"
+        );
+        let cfg = config(&ddir, &extra);
+        Daemon::start_config(ddir, cfg, &[])
+    };
+    let uac = udp_client("127.0.0.1:0");
+    let resp = udp_ask(&uac, d.udp, &invite("tls-hop", "+31201234568", ""))
+        .expect("the hop's answer relayed");
+    assert_eq!(status(&resp), 486, "{resp}");
+    let req = h.join().unwrap().expect("the forwarded INVITE over TLS");
+    let via = header(&req, "Via").expect("callscreen's Via");
+    assert!(via.starts_with("SIP/2.0/TLS "), "{req}");
+
+    // The wrong CA: the handshake fails, the INVITE is not delivered.
+    let (hop2, h2) = tls_next_hop(&dir, 486);
+    let d2 = proxy_daemon(
+        "sip-tls-proxy-wrong-ca",
+        &format!("sips:{hop2}"),
+        "web-ca.pem",
+    );
+    let uac2 = udp_client("127.0.0.1:0");
+    uac2.send_to(&invite("tls-hop-2", "+31201234568", ""), d2.udp)
+        .unwrap();
+    assert_eq!(
+        h2.join().unwrap(),
+        None,
+        "delivered to a hop with an untrusted certificate"
+    );
+    drop(d2);
+}

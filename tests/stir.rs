@@ -339,7 +339,10 @@ fn proxy_mode_writes_verstat_and_the_policy_decides_the_rest() {
         "[policy.rules]\n\"stir:failed-protected\" = { action = \"reject\", code = 438 }\n",
     );
     let good = s.x5u.url("/good.pem");
-    let (c, e) = (CALLER.trim_start_matches('+'), CALLEE.trim_start_matches('+'));
+    let (c, e) = (
+        CALLER.trim_start_matches('+'),
+        CALLEE.trim_start_matches('+'),
+    );
     let next = || {
         let mut buf = vec![0u8; 65536];
         let (n, _) = hop.recv_from(&mut buf).expect("the forwarded INVITE");
@@ -357,13 +360,18 @@ fn proxy_mode_writes_verstat_and_the_policy_decides_the_rest() {
         ),
     ))
     .unwrap()
-    .replace(";user=phone>;tag=", ";user=phone;verstat=TN-Validation-Passed>;tag=");
+    .replace(
+        ";user=phone>;tag=",
+        ";user=phone;verstat=TN-Validation-Passed>;tag=",
+    );
     s.client.send_to(msg.as_bytes(), s.d.udp).unwrap();
     let fwd = next();
     let from = header(&fwd, "From").expect("From");
     assert_eq!(
         from,
-        format!("\"Caller\" <sip:{CALLER};verstat=TN-Validation-Passed@carrier.example;user=phone>;tag=ft-stir-px-1"),
+        format!(
+            "\"Caller\" <sip:{CALLER};verstat=TN-Validation-Passed@carrier.example;user=phone>;tag=ft-stir-px-1"
+        ),
         "{fwd}"
     );
     let pai = header(&fwd, "P-Asserted-Identity").expect("PAI");
@@ -377,15 +385,26 @@ fn proxy_mode_writes_verstat_and_the_policy_decides_the_rest() {
     // A forged signature: the forwarded From says so (and the caller's own
     // "Passed" is gone).
     let forged = s.pki.no_tn_auth.identity(c, e, "A", unix_now(), &good);
-    let msg = String::from_utf8(invite("stir-px-2", CALLER, &format!("Identity: {forged}\r\n")))
-        .unwrap()
-        .replace(";user=phone>;tag=", ";user=phone;verstat=TN-Validation-Passed>;tag=");
+    let msg = String::from_utf8(invite(
+        "stir-px-2",
+        CALLER,
+        &format!("Identity: {forged}\r\n"),
+    ))
+    .unwrap()
+    .replace(
+        ";user=phone>;tag=",
+        ";user=phone;verstat=TN-Validation-Passed>;tag=",
+    );
     s.client.send_to(msg.as_bytes(), s.d.udp).unwrap();
     let fwd = next();
     let from = header(&fwd, "From").expect("From");
     assert!(from.contains(";verstat=TN-Validation-Failed@"), "{fwd}");
     // Tagged: the PAI callscreen adds says the same.
-    assert_eq!(fwd.matches("verstat=TN-Validation-Failed").count(), 2, "{fwd}");
+    assert_eq!(
+        fwd.matches("verstat=TN-Validation-Failed").count(),
+        2,
+        "{fwd}"
+    );
     assert!(!fwd.contains("Passed"), "{fwd}");
 
     // A Dutch caller ID from an international peer is anonymised by default
@@ -402,12 +421,16 @@ fn proxy_mode_writes_verstat_and_the_policy_decides_the_rest() {
     };
     let (fwd, line) = intl("stir-px-intl-unsigned", None);
     assert!(line.contains("verdict=anonymise"), "{line}");
-    assert!(header(&fwd, "From").is_some_and(|f| f.contains("anonymous")), "{fwd}");
+    assert!(
+        header(&fwd, "From").is_some_and(|f| f.contains("anonymous")),
+        "{fwd}"
+    );
     let id = s.pki.good.identity(c, e, "A", unix_now(), &good);
     let (fwd, line) = intl("stir-px-intl-signed", Some(&id));
     assert!(line.contains("verdict=allow"), "{line}");
     assert!(
-        header(&fwd, "From").is_some_and(|f| f.contains(CALLER) && f.contains("verstat=TN-Validation-Passed")),
+        header(&fwd, "From")
+            .is_some_and(|f| f.contains(CALLER) && f.contains("verstat=TN-Validation-Passed")),
         "{fwd}"
     );
     // Attestation B lifts nothing.
@@ -417,9 +440,16 @@ fn proxy_mode_writes_verstat_and_the_policy_decides_the_rest() {
 
     // A failed verification on a protected number: the policy's 438.
     let ing = "+31202280001";
-    let forged = s.pki.no_tn_auth.identity(ing.trim_start_matches('+'), e, "A", unix_now(), &good);
-    let resp = udp_ask(&s.client, s.d.udp, &invite("stir-px-ing", ing, &format!("Identity: {forged}\r\n")))
-        .expect("the rejection");
+    let forged = s
+        .pki
+        .no_tn_auth
+        .identity(ing.trim_start_matches('+'), e, "A", unix_now(), &good);
+    let resp = udp_ask(
+        &s.client,
+        s.d.udp,
+        &invite("stir-px-ing", ing, &format!("Identity: {forged}\r\n")),
+    )
+    .expect("the rejection");
     assert_eq!(status(&resp), 438, "{resp}");
 }
 
@@ -441,7 +471,10 @@ fn ten_thousand_unreachable_x5u_do_not_slow_clean_calls() {
             held.push(c);
         }
     });
-    let (c, e) = (CALLER.trim_start_matches('+'), CALLEE.trim_start_matches('+'));
+    let (c, e) = (
+        CALLER.trim_start_matches('+'),
+        CALLEE.trim_start_matches('+'),
+    );
     let now = unix_now();
     let identities: Vec<String> = (0..10_000u32)
         .map(|i| {
@@ -471,7 +504,11 @@ fn ten_thousand_unreachable_x5u_do_not_slow_clean_calls() {
     let sender = std::thread::spawn(move || {
         let t0 = Instant::now();
         for (i, id) in identities.iter().enumerate() {
-            let msg = invite(&format!("flood-{i}"), CALLER, &format!("Identity: {id}\r\n"));
+            let msg = invite(
+                &format!("flood-{i}"),
+                CALLER,
+                &format!("Identity: {id}\r\n"),
+            );
             flooder.send_to(&msg, to).unwrap();
             // 2 500 a second.
             let due = t0 + Duration::from_micros(400 * i as u64);
@@ -485,8 +522,12 @@ fn ten_thousand_unreachable_x5u_do_not_slow_clean_calls() {
     while !sender.is_finished() {
         clean += 1;
         let t = Instant::now();
-        let resp = udp_ask(&s.client, s.d.udp, &invite(&format!("clean-{clean}"), CALLER, ""))
-            .expect("a clean call answered during the flood");
+        let resp = udp_ask(
+            &s.client,
+            s.d.udp,
+            &invite(&format!("clean-{clean}"), CALLER, ""),
+        )
+        .expect("a clean call answered during the flood");
         worst = worst.max(t.elapsed());
         assert_eq!(status(&resp), 302, "{resp}");
     }
@@ -494,7 +535,10 @@ fn ten_thousand_unreachable_x5u_do_not_slow_clean_calls() {
     let answered = answers.join().unwrap();
     eprintln!("during the flood: {clean} clean calls, the slowest answered in {worst:?}");
     assert_eq!(answered, 10_000, "every signed INVITE answered");
-    assert!(clean >= 10, "clean calls went on during the flood ({clean})");
+    assert!(
+        clean >= 10,
+        "clean calls went on during the flood ({clean})"
+    );
     assert!(
         worst < Duration::from_millis(400),
         "a clean call waited {worst:?}, as long as the verification budget"

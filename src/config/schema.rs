@@ -224,6 +224,7 @@ pub struct ProxySection {
     pub via_host: Option<Spanned<String>>,
     pub probe_interval_secs: Option<u64>,
     pub down_secs: Option<u64>,
+    pub tls_ca_file: Option<Spanned<String>>,
 }
 
 #[derive(Deserialize, Default)]

@@ -55,6 +55,9 @@ pub struct NextHop {
     pub addr: std::net::SocketAddr,
     /// `transport=tcp`: every request over TCP (else UDP, and TCP above 1300 bytes).
     pub tcp: bool,
+    /// `sips:` or `transport=tls`: over TLS (a stream, as TCP), the hop's
+    /// certificate verified for its address.
+    pub tls: bool,
 }
 
 /// Proxy mode (`[proxy]`).
@@ -69,6 +72,9 @@ pub struct ProxySettings {
     /// How long a hop stays down after a failure (a 503 without Retry-After,
     /// a refused TCP connection, an unanswered probe).
     pub down_for: std::time::Duration,
+    /// The CA that TLS next hops' certificates chain to (default: the
+    /// system's trust store).
+    pub tls_ca: Option<PathBuf>,
 }
 
 /// What happens to a request from an address that is neither an SBC nor a peer.

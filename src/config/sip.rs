@@ -241,13 +241,18 @@ pub(super) fn proxy_section(
     cx: &mut Ctx<'_>,
     raw: &schema::Config,
     sip: &SipSettings,
+    base: &std::path::Path,
 ) -> ProxySettings {
     let p = &raw.proxy;
     let mut next_hops = Vec::new();
     for (i, h) in p.next_hops.iter().flatten().enumerate() {
         let key = format!("proxy.next_hops[{i}]");
         match parse_next_hop(h.get_ref()) {
-            Ok(hop) if sip.udp.contains(&hop.addr) || sip.tcp.contains(&hop.addr) => {
+            Ok(hop)
+                if sip.udp.contains(&hop.addr)
+                    || sip.tcp.contains(&hop.addr)
+                    || sip.tls.contains(&hop.addr) =>
+            {
                 cx.err::<()>(
                     Some(h.span()),
                     key,
@@ -256,7 +261,7 @@ pub(super) fn proxy_section(
             }
             Ok(hop) => next_hops.push(hop),
             Err(why) => {
-                cx.err::<()>(Some(h.span()), key, format!("{:?}: {why}; write \"sip:IP:PORT\" or \"sip:IP:PORT;transport=tcp\", e.g. \"sip:192.0.2.20:5060\"", h.get_ref()));
+                cx.err::<()>(Some(h.span()), key, format!("{:?}: {why}; write \"sip:IP:PORT\", \"sip:IP:PORT;transport=tcp\" or \"sips:IP:PORT\", e.g. \"sip:192.0.2.20:5060\"", h.get_ref()));
             }
         }
     }
@@ -292,7 +297,22 @@ pub(super) fn proxy_section(
             "callscreen listens on an unspecified address (0.0.0.0 or ::), so it cannot tell which address to write in its Via: set [proxy] via_host = \"<the address the next hops reach callscreen on>\"",
         );
     }
+    let tls_ca = p.tls_ca_file.as_ref().map(|f| base.join(f.get_ref()));
+    if next_hops.iter().any(|h| h.tls) {
+        let identity = sip
+            .tls_files
+            .as_ref()
+            .map(|f| (f.cert.as_path(), f.key.as_path()));
+        if let Err(e) = crate::tls::trusting(tls_ca.as_deref(), identity) {
+            cx.err::<()>(
+                p.tls_ca_file.as_ref().map(|f| f.span()),
+                "proxy.tls_ca_file",
+                format!("{e}; the CA (PEM) that TLS next hops' certificates chain to"),
+            );
+        }
+    }
     ProxySettings {
+        tls_ca,
         next_hops,
         via_host,
         probe_interval: std::time::Duration::from_secs(p.probe_interval_secs.unwrap_or(5)),
@@ -300,29 +320,39 @@ pub(super) fn proxy_section(
     }
 }
 
-/// `sip:IP:PORT[;transport=udp|tcp]` (or without `sip:`); the port defaults to 5060.
+/// `sip:IP:PORT[;transport=udp|tcp|tls]` (or without `sip:`), or
+/// `sips:IP:PORT` (TLS); the port defaults to 5060 (5061 over TLS).
 pub fn parse_next_hop(v: &str) -> Result<NextHop, &'static str> {
     let v = v.trim();
-    let v = v.strip_prefix("sip:").unwrap_or(v);
+    let (v, mut tls) = match v.strip_prefix("sips:") {
+        Some(rest) => (rest, true),
+        None => (v.strip_prefix("sip:").unwrap_or(v), false),
+    };
     let (addr, params) = v.split_once(';').unwrap_or((v, ""));
-    let mut tcp = false;
+    let mut tcp = tls;
     for p in params.split(';').filter(|p| !p.is_empty()) {
         match p.to_ascii_lowercase().as_str() {
-            "transport=udp" => tcp = false,
-            "transport=tcp" => tcp = true,
-            _ => return Err("only the parameter transport=udp or transport=tcp is understood"),
+            "transport=udp" if !tls => tcp = false,
+            "transport=tcp" if !tls => tcp = true,
+            "transport=tls" => (tcp, tls) = (true, true),
+            _ => {
+                return Err(
+                    "only the parameter transport=udp, transport=tcp or transport=tls is understood (a sips: hop is TLS)",
+                );
+            }
         }
     }
+    let default_port = if tls { 5061 } else { 5060 };
     let addr = match addr.parse::<std::net::SocketAddr>() {
         Ok(a) => a,
         Err(_) => match addr.parse::<std::net::IpAddr>() {
-            Ok(ip) => std::net::SocketAddr::new(ip, 5060),
+            Ok(ip) => std::net::SocketAddr::new(ip, default_port),
             Err(_) => match addr
                 .trim_start_matches('[')
                 .trim_end_matches(']')
                 .parse::<std::net::Ipv6Addr>()
             {
-                Ok(ip) => std::net::SocketAddr::new(ip.into(), 5060),
+                Ok(ip) => std::net::SocketAddr::new(ip.into(), default_port),
                 Err(_) => {
                     return Err(
                         "not an IP address with an optional port (host names are not resolved: the call path does no DNS)",
@@ -334,5 +364,5 @@ pub fn parse_next_hop(v: &str) -> Result<NextHop, &'static str> {
     if addr.port() == 0 || addr.ip().is_unspecified() {
         return Err("needs a real address and port");
     }
-    Ok(NextHop { addr, tcp })
+    Ok(NextHop { addr, tcp, tls })
 }

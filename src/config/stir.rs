@@ -58,6 +58,7 @@ pub(super) fn stir_section(
             .as_ref()
             .map(|f| base.join(f.get_ref()))
             .as_deref(),
+        None,
     ) {
         Ok(c) => Some(c),
         Err(e) => cx.err(

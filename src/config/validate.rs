@@ -33,7 +33,7 @@ pub(super) fn validate(
     let tags = policy::tags(&mut cx, &raw);
     let (mut sip, redirect, log) = server_sections(&mut cx, &raw);
     super::sip::sip_tls(&mut cx, &raw, base, &mut sip);
-    let proxy = proxy_section(&mut cx, &raw, &sip);
+    let proxy = proxy_section(&mut cx, &raw, &sip, base);
     let api = api_section(&mut cx, &raw, base, &roles_by_name);
     let warn = warn::warn_section(&mut cx, &raw, base, &peers);
     let fleet = fleet::fleet_section(&mut cx, &raw, base);

@@ -142,6 +142,7 @@ mod tests {
 
     fn hop(p: u16) -> NextHop {
         NextHop {
+            tls: false,
             addr: SocketAddr::from(([127, 0, 0, 1], p)),
             tcp: false,
         }

@@ -333,6 +333,7 @@ async fn probes(cp: Arc<CallPath>) {
             for (i, hop) in hops.iter().enumerate() {
                 seq += 1;
                 let own = crate::sip::forward::OwnVia {
+                    tls: hop.tls,
                     tcp: hop.tcp,
                     host: &local.host,
                     port: local.sent_by_port(),

@@ -371,6 +371,7 @@ fn forward_to(
     };
     let branch = forward::branch(req);
     let mut own = OwnVia {
+        tls: hop.tls,
         tcp: hop.tcp,
         host: &local.host,
         port: local.sent_by_port(),

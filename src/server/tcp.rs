@@ -251,15 +251,65 @@ pub fn connector(cp: &Arc<CallPath>, rt: tokio::runtime::Handle) -> Connect {
 
 /// One outbound connection: connect, then write what is queued while the
 /// messages that come back (responses, mostly) go through a `Handler`.
-async fn outbound(cp: Arc<CallPath>, to: SocketAddr, tx: Queue, mut rx: mpsc::Receiver<Vec<u8>>) {
+async fn outbound(cp: Arc<CallPath>, to: SocketAddr, tx: Queue, rx: mpsc::Receiver<Vec<u8>>) {
     let stream = match tokio::time::timeout(CONNECT_TIMEOUT, TcpStream::connect(to)).await {
         Ok(Ok(s)) => s,
         Ok(Err(e)) => return unreachable(&cp, to, &tx, rx, &e.to_string()),
         Err(_) => return unreachable(&cp, to, &tx, rx, "connect timed out"),
     };
     let _ = stream.set_nodelay(true);
-    tracing::debug!(to = %to, "TCP connection to next hop opened");
-    let (mut rd, mut wr) = stream.into_split();
+    let Some(tls) = hop_tls(&cp, to) else {
+        tracing::debug!(to = %to, "TCP connection to next hop opened");
+        let (rd, wr) = stream.into_split();
+        return outbound_io(cp, to, tx, rx, rd, wr).await;
+    };
+    let cfg = match tls {
+        Ok(cfg) => cfg,
+        Err(e) => return unreachable(&cp, to, &tx, rx, &format!("TLS: {e}")),
+    };
+    // The next hop is named by its address: its certificate must carry it.
+    let name = rustls_pki_types::ServerName::IpAddress(to.ip().into());
+    let connector = tokio_rustls::TlsConnector::from(cfg);
+    match tokio::time::timeout(CONNECT_TIMEOUT, connector.connect(name, stream)).await {
+        Ok(Ok(s)) => {
+            tracing::debug!(to = %to, "TLS connection to next hop opened");
+            let (rd, wr) = tokio::io::split(s);
+            outbound_io(cp, to, tx, rx, rd, wr).await;
+        }
+        Ok(Err(e)) => unreachable(&cp, to, &tx, rx, &format!("TLS handshake: {e}")),
+        Err(_) => unreachable(&cp, to, &tx, rx, "TLS handshake timed out"),
+    }
+}
+
+/// The TLS client for a next hop configured `sips:` or `transport=tls`
+/// (trusting `[proxy] tls_ca_file` or the system's store, presenting
+/// `[sip] tls_cert` when set); none for a plain TCP one.
+fn hop_tls(cp: &CallPath, to: SocketAddr) -> Option<Result<Arc<rustls::ClientConfig>, String>> {
+    let rt = cp.shared.runtime.load();
+    let s = &rt.settings;
+    s.proxy.next_hops.iter().find(|h| h.addr == to && h.tls)?;
+    let identity = s
+        .sip
+        .tls_files
+        .as_ref()
+        .map(|f| (f.cert.as_path(), f.key.as_path()));
+    Some(crate::tls::trusting(s.proxy.tls_ca.as_deref(), identity))
+}
+
+/// Writes what is queued for a next hop while what comes back goes through
+/// a `Handler`; when either side ends, what is still queued goes out on a
+/// new connection.
+async fn outbound_io<R, W>(
+    cp: Arc<CallPath>,
+    to: SocketAddr,
+    tx: Queue,
+    mut rx: mpsc::Receiver<Vec<u8>>,
+    mut rd: R,
+    mut wr: W,
+) where
+    R: AsyncRead + Unpin + Send + 'static,
+    W: AsyncWrite + Unpin,
+{
     let reader = {
         let (cp, tx) = (Arc::clone(&cp), tx.clone());
         tokio::spawn(async move {

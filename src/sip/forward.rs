@@ -93,7 +93,11 @@ pub fn write_probe(out: &mut Vec<u8>, hop: SocketAddr, own: &OwnVia<'_>, index: 
         SocketAddr::V4(a) => a.to_string(),
         SocketAddr::V6(a) => format!("[{}]:{}", a.ip(), a.port()),
     };
-    let t = if own.tcp { ";transport=tcp" } else { "" };
+    let t = match (own.tls, own.tcp) {
+        (true, _) => ";transport=tls",
+        (false, true) => ";transport=tcp",
+        _ => "",
+    };
     let _ = write!(out, "OPTIONS sip:{target}{t} SIP/2.0\r\n");
     write_own_via(out, own, probe_branch(index, seq).as_bytes());
     let _ = write!(
@@ -113,6 +117,8 @@ pub fn write_probe(out: &mut Vec<u8>, hop: SocketAddr, own: &OwnVia<'_>, index: 
 #[derive(Clone, Copy, Debug)]
 pub struct OwnVia<'a> {
     pub tcp: bool,
+    /// Over TLS (`tcp` is set too: a stream).
+    pub tls: bool,
     pub host: &'a str,
     pub port: u16,
     /// The inbound TCP connection the request came on (`;i=`), so that the
@@ -121,7 +127,11 @@ pub struct OwnVia<'a> {
 }
 
 fn write_own_via(out: &mut Vec<u8>, v: &OwnVia<'_>, branch: &[u8]) {
-    let t = if v.tcp { "TCP" } else { "UDP" };
+    let t = match (v.tls, v.tcp) {
+        (true, _) => "TLS",
+        (false, true) => "TCP",
+        _ => "UDP",
+    };
     let _ = write!(out, "Via: SIP/2.0/{t} {}:{};branch=", v.host, v.port);
     out.extend_from_slice(branch);
     if let Some(c) = v.conn {
@@ -468,6 +478,7 @@ mod tests {
             let req = crate::sip::request::read_for_proxy(m).unwrap();
             let b = branch(&req);
             let own = OwnVia {
+                tls: false,
                 tcp: false,
                 host: "192.0.2.10",
                 port: 5060,
@@ -503,6 +514,7 @@ mod tests {
     fn anonymised_and_stripped() {
         scanned(INVITE, |m| {
             let own = OwnVia {
+                tls: false,
                 tcp: true,
                 host: "cs",
                 port: 5070,

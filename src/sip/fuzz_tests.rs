@@ -99,6 +99,7 @@ fn exercise(scanner: &mut Scanner, bytes: &[u8], out: &mut Vec<u8>) {
             let _ = super::forward::route_is_own(&m, |_, _| true);
             if let Ok(req) = super::request::read_for_proxy(&m) {
                 let own = super::forward::OwnVia {
+                    tls: false,
                     tcp: false,
                     host: "192.0.2.10",
                     port: 5060,
