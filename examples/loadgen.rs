@@ -11,6 +11,11 @@
 //!
 //!   loadgen run --target 127.0.0.1:5060 [--transport udp|tcp] [--window 8 | --rate 20000]
 //!               [--seconds 10] [--sbcs 1] [--listed FILE] [--listed-share 0.01] [--trunk kpn]
+//!               [--identities FILE]
+//!
+//! `--identities FILE`: every call signed (STIR/SHAKEN), its caller and
+//! Identity header value from the file's lines (`CALLER IDENTITY`, taken
+//! in turn; examples/sti_fixture.rs writes one).
 //!   loadgen responder --listen 127.0.0.1:5070 [--threads 2] [--seconds 600]
 //!
 //! bench/run.sh runs it against the responder, callscreen and Kamailio.
@@ -135,10 +140,20 @@ struct Plan {
     listed: Arc<Vec<String>>,
     listed_share: f64,
     trunk: String,
+    /// Signed calls: (caller, Identity header value), taken in turn.
+    identities: Arc<Vec<(String, String)>>,
 }
 
-fn invite(sbc: usize, seq: u64, caller: &str, trunk: &str, local: SocketAddr, tcp: bool) -> String {
+fn invite(
+    sbc: usize,
+    seq: u64,
+    (caller, identity): (&str, Option<&str>),
+    trunk: &str,
+    local: SocketAddr,
+    tcp: bool,
+) -> String {
     let transport = if tcp { "TCP" } else { "UDP" };
+    let identity = identity.map_or(String::new(), |i| format!("Identity: {i}\r\n"));
     format!(
         "INVITE sip:+31104567890@callscreen.invalid;user=phone SIP/2.0\r\n\
          Via: SIP/2.0/{transport} {local};branch=z9hG4bK-lg{sbc}-{seq};rport\r\n\
@@ -148,6 +163,7 @@ fn invite(sbc: usize, seq: u64, caller: &str, trunk: &str, local: SocketAddr, tc
          Call-ID: lg-{sbc}-{seq}\r\n\
          CSeq: 1 INVITE\r\n\
          X-Ingress-Trunk: {trunk}\r\n\
+         {identity}\
          Content-Length: 0\r\n\r\n"
     )
 }
@@ -307,8 +323,14 @@ fn sbc(p: Arc<Plan>, n: usize, stop: Arc<AtomicBool>, measuring: Arc<AtomicBool>
                 break;
             }
         }
-        let c = caller(&p, n, seq);
-        let msg = invite(n, seq, &c, &p.trunk, local, p.tcp);
+        let signed = (!p.identities.is_empty())
+            .then(|| &p.identities[(seq as usize + n * 7919) % p.identities.len()]);
+        let c = match signed {
+            Some((c, _)) => c.clone(),
+            None => caller(&p, n, seq),
+        };
+        let id = signed.map(|(_, i)| i.as_str());
+        let msg = invite(n, seq, (&c, id), &p.trunk, local, p.tcp);
         if let Ok(mut m) = sent_at.lock() {
             m.insert(seq, epoch.elapsed().as_nanos() as u64);
         }
@@ -362,6 +384,15 @@ fn run(args: &[String]) {
         listed: Arc::new(listed),
         listed_share: num(args, "--listed-share", 0.01),
         trunk: arg(args, "--trunk").unwrap_or_else(|| "kpn".into()),
+        identities: Arc::new(
+            arg(args, "--identities")
+                .map(|f| std::fs::read_to_string(&f).expect("the identities file"))
+                .unwrap_or_default()
+                .lines()
+                .filter_map(|l| l.split_once(' '))
+                .map(|(c, i)| (c.to_string(), i.to_string()))
+                .collect(),
+        ),
     });
     let sbcs: usize = num(args, "--sbcs", 1);
     let warmup: f64 = num(args, "--warmup", 1.0);

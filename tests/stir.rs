@@ -544,3 +544,79 @@ fn ten_thousand_unreachable_x5u_do_not_slow_clean_calls() {
         "a clean call waited {worst:?}, as long as the verification budget"
     );
 }
+
+/// The verification pool full (`workers = 1`, `queue = 1`): signed calls
+/// beyond it pass at once as No-TN-Validation, counted in /metrics with
+/// the calls by verstat; none goes unanswered.
+#[test]
+fn a_full_pool_passes_calls_unverified_and_counts_them() {
+    let sip = "[sip]\nudp = [\"127.0.0.1:0\"]\ntcp = [\"127.0.0.1:0\"]\nudp_threads = 1\n\
+               [bursts]\ncalls_per_number = 0\ncalls_per_block = 0\n";
+    let dir_state = std::env::temp_dir().join(format!("cs-stir-busy-{}", std::process::id()));
+    let api = format!(
+        "[api]\nlisten = \"127.0.0.1:0\"\nstate_dir = \"{}\"\n\
+         [[api.clients]]\nname = \"ops\"\ntoken_sha256 = \"{}\"\nlists = [\"*\"]\noperations = [\"read\"]\n",
+        dir_state.display(),
+        callscreen::api::hash_token("busy-token")
+    );
+    let s = setup_with("stir-busy", sip, "workers = 1\nqueue = 1\n", &api);
+    let (c, e) = (
+        CALLER.trim_start_matches('+'),
+        CALLEE.trim_start_matches('+'),
+    );
+    let good = s.x5u.url("/good.pem");
+    // The certificate cached first, so that the burst below meets a warm cache.
+    let id = s.pki.good.identity(c, e, "A", unix_now(), &good);
+    let (_, line) = s.call("busy-warm", CALLER, &id);
+    assert!(line.contains("verstat=TN-Validation-Passed"), "{line}");
+    // 200 signed INVITEs at once.
+    for i in 0..200 {
+        let id = s.pki.good.identity(c, e, "A", unix_now(), &good);
+        let msg = invite(&format!("busy-{i}"), CALLER, &format!("Identity: {id}\r\n"));
+        s.client.send_to(&msg, s.d.udp).unwrap();
+    }
+    let mut buf = vec![0u8; 65536];
+    for _ in 0..200 {
+        s.client
+            .recv_from(&mut buf)
+            .expect("every signed INVITE answered");
+    }
+    let (passed, unverified) = (0..200).fold((0, 0), |(p, u), i| {
+        let line = s.d.noc_line(&format!("busy-{i}"));
+        match field(&line, "verstat") {
+            Some("TN-Validation-Passed") => (p + 1, u),
+            Some("No-TN-Validation") => (p, u + 1),
+            other => panic!("{other:?}: {line}"),
+        }
+    });
+    assert!(
+        passed >= 1 && unverified >= 1,
+        "passed {passed}, unverified {unverified}"
+    );
+    let (code, metrics) = http(
+        api_addr(&s.d),
+        "GET",
+        "/metrics",
+        Some("busy-token"),
+        None,
+        b"",
+    );
+    assert_eq!(code, 200);
+    let metric = |name: &str| -> u64 {
+        metrics
+            .lines()
+            .find_map(|l| l.strip_prefix(name)?.trim().parse().ok())
+            .unwrap_or_else(|| panic!("{name} in {metrics}"))
+    };
+    assert_eq!(metric("callscreen_stir_busy_total"), unverified);
+    assert_eq!(
+        metric("callscreen_stir_calls_total{verstat=\"No-TN-Validation\"}"),
+        unverified
+    );
+    assert_eq!(
+        metric("callscreen_stir_calls_total{verstat=\"TN-Validation-Passed\"}"),
+        passed + 1
+    );
+    assert_eq!(metric("callscreen_stir_fetches_total"), 1);
+    let _ = std::fs::remove_dir_all(&dir_state);
+}

@@ -61,6 +61,12 @@ pub fn step(req: &Request<'_>, key: u64, cx: &Cx<'_>) -> Step {
         verifier.counts.busy.fetch_add(1, Ordering::Relaxed);
         return Step::Go(Some(StirCheck::Unverified(Unverified::Busy)));
     }
+    let cached = verifier.cached(&x5u, cfg);
+    if let Some(Err(check)) = cached {
+        // A certificate that failed (or could not be had) lately: no wait.
+        cp.parked.fetch_sub(1, Ordering::Relaxed);
+        return Step::Go(Some(check));
+    }
     cp.cache.insert(key, Instant::now(), Kind::Parked, &[]);
     let parked = Parked {
         bytes: req.msg.raw().to_vec(),
@@ -70,6 +76,22 @@ pub fn step(req: &Request<'_>, key: u64, cx: &Cx<'_>) -> Step {
         t0: cx.t0,
     };
     let (token, cfg, cp) = (token.to_string(), Arc::clone(cfg), Arc::clone(cp));
+    if let Some(Ok(cert)) = cached {
+        // The certificate is cached: the verification thread verifies and
+        // answers, with no task in between.
+        let v = Arc::clone(&verifier);
+        let job: crate::stir::Job = Box::new(move || {
+            let check = v.verify(&cert, &token, crate::lists::unix_now());
+            resume(&cp, parked, check);
+            cp.parked.fetch_sub(1, Ordering::Relaxed);
+        });
+        if verifier.run(job).is_err() {
+            // The answer written now replaces the Parked entry.
+            cx.cp.parked.fetch_sub(1, Ordering::Relaxed);
+            return Step::Go(Some(StirCheck::Unverified(Unverified::Busy)));
+        }
+        return Step::Parked;
+    }
     rt.spawn(async move {
         let now = crate::lists::unix_now();
         let check = verifier.check(token, x5u, &cfg, now, parked.t0).await;

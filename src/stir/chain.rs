@@ -2,15 +2,12 @@
 //! 8226, ATIS-1000074): the `x5u` certificate chained to the STI-CA trust
 //! anchors (rustls-webpki), valid now, carrying the TNAuthList extension
 //! (x509-parser); then the PASSporT's ES256 signature checked with the
-//! certificate's key (ring, through webpki). No cryptography here is our own.
+//! certificate's key (ring). No cryptography here is our own.
 
 use std::path::Path;
 
 use rustls_pki_types::pem::PemObject;
-use rustls_pki_types::{
-    AlgorithmIdentifier, CertificateDer, InvalidSignature, SignatureVerificationAlgorithm,
-    TrustAnchor, UnixTime, alg_id,
-};
+use rustls_pki_types::{CertificateDer, SignatureVerificationAlgorithm, TrustAnchor, UnixTime};
 use webpki::{EndEntityCert, ExtendedKeyUsageValidator, KeyPurposeIdIter};
 
 use crate::screen::passport::StirFailure;
@@ -84,11 +81,13 @@ impl Anchors {
     }
 }
 
-/// A certificate that passed: the leaf, and until when it is valid.
+/// A certificate that passed: the leaf's public key (the uncompressed
+/// P-256 point; read once, so that a call costs one ECDSA verification and
+/// no certificate parsing), and until when it is valid.
 #[derive(Debug)]
 pub struct Checked {
-    leaf: CertificateDer<'static>,
-    /// Unix seconds of the leaf's notAfter (or the chain's earliest).
+    key: Vec<u8>,
+    /// Unix seconds of the leaf's notAfter.
     pub not_after: u64,
 }
 
@@ -142,36 +141,8 @@ pub fn check(body: &[u8], anchors: &Anchors, now: u64) -> Result<Checked, StirFa
         return Err(StirFailure::NoTnAuthList);
     }
     let not_after = u64::try_from(parsed.validity().not_after.timestamp()).unwrap_or(0);
-    Ok(Checked { leaf, not_after })
-}
-
-/// ES256 as a JWS carries it (RFC 7518 §3.4): R and S, 32 bytes each, not
-/// DER. ring's fixed-length P-256 verifier, offered to webpki.
-#[derive(Debug)]
-struct Es256Fixed;
-
-impl SignatureVerificationAlgorithm for Es256Fixed {
-    fn verify_signature(
-        &self,
-        public_key: &[u8],
-        message: &[u8],
-        signature: &[u8],
-    ) -> Result<(), InvalidSignature> {
-        ring::signature::UnparsedPublicKey::new(
-            &ring::signature::ECDSA_P256_SHA256_FIXED,
-            public_key,
-        )
-        .verify(message, signature)
-        .map_err(|_| InvalidSignature)
-    }
-
-    fn public_key_alg_id(&self) -> AlgorithmIdentifier {
-        alg_id::ECDSA_P256
-    }
-
-    fn signature_alg_id(&self) -> AlgorithmIdentifier {
-        alg_id::ECDSA_SHA256
-    }
+    let key = parsed.public_key().subject_public_key.data.to_vec();
+    Ok(Checked { key, not_after })
 }
 
 impl Checked {
@@ -189,8 +160,14 @@ impl Checked {
         if sig.len() != 64 || signed.split('.').count() != 2 {
             return Err(StirFailure::Malformed);
         }
-        let ee = EndEntityCert::try_from(&self.leaf).map_err(|_| StirFailure::Untrusted)?;
-        ee.verify_signature(&Es256Fixed, signed.as_bytes(), &sig)
-            .map_err(|_| StirFailure::BadSignature)
+        // ES256 as a JWS carries it (RFC 7518 §3.4): R and S, 32 bytes
+        // each, not DER; ring's fixed-length P-256 verifier. A key of
+        // another type or curve does not verify.
+        ring::signature::UnparsedPublicKey::new(
+            &ring::signature::ECDSA_P256_SHA256_FIXED,
+            &self.key,
+        )
+        .verify(signed.as_bytes(), &sig)
+        .map_err(|_| StirFailure::BadSignature)
     }
 }

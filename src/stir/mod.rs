@@ -65,7 +65,8 @@ pub struct StirCounts {
     pub verstat: [AtomicU64; 3],
 }
 
-type CertResult = Result<Arc<Checked>, StirCheck>;
+/// A certificate that passed, or what a call gets without one.
+pub type CertResult = Result<Arc<Checked>, StirCheck>;
 
 enum Slot {
     Pending(watch::Receiver<Option<CertResult>>),
@@ -77,12 +78,8 @@ enum Slot {
     },
 }
 
-struct Job {
-    token: String,
-    cert: Arc<Checked>,
-    now: u64,
-    reply: tokio::sync::oneshot::Sender<Result<(), StirFailure>>,
-}
+/// Work for the verification threads.
+pub type Job = Box<dyn FnOnce() + Send>;
 
 /// The verifier: one per daemon.
 pub struct Verifier {
@@ -119,8 +116,7 @@ impl Verifier {
                     loop {
                         let job = { lock(&rx).recv() };
                         let Ok(job) = job else { return };
-                        let r = job.cert.verify(&job.token, job.now);
-                        let _ = job.reply.send(r);
+                        job();
                     }
                 })?;
         }
@@ -149,23 +145,55 @@ impl Verifier {
             Err(check) => return check,
         };
         let (reply, answer) = tokio::sync::oneshot::channel();
-        let job = Job {
-            token,
-            cert,
-            now,
-            reply,
-        };
-        if self.pool.try_send(job).is_err() {
-            self.counts.busy.fetch_add(1, Ordering::Relaxed);
+        let me = Arc::clone(self);
+        let job: Job = Box::new(move || {
+            let _ = reply.send(me.verify(&cert, &token, now));
+        });
+        if self.run(job).is_err() {
             return StirCheck::Unverified(Unverified::Busy);
         }
-        match answer.await {
-            Ok(Ok(())) => {
+        answer
+            .await
+            .unwrap_or(StirCheck::Unverified(Unverified::Busy))
+    }
+
+    /// Verifies `token` with `cert` (on the caller's thread: a pool job's).
+    pub fn verify(&self, cert: &Checked, token: &str, now: u64) -> StirCheck {
+        match cert.verify(token, now) {
+            Ok(()) => {
                 self.counts.verified.fetch_add(1, Ordering::Relaxed);
                 StirCheck::Signed
             }
-            Ok(Err(f)) => StirCheck::Failed(f),
-            Err(_) => StirCheck::Unverified(Unverified::Busy),
+            Err(f) => StirCheck::Failed(f),
+        }
+    }
+
+    /// Runs `job` on a verification thread; `Err` (counted as busy) when
+    /// `queue` jobs already wait.
+    pub fn run(&self, job: Job) -> Result<(), Job> {
+        self.pool.try_send(job).map_err(|e| {
+            self.counts.busy.fetch_add(1, Ordering::Relaxed);
+            match e {
+                std::sync::mpsc::TrySendError::Full(j)
+                | std::sync::mpsc::TrySendError::Disconnected(j) => j,
+            }
+        })
+    }
+
+    /// The certificate at `url` if the cache has it (or its failure), now:
+    /// the fast path of a signed call, with no task and no wait.
+    pub fn cached(&self, url: &str, cfg: &StirConfig) -> Option<CertResult> {
+        let certs = lock(&self.certs);
+        match certs.get(url) {
+            Some(Slot::Ready {
+                result,
+                until,
+                anchors,
+            }) if *until > Instant::now() && *anchors == anchors_id(cfg) => {
+                self.counts.cache_hits.fetch_add(1, Ordering::Relaxed);
+                Some(result.clone())
+            }
+            _ => None,
         }
     }
 
@@ -323,8 +351,8 @@ impl Verifier {
         let _ = tx.send(Some(result));
     }
 
-    /// Certificates in the cache (fetched or failed), for `/metrics`.
-    pub fn cached(&self) -> usize {
+    /// Certificates in the cache (fetched or failed).
+    pub fn cache_len(&self) -> usize {
         lock(&self.certs).len()
     }
 }
