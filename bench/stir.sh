@@ -91,7 +91,7 @@ echo "  unsigned beside signed: $mixed"
 echo "  signed beside unsigned: $(cat "$work/bg.json")"
 
 verify=$(openssl speed -seconds 3 ecdsap256 2>/dev/null | awk '/256 bits ecdsa \(nistp256\)/ {print $(NF)}')
-metrics=$(curl -s -H "Authorization: Bearer example-ops-token" http://127.0.0.1:8080/metrics 2>/dev/null | grep -E '^callscreen_stir_' || true)
+metrics=$(curl -s -H "Authorization: Bearer example-ops-token" http://127.0.0.1:8080/metrics 2>/dev/null | grep -E '^callscreen_(stir_|udp_queue_drops|shed)' || true)
 
 python3 - "${R[unsigned,8]}" "${R[unsigned,64]}" "${R[signed,8]}" "${R[signed,64]}" "$mixed" \
   "${C[unsigned,64]}" "${C[signed,64]}" "$verify" "$(nproc)" "$(getconf CLK_TCK)" "${T[signed,64]}" <<'EOF'

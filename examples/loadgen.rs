@@ -153,14 +153,16 @@ fn invite(
     tcp: bool,
 ) -> String {
     let transport = if tcp { "TCP" } else { "UDP" };
+    // Unique across generators run side by side (bench/stir.sh runs two).
+    let pid = std::process::id();
     let identity = identity.map_or(String::new(), |i| format!("Identity: {i}\r\n"));
     format!(
         "INVITE sip:+31104567890@callscreen.invalid;user=phone SIP/2.0\r\n\
-         Via: SIP/2.0/{transport} {local};branch=z9hG4bK-lg{sbc}-{seq};rport\r\n\
+         Via: SIP/2.0/{transport} {local};branch=z9hG4bK-lg{pid}x{sbc}-{seq};rport\r\n\
          Max-Forwards: 70\r\n\
          From: <sip:{caller}@sbc.invalid;user=phone>;tag=lg{seq}\r\n\
          To: <sip:+31104567890@callscreen.invalid>\r\n\
-         Call-ID: lg-{sbc}-{seq}\r\n\
+         Call-ID: lg-{pid}-{sbc}-{seq}\r\n\
          CSeq: 1 INVITE\r\n\
          X-Ingress-Trunk: {trunk}\r\n\
          {identity}\

@@ -113,6 +113,7 @@ impl Verifier {
             std::thread::Builder::new()
                 .name(format!("stir-verify-{i}"))
                 .spawn(move || {
+                    lower_priority();
                     loop {
                         let job = { lock(&rx).recv() };
                         let Ok(job) = job else { return };
@@ -354,6 +355,20 @@ impl Verifier {
     /// Certificates in the cache (fetched or failed).
     pub fn cache_len(&self) -> usize {
         lock(&self.certs).len()
+    }
+}
+
+/// The verification threads yield the cores to the receive threads: an
+/// unsigned call (and the parking of a signed one) is never queued behind
+/// signature checks. Linux's per-thread nice value, 10 (lower priority);
+/// failing that (a restricted sandbox), the threads keep the default.
+fn lower_priority() {
+    // SAFETY: gettid and setpriority take plain integers and touch no
+    // memory of ours; a failure is only a return value.
+    let tid = unsafe { libc::gettid() };
+    let r = unsafe { libc::setpriority(libc::PRIO_PROCESS, tid as libc::id_t, 10) };
+    if r != 0 {
+        tracing::debug!("the STIR verification thread keeps its priority (setpriority failed)");
     }
 }
 
