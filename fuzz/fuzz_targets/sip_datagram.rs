@@ -31,6 +31,7 @@ fuzz_target!(|data: &[u8]| {
     }
     if let Ok(req) = read_for_proxy(&m) {
         let own = OwnVia {
+            tls: false,
             tcp: false,
             host: "192.0.2.10",
             port: 5060,
