@@ -620,3 +620,71 @@ fn a_full_pool_passes_calls_unverified_and_counts_them() {
     assert_eq!(metric("callscreen_stir_fetches_total"), 1);
     let _ = std::fs::remove_dir_all(&dir_state);
 }
+
+/// A CANCEL while the INVITE waits for its certificate: the CANCEL gets 200
+/// and the INVITE 487 when its wait ends (RFC 3261 §9.2), in both modes;
+/// it is neither screened nor forwarded.
+#[test]
+fn a_cancel_while_verifying_ends_the_invite_with_487() {
+    let hop = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+    hop.set_read_timeout(Some(Duration::from_millis(1500)))
+        .unwrap();
+    for (mode, sip) in [
+        (
+            "redirect",
+            "[sip]\nudp = [\"127.0.0.1:0\"]\ntcp = [\"127.0.0.1:0\"]\nudp_threads = 1\n"
+                .to_string(),
+        ),
+        (
+            "proxy",
+            format!(
+                "[sip]\nmode = \"proxy\"\nudp = [\"127.0.0.1:0\"]\ntcp = [\"127.0.0.1:0\"]\nudp_threads = 1\n\
+                 [proxy]\nnext_hops = [\"sip:{}\"]\n",
+                hop.local_addr().unwrap()
+            ),
+        ),
+    ] {
+        let s = setup_with(&format!("stir-cancel-{mode}"), &sip, "", "");
+        let (c, e) = (
+            CALLER.trim_start_matches('+'),
+            CALLEE.trim_start_matches('+'),
+        );
+        let id = s
+            .pki
+            .good
+            .identity(c, e, "A", unix_now(), &s.x5u.url("/slow/good.pem"));
+        let call_id = format!("stir-cancel-{mode}");
+        let inv = invite(&call_id, CALLER, &format!("Identity: {id}\r\n"));
+        s.client.send_to(&inv, s.d.udp).unwrap();
+        let cancel = String::from_utf8(invite(&call_id, CALLER, ""))
+            .unwrap()
+            .replacen("INVITE sip:", "CANCEL sip:", 1)
+            .replace("CSeq: 1 INVITE", "CSeq: 1 CANCEL");
+        let mut buf = vec![0u8; 65536];
+        s.client.send_to(cancel.as_bytes(), s.d.udp).unwrap();
+        let (n, _) = s.client.recv_from(&mut buf).expect("the CANCEL's answer");
+        let r = String::from_utf8_lossy(&buf[..n]).into_owned();
+        assert_eq!(
+            (status(&r), header(&r, "CSeq")),
+            (200, Some("1 CANCEL")),
+            "{mode}: {r}"
+        );
+        let (n, _) = s.client.recv_from(&mut buf).expect("the INVITE's answer");
+        let r = String::from_utf8_lossy(&buf[..n]).into_owned();
+        assert_eq!(
+            (status(&r), header(&r, "CSeq")),
+            (487, Some("1 INVITE")),
+            "{mode}: {r}"
+        );
+        // A retransmission gets the same 487.
+        let again = udp_ask(&s.client, s.d.udp, &inv).expect("the 487 again");
+        assert_eq!(again, r, "{mode}");
+        if mode == "proxy" {
+            let mut b = [0u8; 4096];
+            assert!(
+                hop.recv_from(&mut b).is_err(),
+                "a cancelled INVITE was forwarded"
+            );
+        }
+    }
+}

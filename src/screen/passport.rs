@@ -142,6 +142,9 @@ pub enum Unverified {
     Compact,
 }
 
+/// The longest `x5u` URL taken (longer ones are `stir:malformed`).
+pub const MAX_X5U: usize = 1024;
+
 /// The token and `x5u` of a full-form SHAKEN Identity header, checked for
 /// what a verifier needs (`alg` ES256, `ppt` shaken when given, an https
 /// `x5u`); `Err(None)` for the compact form, `Err(Some(Malformed))` else.
@@ -162,7 +165,8 @@ pub fn verifiable(value: &str) -> Result<(&str, String), Option<StirFailure>> {
         return Err(Some(StirFailure::Malformed));
     }
     match field("x5u") {
-        Some(u) if u.starts_with("https://") => Ok((token, u.to_string())),
+        // A URL is a cache key: a caller's 60 KiB URLs must not fill memory.
+        Some(u) if u.starts_with("https://") && u.len() <= MAX_X5U => Ok((token, u.to_string())),
         _ => Err(Some(StirFailure::Malformed)),
     }
 }
@@ -250,5 +254,51 @@ mod tests {
         );
         assert_eq!(base64_decode("aGVsbG8"), Some(b"hello".to_vec()));
         assert_eq!(base64_decode("a b"), None);
+    }
+}
+
+#[cfg(test)]
+mod verifiable_tests {
+    use super::*;
+
+    fn b64(s: &str) -> String {
+        use base64::Engine;
+        base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(s)
+    }
+
+    fn header(x5u: &str, alg: &str, ppt: &str) -> String {
+        format!(
+            "{}.{}.c2ln",
+            b64(&format!(
+                r#"{{"alg":"{alg}","ppt":"{ppt}","typ":"passport","x5u":"{x5u}"}}"#
+            )),
+            b64(r#"{"attest":"A"}"#)
+        )
+    }
+
+    #[test]
+    fn what_a_verifier_can_check() {
+        let ok = header("https://cert.example/a.pem", "ES256", "shaken");
+        assert_eq!(
+            verifiable(&format!("{ok};info=<https://cert.example/a.pem>")).map(|(_, u)| u),
+            Ok("https://cert.example/a.pem".to_string())
+        );
+        for bad in [
+            header("http://cert.example/a.pem", "ES256", "shaken"),
+            header("https://cert.example/a.pem", "RS256", "shaken"),
+            header("https://cert.example/a.pem", "ES256", "div"),
+            header(
+                &format!("https://cert.example/{}", "a".repeat(MAX_X5U)),
+                "ES256",
+                "shaken",
+            ),
+            "only.two".to_string(),
+            "a.b.c.d".to_string(),
+        ] {
+            assert_eq!(verifiable(&bad), Err(Some(StirFailure::Malformed)), "{bad}");
+        }
+        // Compact form: nothing to verify here.
+        let compact = format!("{}..c2ln", b64(r#"{"alg":"ES256"}"#));
+        assert_eq!(verifiable(&compact), Err(None));
     }
 }

@@ -182,6 +182,20 @@ pub fn simple(
     finish(out);
 }
 
+/// `487 Request Terminated` for an INVITE cancelled while it was being
+/// verified, with callscreen's To-tag; cached like any answer, so that its
+/// retransmissions get it too.
+pub fn write_terminated(out: &mut Vec<u8>, req: &Request<'_>, cx: &Cx<'_>) {
+    let to_tag = own_to_tag(req, cx.cp);
+    status_line(out, 487, "Request Terminated");
+    copy_dialog_headers(out, &req.msg, cx.src, Some(to_tag));
+    finish(out);
+    let key = transaction_key(req, cx.cp);
+    cx.cp
+        .cache
+        .insert(key, Instant::now(), super::cache::Kind::Answer, out);
+}
+
 /// The tag values of a tagged call: the reason list, and the identity (the
 /// trusted PAI, else From) with the display prefix, as a PAI value.
 pub fn tag_values(

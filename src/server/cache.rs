@@ -25,6 +25,9 @@ pub enum Kind {
     /// Waiting for its PASSporT to be verified (`[stir]`): a retransmission
     /// is absorbed; the answer replaces this entry (no bytes).
     Parked,
+    /// Parked, then CANCELled (answered 200): when its verification ends
+    /// it is answered 487 and not screened or forwarded (RFC 3261 §9.2).
+    Cancelled,
 }
 
 struct Shard {

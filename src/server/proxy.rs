@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 
 use super::answer::{
     Cx, Outcome, options, own_to_tag, simple, tag_values, transaction_key, unknown_trunk,
-    write_answer,
+    write_answer, write_terminated,
 };
 use super::cache::Kind;
 use super::callpath::CallPath;
@@ -160,6 +160,12 @@ pub fn request(
             Metrics::inc(&m.absorbed_acks);
             return cx.silent();
         }
+        Method::Cancel if super::stir::cancel_parked(transaction_key(req, cp), cp) => {
+            // Not forwarded yet (being verified): answered here, and the
+            // INVITE gets 487 instead of going on.
+            simple(out, msg, cx.src, 200, "OK", cp, &[]);
+            return cx.reply(msg);
+        }
         Method::Cancel if answered_here(out, req, cp) => {
             // callscreen answered this INVITE itself (a rejection): it is the
             // UAS of that transaction, and a CANCEL after the final answer
@@ -238,6 +244,16 @@ fn invite(
         .cache
         .get_into(key, now, out)
         .filter(|k| !(*k == Kind::Parked && cx.stir.is_some()));
+    if cached == Some(Kind::Cancelled) {
+        if cx.stir.is_none() {
+            // A retransmission while it is still being verified.
+            Metrics::inc(&cp.shared.metrics.retransmissions);
+            return cx.silent();
+        }
+        // Cancelled while it was verified: 487, never forwarded.
+        write_terminated(out, req, cx);
+        return cx.reply(msg);
+    }
     let retransmission = cached.is_some();
     if retransmission {
         Metrics::inc(&cp.shared.metrics.retransmissions);

@@ -7,7 +7,8 @@
 use std::time::Instant;
 
 use super::answer::{
-    Cx, Outcome, options, own_to_tag, transaction_key, unknown_trunk, write_answer,
+    Cx, Outcome, options, own_to_tag, simple, transaction_key, unknown_trunk, write_answer,
+    write_terminated,
 };
 use super::cache::Kind;
 use super::decide::{account, counting, decide, read_facts};
@@ -30,6 +31,10 @@ pub fn request(
     cx: &Cx<'_>,
 ) -> Outcome {
     match req.method {
+        Method::Cancel if stir::cancel_parked(transaction_key(req, cx.cp), cx.cp) => {
+            simple(out, msg, cx.src, 200, "OK", cx.cp, &[]);
+            cx.reply(msg)
+        }
         Method::Ack | Method::Cancel => cx.silent(),
         Method::Options => {
             options(out, msg, cx.src, cx.cp);
@@ -57,10 +62,15 @@ fn invite(out: &mut Vec<u8>, req: &Request<'_>, peer: usize, cx: &Cx<'_>) -> Out
             Metrics::inc(&cp.shared.metrics.retransmissions);
             return cx.reply(&req.msg);
         }
-        Some(Kind::Parked) if cx.stir.is_none() => {
+        Some(Kind::Parked | Kind::Cancelled) if cx.stir.is_none() => {
             // Still being verified: the answer will come.
             Metrics::inc(&cp.shared.metrics.retransmissions);
             return cx.silent();
+        }
+        Some(Kind::Cancelled) => {
+            // Cancelled while it was verified: 487, kept for its retransmissions.
+            write_terminated(out, req, cx);
+            return cx.reply(&req.msg);
         }
         _ => {}
     }

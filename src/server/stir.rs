@@ -33,6 +33,18 @@ fn shaken_identity<'a>(req: &Request<'a>) -> Option<&'a str> {
         .find(|v| matches!(passport::ppt(v).as_deref(), None | Some("shaken")))
 }
 
+/// A CANCEL for an INVITE still being verified: marked, so that the INVITE
+/// is answered 487 when its verification ends (RFC 3261 §9.2: the CANCEL
+/// itself gets 200). False when the INVITE is not parked.
+pub fn cancel_parked(key: u64, cp: &super::callpath::CallPath) -> bool {
+    let mut scratch = Vec::new();
+    if cp.cache.get_into(key, Instant::now(), &mut scratch) != Some(Kind::Parked) {
+        return false;
+    }
+    cp.cache.insert(key, Instant::now(), Kind::Cancelled, &[]);
+    true
+}
+
 /// Decides whether the INVITE `req` (transaction `key`) is parked for
 /// verification, and parks it.
 pub fn step(req: &Request<'_>, key: u64, cx: &Cx<'_>) -> Step {
