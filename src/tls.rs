@@ -70,20 +70,7 @@ pub fn client_config(
     for c in certs(ca)? {
         roots.add(c).map_err(|e| format!("{}: {e}", ca.display()))?;
     }
-    let b = rustls::ClientConfig::builder_with_provider(provider())
-        .with_safe_default_protocol_versions()
-        .map_err(|e| e.to_string())?
-        .with_root_certificates(roots);
-    let cfg = match identity {
-        None => b.with_no_client_auth(),
-        Some((cert, key)) => {
-            let key = PrivateKeyDer::from_pem_file(key)
-                .map_err(|e| format!("{}: not a PEM private key: {e}", key.display()))?;
-            b.with_client_auth_cert(certs(cert)?, key)
-                .map_err(|e| e.to_string())?
-        }
-    };
-    Ok(Arc::new(cfg))
+    client(roots, identity)
 }
 
 /// A client that trusts the CAs in `ca` (PEM), or, without one, the
@@ -107,6 +94,13 @@ pub fn trusting(
                 .into(),
         );
     }
+    client(roots, identity)
+}
+
+fn client(
+    roots: rustls::RootCertStore,
+    identity: Option<(&Path, &Path)>,
+) -> Result<Arc<rustls::ClientConfig>, String> {
     let b = rustls::ClientConfig::builder_with_provider(provider())
         .with_safe_default_protocol_versions()
         .map_err(|e| e.to_string())?

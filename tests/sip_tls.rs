@@ -8,7 +8,7 @@ mod sti;
 mod support;
 
 use std::collections::HashMap;
-use std::io::{Read, Write};
+use std::io::Write;
 use std::net::TcpStream;
 use std::sync::Arc;
 use std::time::Duration;
@@ -88,18 +88,6 @@ fn connect(
     rustls::StreamOwned::new(conn, tcp)
 }
 
-fn read_response(s: &mut impl Read) -> Option<String> {
-    let mut out = Vec::new();
-    let mut b = [0u8; 1];
-    while !out.ends_with(b"\r\n\r\n") {
-        match s.read(&mut b) {
-            Ok(1) => out.push(b[0]),
-            _ => return None,
-        }
-    }
-    Some(String::from_utf8_lossy(&out).into_owned())
-}
-
 fn tls_invite(call_id: &str, identity: Option<&str>) -> Vec<u8> {
     let extra = identity.map_or(String::new(), |i| format!("Identity: {i}\r\n"));
     String::from_utf8(invite(call_id, "+31201234568", &extra))
@@ -113,7 +101,7 @@ fn a_signed_call_over_mutual_tls_is_verified() {
     let (d, tls, pki, x5u) = tls_daemon("sip-tls");
     let mut s = connect(&d, tls, Some("sbc"));
     s.write_all(&tls_invite("tls-clean", None)).unwrap();
-    let resp = read_response(&mut s).expect("an answer over TLS");
+    let resp = tcp_read_response(&mut s).expect("an answer over TLS");
     assert_eq!(status(&resp), 302, "{resp}");
     assert!(resp.contains("Via: SIP/2.0/TLS"), "{resp}");
     let id = pki.good.identity(
@@ -124,7 +112,7 @@ fn a_signed_call_over_mutual_tls_is_verified() {
         &x5u.url("/good.pem"),
     );
     s.write_all(&tls_invite("tls-signed", Some(&id))).unwrap();
-    let resp = read_response(&mut s).expect("an answer over TLS");
+    let resp = tcp_read_response(&mut s).expect("an answer over TLS");
     assert_eq!(status(&resp), 302, "{resp}");
     assert!(
         header(&resp, "P-Asserted-Identity")
@@ -142,7 +130,7 @@ fn a_client_without_a_certificate_or_with_another_name_is_refused() {
     let mut s = connect(&d, tls, None);
     let sent = s.write_all(&tls_invite("tls-nocert", None));
     let answer = if sent.is_ok() {
-        read_response(&mut s)
+        tcp_read_response(&mut s)
     } else {
         None
     };
@@ -154,7 +142,7 @@ fn a_client_without_a_certificate_or_with_another_name_is_refused() {
     let mut s = connect(&d, tls, Some("intruder"));
     let _ = s.write_all(&tls_invite("tls-intruder", None));
     assert_eq!(
-        read_response(&mut s),
+        tcp_read_response(&mut s),
         None,
         "answered a certificate with another name"
     );
@@ -164,7 +152,7 @@ fn a_client_without_a_certificate_or_with_another_name_is_refused() {
     // The right one still works after them.
     let mut s = connect(&d, tls, Some("sbc"));
     s.write_all(&tls_invite("tls-after", None)).unwrap();
-    assert_eq!(status(&read_response(&mut s).expect("an answer")), 302);
+    assert_eq!(status(&tcp_read_response(&mut s).expect("an answer")), 302);
 }
 
 /// A TLS next hop for proxy mode: it wants a client certificate of the SIP
@@ -207,7 +195,7 @@ fn tls_next_hop(
         tcp.set_read_timeout(Some(TIMEOUT)).ok()?;
         let conn = rustls::ServerConnection::new(cfg).ok()?;
         let mut s = rustls::StreamOwned::new(conn, tcp);
-        let req = read_response(&mut s)?;
+        let req = tcp_read_response(&mut s)?;
         // Answer on the connection, as a UAS does (RFC 3261 §18.2.2).
         let mut resp = format!("SIP/2.0 {code} Busy Here\r\n");
         for l in req.lines() {
@@ -231,6 +219,12 @@ fn proxy_daemon(name: &str, hop: &str, ca: &str) -> Daemon {
     let dir = temp_dir(name);
     sip_pki(&dir);
     let _ = Pki::new(&dir);
+    proxy_daemon_in(dir, hop, ca)
+}
+
+/// Proxy mode towards `hop`, its certificates checked against `ca`, with
+/// the SIP PKI files already in `dir`.
+fn proxy_daemon_in(dir: std::path::PathBuf, hop: &str, ca: &str) -> Daemon {
     let extra = format!(
         "[sip]\nmode = \"proxy\"\nudp = [\"127.0.0.1:0\"]\ntcp = [\"127.0.0.1:0\"]\nudp_threads = 1\n\
          tls = [\"127.0.0.1:0\"]\ntls_cert = \"sip.pem\"\ntls_key = \"sip.key\"\ntls_client_ca = \"sip-ca.pem\"\n\
@@ -251,19 +245,11 @@ fn proxy_mode_forwards_to_a_tls_next_hop() {
     let dir = temp_dir("sip-tls-proxy-pki");
     sip_pki(&dir);
     let (hop, h) = tls_next_hop(&dir, 486);
-    let d = {
-        let ddir = temp_dir("sip-tls-proxy");
-        for f in ["sip.pem", "sip.key", "sip-ca.pem"] {
-            std::fs::copy(dir.join(f), ddir.join(f)).unwrap();
-        }
-        let extra = format!(
-            "[sip]\nmode = \"proxy\"\nudp = [\"127.0.0.1:0\"]\ntcp = [\"127.0.0.1:0\"]\nudp_threads = 1\n\
-             tls = [\"127.0.0.1:0\"]\ntls_cert = \"sip.pem\"\ntls_key = \"sip.key\"\ntls_client_ca = \"sip-ca.pem\"\n\
-             [proxy]\nnext_hops = [\"sips:{hop}\"]\ntls_ca_file = \"sip-ca.pem\"\nprobe_interval_secs = 0\n"
-        );
-        let cfg = config(&ddir, &extra);
-        Daemon::start_config(ddir, cfg, &[])
-    };
+    let ddir = temp_dir("sip-tls-proxy");
+    for f in ["sip.pem", "sip.key", "sip-ca.pem"] {
+        std::fs::copy(dir.join(f), ddir.join(f)).unwrap();
+    }
+    let d = proxy_daemon_in(ddir, &format!("sips:{hop}"), "sip-ca.pem");
     let uac = udp_client("127.0.0.1:0");
     let resp = udp_ask(&uac, d.udp, &invite("tls-hop", "+31201234568", ""))
         .expect("the hop's answer relayed");

@@ -149,21 +149,14 @@ fn signed_calls_are_verified_and_each_failure_has_its_reason() {
     let elsewhere = s.pki.good.identity(c, "31101111111", "A", now, &good);
     failed("stir-dest", &elsewhere, "stir:dest-mismatch");
     // The certificate: untrusted chain, expired, no TNAuthList.
-    let untrusted = s
-        .pki
-        .untrusted
-        .identity(c, e, "A", now, &s.x5u.url("/untrusted.pem"));
-    failed("stir-untrusted", &untrusted, "stir:untrusted-cert");
-    let expired = s
-        .pki
-        .expired
-        .identity(c, e, "A", now, &s.x5u.url("/expired.pem"));
-    failed("stir-expired", &expired, "stir:cert-expired");
-    let no_tn = s
-        .pki
-        .no_tn_auth
-        .identity(c, e, "A", now, &s.x5u.url("/no-tn.pem"));
-    failed("stir-no-tn", &no_tn, "stir:no-tnauthlist");
+    for (signer, path, reason) in [
+        (&s.pki.untrusted, "/untrusted.pem", "stir:untrusted-cert"),
+        (&s.pki.expired, "/expired.pem", "stir:cert-expired"),
+        (&s.pki.no_tn_auth, "/no-tn.pem", "stir:no-tnauthlist"),
+    ] {
+        let id = signer.identity(c, e, "A", now, &s.x5u.url(path));
+        failed(&format!("stir-{reason}"), &id, reason);
+    }
     // An x5u that is not https.
     let plain = s
         .pki

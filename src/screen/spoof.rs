@@ -239,17 +239,7 @@ pub(super) fn shaken<'a>(
     }
     if failed || p.orig.is_none() || p.iat.is_none() {
         v.verstat = Some(Verstat::Failed);
-        if protected_number(facts, lists, caller) {
-            add(
-                v,
-                policy,
-                facts,
-                Reason::new(ReasonKind::StirFailedProtected),
-                Subject::From,
-                caller,
-                None,
-            );
-        }
+        failed_protected(v, facts, lists, policy, caller);
         return;
     }
     if let Some(to) = facts.to
@@ -316,6 +306,17 @@ fn stir_failed<'a>(
         caller,
         None,
     );
+    failed_protected(v, facts, lists, policy, caller);
+}
+
+/// `stir:failed-protected` when the caller presents a protected number.
+fn failed_protected<'a>(
+    v: &mut Verdict<'a>,
+    facts: &CallFacts<'_>,
+    lists: &'a ListSet,
+    policy: &'a Policy,
+    caller: Option<crate::number::E164>,
+) {
     if protected_number(facts, lists, caller) {
         add(
             v,

@@ -184,7 +184,17 @@ impl Verifier {
     /// The certificate at `url` if the cache has it (or its failure), now:
     /// the fast path of a signed call, with no task and no wait.
     pub fn cached(&self, url: &str, cfg: &StirConfig) -> Option<CertResult> {
-        let certs = lock(&self.certs);
+        self.ready(&lock(&self.certs), url, cfg)
+    }
+
+    /// A fresh cache entry for `url`, checked against `cfg`'s anchors (a
+    /// hit, counted).
+    fn ready(
+        &self,
+        certs: &HashMap<String, Slot>,
+        url: &str,
+        cfg: &StirConfig,
+    ) -> Option<CertResult> {
         match certs.get(url) {
             Some(Slot::Ready {
                 result,
@@ -209,15 +219,10 @@ impl Verifier {
         let no_cert = Err(StirCheck::Unverified(Unverified::NoCertificate));
         let mut rx = {
             let mut certs = lock(&self.certs);
+            if let Some(r) = self.ready(&certs, url, cfg) {
+                return r;
+            }
             match certs.get(url) {
-                Some(Slot::Ready {
-                    result,
-                    until,
-                    anchors,
-                }) if *until > Instant::now() && *anchors == anchors_id(cfg) => {
-                    self.counts.cache_hits.fetch_add(1, Ordering::Relaxed);
-                    return result.clone();
-                }
                 Some(Slot::Pending(rx)) => rx.clone(),
                 _ => {
                     let Ok(parsed) = fetch::Url::parse(url) else {

@@ -277,7 +277,7 @@ pub fn tcp_connect(to: SocketAddr) -> TcpStream {
 }
 
 /// Reads one SIP response (headers; these responses have no body) from a stream.
-pub fn tcp_read_response(s: &mut TcpStream) -> Option<String> {
+pub fn tcp_read_response(s: &mut impl Read) -> Option<String> {
     let mut out = Vec::new();
     let mut b = [0u8; 1];
     while !out.ends_with(b"\r\n\r\n") {
