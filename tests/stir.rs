@@ -345,17 +345,20 @@ fn proxy_mode_writes_verstat_and_the_policy_decides_the_rest() {
     // Verified, with a PAI (the peer is trusted) and a verstat the caller
     // wrote itself on From: callscreen's replaces it.
     let id = s.pki.good.identity(c, e, "A", unix_now(), &good);
-    let msg = String::from_utf8(invite(
+    // An INVITE whose From carries a verstat the caller wrote itself.
+    let claiming_passed = |call_id: &str, extra: &str| {
+        String::from_utf8(invite(call_id, CALLER, extra))
+            .unwrap()
+            .replace(
+                ";user=phone>;tag=",
+                ";user=phone;verstat=TN-Validation-Passed>;tag=",
+            )
+    };
+    let msg = claiming_passed(
         "stir-px-1",
-        CALLER,
         &format!(
             "Identity: {id}\r\nP-Asserted-Identity: <sip:{CALLER}@carrier.example;user=phone>\r\n"
         ),
-    ))
-    .unwrap()
-    .replace(
-        ";user=phone>;tag=",
-        ";user=phone;verstat=TN-Validation-Passed>;tag=",
     );
     s.client.send_to(msg.as_bytes(), s.d.udp).unwrap();
     let fwd = next();
@@ -378,16 +381,7 @@ fn proxy_mode_writes_verstat_and_the_policy_decides_the_rest() {
     // A forged signature: the forwarded From says so (and the caller's own
     // "Passed" is gone).
     let forged = s.pki.no_tn_auth.identity(c, e, "A", unix_now(), &good);
-    let msg = String::from_utf8(invite(
-        "stir-px-2",
-        CALLER,
-        &format!("Identity: {forged}\r\n"),
-    ))
-    .unwrap()
-    .replace(
-        ";user=phone>;tag=",
-        ";user=phone;verstat=TN-Validation-Passed>;tag=",
-    );
+    let msg = claiming_passed("stir-px-2", &format!("Identity: {forged}\r\n"));
     s.client.send_to(msg.as_bytes(), s.d.udp).unwrap();
     let fwd = next();
     let from = header(&fwd, "From").expect("From");
