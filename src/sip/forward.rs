@@ -414,7 +414,9 @@ fn without_param(out: &mut Vec<u8>, v: &[u8], name: &[u8]) {
                 let mut j = i + 1 + n;
                 if v.get(j) == Some(&b'=') {
                     j += 1;
-                    while j < v.len() && !matches!(v[j], b';' | b'>' | b',' | b'?') && !is_lws(v[j])
+                    while j < v.len()
+                        && !matches!(v[j], b';' | b'>' | b',' | b'?' | b'@')
+                        && !is_lws(v[j])
                     {
                         j += 1;
                     }
@@ -594,5 +596,44 @@ mod tests {
         out.clear();
         without_param(&mut out, b"<sip:h;verstatus=1>", b"verstat");
         assert_eq!(out, b"<sip:h;verstatus=1>");
+        // In the user part, where 3GPP puts it: the host stays.
+        out.clear();
+        without_param(
+            &mut out,
+            b"<sip:+31201234567;verstat=TN-Validation-Passed@h;user=phone>;tag=x",
+            b"verstat",
+        );
+        assert_eq!(out, b"<sip:+31201234567@h;user=phone>;tag=x");
+    }
+
+    #[test]
+    fn verstat_goes_where_a_telephone_number_is() {
+        let with = |v: &[u8]| {
+            let mut out = Vec::new();
+            with_verstat(&mut out, v, "TN-Validation-Passed");
+            String::from_utf8(out).unwrap()
+        };
+        // A tel URI: its own parameter, at the end.
+        assert_eq!(
+            with(b"<tel:+31201234567>;tag=a"),
+            "<tel:+31201234567;verstat=TN-Validation-Passed>;tag=a"
+        );
+        // A sip URI with user=phone: in the user part (RFC 3261 §19.1.6);
+        // the display name and header parameters kept, a received one replaced.
+        assert_eq!(
+            with(b"\"Bob\" <sip:+31201234567;verstat=No-TN-Validation@h;user=phone>;tag=b"),
+            "\"Bob\" <sip:+31201234567;verstat=TN-Validation-Passed@h;user=phone>;tag=b"
+        );
+        // Without user=phone a sip URI names no telephone number: none added
+        // (and a received one still removed).
+        assert_eq!(
+            with(b"<sip:bob@h;verstat=TN-Validation-Passed>;tag=c"),
+            "<sip:bob@h>;tag=c"
+        );
+        // Two identities in one PAI value: each gets it.
+        assert_eq!(
+            with(b"<sip:+31201234567@h;user=phone>, <tel:+31201234567>"),
+            "<sip:+31201234567;verstat=TN-Validation-Passed@h;user=phone>, <tel:+31201234567;verstat=TN-Validation-Passed>"
+        );
     }
 }
