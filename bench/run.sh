@@ -6,8 +6,11 @@
 # call, under examples/loadgen.rs (one UDP address and port, like an SBC;
 # closed loop, windows 8 and 64). Prints one table: calls/s and latency
 # p50/p99/p99.9 per window, the ratios to the ceiling and to Kamailio,
-# start-up time and memory (PSS) with 1 and 10 million numbers, and
-# callscreen's p99 while a 10-million-number list is pushed during the load.
+# start-up time and memory (PSS) with 1 and 10 million numbers (and the
+# bytes per listed number between them), callscreen's p99 while a
+# 10-million-number list is pushed during the load, the restart with that
+# list in force, and the daemon's CPU per call in redirect and proxy mode
+# (proxy mode's next hop: the trivial responder).
 #
 #   bench/run.sh                 the whole comparison (a few minutes)
 #   bench/run.sh --ci            a CI-sized check: 100 000 numbers, callscreen
@@ -146,10 +149,20 @@ start_callscreen() { # list-file name
 
 stop() { kill "$1" 2>/dev/null || true; wait "$1" 2>/dev/null || true; }
 
-declare -A R
-run_target() { # name addr
+# CPU time (utime + stime, clock ticks) of a process.
+ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
+
+declare -A R CPU
+run_target() { # name addr [pid: its CPU per call is measured]
   for w in 8 64; do
+    local c0=0
+    [ -n "${3:-}" ] && c0=$(ticks "$3")
     out=$(load "$2" "$w")
+    if [ -n "${3:-}" ]; then
+      CPU[$1,$w]=$(python3 -c 'import json,sys; print(f"{int(sys.argv[2]) / int(sys.argv[3]) / max(json.loads(sys.argv[1])["answered"], 1) * 1e6:.1f}")' \
+        "$out" "$(( $(ticks "$3") - c0 ))" "$(getconf CLK_TCK)")
+      echo "  $1 window $w: daemon CPU ${CPU[$1,$w]} µs per call"
+    fi
     echo "  $1 window $w: $out"
     R[$1,$w]=$out
     lost=$(field "$out" "['timeouts']")
@@ -174,7 +187,7 @@ echo "  ready after ${cs_start} s, PSS $(pss "$cs_pid") kB"
 echo "  verdicts on the sample: $(check_sample 127.0.0.1:5060)"
 cs_pss_1m=$(pss "$cs_pid")
 cs_start_1m=$cs_start
-run_target callscreen 127.0.0.1:5060
+run_target callscreen 127.0.0.1:5060 "$cs_pid"
 noc_lines=$(grep -c ' call ' "$work/cs-1m.noc" || true)
 echo "  NOC lines written: $noc_lines"
 if [ $ci = 1 ]; then
@@ -216,6 +229,34 @@ if [ "${SKIP_10M:-}" != 1 ]; then
   echo "  during the 10 M push (answered $code after ${push_secs} s): ${R[during]}"
 fi
 stop "$cs_pid"
+
+if [ "${SKIP_10M:-}" != 1 ]; then
+  # A restart with the 10 M list in force (the pushed version in the state
+  # directory, its snapshot and checksums): until it answers again.
+  t0=$(date +%s%N)
+  "$bin" run --config "$work/cs-1m.toml" >"$work/cs-restart.noc" 2>"$work/cs-restart.err" &
+  cs_pid=$!
+  pids+=("$cs_pid")
+  cs_restart_10m=$(wait_answering 127.0.0.1:5060 "$t0") || { cat "$work/cs-restart.err" >&2; exit 1; }
+  echo "  restart with the pushed 10 M list: answering after ${cs_restart_10m} s"
+  stop "$cs_pid"
+fi
+
+echo "== callscreen in proxy mode ($numbers numbers), the trivial responder as its next hop"
+"$lg" responder --listen 127.0.0.1:5070 --threads "$cores" --seconds 900 2>/dev/null &
+resp=$!
+pids+=("$resp")
+cs_config "$work/lists/scam-origins.txt" proxy
+sed -i -e 's/^mode = "redirect".*/mode = "proxy"/' \
+       -e 's|^next_hops = .*|next_hops = ["sip:127.0.0.1:5070"]|' "$work/cs-proxy.toml"
+rm -rf "$work/state-proxy"
+"$bin" run --config "$work/cs-proxy.toml" >"$work/cs-proxy.noc" 2>"$work/cs-proxy.err" &
+cs_pid=$!
+pids+=("$cs_pid")
+wait_answering 127.0.0.1:5060 "$(date +%s%N)" >/dev/null || { cat "$work/cs-proxy.err" >&2; exit 1; }
+run_target proxy 127.0.0.1:5060 "$cs_pid"
+stop "$cs_pid"
+stop "$resp"
 
 if [ "${SKIP_10M:-}" != 1 ]; then
   start_callscreen "$work/lists10m/scam-origins.txt" 10m
@@ -270,6 +311,25 @@ if "${SKIP_10M:-}" != "1":
     print(f"| start-up, 10 M numbers | ${cs_start_10m:-0} s | not measured |")
     print(f"| PSS, 10 M numbers | {${cs_pss_10m:-0}/1024:.0f} MB | not measured |")
 c8, k8 = R["callscreen,8"], R["ceiling,8"]
+if "${SKIP_10M:-}" != "1":
+    print(f"| restart with the pushed 10 M list | ${cs_restart_10m:-0} s | not measured |")
+    per = (${cs_pss_10m:-0} - ${cs_pss_1m}) * 1024 / (10_000_000 - $numbers)
+    print(f"| bytes per listed number (PSS 10 M − PSS 1 M) | {per:.1f} | not measured |")
+print()
+cpu = {k: float(v) for k, v in {"r8": "${CPU[callscreen,8]:-0}", "r64": "${CPU[callscreen,64]:-0}",
+                                "p8": "${CPU[proxy,8]:-0}", "p64": "${CPU[proxy,64]:-0}"}.items()}
+P = {8: json.loads(r'''${R[proxy,8]:-null}'''), 64: json.loads(r'''${R[proxy,64]:-null}''')}
+print("| callscreen | window | calls/s | p99 µs | daemon CPU per call |")
+print("|---|---|---|---|---|")
+for w in (8, 64):
+    r = R[f"callscreen,{w}"]
+    print(f"| redirect | {w} | {r['calls_per_sec']:.0f} | {r['p99_us']} | {cpu[f'r{w}']:.1f} µs |")
+for w in (8, 64):
+    r = P[w]
+    if r:
+        print(f"| proxy (next hop: the responder) | {w} | {r['calls_per_sec']:.0f} | {r['p99_us']} | {cpu[f'p{w}']:.1f} µs |")
+if cpu["r64"] and cpu["p64"]:
+    print(f"proxy/redirect CPU per call at window 64: {cpu['p64'] / cpu['r64']:.2f}×")
 print()
 print(f"callscreen p99 at window 8: {c8['p99_us']} µs = {c8['p99_us'] / k8['p99_us']:.2f}× the ceiling's")
 if during:

@@ -63,7 +63,8 @@ fn header<'a>(msg: &'a str, names: &[&str]) -> Option<&'a str> {
 }
 
 /// The trivial responder: every INVITE answered 302 with a fixed Contact,
-/// copying Via, From, To (a tag added), Call-ID and CSeq; nothing else.
+/// copying every Via (in order: as a next hop behind a proxy it must), From,
+/// To (a tag added), Call-ID and CSeq; nothing else.
 fn responder(args: &[String]) {
     let listen: SocketAddr = arg(args, "--listen")
         .and_then(|a| a.parse().ok())
@@ -93,8 +94,14 @@ fn responder(args: &[String]) {
                     }
                     out.clear();
                     out.push_str("SIP/2.0 302 Moved Temporarily\r\n");
+                    for l in msg.split("\r\n").skip(1).take_while(|l| !l.is_empty()) {
+                        let name = l.split(':').next().unwrap_or("").trim();
+                        if name.eq_ignore_ascii_case("via") || name.eq_ignore_ascii_case("v") {
+                            out.push_str(l);
+                            out.push_str("\r\n");
+                        }
+                    }
                     for (names, full) in [
-                        (&["via", "v"][..], "Via"),
                         (&["from", "f"][..], "From"),
                         (&["call-id", "i"][..], "Call-ID"),
                         (&["cseq"][..], "CSeq"),

@@ -675,3 +675,54 @@ fn a_cancel_while_verifying_ends_the_invite_with_487() {
         }
     }
 }
+
+/// The fetch guards, each on its own daemon: a host not on
+/// `x5u_allow_hosts`, and a loopback address without `x5u_allow_networks`,
+/// are never fetched (the certificate server sees no request) and the call
+/// passes as No-TN-Validation.
+#[test]
+fn hosts_and_addresses_not_allowed_are_never_fetched() {
+    for (name, stir) in [
+        (
+            "stir-allow-hosts",
+            stir_section("x5u_allow_hosts = [\"cert.sti-ca.example\"]\n"),
+        ),
+        (
+            "stir-no-private",
+            stir_section("").replace("x5u_allow_networks = [\"127.0.0.0/8\", \"::1/128\"]\n", ""),
+        ),
+    ] {
+        let dir = temp_dir(name);
+        let pki = Pki::new(&dir);
+        let files: HashMap<String, String> =
+            [("/good.pem".to_string(), pki.good.chain_pem.clone())]
+                .into_iter()
+                .collect();
+        let x5u = X5uServer::start(&pki, files, Duration::ZERO);
+        let sip = "[sip]\nudp = [\"127.0.0.1:0\"]\ntcp = [\"127.0.0.1:0\"]\nudp_threads = 1\n";
+        let cfg = config(&dir, &format!("{sip}{stir}"));
+        let d = Daemon::start_config(dir, cfg, &[]);
+        let client = udp_client("127.0.0.1:0");
+        let (c, e) = (
+            CALLER.trim_start_matches('+'),
+            CALLEE.trim_start_matches('+'),
+        );
+        let id = pki
+            .good
+            .identity(c, e, "A", unix_now(), &x5u.url("/good.pem"));
+        let resp = udp_ask(
+            &client,
+            d.udp,
+            &invite(name, CALLER, &format!("Identity: {id}\r\n")),
+        )
+        .expect("an answer");
+        assert_eq!(status(&resp), 302, "{name}: {resp}");
+        let line = d.noc_line(name);
+        assert_eq!(
+            field(&line, "verstat"),
+            Some("No-TN-Validation"),
+            "{name}: {line}"
+        );
+        assert_eq!(x5u.hits("/good.pem"), 0, "{name}: fetched anyway");
+    }
+}
