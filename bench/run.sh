@@ -159,7 +159,7 @@ run_target() { # name addr [pid: its CPU per call is measured]
     [ -n "${3:-}" ] && c0=$(ticks "$3")
     out=$(load "$2" "$w")
     if [ -n "${3:-}" ]; then
-      CPU[$1,$w]=$(python3 -c 'import json,sys; print(f"{int(sys.argv[2]) / int(sys.argv[3]) / max(json.loads(sys.argv[1])["answered"], 1) * 1e6:.1f}")' \
+      CPU[$1,$w]=$(python3 -c 'import json,sys; print("%.1f" % (int(sys.argv[2]) / int(sys.argv[3]) / max(json.loads(sys.argv[1])["answered"], 1) * 1e6))' \
         "$out" "$(( $(ticks "$3") - c0 ))" "$(getconf CLK_TCK)")
       echo "  $1 window $w: daemon CPU ${CPU[$1,$w]} µs per call"
     fi
