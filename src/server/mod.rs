@@ -7,8 +7,8 @@
 //! below it:
 //!
 //! - `udp`, `tcp`: the transports; they receive, hand each message to a
-//!   handler and send what it says (TCP also keeps proxy mode's outbound
-//!   connections);
+//!   handler and send what it says (TCP also carries SIP over TLS, inbound
+//!   and to `sips:` next hops, and keeps proxy mode's outbound connections);
 //! - `handler`: one message in: scanned, ingress found, request read or
 //!   refused, admitted, then handed to one of the modes;
 //! - `admit`: whether an INVITE is screened, shed (its peer over its rate
@@ -16,6 +16,8 @@
 //!   calls always screened;
 //! - `redirect`, `proxy`: the two modes (answer every INVITE; or forward it,
 //!   relay responses and answer only rejections);
+//! - `stir`: a signed INVITE parked for STIR/SHAKEN verification (`[stir]`)
+//!   and handed back to a handler (`handler::resume`) with the outcome;
 //! - `decide`: screening facts from the request, the decision (failing
 //!   open), the call counted and its NOC line written;
 //! - `answer`: what to do after a message, and the responses callscreen
