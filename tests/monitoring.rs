@@ -290,7 +290,7 @@ fn the_alert_rules_load_and_every_dashboard_query_returns_data() {
         assert!(Instant::now() < deadline, "rules not evaluated: {v}");
         std::thread::sleep(Duration::from_millis(200));
     };
-    assert_eq!(rules.len(), 11, "{rules:?}");
+    assert_eq!(rules.len(), 12, "{rules:?}");
     for r in &rules {
         let name = r["name"].as_str().expect("a rule name");
         assert_eq!(r["health"], "ok", "{name}: {r}");
