@@ -191,6 +191,7 @@ mod tests {
             lists: lists.into(),
             latency_us: 1,
             direction: "terminating",
+            verstat: None,
             reference: None,
             caller_number: crate::number::E164::from_u64(caller),
         }

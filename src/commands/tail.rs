@@ -52,8 +52,11 @@ pub fn noc_line(e: &Value, colour: bool) -> String {
     let reference = e["ref"]
         .as_str()
         .map_or(String::new(), |r| format!(" ref={r}"));
+    let verstat = e["verstat"]
+        .as_str()
+        .map_or(String::new(), |v| format!(" verstat={v}"));
     format!(
-        "{time} verdict={painted} code={} reasons={} caller={} pai={} callee={} peer={} call_id={} lists={} latency_us={} direction={}{reference}",
+        "{time} verdict={painted} code={} reasons={} caller={} pai={} callee={} peer={} call_id={} lists={} latency_us={} direction={}{verstat}{reference}",
         s("code"),
         s("reasons"),
         s("caller"),
@@ -97,5 +100,33 @@ pub fn tail(a: &TailArgs) -> ExitCode {
             eprintln!("{e}");
             ExitCode::from(1)
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_line_is_the_noc_line_with_verstat_and_ref_when_there() {
+        let e: Value = serde_json::from_str(
+            r#"{"time_ms":1796212800123,"verdict":"tag","code":302,"reasons":"stir:bad-signature",
+               "caller":"+31201234568","pai":"-","callee":"+31104567890","peer":"dom","call_id":"c1",
+               "lists":"-","latency_us":412,"direction":"terminating","verstat":"TN-Validation-Failed"}"#,
+        )
+        .unwrap();
+        let line = noc_line(&e, false);
+        assert!(
+            line.ends_with("latency_us=412 direction=terminating verstat=TN-Validation-Failed"),
+            "{line}"
+        );
+        let mut e = e;
+        e.as_object_mut().unwrap().remove("verstat");
+        e["ref"] = Value::from("ABCDEFGHJK");
+        let line = noc_line(&e, false);
+        assert!(
+            line.ends_with("direction=terminating ref=ABCDEFGHJK"),
+            "{line}"
+        );
     }
 }

@@ -227,6 +227,7 @@ pub fn account(
             lists: noc::Lists(v).to_string(),
             latency_us: t0.elapsed().as_micros() as u64,
             direction: noc::direction(facts.originating),
+            verstat: v.verstat.map(|x| x.name()),
             reference: reference.map(|r| r.to_string()),
             caller_number: facts.from.number(),
         });

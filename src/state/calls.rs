@@ -32,6 +32,9 @@ pub struct CallEvent {
     pub lists: String,
     pub latency_us: u64,
     pub direction: &'static str,
+    /// STIR/SHAKEN's outcome for a signed call, with `[stir]` (the NOC line's `verstat`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub verstat: Option<&'static str>,
     /// A rejected call's reference, with `[redress]` (the NOC line's `ref`).
     #[serde(rename = "ref", skip_serializing_if = "Option::is_none")]
     pub reference: Option<String>,
