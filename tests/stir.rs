@@ -16,6 +16,11 @@ use support::*;
 const CALLER: &str = "+31201234568";
 const CALLEE: &str = "+31104567890";
 
+/// The caller's and callee's numbers as a PASSporT carries them (digits).
+fn digits() -> (&'static str, &'static str) {
+    (&CALLER[1..], &CALLEE[1..])
+}
+
 struct Setup {
     d: Daemon,
     pki: Pki,
@@ -87,8 +92,7 @@ fn signed_calls_are_verified_and_each_failure_has_its_reason() {
     let s = setup("stir-cases", "");
     let now = unix_now();
     let good = s.x5u.url("/good.pem");
-    let c = CALLER.trim_start_matches('+');
-    let e = CALLEE.trim_start_matches('+');
+    let (c, e) = digits();
 
     // A, B and C: the signature verifies; C is still attestation C.
     for (i, attest) in ["A", "B", "C"].iter().enumerate() {
@@ -197,10 +201,7 @@ fn signed_calls_are_verified_and_each_failure_has_its_reason() {
 fn a_slow_or_unreachable_x5u_costs_the_call_its_budget_only() {
     let s = setup("stir-slow", "");
     let now = unix_now();
-    let (c, e) = (
-        CALLER.trim_start_matches('+'),
-        CALLEE.trim_start_matches('+'),
-    );
+    let (c, e) = digits();
     // The server answers /slow/… after 1.5 s; the budget is 400 ms.
     let slow = s.x5u.url("/slow/good.pem");
     let id = s.pki.good.identity(c, e, "A", now, &slow);
@@ -266,10 +267,7 @@ fn a_slow_or_unreachable_x5u_costs_the_call_its_budget_only() {
 fn retransmissions_while_verifying_are_absorbed_and_tcp_works_too() {
     let s = setup("stir-retrans", "");
     let now = unix_now();
-    let (c, e) = (
-        CALLER.trim_start_matches('+'),
-        CALLEE.trim_start_matches('+'),
-    );
+    let (c, e) = digits();
     let id = s
         .pki
         .good
@@ -332,10 +330,7 @@ fn proxy_mode_writes_verstat_and_the_policy_decides_the_rest() {
         "[policy.rules]\n\"stir:failed-protected\" = { action = \"reject\", code = 438 }\n",
     );
     let good = s.x5u.url("/good.pem");
-    let (c, e) = (
-        CALLER.trim_start_matches('+'),
-        CALLEE.trim_start_matches('+'),
-    );
+    let (c, e) = digits();
     let next = || {
         let mut buf = vec![0u8; 65536];
         let (n, _) = hop.recv_from(&mut buf).expect("the forwarded INVITE");
@@ -458,10 +453,7 @@ fn ten_thousand_unreachable_x5u_do_not_slow_clean_calls() {
             held.push(c);
         }
     });
-    let (c, e) = (
-        CALLER.trim_start_matches('+'),
-        CALLEE.trim_start_matches('+'),
-    );
+    let (c, e) = digits();
     let now = unix_now();
     let identities: Vec<String> = (0..10_000u32)
         .map(|i| {
@@ -547,10 +539,7 @@ fn a_full_pool_passes_calls_unverified_and_counts_them() {
         callscreen::api::hash_token("busy-token")
     );
     let s = setup_with("stir-busy", sip, "workers = 1\nqueue = 1\n", &api);
-    let (c, e) = (
-        CALLER.trim_start_matches('+'),
-        CALLEE.trim_start_matches('+'),
-    );
+    let (c, e) = digits();
     let good = s.x5u.url("/good.pem");
     // The certificate cached first, so that the burst below meets a warm cache.
     let id = s.pki.good.identity(c, e, "A", unix_now(), &good);
@@ -632,10 +621,7 @@ fn a_cancel_while_verifying_ends_the_invite_with_487() {
         ),
     ] {
         let s = setup_with(&format!("stir-cancel-{mode}"), &sip, "", "");
-        let (c, e) = (
-            CALLER.trim_start_matches('+'),
-            CALLEE.trim_start_matches('+'),
-        );
+        let (c, e) = digits();
         let id = s
             .pki
             .good
@@ -703,10 +689,7 @@ fn hosts_and_addresses_not_allowed_are_never_fetched() {
         let cfg = config(&dir, &format!("{sip}{stir}"));
         let d = Daemon::start_config(dir, cfg, &[]);
         let client = udp_client("127.0.0.1:0");
-        let (c, e) = (
-            CALLER.trim_start_matches('+'),
-            CALLEE.trim_start_matches('+'),
-        );
+        let (c, e) = digits();
         let id = pki
             .good
             .identity(c, e, "A", unix_now(), &x5u.url("/good.pem"));
