@@ -11,6 +11,8 @@
 //!   a peer's number context, numbering-plan checks, emergency destinations.
 //! - [`cidr`]: IP networks, for SBC and peer addresses and network lists.
 //! - [`keys`]: Ed25519 keys and the signatures of pushed lists.
+//! - [`tls`]: rustls configurations from PEM files (the API, SIP over TLS,
+//!   the STIR fetches) and the names a certificate carries.
 //! - [`sip`]: the zero-copy SIP scanner, header views, responses built by
 //!   copying from the request, proxy mode's forwarded requests
 //!   (`sip::forward`) and relayed responses (`sip::relay`). Knows nothing of
@@ -20,6 +22,9 @@
 //!   snapshot, the state directory.
 //! - [`screen`]: the pure decision: call facts + lists + policy -> verdict,
 //!   with the closed set of reason codes.
+//! - [`stir`]: STIR/SHAKEN verification: the guarded `x5u` fetch, the chain
+//!   to the STI-CA anchors and TNAuthList, the ES256 signature on a bounded
+//!   pool of threads, the certificate cache. Knows nothing of SIP.
 //! - [`config`]: the TOML schema, validated section by section with file, key
 //!   and line in every error.
 //! - [`engine`]: loads a config and its lists into a ready policy and list set;
@@ -28,9 +33,10 @@
 //! - [`state`]: what the SIP side and the control plane share: the settings
 //!   and lists in force, readiness, counters, the burst counts, the live
 //!   call stream, the hits per list entry.
-//! - [`server`]: the SIP side: UDP and TCP transports, and the call path from
-//!   a received message to the bytes sent (redirect and proxy mode, the
-//!   decision, the NOC line).
+//! - [`server`]: the SIP side: UDP, TCP and TLS transports, and the call
+//!   path from a received message to the bytes sent (redirect and proxy
+//!   mode, a signed INVITE parked for verification, the decision, the NOC
+//!   line).
 //! - [`api`]: the control plane over HTTP: list push and export, health,
 //!   readiness, metrics. A peer of `server`: neither imports the other.
 //! - [`daemon`]: `callscreen run`: starts `server` and `api` side by side over
