@@ -42,14 +42,7 @@ cargo build --release --locked --quiet --bin callscreen --example loadgen
 bin=./target/release/callscreen
 lg=./target/release/examples/loadgen
 
-work=$(mktemp -d)
-pids=()
-cleanup() {
-  for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
-  wait 2>/dev/null || true
-  rm -rf "$work"
-}
-trap cleanup EXIT
+. bench/lib.sh
 
 echo "lists: $numbers numbers and 1000 prefixes"
 db_flag=""
@@ -128,13 +121,7 @@ field() { python3 -c "import json,sys; print(json.loads(sys.argv[1])$2)" "$1"; }
 # peer limits off (one SBC sends far more than any real peer), its API for
 # the push during load, the NOC line to a file.
 cs_config() {
-  sed -e "s|file = \"lists/scam-origins.txt\"|file = \"$1\"|" \
-      -e "s|file = \"lists/|file = \"$PWD/config/lists/|" \
-      -e "s|state_dir = \"state\"|state_dir = \"$work/state-$2\"|" \
-      -e 's/^peer_calls_per_sec = .*/peer_calls_per_sec = 0/' \
-      -e 's/^calls_per_number = .*/calls_per_number = 0/' \
-      -e 's/^calls_per_block = .*/calls_per_block = 0/' \
-      config/callscreen.toml > "$work/cs-$2.toml"
+  load_config "$work/cs-$2.toml" "$work/state-$2" -e "s|file = \"lists/scam-origins.txt\"|file = \"$1\"|"
 }
 
 start_callscreen() { # list-file name

@@ -19,14 +19,7 @@ cargo build --release --locked --quiet --bin callscreen --example loadgen --exam
 bin=./target/release/callscreen
 lg=./target/release/examples/loadgen
 
-work=$(mktemp -d)
-pids=()
-cleanup() {
-  for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
-  wait 2>/dev/null || true
-  rm -rf "$work"
-}
-trap cleanup EXIT
+. bench/lib.sh
 
 ./target/release/examples/sti_fixture --dir "$work/sti" --identities 2000 --seconds 900 >"$work/sti.out" &
 pids+=($!)
@@ -35,13 +28,7 @@ for _ in $(seq 1 600); do [ -e "$work/sti/identities.txt" ] && break; sleep 0.05
 
 # The example config, bursts and peer limits off (one SBC sends far more
 # than any real peer), PASSporTs valid for the whole run, [stir] on.
-sed -e "s|file = \"lists/|file = \"$PWD/config/lists/|" \
-    -e "s|state_dir = \"state\"|state_dir = \"$work/state\"|" \
-    -e 's/^peer_calls_per_sec = .*/peer_calls_per_sec = 0/' \
-    -e 's/^calls_per_number = .*/calls_per_number = 0/' \
-    -e 's/^calls_per_block = .*/calls_per_block = 0/' \
-    -e 's/^max_age_secs = 60$/max_age_secs = 3600/' \
-    config/callscreen.toml > "$work/cs.toml"
+load_config "$work/cs.toml" "$work/state" -e 's/^max_age_secs = 60$/max_age_secs = 3600/'
 cat >> "$work/cs.toml" <<TOML
 
 [stir]

@@ -49,8 +49,9 @@ pub struct CallFacts<'a> {
     /// What verifying the PASSporT gave (`[stir]`); none when nothing was
     /// verified (no `[stir]`, or no SHAKEN Identity). Found by the server.
     pub stir: Option<StirCheck>,
-    /// The number in the To header, where `dest.tn` is compared (RFC 8224 §4.1).
-    pub to: Option<E164>,
+    /// The To URI, where `dest.tn` is compared (RFC 8224 §4.1); read as a
+    /// number only then (`to_number`), not on every call.
+    pub to_raw: Option<&'a str>,
     /// A call a subscriber makes (the peer's `direction`; `check
     /// --direction` may say otherwise): the dialled number is screened.
     pub originating: bool,
@@ -116,11 +117,18 @@ impl<'a> CallFacts<'a> {
             }),
             identity: read_identity(&raw.identities),
             stir: None,
-            to: raw.to.and_then(|t| normalise(t, &policy.home).number()),
+            to_raw: raw.to,
             originating: policy.peer(peer).originating,
             insisted: false,
             burst: BurstCount::default(),
         }
+    }
+
+    /// The number in the To header, read as the callee is (in the
+    /// operator's own numbering).
+    pub fn to_number(&self, policy: &Policy) -> Option<E164> {
+        self.to_raw
+            .and_then(|t| normalise(t, &policy.home).number())
     }
 
     /// The PAI number when the peer is trusted to assert it.

@@ -242,7 +242,7 @@ pub(super) fn shaken<'a>(
         failed_protected(v, facts, lists, policy, caller);
         return;
     }
-    if let Some(to) = facts.to
+    if let Some(to) = facts.to_number(policy)
         && p.dest != Some(to)
     {
         // A dest mismatch alone: its own reason, tagged; not a failed signature.

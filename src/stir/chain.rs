@@ -60,19 +60,6 @@ impl Anchors {
         Ok(Anchors { ders })
     }
 
-    /// From certificates already read (tests, benchmarks).
-    pub fn from_ders(ders: Vec<CertificateDer<'static>>) -> Anchors {
-        Anchors { ders }
-    }
-
-    pub fn len(&self) -> usize {
-        self.ders.len()
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.ders.is_empty()
-    }
-
     fn anchors(&self) -> Vec<TrustAnchor<'_>> {
         self.ders
             .iter()

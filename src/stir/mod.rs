@@ -356,11 +356,6 @@ impl Verifier {
         }
         let _ = tx.send(Some(result));
     }
-
-    /// Certificates in the cache (fetched or failed).
-    pub fn cache_len(&self) -> usize {
-        lock(&self.certs).len()
-    }
 }
 
 /// The verification threads yield the cores to the receive threads: an
