@@ -53,14 +53,11 @@ pub struct RunOptions {
 
 /// Runs the daemon until SIGTERM or SIGINT.
 pub fn run(opts: RunOptions) -> Result<(), StartError> {
-    let engine = Engine::load(&opts.config).map_err(StartError::Load)?;
-    let json = opts.json.unwrap_or(engine.settings.log.json);
-    let (_guard, dropped) = crate::server::init_logging(&engine.settings.log, json);
-    for s in &engine.skipped {
-        tracing::warn!("optional list not loaded: {s}");
-    }
-    let settings = engine.settings;
-    // Pushed lists newer than the seed files win.
+    let settings =
+        crate::config::load(&opts.config).map_err(|e| StartError::Load(LoadError::Config(e)))?;
+    let json = opts.json.unwrap_or(settings.log.json);
+    let (_guard, dropped) = crate::server::init_logging(&settings.log, json);
+    // Pushed lists newer than the seed files win (and spare their parsing).
     let store =
         match &settings.api {
             Some(api) => Some(crate::lists::store::Store::open(&api.state_dir).map_err(
@@ -71,22 +68,23 @@ pub fn run(opts: RunOptions) -> Result<(), StartError> {
             )?),
             None => None,
         };
-    let (lists, rejected, without_snapshot) = match &store {
-        Some(s) => {
-            match s.clean_temp() {
-                Ok(0) => {}
-                Ok(n) => {
-                    tracing::warn!(removed = n, dir = %s.dir().display(), "temporary files of interrupted writes removed from the state directory")
-                }
-                Err(e) => {
-                    tracing::warn!(dir = %s.dir().display(), "cannot clean the state directory: {e}")
-                }
+    if let Some(s) = &store {
+        match s.clean_temp() {
+            Ok(0) => {}
+            Ok(n) => {
+                tracing::warn!(removed = n, dir = %s.dir().display(), "temporary files of interrupted writes removed from the state directory")
             }
-            let l = crate::engine::with_stored(&engine.lists, &settings, s);
-            (l.lists, l.rejected, l.without_snapshot)
+            Err(e) => {
+                tracing::warn!(dir = %s.dir().display(), "cannot clean the state directory: {e}")
+            }
         }
-        None => (engine.lists, 0, Vec::new()),
-    };
+    }
+    let started = Engine::start(settings, store.as_ref()).map_err(StartError::Load)?;
+    for s in &started.engine.skipped {
+        tracing::warn!("optional list not loaded: {s}");
+    }
+    let (settings, lists) = (started.engine.settings, started.engine.lists);
+    let (rejected, without_snapshot) = (started.rejected, started.without_snapshot);
     let shared = Shared::new(Runtime {
         settings: settings.clone(),
         lists,

@@ -171,7 +171,26 @@ pub fn with_stored(
     };
     for spec in &settings.lists {
         let current = lists.get(&spec.name).map(|l| l.version);
-        for v in store.versions(&spec.name).unwrap_or_default() {
+        if let Some(l) = stored_newer(spec, current, settings, store, &mut out) {
+            out.lists = out.lists.with_list(l);
+        }
+    }
+    out
+}
+
+/// The newest stored version of a list newer than `than` that loads and
+/// verifies (each one that does not is logged and counted in `out`); one
+/// loaded from its text is added to `out.without_snapshot`.
+fn stored_newer(
+    spec: &ListSpec,
+    than: Option<u64>,
+    settings: &Settings,
+    store: &crate::lists::store::Store,
+    out: &mut StoredLoad,
+) -> Option<Arc<List>> {
+    {
+        let current = than;
+        for v in store.versions(&spec.name).ok()? {
             if current.is_some_and(|c| c >= v) {
                 break;
             }
@@ -206,8 +225,7 @@ pub fn with_stored(
                     if !from_snapshot && spec.kind == ListKind::Numbers {
                         out.without_snapshot.push(Arc::clone(&l));
                     }
-                    out.lists = out.lists.with_list(l);
-                    break;
+                    return Some(l);
                 }
                 Ok(_) => {
                     out.rejected += 1;
@@ -220,7 +238,32 @@ pub fn with_stored(
             }
         }
     }
-    out
+    None
+}
+
+/// The version a v1 text seed file's header names, from its first line
+/// alone; `None` for a JSON or companies seed, or one that cannot be read.
+fn seed_header_version(spec: &ListSpec) -> Option<u64> {
+    use std::io::{BufRead, Read};
+    if spec.kind == ListKind::Companies {
+        return None;
+    }
+    let f = std::fs::File::open(&spec.file).ok()?;
+    let mut line = Vec::new();
+    std::io::BufReader::new(f.take(512))
+        .read_until(b'\n', &mut line)
+        .ok()?;
+    let (name, version) =
+        crate::lists::format::parse_header(std::str::from_utf8(&line).ok()?).ok()?;
+    (name == spec.name).then_some(version)
+}
+
+/// What a daemon starts with: the engine (its lists the seeds, or newer
+/// stored versions in their place) and what the state directory gave.
+pub struct Started {
+    pub engine: Engine,
+    pub rejected: u64,
+    pub without_snapshot: Vec<Arc<List>>,
 }
 
 /// A configuration with its lists loaded.
@@ -236,23 +279,71 @@ impl Engine {
     /// cannot be loaded is an error; an optional one is skipped and reported.
     pub fn load(path: &Path) -> Result<Engine, LoadError> {
         let settings = config::load(path).map_err(LoadError::Config)?;
+        Engine::start(settings, None).map(|s| s.engine)
+    }
+
+    /// Loads the lists of `settings` for a start. With a state directory, a
+    /// list whose store holds a version newer than its seed file's header
+    /// names is loaded from the store and its seed is not parsed (a restart
+    /// with ten million pushed numbers reads their snapshot, not a seed);
+    /// otherwise from the seed, replaced by a newer stored version if one
+    /// loads. A required seed that cannot be loaded, with no stored version
+    /// newer than its header, is an error.
+    pub fn start(
+        settings: Settings,
+        store: Option<&crate::lists::store::Store>,
+    ) -> Result<Started, LoadError> {
         let mut lists = Vec::new();
         let mut errors = Vec::new();
         let mut skipped = Vec::new();
+        let mut stored = StoredLoad {
+            lists: ListSet::new(Vec::new()),
+            rejected: 0,
+            without_snapshot: Vec::new(),
+        };
         for spec in &settings.lists {
+            let header = store.and_then(|_| seed_header_version(spec));
+            if let (Some(st), Some(v)) = (store, header)
+                && let Some(l) = stored_newer(spec, Some(v), &settings, st, &mut stored)
+            {
+                lists.push(l);
+                continue;
+            }
             match load_list(spec, settings.guard) {
-                Ok(l) => lists.push(Arc::new(l)),
+                Ok(l) => {
+                    // Versions newer than the header were tried above.
+                    let newer = match (store, header) {
+                        (Some(st), None) => {
+                            stored_newer(spec, Some(l.version), &settings, st, &mut stored)
+                        }
+                        _ => None,
+                    };
+                    lists.push(newer.unwrap_or_else(|| Arc::new(l)));
+                }
                 Err(e) if spec.required => errors.push(e),
-                Err(e) => skipped.push(e),
+                // An optional list without its seed: any stored version.
+                Err(e) => match (store, header) {
+                    (Some(st), None) => {
+                        match stored_newer(spec, None, &settings, st, &mut stored) {
+                            Some(l) => lists.push(l),
+                            None => skipped.push(e),
+                        }
+                    }
+                    _ => skipped.push(e),
+                },
             }
         }
         if !errors.is_empty() {
             return Err(LoadError::Lists(errors));
         }
-        Ok(Engine {
-            settings,
-            lists: ListSet::new(lists),
-            skipped,
+        Ok(Started {
+            engine: Engine {
+                settings,
+                lists: ListSet::new(lists),
+                skipped,
+            },
+            rejected: stored.rejected,
+            without_snapshot: stored.without_snapshot,
         })
     }
 }

@@ -17,7 +17,7 @@
 //!   copying from the request, proxy mode's forwarded requests
 //!   (`sip::forward`) and relayed responses (`sip::relay`). Knows nothing of
 //!   screening.
-//! - [`lists`]: the list kinds, the v1 list format, the Bloom-fronted number
+//! - [`lists`]: the list kinds, the v1 list format, the Elias–Fano number
 //!   store (with the overlay a `PATCH` puts on it), the immutable `ListSet`
 //!   snapshot, the state directory.
 //! - [`screen`]: the pure decision: call facts + lists + policy -> verdict,

@@ -189,6 +189,46 @@ fn damaged_stored_lists_are_noticed_at_start_and_leftovers_removed() {
     );
 }
 
+/// A start takes a stored version newer than the seed's header without
+/// parsing the seed (here a seed with a bad line, which would refuse the
+/// start); with nothing newer stored, the seed is parsed and its error named.
+#[test]
+fn a_newer_stored_version_spares_the_seed_and_without_it_the_seed_is_parsed() {
+    let dir = temp_dir("store-spares-seed");
+    let state = dir.join("state");
+    let cfg = store_config(&dir, &state);
+    {
+        let d = Daemon::start_config(dir.clone(), cfg.clone(), &[]);
+        assert_eq!(push(&d, "/v1/lists/scam-origins", &list(7, 1000)).0, 200);
+    }
+    std::fs::write(
+        dir.join("scam.txt"),
+        "# callscreen list v1 name=scam-origins version=1\n+31201234567\nnot-a-number\n",
+    )
+    .unwrap();
+    {
+        let d = Daemon::start_config(dir.clone(), cfg.clone(), &[]);
+        let c = udp_client("127.0.0.1:0");
+        let answer = udp_ask(&c, d.udp, &invite("spare-1", "+31201230999", "")).unwrap();
+        assert_eq!(status(&answer), 608, "listed in version 7 only: {answer}");
+        assert!(d.noc_line("spare-1").contains("lists=scam-origins@7"));
+    }
+    for f in [
+        "scam-origins.7.list",
+        "scam-origins.7.snap",
+        "scam-origins.7.sha256",
+    ] {
+        let _ = std::fs::remove_file(state.join(f));
+    }
+    let o = Command::new(env!("CARGO_BIN_EXE_callscreen"))
+        .args(["run", "--config", cfg.to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert!(!o.status.success());
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(err.contains("scam.txt:3:"), "{err}");
+}
+
 #[test]
 fn a_rollback_answers_with_the_sha256_of_what_it_restores() {
     let dir = temp_dir("store-rollback");

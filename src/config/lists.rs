@@ -130,7 +130,7 @@ pub(super) fn lists(
                 cx.err::<()>(
                     span,
                     format!("{key}.bloom_fp_rate"),
-                    format!("{p} must be a rate above 0 and at most 0.5 (default 0.01)"),
+                    format!("{p} must be a rate above 0 and at most 0.5 (0.01 is usual; leave it out for no filter)"),
                 );
                 continue;
             }

@@ -380,7 +380,7 @@ pub fn parse_target(s: &str, kind: ListKind, guard: Guard) -> Result<Target, Str
 }
 
 /// Reads the header `# callscreen list v1 name=NAME version=N`.
-fn parse_header(line: &str) -> Result<(String, u64), String> {
+pub(crate) fn parse_header(line: &str) -> Result<(String, u64), String> {
     const EXPECT: &str =
         "the first line must be the header '# callscreen list v1 name=NAME version=N'";
     let rest = line

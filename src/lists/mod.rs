@@ -7,7 +7,8 @@
 //!   whole with every bad line named;
 //! - `intervals`: the longest-prefix structure for prefixes, ranges and
 //!   networks (disjoint segments, binary search);
-//! - `numbers`: a number list, a Bloom filter in front of an exact sorted set;
+//! - `numbers`: a number list, its exact numbers in `ef` (an Elias–Fano
+//!   coded sorted set), optionally behind a Bloom filter;
 //! - `networks`: a list of IP networks;
 //! - `companies`, `brand`: protected companies (numbers, inbound-only
 //!   numbers, allowed peers) and brand-name matching of display names;
@@ -22,6 +23,7 @@
 pub mod brand;
 pub mod companies;
 pub mod delta;
+pub(crate) mod ef;
 mod entry;
 pub mod format;
 mod intervals;

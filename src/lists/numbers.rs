@@ -1,14 +1,18 @@
-//! A number list: exact numbers behind a Bloom filter, prefixes and ranges in
-//! an [`IntervalMap`].
+//! A number list: exact numbers in an Elias–Fano coded sorted set,
+//! optionally behind a Bloom filter, prefixes and ranges in an
+//! [`IntervalMap`].
 //!
-//! Most calls are clean. For them the Bloom filter (about 1.2 bytes a number
-//! at a 1% false-positive rate) answers "not listed" without touching the
-//! exact store. A Bloom hit is only a hint: it is confirmed by binary search in
-//! the sorted exact store before anything counts, so a false positive can
-//! never change a verdict.
+//! The exact store answers a clean lookup in 10 million numbers faster than
+//! the Bloom filter did in front of it, and a listed one six times faster
+//! than the filter and a binary search together (BENCHMARKS.md, "Elias–Fano
+//! store"), in a byte or so a number; so by default there is no filter. A
+//! list configured with `bloom_fp_rate` gets one (about 1.2 bytes a number
+//! at 1%). A Bloom hit is only a hint: it is confirmed in the exact store
+//! before anything counts, so a false positive can never change a verdict.
 
 use bloomfilter::Bloom;
 
+use super::ef::EliasFano;
 use super::entry::{EntryMeta, Target};
 use super::intervals::IntervalMap;
 use crate::number::E164;
@@ -26,22 +30,17 @@ fn span_key(len: u32, value: u64) -> u64 {
 /// hashing (BENCHMARKS.md, "lookup-1k-clean").
 pub const BLOOM_MIN_NUMBERS: usize = 4096;
 
-/// How the Bloom filter is sized.
-#[derive(Clone, Copy, Debug, PartialEq)]
+/// Whether a Bloom filter stands in front of the exact store, and its size.
+#[derive(Clone, Copy, Debug, PartialEq, Default)]
 pub enum BloomParams {
-    /// Sized for the list at this false-positive rate (default 1%); none
-    /// for lists of up to [`BLOOM_MIN_NUMBERS`] numbers.
+    /// Sized for the list at this false-positive rate (`bloom_fp_rate`);
+    /// none for lists of up to [`BLOOM_MIN_NUMBERS`] numbers.
     FalsePositiveRate(f64),
     /// A fixed bitmap size in bytes: only for tests that force false positives.
     Bytes(usize),
-    /// No filter: every lookup searches the exact store (benchmarks).
+    /// No filter: every lookup searches the exact store (the default).
+    #[default]
     Off,
-}
-
-impl Default for BloomParams {
-    fn default() -> Self {
-        BloomParams::FalsePositiveRate(0.01)
-    }
 }
 
 /// A confirmed match.
@@ -93,8 +92,9 @@ struct Exact {
     /// How many numbers the Bloom filter was sized for: a list materialised
     /// from patches reuses the filter until it grows a tenth beyond this.
     bloom_items: usize,
-    /// Ascending, unique.
-    numbers: Vec<u64>,
+    /// Ascending, unique: Elias–Fano coded (a byte or so a number for
+    /// a country's numbers, under four for numbers spread worldwide).
+    numbers: EliasFano,
     /// Meta index per number; empty when every number has none (saves 4 bytes
     /// a number on plain lists). Metas only grow across patches, so an index
     /// stays valid in every version that shares this store.
@@ -125,7 +125,7 @@ pub struct NumberList {
 /// The exact numbers in force, ascending: the shared store less the removed
 /// ones, merged with the added ones. `(number, meta index)`.
 struct Merged<'a> {
-    a: &'a [u64],
+    a: std::iter::Peekable<super::ef::Iter<'a>>,
     am: &'a [u32],
     i: usize,
     b: &'a [(u64, u32)],
@@ -140,11 +140,12 @@ impl Iterator for Merged<'_> {
     #[inline]
     fn next(&mut self) -> Option<(u64, u32)> {
         loop {
-            let x = self.a.get(self.i).copied();
+            let x = self.a.peek().copied();
             let y = self.b.get(self.j).copied();
             match (x, y) {
                 (Some(x), y) if y.is_none_or(|(y, _)| x < y) => {
                     let m = self.am.get(self.i).copied().unwrap_or(0);
+                    self.a.next();
                     self.i += 1;
                     while self.removed.get(self.r).is_some_and(|&r| r < x) {
                         self.r += 1;
@@ -155,6 +156,7 @@ impl Iterator for Merged<'_> {
                     return Some((x, m));
                 }
                 (Some(x), Some((y, m))) if x == y => {
+                    self.a.next();
                     self.i += 1;
                     self.j += 1;
                     return Some((y, m));
@@ -242,7 +244,7 @@ fn make_bloom(numbers: &[u64], params: BloomParams) -> Option<Bloom<u64>> {
 
 /// What a snapshot stores of a number list.
 pub(crate) struct Parts {
-    pub numbers: Vec<u64>,
+    pub numbers: super::ef::Raw,
     pub number_meta: Vec<u32>,
     pub span_entries: Vec<(Target, u32)>,
     pub metas: Vec<EntryMeta>,
@@ -256,7 +258,7 @@ impl NumberList {
     pub(crate) fn parts(
         &self,
     ) -> (
-        std::borrow::Cow<'_, [u64]>,
+        std::borrow::Cow<'_, EliasFano>,
         std::borrow::Cow<'_, [u32]>,
         &[(Target, u32)],
         &[EntryMeta],
@@ -266,7 +268,7 @@ impl NumberList {
         let e = &*self.exact;
         let (numbers, number_meta, bloom) = if self.added.is_empty() && self.removed.is_empty() {
             (
-                Cow::Borrowed(&e.numbers[..]),
+                Cow::Borrowed(&e.numbers),
                 Cow::Borrowed(&e.number_meta[..]),
                 e.bloom.as_ref().map(|b| b.to_bytes()),
             )
@@ -279,7 +281,7 @@ impl NumberList {
                 }
                 b.to_bytes()
             });
-            (Cow::Owned(n), Cow::Owned(m), bloom)
+            (Cow::Owned(EliasFano::from_sorted(&n)), Cow::Owned(m), bloom)
         };
         (numbers, number_meta, &self.span_entries, &self.metas, bloom)
     }
@@ -300,7 +302,7 @@ impl NumberList {
 
     fn merged(&self) -> Merged<'_> {
         Merged {
-            a: &self.exact.numbers,
+            a: self.exact.numbers.iter().peekable(),
             am: &self.exact.number_meta,
             i: 0,
             b: &self.added,
@@ -329,8 +331,11 @@ impl NumberList {
     /// Rebuilds a list from snapshot parts, checking what must hold (sorted
     /// unique numbers, meta indices in range); `None` if anything does not.
     pub(crate) fn from_parts(p: Parts) -> Option<NumberList> {
-        let sorted = p.numbers.windows(2).all(|w| w[0] < w[1])
-            && p.numbers.iter().all(|&n| E164::from_u64(n).is_some());
+        // Strictly ascending (checked by `from_raw`): every number lies
+        // between the smallest and the largest.
+        let numbers = EliasFano::from_raw(p.numbers)?;
+        let valid = |v: Option<u64>| v.is_none_or(|v| E164::from_u64(v).is_some());
+        let sorted = valid(numbers.first()) && valid(numbers.last());
         let metas_ok = p
             .number_meta
             .iter()
@@ -339,7 +344,7 @@ impl NumberList {
         if !sorted
             || !metas_ok
             || p.metas.is_empty()
-            || !(p.number_meta.is_empty() || p.number_meta.len() == p.numbers.len())
+            || !(p.number_meta.is_empty() || p.number_meta.len() == numbers.len())
         {
             return None;
         }
@@ -349,8 +354,8 @@ impl NumberList {
         };
         let exact = Exact {
             bloom,
-            bloom_items: p.numbers.len(),
-            numbers: p.numbers,
+            bloom_items: numbers.len(),
+            numbers,
             number_meta: p.number_meta,
         };
         Some(NumberList::whole(exact, p.span_entries, p.metas))
@@ -398,7 +403,7 @@ impl NumberList {
         let exact = Exact {
             bloom: bloom_filter,
             bloom_items: numbers.len(),
-            numbers,
+            numbers: EliasFano::from_sorted(&numbers),
             number_meta,
         };
         NumberList::whole(exact, span_entries, metas)
@@ -417,7 +422,7 @@ impl NumberList {
         if e.numbers.is_empty() || !e.bloom.as_ref().is_none_or(|b| b.check(&v)) {
             return None;
         }
-        let i = e.numbers.binary_search(&v).ok()?;
+        let i = e.numbers.position(v)?;
         if !self.removed.is_empty() && self.removed.binary_search(&v).is_ok() {
             return None;
         }
@@ -472,7 +477,7 @@ impl NumberList {
     pub fn heap_bytes(&self) -> usize {
         let e = &*self.exact;
         e.bloom.as_ref().map_or(0, |b| b.as_slice().len())
-            + e.numbers.capacity() * 8
+            + e.numbers.heap_bytes()
             + e.number_meta.capacity() * 4
             + self.added.capacity() * 8
             + self.removed.capacity() * 8
@@ -616,7 +621,7 @@ impl NumberList {
         removed.extend(
             c.removed_numbers
                 .iter()
-                .filter(|v| self.exact.numbers.binary_search(v).is_ok()),
+                .filter(|&&v| self.exact.numbers.contains(v)),
         );
         removed.sort_unstable();
         removed.dedup();
@@ -638,10 +643,7 @@ impl NumberList {
             + list
                 .added
                 .iter()
-                .filter(|a| {
-                    e.numbers.binary_search(&a.0).is_err()
-                        || list.removed.binary_search(&a.0).is_ok()
-                })
+                .filter(|a| !e.numbers.contains(a.0) || list.removed.binary_search(&a.0).is_ok())
                 .count();
         if list.added.len() + list.removed.len() > OVERLAY_MAX {
             // Merged into a store of its own, the filter copied with the
@@ -664,7 +666,7 @@ impl NumberList {
             let exact = Exact {
                 bloom,
                 bloom_items,
-                numbers,
+                numbers: EliasFano::from_sorted(&numbers),
                 number_meta,
             };
             return NumberList::whole(exact, span_entries, list.metas);

@@ -7,13 +7,23 @@
 
 use sha2::{Digest, Sha256};
 
+use super::ef::Raw;
 use super::entry::{EntryMeta, Target};
 use super::kind::Role;
 use super::numbers::{NumberList, Parts};
 use super::set::{List, ListBody};
 use crate::number::E164;
 
-const MAGIC: &[u8; 8] = b"CSNAP\x001\n";
+/// Version 2: the numbers in their Elias–Fano parts (version 1 held them
+/// as plain words; such a snapshot is ignored and the text parsed).
+const MAGIC: &[u8; 8] = b"CSNAP\x002\n";
+
+fn put_words(out: &mut Vec<u8>, words: &[u64]) {
+    out.extend_from_slice(&(words.len() as u64).to_le_bytes());
+    for w in words {
+        out.extend_from_slice(&w.to_le_bytes());
+    }
+}
 
 fn put_str(out: &mut Vec<u8>, s: Option<&str>) {
     match s {
@@ -32,16 +42,18 @@ pub fn encode(l: &List) -> Option<Vec<u8>> {
     };
     let (numbers, number_meta, spans, metas, bloom) = nl.parts();
     let mut out = Vec::with_capacity(
-        64 + numbers.len() * 8 + number_meta.len() * 4 + bloom.as_ref().map_or(0, Vec::len),
+        128 + numbers.heap_bytes() + number_meta.len() * 4 + bloom.as_ref().map_or(0, Vec::len),
     );
     out.extend_from_slice(MAGIC);
     out.extend_from_slice(&l.version.to_le_bytes());
     put_str(&mut out, Some(&l.name));
     out.push(l.role as u8);
-    out.extend_from_slice(&(numbers.len() as u64).to_le_bytes());
-    for n in numbers.iter() {
-        out.extend_from_slice(&n.to_le_bytes());
+    let raw = numbers.raw();
+    for w in [raw.len, raw.min, raw.max, u64::from(raw.l)] {
+        out.extend_from_slice(&w.to_le_bytes());
     }
+    put_words(&mut out, &raw.low);
+    put_words(&mut out, &raw.high);
     out.extend_from_slice(&(number_meta.len() as u64).to_le_bytes());
     for m in number_meta.iter() {
         out.extend_from_slice(&m.to_le_bytes());
@@ -101,6 +113,15 @@ impl<'a> Reader<'a> {
     fn u64(&mut self) -> Option<u64> {
         Some(u64::from_le_bytes(self.take(8)?.try_into().ok()?))
     }
+    fn words(&mut self) -> Option<Vec<u64>> {
+        let n = self.count(8)?;
+        Some(
+            self.take(n * 8)?
+                .chunks_exact(8)
+                .map(|c| u64::from_le_bytes([c[0], c[1], c[2], c[3], c[4], c[5], c[6], c[7]]))
+                .collect(),
+        )
+    }
     fn str(&mut self) -> Option<Option<String>> {
         match self.u32()? {
             u32::MAX => Some(None),
@@ -136,12 +157,16 @@ pub fn decode(bytes: &[u8]) -> Option<List> {
         5 => Role::DialledWarn,
         _ => return None,
     };
-    let n = r.count(8)?;
-    let numbers: Vec<u64> = r
-        .take(n * 8)?
-        .chunks_exact(8)
-        .map(|c| u64::from_le_bytes([c[0], c[1], c[2], c[3], c[4], c[5], c[6], c[7]]))
-        .collect();
+    let (len, min, max) = (r.u64()?, r.u64()?, r.u64()?);
+    let l = u32::try_from(r.u64()?).ok().filter(|&l| l < 64)?;
+    let numbers = Raw {
+        len,
+        min,
+        max,
+        l,
+        low: r.words()?,
+        high: r.words()?,
+    };
     let m = r.count(4)?;
     let number_meta: Vec<u32> = r
         .take(m * 4)?
