@@ -30,7 +30,7 @@ start_daemon() {
 }
 start_daemon
 t0=$(date +%s.%N)
-curl -sS -X PUT --data-binary @"$work/list.txt" -H 'Content-Type: text/plain' \
+curl -sS -X PUT -T "$work/list.txt" -H 'Content-Type: text/plain' \
      -H 'Authorization: Bearer example-ops-token' "http://127.0.0.1:8080/v1/lists/scam-origins?allow_shrink=true"
 echo
 echo "push_to_active_s=$(echo "$(date +%s.%N) - $t0" | bc)"

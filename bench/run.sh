@@ -208,7 +208,7 @@ if [ "${SKIP_10M:-}" != 1 ]; then
   sleep 3
   t0=$(date +%s%N)
   code=$(curl -s -o "$work/push.out" -w '%{http_code}' -X PUT -H "Authorization: Bearer example-ops-token" \
-    -H "Content-Type: text/plain" --data-binary "@$work/lists10m/scam-origins.txt" \
+    -H "Content-Type: text/plain" -T "$work/lists10m/scam-origins.txt" \
     http://127.0.0.1:8080/v1/lists/scam-origins)
   push_secs=$(secs_since "$t0")
   wait $lgpid
@@ -250,6 +250,16 @@ if [ "${SKIP_10M:-}" != 1 ]; then
   cs_start_10m=$cs_start
   cs_pss_10m=$(pss "$cs_pid")
   echo "  10 M numbers: ready after ${cs_start_10m} s, PSS ${cs_pss_10m} kB"
+  # A 10 M push with no load, streamed as a client sends a file: until
+  # the answer, which comes once the new version is in force.
+  sed '1s/version=[0-9]*/version=9/' "$work/lists10m/scam-origins.txt" > "$work/push10m.txt"
+  t0=$(date +%s%N)
+  code=$(curl -s -o "$work/push-idle.out" -w '%{http_code}' -X PUT -H "Authorization: Bearer example-ops-token" \
+    -H "Content-Type: text/plain" -T "$work/push10m.txt" http://127.0.0.1:8080/v1/lists/scam-origins)
+  push_idle_secs=$(secs_since "$t0")
+  [ "$code" = 200 ] || { echo "idle 10 M push answered $code: $(cat "$work/push-idle.out")" >&2; exit 1; }
+  echo "  10 M push with no load: active after ${push_idle_secs} s"
+  rm -f "$work/push10m.txt"
   stop "$cs_pid"
 fi
 
@@ -300,6 +310,8 @@ if "${SKIP_10M:-}" != "1":
 c8, k8 = R["callscreen,8"], R["ceiling,8"]
 if "${SKIP_10M:-}" != "1":
     print(f"| restart with the pushed 10 M list | ${cs_restart_10m:-0} s | not measured |")
+    print(f"| 10 M push, no load, until in force | ${push_idle_secs:-0} s | not measured |")
+    print(f"| 10 M push during the window-8 load | ${push_secs:-0} s | not measured |")
     per = (${cs_pss_10m:-0} - ${cs_pss_1m}) * 1024 / (10_000_000 - $numbers)
     print(f"| bytes per listed number (PSS 10 M − PSS 1 M) | {per:.1f} | not measured |")
 print()

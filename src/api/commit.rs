@@ -116,34 +116,39 @@ pub(super) async fn commit(
         tracing::error!(target: "audit", client = %who, list = %name, outcome = "refused", reason = "store", "list push not stored: {e}");
         store_error(e)
     };
-    // Durable before acknowledged.
+    // Durable before acknowledged; what changed counted off the runtime's
+    // threads (a merge of two ten-million-number lists).
     let (store, n2, v2, sha2) = (
         st.store.clone(),
         name.to_string(),
         list.version,
         sha.to_string(),
     );
-    match tokio::task::spawn_blocking(move || match stored {
-        Stored::Bytes(b) => store.write(&n2, v2, &b),
-        Stored::Temp(tmp) => store.commit_temp(&tmp, &n2, v2, &sha2),
+    let (list, current) = (Arc::new(list), st.shared.runtime.load_full());
+    let (l2, c2) = (Arc::clone(&list), Arc::clone(&current));
+    let diff = match tokio::task::spawn_blocking(move || {
+        match stored {
+            Stored::Bytes(b) => store.write(&n2, v2, &b),
+            Stored::Temp(tmp) => store.commit_temp(&tmp, &n2, v2, &sha2),
+        }?;
+        Ok(c2
+            .lists
+            .get(&n2)
+            .map_or((l2.stats(unix_now()).entries(), 0), |old| {
+                old.diff_counts(&l2)
+            }))
     })
     .await
     {
-        Ok(Ok(())) => {}
+        Ok(Ok(d)) => d,
         Ok(Err(e)) => return refuse(&e),
         Err(e) => return refuse(&std::io::Error::other(e.to_string())),
-    }
-    let current = st.shared.runtime.load_full();
+    };
+    let (added, removed) = diff;
     let old_version = current.lists.get(name).map(|l| l.version);
-    let (added, removed) = current
-        .lists
-        .get(name)
-        .map_or((list.stats(unix_now()).entries(), 0), |old| {
-            old.diff_counts(&list)
-        });
+    drop(current);
     let out = summary(&list, sha, "accepted");
     let new_version = list.version;
-    let list = Arc::new(list);
     st.shared.install(Arc::clone(&list));
     // The binary snapshot for fast restarts: after the acknowledgement's
     // durability, at background priority.

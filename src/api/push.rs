@@ -30,9 +30,10 @@ struct Received {
     tmp: std::path::PathBuf,
 }
 
-/// The blocking side of a push: each chunk is written to a temporary file,
-/// hashed and (for the v1 text form) parsed as it arrives, so the body is
-/// never held whole; other forms are collected and parsed at the end.
+/// The blocking side of a push: each chunk is written to a temporary file
+/// and hashed on one thread while (for the v1 text form) it is parsed on
+/// this one, as it arrives, so the body is never held whole and the two
+/// overlap on two cores; other forms are collected and parsed at the end.
 fn receive(
     spec: &crate::config::ListSpec,
     guard: crate::lists::Guard,
@@ -43,35 +44,57 @@ fn receive(
     use std::io::Write;
     crate::engine::background_priority();
     let (mut file, tmp) = store.begin(&spec.name)?;
-    let mut sha = Sha256::new();
+    let (to_writer, chunks) = std::sync::mpsc::sync_channel::<Bytes>(16);
+    let writer = std::thread::Builder::new()
+        .name("push-writer".into())
+        .spawn(move || -> std::io::Result<String> {
+            crate::engine::background_priority();
+            let mut sha = Sha256::new();
+            for chunk in chunks {
+                file.write_all(&chunk)?;
+                sha.update(&chunk);
+            }
+            file.sync_all()?;
+            Ok(sha.finalize().iter().map(|x| format!("{x:02x}")).collect())
+        });
+    let writer = match writer {
+        Ok(w) => w,
+        Err(e) => {
+            store.discard(&tmp);
+            return Err(e);
+        }
+    };
     let mut parser = text.then(|| crate::lists::format::TextParser::new(spec.kind, guard));
     let mut whole = Vec::new();
-    let written = (|| {
-        while let Some(chunk) = rx.blocking_recv() {
-            file.write_all(&chunk)?;
-            sha.update(&chunk);
-            match parser.as_mut() {
-                Some(p) => p.feed(&chunk),
-                None => whole.extend_from_slice(&chunk),
-            }
+    while let Some(chunk) = rx.blocking_recv() {
+        // A writer that stopped (a full disk) says why when joined.
+        if to_writer.send(chunk.clone()).is_err() {
+            break;
         }
-        file.sync_all()
-    })();
-    if let Err(e) = written {
-        store.discard(&tmp);
-        return Err(e);
+        match parser.as_mut() {
+            Some(p) => p.feed(&chunk),
+            None => whole.extend_from_slice(&chunk),
+        }
     }
+    drop(to_writer);
+    let sha256 = match writer.join() {
+        Ok(Ok(sha)) => sha,
+        Ok(Err(e)) => {
+            store.discard(&tmp);
+            return Err(e);
+        }
+        Err(_) => {
+            store.discard(&tmp);
+            return Err(std::io::Error::other("the push's writer thread failed"));
+        }
+    };
     let list = match parser {
         Some(p) => p
             .finish()
             .map(|parsed| List::from_parsed(parsed, spec.kind, spec.role, spec.bloom)),
         None => crate::engine::build_list(spec, &whole, guard),
     };
-    Ok(Received {
-        list,
-        sha256: sha.finalize().iter().map(|x| format!("{x:02x}")).collect(),
-        tmp,
-    })
+    Ok(Received { list, sha256, tmp })
 }
 
 /// `PUT /v1/lists/{name}`: replace a list whole.

@@ -70,6 +70,14 @@ impl PlanMinimums {
         }
     }
 
+    /// The fewest digits a number of these digits' country may have.
+    fn min_for_digits(&self, digits: &[u8]) -> u8 {
+        self.entries[..self.len]
+            .iter()
+            .find(|(cc, len, _)| digits.starts_with(&cc[..usize::from(*len)]))
+            .map_or(MIN_NUMBER_DIGITS, |&(_, _, m)| m)
+    }
+
     /// The fewest digits a number of `n`'s country may have.
     fn min_for(&self, n: E164) -> u8 {
         self.entries[..self.len]
@@ -191,13 +199,29 @@ pub struct ParsedList {
     pub name: String,
     pub version: u64,
     /// Exact numbers (in line order), compactly: the bulk of a big list.
-    pub numbers: Vec<(u64, u32)>,
+    pub numbers: Vec<u64>,
+    /// The meta index of each number; empty while every one is 0 (a plain
+    /// list costs no more than its numbers).
+    pub number_metas: Vec<u32>,
     /// Prefixes, ranges and networks.
     pub entries: Vec<(Target, u32)>,
     pub metas: Vec<EntryMeta>,
 }
 
 impl ParsedList {
+    fn push_number(&mut self, n: u64, meta: u32) {
+        if meta != 0 || !self.number_metas.is_empty() {
+            self.number_metas.resize(self.numbers.len(), 0);
+            self.number_metas.push(meta);
+        }
+        self.numbers.push(n);
+    }
+
+    /// The meta index of exact number `i`.
+    pub fn number_meta(&self, i: usize) -> u32 {
+        self.number_metas.get(i).copied().unwrap_or(0)
+    }
+
     /// All entries.
     pub fn len(&self) -> usize {
         self.numbers.len() + self.entries.len()
@@ -293,7 +317,7 @@ impl Builder {
             i
         };
         match target {
-            Target::Number(n) => self.out.numbers.push((n.as_u64(), ix)),
+            Target::Number(n) => self.out.push_number(n.as_u64(), ix),
             _ => self.out.entries.push((target, ix)),
         }
     }
@@ -482,6 +506,18 @@ impl TextParser {
         let line_no = self.line_no;
         let b = &mut self.b;
         let raw = raw.strip_suffix(b"\r").unwrap_or(raw);
+        // The bulk of a big list: a bare number, taken without the UTF-8
+        // check, splitting and trimming (anything else, or a number the
+        // guard refuses, goes the general way and gets its error there).
+        if self.header_seen
+            && b.kind == ListKind::Numbers
+            && let Some(digits) = raw.strip_prefix(b"+")
+            && let Some(n) = E164::from_digits(digits)
+            && digits.len() >= usize::from(b.guard.plan_minimums.min_for_digits(digits))
+        {
+            b.out.push_number(n.as_u64(), 0);
+            return;
+        }
         let Ok(line) = std::str::from_utf8(raw) else {
             b.errors
                 .push(Some(line_no), None, "the line is not valid UTF-8".into());
@@ -601,11 +637,11 @@ mod tests {
         assert_eq!(l.len(), 4);
         assert_eq!(l.entries[0].0.to_string(), "+3185208*");
         assert_eq!(l.entries[1].0.to_string(), "+31852081000-+31852081999");
-        let m = &l.metas[l.numbers[1].1 as usize];
+        let m = &l.metas[l.number_meta(1) as usize];
         assert_eq!(m.reason.as_deref(), Some("tech-support-scam"));
         assert_eq!(m.reference.as_deref(), Some("ACM-2026-0042"));
         assert_eq!(m.expires, parse_expiry("2027-06-30"));
-        assert_eq!(l.numbers[0].1, 0, "no fields: the shared empty meta");
+        assert_eq!(l.number_meta(0), 0, "no fields: the shared empty meta");
     }
 
     #[test]

@@ -227,6 +227,40 @@ fn sort_dedup(exact: &mut Vec<(u64, u32)>) {
     });
 }
 
+/// Sorts numbers by LSD radix, a byte a pass over their offsets from the
+/// smallest: four passes for ten million numbers of one country (a span of
+/// under 2^32): 136 ms here, where 11- and 16-bit digits took 227 ms.
+fn radix_sort(v: &mut Vec<u64>) {
+    const BITS: u32 = 8;
+    if v.len() < 1 << 16 {
+        v.sort_unstable();
+        return;
+    }
+    let (Some(&min), Some(&max)) = (v.iter().min(), v.iter().max()) else {
+        return;
+    };
+    let span_bits = 64 - (max - min).leading_zeros();
+    let mut buf = vec![0u64; v.len()];
+    for pass in 0..span_bits.div_ceil(BITS) {
+        let shift = pass * BITS;
+        let digit = |x: u64| ((x - min) >> shift) as usize & ((1 << BITS) - 1);
+        let mut at = vec![0usize; 1 << BITS];
+        for &x in v.iter() {
+            at[digit(x)] += 1;
+        }
+        let mut sum = 0;
+        for c in &mut at {
+            (*c, sum) = (sum, sum + *c);
+        }
+        for &x in v.iter() {
+            let d = digit(x);
+            buf[at[d]] = x;
+            at[d] += 1;
+        }
+        std::mem::swap(v, &mut buf);
+    }
+}
+
 /// A Bloom filter over `numbers` as `params` say (none for small lists).
 fn make_bloom(numbers: &[u64], params: BloomParams) -> Option<Bloom<u64>> {
     let mut b = match params {
@@ -368,38 +402,47 @@ impl NumberList {
         metas: Vec<EntryMeta>,
         bloom: BloomParams,
     ) -> NumberList {
-        let mut exact: Vec<(u64, u32)> = Vec::new();
+        let (mut numbers, mut number_metas) = (Vec::new(), Vec::new());
         let mut span_entries = Vec::new();
         for (target, meta) in entries {
             match target {
-                Target::Number(n) => exact.push((n.as_u64(), meta)),
+                Target::Number(n) => {
+                    numbers.push(n.as_u64());
+                    number_metas.push(meta);
+                }
                 Target::Prefix { .. } | Target::Range { .. } => span_entries.push((target, meta)),
                 // The parser gives number lists no networks.
                 Target::Network(_) => {}
             }
         }
-        NumberList::from_split(exact, span_entries, metas, bloom)
+        NumberList::from_split(numbers, number_metas, span_entries, metas, bloom)
     }
 
-    /// Builds from exact numbers (in line order, 16 bytes each: the compact
-    /// form the parser collects) and prefix/range entries. The exact numbers
-    /// are sorted and deduplicated in place, so a 10-million-number list
-    /// never exists twice in its wide form.
+    /// Builds from exact numbers (in line order, as the parser collects
+    /// them: 8 bytes each, and their meta indices only when some are not 0)
+    /// and prefix/range entries. A plain list's numbers are sorted in place
+    /// by radix, so a 10-million-number list never exists twice in a wide
+    /// form.
     pub fn from_split(
-        mut exact: Vec<(u64, u32)>,
+        numbers: Vec<u64>,
+        number_metas: Vec<u32>,
         span_entries: Vec<(Target, u32)>,
         metas: Vec<EntryMeta>,
         bloom: BloomParams,
     ) -> NumberList {
-        sort_dedup(&mut exact);
-        let deduped = exact;
-        let numbers: Vec<u64> = deduped.iter().map(|e| e.0).collect();
-        let bloom_filter = make_bloom(&numbers, bloom);
-        let number_meta = if deduped.iter().all(|e| e.1 == 0) {
-            Vec::new()
+        let (numbers, number_meta) = if number_metas.iter().all(|&m| m == 0) {
+            // A plain list (the usual big one): duplicates are alike, so the
+            // numbers alone are sorted, by radix.
+            let mut numbers = numbers;
+            radix_sort(&mut numbers);
+            numbers.dedup();
+            (numbers, Vec::new())
         } else {
-            deduped.iter().map(|e| e.1).collect()
+            let mut exact: Vec<(u64, u32)> = numbers.into_iter().zip(number_metas).collect();
+            sort_dedup(&mut exact);
+            exact.into_iter().unzip()
         };
+        let bloom_filter = make_bloom(&numbers, bloom);
         let exact = Exact {
             bloom: bloom_filter,
             bloom_items: numbers.len(),
@@ -485,32 +528,34 @@ impl NumberList {
             + self.span_entries.capacity() * std::mem::size_of::<(Target, u32)>()
     }
 
+    /// Calls `f` with each exact number here, ascending, and whether `other`
+    /// holds it: by lookup when this list is far the smaller (a seed of a
+    /// few numbers against a pushed ten million), else by merging the two.
+    fn each_held_in(&self, other: &NumberList, mut f: impl FnMut(u64, bool)) {
+        if self.count.saturating_mul(32) < other.count {
+            for (x, _) in self.merged() {
+                f(x, other.exact_meta(x).is_some());
+            }
+            return;
+        }
+        let mut b = other.merged();
+        let mut y = b.next();
+        for (x, _) in self.merged() {
+            while let Some((q, _)) = y
+                && q < x
+            {
+                y = b.next();
+            }
+            f(x, y.is_some_and(|(q, _)| q == x));
+        }
+    }
+
     /// Entries in `new` and not here (added), and here and not in `new`
     /// (removed): a merge of the sorted exact stores, a set for the rest.
     pub fn diff_counts(&self, new: &NumberList) -> (usize, usize) {
-        let (mut a, mut b) = (self.merged().peekable(), new.merged().peekable());
-        let (mut added, mut removed) = (0, 0);
-        loop {
-            match (a.peek(), b.peek()) {
-                (Some(x), Some(y)) if x.0 == y.0 => {
-                    a.next();
-                    b.next();
-                }
-                (Some(x), Some(y)) if x.0 < y.0 => {
-                    removed += 1;
-                    a.next();
-                }
-                (Some(_), None) => {
-                    removed += 1;
-                    a.next();
-                }
-                (_, Some(_)) => {
-                    added += 1;
-                    b.next();
-                }
-                (None, None) => break,
-            }
-        }
+        let mut removed = 0;
+        self.each_held_in(new, |_, held| removed += usize::from(!held));
+        let added = new.count - (self.count - removed);
         let old: std::collections::HashSet<Target> =
             self.span_entries.iter().map(|e| e.0).collect();
         let new_spans: std::collections::HashSet<Target> =
@@ -525,15 +570,11 @@ impl NumberList {
     /// numbers; a set for the prefixes and ranges).
     pub fn removed_in(&self, new: &NumberList) -> Vec<Target> {
         let mut out = Vec::new();
-        let mut b = new.merged().map(|e| e.0).peekable();
-        for (x, _) in self.merged() {
-            while b.next_if(|&y| y < x).is_some() {}
-            if b.peek() != Some(&x)
-                && let Some(n) = E164::from_u64(x)
-            {
+        self.each_held_in(new, |x, held| {
+            if !held && let Some(n) = E164::from_u64(x) {
                 out.push(Target::Number(n));
             }
-        }
+        });
         let kept: std::collections::HashSet<Target> =
             new.span_entries.iter().map(|e| e.0).collect();
         out.extend(
@@ -580,7 +621,15 @@ impl NumberList {
         let map = |m: u32| if m == 0 { 0 } else { off + m - 1 };
         let mut metas = self.metas.clone();
         metas.extend(c.added.metas.into_iter().skip(1));
-        let mut add = c.added.numbers;
+        let mut add: Vec<(u64, u32)> = if c.added.number_metas.is_empty() {
+            c.added.numbers.iter().map(|&v| (v, 0)).collect()
+        } else {
+            c.added
+                .numbers
+                .into_iter()
+                .zip(c.added.number_metas)
+                .collect()
+        };
         sort_dedup(&mut add);
         for e in &mut add {
             e.1 = map(e.1);
@@ -732,7 +781,7 @@ mod tests {
 
     fn list(body: &str, bloom: BloomParams) -> NumberList {
         let p = parse(body.as_bytes(), ListKind::Numbers, Guard::default()).unwrap();
-        NumberList::from_split(p.numbers, p.entries, p.metas, bloom)
+        NumberList::from_split(p.numbers, p.number_metas, p.entries, p.metas, bloom)
     }
 
     fn n(s: &str) -> E164 {
@@ -828,6 +877,30 @@ mod tests {
             Some("second")
         );
         assert_eq!(l.entries().count(), 1);
+    }
+
+    #[test]
+    fn radix_sort_sorts_like_a_comparison_sort() {
+        let mut x = 0x9e37_79b9_7f4a_7c15u64;
+        for (n, span) in [
+            (200_000usize, 600_000_000u64),
+            (70_000, 999_999_999_999_999),
+            (100, 1000),
+        ] {
+            let mut v: Vec<u64> = (0..n)
+                .map(|_| {
+                    x ^= x << 13;
+                    x ^= x >> 7;
+                    x ^= x << 17;
+                    31_100_000_000 % span + x % span
+                })
+                .collect();
+            v.extend_from_slice(&v[..n / 10].to_vec());
+            let mut want = v.clone();
+            want.sort_unstable();
+            radix_sort(&mut v);
+            assert_eq!(v, want, "{n} numbers over {span}");
+        }
     }
 
     /// The Bloom filter's guarantee: a tiny filter says "maybe" to nearly

@@ -61,9 +61,13 @@ impl List {
 
     pub fn from_parsed(p: ParsedList, kind: ListKind, role: Role, bloom: BloomParams) -> List {
         let body = match kind {
-            ListKind::Numbers => {
-                ListBody::Numbers(NumberList::from_split(p.numbers, p.entries, p.metas, bloom))
-            }
+            ListKind::Numbers => ListBody::Numbers(NumberList::from_split(
+                p.numbers,
+                p.number_metas,
+                p.entries,
+                p.metas,
+                bloom,
+            )),
             // Network and company lists are not built from number entries.
             ListKind::Networks | ListKind::Companies => {
                 ListBody::Networks(NetworkList::build(p.entries, p.metas))
