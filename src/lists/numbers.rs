@@ -895,7 +895,7 @@ mod tests {
                     31_100_000_000 % span + x % span
                 })
                 .collect();
-            v.extend_from_slice(&v[..n / 10].to_vec());
+            v.extend_from_within(..n / 10);
             let mut want = v.clone();
             want.sort_unstable();
             radix_sort(&mut v);
