@@ -65,9 +65,12 @@ pub(super) fn shrink_refusal(
     new: &List,
     allowed: bool,
 ) -> Option<Value> {
+    if allowed {
+        return None;
+    }
     let (_, removed) = old.diff_counts(new);
     let before = old.stats(unix_now()).entries();
-    (!allowed && guard.shrinks_too_much(before, removed)).then(|| {
+    guard.shrinks_too_much(before, removed).then(|| {
         json!({
             "error": format!(
                 "this version removes {removed} of the {before} entries of version {} (more than list_guard.max_shrink_percent = {}%); nothing was applied. If that is meant, push again with ?allow_shrink=true (callscreen lists push --allow-shrink)",
@@ -134,8 +137,8 @@ pub(super) async fn commit(
         Ok(c2
             .lists
             .get(&n2)
-            .map_or((l2.stats(unix_now()).entries(), 0), |old| {
-                old.diff_counts(&l2)
+            .map_or((l2.stats(unix_now()).entries(), Vec::new()), |old| {
+                old.changes(&l2)
             }))
     })
     .await
@@ -144,12 +147,14 @@ pub(super) async fn commit(
         Ok(Err(e)) => return refuse(&e),
         Err(e) => return refuse(&std::io::Error::other(e.to_string())),
     };
-    let (added, removed) = diff;
+    let (added, removed_entries) = diff;
+    let removed = removed_entries.len();
     let old_version = current.lists.get(name).map(|l| l.version);
     drop(current);
     let out = summary(&list, sha, "accepted");
     let new_version = list.version;
-    st.shared.install(Arc::clone(&list));
+    st.shared
+        .install_changed(Arc::clone(&list), removed_entries);
     // The binary snapshot for fast restarts: after the acknowledgement's
     // durability, at background priority.
     crate::engine::snapshot_in_background(st.store.clone(), list);

@@ -538,6 +538,28 @@ impl NumberList {
             }
             return;
         }
+        if [
+            &self.added.len(),
+            &self.removed.len(),
+            &other.added.len(),
+            &other.removed.len(),
+        ]
+        .iter()
+        .all(|&&n| n == 0)
+        {
+            // No overlays: the two stores' numbers, merged directly.
+            let mut b = other.exact.numbers.iter();
+            let mut y = b.next();
+            for x in self.exact.numbers.iter() {
+                while let Some(q) = y
+                    && q < x
+                {
+                    y = b.next();
+                }
+                f(x, y == Some(x));
+            }
+            return;
+        }
         let mut b = other.merged();
         let mut y = b.next();
         for (x, _) in self.merged() {
@@ -566,24 +588,31 @@ impl NumberList {
         )
     }
 
-    /// The entries here that `new` does not hold (a merge of the sorted
-    /// numbers; a set for the prefixes and ranges).
-    pub fn removed_in(&self, new: &NumberList) -> Vec<Target> {
-        let mut out = Vec::new();
+    /// What going to `new` changes, in one merge of the sorted numbers (a
+    /// set for the prefixes and ranges): how many entries it adds, and the
+    /// entries here that it does not hold.
+    pub fn changes(&self, new: &NumberList) -> (usize, Vec<Target>) {
+        let (mut out, mut gone) = (Vec::new(), 0);
         self.each_held_in(new, |x, held| {
-            if !held && let Some(n) = E164::from_u64(x) {
-                out.push(Target::Number(n));
+            if !held {
+                gone += 1;
+                if let Some(n) = E164::from_u64(x) {
+                    out.push(Target::Number(n));
+                }
             }
         });
-        let kept: std::collections::HashSet<Target> =
-            new.span_entries.iter().map(|e| e.0).collect();
+        let spans = |l: &NumberList| -> std::collections::HashSet<Target> {
+            l.span_entries.iter().map(|e| e.0).collect()
+        };
+        let (old, kept) = (spans(self), spans(new));
         out.extend(
             self.span_entries
                 .iter()
                 .map(|e| e.0)
                 .filter(|t| !kept.contains(t)),
         );
-        out
+        let added = new.count - (self.count - gone) + kept.difference(&old).count();
+        (added, out)
     }
 
     /// Every entry, for export (exact numbers first, then prefixes and ranges).
@@ -877,6 +906,40 @@ mod tests {
             Some("second")
         );
         assert_eq!(l.entries().count(), 1);
+    }
+
+    /// The audit line's counts and the entries whose hits are forgotten
+    /// agree with the plain diff, whether by lookups (a small old list) or
+    /// by merging, with or without a patch overlay.
+    #[test]
+    fn changes_agree_with_the_diff() {
+        let body = |from: u64, to: u64, extra: &str| {
+            let mut b = String::from("# callscreen list v1 name=t version=1\n");
+            for i in from..to {
+                b.push_str(&format!("+316{:08}\n", i * 3));
+            }
+            b.push_str(extra);
+            b
+        };
+        let big = list(&body(0, 6000, "+3185208*\n"), BloomParams::Off);
+        let other = list(&body(100, 6100, "+3185209*\n"), BloomParams::Off);
+        let small = list(&body(10, 20, ""), BloomParams::Off);
+        for (a, b) in [
+            (&big, &other),
+            (&other, &big),
+            (&small, &big),
+            (&big, &small),
+        ] {
+            let (added, removed) = a.changes(b);
+            assert_eq!((added, removed.len()), a.diff_counts(b));
+        }
+        let (added, removed) = big.changes(&other);
+        assert_eq!(added, 101);
+        assert!(removed.contains(&Target::Prefix {
+            digits: 3185208,
+            len: 7
+        }));
+        assert!(removed.contains(&Target::Number(n("+31600000000"))));
     }
 
     #[test]

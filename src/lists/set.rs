@@ -159,16 +159,25 @@ impl List {
         }
     }
 
-    /// The entries of this version that `new` no longer holds.
-    pub fn removed_in(&self, new: &List) -> Vec<Target> {
+    /// What going to `new` changes: how many entries it adds, and the
+    /// entries of this version that it no longer holds.
+    pub fn changes(&self, new: &List) -> (usize, Vec<Target>) {
         match (&self.body, &new.body) {
-            (ListBody::Numbers(a), ListBody::Numbers(b)) => a.removed_in(b),
+            (ListBody::Numbers(a), ListBody::Numbers(b)) => a.changes(b),
             _ => {
-                let kept: std::collections::HashSet<Target> = new.entries().map(|e| e.0).collect();
-                self.entries()
+                let set = |l: &List| {
+                    l.entries()
+                        .map(|(t, _)| t)
+                        .collect::<std::collections::HashSet<_>>()
+                };
+                let (old, kept) = (set(self), set(new));
+                let added = kept.difference(&old).count();
+                let removed = self
+                    .entries()
                     .map(|e| e.0)
                     .filter(|t| !kept.contains(t))
-                    .collect()
+                    .collect();
+                (added, removed)
             }
         }
     }

@@ -239,15 +239,24 @@ impl Shared {
     /// replaced two seconds later, on the runtime's side, once calls that may
     /// still hold it are long done; never on a call's thread. Inside tokio.
     pub fn install(&self, list: Arc<List>) {
+        let removed = self
+            .runtime
+            .load()
+            .lists
+            .get(&list.name)
+            .map(|old| old.changes(&list).1);
+        self.install_changed(list, removed.unwrap_or_default());
+    }
+
+    /// [`Shared::install`] for a caller that has the entries the new
+    /// version removes (computed with the counts of its audit line, off the
+    /// runtime's threads: one merge of ten million numbers, not two).
+    pub fn install_changed(&self, list: Arc<List>, removed: Vec<crate::lists::Target>) {
         let before = self.swap_list(Arc::clone(&list));
         // The entries that left the list lose their hit counts, now, so
-        // that a version right after cannot race with it (a merge of the
-        // sorted numbers: tens of milliseconds for ten million, after the
-        // swap).
-        if let Some(old) = before.lists.get(&list.name) {
-            for t in old.removed_in(&list) {
-                self.hits.forget(&list.name, &t);
-            }
+        // that a version right after cannot race with it.
+        for t in removed {
+            self.hits.forget(&list.name, &t);
         }
         tokio::spawn(async move {
             tokio::time::sleep(std::time::Duration::from_secs(2)).await;
