@@ -232,8 +232,16 @@ if [ "${SKIP_10M:-}" != 1 ]; then
   "$bin" run --config "$work/cs-1m.toml" >"$work/cs-restart.noc" 2>"$work/cs-restart.err" &
   cs_pid=$!
   pids+=("$cs_pid")
-  cs_restart_10m=$(wait_answering 127.0.0.1:5060 "$t0") || { cat "$work/cs-restart.err" >&2; exit 1; }
-  echo "  restart with the pushed 10 M list: answering after ${cs_restart_10m} s"
+  # Timed by the daemon's own ready line (sockets bound, lists in force):
+  # a probe from a new Python process cannot start much sooner than that.
+  for _ in $(seq 1 30000); do
+    grep -qs "callscreen ready" "$work/cs-restart.err" && break
+    kill -0 "$cs_pid" 2>/dev/null || { cat "$work/cs-restart.err" >&2; exit 1; }
+    sleep 0.002
+  done
+  cs_restart_10m=$(secs_since "$t0")
+  cs_restart_answering=$(wait_answering 127.0.0.1:5060 "$t0") || { cat "$work/cs-restart.err" >&2; exit 1; }
+  echo "  restart with the pushed 10 M list: ready after ${cs_restart_10m} s (a SIP probe answered after ${cs_restart_answering} s)"
   stop "$cs_pid"
 fi
 
@@ -317,7 +325,7 @@ if "${SKIP_10M:-}" != "1":
     print(f"| PSS, 10 M numbers | {${cs_pss_10m:-0}/1024:.0f} MB | not measured |")
 c8, k8 = R["callscreen,8"], R["ceiling,8"]
 if "${SKIP_10M:-}" != "1":
-    print(f"| restart with the pushed 10 M list | ${cs_restart_10m:-0} s | not measured |")
+    print(f"| restart with the pushed 10 M list (ready line) | ${cs_restart_10m:-0} s | not measured |")
     print(f"| 10 M push, no load, until in force | ${push_idle_secs:-0} s | not measured |")
     print(f"| 10 M push during the window-8 load | ${push_secs:-0} s | not measured |")
     per = (${cs_pss_10m:-0} - ${cs_pss_1m}) * 1024 / (10_000_000 - $numbers)
