@@ -1,5 +1,5 @@
 //! The exact numbers of a list in Elias–Fano form: a sorted set of `u64`
-//! in about `2 + log2(span / n)` bits a number (span = largest − smallest),
+//! in `log2(span / n)` + 2 to 3 bits a number (span = largest − smallest),
 //! with lookups that touch three or four cache lines.
 //!
 //! Each number `v` is taken relative to the smallest, `d = v − min`, and
@@ -403,6 +403,29 @@ mod tests {
         let mut v: Vec<u64> = (0..3000).map(|i| 31_600_000_000 + i).collect();
         v.extend((0..3000).map(|i| 449_000_000_000_000 + i * 3));
         check(&v);
+    }
+
+    /// The size the module promises: `log2(span / n)` + 2 to 3 bits a
+    /// number (low bits ⌊log2(span / n)⌋, high bits at most 3n), dense or
+    /// spread.
+    #[test]
+    fn it_takes_two_to_three_bits_more_than_the_spacing() {
+        let mut r = rng(3);
+        for (n, span) in [
+            (200_000usize, 600_000_000u64),
+            (200_000, 999_999_999_999_998),
+        ] {
+            let mut v: Vec<u64> = (0..n).map(|_| 1 + r() % span).collect();
+            v.sort_unstable();
+            v.dedup();
+            let ef = EliasFano::from_sorted(&v);
+            let bits = (ef.heap_bytes() * 8) as f64 / v.len() as f64;
+            let promised = 3.0 + (span as f64 / v.len() as f64).log2();
+            assert!(
+                bits <= promised + 0.1,
+                "{bits:.2} bits a number, promised {promised:.2}"
+            );
+        }
     }
 
     #[test]
