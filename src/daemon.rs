@@ -11,7 +11,7 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering;
 
 use crate::config::{Mode, Settings};
-use crate::engine::{Engine, LoadError};
+use crate::engine::{Engine, FromStore, LoadError};
 use crate::lists::ListSet;
 use crate::server::{ListenError, Sip};
 use crate::state::{Metrics, Runtime, Shared};
@@ -84,7 +84,10 @@ pub fn run(opts: RunOptions) -> Result<(), StartError> {
         tracing::warn!("optional list not loaded: {s}");
     }
     let (settings, lists) = (started.engine.settings, started.engine.lists);
-    let (rejected, without_snapshot) = (started.rejected, started.without_snapshot);
+    let FromStore {
+        rejected,
+        without_snapshot,
+    } = started.from_store;
     let shared = Shared::new(Runtime {
         settings: settings.clone(),
         lists,

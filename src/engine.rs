@@ -142,10 +142,9 @@ pub fn build_list(spec: &ListSpec, body: &[u8], guard: Guard) -> Result<List, Li
     }
 }
 
-/// What the state directory gave at start.
-pub struct StoredLoad {
-    /// The seed lists, with newer pushed versions in their place.
-    pub lists: ListSet,
+/// What the state directory gave at start, besides the lists.
+#[derive(Default)]
+pub struct FromStore {
     /// Stored files that failed verification (a text whose checksum does
     /// not match, a snapshot whose own does not) and were passed over.
     pub rejected: u64,
@@ -163,16 +162,12 @@ pub fn with_stored(
     lists: &ListSet,
     settings: &Settings,
     store: &crate::lists::store::Store,
-) -> StoredLoad {
-    let mut out = StoredLoad {
-        lists: lists.clone(),
-        rejected: 0,
-        without_snapshot: Vec::new(),
-    };
+) -> ListSet {
+    let (mut out, mut tally) = (lists.clone(), FromStore::default());
     for spec in &settings.lists {
         let current = lists.get(&spec.name).map(|l| l.version);
-        if let Some(l) = stored_newer(spec, current, settings, store, &mut out) {
-            out.lists = out.lists.with_list(l);
+        if let Some(l) = stored_newer(spec, current, settings, store, &mut tally) {
+            out = out.with_list(l);
         }
     }
     out
@@ -186,16 +181,14 @@ fn stored_newer(
     than: Option<u64>,
     settings: &Settings,
     store: &crate::lists::store::Store,
-    out: &mut StoredLoad,
+    out: &mut FromStore,
 ) -> Option<Arc<List>> {
-    {
-        let current = than;
-        for v in store.versions(&spec.name).ok()? {
-            if current.is_some_and(|c| c >= v) {
-                break;
-            }
-            // The binary snapshot if it verifies, else the stored text.
-            let snap = store.read_snapshot(&spec.name, v).and_then(|b| {
+    for v in store.versions(&spec.name).ok()? {
+        if than.is_some_and(|c| c >= v) {
+            break;
+        }
+        // The binary snapshot if it verifies, else the stored text.
+        let snap = store.read_snapshot(&spec.name, v).and_then(|b| {
                 let l = crate::lists::snapshot::decode(&b);
                 if l.is_none() {
                     out.rejected += 1;
@@ -203,38 +196,36 @@ fn stored_newer(
                 }
                 l
             });
-            let snap = snap.filter(|l| l.role == spec.role && spec.kind == ListKind::Numbers);
-            let from_snapshot = snap.is_some();
-            let loaded = match snap {
-                Some(l) => Ok(l),
-                None => store
-                    .read(&spec.name, v)
-                    .map_err(|e| e.to_string())
-                    .and_then(|b| match store.verify(&spec.name, v, &b) {
-                        Some(false) => Err(
-                            "its checksum does not match: the file is damaged or cut short"
-                                .to_string(),
-                        ),
-                        _ => build_list(spec, &b, settings.guard).map_err(|e| e.to_string()),
-                    }),
-            };
-            match loaded {
-                Ok(l) if l.name == spec.name && l.version == v => {
-                    tracing::info!(list = %spec.name, version = v, seed = current.unwrap_or(0), "pushed version loaded from the state directory");
-                    let l = Arc::new(l);
-                    if !from_snapshot && spec.kind == ListKind::Numbers {
-                        out.without_snapshot.push(Arc::clone(&l));
-                    }
-                    return Some(l);
+        let snap = snap.filter(|l| l.role == spec.role && spec.kind == ListKind::Numbers);
+        let from_snapshot = snap.is_some();
+        let loaded = match snap {
+            Some(l) => Ok(l),
+            None => store
+                .read(&spec.name, v)
+                .map_err(|e| e.to_string())
+                .and_then(|b| match store.verify(&spec.name, v, &b) {
+                    Some(false) => Err(
+                        "its checksum does not match: the file is damaged or cut short".to_string(),
+                    ),
+                    _ => build_list(spec, &b, settings.guard).map_err(|e| e.to_string()),
+                }),
+        };
+        match loaded {
+            Ok(l) if l.name == spec.name && l.version == v => {
+                tracing::info!(list = %spec.name, version = v, seed = than.unwrap_or(0), "pushed version loaded from the state directory");
+                let l = Arc::new(l);
+                if !from_snapshot && spec.kind == ListKind::Numbers {
+                    out.without_snapshot.push(Arc::clone(&l));
                 }
-                Ok(_) => {
-                    out.rejected += 1;
-                    tracing::warn!(list = %spec.name, version = v, "stored file does not hold that list and version; skipped")
-                }
-                Err(e) => {
-                    out.rejected += 1;
-                    tracing::warn!(list = %spec.name, version = v, "stored version unusable, trying the one before: {e}")
-                }
+                return Some(l);
+            }
+            Ok(_) => {
+                out.rejected += 1;
+                tracing::warn!(list = %spec.name, version = v, "stored file does not hold that list and version; skipped")
+            }
+            Err(e) => {
+                out.rejected += 1;
+                tracing::warn!(list = %spec.name, version = v, "stored version unusable, trying the one before: {e}")
             }
         }
     }
@@ -262,8 +253,7 @@ fn seed_header_version(spec: &ListSpec) -> Option<u64> {
 /// stored versions in their place) and what the state directory gave.
 pub struct Started {
     pub engine: Engine,
-    pub rejected: u64,
-    pub without_snapshot: Vec<Arc<List>>,
+    pub from_store: FromStore,
 }
 
 /// A configuration with its lists loaded.
@@ -296,11 +286,7 @@ impl Engine {
         let mut lists = Vec::new();
         let mut errors = Vec::new();
         let mut skipped = Vec::new();
-        let mut stored = StoredLoad {
-            lists: ListSet::new(Vec::new()),
-            rejected: 0,
-            without_snapshot: Vec::new(),
-        };
+        let mut stored = FromStore::default();
         for spec in &settings.lists {
             let header = store.and_then(|_| seed_header_version(spec));
             if let (Some(st), Some(v)) = (store, header)
@@ -342,8 +328,7 @@ impl Engine {
                 lists: ListSet::new(lists),
                 skipped,
             },
-            rejected: stored.rejected,
-            without_snapshot: stored.without_snapshot,
+            from_store: stored,
         })
     }
 }

@@ -41,7 +41,7 @@ pub fn check(file: PathBuf) -> ExitCode {
         .as_ref()
         .and_then(|api| Store::existing(&api.state_dir));
     let served = match &store {
-        Some(s) => with_stored(&e.lists, &e.settings, s).lists,
+        Some(s) => with_stored(&e.lists, &e.settings, s),
         None => e.lists.clone(),
     };
     let lists: Vec<String> = served

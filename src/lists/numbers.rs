@@ -538,15 +538,8 @@ impl NumberList {
             }
             return;
         }
-        if [
-            &self.added.len(),
-            &self.removed.len(),
-            &other.added.len(),
-            &other.removed.len(),
-        ]
-        .iter()
-        .all(|&&n| n == 0)
-        {
+        let plain = |l: &NumberList| l.added.is_empty() && l.removed.is_empty();
+        if plain(self) && plain(other) {
             // No overlays: the two stores' numbers, merged directly.
             let mut b = other.exact.numbers.iter();
             let mut y = b.next();

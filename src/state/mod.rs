@@ -239,13 +239,13 @@ impl Shared {
     /// replaced two seconds later, on the runtime's side, once calls that may
     /// still hold it are long done; never on a call's thread. Inside tokio.
     pub fn install(&self, list: Arc<List>) {
-        let removed = self
-            .runtime
-            .load()
+        let before = self.swap_list(Arc::clone(&list));
+        let removed = before
             .lists
             .get(&list.name)
-            .map(|old| old.changes(&list).1);
-        self.install_changed(list, removed.unwrap_or_default());
+            .map(|old| old.changes(&list).1)
+            .unwrap_or_default();
+        self.retire(before, &list.name, removed);
     }
 
     /// [`Shared::install`] for a caller that has the entries the new
@@ -253,10 +253,15 @@ impl Shared {
     /// runtime's threads: one merge of ten million numbers, not two).
     pub fn install_changed(&self, list: Arc<List>, removed: Vec<crate::lists::Target>) {
         let before = self.swap_list(Arc::clone(&list));
-        // The entries that left the list lose their hit counts, now, so
-        // that a version right after cannot race with it.
+        self.retire(before, &list.name, removed);
+    }
+
+    /// After a swap: the entries that left the list lose their hit counts,
+    /// now, so that a version right after cannot race with it; the replaced
+    /// snapshot is freed later.
+    fn retire(&self, before: Arc<Runtime>, name: &str, removed: Vec<crate::lists::Target>) {
         for t in removed {
-            self.hits.forget(&list.name, &t);
+            self.hits.forget(name, &t);
         }
         tokio::spawn(async move {
             tokio::time::sleep(std::time::Duration::from_secs(2)).await;
