@@ -30,8 +30,34 @@ pub enum Kind {
     Cancelled,
 }
 
+/// The keys are already keyed hashes (`TagKey::transaction`): hashing
+/// them again would only cost time. The low bits pick the shard (all keys
+/// of a shard share them), so the high half is folded into the low one:
+/// the table's bucket index comes from the low bits.
+#[derive(Default, Clone, Copy)]
+struct KeyHasher(u64);
+
+impl std::hash::Hasher for KeyHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+
+    fn write(&mut self, bytes: &[u8]) {
+        // Only u64 keys are hashed here; any other input still spreads.
+        for &b in bytes {
+            self.0 = self.0.rotate_left(8) ^ u64::from(b);
+        }
+    }
+
+    fn write_u64(&mut self, n: u64) {
+        self.0 = n ^ (n >> 32);
+    }
+}
+
+type Keyed = std::hash::BuildHasherDefault<KeyHasher>;
+
 struct Shard {
-    map: HashMap<u64, (Instant, Kind, Box<[u8]>)>,
+    map: HashMap<u64, (Instant, Kind, Vec<u8>), Keyed>,
     order: VecDeque<(u64, Instant)>,
 }
 
@@ -46,7 +72,7 @@ impl RetransmitCache {
             shards: (0..SHARDS)
                 .map(|_| {
                     Mutex::new(Shard {
-                        map: HashMap::new(),
+                        map: HashMap::default(),
                         order: VecDeque::new(),
                     })
                 })
@@ -83,17 +109,29 @@ impl RetransmitCache {
             return;
         }
         let Some(mut s) = self.shard(key) else { return };
+        // An evicted answer's buffer holds the new one: once full, a shard
+        // allocates nothing per insert.
+        let mut spare: Option<Vec<u8>> = None;
         while let Some(&(k, at)) = s.order.front() {
             if now.duration_since(at) >= TTL || s.order.len() >= self.per_shard {
                 s.order.pop_front();
-                if s.map.get(&k).is_some_and(|e| e.0 == at) {
-                    s.map.remove(&k);
+                if s.map.get(&k).is_some_and(|e| e.0 == at)
+                    && let Some((_, _, buf)) = s.map.remove(&k)
+                    && spare.as_ref().is_none_or(|b| b.capacity() < buf.capacity())
+                {
+                    spare = Some(buf);
                 }
             } else {
                 break;
             }
         }
-        s.map.insert(key, (now, kind, bytes.into()));
+        let mut buf = match s.map.remove(&key) {
+            Some((_, _, old)) => old,
+            None => spare.unwrap_or_default(),
+        };
+        buf.clear();
+        buf.extend_from_slice(bytes);
+        s.map.insert(key, (now, kind, buf));
         s.order.push_back((key, now));
     }
 }
