@@ -181,30 +181,49 @@ pub fn account(
     // gives it, closes the line.
     let reference = (matches!(action, Action::Reject { .. }) && rt.settings.redress.is_some())
         .then(|| noc::CallRef::of(req.call_id));
-    macro_rules! noc_line {
-        ($($reference:tt)*) => {
-            tracing::info!(
-                verdict = %action.name(),
-                code,
-                reasons = %noc::Reasons(v),
-                caller = %noc::Number { cli: Some(facts.from), mask },
-                pai = %noc::Number { cli: facts.pai, mask },
-                callee = %callee,
-                peer = %policy.peer(peer).name,
-                call_id = %String::from_utf8_lossy(req.call_id),
-                lists = %noc::Lists(v),
-                latency_us = t0.elapsed().as_micros() as u64,
-                direction = %noc::direction(facts.originating),
-                verstat = v.verstat.map(|x| tracing::field::display(x.name())),
-                $($reference)*
-                "call"
-            )
-        };
+    let call_id = String::from_utf8_lossy(req.call_id);
+    let (reasons, lists) = (noc::Reasons(v), noc::Lists(v));
+    let (caller, pai) = (
+        noc::Number {
+            cli: Some(facts.from),
+            mask,
+        },
+        noc::Number {
+            cli: facts.pai,
+            mask,
+        },
+    );
+    let peer_name = &policy.peer(peer).name;
+    let verstat = v.verstat.map(|x| x.name());
+    let latency_us = t0.elapsed().as_micros() as u64;
+    let mut fields: [(&str, noc::Value<'_>); 13] = [
+        ("verdict", noc::Value::Text(&action.name())),
+        ("code", noc::Value::Num(u64::from(code))),
+        ("reasons", noc::Value::Text(&reasons)),
+        ("caller", noc::Value::Text(&caller)),
+        ("pai", noc::Value::Text(&pai)),
+        ("callee", noc::Value::Text(&callee)),
+        ("peer", noc::Value::Text(peer_name)),
+        ("call_id", noc::Value::Text(&call_id)),
+        ("lists", noc::Value::Text(&lists)),
+        ("latency_us", noc::Value::Num(latency_us)),
+        (
+            "direction",
+            noc::Value::Text(&noc::direction(facts.originating)),
+        ),
+        ("", noc::Value::Num(0)),
+        ("", noc::Value::Num(0)),
+    ];
+    let mut n = 11;
+    if let Some(vs) = &verstat {
+        fields[n] = ("verstat", noc::Value::Text(vs));
+        n += 1;
     }
-    match &reference {
-        Some(r) => noc_line!("ref" = %r,),
-        None => noc_line!(),
+    if let Some(r) = &reference {
+        fields[n] = ("ref", noc::Value::Text(r));
+        n += 1;
     }
+    noc::call_line(&fields[..n]);
     if calls.watched() {
         calls.send(CallEvent {
             time_ms: unix_now_ms(),

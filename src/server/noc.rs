@@ -1,7 +1,8 @@
-//! The NOC line: one event per screened INVITE, with stable field names
-//! (DESIGN.md "The NOC line"), in text or JSON; and the log writer, which
-//! never blocks the call path (a bounded queue written in blocks; dropped
-//! lines are counted).
+//! The NOC line: one line per screened INVITE, with stable field names
+//! (DESIGN.md "The NOC line"), in text or JSON, written by the call path
+//! itself in the fmt layer's format ([`call_line`]); and the log writer,
+//! which never blocks the call path (a bounded queue written in blocks;
+//! dropped lines are counted).
 
 use std::fmt;
 
@@ -35,19 +36,26 @@ struct Queue {
     stop: std::sync::atomic::AtomicBool,
 }
 
-/// What the fmt layer writes an event through (one `write` per event).
-pub struct Line<'a>(&'a Queue);
-
-impl std::io::Write for Line<'_> {
-    fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
-        if let Ok(mut p) = self.0.pending.lock() {
-            if p.lines >= self.0.limit {
-                self.0.dropped.fetch_add(1, Ordering::Relaxed);
+impl Queue {
+    /// Appends one whole line, or counts it dropped when `limit` wait.
+    fn push(&self, b: &[u8]) {
+        if let Ok(mut p) = self.pending.lock() {
+            if p.lines >= self.limit {
+                self.dropped.fetch_add(1, Ordering::Relaxed);
             } else {
                 p.bytes.extend_from_slice(b);
                 p.lines += 1;
             }
         }
+    }
+}
+
+/// What the fmt layer writes an event through (one `write` per event).
+pub struct Line<'a>(&'a Queue);
+
+impl std::io::Write for Line<'_> {
+    fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
+        self.0.push(b);
         Ok(b.len())
     }
 
@@ -144,7 +152,11 @@ pub fn init_logging(log: &LogSettings, json: bool) -> (LogGuard, Dropped) {
         .with_env_filter(filter)
         .with_target(false)
         .with_ansi(false);
-    // A second init (tests) keeps the first subscriber.
+    // A second init (tests) keeps the first subscriber, and the first sink.
+    let _ = SINK.set(Sink {
+        queue: Arc::clone(&queue),
+        json,
+    });
     let _ = if json {
         b.json().flatten_event(true).try_init()
     } else {
@@ -157,6 +169,131 @@ pub fn init_logging(log: &LogSettings, json: bool) -> (LogGuard, Dropped) {
         },
         Dropped(queue),
     )
+}
+
+/// Where the call path writes NOC lines itself: the log's queue and format.
+struct Sink {
+    queue: Arc<Queue>,
+    json: bool,
+}
+
+static SINK: std::sync::OnceLock<Sink> = std::sync::OnceLock::new();
+
+/// A NOC line's value: text, or a number (a JSON number in JSON lines).
+pub enum Value<'a> {
+    Text(&'a dyn fmt::Display),
+    Num(u64),
+}
+
+/// The target the NOC line is filtered by (`RUST_LOG=callscreen::server::decide=warn`
+/// silences it), as when it was a `tracing` event of that module.
+pub const TARGET: &str = "callscreen::server::decide";
+
+/// Writes one NOC line (an INFO event with the message `call` and these
+/// fields, in order) straight into the log's queue, formatted as the fmt
+/// layer formats every other line, text or JSON, byte for byte. Why not a
+/// `tracing` event: its formatting (timestamp, level, a visitor per field)
+/// was an eighth of the daemon's CPU under load (perf, BENCHMARKS.md); here
+/// the timestamp's date and time are formatted once a second per thread
+/// and the line in a reused buffer, no allocation per call. Without a
+/// sink (logging not started) or with INFO filtered out for [`TARGET`],
+/// nothing is written.
+pub fn call_line(fields: &[(&str, Value<'_>)]) {
+    let Some(sink) = SINK.get() else { return };
+    if !tracing::enabled!(target: TARGET, tracing::Level::INFO) {
+        return;
+    }
+    LINE.with_borrow_mut(|l| {
+        l.buf.clear();
+        l.format(sink.json, fields);
+        sink.queue.push(&l.buf);
+    });
+}
+
+/// A thread's NOC line buffer and the second its timestamp prefix is for.
+struct LineBuf {
+    buf: Vec<u8>,
+    text: String,
+    second: u64,
+    /// `YYYY-MM-DDTHH:MM:SS` of `second`.
+    prefix: String,
+}
+
+thread_local! {
+    static LINE: std::cell::RefCell<LineBuf> = const {
+        std::cell::RefCell::new(LineBuf {
+            buf: Vec::new(),
+            text: String::new(),
+            second: u64::MAX,
+            prefix: String::new(),
+        })
+    };
+}
+
+impl LineBuf {
+    /// `2026-12-02T19:19:05.321844Z`, as tracing-subscriber's `SystemTime`.
+    fn timestamp(&mut self, now: std::time::SystemTime) {
+        let d = now
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap_or_default();
+        if d.as_secs() != self.second {
+            self.second = d.as_secs();
+            self.prefix = crate::lists::format_expiry(self.second);
+            self.prefix.pop(); // the Z, which follows the microseconds
+        }
+        self.buf.extend_from_slice(self.prefix.as_bytes());
+        let micros = d.subsec_micros();
+        self.buf.push(b'.');
+        for k in (0..6).rev() {
+            self.buf.push(b'0' + (micros / 10u32.pow(k) % 10) as u8);
+        }
+        self.buf.push(b'Z');
+    }
+
+    fn format(&mut self, json: bool, fields: &[(&str, Value<'_>)]) {
+        self.format_at(json, std::time::SystemTime::now(), fields);
+    }
+
+    fn format_at(&mut self, json: bool, now: std::time::SystemTime, fields: &[(&str, Value<'_>)]) {
+        use std::fmt::Write as _;
+        use std::io::Write as _;
+        if json {
+            self.buf.extend_from_slice(b"{\"timestamp\":\"");
+            self.timestamp(now);
+            self.buf
+                .extend_from_slice(b"\",\"level\":\"INFO\",\"message\":\"call\"");
+            for (name, v) in fields {
+                self.buf.extend_from_slice(b",\"");
+                self.buf.extend_from_slice(name.as_bytes());
+                self.buf.extend_from_slice(b"\":");
+                match v {
+                    Value::Num(n) => {
+                        let _ = write!(self.buf, "{n}");
+                    }
+                    Value::Text(t) => {
+                        self.text.clear();
+                        let _ = write!(self.text, "{t}");
+                        // serde_json's escaping, as the JSON layer's.
+                        let _ = serde_json::to_writer(&mut self.buf, self.text.as_str());
+                    }
+                }
+            }
+            self.buf.extend_from_slice(b"}\n");
+        } else {
+            self.timestamp(now);
+            self.buf.extend_from_slice(b"  INFO call");
+            for (name, v) in fields {
+                self.buf.push(b' ');
+                self.buf.extend_from_slice(name.as_bytes());
+                self.buf.push(b'=');
+                let _ = match v {
+                    Value::Num(n) => write!(self.buf, "{n}"),
+                    Value::Text(t) => write!(self.buf, "{t}"),
+                };
+            }
+            self.buf.push(b'\n');
+        }
+    }
 }
 
 /// The reason codes of a verdict, comma-separated (`-` for none).
@@ -333,6 +470,44 @@ mod tests {
             }
             .to_string(),
             "-"
+        );
+    }
+
+    fn line(json: bool, at: std::time::SystemTime, fields: &[(&str, Value<'_>)]) -> String {
+        let mut l = LineBuf {
+            buf: Vec::new(),
+            text: String::new(),
+            second: u64::MAX,
+            prefix: String::new(),
+        };
+        l.format_at(json, at, fields);
+        String::from_utf8(l.buf).unwrap()
+    }
+
+    #[test]
+    fn the_call_line_is_formatted_as_the_fmt_layer_formats_events() {
+        use std::time::{Duration, UNIX_EPOCH};
+        let at = UNIX_EPOCH + Duration::from_micros(1_764_703_145_021_844);
+        let call_id = "a\"b\\c";
+        let fields = [
+            ("verdict", Value::Text(&"reject")),
+            ("code", Value::Num(608)),
+            ("call_id", Value::Text(&call_id)),
+        ];
+        assert_eq!(
+            line(false, at, &fields),
+            "2025-12-02T19:19:05.021844Z  INFO call verdict=reject code=608 call_id=a\"b\\c\n"
+        );
+        assert_eq!(
+            line(true, at, &fields),
+            "{\"timestamp\":\"2025-12-02T19:19:05.021844Z\",\"level\":\"INFO\",\"message\":\"call\",\
+             \"verdict\":\"reject\",\"code\":608,\"call_id\":\"a\\\"b\\\\c\"}\n"
+        );
+        // A leap day's last second; the prefix follows the second.
+        let leap = UNIX_EPOCH + Duration::from_secs(951_782_400 + 86_399);
+        assert_eq!(
+            line(false, leap, &[]),
+            "2000-02-29T23:59:59.000000Z  INFO call\n"
         );
     }
 
