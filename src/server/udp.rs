@@ -1,7 +1,11 @@
 //! UDP: dedicated receive threads, several on one set of sockets, so every
 //! core serves even when all traffic comes from one SBC address
-//! (SO_REUSEPORT would hash that one source to one socket). Datagrams are
-//! received and answers sent in batches (`recvmmsg`/`sendmmsg`, Linux).
+//! (SO_REUSEPORT would hash that one source to one socket). One thread
+//! waits for datagrams; it wakes the others only when a read fills a whole
+//! batch (more wait than one thread takes at once), and they read until
+//! they find less: a light load costs no wake-ups of idle threads, a
+//! backlog gets every core. Datagrams are received and answers sent in
+//! batches (`recvmmsg`/`sendmmsg`, Linux).
 //!
 //! Queues (README "Security and reliability"): beside each listening socket,
 //! every configured SBC and direct-peer address gets a socket of its own,
@@ -195,21 +199,43 @@ pub fn bind(addr: SocketAddr) -> io::Result<UdpSocket> {
     Ok(s.into())
 }
 
-/// Starts `threads` receive threads, each reading every queue.
+/// Starts `threads` receive threads over the queues: one that waits for
+/// datagrams, and helpers that it wakes when it finds more waiting than one
+/// batch (a helper reads on until it finds less, then sleeps again). So a
+/// light load is served by one thread with no wake-ups of the others, and a
+/// backlog, even from one SBC address, by all of them.
 pub fn spawn(
     queues: Arc<Vec<Queue>>,
     threads: usize,
     cp: Arc<CallPath>,
 ) -> io::Result<Vec<JoinHandle<()>>> {
-    (0..threads.max(1))
-        .map(|i| {
-            let (queues, cp) = (Arc::clone(&queues), Arc::clone(&cp));
-            let ep = Epoll::new(&queues)?;
+    let mut handles = Vec::new();
+    for i in 1..threads.max(1) {
+        let (queues, cp) = (Arc::clone(&queues), Arc::clone(&cp));
+        let ep = Epoll::new(&queues)?;
+        handles.push(
             std::thread::Builder::new()
                 .name(format!("udp-{i}"))
-                .spawn(move || worker(&queues, &ep, cp))
-        })
-        .collect()
+                .spawn(move || worker(&queues, &ep, cp, Role::Helper))?,
+        );
+    }
+    let helpers: Vec<std::thread::Thread> = handles.iter().map(|h| h.thread().clone()).collect();
+    let ep = Epoll::new(&queues)?;
+    handles.push(
+        std::thread::Builder::new()
+            .name("udp-0".into())
+            .spawn(move || worker(&queues, &ep, cp, Role::Waiter(helpers)))?,
+    );
+    Ok(handles)
+}
+
+/// A receive thread's part.
+enum Role {
+    /// Waits in `epoll_wait`; wakes the helpers (in turn) when a read
+    /// fills a whole batch.
+    Waiter(Vec<std::thread::Thread>),
+    /// Sleeps until woken; then reads while reads fill whole batches.
+    Helper,
 }
 
 /// An epoll instance watching every queue (level-triggered), one per thread.
@@ -333,7 +359,7 @@ fn from_std(a: SocketAddr, s: &mut libc::sockaddr_storage) -> libc::socklen_t {
     len as libc::socklen_t
 }
 
-fn worker(queues: &[Queue], ep: &Epoll, cp: Arc<CallPath>) {
+fn worker(queues: &[Queue], ep: &Epoll, cp: Arc<CallPath>, role: Role) {
     let mut bufs = vec![0u8; BATCH * DGRAM];
     let mut ctrl = vec![[0u64; CMSG / 8]; BATCH];
     // SAFETY: plain C structs; all-zero is a valid value for each.
@@ -347,8 +373,20 @@ fn worker(queues: &[Queue], ep: &Epoll, cp: Arc<CallPath>) {
     let mut handler = Handler::new(Arc::clone(&cp));
     let mut ready = Vec::with_capacity(64);
     let mut round = 0usize;
+    let mut next_helper = 0usize;
+    // A helper goes back to sleep once a round finds no whole batch.
+    let mut backlog = false;
     while !cp.shared.stopping() {
-        ep.wait(&mut ready, 200);
+        match &role {
+            Role::Waiter(_) => ep.wait(&mut ready, 200),
+            Role::Helper => {
+                if !backlog {
+                    std::thread::park_timeout(Duration::from_millis(200));
+                }
+                ep.wait(&mut ready, 0);
+            }
+        }
+        backlog = false;
         // Start each round at another ready queue, so that none always goes first.
         round = round.wrapping_add(1);
         let k = ready.len().max(1);
@@ -395,6 +433,15 @@ fn worker(queues: &[Queue], ep: &Epoll, cp: Arc<CallPath>) {
                     std::thread::sleep(Duration::from_millis(10));
                 }
                 continue;
+            }
+            if n as usize == take {
+                backlog = true;
+                if let Role::Waiter(helpers) = &role
+                    && !helpers.is_empty()
+                {
+                    next_helper = (next_helper + 1) % helpers.len();
+                    helpers[next_helper].unpark();
+                }
             }
             let now = realtime();
             let mut nrep = 0;
