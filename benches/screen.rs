@@ -467,7 +467,81 @@ fn bursts(c: &mut Criterion) {
     g.finish();
 }
 
+/// One INVITE through the daemon's call path, as a receive thread runs it
+/// (`Handler::handle`: scan, admission, the decision, the 302, the
+/// retransmission cache, the counters), with the example config and its
+/// lists, bursts and peer limits off as in `bench/run.sh`; the loadgen's
+/// INVITE, a new Call-ID and caller each time (a lookup in a list of
+/// millions adds tens of nanoseconds: `lookup-10M-*`). Not in it: the system calls, and the NOC line (logging is not
+/// started here; `server::noc` formats it).
+fn call_path(c: &mut Criterion) {
+    use callscreen::server::{CallPath, Handler};
+    use callscreen::sip::Framing;
+    let root = env!("CARGO_MANIFEST_DIR");
+    let text = std::fs::read_to_string(format!("{root}/config/callscreen.toml")).unwrap();
+    let text: String = text
+        .lines()
+        .map(|l| {
+            let l = l.replace("file = \"lists/", &format!("file = \"{root}/config/lists/"));
+            for key in ["peer_calls_per_sec", "calls_per_number", "calls_per_block"] {
+                if l.starts_with(&format!("{key} = ")) {
+                    return format!("{key} = 0");
+                }
+            }
+            l
+        })
+        .collect::<Vec<_>>()
+        .join("\n");
+    let cfg = std::env::temp_dir().join(format!("callscreen-bench-{}.toml", std::process::id()));
+    std::fs::write(&cfg, text).unwrap();
+    let settings = config::load(&cfg).unwrap();
+    let _ = std::fs::remove_file(&cfg);
+    let started = callscreen::engine::Engine::start(settings, None).unwrap();
+    let shared = callscreen::state::Shared::new(callscreen::state::Runtime {
+        settings: started.engine.settings,
+        lists: started.engine.lists,
+    });
+    shared
+        .ready
+        .store(true, std::sync::atomic::Ordering::SeqCst);
+    let mut h = Handler::new(CallPath::new(shared).unwrap());
+    let src: std::net::SocketAddr = "127.0.0.1:40000".parse().unwrap();
+    let invite = "INVITE sip:+31104567890@callscreen.invalid;user=phone SIP/2.0\r\n\
+         Via: SIP/2.0/UDP 127.0.0.1:40000;branch=z9hG4bK-lg1x0-0000000000;rport\r\n\
+         Max-Forwards: 70\r\n\
+         From: <sip:+442000000000@sbc.invalid;user=phone>;tag=lg0000000000\r\n\
+         To: <sip:+31104567890@callscreen.invalid>\r\n\
+         Call-ID: lg-1-0-0000000000\r\n\
+         CSeq: 1 INVITE\r\n\
+         X-Ingress-Trunk: kpn\r\n\
+         Content-Length: 0\r\n\r\n";
+    let mut msg = invite.as_bytes().to_vec();
+    // Where the sequence number's ten digits go (branch, tag, Call-ID) and
+    // the caller's last eight.
+    let at: Vec<usize> = invite.match_indices("0000000000").map(|(i, _)| i).collect();
+    let caller_at = invite.find("+4420").unwrap() + 5;
+    let mut seq: u64 = 0;
+    let mut g = c.benchmark_group("call-path");
+    g.bench_function("invite-to-302", |b| {
+        b.iter(|| {
+            seq += 1;
+            let mut digits = [b'0'; 10];
+            for (k, d) in digits.iter_mut().rev().enumerate() {
+                *d = b'0' + (seq / 10u64.pow(k as u32) % 10) as u8;
+            }
+            for &i in &at {
+                msg[i..i + 10].copy_from_slice(&digits);
+            }
+            msg[caller_at..caller_at + 8].copy_from_slice(&digits[2..]);
+            h.handle(black_box(&msg), src, Framing::Datagram);
+            assert!(h.out.starts_with(b"SIP/2.0 302"));
+            h.out.len()
+        })
+    });
+    g.finish();
+}
+
 criterion_group!(
-    benches, decisions, bloom, all_rules, build, sip_paths, directions, patches, bursts
+    benches, decisions, bloom, all_rules, build, sip_paths, directions, patches, bursts, call_path
 );
 criterion_main!(benches);

@@ -53,11 +53,12 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::thread::JoinHandle;
 
+pub use callpath::CallPath;
+pub use handler::Handler;
 pub use noc::{Dropped, init_logging};
 
 use crate::config::{Mode, Settings};
 use crate::state::Shared;
-use callpath::CallPath;
 
 /// A SIP listener that could not be opened.
 #[derive(Debug)]
