@@ -299,9 +299,10 @@ async fn lifecycle(
                     let _ = sd_notify::notify(&[sd_notify::NotifyState::Reloading, now]);
                 }
                 let path = config.to_path_buf();
+                let running = shared.runtime.load().lists.clone();
                 let loaded = tokio::task::spawn_blocking(move || {
                     crate::engine::background_priority();
-                    Engine::load(&path)
+                    Engine::reload(&path, &running)
                 })
                 .await;
                 match loaded {
@@ -341,6 +342,9 @@ async fn lifecycle(
 fn reload(shared: &Shared, engine: Engine) {
     let current = shared.runtime.load();
     let mut lists = Vec::new();
+    for (name, seed, kept) in &engine.kept {
+        tracing::warn!(list = %name, seed, current = kept, "seed file is older than the list in force; keeping the newer version (the seed was not parsed)");
+    }
     for new in engine.lists.lists() {
         match current.lists.get(&new.name) {
             Some(old) if old.version > new.version => {

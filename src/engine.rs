@@ -262,6 +262,10 @@ pub struct Engine {
     pub lists: ListSet,
     /// Optional lists whose file could not be loaded (the engine runs without them).
     pub skipped: Vec<ListLoadError>,
+    /// Lists kept from those in force at a reload, their seed not parsed
+    /// because its header names an older version: (name, the seed's
+    /// version, the version kept).
+    pub kept: Vec<(String, u64, u64)>,
 }
 
 impl Engine {
@@ -270,6 +274,16 @@ impl Engine {
     pub fn load(path: &Path) -> Result<Engine, LoadError> {
         let settings = config::load(path).map_err(LoadError::Config)?;
         Engine::start(settings, None).map(|s| s.engine)
+    }
+
+    /// Loads the config file and its lists for a reload beside `running`,
+    /// the lists in force: a seed whose header names a version older than
+    /// the running list's is not parsed, and the running list is kept (a
+    /// reload on a node serving a pushed list of millions does not parse a
+    /// superseded seed of millions).
+    pub fn reload(path: &Path, running: &ListSet) -> Result<Engine, LoadError> {
+        let settings = config::load(path).map_err(LoadError::Config)?;
+        Engine::load_lists(settings, None, Some(running)).map(|s| s.engine)
     }
 
     /// Loads the lists of `settings` for a start. With a state directory, a
@@ -283,12 +297,30 @@ impl Engine {
         settings: Settings,
         store: Option<&crate::lists::store::Store>,
     ) -> Result<Started, LoadError> {
+        Engine::load_lists(settings, store, None)
+    }
+
+    fn load_lists(
+        settings: Settings,
+        store: Option<&crate::lists::store::Store>,
+        running: Option<&ListSet>,
+    ) -> Result<Started, LoadError> {
         let mut lists = Vec::new();
         let mut errors = Vec::new();
         let mut skipped = Vec::new();
+        let mut kept = Vec::new();
         let mut stored = FromStore::default();
         for spec in &settings.lists {
-            let header = store.and_then(|_| seed_header_version(spec));
+            let header = (store.is_some() || running.is_some())
+                .then(|| seed_header_version(spec))
+                .flatten();
+            if let (Some(v), Some(old)) = (header, running.and_then(|r| r.get(&spec.name)))
+                && old.version > v
+            {
+                kept.push((spec.name.clone(), v, old.version));
+                lists.push(Arc::clone(old));
+                continue;
+            }
             if let (Some(st), Some(v)) = (store, header)
                 && let Some(l) = stored_newer(spec, Some(v), &settings, st, &mut stored)
             {
@@ -327,6 +359,7 @@ impl Engine {
                 settings,
                 lists: ListSet::new(lists),
                 skipped,
+                kept,
             },
             from_store: stored,
         })

@@ -1,6 +1,7 @@
 //! SIGHUP reload under traffic: a new seed list takes effect, a broken one is
 //! refused whole while the old lists keep serving, an older seed never
-//! replaces a newer list, and no call goes unanswered meanwhile.
+//! replaces a newer list (and is not parsed), and no call goes unanswered
+//! meanwhile.
 
 mod support;
 
@@ -97,6 +98,30 @@ fn sighup_reloads_lists_under_traffic_without_losing_a_call() {
         })
         .expect("reload done");
     assert_eq!(new_number("after-old-seed"), Some(608));
+
+    // 4. An older seed is not even parsed: one with a broken line does not
+    // fail the reload (as it would if it were read), version 2 is kept.
+    std::fs::write(
+        d.dir.join("scam.txt"),
+        "# callscreen list v1 name=scam-origins version=1\n+31201234567\n+31*\n",
+    )
+    .unwrap();
+    d.signal("HUP");
+    let kept = d
+        .stdout
+        .wait_for(|l| l.contains("the seed was not parsed"))
+        .expect("kept without parsing the seed");
+    assert!(
+        kept.contains("seed=1") && kept.contains("current=2"),
+        "{kept}"
+    );
+    d.stdout
+        .wait_for(|l| {
+            l.contains("reloaded configuration and lists")
+                && l.contains("scam-origins@2,acm-withdrawn@1")
+        })
+        .expect("reload done, not refused");
+    assert_eq!(new_number("after-broken-old-seed"), Some(608));
 
     stop.store(true, Ordering::Relaxed);
     traffic.join().unwrap();
