@@ -374,26 +374,35 @@ fn push_num(out: &mut Vec<u8>, mut v: u64) {
     out.extend_from_slice(&d[i..]);
 }
 
+/// What one SBC's INVITEs share, written once: the Via's transport and
+/// sent-by, and the start of its branch, tags and Call-IDs (the process id,
+/// unique across generators run side by side: bench/stir.sh runs two, and
+/// the SBC's number).
+struct Sender {
+    via: Vec<u8>,
+    ids: Vec<u8>,
+}
+
+impl Sender {
+    fn new(p: &Plan, sbc: usize, local: SocketAddr) -> Sender {
+        let transport = if p.tcp { "TCP" } else { "UDP" };
+        Sender {
+            via: format!("Via: SIP/2.0/{transport} {local}").into_bytes(),
+            ids: format!("{}-{sbc}-", std::process::id()).into_bytes(),
+        }
+    }
+}
+
 /// Appends call `seq`'s INVITE: every n-th caller a listed number (cycling
 /// the file), else a clean number of its own (UK, never listed by the bench
 /// lists); signed calls take their caller and Identity from the plan.
-fn invite(out: &mut Vec<u8>, p: &Plan, sbc: usize, seq: u64, local: SocketAddr) {
-    let transport = if p.tcp { "TCP" } else { "UDP" };
-    // Unique across generators run side by side (bench/stir.sh runs two).
-    let pid = std::process::id();
+fn invite(out: &mut Vec<u8>, p: &Plan, sbc: usize, seq: u64, me: &Sender) {
     let tag = |out: &mut Vec<u8>| {
-        push_num(out, u64::from(pid));
-        out.push(b'-');
-        push_num(out, sbc as u64);
-        out.push(b'-');
+        out.extend_from_slice(&me.ids);
         push_num(out, seq);
     };
-    out.extend_from_slice(
-        b"INVITE sip:+31104567890@callscreen.invalid;user=phone SIP/2.0\r\nVia: SIP/2.0/",
-    );
-    out.extend_from_slice(transport.as_bytes());
-    out.push(b' ');
-    out.extend_from_slice(local.to_string().as_bytes());
+    out.extend_from_slice(b"INVITE sip:+31104567890@callscreen.invalid;user=phone SIP/2.0\r\n");
+    out.extend_from_slice(&me.via);
     out.extend_from_slice(b";branch=z9hG4bK-lg");
     tag(out);
     out.extend_from_slice(b";rport\r\nMax-Forwards: 70\r\nFrom: <sip:");
@@ -524,7 +533,7 @@ fn sbc_udp(p: &Plan, n: usize, measuring: &AtomicBool) -> Tally {
     sock.set_nonblocking(true).expect("non-blocking");
     big_buffers(&sock);
     let fd = sock.as_raw_fd();
-    let local = sock.local_addr().expect("a local address");
+    let me = Sender::new(p, n, sock.local_addr().expect("a local address"));
     let mut t = Tally::default();
     let mut io = Batch::new();
     let mut flight = InFlight::new();
@@ -549,7 +558,7 @@ fn sbc_udp(p: &Plan, n: usize, measuring: &AtomicBool) -> Tally {
             };
             while seq < due && io.room() {
                 let mut buf = io.take_buf();
-                invite(&mut buf, p, n, seq, local);
+                invite(&mut buf, p, n, seq, &me);
                 io.queue(buf, None);
                 flight.sent(seq, now);
                 seq += 1;
@@ -623,7 +632,7 @@ fn sbc_tcp(p: &Plan, n: usize, measuring: &AtomicBool) -> Tally {
     let tally = Mutex::new(Tally::default());
     let mut s = TcpStream::connect(p.target).expect("connect over TCP");
     s.set_nodelay(true).expect("nodelay");
-    let local = s.local_addr().expect("a local address");
+    let me = Sender::new(p, n, s.local_addr().expect("a local address"));
     let r = s.try_clone().expect("a reader");
     r.set_read_timeout(Some(Duration::from_millis(200)))
         .expect("a timeout");
@@ -697,7 +706,7 @@ fn sbc_tcp(p: &Plan, n: usize, measuring: &AtomicBool) -> Tally {
                 }
             }
             buf.clear();
-            invite(&mut buf, p, n, seq, local);
+            invite(&mut buf, p, n, seq, &me);
             if let Ok(mut f) = flight.lock() {
                 f.sent(seq, now_ns());
             }

@@ -45,14 +45,16 @@ fn sighup_reloads_lists_under_traffic_without_losing_a_call() {
     let new_number =
         |id: &str| udp_ask(&c, d.udp, &invite(id, "+31201234599", "")).map(|r| status(&r));
     assert_eq!(new_number("before"), Some(302));
+    // A new seed file, then a reload.
+    let reseed = |text: &str| {
+        std::fs::write(d.dir.join("scam.txt"), text).unwrap();
+        d.signal("HUP");
+    };
 
     // 1. A newer seed list: in force after the reload.
-    std::fs::write(
-        d.dir.join("scam.txt"),
+    reseed(
         "# callscreen list v1 name=scam-origins version=2\n+31201234567\n+31201234599,new-scam\n",
-    )
-    .unwrap();
-    d.signal("HUP");
+    );
     d.stdout
         .wait_for(|l| {
             l.contains("reloaded configuration and lists") && l.contains("scam-origins@2")
@@ -62,12 +64,7 @@ fn sighup_reloads_lists_under_traffic_without_losing_a_call() {
     assert!(d.noc_line("after-v2").contains("lists=scam-origins@2"));
 
     // 2. A broken seed list: refused whole, version 2 keeps serving.
-    std::fs::write(
-        d.dir.join("scam.txt"),
-        "# callscreen list v1 name=scam-origins version=3\n+31201234599\n+31*\n",
-    )
-    .unwrap();
-    d.signal("HUP");
+    reseed("# callscreen list v1 name=scam-origins version=3\n+31201234599\n+31*\n");
     let err = d
         .stdout
         .wait_for(|l| l.contains("reload refused"))
@@ -82,12 +79,7 @@ fn sighup_reloads_lists_under_traffic_without_losing_a_call() {
     assert!(d.noc_line("after-broken").contains("lists=scam-origins@2"));
 
     // 3. An older seed list never replaces the newer one in force.
-    std::fs::write(
-        d.dir.join("scam.txt"),
-        "# callscreen list v1 name=scam-origins version=1\n+31201234567\n",
-    )
-    .unwrap();
-    d.signal("HUP");
+    reseed("# callscreen list v1 name=scam-origins version=1\n+31201234567\n");
     d.stdout
         .wait_for(|l| l.contains("seed file is older than the list in force"))
         .expect("kept the newer list");
@@ -101,12 +93,7 @@ fn sighup_reloads_lists_under_traffic_without_losing_a_call() {
 
     // 4. An older seed is not even parsed: one with a broken line does not
     // fail the reload (as it would if it were read), version 2 is kept.
-    std::fs::write(
-        d.dir.join("scam.txt"),
-        "# callscreen list v1 name=scam-origins version=1\n+31201234567\n+31*\n",
-    )
-    .unwrap();
-    d.signal("HUP");
+    reseed("# callscreen list v1 name=scam-origins version=1\n+31201234567\n+31*\n");
     let kept = d
         .stdout
         .wait_for(|l| l.contains("the seed was not parsed"))
