@@ -279,7 +279,7 @@ fn sip_paths(c: &mut Criterion) {
             };
             let req = callscreen::sip::request::read(&m).unwrap();
             status_line(&mut out, 302, "Moved Temporarily");
-            copy_dialog_headers(&mut out, &req.msg, src, Some(42));
+            copy_dialog_headers(&mut out, &req.msg, Some(&req.top_via), src, Some(42));
             out.extend_from_slice(b"Contact: <sip:+31104567890@192.0.2.20>\r\n");
             finish(&mut out);
             out.len()

@@ -72,6 +72,19 @@ impl Cx<'_> {
     pub fn reply(&self, msg: &Message<'_>) -> Outcome {
         reply(msg, self.src, self.framing, self.consumed, self.close)
     }
+
+    /// [`Cx::reply`] to a request that was read (its top Via is not parsed again).
+    pub fn reply_to(&self, req: &Request<'_>) -> Outcome {
+        let dest = match self.framing {
+            Framing::Datagram => response::udp_destination_of(Some(&req.top_via), self.src),
+            Framing::Stream => self.src,
+        };
+        Outcome::Reply {
+            dest,
+            consumed: self.consumed,
+            close: self.close,
+        }
+    }
 }
 
 /// The To-tag callscreen gives its own answers to this request (derived,
@@ -169,6 +182,7 @@ pub fn simple(
     copy_dialog_headers(
         out,
         msg,
+        None,
         src,
         Some(cp.tag_key.tag(call_id, from_tag, branch)),
     );
@@ -188,7 +202,7 @@ pub fn simple(
 pub fn write_terminated(out: &mut Vec<u8>, req: &Request<'_>, cx: &Cx<'_>) {
     let to_tag = own_to_tag(req, cx.cp);
     status_line(out, 487, "Request Terminated");
-    copy_dialog_headers(out, &req.msg, cx.src, Some(to_tag));
+    copy_dialog_headers(out, &req.msg, Some(&req.top_via), cx.src, Some(to_tag));
     finish(out);
     let key = transaction_key(req, cx.cp);
     cx.cp
@@ -246,7 +260,7 @@ pub fn write_answer(
         Action::Tag | Action::Anonymise | Action::Warn => 302,
     };
     status_line(out, code, reason_phrase(code));
-    copy_dialog_headers(out, &req.msg, src, Some(to_tag));
+    copy_dialog_headers(out, &req.msg, Some(&req.top_via), src, Some(to_tag));
     if let (Action::Reject { code }, Some(v)) = (action, v) {
         let text = v.reject_text.unwrap_or("Network blocked");
         match &s.redress {

@@ -60,7 +60,7 @@ fn invite(out: &mut Vec<u8>, req: &Request<'_>, peer: usize, cx: &Cx<'_>) -> Out
     match cp.cache.get_into(key, now, out) {
         Some(Kind::Answer) => {
             Metrics::inc(&cp.shared.metrics.retransmissions);
-            return cx.reply(&req.msg);
+            return cx.reply_to(req);
         }
         Some(Kind::Parked | Kind::Cancelled) if cx.stir.is_none() => {
             // Still being verified: the answer will come.
@@ -70,7 +70,7 @@ fn invite(out: &mut Vec<u8>, req: &Request<'_>, peer: usize, cx: &Cx<'_>) -> Out
         Some(Kind::Cancelled) => {
             // Cancelled while it was verified: 487, kept for its retransmissions.
             write_terminated(out, req, cx);
-            return cx.reply(&req.msg);
+            return cx.reply_to(req);
         }
         _ => {}
     }
@@ -79,7 +79,7 @@ fn invite(out: &mut Vec<u8>, req: &Request<'_>, peer: usize, cx: &Cx<'_>) -> Out
     if cx.shed {
         write_answer(out, req, cx.src, to_tag, rt, peer, None, &ids, None);
         cp.cache.insert(key, now, Kind::Answer, out);
-        return cx.reply(&req.msg);
+        return cx.reply_to(req);
     }
     let stir = match stir::step(req, key, cx) {
         stir::Step::Go(s) => s,
@@ -116,5 +116,5 @@ fn invite(out: &mut Vec<u8>, req: &Request<'_>, peer: usize, cx: &Cx<'_>) -> Out
         &cp.shared,
         cx.t0,
     );
-    cx.reply(&req.msg)
+    cx.reply_to(req)
 }

@@ -222,7 +222,7 @@ pub fn write_request(
             HeaderName::Via if !via_seen => {
                 via_seen = true;
                 out.extend_from_slice(b"Via: ");
-                annotated_via(out, value, src);
+                annotated_via(out, value, None, src);
                 out.extend_from_slice(b"\r\n");
                 continue;
             }

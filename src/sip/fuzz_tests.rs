@@ -89,7 +89,7 @@ fn exercise(scanner: &mut Scanner, bytes: &[u8], out: &mut Vec<u8>) {
             );
             let _ = udp_destination(&m, src);
             status_line(out, 400, "Bad Request");
-            copy_dialog_headers(out, &m, src, Some(1));
+            copy_dialog_headers(out, &m, None, src, Some(1));
             finish(out);
             // Proxy mode's paths: a relayed response, a forwarded request.
             if let super::relay::Relay::Forward(_) = super::relay::relay_response(out, &m, |_| true)
@@ -115,6 +115,17 @@ fn exercise(scanner: &mut Scanner, bytes: &[u8], out: &mut Vec<u8>) {
                 assert!(out.ends_with(m.body), "the body is carried whole");
             }
             if let Ok(req) = read(&m) {
+                // The top Via as the request read it gives the same answer
+                // and destination as one parsed again.
+                let mut again = Vec::new();
+                copy_dialog_headers(&mut again, &m, Some(&req.top_via), src, Some(1));
+                let mut parsed = Vec::new();
+                copy_dialog_headers(&mut parsed, &m, None, src, Some(1));
+                assert_eq!(again, parsed);
+                assert_eq!(
+                    super::response::udp_destination_of(Some(&req.top_via), src),
+                    udp_destination(&m, src)
+                );
                 let ids = CallerIds::read(&req);
                 let text = |b: &[u8]| String::from_utf8_lossy(b).into_owned();
                 let ctx = crate::number::NumberContext::national("31");

@@ -196,25 +196,20 @@ fn read_as<'a>(msg: &Message<'a>, proxy: bool) -> Result<Request<'a>, Refusal<'a
         }
     }
     // The Request-URI must be a URI whose scheme callscreen serves (RFC 3261 §8.2.2.1).
-    let scheme_ok = match Uri::parse(uri) {
-        Some(u) => {
-            let s = u.scheme;
-            s.eq_ignore_ascii_case(b"sip")
-                || s.eq_ignore_ascii_case(b"sips")
-                || s.eq_ignore_ascii_case(b"tel")
+    let scheme = Uri::parse(uri).map(|u| u.scheme);
+    let is_sip =
+        scheme.is_some_and(|s| s.eq_ignore_ascii_case(b"sip") || s.eq_ignore_ascii_case(b"sips"));
+    let scheme_ok = is_sip
+        || scheme.is_some_and(|s| {
+            s.eq_ignore_ascii_case(b"tel")
                 || (s.eq_ignore_ascii_case(b"urn")
                     && uri.len() >= 15
                     && uri[..15].eq_ignore_ascii_case(b"urn:service:sos"))
-        }
-        None => false,
-    };
+        });
     if !scheme_ok {
         return Err(Refusal::Status(416, "unsupported URI scheme"));
     }
-    if let Some(u) = Uri::parse(uri)
-        && (u.scheme.eq_ignore_ascii_case(b"sip") || u.scheme.eq_ignore_ascii_case(b"sips"))
-        && uri.contains(&b'?')
-    {
+    if is_sip && uri.contains(&b'?') {
         // Headers are not allowed in a Request-URI (RFC 3261 §19.1.1).
         return Err(bad("headers in the Request-URI"));
     }

@@ -11,7 +11,7 @@ use std::net::{IpAddr, SocketAddr};
 use super::addr::{param, split_list, trim_lws};
 use super::header::HeaderName;
 use super::scan::Message;
-use super::via::parse_via;
+use super::via::{Via, parse_via};
 
 /// Reason phrases (RFC 3261 §21, RFC 8688 for 608).
 pub fn reason_phrase(code: u16) -> &'static str {
@@ -70,10 +70,71 @@ impl TagKey {
 /// Starts a response: the status line.
 pub fn status_line(out: &mut Vec<u8>, code: u16, reason: &str) {
     out.clear();
-    let _ = write!(out, "SIP/2.0 {code} {reason}\r\n");
+    out.extend_from_slice(b"SIP/2.0 ");
+    push_decimal(out, u32::from(code));
+    out.push(b' ');
+    out.extend_from_slice(reason.as_bytes());
+    out.extend_from_slice(b"\r\n");
+}
+
+/// Writes `n` in decimal (the status code, ports: no formatter on the call path).
+pub fn push_decimal(out: &mut Vec<u8>, n: u32) {
+    let mut digits = [0u8; 10];
+    let mut i = digits.len();
+    let mut n = n;
+    loop {
+        i -= 1;
+        digits[i] = b'0' + (n % 10) as u8;
+        n /= 10;
+        if n == 0 {
+            break;
+        }
+    }
+    out.extend_from_slice(&digits[i..]);
+}
+
+/// Writes an address as `Display` does (IPv4 by hand; IPv6 through the formatter).
+fn push_ip(out: &mut Vec<u8>, ip: IpAddr) {
+    let mut text = [0u8; 15];
+    match v4_text(ip, &mut text) {
+        0 => {
+            let _ = write!(out, "{ip}");
+        }
+        n => out.extend_from_slice(&text[..n]),
+    }
+}
+
+/// An IPv4 address's dotted text in `buf`, and its length (0 for IPv6).
+fn v4_text(ip: IpAddr, buf: &mut [u8; 15]) -> usize {
+    let IpAddr::V4(v4) = ip else { return 0 };
+    let mut n = 0;
+    for (i, b) in v4.octets().into_iter().enumerate() {
+        if i > 0 {
+            buf[n] = b'.';
+            n += 1;
+        }
+        for (d, keep) in [
+            (b / 100, b >= 100),
+            ((b / 10) % 10, b >= 10),
+            (b % 10, true),
+        ] {
+            if keep {
+                buf[n] = b'0' + d;
+                n += 1;
+            }
+        }
+    }
+    n
 }
 
 fn same_ip(host: &[u8], ip: IpAddr) -> bool {
+    if ip.is_ipv4() {
+        // An IPv4 address reads back only from its one canonical form
+        // (`Ipv4Addr` refuses leading zeros): comparing the bytes is the same test.
+        let mut canonical = [0u8; 15];
+        let n = v4_text(ip, &mut canonical);
+        return host == &canonical[..n];
+    }
     std::str::from_utf8(host)
         .ok()
         .and_then(|h| h.parse::<IpAddr>().ok())
@@ -81,10 +142,13 @@ fn same_ip(host: &[u8], ip: IpAddr) -> bool {
 }
 
 /// Copies Via (top one annotated), From, To (tagged unless it has a tag or
-/// `to_tag` is `None`), Call-ID and CSeq from the request.
+/// `to_tag` is `None`), Call-ID and CSeq from the request. `top` is the
+/// request's top Via element when it was read already (it is not parsed
+/// again).
 pub fn copy_dialog_headers(
     out: &mut Vec<u8>,
     msg: &Message<'_>,
+    top: Option<&Via<'_>>,
     src: SocketAddr,
     to_tag: Option<u64>,
 ) {
@@ -93,26 +157,30 @@ pub fn copy_dialog_headers(
         out.extend_from_slice(b"Via: ");
         if first {
             first = false;
-            annotated_via(out, v, src);
+            annotated_via(out, v, top, src);
         } else {
             out.extend_from_slice(v);
         }
         out.extend_from_slice(b"\r\n");
     }
     for (name, h) in [
-        ("From", HeaderName::From),
-        ("To", HeaderName::To),
-        ("Call-ID", HeaderName::CallId),
-        ("CSeq", HeaderName::CSeq),
+        (&b"From: "[..], HeaderName::From),
+        (b"To: ", HeaderName::To),
+        (b"Call-ID: ", HeaderName::CallId),
+        (b"CSeq: ", HeaderName::CSeq),
     ] {
         if let Some(v) = msg.get(h) {
-            let _ = write!(out, "{name}: ");
+            out.extend_from_slice(name);
             out.extend_from_slice(v);
             if h == HeaderName::To
                 && let Some(tag) = to_tag
                 && !has_tag(v)
             {
-                let _ = write!(out, ";tag={tag:016x}");
+                // `{tag:016x}`
+                out.extend_from_slice(b";tag=");
+                for k in (0..16).rev() {
+                    out.push(b"0123456789abcdef"[((tag >> (4 * k)) & 0xf) as usize]);
+                }
             }
             out.extend_from_slice(b"\r\n");
         }
@@ -123,18 +191,38 @@ pub fn copy_dialog_headers(
 /// the way back (RFC 3261 §18.2.1, RFC 3581): `received` when the sent-by
 /// host is not the source address (or `rport` was asked for), `rport` filled
 /// with the source port. Other elements of the same header are kept.
-pub fn annotated_via(out: &mut Vec<u8>, v: &[u8], src: SocketAddr) {
-    let top = split_list(v).next().unwrap_or_default();
-    // The rest of this header value after the top element, if any.
-    let rest_at = top.as_ptr() as usize - v.as_ptr() as usize + top.len();
-    match parse_via(top) {
+/// `read` is the top element as the request was read (from this value), if
+/// it was.
+pub fn annotated_via(out: &mut Vec<u8>, v: &[u8], read: Option<&Via<'_>>, src: SocketAddr) {
+    // The top element ends where its parameters end (both are trimmed);
+    // one read from elsewhere is not used.
+    let read = read.filter(|via| {
+        let (start, end) = (v.as_ptr() as usize, v.as_ptr() as usize + v.len());
+        let p = via.params.as_ptr() as usize;
+        p >= start && p + via.params.len() <= end
+    });
+    let (parsed, top_end) = match read {
+        Some(via) => (
+            Ok(*via),
+            via.params.as_ptr() as usize - v.as_ptr() as usize + via.params.len(),
+        ),
+        None => {
+            let top = split_list(v).next().unwrap_or_default();
+            (
+                parse_via(top).map_err(|_| top),
+                top.as_ptr() as usize - v.as_ptr() as usize + top.len(),
+            )
+        }
+    };
+    match parsed {
         Ok(via) => {
-            let _ = write!(out, "SIP/2.0/");
+            out.extend_from_slice(b"SIP/2.0/");
             out.extend_from_slice(via.transport);
             out.push(b' ');
             out.extend_from_slice(via.host);
             if let Some(p) = via.port {
-                let _ = write!(out, ":{p}");
+                out.push(b':');
+                push_decimal(out, u32::from(p));
             }
             let params = trim_lws(via.params);
             let mut has_rport = false;
@@ -151,15 +239,17 @@ pub fn annotated_via(out: &mut Vec<u8>, v: &[u8], src: SocketAddr) {
                 out.extend_from_slice(trim_lws(p));
             }
             if !same_ip(via.host_bare(), src.ip()) || has_rport {
-                let _ = write!(out, ";received={}", src.ip());
+                out.extend_from_slice(b";received=");
+                push_ip(out, src.ip());
             }
             if has_rport {
-                let _ = write!(out, ";rport={}", src.port());
+                out.extend_from_slice(b";rport=");
+                push_decimal(out, u32::from(src.port()));
             }
         }
-        Err(_) => out.extend_from_slice(top),
+        Err(top) => out.extend_from_slice(top),
     }
-    out.extend_from_slice(&v[rest_at.min(v.len())..]);
+    out.extend_from_slice(&v[top_end.min(v.len())..]);
 }
 
 /// Whether a From/To value carries a tag parameter (outside its URI).
@@ -197,7 +287,12 @@ pub fn udp_destination(msg: &Message<'_>, src: SocketAddr) -> SocketAddr {
         .get(HeaderName::Via)
         .and_then(|v| split_list(v).next())
         .and_then(|v| parse_via(v).ok());
-    match via {
+    udp_destination_of(via.as_ref(), src)
+}
+
+/// [`udp_destination`] for a request whose top Via was read already.
+pub fn udp_destination_of(top: Option<&Via<'_>>, src: SocketAddr) -> SocketAddr {
+    match top {
         Some(v) if v.param("rport").is_none() => SocketAddr::new(src.ip(), v.port.unwrap_or(5060)),
         _ => src,
     }
@@ -267,7 +362,7 @@ mod tests {
         let src: SocketAddr = "192.0.2.7:40000".parse().unwrap();
         let mut out = Vec::new();
         status_line(&mut out, 200, "OK");
-        copy_dialog_headers(&mut out, &m, src, Some(0xabc));
+        copy_dialog_headers(&mut out, &m, None, src, Some(0xabc));
         finish(&mut out);
         let text = String::from_utf8(out).unwrap();
         assert_eq!(
@@ -296,11 +391,35 @@ mod tests {
         let src: SocketAddr = "192.0.2.7:40000".parse().unwrap();
         assert_eq!(udp_destination(&m, src), "192.0.2.7:5070".parse().unwrap());
         let mut out = Vec::new();
-        copy_dialog_headers(&mut out, &m, src, None);
+        copy_dialog_headers(&mut out, &m, None, src, None);
         assert_eq!(
             out, b"Via: SIP/2.0/UDP 192.0.2.7:5070;branch=z9hG4bKa\r\n",
             "same host: no received"
         );
+    }
+
+    #[test]
+    fn numbers_and_addresses_are_written_as_display_writes_them() {
+        for ip in [
+            "0.0.0.0",
+            "192.0.2.7",
+            "10.100.9.255",
+            "2001:db8::1",
+            "::ffff:192.0.2.1",
+        ] {
+            let ip: IpAddr = ip.parse().unwrap();
+            let mut out = Vec::new();
+            push_ip(&mut out, ip);
+            assert_eq!(out, ip.to_string().as_bytes());
+            assert!(same_ip(ip.to_string().as_bytes(), ip));
+        }
+        assert!(!same_ip(b"192.0.2.07", "192.0.2.7".parse().unwrap()));
+        assert!(!same_ip(b"192.0.2.70", "192.0.2.7".parse().unwrap()));
+        for n in [0, 7, 10, 99, 302, 5060, 65535, u32::MAX] {
+            let mut out = Vec::new();
+            push_decimal(&mut out, n);
+            assert_eq!(out, n.to_string().as_bytes());
+        }
     }
 
     #[test]
