@@ -13,7 +13,6 @@ use std::time::{Duration, Instant};
 
 use super::ingress::Ingress;
 use crate::config::{Mode, OverLimit, Settings};
-use crate::sip::addr::Uri;
 use crate::sip::{Method, Request};
 use crate::state::{Gcra, Metrics, Shared};
 
@@ -87,7 +86,7 @@ pub fn admit(
 fn answered_here(req: &Request<'_>, settings: &Settings) -> bool {
     settings.sip.mode == Mode::Redirect
         || req.max_forwards == Some(0)
-        || Uri::parse(req.uri).is_some_and(|u| u.user.is_none())
+        || req.ruri.is_some_and(|u| u.user.is_none())
 }
 
 /// 403s to unknown sources, per address: a fixed table of buckets (by a

@@ -14,7 +14,7 @@ use super::callpath::CallPath;
 use super::links::Dest;
 use super::warn::{TOKEN_PARAM, Warned};
 use crate::screen::{Action, Verdict};
-use crate::sip::addr::{Uri, param, split_list};
+use crate::sip::addr::{param, split_list};
 use crate::sip::facts::{CallerIds, request_user, user_without_param};
 use crate::sip::response::{
     self, copy_dialog_headers, escape_raw_bytes, escape_uri_header, finish, header, reason_phrase,
@@ -98,10 +98,7 @@ pub fn own_to_tag(req: &Request<'_>, cp: &CallPath) -> u64 {
 /// The key of an INVITE transaction's entry in the retransmission cache
 /// (a CANCEL or non-2xx ACK of it has the same key).
 pub fn transaction_key(req: &Request<'_>, cp: &CallPath) -> u64 {
-    let from_tag = req.from.param("tag").unwrap_or_default();
-    let branch = req.top_via.param("branch").unwrap_or_default();
-    cp.tag_key
-        .transaction(req.call_id, from_tag, branch, req.cseq)
+    cp.tag_key.transaction(own_to_tag(req, cp), req.cseq)
 }
 
 /// The answer to an OPTIONS addressed to callscreen: 200 once ready, else 503.
@@ -323,7 +320,7 @@ pub fn write_answer(
             out.push(b'@');
         }
         out.extend_from_slice(s.redirect.next_hop.as_bytes());
-        let phone = Uri::parse(req.uri).is_some_and(|u| {
+        let phone = req.ruri.is_some_and(|u| {
             u.scheme.eq_ignore_ascii_case(b"tel") || u.param("user") == Some(b"phone")
         });
         if phone {

@@ -154,7 +154,7 @@ pub fn request(
     let m = &cp.shared.metrics;
     // RFC 3261 §16.3 step 3: an OPTIONS with Max-Forwards 0 may be answered by
     // the proxy; one without a user part is addressed to callscreen (an SBC's keep-alive).
-    let to_us = crate::sip::addr::Uri::parse(req.uri).is_some_and(|u| u.user.is_none());
+    let to_us = req.ruri.is_some_and(|u| u.user.is_none());
     match req.method {
         Method::Ack if acks_own_answer(req, cp) => {
             Metrics::inc(&m.absorbed_acks);

@@ -54,7 +54,8 @@ pub fn request(
 /// `out`; or parks it for verification (`[stir]`) and sends nothing yet.
 fn invite(out: &mut Vec<u8>, req: &Request<'_>, peer: usize, cx: &Cx<'_>) -> Outcome {
     let (rt, cp) = (cx.rt, cx.cp);
-    let key = transaction_key(req, cp);
+    let to_tag = own_to_tag(req, cp);
+    let key = cp.tag_key.transaction(to_tag, req.cseq);
     let now = Instant::now();
     // A call proxy mode forwarded (before a reload changed the mode) is screened anew.
     match cp.cache.get_into(key, now, out) {
@@ -74,7 +75,6 @@ fn invite(out: &mut Vec<u8>, req: &Request<'_>, peer: usize, cx: &Cx<'_>) -> Out
         }
         _ => {}
     }
-    let to_tag = own_to_tag(req, cp);
     let ids = CallerIds::read(req);
     if cx.shed {
         write_answer(out, req, cx.src, to_tag, rt, peer, None, &ids, None);

@@ -3,7 +3,7 @@
 //! call was diverted from, the Identity headers, the dialled user part.
 //! Turning them into screening facts is the server's glue, not this room's.
 
-use super::addr::{NameAddr, Uri, parse_name_addr, split_list};
+use super::addr::{NameAddr, parse_name_addr, split_list};
 use super::header::HeaderName;
 use super::request::Request;
 
@@ -63,7 +63,7 @@ pub fn identities<'a>(req: &Request<'a>) -> impl Iterator<Item = &'a [u8]> {
 
 /// The user part of the Request-URI (the dialled number, with its parameters).
 pub fn request_user<'a>(req: &Request<'a>) -> Option<&'a [u8]> {
-    Uri::parse(req.uri).and_then(|u| u.user)
+    req.ruri.and_then(|u| u.user)
 }
 
 /// `name=value` → `value`, for a parameter named `name` (any case).

@@ -66,6 +66,8 @@ pub struct Request<'a> {
     pub msg: Message<'a>,
     pub method: Method,
     pub uri: &'a [u8],
+    /// The Request-URI, parsed (none when it is no URI callscreen reads).
+    pub ruri: Option<Uri<'a>>,
     pub call_id: &'a [u8],
     pub cseq: u32,
     pub from: NameAddr<'a>,
@@ -196,7 +198,8 @@ fn read_as<'a>(msg: &Message<'a>, proxy: bool) -> Result<Request<'a>, Refusal<'a
         }
     }
     // The Request-URI must be a URI whose scheme callscreen serves (RFC 3261 §8.2.2.1).
-    let scheme = Uri::parse(uri).map(|u| u.scheme);
+    let ruri = Uri::parse(uri);
+    let scheme = ruri.map(|u| u.scheme);
     let is_sip =
         scheme.is_some_and(|s| s.eq_ignore_ascii_case(b"sip") || s.eq_ignore_ascii_case(b"sips"));
     let scheme_ok = is_sip
@@ -229,6 +232,7 @@ fn read_as<'a>(msg: &Message<'a>, proxy: bool) -> Result<Request<'a>, Refusal<'a
         msg: *msg,
         method,
         uri,
+        ruri,
         call_id,
         cseq,
         from,

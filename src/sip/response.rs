@@ -61,9 +61,11 @@ impl TagKey {
         self.0.hash_one((call_id, from_tag, branch))
     }
 
-    /// The key of a transaction's answer in the retransmission cache.
-    pub fn transaction(&self, call_id: &[u8], from_tag: &[u8], branch: &[u8], cseq: u32) -> u64 {
-        self.0.hash_one((call_id, from_tag, branch, cseq))
+    /// The key of a transaction's answer in the retransmission cache: its
+    /// To-tag (from [`TagKey::tag`]) hashed again with the CSeq number (the
+    /// strings are not hashed twice).
+    pub fn transaction(&self, tag: u64, cseq: u32) -> u64 {
+        self.0.hash_one((tag, cseq))
     }
 }
 

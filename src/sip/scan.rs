@@ -177,6 +177,7 @@ impl Scanner {
             }
         };
         // Header lines, up to the empty line.
+        let headers_start = next;
         let mut headers_end = None;
         let mut too_many = false;
         while next < buf.len() {
@@ -235,8 +236,12 @@ impl Scanner {
             None if !stream => buf.len(),
             None => return self.incomplete_or_too_large(buf),
         };
-        // Every header value must be UTF-8 (a header is never skipped).
-        for h in &self.hdrs {
+        // Every header value must be UTF-8 (a header is never skipped). A
+        // header block of ASCII (the common case) needs no closer look.
+        let ascii = buf
+            .get(headers_start..headers_end)
+            .is_some_and(<[u8]>::is_ascii);
+        for h in self.hdrs.iter().filter(|_| !ascii) {
             if std::str::from_utf8(&buf[h.value_at.0 as usize..h.value_at.1 as usize]).is_err() {
                 note(Fault::bad("header value is not UTF-8"), &mut fault);
                 break;
