@@ -74,8 +74,11 @@ struct Place {
 struct Set([Place; WAYS]);
 
 struct Shard {
-    /// The ring: record `p` (a position that only grows) is at `p % len`.
+    /// The ring: record `p` (a position that only grows) is at `p % cap`.
+    /// Reserved whole, it grows as it is written (memory is touched only
+    /// as answers fill it).
     ring: Vec<u8>,
+    cap: usize,
     /// Where the next record goes.
     head: u64,
     sets: Vec<Set>,
@@ -84,7 +87,7 @@ struct Shard {
 impl Shard {
     /// Whether the record at position `p` is still whole in the ring.
     fn intact(&self, p: u64) -> bool {
-        self.head - p <= self.ring.len() as u64
+        self.head - p <= self.cap as u64
     }
 
     /// The set `key` belongs to (the low bits picked the shard).
@@ -100,7 +103,7 @@ impl Shard {
         if !self.intact(p) {
             return None;
         }
-        let start = (p % self.ring.len() as u64) as usize;
+        let start = (p % self.cap as u64) as usize;
         let h = self.ring.get(start..start + HEADER)?;
         let word = |i: usize| {
             h.get(i..i + 8)
@@ -119,7 +122,7 @@ impl Shard {
 
     /// Appends `key`'s record at the head and points its place at it.
     fn insert(&mut self, key: u64, when: u64, kind: Kind, bytes: &[u8]) {
-        let cap = self.ring.len() as u64;
+        let cap = self.cap as u64;
         let need = (HEADER + bytes.len()).next_multiple_of(8) as u64;
         if need > cap || u32::try_from(bytes.len()).is_err() {
             // Too big to keep (a TCP answer of this size is not retransmitted anyway).
@@ -135,7 +138,12 @@ impl Shard {
         let p = self.head;
         self.head += need;
         let start = (p % cap) as usize;
-        let Some(rec) = self.ring.get_mut(start..start + HEADER + bytes.len()) else {
+        let end = start + HEADER + bytes.len();
+        if self.ring.len() < end {
+            // Still filling: within the reserved capacity, no reallocation.
+            self.ring.resize(end, 0);
+        }
+        let Some(rec) = self.ring.get_mut(start..end) else {
             return;
         };
         rec[0..8].copy_from_slice(&key.to_le_bytes());
@@ -145,7 +153,7 @@ impl Shard {
         rec[HEADER..].copy_from_slice(bytes);
         let s = self.set_of(key);
         let head = self.head;
-        let cap_len = self.ring.len() as u64;
+        let cap_len = self.cap as u64;
         let Some(set) = self.sets.get_mut(s) else {
             return;
         };
@@ -179,7 +187,7 @@ pub struct RetransmitCache {
 impl RetransmitCache {
     /// Room for about `capacity` answers (of [`BYTES_PER_ENTRY`] bytes),
     /// with twice as many places in the index; none when zero. The ring is
-    /// allocated now but only touched as it fills.
+    /// reserved now but only touched as it fills.
     pub fn new(capacity: usize) -> RetransmitCache {
         let per_shard = capacity.div_ceil(SHARDS);
         let shards = if per_shard == 0 {
@@ -188,7 +196,8 @@ impl RetransmitCache {
             (0..SHARDS)
                 .map(|_| {
                     Mutex::new(Shard {
-                        ring: vec![0; per_shard * BYTES_PER_ENTRY],
+                        ring: Vec::with_capacity(per_shard * BYTES_PER_ENTRY),
+                        cap: per_shard * BYTES_PER_ENTRY,
                         head: 0,
                         sets: vec![Set::default(); (2 * per_shard).div_ceil(WAYS)],
                     })
