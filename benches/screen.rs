@@ -293,7 +293,15 @@ fn sip_paths(c: &mut Criterion) {
             let req = callscreen::sip::request::read_for_proxy(&m).unwrap();
             let br = branch(&req);
             let e = Edits::plain(69, "X-Callscreen", false, false);
-            write_request(&mut out, &m, src, &own, br.as_bytes(), &e);
+            write_request(
+                &mut out,
+                &m,
+                Some(&req.top_via),
+                src,
+                &own,
+                br.as_bytes(),
+                &e,
+            );
             out.len()
         })
     });

@@ -393,10 +393,26 @@ fn forward_to(
         port: local.sent_by_port(),
         conn: cx.conn,
     };
-    write_request(out, msg, cx.src, &own, branch.as_bytes(), e);
+    write_request(
+        out,
+        msg,
+        Some(&req.top_via),
+        cx.src,
+        &own,
+        branch.as_bytes(),
+        e,
+    );
     if !own.tcp && out.len() > UDP_MAX_REQUEST {
         own.tcp = true;
-        write_request(out, msg, cx.src, &own, branch.as_bytes(), e);
+        write_request(
+            out,
+            msg,
+            Some(&req.top_via),
+            cx.src,
+            &own,
+            branch.as_bytes(),
+            e,
+        );
     }
     Metrics::inc(&cx.cp.shared.metrics.forwarded);
     Outcome::Send {

@@ -13,8 +13,9 @@ use sha2::{Digest, Sha256};
 use super::addr::{is_lws, parse_name_addr, split_list, trim_lws};
 use super::header::HeaderName;
 use super::request::Request;
-use super::response::{annotated_via, tag_of};
+use super::response::{annotated_via, push_decimal, tag_of};
 use super::scan::Message;
+use super::via::Via;
 
 /// Every branch callscreen writes starts with this (RFC 3261 magic cookie included).
 pub const BRANCH_PREFIX: &[u8] = b"z9hG4bK-cs";
@@ -132,7 +133,13 @@ fn write_own_via(out: &mut Vec<u8>, v: &OwnVia<'_>, branch: &[u8]) {
         (false, true) => "TCP",
         _ => "UDP",
     };
-    let _ = write!(out, "Via: SIP/2.0/{t} {}:{};branch=", v.host, v.port);
+    out.extend_from_slice(b"Via: SIP/2.0/");
+    out.extend_from_slice(t.as_bytes());
+    out.push(b' ');
+    out.extend_from_slice(v.host.as_bytes());
+    out.push(b':');
+    push_decimal(out, u32::from(v.port));
+    out.extend_from_slice(b";branch=");
     out.extend_from_slice(branch);
     if let Some(c) = v.conn {
         let _ = write!(out, ";i={c:x}");
@@ -194,11 +201,13 @@ impl Edits<'_> {
 }
 
 /// Writes the forwarded request. `src` is where it came from (for the
-/// annotation of the incoming top Via). Content-Length is written from the
+/// annotation of the incoming top Via; `top`, that Via as the request was
+/// read, if it was). Content-Length is written from the
 /// body actually carried.
 pub fn write_request(
     out: &mut Vec<u8>,
     msg: &Message<'_>,
+    top: Option<&Via<'_>>,
     src: SocketAddr,
     own: &OwnVia<'_>,
     branch: &[u8],
@@ -222,14 +231,14 @@ pub fn write_request(
             HeaderName::Via if !via_seen => {
                 via_seen = true;
                 out.extend_from_slice(b"Via: ");
-                annotated_via(out, value, None, src);
+                annotated_via(out, value, top, src);
                 out.extend_from_slice(b"\r\n");
                 continue;
             }
             HeaderName::MaxForwards => {
                 if !mf_seen {
                     mf_seen = true;
-                    let _ = write!(out, "Max-Forwards: {}\r\n", e.max_forwards);
+                    max_forwards(out, e.max_forwards);
                 }
                 continue;
             }
@@ -283,7 +292,7 @@ pub fn write_request(
         out.extend_from_slice(b"\r\n");
     }
     if !mf_seen {
-        let _ = write!(out, "Max-Forwards: {}\r\n", e.max_forwards);
+        max_forwards(out, e.max_forwards);
     }
     if let Some(r) = e.reasons {
         out.extend_from_slice(e.tag_header.as_bytes());
@@ -305,8 +314,16 @@ pub fn write_request(
         out.extend_from_slice(value);
         out.extend_from_slice(b"\r\n");
     }
-    let _ = write!(out, "Content-Length: {}\r\n\r\n", msg.body.len());
+    out.extend_from_slice(b"Content-Length: ");
+    push_decimal(out, u32::try_from(msg.body.len()).unwrap_or(u32::MAX));
+    out.extend_from_slice(b"\r\n\r\n");
     out.extend_from_slice(msg.body);
+}
+
+fn max_forwards(out: &mut Vec<u8>, n: u32) {
+    out.extend_from_slice(b"Max-Forwards: ");
+    push_decimal(out, n);
+    out.extend_from_slice(b"\r\n");
 }
 
 /// A display name with the tag prefix, never twice ("[SCAM?] [SCAM?] …").
@@ -491,7 +508,7 @@ mod tests {
             e.pai_prefix = Some("[SCAM?] ");
             let mut out = Vec::new();
             let src: SocketAddr = "198.51.100.7:40000".parse().unwrap();
-            write_request(&mut out, m, src, &own, b.as_bytes(), &e);
+            write_request(&mut out, m, None, src, &own, b.as_bytes(), &e);
             let text = String::from_utf8(out).unwrap();
             let want = format!(
                 "INVITE sip:+31104567890@cs;user=phone SIP/2.0\r\n\
@@ -527,7 +544,7 @@ mod tests {
             e.add_pai = Some(b"\"[SCAM?] Bob\" <sip:+31201234567@sbc>");
             let mut out = Vec::new();
             let src: SocketAddr = "198.51.100.7:40000".parse().unwrap();
-            write_request(&mut out, m, src, &own, b"z9hG4bK-csfX", &e);
+            write_request(&mut out, m, None, src, &own, b"z9hG4bK-csfX", &e);
             let text = String::from_utf8(out).unwrap();
             assert!(
                 text.contains("Via: SIP/2.0/TCP cs:5070;branch=z9hG4bK-csfX;i=2a\r\n"),

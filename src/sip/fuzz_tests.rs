@@ -111,8 +111,22 @@ fn exercise(scanner: &mut Scanner, bytes: &[u8], out: &mut Vec<u8>) {
                 e.pai_prefix = Some("[SCAM?] ");
                 e.add_pai = Some(b"<sip:x@y;verstat=a>");
                 e.anonymise = true;
-                super::forward::write_request(out, &m, src, &own, b.as_bytes(), &e);
+                super::forward::write_request(
+                    out,
+                    &m,
+                    Some(&req.top_via),
+                    src,
+                    &own,
+                    b.as_bytes(),
+                    &e,
+                );
                 assert!(out.ends_with(m.body), "the body is carried whole");
+                let mut parsed = Vec::new();
+                super::forward::write_request(&mut parsed, &m, None, src, &own, b.as_bytes(), &e);
+                assert_eq!(
+                    *out, parsed,
+                    "the read top Via forwards as one parsed again"
+                );
             }
             if let Ok(req) = read(&m) {
                 // The top Via as the request read it gives the same answer

@@ -3,7 +3,6 @@
 //! a health probe's answer told apart by its branch. Written into a buffer
 //! the caller reuses; nothing here does I/O or keeps state.
 
-use std::io::Write;
 use std::net::{IpAddr, SocketAddr};
 
 use super::addr::split_list;
@@ -86,23 +85,22 @@ pub fn relay_response<'a>(
     let mut first = true;
     for (name, raw, value) in msg.headers() {
         if name == HeaderName::Via {
-            let mut elements = split_list(value);
+            let mut elements = split_list(value).peekable();
             if first {
                 first = false;
                 elements.next();
             }
-            let rest: Vec<&[u8]> = elements.collect();
-            if rest.is_empty() {
+            let Some(&head) = elements.peek() else {
                 continue;
-            }
+            };
             if next.is_none() {
-                next = parse_via(rest[0]).ok();
+                next = parse_via(head).ok();
                 if next.is_none() {
                     return Relay::Nowhere;
                 }
             }
             out.extend_from_slice(b"Via: ");
-            for (i, r) in rest.iter().enumerate() {
+            for (i, r) in elements.enumerate() {
                 if i > 0 {
                     out.extend_from_slice(b", ");
                 }
@@ -119,7 +117,9 @@ pub fn relay_response<'a>(
         out.extend_from_slice(value);
         out.extend_from_slice(b"\r\n");
     }
-    let _ = write!(out, "Content-Length: {}\r\n\r\n", msg.body.len());
+    out.extend_from_slice(b"Content-Length: ");
+    super::response::push_decimal(out, u32::try_from(msg.body.len()).unwrap_or(u32::MAX));
+    out.extend_from_slice(b"\r\n\r\n");
     out.extend_from_slice(msg.body);
     let Some(next) = next else {
         return Relay::Nowhere;
