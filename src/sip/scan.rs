@@ -121,7 +121,7 @@ fn trim_end_ws(s: &[u8], mut end: usize, start: usize) -> usize {
 
 /// Finds the end of the line starting at `at`: (index of '\n' or len, next line start).
 fn line_end(buf: &[u8], at: usize) -> Option<usize> {
-    buf[at..].iter().position(|&c| c == b'\n').map(|i| at + i)
+    memchr::memchr(b'\n', buf.get(at..)?).map(|i| at + i)
 }
 
 fn strip_cr(buf: &[u8], start: usize, nl: usize) -> usize {
@@ -203,7 +203,7 @@ impl Scanner {
                 }
                 continue;
             }
-            let Some(colon) = buf[at..end].iter().position(|&c| c == b':').map(|i| at + i) else {
+            let Some(colon) = memchr::memchr(b':', &buf[at..end]).map(|i| at + i) else {
                 note(Fault::bad("header line without a colon"), &mut fault);
                 continue;
             };
