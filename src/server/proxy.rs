@@ -393,26 +393,21 @@ fn forward_to(
         port: local.sent_by_port(),
         conn: cx.conn,
     };
-    write_request(
-        out,
-        msg,
-        Some(&req.top_via),
-        cx.src,
-        &own,
-        branch.as_bytes(),
-        e,
-    );
-    if !own.tcp && out.len() > UDP_MAX_REQUEST {
-        own.tcp = true;
+    let write = |out: &mut Vec<u8>, own: &OwnVia<'_>| {
         write_request(
             out,
             msg,
             Some(&req.top_via),
             cx.src,
-            &own,
+            own,
             branch.as_bytes(),
             e,
         );
+    };
+    write(out, &own);
+    if !own.tcp && out.len() > UDP_MAX_REQUEST {
+        own.tcp = true;
+        write(out, &own);
     }
     Metrics::inc(&cx.cp.shared.metrics.forwarded);
     Outcome::Send {
