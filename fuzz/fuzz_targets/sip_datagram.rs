@@ -1,6 +1,9 @@
 //! One UDP datagram through everything callscreen does with it: the
 //! scanner, the request checks of both modes, the caller identities, the
-//! Request-URI's user part, a forwarded request and a relayed response.
+//! Request-URI's user part, an answer's copied headers and its UDP
+//! destination (the same whether the top Via comes from the read request
+//! or is parsed again), a forwarded request (likewise) and a relayed
+//! response.
 #![no_main]
 
 use std::net::SocketAddr;
@@ -11,6 +14,7 @@ use callscreen::sip::facts::{
 use callscreen::sip::forward::{Edits, OwnVia, branch, write_request};
 use callscreen::sip::relay::relay_response;
 use callscreen::sip::request::{read, read_for_proxy};
+use callscreen::sip::response::{copy_dialog_headers, udp_destination, udp_destination_of};
 use callscreen::sip::{Framing, Limits, Scan, Scanner};
 use libfuzzer_sys::fuzz_target;
 
@@ -23,6 +27,18 @@ fuzz_target!(|data: &[u8]| {
     let mut out = Vec::new();
     let _ = relay_response(&mut out, &m, |_| true);
     if let Ok(req) = read(&m) {
+        let mut read_via = Vec::new();
+        copy_dialog_headers(&mut read_via, &m, Some(&req.top_via), src, Some(1));
+        let mut parsed = Vec::new();
+        copy_dialog_headers(&mut parsed, &m, None, src, Some(1));
+        assert_eq!(
+            read_via, parsed,
+            "the answer's headers depend on where the Via was read"
+        );
+        assert_eq!(
+            udp_destination_of(Some(&req.top_via), src),
+            udp_destination(&m, src)
+        );
         let ids = CallerIds::read(&req);
         let _ = ids.from.uri.len() + ids.pai.map_or(0, |p| p.uri.len());
         let _ = diverting_parties(&req).count() + identities(&req).count();
@@ -42,7 +58,21 @@ fuzz_target!(|data: &[u8]| {
         e.reasons = Some(b"invalid-cli");
         e.anonymise = true;
         e.request_uri = Some(b"sip:warn@192.0.2.50;target=+31202621234;cause=302");
-        write_request(&mut out, &m, src, &own, b.as_bytes(), &e);
+        write_request(
+            &mut out,
+            &m,
+            Some(&req.top_via),
+            src,
+            &own,
+            b.as_bytes(),
+            &e,
+        );
         assert!(out.ends_with(m.body), "the body is carried whole");
+        let mut parsed = Vec::new();
+        write_request(&mut parsed, &m, None, src, &own, b.as_bytes(), &e);
+        assert_eq!(
+            out, parsed,
+            "the forwarded request depends on where the Via was read"
+        );
     }
 });
