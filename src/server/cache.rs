@@ -23,6 +23,9 @@ const SHARDS: usize = 16;
 /// Ring bytes per entry of `[sip] retransmission_cache`: a 302 with its
 /// dialog headers is 400–600 bytes.
 const BYTES_PER_ENTRY: usize = 640;
+/// A shard's ring at least: any answer to a request of the largest size
+/// (64 KiB, `sip::Limits`) fits, however small the configured cache.
+const MIN_RING: usize = 128 * 1024;
 /// Places in a set of the index.
 const WAYS: usize = 4;
 /// A record's header in the ring: key, time, kind, length.
@@ -125,7 +128,8 @@ impl Shard {
         let cap = self.cap as u64;
         let need = (HEADER + bytes.len()).next_multiple_of(8) as u64;
         if need > cap || u32::try_from(bytes.len()).is_err() {
-            // Too big to keep (a TCP answer of this size is not retransmitted anyway).
+            // Larger than the ring (an answer to a request beyond the
+            // largest size): not kept, and an older record of it forgotten.
             self.forget(key);
             return;
         }
@@ -185,19 +189,21 @@ pub struct RetransmitCache {
 }
 
 impl RetransmitCache {
-    /// Room for about `capacity` answers (of [`BYTES_PER_ENTRY`] bytes),
-    /// with twice as many places in the index; none when zero. The ring is
+    /// Room for about `capacity` answers (of [`BYTES_PER_ENTRY`] bytes, at
+    /// least [`MIN_RING`] per shard), with twice as many places in the
+    /// index; none when zero. The ring is
     /// reserved now but only touched as it fills.
     pub fn new(capacity: usize) -> RetransmitCache {
         let per_shard = capacity.div_ceil(SHARDS);
+        let ring = (per_shard * BYTES_PER_ENTRY).max(MIN_RING);
         let shards = if per_shard == 0 {
             Vec::new()
         } else {
             (0..SHARDS)
                 .map(|_| {
                     Mutex::new(Shard {
-                        ring: Vec::with_capacity(per_shard * BYTES_PER_ENTRY),
-                        cap: per_shard * BYTES_PER_ENTRY,
+                        ring: Vec::with_capacity(ring),
+                        cap: ring,
                         head: 0,
                         sets: vec![Set::default(); (2 * per_shard).div_ceil(WAYS)],
                     })
@@ -267,6 +273,12 @@ mod tests {
         c.insert(3, t0, Kind::Forwarded, b"");
         assert_eq!(c.get_into(3, t0, &mut out), Some(Kind::Forwarded));
         assert!(out.is_empty());
+        // However small the cache, an answer to the largest request is kept.
+        let small = RetransmitCache::new(1);
+        let big = vec![b'z'; 64 * 1024];
+        small.insert(5, t0, Kind::Answer, &big);
+        assert_eq!(small.get_into(5, t0, &mut out), Some(Kind::Answer));
+        assert_eq!(out, big);
         // No room at all: nothing kept, nothing found.
         let none = RetransmitCache::new(0);
         none.insert(1, t0, Kind::Answer, b"x");
@@ -275,33 +287,40 @@ mod tests {
 
     #[test]
     fn the_ring_keeps_the_newest_answers_and_loses_the_overwritten_ones() {
-        // Two entries per shard: a ring of 1 280 bytes, one set of four places.
-        let c = RetransmitCache::new(2 * SHARDS);
+        // 200 entries per shard: 128 000 bytes, so the smallest ring, and
+        // 400 places in 100 sets, room for every set's share of the records
+        // the ring holds.
+        let c = RetransmitCache::new(SHARDS * 200);
         let t0 = Instant::now();
         let mut out = Vec::new();
-        let answer = |k: u64| format!("SIP/2.0 302 Moved Temporarily {k} {}", "x".repeat(400));
-        // Keys of shard 0 (low four bits zero), inserted in turn.
-        let keys: Vec<u64> = (1..=40).map(|i| i << 4).collect();
+        let answer = |k: u64| format!("SIP/2.0 302 Moved Temporarily {k:08} {}", "x".repeat(400));
+        // One record: header and answer, rounded up to 8 bytes.
+        let record = (HEADER + answer(0).len()).next_multiple_of(8);
+        let holds = MIN_RING / record;
+        // Keys of shard 0 (low four bits zero), spread over the sets,
+        // inserted in turn until the ring has gone round twice.
+        let keys: Vec<u64> = (1..=2 * holds as u64 + 7).map(|i| i << 4).collect();
         for &k in &keys {
             c.insert(k, t0, Kind::Answer, answer(k).as_bytes());
             // The one just kept is always found, whole.
             assert_eq!(c.get_into(k, t0, &mut out), Some(Kind::Answer));
             assert_eq!(out, answer(k).as_bytes());
         }
-        // 1 280 bytes hold two records of 456: the newest two, not the third.
-        let last = keys.len() - 1;
-        for (i, &k) in keys.iter().enumerate() {
-            let found = c.get_into(k, t0, &mut out);
-            if i + 2 > last {
-                assert_eq!(found, Some(Kind::Answer), "key {k}");
-                assert_eq!(out, answer(k).as_bytes());
-            } else {
-                assert_eq!(found, None, "key {k} was overwritten");
-            }
-        }
+        // The ring holds the newest `holds` records, except where the last
+        // round's start overwrote the oldest of them.
+        let found: Vec<bool> = keys
+            .iter()
+            .map(|&k| c.get_into(k, t0, &mut out).is_some())
+            .collect();
+        let kept = found.iter().filter(|&&f| f).count();
+        assert!(kept + 1 >= holds && kept <= holds, "{kept} of {holds}");
+        assert!(
+            found[keys.len() - kept..].iter().all(|&f| f),
+            "the newest are the ones kept"
+        );
         // Too big for the ring: not kept, and an older record of it is forgotten.
-        let k = keys[last];
-        c.insert(k, t0, Kind::Answer, &vec![b'y'; 2000]);
+        let k = *keys.last().unwrap_or(&0);
+        c.insert(k, t0, Kind::Answer, &vec![b'y'; MIN_RING]);
         assert_eq!(c.get_into(k, t0, &mut out), None);
     }
 
