@@ -76,6 +76,12 @@ struct Place {
 #[repr(align(64))]
 struct Set([Place; WAYS]);
 
+/// Whether a record at position `p` is whole in a ring of `cap` bytes
+/// whose head is at `head`.
+fn intact(head: u64, cap: usize, p: u64) -> bool {
+    head - p <= cap as u64
+}
+
 struct Shard {
     /// The ring: record `p` (a position that only grows) is at `p % cap`.
     /// Reserved whole, it grows as it is written (memory is touched only
@@ -90,7 +96,7 @@ struct Shard {
 impl Shard {
     /// Whether the record at position `p` is still whole in the ring.
     fn intact(&self, p: u64) -> bool {
-        self.head - p <= self.cap as u64
+        intact(self.head, self.cap, p)
     }
 
     /// The set `key` belongs to (the low bits picked the shard).
@@ -156,13 +162,12 @@ impl Shard {
         rec[20..24].copy_from_slice(&(bytes.len() as u32).to_le_bytes());
         rec[HEADER..].copy_from_slice(bytes);
         let s = self.set_of(key);
-        let head = self.head;
-        let cap_len = self.cap as u64;
+        let (head, ring) = (self.head, self.cap);
         let Some(set) = self.sets.get_mut(s) else {
             return;
         };
         // Its own place, else an empty or overwritten one, else the oldest.
-        let live = |pl: &Place| pl.at != 0 && head - (pl.at - 1) <= cap_len;
+        let live = |pl: &Place| pl.at != 0 && intact(head, ring, pl.at - 1);
         let i = set
             .0
             .iter()
