@@ -25,6 +25,19 @@ pub fn split_list(v: &[u8]) -> impl Iterator<Item = &[u8]> {
     let mut rest = Some(v);
     std::iter::from_fn(move || {
         let s = rest?;
+        // Most values hold one element, or nothing that quotes or brackets
+        // before their first comma.
+        match memchr::memchr(b',', s) {
+            None => {
+                rest = None;
+                return Some(trim_lws(s));
+            }
+            Some(i) if memchr::memchr2(b'"', b'<', &s[..i]).is_none() => {
+                rest = Some(&s[i + 1..]);
+                return Some(trim_lws(&s[..i]));
+            }
+            Some(_) => {}
+        }
         let (mut quoted, mut angle, mut esc) = (false, false, false);
         for (i, &c) in s.iter().enumerate() {
             if esc {
@@ -68,7 +81,7 @@ impl<'a> NameAddr<'a> {
 
 /// Finds a `;name[=value]` parameter (case-insensitive name) in `params`.
 pub fn param<'a>(params: &'a [u8], name: &str) -> Option<&'a [u8]> {
-    for p in params.split(|&c| c == b';') {
+    for p in split_params(params) {
         let (n, v) = match p.iter().position(|&c| c == b'=') {
             Some(i) => (trim_lws(&p[..i]), trim_lws(&p[i + 1..])),
             None => (trim_lws(p), &p[p.len()..]),
@@ -94,43 +107,85 @@ fn check_params(p: &[u8]) -> Result<(), &'static str> {
     let Some(rest) = p.strip_prefix(b";") else {
         return Err("unexpected text after the address");
     };
-    // Split on ';' outside quotes.
-    let mut start = 0;
-    let mut quoted = false;
-    let mut parts = Vec::new();
-    for (i, &c) in rest.iter().enumerate() {
+    if quote_left_open(rest) {
+        return Err("unterminated quoted string in a parameter");
+    }
+    split_params(rest).try_for_each(check_param)
+}
+
+/// Whether a quoted string in `p` is never closed (`\"` inside one is a
+/// `quoted-pair`, not its end).
+fn quote_left_open(p: &[u8]) -> bool {
+    let (mut quoted, mut esc) = (false, false);
+    for &c in p {
         match c {
+            _ if esc => esc = false,
+            b'\\' if quoted => esc = true,
             b'"' => quoted = !quoted,
-            b';' if !quoted => {
-                parts.push(&rest[start..i]);
-                start = i + 1;
-            }
             _ => {}
         }
     }
-    if quoted {
-        return Err("unterminated quoted string in a parameter");
-    }
-    parts.push(&rest[start..]);
-    for part in parts {
-        let (n, v) = match part.iter().position(|&c| c == b'=') {
-            Some(i) => (trim_lws(&part[..i]), Some(trim_lws(&part[i + 1..]))),
-            None => (trim_lws(part), None),
-        };
-        if n.is_empty() || !n.iter().all(|&c| is_token(c)) {
-            return Err("empty or malformed parameter");
+    quoted
+}
+
+/// Splits parameters at the semicolons outside quoted strings (RFC 3261
+/// §25.1: a `quoted-string` may hold `;`, and `\"` as a `quoted-pair`).
+fn split_params(p: &[u8]) -> impl Iterator<Item = &[u8]> {
+    let mut rest = Some(p);
+    std::iter::from_fn(move || {
+        let s = rest?;
+        if memchr::memchr(b'"', s).is_none() {
+            return Some(match memchr::memchr(b';', s) {
+                Some(i) => {
+                    rest = Some(&s[i + 1..]);
+                    &s[..i]
+                }
+                None => {
+                    rest = None;
+                    s
+                }
+            });
         }
-        if let Some(v) = v {
-            let ok = if v.first() == Some(&b'"') {
-                v.len() >= 2 && v.last() == Some(&b'"')
-            } else {
-                !v.is_empty()
-                    && v.iter()
-                        .all(|&c| is_token(c) || c == b':' || c == b'[' || c == b']')
-            };
-            if !ok {
-                return Err("malformed parameter value");
+        let (mut quoted, mut esc) = (false, false);
+        for (i, &c) in s.iter().enumerate() {
+            if esc {
+                esc = false;
+                continue;
             }
+            match c {
+                b'\\' if quoted => esc = true,
+                b'"' => quoted = !quoted,
+                b';' if !quoted => {
+                    rest = Some(&s[i + 1..]);
+                    return Some(&s[..i]);
+                }
+                _ => {}
+            }
+        }
+        rest = None;
+        Some(s)
+    })
+}
+
+/// One `name[=value]` of `check_params`.
+fn check_param(part: &[u8]) -> Result<(), &'static str> {
+    let (n, v) = match part.iter().position(|&c| c == b'=') {
+        Some(i) => (trim_lws(&part[..i]), Some(trim_lws(&part[i + 1..]))),
+        None => (trim_lws(part), None),
+    };
+    if n.is_empty() || !n.iter().all(|&c| is_token(c)) {
+        return Err("empty or malformed parameter");
+    }
+    if let Some(v) = v {
+        let ok = if v.first() == Some(&b'"') {
+            v.len() >= 2 && v.last() == Some(&b'"')
+        } else {
+            !v.is_empty()
+                && v.iter()
+                    .all(|&c| is_token(c) || c == b':' || c == b'[' || c == b']')
+        };
+        if !ok {
+            return Err("malformed parameter value");
         }
     }
     Ok(())
@@ -388,6 +443,79 @@ mod tests {
         assert_eq!(parts.len(), 3);
         assert_eq!(parts[1], b"\"a, b\" <sip:x@y>");
         assert_eq!(split_list(b"a,,b").count(), 3);
+    }
+
+    #[test]
+    fn header_parameters_are_checked_one_by_one() {
+        let ok = parse_name_addr(b"<sip:a@b>;tag=1;x=\"a;b\";lr;maddr=[2001:db8::1]").unwrap();
+        assert_eq!(ok.param("x"), Some(&b"a;b"[..]));
+        // A quoted `;tag=` is the value of another parameter, not the tag.
+        let tricky = parse_name_addr(b"<sip:a@b>;x=\"q\\\";tag=evil\";tag=real").unwrap();
+        assert_eq!(tricky.param("tag"), Some(&b"real"[..]));
+        for (bad, why) in [
+            (
+                &b"<sip:a@b>;tag=1;x=\"a;b"[..],
+                "unterminated quoted string in a parameter",
+            ),
+            (b"<sip:a@b>;tag=1;;x=2", "empty or malformed parameter"),
+            (b"<sip:a@b>;tag=1;x=", "malformed parameter value"),
+            (b"<sip:a@b>;t@g=1", "empty or malformed parameter"),
+            (b"<sip:a@b>;tag=a b", "malformed parameter value"),
+            (b"<sip:a@b>;tag=1;", "empty or malformed parameter"),
+        ] {
+            assert_eq!(
+                parse_name_addr(bad).err(),
+                Some(why),
+                "{}",
+                String::from_utf8_lossy(bad)
+            );
+        }
+    }
+
+    /// The split a byte at a time, as RFC 3261 §7.3.1 reads a list: what
+    /// `split_list`'s shortcut for values without quotes or brackets must match.
+    fn split_slowly(v: &[u8]) -> Vec<&[u8]> {
+        let (mut out, mut start) = (Vec::new(), 0);
+        let (mut quoted, mut angle, mut esc) = (false, false, false);
+        for (i, &c) in v.iter().enumerate() {
+            if esc {
+                esc = false;
+                continue;
+            }
+            match c {
+                b'\\' if quoted => esc = true,
+                b'"' => quoted = !quoted,
+                b'<' if !quoted => angle = true,
+                b'>' if !quoted => angle = false,
+                b',' if !quoted && !angle => {
+                    out.push(trim_lws(&v[start..i]));
+                    start = i + 1;
+                }
+                _ => {}
+            }
+        }
+        out.push(trim_lws(&v[start..]));
+        out
+    }
+
+    #[test]
+    fn the_list_shortcut_splits_as_a_byte_at_a_time_would() {
+        for v in [
+            &b""[..],
+            b" , ",
+            b"SIP/2.0/UDP a;branch=z9hG4bK1",
+            b"SIP/2.0/UDP a;branch=1 , SIP/2.0/TCP b;received=1.2.3.4",
+            b"a, \"b, c\" <sip:x@y>, d",
+            b"\"q\\\", x\" <sip:a@b>, <sip:c@d;p=1,2>",
+            b"<sip:a@b>, c>, d",
+            b"x>, <y, z>, w",
+            b"\"unterminated, a, b",
+            b"<unclosed, a",
+            b"a,b,c,,",
+        ] {
+            let fast: Vec<&[u8]> = split_list(v).collect();
+            assert_eq!(fast, split_slowly(v), "{}", String::from_utf8_lossy(v));
+        }
     }
 
     #[test]
