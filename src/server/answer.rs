@@ -207,33 +207,72 @@ pub fn write_terminated(out: &mut Vec<u8>, req: &Request<'_>, cx: &Cx<'_>) {
         .insert(key, Instant::now(), super::cache::Kind::Answer, out);
 }
 
-/// The tag values of a tagged call: the reason list, and the identity (the
-/// trusted PAI, else From) with the display prefix, as a PAI value.
+/// Buffers for a tagged call's values (its reason list, the identity it
+/// asserts, that identity with `verstat`), kept per thread and reused call
+/// after call, so that tagging allocates nothing once they have grown.
+/// Taken with [`TagBufs::take`], given back when dropped.
+pub struct TagBufs {
+    pub reasons: Vec<u8>,
+    pub pai: Vec<u8>,
+    pub with: Vec<u8>,
+}
+
+thread_local! {
+    static TAG_BUFS: std::cell::Cell<(Vec<u8>, Vec<u8>, Vec<u8>)> =
+        const { std::cell::Cell::new((Vec::new(), Vec::new(), Vec::new())) };
+}
+
+impl TagBufs {
+    /// This thread's buffers, empty.
+    pub fn take() -> TagBufs {
+        let (reasons, pai, with) = TAG_BUFS.take();
+        TagBufs { reasons, pai, with }
+    }
+}
+
+impl Drop for TagBufs {
+    fn drop(&mut self) {
+        let mut back = (
+            std::mem::take(&mut self.reasons),
+            std::mem::take(&mut self.pai),
+            std::mem::take(&mut self.with),
+        );
+        back.0.clear();
+        back.1.clear();
+        back.2.clear();
+        // During thread exit the slot may be gone; the buffers are then freed.
+        let _ = TAG_BUFS.try_with(|slot| slot.set(back));
+    }
+}
+
+/// The tag values of a tagged call: the reason list into `b.reasons`, and
+/// the identity (the trusted PAI, else From) with the display prefix, as a
+/// PAI value, into `b.pai`.
 pub fn tag_values(
     v: &Verdict<'_>,
     ids: &CallerIds<'_>,
     peer: usize,
     rt: &Runtime,
-) -> (String, Vec<u8>) {
+    b: &mut TagBufs,
+) {
     let s = &rt.settings;
-    let mut reasons = String::new();
     for (i, r) in v.tag_reasons().enumerate() {
         if i > 0 {
-            reasons.push(',');
+            b.reasons.push(b',');
         }
-        let _ = std::fmt::Write::write_fmt(&mut reasons, format_args!("{r}"));
+        let _ = write!(b.reasons, "{r}");
     }
     let trusted = s.policy.peer(peer).pai_trusted;
     let id = ids.pai.as_ref().filter(|_| trusted).unwrap_or(&ids.from);
-    let shown = crate::sip::forward::prefixed_display(
+    b.pai.push(b'"');
+    crate::sip::forward::push_display(
+        &mut b.pai,
         id.display.as_deref().unwrap_or_default(),
         &s.tags.display_prefix,
     );
-    let mut pai = Vec::new();
-    let _ = write!(pai, "\"{shown}\" <");
-    pai.extend_from_slice(id.uri);
-    pai.push(b'>');
-    (reasons, pai)
+    b.pai.extend_from_slice(b"\" <");
+    b.pai.extend_from_slice(id.uri);
+    b.pai.push(b'>');
 }
 
 /// The answer to a screened INVITE (DESIGN.md "Redirect mode").
@@ -283,31 +322,32 @@ pub fn write_answer(
     // A warning: a 302 to the announcement service, with the reasons.
     if let (Action::Warn, Some(w), Some(warned), Some(v)) = (action, &s.warn, warned, v) {
         warned.write_contact(out, w, &s.redirect.next_hop);
-        let (reasons, _) = tag_values(v, ids, peer, rt);
-        header(out, &s.tags.header, reasons.as_bytes());
+        let mut b = TagBufs::take();
+        tag_values(v, ids, peer, rt, &mut b);
+        header(out, &s.tags.header, &b.reasons);
         finish(out);
         return;
     }
     let tagged = matches!(action, Action::Tag | Action::Anonymise | Action::Warn);
-    let (reasons, mut pai) = match (tagged, v) {
-        (true, Some(v)) => tag_values(v, ids, peer, rt),
-        _ => (String::new(), Vec::new()),
-    };
+    let mut b = TagBufs::take();
+    if let (true, Some(v)) = (tagged, v) {
+        tag_values(v, ids, peer, rt, &mut b);
+    }
     // STIR/SHAKEN (`[stir]`): the identity goes with its `verstat`, tagged
     // or not (the next hop learns what callscreen verified).
     let verstat = v.and_then(|v| v.verstat).filter(|_| code / 100 == 3);
     if let Some(vs) = verstat {
-        if pai.is_empty() {
+        if b.pai.is_empty() {
             let trusted = s.policy.peer(peer).pai_trusted;
             let id = ids.pai.as_ref().filter(|_| trusted).unwrap_or(&ids.from);
-            pai.push(b'<');
-            pai.extend_from_slice(id.uri);
-            pai.push(b'>');
+            b.pai.push(b'<');
+            b.pai.extend_from_slice(id.uri);
+            b.pai.push(b'>');
         }
-        let mut with = Vec::with_capacity(pai.len() + 40);
-        crate::sip::forward::with_verstat(&mut with, &pai, vs.name());
-        pai = with;
+        crate::sip::forward::with_verstat(&mut b.with, &b.pai, vs.name());
+        std::mem::swap(&mut b.pai, &mut b.with);
     }
+    let (reasons, pai) = (&b.reasons, &b.pai);
     let asserted = tagged || verstat.is_some();
     if code / 100 == 3 {
         // Contact: the next hop, with the dialled user part (without a warn
@@ -336,19 +376,19 @@ pub fn write_answer(
             if tagged {
                 out.extend_from_slice(s.tags.header.as_bytes());
                 out.push(b'=');
-                escape_uri_header(out, reasons.as_bytes());
+                escape_uri_header(out, reasons);
                 out.push(b'&');
             }
             out.extend_from_slice(b"P-Asserted-Identity=");
-            escape_uri_header(out, &pai);
+            escape_uri_header(out, pai);
         }
         out.extend_from_slice(b">\r\n");
     }
     if tagged {
-        header(out, &s.tags.header, reasons.as_bytes());
+        header(out, &s.tags.header, reasons);
     }
     if asserted {
-        header(out, "P-Asserted-Identity", &pai);
+        header(out, "P-Asserted-Identity", pai);
     }
     if tagged && action == Action::Anonymise {
         header(out, "Privacy", b"id");

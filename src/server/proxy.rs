@@ -9,7 +9,7 @@
 use std::time::{Duration, Instant};
 
 use super::answer::{
-    Cx, Outcome, options, own_to_tag, simple, tag_values, transaction_key, unknown_trunk,
+    Cx, Outcome, TagBufs, options, own_to_tag, simple, tag_values, transaction_key, unknown_trunk,
     write_answer, write_terminated,
 };
 use super::cache::Kind;
@@ -306,10 +306,10 @@ fn invite(
     let s = &rt.settings;
     let trusted = s.policy.peer(peer).pai_trusted;
     let tagged = matches!(action, Action::Tag | Action::Anonymise | Action::Warn);
-    let (reasons, pai) = match (tagged, verdict.as_ref()) {
-        (true, Some(v)) => tag_values(v, &ids, peer, rt),
-        _ => (String::new(), Vec::new()),
-    };
+    let mut b = TagBufs::take();
+    if let (true, Some(v)) = (tagged, verdict.as_ref()) {
+        tag_values(v, &ids, peer, rt, &mut b);
+    }
     let mut e = Edits::plain(
         max_forwards(req),
         &s.tags.header,
@@ -318,9 +318,9 @@ fn invite(
     );
     e.verstat = verdict.as_ref().and_then(|v| v.verstat).map(|v| v.name());
     if tagged {
-        e.reasons = Some(reasons.as_bytes());
+        e.reasons = Some(&b.reasons);
         e.pai_prefix = Some(&s.tags.display_prefix);
-        e.add_pai = Some(&pai);
+        e.add_pai = Some(&b.pai);
         e.anonymise = action == Action::Anonymise;
     }
     // A warned call goes to the announcement service, with RFC 4458's target

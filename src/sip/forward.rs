@@ -326,14 +326,33 @@ fn max_forwards(out: &mut Vec<u8>, n: u32) {
     out.extend_from_slice(b"\r\n");
 }
 
-/// A display name with the tag prefix, never twice ("[SCAM?] [SCAM?] …").
-pub fn prefixed_display(display: &str, prefix: &str) -> String {
-    let shown = if display.starts_with(prefix.trim_end()) {
-        display.to_string()
-    } else {
-        format!("{prefix}{display}")
-    };
-    shown.trim_end().replace(['"', '\\'], "")
+/// A display name with the tag prefix, never twice ("[SCAM?] [SCAM?] …"),
+/// written into `out` without trailing white space, `"` or `\\` (to be
+/// quoted).
+pub fn push_display(out: &mut Vec<u8>, display: &str, prefix: &str) {
+    let start = out.len();
+    if !display.starts_with(prefix.trim_end()) {
+        out.extend_from_slice(prefix.as_bytes());
+    }
+    out.extend_from_slice(display.as_bytes());
+    // Both parts are UTF-8, so the whole is.
+    let kept = std::str::from_utf8(&out[start..]).map_or(0, |t| t.trim_end().len());
+    out.truncate(start + kept);
+    unquoted(out, start);
+}
+
+/// Removes `"` and `\\` from `out[start..]` (ASCII bytes never occur inside
+/// a UTF-8 sequence, so UTF-8 stays UTF-8).
+fn unquoted(out: &mut Vec<u8>, start: usize) {
+    let mut w = start;
+    for r in start..out.len() {
+        let c = out[r];
+        if c != b'"' && c != b'\\' {
+            out[w] = c;
+            w += 1;
+        }
+    }
+    out.truncate(w);
 }
 
 /// Every identity of a From or PAI value without any received `verstat`;
@@ -350,11 +369,16 @@ fn identities(out: &mut Vec<u8>, value: &[u8], prefix: Option<&str>, verstat: Op
             Ok(na) => {
                 match (prefix, na.display.as_deref()) {
                     (Some(p), d) => {
-                        let shown = prefixed_display(d.unwrap_or_default(), p);
-                        let _ = write!(out, "\"{shown}\" ");
+                        out.push(b'"');
+                        push_display(out, d.unwrap_or_default(), p);
+                        out.extend_from_slice(b"\" ");
                     }
                     (None, Some(d)) => {
-                        let _ = write!(out, "\"{}\" ", d.replace(['"', '\\'], ""));
+                        out.push(b'"');
+                        let start = out.len();
+                        out.extend_from_slice(d.as_bytes());
+                        unquoted(out, start);
+                        out.extend_from_slice(b"\" ");
                     }
                     (None, None) => {}
                 }
