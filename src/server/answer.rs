@@ -62,6 +62,17 @@ pub struct Cx<'r> {
 }
 
 impl Cx<'_> {
+    /// The time now, for the retransmission cache: when the handling
+    /// began (`t0`, read once per message), except for a parked INVITE back
+    /// from verification, whose `t0` is when it first arrived.
+    pub fn now(&self) -> Instant {
+        if self.stir.is_some() {
+            Instant::now()
+        } else {
+            self.t0
+        }
+    }
+
     pub fn silent(&self) -> Outcome {
         Outcome::Silent {
             consumed: self.consumed,

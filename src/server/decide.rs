@@ -162,7 +162,9 @@ pub fn account(
             }
         }
     }
-    mc.observe_latency(t0.elapsed().as_micros() as u64);
+    // One reading for the histogram and the NOC line.
+    let latency_us = t0.elapsed().as_micros() as u64;
+    mc.observe_latency(latency_us);
     let mask = rt.settings.log.mask_caller;
     let empty = Verdict {
         action,
@@ -195,7 +197,6 @@ pub fn account(
     );
     let peer_name = &policy.peer(peer).name;
     let verstat = v.verstat.map(|x| x.name());
-    let latency_us = t0.elapsed().as_micros() as u64;
     let mut fields: [(&str, noc::Value<'_>); 13] = [
         ("verdict", noc::Value::Text(&action.name())),
         ("code", noc::Value::Num(u64::from(code))),
@@ -244,7 +245,7 @@ pub fn account(
             peer: policy.peer(peer).name.clone(),
             call_id: String::from_utf8_lossy(req.call_id).into_owned(),
             lists: noc::Lists(v).to_string(),
-            latency_us: t0.elapsed().as_micros() as u64,
+            latency_us,
             direction: noc::direction(facts.originating),
             verstat: v.verstat.map(|x| x.name()),
             reference: reference.map(|r| r.to_string()),

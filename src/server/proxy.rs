@@ -236,7 +236,7 @@ fn invite(
 ) -> Outcome {
     let (rt, cp) = (cx.rt, cx.cp);
     let key = transaction_key(req, cp);
-    let now = Instant::now();
+    let now = cx.now();
     // A retransmission: the same local answer, or forwarded again (the next
     // hop's transaction absorbs it; a warned one with the Request-URI it
     // went with), with no second NOC line.

@@ -4,8 +4,6 @@
 //! rejection); a retransmission gets the cached answer; ACK and CANCEL are
 //! ignored; OPTIONS is answered.
 
-use std::time::Instant;
-
 use super::answer::{
     Cx, Outcome, options, own_to_tag, simple, transaction_key, unknown_trunk, write_answer,
     write_terminated,
@@ -56,7 +54,7 @@ fn invite(out: &mut Vec<u8>, req: &Request<'_>, peer: usize, cx: &Cx<'_>) -> Out
     let (rt, cp) = (cx.rt, cx.cp);
     let to_tag = own_to_tag(req, cp);
     let key = cp.tag_key.transaction(to_tag, req.cseq);
-    let now = Instant::now();
+    let now = cx.now();
     // A call proxy mode forwarded (before a reload changed the mode) is screened anew.
     match cp.cache.get_into(key, now, out) {
         Some(Kind::Answer) => {
