@@ -134,18 +134,6 @@ fn split_params(p: &[u8]) -> impl Iterator<Item = &[u8]> {
     let mut rest = Some(p);
     std::iter::from_fn(move || {
         let s = rest?;
-        if memchr::memchr(b'"', s).is_none() {
-            return Some(match memchr::memchr(b';', s) {
-                Some(i) => {
-                    rest = Some(&s[i + 1..]);
-                    &s[..i]
-                }
-                None => {
-                    rest = None;
-                    s
-                }
-            });
-        }
         let (mut quoted, mut esc) = (false, false);
         for (i, &c) in s.iter().enumerate() {
             if esc {
