@@ -144,19 +144,26 @@ start_callscreen() { # list-file name
 
 stop() { kill "$1" 2>/dev/null || true; wait "$1" 2>/dev/null || true; }
 
-# CPU time (utime + stime, clock ticks) of a process.
+# CPU time (utime + stime, clock ticks) of a process; its kernel part (stime).
 ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
+kticks() { awk '{print $15}' "/proc/$1/stat"; }
 
-declare -A R CPU
+# Microseconds per call: ticks, the loadgen's JSON line.
+per_call() {
+  python3 -c 'import json,sys; print("%.1f" % (int(sys.argv[2]) / int(sys.argv[3]) / max(json.loads(sys.argv[1])["answered_all"], 1) * 1e6))' \
+    "$2" "$1" "$(getconf CLK_TCK)"
+}
+
+declare -A R CPU KCPU
 run_target() { # name addr [pid: its CPU per call is measured]
   for w in 8 64; do
-    local c0=0
-    [ -n "${3:-}" ] && c0=$(ticks "$3")
+    local c0=0 k0=0
+    [ -n "${3:-}" ] && c0=$(ticks "$3") && k0=$(kticks "$3")
     out=$(load "$2" "$w")
     if [ -n "${3:-}" ]; then
-      CPU[$1,$w]=$(python3 -c 'import json,sys; print("%.1f" % (int(sys.argv[2]) / int(sys.argv[3]) / max(json.loads(sys.argv[1])["answered_all"], 1) * 1e6))' \
-        "$out" "$(( $(ticks "$3") - c0 ))" "$(getconf CLK_TCK)")
-      echo "  $1 window $w: daemon CPU ${CPU[$1,$w]} µs per call"
+      CPU[$1,$w]=$(per_call "$(( $(ticks "$3") - c0 ))" "$out")
+      KCPU[$1,$w]=$(per_call "$(( $(kticks "$3") - k0 ))" "$out")
+      echo "  $1 window $w: daemon CPU ${CPU[$1,$w]} µs per call, ${KCPU[$1,$w]} of it in the kernel"
     fi
     echo "  $1 window $w: $out"
     R[$1,$w]=$out
@@ -336,19 +343,22 @@ print()
 cpu = {k: float(v) for k, v in {"c8": "${CPU[ceiling,8]:-0}", "c64": "${CPU[ceiling,64]:-0}",
                                 "r8": "${CPU[callscreen,8]:-0}", "r64": "${CPU[callscreen,64]:-0}",
                                 "p8": "${CPU[proxy,8]:-0}", "p64": "${CPU[proxy,64]:-0}"}.items()}
+kcpu = {k: float(v) for k, v in {"c8": "${KCPU[ceiling,8]:-0}", "c64": "${KCPU[ceiling,64]:-0}",
+                                 "r8": "${KCPU[callscreen,8]:-0}", "r64": "${KCPU[callscreen,64]:-0}",
+                                 "p8": "${KCPU[proxy,8]:-0}", "p64": "${KCPU[proxy,64]:-0}"}.items()}
 P = {8: json.loads(r'''${R[proxy,8]:-null}'''), 64: json.loads(r'''${R[proxy,64]:-null}''')}
-print("| callscreen | window | calls/s | p99 µs | daemon CPU per call |")
-print("|---|---|---|---|---|")
+print("| callscreen | window | calls/s | p99 µs | daemon CPU per call | of it in the kernel |")
+print("|---|---|---|---|---|---|")
 for w in (8, 64):
     r = R[f"ceiling,{w}"]
-    print(f"| (the trivial responder) | {w} | {r['calls_per_sec']:.0f} | {r['p99_us']} | {cpu[f'c{w}']:.1f} µs |")
+    print(f"| (the trivial responder) | {w} | {r['calls_per_sec']:.0f} | {r['p99_us']} | {cpu[f'c{w}']:.1f} µs | {kcpu[f'c{w}']:.1f} µs |")
 for w in (8, 64):
     r = R[f"callscreen,{w}"]
-    print(f"| redirect | {w} | {r['calls_per_sec']:.0f} | {r['p99_us']} | {cpu[f'r{w}']:.1f} µs |")
+    print(f"| redirect | {w} | {r['calls_per_sec']:.0f} | {r['p99_us']} | {cpu[f'r{w}']:.1f} µs | {kcpu[f'r{w}']:.1f} µs |")
 for w in (8, 64):
     r = P[w]
     if r:
-        print(f"| proxy (next hop: the responder) | {w} | {r['calls_per_sec']:.0f} | {r['p99_us']} | {cpu[f'p{w}']:.1f} µs |")
+        print(f"| proxy (next hop: the responder) | {w} | {r['calls_per_sec']:.0f} | {r['p99_us']} | {cpu[f'p{w}']:.1f} µs | {kcpu[f'p{w}']:.1f} µs |")
 if cpu["r64"] and cpu["p64"]:
     print(f"proxy/redirect CPU per call at window 64: {cpu['p64'] / cpu['r64']:.2f}×")
 print()
