@@ -524,6 +524,18 @@ mod tests {
     }
 
     #[test]
+    fn every_byte_of_a_uri_is_classed_as_rfc_3261_says() {
+        for c in 0..=255u8 {
+            let plain = (0x21..=0x7e).contains(&c) && !b"\"<>\\^`{|}%".contains(&c);
+            assert_eq!(uri_bytes_ok(&[b'a', c, b'b']), plain, "byte {c:#04x}");
+        }
+        assert!(uri_bytes_ok(b"sip:%41b@c%2fd"));
+        for bad in [&b"sip:%4"[..], b"sip:%", b"sip:%zz@a", b"sip:%4g@a"] {
+            assert!(!uri_bytes_ok(bad), "{}", String::from_utf8_lossy(bad));
+        }
+    }
+
+    #[test]
     fn uri_bytes_outside_the_grammar_are_told() {
         for ok in [
             &b"sip:+31104567890@cs.example;user=phone"[..],
