@@ -13,6 +13,8 @@ use callscreen::screen::{CallFacts, RawCall, screen};
 
 #[path = "support/mod.rs"]
 mod common;
+#[path = "../tests/support/example.rs"]
+mod example;
 
 const NOW: u64 = 1_800_000_000;
 
@@ -483,36 +485,8 @@ fn bursts(c: &mut Criterion) {
 /// millions adds tens of nanoseconds: `lookup-10M-*`). Not in it: the system calls, and the NOC line (logging is not
 /// started here; `server::noc` formats it).
 fn call_path(c: &mut Criterion) {
-    use callscreen::server::{CallPath, Handler};
     use callscreen::sip::Framing;
-    let root = env!("CARGO_MANIFEST_DIR");
-    let text = std::fs::read_to_string(format!("{root}/config/callscreen.toml")).unwrap();
-    let text: String = text
-        .lines()
-        .map(|l| {
-            let l = l.replace("file = \"lists/", &format!("file = \"{root}/config/lists/"));
-            for key in ["peer_calls_per_sec", "calls_per_number", "calls_per_block"] {
-                if l.starts_with(&format!("{key} = ")) {
-                    return format!("{key} = 0");
-                }
-            }
-            l
-        })
-        .collect::<Vec<_>>()
-        .join("\n");
-    let cfg = std::env::temp_dir().join(format!("callscreen-bench-{}.toml", std::process::id()));
-    std::fs::write(&cfg, text).unwrap();
-    let settings = config::load(&cfg).unwrap();
-    let _ = std::fs::remove_file(&cfg);
-    let started = callscreen::engine::Engine::start(settings, None).unwrap();
-    let shared = callscreen::state::Shared::new(callscreen::state::Runtime {
-        settings: started.engine.settings,
-        lists: started.engine.lists,
-    });
-    shared
-        .ready
-        .store(true, std::sync::atomic::Ordering::SeqCst);
-    let mut h = Handler::new(CallPath::new(shared).unwrap());
+    let mut h = example::example_handler();
     let src: std::net::SocketAddr = "127.0.0.1:40000".parse().unwrap();
     let invite = "INVITE sip:+31104567890@callscreen.invalid;user=phone SIP/2.0\r\n\
          Via: SIP/2.0/UDP 127.0.0.1:40000;branch=z9hG4bK-lg1x0-0000000000;rport\r\n\

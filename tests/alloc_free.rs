@@ -7,7 +7,9 @@ use std::alloc::{GlobalAlloc, Layout, System};
 use std::cell::Cell;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
-use callscreen::server::{CallPath, Handler};
+mod support;
+
+use callscreen::server::Handler;
 use callscreen::sip::Framing;
 
 struct Counting;
@@ -47,38 +49,6 @@ unsafe impl GlobalAlloc for Counting {
 #[global_allocator]
 static GLOBAL: Counting = Counting;
 
-/// The example configuration, its lists found from here, no rate limits
-/// (this test sends one caller many calls).
-fn handler() -> Handler {
-    let root = env!("CARGO_MANIFEST_DIR");
-    let text = std::fs::read_to_string(format!("{root}/config/callscreen.toml"))
-        .expect("the example configuration");
-    let text: String = text
-        .lines()
-        .map(|l| {
-            let l = l.replace("file = \"lists/", &format!("file = \"{root}/config/lists/"));
-            for key in ["peer_calls_per_sec", "calls_per_number", "calls_per_block"] {
-                if l.starts_with(&format!("{key} = ")) {
-                    return format!("{key} = 0");
-                }
-            }
-            l
-        })
-        .collect::<Vec<_>>()
-        .join("\n");
-    let cfg = std::env::temp_dir().join(format!("callscreen-alloc-{}.toml", std::process::id()));
-    std::fs::write(&cfg, text).expect("a temporary file");
-    let settings = callscreen::config::load(&cfg).expect("the example configuration loads");
-    let _ = std::fs::remove_file(&cfg);
-    let started = callscreen::engine::Engine::start(settings, None).expect("the engine starts");
-    let shared = callscreen::state::Shared::new(callscreen::state::Runtime {
-        settings: started.engine.settings,
-        lists: started.engine.lists,
-    });
-    shared.ready.store(true, Ordering::SeqCst);
-    Handler::new(CallPath::new(shared).expect("the call path"))
-}
-
 /// An INVITE from `caller` (display name `name`), call number `n`.
 fn invite(n: u64, caller: &str, name: &str) -> Vec<u8> {
     format!(
@@ -97,7 +67,7 @@ fn invite(n: u64, caller: &str, name: &str) -> Vec<u8> {
 
 #[test]
 fn screening_a_call_allocates_nothing() {
-    let mut h = handler();
+    let mut h = support::example::example_handler();
     let src: std::net::SocketAddr = "127.0.0.1:40000".parse().expect("an address");
     // Clean, listed (+31201234567 is in config/lists/scam-origins.txt), a
     // Dutch number from abroad, an impersonating display name, withheld.
