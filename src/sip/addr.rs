@@ -27,38 +27,47 @@ pub fn split_list(v: &[u8]) -> impl Iterator<Item = &[u8]> {
         let s = rest?;
         // Most values hold one element, or nothing that quotes or brackets
         // before their first comma.
-        match memchr::memchr(b',', s) {
+        let comma = match memchr::memchr(b',', s) {
+            Some(i) if memchr::memchr2(b'"', b'<', &s[..i]).is_some() => top_level_comma(s),
+            found => found,
+        };
+        Some(trim_lws(match comma {
+            Some(i) => {
+                rest = Some(&s[i + 1..]);
+                &s[..i]
+            }
             None => {
                 rest = None;
-                return Some(trim_lws(s));
+                s
             }
-            Some(i) if memchr::memchr2(b'"', b'<', &s[..i]).is_none() => {
-                rest = Some(&s[i + 1..]);
-                return Some(trim_lws(&s[..i]));
-            }
-            Some(_) => {}
-        }
-        let (mut quoted, mut angle, mut esc) = (false, false, false);
-        for (i, &c) in s.iter().enumerate() {
-            if esc {
-                esc = false;
-                continue;
-            }
-            match c {
-                b'\\' if quoted => esc = true,
-                b'"' => quoted = !quoted,
-                b'<' if !quoted => angle = true,
-                b'>' if !quoted => angle = false,
-                b',' if !quoted && !angle => {
-                    rest = Some(&s[i + 1..]);
-                    return Some(trim_lws(&s[..i]));
-                }
-                _ => {}
-            }
-        }
-        rest = None;
-        Some(trim_lws(s))
+        }))
     })
+}
+
+/// The first comma of `s` outside quotes (with `\\` escapes) and `<>`.
+fn top_level_comma(s: &[u8]) -> Option<usize> {
+    first_outside(s, b',', true)
+}
+
+/// The first `sep` of `s` outside quoted strings (with `\\` escapes), and
+/// outside `<>` when `angles`.
+fn first_outside(s: &[u8], sep: u8, angles: bool) -> Option<usize> {
+    let (mut quoted, mut angle, mut esc) = (false, false, false);
+    for (i, &c) in s.iter().enumerate() {
+        if esc {
+            esc = false;
+            continue;
+        }
+        match c {
+            b'\\' if quoted => esc = true,
+            b'"' => quoted = !quoted,
+            b'<' if angles && !quoted => angle = true,
+            b'>' if angles && !quoted => angle = false,
+            _ if c == sep && !quoted && !angle => return Some(i),
+            _ => {}
+        }
+    }
+    None
 }
 
 /// A parsed name-addr or addr-spec.
@@ -134,24 +143,16 @@ fn split_params(p: &[u8]) -> impl Iterator<Item = &[u8]> {
     let mut rest = Some(p);
     std::iter::from_fn(move || {
         let s = rest?;
-        let (mut quoted, mut esc) = (false, false);
-        for (i, &c) in s.iter().enumerate() {
-            if esc {
-                esc = false;
-                continue;
+        Some(match first_outside(s, b';', false) {
+            Some(i) => {
+                rest = Some(&s[i + 1..]);
+                &s[..i]
             }
-            match c {
-                b'\\' if quoted => esc = true,
-                b'"' => quoted = !quoted,
-                b';' if !quoted => {
-                    rest = Some(&s[i + 1..]);
-                    return Some(&s[..i]);
-                }
-                _ => {}
+            None => {
+                rest = None;
+                s
             }
-        }
-        rest = None;
-        Some(s)
+        })
     })
 }
 
@@ -460,29 +461,15 @@ mod tests {
         }
     }
 
-    /// The split a byte at a time, as RFC 3261 §7.3.1 reads a list: what
-    /// `split_list`'s shortcut for values without quotes or brackets must match.
+    /// The split with every comma found by the walk, as RFC 3261 §7.3.1
+    /// reads a list: what `split_list`'s shortcut must match.
     fn split_slowly(v: &[u8]) -> Vec<&[u8]> {
-        let (mut out, mut start) = (Vec::new(), 0);
-        let (mut quoted, mut angle, mut esc) = (false, false, false);
-        for (i, &c) in v.iter().enumerate() {
-            if esc {
-                esc = false;
-                continue;
-            }
-            match c {
-                b'\\' if quoted => esc = true,
-                b'"' => quoted = !quoted,
-                b'<' if !quoted => angle = true,
-                b'>' if !quoted => angle = false,
-                b',' if !quoted && !angle => {
-                    out.push(trim_lws(&v[start..i]));
-                    start = i + 1;
-                }
-                _ => {}
-            }
+        let (mut out, mut s) = (Vec::new(), v);
+        while let Some(i) = top_level_comma(s) {
+            out.push(trim_lws(&s[..i]));
+            s = &s[i + 1..];
         }
-        out.push(trim_lws(&v[start..]));
+        out.push(trim_lws(s));
         out
     }
 
