@@ -408,9 +408,12 @@ pub fn with_verstat(out: &mut Vec<u8>, value: &[u8], v: &str) {
 /// carry no telephone number and get none.
 fn add_verstat(out: &mut Vec<u8>, start: usize, v: &str) {
     let uri = &out[start..];
-    let lower = |n: usize| uri.get(..n).map(<[u8]>::to_ascii_lowercase);
-    if lower(4).as_deref() == Some(b"tel:") {
-        let _ = write!(out, ";verstat={v}");
+    if uri
+        .get(..4)
+        .is_some_and(|s| s.eq_ignore_ascii_case(b"tel:"))
+    {
+        out.extend_from_slice(b";verstat=");
+        out.extend_from_slice(v.as_bytes());
         return;
     }
     let Some(u) = super::addr::Uri::parse(uri) else {
@@ -425,9 +428,7 @@ fn add_verstat(out: &mut Vec<u8>, start: usize, v: &str) {
         return;
     };
     let at = start + at;
-    let tail = out.split_off(at);
-    let _ = write!(out, ";verstat={v}");
-    out.extend_from_slice(&tail);
+    out.splice(at..at, b";verstat=".iter().chain(v.as_bytes()).copied());
 }
 
 /// Copies `v` without any `;name[=value]` parameter (in or outside `<>`):
