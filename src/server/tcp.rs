@@ -396,7 +396,10 @@ async fn drain(
             Outcome::Reply {
                 consumed, close, ..
             } => {
-                if tx.send(std::mem::take(&mut handler.out)).await.is_err() {
+                // A copy of exactly its size: `out` keeps its capacity for the
+                // next answer (taking it left an empty buffer that grew again,
+                // six reallocations per answer).
+                if tx.send(handler.out.clone()).await.is_err() {
                     return false;
                 }
                 at += consumed.max(1);
