@@ -175,13 +175,24 @@ run_target() { # name addr [pid: its CPU per call is measured]
   done
 }
 
-# The responder with one thread: on two cores beside the generator it
-# answers more than with two (BENCHMARKS.md), so the ceiling is higher.
+# The trivial responder on 127.0.0.1:5070 ($resp), answering. With one
+# thread: on two cores beside the generator it answers more than with two
+# (BENCHMARKS.md), so the ceiling is higher. Fails when what answers there
+# is not it (the port taken by another process would be measured instead).
+start_responder() {
+  "$lg" responder --listen 127.0.0.1:5070 --threads 1 --seconds 900 2>"$work/responder.err" &
+  resp=$!
+  pids+=("$resp")
+  wait_answering 127.0.0.1:5070 "$(date +%s%N)" >/dev/null
+  if ! kill -0 "$resp" 2>/dev/null; then
+    echo "the trivial responder did not start on 127.0.0.1:5070 (is another process using it?):" \
+      "$(grep -m1 "responder's address" "$work/responder.err" || tail -1 "$work/responder.err")" >&2
+    exit 1
+  fi
+}
+
 echo "== ceiling: the trivial responder"
-"$lg" responder --listen 127.0.0.1:5070 --threads 1 --seconds 900 2>/dev/null &
-resp=$!
-pids+=("$resp")
-wait_answering 127.0.0.1:5070 "$(date +%s%N)" >/dev/null
+start_responder
 run_target ceiling 127.0.0.1:5070 "$resp"
 stop "$resp"
 
@@ -255,9 +266,7 @@ if [ "${SKIP_10M:-}" != 1 ]; then
 fi
 
 echo "== callscreen in proxy mode ($numbers numbers), the trivial responder as its next hop"
-"$lg" responder --listen 127.0.0.1:5070 --threads 1 --seconds 900 2>/dev/null &
-resp=$!
-pids+=("$resp")
+start_responder
 cs_config "$work/lists/scam-origins.txt" proxy
 sed -i -e 's/^mode = "redirect".*/mode = "proxy"/' \
        -e 's|^next_hops = .*|next_hops = ["sip:127.0.0.1:5070"]|' "$work/cs-proxy.toml"
