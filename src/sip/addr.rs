@@ -46,12 +46,14 @@ pub fn split_list(v: &[u8]) -> impl Iterator<Item = &[u8]> {
 
 /// The first comma of `s` outside quotes (with `\\` escapes) and `<>`.
 fn top_level_comma(s: &[u8]) -> Option<usize> {
-    first_outside(s, b',', true)
+    first_outside(s, Some(b','), true).ok()
 }
 
-/// The first `sep` of `s` outside quoted strings (with `\\` escapes), and
-/// outside `<>` when `angles`.
-fn first_outside(s: &[u8], sep: u8, angles: bool) -> Option<usize> {
+/// Walks `s` as RFC 3261 quotes it (`\\` escapes inside a quoted string):
+/// `Ok` with the index of the first `sep` outside quoted strings (and
+/// outside `<>` when `angles`); else `Err` with whether a quoted string was
+/// left open.
+fn first_outside(s: &[u8], sep: Option<u8>, angles: bool) -> Result<usize, bool> {
     let (mut quoted, mut angle, mut esc) = (false, false, false);
     for (i, &c) in s.iter().enumerate() {
         if esc {
@@ -63,11 +65,11 @@ fn first_outside(s: &[u8], sep: u8, angles: bool) -> Option<usize> {
             b'"' => quoted = !quoted,
             b'<' if angles && !quoted => angle = true,
             b'>' if angles && !quoted => angle = false,
-            _ if c == sep && !quoted && !angle => return Some(i),
+            _ if Some(c) == sep && !quoted && !angle => return Ok(i),
             _ => {}
         }
     }
-    None
+    Err(quoted)
 }
 
 /// A parsed name-addr or addr-spec.
@@ -122,19 +124,10 @@ fn check_params(p: &[u8]) -> Result<(), &'static str> {
     split_params(rest).try_for_each(check_param)
 }
 
-/// Whether a quoted string in `p` is never closed (`\"` inside one is a
+/// Whether a quoted string in `p` is never closed (`\\"` inside one is a
 /// `quoted-pair`, not its end).
 fn quote_left_open(p: &[u8]) -> bool {
-    let (mut quoted, mut esc) = (false, false);
-    for &c in p {
-        match c {
-            _ if esc => esc = false,
-            b'\\' if quoted => esc = true,
-            b'"' => quoted = !quoted,
-            _ => {}
-        }
-    }
-    quoted
+    first_outside(p, None, false) == Err(true)
 }
 
 /// Splits parameters at the semicolons outside quoted strings (RFC 3261
@@ -143,7 +136,7 @@ fn split_params(p: &[u8]) -> impl Iterator<Item = &[u8]> {
     let mut rest = Some(p);
     std::iter::from_fn(move || {
         let s = rest?;
-        Some(match first_outside(s, b';', false) {
+        Some(match first_outside(s, Some(b';'), false).ok() {
             Some(i) => {
                 rest = Some(&s[i + 1..]);
                 &s[..i]

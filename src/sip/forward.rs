@@ -331,13 +331,18 @@ fn max_forwards(out: &mut Vec<u8>, n: u32) {
 /// quoted).
 pub fn push_display(out: &mut Vec<u8>, display: &str, prefix: &str) {
     let start = out.len();
+    let shown = display.trim_end();
     if !display.starts_with(prefix.trim_end()) {
-        out.extend_from_slice(prefix.as_bytes());
+        // Trailing white space is the display's, or the prefix's when the
+        // display is all white space.
+        let p = if shown.is_empty() {
+            prefix.trim_end()
+        } else {
+            prefix
+        };
+        out.extend_from_slice(p.as_bytes());
     }
-    out.extend_from_slice(display.as_bytes());
-    // Both parts are UTF-8, so the whole is.
-    let kept = std::str::from_utf8(&out[start..]).map_or(0, |t| t.trim_end().len());
-    out.truncate(start + kept);
+    out.extend_from_slice(shown.as_bytes());
     unquoted(out, start);
 }
 
@@ -502,6 +507,32 @@ pub fn route_is_own(msg: &Message<'_>, is_own: impl Fn(&[u8], Option<u16>) -> bo
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_display_prefix_is_added_once_without_quotes_or_trailing_space() {
+        // The former `format!` and `replace` version, as the reference.
+        let reference = |display: &str, prefix: &str| {
+            let shown = if display.starts_with(prefix.trim_end()) {
+                display.to_string()
+            } else {
+                format!("{prefix}{display}")
+            };
+            shown.trim_end().replace(['"', '\\'], "")
+        };
+        for (d, p) in [
+            ("Micr0soft Support", "[SCAM?] "),
+            ("[SCAM?] Micr0soft", "[SCAM?] "),
+            ("", "[SCAM?] "),
+            ("   ", "[SCAM?] "),
+            ("a \"b\" \\c  ", "[SCAM?] "),
+            ("Zoë\u{a0}", "[?] "),
+            ("x", ""),
+        ] {
+            let mut out = b"<".to_vec();
+            push_display(&mut out, d, p);
+            assert_eq!(out[1..], *reference(d, p).as_bytes(), "{d:?} {p:?}");
+        }
+    }
     use crate::sip::scan::scanned;
 
     const INVITE: &[u8] = b"INVITE sip:+31104567890@cs;user=phone SIP/2.0\r\n\
