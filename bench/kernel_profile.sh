@@ -21,6 +21,18 @@ lg=./target/release/examples/loadgen
 
 . bench/lib.sh
 
+# ready PID LOG TEXT: waits until LOG says TEXT; fails if PID exits first
+# (a port taken by another process, say).
+ready() {
+  until grep -qs "$3" "$2"; do
+    if ! kill -0 "$1" 2>/dev/null; then
+      echo "it did not start: $(grep -m1 -iE "error|in use|address" "$2" || tail -1 "$2")" >&2
+      exit 1
+    fi
+    sleep 0.01
+  done
+}
+
 # profile NAME PID ADDR: loadgen at window 8 on ADDR, PID sampled meanwhile.
 profile() {
   local name=$1 pid=$2 addr=$3
@@ -37,7 +49,7 @@ profile() {
 "$lg" responder --listen 127.0.0.1:5070 --threads 1 --seconds 600 2> "$work/responder.log" &
 resp=$!
 pids+=("$resp")
-until grep -qs ready "$work/responder.log"; do sleep 0.01; done
+ready "$resp" "$work/responder.log" "responder ready"
 profile responder "$resp" 127.0.0.1:5070
 kill "$resp"
 
@@ -45,7 +57,7 @@ load_config "$work/cs.toml" "$work/state"
 "$bin" run --config "$work/cs.toml" > "$work/noc.log" 2> "$work/cs.log" &
 cs=$!
 pids+=("$cs")
-until grep -qs "callscreen ready" "$work/cs.log"; do sleep 0.01; done
+ready "$cs" "$work/cs.log" "callscreen ready"
 profile callscreen "$cs" 127.0.0.1:5060
 kill "$cs"
 
