@@ -3,11 +3,11 @@
 # makes 2 000 calls (200/s for 10 s), on the release build; first with a
 # UDP queue per peer (the default), then with one shared queue (as before
 # issue #11), in one run. Prints the calm peer's answered share and
-# latency (tests/flood.rs, the ignored test `flood_figures`).
+# latency (tests/e2e/flood.rs, the ignored test `flood_figures`).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-cargo test --release --locked --test flood --no-run >/dev/null 2>&1
+cargo test --release --locked --test e2e --no-run >/dev/null 2>&1
 for queues in ${QUEUES:-on off}; do
-  CALLSCREEN_FLOOD_QUEUES=$queues cargo test --release --locked --test flood -- \
-    --ignored --nocapture --exact flood_figures 2>&1 | grep -E '^queues=|panicked'
+  CALLSCREEN_FLOOD_QUEUES=$queues cargo test --release --locked --test e2e -- \
+    --ignored --nocapture --exact flood::flood_figures 2>&1 | grep -E '^queues=|panicked'
 done

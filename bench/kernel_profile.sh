@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Where a call's kernel time goes (issue #13): the trivial responder and
 # callscreen (redirect mode, the example config and lists), one after the
-# other at window 8 under examples/loadgen.rs, each sampled by `perf record`
+# other at window 8 under tools/load/src/loadgen.rs, each sampled by `perf record`
 # (cpu-clock) for a few seconds. Prints each one's CPU per call, user and
 # kernel, and the kernel functions where callscreen spends more per call
 # than the responder, in nanoseconds per call.
@@ -15,9 +15,9 @@ cd "$(dirname "$0")/.."
 command -v perf >/dev/null || { echo "needs perf (apt-get install linux-perf)" >&2; exit 1; }
 secs=${SECONDS_PER_RUN:-4}
 
-cargo build --release --locked --quiet --bin callscreen --example loadgen
+cargo build --release --locked --quiet -p callscreen --bin callscreen -p callscreen-load --bin loadgen
 bin=./target/release/callscreen
-lg=./target/release/examples/loadgen
+lg=./target/release/loadgen
 
 . bench/lib.sh
 

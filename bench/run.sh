@@ -3,7 +3,7 @@
 # #13): the trivial responder (the harness's ceiling), callscreen and
 # Kamailio 5.6 one after the other on the same cores, each screening the
 # same list (1 million numbers and 1 000 prefixes) with one log line per
-# call, under examples/loadgen.rs (one UDP address and port, like an SBC;
+# call, under tools/load/src/loadgen.rs (one UDP address and port, like an SBC;
 # closed loop, windows 8 and 64). Prints one table: calls/s and latency
 # p50/p99/p99.9 per window, the ratios to the ceiling and to Kamailio,
 # start-up time and memory (PSS) with 1 and 10 million numbers (and the
@@ -38,9 +38,9 @@ if [ $ci = 0 ] && ! { command -v kamailio >/dev/null && [ -e /usr/lib/x86_64-lin
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq kamailio kamailio-sqlite-modules >/dev/null
 fi
 
-cargo build --release --locked --quiet --bin callscreen --example loadgen
+cargo build --release --locked --quiet -p callscreen --bin callscreen -p callscreen-load --bin loadgen
 bin=./target/release/callscreen
-lg=./target/release/examples/loadgen
+lg=./target/release/loadgen
 
 . bench/lib.sh
 

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # STIR/SHAKEN verification under load (issue #14), in one run on the same
 # cores: callscreen (redirect mode, the example config, [stir] on) under
-# examples/loadgen.rs with every call unsigned, then every call signed
+# tools/load/src/loadgen.rs with every call unsigned, then every call signed
 # (2 000 distinct PASSporTs from examples/sti_fixture.rs, their certificate
 # served over HTTPS on loopback, fetched once and then cached), then signed
 # calls (window 64) and unsigned calls (window 8) at the same time, to see
@@ -15,9 +15,9 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 secs=${SECONDS_PER_RUN:-8}
 
-cargo build --release --locked --quiet --bin callscreen --example loadgen --example sti_fixture
+cargo build --release --locked --quiet -p callscreen --bin callscreen --example sti_fixture -p callscreen-load --bin loadgen
 bin=./target/release/callscreen
-lg=./target/release/examples/loadgen
+lg=./target/release/loadgen
 
 . bench/lib.sh
 

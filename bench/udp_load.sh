@@ -16,7 +16,7 @@ cd "$(dirname "$0")/.."
 calls=${1:-200000}
 clients=${2:-4}
 mode=${3:-redirect}
-cargo build --release --quiet --example udp_load
+cargo build --release --locked --quiet -p callscreen-load --bin udp_load
 if [ -z "${CALLSCREEN:-}" ]; then
   cargo build --release --quiet --bin callscreen
 fi
@@ -43,7 +43,7 @@ for _ in $(seq 1 200); do
   sleep 0.05
 done
 grep -q "callscreen ready: mode=$mode" "$out/stderr.log" || { cat "$out/stderr.log"; echo "daemon not ready in $mode mode"; exit 1; }
-./target/release/examples/udp_load 127.0.0.1:5060 "$calls" "$clients" kpn "${hop[@]}"
+./target/release/udp_load 127.0.0.1:5060 "$calls" "$clients" kpn "${hop[@]}"
 # utime+stime of the daemon, in clock ticks (/proc/PID/stat fields 14 and 15).
 ticks=$(awk '{print $14+$15}' /proc/$pid/stat)
 echo "daemon_cpu_seconds=$(echo "$ticks / $(getconf CLK_TCK)" | bc -l | cut -c1-6) noc_lines=$(grep -c ' call verdict=' "$out/noc.log")"

@@ -181,7 +181,7 @@ fn all_rules(c: &mut Criterion) {
         "[[lists]]\nname = \"protected\"\nrole = \"protected\"\nfile = \"protected.toml\"\n{peers}"
     );
     let full = config::from_str(&full_text, &dir.join("full.toml")).unwrap();
-    let protected = callscreen::engine::load_list(&full.lists[0], full.guard).unwrap();
+    let protected = callscreen::loader::load_list(&full.lists[0], full.guard).unwrap();
     let base = common::big_set(10_000_000, 100_000);
     let with_protected = base.with_list(Arc::new(protected));
     let header = "eyJhbGciOiJFUzI1NiIsInBwdCI6InNoYWtlbiIsInR5cCI6InBhc3Nwb3J0IiwieDV1IjoiaHR0cHM6Ly9jZXJ0LmV4YW1wbGUvYS5wZW0ifQ";

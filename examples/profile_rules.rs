@@ -22,7 +22,7 @@ fn main() {
     std::fs::write(dir.join("protected.toml"), companies).unwrap();
     let peers = "[[peers]]\nname = \"dom\"\ntrunk_ids = [\"dom\"]\nscope = \"domestic\"\n[[peers]]\nname = \"intl\"\ntrunk_ids = [\"intl\"]\nscope = \"international\"\nshaken_signs = true\n";
     let full = config::from_str(&format!("[[lists]]\nname = \"protected\"\nrole = \"protected\"\nfile = \"protected.toml\"\n{peers}"), &dir.join("full.toml")).unwrap();
-    let protected = callscreen::engine::load_list(&full.lists[0], full.guard).unwrap();
+    let protected = callscreen::loader::load_list(&full.lists[0], full.guard).unwrap();
     let core = std::env::args().nth(1).as_deref() == Some("core");
     let base = common::big_set(10_000, 1000);
     let lists = if core {

@@ -11,8 +11,8 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering;
 
 use crate::config::{Mode, Settings};
-use crate::engine::{Engine, FromStore, LoadError};
 use crate::lists::ListSet;
+use crate::loader::{FromStore, LoadError, Loaded};
 use crate::server::{ListenError, Sip};
 use crate::state::{Metrics, Runtime, Shared};
 
@@ -60,12 +60,12 @@ pub fn run(opts: RunOptions) -> Result<(), StartError> {
     // Pushed lists newer than the seed files win (and spare their parsing).
     let store =
         match &settings.api {
-            Some(api) => Some(crate::lists::store::Store::open(&api.state_dir).map_err(
-                |error| StartError::State {
+            Some(api) => Some(crate::store::Store::open(&api.state_dir).map_err(|error| {
+                StartError::State {
                     dir: api.state_dir.clone(),
                     error,
-                },
-            )?),
+                }
+            })?),
             None => None,
         };
     if let Some(s) = &store {
@@ -79,11 +79,11 @@ pub fn run(opts: RunOptions) -> Result<(), StartError> {
             }
         }
     }
-    let started = Engine::start(settings, store.as_ref()).map_err(StartError::Load)?;
-    for s in &started.engine.skipped {
+    let started = Loaded::start(settings, store.as_ref()).map_err(StartError::Load)?;
+    for s in &started.loaded.skipped {
         tracing::warn!("optional list not loaded: {s}");
     }
-    let (settings, lists) = (started.engine.settings, started.engine.lists);
+    let (settings, lists) = (started.loaded.settings, started.loaded.lists);
     let FromStore {
         rejected,
         without_snapshot,
@@ -162,11 +162,11 @@ pub fn run(opts: RunOptions) -> Result<(), StartError> {
 /// Writes the snapshots a start had to do without (a version stored by a
 /// process killed before its snapshot, or a damaged snapshot), on a
 /// background thread at low priority, so that the next start is fast again.
-fn rebuild_snapshots(store: crate::lists::store::Store, lists: Vec<Arc<crate::lists::List>>) {
+fn rebuild_snapshots(store: crate::store::Store, lists: Vec<Arc<crate::lists::List>>) {
     let spawned = std::thread::Builder::new()
         .name("snapshots".into())
         .spawn(move || {
-            crate::engine::background_priority();
+            crate::loader::background_priority();
             // Each was loaded from its text: its snapshot is missing or damaged.
             for l in lists {
                 match crate::lists::snapshot::encode(&l).map(|b| store.write_snapshot(&l.name, l.version, &b)) {
@@ -301,12 +301,12 @@ async fn lifecycle(
                 let path = config.to_path_buf();
                 let running = shared.runtime.load().lists.clone();
                 let loaded = tokio::task::spawn_blocking(move || {
-                    crate::engine::background_priority();
-                    Engine::reload(&path, &running)
+                    crate::loader::background_priority();
+                    Loaded::reload(&path, &running)
                 })
                 .await;
                 match loaded {
-                    Ok(Ok(engine)) => reload(shared, engine),
+                    Ok(Ok(loaded)) => reload(shared, loaded),
                     Ok(Err(e)) => {
                         Metrics::inc(&shared.metrics.reload_failures);
                         tracing::error!("reload refused, the previous configuration and lists stay in force:\n{e}");
@@ -339,13 +339,13 @@ async fn lifecycle(
 
 /// Swaps in a reloaded configuration and lists. A seed list older than the
 /// list now in force (a newer version was pushed) does not replace it.
-fn reload(shared: &Shared, engine: Engine) {
+fn reload(shared: &Shared, loaded: Loaded) {
     let current = shared.runtime.load();
     let mut lists = Vec::new();
-    for (name, seed, kept) in &engine.kept {
+    for (name, seed, kept) in &loaded.kept {
         tracing::warn!(list = %name, seed, current = kept, "seed file is older than the list in force; keeping the newer version (the seed was not parsed)");
     }
-    for new in engine.lists.lists() {
+    for new in loaded.lists.lists() {
         match current.lists.get(&new.name) {
             Some(old) if old.version > new.version => {
                 tracing::warn!(list = %new.name, seed = new.version, current = old.version, "seed file is older than the list in force; keeping the newer version");
@@ -354,8 +354,8 @@ fn reload(shared: &Shared, engine: Engine) {
             _ => lists.push(Arc::clone(new)),
         }
     }
-    if engine.settings.sip.udp != current.settings.sip.udp
-        || engine.settings.sip.tcp != current.settings.sip.tcp
+    if loaded.settings.sip.udp != current.settings.sip.udp
+        || loaded.settings.sip.tcp != current.settings.sip.tcp
     {
         tracing::warn!(
             "listen addresses changed in the config: they take effect at the next restart"
@@ -366,14 +366,14 @@ fn reload(shared: &Shared, engine: Engine) {
         sbcs.chain(s.peers.iter().flat_map(|p| p.nets.clone()))
             .collect::<Vec<_>>()
     };
-    if addresses(&engine.settings) != addresses(&current.settings)
-        && engine.settings.sip.udp_queue_per_peer
+    if addresses(&loaded.settings) != addresses(&current.settings)
+        && loaded.settings.sip.udp_queue_per_peer
     {
         tracing::warn!(
             "SBC or peer addresses changed: they are in force now, and their own UDP queues ([sip] udp_queue_per_peer) follow at the next restart (until then a new address shares the listener's queue)"
         );
     }
-    if engine.settings.proxy.via_host != current.settings.proxy.via_host {
+    if loaded.settings.proxy.via_host != current.settings.proxy.via_host {
         tracing::warn!(
             "[proxy] via_host changed in the config: it takes effect at the next restart"
         );
@@ -383,7 +383,7 @@ fn reload(shared: &Shared, engine: Engine) {
         .map(|l| format!("{}@{}", l.name, l.version))
         .collect();
     shared.replace(Runtime {
-        settings: engine.settings,
+        settings: loaded.settings,
         lists: ListSet::new(lists),
     });
     Metrics::inc(&shared.metrics.reloads);

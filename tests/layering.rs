@@ -1,6 +1,12 @@
 //! The layering test: every module under `src/` uses only the rooms that
-//! `docs/layout.md`'s table allows it, and no two files import each other in a
-//! loop. It reads every `crate::…` and `super::…` path (in `use` lines and
+//! `docs/layout.md`'s table allows it, no two files import each other in a
+//! loop, and inside the `server` room each file uses only the files after it
+//! in the call's order (`docs/layout.md`, "`server` order"). The pure rooms
+//! are crates of their own (`crates/`): Cargo keeps their dependencies to
+//! what their manifests name, and clippy (`crates/clippy.toml`) keeps them
+//! from clocks, files and sockets; here, a path into one of them from
+//! `src/` (`crate::sip::…` through the re-export, or `sip::…` directly)
+//! counts as a use of that room. It reads every `crate::…` and `super::…` path (in `use` lines and
 //! written inline, outside comments and strings), and in a file with child
 //! modules the paths that start with a child's name. A `pub use` re-export is a
 //! facade, not a dependency of the file that holds it: a path through it is
@@ -9,6 +15,9 @@
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::fs;
 use std::path::{Path, PathBuf};
+
+/// The rooms that are crates of their own (`crates/NAME`, used as `NAME`).
+const PURE: [&str; 5] = ["number", "cidr", "sip", "lists", "screen"];
 
 /// One path read from a file.
 #[derive(Clone, Debug)]
@@ -118,6 +127,75 @@ fn every_module_uses_only_what_the_rooms_table_allows_and_no_files_loop() {
         ));
     }
 
+    // Order inside `server`.
+    let order = read_order(&table, "server");
+    assert!(
+        order.len() >= 5,
+        "docs/layout.md: the line \"`server` order: ...\" was not found: {order:?}"
+    );
+    for f in files
+        .iter()
+        .filter(|f| f.module.first().is_some_and(|m| m == "server"))
+    {
+        let Some(&from) = f.module.get(1).and_then(|m| order.get(m)) else {
+            continue;
+        };
+        for r in f.refs.iter().filter(|r| !r.reexport) {
+            if r.segments.first().is_none_or(|m| m != "server") {
+                continue;
+            }
+            let Some(to_file) = resolve(&files, &by_module, &r.segments, 0) else {
+                continue;
+            };
+            let Some(to) = files[to_file].module.get(1) else {
+                continue;
+            };
+            if order.get(to).is_some_and(|&t| t < from) {
+                problems.push(format!(
+                    "{}:{}: `{}`: `{}` comes before `{}` in the call's order; a file uses only the ones after it (docs/layout.md, \"`server` order\")",
+                    f.rel,
+                    r.line,
+                    r.text,
+                    to,
+                    f.module[1]
+                ));
+            }
+        }
+    }
+    for f in files
+        .iter()
+        .filter(|f| f.module.len() == 2 && f.module[0] == "server")
+    {
+        if f.module[1] != "tests" && !order.contains_key(&f.module[1]) {
+            problems.push(format!(
+                "{}: `{}` has no place in docs/layout.md's \"`server` order\"",
+                f.rel, f.module[1]
+            ));
+        }
+    }
+
+    // The pure rooms are the crates under crates/, and nothing else is.
+    let mut dirs: Vec<String> = fs::read_dir(root.join("crates"))
+        .expect("crates/")
+        .filter_map(|e| e.ok())
+        .filter(|e| e.path().join("Cargo.toml").is_file())
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .collect();
+    dirs.sort();
+    let mut pure: Vec<String> = PURE.iter().map(|s| s.to_string()).collect();
+    pure.sort();
+    assert_eq!(dirs, pure, "crates/ against the test's PURE list");
+    for p in PURE {
+        assert!(
+            allowed.contains_key(p),
+            "docs/layout.md: the pure room `{p}` has no row"
+        );
+        assert!(
+            !root.join("src").join(p).exists() && !root.join(format!("src/{p}.rs")).exists(),
+            "src/{p}: the room `{p}` is the crate crates/{p}, not a module of the daemon"
+        );
+    }
+
     assert!(
         problems.is_empty(),
         "{} layering problem(s):\n{}",
@@ -138,6 +216,8 @@ pub use child::Thing;
 mod child;
 /* crate::block::comment */
 fn f() { let s = "crate::in::string"; let r = r#"super::raw"#; crate::e::f(); child::g(); }
+fn g() { sip::scan::f(); lists::guard(); }
+use crate::config::lists;
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -159,8 +239,10 @@ mod tests {
             (5, "p::q::child::Thing".to_string(), true),
             (8, "e::f".to_string(), false),
             (8, "p::q::child::g".to_string(), false),
-            (11, "p::q::*".to_string(), false),
-            (12, "x::Y".to_string(), false),
+            (9, "sip::scan::f".to_string(), false),
+            (10, "config::lists".to_string(), false),
+            (13, "p::q::*".to_string(), false),
+            (14, "x::Y".to_string(), false),
         ]
     );
     assert_eq!(
@@ -175,6 +257,22 @@ mod tests {
 }
 
 /// The table: room → the rooms it may use.
+/// The order of a room's files from the line "`ROOM` order: `a`, `b` → `c` …":
+/// file name → its step (files of one step share it).
+fn read_order(table: &str, room: &str) -> HashMap<String, usize> {
+    let head = format!("`{room}` order:");
+    let Some(line) = table.lines().find(|l| l.trim_start().starts_with(&head)) else {
+        return HashMap::new();
+    };
+    let mut order = HashMap::new();
+    for (i, step) in line.trim_start()[head.len()..].split('→').enumerate() {
+        for name in backticked(step) {
+            order.insert(name, i);
+        }
+    }
+    order
+}
+
 fn read_rooms(table: &str) -> Vec<(String, BTreeSet<String>)> {
     let mut rooms: Vec<(String, BTreeSet<String>)> = Vec::new();
     for line in table.lines() {
@@ -182,7 +280,10 @@ fn read_rooms(table: &str) -> Vec<(String, BTreeSet<String>)> {
         if cells.len() < 5 || !cells[1].starts_with('`') {
             continue;
         }
-        let room = cells[1].trim_matches('`').to_string();
+        // `name`, or `name` (*crate*) for a pure room.
+        let Some(room) = backticked(cells[1]).into_iter().next() else {
+            continue;
+        };
         let may = cells[3];
         let named = backticked(may);
         let allowed: BTreeSet<String> = if may == "all" {
@@ -428,21 +529,28 @@ fn read_file(rel: String, module: Vec<String>, src: &str) -> SourceFile {
         m
     };
 
+    // Names a `use` brings in (or a child module) shadow a pure crate's name.
+    let statements = use_statements(&words, &code);
+    let mut shadow = children.clone();
+    for &(pos, end) in &statements {
+        for (path, alias) in expand_use(&tidy_use(&code[pos + 3..end])) {
+            if path.contains("::") {
+                shadow
+                    .insert(alias.unwrap_or_else(|| path.rsplit("::").next().unwrap_or("").into()));
+            }
+        }
+    }
+    let externs: BTreeSet<String> = PURE
+        .iter()
+        .map(|p| p.to_string())
+        .filter(|p| !shadow.contains(p))
+        .collect();
+
     let mut refs = Vec::new();
     let mut reexports = HashMap::new();
     let mut used = vec![false; b.len()];
     // `use` statements (brace groups expanded).
-    for (k, &(pos, w)) in words.iter().enumerate() {
-        if w != "use"
-            || words
-                .get(k.wrapping_sub(1))
-                .is_some_and(|(_, p)| *p == "as")
-        {
-            continue;
-        }
-        let Some(end) = code[pos..].find(';').map(|e| pos + e) else {
-            continue;
-        };
+    for &(pos, end) in &statements {
         let before = code[..pos].trim_end();
         let reexport = before.ends_with("pub")
             || before.ends_with(')') && {
@@ -452,7 +560,7 @@ fn read_file(rel: String, module: Vec<String>, src: &str) -> SourceFile {
         let tree = tidy_use(&code[pos + 3..end]);
         let here = module_at(pos);
         for (path, alias) in expand_use(&tree) {
-            let Some(segments) = absolute(&path, &here, &children) else {
+            let Some(segments) = absolute(&path, &here, &children, &externs) else {
                 continue;
             };
             if reexport && here == module {
@@ -493,10 +601,11 @@ fn read_file(rel: String, module: Vec<String>, src: &str) -> SourceFile {
             && (first == "crate"
                 || first == "super"
                 || first == "self"
-                || children.contains(first));
+                || children.contains(first)
+                || externs.contains(first));
         if counts {
             let here = module_at(i);
-            if let Some(segments) = absolute(path, &here, &children) {
+            if let Some(segments) = absolute(path, &here, &children, &externs) {
                 refs.push(PathRef {
                     line: line_of(i),
                     text: path.to_string(),
@@ -517,6 +626,25 @@ fn read_file(rel: String, module: Vec<String>, src: &str) -> SourceFile {
 }
 
 /// Word tokens with their byte positions.
+/// Where each `use` statement starts (at `use`) and ends (at its `;`),
+/// except a `use` right after `as`.
+fn use_statements(words: &[(usize, &str)], code: &str) -> Vec<(usize, usize)> {
+    let mut out = Vec::new();
+    for (k, &(pos, w)) in words.iter().enumerate() {
+        if w != "use"
+            || words
+                .get(k.wrapping_sub(1))
+                .is_some_and(|(_, p)| *p == "as")
+        {
+            continue;
+        }
+        if let Some(end) = code[pos..].find(';').map(|e| pos + e) {
+            out.push((pos, end));
+        }
+    }
+    out
+}
+
 fn tokens(code: &str) -> Vec<(usize, &str)> {
     let b = code.as_bytes();
     let mut out = Vec::new();
@@ -610,8 +738,14 @@ fn expand_use(tree: &str) -> Vec<(String, Option<String>)> {
 }
 
 /// A path made absolute (crate-relative segments), or None when it does not
-/// name a module of the crate (`std::…`, an extern crate).
-fn absolute(path: &str, here: &[String], children: &BTreeSet<String>) -> Option<Vec<String>> {
+/// name a module of the crate (`std::…`, an extern crate). A pure room's
+/// crate (`sip::…`, unless a name in scope shadows it) counts as its room.
+fn absolute(
+    path: &str,
+    here: &[String],
+    children: &BTreeSet<String>,
+    externs: &BTreeSet<String>,
+) -> Option<Vec<String>> {
     let mut segs: Vec<&str> = path.split("::").filter(|s| !s.is_empty()).collect();
     let mut base: Vec<String> = match segs.first().copied() {
         Some("crate") => {
@@ -631,6 +765,7 @@ fn absolute(path: &str, here: &[String], children: &BTreeSet<String>) -> Option<
             here.to_vec()
         }
         Some(first) if children.contains(first) => here.to_vec(),
+        Some(first) if externs.contains(first) => Vec::new(),
         _ => return None,
     };
     base.extend(segs.into_iter().map(str::to_string));

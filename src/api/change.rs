@@ -15,10 +15,11 @@ use super::auth::{authorise, check_signature};
 use super::commit::{Change, Stored, allows_shrink, commit, refusal, shrink_refusal};
 use super::context::{ApiMetrics, ApiState};
 use super::reply::{err, errors_json, summary};
+use crate::clock::unix_now;
 use crate::config::Operation;
+use crate::lists::ListKind;
 use crate::lists::delta::{Delta, Patched};
-use crate::lists::store::sha256_hex;
-use crate::lists::{ListKind, unix_now};
+use crate::store::sha256_hex;
 
 pub async fn patch(
     State(st): State<Arc<ApiState>>,
@@ -92,7 +93,7 @@ pub async fn patch(
     let (guard, bloom) = (rt.settings.guard, spec.bloom);
     let d = delta.clone();
     let built = tokio::task::spawn_blocking(move || {
-        crate::engine::background_priority();
+        crate::loader::background_priority();
         crate::lists::delta::apply(&current, &d, bloom, guard).map(|p| (p, current))
     })
     .await;
@@ -184,14 +185,14 @@ pub async fn rollback(
         // A stored text that fails its checksum is passed over, as at start.
         if let Ok(body) = st.store.read(&name, v)
             && st.store.verify(&name, v, &body) != Some(false)
-            && let Ok(l) = crate::engine::build_list(&spec, &body, guard)
+            && let Ok(l) = crate::loader::build_list(&spec, &body, guard)
         {
             previous = Some((l, sha256_hex(&body)));
             break;
         }
     }
     if previous.is_none() {
-        previous = crate::engine::load_list(&spec, guard)
+        previous = crate::loader::load_list(&spec, guard)
             .ok()
             .filter(|l| l.version < current.version)
             .map(|l| (l, st.file_facts(&spec.file).0.unwrap_or_default()));

@@ -11,7 +11,8 @@ use serde_json::{Value, json};
 
 use super::context::{ApiMetrics, ApiState};
 use super::reply::summary;
-use crate::lists::{Guard, List, unix_now};
+use crate::clock::unix_now;
+use crate::lists::{Guard, List};
 
 /// Answers a refused change: counted, and one audit line (client, list, reason).
 pub(super) fn refusal(
@@ -136,7 +137,7 @@ pub(super) async fn commit(
         Arc::clone(&st.shared),
     );
     let diff = match tokio::task::spawn_blocking(move || {
-        crate::engine::background_priority();
+        crate::loader::background_priority();
         match stored {
             Stored::Bytes(b) => store.write(&n2, v2, &b),
             Stored::Temp(tmp) => store.commit_temp(&tmp, &n2, v2, &sha2),
@@ -164,7 +165,7 @@ pub(super) async fn commit(
     let new_version = list.version;
     // The binary snapshot for fast restarts: after the acknowledgement's
     // durability, at background priority.
-    crate::engine::snapshot_in_background(st.store.clone(), list);
+    crate::loader::snapshot_in_background(st.store.clone(), list);
     ApiMetrics::inc(&st.metrics.pushes_accepted);
     tracing::info!(
         target: "audit",

@@ -6,8 +6,8 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use crate::config::ApiSettings;
-use crate::lists::store::{Store, sha256_hex};
 use crate::state::Shared;
+use crate::store::{Store, sha256_hex};
 
 /// Counters of the control plane.
 #[derive(Default, Debug)]

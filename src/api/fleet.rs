@@ -65,7 +65,7 @@ pub(super) async fn publish(
     // the other nodes load it instead of parsing the body.
     let (list, snapshot) = if patch.is_none() && list.kind() == crate::lists::ListKind::Numbers {
         match tokio::task::spawn_blocking(move || {
-            crate::engine::background_priority();
+            crate::loader::background_priority();
             let s = crate::lists::snapshot::encode(&list);
             (list, s)
         })

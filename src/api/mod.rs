@@ -43,8 +43,8 @@ pub use crate::config::{ApiSettings, Client, Operation};
 pub use auth::hash_token;
 pub use context::ApiState;
 
-use crate::lists::store::Store;
 use crate::state::Shared;
+use crate::store::Store;
 
 /// The control API could not be started.
 #[derive(Debug)]

@@ -18,8 +18,9 @@ use super::auth::{authorise, check_signature};
 use super::commit::{Change, Stored, allows_shrink, commit, refusal, shrink_refusal, store_error};
 use super::context::{ApiMetrics, ApiState};
 use super::reply::{err, errors_json, summary};
+use crate::clock::unix_now;
 use crate::config::Operation;
-use crate::lists::{List, ListErrors, ListKind, unix_now};
+use crate::lists::{List, ListErrors, ListKind};
 
 /// What a push's body became on its way in.
 struct Received {
@@ -38,17 +39,17 @@ fn receive(
     spec: &crate::config::ListSpec,
     guard: crate::lists::Guard,
     text: bool,
-    store: &crate::lists::store::Store,
+    store: &crate::store::Store,
     mut rx: tokio::sync::mpsc::Receiver<Bytes>,
 ) -> std::io::Result<Received> {
     use std::io::Write;
-    crate::engine::background_priority();
+    crate::loader::background_priority();
     let (mut file, tmp) = store.begin(&spec.name)?;
     let (to_writer, chunks) = std::sync::mpsc::sync_channel::<Bytes>(16);
     let writer = std::thread::Builder::new()
         .name("push-writer".into())
         .spawn(move || -> std::io::Result<String> {
-            crate::engine::background_priority();
+            crate::loader::background_priority();
             let mut sha = Sha256::new();
             for chunk in chunks {
                 file.write_all(&chunk)?;
@@ -92,7 +93,7 @@ fn receive(
         Some(p) => p
             .finish()
             .map(|parsed| List::from_parsed(parsed, spec.kind, spec.role, spec.bloom)),
-        None => crate::engine::build_list(spec, &whole, guard),
+        None => crate::loader::build_list(spec, &whole, guard),
     };
     Ok(Received { list, sha256, tmp })
 }
@@ -317,7 +318,7 @@ pub async fn list_all(State(st): State<Arc<ApiState>>, headers: HeaderMap) -> Re
     let st2 = Arc::clone(&st);
     // Hashing a big list file takes a while: off the async workers.
     let lists = tokio::task::spawn_blocking(move || {
-        crate::engine::background_priority();
+        crate::loader::background_priority();
         let t = unix_now();
         rt.lists
             .lists()

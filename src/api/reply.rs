@@ -6,7 +6,8 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use serde_json::{Value, json};
 
-use crate::lists::{List, ListErrors, unix_now};
+use crate::clock::unix_now;
+use crate::lists::{List, ListErrors};
 
 pub(super) fn err(status: StatusCode, message: impl Into<String>) -> Response {
     (status, Json(json!({ "error": message.into() }))).into_response()

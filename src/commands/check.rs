@@ -1,27 +1,28 @@
 //! `callscreen check`: one call screened offline, with exactly the daemon's
-//! decision (the same engine, facts and `screen`).
+//! decision (the same loader, facts and `screen`).
 
 use std::process::ExitCode;
 
 use crate::cli::CheckArgs;
-use crate::engine::Engine;
-use crate::lists::{parse_expiry, unix_now};
+use crate::clock::unix_now;
+use crate::lists::parse_expiry;
+use crate::loader::Loaded;
 use crate::report;
 use crate::screen::facts::MAX_PARTS;
 use crate::screen::{CallFacts, RawCall, screen};
 
 pub fn check(a: CheckArgs) -> ExitCode {
-    let engine = match Engine::load(&a.config) {
+    let loaded = match Loaded::load(&a.config) {
         Ok(e) => e,
         Err(e) => {
             eprintln!("{e}");
             return ExitCode::from(2);
         }
     };
-    for s in &engine.skipped {
+    for s in &loaded.skipped {
         eprintln!("warning: optional list skipped: {s}");
     }
-    let policy = &engine.settings.policy;
+    let policy = &loaded.settings.policy;
     let Some(peer) = policy.peer_by_name(&a.peer) else {
         let names: Vec<_> = policy.peers.iter().map(|p| p.name.as_str()).collect();
         eprintln!(
@@ -61,7 +62,7 @@ pub fn check(a: CheckArgs) -> ExitCode {
     }
     facts.burst.number = a.burst.unwrap_or(0);
     facts.burst.block = a.burst_block.unwrap_or(0);
-    let verdict = screen(&facts, &engine.lists, policy);
+    let verdict = screen(&facts, &loaded.lists, policy);
     if a.json {
         println!("{}", report::json(&verdict, &facts, policy));
     } else {

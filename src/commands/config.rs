@@ -9,12 +9,12 @@
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use crate::engine::{Engine, with_stored};
-use crate::lists::store::Store;
-use crate::lists::unix_now;
+use crate::clock::unix_now;
+use crate::loader::{Loaded, with_stored};
+use crate::store::Store;
 
 pub fn check(file: PathBuf) -> ExitCode {
-    let e = match Engine::load(&file) {
+    let e = match Loaded::load(&file) {
         Ok(e) => e,
         Err(e) => {
             eprintln!("{e}");

@@ -502,10 +502,10 @@ fn follow(
         );
         let e = match r {
             Ok(()) => "the call stream closed; reconnecting".to_string(),
-            Err(e) if e.contains(": 403") || e.contains(": 401") => {
+            Err(e) if e.is_auth() => {
                 format!("rejected callers need a token with the calls operation ({e})")
             }
-            Err(e) => e,
+            Err(e) => e.to_string(),
         };
         if let Ok(mut r) = rejects.lock() {
             r.error = Some(e);

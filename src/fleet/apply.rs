@@ -14,29 +14,40 @@ use std::time::Duration;
 use futures_util::StreamExt;
 use tokio::io::AsyncReadExt;
 
-use super::core::{Applied, Body, Fleet, lock};
 use super::head::Head;
 use super::link::Link;
+use super::node::{Applied, Body, Fleet, lock};
 use crate::config::ListSpec;
 use crate::lists::delta::Delta;
-use crate::lists::store::sha256_hex;
 use crate::lists::{Guard, List};
+use crate::store::sha256_hex;
 
 /// The largest object a node reads (a 10-million-number list is 124 MB).
 const MAX_OBJECT: u64 = 1 << 30;
 
-pub async fn watch(fleet: &Arc<Fleet>, link: &Arc<Link>) {
+/// Why a watch of the heads ended: what the connection loop acts on.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum WatchEnd {
+    /// NATS timed out (the watch could not be made, or a newer head was not
+    /// delivered): the connection is made anew.
+    TimedOut,
+    /// The client reconnected, the watch broke or its stream ended: watched
+    /// again on the same connection.
+    Ended,
+}
+
+pub async fn watch(fleet: &Arc<Fleet>, link: &Arc<Link>) -> WatchEnd {
     let made =
         tokio::time::timeout(Duration::from_secs(10), link.heads.watch_with_history(">")).await;
     let mut w = match made {
         Ok(Ok(w)) => w,
         Ok(Err(e)) => {
             tracing::debug!("fleet: cannot watch the heads yet: {e}");
-            return;
+            return WatchEnd::Ended;
         }
         Err(_) => {
             fleet.set_error(Some("watching the heads timed out".into()));
-            return;
+            return WatchEnd::TimedOut;
         }
     };
     let mut check = tokio::time::interval(Duration::from_secs(5));
@@ -46,7 +57,7 @@ pub async fn watch(fleet: &Arc<Fleet>, link: &Arc<Link>) {
         let next = tokio::select! {
             n = w.next() => n,
             // Watched again from the newest heads after a reconnection.
-            () = fleet.reconnected.notified() => return,
+            () = fleet.reconnected.notified() => return WatchEnd::Ended,
             _ = check.tick() => {
                 // A watch whose consumer sat on a server that went away may
                 // wait without an error: the heads are read directly, and a
@@ -55,7 +66,7 @@ pub async fn watch(fleet: &Arc<Fleet>, link: &Arc<Link>) {
                 let behind = behind(fleet, link).await;
                 if behind && behind_before {
                     fleet.set_error(Some("a newer head was not delivered: the watch timed out".into()));
-                    return;
+                    return WatchEnd::TimedOut;
                 }
                 behind_before = behind;
                 // A head seen but not applied (its object missing for a
@@ -72,13 +83,13 @@ pub async fn watch(fleet: &Arc<Fleet>, link: &Arc<Link>) {
             }
         };
         let Some(e) = next else {
-            return;
+            return WatchEnd::Ended;
         };
         let entry = match e {
             Ok(e) => e,
             Err(e) => {
                 tracing::debug!("fleet: the watch of the heads broke: {e}");
-                return;
+                return WatchEnd::Ended;
             }
         };
         if entry.operation != async_nats::jetstream::kv::Operation::Put {
@@ -452,7 +463,7 @@ async fn swap_then_store(
         head.version,
     );
     let stored = tokio::task::spawn_blocking(move || {
-        crate::engine::background_priority();
+        crate::loader::background_priority();
         let text = text.make(&b2);
         if sha256_hex(&text) != want {
             return Err("the delta applied here does not give the head's sha256".to_string());
@@ -468,7 +479,7 @@ async fn swap_then_store(
         undo(fleet, before);
         return Err(e);
     }
-    crate::engine::snapshot_in_background(fleet.store.clone(), list);
+    crate::loader::snapshot_in_background(fleet.store.clone(), list);
     Ok(())
 }
 
@@ -482,8 +493,8 @@ fn with_role(mut l: List, spec: &ListSpec) -> List {
 async fn build(spec: &ListSpec, body: Vec<u8>, guard: Guard) -> Result<(List, Vec<u8>), String> {
     let spec = spec.clone();
     tokio::task::spawn_blocking(move || {
-        crate::engine::background_priority();
-        crate::engine::build_list(&spec, &body, guard).map(|l| (l, body))
+        crate::loader::background_priority();
+        crate::loader::build_list(&spec, &body, guard).map(|l| (l, body))
     })
     .await
     .map_err(|e| e.to_string())?
@@ -534,7 +545,7 @@ async fn obtain(
             let n = bytes.len();
             let (name, version) = (head.list.clone(), head.version);
             let (loaded, bytes) = tokio::task::spawn_blocking(move || {
-                crate::engine::background_priority();
+                crate::loader::background_priority();
                 let l = crate::lists::snapshot::decode(&bytes)
                     .filter(|l| l.name == name && l.version == version);
                 (l, bytes)
@@ -563,7 +574,7 @@ async fn obtain(
     if fast && let Some(cur) = current.filter(|c| c.version == p.base_version) {
         let (d2, bloom) = (d.clone(), spec.bloom);
         let made = tokio::task::spawn_blocking(move || {
-            crate::engine::background_priority();
+            crate::loader::background_priority();
             crate::lists::delta::patch(&cur, &d2, bloom, guard)
         })
         .await
@@ -624,7 +635,7 @@ async fn patch(
 ) -> Result<Option<crate::lists::delta::Patched>, String> {
     let (base, d, bloom, want) = (Arc::clone(base), d.clone(), spec.bloom, sha.to_string());
     tokio::task::spawn_blocking(move || {
-        crate::engine::background_priority();
+        crate::loader::background_priority();
         let p = crate::lists::delta::apply(&base, &d, bloom, guard).ok()?;
         (p.sha256 == want).then_some(p)
     })
@@ -684,7 +695,7 @@ async fn store(
     .map_err(|e| e.to_string())
     .and_then(|r| r.map_err(|e| format!("cannot store it in the state directory: {e}")))?;
     if !had_snapshot {
-        crate::engine::snapshot_in_background(fleet.store.clone(), Arc::clone(list));
+        crate::loader::snapshot_in_background(fleet.store.clone(), Arc::clone(list));
     }
     Ok(())
 }

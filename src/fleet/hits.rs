@@ -13,8 +13,8 @@ use std::time::Duration;
 use futures_util::StreamExt;
 use serde::{Deserialize, Serialize};
 
-use super::core::Fleet;
 use super::link::Link;
+use super::node::Fleet;
 use crate::state::hits::Count;
 
 /// Entries per answer part (about 80 bytes each as JSON: well under NATS'
@@ -193,7 +193,7 @@ pub async fn serve(fleet: Arc<Fleet>, link: Arc<Link>, mut sub: async_nats::Subs
         let f = Arc::clone(&fleet);
         // Walking a large list's entries: off the async workers.
         let own = tokio::task::spawn_blocking(move || {
-            crate::engine::background_priority();
+            crate::loader::background_priority();
             f.own_hits(&ask.list, ask.since)
         })
         .await;

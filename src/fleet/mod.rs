@@ -9,7 +9,7 @@
 //! catches up once NATS is back. Each node publishes a heartbeat with the
 //! versions it serves.
 //!
-//! - `core`: the fleet's state on this node;
+//! - `node`: the fleet's state on this node;
 //! - `head`: a list's head and how a push is decided against it;
 //! - `link`: the connection, the buckets, the server version check;
 //! - `publish`: a push, a patch or a rollback made a head;
@@ -18,10 +18,10 @@
 //! - `hits`: hits per list entry summed over the nodes (asked live).
 
 mod apply;
-mod core;
 mod head;
 mod hits;
 mod link;
+mod node;
 mod publish;
 mod view;
 
@@ -32,14 +32,14 @@ use std::time::Duration;
 
 use arc_swap::ArcSwapOption;
 
-pub use self::core::{Applied, Body, Fleet};
 pub use head::{Head, PatchRef};
 pub use hits::FleetHits;
+pub use node::{Applied, Body, Fleet};
 pub use publish::{Publish, PublishError, Published};
 
 use crate::config::FleetSettings;
-use crate::lists::store::Store;
 use crate::state::Shared;
+use crate::store::Store;
 use link::Link;
 
 impl Fleet {
@@ -107,8 +107,11 @@ async fn run(fleet: Arc<Fleet>) {
     let mut link = link;
     let mut timeouts = 0;
     loop {
-        apply::watch(&fleet, &link).await;
-        let timed_out = fleet.last_error().is_some_and(|e| e.contains("timed out"));
+        // The watch says when NATS timed out; an apply's error is still a
+        // string (the list-versions issue types the apply's refusals), read
+        // for the same cause after a watch that broke.
+        let timed_out = apply::watch(&fleet, &link).await == apply::WatchEnd::TimedOut
+            || fleet.last_error().is_some_and(|e| e.contains("timed out"));
         timeouts = if timed_out { timeouts + 1 } else { 0 };
         tokio::time::sleep(Duration::from_secs(if timed_out { 2 } else { 1 })).await;
         // Requests that time out after a server left the cluster: a new

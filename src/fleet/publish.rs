@@ -12,11 +12,12 @@ use std::sync::Arc;
 use async_nats::jetstream::kv;
 use futures_util::StreamExt;
 
-use super::core::{Body, Fleet, Pending, lock};
 use super::head::Against;
 use super::head::{Head, PatchRef};
 use super::link::Link;
-use crate::lists::{List, unix_now};
+use super::node::{Body, Fleet, Pending, lock};
+use crate::clock::unix_now;
+use crate::lists::List;
 
 /// A push that one node's checks accepted.
 pub struct Publish {

@@ -10,9 +10,9 @@ use futures_util::StreamExt;
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
-use super::core::{Fleet, lock};
 use super::link::Link;
-use crate::lists::unix_now;
+use super::node::{Fleet, lock};
+use crate::clock::unix_now;
 
 #[derive(Serialize, Deserialize)]
 struct Beat {

@@ -7,9 +7,9 @@ use std::sync::atomic::AtomicUsize;
 use std::sync::{Arc, OnceLock};
 use std::time::Instant;
 
-use super::admit::Unknowns;
 use super::cache::RetransmitCache;
 use super::hops::Hops;
+use super::ingress::Unknowns;
 use super::links::Links;
 use crate::keys::TokenKey;
 use crate::screen::passport::StirCheck;

@@ -4,29 +4,9 @@
 //! `state`; the daemon (`crate::daemon`) starts it beside the API.
 //!
 //! A message flows one way down these files, each calling only the ones
-//! below it:
-//!
-//! - `udp`, `tcp`: the transports; they receive, hand each message to a
-//!   handler and send what it says (TCP also carries SIP over TLS, inbound
-//!   and to `sips:` next hops, and keeps proxy mode's outbound connections);
-//! - `handler`: one message in: scanned, ingress found, request read or
-//!   refused, admitted, then handed to one of the modes;
-//! - `admit`: whether an INVITE is screened, shed (its peer over its rate
-//!   limit, or too long in the queue) or answered otherwise; emergency
-//!   calls always screened;
-//! - `redirect`, `proxy`: the two modes (answer every INVITE; or forward it,
-//!   relay responses and answer only rejections);
-//! - `stir`: a signed INVITE parked for STIR/SHAKEN verification (`[stir]`)
-//!   and handed back to a handler (`handler::resume`) with the outcome;
-//! - `decide`: screening facts from the request, the decision (failing
-//!   open), the call counted and its NOC line written;
-//! - `answer`: what to do after a message, and the responses callscreen
-//!   sends itself;
-//! - `callpath`: what the call path keeps beside the shared state;
-//! - `links`, `hops`, `cache`, `ingress`, `noc`, `warn`: proxy mode's sockets
-//!   and connections, next-hop health, recent answers for retransmissions,
-//!   which peer a request came from, the NOC line and the log writer, the
-//!   warn action's announcement URI and token.
+//! after it in the order `docs/layout.md` writes (and `tests/layering.rs`
+//! checks): the transports, the handler, admission, the two modes, STIR,
+//! the decision and the answer, then what they all use.
 //!
 //! This file starts it all: `start` binds and spawns, `Sip::report` logs
 //! what is summed per interval, the health probes run here.

@@ -14,7 +14,7 @@ use super::ingress::Ingress;
 use super::noc;
 use super::stir;
 use super::warn::Warned;
-use crate::lists::unix_now;
+use crate::clock::unix_now;
 use crate::screen::Action;
 use crate::sip::facts::CallerIds;
 use crate::sip::{Message, Method, Request};

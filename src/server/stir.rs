@@ -93,7 +93,7 @@ pub fn step(req: &Request<'_>, key: u64, cx: &Cx<'_>) -> Step {
         // answers, with no task in between.
         let v = Arc::clone(&verifier);
         let job: crate::stir::Job = Box::new(move || {
-            let check = v.verify(&cert, &token, crate::lists::unix_now());
+            let check = v.verify(&cert, &token, crate::clock::unix_now());
             resume(&cp, parked, check);
             cp.parked.fetch_sub(1, Ordering::Relaxed);
         });
@@ -105,7 +105,7 @@ pub fn step(req: &Request<'_>, key: u64, cx: &Cx<'_>) -> Step {
         return Step::Parked;
     }
     rt.spawn(async move {
-        let now = crate::lists::unix_now();
+        let now = crate::clock::unix_now();
         let check = verifier.check(token, x5u, &cfg, now, parked.t0).await;
         resume(&cp, parked, check);
         cp.parked.fetch_sub(1, Ordering::Relaxed);

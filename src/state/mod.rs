@@ -1,5 +1,5 @@
 //! What the call path and the control plane share: the configuration and
-//! lists in force (one snapshot, swapped whole on a reload or a push),
+//! lists in force (one `Runtime`, swapped whole on a reload or a push),
 //! readiness, and the counters that `/metrics` shows. Below both `server`
 //! and `api`, which read it and never each other.
 
@@ -20,7 +20,7 @@ pub use hits::Hits;
 use crate::config::Settings;
 use crate::lists::{List, ListSet};
 
-/// One consistent snapshot: a call uses the one it started with.
+/// The settings and lists in force, consistent: a call uses the one it started with.
 pub struct Runtime {
     pub settings: Settings,
     pub lists: ListSet,
@@ -224,7 +224,7 @@ impl Shared {
     }
 
     /// Swaps one list in with one atomic store (calls in flight keep the
-    /// snapshot they started with) and hands back the snapshot it replaced,
+    /// runtime they started with) and hands back the runtime it replaced,
     /// for the caller to free off the call path.
     pub fn swap_list(&self, list: Arc<List>) -> Arc<Runtime> {
         let before = self.runtime.load_full();
@@ -235,7 +235,7 @@ impl Shared {
         before
     }
 
-    /// Swaps a list in (as [`Shared::swap_list`]) and frees the snapshot it
+    /// Swaps a list in (as [`Shared::swap_list`]) and frees the runtime it
     /// replaced two seconds later, on the runtime's side, once calls that may
     /// still hold it are long done; never on a call's thread. Inside tokio.
     pub fn install(&self, list: Arc<List>) {
@@ -258,7 +258,7 @@ impl Shared {
 
     /// After a swap: the entries that left the list lose their hit counts,
     /// now, so that a version right after cannot race with it; the replaced
-    /// snapshot is freed later.
+    /// runtime is freed later.
     fn retire(&self, before: Arc<Runtime>, name: &str, removed: Vec<crate::lists::Target>) {
         for t in removed {
             self.hits.forget(name, &t);

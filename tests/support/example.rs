@@ -33,10 +33,10 @@ pub fn example_handler() -> Handler {
     std::fs::write(&cfg, text).expect("a temporary file");
     let settings = callscreen::config::load(&cfg).expect("the example configuration loads");
     let _ = std::fs::remove_file(&cfg);
-    let started = callscreen::engine::Engine::start(settings, None).expect("the engine starts");
+    let started = callscreen::loader::Loaded::start(settings, None).expect("the example loads");
     let shared = callscreen::state::Shared::new(callscreen::state::Runtime {
-        settings: started.engine.settings,
-        lists: started.engine.lists,
+        settings: started.loaded.settings,
+        lists: started.loaded.lists,
     });
     shared
         .ready

@@ -482,7 +482,7 @@ pub fn http(
 /// The [api] section the load and crash tests use: one client with every
 /// list and read/replace.
 /// An API with one all-lists client. These tests replace lists wholesale on
-/// purpose, so the shrink guard is off (`tests/api_store.rs` tests it).
+/// purpose, so the shrink guard is off (`tests/e2e/api/store.rs` tests it).
 pub fn ops_api_config(state: &Path, udp_threads: usize, token: &str) -> String {
     format!(
         "[sip]\nudp = [\"127.0.0.1:0\"]\ntcp = [\"127.0.0.1:0\"]\nudp_threads = {udp_threads}\n\

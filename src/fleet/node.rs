@@ -1,0 +1,144 @@
+//! The fleet's state on this node: the connection once made, the heads as
+//! last seen, what this node applied, the bodies of its own pushes waiting
+//! for their heads, and its last error. Below every other file of `fleet`.
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+
+use arc_swap::ArcSwapOption;
+
+use super::head::Head;
+use super::link::Link;
+use crate::config::FleetSettings;
+use crate::lists::List;
+use crate::state::Shared;
+use crate::store::Store;
+
+/// A body pushed through this node, waiting for its own head to come back
+/// from the watch, so that this node does not fetch what it already has.
+pub enum Body {
+    /// A temporary file in the store, written and fsynced.
+    Temp(PathBuf),
+    Bytes(Vec<u8>),
+}
+
+pub struct Pending {
+    pub list: List,
+    pub body: Body,
+    /// The list's snapshot, made once for the fleet and stored here too.
+    pub snapshot: Option<Vec<u8>>,
+}
+
+/// What this node applied of a list: the head's revision, version, sha256.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Applied {
+    pub revision: u64,
+    pub version: u64,
+    pub sha256: String,
+}
+
+pub struct Fleet {
+    pub settings: FleetSettings,
+    pub(super) shared: Arc<Shared>,
+    pub(super) store: Store,
+    pub(super) link: ArcSwapOption<Link>,
+    /// The heads as last seen, by list: (revision, head).
+    pub(super) heads: Mutex<HashMap<String, (u64, Head)>>,
+    pub(super) applied: Mutex<HashMap<String, Applied>>,
+    /// Bumped after every apply, for pushes waiting for theirs.
+    pub(super) applied_tx: tokio::sync::watch::Sender<u64>,
+    pub(super) pending: Mutex<HashMap<String, Pending>>,
+    /// The sha256 of heads whose snapshot failed its confirmation: applied
+    /// from their body only, checked first, from then on.
+    pub(super) distrusted: Mutex<std::collections::HashSet<String>>,
+    /// The last apply or connection error, for the heartbeat and `/readyz`.
+    pub(super) last_error: Mutex<Option<String>>,
+    pub apply_failures: AtomicU64,
+    pub applies: AtomicU64,
+    /// One apply at a time.
+    pub(super) apply_lock: tokio::sync::Mutex<()>,
+    /// Notified when the NATS connection comes back.
+    pub(super) reconnected: Arc<tokio::sync::Notify>,
+}
+
+pub(super) fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+impl Fleet {
+    /// Whether NATS is connected now.
+    pub fn connected(&self) -> bool {
+        self.link.load().as_ref().is_some_and(|l| l.connected())
+    }
+
+    pub fn last_error(&self) -> Option<String> {
+        lock(&self.last_error).clone()
+    }
+
+    pub(super) fn set_error(&self, e: Option<String>) {
+        *lock(&self.last_error) = e;
+    }
+
+    /// Per list: whether the head in the fleet differs from what this node
+    /// serves (lagging).
+    pub fn lag(&self) -> Vec<(String, bool)> {
+        let heads = lock(&self.heads);
+        let applied = lock(&self.applied);
+        let mut out: Vec<(String, bool)> = heads
+            .iter()
+            .map(|(name, (_, h))| {
+                let lagging = applied.get(name).is_none_or(|a| a.sha256 != h.sha256);
+                (name.clone(), lagging)
+            })
+            .collect();
+        out.sort();
+        out
+    }
+
+    pub(super) fn note_applied(&self, list: &str, a: Applied) {
+        lock(&self.applied).insert(list.to_string(), a);
+        self.applied_tx.send_modify(|n| *n += 1);
+    }
+
+    /// The sha256 of a list's version this node applied from the fleet.
+    pub fn applied_sha(&self, list: &str, version: u64) -> Option<String> {
+        lock(&self.applied)
+            .get(list)
+            .filter(|a| a.version == version)
+            .map(|a| a.sha256.clone())
+    }
+
+    /// The revision of a list's head this node applied.
+    pub(super) fn applied_revision(&self, list: &str) -> u64 {
+        lock(&self.applied).get(list).map_or(0, |a| a.revision)
+    }
+
+    /// Waits until this node has applied `list` at `revision` or later (or
+    /// the timeout passes): true when it has.
+    pub async fn wait_applied(
+        &self,
+        list: &str,
+        revision: u64,
+        within: std::time::Duration,
+    ) -> bool {
+        let mut rx = self.applied_tx.subscribe();
+        let deadline = tokio::time::Instant::now() + within;
+        loop {
+            if self.applied_revision(list) >= revision {
+                return true;
+            }
+            if tokio::time::timeout_at(deadline, rx.changed())
+                .await
+                .is_err()
+            {
+                return self.applied_revision(list) >= revision;
+            }
+        }
+    }
+
+    pub fn applies_total(&self) -> u64 {
+        self.applies.load(Ordering::Relaxed)
+    }
+}

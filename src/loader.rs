@@ -1,0 +1,377 @@
+//! Loading a configuration and its seed lists into what screening needs: the
+//! validated [`Settings`] (with the policy) and the first [`ListSet`].
+//! `callscreen check` and the daemon load through here, so they decide alike.
+
+use std::fmt;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use crate::config::{self, ConfigErrors, ListSpec, Settings};
+use crate::lists::{Guard, List, ListErrors, ListKind, ListSet, parse};
+
+/// Why a list could not be loaded.
+#[derive(Debug)]
+pub enum ListLoadError {
+    Read {
+        file: PathBuf,
+        error: std::io::Error,
+    },
+    Invalid {
+        file: PathBuf,
+        errors: ListErrors,
+    },
+    WrongName {
+        file: PathBuf,
+        expected: String,
+        found: String,
+    },
+}
+
+impl fmt::Display for ListLoadError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ListLoadError::Read { file, error } => {
+                write!(f, "{}: cannot read the list: {error}", file.display())
+            }
+            ListLoadError::Invalid { file, errors } => {
+                for (i, e) in errors.errors.iter().enumerate() {
+                    if i > 0 {
+                        f.write_str("\n")?;
+                    }
+                    match (e.line, e.entry) {
+                        (Some(l), None) => write!(f, "{}:{l}: {}", file.display(), e.message)?,
+                        _ => write!(f, "{}: {e}", file.display())?,
+                    }
+                }
+                if errors.total > errors.errors.len() {
+                    write!(
+                        f,
+                        "\n{}: … and {} more",
+                        file.display(),
+                        errors.total - errors.errors.len()
+                    )?;
+                }
+                Ok(())
+            }
+            ListLoadError::WrongName {
+                file,
+                expected,
+                found,
+            } => write!(
+                f,
+                "{}:1: the header names list {found:?}, but the config loads this file as {expected:?}; fix the header or the config's lists.name",
+                file.display()
+            ),
+        }
+    }
+}
+
+/// Why the configuration and its lists could not be loaded.
+#[derive(Debug)]
+pub enum LoadError {
+    Config(ConfigErrors),
+    Lists(Vec<ListLoadError>),
+}
+
+impl fmt::Display for LoadError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            LoadError::Config(e) => write!(f, "{e}"),
+            LoadError::Lists(v) => {
+                for (i, e) in v.iter().enumerate() {
+                    if i > 0 {
+                        f.write_str("\n")?;
+                    }
+                    write!(f, "{e}")?;
+                }
+                Ok(())
+            }
+        }
+    }
+}
+
+impl std::error::Error for LoadError {}
+
+/// Reads, checks and builds one list from its seed file.
+pub fn load_list(spec: &ListSpec, guard: Guard) -> Result<List, ListLoadError> {
+    let file = || spec.file.clone();
+    let body = std::fs::read(&spec.file).map_err(|error| ListLoadError::Read {
+        file: file(),
+        error,
+    })?;
+    let list = build_list(spec, &body, guard).map_err(|errors| ListLoadError::Invalid {
+        file: file(),
+        errors,
+    })?;
+    if list.name != spec.name {
+        return Err(ListLoadError::WrongName {
+            file: file(),
+            expected: spec.name.clone(),
+            found: list.name,
+        });
+    }
+    Ok(list)
+}
+
+/// Lowers the calling thread's CPU priority (nice 19): list parsing and
+/// building run on control-plane threads that must never take a core from
+/// the call path. Linux only; elsewhere a no-op.
+pub fn background_priority() {
+    #[cfg(target_os = "linux")]
+    // SAFETY: plain system calls on the calling thread.
+    unsafe {
+        let tid = libc::syscall(libc::SYS_gettid) as libc::id_t;
+        libc::setpriority(libc::PRIO_PROCESS, tid, 19);
+    }
+}
+
+/// Parses and builds a list body (a seed file, a push, a stored version) of
+/// the kind its spec says.
+pub fn build_list(spec: &ListSpec, body: &[u8], guard: Guard) -> Result<List, ListErrors> {
+    if spec.kind == ListKind::Companies {
+        Ok(List::from_companies(crate::lists::companies::parse(
+            body, guard,
+        )?))
+    } else {
+        Ok(List::from_parsed(
+            parse(body, spec.kind, guard)?,
+            spec.kind,
+            spec.role,
+            spec.bloom,
+        ))
+    }
+}
+
+/// What the state directory gave at start, besides the lists.
+#[derive(Default)]
+pub struct FromStore {
+    /// Stored files that failed verification (a text whose checksum does
+    /// not match, a snapshot whose own does not) and were passed over.
+    pub rejected: u64,
+    /// Lists loaded from their stored text for want of a snapshot: the
+    /// snapshot to rebuild, off the call path, for the next fast start.
+    pub without_snapshot: Vec<Arc<List>>,
+}
+
+/// Replaces seed lists with newer versions from the store of pushed lists
+/// (a pushed version always wins over an older seed file). Each stored
+/// version is verified: the snapshot by its SHA-256 trailer, the text by the
+/// checksum stored beside it; one that fails is logged, counted and passed
+/// over for the one before it (or the seed).
+pub fn with_stored(lists: &ListSet, settings: &Settings, store: &crate::store::Store) -> ListSet {
+    let (mut out, mut tally) = (lists.clone(), FromStore::default());
+    for spec in &settings.lists {
+        let current = lists.get(&spec.name).map(|l| l.version);
+        if let Some(l) = stored_newer(spec, current, settings, store, &mut tally) {
+            out = out.with_list(l);
+        }
+    }
+    out
+}
+
+/// The newest stored version of a list newer than `than` that loads and
+/// verifies (each one that does not is logged and counted in `out`); one
+/// loaded from its text is added to `out.without_snapshot`.
+fn stored_newer(
+    spec: &ListSpec,
+    than: Option<u64>,
+    settings: &Settings,
+    store: &crate::store::Store,
+    out: &mut FromStore,
+) -> Option<Arc<List>> {
+    for v in store.versions(&spec.name).ok()? {
+        if than.is_some_and(|c| c >= v) {
+            break;
+        }
+        // The binary snapshot if it verifies, else the stored text.
+        let snap = store.read_snapshot(&spec.name, v).and_then(|b| {
+                let l = crate::lists::snapshot::decode(&b);
+                if l.is_none() {
+                    out.rejected += 1;
+                    tracing::warn!(list = %spec.name, version = v, "stored snapshot damaged (checksum): rebuilding from the stored text");
+                }
+                l
+            });
+        let snap = snap.filter(|l| l.role == spec.role && spec.kind == ListKind::Numbers);
+        let from_snapshot = snap.is_some();
+        let loaded = match snap {
+            Some(l) => Ok(l),
+            None => store
+                .read(&spec.name, v)
+                .map_err(|e| e.to_string())
+                .and_then(|b| match store.verify(&spec.name, v, &b) {
+                    Some(false) => Err(
+                        "its checksum does not match: the file is damaged or cut short".to_string(),
+                    ),
+                    _ => build_list(spec, &b, settings.guard).map_err(|e| e.to_string()),
+                }),
+        };
+        match loaded {
+            Ok(l) if l.name == spec.name && l.version == v => {
+                tracing::info!(list = %spec.name, version = v, seed = than.unwrap_or(0), "pushed version loaded from the state directory");
+                let l = Arc::new(l);
+                if !from_snapshot && spec.kind == ListKind::Numbers {
+                    out.without_snapshot.push(Arc::clone(&l));
+                }
+                return Some(l);
+            }
+            Ok(_) => {
+                out.rejected += 1;
+                tracing::warn!(list = %spec.name, version = v, "stored file does not hold that list and version; skipped")
+            }
+            Err(e) => {
+                out.rejected += 1;
+                tracing::warn!(list = %spec.name, version = v, "stored version unusable, trying the one before: {e}")
+            }
+        }
+    }
+    None
+}
+
+/// The version a v1 text seed file's header names, from its first line
+/// alone; `None` for a JSON or companies seed, or one that cannot be read.
+fn seed_header_version(spec: &ListSpec) -> Option<u64> {
+    use std::io::{BufRead, Read};
+    if spec.kind == ListKind::Companies {
+        return None;
+    }
+    let f = std::fs::File::open(&spec.file).ok()?;
+    let mut line = Vec::new();
+    std::io::BufReader::new(f.take(512))
+        .read_until(b'\n', &mut line)
+        .ok()?;
+    let (name, version) =
+        crate::lists::format::parse_header(std::str::from_utf8(&line).ok()?).ok()?;
+    (name == spec.name).then_some(version)
+}
+
+/// What a daemon starts with: the loaded configuration (its lists the seeds, or newer
+/// stored versions in their place) and what the state directory gave.
+pub struct Started {
+    pub loaded: Loaded,
+    pub from_store: FromStore,
+}
+
+/// A configuration with its lists loaded.
+pub struct Loaded {
+    pub settings: Settings,
+    pub lists: ListSet,
+    /// Optional lists whose file could not be loaded (the daemon runs without them).
+    pub skipped: Vec<ListLoadError>,
+    /// Lists kept from those in force at a reload, their seed not parsed
+    /// because its header names an older version: (name, the seed's
+    /// version, the version kept).
+    pub kept: Vec<(String, u64, u64)>,
+}
+
+impl Loaded {
+    /// Loads the config file and every list it names. A required list that
+    /// cannot be loaded is an error; an optional one is skipped and reported.
+    pub fn load(path: &Path) -> Result<Loaded, LoadError> {
+        let settings = config::load(path).map_err(LoadError::Config)?;
+        Loaded::start(settings, None).map(|s| s.loaded)
+    }
+
+    /// Loads the config file and its lists for a reload beside `running`,
+    /// the lists in force: a seed whose header names a version older than
+    /// the running list's is not parsed, and the running list is kept (a
+    /// reload on a node serving a pushed list of millions does not parse a
+    /// superseded seed of millions).
+    pub fn reload(path: &Path, running: &ListSet) -> Result<Loaded, LoadError> {
+        let settings = config::load(path).map_err(LoadError::Config)?;
+        Loaded::load_lists(settings, None, Some(running)).map(|s| s.loaded)
+    }
+
+    /// Loads the lists of `settings` for a start. With a state directory, a
+    /// list whose store holds a version newer than its seed file's header
+    /// names is loaded from the store and its seed is not parsed (a restart
+    /// with ten million pushed numbers reads their snapshot, not a seed);
+    /// otherwise from the seed, replaced by a newer stored version if one
+    /// loads. A required seed that cannot be loaded, with no stored version
+    /// newer than its header, is an error.
+    pub fn start(
+        settings: Settings,
+        store: Option<&crate::store::Store>,
+    ) -> Result<Started, LoadError> {
+        Loaded::load_lists(settings, store, None)
+    }
+
+    fn load_lists(
+        settings: Settings,
+        store: Option<&crate::store::Store>,
+        running: Option<&ListSet>,
+    ) -> Result<Started, LoadError> {
+        let mut lists = Vec::new();
+        let mut errors = Vec::new();
+        let mut skipped = Vec::new();
+        let mut kept = Vec::new();
+        let mut stored = FromStore::default();
+        for spec in &settings.lists {
+            let header = (store.is_some() || running.is_some())
+                .then(|| seed_header_version(spec))
+                .flatten();
+            if let (Some(v), Some(old)) = (header, running.and_then(|r| r.get(&spec.name)))
+                && old.version > v
+            {
+                kept.push((spec.name.clone(), v, old.version));
+                lists.push(Arc::clone(old));
+                continue;
+            }
+            if let (Some(st), Some(v)) = (store, header)
+                && let Some(l) = stored_newer(spec, Some(v), &settings, st, &mut stored)
+            {
+                lists.push(l);
+                continue;
+            }
+            match load_list(spec, settings.guard) {
+                Ok(l) => {
+                    // Versions newer than the header were tried above.
+                    let newer = match (store, header) {
+                        (Some(st), None) => {
+                            stored_newer(spec, Some(l.version), &settings, st, &mut stored)
+                        }
+                        _ => None,
+                    };
+                    lists.push(newer.unwrap_or_else(|| Arc::new(l)));
+                }
+                Err(e) if spec.required => errors.push(e),
+                // An optional list without its seed: any stored version.
+                Err(e) => match (store, header) {
+                    (Some(st), None) => {
+                        match stored_newer(spec, None, &settings, st, &mut stored) {
+                            Some(l) => lists.push(l),
+                            None => skipped.push(e),
+                        }
+                    }
+                    _ => skipped.push(e),
+                },
+            }
+        }
+        if !errors.is_empty() {
+            return Err(LoadError::Lists(errors));
+        }
+        Ok(Started {
+            loaded: Loaded {
+                settings,
+                lists: ListSet::new(lists),
+                skipped,
+                kept,
+            },
+            from_store: stored,
+        })
+    }
+}
+
+/// Writes a list's binary snapshot (for fast restarts) at background
+/// priority, off the caller's task; a failure is logged (the text version
+/// is parsed at the next start instead). Inside tokio.
+pub fn snapshot_in_background(store: crate::store::Store, list: std::sync::Arc<List>) {
+    tokio::task::spawn_blocking(move || {
+        background_priority();
+        if let Some(bytes) = crate::lists::snapshot::encode(&list)
+            && let Err(e) = store.write_snapshot(&list.name, list.version, &bytes)
+        {
+            tracing::warn!(list = %list.name, "snapshot not written (the text version will be parsed at start): {e}");
+        }
+    });
+}

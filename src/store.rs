@@ -1,0 +1,257 @@
+//! The on-disk store of pushed lists, in the state directory (systemd's
+//! `StateDirectory`). Each accepted version is one file,
+//! `<name>.<version>.list`, holding the pushed body as it came (v1 text, JSON,
+//! or a companies file). Nothing acknowledged is lost and nothing is torn:
+//! a version is written to a temporary file, fsynced, renamed into place, and
+//! the directory fsynced, before the push is acknowledged; a file is never
+//! modified in place. The newest few versions of each list are kept (for
+//! rollback); older ones are removed.
+
+use std::fs::{self, File};
+use std::io::{self, Write};
+use std::path::{Path, PathBuf};
+
+pub use crate::lists::sha256_hex;
+
+/// Versions kept per list.
+pub const KEEP_VERSIONS: usize = 5;
+
+#[derive(Clone, Debug)]
+pub struct Store {
+    dir: PathBuf,
+}
+
+impl Store {
+    /// Opens (creating) the store in `dir`.
+    pub fn open(dir: &Path) -> io::Result<Store> {
+        fs::create_dir_all(dir)?;
+        Ok(Store {
+            dir: dir.to_path_buf(),
+        })
+    }
+
+    /// The store in `dir` if it exists (nothing is created: for reading
+    /// what a start would load, as `config check` does).
+    pub fn existing(dir: &Path) -> Option<Store> {
+        dir.is_dir().then(|| Store {
+            dir: dir.to_path_buf(),
+        })
+    }
+
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    fn file(&self, name: &str, version: u64) -> PathBuf {
+        self.dir.join(format!("{name}.{version}.list"))
+    }
+
+    /// The stored versions of a list, newest first.
+    pub fn versions(&self, name: &str) -> io::Result<Vec<u64>> {
+        let prefix = format!("{name}.");
+        let mut v: Vec<u64> = fs::read_dir(&self.dir)?
+            .filter_map(Result::ok)
+            .filter_map(|e| {
+                let f = e.file_name().into_string().ok()?;
+                let rest = f.strip_prefix(&prefix)?.strip_suffix(".list")?;
+                rest.parse().ok()
+            })
+            .collect();
+        v.sort_unstable_by(|a, b| b.cmp(a));
+        Ok(v)
+    }
+
+    /// The file of a stored version, if it is stored.
+    pub fn file_of(&self, name: &str, version: u64) -> Option<PathBuf> {
+        let f = self.file(name, version);
+        f.exists().then_some(f)
+    }
+
+    /// The body of a stored version.
+    pub fn read(&self, name: &str, version: u64) -> io::Result<Vec<u8>> {
+        fs::read(self.file(name, version))
+    }
+
+    fn sum_file(&self, name: &str, version: u64) -> PathBuf {
+        self.dir.join(format!("{name}.{version}.sha256"))
+    }
+
+    /// The SHA-256 (hex) stored beside a version when it was written.
+    pub fn sha256_of(&self, name: &str, version: u64) -> Option<String> {
+        fs::read_to_string(self.sum_file(name, version))
+            .ok()
+            .map(|s| s.trim().to_string())
+            .filter(|s| s.len() == 64)
+    }
+
+    /// Whether a stored version's text is whole: its SHA-256 against the one
+    /// stored beside it when it was written. `None`: no checksum (a version
+    /// stored before checksums were kept).
+    pub fn verify(&self, name: &str, version: u64, body: &[u8]) -> Option<bool> {
+        let want = fs::read_to_string(self.sum_file(name, version)).ok()?;
+        Some(want.trim() == sha256_hex(body))
+    }
+
+    /// Writes `bytes` to `path` the safe way (temp file, fsync, rename, fsync
+    /// of the directory); the temp file is removed on any error, so a full
+    /// disk leaves nothing behind and recovers once space returns.
+    fn write_file(&self, path: PathBuf, bytes: &[u8]) -> io::Result<()> {
+        let name = path
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        // Named by process: a temporary file a killed process left is never
+        // taken for one being written now.
+        let tmp = self.dir.join(format!(".{name}.{}.tmp", std::process::id()));
+        let written = (|| {
+            let mut f = File::create(&tmp)?;
+            f.write_all(bytes)?;
+            f.sync_all()?;
+            fs::rename(&tmp, &path)?;
+            File::open(&self.dir)?.sync_all()
+        })();
+        if written.is_err() {
+            let _ = fs::remove_file(&tmp);
+        }
+        written
+    }
+
+    /// Durably stores a version, with its checksum written first. Then
+    /// prunes versions beyond [`KEEP_VERSIONS`].
+    pub fn write(&self, name: &str, version: u64, body: &[u8]) -> io::Result<()> {
+        self.write_file(self.sum_file(name, version), sha256_hex(body).as_bytes())?;
+        self.write_file(self.file(name, version), body)?;
+        self.prune(name)
+    }
+
+    fn prune(&self, name: &str) -> io::Result<()> {
+        for old in self.versions(name)?.into_iter().skip(KEEP_VERSIONS) {
+            let _ = fs::remove_file(self.file(name, old));
+            let _ = fs::remove_file(self.snapshot_file(name, old));
+            let _ = fs::remove_file(self.sum_file(name, old));
+        }
+        Ok(())
+    }
+
+    /// Removes the temporary files of writes that never finished (a process
+    /// killed during a push or a snapshot): at start, before anything
+    /// writes. Returns how many.
+    pub fn clean_temp(&self) -> io::Result<usize> {
+        let mut n = 0;
+        for e in fs::read_dir(&self.dir)? {
+            let e = e?;
+            let f = e.file_name().to_string_lossy().into_owned();
+            if f.starts_with('.') && f.ends_with(".tmp") && fs::remove_file(e.path()).is_ok() {
+                n += 1;
+            }
+        }
+        Ok(n)
+    }
+
+    /// Free bytes on the store's file system (for unprivileged writers).
+    pub fn free_bytes(&self) -> Option<u64> {
+        use std::os::unix::ffi::OsStrExt;
+        let path = std::ffi::CString::new(self.dir.as_os_str().as_bytes()).ok()?;
+        // SAFETY: a valid C string and a zeroed statvfs for the call to fill.
+        let mut st: libc::statvfs = unsafe { std::mem::zeroed() };
+        // SAFETY: as above; the return value is checked.
+        if unsafe { libc::statvfs(path.as_ptr(), &mut st) } != 0 {
+            return None;
+        }
+        Some(st.f_bavail as u64 * st.f_frsize as u64)
+    }
+
+    /// Starts writing a version whose number is not known yet (a push that
+    /// is still arriving): a temporary file in the store's directory.
+    pub fn begin(&self, name: &str) -> io::Result<(File, PathBuf)> {
+        static SEQ: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+        let n = SEQ.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let tmp = self
+            .dir
+            .join(format!(".{name}.push-{}-{n}.tmp", std::process::id()));
+        Ok((File::create(&tmp)?, tmp))
+    }
+
+    /// Makes a fully written (and fsynced) temporary file the stored version,
+    /// its checksum (`sha256`, hex) written first: rename, fsync of the
+    /// directory, prune. On error the temporary file is removed.
+    pub fn commit_temp(
+        &self,
+        tmp: &Path,
+        name: &str,
+        version: u64,
+        sha256: &str,
+    ) -> io::Result<()> {
+        let done = self
+            .write_file(self.sum_file(name, version), sha256.as_bytes())
+            .and_then(|()| fs::rename(tmp, self.file(name, version)))
+            .and_then(|()| File::open(&self.dir)?.sync_all());
+        if done.is_err() {
+            self.discard(tmp);
+        }
+        done?;
+        self.prune(name)
+    }
+
+    /// Removes a temporary file of a refused push.
+    pub fn discard(&self, tmp: &Path) {
+        let _ = fs::remove_file(tmp);
+    }
+
+    /// Removes a stored version (after a rollback past it), and its snapshot.
+    pub fn remove(&self, name: &str, version: u64) -> io::Result<()> {
+        let _ = fs::remove_file(self.snapshot_file(name, version));
+        let _ = fs::remove_file(self.sum_file(name, version));
+        fs::remove_file(self.file(name, version))?;
+        File::open(&self.dir)?.sync_all()
+    }
+
+    fn snapshot_file(&self, name: &str, version: u64) -> PathBuf {
+        self.dir.join(format!("{name}.{version}.snap"))
+    }
+
+    /// Stores the binary snapshot of a stored version (a cache for fast
+    /// loading: written after the version itself, the same safe way).
+    pub fn write_snapshot(&self, name: &str, version: u64, bytes: &[u8]) -> io::Result<()> {
+        self.write_file(self.snapshot_file(name, version), bytes)
+    }
+
+    /// The snapshot of a stored version, if there is one.
+    pub fn read_snapshot(&self, name: &str, version: u64) -> Option<Vec<u8>> {
+        fs::read(self.snapshot_file(name, version)).ok()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn versions_are_written_durably_and_pruned() {
+        let dir = std::env::temp_dir().join(format!("callscreen-store-{}", std::process::id()));
+        let _ = fs::remove_dir_all(&dir);
+        let s = Store::open(&dir).unwrap();
+        for v in 1..=7u64 {
+            s.write(
+                "acm",
+                v,
+                format!("# callscreen list v1 name=acm version={v}\n").as_bytes(),
+            )
+            .unwrap();
+        }
+        s.write("other", 3, b"x").unwrap();
+        assert_eq!(s.versions("acm").unwrap(), vec![7, 6, 5, 4, 3]);
+        assert_eq!(s.versions("other").unwrap(), vec![3]);
+        assert!(s.read("acm", 7).unwrap().ends_with(b"version=7\n"));
+        // No temporary file is left behind.
+        assert!(
+            fs::read_dir(&dir).unwrap().all(|e| !e
+                .unwrap()
+                .file_name()
+                .to_string_lossy()
+                .ends_with(".tmp"))
+        );
+        s.remove("acm", 7).unwrap();
+        assert_eq!(s.versions("acm").unwrap()[0], 6);
+    }
+}

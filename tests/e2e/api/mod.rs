@@ -1,0 +1,637 @@
+//! The control API against the running daemon: the auth matrix, bad input,
+//! a push that changes screening at once, persistence across a restart.
+
+mod crash;
+mod load;
+mod store;
+mod tls;
+
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpStream};
+
+use crate::support::*;
+
+const ACM_TOKEN: &str = "acm-token-for-tests";
+const OPS_TOKEN: &str = "ops-token-for-tests";
+
+fn sha(t: &str) -> String {
+    callscreen::api::hash_token(t)
+}
+
+/// The test config with the API on an ephemeral port: ACM may replace
+/// acm-withdrawn only; ops may read and replace every list.
+/// These tests replace lists wholesale on purpose, so the shrink guard is
+/// off (`tests/e2e/api/store.rs` tests it).
+fn api_config(state: &std::path::Path, max_body: usize) -> String {
+    format!(
+        "[sip]\nudp = [\"127.0.0.1:0\"]\ntcp = [\"127.0.0.1:0\"]\nudp_threads = 1\n\
+         [api]\nlisten = \"127.0.0.1:0\"\nstate_dir = \"{}\"\nmax_body_bytes = {max_body}\n\
+         [[api.clients]]\nname = \"acm\"\ntoken_sha256 = \"{}\"\nlists = [\"acm-withdrawn\"]\noperations = [\"replace\"]\n\
+         [[api.clients]]\nname = \"ops\"\ntoken_sha256 = \"{}\"\nlists = [\"*\"]\noperations = [\"read\", \"replace\", \"patch\", \"rollback\"]\n\
+         [list_guard]\nmax_shrink_percent = 100\n",
+        state.display(),
+        sha(ACM_TOKEN),
+        sha(OPS_TOKEN)
+    )
+}
+
+fn push(addr: SocketAddr, token: Option<&str>, list: &str, body: &str) -> (u16, String) {
+    http(
+        addr,
+        "PUT",
+        &format!("/v1/lists/{list}"),
+        token,
+        Some("text/plain"),
+        body.as_bytes(),
+    )
+}
+
+#[test]
+fn the_auth_matrix() {
+    let dir = temp_dir("api-auth");
+    let d = Daemon::start_config(
+        dir.clone(),
+        config(&dir, &api_config(&dir.join("state"), 1 << 20)),
+        &[],
+    );
+    let api = api_addr(&d);
+    let v2 = "# callscreen list v1 name=acm-withdrawn version=2\n+3185208*\n+31201230000\n";
+    assert_eq!(push(api, None, "acm-withdrawn", v2).0, 401, "no token");
+    assert_eq!(
+        push(api, Some("wrong"), "acm-withdrawn", v2).0,
+        401,
+        "wrong token"
+    );
+    assert_eq!(
+        push(
+            api,
+            Some(ACM_TOKEN),
+            "scam-origins",
+            "# callscreen list v1 name=scam-origins version=9\n"
+        )
+        .0,
+        403,
+        "outside ACM's scope"
+    );
+    assert_eq!(
+        http(api, "GET", "/v1/lists", Some(ACM_TOKEN), None, b"").0,
+        403,
+        "ACM may not read"
+    );
+    let (s, body) = push(api, Some(ACM_TOKEN), "acm-withdrawn", v2);
+    assert_eq!(s, 200, "{body}");
+    let v: serde_json::Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(
+        (
+            v["version"].as_u64(),
+            v["entries"].as_u64(),
+            v["sha256"].as_str().map(str::len)
+        ),
+        (Some(2), Some(2), Some(64))
+    );
+    assert!(
+        d.stdout
+            .wait_for(|l| l.contains("list push")
+                && l.contains("client=acm")
+                && l.contains("new_version=2")
+                && l.contains("added=1"))
+            .is_some()
+    );
+    assert!(
+        !d.stdout.all().iter().any(|l| l.contains(ACM_TOKEN)),
+        "tokens never reach the log"
+    );
+    // The pushed entry screens at once.
+    let c = udp_client("127.0.0.1:0");
+    let r = udp_ask(&c, d.udp, &invite("api-1", "+31201230000", "")).unwrap();
+    assert_eq!(status(&r), 608);
+    assert!(
+        d.noc_line("api-1")
+            .contains("reasons=withdrawn:acm-withdrawn")
+    );
+    assert!(d.noc_line("api-1").contains("lists=acm-withdrawn@2"));
+}
+
+#[test]
+fn bad_pushes_are_refused_whole_and_the_old_list_keeps_serving() {
+    let dir = temp_dir("api-bad");
+    let d = Daemon::start_config(
+        dir.clone(),
+        config(&dir, &api_config(&dir.join("state"), 4096)),
+        &[],
+    );
+    let api = api_addr(&d);
+    let ops = Some(OPS_TOKEN);
+    let (s, body) = push(
+        api,
+        ops,
+        "scam-origins",
+        "# callscreen list v1 name=scam-origins version=2\n+31201234599\nnot-a-number\n+31*\n",
+    );
+    assert_eq!(s, 422, "{body}");
+    let v: serde_json::Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(v["total"], 2);
+    assert_eq!(v["errors"][0]["line"], 3);
+    assert_eq!(v["errors"][1]["line"], 4);
+    assert!(
+        v["errors"][1]["message"]
+            .as_str()
+            .unwrap()
+            .contains("would block a whole country")
+    );
+    assert_eq!(
+        push(
+            api,
+            ops,
+            "scam-origins",
+            "# callscreen list v1 name=acm-withdrawn version=2\n"
+        )
+        .0,
+        422,
+        "name differs from the URL"
+    );
+    assert_eq!(
+        push(
+            api,
+            ops,
+            "scam-origins",
+            "# callscreen list v1 name=scam-origins version=1\n+31201234599\n"
+        )
+        .0,
+        409,
+        "same version, other content"
+    );
+    assert_eq!(
+        push(
+            api,
+            ops,
+            "scam-origins",
+            "# callscreen list v1 name=scam-origins version=0\n"
+        )
+        .0,
+        409,
+        "stale version"
+    );
+    let big = format!(
+        "# callscreen list v1 name=scam-origins version=5\n{}",
+        "+31201234567\n".repeat(1000)
+    );
+    assert_eq!(
+        push(api, ops, "scam-origins", &big).0,
+        413,
+        "above max_body_bytes"
+    );
+    assert_eq!(
+        http(
+            api,
+            "PUT",
+            "/v1/lists/scam-origins",
+            ops,
+            Some("application/x-www-form-urlencoded"),
+            b"x"
+        )
+        .0,
+        415
+    );
+    assert_eq!(
+        push(
+            api,
+            ops,
+            "nosuch",
+            "# callscreen list v1 name=nosuch version=1\n"
+        )
+        .0,
+        404
+    );
+    // Nothing changed: still version 1, and its content still screens.
+    let c = udp_client("127.0.0.1:0");
+    udp_ask(&c, d.udp, &invite("bad-1", "+31201234567", "")).unwrap();
+    assert!(d.noc_line("bad-1").contains("lists=scam-origins@1"));
+    // Retrying the seed's own version with its own content is no change.
+    let seed = std::fs::read_to_string(dir.join("scam.txt")).unwrap();
+    let (s, body) = push(api, ops, "scam-origins", &seed);
+    assert_eq!(s, 200, "{body}");
+    assert!(body.contains("\"outcome\":\"unchanged\""), "{body}");
+}
+
+#[test]
+fn pushed_versions_survive_a_restart_and_outrank_the_seed() {
+    let dir = temp_dir("api-persist");
+    let cfg = config(&dir, &api_config(&dir.join("state"), 1 << 20));
+    let v7 = "# callscreen list v1 name=scam-origins version=7\n+31201234599,pushed\n";
+    {
+        let d = Daemon::start_config(dir.clone(), cfg.clone(), &[]);
+        assert_eq!(
+            push(api_addr(&d), Some(OPS_TOKEN), "scam-origins", v7).0,
+            200
+        );
+    }
+    let d = Daemon::start_config(dir.clone(), cfg, &[]);
+    let api = api_addr(&d);
+    let (s, body) = http(api, "GET", "/v1/lists", Some(OPS_TOKEN), None, b"");
+    assert_eq!(s, 200);
+    let v: serde_json::Value = serde_json::from_str(&body).unwrap();
+    let scam = v["lists"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|l| l["name"] == "scam-origins")
+        .unwrap()
+        .clone();
+    assert_eq!(
+        (scam["version"].as_u64(), scam["source"].as_str()),
+        (Some(7), Some("push"))
+    );
+    let (s, export) = http(
+        api,
+        "GET",
+        "/v1/lists/scam-origins",
+        Some(OPS_TOKEN),
+        None,
+        b"",
+    );
+    assert_eq!(
+        (s, export.as_str()),
+        (
+            200,
+            "# callscreen list v1 name=scam-origins version=7\n+31201234599,pushed,,\n"
+        )
+    );
+    // A SIGHUP re-reads the (older) seed and keeps version 7.
+    d.signal("HUP");
+    d.stdout
+        .wait_for(|l| l.contains("seed file is older than the list in force"))
+        .expect("kept");
+    let c = udp_client("127.0.0.1:0");
+    let r = udp_ask(&c, d.udp, &invite("persist-1", "+31201234599", "")).unwrap();
+    assert_eq!(status(&r), 608);
+}
+
+#[test]
+fn health_readiness_and_metrics() {
+    let dir = temp_dir("api-metrics");
+    let d = Daemon::start_config(
+        dir.clone(),
+        config(&dir, &api_config(&dir.join("state"), 1 << 20)),
+        &[],
+    );
+    let api = api_addr(&d);
+    assert_eq!(http(api, "GET", "/healthz", None, None, b"").0, 200);
+    assert_eq!(
+        http(api, "GET", "/readyz", None, None, b""),
+        (200, "ready\n".into())
+    );
+    let c = udp_client("127.0.0.1:0");
+    udp_ask(&c, d.udp, &invite("m-1", "+31201234567", "")).unwrap();
+    udp_ask(&c, d.udp, &invite("m-2", "+31201234568", "")).unwrap();
+    let (s, m) = http(api, "GET", "/metrics", None, None, b"");
+    assert_eq!(s, 200);
+    for line in [
+        "callscreen_calls_total{verdict=\"reject\"} 1",
+        "callscreen_calls_total{verdict=\"allow\"} 1",
+        "callscreen_list_entries{list=\"scam-origins\",role=\"blocklist\"} 2",
+        "callscreen_list_version{list=\"acm-withdrawn\"} 1",
+        "callscreen_list_pushes_total{outcome=\"accepted\"} 0",
+        "callscreen_reasons_total{reason=\"blocklist\"} 1",
+        "callscreen_reasons_total{reason=\"invalid-cli\"} 0",
+        "callscreen_decision_latency_seconds_count 2",
+        "callscreen_decision_latency_seconds_bucket{le=\"+Inf\"} 2",
+    ] {
+        assert!(m.lines().any(|l| l == line), "missing {line:?} in\n{m}");
+    }
+    let age: u64 = m
+        .lines()
+        .find_map(|l| l.strip_prefix("callscreen_list_age_seconds{list=\"scam-origins\"} "))
+        .expect("a list age")
+        .parse()
+        .unwrap();
+    assert!(age < 60, "the seed file was written just now: {age}");
+}
+
+#[test]
+fn patch_and_rollback() {
+    let dir = temp_dir("api-patch");
+    let d = Daemon::start_config(
+        dir.clone(),
+        config(&dir, &api_config(&dir.join("state"), 1 << 20)),
+        &[],
+    );
+    let api = api_addr(&d);
+    let ops = Some(OPS_TOKEN);
+    let json = |b: &str| (Some("application/json"), b.as_bytes().to_vec());
+    let (ct, body) = json(
+        r#"{"base_version": 1, "version": 2, "add": ["+31201234599,new,REF-9"], "remove": ["+31201234567"]}"#,
+    );
+    let (s, out) = http(api, "PATCH", "/v1/lists/scam-origins", ops, ct, &body);
+    assert_eq!(s, 200, "{out}");
+    assert!(
+        d.stdout
+            .wait_for(|l| l.contains("list push")
+                && l.contains("new_version=2")
+                && l.contains("added=1")
+                && l.contains("removed=1"))
+            .is_some()
+    );
+    let (_, export) = http(api, "GET", "/v1/lists/scam-origins", ops, None, b"");
+    assert_eq!(
+        export,
+        "# callscreen list v1 name=scam-origins version=2\n+31201234599,new,REF-9,\n+4930901820*\n"
+    );
+    // A stale base and a bad added line are refused whole.
+    let (ct, body) = json(r#"{"base_version": 1, "version": 3, "add": ["+31201234598"]}"#);
+    assert_eq!(
+        http(api, "PATCH", "/v1/lists/scam-origins", ops, ct, &body).0,
+        409
+    );
+    let (ct, body) = json(r#"{"base_version": 2, "version": 3, "add": ["+31*"]}"#);
+    assert_eq!(
+        http(api, "PATCH", "/v1/lists/scam-origins", ops, ct, &body).0,
+        422
+    );
+    // ACM may not patch (its scope is replace only).
+    let (ct, body) = json(r#"{"base_version": 1, "version": 2}"#);
+    assert_eq!(
+        http(
+            api,
+            "PATCH",
+            "/v1/lists/acm-withdrawn",
+            Some(ACM_TOKEN),
+            ct,
+            &body
+        )
+        .0,
+        403
+    );
+    // Rollback: back to version 1 (the seed), and it sticks across a restart.
+    let (s, out) = http(
+        api,
+        "POST",
+        "/v1/lists/scam-origins/rollback",
+        ops,
+        None,
+        b"",
+    );
+    assert_eq!(s, 200, "{out}");
+    assert!(out.contains("\"version\":1"), "{out}");
+    let c = udp_client("127.0.0.1:0");
+    assert_eq!(
+        udp_ask(&c, d.udp, &invite("rb-1", "+31201234567", "")).map(|r| status(&r)),
+        Some(608)
+    );
+    assert_eq!(
+        http(
+            api,
+            "POST",
+            "/v1/lists/scam-origins/rollback",
+            ops,
+            None,
+            b""
+        )
+        .0,
+        409,
+        "nothing older to roll back to"
+    );
+    drop(d);
+    let d = Daemon::start_config(dir.clone(), dir.join("callscreen.toml"), &[]);
+    let c = udp_client("127.0.0.1:0");
+    assert_eq!(
+        udp_ask(&c, d.udp, &invite("rb-2", "+31201234599", "")).map(|r| status(&r)),
+        Some(302),
+        "version 2 is gone"
+    );
+}
+
+#[test]
+fn the_lists_commands_talk_to_the_api() {
+    let dir = temp_dir("api-cli");
+    let d = Daemon::start_config(
+        dir.clone(),
+        config(&dir, &api_config(&dir.join("state"), 1 << 20)),
+        &[],
+    );
+    let url = format!("http://{}", api_addr(&d));
+    std::fs::write(dir.join("token"), format!("{OPS_TOKEN}\n")).unwrap();
+    let token = dir.join("token");
+    let run = |args: &[&str]| {
+        let mut all = args.to_vec();
+        all.extend(["--url", &url, "--token-file", token.to_str().unwrap()]);
+        std::process::Command::new(env!("CARGO_BIN_EXE_callscreen"))
+            .args(&all)
+            .output()
+            .unwrap()
+    };
+    let f = dir.join("v3.txt");
+    std::fs::write(
+        &f,
+        "# callscreen list v1 name=acm-withdrawn version=3\n+3185208*\n+31201230000\n",
+    )
+    .unwrap();
+    let o = run(&["lists", "push", "acm-withdrawn", f.to_str().unwrap()]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    assert!(String::from_utf8_lossy(&o.stdout).contains("\"version\":3"));
+    std::fs::write(
+        &f,
+        "# callscreen list v1 name=acm-withdrawn version=4\nbad\n",
+    )
+    .unwrap();
+    let o = run(&["lists", "push", "acm-withdrawn", f.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(
+        String::from_utf8_lossy(&o.stderr).contains("422"),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    let o = run(&["lists", "show"]);
+    assert!(String::from_utf8_lossy(&o.stdout).contains("\"name\":\"acm-withdrawn\""));
+    let o = run(&["lists", "export", "acm-withdrawn"]);
+    assert_eq!(
+        String::from_utf8_lossy(&o.stdout),
+        "# callscreen list v1 name=acm-withdrawn version=3\n+31201230000\n+3185208*\n"
+    );
+    let o = run(&["lists", "rollback", "acm-withdrawn"]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    std::fs::write(&token, "wrong\n").unwrap();
+    let o = run(&["lists", "show"]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("401"));
+}
+
+#[test]
+fn signed_pushes_cannot_be_forged_or_replayed() {
+    use callscreen::keys as sign;
+    let dir = temp_dir("api-signed");
+    let (secret, public) = sign::keygen().unwrap();
+    let extra = format!(
+        "{}[[api.clients]]\nname = \"acm-signed\"\ntoken_sha256 = \"{}\"\nlists = [\"*\"]\noperations = [\"replace\"]\nsign_key = \"{public}\"\n",
+        api_config(&dir.join("state"), 1 << 20),
+        sha("signed-token")
+    );
+    let d = Daemon::start_config(dir.clone(), config(&dir, &extra), &[]);
+    let api = api_addr(&d);
+    let put = |list: &str, body: &str, sig: Option<String>| {
+        let mut s = TcpStream::connect(api).unwrap();
+        s.set_read_timeout(Some(TIMEOUT)).unwrap();
+        let sig = sig
+            .map(|x| format!("X-Callscreen-Signature: {x}\r\n"))
+            .unwrap_or_default();
+        let req = format!(
+            "PUT /v1/lists/{list} HTTP/1.1\r\nHost: x\r\nConnection: close\r\nAuthorization: Bearer signed-token\r\nContent-Type: text/plain\r\n{sig}Content-Length: {}\r\n\r\n{body}",
+            body.len()
+        );
+        s.write_all(req.as_bytes()).unwrap();
+        let mut out = String::new();
+        let _ = s.read_to_string(&mut out);
+        out.split(' ')
+            .nth(1)
+            .and_then(|c| c.parse::<u16>().ok())
+            .unwrap_or(0)
+    };
+    let v2 = "# callscreen list v1 name=acm-withdrawn version=2\n+3185208*\n";
+    let v3 = "# callscreen list v1 name=acm-withdrawn version=3\n+3185208*\n+31201230000\n";
+    assert_eq!(put("acm-withdrawn", v2, None), 401, "unsigned");
+    assert_eq!(
+        put("acm-withdrawn", v2, sign::sign(&secret, v3.as_bytes())),
+        401,
+        "a signature of another body"
+    );
+    let (other, _) = sign::keygen().unwrap();
+    assert_eq!(
+        put("acm-withdrawn", v2, sign::sign(&other, v2.as_bytes())),
+        401,
+        "signed by another key"
+    );
+    assert_eq!(
+        put("acm-withdrawn", v2, sign::sign(&secret, v2.as_bytes())),
+        200,
+        "signed by the issuer"
+    );
+    assert_eq!(
+        put("acm-withdrawn", v3, sign::sign(&secret, v3.as_bytes())),
+        200
+    );
+    assert_eq!(
+        put("acm-withdrawn", v2, sign::sign(&secret, v2.as_bytes())),
+        409,
+        "a signed body replayed as an older version"
+    );
+    assert_eq!(
+        put("scam-origins", v3, sign::sign(&secret, v3.as_bytes())),
+        422,
+        "a signed body replayed under another name"
+    );
+    // The CLI signs with --sign-key.
+    let key = dir.join("acm.key");
+    std::fs::write(&key, format!("{secret}\n")).unwrap();
+    std::fs::write(dir.join("token"), "signed-token\n").unwrap();
+    let f = dir.join("v4.txt");
+    std::fs::write(
+        &f,
+        "# callscreen list v1 name=acm-withdrawn version=4\n+3185208*\n",
+    )
+    .unwrap();
+    let o = std::process::Command::new(env!("CARGO_BIN_EXE_callscreen"))
+        .args([
+            "lists",
+            "push",
+            "acm-withdrawn",
+            f.to_str().unwrap(),
+            "--sign-key",
+            key.to_str().unwrap(),
+        ])
+        .args([
+            "--url",
+            &format!("http://{api}"),
+            "--token-file",
+            dir.join("token").to_str().unwrap(),
+        ])
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+}
+
+#[test]
+fn a_restart_loads_the_binary_snapshot() {
+    let dir = temp_dir("api-snapshot");
+    let state = dir.join("state");
+    let cfg = config(&dir, &api_config(&state, 1 << 20));
+    {
+        let d = Daemon::start_config(dir.clone(), cfg.clone(), &[]);
+        let v5 =
+            "# callscreen list v1 name=scam-origins version=5\n+31201234599,pushed\n+3185209*\n";
+        assert_eq!(
+            push(api_addr(&d), Some(OPS_TOKEN), "scam-origins", v5).0,
+            200
+        );
+        // The snapshot is written right after the acknowledgement.
+        let deadline = std::time::Instant::now() + TIMEOUT;
+        while !state.join("scam-origins.5.snap").exists() {
+            assert!(std::time::Instant::now() < deadline, "no snapshot written");
+            std::thread::yield_now();
+        }
+    }
+    // Damage the text version: only the snapshot can bring version 5 back.
+    std::fs::write(state.join("scam-origins.5.list"), "garbage").unwrap();
+    let d = Daemon::start_config(dir.clone(), cfg, &[]);
+    let c = udp_client("127.0.0.1:0");
+    assert_eq!(
+        udp_ask(&c, d.udp, &invite("snap-1", "+31852090000", "")).map(|r| status(&r)),
+        Some(608)
+    );
+    assert!(d.noc_line("snap-1").contains("lists=scam-origins@5"));
+}
+
+#[test]
+fn a_streamed_body_over_the_limit_and_refused_pushes_leave_nothing_behind() {
+    let dir = temp_dir("api-stream");
+    let state = dir.join("state");
+    let d = Daemon::start_config(dir.clone(), config(&dir, &api_config(&state, 4096)), &[]);
+    let api = api_addr(&d);
+    // Chunked, no Content-Length: the limit is enforced on what arrives.
+    let mut s = TcpStream::connect(api).unwrap();
+    s.set_read_timeout(Some(TIMEOUT)).unwrap();
+    let mut req = format!(
+        "PUT /v1/lists/scam-origins HTTP/1.1\r\nHost: x\r\nConnection: close\r\nAuthorization: Bearer {OPS_TOKEN}\r\nContent-Type: text/plain\r\nTransfer-Encoding: chunked\r\n\r\n"
+    );
+    let line = "+31201234567\n".repeat(100);
+    let head = "# callscreen list v1 name=scam-origins version=5\n";
+    req.push_str(&format!("{:x}\r\n{head}\r\n", head.len()));
+    for _ in 0..10 {
+        req.push_str(&format!("{:x}\r\n{line}\r\n", line.len()));
+    }
+    req.push_str("0\r\n\r\n");
+    let _ = s.write_all(req.as_bytes());
+    let mut out = String::new();
+    let _ = s.read_to_string(&mut out);
+    assert!(out.starts_with("HTTP/1.1 413"), "{out}");
+    // A refused push (bad line) and an accepted one: no temporary file stays.
+    assert_eq!(
+        push(
+            api,
+            Some(OPS_TOKEN),
+            "scam-origins",
+            "# callscreen list v1 name=scam-origins version=6\nbad\n"
+        )
+        .0,
+        422
+    );
+    assert_eq!(
+        push(
+            api,
+            Some(OPS_TOKEN),
+            "scam-origins",
+            "# callscreen list v1 name=scam-origins version=7\n+31201234567\n"
+        )
+        .0,
+        200
+    );
+    let names: Vec<String> = std::fs::read_dir(&state)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    // (A snapshot may be being written right now: only push files count.)
+    assert!(names.iter().all(|n| !n.contains(".push-")), "{names:?}");
+    assert!(
+        names.contains(&"scam-origins.7.list".to_string()),
+        "{names:?}"
+    );
+}

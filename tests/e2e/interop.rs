@@ -1,0 +1,600 @@
+//! Interop with real peers from Debian's packages: SIPp as caller and callee,
+//! Kamailio as the operator's SBC that follows callscreen's 302.
+//!
+//! These need `sipp` (package sip-tester) and `kamailio`; `.ci/run` installs
+//! them and runs `cargo test --test e2e interop:: -- --ignored`.
+
+use std::net::UdpSocket;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use crate::support::*;
+
+const NEEDS: &str =
+    "needs sipp and kamailio (apt-get install sip-tester kamailio); .ci/run installs and runs them";
+
+fn interop_dir() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/interop")
+}
+
+fn free_udp_port() -> u16 {
+    UdpSocket::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// Writes a scenario from a template with the placeholders filled in.
+fn scenario(dir: &Path, template: &str, name: &str, fill: &[(&str, &str)]) -> PathBuf {
+    let mut text = std::fs::read_to_string(interop_dir().join(template)).unwrap();
+    for (from, to) in fill {
+        text = text.replace(from, to);
+    }
+    let p = dir.join(name);
+    std::fs::write(&p, text).unwrap();
+    p
+}
+
+fn sipp(args: &[&str]) -> Command {
+    let mut c = Command::new("sipp");
+    c.args([
+        "-i",
+        "127.0.0.1",
+        "-m",
+        "1",
+        "-nostdin",
+        "-timeout",
+        "15s",
+        "-timeout_error",
+        "-max_recv_loops",
+        "1000",
+    ]);
+    c.args(args);
+    c.stdout(Stdio::null()).stderr(Stdio::piped());
+    c
+}
+
+/// Runs a SIPp UAC scenario (CALLER and TRUNK filled in); true when the call succeeded.
+fn uac(
+    dir: &Path,
+    target: &str,
+    template: &str,
+    fill: &[(&str, &str)],
+    caller: &str,
+) -> (bool, String) {
+    let mut all = vec![("CALLER", caller), ("TRUNK", "dom")];
+    all.extend_from_slice(fill);
+    let name = format!("uac-{caller}-{}.xml", fill.first().map_or("", |f| f.1));
+    uac_dialling(dir, target, template, &name, &all, "+31104567890")
+}
+
+/// Runs a SIPp UAC scenario (placeholders `fill`ed in, written as `name`)
+/// that dials `service`; true when the call succeeded, and SIPp's stderr.
+fn uac_dialling(
+    dir: &Path,
+    target: &str,
+    template: &str,
+    name: &str,
+    fill: &[(&str, &str)],
+    service: &str,
+) -> (bool, String) {
+    let sf = scenario(dir, template, name, fill);
+    let out = sipp(&[
+        target,
+        "-sf",
+        sf.to_str().unwrap(),
+        "-s",
+        service,
+        "-p",
+        &free_udp_port().to_string(),
+    ])
+    .output()
+    .expect(NEEDS);
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+fn run_uac(dir: &Path, target: &str, template: &str, fill: &[(&str, &str)], caller: &str) {
+    let (ok, err) = uac(dir, target, template, fill, caller);
+    assert!(
+        ok,
+        "SIPp UAC {caller} -> {target} with {template} {fill:?} failed: {err}"
+    );
+}
+
+/// Whether some socket is bound to this UDP port, read from /proc/net/udp
+/// (binding the port to find out would race with the peer's own bind).
+fn udp_bound(port: u16) -> bool {
+    let table = std::fs::read_to_string("/proc/net/udp").unwrap_or_default();
+    let want = format!(":{port:04X}");
+    table
+        .lines()
+        .skip(1)
+        .filter_map(|l| l.split_whitespace().nth(1))
+        .any(|local| local.ends_with(&want))
+}
+
+/// Waits until a process has bound a UDP port.
+fn wait_bound(port: u16, child: &mut Child) {
+    let deadline = Instant::now() + TIMEOUT;
+    while !udp_bound(port) {
+        if child.try_wait().unwrap().is_some() {
+            let mut err = String::new();
+            if let Some(mut e) = child.stderr.take() {
+                let _ = std::io::Read::read_to_string(&mut e, &mut err);
+            }
+            panic!("the peer exited before binding {port}: {err}");
+        }
+        assert!(Instant::now() < deadline, "nothing bound port {port}");
+        std::thread::yield_now();
+    }
+}
+
+/// A list that the test policy tags rather than rejects.
+fn tag_list(dir: &Path) -> String {
+    let f = dir.join("tag-me.txt");
+    std::fs::write(
+        &f,
+        "# callscreen list v1 name=tag-me version=1\n+31201230000,suspicious\n",
+    )
+    .unwrap();
+    format!(
+        "[[lists]]\nname = \"tag-me\"\nrole = \"blocklist\"\nfile = \"{}\"\n\n[policy.rules]\n\"blocklist:tag-me\" = \"tag\"\n",
+        f.display()
+    )
+}
+
+#[test]
+#[ignore = "needs sipp and kamailio; run by .ci/run"]
+fn sipp_uac_gets_302_for_a_clean_caller_and_608_for_a_blocklisted_one() {
+    let dir = temp_dir("interop-sipp");
+    let d = Daemon::start("interop-sipp-d", "");
+    let target = d.udp.to_string();
+    run_uac(
+        &dir,
+        &target,
+        "uac_final.xml",
+        &[("EXPECTED_CODE", "302")],
+        "+31201234568",
+    );
+    run_uac(
+        &dir,
+        &target,
+        "uac_final.xml",
+        &[("EXPECTED_CODE", "608")],
+        "+31201234567",
+    );
+    // The converse fails: SIPp really checks the code.
+    let (ok, _) = uac(
+        &dir,
+        &target,
+        "uac_final.xml",
+        &[("EXPECTED_CODE", "302")],
+        "+31201234567",
+    );
+    assert!(!ok, "a 608 must fail a scenario that expects 302");
+    // The NOC lines are written every few milliseconds: wait for them.
+    logged(&d, |l| {
+        l.contains("verdict=allow code=302") && l.contains("caller=+31201234568")
+    });
+    logged(&d, |l| {
+        l.contains("verdict=reject code=608") && l.contains("caller=+31201234567")
+    });
+    let lines = d.stdout.all();
+    assert!(
+        lines
+            .iter()
+            .any(|l| l.contains("verdict=allow code=302") && l.contains("caller=+31201234568")),
+        "{lines:#?}"
+    );
+    assert!(
+        lines
+            .iter()
+            .any(|l| l.contains("verdict=reject code=608") && l.contains("caller=+31201234567")),
+        "{lines:#?}"
+    );
+}
+
+/// A subscriber's call (an originating trunk) to a fake helpdesk, with SIPp
+/// as the subscriber: warned with a 302 to the announcement service (the
+/// scenario checks the Contact's target and cause); the same number dialled
+/// on a terminating trunk is no dialled-number hit, and fails that check.
+#[test]
+#[ignore = "needs sipp and kamailio; run by .ci/run"]
+fn sipp_on_a_subscriber_trunk_is_warned_before_a_fake_helpdesk() {
+    let dir = temp_dir("interop-warn");
+    std::fs::write(
+        dir.join("fhd.txt"),
+        "# callscreen list v1 name=fraudehelpdesk version=1\n+31202621234,fake-microsoft-helpdesk\n",
+    )
+    .unwrap();
+    let extra = format!(
+        "[[lists]]\nname = \"fraudehelpdesk\"\nrole = \"fake-helpdesk\"\nfile = \"{}\"\n\n\
+         [[peers]]\nname = \"subs\"\ntrunk_ids = [\"subs\"]\nscope = \"domestic\"\ndirection = \"originating\"\n\n\
+         [warn]\nannouncement = \"sip:warn@192.0.2.50:5062\"\n",
+        dir.join("fhd.txt").display()
+    );
+    let d = Daemon::start("interop-warn-d", &extra);
+    let target = d.udp.to_string();
+    let run = |trunk: &str| {
+        let fill = [("CALLER", "+31612345678"), ("TRUNK", trunk)];
+        let name = format!("uac-warn-{trunk}.xml");
+        uac_dialling(&dir, &target, "uac_warn.xml", &name, &fill, "0202621234")
+    };
+    let (ok, err) = run("subs");
+    assert!(ok, "SIPp on the subscriber trunk: {err}");
+    let (ok, err) = run("dom");
+    assert!(
+        !ok && err.contains("regexp"),
+        "from a terminating trunk the call goes to the next hop, not the announcement: {err}"
+    );
+    // The NOC lines are written every few milliseconds: wait for them.
+    logged(&d, |l| {
+        l.contains("verdict=warn code=302 reasons=callee:fake-helpdesk:fraudehelpdesk")
+    });
+    logged(&d, |l| {
+        l.contains("verdict=allow code=302 reasons=-") && l.contains("peer=dom")
+    });
+    let lines = d.stdout.all();
+    assert!(
+        lines.iter().any(|l| l
+            .contains("verdict=warn code=302 reasons=callee:fake-helpdesk:fraudehelpdesk")
+            && l.contains("peer=subs")
+            && l.contains("direction=originating")),
+        "{lines:#?}"
+    );
+    assert!(
+        lines
+            .iter()
+            .any(|l| l.contains("verdict=allow code=302 reasons=-") && l.contains("peer=dom")),
+        "{lines:#?}"
+    );
+}
+
+/// Kamailio in the foreground; its workers are killed with it.
+struct Kamailio {
+    child: Child,
+    cfg: PathBuf,
+}
+
+impl Drop for Kamailio {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        let _ = Command::new("pkill")
+            .arg("-f")
+            .arg(format!("kamailio -f {}", self.cfg.display()))
+            .status();
+    }
+}
+
+impl Kamailio {
+    fn start(dir: &Path, sbc_port: u16, callscreen_port: u16) -> Kamailio {
+        let text = std::fs::read_to_string(interop_dir().join("kamailio-sbc.cfg"))
+            .unwrap()
+            .replace("@CALLSCREEN_PORT@", &callscreen_port.to_string());
+        Kamailio::start_text(dir, &text, sbc_port)
+    }
+
+    /// Starts Kamailio on the configuration `text` (`@SBC_PORT@` filled in
+    /// here), ready when it answers OPTIONS on `sbc_port`.
+    fn start_text(dir: &Path, text: &str, sbc_port: u16) -> Kamailio {
+        let cfg = dir.join("kamailio.cfg");
+        std::fs::write(&cfg, text.replace("@SBC_PORT@", &sbc_port.to_string())).unwrap();
+        let run = dir.join("run");
+        std::fs::create_dir_all(&run).unwrap();
+        let child = Command::new("kamailio")
+            .arg("-f")
+            .arg(&cfg)
+            .args(["-DD", "-E", "-m", "64", "-M", "8"])
+            .arg("-Y")
+            .arg(&run)
+            .arg("-w")
+            .arg(dir)
+            .stdout(Stdio::null())
+            .stderr(std::fs::File::create(dir.join("kamailio.log")).unwrap())
+            .spawn()
+            .expect(NEEDS);
+        let k = Kamailio { child, cfg };
+        // Ready when it answers OPTIONS.
+        let probe = UdpSocket::bind("127.0.0.1:0").unwrap();
+        probe
+            .set_read_timeout(Some(Duration::from_millis(200)))
+            .unwrap();
+        let deadline = Instant::now() + TIMEOUT;
+        let to = format!("127.0.0.1:{sbc_port}");
+        loop {
+            let msg = String::from_utf8(options("kam-ready")).unwrap().replace(
+                "OPTIONS sip:cs.example",
+                &format!("OPTIONS sip:127.0.0.1:{sbc_port}"),
+            );
+            probe.send_to(msg.as_bytes(), &to).unwrap();
+            let mut buf = [0u8; 4096];
+            if let Ok((n, _)) = probe.recv_from(&mut buf)
+                && status(&String::from_utf8_lossy(&buf[..n])) == 200
+            {
+                break;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "Kamailio did not come up: {}",
+                std::fs::read_to_string(dir.join("kamailio.log")).unwrap_or_default()
+            );
+        }
+        k
+    }
+}
+
+#[test]
+#[ignore = "needs sipp and kamailio; run by .ci/run"]
+fn behind_kamailio_clean_tagged_and_rejected_calls() {
+    let dir = temp_dir("interop-kamailio");
+    let uas_port = free_udp_port();
+    // next_hop: the SIPp UAS, where the SBC delivers screened calls.
+    let extra = format!(
+        "{}\n[redirect]\nnext_hop = \"127.0.0.1:{uas_port}\"\n",
+        tag_list(&dir)
+    );
+    let d = Daemon::start("interop-kamailio-d", &extra);
+    let sbc_port = free_udp_port();
+    let _kam = Kamailio::start(&dir, sbc_port, d.udp.port());
+    let sbc = format!("127.0.0.1:{sbc_port}");
+
+    whole_calls(&dir, &sbc, uas_port, "kamailio");
+    // A rejected call: the 608 goes back through Kamailio to the caller.
+    run_uac(
+        &dir,
+        &sbc,
+        "uac_final.xml",
+        &[("EXPECTED_CODE", "608")],
+        "+31201234567",
+    );
+    // The NOC lines are written every few milliseconds: wait for them.
+    logged(&d, |l| {
+        l.contains("verdict=tag") && l.contains("reasons=blocklist:tag-me")
+    });
+    logged(&d, |l| l.contains("verdict=reject code=608"));
+    let lines = d.stdout.all();
+    assert!(
+        lines
+            .iter()
+            .any(|l| l.contains("verdict=tag") && l.contains("reasons=blocklist:tag-me")),
+        "{lines:#?}"
+    );
+    assert!(
+        lines.iter().any(|l| l.contains("verdict=reject code=608")),
+        "{lines:#?}"
+    );
+}
+
+/// A clean and a tagged whole call (INVITE, 200, ACK, BYE, 200) from a SIPp
+/// UAC to `target`, taken by a SIPp UAS on `uas_port` that checks the tags
+/// on the INVITE it gets.
+fn whole_calls(dir: &Path, target: &str, uas_port: u16, prefix: &str) {
+    for (caller, check, label) in [
+        (
+            "+31201234568",
+            r#"<ereg regexp="X-Callscreen" search_in="msg" check_it_inverse="true" assign_to="x"/>"#,
+            "clean",
+        ),
+        (
+            "+31201230000",
+            r#"<ereg regexp="X-Callscreen: blocklist:tag-me" search_in="msg" check_it="true" assign_to="x"/>"#,
+            "tagged",
+        ),
+    ] {
+        let sf = scenario(
+            dir,
+            "uas_call.xml",
+            &format!("uas_{prefix}_{label}.xml"),
+            &[("TAG_CHECK", check)],
+        );
+        with_uas(uas_port, &sf, label, || {
+            run_uac(dir, target, "uac_call.xml", &[], caller)
+        });
+    }
+}
+
+/// Runs a SIPp UAS scenario on `port` while `call` runs; asserts it completed.
+fn with_uas(port: u16, sf: &Path, label: &str, call: impl FnOnce()) {
+    let mut uas = sipp(&["-sf", sf.to_str().unwrap(), "-p", &port.to_string()])
+        .spawn()
+        .expect(NEEDS);
+    wait_bound(port, &mut uas);
+    call();
+    let out = uas.wait_with_output().unwrap();
+    assert!(
+        out.status.success(),
+        "{label}: the UAS scenario failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+#[test]
+#[ignore = "needs sipp; run by .ci/run"]
+fn sipp_through_the_proxy_completed_cancelled_and_rejected_calls() {
+    let dir = temp_dir("interop-proxy");
+    let uas_port = free_udp_port();
+    let extra = format!(
+        "[sip]\nmode = \"proxy\"\nudp = [\"127.0.0.1:0\"]\ntcp = [\"127.0.0.1:0\"]\nudp_threads = 1\n\
+         [proxy]\nnext_hops = [\"sip:127.0.0.1:{uas_port}\"]\n{}",
+        tag_list(&dir)
+    );
+    let d = Daemon::start("interop-proxy-d", &extra);
+    let target = d.udp.to_string();
+
+    // Whole calls (INVITE, 180/200, ACK, BYE, 200) through callscreen.
+    whole_calls(&dir, &target, uas_port, "proxy");
+
+    // A call cancelled while it rings: the CANCEL reaches the UAS, its 487
+    // reaches the caller, and the caller's ACK reaches the UAS.
+    let sf = interop_dir().join("uas_cancel.xml");
+    with_uas(uas_port, &sf, "cancelled", || {
+        run_uac(&dir, &target, "uac_cancel.xml", &[], "+31201234568")
+    });
+
+    // A rejected call: 608 from callscreen itself; the ACK for it is absorbed.
+    let next_hop = UdpSocket::bind(("127.0.0.1", uas_port)).unwrap();
+    next_hop.set_read_timeout(Some(TIMEOUT)).unwrap();
+    run_uac(
+        &dir,
+        &target,
+        "uac_final.xml",
+        &[("EXPECTED_CODE", "608")],
+        "+31201234567",
+    );
+    // Neither the INVITE nor its ACK went on: the first thing the next hop
+    // sees is an OPTIONS sent after them.
+    let probe = String::from_utf8(options("after-reject"))
+        .unwrap()
+        .replace("OPTIONS sip:cs.example", "OPTIONS sip:someone@cs.example");
+    let c = udp_client("127.0.0.1:0");
+    c.send_to(probe.as_bytes(), d.udp).unwrap();
+    let mut buf = vec![0u8; 65536];
+    let (n, _) = next_hop
+        .recv_from(&mut buf)
+        .expect("the OPTIONS is forwarded");
+    let first = String::from_utf8_lossy(&buf[..n]).into_owned();
+    assert_eq!(header(&first, "Call-ID"), Some("after-reject"), "{first}");
+
+    // The NOC lines are written every few milliseconds: wait for them.
+    logged(&d, |l| {
+        l.contains("verdict=allow code=0 reasons=- caller=+31201234568")
+    });
+    logged(&d, |l| {
+        l.contains("verdict=tag code=0 reasons=blocklist:tag-me")
+    });
+    logged(&d, |l| {
+        l.contains("verdict=reject code=608 reasons=blocklist:scam-origins")
+    });
+    let lines = d.stdout.all();
+    for want in [
+        "verdict=allow code=0 reasons=- caller=+31201234568",
+        "verdict=tag code=0 reasons=blocklist:tag-me",
+        "verdict=reject code=608 reasons=blocklist:scam-origins",
+    ] {
+        assert!(lines.iter().any(|l| l.contains(want)), "{want}: {lines:#?}");
+    }
+}
+
+/// Waits (a few seconds at most) until the daemon has logged a line that
+/// `pred` accepts; the assertions after it say what was missing.
+fn logged(d: &Daemon, pred: impl Fn(&str) -> bool) -> bool {
+    d.stdout.wait_for(pred).is_some()
+}
+
+use crate::sti;
+
+/// The SBC (Kamailio) relays the caller's INVITE to callscreen over SIP over
+/// TLS with mutual TLS (its certificate names it: `tls_names`); callscreen
+/// verifies the SHAKEN PASSporT (made here with a fresh iat, read by SIPp
+/// from an injection file; its certificate fetched from a local HTTPS
+/// server) and answers 302 with the verified identity; Kamailio follows it
+/// to the SIPp UAS, which checks the verstat in the P-Asserted-Identity.
+#[test]
+#[ignore = "needs sipp, kamailio and kamailio-tls-modules; run by .ci/run"]
+fn behind_kamailio_over_mutual_tls_a_signed_call_is_verified() {
+    let dir = temp_dir("interop-tls");
+    sti::sip_pki(&dir);
+    let pki = sti::Pki::new(&dir);
+    let files = [("/sti.pem".to_string(), pki.good.chain_pem.clone())]
+        .into_iter()
+        .collect();
+    let x5u = sti::X5uServer::start(&pki, files, Duration::ZERO);
+    let uas_port = free_udp_port();
+    let extra = format!(
+        "[sip]\nudp = [\"127.0.0.1:0\"]\ntcp = [\"127.0.0.1:0\"]\ntls = [\"127.0.0.1:0\"]\nudp_threads = 1\n\
+         tls_cert = \"sip.pem\"\ntls_key = \"sip.key\"\ntls_client_ca = \"sip-ca.pem\"\n\
+         [redirect]\nnext_hop = \"127.0.0.1:{uas_port}\"\n{}",
+        sti::stir_section("")
+    );
+    let cfg = config(&dir, &extra);
+    let text = std::fs::read_to_string(&cfg).unwrap().replace(
+        "default_peer = \"dom\"\n",
+        "default_peer = \"dom\"\ntls_names = [\"sbc.example.net\"]\n",
+    );
+    std::fs::write(&cfg, text).unwrap();
+    let d = Daemon::start_config(dir.clone(), cfg, &[]);
+    let ready = d
+        .stderr
+        .wait_for(|l| l.starts_with("callscreen ready:"))
+        .unwrap();
+    let tls_port: u16 = ready
+        .split_whitespace()
+        .find_map(|w| w.strip_prefix("tls="))
+        .and_then(|a| a.parse::<std::net::SocketAddr>().ok())
+        .expect("the TLS listener")
+        .port();
+
+    // Kamailio with TLS towards callscreen.
+    let tls_module = dir.join("kamailio-tls-module.cfg");
+    std::fs::write(
+        &tls_module,
+        std::fs::read_to_string(interop_dir().join("kamailio-tls-module.cfg"))
+            .unwrap()
+            .replace("@DIR@", &dir.display().to_string()),
+    )
+    .unwrap();
+    let sbc_port = free_udp_port();
+    let sbc_tls_port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let kam_cfg = interop_dir().join("kamailio-tls.cfg");
+    let text = std::fs::read_to_string(kam_cfg)
+        .unwrap()
+        .replace("@SBC_TLS_PORT@", &sbc_tls_port.to_string())
+        .replace("@CALLSCREEN_TLS_PORT@", &tls_port.to_string())
+        .replace("@TLS_CFG@", &tls_module.display().to_string());
+    let _kam = Kamailio::start_text(&dir, &text, sbc_port);
+    let sbc = format!("127.0.0.1:{sbc_port}");
+
+    // The PASSporT, fresh, for SIPp to send.
+    let url = x5u.url("/sti.pem");
+    let identity = pki
+        .good
+        .identity("31201234568", "31104567890", "A", sti::unix_now(), &url);
+    let token = identity.split(';').next().unwrap();
+    let csv = dir.join("identity.csv");
+    std::fs::write(&csv, format!("SEQUENTIAL\n{token};\n")).unwrap();
+    let check = r#"<ereg regexp="P-Asserted-Identity: .*verstat=TN-Validation-Passed" search_in="msg" check_it="true" assign_to="x"/>"#;
+    let uas = scenario(&dir, "uas_call.xml", "uas_tls.xml", &[("TAG_CHECK", check)]);
+    let uac = scenario(
+        &dir,
+        "uac_signed.xml",
+        "uac_signed_filled.xml",
+        &[("CALLER", "+31201234568"), ("TRUNK", "dom"), ("X5U", &url)],
+    );
+    with_uas(uas_port, &uas, "signed over TLS", || {
+        let out = sipp(&[
+            &sbc,
+            "-sf",
+            uac.to_str().unwrap(),
+            "-inf",
+            csv.to_str().unwrap(),
+            "-s",
+            "+31104567890",
+            "-p",
+            &free_udp_port().to_string(),
+        ])
+        .output()
+        .expect(NEEDS);
+        assert!(
+            out.status.success(),
+            "SIPp UAC through Kamailio over TLS: {}\nkamailio: {}",
+            String::from_utf8_lossy(&out.stderr),
+            std::fs::read_to_string(dir.join("kamailio.log")).unwrap_or_default()
+        );
+    });
+    let line = d
+        .stdout
+        .wait_for(|l| l.contains("verstat=TN-Validation-Passed"))
+        .expect("the verified call's NOC line");
+    assert!(line.contains("caller=+31201234568"), "{line}");
+    assert_eq!(x5u.hits("/sti.pem"), 1);
+}

@@ -1,0 +1,709 @@
+//! STIR/SHAKEN verification (`[stir]`) end to end: the real daemon, a test
+//! STI PKI (rcgen), a local HTTPS server for `x5u`, PASSporTs signed in the
+//! test with fresh `iat`s; SIP over UDP and TCP. What each case must give:
+//! the answer, its `verstat`, the reasons in the NOC line.
+
+use crate::sti;
+
+use std::collections::HashMap;
+use std::time::{Duration, Instant};
+
+use crate::support::*;
+use sti::*;
+
+const CALLER: &str = "+31201234568";
+const CALLEE: &str = "+31104567890";
+
+/// The caller's and callee's numbers as a PASSporT carries them (digits).
+fn digits() -> (&'static str, &'static str) {
+    (&CALLER[1..], &CALLEE[1..])
+}
+
+struct Setup {
+    d: Daemon,
+    pki: Pki,
+    x5u: X5uServer,
+    client: std::net::UdpSocket,
+}
+
+fn setup(name: &str, extra: &str) -> Setup {
+    setup_with(
+        name,
+        "[sip]\nudp = [\"127.0.0.1:0\"]\ntcp = [\"127.0.0.1:0\"]\nudp_threads = 1\n",
+        "",
+        extra,
+    )
+}
+
+/// With its own `[sip]` (and whatever goes with it), `[stir]` extras and more config.
+fn setup_with(name: &str, sip: &str, stir_extra: &str, extra: &str) -> Setup {
+    let dir = temp_dir(name);
+    let pki = Pki::new(&dir);
+    let files: HashMap<String, String> = [
+        ("/good.pem", &pki.good.chain_pem),
+        ("/no-tn.pem", &pki.no_tn_auth.chain_pem),
+        ("/expired.pem", &pki.expired.chain_pem),
+        ("/untrusted.pem", &pki.untrusted.chain_pem),
+        ("/good2.pem", &pki.good.chain_pem),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_string(), v.clone()))
+    .collect();
+    let x5u = X5uServer::start(&pki, files, Duration::from_millis(1500));
+    let body = format!(
+        "{sip}\n[[lists]]\nname = \"protected-companies\"\nrole = \"protected\"\nfile = \"protected.toml\"\n\
+         {}\n{extra}",
+        stir_section(stir_extra)
+    );
+    std::fs::write(
+        dir.join("protected.toml"),
+        "name = \"protected-companies\"\nversion = 1\n\n[[company]]\nname = \"ING\"\n\
+         brands = [\"ING\"]\nnumbers = [\"+3120228*\"]\ninbound_only = [\"+31202288888\"]\n",
+    )
+    .expect("protected list");
+    let cfg = config(&dir, &body);
+    let d = Daemon::start_config(dir, cfg, &[]);
+    Setup {
+        d,
+        pki,
+        x5u,
+        client: udp_client("127.0.0.1:0"),
+    }
+}
+
+impl Setup {
+    /// Sends a signed INVITE over UDP; the answer and the NOC line.
+    fn call(&self, call_id: &str, from: &str, identity: &str) -> (String, String) {
+        let msg = invite(call_id, from, &format!("Identity: {identity}\r\n"));
+        let resp = udp_ask(&self.client, self.d.udp, &msg).expect("an answer");
+        (resp, self.d.noc_line(call_id))
+    }
+}
+
+fn field<'a>(line: &'a str, key: &str) -> Option<&'a str> {
+    line.split_whitespace()
+        .find_map(|w| w.strip_prefix(&format!("{key}=")))
+}
+
+#[test]
+fn signed_calls_are_verified_and_each_failure_has_its_reason() {
+    let s = setup("stir-cases", "");
+    let now = unix_now();
+    let good = s.x5u.url("/good.pem");
+    let (c, e) = digits();
+
+    // A, B and C: the signature verifies; C is still attestation C.
+    for (i, attest) in ["A", "B", "C"].iter().enumerate() {
+        let id = s.pki.good.identity(c, e, attest, now, &good);
+        let (resp, line) = s.call(&format!("stir-ok-{i}"), CALLER, &id);
+        assert_eq!(
+            field(&line, "verstat"),
+            Some("TN-Validation-Passed"),
+            "{line}"
+        );
+        assert_eq!(status(&resp), 302, "{resp}");
+        let pai = header(&resp, "P-Asserted-Identity").expect("the verified identity");
+        assert!(
+            pai.contains(&format!(
+                "sip:{CALLER};verstat=TN-Validation-Passed@carrier.example"
+            )),
+            "{pai}"
+        );
+        let reasons = field(&line, "reasons").unwrap_or("-");
+        if *attest == "C" {
+            assert!(reasons.contains("shaken:attest-c"), "{line}");
+        } else {
+            assert_eq!(reasons, "-", "{line}");
+        }
+    }
+    // One fetch for the three calls: the others were cache hits.
+    assert_eq!(s.x5u.hits("/good.pem"), 1);
+
+    let failed = |call_id: &str, id: &str, reason: &str| {
+        let (resp, line) = s.call(call_id, CALLER, id);
+        assert_eq!(
+            field(&line, "verstat"),
+            Some("TN-Validation-Failed"),
+            "{line}"
+        );
+        assert!(
+            field(&line, "reasons").unwrap_or("").contains(reason),
+            "{reason}: {line}"
+        );
+        // Tagged, not rejected: the caller ID is nobody protected.
+        assert_eq!(status(&resp), 302, "{resp}");
+        assert!(
+            header(&resp, "P-Asserted-Identity")
+                .is_some_and(|p| p.contains("verstat=TN-Validation-Failed")),
+            "{resp}"
+        );
+    };
+    // A signature by another key than the certificate's.
+    let forged = s.pki.no_tn_auth.identity(c, e, "A", now, &good);
+    failed("stir-forged", &forged, "stir:bad-signature");
+    // iat too old (the freshness window is 60 s).
+    let old = s.pki.good.identity(c, e, "A", now - 600, &good);
+    failed("stir-old", &old, "shaken:stale");
+    // orig is not the caller.
+    let other = s.pki.good.identity("31209999999", e, "A", now, &good);
+    failed("stir-orig", &other, "shaken:orig-mismatch");
+    // dest is not the To number: its own reason.
+    let elsewhere = s.pki.good.identity(c, "31101111111", "A", now, &good);
+    failed("stir-dest", &elsewhere, "stir:dest-mismatch");
+    // The certificate: untrusted chain, expired, no TNAuthList.
+    for (signer, path, reason) in [
+        (&s.pki.untrusted, "/untrusted.pem", "stir:untrusted-cert"),
+        (&s.pki.expired, "/expired.pem", "stir:cert-expired"),
+        (&s.pki.no_tn_auth, "/no-tn.pem", "stir:no-tnauthlist"),
+    ] {
+        let id = signer.identity(c, e, "A", now, &s.x5u.url(path));
+        failed(&format!("stir-{reason}"), &id, reason);
+    }
+    // An x5u that is not https.
+    let plain = s
+        .pki
+        .good
+        .identity(c, e, "A", now, "http://localhost/good.pem");
+    failed("stir-http", &plain, "stir:malformed");
+
+    // A failed signature on a protected company's number: rejected, 608.
+    let ing = "+31202280001";
+    let forged_ing = s
+        .pki
+        .no_tn_auth
+        .identity(ing.trim_start_matches('+'), e, "A", now, &good);
+    let (resp, line) = s.call("stir-ing", ing, &forged_ing);
+    assert_eq!(status(&resp), 608, "{resp}");
+    assert!(line.contains("stir:failed-protected"), "{line}");
+    // The same number, verified: through.
+    let ing_ok = s
+        .pki
+        .good
+        .identity(ing.trim_start_matches('+'), e, "A", now, &good);
+    let (resp, line) = s.call("stir-ing-ok", ing, &ing_ok);
+    assert_eq!(status(&resp), 302, "{resp}\n{line}");
+    assert_eq!(
+        field(&line, "verstat"),
+        Some("TN-Validation-Passed"),
+        "{line}"
+    );
+
+    // An unsigned call: no verstat at all.
+    let resp = udp_ask(&s.client, s.d.udp, &invite("stir-none", CALLER, "")).expect("answer");
+    assert_eq!(status(&resp), 302);
+    assert_eq!(header(&resp, "P-Asserted-Identity"), None, "{resp}");
+    assert_eq!(field(&s.d.noc_line("stir-none"), "verstat"), None);
+}
+
+#[test]
+fn a_slow_or_unreachable_x5u_costs_the_call_its_budget_only() {
+    let s = setup("stir-slow", "");
+    let now = unix_now();
+    let (c, e) = digits();
+    // The server answers /slow/… after 1.5 s; the budget is 400 ms.
+    let slow = s.x5u.url("/slow/good.pem");
+    let id = s.pki.good.identity(c, e, "A", now, &slow);
+    let t = Instant::now();
+    let (resp, line) = s.call("stir-slow-1", CALLER, &id);
+    let took = t.elapsed();
+    assert_eq!(status(&resp), 302, "{resp}");
+    assert_eq!(field(&line, "verstat"), Some("No-TN-Validation"), "{line}");
+    assert!(
+        took < Duration::from_millis(1400),
+        "answered after {took:?}"
+    );
+    let us: u64 = field(&line, "latency_us")
+        .and_then(|v| v.parse().ok())
+        .expect("latency");
+    assert!(us >= 400_000, "the wait counts in latency_us: {line}");
+    // The fetch went on: once it is in, the next call is verified.
+    let deadline = Instant::now() + TIMEOUT;
+    let mut n = 0;
+    loop {
+        n += 1;
+        let id = s.pki.good.identity(c, e, "A", unix_now(), &slow);
+        let (_, line) = s.call(&format!("stir-slow-next-{n}"), CALLER, &id);
+        if field(&line, "verstat") == Some("TN-Validation-Passed") {
+            break;
+        }
+        assert!(Instant::now() < deadline, "never verified: {line}");
+    }
+    assert_eq!(s.x5u.hits("/slow/good.pem"), 1, "one fetch, then the cache");
+
+    // Unreachable (nothing listens), refused (a redirect; too large): the
+    // call goes on unverified, promptly.
+    for (i, url) in [
+        "https://127.0.0.1:1/x.pem".to_string(),
+        s.x5u.url("/redirect.pem"),
+        s.x5u.url("/big.pem"),
+        s.x5u.url("/missing.pem"),
+        "https://169.254.169.254/latest/meta-data".to_string(),
+    ]
+    .iter()
+    .enumerate()
+    {
+        let id = s.pki.good.identity(c, e, "A", unix_now(), url);
+        let t = Instant::now();
+        let (resp, line) = s.call(&format!("stir-bad-x5u-{i}"), CALLER, &id);
+        assert_eq!(status(&resp), 302, "{url}: {resp}");
+        assert_eq!(
+            field(&line, "verstat"),
+            Some("No-TN-Validation"),
+            "{url}: {line}"
+        );
+        assert!(
+            t.elapsed() < Duration::from_millis(1400),
+            "{url}: {:?}",
+            t.elapsed()
+        );
+    }
+    // Private addresses are never fetched unless allowed: 169.254.169.254 was refused
+    // before any connection (the metadata service of a cloud).
+}
+
+#[test]
+fn retransmissions_while_verifying_are_absorbed_and_tcp_works_too() {
+    let s = setup("stir-retrans", "");
+    let now = unix_now();
+    let (c, e) = digits();
+    let id = s
+        .pki
+        .good
+        .identity(c, e, "A", now, &s.x5u.url("/slow/good2.pem"));
+    let msg = invite("stir-rt", CALLER, &format!("Identity: {id}\r\n"));
+    // Three sends of the same INVITE: one answer (the others absorbed or the cached answer).
+    s.client.send_to(&msg, s.d.udp).unwrap();
+    s.client.send_to(&msg, s.d.udp).unwrap();
+    let mut buf = vec![0u8; 65536];
+    let (n, _) = s.client.recv_from(&mut buf).expect("the answer");
+    let first = String::from_utf8_lossy(&buf[..n]).into_owned();
+    assert_eq!(status(&first), 302, "{first}");
+    s.client.send_to(&msg, s.d.udp).unwrap();
+    let (n, _) = s.client.recv_from(&mut buf).expect("the cached answer");
+    assert_eq!(String::from_utf8_lossy(&buf[..n]), first);
+    let line = s.d.noc_line("stir-rt");
+    assert_eq!(field(&line, "verstat"), Some("No-TN-Validation"), "{line}");
+    // One NOC line for the call.
+    let lines = s.d.stdout.all();
+    assert_eq!(
+        lines
+            .iter()
+            .filter(|l| l.contains("call_id=stir-rt "))
+            .count(),
+        1
+    );
+
+    // Over TCP: the answer comes back on the connection.
+    let mut tcp = tcp_connect(s.d.tcp);
+    let id = s
+        .pki
+        .good
+        .identity(c, e, "B", unix_now(), &s.x5u.url("/good.pem"));
+    let msg = String::from_utf8(invite("stir-tcp", CALLER, &format!("Identity: {id}\r\n")))
+        .unwrap()
+        .replace("SIP/2.0/UDP", "SIP/2.0/TCP");
+    tcp_send(&mut tcp, msg.as_bytes());
+    let resp = tcp_read_response(&mut tcp).expect("an answer over TCP");
+    assert_eq!(status(&resp), 302, "{resp}");
+    assert!(resp.contains("verstat=TN-Validation-Passed"), "{resp}");
+}
+
+/// Proxy mode: the forwarded INVITE carries callscreen's verstat on From
+/// and P-Asserted-Identity (in the user part of a `user=phone` URI), never
+/// one it received; a verified A lifts what `a_lifts` names; a failed
+/// verification on a protected number gets the code the policy gives (438).
+#[test]
+fn proxy_mode_writes_verstat_and_the_policy_decides_the_rest() {
+    let hop = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+    hop.set_read_timeout(Some(TIMEOUT)).unwrap();
+    let sip = format!(
+        "[sip]\nmode = \"proxy\"\nudp = [\"127.0.0.1:0\"]\ntcp = [\"127.0.0.1:0\"]\nudp_threads = 1\n\
+         [proxy]\nnext_hops = [\"sip:{}\"]\n",
+        hop.local_addr().unwrap()
+    );
+    let s = setup_with(
+        "stir-proxy",
+        &sip,
+        "a_lifts = [\"spoof:domestic-cli-intl\"]\n",
+        "[policy.rules]\n\"stir:failed-protected\" = { action = \"reject\", code = 438 }\n",
+    );
+    let good = s.x5u.url("/good.pem");
+    let (c, e) = digits();
+    let next = || {
+        let mut buf = vec![0u8; 65536];
+        let (n, _) = hop.recv_from(&mut buf).expect("the forwarded INVITE");
+        String::from_utf8_lossy(&buf[..n]).into_owned()
+    };
+
+    // Verified, with a PAI (the peer is trusted) and a verstat the caller
+    // wrote itself on From: callscreen's replaces it.
+    let id = s.pki.good.identity(c, e, "A", unix_now(), &good);
+    // An INVITE whose From carries a verstat the caller wrote itself.
+    let claiming_passed = |call_id: &str, extra: &str| {
+        String::from_utf8(invite(call_id, CALLER, extra))
+            .unwrap()
+            .replace(
+                ";user=phone>;tag=",
+                ";user=phone;verstat=TN-Validation-Passed>;tag=",
+            )
+    };
+    let msg = claiming_passed(
+        "stir-px-1",
+        &format!(
+            "Identity: {id}\r\nP-Asserted-Identity: <sip:{CALLER}@carrier.example;user=phone>\r\n"
+        ),
+    );
+    s.client.send_to(msg.as_bytes(), s.d.udp).unwrap();
+    let fwd = next();
+    let from = header(&fwd, "From").expect("From");
+    assert_eq!(
+        from,
+        format!(
+            "\"Caller\" <sip:{CALLER};verstat=TN-Validation-Passed@carrier.example;user=phone>;tag=ft-stir-px-1"
+        ),
+        "{fwd}"
+    );
+    let pai = header(&fwd, "P-Asserted-Identity").expect("PAI");
+    assert_eq!(
+        pai,
+        format!("<sip:{CALLER};verstat=TN-Validation-Passed@carrier.example;user=phone>"),
+        "{fwd}"
+    );
+    assert_eq!(fwd.matches("verstat").count(), 2, "{fwd}");
+
+    // A forged signature: the forwarded From says so (and the caller's own
+    // "Passed" is gone).
+    let forged = s.pki.no_tn_auth.identity(c, e, "A", unix_now(), &good);
+    let msg = claiming_passed("stir-px-2", &format!("Identity: {forged}\r\n"));
+    s.client.send_to(msg.as_bytes(), s.d.udp).unwrap();
+    let fwd = next();
+    let from = header(&fwd, "From").expect("From");
+    assert!(from.contains(";verstat=TN-Validation-Failed@"), "{fwd}");
+    // Tagged: the PAI callscreen adds says the same.
+    assert_eq!(
+        fwd.matches("verstat=TN-Validation-Failed").count(),
+        2,
+        "{fwd}"
+    );
+    assert!(!fwd.contains("Passed"), "{fwd}");
+
+    // A Dutch caller ID from an international peer is anonymised by default
+    // (spoof:domestic-cli-intl); verified with attestation A it is lifted.
+    let intl = |call_id: &str, identity: Option<&str>| {
+        let extra = match identity {
+            Some(i) => format!("X-Ingress-Trunk: intl\r\nIdentity: {i}\r\n"),
+            None => "X-Ingress-Trunk: intl\r\n".to_string(),
+        };
+        s.client
+            .send_to(&invite(call_id, CALLER, &extra), s.d.udp)
+            .unwrap();
+        (next(), s.d.noc_line(call_id))
+    };
+    let (fwd, line) = intl("stir-px-intl-unsigned", None);
+    assert!(line.contains("verdict=anonymise"), "{line}");
+    assert!(
+        header(&fwd, "From").is_some_and(|f| f.contains("anonymous")),
+        "{fwd}"
+    );
+    let id = s.pki.good.identity(c, e, "A", unix_now(), &good);
+    let (fwd, line) = intl("stir-px-intl-signed", Some(&id));
+    assert!(line.contains("verdict=allow"), "{line}");
+    assert!(
+        header(&fwd, "From")
+            .is_some_and(|f| f.contains(CALLER) && f.contains("verstat=TN-Validation-Passed")),
+        "{fwd}"
+    );
+    // Attestation B lifts nothing.
+    let id = s.pki.good.identity(c, e, "B", unix_now(), &good);
+    let (_, line) = intl("stir-px-intl-b", Some(&id));
+    assert!(line.contains("verdict=anonymise"), "{line}");
+
+    // A failed verification on a protected number: the policy's 438.
+    let ing = "+31202280001";
+    let forged = s
+        .pki
+        .no_tn_auth
+        .identity(ing.trim_start_matches('+'), e, "A", unix_now(), &good);
+    let resp = udp_ask(
+        &s.client,
+        s.d.udp,
+        &invite("stir-px-ing", ing, &format!("Identity: {forged}\r\n")),
+    )
+    .expect("the rejection");
+    assert_eq!(status(&resp), 438, "{resp}");
+}
+
+/// 10 000 signed INVITEs whose `x5u` are all different and lead nowhere (a
+/// tarpit that accepts and never answers, on thousands of loopback
+/// addresses) while clean calls go on: every INVITE is answered, and no
+/// clean call waits for the verification budget (400 ms here).
+#[test]
+fn ten_thousand_unreachable_x5u_do_not_slow_clean_calls() {
+    let sip = "[sip]\nudp = [\"127.0.0.1:0\"]\ntcp = [\"127.0.0.1:0\"]\nudp_threads = 1\n\
+               [bursts]\ncalls_per_number = 0\ncalls_per_block = 0\n";
+    let s = setup_with("stir-flood", sip, "", "");
+    // Accepts connections and never answers: every fetch waits its time out.
+    let tarpit = std::net::TcpListener::bind("0.0.0.0:0").unwrap();
+    let port = tarpit.local_addr().unwrap().port();
+    std::thread::spawn(move || {
+        let mut held = Vec::new();
+        for c in tarpit.incoming().flatten() {
+            held.push(c);
+        }
+    });
+    let (c, e) = digits();
+    let now = unix_now();
+    let identities: Vec<String> = (0..10_000u32)
+        .map(|i| {
+            let url = format!("https://127.1.{}.{}:{port}/c{i}.pem", i / 250, i % 250 + 1);
+            s.pki.good.identity(c, e, "A", now, &url)
+        })
+        .collect();
+    let flooder = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+    flooder
+        .set_read_timeout(Some(Duration::from_millis(2000)))
+        .unwrap();
+    let to = s.d.udp;
+    let answers = {
+        let rx = flooder.try_clone().unwrap();
+        std::thread::spawn(move || {
+            let mut n = 0u32;
+            let mut buf = vec![0u8; 65536];
+            while rx.recv_from(&mut buf).is_ok() {
+                n += 1;
+                if n == 10_000 {
+                    break;
+                }
+            }
+            n
+        })
+    };
+    let sender = std::thread::spawn(move || {
+        let t0 = Instant::now();
+        for (i, id) in identities.iter().enumerate() {
+            let msg = invite(
+                &format!("flood-{i}"),
+                CALLER,
+                &format!("Identity: {id}\r\n"),
+            );
+            flooder.send_to(&msg, to).unwrap();
+            // 2 500 a second.
+            let due = t0 + Duration::from_micros(400 * i as u64);
+            if let Some(w) = due.checked_duration_since(Instant::now()) {
+                std::thread::sleep(w);
+            }
+        }
+    });
+    let mut worst = Duration::ZERO;
+    let mut clean = 0;
+    while !sender.is_finished() {
+        clean += 1;
+        let t = Instant::now();
+        let resp = udp_ask(
+            &s.client,
+            s.d.udp,
+            &invite(&format!("clean-{clean}"), CALLER, ""),
+        )
+        .expect("a clean call answered during the flood");
+        worst = worst.max(t.elapsed());
+        assert_eq!(status(&resp), 302, "{resp}");
+    }
+    sender.join().unwrap();
+    let answered = answers.join().unwrap();
+    eprintln!("during the flood: {clean} clean calls, the slowest answered in {worst:?}");
+    assert_eq!(answered, 10_000, "every signed INVITE answered");
+    assert!(
+        clean >= 10,
+        "clean calls went on during the flood ({clean})"
+    );
+    assert!(
+        worst < Duration::from_millis(400),
+        "a clean call waited {worst:?}, as long as the verification budget"
+    );
+}
+
+/// The verification pool full (`workers = 1`, `queue = 1`): signed calls
+/// beyond it pass at once as No-TN-Validation, counted in /metrics with
+/// the calls by verstat; none goes unanswered.
+#[test]
+fn a_full_pool_passes_calls_unverified_and_counts_them() {
+    let sip = "[sip]\nudp = [\"127.0.0.1:0\"]\ntcp = [\"127.0.0.1:0\"]\nudp_threads = 1\n\
+               [bursts]\ncalls_per_number = 0\ncalls_per_block = 0\n";
+    let dir_state = std::env::temp_dir().join(format!("cs-stir-busy-{}", std::process::id()));
+    let api = format!(
+        "[api]\nlisten = \"127.0.0.1:0\"\nstate_dir = \"{}\"\n\
+         [[api.clients]]\nname = \"ops\"\ntoken_sha256 = \"{}\"\nlists = [\"*\"]\noperations = [\"read\"]\n",
+        dir_state.display(),
+        callscreen::api::hash_token("busy-token")
+    );
+    let s = setup_with("stir-busy", sip, "workers = 1\nqueue = 1\n", &api);
+    let (c, e) = digits();
+    let good = s.x5u.url("/good.pem");
+    // The certificate cached first, so that the burst below meets a warm cache.
+    let id = s.pki.good.identity(c, e, "A", unix_now(), &good);
+    let (_, line) = s.call("busy-warm", CALLER, &id);
+    assert!(line.contains("verstat=TN-Validation-Passed"), "{line}");
+    // 200 signed INVITEs at once.
+    for i in 0..200 {
+        let id = s.pki.good.identity(c, e, "A", unix_now(), &good);
+        let msg = invite(&format!("busy-{i}"), CALLER, &format!("Identity: {id}\r\n"));
+        s.client.send_to(&msg, s.d.udp).unwrap();
+    }
+    let mut buf = vec![0u8; 65536];
+    for _ in 0..200 {
+        s.client
+            .recv_from(&mut buf)
+            .expect("every signed INVITE answered");
+    }
+    let (passed, unverified) = (0..200).fold((0, 0), |(p, u), i| {
+        let line = s.d.noc_line(&format!("busy-{i}"));
+        match field(&line, "verstat") {
+            Some("TN-Validation-Passed") => (p + 1, u),
+            Some("No-TN-Validation") => (p, u + 1),
+            other => panic!("{other:?}: {line}"),
+        }
+    });
+    assert!(
+        passed >= 1 && unverified >= 1,
+        "passed {passed}, unverified {unverified}"
+    );
+    let (code, metrics) = http(
+        api_addr(&s.d),
+        "GET",
+        "/metrics",
+        Some("busy-token"),
+        None,
+        b"",
+    );
+    assert_eq!(code, 200);
+    let metric = |name: &str| -> u64 {
+        metrics
+            .lines()
+            .find_map(|l| l.strip_prefix(name)?.trim().parse().ok())
+            .unwrap_or_else(|| panic!("{name} in {metrics}"))
+    };
+    assert_eq!(metric("callscreen_stir_busy_total"), unverified);
+    assert_eq!(
+        metric("callscreen_stir_calls_total{verstat=\"No-TN-Validation\"}"),
+        unverified
+    );
+    assert_eq!(
+        metric("callscreen_stir_calls_total{verstat=\"TN-Validation-Passed\"}"),
+        passed + 1
+    );
+    assert_eq!(metric("callscreen_stir_fetches_total"), 1);
+    let _ = std::fs::remove_dir_all(&dir_state);
+}
+
+/// A CANCEL while the INVITE waits for its certificate: the CANCEL gets 200
+/// and the INVITE 487 when its wait ends (RFC 3261 §9.2), in both modes;
+/// it is neither screened nor forwarded.
+#[test]
+fn a_cancel_while_verifying_ends_the_invite_with_487() {
+    let hop = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+    hop.set_read_timeout(Some(Duration::from_millis(1500)))
+        .unwrap();
+    for (mode, sip) in [
+        (
+            "redirect",
+            "[sip]\nudp = [\"127.0.0.1:0\"]\ntcp = [\"127.0.0.1:0\"]\nudp_threads = 1\n"
+                .to_string(),
+        ),
+        (
+            "proxy",
+            format!(
+                "[sip]\nmode = \"proxy\"\nudp = [\"127.0.0.1:0\"]\ntcp = [\"127.0.0.1:0\"]\nudp_threads = 1\n\
+                 [proxy]\nnext_hops = [\"sip:{}\"]\n",
+                hop.local_addr().unwrap()
+            ),
+        ),
+    ] {
+        let s = setup_with(&format!("stir-cancel-{mode}"), &sip, "", "");
+        let (c, e) = digits();
+        let id = s
+            .pki
+            .good
+            .identity(c, e, "A", unix_now(), &s.x5u.url("/slow/good.pem"));
+        let call_id = format!("stir-cancel-{mode}");
+        let inv = invite(&call_id, CALLER, &format!("Identity: {id}\r\n"));
+        s.client.send_to(&inv, s.d.udp).unwrap();
+        let cancel = String::from_utf8(invite(&call_id, CALLER, ""))
+            .unwrap()
+            .replacen("INVITE sip:", "CANCEL sip:", 1)
+            .replace("CSeq: 1 INVITE", "CSeq: 1 CANCEL");
+        let mut buf = vec![0u8; 65536];
+        s.client.send_to(cancel.as_bytes(), s.d.udp).unwrap();
+        let (n, _) = s.client.recv_from(&mut buf).expect("the CANCEL's answer");
+        let r = String::from_utf8_lossy(&buf[..n]).into_owned();
+        assert_eq!(
+            (status(&r), header(&r, "CSeq")),
+            (200, Some("1 CANCEL")),
+            "{mode}: {r}"
+        );
+        let (n, _) = s.client.recv_from(&mut buf).expect("the INVITE's answer");
+        let r = String::from_utf8_lossy(&buf[..n]).into_owned();
+        assert_eq!(
+            (status(&r), header(&r, "CSeq")),
+            (487, Some("1 INVITE")),
+            "{mode}: {r}"
+        );
+        // A retransmission gets the same 487.
+        let again = udp_ask(&s.client, s.d.udp, &inv).expect("the 487 again");
+        assert_eq!(again, r, "{mode}");
+        if mode == "proxy" {
+            let mut b = [0u8; 4096];
+            assert!(
+                hop.recv_from(&mut b).is_err(),
+                "a cancelled INVITE was forwarded"
+            );
+        }
+    }
+}
+
+/// The fetch guards, each on its own daemon: a host not on
+/// `x5u_allow_hosts`, and a loopback address without `x5u_allow_networks`,
+/// are never fetched (the certificate server sees no request) and the call
+/// passes as No-TN-Validation.
+#[test]
+fn hosts_and_addresses_not_allowed_are_never_fetched() {
+    for (name, stir) in [
+        (
+            "stir-allow-hosts",
+            stir_section("x5u_allow_hosts = [\"cert.sti-ca.example\"]\n"),
+        ),
+        (
+            "stir-no-private",
+            stir_section("").replace("x5u_allow_networks = [\"127.0.0.0/8\", \"::1/128\"]\n", ""),
+        ),
+    ] {
+        let dir = temp_dir(name);
+        let pki = Pki::new(&dir);
+        let files: HashMap<String, String> =
+            [("/good.pem".to_string(), pki.good.chain_pem.clone())]
+                .into_iter()
+                .collect();
+        let x5u = X5uServer::start(&pki, files, Duration::ZERO);
+        let sip = "[sip]\nudp = [\"127.0.0.1:0\"]\ntcp = [\"127.0.0.1:0\"]\nudp_threads = 1\n";
+        let cfg = config(&dir, &format!("{sip}{stir}"));
+        let d = Daemon::start_config(dir, cfg, &[]);
+        let client = udp_client("127.0.0.1:0");
+        let (c, e) = digits();
+        let id = pki
+            .good
+            .identity(c, e, "A", unix_now(), &x5u.url("/good.pem"));
+        let resp = udp_ask(
+            &client,
+            d.udp,
+            &invite(name, CALLER, &format!("Identity: {id}\r\n")),
+        )
+        .expect("an answer");
+        assert_eq!(status(&resp), 302, "{name}: {resp}");
+        let line = d.noc_line(name);
+        assert_eq!(
+            field(&line, "verstat"),
+            Some("No-TN-Validation"),
+            "{name}: {line}"
+        );
+        assert_eq!(x5u.hits("/good.pem"), 0, "{name}: fetched anyway");
+    }
+}
