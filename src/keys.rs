@@ -47,6 +47,49 @@ pub fn sign(secret_hex: &str, body: &[u8]) -> Option<String> {
     Some(hex(&k.sign(body).to_bytes()))
 }
 
+/// The public key of a secret key given as 64 hex digits.
+pub fn public_of(secret_hex: &str) -> Option<[u8; 32]> {
+    let k = SigningKey::from_bytes(&unhex::<32>(secret_hex)?);
+    Some(k.verifying_key().to_bytes())
+}
+
+/// A public key as the config and the heads write it (64 hex digits).
+pub fn public_hex(public: &[u8; 32]) -> String {
+    hex(public)
+}
+
+/// A fleet node's own key (`[fleet] key_file`): it seals every head it
+/// publishes. Its `Debug` shows the public half only.
+#[derive(Clone, PartialEq, Eq)]
+pub struct SealKey {
+    secret: String,
+    public: [u8; 32],
+}
+
+impl SealKey {
+    /// From a secret key file's text (64 hex digits, `callscreen api keygen`).
+    pub fn from_secret_hex(text: &str) -> Option<SealKey> {
+        let secret = text.trim().to_string();
+        let public = public_of(&secret)?;
+        Some(SealKey { secret, public })
+    }
+
+    pub fn public(&self) -> &[u8; 32] {
+        &self.public
+    }
+
+    /// The signature of `body` (hex).
+    pub fn sign(&self, body: &[u8]) -> String {
+        sign(&self.secret, body).unwrap_or_default()
+    }
+}
+
+impl std::fmt::Debug for SealKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "SealKey(public {})", hex(&self.public))
+    }
+}
+
 /// A new key pair from the system's randomness: (secret hex, public hex).
 pub fn keygen() -> std::io::Result<(String, String)> {
     use std::io::Read;

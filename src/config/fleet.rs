@@ -8,6 +8,7 @@ use std::time::Duration;
 
 use super::context::Ctx;
 use super::schema;
+use crate::keys::SealKey;
 
 /// A fleet's settings.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -34,6 +35,11 @@ pub struct FleetSettings {
     pub heartbeat: Duration,
     /// Versions of each list kept in the object store (older ones deleted).
     pub keep_versions: usize,
+    /// This node's key: it seals every head it publishes.
+    pub key: SealKey,
+    /// The public keys whose seal a head must carry to be applied here:
+    /// this node's own and those of `trusted_keys`.
+    pub trusted: Vec<[u8; 32]>,
 }
 
 /// Bucket and node names: what NATS accepts as a bucket or key.
@@ -128,6 +134,20 @@ pub(super) fn fleet_section(
             "give a token_file or a creds_file, not both",
         );
     }
+    let key = seal_key(cx, f, base);
+    let mut trusted: Vec<[u8; 32]> = key.iter().map(|k| *k.public()).collect();
+    for (i, t) in f.trusted_keys.iter().enumerate() {
+        match crate::keys::public_key(t.get_ref()) {
+            Some(k) => trusted.push(k),
+            None => {
+                cx.err::<()>(
+                    Some(t.span()),
+                    format!("fleet.trusted_keys[{i}]"),
+                    "must be an Ed25519 public key, 64 hex digits (callscreen api keygen prints one)",
+                );
+            }
+        }
+    }
     let node = f.node.clone().unwrap_or_else(host_name);
     let names = [
         ("node", &node),
@@ -176,5 +196,40 @@ pub(super) fn fleet_section(
         replicas,
         heartbeat: Duration::from_secs(f.heartbeat_secs.unwrap_or(5).clamp(1, 300)),
         keep_versions: f.keep_versions.unwrap_or(5).clamp(1, 100),
+        key: key?,
+        trusted,
     })
+}
+
+/// `[fleet] key_file`: the node's secret key, which seals every head it
+/// publishes. Required: without it a writer to NATS could publish a head
+/// every node would apply.
+fn seal_key(cx: &mut Ctx<'_>, f: &schema::FleetSection, base: &Path) -> Option<SealKey> {
+    const HOW: &str = "make one with `callscreen api keygen fleet.key` (the same key on every node, or each node its own with the others' public keys in trusted_keys)";
+    let Some(v) = &f.key_file else {
+        return cx.err(
+            None,
+            "fleet.key_file",
+            format!("a fleet node seals every head it publishes, and applies only heads sealed by a trusted key: name its secret key file; {HOW}"),
+        );
+    };
+    let p = base.join(v.get_ref());
+    match std::fs::read_to_string(&p) {
+        Err(e) => cx.err(
+            Some(v.span()),
+            "fleet.key_file",
+            format!("cannot read {} ({e}): {HOW}", p.display()),
+        ),
+        Ok(text) => match SealKey::from_secret_hex(&text) {
+            Some(k) => Some(k),
+            None => cx.err(
+                Some(v.span()),
+                "fleet.key_file",
+                format!(
+                    "{} is not an Ed25519 secret key (64 hex digits): {HOW}",
+                    p.display()
+                ),
+            ),
+        },
+    }
 }

@@ -128,6 +128,10 @@ pub struct FleetSection {
     pub heartbeat_secs: Option<u64>,
     #[serde(default)]
     pub keep_versions: Option<usize>,
+    #[serde(default)]
+    pub key_file: Option<Spanned<String>>,
+    #[serde(default)]
+    pub trusted_keys: Vec<Spanned<String>>,
 }
 
 #[derive(Deserialize)]

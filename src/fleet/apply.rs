@@ -1,11 +1,16 @@
 //! Heads watched and applied here. The watch starts with the newest head of
 //! every list (a node that was stopped or cut off catches up), then follows
-//! each new one in revision order. A head is applied off the call path:
-//! its body taken from this node's own push, or from the local store, or
-//! (a patch at this node's base) rebuilt from the delta, or fetched; its
-//! sha256 and the pusher's signature checked again; built; stored; swapped
-//! in. A head that cannot be applied leaves the list in force as it was,
-//! says why (log, heartbeat, `/v1/fleet`) and is counted.
+//! each new one in revision order. A value is applied only when it is a
+//! head sealed by a key this node trusts (`Head::open`); anything else is
+//! refused, reported once and remembered as seen. A head is applied off
+//! the call path, always in the same order: its body taken from this
+//! node's own push, or from the local store, or (a patch at this node's
+//! base) rebuilt from the delta, or fetched, every object checked against
+//! the sha256 the sealed head names and the pusher's signature checked
+//! again (verify); then stored (store); then put in force (swap). A head
+//! that cannot be applied leaves the list in force as it was, says why
+//! (log, heartbeat, `/v1/fleet`) and is counted. A head for a list this
+//! node does not configure is for other nodes: ignored.
 
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
@@ -71,9 +76,12 @@ pub async fn watch(fleet: &Arc<Fleet>, link: &Arc<Link>) -> WatchEnd {
                 behind_before = behind;
                 // A head seen but not applied (its object missing for a
                 // while, the disk full) is tried again.
+                let configured = fleet.configured();
                 let failed: Vec<(u64, Head)> = lock(&fleet.heads)
                     .values()
-                    .filter(|(rev, h)| fleet.applied_revision(&h.list) < *rev)
+                    .filter(|(rev, h)| {
+                        configured.contains(&h.list) && fleet.applied_revision(&h.list) < *rev
+                    })
                     .cloned()
                     .collect();
                 for (rev, head) in failed {
@@ -95,13 +103,20 @@ pub async fn watch(fleet: &Arc<Fleet>, link: &Arc<Link>) -> WatchEnd {
         if entry.operation != async_nats::jetstream::kv::Operation::Put {
             continue;
         }
-        let head: Head = match serde_json::from_slice(&entry.value) {
+        let head = match Head::open(&entry.key, &entry.value, &fleet.settings.trusted) {
             Ok(h) => h,
-            Err(e) => {
-                tracing::error!(list = %entry.key, "fleet: a head that is not callscreen's: {e}");
+            Err(why) => {
+                fleet.apply_failures.fetch_add(1, Ordering::Relaxed);
+                tracing::error!(list = %entry.key, revision = entry.revision, "fleet: a value in the heads bucket refused, the list in force stays: {why}");
+                fleet.set_error(Some(format!(
+                    "the head of {} at revision {} is refused: {why}",
+                    entry.key, entry.revision
+                )));
+                lock(&fleet.refused).insert(entry.key.clone(), (entry.revision, why.to_string()));
                 continue;
             }
         };
+        lock(&fleet.refused).remove(&head.list);
         lock(&fleet.heads).insert(head.list.clone(), (entry.revision, head.clone()));
         apply_logged(fleet, link, entry.revision, &head, false).await;
     }
@@ -137,22 +152,13 @@ async fn apply_logged(
 /// Whether a list's head in the bucket is newer than the watch delivered
 /// (read directly, not through the watch).
 async fn behind(fleet: &Fleet, link: &Link) -> bool {
-    let names: Vec<String> = fleet
-        .shared
-        .runtime
-        .load()
-        .settings
-        .lists
-        .iter()
-        .map(|l| l.name.clone())
-        .collect();
-    for name in names {
+    for name in fleet.configured() {
         let Ok(Ok(Some(e))) =
             tokio::time::timeout(Duration::from_secs(3), link.heads.entry(name.as_str())).await
         else {
             continue;
         };
-        let seen = lock(&fleet.heads).get(&name).map_or(0, |h| h.0);
+        let seen = fleet.seen_revision(&name);
         if e.operation == async_nats::jetstream::kv::Operation::Put && e.revision > seen {
             return true;
         }
@@ -232,7 +238,8 @@ async fn apply(fleet: &Arc<Fleet>, link: &Link, revision: u64, head: &Head) -> R
         .find(|s| s.name == head.list)
         .cloned()
     else {
-        return Err("this node has no such list in its [[lists]]".into());
+        tracing::debug!(list = %head.list, version = head.version, "fleet: a head for a list not configured here: ignored");
+        return Ok(());
     };
     let current = rt.lists.get(&head.list).cloned();
     let done = Applied {
@@ -281,7 +288,7 @@ async fn apply(fleet: &Arc<Fleet>, link: &Link, revision: u64, head: &Head) -> R
             Made::Built(v) => v,
             Made::Patched(list, text, fetched) => {
                 let base = current.clone().ok_or("a patch without its base")?;
-                match swap_then_store(fleet, head, &base, list, text, done.clone()).await {
+                match store_then_swap(fleet, head, &base, list, text, done.clone()).await {
                     Ok(()) => {
                         fleet.applies.fetch_add(1, Ordering::Relaxed);
                         log("patch", fetched);
@@ -293,29 +300,10 @@ async fn apply(fleet: &Arc<Fleet>, link: &Link, revision: u64, head: &Head) -> R
                             .await?
                         {
                             Made::Built(v) => v,
-                            Made::Patched(..) | Made::Snapshot(..) => return Err(e),
+                            Made::Patched(..) => return Err(e),
                         }
                     }
                 }
-            }
-            // (`obtain` loads only a snapshot of the head's list and version.)
-            Made::Snapshot(list, snap, fetched) => {
-                let list = Arc::new(list);
-                let before = swap(fleet, &list, done);
-                fleet.applies.fetch_add(1, Ordering::Relaxed);
-                log("snapshot", fetched);
-                let confirmed = confirm(fleet, link, head, &spec, guard, &list, snap).await;
-                if !matches!(confirmed, Ok(None)) {
-                    lock(&fleet.distrusted).insert(head.sha256.clone());
-                }
-                return match confirmed {
-                    Ok(None) => Ok(()),
-                    Ok(Some(e)) => Err(e),
-                    Err(e) => {
-                        undo(fleet, before);
-                        Err(format!("{e}; the version before is in force again"))
-                    }
-                };
             }
         },
     };
@@ -360,86 +348,18 @@ impl Version {
 enum Made {
     Built(Version),
     Patched(List, crate::lists::delta::Text, usize),
-    /// Loaded from the snapshot that came with the head (its bytes), the
-    /// body not fetched yet.
-    Snapshot(List, Vec<u8>, usize),
 }
 
-/// A version in force from another node's snapshot, confirmed: its body
-/// fetched, its sha256 and signature checked (else an error: the caller
-/// puts the version before back), parsed off the call path and compared
-/// with the snapshot's list entry by entry, then stored with its snapshot.
-/// When the two lists differ (a snapshot that is not its body's list: a bug
-/// or a forgery) the body's list is put in force and stored, and the
-/// mismatch is returned to be reported (`Ok(Some(..))`).
-async fn confirm(
-    fleet: &Arc<Fleet>,
-    link: &Link,
-    head: &Head,
-    spec: &ListSpec,
-    guard: Guard,
-    loaded: &Arc<List>,
-    snap: Vec<u8>,
-) -> Result<Option<String>, String> {
-    let t0 = std::time::Instant::now();
-    let body = read_object(link, &head.object).await?;
-    check_body(fleet, head, &body)?;
-    let (parsed, body) = build(spec, body, guard).await?;
-    let same = parsed.name == loaded.name
-        && parsed.version == loaded.version
-        && parsed.entries().eq(loaded.entries());
-    let (in_force, snap, mismatch) = if same {
-        (Arc::clone(loaded), Some(snap), None)
-    } else {
-        let parsed = Arc::new(parsed);
-        fleet.shared.install(Arc::clone(&parsed));
-        let what =
-            "the snapshot that came with it is not its body's list; the body's list is in force"
-                .to_string();
-        (parsed, None, Some(what))
-    };
-    store(fleet, &in_force, Body::Bytes(body), snap, &head.sha256).await?;
-    if mismatch.is_none() {
-        tracing::info!(list = %head.list, version = head.version, duration_ms = t0.elapsed().as_millis() as u64, "fleet: the snapshot-loaded version confirmed: its body parsed here gives the same list");
-    }
-    Ok(mismatch)
-}
-
-/// What a swap replaced: put back when the new version cannot be stored.
-struct Undo {
-    name: String,
-    list: Option<Arc<List>>,
-    applied: Option<Applied>,
-}
-
-/// Puts `list` in force at once and notes it applied.
-fn swap(fleet: &Fleet, list: &Arc<List>, done: Applied) -> Undo {
-    let undo = Undo {
-        name: list.name.clone(),
-        list: fleet.shared.runtime.load().lists.get(&list.name).cloned(),
-        applied: lock(&fleet.applied).get(&list.name).cloned(),
-    };
+/// Puts `list` in force (stored already) and notes it applied.
+fn swap(fleet: &Fleet, list: &Arc<List>, done: Applied) {
     fleet.shared.install(Arc::clone(list));
     fleet.note_applied(&list.name, done);
-    undo
 }
 
-/// The version before a swap back in force.
-fn undo(fleet: &Fleet, u: Undo) {
-    if let Some(l) = u.list {
-        fleet.shared.install(l);
-    }
-    let mut applied = lock(&fleet.applied);
-    match u.applied {
-        Some(a) => applied.insert(u.name, a),
-        None => applied.remove(&u.name),
-    };
-}
-
-/// A patched list swapped in at once; then its text made, checked against
-/// the head's sha256 and stored. When the text is not the head's or cannot
-/// be stored (disk full), the base goes back in force and this says why.
-async fn swap_then_store(
+/// A patched list: its text made and checked against the head's sha256,
+/// stored, and only then put in force. When the text is not the head's or
+/// cannot be stored (disk full), the base stays in force and this says why.
+async fn store_then_swap(
     fleet: &Arc<Fleet>,
     head: &Head,
     base: &Arc<List>,
@@ -454,7 +374,6 @@ async fn swap_then_store(
             list.name, list.version
         ));
     }
-    let before = swap(fleet, &list, done);
     let (b2, store, want, name, version) = (
         Arc::clone(base),
         fleet.store.clone(),
@@ -475,10 +394,8 @@ async fn swap_then_store(
     .await
     .map_err(|e| e.to_string())
     .and_then(|r| r);
-    if let Err(e) = stored {
-        undo(fleet, before);
-        return Err(e);
-    }
+    stored?;
+    swap(fleet, &list, done);
     crate::loader::snapshot_in_background(fleet.store.clone(), list);
     Ok(())
 }
@@ -535,39 +452,53 @@ async fn obtain(
     }
     let mut fetched = 0;
     let Some(p) = &head.patch else {
-        // The snapshot made by the node the push arrived at: loaded and put
-        // in force first; the body is checked and compared right after.
-        if fast
-            && let Some(sn) = &head.snapshot
-            && !lock(&fleet.distrusted).contains(&head.sha256)
-            && let Ok(bytes) = read_object(link, sn).await
-        {
-            let n = bytes.len();
-            let (name, version) = (head.list.clone(), head.version);
-            let (loaded, bytes) = tokio::task::spawn_blocking(move || {
-                crate::loader::background_priority();
-                let l = crate::lists::snapshot::decode(&bytes)
-                    .filter(|l| l.name == name && l.version == version);
-                (l, bytes)
-            })
-            .await
-            .map_err(|e| e.to_string())?;
-            match loaded {
-                Some(l) => return Ok(Made::Snapshot(with_role(l, spec), bytes, n)),
-                None => {
-                    tracing::warn!(list = %head.list, version = head.version, "fleet: the snapshot that came with this version does not load: parsing the body")
-                }
-            }
-        }
         let body = read_object(link, &head.object).await?;
         whole(&body)?;
         let n = body.len();
+        // The snapshot made by the node the push arrived at, from the body
+        // it checked: its sha256 is in the sealed head, so it is the list a
+        // trusted node built, and this node need not parse the body.
+        if let (Some(sn), Some(want)) = (&head.snapshot, &head.snapshot_sha256)
+            && let Ok(bytes) = read_object(link, sn).await
+        {
+            let m = bytes.len();
+            if sha256_hex(&bytes) != *want {
+                tracing::warn!(list = %head.list, version = head.version, "fleet: the snapshot object is not the one the head names: parsing the body");
+            } else {
+                let (name, version) = (head.list.clone(), head.version);
+                let (loaded, bytes) = tokio::task::spawn_blocking(move || {
+                    crate::loader::background_priority();
+                    let l = crate::lists::snapshot::decode(&bytes)
+                        .filter(|l| l.name == name && l.version == version);
+                    (l, bytes)
+                })
+                .await
+                .map_err(|e| e.to_string())?;
+                match loaded {
+                    Some(l) => {
+                        return Ok(Made::Built(Version {
+                            list: with_role(l, spec),
+                            body: Body::Bytes(body),
+                            snapshot: Some(bytes),
+                            from: "snapshot",
+                            fetched: n + m,
+                        }));
+                    }
+                    None => {
+                        tracing::warn!(list = %head.list, version = head.version, "fleet: the snapshot that came with this version does not load: parsing the body")
+                    }
+                }
+            }
+        }
         let (list, body) = build(spec, body, guard).await?;
         return Ok(Version::built(list, body, "object", n));
     };
     // What the client signed is the delta: checked on every node.
     let raw = read_object(link, &p.object).await?;
     fetched += raw.len();
+    if p.sha256.as_deref() != Some(sha256_hex(&raw).as_str()) {
+        return Err("the delta object is not the one the head names (sha256)".into());
+    }
     check_signature(fleet, head, &raw, p.signature.as_deref())?;
     let d = serde_json::from_slice::<Delta>(&raw)
         .map_err(|e| format!("the delta is not a delta: {e}"))?;
@@ -643,17 +574,14 @@ async fn patch(
     .map_err(|e| e.to_string())
 }
 
-/// Swaps a version in, then stores it (a rollback also removes the
-/// versions above it, so a restart keeps it) and writes its snapshot in the
-/// background. When it cannot be stored (disk full), the version before
-/// goes back in force and this says why.
+/// Stores a checked version (a rollback also removes the versions above
+/// it, so a restart keeps it), then puts it in force; its snapshot is
+/// written with it, or made in the background. When it cannot be stored
+/// (disk full), the version before stays in force and this says why.
 async fn install(fleet: &Arc<Fleet>, v: Version, sha: &str, done: Applied) -> Result<(), String> {
     let list = Arc::new(v.list);
-    let before = swap(fleet, &list, done);
-    if let Err(e) = store(fleet, &list, v.body, v.snapshot, sha).await {
-        undo(fleet, before);
-        return Err(e);
-    }
+    store(fleet, &list, v.body, v.snapshot, sha).await?;
+    swap(fleet, &list, done);
     Ok(())
 }
 

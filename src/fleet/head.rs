@@ -2,10 +2,20 @@
 //! serve, where its body is, who pushed it. One key per list in the heads
 //! bucket; heads are ordered by the key-value revision, not by version, so
 //! a rollback is a new head that points at an earlier body.
+//!
+//! Every head is sealed: an Ed25519 signature, by the publishing node's
+//! fleet key, over the head itself (its JSON without the seal), which names
+//! the sha256 of every object it points at (body, snapshot, delta). A node
+//! applies only a head whose seal verifies under a key it trusts, and uses
+//! an object only when its bytes have the sha256 the sealed head names: a
+//! writer to NATS without a fleet key can neither make a head nor swap an
+//! object under one.
 
 use serde::{Deserialize, Serialize};
 
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+use crate::keys::SealKey;
+
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Head {
     pub list: String,
     pub version: u64,
@@ -38,6 +48,34 @@ pub struct Head {
     /// in the background, to confirm the snapshot is its list).
     #[serde(default)]
     pub snapshot: Option<String>,
+    /// The snapshot object's sha256: checked before it is decoded.
+    #[serde(default)]
+    pub snapshot_sha256: Option<String>,
+    /// The publishing node's seal over this head (see the module's comment).
+    #[serde(default)]
+    pub seal: Option<Seal>,
+}
+
+/// A head's seal: the public key (hex) and its signature (hex).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Seal {
+    pub key: String,
+    pub signature: String,
+}
+
+/// Why a value in the heads bucket is not applied.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum Refused {
+    #[error("not a callscreen head ({0})")]
+    NotAHead(String),
+    #[error("not sealed: heads carry their publishing node's seal")]
+    Unsealed,
+    #[error("sealed by key {0}, which this node does not trust ([fleet] trusted_keys)")]
+    Untrusted(String),
+    #[error("its seal does not verify: the head was changed after it was sealed")]
+    BadSeal,
+    #[error("the head under key {key:?} names list {list:?}")]
+    WrongKey { key: String, list: String },
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -55,6 +93,9 @@ pub struct PatchRef {
     pub base_object: Option<String>,
     #[serde(default)]
     pub base_sha256: Option<String>,
+    /// The delta object's sha256: checked before it is read.
+    #[serde(default)]
+    pub sha256: Option<String>,
 }
 
 /// What a push decides against the head in force (the rules of one node).
@@ -72,6 +113,45 @@ pub enum Against {
 }
 
 impl Head {
+    /// What the seal signs: the head's JSON without its seal.
+    fn sealed_bytes(&self) -> Vec<u8> {
+        let mut h = self.clone();
+        h.seal = None;
+        serde_json::to_vec(&h).unwrap_or_default()
+    }
+
+    /// This head with `key`'s seal.
+    pub fn sealed(mut self, key: &SealKey) -> Head {
+        self.seal = None;
+        let signature = key.sign(&self.sealed_bytes());
+        self.seal = Some(Seal {
+            key: crate::keys::public_hex(key.public()),
+            signature,
+        });
+        self
+    }
+
+    /// A value read from the heads bucket under `key`: a head, when it is
+    /// one, for that list, sealed by a trusted key.
+    pub fn open(key: &str, value: &[u8], trusted: &[[u8; 32]]) -> Result<Head, Refused> {
+        let head: Head =
+            serde_json::from_slice(value).map_err(|e| Refused::NotAHead(e.to_string()))?;
+        let seal = head.seal.as_ref().ok_or(Refused::Unsealed)?;
+        let public = crate::keys::public_key(&seal.key)
+            .filter(|k| trusted.contains(k))
+            .ok_or_else(|| Refused::Untrusted(seal.key.chars().take(16).collect()))?;
+        if !crate::keys::verify(&public, &head.sealed_bytes(), &seal.signature) {
+            return Err(Refused::BadSeal);
+        }
+        if head.list != key {
+            return Err(Refused::WrongKey {
+                key: key.to_string(),
+                list: head.list.clone(),
+            });
+        }
+        Ok(head)
+    }
+
     pub fn against(head: Option<&Head>, version: u64, sha256: &str) -> Against {
         match head {
             None => Against::New,
@@ -132,14 +212,47 @@ mod tests {
             sha256: sha.into(),
             object: Head::object_name("acm", version, sha),
             content_type: "text/plain".into(),
-            signature: None,
             client: "acm".into(),
             node: "a".into(),
-            at: 0,
-            rollback_of: None,
-            patch: None,
-            snapshot: None,
+            ..Head::default()
         }
+    }
+
+    #[test]
+    fn a_head_opens_only_sealed_by_a_trusted_key_and_unchanged() {
+        let (secret, _) = crate::keys::keygen().expect("a key");
+        let key = SealKey::from_secret_hex(&secret).expect("a key");
+        let (other, _) = crate::keys::keygen().expect("a key");
+        let other = SealKey::from_secret_hex(&other).expect("a key");
+        let trusted = [*key.public()];
+        let sealed = head(7, "aa").sealed(&key);
+        let json = serde_json::to_vec(&sealed).expect("json");
+        assert_eq!(Head::open("acm", &json, &trusted), Ok(sealed.clone()));
+        assert_eq!(
+            Head::open("other", &json, &trusted),
+            Err(Refused::WrongKey {
+                key: "other".into(),
+                list: "acm".into()
+            })
+        );
+        let unsealed = serde_json::to_vec(&head(7, "aa")).expect("json");
+        assert_eq!(
+            Head::open("acm", &unsealed, &trusted),
+            Err(Refused::Unsealed)
+        );
+        let foreign = serde_json::to_vec(&head(7, "aa").sealed(&other)).expect("json");
+        assert!(matches!(
+            Head::open("acm", &foreign, &trusted),
+            Err(Refused::Untrusted(_))
+        ));
+        let mut changed = sealed.clone();
+        changed.snapshot = Some("acm.7.snap.forged".into());
+        let changed = serde_json::to_vec(&changed).expect("json");
+        assert_eq!(Head::open("acm", &changed, &trusted), Err(Refused::BadSeal));
+        assert!(matches!(
+            Head::open("acm", b"this is not a head", &trusted),
+            Err(Refused::NotAHead(_))
+        ));
     }
 
     #[test]

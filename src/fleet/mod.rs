@@ -55,7 +55,7 @@ impl Fleet {
             applied: Mutex::new(HashMap::new()),
             applied_tx: tokio::sync::watch::channel(0).0,
             pending: Mutex::new(HashMap::new()),
-            distrusted: Mutex::new(std::collections::HashSet::new()),
+            refused: Mutex::new(HashMap::new()),
             last_error: Mutex::new(None),
             apply_failures: AtomicU64::new(0),
             applies: AtomicU64::new(0),

@@ -50,9 +50,9 @@ pub struct Fleet {
     /// Bumped after every apply, for pushes waiting for theirs.
     pub(super) applied_tx: tokio::sync::watch::Sender<u64>,
     pub(super) pending: Mutex<HashMap<String, Pending>>,
-    /// The sha256 of heads whose snapshot failed its confirmation: applied
-    /// from their body only, checked first, from then on.
-    pub(super) distrusted: Mutex<std::collections::HashSet<String>>,
+    /// Values in the heads bucket refused (not a head, not sealed by a
+    /// trusted key), by list: (revision, why). Seen, so never waited for.
+    pub(super) refused: Mutex<HashMap<String, (u64, String)>>,
     /// The last apply or connection error, for the heartbeat and `/readyz`.
     pub(super) last_error: Mutex<Option<String>>,
     pub apply_failures: AtomicU64,
@@ -83,11 +83,15 @@ impl Fleet {
 
     /// Per list: whether the head in the fleet differs from what this node
     /// serves (lagging).
+    /// Lists this node does not configure are not lagging: their heads
+    /// are for other sites' nodes.
     pub fn lag(&self) -> Vec<(String, bool)> {
+        let configured = self.configured();
         let heads = lock(&self.heads);
         let applied = lock(&self.applied);
         let mut out: Vec<(String, bool)> = heads
             .iter()
+            .filter(|(name, _)| configured.contains(*name))
             .map(|(name, (_, h))| {
                 let lagging = applied.get(name).is_none_or(|a| a.sha256 != h.sha256);
                 (name.clone(), lagging)
@@ -95,6 +99,26 @@ impl Fleet {
             .collect();
         out.sort();
         out
+    }
+
+    /// The lists this node's config names.
+    pub(super) fn configured(&self) -> std::collections::HashSet<String> {
+        self.shared
+            .runtime
+            .load()
+            .settings
+            .lists
+            .iter()
+            .map(|l| l.name.clone())
+            .collect()
+    }
+
+    /// The newest revision of a list's entry this node has seen, applied
+    /// or refused.
+    pub(super) fn seen_revision(&self, list: &str) -> u64 {
+        let head = lock(&self.heads).get(list).map_or(0, |h| h.0);
+        let refused = lock(&self.refused).get(list).map_or(0, |r| r.0);
+        head.max(refused)
     }
 
     pub(super) fn note_applied(&self, list: &str, a: Applied) {

@@ -89,6 +89,10 @@ fn unavailable(e: impl std::fmt::Display) -> PublishError {
     PublishError::Unavailable(e.to_string())
 }
 
+/// How long a single request to NATS may take before a push is answered
+/// 503 (NATS dying during a push).
+const NATS_WAIT: std::time::Duration = std::time::Duration::from_secs(4);
+
 /// How long a push waits for this node to apply its own head.
 const APPLY_WAIT: std::time::Duration = std::time::Duration::from_secs(60);
 
@@ -103,10 +107,33 @@ impl Fleet {
         }
     }
 
-    async fn head_entry(link: &Link, list: &str) -> Result<Option<(u64, Head)>, PublishError> {
-        let e = link.heads.entry(list).await.map_err(unavailable)?;
-        Ok(e.filter(|e| e.operation == kv::Operation::Put)
-            .and_then(|e| Some((e.revision, serde_json::from_slice(&e.value).ok()?))))
+    /// The list's entry in the heads bucket: its revision (to write over
+    /// it) and the head, when it is a sealed head this node trusts. A value
+    /// that is not (malformed, unsealed, forged) counts as no head: a push
+    /// replaces it, on its revision, after its own checks.
+    async fn head_entry(
+        &self,
+        link: &Link,
+        list: &str,
+    ) -> Result<Option<(u64, Option<Head>)>, PublishError> {
+        let e = tokio::time::timeout(NATS_WAIT, link.heads.entry(list))
+            .await
+            .map_err(|_| unavailable("NATS did not answer in time"))?
+            .map_err(unavailable)?;
+        Ok(e.filter(|e| e.operation == kv::Operation::Put).map(|e| {
+            let head = match Head::open(list, &e.value, &self.settings.trusted) {
+                Ok(h) => Some(h),
+                Err(why) => {
+                    tracing::warn!(
+                        list,
+                        revision = e.revision,
+                        "fleet: the head in the bucket is refused ({why}): a push replaces it"
+                    );
+                    None
+                }
+            };
+            (e.revision, head)
+        }))
     }
 
     async fn put_object(link: &Link, name: &str, body: &Body) -> Result<(), PublishError> {
@@ -129,12 +156,14 @@ impl Fleet {
     /// Writes `head` over the revision seen (or as the first head), retrying
     /// the decision when another node's head came first.
     async fn cas(
+        &self,
         link: &Link,
         list: &str,
         seen: Option<u64>,
         head: &Head,
     ) -> Result<Option<u64>, PublishError> {
-        let value = serde_json::to_vec(head).map_err(unavailable)?;
+        let sealed = head.clone().sealed(&self.settings.key);
+        let value = serde_json::to_vec(&sealed).map_err(unavailable)?;
         let r = match seen {
             Some(rev) => link
                 .heads
@@ -221,14 +250,17 @@ impl Fleet {
             node: self.settings.node.clone(),
             at: unix_now(),
             rollback_of: None,
-            patch: p.patch.as_ref().map(|(_, base, sig)| PatchRef {
+            patch: p.patch.as_ref().map(|(delta, base, sig)| PatchRef {
                 object: Head::patch_name(&name, version, &p.sha256),
                 base_version: *base,
                 signature: sig.clone(),
                 base_object: None,
                 base_sha256: None,
+                sha256: Some(crate::store::sha256_hex(delta)),
             }),
+            snapshot_sha256: snapshot.as_ref().map(|s| crate::store::sha256_hex(s.1)),
             snapshot: snapshot.map(|s| s.0),
+            seal: None,
         };
         let later = match (&p.patch, &p.body) {
             (Some(_), Body::Bytes(b)) => Some(b.clone()),
@@ -246,10 +278,12 @@ impl Fleet {
             },
         );
         let outcome = loop {
-            let seen = match Self::head_entry(&link, &name).await {
+            let entry = match self.head_entry(&link, &name).await {
                 Ok(s) => s,
                 Err(e) => break Err(e),
             };
+            let revision = entry.as_ref().map(|e| e.0);
+            let seen = entry.and_then(|(r, h)| Some((r, h?)));
             if let (Some(b), Some((_, h))) = (base, &seen)
                 && h.version != b
             {
@@ -261,7 +295,18 @@ impl Fleet {
                 pr.base_object = Some(h.object.clone());
                 pr.base_sha256 = Some(h.sha256.clone());
             }
-            match Head::against(seen.as_ref().map(|s| &s.1), version, &p.sha256) {
+            // No head in the bucket (a new or wiped JetStream, or a value
+            // refused): decided against what this node serves, so that the
+            // fleet's history never goes down.
+            let own = match &seen {
+                Some(_) => None,
+                None => self.served_head(&name),
+            };
+            match Head::against(
+                seen.as_ref().map(|s| &s.1).or(own.as_ref()),
+                version,
+                &p.sha256,
+            ) {
                 Against::New => {}
                 Against::Unchanged => break Ok(Published::Unchanged),
                 Against::Stale {
@@ -274,7 +319,7 @@ impl Fleet {
                     });
                 }
             }
-            match Self::cas(&link, &name, seen.map(|s| s.0), &head).await {
+            match self.cas(&link, &name, revision, &head).await {
                 Ok(Some(rev)) => {
                     break Ok(Published::Accepted {
                         revision: rev,
@@ -311,21 +356,47 @@ impl Fleet {
         }
     }
 
+    /// The version of `list` this node serves, as a head to decide a push
+    /// against when the bucket holds none.
+    fn served_head(&self, list: &str) -> Option<Head> {
+        let l = self.shared.runtime.load().lists.get(list).cloned()?;
+        let sha256 = self
+            .applied_sha(list, l.version)
+            .or_else(|| self.store.sha256_of(list, l.version))
+            // A seed list's text is not kept: its version still counts.
+            .unwrap_or_default();
+        Some(Head {
+            list: list.to_string(),
+            version: l.version,
+            sha256,
+            node: self.settings.node.clone(),
+            ..Head::default()
+        })
+    }
+
     /// Rolls a list back across the fleet: a new head pointing at the
     /// newest earlier version whose body is still kept.
     pub async fn rollback(&self, name: &str, client: &str) -> Result<(u64, Head), PublishError> {
         let link = self.link_up()?;
         loop {
-            let Some((rev, cur)) = Self::head_entry(&link, name).await? else {
-                return Err(PublishError::NoEarlier(format!(
-                    "list {name:?} has no head in the fleet yet: nothing to roll back"
-                )));
+            let (rev, cur) = match self.head_entry(&link, name).await? {
+                None => {
+                    return Err(PublishError::NoEarlier(format!(
+                        "list {name:?} has no head in the fleet yet: nothing to roll back"
+                    )));
+                }
+                Some((rev, None)) => {
+                    return Err(PublishError::NoEarlier(format!(
+                        "the fleet's head of {name:?} (revision {rev}) is not a sealed head this node trusts: push a version to replace it, then roll back if need be"
+                    )));
+                }
+                Some((rev, Some(cur))) => (rev, cur),
             };
             let mut earlier: Vec<Head> = Vec::new();
             let mut h = link.heads.history(name).await.map_err(unavailable)?;
             while let Some(e) = h.next().await {
                 let e = e.map_err(unavailable)?;
-                if let Ok(head) = serde_json::from_slice::<Head>(&e.value)
+                if let Ok(head) = Head::open(name, &e.value, &self.settings.trusted)
                     && head.version < cur.version
                 {
                     earlier.push(head);
@@ -356,7 +427,10 @@ impl Fleet {
             {
                 to.snapshot = None;
             }
-            match Self::cas(&link, name, Some(rev), &to).await? {
+            if to.snapshot_sha256.is_none() {
+                to.snapshot = None;
+            }
+            match self.cas(&link, name, Some(rev), &to).await? {
                 Some(new_rev) => {
                     self.wait_applied(name, new_rev, APPLY_WAIT).await;
                     return Ok((new_rev, to));

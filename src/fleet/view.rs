@@ -52,6 +52,7 @@ impl Fleet {
 
     /// The fleet's view: heads, and every node that beat recently.
     pub async fn view(&self) -> Value {
+        let configured = self.configured();
         let heads: Vec<Value> = {
             let h = lock(&self.heads);
             let mut v: Vec<_> = h.iter().collect();
@@ -59,8 +60,18 @@ impl Fleet {
             v.into_iter()
                 .map(|(name, (rev, h))| {
                     json!({"list": name, "version": h.version, "sha256": h.sha256, "revision": rev,
-                           "client": h.client, "node": h.node, "at": h.at, "rollback_of": h.rollback_of})
+                           "client": h.client, "node": h.node, "at": h.at, "rollback_of": h.rollback_of,
+                           "configured_here": configured.contains(name)})
                 })
+                .collect()
+        };
+        // Values in the heads bucket this node refused, and why.
+        let refused: Vec<Value> = {
+            let r = lock(&self.refused);
+            let mut v: Vec<_> = r.iter().collect();
+            v.sort_by(|a, b| a.0.cmp(b.0));
+            v.into_iter()
+                .map(|(name, (rev, why))| json!({"list": name, "revision": rev, "why": why}))
                 .collect()
         };
         let head_sha = |list: &str| {
@@ -101,6 +112,7 @@ impl Fleet {
             "connected": self.connected(),
             "last_error": self.last_error(),
             "heads": heads,
+            "refused": refused,
             "nodes": nodes,
         })
     }
