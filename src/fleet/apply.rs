@@ -173,18 +173,26 @@ fn in_force_sha(fleet: &Fleet, name: &str, version: u64) -> Option<String> {
         .or_else(|| fleet.store.sha256_of(name, version))
 }
 
-async fn read_object(link: &Link, name: &str) -> Result<Vec<u8>, String> {
-    let mut o = link
-        .objects
-        .get(name)
-        .await
-        .map_err(|e| format!("cannot fetch object {name}: {e}"))?;
+async fn read_object(fleet: &Fleet, link: &Link, name: &str) -> Result<Vec<u8>, String> {
+    use async_nats::jetstream::object_store::GetErrorKind;
+    let timed_out = |yes: bool| {
+        if yes {
+            fleet.nats_timed_out.store(true, Ordering::Relaxed);
+        }
+    };
+    let mut o = link.objects.get(name).await.map_err(|e| {
+        timed_out(e.kind() == GetErrorKind::TimedOut);
+        format!("cannot fetch object {name}: {e}")
+    })?;
     let mut out = Vec::new();
     (&mut o)
         .take(MAX_OBJECT)
         .read_to_end(&mut out)
         .await
-        .map_err(|e| format!("cannot read object {name}: {e}"))?;
+        .map_err(|e| {
+            timed_out(e.kind() == std::io::ErrorKind::TimedOut);
+            format!("cannot read object {name}: {e}")
+        })?;
     Ok(out)
 }
 
@@ -452,14 +460,14 @@ async fn obtain(
     }
     let mut fetched = 0;
     let Some(p) = &head.patch else {
-        let body = read_object(link, &head.object).await?;
+        let body = read_object(fleet, link, &head.object).await?;
         whole(&body)?;
         let n = body.len();
         // The snapshot made by the node the push arrived at, from the body
         // it checked: its sha256 is in the sealed head, so it is the list a
         // trusted node built, and this node need not parse the body.
         if let (Some(sn), Some(want)) = (&head.snapshot, &head.snapshot_sha256)
-            && let Ok(bytes) = read_object(link, sn).await
+            && let Ok(bytes) = read_object(fleet, link, sn).await
         {
             let m = bytes.len();
             if sha256_hex(&bytes) != *want {
@@ -494,7 +502,7 @@ async fn obtain(
         return Ok(Version::built(list, body, "object", n));
     };
     // What the client signed is the delta: checked on every node.
-    let raw = read_object(link, &p.object).await?;
+    let raw = read_object(fleet, link, &p.object).await?;
     fetched += raw.len();
     if p.sha256.as_deref() != Some(sha256_hex(&raw).as_str()) {
         return Err("the delta object is not the one the head names (sha256)".into());
@@ -522,7 +530,7 @@ async fn obtain(
     let deadline = tokio::time::Instant::now() + WHOLE_WAIT;
     loop {
         if link.has_object(&head.object).await {
-            let body = read_object(link, &head.object).await?;
+            let body = read_object(fleet, link, &head.object).await?;
             fetched += body.len();
             whole(&body)?;
             let (list, body) = build(spec, body, guard).await?;
@@ -539,7 +547,7 @@ async fn obtain(
             head.object
         ));
     };
-    let base = read_object(link, bo).await?;
+    let base = read_object(fleet, link, bo).await?;
     fetched += base.len();
     if sha256_hex(&base) != *bs {
         return Err(format!(

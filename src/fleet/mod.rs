@@ -56,6 +56,7 @@ impl Fleet {
             applied_tx: tokio::sync::watch::channel(0).0,
             pending: Mutex::new(HashMap::new()),
             refused: Mutex::new(HashMap::new()),
+            nats_timed_out: std::sync::atomic::AtomicBool::new(false),
             last_error: Mutex::new(None),
             apply_failures: AtomicU64::new(0),
             applies: AtomicU64::new(0),
@@ -107,11 +108,12 @@ async fn run(fleet: Arc<Fleet>) {
     let mut link = link;
     let mut timeouts = 0;
     loop {
-        // The watch says when NATS timed out; an apply's error is still a
-        // string (the list-versions issue types the apply's refusals), read
-        // for the same cause after a watch that broke.
+        // The watch says when NATS timed out, and so does an apply whose
+        // object was not fetched in time.
         let timed_out = apply::watch(&fleet, &link).await == apply::WatchEnd::TimedOut
-            || fleet.last_error().is_some_and(|e| e.contains("timed out"));
+            || fleet
+                .nats_timed_out
+                .swap(false, std::sync::atomic::Ordering::Relaxed);
         timeouts = if timed_out { timeouts + 1 } else { 0 };
         tokio::time::sleep(Duration::from_secs(if timed_out { 2 } else { 1 })).await;
         // Requests that time out after a server left the cluster: a new

@@ -56,6 +56,9 @@ pub struct Fleet {
     /// The last apply or connection error, for the heartbeat and `/readyz`.
     pub(super) last_error: Mutex<Option<String>>,
     pub apply_failures: AtomicU64,
+    /// Set when a request to NATS timed out while applying (an object not
+    /// fetched in time): the connection loop then connects anew.
+    pub(super) nats_timed_out: std::sync::atomic::AtomicBool,
     pub applies: AtomicU64,
     /// One apply at a time.
     pub(super) apply_lock: tokio::sync::Mutex<()>,
