@@ -87,6 +87,7 @@ pub fn run(opts: RunOptions) -> Result<(), StartError> {
     let FromStore {
         rejected,
         without_snapshot,
+        text_to_check,
     } = started.from_store;
     let shared = Shared::new(Runtime {
         settings: settings.clone(),
@@ -96,6 +97,9 @@ pub fn run(opts: RunOptions) -> Result<(), StartError> {
         .metrics
         .store_rejected
         .store(rejected, Ordering::Relaxed);
+    if let (Some(s), false) = (&store, text_to_check.is_empty()) {
+        check_texts(s.clone(), Arc::clone(&shared), text_to_check);
+    }
     if let (Some(s), false) = (&store, without_snapshot.is_empty()) {
         rebuild_snapshots(s.clone(), without_snapshot);
     }
@@ -157,6 +161,37 @@ pub fn run(opts: RunOptions) -> Result<(), StartError> {
     }
     tracing::info!("callscreen stopped");
     result
+}
+
+/// Checks, after the start and at low priority, the stored texts of the
+/// versions that a start put in force from their snapshots: a text cut
+/// short or damaged (or without its checksum) is reported and counted
+/// (`callscreen_store_rejected_total`). The version keeps serving from its
+/// verified snapshot; its text is not served to the fleet (whose nodes
+/// check it against the head's sha256); pushing the version again stores a
+/// whole one.
+fn check_texts(store: crate::store::Store, shared: Arc<Shared>, versions: Vec<(String, u64)>) {
+    let spawned = std::thread::Builder::new()
+        .name("texts".into())
+        .spawn(move || {
+            crate::loader::background_priority();
+            for (name, v) in versions {
+                let checked = store.read(&name, v).map(|b| store.verify(&name, v, &b));
+                let bad = match checked {
+                    Ok(Some(true)) => None,
+                    Ok(Some(false)) => Some("does not match its checksum: cut short or damaged".to_string()),
+                    Ok(None) => Some("has no checksum beside it (.sha256)".to_string()),
+                    Err(e) => Some(format!("cannot be read: {e}")),
+                };
+                if let Some(why) = bad {
+                    shared.metrics.store_rejected.fetch_add(1, Ordering::Relaxed);
+                    tracing::error!(list = %name, version = v, "stored text {why}; the version serves from its verified snapshot; push it again to store a whole text");
+                }
+            }
+        });
+    if let Err(e) = spawned {
+        tracing::warn!("stored texts not checked: {e}");
+    }
 }
 
 /// Writes the snapshots a start had to do without (a version stored by a

@@ -151,6 +151,10 @@ pub struct FromStore {
     /// Lists loaded from their stored text for want of a snapshot: the
     /// snapshot to rebuild, off the call path, for the next fast start.
     pub without_snapshot: Vec<Arc<List>>,
+    /// Versions in force from their snapshot, whose stored text is checked
+    /// against its checksum after the start (the text is what export and
+    /// the fleet serve; hashing it would slow a start tenfold).
+    pub text_to_check: Vec<(String, u64)>,
 }
 
 /// Replaces seed lists with newer versions from the store of pushed lists
@@ -203,7 +207,11 @@ fn stored_newer(
                     Some(false) => Err(
                         "its checksum does not match: the file is damaged or cut short".to_string(),
                     ),
-                    _ => build_list(spec, &b, settings.guard).map_err(|e| e.to_string()),
+                    Some(true) => build_list(spec, &b, settings.guard).map_err(|e| e.to_string()),
+                    None => {
+                        tracing::warn!(list = %spec.name, version = v, "stored version has no checksum beside it (.sha256): loaded unverified; push it again to store one");
+                        build_list(spec, &b, settings.guard).map_err(|e| e.to_string())
+                    }
                 }),
         };
         match loaded {
@@ -212,6 +220,9 @@ fn stored_newer(
                 let l = Arc::new(l);
                 if !from_snapshot && spec.kind == ListKind::Numbers {
                     out.without_snapshot.push(Arc::clone(&l));
+                }
+                if from_snapshot {
+                    out.text_to_check.push((spec.name.clone(), v));
                 }
                 return Some(l);
             }

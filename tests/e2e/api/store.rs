@@ -187,6 +187,42 @@ fn damaged_stored_lists_are_noticed_at_start_and_leftovers_removed() {
     );
 }
 
+/// Issue #28, case 5: a stored text cut short beside a good snapshot. The
+/// version serves from its verified snapshot, and the start says the text
+/// is damaged (and counts it) instead of loading silently.
+#[test]
+fn a_damaged_text_beside_a_good_snapshot_is_reported() {
+    let dir = temp_dir("store-text-damaged");
+    let state = dir.join("state");
+    let cfg = store_config(&dir, &state);
+    {
+        let d = Daemon::start_config(dir.clone(), cfg.clone(), &[]);
+        assert_eq!(push(&d, "/v1/lists/scam-origins", &list(7, 1000)).0, 200);
+        let deadline = std::time::Instant::now() + TIMEOUT;
+        while !state.join("scam-origins.7.snap").exists() {
+            assert!(std::time::Instant::now() < deadline, "no snapshot");
+            std::thread::yield_now();
+        }
+    }
+    let v7 = state.join("scam-origins.7.list");
+    let text = std::fs::read(&v7).unwrap();
+    std::fs::write(&v7, &text[..text.len() / 2]).unwrap();
+    let d = Daemon::start_config(dir.clone(), cfg, &[]);
+    let line = d
+        .stdout
+        .wait_for(|l| l.contains("stored text does not match its checksum"))
+        .expect("the damaged text is reported");
+    assert!(line.contains("version=7"), "{line}");
+    assert_eq!(metric(&d, "callscreen_store_rejected_total"), 1);
+    let c = udp_client("127.0.0.1:0");
+    udp_ask(&c, d.udp, &invite("txt-1", "+31201230999", "")).unwrap();
+    assert!(
+        d.noc_line("txt-1").contains("lists=scam-origins@7"),
+        "{:?}",
+        d.stdout.all()
+    );
+}
+
 /// A start takes a stored version newer than the seed's header without
 /// parsing the seed (here a seed with a bad line, which would refuse the
 /// start); with nothing newer stored, the seed is parsed and its error named.
