@@ -912,6 +912,51 @@ fn a_head_that_is_not_json_is_refused_and_the_next_push_replaces_it() {
     }
 }
 
+/// Issue #28, case 7: NATS dies while a push is waiting on it. The push is
+/// answered 503 within a few seconds of the death, not after every
+/// request's own timeout, and the fleet takes a push again once NATS is back.
+#[test]
+#[ignore = "needs nats-server: .ci/run installs it"]
+fn nats_dying_during_a_push_answers_503_within_five_seconds() {
+    let dir = temp_dir("fleet-dies");
+    let mut nats = Nats::start(&dir.join("nats"));
+    let servers = [nats.url()];
+    let a = node("a", &servers, &dir);
+    assert!(eventually(15, || a.connected()));
+    assert_eq!(put_text(a.api, &list_with(2, "+31611200002")).0, 200);
+    // Frozen first, so that the push is surely waiting on NATS when it dies.
+    let pid = nats.child.as_ref().map(|c| c.id()).expect("nats runs");
+    let stop = Command::new("kill")
+        .args(["-STOP", &pid.to_string()])
+        .status();
+    assert!(stop.is_ok_and(|s| s.success()));
+    let (tx, rx) = std::sync::mpsc::channel();
+    let api = a.api;
+    std::thread::spawn(move || {
+        let _ = tx.send(put_text(api, &list_with(3, "+31611200003")));
+    });
+    assert!(
+        rx.recv_timeout(Duration::from_secs(1)).is_err(),
+        "the push waits on the frozen NATS"
+    );
+    nats.kill();
+    let t0 = Instant::now();
+    let (status, body) = rx
+        .recv_timeout(Duration::from_secs(60))
+        .expect("the push is answered");
+    let took = t0.elapsed();
+    assert_eq!(status, 503, "{body}");
+    assert!(body.contains("NATS"), "{body}");
+    assert!(
+        took < Duration::from_secs(5),
+        "answered {took:?} after NATS died"
+    );
+    assert_eq!(serving(&a).0, 2, "the list in force stays");
+    nats.restart();
+    assert!(eventually(20, || a.connected()));
+    assert_eq!(put_text(a.api, &list_with(3, "+31611200003")).0, 200);
+}
+
 /// Issue #28, case 3: a wiped heads bucket does not let a lower version
 /// through: the node decides the push against what it serves.
 #[test]
