@@ -75,6 +75,11 @@ pub async fn metrics(State(st): State<Arc<ApiState>>) -> impl IntoResponse {
             &m.reload_failures,
         ),
         (
+            "callscreen_udp_icmp_errors_total",
+            "UDP receive errors a peer's ICMP error caused (a closed port, an unreachable host): counted, logged at most every 10 s.",
+            &m.udp_icmp_errors,
+        ),
+        (
             "callscreen_store_rejected_total",
             "Stored list files passed over at start: checksum of the text or snapshot failed.",
             &m.store_rejected,

@@ -359,6 +359,39 @@ fn from_std(a: SocketAddr, s: &mut libc::sockaddr_storage) -> libc::socklen_t {
     len as libc::socklen_t
 }
 
+/// Errors a UDP socket reports because a peer's ICMP error came back
+/// (Linux queues them on the socket for the next receive).
+fn icmp_error(e: &io::Error) -> bool {
+    matches!(
+        e.raw_os_error(),
+        Some(libc::ECONNREFUSED | libc::EHOSTUNREACH | libc::ENETUNREACH | libc::EHOSTDOWN)
+    )
+}
+
+/// At most once per period (a log line that an attacker can trigger).
+struct Every {
+    period: Duration,
+    last: Option<std::time::Instant>,
+}
+
+impl Every {
+    fn new(period: Duration) -> Every {
+        Every { period, last: None }
+    }
+
+    fn allow(&mut self) -> bool {
+        let now = std::time::Instant::now();
+        if self
+            .last
+            .is_some_and(|t| now.duration_since(t) < self.period)
+        {
+            return false;
+        }
+        self.last = Some(now);
+        true
+    }
+}
+
 fn worker(queues: &[Queue], ep: &Epoll, cp: Arc<CallPath>, role: Role) {
     let mut bufs = vec![0u8; BATCH * DGRAM];
     let mut ctrl = vec![[0u64; CMSG / 8]; BATCH];
@@ -376,6 +409,7 @@ fn worker(queues: &[Queue], ep: &Epoll, cp: Arc<CallPath>, role: Role) {
     let mut next_helper = 0usize;
     // A helper goes back to sleep once a round finds no whole batch.
     let mut backlog = false;
+    let mut icmp_log = Every::new(Duration::from_secs(10));
     while !cp.shared.stopping() {
         match &role {
             Role::Waiter(_) => ep.wait(&mut ready, 200),
@@ -429,8 +463,18 @@ fn worker(queues: &[Queue], ep: &Epoll, cp: Arc<CallPath>, role: Role) {
                         io::ErrorKind::WouldBlock | io::ErrorKind::Interrupted
                     )
                 {
-                    tracing::warn!(error = %e, queue = %q.label, "UDP receive failed");
-                    std::thread::sleep(Duration::from_millis(10));
+                    if icmp_error(&e) {
+                        // A peer's closed port or unreachable host, reported
+                        // on the socket: counted; the thread goes on at once.
+                        let m = &cp.shared.metrics;
+                        let n = m.udp_icmp_errors.fetch_add(1, Ordering::Relaxed) + 1;
+                        if icmp_log.allow() {
+                            tracing::warn!(error = %e, queue = %q.label, total = n, "UDP: a peer's ICMP error (its port closed or unreachable); counted in callscreen_udp_icmp_errors_total, logged at most every 10 s");
+                        }
+                    } else {
+                        tracing::warn!(error = %e, queue = %q.label, "UDP receive failed");
+                        std::thread::sleep(Duration::from_millis(10));
+                    }
                 }
                 continue;
             }

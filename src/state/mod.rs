@@ -36,6 +36,9 @@ pub struct Metrics {
     pub calls_reject: AtomicU64,
     pub calls_emergency: AtomicU64,
     pub retransmissions: AtomicU64,
+    /// UDP receive errors that an ICMP error from a peer caused (its port
+    /// closed: `ECONNREFUSED`; unreachable): counted, never slept on.
+    pub udp_icmp_errors: AtomicU64,
     pub malformed: AtomicU64,
     pub unknown_source: AtomicU64,
     pub unknown_trunk: AtomicU64,

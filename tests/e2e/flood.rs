@@ -492,3 +492,55 @@ fn flood_figures() {
         sorted.last().copied().unwrap_or(0),
     );
 }
+
+/// Issue #30, item 4: a peer that sends from ports it closes at once makes
+/// the kernel queue ICMP errors (`ECONNREFUSED`) on that peer's connected
+/// UDP queue. Each is counted and the receive thread goes on; the log gets
+/// at most one line per 10 s of them, and the other peers' calls are
+/// answered right meanwhile.
+#[test]
+fn a_peer_closing_its_ports_is_counted_not_slept_on_nor_logged_per_error() {
+    let (d, api) = start("icmp-refused");
+    let icmp = || {
+        let (_, m) = http(api, "GET", "/metrics", None, None, b"");
+        m.lines()
+            .find_map(|l| l.strip_prefix("callscreen_udp_icmp_errors_total "))
+            .and_then(|v| v.trim().parse::<u64>().ok())
+    };
+    assert_eq!(icmp(), Some(0));
+    let calm = udp_client("127.0.0.5:0");
+    for i in 0..200 {
+        // From a new port each time, closed before the answer comes back.
+        let s = UdpSocket::bind("127.0.0.4:0").expect("a port");
+        s.send_to(&invite(&format!("icmp-{i}"), CLEAN, ""), d.udp)
+            .expect("sent");
+        drop(s);
+        if i % 20 == 0 {
+            let a = udp_ask(&calm, d.udp, &invite(&format!("calm-{i}"), LISTED, ""));
+            assert!(
+                a.is_some_and(|a| a.starts_with("SIP/2.0 608")),
+                "the calm peer is answered right"
+            );
+        }
+    }
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while icmp().unwrap_or(0) < 10 {
+        assert!(
+            Instant::now() < deadline,
+            "ICMP errors counted: {:?}",
+            icmp()
+        );
+        std::thread::yield_now();
+    }
+    let logged = d
+        .stdout
+        .all()
+        .iter()
+        .filter(|l| l.contains("a peer's ICMP error"))
+        .count();
+    assert!(
+        (1..=2).contains(&logged),
+        "{logged} log lines for {:?} errors",
+        icmp()
+    );
+}
