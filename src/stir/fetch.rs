@@ -50,8 +50,8 @@ pub enum FetchError {
 }
 
 impl FetchError {
-    /// Whether the failure is the host's (so other URLs on it would fail
-    /// too): cached by host, not only by URL.
+    /// Whether the failure is the origin's (so other URLs on the same host
+    /// and port would fail too): cached by origin, not only by URL.
     pub fn host_wide(&self) -> bool {
         matches!(
             self,
@@ -95,6 +95,12 @@ pub struct Url {
 }
 
 impl Url {
+    /// The origin (host and port) a failure is remembered for: a dead port
+    /// says nothing of another port of the same host.
+    pub fn origin(&self) -> String {
+        format!("{}:{}", self.host, self.port)
+    }
+
     pub fn parse(url: &str) -> Result<Url, FetchError> {
         let rest = url
             .get(..8)

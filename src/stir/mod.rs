@@ -42,8 +42,8 @@ pub struct StirConfig {
     /// Certificates (and failures) kept, and the longest any is kept.
     pub cache_entries: usize,
     pub cache_max_age: Duration,
-    /// How long a failed fetch is remembered (by URL, and by host when the
-    /// host failed).
+    /// How long a failed fetch is remembered (by URL, and by origin, host
+    /// and port, when the origin failed).
     pub negative: Duration,
     /// Verification threads, and calls waiting for one.
     pub workers: usize,
@@ -85,7 +85,7 @@ pub type Job = Box<dyn FnOnce() + Send>;
 pub struct Verifier {
     certs: Mutex<HashMap<String, Slot>>,
     /// Hosts that failed, until when.
-    bad_hosts: Mutex<HashMap<String, Instant>>,
+    bad_origins: Mutex<HashMap<String, Instant>>,
     fetching: Mutex<(usize, HashMap<String, usize>)>,
     pool: std::sync::mpsc::SyncSender<Job>,
     pub counts: Arc<StirCounts>,
@@ -123,7 +123,7 @@ impl Verifier {
         }
         Ok(Arc::new(Verifier {
             certs: Mutex::new(HashMap::new()),
-            bad_hosts: Mutex::new(HashMap::new()),
+            bad_origins: Mutex::new(HashMap::new()),
             fetching: Mutex::new((0, HashMap::new())),
             pool: tx,
             counts,
@@ -228,8 +228,8 @@ impl Verifier {
                     let Ok(parsed) = fetch::Url::parse(url) else {
                         return Err(StirCheck::Failed(StirFailure::Malformed));
                     };
-                    if lock(&self.bad_hosts)
-                        .get(&parsed.host)
+                    if lock(&self.bad_origins)
+                        .get(&parsed.origin())
                         .is_some_and(|t| *t > Instant::now())
                     {
                         return no_cert;
@@ -321,13 +321,13 @@ impl Verifier {
                 self.counts.fetch_failures.fetch_add(1, Ordering::Relaxed);
                 tracing::info!(x5u = %url, error = %e, "STIR certificate fetch failed");
                 if e.host_wide() {
-                    let mut bad = lock(&self.bad_hosts);
+                    let mut bad = lock(&self.bad_origins);
                     if bad.len() >= cfg.cache_entries {
                         let t = Instant::now();
                         bad.retain(|_, until| *until > t);
                     }
                     if bad.len() < cfg.cache_entries {
-                        bad.insert(parsed.host.clone(), Instant::now() + cfg.negative);
+                        bad.insert(parsed.origin(), Instant::now() + cfg.negative);
                     }
                 }
                 (

@@ -261,6 +261,36 @@ fn a_slow_or_unreachable_x5u_costs_the_call_its_budget_only() {
     // before any connection (the metadata service of a cloud).
 }
 
+/// Issue #30, item 6: a failure counts against the exact origin that
+/// failed. One INVITE naming a dead port of the certificate host does not
+/// deny verification to the calls whose certificate is on another port of
+/// that host.
+#[test]
+fn a_dead_port_does_not_poison_the_other_ports_of_its_host() {
+    let s = setup("stir-origin", "");
+    let (c, e) = digits();
+    let dead = "https://localhost:9/poison.pem";
+    let id = s.pki.good.identity(c, e, "A", unix_now(), dead);
+    let (resp, line) = s.call("stir-poison", CALLER, &id);
+    assert_eq!(status(&resp), 302, "{resp}");
+    assert_eq!(field(&line, "verstat"), Some("No-TN-Validation"), "{line}");
+    // The same host, the certificate server's port: verified (within the
+    // 60 s that a host-wide failure used to deny it).
+    let good = s.x5u.url("/good.pem");
+    let deadline = Instant::now() + TIMEOUT;
+    let mut n = 0;
+    loop {
+        n += 1;
+        let id = s.pki.good.identity(c, e, "A", unix_now(), &good);
+        let (_, line) = s.call(&format!("stir-origin-{n}"), CALLER, &id);
+        if field(&line, "verstat") == Some("TN-Validation-Passed") {
+            break;
+        }
+        assert!(Instant::now() < deadline, "never verified: {line}");
+    }
+    assert_eq!(s.x5u.hits("/good.pem"), 1);
+}
+
 #[test]
 fn retransmissions_while_verifying_are_absorbed_and_tcp_works_too() {
     let s = setup("stir-retrans", "");
