@@ -446,12 +446,18 @@ fn parse_text(body: &[u8], kind: ListKind, guard: Guard) -> Result<ParsedList, L
 
 /// The v1 text format read in pieces, as a push arrives: the body itself
 /// need not be held in memory. Feed it chunks split anywhere, then finish.
+/// The longest line a v1 text list may have, in bytes.
+pub const MAX_LINE: usize = 4096;
+
 pub struct TextParser {
     b: Builder,
     header_seen: bool,
     line_no: usize,
     /// The start of a line whose end has not arrived yet.
     partial: Vec<u8>,
+    /// Inside a line longer than [`MAX_LINE`]: its bytes are dropped until
+    /// its end, where it is reported.
+    overlong: bool,
     /// A header error: the rest cannot be trusted to be a list.
     fatal: Option<ListErrors>,
 }
@@ -463,25 +469,60 @@ impl TextParser {
             header_seen: false,
             line_no: 0,
             partial: Vec::new(),
+            overlong: false,
             fatal: None,
         }
     }
 
+    /// Takes the next bytes of the body. Each byte is looked at once, and
+    /// a line is held only up to [`MAX_LINE`] bytes: a longer one is
+    /// dropped as it comes and reported with its number.
     pub fn feed(&mut self, mut chunk: &[u8]) {
-        while let Some(nl) = chunk.iter().position(|&c| c == b'\n') {
-            if self.partial.is_empty() {
-                self.line(&chunk[..nl]);
-            } else {
-                self.partial.extend_from_slice(&chunk[..nl]);
-                let line = std::mem::take(&mut self.partial);
-                self.line(&line);
+        while !chunk.is_empty() {
+            let nl = memchr::memchr(b'\n', chunk);
+            let (part, ended) = match nl {
+                Some(i) => (&chunk[..i], true),
+                None => (chunk, false),
+            };
+            chunk = nl.map_or(&[][..], |i| &chunk[i + 1..]);
+            if !self.overlong && self.partial.len() + part.len() > MAX_LINE {
+                self.overlong = true;
+                self.partial = Vec::new();
             }
-            chunk = &chunk[nl + 1..];
+            if self.overlong {
+                if ended {
+                    self.end_overlong();
+                }
+            } else if ended && self.partial.is_empty() {
+                self.line(part);
+            } else {
+                self.partial.extend_from_slice(part);
+                if ended {
+                    let line = std::mem::take(&mut self.partial);
+                    self.line(&line);
+                }
+            }
         }
-        self.partial.extend_from_slice(chunk);
+    }
+
+    /// The end of a line longer than [`MAX_LINE`]: counted and reported.
+    fn end_overlong(&mut self) {
+        self.overlong = false;
+        self.line_no += 1;
+        let m = format!(
+            "the line is longer than {MAX_LINE} bytes (a list line is entry,reason,reference,expires): is a newline missing?"
+        );
+        if self.header_seen {
+            self.b.errors.push(Some(self.line_no), None, m);
+        } else if self.fatal.is_none() {
+            self.fatal = Some(ListErrors::one(Some(self.line_no), m));
+        }
     }
 
     pub fn finish(mut self) -> Result<ParsedList, ListErrors> {
+        if self.overlong {
+            self.end_overlong();
+        }
         if !self.partial.is_empty() {
             let line = std::mem::take(&mut self.partial);
             self.line(&line);
@@ -836,6 +877,51 @@ mod tests {
             p.feed(std::slice::from_ref(b));
         }
         assert_eq!(p.finish().unwrap().len(), 2);
+    }
+
+    #[test]
+    fn a_line_longer_than_the_limit_is_refused_with_its_number_in_any_pieces() {
+        let mut body = b"# callscreen list v1 name=x version=3\n+31201234567\n+".to_vec();
+        body.extend(std::iter::repeat_n(b'1', 3 * MAX_LINE));
+        body.extend_from_slice(b"\n+31201234568\n");
+        for piece in [1, 7, 4096, 1 << 20] {
+            let mut p = TextParser::new(ListKind::Numbers, Guard::default());
+            for c in body.chunks(piece) {
+                p.feed(c);
+            }
+            let e = p.finish().unwrap_err();
+            assert_eq!(e.total, 1, "{e}");
+            assert!(
+                e.to_string()
+                    .starts_with("line 3: the line is longer than 4096 bytes"),
+                "{e}"
+            );
+        }
+        // Unterminated at the end, and as the header.
+        let mut p = TextParser::new(ListKind::Numbers, Guard::default());
+        p.feed(&body[..body.len() - 15]);
+        assert!(
+            p.finish()
+                .unwrap_err()
+                .to_string()
+                .starts_with("line 3: the line is longer")
+        );
+        let mut p = TextParser::new(ListKind::Numbers, Guard::default());
+        p.feed(&[b'#'; 2 * MAX_LINE]);
+        assert!(
+            p.finish()
+                .unwrap_err()
+                .to_string()
+                .starts_with("line 1: the line is longer")
+        );
+        // Exactly the limit is a line like any other.
+        let mut ok = b"# callscreen list v1 name=x version=3\n+31201234567,".to_vec();
+        ok.extend(std::iter::repeat_n(b'r', MAX_LINE - 13));
+        ok.push(b'\n');
+        assert_eq!(
+            parse_text(&ok, ListKind::Numbers, Guard::default()).map(|l| l.len()),
+            Ok(1)
+        );
     }
 
     #[test]

@@ -635,3 +635,39 @@ fn a_streamed_body_over_the_limit_and_refused_pushes_leave_nothing_behind() {
         "{names:?}"
     );
 }
+
+/// Issue #30, item 7: a body that is one long line of digits (a newline
+/// missing) is refused with 422 and its line number, in time linear in
+/// its size (the parser holds at most 4 KiB of a line), its answer short,
+/// and the list in force keeps serving.
+#[test]
+fn a_line_without_its_newline_is_refused_with_its_number() {
+    let dir = temp_dir("api-long-line");
+    let d = Daemon::start_config(
+        dir.clone(),
+        config(&dir, &api_config(&dir.join("state"), 64 << 20)),
+        &[],
+    );
+    let api = api_addr(&d);
+    let mut body = String::from("# callscreen list v1 name=scam-origins version=2\n+");
+    body.push_str(&"1".repeat(20 << 20));
+    let (s, answer) = push(api, Some(OPS_TOKEN), "scam-origins", &body);
+    assert_eq!(s, 422, "{}", &answer[..answer.len().min(500)]);
+    assert!(
+        answer.len() < 2048,
+        "the answer does not echo the line: {} bytes",
+        answer.len()
+    );
+    let v: serde_json::Value = serde_json::from_str(&answer).unwrap();
+    assert_eq!(v["errors"][0]["line"], 2);
+    assert!(
+        v["errors"][0]["message"]
+            .as_str()
+            .unwrap()
+            .contains("longer than 4096 bytes"),
+        "{answer}"
+    );
+    let c = udp_client("127.0.0.1:0");
+    let a = udp_ask(&c, d.udp, &invite("long-line", "+31201234567", "")).unwrap();
+    assert!(a.starts_with("SIP/2.0 608"), "the seed list serves: {a}");
+}
