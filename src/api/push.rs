@@ -98,6 +98,12 @@ fn receive(
     Ok(Received { list, sha256, tmp })
 }
 
+/// The free space a push of `n` bytes needs in the state directory: its
+/// text and its snapshot (at most the text's size), and 1 MiB to spare.
+fn room_for(n: u64) -> u64 {
+    n.saturating_mul(2).saturating_add(1 << 20)
+}
+
 /// `PUT /v1/lists/{name}`: replace a list whole.
 pub async fn replace(
     State(st): State<Arc<ApiState>>,
@@ -158,12 +164,13 @@ pub async fn replace(
     };
     // Room for the text and its snapshot, checked before anything is written.
     if let (Some(n), Some(free)) = (declared, st.store.free_bytes())
-        && free < n.saturating_mul(2).saturating_add(1 << 20)
+        && free < room_for(n)
     {
+        let need = room_for(n);
         return refuse(
             StatusCode::INSUFFICIENT_STORAGE,
             "disk full",
-            json!({"error": format!("the state directory has {free} bytes free; a push of {n} bytes needs twice that (text and snapshot): free space and push again; the list in force stays")}),
+            json!({"error": format!("the state directory has {free} bytes free; a push of {n} bytes needs {need} (twice the body, for its text and its snapshot, and 1 MiB): free {} bytes more and push again; the list in force stays", need - free)}),
         );
     }
     let _one_at_a_time = st.push_lock.lock().await;

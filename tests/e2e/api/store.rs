@@ -308,9 +308,16 @@ fn a_full_disk_refuses_a_push_keeps_the_list_and_recovers_by_itself() {
     let chunk = vec![0u8; 64 * 1024];
     while std::io::Write::write_all(&mut f, &chunk).is_ok() {}
     drop(f);
-    let (s, body) = push(&d, "/v1/lists/scam-origins", &list(3, 100));
+    let v3 = list(3, 100);
+    let (s, body) = push(&d, "/v1/lists/scam-origins", &v3);
     assert_eq!(s, 507, "{body}");
-    assert!(body.contains("free space and push again"), "{body}");
+    // The figure it needs is the one the check uses: twice the body and 1 MiB.
+    let need = 2 * v3.len() + (1 << 20);
+    assert!(
+        body.contains(&format!("a push of {} bytes needs {need} ", v3.len())),
+        "{body}"
+    );
+    assert!(body.contains("bytes more and push again"), "{body}");
     // The list in force still screens; nothing of the push was kept.
     let c = udp_client("127.0.0.1:0");
     let r = udp_ask(&c, d.udp, &invite("full-1", "+31201230050", "")).unwrap();
