@@ -21,6 +21,12 @@ use super::reply::err;
 use crate::config::Operation;
 use crate::state::CallEvent;
 
+/// How long a stream stays silent before an empty line is sent: 20 s, or
+/// a third of the API's idle timeout when that is shorter.
+fn keepalive(idle: std::time::Duration) -> std::time::Duration {
+    (idle / 3).min(std::time::Duration::from_secs(20))
+}
+
 /// What a viewer wants to see; every filter given must match.
 #[derive(Debug, Default, serde::Serialize)]
 pub struct Filters {
@@ -141,11 +147,20 @@ pub async fn stream(
     let rx = st.shared.calls.subscribe();
     let hello = line(&json!({ "stream": "calls", "filters": filters }));
     let shared = Arc::clone(&st.shared);
+    let keepalive = keepalive(st.settings.idle_timeout);
     let calls = futures_util::stream::unfold((rx, filters), move |(mut rx, filters)| {
         let shared = Arc::clone(&shared);
         async move {
             loop {
-                match rx.recv().await {
+                // A quiet stream sends an empty line now and then: the
+                // viewer knows it is alive, and the connection is never
+                // idle to the API's idle timeout (JSON-lines readers skip
+                // empty lines).
+                let next = tokio::time::timeout(keepalive, rx.recv()).await;
+                let Ok(next) = next else {
+                    return Some((Ok(Bytes::from_static(b"\n")), (rx, filters)));
+                };
+                match next {
                     Ok(e) if filters.pass(&e) => {
                         let mut b = serde_json::to_vec(&*e).unwrap_or_default();
                         b.push(b'\n');

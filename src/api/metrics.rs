@@ -75,6 +75,11 @@ pub async fn metrics(State(st): State<Arc<ApiState>>) -> impl IntoResponse {
             &m.reload_failures,
         ),
         (
+            "callscreen_api_connections_refused_total",
+            "Connections to the control API over [api] max_connections or max_connections_per_source, closed at accept.",
+            &m.api_connections_refused,
+        ),
+        (
             "callscreen_udp_icmp_errors_total",
             "UDP receive errors a peer's ICMP error caused (a closed port, an unreachable host): counted, logged at most every 10 s.",
             &m.udp_icmp_errors,

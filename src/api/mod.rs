@@ -10,7 +10,9 @@
 //! - `context`, `auth`, `commit`, `reply`: what every handler reads, who
 //!   may do what, the end of every list change (refused or stored and
 //!   swapped in), the shapes of the answers;
-//! - `tls`: the listener over TLS; `client`: the CLI's HTTP client.
+//! - `listen`: the listener's limits (connections in all and per address,
+//!   the idle timeout); `tls`: the listener over TLS; `client`: the CLI's
+//!   HTTP client.
 //!
 //! `serve` starts it on the daemon's runtime, beside (never inside) the SIP
 //! side: both read `crate::state`, neither imports the other.
@@ -23,6 +25,7 @@ mod commit;
 mod context;
 mod fleet;
 mod hits;
+mod listen;
 mod metrics;
 mod push;
 pub mod redress;
@@ -95,6 +98,12 @@ pub async fn serve(
         ),
         None => None,
     };
+    let limits = listen::Limits {
+        max: settings.max_connections,
+        per_source: settings.max_connections_per_source,
+        idle: settings.idle_timeout,
+    };
+    let l = listen::Limited::new(l, limits, Some(Arc::clone(&shared)));
     let state = Arc::new(ApiState {
         shared,
         store,
@@ -111,7 +120,7 @@ pub async fn serve(
 
 /// Serves `app` on `l` (over TLS when `tls` is given) in a task of its own.
 fn spawn_server(
-    l: tokio::net::TcpListener,
+    l: listen::Limited,
     app: Router,
     tls: Option<Arc<rustls::ServerConfig>>,
     what: &'static str,

@@ -84,6 +84,13 @@ pub async fn serve(r: &RedressSettings) -> Result<Option<SocketAddr>, StartError
         path: url_path(&r.url).to_string(),
         file: r.card.clone(),
     }));
+    // The card's listener: the API's default limits, its own counts.
+    let limits = super::listen::Limits {
+        max: 256,
+        per_source: 32,
+        idle: std::time::Duration::from_secs(60),
+    };
+    let l = super::listen::Limited::new(l, limits, None);
     super::spawn_server(l, app, tls, "the redress card's listener")
         .map_err(|e| StartError::Redress(e.to_string()))?;
     Ok(Some(bound))

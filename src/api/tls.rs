@@ -10,31 +10,28 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use rustls::ServerConfig;
-use tokio::net::{TcpListener, TcpStream};
+use tokio::net::TcpStream;
+
+use super::listen::{Guarded, Limited};
 use tokio_rustls::TlsAcceptor;
 use tokio_rustls::server::TlsStream;
 
 /// A listener that hands axum finished TLS connections.
 pub struct TlsListener {
-    rx: tokio::sync::mpsc::Receiver<(TlsStream<TcpStream>, SocketAddr)>,
+    rx: tokio::sync::mpsc::Receiver<(TlsStream<Guarded<TcpStream>>, SocketAddr)>,
     local: SocketAddr,
 }
 
 /// Accepts TCP connections and runs each handshake in a task of its own.
-pub fn listener(tcp: TcpListener, cfg: Arc<ServerConfig>) -> std::io::Result<TlsListener> {
+/// Handshakes count against the listener's limits (the connection's slot
+/// is taken at the TCP accept) and are subject to its idle timeout.
+pub fn listener(mut tcp: Limited, cfg: Arc<ServerConfig>) -> std::io::Result<TlsListener> {
     let local = tcp.local_addr()?;
     let (tx, rx) = tokio::sync::mpsc::channel(64);
     let acceptor = TlsAcceptor::from(cfg);
     tokio::spawn(async move {
         loop {
-            let (stream, peer) = match tcp.accept().await {
-                Ok(x) => x,
-                Err(e) => {
-                    tracing::warn!(error = %e, "API accept failed");
-                    tokio::time::sleep(Duration::from_millis(50)).await;
-                    continue;
-                }
-            };
+            let (stream, peer) = tcp.accept().await;
             let (acceptor, tx) = (acceptor.clone(), tx.clone());
             tokio::spawn(async move {
                 match tokio::time::timeout(Duration::from_secs(10), acceptor.accept(stream)).await {
@@ -51,7 +48,7 @@ pub fn listener(tcp: TcpListener, cfg: Arc<ServerConfig>) -> std::io::Result<Tls
 }
 
 impl axum::serve::Listener for TlsListener {
-    type Io = TlsStream<TcpStream>;
+    type Io = TlsStream<Guarded<TcpStream>>;
     type Addr = SocketAddr;
 
     async fn accept(&mut self) -> (Self::Io, Self::Addr) {

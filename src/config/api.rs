@@ -71,6 +71,14 @@ pub struct ApiSettings {
     pub tls: Option<(PathBuf, PathBuf)>,
     /// Client certificates must chain to this CA (PEM); needs `tls`.
     pub client_ca: Option<PathBuf>,
+    /// Connections open at once, in all and from one address (a TLS
+    /// handshake in progress counts): the control plane can never take the
+    /// descriptors the SIP side needs.
+    pub max_connections: usize,
+    pub max_connections_per_source: usize,
+    /// A connection that neither sends nor receives a byte for this long is
+    /// closed (the call stream sends an empty line every 20 s).
+    pub idle_timeout: std::time::Duration,
 }
 
 /// Default body limit: room for 10 million numbers in the text form.
@@ -192,5 +200,10 @@ pub(super) fn api_section(
         clients,
         tls,
         client_ca,
+        max_connections: a.max_connections.unwrap_or(256).clamp(1, 16_384),
+        max_connections_per_source: a.max_connections_per_source.unwrap_or(32).max(1),
+        idle_timeout: std::time::Duration::from_secs(
+            a.idle_timeout_secs.unwrap_or(60).clamp(1, 86_400),
+        ),
     })
 }

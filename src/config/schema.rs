@@ -143,6 +143,12 @@ pub struct ApiSection {
     #[serde(default)]
     pub max_body_bytes: Option<usize>,
     #[serde(default)]
+    pub max_connections: Option<usize>,
+    #[serde(default)]
+    pub max_connections_per_source: Option<usize>,
+    #[serde(default)]
+    pub idle_timeout_secs: Option<u64>,
+    #[serde(default)]
     pub tls_cert: Option<String>,
     #[serde(default)]
     pub tls_key: Option<String>,

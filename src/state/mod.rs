@@ -39,6 +39,9 @@ pub struct Metrics {
     /// UDP receive errors that an ICMP error from a peer caused (its port
     /// closed: `ECONNREFUSED`; unreachable): counted, never slept on.
     pub udp_icmp_errors: AtomicU64,
+    /// Connections to the API (or the redress card) over its limits,
+    /// closed at accept.
+    pub api_connections_refused: AtomicU64,
     pub malformed: AtomicU64,
     pub unknown_source: AtomicU64,
     pub unknown_trunk: AtomicU64,

@@ -45,7 +45,13 @@ fn open(api: SocketAddr, query: &str, token: &str) -> (u16, BufReader<TcpStream>
 
 fn next_json(r: &mut BufReader<TcpStream>) -> serde_json::Value {
     let mut l = String::new();
-    r.read_line(&mut l).expect("a line");
+    // Empty lines are the stream's keep-alives.
+    while l.trim().is_empty() {
+        l.clear();
+        if r.read_line(&mut l).expect("a line") == 0 {
+            break;
+        }
+    }
     serde_json::from_str(&l).unwrap_or_else(|e| panic!("{e}: {l:?}"))
 }
 

@@ -671,3 +671,94 @@ fn a_line_without_its_newline_is_refused_with_its_number() {
     let a = udp_ask(&c, d.udp, &invite("long-line", "+31201234567", "")).unwrap();
     assert!(a.starts_with("SIP/2.0 608"), "the seed list serves: {a}");
 }
+
+/// Issue #30, item 3: the API's connections are capped in all and per
+/// address (others are closed at accept and counted), a silent one is
+/// closed after the idle timeout, and a quiet call stream stays open (its
+/// keep-alive lines count as traffic). Idle connections from one address
+/// can no longer take the daemon's descriptors.
+#[test]
+fn api_connections_are_capped_per_address_and_idle_ones_closed() {
+    let dir = temp_dir("api-limits");
+    let extra = format!(
+        "[sip]\nudp = [\"127.0.0.1:0\"]\ntcp = [\"127.0.0.1:0\"]\nudp_threads = 1\n\
+         [api]\nlisten = \"127.0.0.1:0\"\nstate_dir = \"{}\"\n\
+         max_connections = 6\nmax_connections_per_source = 3\nidle_timeout_secs = 2\n\
+         [[api.clients]]\nname = \"ops\"\ntoken_sha256 = \"{}\"\nlists = [\"*\"]\noperations = [\"read\", \"calls\"]\n",
+        dir.join("state").display(),
+        sha(OPS_TOKEN)
+    );
+    let d = Daemon::start_config(dir.clone(), config(&dir, &extra), &[]);
+    let api = api_addr(&d);
+    let connect_from = |ip: &str| {
+        let s = socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None).unwrap();
+        s.bind(&format!("{ip}:0").parse::<SocketAddr>().unwrap().into())
+            .unwrap();
+        s.connect(&api.into()).unwrap();
+        let s: TcpStream = s.into();
+        s.set_read_timeout(Some(TIMEOUT)).unwrap();
+        s
+    };
+    // Closed by the daemon: the read ends (EOF or reset) without an answer.
+    let closed = |s: &mut TcpStream| {
+        let mut b = [0u8; 64];
+        matches!(s.read(&mut b), Ok(0) | Err(_))
+    };
+    // Three silent connections from 127.0.0.1: a fourth is closed at once.
+    let mut idle: Vec<TcpStream> = (0..3).map(|_| connect_from("127.0.0.1")).collect();
+    let mut fourth = connect_from("127.0.0.1");
+    let _ = fourth.write_all(b"GET /healthz HTTP/1.0\r\n\r\n");
+    assert!(closed(&mut fourth), "over the per-address limit");
+    // Another address is served meanwhile.
+    let mut other = connect_from("127.0.0.2");
+    other.write_all(b"GET /healthz HTTP/1.0\r\n\r\n").unwrap();
+    let mut answer = String::new();
+    other.read_to_string(&mut answer).unwrap();
+    assert!(
+        answer.starts_with("HTTP/1.0 200") || answer.starts_with("HTTP/1.1 200"),
+        "{answer}"
+    );
+    // (From a fourth address: 127.0.0.1 is at its limit.)
+    let mut q = connect_from("127.0.0.4");
+    q.write_all(b"GET /metrics HTTP/1.0\r\n\r\n").unwrap();
+    let mut m = String::new();
+    q.read_to_string(&mut m).unwrap();
+    let refused = m
+        .lines()
+        .find_map(|l| l.strip_prefix("callscreen_api_connections_refused_total "))
+        .and_then(|v| v.trim().parse::<u64>().ok());
+    assert!(refused.is_some_and(|n| n >= 1), "{refused:?}");
+    // A quiet call stream outlives the idle timeout (keep-alive lines) ...
+    let mut stream = connect_from("127.0.0.3");
+    write!(
+        stream,
+        "GET /v1/calls/stream HTTP/1.0\r\nAuthorization: Bearer {OPS_TOKEN}\r\n\r\n"
+    )
+    .unwrap();
+    // ... while the silent ones are closed by it.
+    for s in idle.iter_mut() {
+        let t = std::time::Instant::now();
+        assert!(closed(s), "a silent connection is closed");
+        assert!(t.elapsed() < TIMEOUT);
+    }
+    let mut got = Vec::new();
+    let mut b = [0u8; 4096];
+    let t0 = std::time::Instant::now();
+    while t0.elapsed() < std::time::Duration::from_secs(4) {
+        match stream.read(&mut b) {
+            Ok(0) | Err(_) => break,
+            Ok(n) => got.extend_from_slice(&b[..n]),
+        }
+    }
+    let text = String::from_utf8_lossy(&got);
+    assert!(
+        t0.elapsed() >= std::time::Duration::from_secs(4),
+        "the stream was closed: {text}"
+    );
+    assert!(
+        text.contains("\"stream\":\"calls\"") && text.ends_with("\n\n"),
+        "{text}"
+    );
+    // Slots come back: the address that was refused is served again.
+    assert_eq!(http(api, "GET", "/healthz", None, None, b"").0, 200);
+}
