@@ -103,6 +103,9 @@ pub struct SipSettings {
     /// How long a new connection may take to send its first whole message
     /// (a slowloris sends none).
     pub tcp_first_message: std::time::Duration,
+    /// How long one write to a connection may wait for the other side to
+    /// take the bytes (a client that never reads): then it is closed.
+    pub tcp_write_timeout: std::time::Duration,
     /// Recent answers kept for retransmissions (entries).
     pub retransmission_cache: usize,
     /// 403 answers per second to one unknown address (beyond: dropped).

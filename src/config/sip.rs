@@ -158,6 +158,9 @@ pub(super) fn server_sections(
         tcp_first_message: std::time::Duration::from_secs(
             s.tcp_first_message_secs.unwrap_or(10).max(1),
         ),
+        tcp_write_timeout: std::time::Duration::from_secs(
+            s.tcp_write_timeout_secs.unwrap_or(10).max(1),
+        ),
         retransmission_cache: s.retransmission_cache.unwrap_or(65_536),
         unknown_source_per_sec: s.unknown_source_per_sec.unwrap_or(20),
         shed_queue_age: std::time::Duration::from_millis(s.shed_queue_age_ms.unwrap_or(100).max(1)),

@@ -90,7 +90,7 @@ pub async fn serve(listener: TcpListener, cp: Arc<CallPath>, tls: Option<TlsAcce
             }
             (
                 s.tcp_max_per_source,
-                (s.tcp_first_message, s.tcp_idle_timeout),
+                (s.tcp_first_message, s.tcp_idle_timeout, s.tcp_write_timeout),
             )
         };
         let Some(source_slot) = sources.take(peer.ip(), per_source) else {
@@ -142,13 +142,15 @@ pub async fn serve(listener: TcpListener, cp: Arc<CallPath>, tls: Option<TlsAcce
 /// can be written on it too.
 /// `limits`: how long the first whole message may take from the accept (a
 /// slowloris trickling bytes is closed then), and how long the connection
-/// may stay idle after that.
+/// may stay idle after that, and how long one write may wait for the
+/// client to take the bytes (one that never reads is closed then: its
+/// queue full, the reader would otherwise wait on it past every timeout).
 async fn connection<R, W>(
     mut rd: R,
     mut wr: W,
     peer: SocketAddr,
     cp: Arc<CallPath>,
-    (first, idle): (Duration, Duration),
+    (first, idle, write): (Duration, Duration, Duration),
 ) where
     R: AsyncRead + Unpin,
     W: AsyncWrite + Unpin + Send + 'static,
@@ -157,11 +159,18 @@ async fn connection<R, W>(
     let id = cp.links.register(tx.clone());
     let writer = tokio::spawn(async move {
         while let Some(msg) = rx.recv().await {
-            if wr.write_all(&msg).await.is_err() {
-                break;
+            match tokio::time::timeout(write, wr.write_all(&msg)).await {
+                Ok(Ok(())) => {}
+                Ok(Err(_)) => break,
+                Err(_) => {
+                    tracing::debug!(source = %peer, "TCP client took no bytes within tcp_write_timeout_secs: closed");
+                    break;
+                }
             }
         }
-        let _ = wr.shutdown().await;
+        // Closing the queue ends the reader's wait for room in it.
+        rx.close();
+        let _ = tokio::time::timeout(write, wr.shutdown()).await;
     });
     let mut handler = Handler::new(Arc::clone(&cp));
     handler.conn = Some(id);
@@ -333,7 +342,8 @@ async fn outbound_io<R, W>(
         tokio::select! {
             msg = rx.recv() => match msg {
                 Some(msg) => {
-                    if wr.write_all(&msg).await.is_err() {
+                    let write = cp.shared.runtime.load().settings.sip.tcp_write_timeout;
+                    if !matches!(tokio::time::timeout(write, wr.write_all(&msg)).await, Ok(Ok(()))) {
                         break;
                     }
                 }
@@ -369,9 +379,11 @@ async fn drain(
     loop {
         let rest = &buf[at..];
         if rest.starts_with(b"\r\n\r\n") {
-            // RFC 5626 §4.4.1 ping: a CRLF pong.
-            if tx.send(b"\r\n".to_vec()).await.is_err() {
-                return false;
+            // RFC 5626 §4.4.1 ping: a CRLF pong (dropped when the queue is
+            // full: a client that does not read its pongs gets no more).
+            match tx.try_send(b"\r\n".to_vec()) {
+                Ok(()) | Err(mpsc::error::TrySendError::Full(_)) => {}
+                Err(mpsc::error::TrySendError::Closed(_)) => return false,
             }
             at += 4;
             continue;

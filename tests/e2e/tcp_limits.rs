@@ -109,3 +109,44 @@ fn an_unknown_address_is_closed_at_accept() {
     let mut b = [0u8; 16];
     assert!(matches!(s.read(&mut b), Ok(0) | Err(_)), "nothing answered");
 }
+
+/// Issue #30, item 2: a client that sends CRLF keep-alive pings and never
+/// reads its pongs. Its pongs fill the connection's buffers and queue; the
+/// write that waits on it gives up after `tcp_write_timeout_secs` and the
+/// connection is closed, well before the first-message limit (30 s here)
+/// and however long the client keeps sending.
+#[test]
+fn a_client_that_never_reads_is_closed_after_the_write_timeout() {
+    let d = Daemon::start(
+        "tcp-never-reads",
+        "[sip]\nudp = [\"127.0.0.1:0\"]\ntcp = [\"127.0.0.1:0\"]\nudp_threads = 1\n\
+         tcp_first_message_secs = 30\ntcp_write_timeout_secs = 1\n",
+    );
+    let s = socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None).unwrap();
+    // A small receive window, so that the pongs back up soon.
+    s.set_recv_buffer_size(4096).unwrap();
+    s.bind(&SocketAddr::new("127.0.0.1".parse().unwrap(), 0).into())
+        .unwrap();
+    s.connect(&d.tcp.into()).unwrap();
+    let mut s: TcpStream = s.into();
+    s.set_write_timeout(Some(Duration::from_millis(200)))
+        .unwrap();
+    let pings = b"\r\n\r\n".repeat(16 * 1024);
+    let t0 = Instant::now();
+    let closed = loop {
+        match s.write(&pings) {
+            Ok(_) => {}
+            Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => {}
+            Err(_) => break true,
+        }
+        if t0.elapsed() > Duration::from_secs(20) {
+            break false;
+        }
+    };
+    assert!(closed, "still open after {:?}", t0.elapsed());
+    assert!(
+        t0.elapsed() < Duration::from_secs(20),
+        "closed after {:?}",
+        t0.elapsed()
+    );
+}
