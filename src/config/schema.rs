@@ -210,6 +210,8 @@ pub struct SipSection {
     pub tcp_first_message_secs: Option<u64>,
     #[serde(default)]
     pub tcp_write_timeout_secs: Option<u64>,
+    #[serde(default)]
+    pub tcp_max_per_peer: Option<usize>,
     pub retransmission_cache: Option<usize>,
     pub unknown_source_per_sec: Option<u32>,
     pub peer_calls_per_sec: Option<u32>,

@@ -100,6 +100,9 @@ pub struct SipSettings {
     pub tcp_idle_timeout: std::time::Duration,
     /// Connections one address may hold (SBCs and peers alike).
     pub tcp_max_per_source: usize,
+    /// Connections one SBC or peer may hold, all the addresses of its
+    /// networks together.
+    pub tcp_max_per_peer: usize,
     /// How long a new connection may take to send its first whole message
     /// (a slowloris sends none).
     pub tcp_first_message: std::time::Duration,

@@ -155,6 +155,7 @@ pub(super) fn server_sections(
             s.tcp_idle_timeout_secs.unwrap_or(300).max(1),
         ),
         tcp_max_per_source: s.tcp_max_per_source.unwrap_or(64).max(1),
+        tcp_max_per_peer: s.tcp_max_per_peer.unwrap_or(256).max(1),
         tcp_first_message: std::time::Duration::from_secs(
             s.tcp_first_message_secs.unwrap_or(10).max(1),
         ),

@@ -24,53 +24,84 @@ use crate::state::Metrics;
 /// How long opening a TCP connection to a next hop may take.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(3);
 
-/// Connections held per source address.
-#[derive(Default)]
-struct PerSource(std::sync::Mutex<HashMap<IpAddr, usize>>);
+/// Connections held per key: a source address, or the SBC or peer whose
+/// networks hold it.
+struct Held<K: std::hash::Hash + Eq + Clone>(std::sync::Mutex<HashMap<K, usize>>);
 
-/// One of a source's connections; released when the connection ends.
-struct SourceSlot {
-    sources: Arc<PerSource>,
-    ip: IpAddr,
+impl<K: std::hash::Hash + Eq + Clone> Default for Held<K> {
+    fn default() -> Self {
+        Held(std::sync::Mutex::new(HashMap::new()))
+    }
 }
 
-impl PerSource {
-    fn take(self: &Arc<Self>, ip: IpAddr, max: usize) -> Option<SourceSlot> {
+/// One of a key's connections; released when the connection ends.
+struct Slot<K: std::hash::Hash + Eq + Clone> {
+    held: Arc<Held<K>>,
+    key: K,
+}
+
+impl<K: std::hash::Hash + Eq + Clone> Held<K> {
+    fn take(self: &Arc<Self>, key: K, max: usize) -> Option<Slot<K>> {
         let mut m = self.0.lock().unwrap_or_else(|p| p.into_inner());
-        let n = m.entry(ip).or_insert(0);
+        let n = m.entry(key.clone()).or_insert(0);
         if *n >= max {
             return None;
         }
         *n += 1;
-        Some(SourceSlot {
-            sources: Arc::clone(self),
-            ip,
+        Some(Slot {
+            held: Arc::clone(self),
+            key,
         })
     }
 }
 
-impl Drop for SourceSlot {
+impl<K: std::hash::Hash + Eq + Clone> Drop for Slot<K> {
     fn drop(&mut self) {
-        let mut m = self.sources.0.lock().unwrap_or_else(|p| p.into_inner());
-        if let Some(n) = m.get_mut(&self.ip) {
+        let mut m = self.held.0.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(n) = m.get_mut(&self.key) {
             *n -= 1;
             if *n == 0 {
-                m.remove(&self.ip);
+                m.remove(&self.key);
             }
         }
     }
 }
 
+/// Whose share a connection from `ip` takes: the SBC or peer whose
+/// networks hold it, else the address alone (a next hop, the announcement
+/// service).
+fn share_of(s: &crate::config::Settings, ip: IpAddr) -> String {
+    if let Some(b) = s
+        .sbcs
+        .iter()
+        .find(|b| b.nets.iter().any(|n| n.contains(ip)))
+    {
+        return format!("sbc:{}", b.name);
+    }
+    // (Peers by index: the same as the policy's, which carries the names.)
+    if let Some(i) = s
+        .peers
+        .iter()
+        .position(|p| p.nets.iter().any(|n| n.contains(ip)))
+    {
+        return format!("peer:{i}");
+    }
+    format!("address:{ip}")
+}
+
 /// Accepts connections: only from addresses that may talk SIP to
 /// callscreen (others are closed at once, counted), at most
-/// `tcp_max_per_source` per address and `tcp_max_connections` in all, so
-/// that no one source can lock the others out. Refusals are counted and
+/// `tcp_max_per_source` per address, `tcp_max_per_peer` per SBC or peer
+/// (all the addresses of its networks together) and `tcp_max_connections`
+/// in all, so that no one source, and no one peer's network, can lock the
+/// others out. A TLS handshake in progress holds its slots. Refusals are counted and
 /// summed up in the periodic log, not logged one by one (a flood would
 /// flood the log too).
 pub async fn serve(listener: TcpListener, cp: Arc<CallPath>, tls: Option<TlsAcceptor>) {
     let max = cp.shared.runtime.load().settings.sip.tcp_max_connections;
     let slots = Arc::new(Semaphore::new(max));
-    let sources = Arc::new(PerSource::default());
+    let sources: Arc<Held<IpAddr>> = Arc::default();
+    let shares: Arc<Held<String>> = Arc::default();
     loop {
         let (stream, peer) = match listener.accept().await {
             Ok(x) => x,
@@ -80,7 +111,7 @@ pub async fn serve(listener: TcpListener, cp: Arc<CallPath>, tls: Option<TlsAcce
                 continue;
             }
         };
-        let (per_source, limits) = {
+        let (per_source, share, per_share, limits) = {
             let rt = cp.shared.runtime.load();
             let s = &rt.settings.sip;
             if !rt.settings.knows(peer.ip()) {
@@ -90,12 +121,19 @@ pub async fn serve(listener: TcpListener, cp: Arc<CallPath>, tls: Option<TlsAcce
             }
             (
                 s.tcp_max_per_source,
+                share_of(&rt.settings, peer.ip()),
+                s.tcp_max_per_peer,
                 (s.tcp_first_message, s.tcp_idle_timeout, s.tcp_write_timeout),
             )
         };
         let Some(source_slot) = sources.take(peer.ip(), per_source) else {
             Metrics::inc(&cp.shared.metrics.tcp_refused);
             tracing::debug!(source = %peer, limit = per_source, "TCP connections per source at the limit: closed");
+            continue;
+        };
+        let Some(share_slot) = shares.take(share.clone(), per_share) else {
+            Metrics::inc(&cp.shared.metrics.tcp_refused);
+            tracing::debug!(source = %peer, %share, limit = per_share, "TCP connections of this SBC or peer at the limit: closed");
             continue;
         };
         let Ok(permit) = Arc::clone(&slots).try_acquire_owned() else {
@@ -106,7 +144,7 @@ pub async fn serve(listener: TcpListener, cp: Arc<CallPath>, tls: Option<TlsAcce
         let cp = Arc::clone(&cp);
         let tls = tls.clone();
         tokio::spawn(async move {
-            let _slots = (permit, source_slot);
+            let _slots = (permit, source_slot, share_slot);
             let _ = stream.set_nodelay(true);
             let Some(acceptor) = tls else {
                 let (rd, wr) = stream.into_split();

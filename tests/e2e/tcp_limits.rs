@@ -150,3 +150,39 @@ fn a_client_that_never_reads_is_closed_after_the_write_timeout() {
         t0.elapsed()
     );
 }
+
+/// Issue #30, item 1: one peer's network cannot take every connection. A
+/// /24 peer's addresses, each within its own per-address limit, together
+/// hold at most `tcp_max_per_peer`; the SBC still calls over TCP.
+#[test]
+fn one_peers_network_cannot_take_every_connection() {
+    let d = Daemon::start(
+        "tcp-per-peer",
+        "[sip]\nudp = [\"127.0.0.1:0\"]\ntcp = [\"127.0.0.1:0\"]\nudp_threads = 1\n\
+         tcp_max_connections = 12\ntcp_max_per_source = 4\ntcp_max_per_peer = 8\n\
+         tcp_first_message_secs = 60\n\
+         [[peers]]\nname = \"wide\"\naddresses = [\"127.0.1.0/24\"]\nscope = \"domestic\"\n",
+    );
+    // Four idle connections from each of three addresses of the /24.
+    let mut held = Vec::new();
+    for host in 1..=3 {
+        for _ in 0..4 {
+            held.push(connect_from(&format!("127.0.1.{host}"), d.tcp).unwrap());
+        }
+    }
+    let closed: Vec<bool> = held
+        .iter_mut()
+        .map(|s| closed_within(s, Duration::from_millis(300)))
+        .collect();
+    assert_eq!(
+        closed.iter().filter(|c| !**c).count(),
+        8,
+        "the peer holds its share only: {closed:?}"
+    );
+    // The SBC's share is untouched: its TCP call is answered.
+    let mut sbc = connect_from("127.0.0.1", d.tcp).unwrap();
+    sbc.write_all(&invite("tcp-sbc-1", "+31201234568", ""))
+        .unwrap();
+    let r = tcp_read_response(&mut sbc).expect("an answer");
+    assert_eq!(status(&r), 302, "{r}");
+}
