@@ -23,6 +23,7 @@ pub mod config;
 pub mod daemon;
 pub mod fleet;
 pub mod keys;
+pub mod ledger;
 pub mod loader;
 pub mod report;
 pub mod server;

@@ -183,9 +183,19 @@ fn stored_newer(
     store: &crate::store::Store,
     out: &mut FromStore,
 ) -> Option<Arc<List>> {
+    // Versions rolled back are never served again (the history says so
+    // even when a crash left their files).
+    let gone = store
+        .history(&spec.name)
+        .map(|h| h.rolled_back())
+        .unwrap_or_default();
     for v in store.versions(&spec.name).ok()? {
         if than.is_some_and(|c| c >= v) {
             break;
+        }
+        if gone.contains_key(&v) {
+            tracing::warn!(list = %spec.name, version = v, "stored version was rolled back: not loaded");
+            continue;
         }
         // The binary snapshot if it verifies, else the stored text.
         let snap = store.read_snapshot(&spec.name, v).and_then(|b| {

@@ -12,14 +12,16 @@ use axum::response::{IntoResponse, Response};
 use serde_json::json;
 
 use super::auth::{authorise, check_signature};
-use super::commit::{Change, Stored, allows_shrink, commit, refusal, shrink_refusal};
+use super::commit::{Change, allows_shrink, commit, refusal, refused};
 use super::context::{ApiMetrics, ApiState};
 use super::reply::{err, errors_json, summary};
 use crate::clock::unix_now;
 use crate::config::Operation;
+use crate::ledger::install::Failed;
+use crate::ledger::{Body, Refusal, Restored, check_base, check_shrink};
 use crate::lists::ListKind;
 use crate::lists::delta::{Delta, Patched};
-use crate::store::sha256_hex;
+use crate::store::Event;
 
 pub async fn patch(
     State(st): State<Arc<ApiState>>,
@@ -76,19 +78,15 @@ pub async fn patch(
             json!({"error": "a companies list is replaced whole (PUT), not patched"}),
         );
     }
-    if delta.base_version != current.version {
-        return refuse(
-            StatusCode::CONFLICT,
-            "stale base",
-            json!({"error": format!("base_version {} is not the current version {}", delta.base_version, current.version), "current_version": current.version}),
-        );
+    if let Err(r) = check_base(delta.base_version, current.version) {
+        return refused(&st, &who, &name, &r);
     }
     if delta.version <= current.version {
-        return refuse(
-            StatusCode::CONFLICT,
-            "stale version",
-            json!({"error": format!("version {} is not above the current version {}", delta.version, current.version), "current_version": current.version}),
-        );
+        let r = Refusal::Stale {
+            version: delta.version,
+            current: current.version,
+        };
+        return refused(&st, &who, &name, &r);
     }
     let (guard, bloom) = (rt.settings.guard, spec.bloom);
     let d = delta.clone();
@@ -116,8 +114,20 @@ pub async fn patch(
         }
     };
     let shrink_allowed = allows_shrink(&headers, query.as_deref());
-    if let Some(body) = shrink_refusal(&rt.settings.guard, &current, &list, shrink_allowed) {
-        return refuse(StatusCode::UNPROCESSABLE_ENTITY, "shrink", body);
+    if let Err(r) = check_shrink(
+        &rt.settings.guard,
+        &current,
+        &list,
+        shrink_allowed,
+        unix_now(),
+    ) {
+        return refused(&st, &who, &name, &r);
+    }
+    // A rolled-back number comes back only with the content it had.
+    if st.fleet.is_none()
+        && let Err(r) = st.ledger().decide_here(&name, list.version, &sha, None)
+    {
+        return refused(&st, &who, &name, &r);
     }
     let change = Change {
         who: &who,
@@ -133,7 +143,7 @@ pub async fn patch(
             delta.base_version,
             super::fleet::signature(&headers),
         ));
-        let whole = crate::fleet::Body::Bytes(text);
+        let whole = Body::Bytes(text);
         return super::fleet::publish(
             &st,
             fleet,
@@ -147,8 +157,7 @@ pub async fn patch(
         )
         .await;
     }
-    let stored = Stored::Bytes(text);
-    commit(&st, &change, list, stored, &sha).await
+    commit(&st, &change, list, Body::Bytes(text), &sha, Event::Patch).await
 }
 
 pub async fn rollback(
@@ -171,54 +180,33 @@ pub async fn rollback(
         return super::fleet::rollback(&st, fleet, &change).await;
     }
     let rt = st.shared.runtime.load_full();
-    let (Some(spec), Some(current)) = (
-        rt.settings.lists.iter().find(|s| s.name == name).cloned(),
-        rt.lists.get(&name).cloned(),
-    ) else {
+    let Some(spec) = rt.settings.lists.iter().find(|s| s.name == name).cloned() else {
+        return err(
+            StatusCode::NOT_FOUND,
+            format!("no list {name:?} is configured"),
+        );
+    };
+    if rt.lists.get(&name).is_none() {
         return err(StatusCode::NOT_FOUND, format!("no list {name:?} is loaded"));
-    };
-    // The previous version: the newest stored one below the current, else the seed file.
-    let stored = st.store.versions(&name).unwrap_or_default();
+    }
     let guard = rt.settings.guard;
-    let mut previous = None;
-    for v in stored.iter().copied().filter(|&v| v < current.version) {
-        // A stored text that fails its checksum is passed over, as at start.
-        if let Ok(body) = st.store.read(&name, v)
-            && st.store.verify(&name, v, &body) != Some(false)
-            && let Ok(l) = crate::loader::build_list(&spec, &body, guard)
-        {
-            previous = Some((l, sha256_hex(&body)));
-            break;
+    drop(rt);
+    let Restored {
+        installed,
+        sha256,
+        from,
+    } = match st.ledger().rollback(&spec, guard).await {
+        Ok(r) => r,
+        Err(Failed::Refused(r)) => return refused(&st, &who, &name, &r),
+        Err(Failed::Store(e)) => {
+            return err(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                format!("cannot update the state directory: {e}"),
+            );
         }
-    }
-    if previous.is_none() {
-        previous = crate::loader::load_list(&spec, guard)
-            .ok()
-            .filter(|l| l.version < current.version)
-            .map(|l| (l, st.file_facts(&spec.file).0.unwrap_or_default()));
-    }
-    let Some((previous, sha)) = previous else {
-        return err(
-            StatusCode::CONFLICT,
-            format!(
-                "no version of {name:?} below {} is kept to roll back to",
-                current.version
-            ),
-        );
     };
-    // Durable first: the current version leaves the store, so a restart keeps the rollback.
-    if stored.contains(&current.version)
-        && let Err(e) = st.store.remove(&name, current.version)
-    {
-        return err(
-            StatusCode::INTERNAL_SERVER_ERROR,
-            format!("cannot update the state directory: {e}"),
-        );
-    }
-    let out = summary(&previous, &sha, "rolled back");
-    let (from, to) = (current.version, previous.version);
-    st.shared.install(Arc::new(previous));
+    let out = summary(&installed.list, &sha256, "rolled back");
     ApiMetrics::inc(&st.metrics.pushes_accepted);
-    tracing::info!(target: "audit", client = %who, list = %name, old_version = from, new_version = to, outcome = "rolled back", at = unix_now(), "list rollback");
+    tracing::info!(target: "audit", client = %who, list = %name, old_version = from, new_version = installed.list.version, added = installed.added, removed = installed.removed, outcome = "rolled back", at = unix_now(), "list rollback");
     (StatusCode::OK, Json(out)).into_response()
 }

@@ -1,5 +1,5 @@
 //! The end of every list change (push, patch, rollback): refused, counted
-//! with an audit line; or stored durably, then swapped in, then answered.
+//! with an audit line; or put in force through the ledger, then answered.
 
 use std::sync::Arc;
 use std::time::Instant;
@@ -11,8 +11,9 @@ use serde_json::{Value, json};
 
 use super::context::{ApiMetrics, ApiState};
 use super::reply::summary;
-use crate::clock::unix_now;
-use crate::lists::{Guard, List};
+use crate::ledger::{Body, Install, Installed, Refusal};
+use crate::lists::List;
+use crate::store::Event;
 
 /// Answers a refused change: counted, and one audit line (client, list, reason).
 pub(super) fn refusal(
@@ -58,37 +59,30 @@ pub(super) fn allows_shrink(headers: &HeaderMap, query: Option<&str>) -> bool {
         .is_some_and(yes)
 }
 
-/// The refusal (422) of a replacement that removes more of a list than the
-/// guard allows, unless the change says it means it.
-pub(super) fn shrink_refusal(
-    guard: &Guard,
-    old: &List,
-    new: &List,
-    allowed: bool,
-) -> Option<Value> {
-    if allowed {
-        return None;
+/// The one table from a [`Refusal`] to its HTTP answer: a version rule
+/// `409 Conflict`, the shrink guard `422`; the body says why and, when it
+/// names one, the version in force.
+pub(super) fn refused(st: &ApiState, who: &str, name: &str, r: &Refusal) -> Response {
+    let status = match r {
+        Refusal::Stale { .. }
+        | Refusal::SameVersion { .. }
+        | Refusal::RolledBack { .. }
+        | Refusal::StaleBase { .. }
+        | Refusal::NothingEarlier { .. } => StatusCode::CONFLICT,
+        Refusal::Shrink { .. } => StatusCode::UNPROCESSABLE_ENTITY,
+    };
+    let mut body = json!({ "error": r.to_string() });
+    if let Some(v) = r.current_version() {
+        body["current_version"] = json!(v);
     }
-    let (_, removed) = old.diff_counts(new);
-    let before = old.stats(unix_now()).entries();
-    guard.shrinks_too_much(before, removed).then(|| {
-        json!({
-            "error": format!(
-                "this version removes {removed} of the {before} entries of version {} (more than list_guard.max_shrink_percent = {}%); nothing was applied. If that is meant, push again with ?allow_shrink=true (callscreen lists push --allow-shrink)",
-                old.version, guard.max_shrink_percent
-            ),
-            "removed": removed,
-            "entries": before,
-        })
-    })
-}
-
-/// How a new version reaches the store.
-pub(super) enum Stored {
-    /// Bytes to write.
-    Bytes(Vec<u8>),
-    /// A temporary file already written and fsynced.
-    Temp(std::path::PathBuf),
+    if let Refusal::Shrink {
+        removed, entries, ..
+    } = r
+    {
+        body["removed"] = json!(removed);
+        body["entries"] = json!(entries);
+    }
+    refusal(st, who, name, status, r.reason(), body)
 }
 
 /// One list change under way: who makes it, to which list, since when, and
@@ -100,14 +94,16 @@ pub(super) struct Change<'a> {
     pub shrink_allowed: bool,
 }
 
-/// Stores a new version durably, swaps it in, logs the audit line and
-/// answers. The caller holds the push lock and has checked the version.
+/// Puts a checked version in force through the ledger (stored durably,
+/// recorded, swapped in, its snapshot made), logs the audit line and
+/// answers. The caller holds the push lock and has decided the version.
 pub(super) async fn commit(
     st: &Arc<ApiState>,
     change: &Change<'_>,
     list: List,
-    stored: Stored,
+    body: Body,
     sha: &str,
+    event: Event,
 ) -> Response {
     let Change {
         who,
@@ -115,64 +111,38 @@ pub(super) async fn commit(
         t0,
         shrink_allowed,
     } = *change;
-    let refuse = |e: &std::io::Error| {
-        ApiMetrics::inc(&st.metrics.pushes_refused);
-        tracing::error!(target: "audit", client = %who, list = %name, outcome = "refused", reason = "store", "list push not stored: {e}");
-        store_error(e)
+    let done = st
+        .ledger()
+        .install(Install {
+            list,
+            body,
+            sha256: sha.to_string(),
+            snapshot: None,
+            event,
+            rollback_of: None,
+        })
+        .await;
+    let Installed {
+        list,
+        old_version,
+        added,
+        removed,
+    } = match done {
+        Ok(d) => d,
+        Err(e) => {
+            ApiMetrics::inc(&st.metrics.pushes_refused);
+            tracing::error!(target: "audit", client = %who, list = %name, outcome = "refused", reason = "store", "list push not stored: {e}");
+            return store_error(&e);
+        }
     };
-    // Durable before acknowledged; then swapped in, what changed counted
-    // and the hits of removed entries forgotten, at background priority
-    // off the runtime's threads (a merge of two ten-million-number lists,
-    // a million hit slots freed: never a core taken from the call path).
-    let (store, n2, v2, sha2) = (
-        st.store.clone(),
-        name.to_string(),
-        list.version,
-        sha.to_string(),
-    );
-    let (list, current) = (Arc::new(list), st.shared.runtime.load_full());
-    let (l2, c2, shared) = (
-        Arc::clone(&list),
-        Arc::clone(&current),
-        Arc::clone(&st.shared),
-    );
-    let diff = match tokio::task::spawn_blocking(move || {
-        crate::loader::background_priority();
-        match stored {
-            Stored::Bytes(b) => store.write(&n2, v2, &b),
-            Stored::Temp(tmp) => store.commit_temp(&tmp, &n2, v2, &sha2),
-        }?;
-        let (added, removed) = c2
-            .lists
-            .get(&n2)
-            .map_or((l2.stats(unix_now()).entries(), Vec::new()), |old| {
-                old.changes(&l2)
-            });
-        let count = removed.len();
-        shared.install_changed(l2, removed);
-        Ok((added, count))
-    })
-    .await
-    {
-        Ok(Ok(d)) => d,
-        Ok(Err(e)) => return refuse(&e),
-        Err(e) => return refuse(&std::io::Error::other(e.to_string())),
-    };
-    let (added, removed) = diff;
-    let old_version = current.lists.get(name).map(|l| l.version);
-    drop(current);
     let out = summary(&list, sha, "accepted");
-    let new_version = list.version;
-    // The binary snapshot for fast restarts: after the acknowledgement's
-    // durability, at background priority.
-    crate::loader::snapshot_in_background(st.store.clone(), list);
     ApiMetrics::inc(&st.metrics.pushes_accepted);
     tracing::info!(
         target: "audit",
         client = %who,
         list = %name,
         old_version = old_version.unwrap_or(0),
-        new_version,
+        new_version = list.version,
         added,
         removed,
         duration_ms = t0.elapsed().as_millis() as u64,

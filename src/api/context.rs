@@ -32,6 +32,11 @@ pub struct ApiState {
 }
 
 impl ApiState {
+    /// The owner of list versions, over this node's lists and store.
+    pub fn ledger(&self) -> crate::ledger::Ledger {
+        crate::ledger::Ledger::new(self.store.clone(), Arc::clone(&self.shared))
+    }
+
     /// The sha256 (hex) and modification time (unix seconds) of a list file.
     pub fn file_facts(&self, f: &std::path::Path) -> (Option<String>, Option<u64>) {
         let mtime = std::fs::metadata(f)

@@ -10,7 +10,7 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use serde_json::json;
 
-use super::commit::{Change, refusal};
+use super::commit::{self, Change, refusal};
 use super::context::{ApiMetrics, ApiState};
 use super::reply::summary;
 use crate::fleet::{Body, Fleet, Publish, PublishError, Published};
@@ -26,15 +26,11 @@ pub(super) fn signature(headers: &HeaderMap) -> Option<String> {
 
 fn refused(st: &ApiState, change: &Change<'_>, e: &PublishError) -> Response {
     let (status, reason) = match e {
+        PublishError::Refused(r) => return commit::refused(st, change.who, change.name, r),
         PublishError::Unavailable(_) => (StatusCode::SERVICE_UNAVAILABLE, "fleet unreachable"),
-        PublishError::Stale { .. } => (StatusCode::CONFLICT, "stale version"),
-        PublishError::StaleBase { .. } => (StatusCode::CONFLICT, "stale base"),
-        PublishError::NoEarlier(_) => (StatusCode::CONFLICT, "nothing to roll back to"),
+        PublishError::NoHead(_) => (StatusCode::CONFLICT, "nothing to roll back to"),
     };
-    let mut body = json!({ "error": e.to_string() });
-    if let PublishError::Stale { head_version, .. } | PublishError::StaleBase { head_version } = e {
-        body["current_version"] = json!(head_version);
-    }
+    let body = json!({ "error": e.to_string() });
     refusal(st, change.who, change.name, status, reason, body)
 }
 

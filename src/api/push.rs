@@ -15,12 +15,14 @@ use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 
 use super::auth::{authorise, check_signature};
-use super::commit::{Change, Stored, allows_shrink, commit, refusal, shrink_refusal, store_error};
+use super::commit::{Change, allows_shrink, commit, refusal, refused, store_error};
 use super::context::{ApiMetrics, ApiState};
 use super::reply::{err, errors_json, summary};
 use crate::clock::unix_now;
 use crate::config::Operation;
+use crate::ledger::{self, Accepted, check_shrink};
 use crate::lists::{List, ListErrors, ListKind};
+use crate::store::Event;
 
 /// What a push's body became on its way in.
 struct Received {
@@ -257,47 +259,42 @@ pub async fn replace(
         );
     }
     let sha = received.sha256.clone();
-    // The list in force now (the snapshot may have moved on while parsing).
-    // In a fleet the head decides the version, not this node's copy.
+    // The list in force now (the snapshot may have moved on while parsing),
+    // and the ledger's rules. In a fleet the head decides, not this node.
     let current = st.shared.runtime.load_full();
-    if let Some(old) = current
-        .lists
-        .get(&name)
-        .map(|l| l.version)
-        .filter(|_| st.fleet.is_none())
-    {
-        if list.version < old {
-            discard();
-            return refuse(
-                StatusCode::CONFLICT,
-                "stale version",
-                json!({"error": format!("version {} is not above the current version {old}", list.version), "current_version": old}),
-            );
-        }
-        if list.version == old {
-            discard();
-            let stored = st
+    if st.fleet.is_none() {
+        let old = current.lists.get(&name).map(|l| l.version);
+        // The text in force is hashed only when it could be the same.
+        let served_sha = old.filter(|&o| o == list.version).and_then(|o| {
+            let f = st
                 .store
-                .file_of(&name, old)
-                .or_else(|| Some(spec.file.clone()));
-            if stored.and_then(|f| st.file_facts(&f).0).as_deref() == Some(sha.as_str()) {
+                .file_of(&name, o)
+                .unwrap_or_else(|| spec.file.clone());
+            st.file_facts(&f).0
+        });
+        match st
+            .ledger()
+            .decide_here(&name, list.version, &sha, served_sha.as_deref())
+        {
+            Ok(Accepted::New) => {}
+            Ok(Accepted::Unchanged) => {
+                discard();
                 ApiMetrics::inc(&st.metrics.pushes_unchanged);
-                tracing::info!(target: "audit", client = %who, list = %name, version = old, outcome = "unchanged", "list push: same version, same content");
+                tracing::info!(target: "audit", client = %who, list = %name, version = list.version, outcome = "unchanged", "list push: same version, same content");
                 return (StatusCode::OK, Json(summary(&list, &sha, "unchanged"))).into_response();
             }
-            return refuse(
-                StatusCode::CONFLICT,
-                "same version, other content",
-                json!({"error": format!("version {old} is already in force with other content: push a higher version"), "current_version": old}),
-            );
+            Err(r) => {
+                discard();
+                return refused(&st, &who, &name, &r);
+            }
         }
     }
     let shrink_allowed = allows_shrink(&headers, query.as_deref());
     if let Some(old) = current.lists.get(&name)
-        && let Some(body) = shrink_refusal(&rt.settings.guard, old, &list, shrink_allowed)
+        && let Err(r) = check_shrink(&rt.settings.guard, old, &list, shrink_allowed, unix_now())
     {
         discard();
-        return refuse(StatusCode::UNPROCESSABLE_ENTITY, "shrink", body);
+        return refused(&st, &who, &name, &r);
     }
     drop((rt, current));
     let change = Change {
@@ -307,13 +304,20 @@ pub async fn replace(
         shrink_allowed,
     };
     if let Some(fleet) = &st.fleet {
-        let body = crate::fleet::Body::Temp(received.tmp);
+        let body = ledger::Body::Temp(received.tmp);
         let sig = super::fleet::signature(&headers);
         return super::fleet::publish(&st, fleet, &change, list, body, &sha, &media, sig, None)
             .await;
     }
-    let stored = Stored::Temp(received.tmp);
-    commit(&st, &change, list, stored, &sha).await
+    commit(
+        &st,
+        &change,
+        list,
+        ledger::Body::Temp(received.tmp),
+        &sha,
+        Event::Push,
+    )
+    .await
 }
 
 /// `GET /v1/lists`: every list with its role, version and sizes.

@@ -23,9 +23,10 @@ use super::head::Head;
 use super::link::Link;
 use super::node::{Applied, Body, Fleet, lock};
 use crate::config::ListSpec;
+use crate::ledger::Install;
 use crate::lists::delta::Delta;
 use crate::lists::{Guard, List};
-use crate::store::sha256_hex;
+use crate::store::{Event, sha256_hex};
 
 /// The largest object a node reads (a 10-million-number list is 124 MB).
 const MAX_OBJECT: u64 = 1 << 30;
@@ -263,6 +264,18 @@ async fn apply(fleet: &Arc<Fleet>, link: &Link, revision: u64, head: &Head) -> R
         fleet.note_applied(&head.list, done);
         return Ok(());
     }
+    // Versions never go down, but by a rollback: a head below what this
+    // node serves (a wiped bucket refilled by a node that was behind) is
+    // refused, and the list in force stays.
+    if let Some(c) = &current
+        && head.rollback_of.is_none()
+        && head.version < c.version
+    {
+        return Err(format!(
+            "it is below version {} in force here and not a rollback (versions never go down): push a version above {} to move the fleet on",
+            c.version, c.version
+        ));
+    }
     let t0 = std::time::Instant::now();
     let old = current.as_ref().map(|c| c.version);
     let log = |from: &str, fetched: usize| {
@@ -322,7 +335,7 @@ async fn apply(fleet: &Arc<Fleet>, link: &Link, revision: u64, head: &Head) -> R
         ));
     }
     let (from, fetched) = (v.from, v.fetched);
-    install(fleet, v, &head.sha256, done).await?;
+    install(fleet, head, v.list, v.body, v.snapshot, done).await?;
     fleet.applies.fetch_add(1, Ordering::Relaxed);
     log(from, fetched);
     Ok(())
@@ -358,12 +371,6 @@ enum Made {
     Patched(List, crate::lists::delta::Text, usize),
 }
 
-/// Puts `list` in force (stored already) and notes it applied.
-fn swap(fleet: &Fleet, list: &Arc<List>, done: Applied) {
-    fleet.shared.install(Arc::clone(list));
-    fleet.note_applied(&list.name, done);
-}
-
 /// A patched list: its text made and checked against the head's sha256,
 /// stored, and only then put in force. When the text is not the head's or
 /// cannot be stored (disk full), the base stays in force and this says why.
@@ -375,37 +382,24 @@ async fn store_then_swap(
     text: crate::lists::delta::Text,
     done: Applied,
 ) -> Result<(), String> {
-    let list = Arc::new(list);
     if list.name != head.list || list.version != head.version {
         return Err(format!(
             "the delta makes {} version {}",
             list.name, list.version
         ));
     }
-    let (b2, store, want, name, version) = (
-        Arc::clone(base),
-        fleet.store.clone(),
-        head.sha256.clone(),
-        head.list.clone(),
-        head.version,
-    );
-    let stored = tokio::task::spawn_blocking(move || {
+    let (b2, want) = (Arc::clone(base), head.sha256.clone());
+    let text = tokio::task::spawn_blocking(move || {
         crate::loader::background_priority();
         let text = text.make(&b2);
         if sha256_hex(&text) != want {
             return Err("the delta applied here does not give the head's sha256".to_string());
         }
-        store
-            .write(&name, version, &text)
-            .map_err(|e| format!("cannot store it in the state directory: {e}"))
+        Ok(text)
     })
     .await
-    .map_err(|e| e.to_string())
-    .and_then(|r| r);
-    stored?;
-    swap(fleet, &list, done);
-    crate::loader::snapshot_in_background(fleet.store.clone(), list);
-    Ok(())
+    .map_err(|e| e.to_string())??;
+    install(fleet, head, list, Body::Bytes(text), None, done).await
 }
 
 /// A list loaded from a snapshot takes the role this node's config gives it.
@@ -582,56 +576,35 @@ async fn patch(
     .map_err(|e| e.to_string())
 }
 
-/// Stores a checked version (a rollback also removes the versions above
-/// it, so a restart keeps it), then puts it in force; its snapshot is
-/// written with it, or made in the background. When it cannot be stored
-/// (disk full), the version before stays in force and this says why.
-async fn install(fleet: &Arc<Fleet>, v: Version, sha: &str, done: Applied) -> Result<(), String> {
-    let list = Arc::new(v.list);
-    store(fleet, &list, v.body, v.snapshot, sha).await?;
-    swap(fleet, &list, done);
-    Ok(())
-}
-
-/// Stores a version in force in the state directory (a rollback also
-/// removes the versions above it, so a restart keeps it), with its
-/// snapshot (written now when given, else made in the background).
-async fn store(
+/// Puts a checked version in force through the ledger (stored, recorded
+/// in the history, swapped in; a rollback also marks the version it leaves
+/// and removes the versions above it, so a restart keeps it) and notes it
+/// applied. When it cannot be stored (disk full), the version before stays
+/// in force and this says why.
+async fn install(
     fleet: &Arc<Fleet>,
-    list: &Arc<List>,
+    head: &Head,
+    list: List,
     body: Body,
     snapshot: Option<Vec<u8>>,
-    sha: &str,
+    done: Applied,
 ) -> Result<(), String> {
-    let (store, name, version, sha) = (
-        fleet.store.clone(),
-        list.name.clone(),
-        list.version,
-        sha.to_string(),
-    );
-    let had_snapshot = snapshot.is_some();
-    tokio::task::spawn_blocking(move || {
-        match body {
-            Body::Temp(tmp) => store.commit_temp(&tmp, &name, version, &sha)?,
-            Body::Bytes(b) => store.write(&name, version, &b)?,
-        }
-        for v in store.versions(&name)? {
-            if v > version {
-                store.remove(&name, v)?;
-            }
-        }
-        if let Some(s) = snapshot
-            && let Err(e) = store.write_snapshot(&name, version, &s)
-        {
-            tracing::warn!(list = %name, "snapshot not written (the text version will be parsed at start): {e}");
-        }
-        Ok::<(), std::io::Error>(())
-    })
-    .await
-    .map_err(|e| e.to_string())
-    .and_then(|r| r.map_err(|e| format!("cannot store it in the state directory: {e}")))?;
-    if !had_snapshot {
-        crate::loader::snapshot_in_background(fleet.store.clone(), Arc::clone(list));
-    }
+    let installed = fleet
+        .ledger()
+        .install(Install {
+            list,
+            body,
+            sha256: head.sha256.clone(),
+            snapshot,
+            event: if head.rollback_of.is_some() {
+                Event::Rollback
+            } else {
+                Event::Fleet
+            },
+            rollback_of: head.rollback_of,
+        })
+        .await
+        .map_err(|e| format!("cannot store it in the state directory: {e}"))?;
+    fleet.note_applied(&installed.list.name, done);
     Ok(())
 }

@@ -98,20 +98,6 @@ pub struct PatchRef {
     pub sha256: Option<String>,
 }
 
-/// What a push decides against the head in force (the rules of one node).
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum Against {
-    /// Above the head (or no head yet): publish.
-    New,
-    /// The same version with the same content: nothing to do, `200`.
-    Unchanged,
-    /// Not above the head, or the same version with other content: `409`.
-    Stale {
-        head_version: u64,
-        same_version: bool,
-    },
-}
-
 impl Head {
     /// What the seal signs: the head's JSON without its seal.
     fn sealed_bytes(&self) -> Vec<u8> {
@@ -150,18 +136,6 @@ impl Head {
             });
         }
         Ok(head)
-    }
-
-    pub fn against(head: Option<&Head>, version: u64, sha256: &str) -> Against {
-        match head {
-            None => Against::New,
-            Some(h) if version > h.version => Against::New,
-            Some(h) if version == h.version && sha256 == h.sha256 => Against::Unchanged,
-            Some(h) => Against::Stale {
-                head_version: h.version,
-                same_version: version == h.version,
-            },
-        }
     }
 
     /// The object name of a version's body: list, version, a prefix of its
@@ -253,28 +227,6 @@ mod tests {
             Head::open("acm", b"this is not a head", &trusted),
             Err(Refused::NotAHead(_))
         ));
-    }
-
-    #[test]
-    fn a_push_is_decided_against_the_head_as_on_one_node() {
-        let h = head(43, "aa");
-        assert_eq!(Head::against(None, 1, "x"), Against::New);
-        assert_eq!(Head::against(Some(&h), 44, "bb"), Against::New);
-        assert_eq!(Head::against(Some(&h), 43, "aa"), Against::Unchanged);
-        assert_eq!(
-            Head::against(Some(&h), 43, "bb"),
-            Against::Stale {
-                head_version: 43,
-                same_version: true
-            }
-        );
-        assert_eq!(
-            Head::against(Some(&h), 42, "aa"),
-            Against::Stale {
-                head_version: 43,
-                same_version: false
-            }
-        );
     }
 
     #[test]

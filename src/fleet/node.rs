@@ -3,7 +3,6 @@
 //! for their heads, and its last error. Below every other file of `fleet`.
 
 use std::collections::HashMap;
-use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
@@ -18,11 +17,7 @@ use crate::store::Store;
 
 /// A body pushed through this node, waiting for its own head to come back
 /// from the watch, so that this node does not fetch what it already has.
-pub enum Body {
-    /// A temporary file in the store, written and fsynced.
-    Temp(PathBuf),
-    Bytes(Vec<u8>),
-}
+pub use crate::ledger::Body;
 
 pub struct Pending {
     pub list: List,
@@ -71,6 +66,11 @@ pub(super) fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 }
 
 impl Fleet {
+    /// The owner of list versions, over this node's lists and store.
+    pub(super) fn ledger(&self) -> crate::ledger::Ledger {
+        crate::ledger::Ledger::new(self.store.clone(), Arc::clone(&self.shared))
+    }
+
     /// Whether NATS is connected now.
     pub fn connected(&self) -> bool {
         self.link.load().as_ref().is_some_and(|l| l.connected())

@@ -12,12 +12,13 @@ use std::sync::Arc;
 use async_nats::jetstream::kv;
 use futures_util::StreamExt;
 
-use super::head::Against;
 use super::head::{Head, PatchRef};
 use super::link::Link;
 use super::node::{Body, Fleet, Pending, lock};
 use crate::clock::unix_now;
+use crate::ledger::{Accepted, Refusal, Served};
 use crate::lists::List;
+use crate::store::{Entry, Event, History};
 
 /// A push that one node's checks accepted.
 pub struct Publish {
@@ -47,15 +48,11 @@ pub enum Published {
 pub enum PublishError {
     /// NATS is unreachable, or did not answer: `503`.
     Unavailable(String),
-    /// Not above the head: `409`.
-    Stale {
-        head_version: u64,
-        same_version: bool,
-    },
-    /// A patch whose base is not the head: `409`.
-    StaleBase { head_version: u64 },
-    /// Nothing to roll back to.
-    NoEarlier(String),
+    /// Refused by the ledger's rules against the fleet's head: not above
+    /// it, a patch not on it, a rolled-back number, nothing to roll back to.
+    Refused(Refusal),
+    /// A rollback with no trusted head to roll back from: `409`.
+    NoHead(String),
 }
 
 impl std::fmt::Display for PublishError {
@@ -65,22 +62,8 @@ impl std::fmt::Display for PublishError {
                 f,
                 "the fleet's NATS is unreachable ({e}): the push was not applied anywhere (a push accepted here alone would split the fleet); the lists in force stay; push again once NATS is back"
             ),
-            PublishError::Stale {
-                head_version,
-                same_version: true,
-            } => write!(
-                f,
-                "version {head_version} is already the fleet's with other content: push a higher version"
-            ),
-            PublishError::Stale { head_version, .. } => write!(
-                f,
-                "the version is not above the fleet's current version {head_version}"
-            ),
-            PublishError::StaleBase { head_version } => write!(
-                f,
-                "base_version is not the fleet's current version {head_version}"
-            ),
-            PublishError::NoEarlier(e) => f.write_str(e),
+            PublishError::Refused(r) => write!(f, "the fleet's head: {r}"),
+            PublishError::NoHead(e) => f.write_str(e),
         }
     }
 }
@@ -153,6 +136,7 @@ impl Fleet {
                 let mut r: &[u8] = b;
                 link.put_object(name, &mut r).await.map_err(unavailable)?;
             }
+            Body::Kept => return Err(unavailable("no body to publish")),
         }
         Ok(())
     }
@@ -306,6 +290,10 @@ impl Fleet {
                 snapshot: p.snapshot,
             },
         );
+        // This node's history: a number the fleet rolled back comes back
+        // only with the content it had (each node records the rollbacks it
+        // applies).
+        let history = self.ledger().history(&name);
         let decide = async {
             loop {
                 let entry = match self.head_entry(&link, &name).await {
@@ -315,11 +303,9 @@ impl Fleet {
                 let revision = entry.as_ref().map(|e| e.0);
                 let seen = entry.and_then(|(r, h)| Some((r, h?)));
                 if let (Some(b), Some((_, h))) = (base, &seen)
-                    && h.version != b
+                    && let Err(r) = crate::ledger::check_base(b, h.version)
                 {
-                    break Err(PublishError::StaleBase {
-                        head_version: h.version,
-                    });
+                    break Err(PublishError::Refused(r));
                 }
                 if let (Some(pr), Some((_, h))) = (head.patch.as_mut(), &seen) {
                     pr.base_object = Some(h.object.clone());
@@ -332,22 +318,15 @@ impl Fleet {
                     Some(_) => None,
                     None => self.served_head(&name),
                 };
-                match Head::against(
-                    seen.as_ref().map(|s| &s.1).or(own.as_ref()),
-                    version,
-                    &p.sha256,
-                ) {
-                    Against::New => {}
-                    Against::Unchanged => break Ok(Published::Unchanged),
-                    Against::Stale {
-                        head_version,
-                        same_version,
-                    } => {
-                        break Err(PublishError::Stale {
-                            head_version,
-                            same_version,
-                        });
-                    }
+                let against = seen.as_ref().map(|s| &s.1).or(own.as_ref());
+                let served = against.map(|h| Served {
+                    version: h.version,
+                    sha256: Some(h.sha256.as_str()).filter(|s| !s.is_empty()),
+                });
+                match crate::ledger::decide(served, &history, version, &p.sha256) {
+                    Ok(Accepted::New) => {}
+                    Ok(Accepted::Unchanged) => break Ok(Published::Unchanged),
+                    Err(r) => break Err(PublishError::Refused(r)),
                 }
                 match self.cas(&link, &name, revision, &head).await {
                     Ok(Some(rev)) => {
@@ -413,41 +392,59 @@ impl Fleet {
         loop {
             let (rev, cur) = match self.head_entry(&link, name).await? {
                 None => {
-                    return Err(PublishError::NoEarlier(format!(
+                    return Err(PublishError::NoHead(format!(
                         "list {name:?} has no head in the fleet yet: nothing to roll back"
                     )));
                 }
                 Some((rev, None)) => {
-                    return Err(PublishError::NoEarlier(format!(
+                    return Err(PublishError::NoHead(format!(
                         "the fleet's head of {name:?} (revision {rev}) is not a sealed head this node trusts: push a version to replace it, then roll back if need be"
                     )));
                 }
                 Some((rev, Some(cur))) => (rev, cur),
             };
-            let mut earlier: Vec<Head> = Vec::new();
+            // The heads in their order (the bucket keeps the newest few per
+            // list): a rollback goes to the version in force before this
+            // one, never to one rolled back (the history's rule, as on one
+            // node), whose objects are still kept.
+            let mut order: Vec<Head> = Vec::new();
             let mut h = link.heads.history(name).await.map_err(unavailable)?;
             while let Some(e) = h.next().await {
                 let e = e.map_err(unavailable)?;
-                if let Ok(head) = Head::open(name, &e.value, &self.settings.trusted)
-                    && head.version < cur.version
-                {
-                    earlier.push(head);
+                if let Ok(head) = Head::open(name, &e.value, &self.settings.trusted) {
+                    order.push(head);
                 }
             }
-            // Newest first: the version just below the current one.
-            earlier.sort_by_key(|h| std::cmp::Reverse(h.version));
-            let mut to = None;
-            for h in earlier {
-                if link.has_object(&h.object).await {
-                    to = Some(h);
-                    break;
+            let history = History::of(
+                order
+                    .iter()
+                    .map(|h| Entry {
+                        seq: 0,
+                        version: h.version,
+                        sha256: h.sha256.clone(),
+                        event: if h.rollback_of.is_some() {
+                            Event::Rollback
+                        } else {
+                            Event::Fleet
+                        },
+                        at: h.at,
+                        rollback_of: h.rollback_of,
+                    })
+                    .collect(),
+            );
+            let mut kept = std::collections::HashMap::new();
+            for h in &order {
+                if h.version < cur.version && !kept.contains_key(&h.version) {
+                    kept.insert(h.version, link.has_object(&h.object).await);
                 }
             }
+            let target = history.rollback_target(cur.version, |v| kept.get(&v) == Some(&true));
+            let to = target.and_then(|v| order.iter().rev().find(|h| h.version == v).cloned());
             let Some(mut to) = to else {
-                return Err(PublishError::NoEarlier(format!(
-                    "no version of {name:?} below {} is kept in the fleet to roll back to",
-                    cur.version
-                )));
+                return Err(PublishError::Refused(Refusal::NothingEarlier {
+                    list: name.to_string(),
+                    current: cur.version,
+                }));
             };
             to.client = client.to_string();
             to.node = self.settings.node.clone();

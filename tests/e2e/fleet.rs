@@ -982,6 +982,60 @@ fn a_wiped_heads_bucket_does_not_accept_a_downgrade() {
     assert!(eventually(10, || all_on(&all, 41)));
 }
 
+/// Issue #28, case 4: a rollback goes to the version in force before the
+/// current one, never to a version rolled back; a rolled-back number comes
+/// back only with the content it had; a node restarted keeps it so.
+#[test]
+#[ignore = "needs nats-server: .ci/run installs it"]
+fn a_rollback_goes_to_the_version_before_and_never_to_one_rolled_back() {
+    let (nats, [a, b, c]) = three("fleet-rollback");
+    // The directory `three` made (not made anew: the nodes' state is there).
+    let dir = std::env::temp_dir().join(format!(
+        "callscreen-test-{}-fleet-rollback",
+        std::process::id()
+    ));
+    let all = [&a, &b, &c];
+    for v in [18, 19] {
+        let (s, body) = put_text(a.api, &list_with(v, &format!("+316111800{v}")));
+        assert_eq!(s, 200, "{body}");
+        assert!(eventually(10, || all_on(&all, v)), "{v} everywhere");
+    }
+    let (s, body) = rollback(b.api, TOKEN, "scam-origins");
+    assert_eq!(s, 200, "{body}");
+    assert!(body.contains("\"version\":18"), "{body}");
+    assert!(eventually(10, || all_on(&all, 18)));
+    // 19 was rolled back: its number names that content.
+    let (s, body) = put_text(c.api, &list_with(19, "+31611180099"));
+    assert_eq!(s, 409, "{body}");
+    assert!(body.contains("rolled back"), "{body}");
+    let (s, body) = put_text(c.api, &list_with(20, "+31611180020"));
+    assert_eq!(s, 200, "{body}");
+    assert!(eventually(10, || all_on(&all, 20)));
+    // Back from 20: to 18, the version in force before it, not 19.
+    let (s, body) = rollback(a.api, TOKEN, "scam-origins");
+    assert_eq!(s, 200, "{body}");
+    assert!(body.contains("\"version\":18"), "{body}");
+    assert!(eventually(10, || all_on(&all, 18)));
+    for (n, id) in [(&a, "a"), (&b, "b"), (&c, "c")] {
+        assert_eq!(verdict(n, "+31611180019", &format!("rb-19-{id}")), 302);
+        assert_eq!(verdict(n, "+31611180020", &format!("rb-20-{id}")), 302);
+        assert_eq!(verdict(n, "+31611180018", &format!("rb-18-{id}")), 608);
+    }
+    // A node restarted serves 18 still: the rolled-back versions' files
+    // are gone and its history marks them.
+    drop(c);
+    let c = Node::start("c", &[nats.url()], &dir);
+    assert!(eventually(15, || c.connected()));
+    assert_eq!(serving(&c).0, 18);
+    let history = std::fs::read_to_string(dir.join("c/state/scam-origins.history"))
+        .expect("the history on disk");
+    assert!(history.contains("\"rollback_of\":20"), "{history}");
+    // Pushed again with the content it had, 19 is back.
+    let (s, body) = put_text(b.api, &list_with(19, "+31611180019"));
+    assert_eq!(s, 200, "{body}");
+    assert!(eventually(10, || all_on(&[&a, &b, &c], 19)));
+}
+
 /// Issue #28, case 6: a head for a list one node does not configure (a
 /// per-site list) is for the others: that node is neither in error nor
 /// lagging.

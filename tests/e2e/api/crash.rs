@@ -61,6 +61,14 @@ fn a_kill_during_pushes_loses_no_acknowledged_version_and_tears_no_file() {
             assert!(v.parse::<u64>().is_ok(), "{f}");
             continue;
         }
+        if f == "scam-origins.history" {
+            // The history: every line whole, the acknowledged versions in it.
+            let h = callscreen::store::History::read(&state, "scam-origins").unwrap();
+            assert_eq!(h.damaged(), 0, "a line of the history is torn");
+            let last = h.last().map_or(0, |e| e.version);
+            assert!(last >= acked.load(Ordering::SeqCst), "{last} recorded");
+            continue;
+        }
         if let Some(v) = f
             .strip_prefix("scam-origins.")
             .and_then(|r| r.strip_suffix(".snap"))

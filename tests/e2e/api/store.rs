@@ -277,6 +277,65 @@ fn a_rollback_answers_with_the_sha256_of_what_it_restores() {
     assert!(body.contains(&format!("\"sha256\":\"{want}\"")), "{body}");
 }
 
+/// Issue #28, case 4 on one node: a rollback goes to the version in force
+/// before; a rolled-back number is refused with other content and comes
+/// back with its own; a restart keeps what the history says.
+#[test]
+fn a_rolled_back_version_returns_only_with_its_content_and_a_restart_keeps_the_rollback() {
+    let dir = temp_dir("store-history");
+    let cfg = store_config(&dir, &dir.join("state"));
+    let d = Daemon::start_config(dir.clone(), cfg.clone(), &[]);
+    for v in 2..=4 {
+        assert_eq!(
+            push(&d, "/v1/lists/scam-origins", &list(v, v as usize)).0,
+            200
+        );
+    }
+    let (s, body) = rollback(api_addr(&d), TOKEN, "scam-origins");
+    assert_eq!(s, 200, "{body}");
+    assert!(body.contains("\"version\":3"), "{body}");
+    let (s, body) = push(&d, "/v1/lists/scam-origins", &list(4, 9));
+    assert_eq!(s, 409, "{body}");
+    assert!(body.contains("was rolled back"), "{body}");
+    assert!(body.contains("\"current_version\":3"), "{body}");
+    assert_eq!(push(&d, "/v1/lists/scam-origins", &list(4, 4)).0, 200);
+    // Back twice: 3, then 2; version 4's number is not blocked any more.
+    for want in [3, 2] {
+        let (s, body) = rollback(api_addr(&d), TOKEN, "scam-origins");
+        assert_eq!(s, 200, "{body}");
+        assert!(body.contains(&format!("\"version\":{want}")), "{body}");
+    }
+    drop(d);
+    let d = Daemon::start_config(dir.clone(), cfg, &[]);
+    let c = udp_client("127.0.0.1:0");
+    let r = udp_ask(&c, d.udp, &invite("history-0", "+31201230003", "")).unwrap();
+    assert_eq!(status(&r), 302, "only versions 4 and 3 had it");
+    udp_ask(&c, d.udp, &invite("history-1", "+31201230001", "")).unwrap();
+    assert!(
+        d.noc_line("history-1").contains("lists=scam-origins@2"),
+        "{}",
+        d.noc_line("history-1")
+    );
+    let h = callscreen::store::History::read(&dir.join("state"), "scam-origins").unwrap();
+    let events: Vec<(u64, Option<u64>)> = h
+        .entries()
+        .iter()
+        .map(|e| (e.version, e.rollback_of))
+        .collect();
+    assert_eq!(
+        events,
+        [
+            (2, None),
+            (3, None),
+            (4, None),
+            (3, Some(4)),
+            (4, None),
+            (3, Some(4)),
+            (2, Some(3))
+        ]
+    );
+}
+
 /// A full disk: the push is refused (507), the list in force stays, nothing
 /// is left behind, and once space returns the next push succeeds. Needs
 /// root for a small tmpfs; `.ci/run` runs it.

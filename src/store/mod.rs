@@ -11,7 +11,10 @@ use std::fs::{self, File};
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 
+pub mod history;
+
 pub use crate::lists::sha256_hex;
+pub use history::{Entry, Event, History};
 
 /// Versions kept per list.
 pub const KEEP_VERSIONS: usize = 5;
@@ -40,6 +43,11 @@ impl Store {
 
     pub fn dir(&self) -> &Path {
         &self.dir
+    }
+
+    /// A list's history: the versions put in force here, in order.
+    pub fn history(&self, name: &str) -> io::Result<History> {
+        History::read(&self.dir, name)
     }
 
     fn file(&self, name: &str, version: u64) -> PathBuf {

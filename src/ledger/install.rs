@@ -1,0 +1,247 @@
+//! The one install order. The caller has verified the version (parsed it,
+//! checked its sha256 and signatures, decided it with [`super::rules`]);
+//! here it is stored durably, recorded in the list's history, swapped in
+//! with the hits of the entries it removes forgotten, and its snapshot
+//! written. A failure before the swap leaves the version in force as it
+//! was, and nothing of the new one behind.
+
+use std::io;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use super::Ledger;
+use super::rules::Refusal;
+use crate::clock::unix_now;
+use crate::config::ListSpec;
+use crate::lists::{Guard, List, ListKind};
+use crate::store::{Entry, Event, sha256_hex};
+
+/// Where a version's text is.
+pub enum Body {
+    /// A temporary file in the store's directory, written and fsynced.
+    Temp(PathBuf),
+    Bytes(Vec<u8>),
+    /// Already in the state directory (or the seed file): a rollback.
+    Kept,
+}
+
+/// A verified version to put in force.
+pub struct Install {
+    pub list: List,
+    pub body: Body,
+    /// SHA-256 (hex) of its text.
+    pub sha256: String,
+    /// Its binary snapshot, when already made (else made after the swap).
+    pub snapshot: Option<Vec<u8>>,
+    pub event: Event,
+    /// A rollback: the version it leaves. Stored versions above the one
+    /// put in force are removed, and the history marks it rolled back.
+    pub rollback_of: Option<u64>,
+}
+
+/// A version put in force, and what it changed.
+pub struct Installed {
+    pub list: Arc<List>,
+    pub old_version: Option<u64>,
+    pub added: usize,
+    pub removed: usize,
+}
+
+/// Why a change was not put in force.
+#[derive(Debug, thiserror::Error)]
+pub enum Failed {
+    #[error(transparent)]
+    Refused(#[from] Refusal),
+    #[error("{0}")]
+    Store(#[from] io::Error),
+}
+
+/// A rollback done: the version now in force, its sha256, the version left.
+pub struct Restored {
+    pub installed: Installed,
+    pub sha256: String,
+    pub from: u64,
+}
+
+impl Ledger {
+    /// Stores, records and swaps in a verified version (off the runtime's
+    /// threads, at background priority); then its snapshot.
+    pub async fn install(&self, v: Install) -> io::Result<Installed> {
+        let this = self.clone();
+        let had_snapshot = v.snapshot.is_some();
+        let done = tokio::task::spawn_blocking(move || {
+            crate::loader::background_priority();
+            this.install_now(v)
+        })
+        .await
+        .map_err(io::Error::other)??;
+        if !had_snapshot && done.list.kind() == ListKind::Numbers {
+            crate::loader::snapshot_in_background(self.store.clone(), Arc::clone(&done.list));
+        }
+        Ok(done)
+    }
+
+    fn install_now(&self, v: Install) -> io::Result<Installed> {
+        let (name, version) = (v.list.name.clone(), v.list.version);
+        let mut history = self.store.history(&name)?;
+        let entry = Entry {
+            seq: 0,
+            version,
+            sha256: v.sha256.clone(),
+            event: v.event,
+            at: unix_now(),
+            rollback_of: v.rollback_of,
+        };
+        if v.rollback_of.is_some() {
+            // Marked first: a crash before the files above are removed
+            // still never serves them again (the start skips what the
+            // history says was rolled back).
+            if let Body::Temp(t) = &v.body {
+                self.store.discard(t);
+            }
+            history.record(entry)?;
+            if let Body::Bytes(b) = &v.body {
+                self.store.write(&name, version, b)?;
+            }
+            for above in self.store.versions(&name)? {
+                if above > version {
+                    self.store.remove(&name, above)?;
+                }
+            }
+        } else {
+            match v.body {
+                Body::Temp(ref tmp) => self.store.commit_temp(tmp, &name, version, &v.sha256)?,
+                Body::Bytes(ref b) => self.store.write(&name, version, b)?,
+                Body::Kept => {}
+            }
+            if let Err(e) = history.record(entry) {
+                // Not recorded, not kept: nothing of it stays.
+                if !matches!(v.body, Body::Kept) {
+                    let _ = self.store.remove(&name, version);
+                }
+                return Err(e);
+            }
+        }
+        if let Some(s) = &v.snapshot
+            && let Err(e) = self.store.write_snapshot(&name, version, s)
+        {
+            tracing::warn!(list = %name, "snapshot not written (the text version will be parsed at start): {e}");
+        }
+        let list = Arc::new(v.list);
+        let current = self.shared.runtime.load_full();
+        let old = current.lists.get(&name).cloned();
+        drop(current);
+        let (added, removed) = match &old {
+            Some(old) => old.changes(&list),
+            None => (list.stats(unix_now()).entries(), Vec::new()),
+        };
+        let count = removed.len();
+        self.shared.install_changed(Arc::clone(&list), removed);
+        Ok(Installed {
+            list,
+            old_version: old.map(|l| l.version),
+            added,
+            removed: count,
+        })
+    }
+
+    /// Rolls a list back on this node: to the version in force before the
+    /// current one (the history's order), whose text is still stored and
+    /// whole, else the seed file's when it is older; never to a version
+    /// rolled back. The current version is marked rolled back and its files
+    /// removed, so a restart keeps the rollback.
+    pub async fn rollback(&self, spec: &ListSpec, guard: Guard) -> Result<Restored, Failed> {
+        let this = self.clone();
+        let spec = spec.clone();
+        let found = tokio::task::spawn_blocking(move || {
+            crate::loader::background_priority();
+            this.earlier(&spec, guard)
+        })
+        .await
+        .map_err(io::Error::other)??;
+        let (list, sha256, from, body) = found;
+        let installed = self
+            .install(Install {
+                list,
+                body,
+                sha256: sha256.clone(),
+                snapshot: None,
+                event: Event::Rollback,
+                rollback_of: Some(from),
+            })
+            .await?;
+        Ok(Restored {
+            installed,
+            sha256,
+            from,
+        })
+    }
+
+    /// The version a rollback goes to: its list, its sha256, the version
+    /// left, and where its text is.
+    #[allow(clippy::type_complexity)]
+    fn earlier(&self, spec: &ListSpec, guard: Guard) -> Result<(List, String, u64, Body), Failed> {
+        let name = &spec.name;
+        let Some(current) = self
+            .shared
+            .runtime
+            .load()
+            .lists
+            .get(name)
+            .map(|l| l.version)
+        else {
+            return Err(Refusal::NothingEarlier {
+                list: name.clone(),
+                current: 0,
+            }
+            .into());
+        };
+        let history = self.history(name);
+        let stored = self.store.versions(name)?;
+        let gone = history.rolled_back();
+        // A stored text that fails its checksum is passed over, as at start.
+        let load = |v: u64| -> Option<(List, String)> {
+            if !stored.contains(&v) {
+                return None;
+            }
+            let body = self.store.read(name, v).ok()?;
+            if self.store.verify(name, v, &body) == Some(false) {
+                tracing::warn!(list = %name, version = v, "rollback: the stored version is damaged (checksum): passed over");
+                return None;
+            }
+            let l = crate::loader::build_list(spec, &body, guard).ok()?;
+            (l.version == v).then(|| (l, sha256_hex(&body)))
+        };
+        let mut found = None;
+        history.rollback_target(current, |v| {
+            found = load(v);
+            found.is_some()
+        });
+        // Versions stored before histories were kept: the newest below.
+        if found.is_none() {
+            found = stored
+                .iter()
+                .copied()
+                .filter(|&v| v < current && !gone.contains_key(&v))
+                .find_map(load);
+        }
+        if let Some((l, sha)) = found {
+            return Ok((l, sha, current, Body::Kept));
+        }
+        // The seed file, when it is older and not rolled back itself.
+        if let Ok(l) = crate::loader::load_list(spec, guard)
+            && l.version < current
+            && !gone.contains_key(&l.version)
+        {
+            let sha = std::fs::read(&spec.file)
+                .map(|b| sha256_hex(&b))
+                .unwrap_or_default();
+            return Ok((l, sha, current, Body::Kept));
+        }
+        Err(Refusal::NothingEarlier {
+            list: name.clone(),
+            current,
+        }
+        .into())
+    }
+}
