@@ -958,7 +958,8 @@ fn nats_dying_during_a_push_answers_503_within_five_seconds() {
 }
 
 /// Issue #28, case 3: a wiped heads bucket does not let a lower version
-/// through: the node decides the push against what it serves.
+/// through: the node decides the push against what it serves, and a lower
+/// head that is not a rollback is refused where it would be applied.
 #[test]
 #[ignore = "needs nats-server: .ci/run installs it"]
 fn a_wiped_heads_bucket_does_not_accept_a_downgrade() {
@@ -978,6 +979,27 @@ fn a_wiped_heads_bucket_does_not_accept_a_downgrade() {
     let (status, body) = put_text(b.api, &list_with(3, "+31611190003"));
     assert_eq!(status, 409, "{body}");
     assert!(all.iter().all(|n| serving(n).0 == 40));
+    // A sealed head below what every node serves, not a rollback (what a
+    // node that was behind would publish into the empty bucket): refused
+    // on every node, the list in force stays.
+    let v5 = list_with(5, "+31611190005");
+    let sig = callscreen::keys::sign(&acm_keys().0, v5.as_bytes()).expect("a signature");
+    forge(
+        &rt,
+        &nats,
+        Forged {
+            version: 5,
+            body: v5,
+            sha: None,
+            signature: sig,
+            snap: None,
+            seal: Some(fleet_keys().0.clone()),
+        },
+    );
+    assert!(refused_everywhere(&a, "versions never go down"));
+    assert!(all.iter().all(|n| serving(n).0 == 40));
+    assert_eq!(verdict(&b, "+31611190005", "below-5"), 302);
+    assert_eq!(verdict(&b, "+31611190040", "still-40"), 608);
     assert_eq!(put_text(c.api, &list_with(41, "+31611190041")).0, 200);
     assert!(eventually(10, || all_on(&all, 41)));
 }
