@@ -120,6 +120,7 @@ pub(super) async fn commit(
             snapshot: None,
             event,
             rollback_of: None,
+            head_seq: None,
         })
         .await;
     let Installed {

@@ -34,8 +34,8 @@ const MAX_OBJECT: u64 = 1 << 30;
 /// Why a watch of the heads ended: what the connection loop acts on.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum WatchEnd {
-    /// NATS timed out (the watch could not be made, or a newer head was not
-    /// delivered): the connection is made anew.
+    /// NATS timed out, or the watch could not be made (its bucket gone),
+    /// or a newer head was not delivered: the connection is made anew.
     TimedOut,
     /// The client reconnected, the watch broke or its stream ended: watched
     /// again on the same connection.
@@ -48,8 +48,10 @@ pub async fn watch(fleet: &Arc<Fleet>, link: &Arc<Link>) -> WatchEnd {
     let mut w = match made {
         Ok(Ok(w)) => w,
         Ok(Err(e)) => {
-            tracing::debug!("fleet: cannot watch the heads yet: {e}");
-            return WatchEnd::Ended;
+            // The bucket is gone (a new JetStream without the fleet's
+            // buckets, say): the connection is made anew, which makes them.
+            fleet.set_error(Some(format!("cannot watch the heads: {e}")));
+            return WatchEnd::TimedOut;
         }
         Err(_) => {
             fleet.set_error(Some("watching the heads timed out".into()));
@@ -102,6 +104,12 @@ pub async fn watch(fleet: &Arc<Fleet>, link: &Arc<Link>) -> WatchEnd {
             }
         };
         if entry.operation != async_nats::jetstream::kv::Operation::Put {
+            // A head deleted or purged (a wiped bucket): seeded again from
+            // the versions the nodes serve.
+            if fleet.configured().contains(&entry.key) {
+                let (f, l, key) = (Arc::clone(fleet), Arc::clone(link), entry.key.clone());
+                tokio::spawn(async move { super::seed::seed(&f, &l, &key).await });
+            }
             continue;
         }
         let head = match Head::open(&entry.key, &entry.value, &fleet.settings.trusted) {
@@ -261,8 +269,18 @@ async fn apply(fleet: &Arc<Fleet>, link: &Link, revision: u64, head: &Head) -> R
         && c.version == head.version
         && in_force_sha(fleet, &head.list, c.version).as_deref() == Some(head.sha256.as_str())
     {
+        fleet.note_seq(&head.list, head.seq);
         fleet.note_applied(&head.list, done);
         return Ok(());
+    }
+    // An old sealed head written again (a rollback replayed): its sequence
+    // number is not above the last this node applied.
+    let last = fleet.seq_of(&head.list);
+    if head.seq <= last {
+        return Err(format!(
+            "its sequence number {} is not above {last}, the last applied here: an old head written again (replayed), refused",
+            head.seq
+        ));
     }
     // Versions never go down, but by a rollback: a head below what this
     // node serves (a wiped bucket refilled by a node that was behind) is
@@ -602,9 +620,11 @@ async fn install(
                 Event::Fleet
             },
             rollback_of: head.rollback_of,
+            head_seq: Some(head.seq),
         })
         .await
         .map_err(|e| format!("cannot store it in the state directory: {e}"))?;
+    fleet.note_seq(&installed.list.name, head.seq);
     fleet.note_applied(&installed.list.name, done);
     Ok(())
 }

@@ -19,6 +19,14 @@ use crate::keys::SealKey;
 pub struct Head {
     pub list: String,
     pub version: u64,
+    /// The head's sequence number for its list: one above the head it
+    /// replaces (and above any a node applied), whatever the version, so it
+    /// never goes down, through rollbacks and a wiped bucket too. A node
+    /// applies a head only when its sequence number is above the last it
+    /// applied: an old sealed head written again (an old rollback replayed
+    /// by a writer to NATS) is refused.
+    #[serde(default)]
+    pub seq: u64,
     /// SHA-256 (hex) of the list's text: the body as pushed.
     pub sha256: String,
     /// The object holding that body.

@@ -23,6 +23,7 @@ mod hits;
 mod link;
 mod node;
 mod publish;
+mod seed;
 mod view;
 
 use std::collections::HashMap;
@@ -53,6 +54,7 @@ impl Fleet {
             link: ArcSwapOption::empty(),
             heads: Mutex::new(HashMap::new()),
             applied: Mutex::new(HashMap::new()),
+            seqs: Mutex::new(HashMap::new()),
             applied_tx: tokio::sync::watch::channel(0).0,
             pending: Mutex::new(HashMap::new()),
             refused: Mutex::new(HashMap::new()),
@@ -73,12 +75,18 @@ impl Fleet {
 /// heartbeat written first, so that once the node says it is connected the
 /// others count on it and it answers them.
 async fn connected(fleet: &Arc<Fleet>, link: &Arc<Link>) {
+    // Revisions count within one stream: a new JetStream starts them
+    // again, so those seen on the last connection say nothing here (heads
+    // are ordered across it by their sequence numbers).
+    fleet.forget_revisions();
     let sub = hits::subscribe(fleet, link).await;
     fleet.beat_on(link).await;
     fleet.link.store(Some(Arc::clone(link)));
     if let Some(sub) = sub {
         tokio::spawn(hits::serve(Arc::clone(fleet), Arc::clone(link), sub));
     }
+    let (f, l) = (Arc::clone(fleet), Arc::clone(link));
+    tokio::spawn(async move { seed::seed_all(&f, &l).await });
 }
 
 /// Connects (retrying with backoff up to 30 s; the node serves meanwhile),

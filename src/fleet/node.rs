@@ -42,6 +42,9 @@ pub struct Fleet {
     /// The heads as last seen, by list: (revision, head).
     pub(super) heads: Mutex<HashMap<String, (u64, Head)>>,
     pub(super) applied: Mutex<HashMap<String, Applied>>,
+    /// The highest head sequence number applied, by list (read from the
+    /// list's history on first use).
+    pub(super) seqs: Mutex<HashMap<String, u64>>,
     /// Bumped after every apply, for pushes waiting for theirs.
     pub(super) applied_tx: tokio::sync::watch::Sender<u64>,
     pub(super) pending: Mutex<HashMap<String, Pending>>,
@@ -122,6 +125,30 @@ impl Fleet {
         let head = lock(&self.heads).get(list).map_or(0, |h| h.0);
         let refused = lock(&self.refused).get(list).map_or(0, |r| r.0);
         head.max(refused)
+    }
+
+    /// Forgets the key-value revisions seen and applied (a new connection:
+    /// its stream may be new); what was applied is kept.
+    pub(super) fn forget_revisions(&self) {
+        for a in lock(&self.applied).values_mut() {
+            a.revision = 0;
+        }
+        lock(&self.heads).clear();
+        lock(&self.refused).clear();
+    }
+
+    /// The highest head sequence number applied here for `list`.
+    pub(super) fn seq_of(&self, list: &str) -> u64 {
+        if let Some(s) = lock(&self.seqs).get(list) {
+            return *s;
+        }
+        let s = self.ledger().history(list).head_seq();
+        *lock(&self.seqs).entry(list.to_string()).or_insert(s)
+    }
+
+    pub(super) fn note_seq(&self, list: &str, seq: u64) {
+        let last = self.seq_of(list);
+        lock(&self.seqs).insert(list.to_string(), last.max(seq));
     }
 
     pub(super) fn note_applied(&self, list: &str, a: Applied) {

@@ -74,7 +74,7 @@ fn unavailable(e: impl std::fmt::Display) -> PublishError {
 
 /// How long a single request to NATS may take before a push is answered
 /// 503 (NATS dying during a push).
-const NATS_WAIT: std::time::Duration = std::time::Duration::from_secs(4);
+pub(super) const NATS_WAIT: std::time::Duration = std::time::Duration::from_secs(4);
 
 /// How long the connection to NATS may be down during a push before the
 /// push is answered `503`.
@@ -123,7 +123,11 @@ impl Fleet {
         }))
     }
 
-    async fn put_object(link: &Link, name: &str, body: &Body) -> Result<(), PublishError> {
+    pub(super) async fn put_object(
+        link: &Link,
+        name: &str,
+        body: &Body,
+    ) -> Result<(), PublishError> {
         if link.has_object(name).await {
             return Ok(());
         }
@@ -168,7 +172,7 @@ impl Fleet {
 
     /// Writes `head` over the revision seen (or as the first head), retrying
     /// the decision when another node's head came first.
-    async fn cas(
+    pub(super) async fn cas(
         &self,
         link: &Link,
         list: &str,
@@ -255,6 +259,7 @@ impl Fleet {
         let mut head = Head {
             list: name.clone(),
             version,
+            seq: 0,
             sha256: p.sha256.clone(),
             object,
             content_type: p.content_type.clone(),
@@ -328,6 +333,8 @@ impl Fleet {
                     Ok(Accepted::Unchanged) => break Ok(Published::Unchanged),
                     Err(r) => break Err(PublishError::Refused(r)),
                 }
+                // One above the head replaced and above any applied here.
+                head.seq = seen.as_ref().map_or(0, |s| s.1.seq).max(self.seq_of(&name)) + 1;
                 match self.cas(&link, &name, revision, &head).await {
                     Ok(Some(rev)) => {
                         break Ok(Published::Accepted {
@@ -429,6 +436,7 @@ impl Fleet {
                         },
                         at: h.at,
                         rollback_of: h.rollback_of,
+                        head_seq: Some(h.seq),
                     })
                     .collect(),
             );
@@ -450,6 +458,7 @@ impl Fleet {
             to.node = self.settings.node.clone();
             to.at = unix_now();
             to.rollback_of = Some(cur.version);
+            to.seq = cur.seq.max(self.seq_of(name)) + 1;
             to.patch = None;
             if let Some(s) = &to.snapshot
                 && !link.has_object(s).await

@@ -37,6 +37,8 @@ pub struct Install {
     /// A rollback: the version it leaves. Stored versions above the one
     /// put in force are removed, and the history marks it rolled back.
     pub rollback_of: Option<u64>,
+    /// A fleet's head: its sequence number, recorded in the history.
+    pub head_seq: Option<u64>,
 }
 
 /// A version put in force, and what it changed.
@@ -91,6 +93,7 @@ impl Ledger {
             event: v.event,
             at: unix_now(),
             rollback_of: v.rollback_of,
+            head_seq: v.head_seq,
         };
         if v.rollback_of.is_some() {
             // Marked first: a crash before the files above are removed
@@ -168,6 +171,7 @@ impl Ledger {
                 snapshot: None,
                 event: Event::Rollback,
                 rollback_of: Some(from),
+                head_seq: None,
             })
             .await?;
         Ok(Restored {

@@ -182,6 +182,7 @@ mod tests {
             },
             at: 0,
             rollback_of,
+            head_seq: None,
         }
     }
 

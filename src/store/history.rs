@@ -52,6 +52,9 @@ pub struct Entry {
     /// A rollback: the version it left, which is rolled back from then on.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub rollback_of: Option<u64>,
+    /// A fleet's head: its sequence number (see `fleet::Head::seq`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub head_seq: Option<u64>,
 }
 
 /// A list's history as read from its file.
@@ -106,6 +109,15 @@ impl History {
     /// The newest entry: the version this history last put in force.
     pub fn last(&self) -> Option<&Entry> {
         self.entries.last()
+    }
+
+    /// The highest sequence number of a fleet's head put in force here.
+    pub fn head_seq(&self) -> u64 {
+        self.entries
+            .iter()
+            .filter_map(|e| e.head_seq)
+            .max()
+            .unwrap_or(0)
     }
 
     /// The highest version ever put in force here.
@@ -256,6 +268,7 @@ mod tests {
             event,
             at: 0,
             rollback_of,
+            head_seq: None,
         }
     }
 

@@ -673,6 +673,9 @@ fn forge(rt: &tokio::runtime::Runtime, nats: &Nats, f: Forged) {
             node: "intruder".into(),
             at: 0,
             rollback_of: None,
+            // Above any real head's: what is tested is the seal, the
+            // objects and the versions, not a replay.
+            seq: 1_000_000 + f.version,
             patch: None,
             snapshot,
             snapshot_sha256,
@@ -963,7 +966,7 @@ fn nats_dying_during_a_push_answers_503_within_five_seconds() {
 #[test]
 #[ignore = "needs nats-server: .ci/run installs it"]
 fn a_wiped_heads_bucket_does_not_accept_a_downgrade() {
-    let (nats, [a, b, c]) = three("fleet-wiped");
+    let (mut nats, [a, b, c]) = three("fleet-wiped");
     let all = [&a, &b, &c];
     assert_eq!(put_text(a.api, &list_with(40, "+31611190040")).0, 200);
     assert!(eventually(10, || all_on(&all, 40)));
@@ -976,6 +979,19 @@ fn a_wiped_heads_bucket_does_not_accept_a_downgrade() {
             .expect("the bucket");
         heads.purge("scam-origins").await.expect("purged");
     });
+    // The nodes seed the empty bucket from their own state: a head of 40,
+    // sealed, written with create (only if absent).
+    let seeded = |nats: &Nats| {
+        rt.block_on(async {
+            let client = async_nats::connect(nats.url()).await.ok()?;
+            let js = async_nats::jetstream::new(client);
+            let heads = js.get_key_value("callscreen-heads").await.ok()?;
+            let v = heads.get("scam-origins").await.ok()??;
+            let trusted = [callscreen::keys::public_key(&fleet_keys().1)?];
+            callscreen::fleet::Head::open("scam-origins", &v, &trusted).ok()
+        })
+    };
+    assert!(eventually(10, || seeded(&nats).is_some_and(|h| h.version == 40)));
     let (status, body) = put_text(b.api, &list_with(3, "+31611190003"));
     assert_eq!(status, 409, "{body}");
     assert!(all.iter().all(|n| serving(n).0 == 40));
@@ -1002,6 +1018,28 @@ fn a_wiped_heads_bucket_does_not_accept_a_downgrade() {
     assert_eq!(verdict(&b, "+31611190040", "still-40"), 608);
     assert_eq!(put_text(c.api, &list_with(41, "+31611190041")).0, 200);
     assert!(eventually(10, || all_on(&all, 41)));
+    // A new JetStream: the server replaced by one without any data, on the
+    // same port. The nodes make the buckets again and seed them with 41.
+    nats.kill();
+    nats.dir = nats.dir.with_file_name("nats-new");
+    nats.restart();
+    assert!(
+        eventually(30, || seeded(&nats).is_some_and(|h| h.version == 41)),
+        "seeded anew"
+    );
+    let (status, body) = put_text(a.api, &list_with(4, "+31611190004"));
+    assert_eq!(status, 409, "{body}");
+    assert_eq!(put_text(b.api, &list_with(42, "+31611190042")).0, 200);
+    assert!(
+        eventually(10, || all_on(&all, 42)),
+        "{:?}",
+        all.iter()
+            .map(|n| (
+                serving(n),
+                http(n.api, "GET", "/v1/fleet", Some(TOKEN), None, b"").1
+            ))
+            .collect::<Vec<_>>()
+    );
 }
 
 /// Issue #28, case 4: a rollback goes to the version in force before the
@@ -1038,6 +1076,20 @@ fn a_rollback_goes_to_the_version_before_and_never_to_one_rolled_back() {
     assert_eq!(s, 200, "{body}");
     assert!(body.contains("\"version\":18"), "{body}");
     assert!(eventually(10, || all_on(&all, 18)));
+    // That rollback's head, as a writer to NATS could keep it to replay.
+    let rt = tokio::runtime::Runtime::new().expect("a runtime");
+    let old_rollback = rt.block_on(async {
+        let (js, _) = nats.buckets().await;
+        let heads = js
+            .get_key_value("callscreen-heads")
+            .await
+            .expect("the bucket");
+        heads
+            .get("scam-origins")
+            .await
+            .expect("a get")
+            .expect("a head")
+    });
     for (n, id) in [(&a, "a"), (&b, "b"), (&c, "c")] {
         assert_eq!(verdict(n, "+31611180019", &format!("rb-19-{id}")), 302);
         assert_eq!(verdict(n, "+31611180020", &format!("rb-20-{id}")), 302);
@@ -1055,7 +1107,17 @@ fn a_rollback_goes_to_the_version_before_and_never_to_one_rolled_back() {
     // Pushed again with the content it had, 19 is back.
     let (s, body) = put_text(b.api, &list_with(19, "+31611180019"));
     assert_eq!(s, 200, "{body}");
-    assert!(eventually(10, || all_on(&[&a, &b, &c], 19)));
+    let all = [&a, &b, &c];
+    assert!(eventually(10, || all_on(&all, 19)));
+    // The old rollback head written again: sealed and whole, but replayed;
+    // refused on every node, 19 stays.
+    rt.block_on(put_head(
+        &rt.block_on(nats.buckets()).0,
+        old_rollback.to_vec(),
+    ));
+    assert!(refused_everywhere(&a, "replayed"));
+    assert!(all.iter().all(|n| serving(n).0 == 19));
+    assert_eq!(verdict(&c, "+31611180019", "replayed-19"), 608);
 }
 
 /// Issue #28, case 6: a head for a list one node does not configure (a
