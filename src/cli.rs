@@ -63,6 +63,32 @@ pub enum Command {
     /// that 608 answers point to ([redress] in the config).
     #[command(subcommand)]
     Redress(RedressCommand),
+    /// The fleet a running node belongs to ([fleet] in its config).
+    #[command(subcommand)]
+    Fleet(FleetCommand),
+}
+
+#[derive(Subcommand)]
+pub enum FleetCommand {
+    /// Every member of the fleet: its state (up, lagging, missing, or
+    /// unknown while NATS is down), software, when last seen, and each
+    /// list's version against the fleet's head (`GET /v1/fleet`).
+    Show {
+        /// The view as JSON, as the API gives it.
+        #[arg(long)]
+        json: bool,
+        #[command(flatten)]
+        api: ApiArgs,
+    },
+    /// Forget a missing node: it is no longer shown, counted or alerted on
+    /// (`DELETE /v1/fleet/nodes/NODE`, operation `fleet`). A node that
+    /// still beats is not forgotten.
+    Forget {
+        /// The node's name.
+        node: String,
+        #[command(flatten)]
+        api: ApiArgs,
+    },
 }
 
 #[derive(Subcommand)]
@@ -231,8 +257,8 @@ pub enum ListsCommand {
     },
     /// Show every list of a running daemon: version, entries, source.
     Show {
-        /// Show the fleet instead: every node, the lists' heads, which
-        /// lists lag (`GET /v1/fleet`; the node needs `[fleet]`).
+        /// Show the fleet instead, as `callscreen fleet show` does: every
+        /// node, its state, the lists' heads, which lists lag.
         #[arg(long)]
         fleet: bool,
         #[command(flatten)]

@@ -3,8 +3,10 @@
 
 use std::process::ExitCode;
 
-use callscreen::cli::{ApiCommand, Cli, Command, ConfigCommand, ListsCommand, RedressCommand};
-use callscreen::commands::{api, check, config, lists, redress, tail, top};
+use callscreen::cli::{
+    ApiCommand, Cli, Command, ConfigCommand, FleetCommand, ListsCommand, RedressCommand,
+};
+use callscreen::commands::{api, check, config, fleet, lists, redress, tail, top};
 use clap::Parser;
 
 fn main() -> ExitCode {
@@ -24,7 +26,10 @@ fn main() -> ExitCode {
             allow_shrink,
             api,
         }) => lists::push(&name, &file, sign_key, allow_shrink, &api),
-        Command::Lists(ListsCommand::Show { api, fleet }) => lists::show(&api, fleet),
+        Command::Lists(ListsCommand::Show { api, fleet: true }) => fleet::show(&api, false),
+        Command::Lists(ListsCommand::Show { api, fleet: false }) => lists::show(&api),
+        Command::Fleet(FleetCommand::Show { json, api }) => fleet::show(&api, json),
+        Command::Fleet(FleetCommand::Forget { node, api }) => fleet::forget(&node, &api),
         Command::Lists(ListsCommand::Export { name, api }) => lists::export(&name, &api),
         Command::Lists(ListsCommand::Rollback { name, api }) => lists::rollback(&name, &api),
         Command::Lists(ListsCommand::Hits {

@@ -18,6 +18,11 @@ pub async fn metrics(State(st): State<Arc<ApiState>>) -> impl IntoResponse {
     let g = |c: &std::sync::atomic::AtomicU64| c.load(Ordering::Relaxed);
     let _ = writeln!(
         o,
+        "# HELP callscreen_build_info The software this node runs (also in its fleet heartbeat).\n# TYPE callscreen_build_info gauge\ncallscreen_build_info{{version=\"{}\"}} 1",
+        crate::fleet::SOFTWARE
+    );
+    let _ = writeln!(
+        o,
         "# HELP callscreen_calls_total Screened INVITEs by verdict (retransmissions not counted)."
     );
     let _ = writeln!(o, "# TYPE callscreen_calls_total counter");
@@ -217,9 +222,38 @@ pub async fn metrics(State(st): State<Arc<ApiState>>) -> impl IntoResponse {
         }
         let _ = writeln!(
             o,
-            "# HELP callscreen_fleet_apply_failures_total Heads this node could not apply (the list in force stayed).\n# TYPE callscreen_fleet_apply_failures_total counter\ncallscreen_fleet_apply_failures_total {}",
+            "# HELP callscreen_fleet_apply_failures_total Heads this node could not apply (the list in force stayed), each counted once however often it is retried.\n# TYPE callscreen_fleet_apply_failures_total counter\ncallscreen_fleet_apply_failures_total {}",
             f.apply_failures.load(Ordering::Relaxed)
         );
+        let _ = writeln!(
+            o,
+            "# HELP callscreen_fleet_apply_seconds Time from a head seen to its version in force here (verify, store, swap).\n# TYPE callscreen_fleet_apply_seconds summary\ncallscreen_fleet_apply_seconds_sum {}\ncallscreen_fleet_apply_seconds_count {}",
+            f.apply_micros.load(Ordering::Relaxed) as f64 / 1e6,
+            f.applies.load(Ordering::Relaxed)
+        );
+        let _ = writeln!(
+            o,
+            "# HELP callscreen_fleet_head_version The version each list's head in the fleet names.\n# TYPE callscreen_fleet_head_version gauge"
+        );
+        for (list, version, _) in f.head_versions() {
+            let _ = writeln!(
+                o,
+                "callscreen_fleet_head_version{{list=\"{list}\"}} {version}"
+            );
+        }
+        let members = f.members_cached();
+        let _ = writeln!(
+            o,
+            "# HELP callscreen_fleet_nodes The fleet's members by state, as this node last read them (missing: no heartbeat for three beats, until forgotten).\n# TYPE callscreen_fleet_nodes gauge"
+        );
+        for state in ["up", "lagging", "missing"] {
+            let n = members
+                .members
+                .iter()
+                .filter(|m| m.state.name() == state)
+                .count();
+            let _ = writeln!(o, "callscreen_fleet_nodes{{state=\"{state}\"}} {n}");
+        }
     }
     let _ = writeln!(
         o,

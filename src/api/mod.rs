@@ -159,6 +159,10 @@ pub fn router(state: Arc<ApiState>) -> Router {
         .route("/v1/lists/{name}/rollback", post(change::rollback))
         .route("/v1/lists/{name}/hits", get(hits::hits))
         .route("/v1/fleet", get(fleet_view))
+        .route(
+            "/v1/fleet/nodes/{node}",
+            axum::routing::delete(fleet_forget),
+        )
         .route("/v1/calls/stream", get(calls::stream))
         .layer(DefaultBodyLimit::max(limit))
         .with_state(state)
@@ -194,6 +198,40 @@ async fn readyz(State(st): State<Arc<ApiState>>) -> (StatusCode, String) {
             ),
         };
         (StatusCode::OK, format!("ready{fleet}\n"))
+    }
+}
+
+/// `DELETE /v1/fleet/nodes/{node}`: forget a missing member (operation
+/// `fleet`). `409` when the node still beats, `404` when there is no such
+/// member, `503` when NATS is unreachable.
+async fn fleet_forget(
+    State(st): State<Arc<ApiState>>,
+    axum::extract::Path(node): axum::extract::Path<String>,
+    headers: HeaderMap,
+) -> Response {
+    let who = match auth::authorise(&st, &headers, crate::config::Operation::Fleet, None) {
+        Ok(c) => c.name.clone(),
+        Err(r) => return *r,
+    };
+    let Some(f) = &st.fleet else {
+        return reply::err(
+            StatusCode::NOT_FOUND,
+            "this node is in no fleet: no [fleet] in its config",
+        );
+    };
+    match f.forget(&node).await {
+        Ok(()) => {
+            tracing::info!(target: "audit", client = %who, node = %node, outcome = "forgotten", "fleet member forgotten");
+            Json(serde_json::json!({"node": node, "outcome": "forgotten"})).into_response()
+        }
+        Err(e) => {
+            let status = match e {
+                crate::fleet::ForgetError::Unknown(_) => StatusCode::NOT_FOUND,
+                crate::fleet::ForgetError::Alive(..) => StatusCode::CONFLICT,
+                crate::fleet::ForgetError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            };
+            reply::err(status, e.to_string())
+        }
     }
 }
 

@@ -60,10 +60,9 @@ pub fn push(
     )
 }
 
-/// `lists show [--fleet]`: every list of a running daemon, or its fleet.
-pub fn show(api: &ApiArgs, fleet: bool) -> ExitCode {
-    let path = if fleet { "/v1/fleet" } else { "/v1/lists" };
-    api_call(api, "GET", path, None, b"")
+/// `lists show`: every list of a running daemon (`--fleet`: `fleet show`).
+pub fn show(api: &ApiArgs) -> ExitCode {
+    api_call(api, "GET", "/v1/lists", None, b"")
 }
 
 /// `lists export NAME`: a list in the v1 format.
@@ -148,7 +147,13 @@ pub fn hits(
     api_call(api, "GET", &path, None, b"")
 }
 
-fn api_call(api: &ApiArgs, method: &str, path: &str, ctype: Option<&str>, body: &[u8]) -> ExitCode {
+pub(super) fn api_call(
+    api: &ApiArgs,
+    method: &str,
+    path: &str,
+    ctype: Option<&str>,
+    body: &[u8],
+) -> ExitCode {
     api_call_signed(api, method, path, ctype, body, None)
 }
 

@@ -7,6 +7,7 @@
 //! - `lists`: `lists push|show|export|rollback` against a running daemon's
 //!   API, `lists verify` offline;
 //! - `api`: `api hash-token`, `api keygen`;
+//! - `fleet`: `fleet show` (the members and their lists), `fleet forget`;
 //! - `redress`: the signed contact card 608 answers point to (RFC 8688).
 //! - `tail`: a running daemon's calls, live.
 //! - `top`: a running daemon at a glance (ratatui).
@@ -14,6 +15,7 @@
 pub mod api;
 pub mod check;
 pub mod config;
+pub mod fleet;
 pub mod lists;
 pub mod redress;
 pub mod tail;

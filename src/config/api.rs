@@ -24,6 +24,9 @@ pub enum Operation {
     Calls,
     /// Read a list's hits per entry (`GET /v1/lists/{name}/hits`).
     Hits,
+    /// Manage the fleet's members: forget a missing node
+    /// (`DELETE /v1/fleet/nodes/{node}`).
+    Fleet,
 }
 
 impl Operation {
@@ -35,6 +38,7 @@ impl Operation {
             "rollback" => Some(Operation::Rollback),
             "calls" => Some(Operation::Calls),
             "hits" => Some(Operation::Hits),
+            "fleet" => Some(Operation::Fleet),
             _ => None,
         }
     }
@@ -140,7 +144,7 @@ pub(super) fn api_section(
                         Some(c.span()),
                         format!("{key}.operations"),
                         format!(
-                            "{o:?} is not an operation; use read, replace, patch, rollback, calls or hits"
+                            "{o:?} is not an operation; use read, replace, patch, rollback, calls, hits or fleet"
                         ),
                     );
                 }

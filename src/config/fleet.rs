@@ -29,6 +29,10 @@ pub struct FleetSettings {
     pub objects_bucket: String,
     /// Key-value bucket of the nodes' heartbeats (entries expire).
     pub nodes_bucket: String,
+    /// Key-value bucket of the fleet's members: every node's last
+    /// heartbeat, kept (a node gone quiet is shown missing, with when it was
+    /// last seen, until an operator forgets it).
+    pub members_bucket: String,
     /// Copies JetStream keeps of each bucket (1 for one server, 3 for a
     /// three-server cluster).
     pub replicas: usize,
@@ -157,6 +161,10 @@ pub(super) fn fleet_section(
             &f.objects_bucket.clone().unwrap_or_default(),
         ),
         ("nodes_bucket", &f.nodes_bucket.clone().unwrap_or_default()),
+        (
+            "members_bucket",
+            &f.members_bucket.clone().unwrap_or_default(),
+        ),
     ];
     for (key, v) in names {
         if (key == "node" || !v.is_empty()) && !name_ok(v) {
@@ -193,6 +201,10 @@ pub(super) fn fleet_section(
             .nodes_bucket
             .clone()
             .unwrap_or_else(|| "callscreen-nodes".into()),
+        members_bucket: f
+            .members_bucket
+            .clone()
+            .unwrap_or_else(|| "callscreen-members".into()),
         replicas,
         heartbeat: Duration::from_secs(f.heartbeat_secs.unwrap_or(5).clamp(1, 300)),
         keep_versions: f.keep_versions.unwrap_or(5).clamp(1, 100),

@@ -123,6 +123,8 @@ pub struct FleetSection {
     #[serde(default)]
     pub nodes_bucket: Option<String>,
     #[serde(default)]
+    pub members_bucket: Option<String>,
+    #[serde(default)]
     pub replicas: Option<usize>,
     #[serde(default)]
     pub heartbeat_secs: Option<u64>,

@@ -143,7 +143,10 @@ async fn apply_logged(
     match apply(fleet, link, revision, head).await {
         Ok(()) => fleet.set_error(None),
         Err(e) => {
-            fleet.apply_failures.fetch_add(1, Ordering::Relaxed);
+            // Counted once per head, not once per retry.
+            if lock(&fleet.failed).insert((head.list.clone(), revision)) {
+                fleet.apply_failures.fetch_add(1, Ordering::Relaxed);
+            }
             let what = format!("{} version {}: {e}", head.list, head.version);
             if !retry || fleet.last_error().as_deref() != Some(what.as_str()) {
                 tracing::error!(
@@ -329,7 +332,7 @@ async fn apply(fleet: &Arc<Fleet>, link: &Link, revision: u64, head: &Head) -> R
                 let base = current.clone().ok_or("a patch without its base")?;
                 match store_then_swap(fleet, head, &base, list, text, done.clone()).await {
                     Ok(()) => {
-                        fleet.applies.fetch_add(1, Ordering::Relaxed);
+                        fleet.applied_in(t0.elapsed());
                         log("patch", fetched);
                         return Ok(());
                     }
@@ -354,7 +357,7 @@ async fn apply(fleet: &Arc<Fleet>, link: &Link, revision: u64, head: &Head) -> R
     }
     let (from, fetched) = (v.from, v.fetched);
     install(fleet, head, v.list, v.body, v.snapshot, done).await?;
-    fleet.applies.fetch_add(1, Ordering::Relaxed);
+    fleet.applied_in(t0.elapsed());
     log(from, fetched);
     Ok(())
 }

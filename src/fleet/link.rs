@@ -17,6 +17,8 @@ pub struct Link {
     pub client: async_nats::Client,
     pub heads: kv::Store,
     pub nodes: kv::Store,
+    /// Every node's last heartbeat, kept (no expiry).
+    pub members: kv::Store,
     pub objects: object_store::ObjectStore,
 }
 
@@ -116,6 +118,7 @@ pub async fn connect(s: &FleetSettings, reconnected: Arc<Notify>) -> Result<Link
     let js = jetstream::new(client.clone());
     let heads = kv_bucket(&js, &s.heads_bucket, 16, Duration::ZERO, s.replicas).await?;
     let nodes = kv_bucket(&js, &s.nodes_bucket, 1, s.heartbeat * 6, s.replicas).await?;
+    let members = kv_bucket(&js, &s.members_bucket, 1, Duration::ZERO, s.replicas).await?;
     let objects = match js.get_object_store(&s.objects_bucket).await {
         Ok(o) => o,
         Err(_) => js
@@ -131,6 +134,7 @@ pub async fn connect(s: &FleetSettings, reconnected: Arc<Notify>) -> Result<Link
         client,
         heads,
         nodes,
+        members,
         objects,
     })
 }

@@ -21,6 +21,7 @@ mod apply;
 mod head;
 mod hits;
 mod link;
+mod member;
 mod node;
 mod publish;
 mod seed;
@@ -37,6 +38,7 @@ pub use head::{Head, PatchRef};
 pub use hits::FleetHits;
 pub use node::{Applied, Body, Fleet};
 pub use publish::{Publish, PublishError, Published};
+pub use view::{ForgetError, SOFTWARE};
 
 use crate::config::FleetSettings;
 use crate::state::Shared;
@@ -55,6 +57,9 @@ impl Fleet {
             heads: Mutex::new(HashMap::new()),
             applied: Mutex::new(HashMap::new()),
             seqs: Mutex::new(HashMap::new()),
+            seed_shas: Mutex::new(HashMap::new()),
+            members: Mutex::new(Default::default()),
+            failed: Mutex::new(Default::default()),
             applied_tx: tokio::sync::watch::channel(0).0,
             pending: Mutex::new(HashMap::new()),
             refused: Mutex::new(HashMap::new()),
@@ -62,6 +67,7 @@ impl Fleet {
             last_error: Mutex::new(None),
             apply_failures: AtomicU64::new(0),
             applies: AtomicU64::new(0),
+            apply_micros: AtomicU64::new(0),
             apply_lock: tokio::sync::Mutex::new(()),
             reconnected: Arc::new(tokio::sync::Notify::new()),
         });

@@ -42,6 +42,13 @@ pub struct Fleet {
     /// The heads as last seen, by list: (revision, head).
     pub(super) heads: Mutex<HashMap<String, (u64, Head)>>,
     pub(super) applied: Mutex<HashMap<String, Applied>>,
+    /// Seed files' sha256, by path and modification time.
+    pub(super) seed_shas: Mutex<HashMap<(std::path::PathBuf, u64), String>>,
+    /// The fleet's members as last read.
+    pub(super) members: Mutex<super::member::Members>,
+    /// Heads whose apply failed, by list and revision: a failure is
+    /// counted once per head, not once per retry.
+    pub(super) failed: Mutex<std::collections::HashSet<(String, u64)>>,
     /// The highest head sequence number applied, by list (read from the
     /// list's history on first use).
     pub(super) seqs: Mutex<HashMap<String, u64>>,
@@ -58,6 +65,9 @@ pub struct Fleet {
     /// fetched in time): the connection loop then connects anew.
     pub(super) nats_timed_out: std::sync::atomic::AtomicBool,
     pub applies: AtomicU64,
+    /// Microseconds spent applying heads, in all (with `applies`: the
+    /// mean apply time).
+    pub apply_micros: AtomicU64,
     /// One apply at a time.
     pub(super) apply_lock: tokio::sync::Mutex<()>,
     /// Notified when the NATS connection comes back.
@@ -149,6 +159,26 @@ impl Fleet {
     pub(super) fn note_seq(&self, list: &str, seq: u64) {
         let last = self.seq_of(list);
         lock(&self.seqs).insert(list.to_string(), last.max(seq));
+    }
+
+    /// A head applied, in `took`.
+    pub(super) fn applied_in(&self, took: std::time::Duration) {
+        self.applies.fetch_add(1, Ordering::Relaxed);
+        self.apply_micros
+            .fetch_add(took.as_micros() as u64, Ordering::Relaxed);
+    }
+
+    /// The heads as last seen of the lists this node configures: list,
+    /// version, sequence number.
+    pub fn head_versions(&self) -> Vec<(String, u64, u64)> {
+        let configured = self.configured();
+        let mut v: Vec<_> = lock(&self.heads)
+            .iter()
+            .filter(|(n, _)| configured.contains(*n))
+            .map(|(n, (_, h))| (n.clone(), h.version, h.seq))
+            .collect();
+        v.sort();
+        v
     }
 
     pub(super) fn note_applied(&self, list: &str, a: Applied) {
