@@ -90,6 +90,7 @@ pub async fn watch(fleet: &Arc<Fleet>, link: &Arc<Link>) -> WatchEnd {
                 for (rev, head) in failed {
                     apply_logged(fleet, link, rev, &head, true).await;
                 }
+                fleet.sweep_chunks(link).await;
                 continue;
             }
         };

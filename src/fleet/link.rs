@@ -20,6 +20,8 @@ pub struct Link {
     /// Every node's last heartbeat, kept (no expiry).
     pub members: kv::Store,
     pub objects: object_store::ObjectStore,
+    /// The object store's bucket name (its stream is `OBJ_<name>`).
+    pub objects_bucket: String,
 }
 
 impl Link {
@@ -47,6 +49,56 @@ impl Link {
             .await
             .map(|_| ())
             .map_err(|e| e.to_string())
+    }
+
+    /// Removes the chunks of uploads that never finished (NATS or the
+    /// uploading node died between the chunks and the object's description):
+    /// chunks that no object names, whose newest chunk is older than
+    /// `min_age` (an upload under way on another node is never touched).
+    /// Returns how many uploads' chunks were removed.
+    pub async fn remove_orphan_chunks(&self, min_age: Duration) -> Result<usize, String> {
+        use futures_util::{StreamExt, TryStreamExt};
+        let js = jetstream::new(self.client.clone());
+        let stream = js
+            .get_stream(format!("OBJ_{}", self.objects_bucket))
+            .await
+            .map_err(|e| e.to_string())?;
+        let mut named = std::collections::HashSet::new();
+        let mut all = self.objects.list().await.map_err(|e| e.to_string())?;
+        while let Some(o) = all.next().await {
+            named.insert(o.map_err(|e| e.to_string())?.nuid);
+        }
+        let prefix = format!("$O.{}.C.", self.objects_bucket);
+        let mut subjects = stream
+            .info_with_subjects(format!("{prefix}>"))
+            .await
+            .map_err(|e| e.to_string())?;
+        let mut orphans = Vec::new();
+        while let Some((subject, _)) = subjects.try_next().await.map_err(|e| e.to_string())? {
+            if subject
+                .strip_prefix(&prefix)
+                .is_some_and(|nuid| !named.contains(nuid))
+            {
+                orphans.push(subject);
+            }
+        }
+        let now = crate::clock::unix_now() as i64;
+        let mut removed = 0;
+        for subject in orphans {
+            let Ok(last) = stream.get_last_raw_message_by_subject(&subject).await else {
+                continue;
+            };
+            if now.saturating_sub(last.time.unix_timestamp()) < min_age.as_secs() as i64 {
+                continue;
+            }
+            stream
+                .purge()
+                .filter(subject.as_str())
+                .await
+                .map_err(|e| e.to_string())?;
+            removed += 1;
+        }
+        Ok(removed)
     }
 
     /// Whether an object is stored (a deleted object keeps its info, marked
@@ -136,6 +188,7 @@ pub async fn connect(s: &FleetSettings, reconnected: Arc<Notify>) -> Result<Link
         nodes,
         members,
         objects,
+        objects_bucket: s.objects_bucket.clone(),
     })
 }
 

@@ -67,6 +67,7 @@ impl Fleet {
             last_error: Mutex::new(None),
             apply_failures: AtomicU64::new(0),
             applies: AtomicU64::new(0),
+            last_sweep: AtomicU64::new(0),
             apply_micros: AtomicU64::new(0),
             apply_lock: tokio::sync::Mutex::new(()),
             reconnected: Arc::new(tokio::sync::Notify::new()),

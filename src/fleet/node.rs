@@ -65,6 +65,8 @@ pub struct Fleet {
     /// fetched in time): the connection loop then connects anew.
     pub(super) nats_timed_out: std::sync::atomic::AtomicBool,
     pub applies: AtomicU64,
+    /// When chunks of unfinished uploads were last looked for (unix s).
+    pub(super) last_sweep: AtomicU64,
     /// Microseconds spent applying heads, in all (with `applies`: the
     /// mean apply time).
     pub apply_micros: AtomicU64,

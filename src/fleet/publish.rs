@@ -80,6 +80,13 @@ pub(super) const NATS_WAIT: std::time::Duration = std::time::Duration::from_secs
 /// push is answered `503`.
 const LOST_AFTER: std::time::Duration = std::time::Duration::from_secs(2);
 
+/// How old the newest chunk of an upload without its object must be
+/// before the chunks are removed (an upload under way takes seconds).
+const ORPHAN_AGE: std::time::Duration = std::time::Duration::from_secs(30);
+
+/// How often a node looks for chunks of unfinished uploads.
+const SWEEP_EVERY: std::time::Duration = std::time::Duration::from_secs(30);
+
 /// How long a push waits for this node to apply its own head.
 const APPLY_WAIT: std::time::Duration = std::time::Duration::from_secs(60);
 
@@ -359,6 +366,7 @@ impl Fleet {
                     });
                 }
                 self.retain(&link, &name).await;
+                self.sweep_chunks(&link).await;
                 let applied_here = self.wait_applied(&name, revision, APPLY_WAIT).await;
                 Ok(Published::Accepted {
                     revision,
@@ -475,6 +483,35 @@ impl Fleet {
                 }
                 None => continue,
             }
+        }
+    }
+
+    /// Removes the chunks of uploads that never finished (see
+    /// `Link::remove_orphan_chunks`), at most every [`SWEEP_EVERY`]: after
+    /// a push, and from the watch's periodic check.
+    pub(super) async fn sweep_chunks(&self, link: &Link) {
+        let now = unix_now();
+        let last = self.last_sweep.load(std::sync::atomic::Ordering::Relaxed);
+        if now.saturating_sub(last) < SWEEP_EVERY.as_secs()
+            || self
+                .last_sweep
+                .compare_exchange(
+                    last,
+                    now,
+                    std::sync::atomic::Ordering::Relaxed,
+                    std::sync::atomic::Ordering::Relaxed,
+                )
+                .is_err()
+        {
+            return;
+        }
+        match link.remove_orphan_chunks(ORPHAN_AGE).await {
+            Ok(0) => {}
+            Ok(n) => tracing::warn!(
+                uploads = n,
+                "fleet: removed the chunks of uploads that never finished"
+            ),
+            Err(e) => tracing::debug!("fleet: cannot look for unfinished uploads: {e}"),
         }
     }
 

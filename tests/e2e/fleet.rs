@@ -966,6 +966,69 @@ fn nats_dying_during_a_push_answers_503_within_five_seconds() {
     assert_eq!(put_text(a.api, &list_with(3, "+31611200003")).0, 200);
 }
 
+/// Issue #28, case 7: the chunks of an upload that never finished (NATS
+/// or the uploading node died between the chunks and the object's
+/// description) are removed once they are older than any upload takes;
+/// the objects' own chunks stay.
+#[test]
+#[ignore = "needs nats-server: .ci/run installs it"]
+fn chunks_of_an_upload_that_never_finished_are_removed() {
+    use futures_util::TryStreamExt;
+    let dir = temp_dir("fleet-orphans");
+    let nats = Nats::start(&dir.join("nats"));
+    let a = node("a", &[nats.url()], &dir);
+    assert!(eventually(15, || a.connected()));
+    assert_eq!(put_text(a.api, &list_with(2, "+31611210002")).0, 200);
+    let rt = tokio::runtime::Runtime::new().expect("a runtime");
+    // Two 1 MB chunks under an id no object names: what a dead upload leaves.
+    let orphan = "$O.callscreen-lists.C.unfinishedUpload0001";
+    rt.block_on(async {
+        let client = async_nats::connect(nats.url()).await.expect("NATS");
+        let js = async_nats::jetstream::new(client);
+        for _ in 0..2 {
+            js.publish(orphan, vec![b'x'; 1 << 20].into())
+                .await
+                .expect("published")
+                .await
+                .expect("stored");
+        }
+    });
+    let chunk_subjects = || -> Vec<String> {
+        rt.block_on(async {
+            let client = async_nats::connect(nats.url()).await.expect("NATS");
+            let js = async_nats::jetstream::new(client);
+            let stream = js
+                .get_stream("OBJ_callscreen-lists")
+                .await
+                .expect("the stream");
+            let info = stream
+                .info_with_subjects("$O.callscreen-lists.C.>")
+                .await
+                .expect("subjects");
+            info.map_ok(|(s, _)| s)
+                .try_collect()
+                .await
+                .expect("subjects")
+        })
+    };
+    let before = chunk_subjects();
+    assert!(before.iter().any(|s| s == orphan), "{before:?}");
+    assert!(
+        eventually(120, || !chunk_subjects().iter().any(|s| s == orphan)),
+        "the unfinished upload's chunks stay"
+    );
+    // The pushed version's object is whole: a node that starts fetches it.
+    let after = chunk_subjects();
+    assert_eq!(after.len(), before.len() - 1, "{before:?} -> {after:?}");
+    assert!(
+        a.d.stdout
+            .wait_for(|l| l.contains("removed the chunks of uploads that never finished"))
+            .is_some()
+    );
+    let b = node("b", &[nats.url()], &dir);
+    assert!(eventually(15, || serving(&b).0 == 2));
+}
+
 /// Issue #28, case 3: a wiped heads bucket does not let a lower version
 /// through: the node decides the push against what it serves, and a lower
 /// head that is not a rollback is refused where it would be applied.
