@@ -39,6 +39,9 @@ pub struct FleetSettings {
     pub heartbeat: Duration,
     /// Versions of each list kept in the object store (older ones deleted).
     pub keep_versions: usize,
+    /// Bytes of each list's versions kept in the object store (the newest
+    /// version always, and what the heads' chains name).
+    pub keep_bytes: u64,
     /// This node's key: it seals every head it publishes.
     pub key: SealKey,
     /// The public keys whose seal a head must carry to be applied here:
@@ -208,6 +211,7 @@ pub(super) fn fleet_section(
         replicas,
         heartbeat: Duration::from_secs(f.heartbeat_secs.unwrap_or(5).clamp(1, 300)),
         keep_versions: f.keep_versions.unwrap_or(5).clamp(1, 100),
+        keep_bytes: f.keep_bytes.unwrap_or(4 << 30),
         key: key?,
         trusted,
     })

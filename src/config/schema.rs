@@ -131,6 +131,8 @@ pub struct FleetSection {
     #[serde(default)]
     pub keep_versions: Option<usize>,
     #[serde(default)]
+    pub keep_bytes: Option<u64>,
+    #[serde(default)]
     pub key_file: Option<Spanned<String>>,
     #[serde(default)]
     pub trusted_keys: Vec<Spanned<String>>,

@@ -19,7 +19,7 @@ use std::time::Duration;
 use futures_util::StreamExt;
 use tokio::io::AsyncReadExt;
 
-use super::head::Head;
+use super::head::{Anchor, Chain, Head};
 use super::link::Link;
 use super::node::{Applied, Body, Fleet, lock};
 use crate::config::ListSpec;
@@ -214,7 +214,7 @@ async fn read_object(fleet: &Fleet, link: &Link, name: &str) -> Result<Vec<u8>, 
 /// exact body it signed.
 fn check_signature(
     fleet: &Fleet,
-    head: &Head,
+    client: &str,
     signed: &[u8],
     sig: Option<&str>,
 ) -> Result<(), String> {
@@ -223,12 +223,11 @@ fn check_signature(
         .settings
         .api
         .as_ref()
-        .and_then(|a| a.clients.iter().find(|c| c.name == head.client))
+        .and_then(|a| a.clients.iter().find(|c| c.name == client))
         .and_then(|c| c.sign_key);
     match key {
         Some(k) if !crate::keys::verify(&k, signed, sig.unwrap_or("")) => Err(format!(
-            "the signature of client {:?} does not verify over the body",
-            head.client
+            "the signature of client {client:?} does not verify over the body"
         )),
         _ => Ok(()),
     }
@@ -241,7 +240,7 @@ fn check_body(fleet: &Fleet, head: &Head, body: &[u8]) -> Result<(), String> {
         return Err("the body's sha256 is not the head's".into());
     }
     if head.patch.is_none() {
-        check_signature(fleet, head, body, head.signature.as_deref())?;
+        check_signature(fleet, &head.client, body, head.signature.as_deref())?;
     }
     Ok(())
 }
@@ -457,10 +456,9 @@ async fn obtain(
     guard: Guard,
     fast: bool,
 ) -> Result<Made, String> {
-    let whole = |body: &[u8]| check_body(fleet, head, body);
     if fleet.store.sha256_of(&head.list, head.version).as_deref() == Some(head.sha256.as_str())
         && let Ok(b) = fleet.store.read(&head.list, head.version)
-        && whole(&b).is_ok()
+        && check_body(fleet, head, &b).is_ok()
     {
         // This node's own snapshot of it, else the text parsed.
         if let Some(l) = fleet
@@ -474,60 +472,38 @@ async fn obtain(
         let (list, b) = build(spec, b, guard).await?;
         return Ok(Version::built(list, b, "store", 0));
     }
-    let mut fetched = 0;
     let Some(p) = &head.patch else {
-        let body = read_object(fleet, link, &head.object).await?;
-        whole(&body)?;
-        let n = body.len();
-        // The snapshot made by the node the push arrived at, from the body
-        // it checked: its sha256 is in the sealed head, so it is the list a
-        // trusted node built, and this node need not parse the body.
-        if let (Some(sn), Some(want)) = (&head.snapshot, &head.snapshot_sha256)
-            && let Ok(bytes) = read_object(fleet, link, sn).await
-        {
-            let m = bytes.len();
-            if sha256_hex(&bytes) != *want {
-                tracing::warn!(list = %head.list, version = head.version, "fleet: the snapshot object is not the one the head names: parsing the body");
-            } else {
-                let (name, version) = (head.list.clone(), head.version);
-                let (loaded, bytes) = tokio::task::spawn_blocking(move || {
-                    crate::loader::background_priority();
-                    let l = crate::lists::snapshot::decode(&bytes)
-                        .filter(|l| l.name == name && l.version == version);
-                    (l, bytes)
-                })
-                .await
-                .map_err(|e| e.to_string())?;
-                match loaded {
-                    Some(l) => {
-                        return Ok(Made::Built(Version {
-                            list: with_role(l, spec),
-                            body: Body::Bytes(body),
-                            snapshot: Some(bytes),
-                            from: "snapshot",
-                            fetched: n + m,
-                        }));
-                    }
-                    None => {
-                        tracing::warn!(list = %head.list, version = head.version, "fleet: the snapshot that came with this version does not load: parsing the body")
-                    }
-                }
-            }
-        }
-        let (list, body) = build(spec, body, guard).await?;
-        return Ok(Version::built(list, body, "object", n));
+        let w = whole(
+            fleet,
+            link,
+            spec,
+            guard,
+            &Anchor {
+                version: head.version,
+                object: head.object.clone(),
+                sha256: head.sha256.clone(),
+                snapshot: head.snapshot.clone(),
+                snapshot_sha256: head.snapshot_sha256.clone(),
+                signature: head.signature.clone(),
+                client: head.client.clone(),
+            },
+        )
+        .await?;
+        return Ok(Made::Built(w));
     };
     // What the client signed is the delta: checked on every node.
-    let raw = read_object(fleet, link, &p.object).await?;
-    fetched += raw.len();
-    if p.sha256.as_deref() != Some(sha256_hex(&raw).as_str()) {
-        return Err("the delta object is not the one the head names (sha256)".into());
-    }
-    check_signature(fleet, head, &raw, p.signature.as_deref())?;
-    let d = serde_json::from_slice::<Delta>(&raw)
-        .map_err(|e| format!("the delta is not a delta: {e}"))?;
-    if fast && let Some(cur) = current.filter(|c| c.version == p.base_version) {
-        let (d2, bloom) = (d.clone(), spec.bloom);
+    let d = read_delta(
+        fleet,
+        link,
+        &p.object,
+        p.sha256.as_deref(),
+        &head.client,
+        p.signature.as_deref(),
+    )
+    .await?;
+    let fetched = d.1;
+    if fast && let Some(cur) = current.clone().filter(|c| c.version == p.base_version) {
+        let (d2, bloom) = (d.0.clone(), spec.bloom);
         let made = tokio::task::spawn_blocking(move || {
             crate::loader::background_priority();
             crate::lists::delta::patch(&cur, &d2, bloom, guard)
@@ -537,48 +513,191 @@ async fn obtain(
         match made {
             Ok((list, text)) => return Ok(Made::Patched(list, text, fetched)),
             Err(e) => {
-                tracing::warn!(list = %head.list, version = head.version, "fleet: the delta does not apply here ({e}): fetching the whole version")
+                tracing::warn!(list = %head.list, version = head.version, "fleet: the delta does not apply here ({e}): rebuilding the version")
             }
         }
     }
-    // Not at the base: the whole version, stored by the pushing node just
-    // after the head (waited for a while), else the base and the delta.
-    let deadline = tokio::time::Instant::now() + WHOLE_WAIT;
-    loop {
-        if link.has_object(&head.object).await {
-            let body = read_object(fleet, link, &head.object).await?;
-            fetched += body.len();
-            whole(&body)?;
-            let (list, body) = build(spec, body, guard).await?;
-            return Ok(Version::built(list, body, "object", fetched));
+    match &head.chain {
+        Some(chain) => {
+            rebuild(
+                fleet, link, head, chain, &d.0, spec, current, guard, fetched,
+            )
+            .await
         }
-        if tokio::time::Instant::now() >= deadline {
-            break;
+        // A patch that stored its whole version (a chain started anew).
+        None => {
+            let mut w = whole(
+                fleet,
+                link,
+                spec,
+                guard,
+                &Anchor {
+                    version: head.version,
+                    object: head.object.clone(),
+                    sha256: head.sha256.clone(),
+                    snapshot: None,
+                    snapshot_sha256: None,
+                    // A patch's signature is over its delta, checked above.
+                    signature: None,
+                    client: String::new(),
+                },
+            )
+            .await?;
+            w.fetched += fetched;
+            Ok(Made::Built(w))
         }
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
-    let (Some(bo), Some(bs)) = (&p.base_object, &p.base_sha256) else {
-        return Err(format!(
-            "the whole version's object {} is missing",
-            head.object
-        ));
-    };
-    let base = read_object(fleet, link, bo).await?;
-    fetched += base.len();
-    if sha256_hex(&base) != *bs {
-        return Err(format!(
-            "the base version's object {bo} does not have its sha256"
-        ));
-    }
-    let (base, _) = build(spec, base, guard).await?;
-    match patch(&Arc::new(base), &d, spec, guard, &head.sha256).await? {
-        Some(made) => Ok(Version::built(made.list, made.text, "base+patch", fetched)),
-        None => Err("the delta applied to its base does not give the head's sha256".into()),
     }
 }
 
-/// How long a node not at a patch's base waits for its whole version.
-const WHOLE_WAIT: Duration = Duration::from_secs(5);
+/// A whole version: its text fetched and checked (sha256, its pusher's
+/// signature), loaded from its snapshot when the sealed head names one
+/// whose sha256 matches, else parsed.
+async fn whole(
+    fleet: &Fleet,
+    link: &Link,
+    spec: &ListSpec,
+    guard: Guard,
+    a: &Anchor,
+) -> Result<Version, String> {
+    let body = read_object(fleet, link, &a.object).await?;
+    if sha256_hex(&body) != a.sha256 {
+        return Err(format!(
+            "the body of version {} is not the one the head names (sha256)",
+            a.version
+        ));
+    }
+    if !a.client.is_empty() {
+        check_signature(fleet, &a.client, &body, a.signature.as_deref())?;
+    }
+    let n = body.len();
+    // The snapshot made by the node the push arrived at, from the body it
+    // checked: its sha256 is in the sealed head, so it is the list a
+    // trusted node built, and this node need not parse the body.
+    if let (Some(sn), Some(want)) = (&a.snapshot, &a.snapshot_sha256)
+        && let Ok(bytes) = read_object(fleet, link, sn).await
+    {
+        let m = bytes.len();
+        if sha256_hex(&bytes) != *want {
+            tracing::warn!(list = %spec.name, version = a.version, "fleet: the snapshot object is not the one the head names: parsing the body");
+        } else {
+            let (name, version) = (spec.name.clone(), a.version);
+            let (loaded, bytes) = tokio::task::spawn_blocking(move || {
+                crate::loader::background_priority();
+                let l = crate::lists::snapshot::decode(&bytes)
+                    .filter(|l| l.name == name && l.version == version);
+                (l, bytes)
+            })
+            .await
+            .map_err(|e| e.to_string())?;
+            match loaded {
+                Some(l) => {
+                    return Ok(Version {
+                        list: with_role(l, spec),
+                        body: Body::Bytes(body),
+                        snapshot: Some(bytes),
+                        from: "snapshot",
+                        fetched: n + m,
+                    });
+                }
+                None => {
+                    tracing::warn!(list = %spec.name, version = a.version, "fleet: the snapshot that came with this version does not load: parsing the body")
+                }
+            }
+        }
+    }
+    let (list, body) = build(spec, body, guard).await?;
+    Ok(Version {
+        list,
+        body: Body::Bytes(body),
+        snapshot: None,
+        from: "object",
+        fetched: n,
+    })
+}
+
+/// A delta object fetched, checked against the sha256 the sealed head
+/// names and its pusher's signature, and read; with its size.
+async fn read_delta(
+    fleet: &Fleet,
+    link: &Link,
+    object: &str,
+    sha256: Option<&str>,
+    client: &str,
+    signature: Option<&str>,
+) -> Result<(Delta, usize), String> {
+    let raw = read_object(fleet, link, object).await?;
+    if sha256 != Some(sha256_hex(&raw).as_str()) {
+        return Err(format!(
+            "the delta object {object} is not the one the head names (sha256)"
+        ));
+    }
+    check_signature(fleet, client, &raw, signature)?;
+    let d = serde_json::from_slice::<Delta>(&raw)
+        .map_err(|e| format!("the delta {object} is not a delta: {e}"))?;
+    Ok((d, raw.len()))
+}
+
+/// A patch head's version rebuilt from its chain: from the list in force
+/// when it is the anchor or a step of the chain (its text's sha256 the
+/// chain's), else from the anchor fetched; then every later delta, and
+/// the head's own (`last`), whose text must have the head's sha256.
+#[allow(clippy::too_many_arguments)]
+async fn rebuild(
+    fleet: &Fleet,
+    link: &Link,
+    head: &Head,
+    chain: &Chain,
+    last: &Delta,
+    spec: &ListSpec,
+    current: Option<Arc<List>>,
+    guard: Guard,
+    mut fetched: usize,
+) -> Result<Made, String> {
+    let at = current.as_ref().and_then(|c| {
+        let sha = in_force_sha(fleet, &c.name, c.version)?;
+        if c.version == chain.anchor.version && sha == chain.anchor.sha256 {
+            return Some(0);
+        }
+        chain
+            .steps
+            .iter()
+            .position(|s| s.version == c.version && s.text_sha256 == sha)
+            .map(|i| i + 1)
+    });
+    let (mut list, from) = match (at, current) {
+        (Some(_), Some(c)) => (c, "chain"),
+        _ => {
+            let w = whole(fleet, link, spec, guard, &chain.anchor).await?;
+            fetched += w.fetched;
+            (Arc::new(w.list), "anchor+chain")
+        }
+    };
+    for step in &chain.steps[at.unwrap_or(0)..] {
+        let (d, n) = read_delta(
+            fleet,
+            link,
+            &step.object,
+            Some(&step.sha256),
+            &step.client,
+            step.signature.as_deref(),
+        )
+        .await?;
+        fetched += n;
+        let (base, bloom) = (Arc::clone(&list), spec.bloom);
+        let next = tokio::task::spawn_blocking(move || {
+            crate::loader::background_priority();
+            crate::lists::delta::patch(&base, &d, bloom, guard).map(|(l, _)| l)
+        })
+        .await
+        .map_err(|e| e.to_string())?
+        .map_err(|e| format!("delta {} does not apply: {e}", step.object))?;
+        list = Arc::new(next);
+    }
+    match patch(&list, last, spec, guard, &head.sha256).await? {
+        Some(made) => Ok(Version::built(made.list, made.text, from, fetched)),
+        None => Err("the chain's deltas do not give the head's sha256".into()),
+    }
+}
 
 /// `d` applied to `base` off the call path, when it gives the text `sha`.
 async fn patch(

@@ -59,9 +59,61 @@ pub struct Head {
     /// The snapshot object's sha256: checked before it is decoded.
     #[serde(default)]
     pub snapshot_sha256: Option<String>,
+    /// A patch stored as a patch: the last whole version (its objects) and
+    /// the deltas after it up to this head's base; this head's own delta is
+    /// `patch`. Such a head has no whole object (`object` is empty): a node
+    /// not at its base rebuilds it from the anchor and the deltas.
+    #[serde(default)]
+    pub chain: Option<Chain>,
     /// The publishing node's seal over this head (see the module's comment).
     #[serde(default)]
     pub seal: Option<Seal>,
+}
+
+/// The way from the last whole version to a patch head's base.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Chain {
+    pub anchor: Anchor,
+    /// The deltas after the anchor, in order, up to the head's base.
+    #[serde(default)]
+    pub steps: Vec<Step>,
+}
+
+/// A whole version's objects, named by a chain.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Anchor {
+    pub version: u64,
+    pub object: String,
+    /// SHA-256 of its text (the object).
+    pub sha256: String,
+    #[serde(default)]
+    pub snapshot: Option<String>,
+    #[serde(default)]
+    pub snapshot_sha256: Option<String>,
+    /// Its pusher's signature and name, checked again where it is used.
+    #[serde(default)]
+    pub signature: Option<String>,
+    #[serde(default)]
+    pub client: String,
+}
+
+/// One delta of a chain.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Step {
+    pub version: u64,
+    pub base_version: u64,
+    /// The delta's object and its sha256.
+    pub object: String,
+    pub sha256: String,
+    /// SHA-256 of the text the delta makes.
+    pub text_sha256: String,
+    /// Size of the delta object (for when to store a whole version again).
+    #[serde(default)]
+    pub size: u64,
+    #[serde(default)]
+    pub signature: Option<String>,
+    #[serde(default)]
+    pub client: String,
 }
 
 /// A head's seal: the public key (hex) and its signature (hex).
@@ -104,6 +156,9 @@ pub struct PatchRef {
     /// The delta object's sha256: checked before it is read.
     #[serde(default)]
     pub sha256: Option<String>,
+    /// The delta object's size.
+    #[serde(default)]
+    pub size: u64,
 }
 
 impl Head {
@@ -162,11 +217,54 @@ impl Head {
         format!("{list}.{version}.snap.{}", &sha256[..sha256.len().min(16)])
     }
 
-    /// The objects a head points at.
+    /// The objects a head points at (a chain's included).
     pub fn objects(&self) -> impl Iterator<Item = &str> {
+        let chain = self.chain.iter().flat_map(|c| {
+            std::iter::once(c.anchor.object.as_str())
+                .chain(c.anchor.snapshot.as_deref())
+                .chain(c.steps.iter().map(|s| s.object.as_str()))
+        });
         std::iter::once(self.object.as_str())
+            .filter(|o| !o.is_empty())
             .chain(self.patch.as_ref().map(|p| p.object.as_str()))
             .chain(self.snapshot.as_deref())
+            .chain(chain)
+    }
+
+    /// This head as the anchor of a chain (a whole version), or its chain
+    /// with this head's own delta as the last step: what a patch on this
+    /// head builds on. `None` for a head that is neither (a patch head of
+    /// the format before chains).
+    pub fn as_base(&self) -> Option<Chain> {
+        match (&self.chain, &self.patch) {
+            (None, _) if !self.object.is_empty() => Some(Chain {
+                anchor: Anchor {
+                    version: self.version,
+                    object: self.object.clone(),
+                    sha256: self.sha256.clone(),
+                    snapshot: self.snapshot.clone(),
+                    snapshot_sha256: self.snapshot_sha256.clone(),
+                    signature: self.signature.clone(),
+                    client: self.client.clone(),
+                },
+                steps: Vec::new(),
+            }),
+            (Some(c), Some(p)) => {
+                let mut c = c.clone();
+                c.steps.push(Step {
+                    version: self.version,
+                    base_version: p.base_version,
+                    object: p.object.clone(),
+                    sha256: p.sha256.clone().unwrap_or_default(),
+                    text_sha256: self.sha256.clone(),
+                    size: p.size,
+                    signature: p.signature.clone(),
+                    client: self.client.clone(),
+                });
+                Some(c)
+            }
+            _ => None,
+        }
     }
 
     /// The list and version an object name belongs to.

@@ -12,7 +12,7 @@ use std::sync::Arc;
 use async_nats::jetstream::kv;
 use futures_util::StreamExt;
 
-use super::head::{Head, PatchRef};
+use super::head::{Chain, Head, PatchRef};
 use super::link::Link;
 use super::node::{Body, Fleet, Pending, lock};
 use crate::clock::unix_now;
@@ -86,6 +86,10 @@ const ORPHAN_AGE: std::time::Duration = std::time::Duration::from_secs(30);
 
 /// How often a node looks for chunks of unfinished uploads.
 const SWEEP_EVERY: std::time::Duration = std::time::Duration::from_secs(30);
+
+/// Deltas after which a patch stores its whole version again (the next
+/// chains' anchor).
+const MAX_STEPS: usize = 16;
 
 /// How long a push waits for this node to apply its own head.
 const APPLY_WAIT: std::time::Duration = std::time::Duration::from_secs(60);
@@ -230,8 +234,9 @@ impl Fleet {
         let name = p.list.name.clone();
         let version = p.list.version;
         let object = Head::object_name(&name, version, &p.sha256);
-        // A patch's whole version is stored after its head (nodes at the
-        // base never read it): the answer waits for the delta only.
+        // A patch is stored as a patch: its delta, and a head naming the
+        // last whole version and the deltas since (its whole version only
+        // when the chain grows long).
         let snapshot = p
             .snapshot
             .as_ref()
@@ -268,7 +273,7 @@ impl Fleet {
             version,
             seq: 0,
             sha256: p.sha256.clone(),
-            object,
+            object: object.clone(),
             content_type: p.content_type.clone(),
             signature: p.signature.clone(),
             client: p.client.clone(),
@@ -282,15 +287,19 @@ impl Fleet {
                 base_object: None,
                 base_sha256: None,
                 sha256: Some(crate::store::sha256_hex(delta)),
+                size: delta.len() as u64,
             }),
             snapshot_sha256: snapshot.as_ref().map(|s| crate::store::sha256_hex(s.1)),
             snapshot: snapshot.map(|s| s.0),
+            chain: None,
             seal: None,
         };
-        let later = match (&p.patch, &p.body) {
+        // A patch's whole text, stored only when the chain is to start anew.
+        let whole_text = match (&p.patch, &p.body) {
             (Some(_), Body::Bytes(b)) => Some(b.clone()),
             _ => None,
         };
+        let mut whole_stored = false;
         let base = p.patch.as_ref().map(|(_, b, _)| *b);
         // This node applies its own push from what it has (no fetch).
         let body = p.body;
@@ -319,9 +328,30 @@ impl Fleet {
                 {
                     break Err(PublishError::Refused(r));
                 }
-                if let (Some(pr), Some((_, h))) = (head.patch.as_mut(), &seen) {
-                    pr.base_object = Some(h.object.clone());
-                    pr.base_sha256 = Some(h.sha256.clone());
+                if let Some(text) = &whole_text {
+                    // On the base's chain, or (no base to build on, or the
+                    // chain long) stored whole as the next chains' anchor.
+                    let chain = match seen.as_ref().and_then(|(_, h)| h.as_base()) {
+                        Some(c) if !self.chain_too_long(&link, &c, &head).await => Some(c),
+                        _ => None,
+                    };
+                    match chain {
+                        Some(c) => {
+                            head.chain = Some(c);
+                            head.object = String::new();
+                        }
+                        None => {
+                            head.chain = None;
+                            head.object = object.clone();
+                            if !whole_stored {
+                                let b = Body::Bytes(text.clone());
+                                if let Err(e) = Self::put_object(&link, &object, &b).await {
+                                    break Err(e);
+                                }
+                                whole_stored = true;
+                            }
+                        }
+                    }
                 }
                 // No head in the bucket (a new or wiped JetStream, or a value
                 // refused): decided against what this node serves, so that the
@@ -357,14 +387,6 @@ impl Fleet {
         let outcome = Self::unless_lost(&link, decide).await;
         match outcome {
             Ok(Published::Accepted { revision, .. }) => {
-                if let Some(b) = later {
-                    let (link, object) = (Arc::clone(&link), head.object.clone());
-                    tokio::spawn(async move {
-                        if let Err(e) = Self::put_object(&link, &object, &Body::Bytes(b)).await {
-                            tracing::error!(%object, "fleet: the whole version of a patch was not stored (nodes not at its base rebuild it from the base): {e}");
-                        }
-                    });
-                }
                 self.retain(&link, &name).await;
                 self.sweep_chunks(&link).await;
                 let applied_here = self.wait_applied(&name, revision, APPLY_WAIT).await;
@@ -451,7 +473,7 @@ impl Fleet {
             let mut kept = std::collections::HashMap::new();
             for h in &order {
                 if h.version < cur.version && !kept.contains_key(&h.version) {
-                    kept.insert(h.version, link.has_object(&h.object).await);
+                    kept.insert(h.version, Self::objects_kept(&link, h).await);
                 }
             }
             let target = history.rollback_target(cur.version, |v| kept.get(&v) == Some(&true));
@@ -467,7 +489,11 @@ impl Fleet {
             to.at = unix_now();
             to.rollback_of = Some(cur.version);
             to.seq = cur.seq.max(self.seq_of(name)) + 1;
-            to.patch = None;
+            // A whole version needs no delta; a patch stored as a patch is
+            // rebuilt from its chain and its own delta.
+            if to.chain.is_none() {
+                to.patch = None;
+            }
             if let Some(s) = &to.snapshot
                 && !link.has_object(s).await
             {
@@ -483,6 +509,33 @@ impl Fleet {
                 }
                 None => continue,
             }
+        }
+    }
+
+    /// Whether every object a head names is still in the object store.
+    async fn objects_kept(link: &Link, h: &Head) -> bool {
+        for o in h.objects() {
+            if !link.has_object(o).await {
+                return false;
+            }
+        }
+        h.chain.is_some() || !h.object.is_empty()
+    }
+
+    /// Whether a patch head on `chain` should rather store its whole
+    /// version: after [`MAX_STEPS`] deltas, or once the deltas weigh a
+    /// quarter of the anchor (a node not at the base would fetch more than
+    /// a whole version's worth).
+    async fn chain_too_long(&self, link: &Link, chain: &Chain, head: &Head) -> bool {
+        if chain.steps.len() + 1 >= MAX_STEPS {
+            return true;
+        }
+        let deltas: u64 = chain.steps.iter().map(|s| s.size).sum::<u64>()
+            + head.patch.as_ref().map_or(0, |p| p.size);
+        match link.objects.info(&chain.anchor.object).await {
+            Ok(i) if !i.deleted => deltas.saturating_mul(4) > i.size as u64,
+            // The anchor is gone: the chain cannot be followed.
+            _ => true,
         }
     }
 
@@ -515,31 +568,55 @@ impl Fleet {
         }
     }
 
-    /// Keeps the objects of the newest `keep_versions` versions of a list
-    /// (and whatever its head points at); deletes the rest.
+    /// Keeps the objects of the newest versions of a list — at most
+    /// `keep_versions`, and no more than `keep_bytes` of their own objects
+    /// (the newest always) — and every object the current head or a kept
+    /// version's head names (a patch's chain: its anchor and deltas);
+    /// deletes the rest.
     async fn retain(&self, link: &Link, name: &str) {
         let Ok(mut all) = link.objects.list().await else {
             return;
         };
-        let mut mine: Vec<(u64, String)> = Vec::new();
+        let mut mine: Vec<(u64, String, u64)> = Vec::new();
         while let Some(Ok(o)) = all.next().await {
             if let Some((l, v)) = Head::object_version(&o.name)
                 && l == name
             {
-                mine.push((v, o.name.clone()));
+                mine.push((v, o.name.clone(), o.size as u64));
+            }
+        }
+        // The heads the bucket still holds for this list, oldest first.
+        let mut heads: Vec<Head> = Vec::new();
+        if let Ok(mut h) = link.heads.history(name).await {
+            while let Some(Ok(e)) = h.next().await {
+                if let Ok(head) = Head::open(name, &e.value, &self.settings.trusted) {
+                    heads.push(head);
+                }
             }
         }
         let mut versions: Vec<u64> = mine.iter().map(|m| m.0).collect();
         versions.sort_unstable_by(|a, b| b.cmp(a));
         versions.dedup();
-        let keep: Vec<u64> = versions
-            .into_iter()
-            .take(self.settings.keep_versions)
-            .collect();
-        let head = lock(&self.heads).get(name).map(|h| h.1.clone());
-        for (v, o) in mine {
-            let pointed = head.as_ref().is_some_and(|h| h.objects().any(|x| x == o));
-            if !keep.contains(&v) && !pointed {
+        let (mut keep, mut bytes) = (Vec::new(), 0u64);
+        for v in versions {
+            let own: u64 = mine.iter().filter(|m| m.0 == v).map(|m| m.2).sum();
+            if !keep.is_empty()
+                && (keep.len() >= self.settings.keep_versions
+                    || bytes.saturating_add(own) > self.settings.keep_bytes)
+            {
+                break;
+            }
+            bytes = bytes.saturating_add(own);
+            keep.push(v);
+        }
+        let mut named = std::collections::HashSet::new();
+        for (i, h) in heads.iter().enumerate() {
+            if i + 1 == heads.len() || keep.contains(&h.version) {
+                named.extend(h.objects().map(str::to_string));
+            }
+        }
+        for (v, o, _) in mine {
+            if !keep.contains(&v) && !named.contains(&o) {
                 match link.objects.delete(&o).await {
                     Ok(()) => tracing::debug!(object = %o, "fleet: old version's object deleted"),
                     Err(e) => {

@@ -682,6 +682,7 @@ fn forge(rt: &tokio::runtime::Runtime, nats: &Nats, f: Forged) {
             // Above any real head's: what is tested is the seal, the
             // objects and the versions, not a replay.
             seq: 1_000_000 + f.version,
+            chain: None,
             patch: None,
             snapshot,
             snapshot_sha256,
@@ -1396,9 +1397,15 @@ fn the_object_store_keeps_the_last_versions_only() {
     );
 }
 
+/// Issue #28, case 8: patches travel and are stored as patches. The
+/// object store holds the last whole version (the anchor) and the deltas
+/// after it, not a whole version per patch; a node not at a patch's base
+/// rebuilds it from the anchor's snapshot and the deltas, or from the
+/// step of the chain it is at; after 16 deltas a patch stores its whole
+/// version again, the next chains' anchor.
 #[test]
 #[ignore = "needs nats-server: .ci/run installs it"]
-fn a_node_not_at_a_patch_base_fetches_the_whole_version_or_rebuilds_it_from_the_base() {
+fn patches_are_stored_as_patches_and_a_node_not_at_the_base_rebuilds_from_the_chain() {
     use callscreen::fleet::Head;
     let dir = temp_dir("fleet-base");
     let nats = Nats::start(&dir.join("nats"));
@@ -1409,72 +1416,115 @@ fn a_node_not_at_a_patch_base_fetches_the_whole_version_or_rebuilds_it_from_the_
     for n in [&a, &b, &c] {
         assert!(eventually(15, || n.connected()));
     }
-    // C stops at version 1; version 2, then two patches, through A.
-    drop(c);
-    assert_eq!(
-        put_list(a.api, TOKEN, "scam-origins", &list_with(2, "+31611170002")),
-        200
-    );
-    patch(
-        a.api,
-        r#"{"base_version": 2, "version": 3, "add": ["+31611170003"]}"#,
-    );
-    assert!(eventually(10, || all_on(&[&a, &b], 3)));
     let rt = tokio::runtime::Runtime::new().expect("a runtime");
-    let whole_of = |n: &Node, version: u64| {
-        let (v, sha) = serving(n);
-        assert_eq!(v, version);
-        Head::object_name("scam-origins", version, &sha)
+    // (name, size) of every object of the list.
+    let objects = || -> Vec<(String, usize)> {
+        rt.block_on(async {
+            use futures_util::StreamExt;
+            let (_, objects) = nats.buckets().await;
+            let mut list = objects.list().await.expect("a listing");
+            let mut out = Vec::new();
+            while let Some(Ok(o)) = list.next().await {
+                out.push((o.name, o.size));
+            }
+            out.sort();
+            out
+        })
     };
-    let exists =
-        |name: &str| rt.block_on(async { nats.buckets().await.1.info(name).await.is_ok() });
-    // The whole version of a patch is stored by the node it arrived at,
-    // just after the head (nodes at the base never read it).
-    let v3 = whole_of(&a, 3);
-    assert!(eventually(10, || exists(&v3)), "{v3} stored");
-    // C starts (at 1, not at 3's base): it fetches version 3 whole.
+    let patch_to = |v: u64| {
+        patch(
+            a.api,
+            &format!(
+                "{{\"base_version\": {}, \"version\": {v}, \"add\": [\"+316111700{v:02}\"]}}",
+                v - 1
+            ),
+        )
+    };
+    let applied_from = |n: &Node, v: u64| {
+        n.d.stdout
+            .wait_for(|l| {
+                l.contains("list version applied") && l.contains(&format!("new_version={v} "))
+            })
+            .expect("an apply line")
+    };
+    // C stops at version 1; version 2 whole (2 000 numbers), then a patch.
+    drop(c);
+    let mut v2 = list_with(2, "+31611170002");
+    for i in 0..2000 {
+        v2.push_str(&format!("+3161118{i:04}\n"));
+    }
+    assert_eq!(put_list(a.api, TOKEN, "scam-origins", &v2), 200);
+    assert!(eventually(10, || all_on(&[&a, &b], 2)));
+    patch_to(3);
+    assert!(eventually(10, || all_on(&[&a, &b], 3)));
+    let (_, sha3) = serving(&a);
+    let stored = objects();
+    assert!(
+        !stored
+            .iter()
+            .any(|o| o.0 == Head::object_name("scam-origins", 3, &sha3)),
+        "no whole version for a patch: {stored:?}"
+    );
+    let deltas = stored.iter().filter(|o| o.0.contains(".patch.")).count();
+    assert_eq!(deltas, 1, "{stored:?}");
+    // C starts at 1: version 2's snapshot and the delta, not a whole 3.
     let c = Node::start("c", &servers, &dir);
     assert!(eventually(15, || all_on(&[&a, &b, &c], 3)));
-    let line =
-        c.d.stdout
-            .wait_for(|l| l.contains("list version applied") && l.contains("new_version=3"))
-            .expect("an apply line");
-    assert!(line.contains("from=\"object\""), "{line}");
-    // C stops again; version 4 as a patch on 3; its whole version goes
-    // missing (the node that took the patch died before storing it, say);
-    // C, at 3 but given 5 as a patch on 4, rebuilds 4 from 3 and the delta.
+    let line = applied_from(&c, 3);
+    assert!(line.contains("from=\"anchor+chain\""), "{line}");
+    // C stops at 3; two more patches; C starts at a step of the chain and
+    // applies only the deltas after it.
     drop(c);
-    patch(
-        a.api,
-        r#"{"base_version": 3, "version": 4, "add": ["+31611170004"]}"#,
-    );
-    assert!(eventually(10, || all_on(&[&a, &b], 4)));
-    let v4 = whole_of(&a, 4);
-    assert!(eventually(10, || exists(&v4)), "{v4}");
-    patch(
-        a.api,
-        r#"{"base_version": 4, "version": 5, "add": ["+31611170005"]}"#,
-    );
+    patch_to(4);
+    patch_to(5);
     assert!(eventually(10, || all_on(&[&a, &b], 5)));
-    let v5 = whole_of(&a, 5);
-    assert!(eventually(10, || exists(&v5)));
-    rt.block_on(async { nats.buckets().await.1.delete(v5.as_str()).await })
-        .expect("deleted");
     let c = Node::start("c", &servers, &dir);
-    assert!(
-        eventually(30, || all_on(&[&a, &b, &c], 5)),
-        "C rebuilt 5: {:?} {:#?}",
-        serving(&c),
-        c.d.stdout.all()
-    );
-    let line =
-        c.d.stdout
-            .wait_for(|l| l.contains("list version applied") && l.contains("new_version=5"))
-            .expect("an apply line");
-    assert!(line.contains("from=\"base+patch\""), "{line}");
-    for n in ["+31611170003", "+31611170004", "+31611170005"] {
+    assert!(eventually(15, || all_on(&[&a, &b, &c], 5)));
+    let line = applied_from(&c, 5);
+    assert!(line.contains("from=\"chain\""), "{line}");
+    for n in [
+        "+31611170003",
+        "+31611170004",
+        "+31611170005",
+        "+31611181999",
+    ] {
         assert_eq!(verdict(&c, n, &format!("c-{n}")), 608);
     }
+    // Five patches on the base: the store holds one base (text and
+    // snapshot) and the five deltas, nothing more.
+    patch_to(6);
+    patch_to(7);
+    assert!(eventually(10, || all_on(&[&a, &b, &c], 7)));
+    let stored = objects();
+    let base: usize = stored
+        .iter()
+        .filter(|o| o.0.starts_with("scam-origins.2."))
+        .map(|o| o.1)
+        .sum();
+    let deltas: Vec<&(String, usize)> = stored.iter().filter(|o| o.0.contains(".patch.")).collect();
+    let total: usize = stored
+        .iter()
+        .filter(|o| o.0.starts_with("scam-origins."))
+        .map(|o| o.1)
+        .sum();
+    assert_eq!(deltas.len(), 5, "{stored:?}");
+    let delta_bytes: usize = deltas.iter().map(|d| d.1).sum();
+    assert_eq!(total, base + delta_bytes, "{stored:?}");
+    // The sixteenth delta stores the whole version again.
+    for v in 8..=18 {
+        patch_to(v);
+    }
+    assert!(eventually(10, || all_on(&[&a, &b, &c], 18)));
+    let (_, sha18) = serving(&a);
+    let stored = objects();
+    assert!(
+        stored
+            .iter()
+            .any(|o| o.0 == Head::object_name("scam-origins", 18, &sha18)),
+        "{stored:?}"
+    );
+    patch_to(19);
+    assert!(eventually(10, || all_on(&[&a, &b, &c], 19)));
 }
 
 /// `GET /v1/lists/{name}/hits?fleet=1` on one node.
