@@ -34,7 +34,8 @@ node_config() { # i fleet(0/1)
       -e "s|127.0.0.1:8080|127.0.0.1:$((18080 + i))|" \
       config/callscreen.toml > "$work/node-$i.toml"
   if [ "$2" = 1 ]; then
-    printf '\n[fleet]\nservers = ["nats://127.0.0.1:14222"]\nnode = "node-%s"\nheartbeat_secs = 1\n' "$i" >> "$work/node-$i.toml"
+    # The example fleet key (public in this repository; a bench only).
+    printf '\n[fleet]\nservers = ["nats://127.0.0.1:14222"]\nnode = "node-%s"\nheartbeat_secs = 1\nkey_file = "%s"\n' "$i" "$PWD/config/fleet/fleet.key" >> "$work/node-$i.toml"
   fi
 }
 start_node() { # i
