@@ -473,22 +473,7 @@ async fn obtain(
         return Ok(Version::built(list, b, "store", 0));
     }
     let Some(p) = &head.patch else {
-        let w = whole(
-            fleet,
-            link,
-            spec,
-            guard,
-            &Anchor {
-                version: head.version,
-                object: head.object.clone(),
-                sha256: head.sha256.clone(),
-                snapshot: head.snapshot.clone(),
-                snapshot_sha256: head.snapshot_sha256.clone(),
-                signature: head.signature.clone(),
-                client: head.client.clone(),
-            },
-        )
-        .await?;
+        let w = whole(fleet, link, spec, guard, &head.as_anchor()).await?;
         return Ok(Made::Built(w));
     };
     // What the client signed is the delta: checked on every node.
@@ -532,14 +517,13 @@ async fn obtain(
                 spec,
                 guard,
                 &Anchor {
-                    version: head.version,
-                    object: head.object.clone(),
-                    sha256: head.sha256.clone(),
-                    snapshot: None,
-                    snapshot_sha256: None,
-                    // A patch's signature is over its delta, checked above.
+                    // A patch's signature is over its delta, checked above;
+                    // a patch head carries no snapshot.
                     signature: None,
                     client: String::new(),
+                    snapshot: None,
+                    snapshot_sha256: None,
+                    ..head.as_anchor()
                 },
             )
             .await?;

@@ -231,6 +231,19 @@ impl Head {
             .chain(chain)
     }
 
+    /// This head's whole version: its object, snapshot and signature.
+    pub fn as_anchor(&self) -> Anchor {
+        Anchor {
+            version: self.version,
+            object: self.object.clone(),
+            sha256: self.sha256.clone(),
+            snapshot: self.snapshot.clone(),
+            snapshot_sha256: self.snapshot_sha256.clone(),
+            signature: self.signature.clone(),
+            client: self.client.clone(),
+        }
+    }
+
     /// This head as the anchor of a chain (a whole version), or its chain
     /// with this head's own delta as the last step: what a patch on this
     /// head builds on. `None` for a head that is neither (a patch head of
@@ -238,15 +251,7 @@ impl Head {
     pub fn as_base(&self) -> Option<Chain> {
         match (&self.chain, &self.patch) {
             (None, _) if !self.object.is_empty() => Some(Chain {
-                anchor: Anchor {
-                    version: self.version,
-                    object: self.object.clone(),
-                    sha256: self.sha256.clone(),
-                    snapshot: self.snapshot.clone(),
-                    snapshot_sha256: self.snapshot_sha256.clone(),
-                    signature: self.signature.clone(),
-                    client: self.client.clone(),
-                },
+                anchor: self.as_anchor(),
                 steps: Vec::new(),
             }),
             (Some(c), Some(p)) => {
