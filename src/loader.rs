@@ -94,11 +94,21 @@ impl std::error::Error for LoadError {}
 
 /// Reads, checks and builds one list from its seed file.
 pub fn load_list(spec: &ListSpec, guard: Guard) -> Result<List, ListLoadError> {
+    load_seed(spec, guard, false).map(|(l, _)| l)
+}
+
+/// [`load_list`], and with `hash` the SHA-256 (hex) of the text it read.
+fn load_seed(
+    spec: &ListSpec,
+    guard: Guard,
+    hash: bool,
+) -> Result<(List, Option<String>), ListLoadError> {
     let file = || spec.file.clone();
     let body = std::fs::read(&spec.file).map_err(|error| ListLoadError::Read {
         file: file(),
         error,
     })?;
+    let sha = hash.then(|| crate::store::sha256_hex(&body));
     let list = build_list(spec, &body, guard).map_err(|errors| ListLoadError::Invalid {
         file: file(),
         errors,
@@ -110,7 +120,7 @@ pub fn load_list(spec: &ListSpec, guard: Guard) -> Result<List, ListLoadError> {
             found: list.name,
         });
     }
-    Ok(list)
+    Ok((list, sha))
 }
 
 /// Lowers the calling thread's CPU priority (nice 19): list parsing and
@@ -283,6 +293,8 @@ pub struct Loaded {
     /// because its header names an older version: (name, the seed's
     /// version, the version kept).
     pub kept: Vec<(String, u64, u64)>,
+    /// At a reload: the SHA-256 of each seed file parsed, by list name.
+    pub seed_sha: std::collections::HashMap<String, String>,
 }
 
 impl Loaded {
@@ -326,6 +338,7 @@ impl Loaded {
         let mut errors = Vec::new();
         let mut skipped = Vec::new();
         let mut kept = Vec::new();
+        let mut seed_sha = std::collections::HashMap::new();
         let mut stored = FromStore::default();
         for spec in &settings.lists {
             let header = (store.is_some() || running.is_some())
@@ -344,8 +357,23 @@ impl Loaded {
                 lists.push(l);
                 continue;
             }
-            match load_list(spec, settings.guard) {
-                Ok(l) => {
+            // A seed naming a version that was rolled back stays out, as
+            // at a reload: the newest stored version in its place.
+            if let (Some(st), Some(v), None) = (store, header, running)
+                && st.history(&spec.name).is_ok_and(|h| h.is_rolled_back(v))
+            {
+                if let Some(l) = stored_newer(spec, None, &settings, st, &mut stored) {
+                    tracing::warn!(list = %spec.name, seed = v, serving = l.version, "seed file names a version that was rolled back: it stays out (push it, or give the seed a higher version)");
+                    lists.push(l);
+                    continue;
+                }
+                tracing::warn!(list = %spec.name, seed = v, "seed file names a version that was rolled back, and no other version is kept: serving it");
+            }
+            match load_seed(spec, settings.guard, running.is_some()) {
+                Ok((l, sha)) => {
+                    if let Some(sha) = sha {
+                        seed_sha.insert(spec.name.clone(), sha);
+                    }
                     // Versions newer than the header were tried above.
                     let newer = match (store, header) {
                         (Some(st), None) => {
@@ -377,6 +405,7 @@ impl Loaded {
                 lists: ListSet::new(lists),
                 skipped,
                 kept,
+                seed_sha,
             },
             from_store: stored,
         })

@@ -11,6 +11,7 @@ use serde_json::{Value, json};
 
 use super::context::{ApiMetrics, ApiState};
 use super::reply::summary;
+use crate::ledger::install::Failed;
 use crate::ledger::{Body, Install, Installed, Refusal};
 use crate::lists::List;
 use crate::store::Event;
@@ -114,7 +115,7 @@ pub(super) async fn commit(
     let done = st
         .ledger()
         .install(Install {
-            list,
+            list: Arc::new(list),
             body,
             sha256: sha.to_string(),
             snapshot: None,
@@ -130,7 +131,8 @@ pub(super) async fn commit(
         removed,
     } = match done {
         Ok(d) => d,
-        Err(e) => {
+        Err(Failed::Refused(r)) => return refused(st, who, name, &r),
+        Err(Failed::Store(e)) => {
             ApiMetrics::inc(&st.metrics.pushes_refused);
             tracing::error!(target: "audit", client = %who, list = %name, outcome = "refused", reason = "store", "list push not stored: {e}");
             return store_error(&e);

@@ -24,6 +24,7 @@ use super::link::Link;
 use super::node::{Applied, Body, Fleet, lock};
 use crate::config::ListSpec;
 use crate::ledger::Install;
+use crate::ledger::install::Failed;
 use crate::lists::delta::Delta;
 use crate::lists::{Guard, List};
 use crate::store::{Event, sha256_hex};
@@ -717,7 +718,7 @@ async fn install(
     let installed = fleet
         .ledger()
         .install(Install {
-            list,
+            list: Arc::new(list),
             body,
             sha256: head.sha256.clone(),
             snapshot,
@@ -730,7 +731,10 @@ async fn install(
             head_seq: Some(head.seq),
         })
         .await
-        .map_err(|e| format!("cannot store it in the state directory: {e}"))?;
+        .map_err(|e| match e {
+            Failed::Refused(r) => format!("refused by the ledger: {r}"),
+            Failed::Store(e) => format!("cannot store it in the state directory: {e}"),
+        })?;
     fleet.note_seq(&installed.list.name, head.seq);
     fleet.note_applied(&installed.list.name, done);
     Ok(())

@@ -27,7 +27,7 @@ pub enum Body {
 
 /// A verified version to put in force.
 pub struct Install {
-    pub list: List,
+    pub list: Arc<List>,
     pub body: Body,
     /// SHA-256 (hex) of its text.
     pub sha256: String,
@@ -67,17 +67,48 @@ pub struct Restored {
 
 impl Ledger {
     /// Stores, records and swaps in a verified version (off the runtime's
-    /// threads, at background priority); then its snapshot.
-    pub async fn install(&self, v: Install) -> io::Result<Installed> {
+    /// threads, at background priority); then its snapshot. One at a time
+    /// on this node; a version that is not a rollback and is not above the
+    /// one in force by then (another change came first) is refused here,
+    /// whatever its caller decided before.
+    pub async fn install(&self, v: Install) -> Result<Installed, Failed> {
+        let _one = self.shared.versions.lock().await;
+        let served = self
+            .shared
+            .runtime
+            .load()
+            .lists
+            .get(&v.list.name)
+            .map(|l| l.version);
+        if let Some(current) = served
+            && v.rollback_of.is_none()
+            && v.list.version <= current
+        {
+            if let Body::Temp(t) = &v.body {
+                self.store.discard(t);
+            }
+            return Err(if v.list.version == current {
+                Refusal::SameVersion { current }
+            } else {
+                Refusal::Stale {
+                    version: v.list.version,
+                    current,
+                }
+            }
+            .into());
+        }
         let this = self.clone();
         let had_snapshot = v.snapshot.is_some();
+        // A version whose text is kept already (a rollback, a seed file)
+        // has its snapshot, or is parsed at start.
+        let kept = matches!(v.body, Body::Kept);
         let done = tokio::task::spawn_blocking(move || {
             crate::loader::background_priority();
             this.install_now(v)
         })
         .await
         .map_err(io::Error::other)??;
-        if !had_snapshot && done.list.kind() == ListKind::Numbers {
+        if !had_snapshot && !kept && done.list.kind() == ListKind::Numbers {
             crate::loader::snapshot_in_background(self.store.clone(), Arc::clone(&done.list));
         }
         Ok(done)
@@ -130,7 +161,7 @@ impl Ledger {
         {
             tracing::warn!(list = %name, "snapshot not written (the text version will be parsed at start): {e}");
         }
-        let list = Arc::new(v.list);
+        let list = v.list;
         let current = self.shared.runtime.load_full();
         let old = current.lists.get(&name).cloned();
         drop(current);
@@ -165,7 +196,7 @@ impl Ledger {
         let (list, sha256, from, body) = found;
         let installed = self
             .install(Install {
-                list,
+                list: Arc::new(list),
                 body,
                 sha256: sha256.clone(),
                 snapshot: None,

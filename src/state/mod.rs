@@ -213,6 +213,10 @@ pub struct Shared {
     pub ready: AtomicBool,
     pub stop: AtomicBool,
     pub metrics: Metrics,
+    /// One change of a list's version at a time on this node (held by
+    /// `ledger::Ledger` while it checks and installs, and by a reload
+    /// while it swaps the configuration).
+    pub versions: tokio::sync::Mutex<()>,
 }
 
 impl Shared {
@@ -226,6 +230,7 @@ impl Shared {
             ready: AtomicBool::new(false),
             stop: AtomicBool::new(false),
             metrics: Metrics::default(),
+            versions: tokio::sync::Mutex::new(()),
         })
     }
 

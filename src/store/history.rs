@@ -36,6 +36,9 @@ pub enum Event {
     Rollback,
     /// A head of the fleet applied here.
     Fleet,
+    /// A seed file's newer version put in force by a reload (SIGHUP); its
+    /// text is the seed file.
+    Reload,
 }
 
 /// One version put in force.

@@ -41,6 +41,21 @@ impl Lines {
         }
     }
 
+    /// Waits until `n` lines satisfy `pred` (the `n`-th reload, say);
+    /// returns the last of them.
+    pub fn wait_count(&self, n: usize, pred: impl Fn(&str) -> bool) -> Option<String> {
+        let deadline = Instant::now() + TIMEOUT;
+        let mut g = self.lines.lock().unwrap();
+        loop {
+            let found: Vec<&String> = g.iter().filter(|l| pred(l)).collect();
+            if found.len() >= n {
+                return found.last().map(|l| l.to_string());
+            }
+            let left = deadline.checked_duration_since(Instant::now())?;
+            g = self.cv.wait_timeout(g, left).unwrap().0;
+        }
+    }
+
     pub fn all(&self) -> Vec<String> {
         self.lines.lock().unwrap().clone()
     }

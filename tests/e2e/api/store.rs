@@ -336,6 +336,95 @@ fn a_rolled_back_version_returns_only_with_its_content_and_a_restart_keeps_the_r
     );
 }
 
+/// Issue #28: a SIGHUP reload goes through the ledger like every other
+/// version. A seed naming the pushed version in force with other content
+/// is refused and reported; a newer seed is put in force and recorded in
+/// the history as a reload; rolled back, it stays out at the next reload
+/// and at a restart although the seed file still names it.
+#[test]
+fn a_reload_puts_a_seed_in_force_through_the_ledger() {
+    let dir = temp_dir("store-reload");
+    let cfg = store_config(&dir, &dir.join("state"));
+    let d = Daemon::start_config(dir.clone(), cfg.clone(), &[]);
+    let c = udp_client("127.0.0.1:0");
+    let code = |d: &Daemon, id: &str, from: &str| {
+        status(&udp_ask(&c, d.udp, &invite(id, from, "")).unwrap())
+    };
+    let reloads = |d: &Daemon, n: usize| {
+        d.stdout
+            .wait_count(n, |l| l.contains("reloaded configuration and lists"))
+            .expect("reloaded")
+    };
+    assert_eq!(push(&d, "/v1/lists/scam-origins", &list(2, 2)).0, 200);
+    assert_eq!(code(&d, "reload-0", "+31201230001"), 608);
+
+    // The seed file names version 2, in force, with other content.
+    let seed = dir.join("scam.txt");
+    std::fs::write(&seed, format!("{}+31201239999\n", list(2, 0))).unwrap();
+    d.signal("HUP");
+    let line = reloads(&d, 1);
+    assert!(line.contains("scam-origins@2"), "{line}");
+    let refused = d
+        .stdout
+        .wait_for(|l| l.contains("seed file names the version in force with other content"))
+        .expect("the refusal is reported");
+    assert!(refused.contains("ERROR"), "{refused}");
+    assert_eq!(
+        code(&d, "reload-1", "+31201239999"),
+        302,
+        "the seed's other content is not served"
+    );
+    assert_eq!(
+        code(&d, "reload-2", "+31201230001"),
+        608,
+        "the pushed version 2 still is"
+    );
+    assert_eq!(metric(&d, "callscreen_reload_failures_total"), 1);
+
+    // A newer seed: in force, recorded as a reload with the file's sha256.
+    let v3 = format!("{}+31201239999\n", list(3, 0));
+    std::fs::write(&seed, &v3).unwrap();
+    d.signal("HUP");
+    let line = reloads(&d, 2);
+    assert!(line.contains("scam-origins@3"), "{line}");
+    assert_eq!(code(&d, "reload-3", "+31201239999"), 608);
+    assert_eq!(
+        code(&d, "reload-4", "+31201230001"),
+        302,
+        "version 3 does not list it"
+    );
+    let h = callscreen::store::History::read(&dir.join("state"), "scam-origins").unwrap();
+    let last = h.last().expect("an entry");
+    assert_eq!(last.version, 3);
+    assert_eq!(last.event, callscreen::store::Event::Reload);
+    assert_eq!(last.sha256, callscreen::store::sha256_hex(v3.as_bytes()));
+
+    // Rolled back to 2: a reload with the seed unchanged keeps the rollback.
+    let (s, body) = rollback(api_addr(&d), TOKEN, "scam-origins");
+    assert_eq!(s, 200, "{body}");
+    assert!(body.contains("\"version\":2"), "{body}");
+    d.signal("HUP");
+    let line = reloads(&d, 3);
+    assert!(line.contains("scam-origins@2"), "{line}");
+    assert!(
+        d.stdout
+            .wait_for(|l| l.contains("seed file names a version that was rolled back"))
+            .is_some()
+    );
+    assert_eq!(code(&d, "reload-5", "+31201239999"), 302);
+
+    // And so does a restart.
+    drop(d);
+    let d = Daemon::start_config(dir.clone(), cfg, &[]);
+    assert_eq!(code(&d, "reload-6", "+31201239999"), 302);
+    assert_eq!(code(&d, "reload-7", "+31201230001"), 608);
+    assert!(
+        d.noc_line("reload-7").contains("lists=scam-origins@2"),
+        "{}",
+        d.noc_line("reload-7")
+    );
+}
+
 /// A full disk: the push is refused (507), the list in force stays, nothing
 /// is left behind, and once space returns the next push succeeds. Needs
 /// root for a small tmpfs; `.ci/run` runs it.
