@@ -154,8 +154,9 @@ pub enum ApiCommand {
 
 #[derive(Args)]
 pub struct CheckArgs {
-    /// The configuration file.
-    #[arg(long, default_value = "config/callscreen.toml")]
+    /// The configuration file (the same default as `run`; in a source
+    /// tree: --config config/callscreen.toml).
+    #[arg(long, default_value = "/etc/callscreen/callscreen.toml")]
     pub config: PathBuf,
     /// The caller as presented (From): a number in any form, or a sip:/tel: URI.
     #[arg(long)]

@@ -16,6 +16,12 @@ pub fn check(a: CheckArgs) -> ExitCode {
         Ok(e) => e,
         Err(e) => {
             eprintln!("{e}");
+            if !a.config.exists() {
+                eprintln!(
+                    "(check reads {} by default, as run does: pass --config FILE; in a source tree, --config config/callscreen.toml)",
+                    a.config.display()
+                );
+            }
             return ExitCode::from(2);
         }
     };

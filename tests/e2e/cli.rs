@@ -11,7 +11,13 @@ fn root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
 }
 
+/// Runs the binary in the source tree; `check` reads the example config
+/// there (its default is the installed one).
 fn run(args: &[&str]) -> Output {
+    let mut args = args.to_vec();
+    if args.first() == Some(&"check") && !args.contains(&"--config") {
+        args.splice(1..1, ["--config", "config/callscreen.toml"]);
+    }
     bin()
         .current_dir(root())
         .args(args)
@@ -40,6 +46,27 @@ fn check_json(args: &[&str]) -> serde_json::Value {
     let o = run(&all);
     assert!(o.status.success(), "{}", stderr(&o));
     serde_json::from_slice(&o.stdout).expect("check --json prints JSON")
+}
+
+/// Issue #31, item 3: `check` reads the installed config by default, as
+/// `run` does, and says how to name another.
+#[test]
+fn check_and_run_read_the_same_default_config() {
+    for cmd in ["check", "run"] {
+        let o = bin().args([cmd, "--help"]).output().expect("runs");
+        assert!(
+            stdout(&o).contains("[default: /etc/callscreen/callscreen.toml]"),
+            "{cmd}: {}",
+            stdout(&o)
+        );
+    }
+    let o = bin()
+        .args(["check", "--config", "/nonexistent/callscreen.toml"])
+        .args(["--caller", "1", "--callee", "2", "--peer", "x"])
+        .output()
+        .expect("runs");
+    assert_eq!(o.status.code(), Some(2));
+    assert!(stderr(&o).contains("pass --config FILE"), "{}", stderr(&o));
 }
 
 #[test]

@@ -4,30 +4,6 @@
 
 use crate::support::*;
 
-fn example_daemon(name: &str) -> Daemon {
-    let root = env!("CARGO_MANIFEST_DIR");
-    let dir = temp_dir(name);
-    let text = std::fs::read_to_string(format!("{root}/config/callscreen.toml"))
-        .unwrap()
-        .replace("file = \"lists/", &format!("file = \"{root}/config/lists/"))
-        .replace(
-            "udp = [\"127.0.0.1:5060\", \"[::1]:5060\"]",
-            "udp = [\"127.0.0.1:0\"]",
-        )
-        .replace(
-            "tcp = [\"127.0.0.1:5060\", \"[::1]:5060\"]",
-            "tcp = [\"127.0.0.1:0\"]",
-        )
-        .replace("listen = \"127.0.0.1:8080\"", "listen = \"127.0.0.1:0\"");
-    assert!(
-        text.contains("udp = [\"127.0.0.1:0\"]") && !text.contains(":8080"),
-        "the example config's [sip] listeners moved: update this test"
-    );
-    let cfg = dir.join("callscreen.toml");
-    std::fs::write(&cfg, text).unwrap();
-    Daemon::start_config(dir, cfg, &[])
-}
-
 fn fixture(name: &str) -> Vec<u8> {
     std::fs::read(format!(
         "{}/fixtures/spoofing/{name}",

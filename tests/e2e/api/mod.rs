@@ -762,3 +762,32 @@ fn api_connections_are_capped_per_address_and_idle_ones_closed() {
     // Slots come back: the address that was refused is served again.
     assert_eq!(http(api, "GET", "/healthz", None, None, b"").0, 200);
 }
+
+/// Issue #31, item 5: the README's curl push, as written, is accepted by
+/// the daemon on the example configuration.
+#[test]
+fn the_readmes_curl_push_is_accepted() {
+    let root = env!("CARGO_MANIFEST_DIR");
+    let readme = std::fs::read_to_string(format!("{root}/README.md")).unwrap();
+    let from = readme
+        .find("or with curl, here version 2")
+        .expect("the README's curl example");
+    let block = &readme[from..];
+    let start = block.find("```sh\n").expect("its block") + 6;
+    let script = &block[start..start + block[start..].find("```").expect("its end")];
+    assert!(script.contains("http://127.0.0.1:8080"), "{script}");
+    let d = example_daemon("readme-curl");
+    let script = script.replace("http://127.0.0.1:8080", &format!("http://{}", api_addr(&d)));
+    let out = std::process::Command::new("sh")
+        .args(["-c", &script])
+        .current_dir(root)
+        .output()
+        .expect("sh and curl run");
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.contains("\"outcome\":\"accepted\""),
+        "{text}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(text.contains("\"version\":2"), "{text}");
+}
