@@ -423,5 +423,103 @@ pub async fn metrics(State(st): State<Arc<ApiState>>) -> impl IntoResponse {
             l.name, l.version
         );
     }
+    process(&mut o);
     ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], o)
+}
+
+/// The process series of the Prometheus conventions (what every client
+/// library's process collector exports), read from `/proc/self`, and the
+/// daemon's uptime. Linux only; a value that cannot be read is left out.
+fn process(o: &mut String) {
+    #[cfg(target_os = "linux")]
+    {
+        // SAFETY: sysconf and getrlimit have no preconditions.
+        let (tick, page) = unsafe {
+            (
+                libc::sysconf(libc::_SC_CLK_TCK) as f64,
+                libc::sysconf(libc::_SC_PAGESIZE) as u64,
+            )
+        };
+        let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
+        // The fields after the command name (which may hold spaces): the
+        // 3rd field of stat(5) is the first here.
+        let f: Vec<&str> = stat
+            .rsplit_once(')')
+            .map(|(_, rest)| rest.split_whitespace().collect())
+            .unwrap_or_default();
+        let field = |n: usize| f.get(n - 3).and_then(|v| v.parse::<u64>().ok());
+        let boot = std::fs::read_to_string("/proc/stat")
+            .unwrap_or_default()
+            .lines()
+            .find_map(|l| l.strip_prefix("btime ")?.trim().parse::<u64>().ok());
+        let mut series: Vec<(&str, &str, &str, f64)> = Vec::new();
+        if let (Some(u), Some(s)) = (field(14), field(15)) {
+            series.push((
+                "process_cpu_seconds_total",
+                "counter",
+                "User and system CPU time spent, in seconds.",
+                (u + s) as f64 / tick,
+            ));
+        }
+        if let (Some(start), Some(boot)) = (field(22), boot) {
+            let started = boot as f64 + start as f64 / tick;
+            series.push((
+                "process_start_time_seconds",
+                "gauge",
+                "Start time of the process since the Unix epoch, in seconds.",
+                started,
+            ));
+            let now = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0.0, |d| d.as_secs_f64());
+            series.push((
+                "callscreen_uptime_seconds",
+                "gauge",
+                "Seconds since this daemon started.",
+                (now - started).max(0.0).floor(),
+            ));
+        }
+        if let Some(pages) = field(24) {
+            series.push((
+                "process_resident_memory_bytes",
+                "gauge",
+                "Resident memory size, in bytes.",
+                (pages * page) as f64,
+            ));
+        }
+        if let Some(v) = field(23) {
+            series.push((
+                "process_virtual_memory_bytes",
+                "gauge",
+                "Virtual memory size, in bytes.",
+                v as f64,
+            ));
+        }
+        if let Ok(d) = std::fs::read_dir("/proc/self/fd") {
+            series.push((
+                "process_open_fds",
+                "gauge",
+                "Open file descriptors.",
+                d.count() as f64,
+            ));
+        }
+        let mut lim = libc::rlimit {
+            rlim_cur: 0,
+            rlim_max: 0,
+        };
+        // SAFETY: `lim` is a valid rlimit for getrlimit to fill.
+        if unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) } == 0 {
+            series.push((
+                "process_max_fds",
+                "gauge",
+                "Maximum number of open file descriptors.",
+                lim.rlim_cur as f64,
+            ));
+        }
+        for (name, kind, help, v) in series {
+            let _ = writeln!(o, "# HELP {name} {help}\n# TYPE {name} {kind}\n{name} {v}");
+        }
+    }
+    #[cfg(not(target_os = "linux"))]
+    let _ = o;
 }

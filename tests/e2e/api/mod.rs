@@ -791,3 +791,38 @@ fn the_readmes_curl_push_is_accepted() {
     );
     assert!(text.contains("\"version\":2"), "{text}");
 }
+
+/// Issue #31, item 11: `/metrics` has the build information and the
+/// process series of the Prometheus conventions, with values that hold.
+#[test]
+fn metrics_have_build_info_and_the_process_series() {
+    let d = example_daemon("process-metrics");
+    let (s, text) = http(api_addr(&d), "GET", "/metrics", None, None, b"");
+    assert_eq!(s, 200);
+    let value = |name: &str| -> f64 {
+        text.lines()
+            .find_map(|l| l.strip_prefix(&format!("{name} ")))
+            .and_then(|v| v.trim().parse().ok())
+            .unwrap_or_else(|| panic!("no {name} in /metrics:\n{text}"))
+    };
+    assert!(text.contains(&format!(
+        "callscreen_build_info{{version=\"{}\"}} 1",
+        env!("CARGO_PKG_VERSION")
+    )));
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs_f64();
+    let started = value("process_start_time_seconds");
+    assert!(
+        started > now - 120.0 && started <= now + 1.0,
+        "{started} {now}"
+    );
+    assert!(value("callscreen_uptime_seconds") < 120.0);
+    assert!(value("process_resident_memory_bytes") > 1e6);
+    assert!(value("process_virtual_memory_bytes") >= value("process_resident_memory_bytes"));
+    let fds = value("process_open_fds");
+    assert!(fds >= 4.0 && fds <= value("process_max_fds"), "{fds}");
+    assert!(value("process_cpu_seconds_total") >= 0.0);
+    assert!(text.contains("# TYPE process_cpu_seconds_total counter"));
+}
