@@ -32,7 +32,6 @@ pub async fn metrics(State(st): State<Arc<ApiState>>) -> impl IntoResponse {
         &m.calls_anonymise,
         &m.calls_warn,
         &m.calls_reject,
-        &m.calls_emergency,
     ];
     for (v, c) in crate::state::VERDICTS.iter().zip(by_verdict) {
         let _ = writeln!(o, "callscreen_calls_total{{verdict=\"{v}\"}} {}", g(c));

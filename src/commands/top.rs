@@ -347,7 +347,6 @@ fn verdict_colour(v: &str) -> Color {
         "reject" => Color::Red,
         "tag" | "anonymise" => Color::Yellow,
         "warn" => Color::Magenta,
-        "emergency" => Color::Cyan,
         _ => Color::Green,
     }
 }

@@ -131,7 +131,6 @@ pub fn account(
     let mc = metrics;
     // The order of `state::VERDICTS`.
     let (counter, index) = match action {
-        Action::Allow if facts.emergency => (&mc.calls_emergency, 5),
         Action::Allow => (&mc.calls_allow, 0),
         Action::Tag => (&mc.calls_tag, 1),
         Action::Anonymise => (&mc.calls_anonymise, 2),

@@ -34,7 +34,6 @@ pub struct Metrics {
     pub calls_anonymise: AtomicU64,
     pub calls_warn: AtomicU64,
     pub calls_reject: AtomicU64,
-    pub calls_emergency: AtomicU64,
     pub retransmissions: AtomicU64,
     /// UDP receive errors that an ICMP error from a peer caused (its port
     /// closed: `ECONNREFUSED`; unreachable): counted, never slept on.
@@ -147,9 +146,10 @@ pub struct PeerLoad {
     pub calls: [AtomicU64; VERDICTS.len()],
 }
 
-/// The verdicts as `/metrics` names them (`emergency`: an emergency call,
-/// let through whatever else was found).
-pub const VERDICTS: [&str; 6] = ["allow", "tag", "anonymise", "warn", "reject", "emergency"];
+/// The verdicts, as the NOC line, the call stream, the hits and `/metrics`
+/// name them. An emergency call is `allow` with the reason `emergency`
+/// (`callscreen_reasons_total{reason="emergency"}` counts them).
+pub use hits::VERDICTS;
 
 /// Every peer's [`PeerLoad`], by the peer index of the settings in force
 /// (rebuilt on a reload, carried over by name).

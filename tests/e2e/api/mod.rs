@@ -826,3 +826,36 @@ fn metrics_have_build_info_and_the_process_series() {
     assert!(value("process_cpu_seconds_total") >= 0.0);
     assert!(text.contains("# TYPE process_cpu_seconds_total counter"));
 }
+
+/// Issue #31, item 8: an emergency call has one name everywhere: the
+/// verdict `allow` for the reason `emergency` (the NOC line, the stream's
+/// verdicts, `/metrics`).
+#[test]
+fn an_emergency_call_is_allow_for_the_reason_emergency_everywhere() {
+    let d = example_daemon("emergency-name");
+    let c = udp_client("127.0.0.1:0");
+    let msg = String::from_utf8(invite(
+        "sos-name",
+        "+31201234568",
+        "X-Ingress-Trunk: kpn\r\n",
+    ))
+    .unwrap()
+    .replace("+31104567890@cs.example", "112@cs.example");
+    let r = udp_ask(&c, d.udp, msg.as_bytes()).expect("an answer");
+    assert_eq!(status(&r), 302, "{r}");
+    let line = d.noc_line("sos-name");
+    assert!(
+        line.contains("verdict=allow code=302 reasons=emergency"),
+        "{line}"
+    );
+    let (_, text) = http(api_addr(&d), "GET", "/metrics", None, None, b"");
+    assert!(
+        text.contains("callscreen_calls_total{verdict=\"allow\"} 1"),
+        "{text}"
+    );
+    assert!(
+        text.contains("callscreen_reasons_total{reason=\"emergency\"} 1"),
+        "{text}"
+    );
+    assert!(!text.contains("verdict=\"emergency\""), "{text}");
+}
