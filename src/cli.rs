@@ -49,8 +49,11 @@ pub enum Command {
     Api(ApiCommand),
     /// Follow a running daemon's calls live (`GET /v1/calls/stream`, scope
     /// `calls`), one NOC line each, coloured by verdict on a terminal; the
-    /// filters must all match. Calls missed because the terminal read too
-    /// slowly are said so, never waited for.
+    /// filters must all match (a filter that can never match here is
+    /// refused: no such peer, list or reason code). Calls missed because the
+    /// terminal read too slowly are said so, never waited for. When the
+    /// daemon stops, restarts or drops this viewer as too slow, tail says
+    /// so on stderr and follows it again once it is back (--once: it ends).
     Tail(TailArgs),
     /// A running daemon at a glance, refreshed every second (80×24 or
     /// more; q quits): calls/s by verdict, decision latency p50/p99, dropped
@@ -134,6 +137,10 @@ pub struct TailArgs {
     /// Never colour (also when NO_COLOR is set, or the output is no terminal).
     #[arg(long)]
     pub no_color: bool,
+    /// End when the stream ends (the daemon stopped, or dropped this
+    /// viewer) instead of following the daemon again: exit status 3.
+    #[arg(long)]
+    pub once: bool,
     #[command(flatten)]
     pub api: ApiArgs,
 }

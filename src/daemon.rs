@@ -335,8 +335,8 @@ async fn lifecycle(
     let mut hits_saved = std::time::Instant::now();
     loop {
         tokio::select! {
-            _ = term.recv() => { tracing::info!("SIGTERM: stopping"); return; }
-            _ = int.recv() => { tracing::info!("SIGINT: stopping"); return; }
+            _ = term.recv() => { tracing::info!("SIGTERM: stopping"); break; }
+            _ = int.recv() => { tracing::info!("SIGINT: stopping"); break; }
             _ = hup.recv() => {
                 // RELOADING=1 must come with MONOTONIC_USEC (systemd 253 and later).
                 if let Ok(now) = sd_notify::NotifyState::monotonic_usec_now() {
@@ -378,6 +378,12 @@ async fn lifecycle(
                 }
             }
         }
+    }
+    // Viewers of the call stream are told the daemon stops (their stream
+    // ends with that line, not a cut connection); a moment for it to leave.
+    shared.calls.close();
+    if shared.calls.viewers() > 0 {
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
     }
 }
 

@@ -65,7 +65,60 @@ fn decode(s: &str) -> String {
 }
 
 impl Filters {
-    pub fn parse(query: Option<&str>) -> Result<Filters, String> {
+    /// The filters of a query, each checked against what can ever match
+    /// here (`settings`: its peers, lists and the closed set of reason
+    /// codes): a filter that never could is refused with what would.
+    pub fn parse(
+        query: Option<&str>,
+        settings: &crate::config::Settings,
+    ) -> Result<Filters, String> {
+        let f = Filters::parse_query(query)?;
+        f.check(settings)?;
+        Ok(f)
+    }
+
+    fn check(&self, settings: &crate::config::Settings) -> Result<(), String> {
+        let peers = &settings.policy.peers;
+        if let Some(p) = &self.peer
+            && !peers.iter().any(|x| &x.name == p)
+        {
+            let names: Vec<&str> = peers.iter().map(|x| x.name.as_str()).collect();
+            let trunk_of = settings
+                .peers
+                .iter()
+                .position(|m| m.trunk_ids.iter().any(|t| t == p))
+                .and_then(|i| peers.get(i));
+            return Err(match trunk_of {
+                Some(peer) => format!(
+                    "peer={p:?} is a trunk id; calls on it are from peer {:?} (peer={})",
+                    peer.name, peer.name
+                ),
+                None => format!(
+                    "peer={p:?}: no such peer; the peers are: {}",
+                    names.join(", ")
+                ),
+            });
+        }
+        let lists: Vec<&str> = settings.lists.iter().map(|l| l.name.as_str()).collect();
+        if let Some(l) = &self.list
+            && !lists.contains(&l.as_str())
+        {
+            return Err(format!(
+                "list={l:?}: no such list; the lists are: {}",
+                lists.join(", ")
+            ));
+        }
+        if let Some(r) = &self.reason
+            && !known_reason(r, &lists)
+        {
+            return Err(format!(
+                "reason={r:?}: no such reason code or family; the codes are in the README's \"Reason codes\" (blocklist, blocklist:LIST, spoof, spoof:dno, stir, emergency, …)"
+            ));
+        }
+        Ok(())
+    }
+
+    fn parse_query(query: Option<&str>) -> Result<Filters, String> {
         let mut f = Filters::default();
         for pair in query.unwrap_or("").split('&').filter(|p| !p.is_empty()) {
             let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
@@ -126,6 +179,21 @@ impl Filters {
     }
 }
 
+/// Whether a reason filter can match: a code of the closed set, a family
+/// (`spoof`, `stir`, the part before a code's `:`), or a list code with a
+/// list configured here (`blocklist:scam-origins`).
+fn known_reason(r: &str, lists: &[&str]) -> bool {
+    crate::screen::ReasonKind::ALL.iter().any(|k| {
+        let c = k.code();
+        c == r
+            || c.strip_prefix(r).is_some_and(|rest| rest.starts_with(':'))
+            || (k.names_list()
+                && r.strip_prefix(c)
+                    .and_then(|rest| rest.strip_prefix(':'))
+                    .is_some_and(|name| lists.contains(&name)))
+    })
+}
+
 fn line(v: &serde_json::Value) -> Bytes {
     let mut b = v.to_string().into_bytes();
     b.push(b'\n');
@@ -140,45 +208,33 @@ pub async fn stream(
     if let Err(r) = authorise(&st, &headers, Operation::Calls, None) {
         return *r;
     }
-    let filters = match Filters::parse(query.as_deref()) {
+    let filters = match Filters::parse(query.as_deref(), &st.shared.runtime.load().settings) {
         Ok(f) => f,
         Err(e) => return err(StatusCode::BAD_REQUEST, e),
     };
-    let rx = st.shared.calls.subscribe();
-    let hello = line(&json!({ "stream": "calls", "filters": filters }));
-    let shared = Arc::clone(&st.shared);
+    if st.shared.calls.viewers() >= st.settings.max_viewers {
+        return err(
+            StatusCode::SERVICE_UNAVAILABLE,
+            format!(
+                "{} viewers of the call stream already ([api] max_viewers); try again later",
+                st.settings.max_viewers
+            ),
+        );
+    }
+    let viewer = Viewer {
+        rx: st.shared.calls.subscribe(),
+        closing: st.shared.calls.closing(),
+        filters,
+        shared: Arc::clone(&st.shared),
+        window: (tokio::time::Instant::now(), 0),
+        lost: 0,
+        done: false,
+    };
+    let hello = line(&json!({ "stream": "calls", "filters": viewer.filters }));
     let keepalive = keepalive(st.settings.idle_timeout);
-    let calls = futures_util::stream::unfold((rx, filters), move |(mut rx, filters)| {
-        let shared = Arc::clone(&shared);
-        async move {
-            loop {
-                // A quiet stream sends an empty line now and then: the
-                // viewer knows it is alive, and the connection is never
-                // idle to the API's idle timeout (JSON-lines readers skip
-                // empty lines).
-                let next = tokio::time::timeout(keepalive, rx.recv()).await;
-                let Ok(next) = next else {
-                    return Some((Ok(Bytes::from_static(b"\n")), (rx, filters)));
-                };
-                match next {
-                    Ok(e) if filters.pass(&e) => {
-                        let mut b = serde_json::to_vec(&*e).unwrap_or_default();
-                        b.push(b'\n');
-                        return Some((
-                            Ok::<_, std::convert::Infallible>(Bytes::from(b)),
-                            (rx, filters),
-                        ));
-                    }
-                    Ok(_) => {}
-                    Err(RecvError::Lagged(n)) => {
-                        shared.calls.note_lost(n);
-                        let b = line(&json!({ "lost": n }));
-                        return Some((Ok(b), (rx, filters)));
-                    }
-                    Err(RecvError::Closed) => return None,
-                }
-            }
-        }
+    let calls = futures_util::stream::unfold(viewer, move |mut v| async move {
+        let b = v.next(keepalive).await?;
+        Some((Ok::<_, std::convert::Infallible>(b), v))
     });
     let body = futures_util::stream::once(async move { Ok(hello) }).chain(calls);
     (
@@ -186,6 +242,99 @@ pub async fn stream(
         Body::from_stream(body),
     )
         .into_response()
+}
+
+/// A viewer that loses more calls than the ring holds within this long is
+/// dropped as too slow (it is told so).
+const SLOW_WINDOW: std::time::Duration = std::time::Duration::from_secs(10);
+
+/// One viewer of the stream: its place in the ring, its filters and what
+/// it lost. When it goes (it left, was dropped as too slow, or its
+/// connection was closed because it stopped reading), the calls it had not
+/// read yet are counted as lost.
+struct Viewer {
+    rx: tokio::sync::broadcast::Receiver<Arc<CallEvent>>,
+    closing: tokio::sync::watch::Receiver<bool>,
+    filters: Filters,
+    shared: Arc<crate::state::Shared>,
+    /// When the current window began, and the calls lost in it.
+    window: (tokio::time::Instant, u64),
+    lost: u64,
+    done: bool,
+}
+
+impl Viewer {
+    /// The next line for this viewer: a call, an empty line when the
+    /// stream has been quiet (the viewer knows it is alive, and the
+    /// connection is never idle to the API's idle timeout; JSON-lines
+    /// readers skip empty lines), a loss, or the last line (dropped as too
+    /// slow, the daemon stopping); `None` after the last line.
+    async fn next(&mut self, keepalive: std::time::Duration) -> Option<Bytes> {
+        if self.done {
+            return None;
+        }
+        loop {
+            if *self.closing.borrow() {
+                self.done = true;
+                return Some(line(&json!({ "closed": "the daemon is stopping" })));
+            }
+            let next = tokio::select! {
+                _ = self.closing.changed() => continue,
+                r = tokio::time::timeout(keepalive, self.rx.recv()) => r,
+            };
+            let Ok(next) = next else {
+                return Some(Bytes::from_static(b"\n"));
+            };
+            match next {
+                Ok(e) if self.filters.pass(&e) => {
+                    let mut b = serde_json::to_vec(&*e).unwrap_or_default();
+                    b.push(b'\n');
+                    return Some(Bytes::from(b));
+                }
+                Ok(_) => {}
+                Err(RecvError::Lagged(n)) => {
+                    self.shared.calls.note_lost(n);
+                    self.lost += n;
+                    let now = tokio::time::Instant::now();
+                    if now.duration_since(self.window.0) > SLOW_WINDOW {
+                        self.window = (now, 0);
+                    }
+                    self.window.1 += n;
+                    if self.window.1 > crate::state::calls::RING as u64 {
+                        self.done = true;
+                        self.shared
+                            .calls
+                            .dropped
+                            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                        return Some(line(&json!({
+                            "dropped": "too slow: it lost more calls than the stream keeps within 10 s",
+                            "lost": self.lost,
+                        })));
+                    }
+                    return Some(line(&json!({ "lost": n })));
+                }
+                Err(RecvError::Closed) => return None,
+            }
+        }
+    }
+}
+
+impl Drop for Viewer {
+    fn drop(&mut self) {
+        // The calls for it still in the ring were never shown.
+        let mut n = 0;
+        loop {
+            match self.rx.try_recv() {
+                Ok(e) if self.filters.pass(&e) => n += 1,
+                Ok(_) => {}
+                Err(tokio::sync::broadcast::error::TryRecvError::Lagged(k)) => n += k,
+                Err(_) => break,
+            }
+        }
+        if n > 0 {
+            self.shared.calls.note_lost(n);
+        }
+    }
 }
 
 #[cfg(test)]
@@ -214,7 +363,7 @@ mod tests {
 
     #[test]
     fn filters_parse_and_match() {
-        let f = Filters::parse(Some(
+        let f = Filters::parse_query(Some(
             "verdict=reject&reason=blocklist&prefix=%2B3120&list=scam-origins",
         ))
         .unwrap();
@@ -239,13 +388,13 @@ mod tests {
             31_301_234_567
         )));
         // A family matches its codes, not a longer word.
-        let f = Filters::parse(Some("reason=spoof")).unwrap();
+        let f = Filters::parse_query(Some("reason=spoof")).unwrap();
         assert!(f.pass(&event("reject", "spoof:dno", "-", 31_201_234_567)));
         assert!(!f.pass(&event("reject", "spoofed", "-", 31_201_234_567)));
-        assert!(Filters::parse(Some("verdict=maybe")).is_err());
-        assert!(Filters::parse(Some("prefix=abc")).is_err());
+        assert!(Filters::parse_query(Some("verdict=maybe")).is_err());
+        assert!(Filters::parse_query(Some("prefix=abc")).is_err());
         assert!(
-            Filters::parse(Some("colour=red"))
+            Filters::parse_query(Some("colour=red"))
                 .unwrap_err()
                 .contains("verdict, reason")
         );

@@ -175,8 +175,13 @@ pub async fn metrics(State(st): State<Arc<ApiState>>) -> impl IntoResponse {
         ),
         (
             "callscreen_stream_lost_total",
-            "Calls the live stream's viewers missed by reading too slowly (GET /v1/calls/stream).",
+            "Calls the live stream's viewers missed by reading too slowly, or never read before they were dropped or left (GET /v1/calls/stream).",
             &st.shared.calls.lost,
+        ),
+        (
+            "callscreen_stream_dropped_total",
+            "Viewers of the live stream dropped as too slow (they are told so).",
+            &st.shared.calls.dropped,
         ),
     ] {
         let _ = writeln!(

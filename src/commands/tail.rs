@@ -7,6 +7,7 @@ use std::process::ExitCode;
 
 use serde_json::Value;
 
+use crate::api::client::ClientError;
 use crate::cli::TailArgs;
 
 /// The stream's path with the filters given.
@@ -70,6 +71,15 @@ pub fn noc_line(e: &Value, colour: bool) -> String {
     )
 }
 
+/// Why a stream ended, as its last line said (none: the connection was
+/// closed without a word).
+enum End {
+    /// Standard output was closed (`| head`): tail is done.
+    Output,
+    Said(String),
+    Silent,
+}
+
 pub fn tail(a: &TailArgs) -> ExitCode {
     let (token, tls) = match super::lists::credentials(&a.api) {
         Ok(c) => c,
@@ -77,29 +87,78 @@ pub fn tail(a: &TailArgs) -> ExitCode {
     };
     let colour =
         !a.no_color && std::env::var_os("NO_COLOR").is_none() && std::io::stdout().is_terminal();
-    let mut out = std::io::stdout().lock();
     let path = path(a);
-    let r = crate::api::client::stream_lines(&a.api.url, &path, &token, tls, |line| {
-        let Ok(e) = serde_json::from_str::<Value>(line) else {
-            return true;
+    let mut followed = false;
+    let mut retrying = false;
+    loop {
+        let mut end = End::Silent;
+        let r = {
+            let mut out = std::io::stdout().lock();
+            crate::api::client::stream_lines(&a.api.url, &path, &token, tls.clone(), |line| {
+                let Ok(e) = serde_json::from_str::<Value>(line) else {
+                    return true;
+                };
+                let text = if e.get("stream").is_some() {
+                    eprintln!("following {} ({path})", a.api.url);
+                    (followed, retrying) = (true, false);
+                    return true;
+                } else if let Some(why) = e.get("closed").and_then(Value::as_str) {
+                    end = End::Said(why.to_string());
+                    return false;
+                } else if let Some(why) = e.get("dropped").and_then(Value::as_str) {
+                    let lost = e.get("lost").and_then(Value::as_u64).unwrap_or(0);
+                    end = End::Said(format!(
+                        "dropped by the daemon: this terminal read too slowly ({why}; {lost} calls not shown)"
+                    ));
+                    return false;
+                } else if let Some(n) = e.get("lost").and_then(Value::as_u64) {
+                    format!("-- {n} calls not shown: this terminal read too slowly --")
+                } else {
+                    noc_line(&e, colour)
+                };
+                // A closed pipe (`| head`) ends it.
+                let ok = writeln!(out, "{text}").and_then(|()| out.flush()).is_ok();
+                if !ok {
+                    end = End::Output;
+                }
+                ok
+            })
         };
-        let text = if e.get("stream").is_some() {
-            eprintln!("following {} ({path})", a.api.url);
-            return true;
-        } else if let Some(n) = e.get("lost").and_then(Value::as_u64) {
-            format!("-- {n} calls not shown: this terminal read too slowly --")
-        } else {
-            noc_line(&e, colour)
+        let why = match (r, end) {
+            (Ok(()), End::Output) => return ExitCode::SUCCESS,
+            (Ok(()), End::Said(why)) => why,
+            (Ok(()), End::Silent) => "the connection was closed".to_string(),
+            // A filter that cannot match, a token refused: no retry helps.
+            (
+                Err(
+                    e @ ClientError::Refused {
+                        status: 400..=499, ..
+                    },
+                ),
+                _,
+            ) => {
+                eprintln!("{e}");
+                return ExitCode::from(if e.is_auth() { 1 } else { 2 });
+            }
+            // Never followed yet: the URL or the daemon is wrong; say so.
+            (Err(e), _) if !followed => {
+                eprintln!("{e}");
+                return ExitCode::from(1);
+            }
+            (Err(e), _) => e.to_string(),
         };
-        // A closed pipe (`| head`) ends it.
-        writeln!(out, "{text}").and_then(|()| out.flush()).is_ok()
-    });
-    match r {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(e) => {
-            eprintln!("{e}");
-            ExitCode::from(1)
+        if a.once {
+            eprintln!("-- the stream ended: {why} --");
+            return ExitCode::from(3);
         }
+        if !retrying {
+            eprintln!(
+                "-- the stream ended: {why}; following {} again once it is back (^C to stop) --",
+                a.api.url
+            );
+            retrying = true;
+        }
+        std::thread::sleep(std::time::Duration::from_secs(1));
     }
 }
 

@@ -83,6 +83,8 @@ pub struct ApiSettings {
     /// A connection that neither sends nor receives a byte for this long is
     /// closed (the call stream sends an empty line every 20 s).
     pub idle_timeout: std::time::Duration,
+    /// Viewers of the call stream at once; more are answered 503.
+    pub max_viewers: usize,
 }
 
 /// Default body limit: room for 10 million numbers in the text form.
@@ -209,5 +211,6 @@ pub(super) fn api_section(
         idle_timeout: std::time::Duration::from_secs(
             a.idle_timeout_secs.unwrap_or(60).clamp(1, 86_400),
         ),
+        max_viewers: a.max_viewers.unwrap_or(32).clamp(1, 1024),
     })
 }

@@ -153,6 +153,8 @@ pub struct ApiSection {
     #[serde(default)]
     pub idle_timeout_secs: Option<u64>,
     #[serde(default)]
+    pub max_viewers: Option<usize>,
+    #[serde(default)]
     pub tls_cert: Option<String>,
     #[serde(default)]
     pub tls_key: Option<String>,

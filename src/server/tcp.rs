@@ -21,6 +21,10 @@ use super::links::{Connect, Dest, Queue};
 use crate::sip::Framing;
 use crate::state::Metrics;
 
+/// The send buffer of an accepted SIP TCP connection (the kernel doubles
+/// it for its bookkeeping).
+const SEND_BUFFER: usize = 128 * 1024;
+
 /// How long opening a TCP connection to a next hop may take.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(3);
 
@@ -146,6 +150,11 @@ pub async fn serve(listener: TcpListener, cp: Arc<CallPath>, tls: Option<TlsAcce
         tokio::spawn(async move {
             let _slots = (permit, source_slot, share_slot);
             let _ = stream.set_nodelay(true);
+            // A fixed send buffer (the kernel's autotuning takes it to 4 MB):
+            // SIP messages are kilobytes, so this bounds the kernel memory a
+            // client that never reads can hold (a connection's worth, times
+            // tcp_max_connections), and its writes stall, and time out, soon.
+            let _ = socket2::SockRef::from(&stream).set_send_buffer_size(SEND_BUFFER);
             let Some(acceptor) = tls else {
                 let (rd, wr) = stream.into_split();
                 return connection(rd, wr, peer, cp, limits).await;

@@ -47,6 +47,10 @@ pub struct CallStream {
     tx: tokio::sync::broadcast::Sender<Arc<CallEvent>>,
     /// Calls viewers lost by falling behind, all viewers together.
     pub lost: AtomicU64,
+    /// Viewers dropped as too slow.
+    pub dropped: AtomicU64,
+    /// Set when the daemon stops: every viewer is told, then its stream ends.
+    closing: tokio::sync::watch::Sender<bool>,
 }
 
 impl Default for CallStream {
@@ -54,6 +58,8 @@ impl Default for CallStream {
         CallStream {
             tx: tokio::sync::broadcast::Sender::new(RING),
             lost: AtomicU64::new(0),
+            dropped: AtomicU64::new(0),
+            closing: tokio::sync::watch::Sender::new(false),
         }
     }
 }
@@ -80,5 +86,15 @@ impl CallStream {
 
     pub fn note_lost(&self, n: u64) {
         self.lost.fetch_add(n, Ordering::Relaxed);
+    }
+
+    /// The daemon stops: viewers are told so and their streams end.
+    pub fn close(&self) {
+        self.closing.send_replace(true);
+    }
+
+    /// Resolves once [`CallStream::close`] was called.
+    pub fn closing(&self) -> tokio::sync::watch::Receiver<bool> {
+        self.closing.subscribe()
     }
 }

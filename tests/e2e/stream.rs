@@ -137,7 +137,8 @@ fn a_viewer_that_never_reads_loses_calls_and_slows_none() {
     );
     // Now it reads: the first calls, then a loss report.
     let (mut lost, mut seen, mut last) = (0, 0, String::new());
-    for _ in 0..20_000 {
+    // Bounded: 30 000 calls and the keep-alives between them at most.
+    for _ in 0..40_000 {
         let mut l = String::new();
         if stalled.read_line(&mut l).unwrap_or(0) == 0 {
             break;
@@ -267,4 +268,219 @@ fn callscreen_tail_colours_the_verdict_on_a_terminal() {
         "{coloured:?}"
     );
     assert!(coloured.contains("\x1b[32mallow"), "{coloured:?}");
+}
+
+/// Issue #31, item 9: a filter that can never match here is refused with
+/// what would (the stream and `callscreen tail` alike).
+#[test]
+fn filters_that_can_never_match_are_refused_with_what_would() {
+    let (_d, api) = daemon("stream-never");
+    for (q, want) in [
+        (
+            "?peer=nosuch",
+            "peer=\"nosuch\": no such peer; the peers are: dom",
+        ),
+        (
+            "?list=nosuch",
+            "list=\"nosuch\": no such list; the lists are: scam-origins",
+        ),
+        (
+            "?reason=nosuch",
+            "reason=\"nosuch\": no such reason code or family",
+        ),
+        ("?reason=blocklist:nosuch", "no such reason code"),
+    ] {
+        let (s, mut r) = open(api, q, TOKEN);
+        let mut m = String::new();
+        let _ = r.read_to_string(&mut m);
+        assert_eq!(s, 400, "{q}: {m}");
+        assert!(error_of(&m).contains(want), "{q}: {m}");
+    }
+    for q in [
+        "?reason=spoof",
+        "?reason=blocklist",
+        "?reason=blocklist:scam-origins",
+        "?reason=spoof:dno",
+        "?reason=emergency",
+        "?peer=dom",
+        "?list=acm-withdrawn",
+    ] {
+        assert_eq!(open(api, q, TOKEN).0, 200, "{q}");
+    }
+    // A trunk id where a peer is meant: the peer is named.
+    let d = example_daemon("stream-trunk");
+    let (s, mut r) = open(api_addr(&d), "?peer=kpn", "example-ops-token");
+    let mut m = String::new();
+    let _ = r.read_to_string(&mut m);
+    assert_eq!(s, 400);
+    assert!(
+        error_of(&m)
+            .contains("peer=\"kpn\" is a trunk id; calls on it are from peer \"kpn-interconnect\""),
+        "{m}"
+    );
+    // tail says it and stops (status 2), without retrying.
+    let dir = temp_dir("stream-never-token");
+    std::fs::write(dir.join("token"), TOKEN).unwrap();
+    let o = Command::new(env!("CARGO_BIN_EXE_callscreen"))
+        .args(["tail", "--reason", "nosuch", "--url"])
+        .arg(format!("http://{api}"))
+        .arg("--token-file")
+        .arg(dir.join("token"))
+        .output()
+        .expect("callscreen tail");
+    assert_eq!(o.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("no such reason code"));
+}
+
+/// The `error` of a JSON answer.
+fn error_of(body: &str) -> String {
+    serde_json::from_str::<serde_json::Value>(body).unwrap_or_default()["error"]
+        .as_str()
+        .unwrap_or(body)
+        .to_string()
+}
+
+fn metric(api: SocketAddr, name: &str) -> u64 {
+    let (_, m) = http(api, "GET", "/metrics", None, None, b"");
+    m.lines()
+        .find_map(|l| l.strip_prefix(&format!("{name} ")))
+        .and_then(|v| v.trim().parse().ok())
+        .unwrap_or_else(|| panic!("no {name}"))
+}
+
+fn eventually(secs: u64, mut f: impl FnMut() -> bool) -> bool {
+    let end = Instant::now() + Duration::from_secs(secs);
+    while Instant::now() < end {
+        if f() {
+            return true;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    false
+}
+
+/// Issue #30, item 8: viewers are capped (`[api] max_viewers`), and one
+/// that never reads is dropped once its writes stall for the idle timeout,
+/// every call it never read counted as lost.
+#[test]
+fn viewers_are_capped_and_one_that_never_reads_is_dropped_and_its_loss_counted() {
+    let (d, api) = noc_view_daemon_with(
+        "stream-cap",
+        TOKEN,
+        READ_ONLY,
+        "listen = \"127.0.0.1:0\"\nmax_viewers = 2\nidle_timeout_secs = 2\n",
+    );
+    let (s1, one) = open(api, "", TOKEN);
+    let (s2, _two) = open(api, "", TOKEN);
+    assert_eq!((s1, s2), (200, 200));
+    let (s3, mut third) = open(api, "", TOKEN);
+    let mut m = String::new();
+    let _ = third.read_to_string(&mut m);
+    assert_eq!(s3, 503, "{m}");
+    assert!(m.contains("max_viewers"), "{m}");
+    // One leaves: its place is free again (noticed at its next keep-alive).
+    drop(one);
+    assert!(eventually(10, || open(api, "", TOKEN).0 == 200));
+    drop(_two);
+    assert!(eventually(10, || metric(api, "callscreen_stream_viewers") == 0));
+
+    // A viewer that never reads, with a small receive window.
+    let s = socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None).unwrap();
+    s.set_recv_buffer_size(4096).unwrap();
+    s.connect(&api.into()).unwrap();
+    let mut s: TcpStream = s.into();
+    write!(
+        s,
+        "GET /v1/calls/stream HTTP/1.0\r\nAuthorization: Bearer {TOKEN}\r\n\r\n"
+    )
+    .unwrap();
+    assert!(eventually(10, || metric(api, "callscreen_stream_viewers") == 1));
+    let c = udp_client("127.0.0.1:0");
+    c.set_read_timeout(Some(Duration::from_secs(2))).unwrap();
+    let mut buf = [0u8; 4096];
+    for b in 0..600 {
+        for i in 0..50 {
+            c.send_to(
+                &invite(&format!("never-{b}-{i}"), "+31201234568", ""),
+                d.udp,
+            )
+            .unwrap();
+        }
+        for _ in 0..50 {
+            c.recv_from(&mut buf).expect("every call answered");
+        }
+    }
+    assert!(
+        eventually(20, || metric(api, "callscreen_stream_viewers") == 0),
+        "the stalled viewer is dropped"
+    );
+    let lost = metric(api, "callscreen_stream_lost_total");
+    assert!(lost >= 4096, "{lost} of 30 000 calls counted lost");
+    drop(s);
+}
+
+/// Issue #31, item 9: `callscreen tail` says when the daemon stops and
+/// follows it again once it is back; with --once it ends (status 3).
+#[test]
+fn tail_follows_the_daemon_across_a_restart() {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let listen = format!("listen = \"127.0.0.1:{port}\"\n");
+    let (d, api) = noc_view_daemon_with("stream-restart", TOKEN, READ_ONLY, &listen);
+    let dir = temp_dir("stream-restart-token");
+    std::fs::write(dir.join("token"), TOKEN).unwrap();
+    let tail = |extra: &[&str]| {
+        Command::new(env!("CARGO_BIN_EXE_callscreen"))
+            .args(["tail", "--verdict", "reject", "--url"])
+            .arg(format!("http://{api}"))
+            .arg("--token-file")
+            .arg(dir.join("token"))
+            .args(extra)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("callscreen tail")
+    };
+    let mut follows = tail(&[]);
+    let mut once = tail(&["--once"]);
+    let mut err = BufReader::new(follows.stderr.take().unwrap());
+    let mut once_err = BufReader::new(once.stderr.take().unwrap());
+    let mut l = String::new();
+    err.read_line(&mut l).unwrap();
+    assert!(l.starts_with("following"), "{l}");
+    once_err.read_line(&mut l).unwrap();
+    let (dir_d, cfg) = (d.dir.clone(), d.config.clone());
+    d.signal("TERM");
+    l.clear();
+    err.read_line(&mut l).unwrap();
+    assert!(
+        l.contains("the stream ended: the daemon is stopping; following")
+            && l.contains("again once it is back"),
+        "{l}"
+    );
+    // --once ends, saying why.
+    assert_eq!(once.wait().unwrap().code(), Some(3));
+    let mut rest = String::new();
+    once_err.read_to_string(&mut rest).unwrap();
+    assert!(
+        rest.contains("the stream ended: the daemon is stopping"),
+        "{rest}"
+    );
+    drop(d);
+    // Back on the same port: tail follows it again, and prints its calls.
+    let d = Daemon::start_config(dir_d, cfg, &[]);
+    l.clear();
+    err.read_line(&mut l).unwrap();
+    assert!(l.starts_with("following"), "{l}");
+    let c = udp_client("127.0.0.1:0");
+    udp_ask(&c, d.udp, &invite("again-rej", "+31201234567", "")).unwrap();
+    let mut out = BufReader::new(follows.stdout.take().unwrap());
+    let mut line = String::new();
+    out.read_line(&mut line).unwrap();
+    let _ = follows.kill();
+    let _ = follows.wait();
+    assert!(line.contains("call_id=again-rej"), "{line}");
 }

@@ -549,10 +549,20 @@ pub fn put_list(addr: SocketAddr, token: &str, list: &str, body: &str) -> u16 {
 /// (`read_token`); the calls come as fast as the tests send them (no peer
 /// limit, no bursts). The daemon and its API's address.
 pub fn noc_view_daemon(name: &str, noc_token: &str, read_token: &str) -> (Daemon, SocketAddr) {
+    noc_view_daemon_with(name, noc_token, read_token, "listen = \"127.0.0.1:0\"\n")
+}
+
+/// [`noc_view_daemon`] with more `[api]` lines (its `listen` among them).
+pub fn noc_view_daemon_with(
+    name: &str,
+    noc_token: &str,
+    read_token: &str,
+    api: &str,
+) -> (Daemon, SocketAddr) {
     let dir = temp_dir(name);
     let extra = format!(
         "[sip]\nudp = [\"127.0.0.1:0\"]\ntcp = [\"127.0.0.1:0\"]\nudp_threads = 1\npeer_calls_per_sec = 0\n\
-         [api]\nlisten = \"127.0.0.1:0\"\nstate_dir = \"{}\"\n\
+         [api]\n{api}state_dir = \"{}\"\n\
          [[api.clients]]\nname = \"noc\"\ntoken_sha256 = \"{}\"\nlists = [\"*\"]\noperations = [\"calls\"]\n\
          [[api.clients]]\nname = \"ro\"\ntoken_sha256 = \"{}\"\nlists = [\"*\"]\noperations = [\"read\"]\n\
          [bursts]\ncalls_per_number = 0\ncalls_per_block = 0\n",
