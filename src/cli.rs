@@ -157,6 +157,30 @@ pub enum ApiCommand {
         /// Where to write the secret key.
         secret_file: PathBuf,
     },
+    /// Make an API client: a new random token, shown once (or written to
+    /// --token-file, mode 0600), and its SHA-256 in a drop-in,
+    /// conf.d/NAME.toml beside the configuration (`systemctl reload
+    /// callscreen` puts it in force). For example, a NOC client for `tail`
+    /// and `top`: `callscreen api add-client noc --operations read,calls`.
+    AddClient {
+        /// The client's name (letters, digits, '-', '_', '.'), shown in the
+        /// audit log.
+        name: String,
+        /// What it may do: read, replace, patch, rollback, calls, hits,
+        /// fleet (comma-separated).
+        #[arg(long, value_delimiter = ',', required = true)]
+        operations: Vec<String>,
+        /// The lists it may touch (comma-separated); * for all.
+        #[arg(long, value_delimiter = ',', default_value = "*")]
+        lists: Vec<String>,
+        /// The configuration file; the drop-in goes to conf.d/ beside it.
+        #[arg(long, default_value = "/etc/callscreen/callscreen.toml")]
+        config: PathBuf,
+        /// Write the token to this file (mode 0600, a new file) instead of
+        /// printing it.
+        #[arg(long)]
+        token_file: Option<PathBuf>,
+    },
 }
 
 #[derive(Args)]

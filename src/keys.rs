@@ -91,6 +91,14 @@ impl std::fmt::Debug for SealKey {
 }
 
 /// A new key pair from the system's randomness: (secret hex, public hex).
+/// `n` random bytes from the kernel, in hex (an API token).
+pub fn random_hex(n: usize) -> std::io::Result<String> {
+    use std::io::Read;
+    let mut b = vec![0u8; n];
+    std::fs::File::open("/dev/urandom")?.read_exact(&mut b)?;
+    Ok(hex(&b))
+}
+
 pub fn keygen() -> std::io::Result<(String, String)> {
     use std::io::Read;
     let mut seed = [0u8; 32];

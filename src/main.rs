@@ -19,6 +19,13 @@ fn main() -> ExitCode {
         Command::Config(ConfigCommand::Check { file }) => config::check(file),
         Command::Api(ApiCommand::HashToken) => api::hash_token(),
         Command::Api(ApiCommand::Keygen { secret_file }) => api::keygen(&secret_file),
+        Command::Api(ApiCommand::AddClient {
+            name,
+            operations,
+            lists,
+            config,
+            token_file,
+        }) => api::add_client(&name, &operations, &lists, &config, token_file.as_deref()),
         Command::Lists(ListsCommand::Push {
             name,
             file,

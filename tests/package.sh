@@ -109,6 +109,9 @@ lists = ["*"]
 operations = ["read", "replace"]
 EOF
 check "the edited config checks" callscreen config check /etc/callscreen/callscreen.toml >/dev/null
+# A NOC client, made as the README says (its token to a file of its own).
+check "api add-client makes a NOC client" callscreen api add-client noc --operations read,calls --token-file "$work/noc.token"
+check "its drop-in is in /etc/callscreen/conf.d" grep -q 'name = "noc"' /etc/callscreen/conf.d/noc.toml
 
 # --- started as the unit starts it ----------------------------------------
 # DynamicUser= and StateDirectory=callscreen: an unprivileged user, the state
@@ -131,6 +134,12 @@ for _ in $(seq 1 200); do
   sleep 0.05
 done
 check "the daemon says it is ready" grep -q "callscreen ready: mode=redirect" "$work/stderr.log" || cat "$work/stderr.log" >&2
+
+# callscreen tail with the NOC client's token follows the service's daemon.
+callscreen tail --once --token-file "$work/noc.token" >"$work/tail.out" 2>"$work/tail.err" &
+tail_pid=$!
+for _ in $(seq 1 100); do grep -q "^following" "$work/tail.err" && break; sleep 0.05; done
+check "callscreen tail follows the daemon with the new client's token" grep -q "^following http://127.0.0.1:8080" "$work/tail.err"
 
 # A call from the SBC on loopback, trunk kpn, from a listed scam number: 608.
 answer=$(python3 - <<'EOF'
@@ -158,6 +167,8 @@ EOF
 check "a call from a listed number is answered 608 ($answer)" test "$answer" = "SIP/2.0 608 Rejected"
 for _ in $(seq 1 100); do grep -q "call_id=package-test-1" "$work/noc.log" && break; sleep 0.05; done
 check "its NOC line is written" grep -q "verdict=reject code=608 reasons=blocklist:scam-origins.*call_id=package-test-1" "$work/noc.log"
+for _ in $(seq 1 100); do grep -q "call_id=package-test-1" "$work/tail.out" && break; sleep 0.05; done
+check "callscreen tail printed its line" grep -q "verdict=reject code=608 .*call_id=package-test-1" "$work/tail.out"
 
 # A replacement of the example list (it removes most of it: said with --allow-shrink).
 printf '# callscreen list v1 name=scam-origins version=900\n+31201234567\n+31201234599\n' >"$work/push.txt"
@@ -167,6 +178,9 @@ check "config check now serves the pushed version" bash -c "callscreen config ch
 kill -TERM "$daemon_pid"
 wait "$daemon_pid" && ok "the daemon stops on SIGTERM" || fail "the daemon's exit status on SIGTERM"
 daemon_pid=
+tail_status=0
+wait "$tail_pid" || tail_status=$?
+check "callscreen tail --once ends when the daemon stops (status 3, saying so)" bash -c "[ $tail_status = 3 ] && grep -q 'the daemon is stopping' '$work/tail.err'"
 
 # --- upgrade: the edited conffile is kept ---------------------------------
 DEBIAN_FRONTEND=noninteractive apt-get install -y -qq -o Dpkg::Options::=--force-confold "$new" >"$work/apt.log" 2>&1 \

@@ -68,13 +68,21 @@ pub(super) fn check_signature(
     }
 }
 
-pub(super) fn authorise<'s>(
-    st: &'s ApiState,
+/// The client of a request, among the clients of the configuration in
+/// force (a reload adds and removes clients: `conf.d/*.toml`).
+pub(super) fn authorise(
+    st: &ApiState,
     headers: &HeaderMap,
     op: Operation,
     list: Option<&str>,
-) -> Result<&'s crate::config::Client, Box<Response>> {
-    let Some(c) = client(headers, &st.settings.clients) else {
+) -> Result<crate::config::Client, Box<Response>> {
+    let rt = st.shared.runtime.load();
+    let clients = rt
+        .settings
+        .api
+        .as_ref()
+        .map_or(st.settings.clients.as_slice(), |a| a.clients.as_slice());
+    let Some(c) = client(headers, clients).cloned() else {
         return Err(Box::new(err(
             StatusCode::UNAUTHORIZED,
             "a valid bearer token is required (Authorization: Bearer …)",

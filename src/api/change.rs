@@ -32,7 +32,7 @@ pub async fn patch(
 ) -> Response {
     let t0 = Instant::now();
     let who = match authorise(&st, &headers, Operation::Patch, Some(&name))
-        .and_then(|c| check_signature(c, &headers, &body).map(|_| c))
+        .and_then(|c| check_signature(&c, &headers, &body).map(|_| c))
     {
         Ok(c) => c.name.clone(),
         Err(r) => {

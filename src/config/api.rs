@@ -102,6 +102,74 @@ pub fn parse_sha256(s: &str) -> Option<[u8; 32]> {
     Some(out)
 }
 
+/// One `[[api.clients]]` entry, checked (its errors in `cx`, keyed `key`).
+pub(super) fn client(
+    cx: &mut Ctx<'_>,
+    c: &toml::Spanned<schema::ApiClient>,
+    key: &str,
+    lists: &HashMap<String, Role>,
+) -> Option<super::Client> {
+    let cv = c.get_ref();
+    if cv.name.is_empty()
+        || !cv
+            .name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_' || b == b'.')
+    {
+        return cx.err(
+            Some(c.span()),
+            format!("{key}.name"),
+            format!(
+                "{:?} is not a client name; use letters, digits, '-', '_' and '.'",
+                cv.name
+            ),
+        );
+    }
+    let Some(token_sha256) = super::parse_sha256(&cv.token_sha256.to_ascii_lowercase()) else {
+        return cx.err(Some(c.span()), format!("{key}.token_sha256"), "must be the SHA-256 of the token, 64 hex digits (callscreen api hash-token prints it); never the token itself");
+    };
+    let mut operations = Vec::new();
+    for o in &cv.operations {
+        match super::Operation::from_name(o) {
+            Some(op) => operations.push(op),
+            None => {
+                cx.err::<()>(
+                    Some(c.span()),
+                    format!("{key}.operations"),
+                    format!(
+                        "{o:?} is not an operation; use read, replace, patch, rollback, calls, hits or fleet"
+                    ),
+                );
+            }
+        }
+    }
+    for l in &cv.lists {
+        if l != "*" && !lists.contains_key(l) {
+            cx.err::<()>(
+                Some(c.span()),
+                format!("{key}.lists"),
+                format!("there is no list named {l:?} in [[lists]]"),
+            );
+        }
+    }
+    let sign_key = match &cv.sign_key {
+        None => None,
+        Some(k) => match crate::keys::public_key(k) {
+            Some(k) => Some(k),
+            None => {
+                return cx.err(Some(c.span()), format!("{key}.sign_key"), "must be an Ed25519 public key, 64 hex digits (callscreen api keygen prints one)");
+            }
+        },
+    };
+    Some(super::Client {
+        name: cv.name.clone(),
+        token_sha256,
+        lists: cv.lists.clone(),
+        operations,
+        sign_key,
+    })
+}
+
 pub(super) fn api_section(
     cx: &mut Ctx<'_>,
     raw: &schema::Config,
@@ -131,53 +199,9 @@ pub(super) fn api_section(
     };
     let mut clients = Vec::new();
     for (i, c) in a.clients.iter().enumerate() {
-        let key = format!("api.clients[{i}]");
-        let cv = c.get_ref();
-        let Some(token_sha256) = super::parse_sha256(&cv.token_sha256.to_ascii_lowercase()) else {
-            cx.err::<()>(Some(c.span()), format!("{key}.token_sha256"), "must be the SHA-256 of the token, 64 hex digits (callscreen api hash-token prints it); never the token itself");
-            continue;
-        };
-        let mut operations = Vec::new();
-        for o in &cv.operations {
-            match super::Operation::from_name(o) {
-                Some(op) => operations.push(op),
-                None => {
-                    cx.err::<()>(
-                        Some(c.span()),
-                        format!("{key}.operations"),
-                        format!(
-                            "{o:?} is not an operation; use read, replace, patch, rollback, calls, hits or fleet"
-                        ),
-                    );
-                }
-            }
+        if let Some(c) = client(cx, c, &format!("api.clients[{i}]"), lists) {
+            clients.push(c);
         }
-        for l in &cv.lists {
-            if l != "*" && !lists.contains_key(l) {
-                cx.err::<()>(
-                    Some(c.span()),
-                    format!("{key}.lists"),
-                    format!("there is no list named {l:?} in [[lists]]"),
-                );
-            }
-        }
-        let sign_key = match &cv.sign_key {
-            None => None,
-            Some(k) => match crate::keys::public_key(k) {
-                Some(k) => Some(k),
-                None => {
-                    cx.err::<()>(Some(c.span()), format!("{key}.sign_key"), "must be an Ed25519 public key, 64 hex digits (callscreen api keygen prints one)");
-                    continue;
-                }
-            },
-        };
-        clients.push(super::Client {
-            name: cv.name.clone(),
-            token_sha256,
-            lists: cv.lists.clone(),
-            operations,
-            sign_key,
-        });
     }
     let tls = match (&a.tls_cert, &a.tls_key) {
         (Some(c), Some(k)) => Some((base.join(c), base.join(k))),

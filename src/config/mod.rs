@@ -13,6 +13,7 @@
 
 mod api;
 mod context;
+mod dropin;
 mod error;
 mod fleet;
 mod lists;
@@ -30,6 +31,7 @@ mod warn;
 use std::path::{Path, PathBuf};
 
 pub use api::{ApiSettings, Client, DEFAULT_MAX_BODY, Operation, parse_sha256};
+pub use dropin::dir_of as drop_in_dir;
 pub use error::{ConfigError, ConfigErrors};
 pub use fleet::FleetSettings;
 pub use redress::RedressSettings;
@@ -39,7 +41,8 @@ pub use settings::{
     WarnSettings,
 };
 
-/// Reads and validates a configuration file.
+/// Reads and validates a configuration file, and the drop-ins beside it
+/// (`conf.d/*.toml`: `[[api.clients]]` only).
 pub fn load(path: &Path) -> Result<Settings, ConfigErrors> {
     let text = std::fs::read_to_string(path).map_err(|e| {
         ConfigErrors::one(ConfigError {
@@ -49,7 +52,9 @@ pub fn load(path: &Path) -> Result<Settings, ConfigErrors> {
             message: format!("cannot read the configuration file: {e}"),
         })
     })?;
-    from_str(&text, path)
+    let mut settings = from_str(&text, path)?;
+    dropin::apply(&mut settings, path, &text)?;
+    Ok(settings)
 }
 
 /// Validates configuration text; `path` names it in errors and anchors

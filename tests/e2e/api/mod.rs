@@ -859,3 +859,119 @@ fn an_emergency_call_is_allow_for_the_reason_emergency_everywhere() {
     );
     assert!(!text.contains("verdict=\"emergency\""), "{text}");
 }
+
+/// Issue #31, item 2: `callscreen api add-client` makes a client (a token
+/// shown once or written to a file, its hash in `conf.d/NAME.toml`), which
+/// a reload puts in force; drop-ins hold clients only, and a name defined
+/// twice is an error with both places.
+#[test]
+fn add_client_makes_a_client_that_a_reload_puts_in_force() {
+    let d = example_daemon("add-client");
+    let cli = |args: &[&str]| {
+        std::process::Command::new(env!("CARGO_BIN_EXE_callscreen"))
+            .args(args)
+            .output()
+            .expect("callscreen runs")
+    };
+    let cfg = d.config.to_str().unwrap().to_string();
+    let token_file = d.dir.join("noc.token");
+    let o = cli(&[
+        "api",
+        "add-client",
+        "noc",
+        "--operations",
+        "read,calls",
+        "--config",
+        &cfg,
+        "--token-file",
+        token_file.to_str().unwrap(),
+    ]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("systemctl reload callscreen"));
+    let token = std::fs::read_to_string(&token_file)
+        .unwrap()
+        .trim()
+        .to_string();
+    assert_eq!(token.len(), 64);
+    use std::os::unix::fs::PermissionsExt;
+    assert_eq!(
+        std::fs::metadata(&token_file).unwrap().permissions().mode() & 0o777,
+        0o600
+    );
+    let drop_in = std::fs::read_to_string(d.dir.join("conf.d/noc.toml")).unwrap();
+    assert!(
+        drop_in.contains(&callscreen::api::hash_token(&token)),
+        "{drop_in}"
+    );
+    assert!(!drop_in.contains(&token));
+    // Not in force before a reload; in force after.
+    let api = api_addr(&d);
+    assert_eq!(
+        http(api, "GET", "/v1/lists", Some(&token), None, b"").0,
+        401
+    );
+    d.signal("HUP");
+    d.stdout
+        .wait_for(|l| l.contains("reloaded configuration and lists"))
+        .expect("reloaded");
+    assert_eq!(
+        http(api, "GET", "/v1/lists", Some(&token), None, b"").0,
+        200
+    );
+    let (s, _) = http(
+        api,
+        "PUT",
+        "/v1/lists/scam-origins",
+        Some(&token),
+        Some("text/plain"),
+        b"x",
+    );
+    assert_eq!(s, 403, "read and calls only");
+    // The same name again, or a bad operation: refused, nothing written.
+    let o = cli(&[
+        "api",
+        "add-client",
+        "noc",
+        "--operations",
+        "read",
+        "--config",
+        &cfg,
+    ]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("exists already"));
+    let o = cli(&[
+        "api",
+        "add-client",
+        "ops2",
+        "--operations",
+        "steal",
+        "--config",
+        &cfg,
+    ]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("\"steal\" is not an operation"));
+    assert!(!d.dir.join("conf.d/ops2.toml").exists());
+    // A drop-in naming a client of the main file, or holding other keys.
+    std::fs::write(
+        d.dir.join("conf.d/dup.toml"),
+        format!(
+            "[[api.clients]]\nname = \"acm\"\ntoken_sha256 = \"{}\"\nlists = [\"*\"]\noperations = [\"read\"]\n",
+            callscreen::api::hash_token("another")
+        ),
+    )
+    .unwrap();
+    std::fs::write(d.dir.join("conf.d/sip.toml"), "[sip]\nudp = []\n").unwrap();
+    let o = cli(&["config", "check", &cfg]);
+    let err = String::from_utf8_lossy(&o.stderr).to_string() + &String::from_utf8_lossy(&o.stdout);
+    assert!(!o.status.success());
+    assert!(
+        err.contains(
+            "conf.d/dup.toml:1: api.clients[0].name: a client named \"acm\" is already defined at "
+        ) && err.contains("callscreen.toml:"),
+        "{err}"
+    );
+    assert!(
+        err.contains("conf.d/sip.toml:1:") && err.contains("holds [[api.clients]] only"),
+        "{err}"
+    );
+}
