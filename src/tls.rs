@@ -28,6 +28,20 @@ pub fn certs(path: &Path) -> Result<Vec<CertificateDer<'static>>, String> {
     Ok(c)
 }
 
+/// A file this process can open, or why not (and, when it may not, how to
+/// hand it over to the service).
+fn readable(path: &Path) -> Result<(), String> {
+    match std::fs::File::open(path) {
+        Ok(_) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::PermissionDenied => Err(format!(
+            "{}: {e}: {}",
+            path.display(),
+            crate::config::CREDENTIAL_HINT
+        )),
+        Err(e) => Err(format!("{}: {e}", path.display())),
+    }
+}
+
 /// The server side: certificate chain and key, and (optionally) the CA that
 /// client certificates must chain to.
 pub fn server_config(
@@ -35,6 +49,8 @@ pub fn server_config(
     key: &Path,
     client_ca: Option<&Path>,
 ) -> Result<Arc<ServerConfig>, String> {
+    readable(cert)?;
+    readable(key)?;
     let chain = certs(cert)?;
     let key = PrivateKeyDer::from_pem_file(key)
         .map_err(|e| format!("{}: not a PEM private key: {e}", key.display()))?;

@@ -24,6 +24,9 @@ pub fn check(file: PathBuf) -> ExitCode {
     for s in &e.skipped {
         eprintln!("warning: optional list skipped: {s}");
     }
+    for w in unreadable_by_the_service(&e.settings) {
+        eprintln!("{}: warning: {w}", file.display());
+    }
     if let Some(api) = &e.settings.api
         && let Some((cert, key)) = &api.tls
         && let Err(err) = crate::api::tls::server_config(cert, key, api.client_ca.as_deref())
@@ -77,4 +80,36 @@ pub fn check(file: PathBuf) -> ExitCode {
         }
     );
     ExitCode::SUCCESS
+}
+
+/// The secret files the service's own user will not be able to read:
+/// readable by their owner (or group) only, and not handed over as systemd
+/// credentials. Told when run as root (the unit runs the service as a
+/// dynamic user, so what root reads here is no proof).
+fn unreadable_by_the_service(settings: &crate::config::Settings) -> Vec<String> {
+    use std::os::unix::fs::MetadataExt;
+    // SAFETY: geteuid has no preconditions.
+    if unsafe { libc::geteuid() } != 0 {
+        return Vec::new();
+    }
+    let creds = std::env::var_os("CREDENTIALS_DIRECTORY").map(PathBuf::from);
+    let mut out = Vec::new();
+    for (key, path) in settings.secret_files() {
+        if creds.as_ref().is_some_and(|c| path.starts_with(c)) {
+            continue;
+        }
+        let Ok(m) = std::fs::metadata(&path) else {
+            continue;
+        };
+        if m.mode() & 0o004 == 0 {
+            out.push(format!(
+                "{key}: {} is not readable by others (mode {:04o}, owner uid {}), so the service's user cannot read it: {}",
+                path.display(),
+                m.mode() & 0o7777,
+                m.uid(),
+                crate::config::CREDENTIAL_HINT
+            ));
+        }
+    }
+    out
 }

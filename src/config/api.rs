@@ -204,7 +204,10 @@ pub(super) fn api_section(
         }
     }
     let tls = match (&a.tls_cert, &a.tls_key) {
-        (Some(c), Some(k)) => Some((base.join(c), base.join(k))),
+        (Some(c), Some(k)) => Some((
+            super::context::secret_path(base, c),
+            super::context::secret_path(base, k),
+        )),
         (None, None) => None,
         _ => {
             cx.err::<()>(

@@ -10,6 +10,27 @@ use toml::Spanned;
 use super::error::{ConfigError, line_of};
 use crate::cidr::Cidr;
 
+/// Where a file the configuration names is, for the files a service reads
+/// as credentials (keys, tokens, certificates): a relative path is looked
+/// up first in systemd's `$CREDENTIALS_DIRECTORY` (`LoadCredential=`, the
+/// copies systemd makes readable by the service's own user), then beside
+/// the configuration.
+pub(super) fn secret_path(base: &Path, v: &str) -> std::path::PathBuf {
+    let p = Path::new(v);
+    if p.is_relative()
+        && let Some(dir) = std::env::var_os("CREDENTIALS_DIRECTORY")
+    {
+        let c = Path::new(&dir).join(p);
+        if c.exists() {
+            return c;
+        }
+    }
+    base.join(p)
+}
+
+/// What to do about a secret file the service's user cannot read.
+pub const CREDENTIAL_HINT: &str = "the service runs as its own unprivileged user (DynamicUser=yes) and cannot read a root-only file: hand it over as a credential (`systemctl edit callscreen`, [Service] LoadCredential=NAME:/path/to/file) and name it NAME, a relative path, in the configuration (README \"Secrets as systemd credentials\")";
+
 pub(super) struct Ctx<'a> {
     pub text: &'a str,
     pub path: &'a Path,

@@ -44,6 +44,8 @@ pub struct FleetSettings {
     pub keep_bytes: u64,
     /// This node's key: it seals every head it publishes.
     pub key: SealKey,
+    /// The file it was read from.
+    pub key_file: std::path::PathBuf,
     /// The public keys whose seal a head must carry to be applied here:
     /// this node's own and those of `trusted_keys`.
     pub trusted: Vec<[u8; 32]>,
@@ -108,7 +110,7 @@ pub(super) fn fleet_section(
     }
     let file = |cx: &mut Ctx<'_>, v: &Option<toml::Spanned<String>>, key: &str, what: &str| {
         let v = v.as_ref()?;
-        let p = base.join(v.get_ref());
+        let p = super::context::secret_path(base, v.get_ref());
         if std::fs::metadata(&p).is_err() {
             return cx.err(
                 Some(v.span()),
@@ -213,6 +215,11 @@ pub(super) fn fleet_section(
         keep_versions: f.keep_versions.unwrap_or(5).clamp(1, 100),
         keep_bytes: f.keep_bytes.unwrap_or(4 << 30),
         key: key?,
+        key_file: f
+            .key_file
+            .as_ref()
+            .map(|v| super::context::secret_path(base, v.get_ref()))
+            .unwrap_or_default(),
         trusted,
     })
 }
@@ -229,12 +236,20 @@ fn seal_key(cx: &mut Ctx<'_>, f: &schema::FleetSection, base: &Path) -> Option<S
             format!("a fleet node seals every head it publishes, and applies only heads sealed by a trusted key: name its secret key file; {HOW}"),
         );
     };
-    let p = base.join(v.get_ref());
+    let p = super::context::secret_path(base, v.get_ref());
     match std::fs::read_to_string(&p) {
         Err(e) => cx.err(
             Some(v.span()),
             "fleet.key_file",
-            format!("cannot read {} ({e}): {HOW}", p.display()),
+            format!(
+                "cannot read {} ({e}): {}",
+                p.display(),
+                if e.kind() == std::io::ErrorKind::PermissionDenied {
+                    super::context::CREDENTIAL_HINT
+                } else {
+                    HOW
+                }
+            ),
         ),
         Ok(text) => match SealKey::from_secret_hex(&text) {
             Some(k) => Some(k),

@@ -31,6 +31,7 @@ mod warn;
 use std::path::{Path, PathBuf};
 
 pub use api::{ApiSettings, Client, DEFAULT_MAX_BODY, Operation, parse_sha256};
+pub use context::CREDENTIAL_HINT;
 pub use dropin::dir_of as drop_in_dir;
 pub use error::{ConfigError, ConfigErrors};
 pub use fleet::FleetSettings;

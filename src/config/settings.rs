@@ -314,3 +314,27 @@ impl Settings {
             .position(|p| p.trunk_ids.iter().any(|t| t.as_bytes() == trunk))
     }
 }
+
+impl Settings {
+    /// The secret files the configuration names (keys, tokens), each with
+    /// its key: what the service's own user must be able to read.
+    pub fn secret_files(&self) -> Vec<(&'static str, std::path::PathBuf)> {
+        let mut out = Vec::new();
+        if let Some((_, key)) = self.api.as_ref().and_then(|a| a.tls.clone()) {
+            out.push(("api.tls_key", key));
+        }
+        if let Some(t) = &self.sip.tls_files {
+            out.push(("sip.tls_key", t.key.clone()));
+        }
+        if let Some(f) = &self.fleet {
+            out.push(("fleet.key_file", f.key_file.clone()));
+            if let Some(t) = &f.token_file {
+                out.push(("fleet.token_file", t.clone()));
+            }
+            if let Some(c) = &f.creds_file {
+                out.push(("fleet.creds_file", c.clone()));
+            }
+        }
+        out
+    }
+}

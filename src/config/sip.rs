@@ -70,8 +70,8 @@ pub(super) fn sip_tls(
         return;
     };
     let files = super::settings::SipTls {
-        cert: base.join(cert.get_ref()),
-        key: base.join(key.get_ref()),
+        cert: super::context::secret_path(base, cert.get_ref()),
+        key: super::context::secret_path(base, key.get_ref()),
         client_ca: s.tls_client_ca.as_ref().map(|c| base.join(c.get_ref())),
     };
     if named.is_some() && files.client_ca.is_none() {
