@@ -54,11 +54,13 @@ fn main() -> io::Result<()> {
     let example = fs::read_to_string(EXAMPLE_CONFIG)?;
     let man5 = out.join("man5");
     fs::create_dir_all(&man5)?;
+    // The page describes the file the package installs (its values).
+    let packaged = packaged_config(&example);
     fs::write(
         man5.join("callscreen.toml.5"),
-        config_man_page(&example, &version),
+        config_man_page(&packaged, &version),
     )?;
-    fs::write(out.join("callscreen.toml"), packaged_config(&example))?;
+    fs::write(out.join("callscreen.toml"), packaged)?;
     Ok(())
 }
 
@@ -74,7 +76,11 @@ fn assets_dir() -> io::Result<PathBuf> {
 /// A page for the command and one for each subcommand, named after the path
 /// to it (`callscreen-lists-push.1`).
 fn man_pages(cmd: &clap::Command, name: &str, dir: &Path) -> io::Result<()> {
-    let page = cmd.clone().name(name.to_string());
+    // No page for clap's `help` subcommand, so none named in SEE ALSO.
+    let page = cmd
+        .clone()
+        .name(name.to_string())
+        .disable_help_subcommand(true);
     let mut buf = Vec::new();
     clap_mangen::Man::new(page)
         .section("1")
@@ -136,6 +142,24 @@ fn sections(example: &str) -> (Vec<String>, Vec<Section>) {
         }
         if let Some(c) = t.strip_prefix('#') {
             let c = c.trim();
+            // `# [stir]`: a section left out of the example; the keys
+            // commented below it are its own (not the section above's).
+            if is_header(c) {
+                let i = match sections.iter().position(|s| s.header == c) {
+                    Some(i) => i,
+                    None => {
+                        sections.push(Section {
+                            header: c.to_string(),
+                            text: std::mem::take(&mut pending),
+                            keys: Vec::new(),
+                        });
+                        sections.len() - 1
+                    }
+                };
+                pending.clear();
+                current = Some(i);
+                continue;
+            }
             if let Some(key) = commented_key(c) {
                 if let Some(i) = current {
                     add_key(&mut sections[i], key, std::mem::take(&mut pending), true);
@@ -194,10 +218,27 @@ fn sections(example: &str) -> (Vec<String>, Vec<Section>) {
     (intro, sections)
 }
 
+/// `[name]` or `[[name]]` alone: a TOML table header.
+fn is_header(c: &str) -> bool {
+    let inner = c
+        .strip_prefix("[[")
+        .and_then(|x| x.strip_suffix("]]"))
+        .or_else(|| c.strip_prefix('[').and_then(|x| x.strip_suffix(']')));
+    inner.is_some_and(|n| {
+        !n.is_empty()
+            && n.bytes()
+                .all(|b| b.is_ascii_lowercase() || b == b'_' || b == b'.')
+    })
+}
+
 /// `# name = value  # comment` in a comment: a key left out of the example.
 fn commented_key(c: &str) -> Option<Key> {
     let (name, rest) = c.split_once(" = ")?;
-    if name.is_empty() || !name.bytes().all(|b| b.is_ascii_lowercase() || b == b'_') {
+    if name.is_empty()
+        || !name
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_')
+    {
         return None;
     }
     let (value, trailing) = match rest.split_once(" #") {
@@ -283,9 +324,10 @@ fn packaged_config(example: &str) -> String {
     let mut out = String::from(
         "# /etc/callscreen/callscreen.toml, installed by the callscreen package (a\n\
          # conffile: an upgrade keeps your edits). The daemon starts safely on it:\n\
-         # SIP and the control API on loopback only, no API client (every push is\n\
-         # refused until you add one below). man callscreen.toml(5) describes\n\
-         # every key; `callscreen config check` validates your changes.\n\n",
+         # SIP and the control API on loopback only, no API client (every request\n\
+         # is refused until you add one: callscreen api add-client NAME\n\
+         # --operations read,calls). man callscreen.toml(5) describes every key;\n\
+         # `callscreen config check` validates your changes.\n\n",
     );
     let mut in_client = false;
     // The example's opening comment (up to the first blank line) speaks of
@@ -296,6 +338,10 @@ fn packaged_config(example: &str) -> String {
         if t == "[[api.clients]]" {
             in_client = true;
             out.push_str("# An example client, off (its token is public); to add one:\n");
+            out.push_str("#   callscreen api add-client NAME --operations read,calls\n");
+            out.push_str(
+                "# (it writes conf.d/NAME.toml), or by hand with the SHA-256 of a token:\n",
+            );
             out.push_str("#   printf '%s' \"$TOKEN\" | callscreen api hash-token\n");
         } else if in_client
             && (t.is_empty() || (t.starts_with('[') && !t.starts_with("[[api.clients")))

@@ -377,6 +377,51 @@ fn the_packaged_config_checks_and_has_no_api_client() {
         let page = std::fs::read_to_string(assets.join(man)).unwrap();
         assert!(page.starts_with(".TH") || page.contains("\n.TH"), "{man}");
     }
+    // Issue #31, item 4: each key under its own section, the installed
+    // values, and no page named that does not exist.
+    let page = std::fs::read_to_string(assets.join("man5/callscreen.toml.5")).unwrap();
+    let section_of = |key: &str| {
+        let at = page
+            .find(&format!("\\fB{key}\\fR"))
+            .unwrap_or_else(|| panic!("no {key}"));
+        page[..at]
+            .rmatch_indices(".SH ")
+            .chain(page[..at].rmatch_indices(".SS "))
+            .max_by_key(|(i, _)| *i)
+            .map(|(i, _)| page[i..].lines().next().unwrap_or("").to_string())
+            .unwrap_or_default()
+    };
+    for (key, section) in [
+        ("trust_anchors", "[stir]"),
+        ("servers", "[fleet]"),
+        ("heads_bucket", "[fleet]"),
+        ("cert_url", "[redress]"),
+        ("budget_ms", "[stir]"),
+        ("token_sha256", "[[api.clients]]"),
+    ] {
+        let s = section_of(key);
+        assert!(s.contains(section), "{key} is under {s:?}, not {section}");
+    }
+    assert!(
+        page.contains("/var/lib/callscreen"),
+        "the installed state_dir"
+    );
+    let main = std::fs::read_to_string(assets.join("man1/callscreen.1")).unwrap();
+    for named in main.split("\\fBcallscreen\\-").skip(1) {
+        let name = named.split("\\fR").next().unwrap_or("").replace("\\-", "-");
+        assert!(
+            assets.join(format!("man1/callscreen-{name}.1")).exists(),
+            "callscreen(1) names callscreen-{name}(1), which is not made"
+        );
+    }
+    let copyright = std::fs::read_to_string(root().join("debian/copyright")).unwrap();
+    assert!(
+        copyright.starts_with(
+            "Format: https://www.debian.org/doc/packaging-manuals/copyright-format/1.0/"
+        )
+    );
+    assert!(copyright.contains("License: MIT or Apache-2.0"));
+    assert!(root().join("LICENSE-MIT").exists() && root().join("LICENSE-APACHE").exists());
 }
 
 #[test]
