@@ -24,7 +24,9 @@ pub struct Cli {
 #[derive(Subcommand)]
 pub enum Command {
     /// Run the daemon: screen every INVITE that reaches the configured SIP
-    /// listeners (redirect mode), one NOC line per call on stdout. Prints
+    /// listeners, answering it (redirect mode: 302 or a rejection) or
+    /// forwarding it (proxy mode), as `[sip] mode` says; one NOC line per
+    /// call on stdout. Prints
     /// "callscreen ready: …" on stderr (and notifies systemd) once listening.
     /// SIGHUP reloads the config and seed lists; SIGTERM stops.
     Run {
@@ -41,7 +43,8 @@ pub enum Command {
     /// Configuration commands.
     #[command(subcommand)]
     Config(ConfigCommand),
-    /// List file commands.
+    /// Lists: push, patch, show, export and roll back the lists of a
+    /// running daemon (its control API), or verify a list file offline.
     #[command(subcommand)]
     Lists(ListsCommand),
     /// Control API helpers.
@@ -332,14 +335,19 @@ pub enum ListsCommand {
         #[command(flatten)]
         api: ApiArgs,
     },
-    /// Check a list file offline, with the same errors a push would get.
+    /// Check a list file offline, with the same errors a push would get: a
+    /// v1 text or JSON list, or a protected-companies file (TOML).
     Verify {
-        /// The list file (v1 text or JSON).
+        /// The list file (v1 text, JSON, or a companies file in TOML).
         file: PathBuf,
-        /// What the list holds.
+        /// What the list holds: numbers (callers' or dialled numbers,
+        /// prefixes and ranges) or networks (source addresses, CIDR); a
+        /// companies file is known by its form.
         #[arg(long, default_value = "numbers", value_parser = ["numbers", "networks"])]
         kind: String,
-        /// The fewest digits a prefix may have (the config's list_guard.min_prefix_digits).
+        /// The fewest digits a prefix may have, as the daemon's
+        /// [list_guard] min_prefix_digits (a shorter prefix would block too
+        /// much and is refused).
         #[arg(long, default_value_t = DEFAULT_MIN_PREFIX_DIGITS)]
         min_prefix_digits: u8,
     },

@@ -95,6 +95,23 @@ pub fn verify(file: &Path, kind: &str, min_prefix_digits: u8) -> ExitCode {
         min_prefix_digits,
         ..Guard::default()
     };
+    // A companies file (TOML) is known by its form: what `lists push`
+    // takes as application/toml.
+    if is_companies(&body) {
+        return match crate::lists::companies::parse(&body, guard) {
+            Ok(c) => {
+                println!(
+                    "{}: ok; companies file {} version {}, {} companies",
+                    file.display(),
+                    c.name,
+                    c.version,
+                    c.companies.len()
+                );
+                ExitCode::SUCCESS
+            }
+            Err(errors) => report(file, &errors, None),
+        };
+    }
     match parse(&body, kind, guard) {
         Ok(l) => {
             println!(
@@ -107,20 +124,17 @@ pub fn verify(file: &Path, kind: &str, min_prefix_digits: u8) -> ExitCode {
             ExitCode::SUCCESS
         }
         Err(errors) => {
-            for e in &errors.errors {
-                match (e.line, e.entry) {
-                    (Some(l), None) => eprintln!("{}:{l}: {}", file.display(), e.message),
-                    _ => eprintln!("{}: {e}", file.display()),
-                }
-            }
-            if errors.total > errors.errors.len() {
-                eprintln!(
-                    "{}: … and {} more",
-                    file.display(),
-                    errors.total - errors.errors.len()
-                );
-            }
-            ExitCode::from(1)
+            // Addresses in a numbers list: the list is of networks.
+            let hint = (kind == ListKind::Numbers
+                && errors
+                    .errors
+                    .iter()
+                    .any(|e| e.message.contains("not in E.164 form"))
+                && looks_like_networks(&body))
+            .then_some(
+                "this looks like a list of networks (addresses): verify it with --kind networks",
+            );
+            report(file, &errors, hint)
         }
     }
 }
@@ -232,4 +246,46 @@ fn api_call_signed(
             ExitCode::from(2)
         }
     }
+}
+
+/// A companies file: TOML with `[[company]]` tables.
+fn is_companies(body: &[u8]) -> bool {
+    let text = String::from_utf8_lossy(&body[..body.len().min(64 * 1024)]);
+    text.lines().any(|l| l.trim() == "[[company]]")
+}
+
+/// Whether a list's entries are mostly addresses (a dot or a colon, a `/`).
+fn looks_like_networks(body: &[u8]) -> bool {
+    let text = String::from_utf8_lossy(&body[..body.len().min(64 * 1024)]);
+    let entries: Vec<&str> = text
+        .lines()
+        .filter(|l| !l.trim().is_empty() && !l.starts_with('#'))
+        .map(|l| l.split(',').next().unwrap_or("").trim())
+        .collect();
+    let addresses = entries
+        .iter()
+        .filter(|e| e.parse::<crate::cidr::Cidr>().is_ok() || e.parse::<std::net::IpAddr>().is_ok())
+        .count();
+    !entries.is_empty() && addresses * 2 >= entries.len()
+}
+
+/// A file's errors, one per line (file:line: message), then the hint.
+fn report(file: &Path, errors: &crate::lists::ListErrors, hint: Option<&str>) -> ExitCode {
+    for e in &errors.errors {
+        match (e.line, e.entry) {
+            (Some(l), None) => eprintln!("{}:{l}: {}", file.display(), e.message),
+            _ => eprintln!("{}: {e}", file.display()),
+        }
+    }
+    if errors.total > errors.errors.len() {
+        eprintln!(
+            "{}: … and {} more",
+            file.display(),
+            errors.total - errors.errors.len()
+        );
+    }
+    if let Some(h) = hint {
+        eprintln!("{}: {h}", file.display());
+    }
+    ExitCode::from(1)
 }

@@ -464,4 +464,47 @@ fn lists_verify_checks_a_file_offline() {
     ]);
     assert!(o.status.success(), "{}", stderr(&o));
     assert!(stdout(&o).contains("list acm-withdrawn version 1, 3 entries"));
+    // Issue #31, item 6: a companies file verifies; a networks list checked
+    // as numbers says to use --kind networks.
+    let o = run(&["lists", "verify", "config/lists/protected.toml"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(
+        stdout(&o).contains("ok; companies file protected-companies version 1"),
+        "{}",
+        stdout(&o)
+    );
+    let bad = d.join("companies.toml");
+    std::fs::write(
+        &bad,
+        "name = \"protected-companies\"\nversion = 2\n[[company]]\nname = \"X\"\nbrands = [\"X\"]\nnumbers = [\"bad\"]\n",
+    )
+    .unwrap();
+    let o = run(&["lists", "verify", bad.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(
+        stderr(&o).contains("companies.toml:6: company \"X\" numbers: \"bad\""),
+        "{}",
+        stderr(&o)
+    );
+    let o = run(&["lists", "verify", "config/lists/bad-networks.txt"]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(
+        stderr(&o).contains("verify it with --kind networks"),
+        "{}",
+        stderr(&o)
+    );
+    let o = run(&[
+        "lists",
+        "verify",
+        "--kind",
+        "networks",
+        "config/lists/bad-networks.txt",
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let help = stdout(&run(&["lists", "verify", "--help"]));
+    assert!(
+        help.contains("networks (source addresses")
+            && help.contains("min_prefix_digits (a shorter"),
+        "{help}"
+    );
 }
