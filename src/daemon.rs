@@ -145,8 +145,12 @@ pub fn run(opts: RunOptions) -> Result<(), StartError> {
         let signals = Signals::install().map_err(StartError::Runtime)?;
         shared.ready.store(true, Ordering::SeqCst);
         let line = ready_line(&shared, started, &api_bound, &opts.config);
-        // On stderr for people and tests (they wait for this line); in the log for the NOC.
-        eprintln!("{line}");
+        // In the log for the NOC; on stderr too for people and tests (they
+        // wait for this line), unless stderr is the journal as the log is
+        // (systemd sets JOURNAL_STREAM): journald would show it twice.
+        if std::env::var_os("JOURNAL_STREAM").is_none() {
+            eprintln!("{line}");
+        }
         tracing::info!("{line}");
         let _ = sd_notify::notify(&[sd_notify::NotifyState::Ready]);
         lifecycle(

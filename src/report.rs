@@ -6,7 +6,7 @@ use std::fmt::Write;
 
 use serde_json::{Value, json};
 
-use crate::lists::format_expiry;
+use crate::lists::format_entry_expiry;
 use crate::number::Cli;
 use crate::screen::{Action, CallFacts, Finding, ListHit, Policy, Verdict};
 
@@ -26,7 +26,7 @@ fn hit_json(h: &ListHit<'_>) -> Value {
         "entry": h.target.to_string(),
         "reason": h.meta.reason,
         "reference": h.meta.reference,
-        "expires": h.meta.expires.map(format_expiry),
+        "expires": h.meta.expires.map(format_entry_expiry),
     })
 }
 
@@ -63,7 +63,12 @@ pub fn json(v: &Verdict<'_>, facts: &CallFacts<'_>, policy: &Policy) -> Value {
         "callee": facts.callee.map(|n| n.to_string()),
         "emergency": facts.emergency,
         "reasons": v.findings.iter().map(finding_json).collect::<Vec<_>>(),
-        "tags": v.tag_reasons().map(|r| r.to_string()).collect::<Vec<_>>(),
+        // What the tag header carries: only a tagged or anonymised call has one.
+        "tags": if matches!(v.action, Action::Tag | Action::Anonymise) {
+            v.tag_reasons().map(|r| r.to_string()).collect::<Vec<_>>()
+        } else {
+            Vec::new()
+        },
         "expired": v.expired.iter().map(|(s, h)| { let mut j = hit_json(h); j["subject"] = json!(s.name()); j }).collect::<Vec<_>>(),
     });
     if let Action::Reject { code } = v.action {
@@ -74,6 +79,22 @@ pub fn json(v: &Verdict<'_>, facts: &CallFacts<'_>, policy: &Policy) -> Value {
         ));
     }
     out
+}
+
+/// What a finding is about: its subject and the number, address or text
+/// it was found on (`from +3112`, `source 198.51.100.7`, `from "abc"`).
+fn subject_text(f: &Finding<'_>, facts: &CallFacts<'_>) -> String {
+    use crate::screen::Subject;
+    let what = match (f.number, f.subject) {
+        (Some(n), _) => n.to_string(),
+        (None, Subject::Source) => facts
+            .source
+            .map_or_else(|| "-".to_string(), |a| a.to_string()),
+        (None, Subject::From) => format!("{:?}", facts.from_raw),
+        (None, Subject::Callee) => format!("{:?}", facts.callee_raw),
+        (None, Subject::Pai) => cli_text(facts.pai),
+    };
+    format!("{} {what}", f.subject.name())
 }
 
 /// The verdict as text for a terminal.
@@ -146,12 +167,11 @@ pub fn text(v: &Verdict<'_>, facts: &CallFacts<'_>, policy: &Policy) -> String {
         if f.lifted {
             status = format!("lifted by allowlist, was {status}");
         }
-        let num = f.number.map(|n| format!(" {n}")).unwrap_or_default();
         let _ = write!(
             s,
-            "  {:<28} {}{num}  [{status}]",
+            "  {:<28} {}  [{status}]",
             f.reason.to_string(),
-            f.subject.name()
+            subject_text(f, facts)
         );
         if let Some(n) = f.note {
             let _ = write!(s, " ({n})");
@@ -169,7 +189,7 @@ pub fn text(v: &Verdict<'_>, facts: &CallFacts<'_>, policy: &Policy) -> String {
                 let _ = write!(s, " ref {r}");
             }
             if let Some(e) = h.meta.expires {
-                let _ = write!(s, " expires {}", format_expiry(e));
+                let _ = write!(s, " expires {}", format_entry_expiry(e));
             }
         }
         let _ = writeln!(s);
@@ -182,7 +202,7 @@ pub fn text(v: &Verdict<'_>, facts: &CallFacts<'_>, policy: &Policy) -> String {
             h.target,
             h.list,
             h.version,
-            h.meta.expires.map(format_expiry).unwrap_or_default()
+            h.meta.expires.map(format_entry_expiry).unwrap_or_default()
         );
     }
     let tags: Vec<String> = v.tag_reasons().map(|r| r.to_string()).collect();

@@ -196,6 +196,53 @@ fn check_honours_expiry() {
     let v: serde_json::Value = serde_json::from_slice(&run(&after).stdout).unwrap();
     assert_eq!(v["verdict"], "allow");
     assert_eq!(v["expired"][0]["list"], "scam-origins");
+    // Issue #31, item 7: the expiry as the list wrote it (the last day it
+    // matches), not the instant after.
+    assert_eq!(v["expired"][0]["expires"], "2027-12-31");
+}
+
+/// Issue #31, item 7: each reason line names what it was found on, and a
+/// rejected call carries no tags.
+#[test]
+fn check_names_the_subject_of_every_reason() {
+    let out = stdout(&run(&[
+        "check",
+        "--caller",
+        "abc",
+        "--callee",
+        "+31104567890",
+        "--peer",
+        "kpn-interconnect",
+    ]));
+    assert!(
+        out.contains("invalid-cli                  from \"abc\"  [tag]"),
+        "{out}"
+    );
+    let out = stdout(&run(&[
+        "check",
+        "--caller",
+        "+31201234568",
+        "--callee",
+        "+31104567890",
+        "--peer",
+        "kpn-interconnect",
+        "--source",
+        "198.51.100.7",
+    ]));
+    assert!(
+        out.contains("blocklist:bad-networks       source 198.51.100.7  [reject 608]"),
+        "{out}"
+    );
+    let v = check_json(&[
+        "--caller",
+        "+31201234567",
+        "--callee",
+        "+31104567890",
+        "--peer",
+        "kpn-interconnect",
+    ]);
+    assert_eq!(v["verdict"], "reject");
+    assert_eq!(v["tags"], serde_json::json!([]), "{v}");
 }
 
 #[test]

@@ -218,3 +218,42 @@ fn secrets_reach_the_service_as_credentials() {
     assert_eq!(status, None, "it is ready: {said}");
     assert!(said.contains("api=127.0.0.1:"), "{said}");
 }
+
+/// Issue #31, item 7: under systemd (JOURNAL_STREAM set: stdout and stderr
+/// are the journal) the ready line is written once, in the log.
+#[test]
+fn under_journald_the_ready_line_is_written_once() {
+    let dir = temp_dir("journal-ready");
+    let cfg = config(
+        &dir,
+        "[sip]\nudp = [\"127.0.0.1:0\"]\ntcp = [\"127.0.0.1:0\"]\n",
+    );
+    let mut child = Command::new(env!("CARGO_BIN_EXE_callscreen"))
+        .args(["run", "--config"])
+        .arg(&cfg)
+        .env("JOURNAL_STREAM", "8:12345")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut out = BufReader::new(child.stdout.take().unwrap());
+    let mut line = String::new();
+    let mut ready = false;
+    // Bounded: the daemon is ready within a few lines of its log.
+    for _ in 0..50 {
+        line.clear();
+        if out.read_line(&mut line).unwrap_or(0) == 0 {
+            break;
+        }
+        if line.contains("callscreen ready") {
+            ready = true;
+            break;
+        }
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+    assert!(ready, "the ready line is in the log");
+    let mut err = String::new();
+    std::io::Read::read_to_string(&mut child.stderr.take().unwrap(), &mut err).unwrap();
+    assert!(!err.contains("callscreen ready"), "{err}");
+}

@@ -448,7 +448,7 @@ mod tests {
         let text = v1_text(&l, 3, &Removed::default(), &[]);
         assert_eq!(
             std::str::from_utf8(&text).unwrap(),
-            "# callscreen list v1 name=t version=3\n+31201234567,scam,REF-1,2030-01-02T00:00:00Z\n+31201234568\n+31852081000-+31852081999\n+3185208*,,REF-2,\n"
+            "# callscreen list v1 name=t version=3\n+31201234567,scam,REF-1,2030-01-01\n+31201234568\n+31852081000-+31852081999\n+3185208*,,REF-2,\n"
         );
         let again = build(std::str::from_utf8(&text).unwrap(), BloomParams::default());
         assert_eq!(v1_text(&again, 3, &Removed::default(), &[]), text);

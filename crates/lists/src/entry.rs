@@ -109,6 +109,18 @@ pub fn parse_expiry(s: &str) -> Option<u64> {
     u64::try_from(secs).ok()
 }
 
+/// An entry's expiry as a list writes it: `YYYY-MM-DD`, the last day it
+/// matches, when it ends at midnight UTC (what the date form reads back to:
+/// `2027-12-31` stays `2027-12-31`), else `YYYY-MM-DDTHH:MM:SSZ`.
+pub fn format_entry_expiry(t: u64) -> String {
+    if t > 0 && t % 86_400 == 0 {
+        let (y, m, d) = civil_from_days((t / 86_400) as i64 - 1);
+        format!("{y:04}-{m:02}-{d:02}")
+    } else {
+        format_expiry(t)
+    }
+}
+
 /// Formats a unix time as `YYYY-MM-DDTHH:MM:SSZ`.
 pub fn format_expiry(t: u64) -> String {
     let days = (t / 86_400) as i64;
@@ -136,6 +148,10 @@ mod tests {
             Some(e),
             "the date form ends where the next day begins"
         );
+        assert_eq!(format_entry_expiry(e), "2027-06-30", "as it was written");
+        assert_eq!(parse_expiry(&format_entry_expiry(e)), Some(e));
+        let t = parse_expiry("2027-06-30T12:00:00Z").unwrap();
+        assert_eq!(format_entry_expiry(t), "2027-06-30T12:00:00Z");
         assert_eq!(parse_expiry("1970-01-01T00:00:10Z"), Some(10));
         assert_eq!(parse_expiry("2024-02-29"), Some(1_709_251_200));
         for bad in [

@@ -34,7 +34,7 @@ mod set;
 pub mod snapshot;
 
 pub use companies::{Company, CompanyHit, CompanyList, ParsedCompanies};
-pub use entry::{EntryMeta, Target, format_expiry, parse_expiry};
+pub use entry::{EntryMeta, Target, format_entry_expiry, format_expiry, parse_expiry};
 pub use format::{Guard, LineError, ListErrors, ParsedList, PlanMinimums, parse, sha256_hex};
 pub use kind::{ListKind, Role};
 pub use networks::NetworkList;

@@ -790,7 +790,7 @@ pub fn write_meta(out: &mut Vec<u8>, m: &EntryMeta) {
         out.extend_from_slice(m.reference.as_deref().unwrap_or("").as_bytes());
         out.push(b',');
         if let Some(e) = m.expires {
-            out.extend_from_slice(super::entry::format_expiry(e).as_bytes());
+            out.extend_from_slice(super::entry::format_entry_expiry(e).as_bytes());
         }
     }
 }
