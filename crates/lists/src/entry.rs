@@ -113,7 +113,7 @@ pub fn parse_expiry(s: &str) -> Option<u64> {
 /// matches, when it ends at midnight UTC (what the date form reads back to:
 /// `2027-12-31` stays `2027-12-31`), else `YYYY-MM-DDTHH:MM:SSZ`.
 pub fn format_entry_expiry(t: u64) -> String {
-    if t > 0 && t % 86_400 == 0 {
+    if t > 0 && t.is_multiple_of(86_400) {
         let (y, m, d) = civil_from_days((t / 86_400) as i64 - 1);
         format!("{y:04}-{m:02}-{d:02}")
     } else {
