@@ -101,6 +101,60 @@ fn redress_build_writes_a_jcard_signed_with_es256() {
     );
 }
 
+/// Issue #31, item 13: the README's way to the key and the certificate
+/// that `cert_url` names (openssl, as written there): the card built with
+/// that key verifies with that certificate's public key.
+#[test]
+fn the_readmes_key_and_certificate_sign_and_verify_the_card() {
+    let dir = temp_dir("redress-cert");
+    let run = |args: &[&str]| {
+        let o = Command::new("openssl")
+            .args(args)
+            .current_dir(&dir)
+            .output()
+            .expect("openssl");
+        assert!(
+            o.status.success(),
+            "openssl {args:?}: {}",
+            String::from_utf8_lossy(&o.stderr)
+        );
+    };
+    run(&[
+        "genpkey",
+        "-algorithm",
+        "EC",
+        "-pkeyopt",
+        "ec_paramgen_curve:P-256",
+        "-out",
+        "redress.key",
+    ]);
+    run(&[
+        "req",
+        "-new",
+        "-x509",
+        "-key",
+        "redress.key",
+        "-days",
+        "730",
+        "-out",
+        "redress.pem",
+        "-subj",
+        "/CN=Example Telecom call screening desk/O=Example Telecom B.V.",
+    ]);
+    let out = build(&config(&dir, &section("redress.key", false)));
+    assert!(out.status.success(), "{out:?}");
+    let pem = std::fs::read(dir.join("redress.pem")).unwrap();
+    let (_, pem) = x509_parser::pem::parse_x509_pem(&pem).expect("a PEM certificate");
+    let cert = pem.parse_x509().expect("a certificate");
+    let public = cert.public_key().subject_public_key.data.to_vec();
+    let jws = std::fs::read_to_string(dir.join("card.jws")).expect("the card");
+    let parts: Vec<&str> = jws.trim().split('.').collect();
+    let sig = URL_SAFE_NO_PAD.decode(parts[2]).expect("base64url");
+    ring::signature::UnparsedPublicKey::new(&ring::signature::ECDSA_P256_SHA256_FIXED, &public)
+        .verify(format!("{}.{}", parts[0], parts[1]).as_bytes(), &sig)
+        .expect("the card verifies with the certificate's key");
+}
+
 #[test]
 fn redress_build_says_what_to_do_with_a_key_it_cannot_use() {
     let dir = temp_dir("redress-badkey");
