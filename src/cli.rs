@@ -72,6 +72,27 @@ pub enum Command {
     /// The fleet a running node belongs to ([fleet] in its config).
     #[command(subcommand)]
     Fleet(FleetCommand),
+    /// A running daemon on one screen (`GET /v1/status`, operation read):
+    /// version, uptime, mode, listeners, every list's version and size, the
+    /// peers with their calls and what was shed, the fleet, reloads.
+    Status {
+        /// The status as JSON, as the API gives it.
+        #[arg(long)]
+        json: bool,
+        #[command(flatten)]
+        api: ApiArgs,
+    },
+    /// Reload a running daemon's configuration and seed lists through its
+    /// API (`POST /v1/reload`, operation reload), as SIGHUP does, and say
+    /// what changed, or every error (file, line, key): what a signal cannot
+    /// answer. Exit status 1 when it was refused (nothing changed).
+    Reload {
+        /// The answer as JSON, as the API gives it.
+        #[arg(long)]
+        json: bool,
+        #[command(flatten)]
+        api: ApiArgs,
+    },
 }
 
 #[derive(Subcommand)]

@@ -10,11 +10,10 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 
-use crate::config::{Mode, Settings};
-use crate::lists::ListSet;
+use crate::config::Mode;
 use crate::loader::{FromStore, LoadError, Loaded};
 use crate::server::{ListenError, Sip};
-use crate::state::{Metrics, Runtime, Shared};
+use crate::state::{Runtime, Shared};
 
 /// Why the daemon could not start.
 #[derive(Debug)]
@@ -130,7 +129,7 @@ pub fn run(opts: RunOptions) -> Result<(), StartError> {
                 api_bound.push_str(&format!(" fleet={}", f.node));
                 crate::fleet::Fleet::start(f, Arc::clone(&shared), store.clone())
             });
-            let addr = crate::api::serve(api, Arc::clone(&shared), store, fleet)
+            let addr = crate::api::serve(api, Arc::clone(&shared), store, fleet, &opts.config)
                 .await
                 .map_err(StartError::Api)?;
             api_bound = format!(" api={addr}{api_bound}");
@@ -346,21 +345,8 @@ async fn lifecycle(
                 if let Ok(now) = sd_notify::NotifyState::monotonic_usec_now() {
                     let _ = sd_notify::notify(&[sd_notify::NotifyState::Reloading, now]);
                 }
-                let path = config.to_path_buf();
-                let running = shared.runtime.load().lists.clone();
-                let loaded = tokio::task::spawn_blocking(move || {
-                    crate::loader::background_priority();
-                    Loaded::reload(&path, &running)
-                })
-                .await;
-                match loaded {
-                    Ok(Ok(loaded)) => reload(shared, store, loaded).await,
-                    Ok(Err(e)) => {
-                        Metrics::inc(&shared.metrics.reload_failures);
-                        tracing::error!("reload refused, the previous configuration and lists stay in force:\n{e}");
-                    }
-                    Err(e) => tracing::error!("reload failed: {e}"),
-                }
+                // Its outcome is logged there (what changed, or every error).
+                let _ = crate::reload::reload(config, shared, store).await;
                 let _ = sd_notify::notify(&[sd_notify::NotifyState::Ready]);
             }
             _ = tick.tick() => {
@@ -389,145 +375,4 @@ async fn lifecycle(
     if shared.calls.viewers() > 0 {
         tokio::time::sleep(std::time::Duration::from_millis(200)).await;
     }
-}
-
-/// Swaps in a reloaded configuration and lists. With a state directory,
-/// each seed list goes through the ledger as any other version does: a
-/// seed older than the list in force is not put in force (a newer version
-/// was pushed); one naming the version in force with other content is
-/// refused and reported; a seed naming a version that was rolled back stays
-/// out (a reload is not a push of it); a newer one is recorded in the
-/// list's history and swapped in with the hits of its removed entries
-/// forgotten. Without one (no `[api]`), a seed newer than the list in
-/// force replaces it.
-async fn reload(shared: &Arc<Shared>, store: Option<&crate::store::Store>, loaded: Loaded) {
-    let Loaded {
-        settings,
-        lists: seeds,
-        kept,
-        seed_sha,
-        ..
-    } = loaded;
-    for (name, seed, kept) in &kept {
-        tracing::warn!(list = %name, seed, current = kept, "seed file is older than the list in force; keeping the newer version (the seed was not parsed)");
-    }
-    let ledger = store.map(|s| crate::ledger::Ledger::new(s.clone(), Arc::clone(shared)));
-    // Lists taken from the seeds as they are (without a ledger).
-    let mut taken = Vec::new();
-    for new in seeds.lists() {
-        let name = &new.name;
-        let served = shared.runtime.load().lists.get(name).cloned();
-        if served.as_ref().is_some_and(|old| Arc::ptr_eq(old, new)) {
-            continue;
-        }
-        if served.as_ref().is_some_and(|old| old.version > new.version) {
-            let current = served.as_ref().map_or(0, |o| o.version);
-            tracing::warn!(list = %name, seed = new.version, current, "seed file is older than the list in force; keeping the newer version");
-            continue;
-        }
-        let Some(ledger) = &ledger else {
-            taken.push(Arc::clone(new));
-            continue;
-        };
-        let history = ledger.history(name);
-        let sha = seed_sha.get(name.as_str()).cloned().unwrap_or_default();
-        if let Some(old) = served.as_ref().filter(|o| o.version == new.version) {
-            // The text in force: its sha256 when stored or recorded, else
-            // compared entry by entry.
-            let known = ledger.store.sha256_of(name, old.version).or_else(|| {
-                history
-                    .entries()
-                    .iter()
-                    .rev()
-                    .find(|e| e.version == old.version)
-                    .map(|e| e.sha256.clone())
-            });
-            let same = match known {
-                Some(h) => h == sha,
-                None => old.diff_counts(new) == (0, 0),
-            };
-            if !same {
-                Metrics::inc(&shared.metrics.reload_failures);
-                tracing::error!(list = %name, version = new.version, "seed file names the version in force with other content: the version in force stays; give the seed file a higher version");
-            }
-            continue;
-        }
-        if history.is_rolled_back(new.version) {
-            tracing::warn!(list = %name, seed = new.version, current = served.as_ref().map_or(0, |o| o.version), "seed file names a version that was rolled back: it stays out (push it, or give the seed a higher version)");
-            continue;
-        }
-        let done = ledger
-            .install(crate::ledger::Install {
-                list: Arc::clone(new),
-                body: crate::ledger::Body::Kept,
-                sha256: sha,
-                snapshot: None,
-                event: crate::store::Event::Reload,
-                rollback_of: None,
-                head_seq: None,
-            })
-            .await;
-        match done {
-            Ok(i) => {
-                tracing::info!(list = %name, old_version = i.old_version.unwrap_or(0), new_version = i.list.version, added = i.added, removed = i.removed, "seed file's version put in force")
-            }
-            Err(e) => {
-                Metrics::inc(&shared.metrics.reload_failures);
-                tracing::error!(list = %name, seed = new.version, "seed file's version not put in force, the list in force stays: {e}");
-            }
-        }
-    }
-    // The configuration is swapped with the lists in force now (a change
-    // made meanwhile is kept): one change of versions at a time.
-    let _one = shared.versions.lock().await;
-    let current = shared.runtime.load_full();
-    let mut lists = Vec::new();
-    for spec in &settings.lists {
-        let l = taken
-            .iter()
-            .find(|l| l.name == spec.name)
-            .filter(|l| {
-                current
-                    .lists
-                    .get(&spec.name)
-                    .is_none_or(|o| o.version <= l.version)
-            })
-            .or_else(|| current.lists.get(&spec.name));
-        if let Some(l) = l {
-            lists.push(Arc::clone(l));
-        }
-    }
-    if settings.sip.udp != current.settings.sip.udp || settings.sip.tcp != current.settings.sip.tcp
-    {
-        tracing::warn!(
-            "listen addresses changed in the config: they take effect at the next restart"
-        );
-    }
-    let addresses = |s: &Settings| {
-        let sbcs = s.sbcs.iter().flat_map(|b| b.nets.clone());
-        sbcs.chain(s.peers.iter().flat_map(|p| p.nets.clone()))
-            .collect::<Vec<_>>()
-    };
-    if addresses(&settings) != addresses(&current.settings) && settings.sip.udp_queue_per_peer {
-        tracing::warn!(
-            "SBC or peer addresses changed: they are in force now, and their own UDP queues ([sip] udp_queue_per_peer) follow at the next restart (until then a new address shares the listener's queue)"
-        );
-    }
-    if settings.proxy.via_host != current.settings.proxy.via_host {
-        tracing::warn!(
-            "[proxy] via_host changed in the config: it takes effect at the next restart"
-        );
-    }
-    let summary: Vec<String> = lists
-        .iter()
-        .map(|l| format!("{}@{}", l.name, l.version))
-        .collect();
-    shared.replace(Runtime {
-        settings,
-        lists: ListSet::new(lists),
-    });
-    Metrics::inc(&shared.metrics.reloads);
-    tracing::info!(lists = %summary.join(","), "reloaded configuration and lists");
-    // The old snapshot is freed here, on the signal task, not on a call.
-    drop(current);
 }

@@ -6,7 +6,7 @@ use std::process::ExitCode;
 use callscreen::cli::{
     ApiCommand, Cli, Command, ConfigCommand, FleetCommand, ListsCommand, RedressCommand,
 };
-use callscreen::commands::{api, check, config, fleet, lists, redress, tail, top};
+use callscreen::commands::{api, check, config, fleet, lists, redress, status, tail, top};
 use clap::Parser;
 
 fn main() -> ExitCode {
@@ -36,6 +36,8 @@ fn main() -> ExitCode {
         Command::Lists(ListsCommand::Show { api, fleet: true }) => fleet::show(&api, false),
         Command::Lists(ListsCommand::Show { api, fleet: false }) => lists::show(&api),
         Command::Fleet(FleetCommand::Show { json, api }) => fleet::show(&api, json),
+        Command::Status { json, api } => status::status(&api, json),
+        Command::Reload { json, api } => status::reload(&api, json),
         Command::Fleet(FleetCommand::Forget { node, api }) => fleet::forget(&node, &api),
         Command::Lists(ListsCommand::Export { name, api }) => lists::export(&name, &api),
         Command::Lists(ListsCommand::Rollback { name, api }) => lists::rollback(&name, &api),

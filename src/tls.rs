@@ -10,6 +10,9 @@ use rustls::server::WebPkiClientVerifier;
 use rustls_pki_types::pem::PemObject;
 use rustls_pki_types::{CertificateDer, PrivateKeyDer};
 
+/// What to do about a secret file the service's user cannot read.
+pub const CREDENTIAL_HINT: &str = "the service runs as its own unprivileged user (DynamicUser=yes) and cannot read a root-only file: hand it over as a credential (`systemctl edit callscreen`, [Service] LoadCredential=NAME:/path/to/file) and name it NAME, a relative path, in the configuration (README \"Secrets as systemd credentials\")";
+
 pub fn provider() -> Arc<rustls::crypto::CryptoProvider> {
     Arc::new(rustls::crypto::ring::default_provider())
 }
@@ -33,11 +36,9 @@ pub fn certs(path: &Path) -> Result<Vec<CertificateDer<'static>>, String> {
 fn readable(path: &Path) -> Result<(), String> {
     match std::fs::File::open(path) {
         Ok(_) => Ok(()),
-        Err(e) if e.kind() == std::io::ErrorKind::PermissionDenied => Err(format!(
-            "{}: {e}: {}",
-            path.display(),
-            crate::config::CREDENTIAL_HINT
-        )),
+        Err(e) if e.kind() == std::io::ErrorKind::PermissionDenied => {
+            Err(format!("{}: {e}: {}", path.display(), CREDENTIAL_HINT))
+        }
         Err(e) => Err(format!("{}: {e}", path.display())),
     }
 }

@@ -29,6 +29,8 @@ pub struct ApiState {
     /// The fleet this node belongs to: pushes are published there and
     /// applied by every node.
     pub fleet: Option<Arc<crate::fleet::Fleet>>,
+    /// The configuration file the daemon runs on (what a reload reads).
+    pub config: std::path::PathBuf,
 }
 
 impl ApiState {

@@ -30,6 +30,7 @@ mod metrics;
 mod push;
 pub mod redress;
 mod reply;
+mod status;
 pub mod tls;
 
 use std::net::SocketAddr;
@@ -85,6 +86,7 @@ pub async fn serve(
     shared: Arc<Shared>,
     store: Store,
     fleet: Option<Arc<crate::fleet::Fleet>>,
+    config: &std::path::Path,
 ) -> Result<SocketAddr, StartError> {
     let addr = settings.listen;
     let l = tokio::net::TcpListener::bind(addr)
@@ -112,6 +114,7 @@ pub async fn serve(
         metrics: Default::default(),
         file_cache: Default::default(),
         fleet,
+        config: config.to_path_buf(),
     });
     spawn_server(l, router(state), tls, "the control API")
         .map_err(|error| StartError::Bind { addr, error })?;
@@ -164,6 +167,8 @@ pub fn router(state: Arc<ApiState>) -> Router {
             axum::routing::delete(fleet_forget),
         )
         .route("/v1/calls/stream", get(calls::stream))
+        .route("/v1/status", get(status::status))
+        .route("/v1/reload", post(status::reload))
         .layer(DefaultBodyLimit::max(limit))
         .with_state(state)
 }

@@ -11,6 +11,8 @@
 //! - `redress`: the signed contact card 608 answers point to (RFC 8688).
 //! - `tail`: a running daemon's calls, live.
 //! - `top`: a running daemon at a glance (ratatui).
+//! - `status`, `reload`: a running daemon on one screen; its configuration
+//!   reloaded through the API, with what changed or every error.
 
 pub mod api;
 pub mod check;
@@ -18,6 +20,7 @@ pub mod config;
 pub mod fleet;
 pub mod lists;
 pub mod redress;
+pub mod status;
 pub mod tail;
 pub mod top;
 

@@ -27,6 +27,8 @@ pub enum Operation {
     /// Manage the fleet's members: forget a missing node
     /// (`DELETE /v1/fleet/nodes/{node}`).
     Fleet,
+    /// Reload the configuration and seed lists (`POST /v1/reload`).
+    Reload,
 }
 
 impl Operation {
@@ -39,6 +41,7 @@ impl Operation {
             "calls" => Some(Operation::Calls),
             "hits" => Some(Operation::Hits),
             "fleet" => Some(Operation::Fleet),
+            "reload" => Some(Operation::Reload),
             _ => None,
         }
     }
@@ -137,7 +140,7 @@ pub(super) fn client(
                     Some(c.span()),
                     format!("{key}.operations"),
                     format!(
-                        "{o:?} is not an operation; use read, replace, patch, rollback, calls, hits or fleet"
+                        "{o:?} is not an operation; use read, replace, patch, rollback, calls, hits, fleet or reload"
                     ),
                 );
             }

@@ -28,8 +28,7 @@ pub(super) fn secret_path(base: &Path, v: &str) -> std::path::PathBuf {
     base.join(p)
 }
 
-/// What to do about a secret file the service's user cannot read.
-pub const CREDENTIAL_HINT: &str = "the service runs as its own unprivileged user (DynamicUser=yes) and cannot read a root-only file: hand it over as a credential (`systemctl edit callscreen`, [Service] LoadCredential=NAME:/path/to/file) and name it NAME, a relative path, in the configuration (README \"Secrets as systemd credentials\")";
+pub use crate::tls::CREDENTIAL_HINT;
 
 pub(super) struct Ctx<'a> {
     pub text: &'a str,

@@ -217,6 +217,10 @@ pub struct Shared {
     /// `ledger::Ledger` while it checks and installs, and by a reload
     /// while it swaps the configuration).
     pub versions: tokio::sync::Mutex<()>,
+    /// One reload at a time (SIGHUP and `POST /v1/reload`).
+    pub reloading: tokio::sync::Mutex<()>,
+    /// When the daemon started (its uptime).
+    pub started: std::time::Instant,
 }
 
 impl Shared {
@@ -231,6 +235,8 @@ impl Shared {
             stop: AtomicBool::new(false),
             metrics: Metrics::default(),
             versions: tokio::sync::Mutex::new(()),
+            reloading: tokio::sync::Mutex::new(()),
+            started: std::time::Instant::now(),
         })
     }
 

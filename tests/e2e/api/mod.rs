@@ -975,3 +975,98 @@ fn add_client_makes_a_client_that_a_reload_puts_in_force() {
         "{err}"
     );
 }
+
+/// Issue #31, item 12: `callscreen status` shows the daemon on one screen;
+/// `callscreen reload` reloads it through the API and says what changed,
+/// or every error with its file and line (nothing changes then).
+#[test]
+fn status_and_reload_through_the_api() {
+    const TOKEN: &str = "ops-token-for-status-tests";
+    let dir = temp_dir("status-reload");
+    let cfg = config(
+        &dir,
+        &format!(
+            "[sip]\nudp = [\"127.0.0.1:0\"]\ntcp = [\"127.0.0.1:0\"]\n\
+             [api]\nlisten = \"127.0.0.1:0\"\nstate_dir = \"{}\"\n\
+             [[api.clients]]\nname = \"ops\"\ntoken_sha256 = \"{}\"\nlists = [\"*\"]\noperations = [\"read\", \"reload\"]\n\
+             [[api.clients]]\nname = \"ro\"\ntoken_sha256 = \"{}\"\nlists = [\"*\"]\noperations = [\"read\"]\n",
+            dir.join("state").display(),
+            callscreen::api::hash_token(TOKEN),
+            callscreen::api::hash_token("read-only")
+        ),
+    );
+    let d = Daemon::start_config(dir.clone(), cfg.clone(), &[]);
+    let api = api_addr(&d);
+    std::fs::write(dir.join("token"), TOKEN).unwrap();
+    let cli = |args: &[&str]| {
+        std::process::Command::new(env!("CARGO_BIN_EXE_callscreen"))
+            .args(args)
+            .arg("--url")
+            .arg(format!("http://{api}"))
+            .arg("--token-file")
+            .arg(dir.join("token"))
+            .output()
+            .expect("callscreen runs")
+    };
+    let text = |o: &std::process::Output| {
+        String::from_utf8_lossy(&o.stdout).to_string() + &String::from_utf8_lossy(&o.stderr)
+    };
+    let o = cli(&["status"]);
+    assert!(o.status.success(), "{}", text(&o));
+    let out = text(&o);
+    let version = format!("callscreen {}, up ", env!("CARGO_PKG_VERSION"));
+    for want in [
+        version.as_str(),
+        "redirect mode, ready",
+        "scam-origins",
+        "version 1",
+        "peers:",
+        "dom ",
+        "fleet:   not in a fleet",
+        "reloads: 0 (0 refused)",
+    ] {
+        assert!(out.contains(want), "{want:?} in\n{out}");
+    }
+    let (s, _) = http(api, "POST", "/v1/reload", Some("read-only"), None, b"");
+    assert_eq!(s, 403, "reload is an operation of its own");
+
+    // Nothing to change; then a newer seed.
+    let o = cli(&["reload"]);
+    assert!(o.status.success(), "{}", text(&o));
+    assert!(
+        text(&o).contains("reloaded: no list changed"),
+        "{}",
+        text(&o)
+    );
+    std::fs::write(
+        dir.join("scam.txt"),
+        "# callscreen list v1 name=scam-origins version=2\n+31201234567\n+31201239999\n",
+    )
+    .unwrap();
+    let o = cli(&["reload"]);
+    assert!(o.status.success(), "{}", text(&o));
+    assert!(
+        text(&o).contains("scam-origins version 1 -> 2"),
+        "{}",
+        text(&o)
+    );
+    let c = udp_client("127.0.0.1:0");
+    let r = udp_ask(&c, d.udp, &invite("status-1", "+31201239999", "")).unwrap();
+    assert_eq!(status(&r), 608);
+
+    // A broken configuration: refused with its file and line; nothing changed.
+    let good = std::fs::read_to_string(&cfg).unwrap();
+    std::fs::write(&cfg, format!("{good}\n[bursts]\nwindow_secs = \"soon\"\n")).unwrap();
+    let o = cli(&["reload"]);
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o));
+    let said = text(&o);
+    assert!(
+        said.contains("reload refused") && said.contains("callscreen.toml:"),
+        "{said}"
+    );
+    let r = udp_ask(&c, d.udp, &invite("status-2", "+31201239999", "")).unwrap();
+    assert_eq!(status(&r), 608, "version 2 still serves");
+    std::fs::write(&cfg, good).unwrap();
+    let out = text(&cli(&["status"]));
+    assert!(out.contains("reloads: 2 (1 refused)"), "{out}");
+}
