@@ -311,12 +311,16 @@ pub enum ListsCommand {
         #[command(flatten)]
         api: ApiArgs,
     },
-    /// Show every list of a running daemon: version, entries, source.
+    /// Show every list of a running daemon as a table: kind, role,
+    /// version, entries, expired, source, age, sha256 (`GET /v1/lists`).
     Show {
         /// Show the fleet instead, as `callscreen fleet show` does: every
         /// node, its state, the lists' heads, which lists lag.
         #[arg(long)]
         fleet: bool,
+        /// The lists as JSON, as the API gives them.
+        #[arg(long)]
+        json: bool,
         #[command(flatten)]
         api: ApiArgs,
     },

@@ -33,8 +33,16 @@ fn main() -> ExitCode {
             allow_shrink,
             api,
         }) => lists::push(&name, &file, sign_key, allow_shrink, &api),
-        Command::Lists(ListsCommand::Show { api, fleet: true }) => fleet::show(&api, false),
-        Command::Lists(ListsCommand::Show { api, fleet: false }) => lists::show(&api),
+        Command::Lists(ListsCommand::Show {
+            api,
+            fleet: true,
+            json,
+        }) => fleet::show(&api, json),
+        Command::Lists(ListsCommand::Show {
+            api,
+            fleet: false,
+            json,
+        }) => lists::show(&api, json),
         Command::Fleet(FleetCommand::Show { json, api }) => fleet::show(&api, json),
         Command::Status { json, api } => status::status(&api, json),
         Command::Reload { json, api } => status::reload(&api, json),

@@ -61,8 +61,80 @@ pub fn push(
 }
 
 /// `lists show`: every list of a running daemon (`--fleet`: `fleet show`).
-pub fn show(api: &ApiArgs) -> ExitCode {
-    api_call(api, "GET", "/v1/lists", None, b"")
+pub fn show(api: &ApiArgs, json: bool) -> ExitCode {
+    if json {
+        return api_call(api, "GET", "/v1/lists", None, b"");
+    }
+    let (token, tls) = match credentials(api) {
+        Ok(c) => c,
+        Err(code) => return code,
+    };
+    let a = match crate::api::client::request(
+        &api.url,
+        "GET",
+        "/v1/lists",
+        Some(&token),
+        None,
+        b"",
+        None,
+        tls,
+    ) {
+        Ok(a) if a.status == 200 => a,
+        Ok(a) => {
+            eprintln!("GET /v1/lists: {} {}", a.status, a.body.trim_end());
+            return ExitCode::from(1);
+        }
+        Err(e) => {
+            eprintln!("{e}");
+            return ExitCode::from(2);
+        }
+    };
+    let Ok(v) = serde_json::from_str::<serde_json::Value>(&a.body) else {
+        eprintln!(
+            "GET /v1/lists: the answer is not JSON: {}",
+            a.body.trim_end()
+        );
+        return ExitCode::from(1);
+    };
+    print!("{}", lists_table(&v));
+    ExitCode::SUCCESS
+}
+
+/// `GET /v1/lists` as a table for a terminal.
+pub fn lists_table(v: &serde_json::Value) -> String {
+    use std::fmt::Write;
+    let mut o = String::new();
+    let _ = writeln!(
+        o,
+        "{:<22} {:<9} {:<14} {:>7} {:>10} {:>7} {:<6} {:>9}  sha256",
+        "list", "kind", "role", "version", "entries", "expired", "source", "age"
+    );
+    for l in v["lists"].as_array().into_iter().flatten() {
+        let s = |k: &str| l[k].as_str().unwrap_or("-").to_string();
+        let n = |k: &str| l[k].as_u64().map_or("-".to_string(), |x| x.to_string());
+        let age = l["age_secs"].as_u64().map_or("-".to_string(), |a| match a {
+            a if a < 120 => format!("{a}s"),
+            a if a < 7200 => format!("{}m", a / 60),
+            a if a < 172_800 => format!("{}h", a / 3600),
+            a => format!("{}d", a / 86_400),
+        });
+        let sha = l["sha256"]
+            .as_str()
+            .map_or("-".to_string(), |h| h.chars().take(12).collect());
+        let _ = writeln!(
+            o,
+            "{:<22} {:<9} {:<14} {:>7} {:>10} {:>7} {:<6} {:>9}  {sha}",
+            s("name"),
+            s("kind"),
+            s("role"),
+            n("version"),
+            n("entries"),
+            n("expired"),
+            s("source"),
+            age
+        );
+    }
+    o
 }
 
 /// `lists export NAME`: a list in the v1 format.

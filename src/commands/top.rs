@@ -17,7 +17,7 @@ use ratatui::crossterm::event::{self, Event, KeyCode, KeyEventKind, KeyModifiers
 use ratatui::layout::{Constraint, Layout, Rect};
 use ratatui::style::{Color, Modifier, Style};
 use ratatui::text::{Line, Span};
-use ratatui::widgets::{Block, Borders, Paragraph, Row, Table};
+use ratatui::widgets::{Block, Borders, Paragraph, Row, Table, Wrap};
 use ratatui::{DefaultTerminal, Frame};
 use serde_json::Value;
 
@@ -126,6 +126,26 @@ struct View {
     callers: Vec<(String, usize)>,
     prefixes: Vec<(String, usize)>,
     stream: String,
+    /// The stream is not open (its text is then an error, shown as one).
+    stream_failed: bool,
+}
+
+/// How peers are ordered (`s` switches).
+#[derive(Clone, Copy, Default, PartialEq, Eq)]
+enum PeerSort {
+    #[default]
+    Calls,
+    Reject,
+}
+
+/// What the keys set: like htop's, `p` pauses, `s` sorts, `l` hides the
+/// lists, `h` or `?` shows the keys, `q` quits.
+#[derive(Clone, Copy, Default)]
+struct Ui {
+    paused: bool,
+    help: bool,
+    hide_lists: bool,
+    peer_sort: PeerSort,
 }
 
 /// The `q`-quantile of a cumulative histogram's increase (Prometheus'
@@ -239,7 +259,7 @@ fn view(
         .map(|(p, (all, rej))| (p.to_string(), all, rej / all))
         .collect();
     peers.sort_by(|a, b| b.1.total_cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
-    peers.truncate(6);
+    peers.truncate(32);
     // The latency histogram's increase over the window.
     let lat_old = old_by("callscreen_decision_latency_seconds_bucket", "le");
     let mut buckets: Vec<(f64, f64)> = new
@@ -319,6 +339,7 @@ fn view(
         callers,
         prefixes,
         stream,
+        stream_failed: rejects.error.is_some(),
     }
 }
 
@@ -338,6 +359,7 @@ impl View {
             callers: Vec::new(),
             prefixes: Vec::new(),
             stream: String::new(),
+            stream_failed: false,
         }
     }
 }
@@ -351,13 +373,43 @@ fn verdict_colour(v: &str) -> Color {
     }
 }
 
-fn draw(f: &mut Frame, v: &View) {
+fn draw(f: &mut Frame, v: &View, ui: Ui) {
     let bold = Style::default().add_modifier(Modifier::BOLD);
-    let [head, middle, bottom, lists] = Layout::vertical([
-        Constraint::Length(3),
-        Constraint::Length(6),
-        Constraint::Length(6),
-        Constraint::Min(3),
+    let red = Style::default().fg(Color::Red);
+    let width = f.area().width.max(20) as usize;
+    // What is wrong, whole: an error is wrapped over as many lines as it
+    // needs (the rest of the screen may look healthy from /metrics alone).
+    let mut problems: Vec<(String, Style)> = Vec::new();
+    if let Some(e) = &v.error {
+        problems.push((e.clone(), red));
+    }
+    if !v.stream.is_empty() {
+        let style = if v.stream_failed {
+            red
+        } else {
+            Style::default().fg(Color::Yellow)
+        };
+        problems.push((v.stream.clone(), style));
+    }
+    let status_rows: u16 = if problems.is_empty() {
+        1
+    } else {
+        problems
+            .iter()
+            .map(|(t, _)| t.chars().count().div_ceil(width).max(1) as u16)
+            .sum()
+    };
+    let lists_rows = if ui.hide_lists {
+        0
+    } else {
+        (v.lists.len() as u16 + 2).min(9)
+    };
+    let [head, status_area, middle, bottom, lists] = Layout::vertical([
+        Constraint::Length(2),
+        Constraint::Length(status_rows),
+        Constraint::Fill(1),
+        Constraint::Fill(1),
+        Constraint::Length(lists_rows),
     ])
     .areas(f.area());
     let total: f64 = v.rates.iter().map(|r| r.1).sum();
@@ -370,30 +422,51 @@ fn draw(f: &mut Frame, v: &View) {
         calls.push(Span::raw(format!("{r:.1}")));
     }
     let us = |x: Option<f64>| x.map_or("-".to_string(), |x| format!("{x:.0}µs"));
-    let status = match (&v.error, v.stream.is_empty()) {
-        (Some(e), _) => Line::styled(e.clone(), Style::default().fg(Color::Red)),
-        (None, false) => Line::styled(v.stream.clone(), Style::default().fg(Color::Yellow)),
-        (None, true) => Line::from(format!(
-            "log lines dropped {} (+{:.1}/s)  unscreened calls {} (+{:.1}/s)",
-            v.dropped.0, v.dropped.1, v.unscreened.0, v.unscreened.1,
-        )),
+    let keys = if ui.paused {
+        Span::styled(
+            "  PAUSED (p resumes)  h help",
+            Style::default()
+                .fg(Color::Yellow)
+                .add_modifier(Modifier::BOLD),
+        )
+    } else {
+        Span::raw("  h help  q quits")
     };
     f.render_widget(
         Paragraph::new(vec![
             Line::from(vec![
                 Span::styled("callscreen top ", bold),
                 Span::raw(format!(
-                    "{}  p50 {} p99 {}  q quits",
+                    "{}  p50 {} p99 {}",
                     v.url,
                     us(v.p50_us),
                     us(v.p99_us)
                 )),
+                keys,
             ]),
             Line::from(calls),
-            status,
         ]),
         head,
     );
+    let status: Vec<Line> = if problems.is_empty() {
+        vec![Line::from(format!(
+            "log lines dropped {} (+{:.1}/s)  unscreened calls {} (+{:.1}/s)",
+            v.dropped.0, v.dropped.1, v.unscreened.0, v.unscreened.1,
+        ))]
+    } else {
+        problems
+            .iter()
+            .map(|(t, style)| Line::styled(t.clone(), *style))
+            .collect()
+    };
+    f.render_widget(
+        Paragraph::new(status).wrap(Wrap { trim: false }),
+        status_area,
+    );
+    let mut peers = v.peers.clone();
+    if ui.peer_sort == PeerSort::Reject {
+        peers.sort_by(|a, b| b.2.total_cmp(&a.2).then_with(|| b.1.total_cmp(&a.1)));
+    }
     let [left, right] =
         Layout::horizontal([Constraint::Percentage(50), Constraint::Percentage(50)]).areas(middle);
     f.render_widget(
@@ -409,7 +482,7 @@ fn draw(f: &mut Frame, v: &View) {
     );
     f.render_widget(
         Table::new(
-            v.peers.iter().map(|(p, all, share)| {
+            peers.iter().map(|(p, all, share)| {
                 Row::new([
                     p.clone(),
                     format!("{all:.1}"),
@@ -423,7 +496,10 @@ fn draw(f: &mut Frame, v: &View) {
             ],
         )
         .header(Row::new(["peer", "calls/s", "reject"]).style(bold))
-        .block(Block::bordered().title("top peers")),
+        .block(Block::bordered().title(match ui.peer_sort {
+            PeerSort::Calls => "top peers by calls/s (s: sort)",
+            PeerSort::Reject => "top peers by reject share (s: sort)",
+        })),
         right,
     );
     let [left, right] =
@@ -458,6 +534,36 @@ fn draw(f: &mut Frame, v: &View) {
         .header(Row::new(["list", "version", "entries", "age"]).style(bold))
         .block(block),
         lists,
+    );
+    if ui.help {
+        help(f);
+    }
+}
+
+/// The keys, over the screen (`h` or `?` again, or Esc, closes it).
+fn help(f: &mut Frame) {
+    let text = vec![
+        Line::from("callscreen top: keys"),
+        Line::from(""),
+        Line::from("  p, space  pause / resume the refresh"),
+        Line::from("  s         sort peers by calls/s or by reject share"),
+        Line::from("  l         hide / show the lists (more rows above)"),
+        Line::from("  h, ?      this help (again, or Esc, closes it)"),
+        Line::from("  q, Esc    quit"),
+    ];
+    let area = f.area();
+    let w = 58.min(area.width);
+    let h = (text.len() as u16 + 2).min(area.height);
+    let r = Rect::new(
+        area.x + (area.width - w) / 2,
+        area.y + (area.height - h) / 2,
+        w,
+        h,
+    );
+    f.render_widget(ratatui::widgets::Clear, r);
+    f.render_widget(
+        Paragraph::new(text).block(Block::bordered().title("help")),
+        r,
     );
 }
 
@@ -522,9 +628,18 @@ fn run(
     let rejects = Arc::new(Mutex::new(Rejects::default()));
     let mut samples: VecDeque<Sample> = VecDeque::new();
     let mut next = Instant::now();
+    let mut ui = Ui::default();
+    let mut shown: Option<View> = None;
     loop {
         let now = Instant::now();
-        if now >= next {
+        if now >= next && ui.paused {
+            next = now + Duration::from_secs(1);
+            if let Some(v) = &shown
+                && terminal.draw(|f| draw(f, v, ui)).is_err()
+            {
+                return;
+            }
+        } else if now >= next {
             next = now + Duration::from_secs(1);
             let error = match crate::api::client::request(
                 &a.api.url,
@@ -556,9 +671,10 @@ fn run(
                 ),
                 Err(_) => View::empty(&a.api.url, error),
             };
-            if terminal.draw(|f| draw(f, &v)).is_err() {
+            if terminal.draw(|f| draw(f, &v, ui)).is_err() {
                 return;
             }
+            shown = Some(v);
         }
         // Keys until the next refresh; the stream's thread starts once
         // the first screen is up.
@@ -573,7 +689,29 @@ fn run(
                 Ok(Event::Key(k)) if k.kind == KeyEventKind::Press => {
                     let ctrl_c =
                         k.code == KeyCode::Char('c') && k.modifiers.contains(KeyModifiers::CONTROL);
-                    if ctrl_c || matches!(k.code, KeyCode::Char('q') | KeyCode::Esc) {
+                    if ctrl_c
+                        || k.code == KeyCode::Char('q')
+                        || (k.code == KeyCode::Esc && !ui.help)
+                    {
+                        return;
+                    }
+                    match k.code {
+                        KeyCode::Char('p' | ' ') => ui.paused = !ui.paused,
+                        KeyCode::Char('s') => {
+                            ui.peer_sort = match ui.peer_sort {
+                                PeerSort::Calls => PeerSort::Reject,
+                                PeerSort::Reject => PeerSort::Calls,
+                            }
+                        }
+                        KeyCode::Char('l') => ui.hide_lists = !ui.hide_lists,
+                        KeyCode::Char('h' | '?') => ui.help = !ui.help,
+                        KeyCode::Esc => ui.help = false,
+                        _ => {}
+                    }
+                    // Shown at once, paused or not (a paused screen keeps its figures).
+                    if let Some(v) = &shown
+                        && terminal.draw(|f| draw(f, v, ui)).is_err()
+                    {
                         return;
                     }
                 }

@@ -166,12 +166,46 @@ fn callscreen_top_shows_rates_reasons_peers_rejected_callers_and_lists_and_q_qui
     assert!(!after.contains("callscreen top"), "{after}");
 }
 
+/// Issue #31, item 10: the refusal is shown whole at 80 columns (wrapped,
+/// its status and the API's text to the end), not cut at the edge.
 #[test]
 fn callscreen_top_without_the_calls_operation_says_what_is_missing() {
     let (_d, api) = daemon("top-ro");
     let screen = Screen::start("top-ro", api, READ_ONLY);
-    screen.wait(&["calls operation", "scam-origins"]);
+    let s = screen.wait(&["calls operation", "scam-origins"]);
+    let joined: String = s.lines().map(str::trim_end).collect::<Vec<_>>().join(" ");
+    assert!(joined.contains("403"), "{s}");
+    assert!(
+        joined.contains("may not do that"),
+        "the API's answer to its end:\n{s}"
+    );
     screen.tmux(&["send-keys", "-t", &screen.session, "q"]);
+    screen.wait(&["EXITED 0"]);
+}
+
+/// Issue #31, item 10: keys as in htop: h shows them, p pauses, s sorts the
+/// peers, l hides the lists, q quits.
+#[test]
+fn callscreen_top_keys_help_pause_sort_and_lists() {
+    let (_d, api) = daemon("top-keys");
+    let screen = Screen::start("top-keys", api, NOC);
+    screen.wait(&["h help", "scam-origins"]);
+    let key = |k: &str| screen.tmux(&["send-keys", "-t", &screen.session, k]);
+    key("h");
+    screen.wait(&["pause / resume the refresh", "sort peers"]);
+    key("h");
+    screen.wait_until("help closed", |s| !s.contains("pause / resume"));
+    key("p");
+    screen.wait(&["PAUSED (p resumes)"]);
+    key("p");
+    screen.wait_until("resumed", |s| !s.contains("PAUSED"));
+    key("s");
+    screen.wait(&["top peers by reject share"]);
+    key("l");
+    screen.wait_until("lists hidden", |s| !s.contains("acm-withdrawn"));
+    key("l");
+    screen.wait(&["acm-withdrawn"]);
+    key("q");
     screen.wait(&["EXITED 0"]);
 }
 

@@ -441,8 +441,18 @@ fn the_lists_commands_talk_to_the_api() {
         "{}",
         String::from_utf8_lossy(&o.stderr)
     );
-    let o = run(&["lists", "show"]);
+    let o = run(&["lists", "show", "--json"]);
     assert!(String::from_utf8_lossy(&o.stdout).contains("\"name\":\"acm-withdrawn\""));
+    // Issue #31, item 10: for people, a table (one row a list).
+    let o = run(&["lists", "show"]);
+    let table = String::from_utf8_lossy(&o.stdout).to_string();
+    assert!(table.starts_with("list "), "{table}");
+    let row = table
+        .lines()
+        .find(|l| l.starts_with("acm-withdrawn "))
+        .unwrap_or_else(|| panic!("no acm-withdrawn row:\n{table}"));
+    let cells: Vec<&str> = row.split_whitespace().collect();
+    assert_eq!(cells[1..5], ["numbers", "withdrawn", "3", "2"], "{row}");
     let o = run(&["lists", "export", "acm-withdrawn"]);
     assert_eq!(
         String::from_utf8_lossy(&o.stdout),
