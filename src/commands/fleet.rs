@@ -5,49 +5,13 @@ use std::process::ExitCode;
 
 use serde_json::Value;
 
-use super::lists::{api_call, credentials};
+use super::lists::api_call;
 use crate::cli::ApiArgs;
 
 /// `fleet show [--json]`: one line per member (state, software, last seen,
 /// each list's version, `*` after a list that lags), then the heads.
 pub fn show(api: &ApiArgs, json: bool) -> ExitCode {
-    if json {
-        return api_call(api, "GET", "/v1/fleet", None, b"");
-    }
-    let (token, tls) = match credentials(api) {
-        Ok(c) => c,
-        Err(code) => return code,
-    };
-    let a = match crate::api::client::request(
-        &api.url,
-        "GET",
-        "/v1/fleet",
-        Some(&token),
-        None,
-        b"",
-        None,
-        tls,
-    ) {
-        Ok(a) if (200..300).contains(&a.status) => a,
-        Ok(a) => {
-            eprintln!("GET /v1/fleet: {} {}", a.status, a.body.trim_end());
-            return ExitCode::from(1);
-        }
-        Err(e) => {
-            eprintln!("{e}");
-            return ExitCode::from(2);
-        }
-    };
-    match serde_json::from_str::<Value>(&a.body) {
-        Ok(v) => {
-            print!("{}", render(&v));
-            ExitCode::SUCCESS
-        }
-        Err(e) => {
-            eprintln!("GET /v1/fleet: not the fleet's view ({e})");
-            ExitCode::from(2)
-        }
-    }
+    super::lists::shown(api, "/v1/fleet", json, render)
 }
 
 /// The view as people read it.

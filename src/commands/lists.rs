@@ -62,8 +62,19 @@ pub fn push(
 
 /// `lists show`: every list of a running daemon (`--fleet`: `fleet show`).
 pub fn show(api: &ApiArgs, json: bool) -> ExitCode {
+    shown(api, "/v1/lists", json, lists_table)
+}
+
+/// `GET path` printed as the API gives it (`json`), or as `render` writes
+/// it for people; a refusal or a failure said on stderr.
+pub(super) fn shown(
+    api: &ApiArgs,
+    path: &str,
+    json: bool,
+    render: impl Fn(&serde_json::Value) -> String,
+) -> ExitCode {
     if json {
-        return api_call(api, "GET", "/v1/lists", None, b"");
+        return api_call(api, "GET", path, None, b"");
     }
     let (token, tls) = match credentials(api) {
         Ok(c) => c,
@@ -72,16 +83,16 @@ pub fn show(api: &ApiArgs, json: bool) -> ExitCode {
     let a = match crate::api::client::request(
         &api.url,
         "GET",
-        "/v1/lists",
+        path,
         Some(&token),
         None,
         b"",
         None,
         tls,
     ) {
-        Ok(a) if a.status == 200 => a,
+        Ok(a) if (200..300).contains(&a.status) => a,
         Ok(a) => {
-            eprintln!("GET /v1/lists: {} {}", a.status, a.body.trim_end());
+            eprintln!("GET {path}: {} {}", a.status, a.body.trim_end());
             return ExitCode::from(1);
         }
         Err(e) => {
@@ -89,15 +100,16 @@ pub fn show(api: &ApiArgs, json: bool) -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    let Ok(v) = serde_json::from_str::<serde_json::Value>(&a.body) else {
-        eprintln!(
-            "GET /v1/lists: the answer is not JSON: {}",
-            a.body.trim_end()
-        );
-        return ExitCode::from(1);
-    };
-    print!("{}", lists_table(&v));
-    ExitCode::SUCCESS
+    match serde_json::from_str::<serde_json::Value>(&a.body) {
+        Ok(v) => {
+            print!("{}", render(&v));
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("GET {path}: the answer is not JSON ({e})");
+            ExitCode::from(2)
+        }
+    }
 }
 
 /// `GET /v1/lists` as a table for a terminal.

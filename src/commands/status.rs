@@ -118,20 +118,7 @@ pub fn render(v: &Value) -> String {
 
 /// `callscreen status`.
 pub fn status(api: &ApiArgs, json: bool) -> ExitCode {
-    let (code, v, body) = match call(api, "GET", "/v1/status") {
-        Ok(x) => x,
-        Err(c) => return c,
-    };
-    if code != 200 {
-        eprintln!("GET /v1/status: {code} {}", body.trim_end());
-        return ExitCode::from(1);
-    }
-    if json {
-        println!("{}", body.trim_end());
-    } else {
-        print!("{}", render(&v));
-    }
-    ExitCode::SUCCESS
+    super::lists::shown(api, "/v1/status", json, render)
 }
 
 /// `callscreen reload`.
