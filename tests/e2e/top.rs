@@ -181,6 +181,16 @@ fn callscreen_top_without_the_calls_operation_says_what_is_missing() {
     );
     screen.tmux(&["send-keys", "-t", &screen.session, "q"]);
     screen.wait(&["EXITED 0"]);
+    // A wrong token: the 401 whole, though /metrics (open) still updates.
+    let screen = Screen::start("top-wrong", api, "not-a-token");
+    let s = screen.wait(&["401", "scam-origins"]);
+    let joined: String = s.lines().map(str::trim_end).collect::<Vec<_>>().join(" ");
+    assert!(
+        joined.contains("a valid bearer token is required"),
+        "the 401's text to its end:\n{s}"
+    );
+    screen.tmux(&["send-keys", "-t", &screen.session, "q"]);
+    screen.wait(&["EXITED 0"]);
 }
 
 /// Issue #31, item 10: keys as in htop: h shows them, p pauses, s sorts the
