@@ -15,7 +15,7 @@ secs=${1:-20}
 shift || true
 targets=("$@")
 if [ ${#targets[@]} -eq 0 ]; then
-  targets=(sip_datagram sip_stream number list_text list_store list_json companies config passport)
+  targets=(sip_datagram sip_stream number list_text list_store list_json companies config passport stream_filters)
 fi
 export RUSTC_BOOTSTRAP=1
 cargo fuzz build -O >/dev/null

@@ -45,6 +45,7 @@ use axum::{Json, Router};
 
 pub use crate::config::{ApiSettings, Client, Operation};
 pub use auth::hash_token;
+pub use calls::Filters;
 pub use context::ApiState;
 
 use crate::state::Shared;
