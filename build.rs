@@ -145,19 +145,7 @@ fn sections(example: &str) -> (Vec<String>, Vec<Section>) {
             // `# [stir]`: a section left out of the example; the keys
             // commented below it are its own (not the section above's).
             if is_header(c) {
-                let i = match sections.iter().position(|s| s.header == c) {
-                    Some(i) => i,
-                    None => {
-                        sections.push(Section {
-                            header: c.to_string(),
-                            text: std::mem::take(&mut pending),
-                            keys: Vec::new(),
-                        });
-                        sections.len() - 1
-                    }
-                };
-                pending.clear();
-                current = Some(i);
+                current = Some(section(&mut sections, c, &mut pending));
                 continue;
             }
             if let Some(key) = commented_key(c) {
@@ -170,20 +158,8 @@ fn sections(example: &str) -> (Vec<String>, Vec<Section>) {
             continue;
         }
         if t.starts_with('[') {
-            let header = t.split('#').next().unwrap_or(t).trim().to_string();
-            let i = match sections.iter().position(|s| s.header == header) {
-                Some(i) => i,
-                None => {
-                    sections.push(Section {
-                        header,
-                        text: std::mem::take(&mut pending),
-                        keys: Vec::new(),
-                    });
-                    sections.len() - 1
-                }
-            };
-            pending.clear();
-            current = Some(i);
+            let header = t.split('#').next().unwrap_or(t).trim();
+            current = Some(section(&mut sections, header, &mut pending));
             continue;
         }
         let Some((name, rest)) = t.split_once('=') else {
@@ -216,6 +192,21 @@ fn sections(example: &str) -> (Vec<String>, Vec<Section>) {
         }
     }
     (intro, sections)
+}
+
+/// The section of `header` (made, with the comment above it, the first
+/// time it appears); the comment lines pending are taken either way.
+fn section(sections: &mut Vec<Section>, header: &str, pending: &mut Vec<String>) -> usize {
+    let text = std::mem::take(pending);
+    if let Some(i) = sections.iter().position(|s| s.header == header) {
+        return i;
+    }
+    sections.push(Section {
+        header: header.to_string(),
+        text,
+        keys: Vec::new(),
+    });
+    sections.len() - 1
 }
 
 /// `[name]` or `[[name]]` alone: a TOML table header.

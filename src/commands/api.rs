@@ -38,16 +38,10 @@ pub fn keygen(secret_file: &Path) -> ExitCode {
     }
 }
 
-/// Writes a secret key readable by its owner only.
+/// Writes a secret (a key, a token) to a new file readable by its owner only.
 fn write_secret(path: &Path, secret: &str) -> std::io::Result<()> {
-    use std::io::Write;
-    use std::os::unix::fs::OpenOptionsExt;
-    let mut f = std::fs::OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .mode(0o600)
-        .open(path)?;
-    writeln!(f, "{secret}")
+    let dir = path.parent().unwrap_or_else(|| Path::new("."));
+    write_new(dir, path, &format!("{secret}\n"), 0o600)
 }
 
 /// `api add-client NAME`: a new token, its hash in `conf.d/NAME.toml`
@@ -99,7 +93,14 @@ pub fn add_client(
         quoted(operations),
     );
     if let Err(e) = write_new(&dir, &file, &text, 0o644) {
-        eprintln!("{}: {e}", file.display());
+        if e.kind() == std::io::ErrorKind::AlreadyExists {
+            eprintln!(
+                "{}: a client of that name exists already (remove the file to replace it)",
+                file.display()
+            );
+        } else {
+            eprintln!("{}: {e}", file.display());
+        }
         return ExitCode::from(2);
     }
     if let Err(e) = crate::config::load(config) {
@@ -143,17 +144,7 @@ fn write_new(dir: &Path, file: &Path, text: &str, mode: u32) -> std::io::Result<
         .write(true)
         .create_new(true)
         .mode(mode)
-        .open(file)
-        .map_err(|e| {
-            if e.kind() == std::io::ErrorKind::AlreadyExists {
-                std::io::Error::new(
-                    e.kind(),
-                    "a client of that name exists already (remove the file to replace it)",
-                )
-            } else {
-                e
-            }
-        })?;
+        .open(file)?;
     f.write_all(text.as_bytes())?;
     f.sync_all()
 }
