@@ -113,16 +113,18 @@ fn an_unknown_address_is_closed_at_accept() {
 /// Issue #30, item 2: a client that sends CRLF keep-alive pings and never
 /// reads its pongs. Its pongs fill the connection's buffers and queue; the
 /// write that waits on it gives up after `tcp_write_timeout_secs` and the
-/// connection is closed, before the first-message limit (30 s here) and
-/// however long the client keeps sending. The connection's send buffer is
-/// fixed (128 KiB), so the writes stall soon: 1.4–3.7 s while a release
-/// build ran beside it (the kernel's autotuned 4 MB took 17–30 s).
+/// connection is closed, before the first-message limit (300 s here, so
+/// that only the write timeout can close it) and however long the client
+/// keeps sending. The connection's send buffer is fixed (128 KiB), so the
+/// writes stall soon: 1.4–3.7 s while a release build ran beside it (the
+/// kernel's autotuned 4 MB took 17–30 s); the bound, 120 s, is for a
+/// machine under the whole suite's load (one CI run took over 25 s).
 #[test]
 fn a_client_that_never_reads_is_closed_after_the_write_timeout() {
     let d = Daemon::start(
         "tcp-never-reads",
         "[sip]\nudp = [\"127.0.0.1:0\"]\ntcp = [\"127.0.0.1:0\"]\nudp_threads = 1\n\
-         tcp_first_message_secs = 30\ntcp_write_timeout_secs = 1\n",
+         tcp_first_message_secs = 300\ntcp_write_timeout_secs = 1\n",
     );
     let s = socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None).unwrap();
     // A small receive window, so that the pongs back up soon.
@@ -141,7 +143,7 @@ fn a_client_that_never_reads_is_closed_after_the_write_timeout() {
             Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => {}
             Err(_) => break true,
         }
-        if t0.elapsed() > Duration::from_secs(25) {
+        if t0.elapsed() > Duration::from_secs(120) {
             break false;
         }
     };
