@@ -43,6 +43,11 @@ pub async fn metrics(State(st): State<Arc<ApiState>>) -> impl IntoResponse {
             &m.retransmissions,
         ),
         (
+            "callscreen_merged_requests_total",
+            "INVITEs sharing another transaction's Call-ID, From-tag and CSeq but not its branch, sent-by or source (redirect mode: 482).",
+            &m.merged,
+        ),
+        (
             "callscreen_malformed_total",
             "Malformed messages (answered 400/505/513 or dropped).",
             &m.malformed,

@@ -10,6 +10,7 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::Instant;
 
+use super::cache::TxKey;
 use super::callpath::CallPath;
 use super::links::Dest;
 use super::warn::{TOKEN_PARAM, Warned};
@@ -106,10 +107,36 @@ pub fn own_to_tag(req: &Request<'_>, cp: &CallPath) -> u64 {
     cp.tag_key.tag(req.call_id, from_tag, branch)
 }
 
-/// The key of an INVITE transaction's entry in the retransmission cache
-/// (a CANCEL or non-2xx ACK of it has the same key).
-pub fn transaction_key(req: &Request<'_>, cp: &CallPath) -> u64 {
-    cp.tag_key.transaction(own_to_tag(req, cp), req.cseq)
+/// The key of the INVITE transaction `req` belongs to (or, for a CANCEL or
+/// ACK, the INVITE transaction it refers to).
+pub fn transaction_key(req: &Request<'_>, cx: &Cx<'_>) -> TxKey {
+    use std::hash::{Hash, Hasher};
+    let tags = &cx.cp.tag_key;
+    let from_tag = req.from.param("tag").unwrap_or_default();
+    let mut h = tags.hasher();
+    (req.call_id, from_tag, req.cseq).hash(&mut h);
+    let merge = h.finish();
+    let via = &req.top_via;
+    let branch = via.param("branch").unwrap_or_default();
+    let mut h = tags.hasher();
+    if branch.starts_with(b"z9hG4bK") {
+        branch.hash(&mut h);
+        // Host names are compared case-blind (RFC 3261 §19.1.4).
+        for b in via.host {
+            h.write_u8(b.to_ascii_lowercase());
+        }
+        via.port.hash(&mut h);
+    } else {
+        (req.uri, via.transport, via.host, via.port, via.params).hash(&mut h);
+    }
+    cx.src.ip().hash(&mut h);
+    if cx.framing == Framing::Datagram {
+        cx.src.port().hash(&mut h);
+    }
+    TxKey {
+        merge,
+        id: h.finish(),
+    }
 }
 
 /// The answer to an OPTIONS addressed to callscreen: 200 once ready, else 503.
@@ -212,7 +239,7 @@ pub fn write_terminated(out: &mut Vec<u8>, req: &Request<'_>, cx: &Cx<'_>) {
     status_line(out, 487, "Request Terminated");
     copy_dialog_headers(out, &req.msg, Some(&req.top_via), cx.src, Some(to_tag));
     finish(out);
-    let key = transaction_key(req, cx.cp);
+    let key = transaction_key(req, cx);
     cx.cp
         .cache
         .insert(key, Instant::now(), super::cache::Kind::Answer, out);

@@ -1,8 +1,14 @@
-//! Recent INVITE transactions, so that a retransmission (same Call-ID,
-//! From-tag, branch and CSeq) gets the same answer, byte for byte, and no
-//! second NOC line, even if the lists changed in between; and, in proxy mode,
-//! so that a CANCEL follows a warned INVITE to the announcement service. Bounded in time
-//! (32 s: Timer B, 64*T1, RFC 3261 §17.1.1.2) and in room.
+//! Recent INVITE transactions, so that a retransmission gets the same
+//! answer, byte for byte, and no second NOC line, even if the lists changed
+//! in between; and, in proxy mode, so that a CANCEL follows a warned INVITE
+//! to the announcement service. Bounded in time (32 s: Timer B, 64*T1, RFC
+//! 3261 §17.1.1.2) and in room.
+//!
+//! A transaction is filed under its Call-ID, From-tag and CSeq number and
+//! known by its branch, sent-by and source ([`TxKey`], RFC 3261 §17.2.3): a
+//! request filed with one but not known by it is another transaction
+//! ([`Seen::Another`]: a merged request, §8.2.2.2), which never gets that
+//! one's answer and never replaces it while it lasts.
 //!
 //! Laid out for the call path, which asks for every INVITE and stores
 //! every answer: each shard appends its records (header and bytes) to a
@@ -28,8 +34,8 @@ const BYTES_PER_ENTRY: usize = 640;
 const MIN_RING: usize = 128 * 1024;
 /// Places in a set of the index.
 const WAYS: usize = 4;
-/// A record's header in the ring: key, time, kind, length.
-const HEADER: usize = 24;
+/// A record's header in the ring: key, transaction id, time, kind, length.
+const HEADER: usize = 32;
 /// Cache lines of the ring fetched ahead of an insert (a typical answer
 /// and its header: about 500 bytes).
 const PREFETCH_LINES: usize = 8;
@@ -64,6 +70,32 @@ impl Kind {
     fn from_byte(b: u8) -> Option<Kind> {
         Kind::ALL.get(usize::from(b)).copied()
     }
+}
+
+/// What tells an INVITE transaction apart, for the retransmission cache.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct TxKey {
+    /// Call-ID, From-tag and CSeq number: what a merged request (RFC 3261
+    /// §8.2.2.2) shares with the transaction; where the cache files it.
+    pub merge: u64,
+    /// What makes a request part of the transaction (RFC 3261 §17.2.3):
+    /// the top Via's branch and sent-by (for a branch without the
+    /// `z9hG4bK` cookie, RFC 2543's rule: the Request-URI and the whole top
+    /// Via), and the address it came from, where its answer goes (the
+    /// port too over UDP; over TCP or TLS a request may come on another
+    /// connection). A CANCEL or non-2xx ACK of the INVITE has the same
+    /// key, the method aside (§9.2, §17.1.1.3).
+    pub id: u64,
+}
+
+/// What the cache knows of a request's transaction.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Seen {
+    /// It is the transaction filed there: what became of it.
+    Ours(Kind),
+    /// Another transaction is filed there (same Call-ID, From-tag and
+    /// CSeq, another branch, sent-by or source): a merged request.
+    Another,
 }
 
 /// A place in the index: a transaction's key and where its record starts
@@ -107,8 +139,8 @@ impl Shard {
         ((key >> 4) % self.sets.len() as u64) as usize
     }
 
-    /// The record of `key`: its time, kind and bytes.
-    fn find(&self, key: u64) -> Option<(u64, Kind, &[u8])> {
+    /// The record filed under `key`: its transaction id, time, kind and bytes.
+    fn find(&self, key: u64) -> Option<(u64, u64, Kind, &[u8])> {
         let set = self.sets.get(self.set_of(key))?;
         let place = set.0.iter().find(|pl| pl.key == key && pl.at != 0)?;
         let p = place.at - 1;
@@ -125,15 +157,26 @@ impl Shard {
         if word(0)? != key {
             return None;
         }
-        let when = word(8)?;
-        let kind = Kind::from_byte(*h.get(16)?)?;
-        let len = u32::from_le_bytes(h.get(20..24)?.try_into().ok()?) as usize;
+        let id = word(8)?;
+        let when = word(16)?;
+        let kind = Kind::from_byte(*h.get(24)?)?;
+        let len = u32::from_le_bytes(h.get(28..32)?.try_into().ok()?) as usize;
         let bytes = self.ring.get(start + HEADER..start + HEADER + len)?;
-        Some((when, kind, bytes))
+        Some((id, when, kind, bytes))
     }
 
-    /// Appends `key`'s record at the head and points its place at it.
-    fn insert(&mut self, key: u64, when: u64, kind: Kind, bytes: &[u8]) {
+    /// Appends `key`'s record at the head and points its place at it;
+    /// unless another transaction's record, younger than [`TTL`], is filed
+    /// under `key` (a merged request does not push out the transaction it
+    /// collides with).
+    fn insert(&mut self, key: TxKey, when: u64, kind: Kind, bytes: &[u8]) {
+        if let Some((id, then, _, _)) = self.find(key.merge)
+            && id != key.id
+            && when.saturating_sub(then) < TTL.as_nanos() as u64
+        {
+            return;
+        }
+        let (key, id) = (key.merge, key.id);
         let cap = self.cap as u64;
         let need = (HEADER + bytes.len()).next_multiple_of(8) as u64;
         if need > cap || u32::try_from(bytes.len()).is_err() {
@@ -160,9 +203,10 @@ impl Shard {
             return;
         };
         rec[0..8].copy_from_slice(&key.to_le_bytes());
-        rec[8..16].copy_from_slice(&when.to_le_bytes());
-        rec[16..20].copy_from_slice(&[kind as u8, 0, 0, 0]);
-        rec[20..24].copy_from_slice(&(bytes.len() as u32).to_le_bytes());
+        rec[8..16].copy_from_slice(&id.to_le_bytes());
+        rec[16..24].copy_from_slice(&when.to_le_bytes());
+        rec[24..28].copy_from_slice(&[kind as u8, 0, 0, 0]);
+        rec[28..32].copy_from_slice(&(bytes.len() as u32).to_le_bytes());
         rec[HEADER..].copy_from_slice(bytes);
         let s = self.set_of(key);
         let (head, ring) = (self.head, self.cap);
@@ -251,25 +295,39 @@ impl RetransmitCache {
         u64::try_from(now.saturating_duration_since(self.epoch).as_nanos()).unwrap_or(u64::MAX)
     }
 
-    /// What became of transaction `key`, its bytes copied into `out`; none
-    /// when it is not (or no longer) known.
-    pub fn get_into(&self, key: u64, now: Instant, out: &mut Vec<u8>) -> Option<Kind> {
+    /// What is known of transaction `key`: what became of it (its bytes
+    /// copied into `out`), or that another transaction is filed under its
+    /// Call-ID, From-tag and CSeq; none when nothing is (or is no longer).
+    pub fn get_into(&self, key: TxKey, now: Instant, out: &mut Vec<u8>) -> Option<Seen> {
         let now = self.nanos(now);
-        let s = self.shard(key)?;
+        let s = self.shard(key.merge)?;
         s.prefetch_head();
-        let (when, kind, bytes) = s.find(key)?;
+        let (id, when, kind, bytes) = s.find(key.merge)?;
         if now.saturating_sub(when) >= TTL.as_nanos() as u64 {
             return None;
         }
+        if id != key.id {
+            return Some(Seen::Another);
+        }
         out.clear();
         out.extend_from_slice(bytes);
-        Some(kind)
+        Some(Seen::Ours(kind))
     }
 
-    /// Keeps what became of transaction `key` (replacing what was kept).
-    pub fn insert(&self, key: u64, now: Instant, kind: Kind, bytes: &[u8]) {
+    /// What became of transaction `key` itself (none when it is unknown or
+    /// another transaction is filed in its place).
+    pub fn get_own(&self, key: TxKey, now: Instant, out: &mut Vec<u8>) -> Option<Kind> {
+        match self.get_into(key, now, out)? {
+            Seen::Ours(kind) => Some(kind),
+            Seen::Another => None,
+        }
+    }
+
+    /// Keeps what became of transaction `key` (replacing what was kept of
+    /// it; never another transaction's record, while that lasts).
+    pub fn insert(&self, key: TxKey, now: Instant, kind: Kind, bytes: &[u8]) {
         let now = self.nanos(now);
-        if let Some(mut s) = self.shard(key) {
+        if let Some(mut s) = self.shard(key.merge) {
             s.insert(key, now, kind, bytes);
         }
     }
@@ -279,36 +337,41 @@ impl RetransmitCache {
 mod tests {
     use super::*;
 
+    /// A transaction filed under `n` and known by it.
+    fn tx(n: u64) -> TxKey {
+        TxKey { merge: n, id: n }
+    }
+
     #[test]
     fn answers_are_kept_for_a_while_and_bounded() {
         let c = RetransmitCache::new(32);
         let t0 = Instant::now();
         let mut out = Vec::new();
-        c.insert(1, t0, Kind::Answer, b"SIP/2.0 302");
+        c.insert(tx(1), t0, Kind::Answer, b"SIP/2.0 302");
         assert_eq!(
-            c.get_into(1, t0 + Duration::from_secs(31), &mut out),
+            c.get_own(tx(1), t0 + Duration::from_secs(31), &mut out),
             Some(Kind::Answer)
         );
         assert_eq!(out, b"SIP/2.0 302");
-        assert_eq!(c.get_into(1, t0 + TTL, &mut out), None);
-        assert_eq!(c.get_into(2, t0, &mut out), None);
-        c.insert(3, t0, Kind::Warned, b"sip:warn@192.0.2.50;target=x");
-        assert_eq!(c.get_into(3, t0, &mut out), Some(Kind::Warned));
+        assert_eq!(c.get_own(tx(1), t0 + TTL, &mut out), None);
+        assert_eq!(c.get_own(tx(2), t0, &mut out), None);
+        c.insert(tx(3), t0, Kind::Warned, b"sip:warn@192.0.2.50;target=x");
+        assert_eq!(c.get_own(tx(3), t0, &mut out), Some(Kind::Warned));
         assert_eq!(out, b"sip:warn@192.0.2.50;target=x");
         // Replaced: the newest record of a key is the one found.
-        c.insert(3, t0, Kind::Forwarded, b"");
-        assert_eq!(c.get_into(3, t0, &mut out), Some(Kind::Forwarded));
+        c.insert(tx(3), t0, Kind::Forwarded, b"");
+        assert_eq!(c.get_own(tx(3), t0, &mut out), Some(Kind::Forwarded));
         assert!(out.is_empty());
         // However small the cache, an answer to the largest request is kept.
         let small = RetransmitCache::new(1);
         let big = vec![b'z'; 64 * 1024];
-        small.insert(5, t0, Kind::Answer, &big);
-        assert_eq!(small.get_into(5, t0, &mut out), Some(Kind::Answer));
+        small.insert(tx(5), t0, Kind::Answer, &big);
+        assert_eq!(small.get_own(tx(5), t0, &mut out), Some(Kind::Answer));
         assert_eq!(out, big);
         // No room at all: nothing kept, nothing found.
         let none = RetransmitCache::new(0);
-        none.insert(1, t0, Kind::Answer, b"x");
-        assert_eq!(none.get_into(1, t0, &mut out), None);
+        none.insert(tx(1), t0, Kind::Answer, b"x");
+        assert_eq!(none.get_own(tx(1), t0, &mut out), None);
     }
 
     #[test]
@@ -327,16 +390,16 @@ mod tests {
         // inserted in turn until the ring has gone round twice.
         let keys: Vec<u64> = (1..=2 * holds as u64 + 7).map(|i| i << 4).collect();
         for &k in &keys {
-            c.insert(k, t0, Kind::Answer, answer(k).as_bytes());
+            c.insert(tx(k), t0, Kind::Answer, answer(k).as_bytes());
             // The one just kept is always found, whole.
-            assert_eq!(c.get_into(k, t0, &mut out), Some(Kind::Answer));
+            assert_eq!(c.get_own(tx(k), t0, &mut out), Some(Kind::Answer));
             assert_eq!(out, answer(k).as_bytes());
         }
         // The ring holds the newest `holds` records, except where the last
         // round's start overwrote the oldest of them.
         let found: Vec<bool> = keys
             .iter()
-            .map(|&k| c.get_into(k, t0, &mut out).is_some())
+            .map(|&k| c.get_own(tx(k), t0, &mut out).is_some())
             .collect();
         let kept = found.iter().filter(|&&f| f).count();
         assert!(kept + 1 >= holds && kept <= holds, "{kept} of {holds}");
@@ -346,8 +409,8 @@ mod tests {
         );
         // Too big for the ring: not kept, and an older record of it is forgotten.
         let k = *keys.last().unwrap_or(&0);
-        c.insert(k, t0, Kind::Answer, &vec![b'y'; MIN_RING]);
-        assert_eq!(c.get_into(k, t0, &mut out), None);
+        c.insert(tx(k), t0, Kind::Answer, &vec![b'y'; MIN_RING]);
+        assert_eq!(c.get_own(tx(k), t0, &mut out), None);
     }
 
     #[test]
@@ -360,11 +423,47 @@ mod tests {
         // Same shard (low bits zero) and same set: (key >> 4) % sets equal.
         let keys: Vec<u64> = (1..=5).map(|i| (i * sets) << 4).collect();
         for &k in &keys {
-            c.insert(k, t0, Kind::Forwarded, b"");
+            c.insert(tx(k), t0, Kind::Forwarded, b"");
         }
-        assert_eq!(c.get_into(keys[0], t0, &mut out), None);
+        assert_eq!(c.get_own(tx(keys[0]), t0, &mut out), None);
         for &k in &keys[1..] {
-            assert_eq!(c.get_into(k, t0, &mut out), Some(Kind::Forwarded));
+            assert_eq!(c.get_own(tx(k), t0, &mut out), Some(Kind::Forwarded));
         }
+    }
+
+    #[test]
+    fn another_transaction_filed_in_the_same_place_is_told_apart_and_kept_out() {
+        let c = RetransmitCache::new(32);
+        let t0 = Instant::now();
+        let mut out = Vec::new();
+        let first = TxKey { merge: 7, id: 1 };
+        let merged = TxKey { merge: 7, id: 2 };
+        c.insert(first, t0, Kind::Answer, b"SIP/2.0 302");
+        // The same Call-ID, From-tag and CSeq, another branch, sent-by or
+        // source: told apart, and not given the first one's answer.
+        out.clear();
+        assert_eq!(c.get_into(merged, t0, &mut out), Some(Seen::Another));
+        assert!(out.is_empty());
+        assert_eq!(c.get_own(merged, t0, &mut out), None);
+        // Nor does it replace the first one's record while that lasts.
+        c.insert(merged, t0, Kind::Answer, b"SIP/2.0 608");
+        assert_eq!(
+            c.get_into(first, t0, &mut out),
+            Some(Seen::Ours(Kind::Answer))
+        );
+        assert_eq!(out, b"SIP/2.0 302");
+        // The first one's own record is replaced as before.
+        c.insert(first, t0, Kind::Forwarded, b"");
+        assert_eq!(c.get_own(first, t0, &mut out), Some(Kind::Forwarded));
+        // Once the first is gone (Timer B), the place is free.
+        let later = t0 + TTL;
+        assert_eq!(c.get_into(merged, later, &mut out), None);
+        c.insert(merged, later, Kind::Answer, b"SIP/2.0 608");
+        assert_eq!(
+            c.get_into(merged, later, &mut out),
+            Some(Seen::Ours(Kind::Answer))
+        );
+        assert_eq!(out, b"SIP/2.0 608");
+        assert_eq!(c.get_into(first, later, &mut out), Some(Seen::Another));
     }
 }

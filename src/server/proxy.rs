@@ -12,7 +12,7 @@ use super::answer::{
     Cx, Outcome, TagBufs, options, own_to_tag, simple, tag_values, transaction_key, unknown_trunk,
     write_answer, write_terminated,
 };
-use super::cache::Kind;
+use super::cache::{Kind, Seen};
 use super::callpath::CallPath;
 use super::decide::{account, counting, decide, read_facts};
 use super::ingress::Ingress;
@@ -114,17 +114,17 @@ fn acks_own_answer(req: &Request<'_>, cp: &CallPath) -> bool {
 
 /// Whether the INVITE this CANCEL refers to got callscreen's own final
 /// answer (it is in the retransmission cache with answer bytes).
-fn answered_here(out: &mut Vec<u8>, req: &Request<'_>, cp: &CallPath) -> bool {
-    let key = transaction_key(req, cp);
-    cp.cache.get_into(key, Instant::now(), out) == Some(Kind::Answer)
+fn answered_here(out: &mut Vec<u8>, req: &Request<'_>, cx: &Cx<'_>) -> bool {
+    let key = transaction_key(req, cx);
+    cx.cp.cache.get_own(key, Instant::now(), out) == Some(Kind::Answer)
 }
 
 /// The Request-URI a warned INVITE went to the announcement service with,
 /// if this CANCEL or ACK belongs to one (RFC 3261 §9.1: a CANCEL carries
 /// its INVITE's Request-URI).
-fn warned_uri(out: &mut Vec<u8>, req: &Request<'_>, cp: &CallPath) -> Option<Vec<u8>> {
-    let key = transaction_key(req, cp);
-    match cp.cache.get_into(key, Instant::now(), out) {
+fn warned_uri(out: &mut Vec<u8>, req: &Request<'_>, cx: &Cx<'_>) -> Option<Vec<u8>> {
+    let key = transaction_key(req, cx);
+    match cx.cp.cache.get_own(key, Instant::now(), out) {
         Some(Kind::Warned) => Some(std::mem::take(out)),
         _ => None,
     }
@@ -160,13 +160,13 @@ pub fn request(
             Metrics::inc(&m.absorbed_acks);
             return cx.silent();
         }
-        Method::Cancel if super::stir::cancel_parked(transaction_key(req, cp), cp) => {
+        Method::Cancel if super::stir::cancel_parked(transaction_key(req, cx), cp) => {
             // Not forwarded yet (being verified): answered here, and the
             // INVITE gets 487 instead of going on.
             simple(out, msg, cx.src, 200, "OK", cp, &[]);
             return cx.reply(msg);
         }
-        Method::Cancel if answered_here(out, req, cp) => {
+        Method::Cancel if answered_here(out, req, cx) => {
             // callscreen answered this INVITE itself (a rejection): it is the
             // UAS of that transaction, and a CANCEL after the final answer
             // gets 200 and changes nothing (RFC 3261 §9.2).
@@ -204,7 +204,7 @@ pub fn request(
     // The CANCEL (or non-2xx ACK) of a warned INVITE follows it to the
     // announcement service, with the same Request-URI.
     let warned = match (req.method, &s.warn) {
-        (Method::Cancel | Method::Ack, Some(w)) => warned_uri(out, req, cp).map(|u| (u, w.hop)),
+        (Method::Cancel | Method::Ack, Some(w)) => warned_uri(out, req, cx).map(|u| (u, w.hop)),
         _ => None,
     };
     if let Some((uri, hop)) = &warned {
@@ -235,15 +235,26 @@ fn invite(
     cx: &Cx<'_>,
 ) -> Outcome {
     let (rt, cp) = (cx.rt, cx.cp);
-    let key = transaction_key(req, cp);
+    let key = transaction_key(req, cx);
     let now = cx.now();
     // A retransmission: the same local answer, or forwarded again (the next
     // hop's transaction absorbs it; a warned one with the Request-URI it
-    // went with), with no second NOC line.
-    let cached = cp
-        .cache
-        .get_into(key, now, out)
-        .filter(|k| !(*k == Kind::Parked && cx.stir.is_some()));
+    // went with), with no second NOC line. A request that shares another
+    // transaction's Call-ID, From-tag and CSeq but not its branch, sent-by
+    // or source is screened on its own: a stateless proxy forwards what it
+    // is given (RFC 3261 §16.11; the merged-request rule, §8.2.2.2, is a
+    // UAS's), and the cache keeps the first transaction's record.
+    let cached = match cp.cache.get_into(key, now, out) {
+        Some(Seen::Ours(k)) => Some(k),
+        Some(Seen::Another) => {
+            if cx.stir.is_none() {
+                Metrics::inc(&cp.shared.metrics.merged);
+            }
+            None
+        }
+        None => None,
+    }
+    .filter(|k| !(*k == Kind::Parked && cx.stir.is_some()));
     if cached == Some(Kind::Cancelled) {
         if cx.stir.is_none() {
             // A retransmission while it is still being verified.

@@ -8,7 +8,7 @@ use super::answer::{
     Cx, Outcome, options, own_to_tag, simple, transaction_key, unknown_trunk, write_answer,
     write_terminated,
 };
-use super::cache::Kind;
+use super::cache::{Kind, Seen};
 use super::decide::{account, counting, decide, read_facts};
 use super::ingress::Ingress;
 use super::noc;
@@ -17,6 +17,7 @@ use super::warn::Warned;
 use crate::clock::unix_now;
 use crate::screen::Action;
 use crate::sip::facts::CallerIds;
+use crate::sip::response::reason_phrase;
 use crate::sip::{Message, Method, Request};
 use crate::state::Metrics;
 
@@ -29,7 +30,7 @@ pub fn request(
     cx: &Cx<'_>,
 ) -> Outcome {
     match req.method {
-        Method::Cancel if stir::cancel_parked(transaction_key(req, cx.cp), cx.cp) => {
+        Method::Cancel if stir::cancel_parked(transaction_key(req, cx), cx.cp) => {
             simple(out, msg, cx.src, 200, "OK", cx.cp, &[]);
             cx.reply(msg)
         }
@@ -53,22 +54,33 @@ pub fn request(
 fn invite(out: &mut Vec<u8>, req: &Request<'_>, peer: usize, cx: &Cx<'_>) -> Outcome {
     let (rt, cp) = (cx.rt, cx.cp);
     let to_tag = own_to_tag(req, cp);
-    let key = cp.tag_key.transaction(to_tag, req.cseq);
+    let key = transaction_key(req, cx);
     let now = cx.now();
     // A call proxy mode forwarded (before a reload changed the mode) is screened anew.
     match cp.cache.get_into(key, now, out) {
-        Some(Kind::Answer) => {
+        Some(Seen::Ours(Kind::Answer)) => {
             Metrics::inc(&cp.shared.metrics.retransmissions);
             return cx.reply_to(req);
         }
-        Some(Kind::Parked | Kind::Cancelled) if cx.stir.is_none() => {
+        Some(Seen::Ours(Kind::Parked | Kind::Cancelled)) if cx.stir.is_none() => {
             // Still being verified: the answer will come.
             Metrics::inc(&cp.shared.metrics.retransmissions);
             return cx.silent();
         }
-        Some(Kind::Cancelled) => {
+        Some(Seen::Ours(Kind::Cancelled)) => {
             // Cancelled while it was verified: 487, kept for its retransmissions.
             write_terminated(out, req, cx);
+            return cx.reply_to(req);
+        }
+        Some(Seen::Another) if req.to.param("tag").is_none() => {
+            // The Call-ID, From-tag and CSeq of a transaction this request
+            // is not part of (another branch, sent-by or source): a merged
+            // request, RFC 3261 §8.2.2.2. Not screened, and never given
+            // that transaction's answer; the 482 is the same each time, so
+            // it is not kept.
+            Metrics::inc(&cp.shared.metrics.merged);
+            tracing::debug!(source = %cx.src, "merged request answered 482 Loop Detected");
+            simple(out, &req.msg, cx.src, 482, reason_phrase(482), cp, &[]);
             return cx.reply_to(req);
         }
         _ => {}

@@ -11,7 +11,7 @@ use std::sync::atomic::Ordering;
 use std::time::Instant;
 
 use super::answer::Cx;
-use super::cache::Kind;
+use super::cache::{Kind, TxKey};
 use super::callpath::Parked;
 use crate::screen::passport::{self, StirCheck, Unverified};
 use crate::sip::Request;
@@ -36,9 +36,9 @@ fn shaken_identity<'a>(req: &Request<'a>) -> Option<&'a str> {
 /// A CANCEL for an INVITE still being verified: marked, so that the INVITE
 /// is answered 487 when its verification ends (RFC 3261 §9.2: the CANCEL
 /// itself gets 200). False when the INVITE is not parked.
-pub fn cancel_parked(key: u64, cp: &super::callpath::CallPath) -> bool {
+pub fn cancel_parked(key: TxKey, cp: &super::callpath::CallPath) -> bool {
     let mut scratch = Vec::new();
-    if cp.cache.get_into(key, Instant::now(), &mut scratch) != Some(Kind::Parked) {
+    if cp.cache.get_own(key, Instant::now(), &mut scratch) != Some(Kind::Parked) {
         return false;
     }
     cp.cache.insert(key, Instant::now(), Kind::Cancelled, &[]);
@@ -47,7 +47,7 @@ pub fn cancel_parked(key: u64, cp: &super::callpath::CallPath) -> bool {
 
 /// Decides whether the INVITE `req` (transaction `key`) is parked for
 /// verification, and parks it.
-pub fn step(req: &Request<'_>, key: u64, cx: &Cx<'_>) -> Step {
+pub fn step(req: &Request<'_>, key: TxKey, cx: &Cx<'_>) -> Step {
     if let Some(c) = cx.stir {
         return Step::Go(Some(c));
     }

@@ -35,6 +35,10 @@ pub struct Metrics {
     pub calls_warn: AtomicU64,
     pub calls_reject: AtomicU64,
     pub retransmissions: AtomicU64,
+    /// INVITEs with another transaction's Call-ID, From-tag and CSeq but
+    /// not its branch, sent-by or source (RFC 3261 §8.2.2.2, §17.2.3):
+    /// answered 482 in redirect mode, screened on their own in proxy mode.
+    pub merged: AtomicU64,
     /// UDP receive errors that an ICMP error from a peer caused (its port
     /// closed: `ECONNREFUSED`; unreachable): counted, never slept on.
     pub udp_icmp_errors: AtomicU64,

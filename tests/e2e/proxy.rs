@@ -816,3 +816,49 @@ fn tcp_all_the_way_a_caller_over_tcp_to_a_tcp_next_hop() {
     uas.tcp.set_nonblocking(true).unwrap();
     assert!(uas.tcp.accept().is_err(), "one connection for both calls");
 }
+
+/// A request with a forwarded call's Call-ID, From-tag, branch and CSeq
+/// from another peer's address is not that call's retransmission (RFC 3261
+/// §17.2.3: callscreen knows a transaction by branch, sent-by and source):
+/// it is screened on its own (a stateless proxy forwards what it is given;
+/// the 482 of §8.2.2.2 is a UAS's), so a blocklisted caller is rejected.
+#[test]
+fn a_request_with_a_forwarded_calls_ids_from_elsewhere_is_screened_on_its_own() {
+    let uas = Uas::new();
+    let d = one_hop("p-merged", &uas);
+    let uac = udp_client("127.0.0.1:0");
+    uac.send_to(&invite("pm-1", "+31201234568", ""), d.udp)
+        .unwrap();
+    let (fwd, _) = uas.recv();
+    assert!(fwd.starts_with("INVITE "), "{fwd}");
+    let direct = udp_client("127.0.0.2:0");
+    direct
+        .send_to(&invite("pm-1", "+31201234567", ""), d.udp)
+        .unwrap();
+    let r = recv_udp(&direct);
+    assert_eq!(status(&r), 608, "{r}");
+    let line = d.stdout.wait_count(2, |l| l.contains("call_id=pm-1 "));
+    assert!(
+        line.is_some_and(|l| l.contains("verdict=reject code=608")),
+        "{:?}",
+        d.stdout.all()
+    );
+    // The first call's retransmission is still its own: forwarded again on
+    // the same branch, with no third line.
+    uac.send_to(&invite("pm-1", "+31201234568", ""), d.udp)
+        .unwrap();
+    let (again, _) = uas.recv();
+    assert_eq!(header(&again, "Via"), header(&fwd, "Via"));
+    uac.send_to(&invite("pm-2", "+31201234568", ""), d.udp)
+        .unwrap();
+    uas.recv();
+    d.noc_line("pm-2");
+    let lines: Vec<String> = d
+        .stdout
+        .all()
+        .into_iter()
+        .filter(|l| l.contains("call_id=pm-1 "))
+        .collect();
+    assert_eq!(lines.len(), 2, "{lines:?}");
+    assert!(lines[1].contains("verdict=reject code=608"), "{lines:?}");
+}

@@ -511,3 +511,68 @@ fn uri_bytes_outside_the_grammar_get_400_and_are_never_echoed() {
             .all(|l| !l.contains("call_id=ruri-ff "))
     );
 }
+
+/// RFC 3261 §17.2.3 matches a request to a transaction on its top Via's
+/// branch and sent-by (and callscreen on its source: the answer goes
+/// there); §8.2.2.2 answers a request that shares a transaction's Call-ID,
+/// From-tag and CSeq without being part of it 482. A blocklisted caller
+/// that copies a clean call's identifiers gets neither that call's 302
+/// nor a screening of its own.
+#[test]
+fn a_request_with_a_calls_ids_but_not_its_transaction_gets_482_not_that_calls_answer() {
+    let d = Daemon::start("merged", "");
+    let sbc = udp_client("127.0.0.1:0");
+    let clean = invite("mg-1", "+31201234568", "");
+    let answer = udp_ask(&sbc, d.udp, &clean).unwrap();
+    assert_eq!(status(&answer), 302, "{answer}");
+    // The same Call-ID, From-tag, branch and CSeq, a blocklisted caller,
+    // from another peer's address.
+    let blocked = String::from_utf8(invite("mg-1", "+31201234567", "")).unwrap();
+    let direct = udp_client("127.0.0.2:0");
+    let r = udp_ask(&direct, d.udp, blocked.as_bytes()).unwrap();
+    assert_eq!(status(&r), 482, "{r}");
+    assert!(header(&r, "Contact").is_none(), "{r}");
+    // From the SBC's own address: another branch, or another sent-by.
+    let other_branch = blocked.replace("z9hG4bK-mg-1", "z9hG4bK-mg-1x");
+    let r = udp_ask(&sbc, d.udp, other_branch.as_bytes()).unwrap();
+    assert_eq!(status(&r), 482, "{r}");
+    let other_sent_by = blocked.replace("127.0.0.1:5099", "127.0.0.1:5098");
+    let r = udp_ask(&sbc, d.udp, other_sent_by.as_bytes()).unwrap();
+    assert_eq!(status(&r), 482, "{r}");
+    // The clean call's retransmission still gets its answer, byte for byte.
+    assert_eq!(udp_ask(&sbc, d.udp, &clean).unwrap(), answer);
+    // A new CSeq is a new transaction: screened (and here rejected).
+    let next = blocked.replace("CSeq: 1 INVITE", "CSeq: 2 INVITE");
+    let r = udp_ask(&direct, d.udp, next.as_bytes()).unwrap();
+    assert_eq!(status(&r), 608, "{r}");
+    // One NOC line for each screened transaction, none for the 482s.
+    udp_ask(&sbc, d.udp, &invite("mg-probe", "+31201234568", "")).unwrap();
+    d.noc_line("mg-probe");
+    let lines: Vec<String> = d
+        .stdout
+        .all()
+        .into_iter()
+        .filter(|l| l.contains("call_id=mg-1 "))
+        .collect();
+    assert_eq!(lines.len(), 2, "{lines:?}");
+    assert!(lines[0].contains("verdict=allow code=302"), "{lines:?}");
+    assert!(lines[1].contains("verdict=reject code=608"), "{lines:?}");
+}
+
+/// Over a host name, RFC 3261 §19.1.4 compares sent-by case-blind: a
+/// retransmission whose sent-by differs only in case is the same
+/// transaction.
+#[test]
+fn a_sent_by_host_name_is_compared_case_blind() {
+    let d = Daemon::start("merged-case", "");
+    let sbc = udp_client("127.0.0.1:0");
+    let clean = String::from_utf8(invite("mc-1", "+31201234568", ""))
+        .unwrap()
+        .replace("UDP 127.0.0.1:5099", "UDP sbc.example:5099");
+    let answer = udp_ask(&sbc, d.udp, clean.as_bytes()).unwrap();
+    assert_eq!(status(&answer), 302, "{answer}");
+    let again = clean.replace("sbc.example", "SBC.Example");
+    let r = udp_ask(&sbc, d.udp, again.as_bytes()).unwrap();
+    assert_eq!(status(&r), 302, "{r}");
+    assert_eq!(header(&r, "To"), header(&answer, "To"));
+}

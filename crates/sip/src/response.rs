@@ -27,6 +27,7 @@ pub fn reason_phrase(code: u16) -> &'static str {
         416 => "Unsupported URI Scheme",
         420 => "Bad Extension",
         480 => "Temporarily Unavailable",
+        482 => "Loop Detected",
         483 => "Too Many Hops",
         486 => "Busy Here",
         500 => "Server Internal Error",
@@ -61,11 +62,10 @@ impl TagKey {
         self.0.hash_one((call_id, from_tag, branch))
     }
 
-    /// The key of a transaction's answer in the retransmission cache: its
-    /// To-tag (from [`TagKey::tag`]) hashed again with the CSeq number (the
-    /// strings are not hashed twice).
-    pub fn transaction(&self, tag: u64, cseq: u32) -> u64 {
-        self.0.hash_one((tag, cseq))
+    /// A hasher keyed like the tags, for the keys of the retransmission
+    /// cache (which hash parts of a request that are compared case-blind).
+    pub fn hasher(&self) -> std::hash::DefaultHasher {
+        self.0.build_hasher()
     }
 }
 
