@@ -576,3 +576,27 @@ fn a_sent_by_host_name_is_compared_case_blind() {
     assert_eq!(status(&r), 302, "{r}");
     assert_eq!(header(&r, "To"), header(&answer, "To"));
 }
+
+/// A branch without RFC 3261's `z9hG4bK` cookie is matched by RFC 2543's
+/// rule (§17.2.3): the Request-URI and the whole top Via, besides Call-ID,
+/// From-tag and CSeq.
+#[test]
+fn an_rfc_2543_branch_is_matched_on_the_request_uri_and_the_whole_via() {
+    let d = Daemon::start("merged-2543", "");
+    let sbc = udp_client("127.0.0.1:0");
+    let old = String::from_utf8(invite("m2-1", "+31201234568", ""))
+        .unwrap()
+        .replace("branch=z9hG4bK-m2-1", "branch=old-m2-1");
+    let answer = udp_ask(&sbc, d.udp, old.as_bytes()).unwrap();
+    assert_eq!(status(&answer), 302, "{answer}");
+    assert_eq!(udp_ask(&sbc, d.udp, old.as_bytes()).unwrap(), answer);
+    let other_uri = old.replace(
+        "INVITE sip:+31104567890@cs.example",
+        "INVITE sip:+31104567891@cs.example",
+    );
+    let r = udp_ask(&sbc, d.udp, other_uri.as_bytes()).unwrap();
+    assert_eq!(status(&r), 482, "{r}");
+    let other_via = old.replace(";rport", ";rport;x=1");
+    let r = udp_ask(&sbc, d.udp, other_via.as_bytes()).unwrap();
+    assert_eq!(status(&r), 482, "{r}");
+}
