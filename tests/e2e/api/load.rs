@@ -32,7 +32,14 @@ struct Swap {
 /// is in force. Latencies in µs.
 fn swap_under_load(name: &str) -> Swap {
     let dir = temp_dir(name);
-    let cfg = config(&dir, &ops_api_config(&dir.join("state"), 2, TOKEN));
+    // A call that waited over `shed_queue_age_ms` in the kernel's queue
+    // (while the push parses, on a busy machine) is let through unscreened:
+    // no test of the list in force. Shedding has tests of its own.
+    let api_config = ops_api_config(&dir.join("state"), 2, TOKEN).replace(
+        "udp_threads = 2\n",
+        "udp_threads = 2\nshed_queue_age_ms = 60000\n",
+    );
+    let cfg = config(&dir, &api_config);
     let d = Daemon::start_config(dir.clone(), cfg, &[]);
     let api = api_addr(&d);
     // A list of some size, so that parsing and building take a while.
