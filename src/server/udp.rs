@@ -14,7 +14,14 @@
 //! then fills only its sender's queue, and the kernel drops its excess
 //! there; the threads read the ready queues in turn, at most one batch from
 //! each per round (a small one while several are ready), so a quiet peer
-//! waits for at most a few of the flood's datagrams. Each datagram carries the kernel's receive time
+//! waits for at most a few of the flood's datagrams. A network larger than
+//! a /28 gets one queue for the whole network instead: the listener and
+//! these queues are one `SO_REUSEPORT` group, and a classic BPF program
+//! (`SO_ATTACH_REUSEPORT_CBPF`: no capability needed) steers each datagram
+//! by its source address, before any thread reads it, to its network's
+//! queue, or to the listener's when no such network holds it. So no
+//! configured peer shares a queue with unknown sources, whatever the size
+//! of its network. Each datagram carries the kernel's receive time
 //! (`SO_TIMESTAMPNS`), so the handler knows how long it queued, and each
 //! queue's drop count (`SO_RXQ_OVFL`).
 
@@ -36,6 +43,7 @@ use super::links::Dest;
 use crate::config::Settings;
 use crate::sip::Framing;
 use crate::state::Metrics;
+use cidr::Cidr;
 
 /// Datagrams taken per system call.
 const BATCH: usize = 32;
@@ -73,10 +81,10 @@ impl Queue {
     }
 }
 
-/// Asks the kernel for each datagram's receive time and the socket's drop count.
-fn timestamps(s: &Socket) -> io::Result<()> {
+/// Sets socket options (`SOL_SOCKET`) that take an int to 1.
+fn switch_on(s: &Socket, opts: &[libc::c_int]) -> io::Result<()> {
     let on: libc::c_int = 1;
-    for opt in [libc::SO_TIMESTAMPNS, libc::SO_RXQ_OVFL] {
+    for &opt in opts {
         // SAFETY: a plain int option on a socket we own.
         let r = unsafe {
             libc::setsockopt(
@@ -92,6 +100,11 @@ fn timestamps(s: &Socket) -> io::Result<()> {
         }
     }
     Ok(())
+}
+
+/// Asks the kernel for each datagram's receive time and the socket's drop count.
+fn timestamps(s: &Socket) -> io::Result<()> {
+    switch_on(s, &[libc::SO_TIMESTAMPNS, libc::SO_RXQ_OVFL])
 }
 
 /// The listener's queue and the own queues of its SBCs and direct peers
@@ -124,6 +137,12 @@ pub fn queues(listener: Arc<UdpSocket>, settings: &Settings, room: &mut usize) -
                 .zip(&settings.policy.peers)
                 .map(|(m, p)| (format!("peer {}", p.name), &m.nets)),
         );
+    let named: Vec<(String, &Vec<Cidr>)> = named.collect();
+    // Networks first: a connected queue bound later comes first in the
+    // kernel's lookup, so its address's datagrams still reach it rather
+    // than its network's queue (Linux stops at the first socket of a
+    // reuseport group it meets).
+    network_queues(&listener, local, &named, room, &mut out);
     let mut seen = std::collections::HashSet::new();
     for (name, nets) in named {
         for net in nets {
@@ -162,19 +181,152 @@ pub fn queues(listener: Arc<UdpSocket>, settings: &Settings, room: &mut usize) -
     out
 }
 
-/// A socket on `local` connected to `ip` (any port).
-fn own_queue(local: SocketAddr, ip: std::net::IpAddr) -> io::Result<UdpSocket> {
-    let s = Socket::new(Domain::for_address(local), Type::DGRAM, Some(Protocol::UDP))?;
-    if local.is_ipv6() {
-        s.set_only_v6(true)?;
+/// The queues of the SBCs' and peers' networks larger than a /28 (of the
+/// listener's family): one socket each, bound to the listener's address
+/// and port in its reuseport group, and the program that steers each
+/// datagram to the first of them whose network holds its source (or to the
+/// listener). A network over the budget shares the listener's queue, said
+/// once; if the kernel refuses the program, the network queues are closed
+/// (unsteered, the group would spread unknown sources over them) and said.
+fn network_queues(
+    listener: &UdpSocket,
+    local: SocketAddr,
+    named: &[(String, &Vec<Cidr>)],
+    room: &mut usize,
+    out: &mut Vec<Queue>,
+) {
+    let mut nets = Vec::new();
+    let mut queues = Vec::new();
+    for (name, list) in named {
+        for &net in list.iter() {
+            if net.is_ipv4() != local.is_ipv4() || net.size() <= MAX_NET_HOSTS {
+                continue;
+            }
+            if nets.contains(&net) {
+                continue;
+            }
+            if *room == 0 {
+                tracing::warn!(
+                    "more than {MAX_QUEUES} SBC and peer queues: {net} ({name}) shares the listener's UDP queue"
+                );
+                continue;
+            }
+            match bind(local) {
+                Ok(sock) => {
+                    *room -= 1;
+                    nets.push(net);
+                    queues.push(Queue {
+                        sock: Arc::new(sock),
+                        label: format!("{net} ({name})"),
+                        known: true,
+                        v4: local.is_ipv4(),
+                        drops: AtomicU64::new(0),
+                        logged: AtomicU64::new(0),
+                    });
+                }
+                // Not in the group: the indices of those that are stay in step with `nets`.
+                Err(e) => tracing::warn!(
+                    "no UDP queue of its own for {net} ({name}) on {local}: {e}; its datagrams share the listener's"
+                ),
+            }
+        }
     }
-    s.set_reuse_address(true)?;
-    let _ = s.set_recv_buffer_size(8 << 20);
-    let _ = s.set_send_buffer_size(8 << 20);
-    timestamps(&s)?;
-    s.bind(&local.into())?;
+    if nets.is_empty() {
+        return;
+    }
+    let program = steering(&nets);
+    if let Err(e) = attach_steering(listener, &program) {
+        *room += queues.len();
+        tracing::warn!(
+            "cannot steer datagrams by source on {local} (SO_ATTACH_REUSEPORT_CBPF: {e}): the networks {} share the listener's UDP queue",
+            nets.iter()
+                .map(ToString::to_string)
+                .collect::<Vec<_>>()
+                .join(", ")
+        );
+        return;
+    }
+    out.extend(queues);
+}
+
+/// The steering program: returns `i + 1` for a datagram whose source is in
+/// `nets[i]` (the first that holds it), else 0: the index of the socket in
+/// the reuseport group, in the order they were bound (the listener first).
+/// The source is read at the network header (`SKF_NET_OFF`): IPv4's at
+/// byte 12, IPv6's at byte 8, compared a 32-bit word at a time under the
+/// network's mask. All of `nets` are of one family.
+fn steering(nets: &[Cidr]) -> Vec<libc::sock_filter> {
+    const LD: u16 = (libc::BPF_LD | libc::BPF_W | libc::BPF_ABS) as u16;
+    const AND: u16 = (libc::BPF_ALU | libc::BPF_AND | libc::BPF_K) as u16;
+    const JEQ: u16 = (libc::BPF_JMP | libc::BPF_JEQ | libc::BPF_K) as u16;
+    const RET: u16 = (libc::BPF_RET | libc::BPF_K) as u16;
+    let op = |code: u16, jt: u8, jf: u8, k: u32| libc::sock_filter { code, jt, jf, k };
+    let mut prog = Vec::new();
+    for (i, net) in nets.iter().enumerate() {
+        let (lo, _) = net.range();
+        // Words of the address, and their masks (an IPv4 network is held
+        // mapped into IPv6: its last word, with the prefix length past 96).
+        let (offset, words, masks): (i32, Vec<u32>, Vec<u32>) = if net.is_ipv4() {
+            let len = u32::from(net.prefix_len());
+            let mask = u32::MAX.checked_shl(32 - len).unwrap_or(0);
+            (12, vec![lo as u32], vec![mask])
+        } else {
+            let len = u32::from(net.prefix_len());
+            let mask = u128::MAX.checked_shl(128 - len).unwrap_or(0);
+            let split = |v: u128| (0..4).map(|w| (v >> (96 - 32 * w)) as u32).collect();
+            (8, split(lo), split(mask))
+        };
+        let compared: Vec<(usize, u32, u32)> = words
+            .iter()
+            .zip(&masks)
+            .enumerate()
+            .filter(|(_, (_, m))| **m != 0)
+            .map(|(w, (a, m))| (w, *a, *m))
+            .collect();
+        // Each compared word: load, mask, compare (on a miss, past this
+        // network's block); then the network's answer.
+        let block = 3 * compared.len() + 1;
+        for (j, (w, addr, mask)) in compared.iter().enumerate() {
+            let at = libc::SKF_NET_OFF + offset + 4 * *w as i32;
+            prog.push(op(LD, 0, 0, at as u32));
+            prog.push(op(AND, 0, 0, *mask));
+            let past = (block - 3 * j - 3) as u8;
+            prog.push(op(JEQ, 0, past, addr & mask));
+        }
+        prog.push(op(RET, 0, 0, i as u32 + 1));
+    }
+    prog.push(op(RET, 0, 0, 0));
+    prog
+}
+
+/// Attaches the steering program to the listener's reuseport group.
+fn attach_steering(listener: &UdpSocket, prog: &[libc::sock_filter]) -> io::Result<()> {
+    let fprog = libc::sock_fprog {
+        len: u16::try_from(prog.len()).map_err(|_| io::Error::other("program too long"))?,
+        filter: prog.as_ptr().cast_mut(),
+    };
+    // SAFETY: `fprog` points at `prog`, alive for the call; the kernel
+    // copies (and checks) the program.
+    let r = unsafe {
+        libc::setsockopt(
+            listener.as_raw_fd(),
+            libc::SOL_SOCKET,
+            libc::SO_ATTACH_REUSEPORT_CBPF,
+            (&fprog as *const libc::sock_fprog).cast(),
+            size_of::<libc::sock_fprog>() as libc::socklen_t,
+        )
+    };
+    if r != 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(())
+}
+
+/// A socket on `local` connected to `ip` (any port); not in the listener's
+/// reuseport group (Linux prefers it for `ip`'s datagrams).
+fn own_queue(local: SocketAddr, ip: std::net::IpAddr) -> io::Result<UdpSocket> {
+    let s = bound(local, false)?;
     s.connect(&SocketAddr::new(ip, 0).into())?;
-    s.set_nonblocking(true)?;
     Ok(s.into())
 }
 
@@ -184,19 +336,32 @@ pub fn queue_budget() -> usize {
 }
 
 /// Binds a UDP socket with a large receive buffer, non-blocking (the
-/// threads wait in `epoll`, with a short timeout so that they notice a stop).
+/// threads wait in `epoll`, with a short timeout so that they notice a
+/// stop), in the reuseport group of `addr`: a listener heads it, and its
+/// networks' queues join it (`queues`); alone, a listener gets every
+/// datagram as before.
 pub fn bind(addr: SocketAddr) -> io::Result<UdpSocket> {
+    Ok(bound(addr, true)?.into())
+}
+
+/// A UDP socket bound to `addr` as the receive threads want it (receive
+/// times and drop counts, large buffers, non-blocking), in `addr`'s
+/// reuseport group or not.
+fn bound(addr: SocketAddr, group: bool) -> io::Result<Socket> {
     let s = Socket::new(Domain::for_address(addr), Type::DGRAM, Some(Protocol::UDP))?;
     if addr.is_ipv6() {
         s.set_only_v6(true)?;
     }
     s.set_reuse_address(true)?;
+    if group {
+        switch_on(&s, &[libc::SO_REUSEPORT])?;
+    }
     let _ = s.set_recv_buffer_size(8 << 20);
     let _ = s.set_send_buffer_size(8 << 20);
     timestamps(&s)?;
     s.bind(&addr.into())?;
     s.set_nonblocking(true)?;
-    Ok(s.into())
+    Ok(s)
 }
 
 /// Starts `threads` receive threads over the queues: one that waits for
