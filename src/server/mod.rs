@@ -19,6 +19,7 @@ mod decide;
 mod handler;
 mod hops;
 mod ingress;
+mod invite;
 mod links;
 mod noc;
 mod proxy;

@@ -10,12 +10,12 @@ use std::time::{Duration, Instant};
 
 use super::answer::{
     Cx, Outcome, TagBufs, options, own_to_tag, simple, tag_values, transaction_key, unknown_trunk,
-    write_answer, write_terminated,
+    write_answer,
 };
-use super::cache::{Kind, Seen};
+use super::cache::Kind;
 use super::callpath::CallPath;
-use super::decide::{account, counting, decide, read_facts};
 use super::ingress::Ingress;
+use super::invite::{Again, Screened, screen};
 use super::links::Dest;
 use super::warn::{TOKEN_PARAM, Warned, carried};
 use crate::clock::unix_now;
@@ -226,7 +226,9 @@ fn pops_route(msg: &Message<'_>, cp: &CallPath) -> bool {
         .is_some_and(|l| route_is_own(msg, |h, p| l.is_own(h, p)))
 }
 
-/// An initial INVITE: screened, then rejected here or forwarded with tags.
+/// An initial INVITE through the stage (`invite::screen`), then rejected
+/// here or forwarded with its tags (a retransmission: forwarded again, a
+/// warned one with the Request-URI it went with).
 fn invite(
     out: &mut Vec<u8>,
     msg: &Message<'_>,
@@ -235,90 +237,26 @@ fn invite(
     cx: &Cx<'_>,
 ) -> Outcome {
     let (rt, cp) = (cx.rt, cx.cp);
-    let key = transaction_key(req, cx);
-    let now = cx.now();
-    // A retransmission: the same local answer, or forwarded again (the next
-    // hop's transaction absorbs it; a warned one with the Request-URI it
-    // went with), with no second NOC line. A request that shares another
-    // transaction's Call-ID, From-tag and CSeq but not its branch, sent-by
-    // or source is screened on its own: a stateless proxy forwards what it
-    // is given (RFC 3261 §16.11; the merged-request rule, §8.2.2.2, is a
-    // UAS's), and the cache keeps the first transaction's record.
-    let cached = match cp.cache.get_into(key, now, out) {
-        Some(Seen::Ours(k)) => Some(k),
-        Some(Seen::Another) => {
-            if cx.stir.is_none() {
-                Metrics::inc(&cp.shared.metrics.merged);
-            }
-            None
-        }
-        None => None,
-    }
-    .filter(|k| !(*k == Kind::Parked && cx.stir.is_some()));
-    if cached == Some(Kind::Cancelled) {
-        if cx.stir.is_none() {
-            // A retransmission while it is still being verified.
-            Metrics::inc(&cp.shared.metrics.retransmissions);
-            return cx.silent();
-        }
-        // Cancelled while it was verified: 487, never forwarded.
-        write_terminated(out, req, cx);
-        return cx.reply(msg);
-    }
-    let retransmission = cached.is_some();
-    if retransmission {
-        Metrics::inc(&cp.shared.metrics.retransmissions);
-        match cached {
-            Some(Kind::Answer) => return cx.reply(msg),
-            // Still being verified: it will be answered or forwarded then.
-            Some(Kind::Parked) => return cx.silent(),
-            _ => {}
-        }
-    }
-    let warned_before = (cached == Some(Kind::Warned)).then(|| std::mem::take(out));
     let ids = CallerIds::read(req);
-    // A shed call is not screened: forwarded untagged (the fail-open answer).
-    let bursts = cp.shared.bursts.load();
-    let counted = counting(rt, &bursts).filter(|_| !retransmission);
-    let stir = match (cx.shed, retransmission) {
-        (false, false) => match super::stir::step(req, key, cx) {
-            super::stir::Step::Go(s) => s,
-            super::stir::Step::Parked => return cx.silent(),
-        },
-        _ => None,
+    let mut d = match screen(out, req, &ids, peer, cx) {
+        Screened::Silent => return cx.silent(),
+        Screened::Answered => return cx.reply(msg),
+        Screened::Decided(d) => d,
     };
-    let facts = (!cx.shed).then(|| {
-        let mut f = read_facts(req, &ids, peer, cx.src.ip(), rt, &cp.warn_key, counted);
-        f.stir = stir;
-        f
-    });
-
-    let verdict = facts
-        .as_ref()
-        .and_then(|f| decide(f, rt, &cp.shared.metrics, req));
-    let action = verdict.as_ref().map_or(Action::Allow, |v| v.action);
-    if let (Action::Reject { code }, Some(facts)) = (action, &facts) {
+    let retransmission = d.again.is_some();
+    let action = d.action();
+    if let (Action::Reject { .. }, Some(_)) = (action, &d.facts) {
         let to_tag = own_to_tag(req, cp);
-        let v = verdict.as_ref();
+        let v = d.verdict.as_ref();
         write_answer(out, req, cx.src, to_tag, rt, peer, v, &ids, None);
-        cp.cache.insert(key, now, Kind::Answer, out);
-        account(
-            req,
-            facts,
-            verdict.as_ref(),
-            peer,
-            code,
-            rt,
-            &cp.shared,
-            cx.t0,
-        );
+        cp.cache.insert(d.key, d.now, Kind::Answer, out);
         return cx.reply(msg);
     }
     let s = &rt.settings;
     let trusted = s.policy.peer(peer).pai_trusted;
     let tagged = matches!(action, Action::Tag | Action::Anonymise | Action::Warn);
     let mut b = TagBufs::take();
-    if let (true, Some(v)) = (tagged, verdict.as_ref()) {
+    if let (true, Some(v)) = (tagged, d.verdict.as_ref()) {
         tag_values(v, &ids, peer, rt, &mut b);
     }
     let mut e = Edits::plain(
@@ -327,7 +265,7 @@ fn invite(
         !trusted,
         pops_route(msg, cp),
     );
-    e.verstat = verdict.as_ref().and_then(|v| v.verstat).map(|v| v.name());
+    e.verstat = d.verdict.as_ref().and_then(|v| v.verstat).map(|v| v.name());
     if tagged {
         e.reasons = Some(&b.reasons);
         e.pai_prefix = Some(&s.tags.display_prefix);
@@ -335,8 +273,13 @@ fn invite(
         e.anonymise = action == Action::Anonymise;
     }
     // A warned call goes to the announcement service, with RFC 4458's target
-    // and cause and the original target carried (`[warn]`).
-    let warn = match (action, &s.warn, &facts) {
+    // and cause and the original target carried (`[warn]`); its
+    // retransmission with the Request-URI it went with.
+    let warned_before = match d.again.take() {
+        Some(Again::Warned(uri)) => Some(uri),
+        _ => None,
+    };
+    let warn = match (action, &s.warn, &d.facts) {
         (Action::Warn, Some(w), Some(facts)) => warned_before
             .or_else(|| {
                 let warned = Warned::new(facts, w, &cp.warn_key, unix_now())?;
@@ -365,11 +308,8 @@ fn invite(
     };
     if !retransmission {
         match &warn {
-            Some((_, uri)) => cp.cache.insert(key, now, Kind::Warned, uri),
-            None => cp.cache.insert(key, now, Kind::Forwarded, &[]),
-        }
-        if let Some(facts) = &facts {
-            account(req, facts, verdict.as_ref(), peer, 0, rt, &cp.shared, cx.t0);
+            Some((_, uri)) => cp.cache.insert(d.key, d.now, Kind::Warned, uri),
+            None => cp.cache.insert(d.key, d.now, Kind::Forwarded, &[]),
         }
     }
     outcome
