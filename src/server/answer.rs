@@ -130,9 +130,6 @@ pub fn transaction_key(req: &Request<'_>, cx: &Cx<'_>) -> TxKey {
         (req.uri, via.transport, via.host, via.port, via.params).hash(&mut h);
     }
     cx.src.ip().hash(&mut h);
-    if cx.framing == Framing::Datagram {
-        cx.src.port().hash(&mut h);
-    }
     TxKey {
         merge,
         id: h.finish(),

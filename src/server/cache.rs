@@ -81,10 +81,10 @@ pub struct TxKey {
     /// What makes a request part of the transaction (RFC 3261 §17.2.3):
     /// the top Via's branch and sent-by (for a branch without the
     /// `z9hG4bK` cookie, RFC 2543's rule: the Request-URI and the whole top
-    /// Via), and the address it came from, where its answer goes (the
-    /// port too over UDP; over TCP or TLS a request may come on another
-    /// connection). A CANCEL or non-2xx ACK of the INVITE has the same
-    /// key, the method aside (§9.2, §17.1.1.3).
+    /// Via), and the address it came from, where its answer goes (its IP
+    /// address: a client may retransmit from another port, or over
+    /// another TCP connection). A CANCEL or non-2xx ACK of the INVITE has
+    /// the same key, the method aside (§9.2, §17.1.1.3).
     pub id: u64,
 }
 

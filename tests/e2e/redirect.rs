@@ -539,8 +539,12 @@ fn a_request_with_a_calls_ids_but_not_its_transaction_gets_482_not_that_calls_an
     let other_sent_by = blocked.replace("127.0.0.1:5099", "127.0.0.1:5098");
     let r = udp_ask(&sbc, d.udp, other_sent_by.as_bytes()).unwrap();
     assert_eq!(status(&r), 482, "{r}");
-    // The clean call's retransmission still gets its answer, byte for byte.
+    // The clean call's retransmission still gets its answer, byte for byte;
+    // from another port of the same address too (a client may send it
+    // from another socket).
     assert_eq!(udp_ask(&sbc, d.udp, &clean).unwrap(), answer);
+    let sbc2 = udp_client("127.0.0.1:0");
+    assert_eq!(udp_ask(&sbc2, d.udp, &clean).unwrap(), answer);
     // A new CSeq is a new transaction: screened (and here rejected).
     let next = blocked.replace("CSeq: 1 INVITE", "CSeq: 2 INVITE");
     let r = udp_ask(&direct, d.udp, next.as_bytes()).unwrap();
