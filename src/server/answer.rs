@@ -110,30 +110,48 @@ pub fn own_to_tag(req: &Request<'_>, cp: &CallPath) -> u64 {
 /// The key of the INVITE transaction `req` belongs to (or, for a CANCEL or
 /// ACK, the INVITE transaction it refers to).
 pub fn transaction_key(req: &Request<'_>, cx: &Cx<'_>) -> TxKey {
+    transaction(req, cx).0
+}
+
+/// [`transaction_key`], and the To-tag callscreen gives its answers to
+/// `req` ([`own_to_tag`]): Call-ID and From-tag are hashed once for both.
+pub fn transaction(req: &Request<'_>, cx: &Cx<'_>) -> (TxKey, u64) {
     use std::hash::{Hash, Hasher};
     let tags = &cx.cp.tag_key;
     let from_tag = req.from.param("tag").unwrap_or_default();
-    let mut h = tags.hasher();
-    (req.call_id, from_tag, req.cseq).hash(&mut h);
-    let merge = h.finish();
     let via = &req.top_via;
     let branch = via.param("branch").unwrap_or_default();
     let mut h = tags.hasher();
+    (req.call_id, from_tag).hash(&mut h);
+    // The same bytes as `TagKey::tag(call_id, from_tag, branch)` hashes.
+    let mut t = h.clone();
+    branch.hash(&mut t);
+    let tag = t.finish();
+    req.cseq.hash(&mut h);
+    let merge = h.finish();
+    // The branch through the tag (with Call-ID and From-tag, which the
+    // merge key holds anyway).
+    let mut h = tags.hasher();
+    tag.hash(&mut h);
     if branch.starts_with(b"z9hG4bK") {
-        branch.hash(&mut h);
         // Host names are compared case-blind (RFC 3261 §19.1.4).
-        for b in via.host {
-            h.write_u8(b.to_ascii_lowercase());
+        let mut lower = [0u8; 64];
+        for chunk in via.host.chunks(lower.len()) {
+            let part = &mut lower[..chunk.len()];
+            part.copy_from_slice(chunk);
+            part.make_ascii_lowercase();
+            h.write(part);
         }
         via.port.hash(&mut h);
     } else {
         (req.uri, via.transport, via.host, via.port, via.params).hash(&mut h);
     }
     cx.src.ip().hash(&mut h);
-    TxKey {
+    let key = TxKey {
         merge,
         id: h.finish(),
-    }
+    };
+    (key, tag)
 }
 
 /// The answer to an OPTIONS addressed to callscreen: 200 once ready, else 503.

@@ -14,7 +14,7 @@
 
 use std::time::Instant;
 
-use super::answer::{Cx, simple, transaction_key, write_terminated};
+use super::answer::{Cx, Outcome, simple, transaction, write_terminated};
 use super::cache::{Kind, Seen, TxKey};
 use super::decide::{account, counting, decide, read_facts};
 use super::noc;
@@ -26,25 +26,12 @@ use crate::sip::facts::CallerIds;
 use crate::sip::response::reason_phrase;
 use crate::state::Metrics;
 
-/// What the stage made of an INVITE. (Its decision is large, and returned
-/// by value: boxed, it would allocate on every call.)
-#[allow(clippy::large_enum_variant)]
-pub enum Screened<'a, 'r> {
-    /// Nothing to send now: a retransmission of a call still being
-    /// verified, or a call just parked for verification.
-    Silent,
-    /// The answer is in `out`: a retransmission's (as its transaction
-    /// got it), a 487 for a call cancelled while it was verified, or a 482
-    /// for a merged request.
-    Answered,
-    /// To be answered or forwarded as this says.
-    Decided(Decision<'a, 'r>),
-}
-
 /// What was decided about an INVITE, for its mode to render.
 pub struct Decision<'a, 'r> {
     /// Its transaction, where the rendered answer is kept.
     pub key: TxKey,
+    /// The To-tag of callscreen's answer to it (`answer::own_to_tag`).
+    pub to_tag: u64,
     /// The cache's time of this message.
     pub now: Instant,
     /// Proxy mode: a retransmission of a call forwarded before (decided
@@ -70,36 +57,44 @@ impl Decision<'_, '_> {
 }
 
 /// Takes an initial INVITE from `peer` (its caller IDs read into `ids`)
-/// through the stage; `out` is used for a cached or local answer.
+/// through the stage, and hands what was decided to `render` (its mode),
+/// which writes the answer or the forwarded request into `out`. Nothing to
+/// send now (a retransmission of a call still being verified, or a call
+/// just parked for verification): silent. An answer the stage writes itself
+/// (a retransmission's, as its transaction got it; a 487 for a call
+/// cancelled while it was verified; a 482 for a merged request) goes back
+/// to the request's source. (The decision is large: lent to `render`, not
+/// moved or boxed.)
 pub fn screen<'a, 'r>(
     out: &mut Vec<u8>,
     req: &Request<'a>,
     ids: &'a CallerIds<'a>,
     peer: usize,
     cx: &Cx<'r>,
-) -> Screened<'a, 'r> {
+    render: impl FnOnce(&mut Vec<u8>, &mut Decision<'a, 'r>) -> Outcome,
+) -> Outcome {
     let (rt, cp) = (cx.rt, cx.cp);
     let m = &cp.shared.metrics;
     let proxy = rt.settings.sip.mode == Mode::Proxy;
-    let key = transaction_key(req, cx);
+    let (key, to_tag) = transaction(req, cx);
     let now = cx.now();
     let resumed = cx.stir.is_some();
     let mut again = None;
     match cp.cache.get_into(key, now, out) {
         Some(Seen::Ours(Kind::Answer)) => {
             Metrics::inc(&m.retransmissions);
-            return Screened::Answered;
+            return cx.reply_to(req);
         }
         Some(Seen::Ours(Kind::Parked | Kind::Cancelled)) if !resumed => {
             // Still being verified: it will be answered or forwarded then.
             Metrics::inc(&m.retransmissions);
-            return Screened::Silent;
+            return cx.silent();
         }
         Some(Seen::Ours(Kind::Cancelled)) => {
             // Cancelled while it was verified: 487, kept for its
             // retransmissions, never screened or forwarded (RFC 3261 §9.2).
             write_terminated(out, req, cx);
-            return Screened::Answered;
+            return cx.reply_to(req);
         }
         // Back from verification: screened now.
         Some(Seen::Ours(Kind::Parked)) => {}
@@ -123,7 +118,7 @@ pub fn screen<'a, 'r>(
             if !proxy && req.to.param("tag").is_none() {
                 tracing::debug!(source = %cx.src, "merged request answered 482 Loop Detected");
                 simple(out, &req.msg, cx.src, 482, reason_phrase(482), cp, &[]);
-                return Screened::Answered;
+                return cx.reply_to(req);
             }
         }
         None => {}
@@ -134,19 +129,21 @@ pub fn screen<'a, 'r>(
         Metrics::inc(&m.retransmissions);
     }
     if cx.shed {
-        return Screened::Decided(Decision {
+        let mut d = Decision {
             key,
+            to_tag,
             now,
             again,
             facts: None,
             verdict: None,
-        });
+        };
+        return render(out, &mut d);
     }
     let stir = match again {
         Some(_) => None,
         None => match stir::step(req, key, cx) {
             stir::Step::Go(s) => s,
-            stir::Step::Parked => return Screened::Silent,
+            stir::Step::Parked => return cx.silent(),
         },
     };
     let bursts = cp.shared.bursts.load();
@@ -174,11 +171,13 @@ pub fn screen<'a, 'r>(
             cx.t0,
         );
     }
-    Screened::Decided(Decision {
+    let mut d = Decision {
         key,
+        to_tag,
         now,
         again,
         facts: Some(facts),
         verdict,
-    })
+    };
+    render(out, &mut d)
 }

@@ -4,12 +4,10 @@
 //! rejection); a retransmission gets the cached answer; ACK and CANCEL are
 //! ignored; OPTIONS is answered.
 
-use super::answer::{
-    Cx, Outcome, options, own_to_tag, simple, transaction_key, unknown_trunk, write_answer,
-};
+use super::answer::{Cx, Outcome, options, simple, transaction_key, unknown_trunk, write_answer};
 use super::cache::Kind;
 use super::ingress::Ingress;
-use super::invite::{Screened, screen};
+use super::invite::screen;
 use super::stir;
 use super::warn::Warned;
 use crate::clock::unix_now;
@@ -50,18 +48,15 @@ pub fn request(
 fn invite(out: &mut Vec<u8>, req: &Request<'_>, peer: usize, cx: &Cx<'_>) -> Outcome {
     let (rt, cp) = (cx.rt, cx.cp);
     let ids = CallerIds::read(req);
-    let d = match screen(out, req, &ids, peer, cx) {
-        Screened::Silent => return cx.silent(),
-        Screened::Answered => return cx.reply_to(req),
-        Screened::Decided(d) => d,
-    };
-    let warned = match (d.action(), &rt.settings.warn, &d.facts) {
-        (Action::Warn, Some(w), Some(facts)) => Warned::new(facts, w, &cp.warn_key, unix_now()),
-        _ => None,
-    };
-    let to_tag = own_to_tag(req, cp);
-    let v = d.verdict.as_ref();
-    write_answer(out, req, cx.src, to_tag, rt, peer, v, &ids, warned.as_ref());
-    cp.cache.insert(d.key, d.now, Kind::Answer, out);
-    cx.reply_to(req)
+    screen(out, req, &ids, peer, cx, |out, d| {
+        let warned = match (d.action(), &rt.settings.warn, &d.facts) {
+            (Action::Warn, Some(w), Some(facts)) => Warned::new(facts, w, &cp.warn_key, unix_now()),
+            _ => None,
+        };
+        let v = d.verdict.as_ref();
+        let tag = d.to_tag;
+        write_answer(out, req, cx.src, tag, rt, peer, v, &ids, warned.as_ref());
+        cp.cache.insert(d.key, d.now, Kind::Answer, out);
+        cx.reply_to(req)
+    })
 }
