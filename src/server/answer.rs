@@ -121,14 +121,7 @@ pub fn transaction(req: &Request<'_>, cx: &Cx<'_>) -> (TxKey, u64) {
     let from_tag = req.from.param("tag").unwrap_or_default();
     let via = &req.top_via;
     let branch = via.param("branch").unwrap_or_default();
-    let mut h = tags.hasher();
-    (req.call_id, from_tag).hash(&mut h);
-    // The same bytes as `TagKey::tag(call_id, from_tag, branch)` hashes.
-    let mut t = h.clone();
-    branch.hash(&mut t);
-    let tag = t.finish();
-    req.cseq.hash(&mut h);
-    let merge = h.finish();
+    let (tag, merge) = tags.tag_and_filing(req.call_id, from_tag, branch, req.cseq);
     // The branch through the tag (with Call-ID and From-tag, which the
     // merge key holds anyway).
     let mut h = tags.hasher();

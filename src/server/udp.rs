@@ -76,6 +76,18 @@ pub struct Queue {
 }
 
 impl Queue {
+    /// A sender's (or senders') own queue on `local`, labelled for the log.
+    fn own(sock: UdpSocket, label: String, local: SocketAddr) -> Queue {
+        Queue {
+            sock: Arc::new(sock),
+            label,
+            known: true,
+            v4: local.is_ipv4(),
+            drops: AtomicU64::new(0),
+            logged: AtomicU64::new(0),
+        }
+    }
+
     pub fn drops(&self) -> u64 {
         self.drops.load(Ordering::Relaxed)
     }
@@ -162,14 +174,7 @@ pub fn queues(listener: Arc<UdpSocket>, settings: &Settings, room: &mut usize) -
                 match own_queue(local, ip) {
                     Ok(sock) => {
                         *room -= 1;
-                        out.push(Queue {
-                            sock: Arc::new(sock),
-                            label: format!("{ip} ({name})"),
-                            known: true,
-                            v4: local.is_ipv4(),
-                            drops: AtomicU64::new(0),
-                            logged: AtomicU64::new(0),
-                        });
+                        out.push(Queue::own(sock, format!("{ip} ({name})"), local));
                     }
                     Err(e) => tracing::warn!(
                         "no UDP queue of its own for {ip} ({name}) on {local}: {e}; its datagrams share the listener's"
@@ -215,14 +220,7 @@ fn network_queues(
                 Ok(sock) => {
                     *room -= 1;
                     nets.push(net);
-                    queues.push(Queue {
-                        sock: Arc::new(sock),
-                        label: format!("{net} ({name})"),
-                        known: true,
-                        v4: local.is_ipv4(),
-                        drops: AtomicU64::new(0),
-                        logged: AtomicU64::new(0),
-                    });
+                    queues.push(Queue::own(sock, format!("{net} ({name})"), local));
                 }
                 // Not in the group: the indices of those that are stay in step with `nets`.
                 Err(e) => tracing::warn!(

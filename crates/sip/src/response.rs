@@ -62,6 +62,27 @@ impl TagKey {
         self.0.hash_one((call_id, from_tag, branch))
     }
 
+    /// [`TagKey::tag`], and from the same pass over Call-ID and From-tag the
+    /// key that files an INVITE transaction in the retransmission cache
+    /// (Call-ID, From-tag, CSeq number: what a merged request shares with
+    /// it, RFC 3261 §8.2.2.2).
+    pub fn tag_and_filing(
+        &self,
+        call_id: &[u8],
+        from_tag: &[u8],
+        branch: &[u8],
+        cseq: u32,
+    ) -> (u64, u64) {
+        use std::hash::{Hash, Hasher};
+        let mut h = self.0.build_hasher();
+        (call_id, from_tag).hash(&mut h);
+        // A tuple hashes its parts in turn: these are `tag`'s bytes.
+        let mut t = h.clone();
+        branch.hash(&mut t);
+        cseq.hash(&mut h);
+        (t.finish(), h.finish())
+    }
+
     /// A hasher keyed like the tags, for the keys of the retransmission
     /// cache (which hash parts of a request that are compared case-blind).
     pub fn hasher(&self) -> std::hash::DefaultHasher {
@@ -350,6 +371,22 @@ fn escape(out: &mut Vec<u8>, v: &[u8], keep: &[u8]) {
 mod tests {
     use super::*;
     use crate::scan::{Framing, Limits, Scan, Scanner};
+
+    #[test]
+    fn the_tag_from_the_filing_pass_is_the_tag() {
+        let k = TagKey::default();
+        let (tag, filing) = k.tag_and_filing(b"call-1", b"ft-1", b"z9hG4bK-1", 7);
+        assert_eq!(tag, k.tag(b"call-1", b"ft-1", b"z9hG4bK-1"));
+        // The filing key leaves the branch out and takes the CSeq in.
+        assert_eq!(
+            filing,
+            k.tag_and_filing(b"call-1", b"ft-1", b"z9hG4bK-2", 7).1
+        );
+        assert_ne!(
+            filing,
+            k.tag_and_filing(b"call-1", b"ft-1", b"z9hG4bK-1", 8).1
+        );
+    }
 
     #[test]
     fn copies_dialog_headers_and_annotates_the_top_via() {
