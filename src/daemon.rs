@@ -189,6 +189,24 @@ fn check_texts(store: crate::store::Store, shared: Arc<Shared>, versions: Vec<(S
             for (name, v) in versions {
                 let checked = store.read(&name, v).map(|b| store.verify(&name, v, &b));
                 let bad = match checked {
+                    Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                        // Stored before its text (a patch's delta, a fleet
+                        // node's snapshot) and stopped before the text came.
+                        let rt = shared.runtime.load_full();
+                        let spec = rt.settings.lists.iter().find(|s| s.name == name);
+                        match spec.map(|s| crate::loader::rebuild_text(s, v, &store, rt.settings.guard)) {
+                            Some(Ok(true)) => {
+                                tracing::info!(list = %name, version = v, "the version's text, missing, was made again from its base and delta");
+                                None
+                            }
+                            Some(Ok(false)) => {
+                                tracing::info!(list = %name, version = v, "the version's text is not stored yet: it serves from its verified snapshot, and a fleet node fetches the text from the fleet");
+                                None
+                            }
+                            Some(Err(e)) => Some(format!("is missing and cannot be made again ({e})")),
+                            None => None,
+                        }
+                    }
                     Ok(Some(true)) => None,
                     Ok(Some(false)) => Some("does not match its checksum: cut short or damaged".to_string()),
                     Ok(None) => Some("has no checksum beside it (.sha256)".to_string()),

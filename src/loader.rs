@@ -8,6 +8,7 @@ use std::sync::Arc;
 
 use crate::config::{self, ConfigErrors, ListSpec, Settings};
 use crate::lists::{Guard, List, ListErrors, ListKind, ListSet, parse};
+use crate::store::sha256_hex;
 
 /// Why a list could not be loaded.
 #[derive(Debug)]
@@ -108,7 +109,7 @@ fn load_seed(
         file: file(),
         error,
     })?;
-    let sha = hash.then(|| crate::store::sha256_hex(&body));
+    let sha = hash.then(|| sha256_hex(&body));
     let list = build_list(spec, &body, guard).map_err(|errors| ListLoadError::Invalid {
         file: file(),
         errors,
@@ -207,41 +208,22 @@ fn stored_newer(
             tracing::warn!(list = %spec.name, version = v, "stored version was rolled back: not loaded");
             continue;
         }
-        // The binary snapshot if it verifies, else the stored text.
-        let snap = store.read_snapshot(&spec.name, v).and_then(|b| {
-                let l = crate::lists::snapshot::decode(&b);
-                if l.is_none() {
-                    out.rejected += 1;
-                    tracing::warn!(list = %spec.name, version = v, "stored snapshot damaged (checksum): rebuilding from the stored text");
-                }
-                l
-            });
-        let snap = snap.filter(|l| l.role == spec.role && spec.kind == ListKind::Numbers);
-        let from_snapshot = snap.is_some();
-        let loaded = match snap {
-            Some(l) => Ok(l),
-            None => store
-                .read(&spec.name, v)
-                .map_err(|e| e.to_string())
-                .and_then(|b| match store.verify(&spec.name, v, &b) {
-                    Some(false) => Err(
-                        "its checksum does not match: the file is damaged or cut short".to_string(),
-                    ),
-                    Some(true) => build_list(spec, &b, settings.guard).map_err(|e| e.to_string()),
-                    None => {
-                        tracing::warn!(list = %spec.name, version = v, "stored version has no checksum beside it (.sha256): loaded unverified; push it again to store one");
-                        build_list(spec, &b, settings.guard).map_err(|e| e.to_string())
-                    }
-                }),
-        };
+        let loaded = load_stored(
+            spec,
+            v,
+            store,
+            settings.guard,
+            Use::Any(0),
+            &mut out.rejected,
+        );
         match loaded {
-            Ok(l) if l.name == spec.name && l.version == v => {
-                tracing::info!(list = %spec.name, version = v, seed = than.unwrap_or(0), "pushed version loaded from the state directory");
+            Ok((l, _, from)) if l.name == spec.name && l.version == v => {
+                tracing::info!(list = %spec.name, version = v, seed = than.unwrap_or(0), from = from.name(), "pushed version loaded from the state directory");
                 let l = Arc::new(l);
-                if !from_snapshot && spec.kind == ListKind::Numbers {
+                if from != Source::Snapshot && spec.kind == ListKind::Numbers {
                     out.without_snapshot.push(Arc::clone(&l));
                 }
-                if from_snapshot {
+                if from == Source::Snapshot {
                     out.text_to_check.push((spec.name.clone(), v));
                 }
                 return Some(l);
@@ -257,6 +239,170 @@ fn stored_newer(
         }
     }
     None
+}
+
+/// Where a stored version was loaded from.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Source {
+    Snapshot,
+    Text,
+    /// Its base (loaded the same way, or the seed) and its delta; its text
+    /// made and stored on the way.
+    Delta,
+}
+
+impl Source {
+    fn name(self) -> &'static str {
+        match self {
+            Source::Snapshot => "snapshot",
+            Source::Text => "text",
+            Source::Delta => "delta",
+        }
+    }
+}
+
+/// How many deltas a start follows back to a version stored whole.
+const MAX_DELTA_DEPTH: usize = 32;
+
+/// A stored version of a list, verified, and the sha256 of its text.
+pub fn stored_version(
+    spec: &ListSpec,
+    v: u64,
+    store: &crate::store::Store,
+    guard: Guard,
+) -> Option<(List, String)> {
+    load_stored(spec, v, store, guard, Use::Any(0), &mut 0)
+        .ok()
+        .map(|(l, sha, _)| (l, sha))
+}
+
+/// What a load of a stored version may use: anything (at a depth of deltas
+/// followed back), or all but its snapshot (to make its text).
+#[derive(Clone, Copy)]
+enum Use {
+    Any(usize),
+    NoSnapshot,
+}
+
+/// A stored version of a list: its snapshot if it verifies (its trailer),
+/// else its text (against the checksum beside it), else its base and its
+/// delta (the text they make against that checksum; then stored). Each
+/// damaged file is logged and counted in `rejected`.
+fn load_stored(
+    spec: &ListSpec,
+    v: u64,
+    store: &crate::store::Store,
+    guard: Guard,
+    using: Use,
+    rejected: &mut u64,
+) -> Result<(List, String, Source), String> {
+    let recorded = store.sha256_of(&spec.name, v);
+    let depth = match using {
+        Use::Any(d) => d,
+        Use::NoSnapshot => 0,
+    };
+    if spec.kind == ListKind::Numbers
+        && matches!(using, Use::Any(_))
+        && let Some(b) = store.read_snapshot(&spec.name, v)
+    {
+        match crate::lists::snapshot::decode(&b) {
+            Some(l) if l.role == spec.role => {
+                let sha = match recorded {
+                    Some(s) => s,
+                    None => store
+                        .read(&spec.name, v)
+                        .map(|t| sha256_hex(&t))
+                        .unwrap_or_default(),
+                };
+                return Ok((l, sha, Source::Snapshot));
+            }
+            Some(_) => {}
+            None => {
+                *rejected += 1;
+                tracing::warn!(list = %spec.name, version = v, "stored snapshot damaged (checksum): rebuilding from the stored text");
+            }
+        }
+    }
+    match store.read(&spec.name, v) {
+        Ok(b) => {
+            return match store.verify(&spec.name, v, &b) {
+                Some(false) => {
+                    Err("its checksum does not match: the file is damaged or cut short".to_string())
+                }
+                verified => {
+                    if verified.is_none() {
+                        tracing::warn!(list = %spec.name, version = v, "stored version has no checksum beside it (.sha256): loaded unverified; push it again to store one");
+                    }
+                    let sha = sha256_hex(&b);
+                    build_list(spec, &b, guard)
+                        .map(|l| (l, sha, Source::Text))
+                        .map_err(|e| e.to_string())
+                }
+            };
+        }
+        Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Err(e.to_string()),
+        Err(_) => {}
+    }
+    let Some(raw) = store.read_delta(&spec.name, v) else {
+        return Err("neither its text, nor a snapshot or delta, is stored".into());
+    };
+    let Some(want) = recorded else {
+        return Err("its delta has no checksum beside it (.sha256)".into());
+    };
+    let d: crate::lists::delta::Delta =
+        serde_json::from_slice(&raw).map_err(|e| format!("its delta does not read: {e}"))?;
+    if d.version != v || d.base_version >= v || depth >= MAX_DELTA_DEPTH {
+        return Err(format!(
+            "its delta is not a step from an earlier version (base {}, version {})",
+            d.base_version, d.version
+        ));
+    }
+    let base = match load_stored(
+        spec,
+        d.base_version,
+        store,
+        guard,
+        Use::Any(depth + 1),
+        rejected,
+    ) {
+        Ok((l, _, _)) => l,
+        Err(e) => match load_list(spec, guard) {
+            Ok(l) if l.version == d.base_version => l,
+            _ => {
+                return Err(format!(
+                    "its base, version {}, does not load: {e}",
+                    d.base_version
+                ));
+            }
+        },
+    };
+    let p = crate::lists::delta::apply(&base, &d, spec.bloom, guard)
+        .map_err(|e| format!("its delta does not apply to its base: {e}"))?;
+    if p.sha256 != want {
+        return Err("its base and delta do not make the text its checksum names".to_string());
+    }
+    if let Err(e) = store.write_text(&spec.name, v, &p.text) {
+        tracing::warn!(list = %spec.name, version = v, "the text rebuilt from the version's delta is not stored: {e}");
+    }
+    Ok((p.list, p.sha256, Source::Delta))
+}
+
+/// The text of a stored patch whose text is missing (a process stopped
+/// between the swap and the text), made again from its base and delta and
+/// stored: `Ok(true)` when made, `Ok(false)` when the version is not a
+/// patch (its text comes from elsewhere: the fleet).
+pub fn rebuild_text(
+    spec: &ListSpec,
+    v: u64,
+    store: &crate::store::Store,
+    guard: Guard,
+) -> Result<bool, String> {
+    if store.read_delta(&spec.name, v).is_none() {
+        return Ok(false);
+    }
+    // Loaded without its snapshot, the version is made from its delta,
+    // which stores its text.
+    load_stored(spec, v, store, guard, Use::NoSnapshot, &mut 0).map(|_| true)
 }
 
 /// The version a v1 text seed file's header names, from its first line

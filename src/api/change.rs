@@ -157,7 +157,12 @@ pub async fn patch(
         )
         .await;
     }
-    commit(&st, &change, list, Body::Bytes(text), &sha, Event::Patch).await
+    // Stored as its delta before it is put in force; its text after.
+    let body = Body::Delta {
+        delta: body.to_vec(),
+        text: crate::ledger::Text::Made(Arc::new(text)),
+    };
+    commit(&st, &change, list, body, &sha, Event::Patch).await
 }
 
 pub async fn rollback(

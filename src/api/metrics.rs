@@ -375,7 +375,7 @@ pub async fn metrics(State(st): State<Arc<ApiState>>) -> impl IntoResponse {
         "# HELP callscreen_list_age_seconds Time since the version in force was written (push or seed file).\n# TYPE callscreen_list_age_seconds gauge"
     );
     for l in rt.lists.lists() {
-        let file = st.store.file_of(&l.name, l.version).or_else(|| {
+        let file = st.store.stored_at(&l.name, l.version).or_else(|| {
             rt.settings
                 .lists
                 .iter()

@@ -339,13 +339,17 @@ pub async fn list_all(State(st): State<Arc<ApiState>>, headers: HeaderMap) -> Re
                 // A fleet node knows the sha256 of what it applied from the
                 // head, before the state directory has the file.
                 let applied = st2.fleet.as_ref().and_then(|f| f.applied_sha(&l.name, l.version));
+                // A version stored before its text (a patch's delta, a
+                // snapshot) has its sha256 recorded.
+                let recorded = st2.store.stored_at(&l.name, l.version);
                 let (source, file) = match st2.store.file_of(&l.name, l.version) {
                     Some(f) => ("push", Some(f)),
-                    None if applied.is_some() => ("push", None),
+                    None if applied.is_some() || recorded.is_some() => ("push", None),
                     None => ("seed", rt.settings.lists.iter().find(|x| x.name == l.name).map(|x| x.file.clone())),
                 };
                 let (sha, updated) = file.map(|f| st2.file_facts(&f)).unwrap_or_default();
-                let sha = applied.or(sha);
+                let sha = applied.or(sha).or_else(|| st2.store.sha256_of(&l.name, l.version));
+                let updated = updated.or_else(|| recorded.map(|f| st2.file_facts(&f).1).unwrap_or_default());
                 json!({
                     "name": l.name, "kind": l.kind().name(), "role": l.role.name(), "version": l.version,
                     "entries": s.entries(), "expired": s.expired, "source": source,

@@ -23,8 +23,8 @@ use super::head::{Anchor, Chain, Head};
 use super::link::Link;
 use super::node::{Applied, Body, Fleet, lock};
 use crate::config::ListSpec;
-use crate::ledger::Install;
 use crate::ledger::install::Failed;
+use crate::ledger::{Install, Text};
 use crate::lists::delta::Delta;
 use crate::lists::{Guard, List};
 use crate::store::{Event, sha256_hex};
@@ -234,19 +234,23 @@ fn check_signature(
     }
 }
 
-/// A whole version's body against its head: the sha256, and the pusher's
-/// signature (a patch's was checked over its delta).
-fn check_body(fleet: &Fleet, head: &Head, body: &[u8]) -> Result<(), String> {
-    if sha256_hex(body) != head.sha256 {
-        return Err("the body's sha256 is not the head's".into());
-    }
-    if head.patch.is_none() {
-        check_signature(fleet, &head.client, body, head.signature.as_deref())?;
-    }
-    Ok(())
+/// Whether `client` is one of this node's clients with a signing key: its
+/// pushes are used only once their signature verifies over the body.
+fn signs(fleet: &Fleet, client: &str) -> bool {
+    let rt = fleet.shared.runtime.load();
+    rt.settings
+        .api
+        .as_ref()
+        .and_then(|a| a.clients.iter().find(|c| c.name == client))
+        .is_some_and(|c| c.sign_key.is_some())
 }
 
-async fn apply(fleet: &Arc<Fleet>, link: &Link, revision: u64, head: &Head) -> Result<(), String> {
+async fn apply(
+    fleet: &Arc<Fleet>,
+    link: &Arc<Link>,
+    revision: u64,
+    head: &Head,
+) -> Result<(), String> {
     let _one = fleet.apply_lock.lock().await;
     if fleet.applied_revision(&head.list) >= revision {
         return Ok(());
@@ -275,6 +279,15 @@ async fn apply(fleet: &Arc<Fleet>, link: &Link, revision: u64, head: &Head) -> R
     {
         fleet.note_seq(&head.list, head.seq);
         fleet.note_applied(&head.list, done);
+        // In force from its snapshot, its text never fetched (a node
+        // stopped before it came): fetched now.
+        if fleet.store.file_of(&head.list, head.version).is_none()
+            && fleet.store.read_delta(&head.list, head.version).is_none()
+            && fleet.store.sha256_of(&head.list, head.version).as_deref()
+                == Some(head.sha256.as_str())
+        {
+            text_later(fleet, link, head);
+        }
         return Ok(());
     }
     // An old sealed head written again (a rollback replayed): its sequence
@@ -327,26 +340,27 @@ async fn apply(fleet: &Arc<Fleet>, link: &Link, revision: u64, head: &Head) -> R
             from: "push",
             fetched: 0,
         },
-        None => match obtain(fleet, link, head, &spec, current.clone(), guard, true).await? {
+        None => match obtain(fleet, link, head, &spec, current.clone(), guard).await? {
             Made::Built(v) => v,
-            Made::Patched(list, text, fetched) => {
+            Made::Patched(list, text, delta, fetched) => {
+                // The delta is the one the sealed head names, signed by its
+                // client, on the version in force here (the head's base):
+                // stored as that delta, put in force, its text made after.
                 let base = current.clone().ok_or("a patch without its base")?;
-                match store_then_swap(fleet, head, &base, list, text, done.clone()).await {
-                    Ok(()) => {
-                        fleet.applied_in(t0.elapsed());
-                        log("patch", fetched);
-                        return Ok(());
-                    }
-                    Err(e) => {
-                        tracing::warn!(list = %head.list, version = head.version, "fleet: {e}: the version in force before stays; fetching the whole version");
-                        match obtain(fleet, link, head, &spec, current.clone(), guard, false)
-                            .await?
-                        {
-                            Made::Built(v) => v,
-                            Made::Patched(..) => return Err(e),
-                        }
-                    }
+                if list.name != head.list || list.version != head.version {
+                    return Err(format!(
+                        "the delta makes {} version {}",
+                        list.name, list.version
+                    ));
                 }
+                let body = Body::Delta {
+                    delta,
+                    text: Text::Make(text, base),
+                };
+                install(fleet, head, list, body, None, done).await?;
+                fleet.applied_in(t0.elapsed());
+                log("patch", fetched);
+                return Ok(());
             }
         },
     };
@@ -357,10 +371,45 @@ async fn apply(fleet: &Arc<Fleet>, link: &Link, revision: u64, head: &Head) -> R
         ));
     }
     let (from, fetched) = (v.from, v.fetched);
+    let text_to_fetch = matches!(v.body, Body::Snapshot { text: None });
     install(fleet, head, v.list, v.body, v.snapshot, done).await?;
     fleet.applied_in(t0.elapsed());
     log(from, fetched);
+    if text_to_fetch {
+        text_later(fleet, link, head);
+    }
     Ok(())
+}
+
+/// The text of a whole version put in force from its verified snapshot,
+/// fetched after the swap, checked against the head's sha256 and stored
+/// (off the call path; a failure is reported, and the next start or the
+/// head's next application fetches it again).
+fn text_later(fleet: &Arc<Fleet>, link: &Arc<Link>, head: &Head) {
+    if head.object.is_empty() {
+        return;
+    }
+    let (fleet, link, head) = (Arc::clone(fleet), Arc::clone(link), head.clone());
+    tokio::spawn(async move {
+        let stored = match read_object(&fleet, &link, &head.object).await {
+            Ok(body) if sha256_hex(&body) == head.sha256 => fleet
+                .ledger()
+                .store_text(&head.list, head.version, body)
+                .await
+                .map_err(|e| e.to_string()),
+            Ok(_) => Err("the body is not the one the head names (sha256)".into()),
+            Err(e) => Err(e),
+        };
+        match stored {
+            Ok(true) => {
+                tracing::debug!(list = %head.list, version = head.version, "fleet: the version's text is stored")
+            }
+            Ok(false) => {}
+            Err(e) => {
+                tracing::warn!(list = %head.list, version = head.version, "fleet: the version's text is not stored ({e}): it serves from its verified snapshot; fetched again at the next start")
+            }
+        }
+    });
 }
 
 /// A version to install: its list, its body (checked against the head),
@@ -387,41 +436,11 @@ impl Version {
 }
 
 /// A version built (with its checked body) or a delta applied to the list
-/// in force (its text not made yet), with the bytes fetched.
+/// in force (its text not made yet; the delta's bytes), with the bytes
+/// fetched.
 enum Made {
     Built(Version),
-    Patched(List, crate::lists::delta::Text, usize),
-}
-
-/// A patched list: its text made and checked against the head's sha256,
-/// stored, and only then put in force. When the text is not the head's or
-/// cannot be stored (disk full), the base stays in force and this says why.
-async fn store_then_swap(
-    fleet: &Arc<Fleet>,
-    head: &Head,
-    base: &Arc<List>,
-    list: List,
-    text: crate::lists::delta::Text,
-    done: Applied,
-) -> Result<(), String> {
-    if list.name != head.list || list.version != head.version {
-        return Err(format!(
-            "the delta makes {} version {}",
-            list.name, list.version
-        ));
-    }
-    let (b2, want) = (Arc::clone(base), head.sha256.clone());
-    let text = tokio::task::spawn_blocking(move || {
-        crate::loader::background_priority();
-        let text = text.make(&b2);
-        if sha256_hex(&text) != want {
-            return Err("the delta applied here does not give the head's sha256".to_string());
-        }
-        Ok(text)
-    })
-    .await
-    .map_err(|e| e.to_string())??;
-    install(fleet, head, list, Body::Bytes(text), None, done).await
+    Patched(List, crate::lists::delta::Text, Vec<u8>, usize),
 }
 
 /// A list loaded from a snapshot takes the role this node's config gives it.
@@ -455,23 +474,30 @@ async fn obtain(
     spec: &ListSpec,
     current: Option<Arc<List>>,
     guard: Guard,
-    fast: bool,
 ) -> Result<Made, String> {
-    if fleet.store.sha256_of(&head.list, head.version).as_deref() == Some(head.sha256.as_str())
-        && let Ok(b) = fleet.store.read(&head.list, head.version)
-        && check_body(fleet, head, &b).is_ok()
-    {
-        // This node's own snapshot of it, else the text parsed.
-        if let Some(l) = fleet
-            .store
-            .read_snapshot(&head.list, head.version)
-            .and_then(|s| crate::lists::snapshot::decode(&s))
-            .filter(|l| l.name == head.list && l.version == head.version)
+    if fleet.store.sha256_of(&head.list, head.version).as_deref() == Some(head.sha256.as_str()) {
+        // Stored here already (verified when it was stored): loaded as at
+        // start, from its snapshot, its text or its base and delta.
+        let (st, sp, v) = (fleet.store.clone(), spec.clone(), head.version);
+        let found = tokio::task::spawn_blocking(move || {
+            crate::loader::background_priority();
+            crate::loader::stored_version(&sp, v, &st, guard)
+        })
+        .await
+        .map_err(|e| e.to_string())?;
+        if let Some((l, sha)) = found
+            && l.name == head.list
+            && l.version == head.version
+            && sha == head.sha256
         {
-            return Ok(Version::built(with_role(l, spec), b, "store", 0));
+            return Ok(Made::Built(Version {
+                list: with_role(l, spec),
+                body: Body::Kept,
+                snapshot: None,
+                from: "store",
+                fetched: 0,
+            }));
         }
-        let (list, b) = build(spec, b, guard).await?;
-        return Ok(Version::built(list, b, "store", 0));
     }
     let Some(p) = &head.patch else {
         let w = whole(fleet, link, spec, guard, &head.as_anchor()).await?;
@@ -487,8 +513,8 @@ async fn obtain(
         p.signature.as_deref(),
     )
     .await?;
-    let fetched = d.1;
-    if fast && let Some(cur) = current.clone().filter(|c| c.version == p.base_version) {
+    let fetched = d.1.len();
+    if let Some(cur) = current.clone().filter(|c| c.version == p.base_version) {
         let (d2, bloom) = (d.0.clone(), spec.bloom);
         let made = tokio::task::spawn_blocking(move || {
             crate::loader::background_priority();
@@ -497,7 +523,7 @@ async fn obtain(
         .await
         .map_err(|e| e.to_string())?;
         match made {
-            Ok((list, text)) => return Ok(Made::Patched(list, text, fetched)),
+            Ok((list, text)) => return Ok(Made::Patched(list, text, d.1, fetched)),
             Err(e) => {
                 tracing::warn!(list = %head.list, version = head.version, "fleet: the delta does not apply here ({e}): rebuilding the version")
             }
@@ -534,9 +560,12 @@ async fn obtain(
     }
 }
 
-/// A whole version: its text fetched and checked (sha256, its pusher's
-/// signature), loaded from its snapshot when the sealed head names one
-/// whose sha256 matches, else parsed.
+/// A whole version from its snapshot when the sealed head names one whose
+/// sha256 matches (the list the pushing node built from the body it
+/// checked: this node need not parse the body, and stores the snapshot;
+/// the text follows after the swap), else its text fetched, checked and
+/// parsed. Where the pusher is a client with a signing key here, its
+/// signature is checked over the body before anything is used.
 async fn whole(
     fleet: &Fleet,
     link: &Link,
@@ -544,20 +573,25 @@ async fn whole(
     guard: Guard,
     a: &Anchor,
 ) -> Result<Version, String> {
-    let body = read_object(fleet, link, &a.object).await?;
-    if sha256_hex(&body) != a.sha256 {
-        return Err(format!(
-            "the body of version {} is not the one the head names (sha256)",
-            a.version
-        ));
-    }
-    if !a.client.is_empty() {
-        check_signature(fleet, &a.client, &body, a.signature.as_deref())?;
-    }
-    let n = body.len();
-    // The snapshot made by the node the push arrived at, from the body it
-    // checked: its sha256 is in the sealed head, so it is the list a
-    // trusted node built, and this node need not parse the body.
+    let fetch_body = || async {
+        let body = read_object(fleet, link, &a.object).await?;
+        if sha256_hex(&body) != a.sha256 {
+            return Err(format!(
+                "the body of version {} is not the one the head names (sha256)",
+                a.version
+            ));
+        }
+        if !a.client.is_empty() {
+            check_signature(fleet, &a.client, &body, a.signature.as_deref())?;
+        }
+        Ok(body)
+    };
+    let signed = !a.client.is_empty() && signs(fleet, &a.client);
+    let body = match signed {
+        true => Some(fetch_body().await?),
+        false => None,
+    };
+    let n = body.as_ref().map_or(0, Vec::len);
     if let (Some(sn), Some(want)) = (&a.snapshot, &a.snapshot_sha256)
         && let Ok(bytes) = read_object(fleet, link, sn).await
     {
@@ -578,7 +612,7 @@ async fn whole(
                 Some(l) => {
                     return Ok(Version {
                         list: with_role(l, spec),
-                        body: Body::Bytes(body),
+                        body: Body::Snapshot { text: body },
                         snapshot: Some(bytes),
                         from: "snapshot",
                         fetched: n + m,
@@ -590,6 +624,11 @@ async fn whole(
             }
         }
     }
+    let body = match body {
+        Some(b) => b,
+        None => fetch_body().await?,
+    };
+    let n = body.len();
     let (list, body) = build(spec, body, guard).await?;
     Ok(Version {
         list,
@@ -601,7 +640,7 @@ async fn whole(
 }
 
 /// A delta object fetched, checked against the sha256 the sealed head
-/// names and its pusher's signature, and read; with its size.
+/// names and its pusher's signature, and read; with its bytes.
 async fn read_delta(
     fleet: &Fleet,
     link: &Link,
@@ -609,7 +648,7 @@ async fn read_delta(
     sha256: Option<&str>,
     client: &str,
     signature: Option<&str>,
-) -> Result<(Delta, usize), String> {
+) -> Result<(Delta, Vec<u8>), String> {
     let raw = read_object(fleet, link, object).await?;
     if sha256 != Some(sha256_hex(&raw).as_str()) {
         return Err(format!(
@@ -619,7 +658,7 @@ async fn read_delta(
     check_signature(fleet, client, &raw, signature)?;
     let d = serde_json::from_slice::<Delta>(&raw)
         .map_err(|e| format!("the delta {object} is not a delta: {e}"))?;
-    Ok((d, raw.len()))
+    Ok((d, raw))
 }
 
 /// A patch head's version rebuilt from its chain: from the list in force
@@ -658,7 +697,7 @@ async fn rebuild(
         }
     };
     for step in &chain.steps[at.unwrap_or(0)..] {
-        let (d, n) = read_delta(
+        let (d, raw) = read_delta(
             fleet,
             link,
             &step.object,
@@ -667,7 +706,7 @@ async fn rebuild(
             step.signature.as_deref(),
         )
         .await?;
-        fetched += n;
+        fetched += raw.len();
         let (base, bloom) = (Arc::clone(&list), spec.bloom);
         let next = tokio::task::spawn_blocking(move || {
             crate::loader::background_priority();

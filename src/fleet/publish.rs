@@ -16,6 +16,7 @@ use super::head::{Chain, Head, PatchRef};
 use super::link::Link;
 use super::node::{Body, Fleet, Pending, lock};
 use crate::clock::unix_now;
+use crate::ledger::Text;
 use crate::ledger::{Accepted, Refusal, Served};
 use crate::lists::List;
 use crate::store::{Entry, Event, History};
@@ -151,7 +152,16 @@ impl Fleet {
                 let mut r: &[u8] = b;
                 link.put_object(name, &mut r).await.map_err(unavailable)?;
             }
-            Body::Kept => return Err(unavailable("no body to publish")),
+            Body::Delta {
+                text: Text::Made(b),
+                ..
+            } => {
+                let mut r: &[u8] = b;
+                link.put_object(name, &mut r).await.map_err(unavailable)?;
+            }
+            Body::Kept | Body::Delta { .. } | Body::Snapshot { .. } => {
+                return Err(unavailable("no body to publish"));
+            }
         }
         Ok(())
     }
@@ -294,15 +304,21 @@ impl Fleet {
             chain: None,
             seal: None,
         };
-        // A patch's whole text, stored only when the chain is to start anew.
-        let whole_text = match (&p.patch, &p.body) {
-            (Some(_), Body::Bytes(b)) => Some(b.clone()),
-            _ => None,
+        // A patch's whole text, stored only when the chain is to start
+        // anew; this node stores the patch as its delta, the text after.
+        let (body, whole_text) = match (p.body, &p.patch) {
+            (Body::Bytes(b), Some((delta, _, _))) => {
+                let text = Arc::new(b);
+                let body = Body::Delta {
+                    delta: delta.clone(),
+                    text: Text::Made(Arc::clone(&text)),
+                };
+                (body, Some(text))
+            }
+            (body, _) => (body, None),
         };
         let mut whole_stored = false;
         let base = p.patch.as_ref().map(|(_, b, _)| *b);
-        // This node applies its own push from what it has (no fetch).
-        let body = p.body;
         lock(&self.pending).insert(
             p.sha256.clone(),
             Pending {
@@ -344,9 +360,11 @@ impl Fleet {
                             head.chain = None;
                             head.object = object.clone();
                             if !whole_stored {
-                                let b = Body::Bytes(text.clone());
-                                if let Err(e) = Self::put_object(&link, &object, &b).await {
-                                    break Err(e);
+                                let mut r: &[u8] = text;
+                                if !link.has_object(&object).await
+                                    && let Err(e) = link.put_object(&object, &mut r).await
+                                {
+                                    break Err(unavailable(e));
                                 }
                                 whole_stored = true;
                             }

@@ -4,6 +4,14 @@
 //! with the hits of the entries it removes forgotten, and its snapshot
 //! written. A failure before the swap leaves the version in force as it
 //! was, and nothing of the new one behind.
+//!
+//! What is stored before the swap is what is small and verified: a whole
+//! version's text as it came (a push), or a patch's delta (its client's
+//! bytes, checked against the head or made here), or the snapshot a fleet's
+//! sealed head names. A text not yet stored (a patch's, 124 MB for ten
+//! million numbers; a whole version a fleet node took from its snapshot)
+//! is written after the swap, off the call path, and only when its sha256
+//! is the one recorded; a start that finds it missing rebuilds it.
 
 use std::io;
 use std::path::PathBuf;
@@ -23,6 +31,34 @@ pub enum Body {
     Bytes(Vec<u8>),
     /// Already in the state directory (or the seed file): a rollback.
     Kept,
+    /// A patch: its delta as its client sent it (and signed), stored before
+    /// the swap; its text after.
+    Delta {
+        delta: Vec<u8>,
+        text: Text,
+    },
+    /// A whole version taken from its verified snapshot (`Install.snapshot`,
+    /// which it needs), stored before the swap; its text after, when at
+    /// hand, else brought later with [`Ledger::store_text`].
+    Snapshot {
+        text: Option<Vec<u8>>,
+    },
+}
+
+/// A version's text, written after the swap.
+pub enum Text {
+    Made(Arc<Vec<u8>>),
+    /// Made from the version before (the patch's base) by the delta.
+    Make(crate::lists::delta::Text, Arc<List>),
+}
+
+impl Text {
+    fn bytes(self) -> Vec<u8> {
+        match self {
+            Text::Made(b) => Arc::unwrap_or_clone(b),
+            Text::Make(t, base) => t.make(&base),
+        }
+    }
 }
 
 /// A verified version to put in force.
@@ -102,7 +138,8 @@ impl Ledger {
         // A version whose text is kept already (a rollback, a seed file)
         // has its snapshot, or is parsed at start.
         let kept = matches!(v.body, Body::Kept);
-        let done = tokio::task::spawn_blocking(move || {
+        let sha256 = v.sha256.clone();
+        let (done, later) = tokio::task::spawn_blocking(move || {
             crate::loader::background_priority();
             this.install_now(v)
         })
@@ -111,10 +148,92 @@ impl Ledger {
         if !had_snapshot && !kept && done.list.kind() == ListKind::Numbers {
             crate::loader::snapshot_in_background(self.store.clone(), Arc::clone(&done.list));
         }
+        drop(_one);
+        if let Some(text) = later {
+            let this = self.clone();
+            let (name, version) = (done.list.name.clone(), done.list.version);
+            tokio::spawn(async move { this.text_after(&name, version, &sha256, text).await });
+        }
         Ok(done)
     }
 
-    fn install_now(&self, v: Install) -> io::Result<Installed> {
+    /// Stores the text of a version stored before it (its delta or its
+    /// snapshot), when it is the text its sha256 names; one version change
+    /// at a time, so a rollback cannot cross it. `Ok(false)`: it is not
+    /// (nothing written), or the version is no longer stored.
+    pub async fn store_text(&self, name: &str, version: u64, text: Vec<u8>) -> io::Result<bool> {
+        let _one = self.shared.versions.lock().await;
+        let (store, name) = (self.store.clone(), name.to_string());
+        tokio::task::spawn_blocking(move || {
+            crate::loader::background_priority();
+            store.write_text(&name, version, &text)
+        })
+        .await
+        .map_err(io::Error::other)?
+    }
+
+    /// The text of a version put in force before its text was stored: made
+    /// (a patch's, from its base) and stored, or reported.
+    async fn text_after(&self, name: &str, version: u64, sha256: &str, text: Text) {
+        let made = tokio::task::spawn_blocking(move || {
+            crate::loader::background_priority();
+            text.bytes()
+        })
+        .await;
+        let Ok(text) = made else {
+            return;
+        };
+        match self.store_text(name, version, text).await {
+            Ok(true) => {
+                tracing::debug!(list = %name, version, "the version's text is stored")
+            }
+            Ok(false) if self.store.sha256_of(name, version).as_deref() == Some(sha256) => {
+                self.shared
+                    .metrics
+                    .store_rejected
+                    .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                tracing::error!(list = %name, version, "the text this node makes of the version is not the one its sha256 names (nodes of other software versions write texts differently?): it serves the list its verified delta makes, stored as that delta; push a whole version to store a text");
+            }
+            Ok(false) => {
+                tracing::debug!(list = %name, version, "the version's text came after the version left the store")
+            }
+            Err(e) => {
+                tracing::warn!(list = %name, version, "the version's text is not stored ({e}): it stays stored as its delta or snapshot, and a start rebuilds it")
+            }
+        }
+    }
+
+    /// Stores a version's durable form before the swap; the text still to
+    /// write after it.
+    fn store_body(&self, name: &str, v: &mut Install) -> io::Result<Option<Text>> {
+        let version = v.list.version;
+        match std::mem::replace(&mut v.body, Body::Kept) {
+            Body::Temp(tmp) => {
+                if v.rollback_of.is_some() {
+                    self.store.discard(&tmp);
+                } else {
+                    self.store.commit_temp(&tmp, name, version, &v.sha256)?;
+                }
+                Ok(None)
+            }
+            Body::Bytes(b) => self.store.write(name, version, &b).map(|()| None),
+            Body::Kept => Ok(None),
+            Body::Delta { delta, text } => {
+                self.store.write_delta(name, version, &v.sha256, &delta)?;
+                Ok(Some(text))
+            }
+            Body::Snapshot { text } => {
+                let Some(snap) = v.snapshot.take() else {
+                    return Err(io::Error::other("a version by its snapshot without one"));
+                };
+                self.store
+                    .write_by_snapshot(name, version, &v.sha256, &snap)?;
+                Ok(text.map(|t| Text::Made(Arc::new(t))))
+            }
+        }
+    }
+
+    fn install_now(&self, mut v: Install) -> io::Result<(Installed, Option<Text>)> {
         let (name, version) = (v.list.name.clone(), v.list.version);
         let mut history = self.store.history(&name)?;
         let entry = Entry {
@@ -126,6 +245,7 @@ impl Ledger {
             rollback_of: v.rollback_of,
             head_seq: v.head_seq,
         };
+        let later;
         if v.rollback_of.is_some() {
             // Marked first: a crash before the files above are removed
             // still never serves them again (the start skips what the
@@ -134,23 +254,18 @@ impl Ledger {
                 self.store.discard(t);
             }
             history.record(entry)?;
-            if let Body::Bytes(b) = &v.body {
-                self.store.write(&name, version, b)?;
-            }
+            later = self.store_body(&name, &mut v)?;
             for above in self.store.versions(&name)? {
                 if above > version {
                     self.store.remove(&name, above)?;
                 }
             }
         } else {
-            match v.body {
-                Body::Temp(ref tmp) => self.store.commit_temp(tmp, &name, version, &v.sha256)?,
-                Body::Bytes(ref b) => self.store.write(&name, version, b)?,
-                Body::Kept => {}
-            }
+            let kept = matches!(v.body, Body::Kept);
+            later = self.store_body(&name, &mut v)?;
             if let Err(e) = history.record(entry) {
                 // Not recorded, not kept: nothing of it stays.
-                if !matches!(v.body, Body::Kept) {
+                if !kept {
                     let _ = self.store.remove(&name, version);
                 }
                 return Err(e);
@@ -171,12 +286,13 @@ impl Ledger {
         };
         let count = removed.len();
         self.shared.install_changed(Arc::clone(&list), removed);
-        Ok(Installed {
+        let installed = Installed {
             list,
             old_version: old.map(|l| l.version),
             added,
             removed: count,
-        })
+        };
+        Ok((installed, later))
     }
 
     /// Rolls a list back on this node: to the version in force before the
@@ -234,18 +350,18 @@ impl Ledger {
         let history = self.history(name);
         let stored = self.store.versions(name)?;
         let gone = history.rolled_back();
-        // A stored text that fails its checksum is passed over, as at start.
+        // Loaded as at start: its snapshot, else its text (one that fails
+        // its checksum is passed over), else its base and delta.
         let load = |v: u64| -> Option<(List, String)> {
             if !stored.contains(&v) {
                 return None;
             }
-            let body = self.store.read(name, v).ok()?;
-            if self.store.verify(name, v, &body) == Some(false) {
-                tracing::warn!(list = %name, version = v, "rollback: the stored version is damaged (checksum): passed over");
-                return None;
+            let l = crate::loader::stored_version(spec, v, &self.store, guard);
+            if l.is_none() {
+                tracing::warn!(list = %name, version = v, "rollback: the stored version does not load (damaged or incomplete): passed over");
             }
-            let l = crate::loader::build_list(spec, &body, guard).ok()?;
-            (l.version == v).then(|| (l, sha256_hex(&body)))
+            let (l, sha) = l?;
+            (l.version == v).then_some((l, sha))
         };
         let mut found = None;
         history.rollback_target(current, |v| {

@@ -20,7 +20,7 @@ use std::sync::Arc;
 use crate::state::Shared;
 use crate::store::Store;
 
-pub use install::{Body, Install, Installed, Restored};
+pub use install::{Body, Install, Installed, Restored, Text};
 pub use rules::{Accepted, Refusal, Served, check_base, check_shrink, decide};
 
 /// The lists in force (`shared`) and the state directory they are kept in.

@@ -6,6 +6,15 @@
 //! the directory fsynced, before the push is acknowledged; a file is never
 //! modified in place. The newest few versions of each list are kept (for
 //! rollback); older ones are removed.
+//!
+//! A version's text may come after it is in force: a patch is stored
+//! durably as its delta (`<name>.<version>.delta`, the bytes its client
+//! sent and signed) and a version a fleet node takes from its pusher's
+//! verified snapshot as that snapshot (`.snap`); each with the text's
+//! sha256 (`.sha256`), written first. The text (`.list`) follows, off the
+//! call path, once made or fetched and checked against that sha256; a
+//! start that finds it missing loads the snapshot, or rebuilds the version
+//! from its base and delta.
 
 use std::fs::{self, File};
 use std::io::{self, Write};
@@ -54,25 +63,88 @@ impl Store {
         self.dir.join(format!("{name}.{version}.list"))
     }
 
-    /// The stored versions of a list, newest first.
+    fn delta_file(&self, name: &str, version: u64) -> PathBuf {
+        self.dir.join(format!("{name}.{version}.delta"))
+    }
+
+    /// The stored versions of a list, newest first: those with their text,
+    /// or (the text still to come) their snapshot or delta.
     pub fn versions(&self, name: &str) -> io::Result<Vec<u64>> {
         let prefix = format!("{name}.");
         let mut v: Vec<u64> = fs::read_dir(&self.dir)?
             .filter_map(Result::ok)
             .filter_map(|e| {
                 let f = e.file_name().into_string().ok()?;
-                let rest = f.strip_prefix(&prefix)?.strip_suffix(".list")?;
+                let rest = f.strip_prefix(&prefix)?;
+                let rest = [".list", ".snap", ".delta"]
+                    .iter()
+                    .find_map(|s| rest.strip_suffix(s))?;
                 rest.parse().ok()
             })
             .collect();
         v.sort_unstable_by(|a, b| b.cmp(a));
+        v.dedup();
         Ok(v)
     }
 
-    /// The file of a stored version, if it is stored.
+    /// The file of a stored version's text, if it is stored.
     pub fn file_of(&self, name: &str, version: u64) -> Option<PathBuf> {
         let f = self.file(name, version);
         f.exists().then_some(f)
+    }
+
+    /// The checksum file of a stored version (written first, whatever form
+    /// the version is stored in): when it was stored.
+    pub fn stored_at(&self, name: &str, version: u64) -> Option<PathBuf> {
+        let f = self.sum_file(name, version);
+        f.exists().then_some(f)
+    }
+
+    /// Durably stores a patch before it is put in force: the text's sha256
+    /// first, then the delta as its client sent it (its text follows with
+    /// [`Store::write_text`]).
+    pub fn write_delta(
+        &self,
+        name: &str,
+        version: u64,
+        sha256: &str,
+        delta: &[u8],
+    ) -> io::Result<()> {
+        self.write_file(self.sum_file(name, version), sha256.as_bytes())?;
+        self.write_file(self.delta_file(name, version), delta)?;
+        self.prune(name)
+    }
+
+    /// The delta a version was stored as, if it was a patch.
+    pub fn read_delta(&self, name: &str, version: u64) -> Option<Vec<u8>> {
+        fs::read(self.delta_file(name, version)).ok()
+    }
+
+    /// Durably stores a version known by its verified snapshot before it is
+    /// put in force: the text's sha256 first, then the snapshot (its text
+    /// follows with [`Store::write_text`]).
+    pub fn write_by_snapshot(
+        &self,
+        name: &str,
+        version: u64,
+        sha256: &str,
+        snapshot: &[u8],
+    ) -> io::Result<()> {
+        self.write_file(self.sum_file(name, version), sha256.as_bytes())?;
+        self.write_snapshot(name, version, snapshot)?;
+        self.prune(name)
+    }
+
+    /// Stores the text of a version stored before its text (a delta or a
+    /// snapshot): only when it is the text its checksum names. `Ok(false)`:
+    /// it is not (nothing written), or the version is gone (pruned, rolled
+    /// back).
+    pub fn write_text(&self, name: &str, version: u64, text: &[u8]) -> io::Result<bool> {
+        if self.sha256_of(name, version).as_deref() != Some(sha256_hex(text).as_str()) {
+            return Ok(false);
+        }
+        self.write_file(self.file(name, version), text)?;
+        Ok(true)
     }
 
     /// The body of a stored version.
@@ -136,6 +208,7 @@ impl Store {
         for old in self.versions(name)?.into_iter().skip(KEEP_VERSIONS) {
             let _ = fs::remove_file(self.file(name, old));
             let _ = fs::remove_file(self.snapshot_file(name, old));
+            let _ = fs::remove_file(self.delta_file(name, old));
             let _ = fs::remove_file(self.sum_file(name, old));
         }
         Ok(())
@@ -206,11 +279,28 @@ impl Store {
         let _ = fs::remove_file(tmp);
     }
 
-    /// Removes a stored version (after a rollback past it), and its snapshot.
+    /// Removes a stored version (after a rollback past it): its text,
+    /// snapshot, delta and checksum.
     pub fn remove(&self, name: &str, version: u64) -> io::Result<()> {
-        let _ = fs::remove_file(self.snapshot_file(name, version));
+        let mut any = false;
+        for f in [
+            self.file(name, version),
+            self.snapshot_file(name, version),
+            self.delta_file(name, version),
+        ] {
+            match fs::remove_file(f) {
+                Ok(()) => any = true,
+                Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+                Err(e) => return Err(e),
+            }
+        }
         let _ = fs::remove_file(self.sum_file(name, version));
-        fs::remove_file(self.file(name, version))?;
+        if !any {
+            return Err(io::Error::new(
+                io::ErrorKind::NotFound,
+                format!("version {version} of {name} is not stored"),
+            ));
+        }
         File::open(&self.dir)?.sync_all()
     }
 

@@ -223,6 +223,119 @@ fn a_damaged_text_beside_a_good_snapshot_is_reported() {
     );
 }
 
+/// Waits (bounded) until `f` exists.
+fn wait_file(f: &Path) {
+    let deadline = std::time::Instant::now() + TIMEOUT;
+    while !f.exists() {
+        assert!(std::time::Instant::now() < deadline, "no {}", f.display());
+        std::thread::yield_now();
+    }
+}
+
+/// A patch is stored as its delta (with its text's sha256) before it is put
+/// in force, and its text after; a start that finds the text missing
+/// rebuilds the version from its base and delta (no snapshot either), or
+/// serves the snapshot and makes the text again; a damaged delta with
+/// nothing else is passed over for the version before.
+#[test]
+fn a_patch_is_stored_as_its_delta_and_a_start_makes_its_missing_text_again() {
+    let dir = temp_dir("store-delta");
+    let state = dir.join("state");
+    let cfg = store_config(&dir, &state);
+    let v3 = state.join("scam-origins.3.list");
+    let (delta, sum, snap) = (
+        state.join("scam-origins.3.delta"),
+        state.join("scam-origins.3.sha256"),
+        state.join("scam-origins.3.snap"),
+    );
+    let patch = r#"{"base_version": 2, "version": 3, "add": ["+31201239999,new,REF-3"]}"#;
+    let sha = {
+        let d = Daemon::start_config(dir.clone(), cfg.clone(), &[]);
+        assert_eq!(push(&d, "/v1/lists/scam-origins", &list(2, 100)).0, 200);
+        let (s, out) = http(
+            api_addr(&d),
+            "PATCH",
+            "/v1/lists/scam-origins",
+            Some(TOKEN),
+            Some("application/json"),
+            patch.as_bytes(),
+        );
+        assert_eq!(s, 200, "{out}");
+        // The delta as it was sent, and the text's sha256, are stored by
+        // the time the patch is answered.
+        assert_eq!(std::fs::read_to_string(&delta).unwrap(), patch);
+        let sha = std::fs::read_to_string(&sum).unwrap();
+        assert!(out.contains(sha.trim()), "{out}");
+        wait_file(&v3);
+        wait_file(&snap);
+        let text = std::fs::read(&v3).unwrap();
+        assert_eq!(callscreen::store::sha256_hex(&text), sha.trim());
+        assert!(
+            text.ends_with(b"\n+31201239999,new,REF-3\n"),
+            "{}",
+            String::from_utf8_lossy(&text)
+        );
+        sha
+    };
+    let listed = |d: &Daemon, call: &str| {
+        let c = udp_client("127.0.0.1:0");
+        udp_ask(&c, d.udp, &invite(call, "+31201239999", "")).map(|r| status(&r))
+    };
+    // Neither text nor snapshot: version 3 from version 2 and the delta.
+    std::fs::remove_file(&v3).unwrap();
+    std::fs::remove_file(&snap).unwrap();
+    {
+        let d = Daemon::start_config(dir.clone(), cfg.clone(), &[]);
+        let line = d
+            .stdout
+            .wait_for(|l| l.contains("pushed version loaded"))
+            .expect("a stored version loaded");
+        assert!(
+            line.contains("version=3") && line.contains("from=\"delta\""),
+            "{line}"
+        );
+        assert_eq!(listed(&d, "delta-1"), Some(608));
+        assert_eq!(
+            callscreen::store::sha256_hex(&std::fs::read(&v3).unwrap()),
+            sha.trim(),
+            "the text is made again"
+        );
+        wait_file(&snap);
+    }
+    // The snapshot, no text: served from the snapshot, the text made again
+    // after the start.
+    std::fs::remove_file(&v3).unwrap();
+    {
+        let d = Daemon::start_config(dir.clone(), cfg.clone(), &[]);
+        assert_eq!(listed(&d, "delta-2"), Some(608));
+        d.stdout
+            .wait_for(|l| {
+                l.contains("made again from its base and delta") && l.contains("version=3")
+            })
+            .expect("the text is made again");
+        assert_eq!(
+            callscreen::store::sha256_hex(&std::fs::read(&v3).unwrap()),
+            sha.trim()
+        );
+        assert_eq!(metric(&d, "callscreen_store_rejected_total"), 0);
+    }
+    // A delta cut short, and nothing else of version 3: version 2 serves.
+    std::fs::remove_file(&v3).unwrap();
+    std::fs::remove_file(&snap).unwrap();
+    std::fs::write(&delta, &patch[..patch.len() / 2]).unwrap();
+    let d = Daemon::start_config(dir.clone(), cfg, &[]);
+    let line = d
+        .stdout
+        .wait_for(|l| l.contains("stored version unusable"))
+        .expect("the damaged delta is reported");
+    assert!(
+        line.contains("version=3") && line.contains("delta"),
+        "{line}"
+    );
+    assert_eq!(listed(&d, "delta-3"), Some(302));
+    assert_eq!(metric(&d, "callscreen_store_rejected_total"), 1);
+}
+
 /// A start takes a stored version newer than the seed's header without
 /// parsing the seed (here a seed with a bad line, which would refuse the
 /// start); with nothing newer stored, the seed is parsed and its error named.
