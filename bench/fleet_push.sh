@@ -84,13 +84,21 @@ t0=$(now); code=$(push 1 "$work/list.txt")
 echo "node A answered after $(since "$t0") s (HTTP $code)"
 wait "$poller"
 echo "fleet_push_to_all_three_s=$(echo "$(cat "$work/converged") - $t0" | bc)"
-# Settled: every node has its snapshot of version 2 (bounded: 60 s).
+# Settled: every node has its snapshot and its text of version 2 (the
+# text comes after the swap; bounded: 60 s).
+settled() { # i v
+  for _ in $(seq 1 1200); do
+    [ -e "$work/state-$1/scam-origins.$2.snap" ] && [ -e "$work/state-$1/scam-origins.$2.list" ] && return
+    sleep 0.05
+  done
+  echo "node-$1: version $2 not settled in 60 s" >&2
+}
 for i in 1 2 3; do
-  for _ in $(seq 1 1200); do [ -e "$work/state-$i/scam-origins.2.snap" ] && break; sleep 0.05; done
+  settled "$i" 2
   echo "node-$i: $(grep -h "list version applied" "$work/noc-$i" | grep -o 'from="[a-z+]*" fetched_bytes=[0-9]* duration_ms=[0-9]*' | tail -1)"
 done
 
-echo "== 3. 100-entry patches through node A, five in turn (each once the last one settled)"
+echo "== 3. 100-entry patches through node A, five in turn (each once the last one settled: its snapshot and text on every node)"
 for v in 3 4 5 6 7; do
   python3 -c "import json; print(json.dumps({'base_version': $v - 1, 'version': $v, 'add': ['+3197%d%07d' % ($v, i) for i in range(100)]}))" > "$work/patch.json"
   wait_all "$v" "+3197${v}0000099" before
@@ -107,7 +115,7 @@ for v in 3 4 5 6 7; do
       [ -n "$line" ] && break; sleep 0.05
     done
     echo "  node-$i: $(echo "$line" | grep -o 'from="[a-z+]*"') $(echo "$line" | grep -o 'fetched_bytes=[0-9]*') $(echo "$line" | grep -o 'duration_ms=[0-9]*')"
-    for _ in $(seq 1 1200); do [ -e "$work/state-$i/scam-origins.$v.snap" ] && break; sleep 0.05; done
+    settled "$i" "$v"
   done
 done
 

@@ -396,6 +396,15 @@ fn patches(c: &mut Criterion) {
     g.bench_function("100-added/list+text+sha256", |b| {
         b.iter(|| apply(black_box(&base), &delta, bloom, guard).is_ok())
     });
+    if let Ok((_, text)) = patch(&base, &delta, bloom, guard) {
+        g.bench_function("100-added/text", |b| {
+            b.iter(|| text.make(black_box(&base)).len())
+        });
+        let made = text.make(&base);
+        g.bench_function("100-added/sha256-of-text", |b| {
+            b.iter(|| callscreen::lists::sha256_hex(black_box(&made)))
+        });
+    }
     g.finish();
     let Ok((patched, _)) = patch(&base, &delta, bloom, guard) else {
         return;

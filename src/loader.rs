@@ -381,7 +381,7 @@ fn load_stored(
     if p.sha256 != want {
         return Err("its base and delta do not make the text its checksum names".to_string());
     }
-    if let Err(e) = store.write_text(&spec.name, v, &p.text) {
+    if let Err(e) = store.write_text_with(&spec.name, v, |sink| p.text.write(&base, sink)) {
         tracing::warn!(list = %spec.name, version = v, "the text rebuilt from the version's delta is not stored: {e}");
     }
     Ok((p.list, p.sha256, Source::Delta))

@@ -18,7 +18,7 @@ use super::reply::{err, errors_json, summary};
 use crate::clock::unix_now;
 use crate::config::Operation;
 use crate::ledger::install::Failed;
-use crate::ledger::{Body, Refusal, Restored, check_base, check_shrink};
+use crate::ledger::{Body, Refusal, Restored, Text, check_base, check_shrink};
 use crate::lists::ListKind;
 use crate::lists::delta::{Delta, Patched};
 use crate::store::Event;
@@ -143,7 +143,10 @@ pub async fn patch(
             delta.base_version,
             super::fleet::signature(&headers),
         ));
-        let whole = Body::Bytes(text);
+        let whole = Body::Delta {
+            delta: body.to_vec(),
+            text: Text::Make(text, current),
+        };
         return super::fleet::publish(
             &st,
             fleet,
@@ -160,7 +163,7 @@ pub async fn patch(
     // Stored as its delta before it is put in force; its text after.
     let body = Body::Delta {
         delta: body.to_vec(),
-        text: crate::ledger::Text::Made(Arc::new(text)),
+        text: Text::Make(text, current),
     };
     commit(&st, &change, list, body, &sha, Event::Patch).await
 }

@@ -187,6 +187,41 @@ fn in_force_sha(fleet: &Fleet, name: &str, version: u64) -> Option<String> {
         .or_else(|| fleet.store.sha256_of(name, version))
 }
 
+/// An object read in pieces of up to 1 MiB, each sent to `to`.
+async fn read_object_to(
+    fleet: &Fleet,
+    link: &Link,
+    name: &str,
+    to: &tokio::sync::mpsc::Sender<Vec<u8>>,
+) -> Result<(), String> {
+    let mut o = link
+        .objects
+        .get(name)
+        .await
+        .map_err(|e| format!("cannot fetch object {name}: {e}"))?;
+    let mut left = MAX_OBJECT;
+    loop {
+        let mut piece = Vec::with_capacity(1 << 20);
+        let n = (&mut o)
+            .take((1 << 20).min(left))
+            .read_to_end(&mut piece)
+            .await
+            .map_err(|e| {
+                if e.kind() == std::io::ErrorKind::TimedOut {
+                    fleet.nats_timed_out.store(true, Ordering::Relaxed);
+                }
+                format!("cannot read object {name}: {e}")
+            })?;
+        if n == 0 {
+            return Ok(());
+        }
+        left -= n as u64;
+        if to.send(piece).await.is_err() {
+            return Err("the text's writer stopped".into());
+        }
+    }
+}
+
 async fn read_object(fleet: &Fleet, link: &Link, name: &str) -> Result<Vec<u8>, String> {
     use async_nats::jetstream::object_store::GetErrorKind;
     let timed_out = |yes: bool| {
@@ -391,14 +426,30 @@ fn text_later(fleet: &Arc<Fleet>, link: &Arc<Link>, head: &Head) {
     }
     let (fleet, link, head) = (Arc::clone(fleet), Arc::clone(link), head.clone());
     tokio::spawn(async move {
-        let stored = match read_object(&fleet, &link, &head.object).await {
-            Ok(body) if sha256_hex(&body) == head.sha256 => fleet
-                .ledger()
-                .store_text(&head.list, head.version, body)
+        // Fetched in pieces and written as they come (never whole in
+        // memory); kept only when its sha256 is the head's.
+        let (tx, mut rx) = tokio::sync::mpsc::channel::<Vec<u8>>(4);
+        let (ledger, list, version) = (fleet.ledger(), head.list.clone(), head.version);
+        let writer = tokio::spawn(async move {
+            ledger
+                .store_text(&list, version, move |sink| {
+                    while let Some(piece) = rx.blocking_recv() {
+                        sink(&piece);
+                    }
+                })
                 .await
-                .map_err(|e| e.to_string()),
-            Ok(_) => Err("the body is not the one the head names (sha256)".into()),
-            Err(e) => Err(e),
+        });
+        let fetched = read_object_to(&fleet, &link, &head.object, &tx).await;
+        drop(tx);
+        let stored = match (fetched, writer.await) {
+            (Err(e), _) => Err(e),
+            (Ok(()), Ok(Ok(true))) => Ok(true),
+            (Ok(()), Ok(Ok(false))) => Err(
+                "the body is not the one the head names (sha256), or the version left the store"
+                    .into(),
+            ),
+            (Ok(()), Ok(Err(e))) => Err(e.to_string()),
+            (Ok(()), Err(e)) => Err(e.to_string()),
         };
         match stored {
             Ok(true) => {
@@ -718,24 +769,25 @@ async fn rebuild(
         list = Arc::new(next);
     }
     match patch(&list, last, spec, guard, &head.sha256).await? {
-        Some(made) => Ok(Version::built(made.list, made.text, from, fetched)),
+        Some((list, text)) => Ok(Version::built(list, text, from, fetched)),
         None => Err("the chain's deltas do not give the head's sha256".into()),
     }
 }
 
-/// `d` applied to `base` off the call path, when it gives the text `sha`.
+/// `d` applied to `base` off the call path, when it gives the text `sha`:
+/// the list and its text.
 async fn patch(
     base: &Arc<List>,
     d: &Delta,
     spec: &ListSpec,
     guard: Guard,
     sha: &str,
-) -> Result<Option<crate::lists::delta::Patched>, String> {
+) -> Result<Option<(List, Vec<u8>)>, String> {
     let (base, d, bloom, want) = (Arc::clone(base), d.clone(), spec.bloom, sha.to_string());
     tokio::task::spawn_blocking(move || {
         crate::loader::background_priority();
         let p = crate::lists::delta::apply(&base, &d, bloom, guard).ok()?;
-        (p.sha256 == want).then_some(p)
+        (p.sha256 == want).then(|| (p.list, p.text.make(&base)))
     })
     .await
     .map_err(|e| e.to_string())

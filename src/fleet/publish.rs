@@ -152,13 +152,6 @@ impl Fleet {
                 let mut r: &[u8] = b;
                 link.put_object(name, &mut r).await.map_err(unavailable)?;
             }
-            Body::Delta {
-                text: Text::Made(b),
-                ..
-            } => {
-                let mut r: &[u8] = b;
-                link.put_object(name, &mut r).await.map_err(unavailable)?;
-            }
             Body::Kept | Body::Delta { .. } | Body::Snapshot { .. } => {
                 return Err(unavailable("no body to publish"));
             }
@@ -304,19 +297,14 @@ impl Fleet {
             chain: None,
             seal: None,
         };
-        // A patch's whole text, stored only when the chain is to start
-        // anew; this node stores the patch as its delta, the text after.
-        let (body, whole_text) = match (p.body, &p.patch) {
-            (Body::Bytes(b), Some((delta, _, _))) => {
-                let text = Arc::new(b);
-                let body = Body::Delta {
-                    delta: delta.clone(),
-                    text: Text::Made(Arc::clone(&text)),
-                };
-                (body, Some(text))
-            }
-            (body, _) => (body, None),
+        // A patch's whole text, made and stored only when the chain is to
+        // start anew (this node stores the patch as its delta, the text
+        // after).
+        let whole_text: Option<Text> = match (&p.body, &p.patch) {
+            (Body::Delta { text, .. }, Some(_)) => Some(text.clone()),
+            _ => None,
         };
+        let body = p.body;
         let mut whole_stored = false;
         let base = p.patch.as_ref().map(|(_, b, _)| *b);
         lock(&self.pending).insert(
@@ -359,15 +347,22 @@ impl Fleet {
                         None => {
                             head.chain = None;
                             head.object = object.clone();
-                            if !whole_stored {
-                                let mut r: &[u8] = text;
-                                if !link.has_object(&object).await
-                                    && let Err(e) = link.put_object(&object, &mut r).await
-                                {
+                            if !whole_stored && !link.has_object(&object).await {
+                                let t = text.clone();
+                                let made = tokio::task::spawn_blocking(move || {
+                                    crate::loader::background_priority();
+                                    t.bytes()
+                                })
+                                .await;
+                                let stored = match made {
+                                    Ok(b) => link.put_object(&object, &mut b.as_slice()).await,
+                                    Err(e) => Err(e.to_string()),
+                                };
+                                if let Err(e) = stored {
                                     break Err(unavailable(e));
                                 }
-                                whole_stored = true;
                             }
+                            whole_stored = true;
                         }
                     }
                 }

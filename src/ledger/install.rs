@@ -46,6 +46,7 @@ pub enum Body {
 }
 
 /// A version's text, written after the swap.
+#[derive(Clone)]
 pub enum Text {
     Made(Arc<Vec<u8>>),
     /// Made from the version before (the patch's base) by the delta.
@@ -53,10 +54,21 @@ pub enum Text {
 }
 
 impl Text {
-    fn bytes(self) -> Vec<u8> {
+    /// The whole text (a patch's, when it is also stored whole in the
+    /// fleet's object store).
+    pub fn bytes(&self) -> Vec<u8> {
         match self {
-            Text::Made(b) => Arc::unwrap_or_clone(b),
-            Text::Make(t, base) => t.make(&base),
+            Text::Made(b) => b.to_vec(),
+            Text::Make(t, base) => t.make(base),
+        }
+    }
+
+    /// Hands the text to `sink` (a patch's made in pieces, never whole in
+    /// memory).
+    fn write(&self, sink: &mut dyn FnMut(&[u8])) {
+        match self {
+            Text::Made(b) => sink(b),
+            Text::Make(t, base) => t.write(base, sink),
         }
     }
 }
@@ -158,32 +170,38 @@ impl Ledger {
     }
 
     /// Stores the text of a version stored before it (its delta or its
-    /// snapshot), when it is the text its sha256 names; one version change
-    /// at a time, so a rollback cannot cross it. `Ok(false)`: it is not
+    /// snapshot), handed over by `fill` in pieces, when it is the text its
+    /// sha256 names; put in place as a version change, so a rollback
+    /// cannot cross it. `Ok(false)`: it is not
     /// (nothing written), or the version is no longer stored.
-    pub async fn store_text(&self, name: &str, version: u64, text: Vec<u8>) -> io::Result<bool> {
-        let _one = self.shared.versions.lock().await;
+    pub async fn store_text(
+        &self,
+        name: &str,
+        version: u64,
+        fill: impl FnOnce(&mut dyn FnMut(&[u8])) + Send + 'static,
+    ) -> io::Result<bool> {
         let (store, name) = (self.store.clone(), name.to_string());
-        tokio::task::spawn_blocking(move || {
+        let written = tokio::task::spawn_blocking(move || {
             crate::loader::background_priority();
-            store.write_text(&name, version, &text)
+            store.text_written(&name, version, fill)
         })
         .await
-        .map_err(io::Error::other)?
+        .map_err(io::Error::other)??;
+        // Put in place under the lock of version changes: a rollback that
+        // removed the version meanwhile leaves nothing to put (no checksum).
+        let _one = self.shared.versions.lock().await;
+        tokio::task::spawn_blocking(move || written.finish())
+            .await
+            .map_err(io::Error::other)?
     }
 
     /// The text of a version put in force before its text was stored: made
     /// (a patch's, from its base) and stored, or reported.
     async fn text_after(&self, name: &str, version: u64, sha256: &str, text: Text) {
-        let made = tokio::task::spawn_blocking(move || {
-            crate::loader::background_priority();
-            text.bytes()
-        })
-        .await;
-        let Ok(text) = made else {
-            return;
-        };
-        match self.store_text(name, version, text).await {
+        match self
+            .store_text(name, version, move |sink| text.write(sink))
+            .await
+        {
             Ok(true) => {
                 tracing::debug!(list = %name, version, "the version's text is stored")
             }

@@ -140,11 +140,62 @@ impl Store {
     /// it is not (nothing written), or the version is gone (pruned, rolled
     /// back).
     pub fn write_text(&self, name: &str, version: u64, text: &[u8]) -> io::Result<bool> {
-        if self.sha256_of(name, version).as_deref() != Some(sha256_hex(text).as_str()) {
-            return Ok(false);
+        self.write_text_with(name, version, |sink| sink(text))
+    }
+
+    /// [`Store::write_text`] for a text `fill` hands over in pieces (a text
+    /// of millions of numbers is never whole in memory).
+    pub fn write_text_with(
+        &self,
+        name: &str,
+        version: u64,
+        fill: impl FnOnce(&mut dyn FnMut(&[u8])),
+    ) -> io::Result<bool> {
+        self.text_written(name, version, fill)?.finish()
+    }
+
+    /// The text `fill` hands over in pieces, written beside the store and
+    /// hashed, not yet in place: [`TextWriter::finish`] puts it there.
+    pub fn text_written(
+        &self,
+        name: &str,
+        version: u64,
+        fill: impl FnOnce(&mut dyn FnMut(&[u8])),
+    ) -> io::Result<TextWriter> {
+        let mut w = self.text_writer(name, version)?;
+        let mut failed = None;
+        fill(&mut |piece| {
+            if failed.is_none()
+                && let Err(e) = w.write(piece)
+            {
+                failed = Some(e);
+            }
+        });
+        match failed {
+            Some(e) => Err(e),
+            None => {
+                w.file.sync_all()?;
+                Ok(w)
+            }
         }
-        self.write_file(self.file(name, version), text)?;
-        Ok(true)
+    }
+
+    /// Starts writing the text of a stored version: hashed as it is
+    /// written, put in place by [`TextWriter::finish`] only when it is the
+    /// text the version's checksum names.
+    fn text_writer(&self, name: &str, version: u64) -> io::Result<TextWriter> {
+        let path = self.file(name, version);
+        let tmp = self
+            .dir
+            .join(format!(".{name}.{version}.list.{}.tmp", std::process::id()));
+        Ok(TextWriter {
+            file: File::create(&tmp)?,
+            tmp,
+            path,
+            sum: self.sum_file(name, version),
+            dir: self.dir.clone(),
+            hash: <sha2::Sha256 as sha2::Digest>::new(),
+        })
     }
 
     /// The body of a stored version.
@@ -317,6 +368,46 @@ impl Store {
     /// The snapshot of a stored version, if there is one.
     pub fn read_snapshot(&self, name: &str, version: u64) -> Option<Vec<u8>> {
         fs::read(self.snapshot_file(name, version)).ok()
+    }
+}
+
+/// A version's text being written (see [`Store::text_writer`]); removed
+/// unless finished.
+pub struct TextWriter {
+    file: File,
+    tmp: PathBuf,
+    path: PathBuf,
+    sum: PathBuf,
+    dir: PathBuf,
+    hash: sha2::Sha256,
+}
+
+impl TextWriter {
+    fn write(&mut self, piece: &[u8]) -> io::Result<()> {
+        sha2::Digest::update(&mut self.hash, piece);
+        self.file.write_all(piece)
+    }
+
+    /// Puts the written (and fsynced) text in place (rename, fsync of the
+    /// directory) when its sha256 is the one recorded for the version;
+    /// `Ok(false)` and nothing kept when it is not, or the version is no
+    /// longer stored.
+    pub fn finish(self) -> io::Result<bool> {
+        let sha = crate::lists::format::hex(&sha2::Digest::finalize(self.hash.clone()));
+        let want = fs::read_to_string(&self.sum).ok();
+        if want.as_deref().map(str::trim) != Some(sha.as_str()) {
+            return Ok(false);
+        }
+        fs::rename(&self.tmp, &self.path)?;
+        File::open(&self.dir)?.sync_all()?;
+        Ok(true)
+    }
+}
+
+impl Drop for TextWriter {
+    fn drop(&mut self) {
+        // Gone once renamed; else the unfinished text goes.
+        let _ = fs::remove_file(&self.tmp);
     }
 }
 

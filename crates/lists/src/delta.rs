@@ -30,7 +30,7 @@ pub struct Delta {
 }
 
 /// The entries a delta removes, as the list holds them.
-#[derive(Debug, Default)]
+#[derive(Clone, Debug, Default)]
 pub struct Removed {
     /// Exact numbers, sorted.
     pub numbers: Vec<u64>,
@@ -67,17 +67,48 @@ impl Removed {
 /// lines: what export serves (nothing removed or added) and what a patched
 /// version is.
 pub fn v1_text(l: &List, version: u64, removed: &Removed, extra: &[String]) -> Vec<u8> {
-    let mut out = format!("# callscreen list v1 name={} version={version}\n", l.name).into_bytes();
+    let mut out = Vec::new();
+    if let ListBody::Numbers(n) = &l.body {
+        out.reserve(n.counts().0 * 14);
+    }
+    v1_text_into(
+        l,
+        version,
+        removed,
+        extra,
+        &mut out,
+        usize::MAX,
+        &mut |_| {},
+    );
+    out
+}
+
+/// The pieces a text is written in when it is not kept whole in memory.
+pub const PIECE: usize = 1 << 20;
+
+/// [`v1_text`] written to `out`, `flush` called whenever `out` holds
+/// `piece` bytes or more, and once at the end.
+fn v1_text_into(
+    l: &List,
+    version: u64,
+    removed: &Removed,
+    extra: &[String],
+    out: &mut Vec<u8>,
+    piece: usize,
+    flush: &mut dyn FnMut(&mut Vec<u8>),
+) {
+    out.extend_from_slice(
+        format!("# callscreen list v1 name={} version={version}\n", l.name).as_bytes(),
+    );
     match &l.body {
         ListBody::Numbers(n) => {
-            out.reserve(n.counts().0 * 14);
-            n.write_v1(&mut out, &removed.numbers, &removed.spans);
+            n.write_v1(out, &removed.numbers, &removed.spans, piece, flush);
         }
         ListBody::Networks(_) | ListBody::Companies(_) => {
             for (t, m) in l.entries() {
                 if !removed.spans.contains(&t) {
                     out.extend_from_slice(t.to_string().as_bytes());
-                    super::numbers::write_meta(&mut out, m);
+                    super::numbers::write_meta(out, m);
                     out.push(b'\n');
                 }
             }
@@ -87,19 +118,21 @@ pub fn v1_text(l: &List, version: u64, removed: &Removed, extra: &[String]) -> V
         out.extend_from_slice(e.trim().as_bytes());
         out.push(b'\n');
     }
-    out
+    flush(out);
 }
 
-/// A version made by a delta: the list, its text and the text's sha256.
+/// A version made by a delta: the list, what makes its text, and the
+/// text's sha256.
 pub struct Patched {
     pub list: List,
-    pub text: Vec<u8>,
+    pub text: Text,
     pub sha256: String,
 }
 
-/// Applies `d` to `base` (the version it names), making its text and its
-/// sha256 on a second thread meanwhile. The added lines are checked as a
-/// push's are; their errors name them `add[i]`.
+/// Applies `d` to `base` (the version it names), hashing its text on other
+/// threads meanwhile (in pieces: the text is never whole in memory). The
+/// added lines are checked as a push's are; their errors name them
+/// `add[i]`.
 pub fn apply(
     base: &List,
     d: &Delta,
@@ -107,27 +140,23 @@ pub fn apply(
     guard: Guard,
 ) -> Result<Patched, ListErrors> {
     let text = Text::of(base, d);
-    std::thread::scope(|s| {
-        let made = s.spawn(|| {
-            let t = text.make(base);
-            let sha = super::format::sha256_hex(&t);
-            (t, sha)
-        });
+    let (list, sha256) = std::thread::scope(|s| {
+        let hashed = s.spawn(|| text.sha256(base));
         let list = patch_with(base, d, &text, bloom, guard);
-        let (text, sha256) = made
-            .join()
-            .map_err(|_| ListErrors::single(None, "the patched text could not be made".into()))?;
-        Ok(Patched {
-            list: list?,
-            text,
-            sha256,
-        })
+        (list, hashed.join())
+    });
+    let sha256 = sha256
+        .map_err(|_| ListErrors::single(None, "the patched text could not be hashed".into()))?;
+    Ok(Patched {
+        list: list?,
+        text,
+        sha256,
     })
 }
 
 /// What makes a patched version's text from its base: for a node that
 /// swaps the patched list in first and writes the text after.
-#[derive(Debug)]
+#[derive(Clone, Debug)]
 pub struct Text {
     version: u64,
     removed: Removed,
@@ -135,8 +164,53 @@ pub struct Text {
 }
 
 impl Text {
+    /// The whole text.
     pub fn make(&self, base: &List) -> Vec<u8> {
         v1_text(base, self.version, &self.removed, &self.add)
+    }
+
+    /// The text in pieces of about [`PIECE`] bytes, each handed to `flush`
+    /// in a buffer it may empty or replace.
+    fn pieces(&self, base: &List, flush: &mut dyn FnMut(&mut Vec<u8>)) {
+        let mut out = Vec::with_capacity(PIECE + 4096);
+        let (version, removed, add) = (self.version, &self.removed, &self.add);
+        v1_text_into(base, version, removed, add, &mut out, PIECE, flush);
+    }
+
+    /// The text in pieces of about [`PIECE`] bytes, each handed to `sink`.
+    pub fn write(&self, base: &List, sink: &mut dyn FnMut(&[u8])) {
+        self.pieces(base, &mut |b| {
+            sink(b);
+            b.clear();
+        });
+    }
+
+    /// The text's sha256: written in pieces on this thread and hashed on
+    /// another as they come (the two overlap; buffers are reused).
+    pub fn sha256(&self, base: &List) -> String {
+        use sha2::{Digest, Sha256};
+        use std::sync::mpsc::sync_channel;
+        let (full, pieces) = sync_channel::<Vec<u8>>(2);
+        let (spare, spares) = sync_channel::<Vec<u8>>(4);
+        std::thread::scope(|s| {
+            let hasher = s.spawn(move || {
+                let mut h = Sha256::new();
+                for mut b in pieces {
+                    h.update(&b);
+                    b.clear();
+                    let _ = spare.try_send(b);
+                }
+                super::format::hex(&h.finalize())
+            });
+            self.pieces(base, &mut |b| {
+                let next = spares
+                    .try_recv()
+                    .unwrap_or_else(|_| Vec::with_capacity(PIECE + 4096));
+                let _ = full.send(std::mem::replace(b, next));
+            });
+            drop(full);
+            hasher.join().unwrap_or_default()
+        })
     }
 }
 
@@ -288,7 +362,9 @@ mod tests {
                 ],
             );
             let p = apply(&base, &d, bloom, Guard::default()).unwrap();
-            let reparsed = build(std::str::from_utf8(&p.text).unwrap(), bloom);
+            let made = p.text.make(&base);
+            assert_eq!(crate::format::sha256_hex(&made), p.sha256, "size {size}");
+            let reparsed = build(std::str::from_utf8(&made).unwrap(), bloom);
             let a: Vec<_> = p.list.entries().map(|(t, m)| (t, m.clone())).collect();
             let b: Vec<_> = reparsed.entries().map(|(t, m)| (t, m.clone())).collect();
             assert_eq!(a, b, "size {size}");
@@ -306,7 +382,7 @@ mod tests {
             assert!(p.list.lookup_number(n("+31970000000"), 0).hit.is_some());
             assert!(p.list.lookup_number(n("+31852080000"), 0).hit.is_none());
             // The text: the new header, the kept entries, the added lines trimmed.
-            let text = std::str::from_utf8(&p.text).unwrap();
+            let text = std::str::from_utf8(&made).unwrap();
             assert!(text.starts_with("# callscreen list v1 name=t version=2\n"));
             assert!(
                 text.ends_with("\n+319700*\n+31600000014\n"),
@@ -370,7 +446,9 @@ mod tests {
                 remove,
             };
             let p = apply(&cur, &d, BloomParams::default(), Guard::default()).unwrap();
-            let text = std::str::from_utf8(&p.text).unwrap();
+            let made = p.text.make(&cur);
+            assert_eq!(crate::format::sha256_hex(&made), p.sha256, "round {round}");
+            let text = std::str::from_utf8(&made).unwrap();
             let reparsed = build(text, BloomParams::default());
             let a: Vec<_> = p.list.entries().map(|(t, m)| (t, m.clone())).collect();
             let b: Vec<_> = reparsed.entries().map(|(t, m)| (t, m.clone())).collect();
@@ -437,6 +515,30 @@ mod tests {
             "{:?}",
             e.errors
         );
+    }
+
+    /// A text of several pieces: the pieces are the whole text, and the
+    /// sha256 hashed as they come is the whole text's.
+    #[test]
+    fn a_text_written_in_pieces_is_the_whole_text() {
+        let mut body = String::from("# callscreen list v1 name=t version=1\n");
+        for i in 0..200_000u64 {
+            body.push_str(&format!("+316{:08}\n", i * 7));
+        }
+        let base = build(&body, BloomParams::default());
+        let d = delta(&["+31699999999,new,REF"], &["+31600000007"]);
+        let p = apply(&base, &d, BloomParams::default(), Guard::default()).unwrap();
+        let whole = p.text.make(&base);
+        assert!(whole.len() > 2 * PIECE, "{}", whole.len());
+        let (mut joined, mut pieces) = (Vec::new(), 0);
+        p.text.write(&base, &mut |b| {
+            pieces += 1;
+            joined.extend_from_slice(b);
+        });
+        assert!(pieces >= 3, "{pieces}");
+        assert_eq!(joined, whole);
+        assert_eq!(p.sha256, crate::format::sha256_hex(&whole));
+        assert_eq!(p.text.sha256(&base), p.sha256);
     }
 
     /// Export writes what the parser reads back (numbers with and without

@@ -653,10 +653,12 @@ fn parse_json(body: &[u8], kind: ListKind, guard: Guard) -> Result<ParsedList, L
 /// SHA-256 as hex.
 pub fn sha256_hex(b: &[u8]) -> String {
     use sha2::{Digest, Sha256};
-    Sha256::digest(b)
-        .iter()
-        .map(|x| format!("{x:02x}"))
-        .collect()
+    hex(&Sha256::digest(b))
+}
+
+/// Bytes (a digest) as lowercase hex.
+pub fn hex(b: &[u8]) -> String {
+    b.iter().map(|x| format!("{x:02x}")).collect()
 }
 
 #[cfg(test)]

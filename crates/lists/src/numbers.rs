@@ -753,14 +753,22 @@ impl NumberList {
     /// Appends the v1 lines of the entries (as [`Self::entries`] orders
     /// them) to `out`, leaving out the removed ones: what export and a
     /// patched version's text are made of, without an allocation per entry.
+    /// Writes the list's entries as v1 lines to `out`, calling `flush`
+    /// whenever `out` holds `piece` bytes or more (it may empty `out`: a
+    /// text written in pieces, never whole in memory).
     pub fn write_v1(
         &self,
         out: &mut Vec<u8>,
         removed_numbers: &[u64],
         removed_spans: &std::collections::HashSet<Target>,
+        piece: usize,
+        flush: &mut dyn FnMut(&mut Vec<u8>),
     ) {
         let mut buf = [0u8; 15];
         for (v, m) in self.merged() {
+            if out.len() >= piece {
+                flush(out);
+            }
             if !removed_numbers.is_empty() && removed_numbers.binary_search(&v).is_ok() {
                 continue;
             }
