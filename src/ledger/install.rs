@@ -295,15 +295,17 @@ impl Ledger {
             tracing::warn!(list = %name, "snapshot not written (the text version will be parsed at start): {e}");
         }
         let list = v.list;
-        let current = self.shared.runtime.load_full();
-        let old = current.lists.get(&name).cloned();
-        drop(current);
+        // Swapped in first; what it changed is worked out after (calls no
+        // longer meet the entries it removed, so their hits can be
+        // forgotten then).
+        let before = self.shared.swap_list(Arc::clone(&list));
+        let old = before.lists.get(&name).cloned();
         let (added, removed) = match &old {
             Some(old) => old.changes(&list),
             None => (list.stats(unix_now()).entries(), Vec::new()),
         };
         let count = removed.len();
-        self.shared.install_changed(Arc::clone(&list), removed);
+        self.shared.retire(before, &name, removed);
         let installed = Installed {
             list,
             old_version: old.map(|l| l.version),

@@ -269,18 +269,13 @@ impl Shared {
         self.retire(before, &list.name, removed);
     }
 
-    /// [`Shared::install`] for a caller that has the entries the new
-    /// version removes (computed with the counts of its audit line, off the
-    /// runtime's threads: one merge of ten million numbers, not two).
-    pub fn install_changed(&self, list: Arc<List>, removed: Vec<crate::lists::Target>) {
-        let before = self.swap_list(Arc::clone(&list));
-        self.retire(before, &list.name, removed);
-    }
-
     /// After a swap: the entries that left the list lose their hit counts,
     /// now, so that a version right after cannot race with it; the replaced
-    /// runtime is freed later.
-    fn retire(&self, before: Arc<Runtime>, name: &str, removed: Vec<crate::lists::Target>) {
+    /// runtime is freed later. A caller of [`Shared::swap_list`] that
+    /// computes the entries after the swap (with the counts of its audit
+    /// line, off the runtime's threads: one merge of ten million numbers,
+    /// not two) hands them here.
+    pub fn retire(&self, before: Arc<Runtime>, name: &str, removed: Vec<crate::lists::Target>) {
         for t in removed {
             self.hits.forget(name, &t);
         }

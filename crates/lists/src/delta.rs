@@ -517,6 +517,59 @@ mod tests {
         );
     }
 
+    /// What going from one version to another changes, between a version
+    /// and its patch (one store, two overlays) either way and between two
+    /// patches of one base, is what comparing their entries one by one
+    /// gives.
+    #[test]
+    fn changes_between_versions_sharing_a_store_are_their_entries_compared() {
+        let mut body = String::from("# callscreen list v1 name=t version=1\n+3185208*\n");
+        for i in 0..5_000u64 {
+            body.push_str(&format!("+316{:08}\n", i * 3));
+        }
+        let base = build(&body, BloomParams::default());
+        let (g, b) = (Guard::default(), BloomParams::default());
+        let p1 = apply(
+            &base,
+            &delta(
+                &["+31699999999", "+31600000001", "+319700*"],
+                &["+31600000003", "+31600000006"],
+            ),
+            b,
+            g,
+        )
+        .unwrap()
+        .list;
+        let p2 = apply(
+            &base,
+            &delta(
+                &["+31600000002", "+31600000003"],
+                &["+31600000009", "+3185208*"],
+            ),
+            b,
+            g,
+        )
+        .unwrap()
+        .list;
+        let entries = |l: &List| -> std::collections::BTreeSet<String> {
+            l.entries().map(|(t, _)| t.to_string()).collect()
+        };
+        for (from, to) in [
+            (&base, &p1),
+            (&p1, &base),
+            (&p1, &p2),
+            (&p2, &p1),
+            (&base, &p2),
+        ] {
+            let (a, b) = (entries(from), entries(to));
+            let (added, removed) = from.changes(to);
+            let removed: std::collections::BTreeSet<String> =
+                removed.iter().map(|t| t.to_string()).collect();
+            assert_eq!(added, b.difference(&a).count());
+            assert_eq!(removed, a.difference(&b).cloned().collect());
+        }
+    }
+
     /// A text of several pieces: the pieces are the whole text, and the
     /// sha256 hashed as they come is the whole text's.
     #[test]

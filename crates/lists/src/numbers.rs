@@ -528,13 +528,46 @@ impl NumberList {
             + self.span_entries.capacity() * std::mem::size_of::<(Target, u32)>()
     }
 
-    /// Calls `f` with each exact number here, ascending, and whether `other`
-    /// holds it: by lookup when this list is far the smaller (a seed of a
-    /// few numbers against a pushed ten million), else by merging the two.
-    fn each_held_in(&self, other: &NumberList, mut f: impl FnMut(u64, bool)) {
+    /// Calls `f` with each exact number here that `other` does not hold,
+    /// ascending: from the overlays alone when the two share their store (a
+    /// version and its patch), by lookup when this list is far the smaller
+    /// (a seed of a few numbers against a pushed ten million), else by
+    /// merging the two.
+    fn each_gone_in(&self, other: &NumberList, mut f: impl FnMut(u64)) {
+        if std::sync::Arc::ptr_eq(&self.exact, &other.exact) {
+            // One store, two overlays (a patch of the other, or patches of
+            // the same base): only the numbers either overlay names can be
+            // held here and not there; the rest are held by both.
+            let (mut i, mut j) = (0, 0);
+            let (gone, added) = (&other.removed, &self.added);
+            while i < gone.len() || j < added.len() {
+                let x = match (gone.get(i), added.get(j)) {
+                    (Some(&g), Some(&(a, _))) if g == a => {
+                        i += 1;
+                        j += 1;
+                        g
+                    }
+                    (Some(&g), a) if a.is_none_or(|&(a, _)| g < a) => {
+                        i += 1;
+                        g
+                    }
+                    (_, Some(&(a, _))) => {
+                        j += 1;
+                        a
+                    }
+                    _ => break,
+                };
+                if self.exact_meta(x).is_some() && other.exact_meta(x).is_none() {
+                    f(x);
+                }
+            }
+            return;
+        }
         if self.count.saturating_mul(32) < other.count {
             for (x, _) in self.merged() {
-                f(x, other.exact_meta(x).is_some());
+                if other.exact_meta(x).is_none() {
+                    f(x);
+                }
             }
             return;
         }
@@ -549,7 +582,9 @@ impl NumberList {
                 {
                     y = b.next();
                 }
-                f(x, y == Some(x));
+                if y != Some(x) {
+                    f(x);
+                }
             }
             return;
         }
@@ -561,7 +596,9 @@ impl NumberList {
             {
                 y = b.next();
             }
-            f(x, y.is_some_and(|(q, _)| q == x));
+            if y.is_none_or(|(q, _)| q != x) {
+                f(x);
+            }
         }
     }
 
@@ -569,7 +606,7 @@ impl NumberList {
     /// (removed): a merge of the sorted exact stores, a set for the rest.
     pub fn diff_counts(&self, new: &NumberList) -> (usize, usize) {
         let mut removed = 0;
-        self.each_held_in(new, |_, held| removed += usize::from(!held));
+        self.each_gone_in(new, |_| removed += 1);
         let added = new.count - (self.count - removed);
         let old: std::collections::HashSet<Target> =
             self.span_entries.iter().map(|e| e.0).collect();
@@ -586,12 +623,10 @@ impl NumberList {
     /// entries here that it does not hold.
     pub fn changes(&self, new: &NumberList) -> (usize, Vec<Target>) {
         let (mut out, mut gone) = (Vec::new(), 0);
-        self.each_held_in(new, |x, held| {
-            if !held {
-                gone += 1;
-                if let Some(n) = E164::from_u64(x) {
-                    out.push(Target::Number(n));
-                }
+        self.each_gone_in(new, |x| {
+            gone += 1;
+            if let Some(n) = E164::from_u64(x) {
+                out.push(Target::Number(n));
             }
         });
         let spans = |l: &NumberList| -> std::collections::HashSet<Target> {
