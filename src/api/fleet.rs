@@ -29,6 +29,7 @@ fn refused(st: &ApiState, change: &Change<'_>, e: &PublishError) -> Response {
         PublishError::Refused(r) => return commit::refused(st, change.who, change.name, r),
         PublishError::Unavailable(_) => (StatusCode::SERVICE_UNAVAILABLE, "fleet unreachable"),
         PublishError::NoHead(_) => (StatusCode::CONFLICT, "nothing to roll back to"),
+        PublishError::BodyNotStored(_) => (StatusCode::SERVICE_UNAVAILABLE, "body not stored"),
     };
     let body = json!({ "error": e.to_string() });
     refusal(st, change.who, change.name, status, reason, body)

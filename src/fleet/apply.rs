@@ -417,9 +417,9 @@ async fn apply(
 }
 
 /// The text of a whole version put in force from its verified snapshot,
-/// fetched after the swap, checked against the head's sha256 and stored
-/// (off the call path; a failure is reported, and the next start or the
-/// head's next application fetches it again).
+/// fetched after the swap (once the pusher's upload of it is stored),
+/// checked against the head's sha256 and stored (off the call path; a
+/// failure is reported, and the next start fetches it again).
 fn text_later(fleet: &Arc<Fleet>, link: &Arc<Link>, head: &Head) {
     if head.object.is_empty() {
         return;
@@ -439,6 +439,14 @@ fn text_later(fleet: &Arc<Fleet>, link: &Arc<Link>, head: &Head) {
                 })
                 .await
         });
+        // The pusher uploads the body beside the head: it may come a
+        // moment after (bounded: a minute).
+        for _ in 0..240 {
+            if link.has_object(&head.object).await {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(250)).await;
+        }
         let fetched = read_object_to(&fleet, &link, &head.object, &tx).await;
         drop(tx);
         let stored = match (fetched, writer.await) {

@@ -1,5 +1,10 @@
 //! A push made a head. The body goes into the object store first; then the
-//! list's head is written with compare-and-set on its revision. When the
+//! list's head is written with compare-and-set on its revision. A whole
+//! number list pushed unsigned travels with its snapshot, which the other
+//! nodes put in force (the sealed head names its sha256) before they fetch
+//! the body: its head goes out once the snapshot is stored, the body's
+//! upload beside it, and the push is answered once both are stored (a body
+//! that did not get there is uploaded by the same push sent again). When the
 //! compare-and-set fails (another node's push won the race) the head is
 //! read again and the push decided again with one node's rules, so two
 //! pushes racing through two nodes end as they would on one: a version not
@@ -54,6 +59,9 @@ pub enum PublishError {
     Refused(Refusal),
     /// A rollback with no trusted head to roll back from: `409`.
     NoHead(String),
+    /// The head is out and the version in force from its snapshot, but
+    /// its body did not reach the object store: `503`.
+    BodyNotStored(String),
 }
 
 impl std::fmt::Display for PublishError {
@@ -65,6 +73,10 @@ impl std::fmt::Display for PublishError {
             ),
             PublishError::Refused(r) => write!(f, "the fleet's head: {r}"),
             PublishError::NoHead(e) => f.write_str(e),
+            PublishError::BodyNotStored(e) => write!(
+                f,
+                "the version is published and put in force from its snapshot, but its text did not reach the fleet's object store ({e}): push the same version again to store it"
+            ),
         }
     }
 }
@@ -245,8 +257,38 @@ impl Fleet {
             .as_ref()
             .filter(|_| p.patch.is_none())
             .map(|s| (Head::snapshot_name(&name, version, &p.sha256), s));
+        // The body's upload beside the head (see the module's comment):
+        // its file opened now, as this node's own apply may move it.
+        let beside = p.patch.is_none()
+            && snapshot.is_some()
+            && p.signature.is_none()
+            && matches!(p.body, Body::Temp(_));
+        let mut body_up = None;
+        if beside && let Body::Temp(t) = &p.body {
+            match tokio::fs::File::open(t).await {
+                Ok(mut f) => {
+                    let (l, o) = (Arc::clone(&link), object.clone());
+                    body_up = Some(tokio::spawn(async move {
+                        match l.has_object(&o).await {
+                            true => Ok(()),
+                            false => l.put_object(&o, &mut f).await,
+                        }
+                    }));
+                }
+                Err(e) => {
+                    discard(&p.body);
+                    return Err(unavailable(e));
+                }
+            }
+        }
         let up = async {
             if p.patch.is_none() {
+                let body = async {
+                    match beside {
+                        true => Ok(()),
+                        false => Self::put_object(&link, &object, &p.body).await,
+                    }
+                };
                 let snap = async {
                     match &snapshot {
                         Some((n, s)) => {
@@ -259,7 +301,7 @@ impl Fleet {
                         None => Ok(()),
                     }
                 };
-                tokio::try_join!(Self::put_object(&link, &object, &p.body), snap)?;
+                tokio::try_join!(body, snap)?;
             }
             if let Some((delta, _, _)) = &p.patch {
                 let pn = Head::patch_name(&name, version, &p.sha256);
@@ -268,6 +310,9 @@ impl Fleet {
             Ok::<(), PublishError>(())
         };
         if let Err(e) = Self::unless_lost(&link, up).await {
+            if let Some(b) = body_up {
+                b.abort();
+            }
             discard(&p.body);
             return Err(e);
         }
@@ -398,6 +443,22 @@ impl Fleet {
             }
         };
         let outcome = Self::unless_lost(&link, decide).await;
+        // Published (or there already): answered once its body is stored.
+        if let (Ok(_), Some(b)) = (&outcome, body_up.take()) {
+            let stored = Self::unless_lost(&link, async {
+                b.await
+                    .map_err(|e| unavailable(e.to_string()))?
+                    .map_err(unavailable)
+            })
+            .await;
+            if let Err(e) = stored {
+                tracing::error!(list = %name, version, "fleet: the version's head is out, but its body did not reach the object store: {e}");
+                return Err(PublishError::BodyNotStored(e.to_string()));
+            }
+        }
+        if let Some(b) = body_up {
+            b.abort();
+        }
         match outcome {
             Ok(Published::Accepted { revision, .. }) => {
                 self.retain(&link, &name).await;

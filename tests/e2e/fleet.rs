@@ -1590,6 +1590,60 @@ fn a_node_stores_the_snapshot_or_delta_before_the_swap_and_the_text_after() {
     assert_eq!(verdict(&b, "+31611190003", "later-3"), 608);
 }
 
+/// The body of an unsigned whole version is uploaded beside its head (the
+/// other nodes take the snapshot first): a node waits for it to fetch the
+/// text, and a body missing from the object store is stored again by the
+/// same push sent again (answered unchanged).
+#[test]
+#[ignore = "needs nats-server: .ci/run installs it"]
+fn a_body_missing_from_the_object_store_comes_back_with_the_same_push() {
+    use callscreen::fleet::Head;
+    let dir = temp_dir("fleet-heal");
+    let nats = Nats::start(&dir.join("nats"));
+    let servers = [nats.url()];
+    let a = node("a", &servers, &dir);
+    let b = node("b", &servers, &dir);
+    for n in [&a, &b] {
+        assert!(eventually(15, || n.connected()));
+    }
+    let mut v2 = list_with(2, "+31611230002");
+    for i in 0..2000 {
+        v2.push_str(&format!("+3161123{i:04}\n"));
+    }
+    assert_eq!(put_list(a.api, TOKEN, "scam-origins", &v2), 200);
+    assert!(eventually(10, || all_on(&[&a, &b], 2)));
+    let (_, sha) = serving(&a);
+    let object = Head::object_name("scam-origins", 2, &sha);
+    let text = dir.join("b").join("state").join("scam-origins.2.list");
+    assert!(eventually(10, || text.exists()));
+    // The body gone from the object store, and from B's state directory.
+    let rt = tokio::runtime::Runtime::new().expect("a runtime");
+    let has = |o: &str| {
+        rt.block_on(async {
+            let (_, objects) = nats.buckets().await;
+            objects.info(o).await.is_ok_and(|i| !i.deleted)
+        })
+    };
+    rt.block_on(async {
+        let (_, objects) = nats.buckets().await;
+        objects.delete(&object).await.expect("the body deleted");
+    });
+    assert!(!has(&object));
+    drop(b);
+    std::fs::remove_file(&text).expect("B's text");
+    let b = Node::start("b", &servers, &dir);
+    assert!(eventually(15, || b.connected() && all_on(&[&a, &b], 2)));
+    assert!(!text.exists(), "no body to fetch yet");
+    // The same push again: unchanged, and its body stored again; B, which
+    // waited for it, stores the text.
+    let (status, out) = put_text(a.api, &v2);
+    assert_eq!(status, 200, "{out}");
+    assert!(out.contains("unchanged"), "{out}");
+    assert!(has(&object));
+    assert!(eventually(20, || std::fs::read(&text)
+        .is_ok_and(|t| t == v2.as_bytes())));
+}
+
 /// `GET /v1/lists/{name}/hits?fleet=1` on one node.
 fn fleet_hits(n: &Node, query: &str) -> serde_json::Value {
     let (status, body) = http(
