@@ -1527,6 +1527,28 @@ fn patches_are_stored_as_patches_and_a_node_not_at_the_base_rebuilds_from_the_ch
     assert!(eventually(10, || all_on(&[&a, &b, &c], 19)));
 }
 
+/// One nats-server and nodes a and b, both connected, in a new directory.
+fn two(name: &str) -> (PathBuf, Nats, Node, Node) {
+    let dir = temp_dir(name);
+    let nats = Nats::start(&dir.join("nats"));
+    let servers = [nats.url()];
+    let a = node("a", &servers, &dir);
+    let b = node("b", &servers, &dir);
+    for n in [&a, &b] {
+        assert!(eventually(15, || n.connected()));
+    }
+    (dir, nats, a, b)
+}
+
+/// Version `v` with `+{block}0002` and 2 000 numbers `+{block}0000`…`1999`.
+fn list_of_2000(v: u64, block: &str) -> String {
+    let mut l = list_with(v, &format!("+{block}0002"));
+    for i in 0..2000 {
+        l.push_str(&format!("+{block}{i:04}\n"));
+    }
+    l
+}
+
 /// What a node stores before it puts a version in force is small and
 /// verified: a whole version's snapshot (the sealed head names its sha256;
 /// the body is not fetched before the swap), a patch's delta; the text
@@ -1535,20 +1557,11 @@ fn patches_are_stored_as_patches_and_a_node_not_at_the_base_rebuilds_from_the_ch
 #[test]
 #[ignore = "needs nats-server: .ci/run installs it"]
 fn a_node_stores_the_snapshot_or_delta_before_the_swap_and_the_text_after() {
-    let dir = temp_dir("fleet-later");
-    let nats = Nats::start(&dir.join("nats"));
+    let (dir, nats, a, b) = two("fleet-later");
     let servers = [nats.url()];
-    let a = node("a", &servers, &dir);
-    let b = node("b", &servers, &dir);
-    for n in [&a, &b] {
-        assert!(eventually(15, || n.connected()));
-    }
     let state = dir.join("b").join("state");
     let text_of = |v: u64| std::fs::read(state.join(format!("scam-origins.{v}.list")));
-    let mut v2 = list_with(2, "+31611190002");
-    for i in 0..2000 {
-        v2.push_str(&format!("+3161119{i:04}\n"));
-    }
+    let v2 = list_of_2000(2, "3161119");
     let snapshot = snapshot_of(&v2).len();
     assert_eq!(put_list(a.api, TOKEN, "scam-origins", &v2), 200);
     assert!(eventually(10, || all_on(&[&a, &b], 2)));
@@ -1572,7 +1585,7 @@ fn a_node_stores_the_snapshot_or_delta_before_the_swap_and_the_text_after() {
     assert_eq!(verdict(&b, "+31611190002", "later-2"), 608);
     assert!(eventually(10, || text_of(2).is_ok_and(|t| t == v2.as_bytes())));
     // A patch: stored as the delta its client sent, its text after.
-    let delta = r#"{"base_version": 2, "version": 3, "add": ["+31611190003"]}"#;
+    let delta = r#"{"base_version": 2, "version": 3, "add": ["+31611199999"]}"#;
     patch(a.api, delta);
     assert!(eventually(10, || all_on(&[&a, &b], 3)));
     let line =
@@ -1587,7 +1600,7 @@ fn a_node_stores_the_snapshot_or_delta_before_the_swap_and_the_text_after() {
     let (_, sha3) = serving(&a);
     assert!(eventually(10, || text_of(3)
         .is_ok_and(|t| callscreen::store::sha256_hex(&t) == sha3)));
-    assert_eq!(verdict(&b, "+31611190003", "later-3"), 608);
+    assert_eq!(verdict(&b, "+31611199999", "later-3"), 608);
 }
 
 /// The body of an unsigned whole version is uploaded beside its head (the
@@ -1598,18 +1611,9 @@ fn a_node_stores_the_snapshot_or_delta_before_the_swap_and_the_text_after() {
 #[ignore = "needs nats-server: .ci/run installs it"]
 fn a_body_missing_from_the_object_store_comes_back_with_the_same_push() {
     use callscreen::fleet::Head;
-    let dir = temp_dir("fleet-heal");
-    let nats = Nats::start(&dir.join("nats"));
+    let (dir, nats, a, b) = two("fleet-heal");
     let servers = [nats.url()];
-    let a = node("a", &servers, &dir);
-    let b = node("b", &servers, &dir);
-    for n in [&a, &b] {
-        assert!(eventually(15, || n.connected()));
-    }
-    let mut v2 = list_with(2, "+31611230002");
-    for i in 0..2000 {
-        v2.push_str(&format!("+3161123{i:04}\n"));
-    }
+    let v2 = list_of_2000(2, "3161123");
     assert_eq!(put_list(a.api, TOKEN, "scam-origins", &v2), 200);
     assert!(eventually(10, || all_on(&[&a, &b], 2)));
     let (_, sha) = serving(&a);
