@@ -325,20 +325,22 @@ fn load_stored(
     }
     match store.read(&spec.name, v) {
         Ok(b) => {
-            return match store.verify(&spec.name, v, &b) {
-                Some(false) => {
-                    Err("its checksum does not match: the file is damaged or cut short".to_string())
+            // Hashed once: against the checksum, and for the caller.
+            let sha = sha256_hex(&b);
+            match &recorded {
+                Some(want) if *want != sha => {
+                    return Err(
+                        "its checksum does not match: the file is damaged or cut short".into(),
+                    );
                 }
-                verified => {
-                    if verified.is_none() {
-                        tracing::warn!(list = %spec.name, version = v, "stored version has no checksum beside it (.sha256): loaded unverified; push it again to store one");
-                    }
-                    let sha = sha256_hex(&b);
-                    build_list(spec, &b, guard)
-                        .map(|l| (l, sha, Source::Text))
-                        .map_err(|e| e.to_string())
+                Some(_) => {}
+                None => {
+                    tracing::warn!(list = %spec.name, version = v, "stored version has no checksum beside it (.sha256): loaded unverified; push it again to store one")
                 }
-            };
+            }
+            return build_list(spec, &b, guard)
+                .map(|l| (l, sha, Source::Text))
+                .map_err(|e| e.to_string());
         }
         Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Err(e.to_string()),
         Err(_) => {}
