@@ -307,12 +307,19 @@ fn load_stored(
     {
         match crate::lists::snapshot::decode(&b) {
             Some(l) if l.role == spec.role => {
+                // A snapshot without a checksum beside it is a version
+                // stored before checksums were kept (its text has one), or
+                // a leftover: not served.
                 let sha = match recorded {
                     Some(s) => s,
-                    None => store
-                        .read(&spec.name, v)
-                        .map(|t| sha256_hex(&t))
-                        .unwrap_or_default(),
+                    None => match store.read(&spec.name, v) {
+                        Ok(t) => sha256_hex(&t),
+                        Err(_) => {
+                            return Err(
+                                "its snapshot has neither a checksum nor a text beside it".into()
+                            );
+                        }
+                    },
                 };
                 return Ok((l, sha, Source::Snapshot));
             }
@@ -383,7 +390,9 @@ fn load_stored(
     if p.sha256 != want {
         return Err("its base and delta do not make the text its checksum names".to_string());
     }
-    if let Err(e) = store.write_text_with(&spec.name, v, |sink| p.text.write(&base, sink)) {
+    if let Err(e) = store.write_text_with(&spec.name, v, |sink| p.text.write(&base, sink))
+        && e.kind() != std::io::ErrorKind::ReadOnlyFilesystem
+    {
         tracing::warn!(list = %spec.name, version = v, "the text rebuilt from the version's delta is not stored: {e}");
     }
     Ok((p.list, p.sha256, Source::Delta))

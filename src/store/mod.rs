@@ -31,6 +31,9 @@ pub const KEEP_VERSIONS: usize = 5;
 #[derive(Clone, Debug)]
 pub struct Store {
     dir: PathBuf,
+    /// Opened only to read what a start would load (`config check`):
+    /// nothing is written, not even a text a start would make again.
+    read_only: bool,
 }
 
 impl Store {
@@ -39,6 +42,7 @@ impl Store {
         fs::create_dir_all(dir)?;
         Ok(Store {
             dir: dir.to_path_buf(),
+            read_only: false,
         })
     }
 
@@ -47,6 +51,7 @@ impl Store {
     pub fn existing(dir: &Path) -> Option<Store> {
         dir.is_dir().then(|| Store {
             dir: dir.to_path_buf(),
+            read_only: true,
         })
     }
 
@@ -184,6 +189,12 @@ impl Store {
     /// written, put in place by [`TextWriter::finish`] only when it is the
     /// text the version's checksum names.
     fn text_writer(&self, name: &str, version: u64) -> io::Result<TextWriter> {
+        if self.read_only {
+            return Err(io::Error::new(
+                io::ErrorKind::ReadOnlyFilesystem,
+                "the state directory is only read here",
+            ));
+        }
         let path = self.file(name, version);
         let tmp = self
             .dir

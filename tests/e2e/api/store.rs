@@ -284,6 +284,16 @@ fn a_patch_is_stored_as_its_delta_and_a_start_makes_its_missing_text_again() {
     // Neither text nor snapshot: version 3 from version 2 and the delta.
     std::fs::remove_file(&v3).unwrap();
     std::fs::remove_file(&snap).unwrap();
+    // `config check` says what a start would serve, and writes nothing.
+    let check = Command::new(env!("CARGO_BIN_EXE_callscreen"))
+        .args(["config", "check"])
+        .arg(&cfg)
+        .output()
+        .expect("config check runs");
+    let said = String::from_utf8_lossy(&check.stdout);
+    assert!(check.status.success(), "{said}");
+    assert!(said.contains("scam-origins@3"), "{said}");
+    assert!(!v3.exists(), "config check wrote the text");
     {
         let d = Daemon::start_config(dir.clone(), cfg.clone(), &[]);
         let line = d
