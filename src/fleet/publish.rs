@@ -349,9 +349,10 @@ impl Fleet {
             (Body::Delta { text, .. }, Some(_)) => Some(text.clone()),
             _ => None,
         };
-        let body = p.body;
         let mut whole_stored = false;
         let base = p.patch.as_ref().map(|(_, b, _)| *b);
+        // This node applies its own push from what it has (no fetch).
+        let body = p.body;
         lock(&self.pending).insert(
             p.sha256.clone(),
             Pending {
