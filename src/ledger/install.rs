@@ -172,8 +172,8 @@ impl Ledger {
     /// Stores the text of a version stored before it (its delta or its
     /// snapshot), handed over by `fill` in pieces, when it is the text its
     /// sha256 names; put in place as a version change, so a rollback
-    /// cannot cross it. `Ok(false)`: it is not
-    /// (nothing written), or the version is no longer stored.
+    /// cannot cross it. `Ok(false)`: it is not (nothing written), or the
+    /// version is no longer stored.
     pub async fn store_text(
         &self,
         name: &str,

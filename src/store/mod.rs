@@ -426,6 +426,14 @@ impl Drop for TextWriter {
 mod tests {
     use super::*;
 
+    /// No temporary file is left behind in `dir`.
+    fn no_temp_left(dir: &Path) {
+        for e in fs::read_dir(dir).unwrap() {
+            let f = e.unwrap().file_name();
+            assert!(!f.to_string_lossy().ends_with(".tmp"), "{f:?} left");
+        }
+    }
+
     #[test]
     fn versions_are_written_durably_and_pruned() {
         let dir = std::env::temp_dir().join(format!("callscreen-store-{}", std::process::id()));
@@ -443,15 +451,43 @@ mod tests {
         assert_eq!(s.versions("acm").unwrap(), vec![7, 6, 5, 4, 3]);
         assert_eq!(s.versions("other").unwrap(), vec![3]);
         assert!(s.read("acm", 7).unwrap().ends_with(b"version=7\n"));
-        // No temporary file is left behind.
-        assert!(
-            fs::read_dir(&dir).unwrap().all(|e| !e
-                .unwrap()
-                .file_name()
-                .to_string_lossy()
-                .ends_with(".tmp"))
-        );
+        no_temp_left(&dir);
         s.remove("acm", 7).unwrap();
         assert_eq!(s.versions("acm").unwrap()[0], 6);
+    }
+
+    /// A version stored as its delta or its snapshot counts as stored; its
+    /// text is kept only when its sha256 is the recorded one; a read-only
+    /// store writes nothing; removing a version removes every form of it.
+    #[test]
+    fn a_version_stored_before_its_text() {
+        let dir =
+            std::env::temp_dir().join(format!("callscreen-store-later-{}", std::process::id()));
+        let _ = fs::remove_dir_all(&dir);
+        let s = Store::open(&dir).unwrap();
+        let text = b"# callscreen list v1 name=l version=2\n+31201234567\n";
+        let sha = sha256_hex(text);
+        s.write_delta("l", 2, &sha, br#"{"base_version":1,"version":2}"#)
+            .unwrap();
+        s.write_by_snapshot("l", 3, &sha256_hex(b"other"), b"snapshot")
+            .unwrap();
+        assert_eq!(s.versions("l").unwrap(), vec![3, 2]);
+        assert!(s.file_of("l", 2).is_none() && s.stored_at("l", 2).is_some());
+        let ro = Store::existing(&dir).unwrap();
+        assert!(ro.write_text("l", 2, text).is_err());
+        assert!(!s.write_text("l", 2, b"not the text").unwrap());
+        assert!(s.file_of("l", 2).is_none());
+        let mut pieces = text.chunks(7);
+        let written = s.write_text_with("l", 2, |sink| pieces.by_ref().for_each(sink));
+        assert!(written.unwrap());
+        assert_eq!(s.read("l", 2).unwrap(), text);
+        s.remove("l", 2).unwrap();
+        assert!(s.read_delta("l", 2).is_none() && s.stored_at("l", 2).is_none());
+        assert_eq!(s.versions("l").unwrap(), vec![3]);
+        assert!(
+            !s.write_text("l", 2, text).unwrap(),
+            "a version gone takes no text"
+        );
+        no_temp_left(&dir);
     }
 }
