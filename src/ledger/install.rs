@@ -48,7 +48,7 @@ pub enum Body {
 /// A version's text, written after the swap.
 #[derive(Clone)]
 pub enum Text {
-    Made(Arc<Vec<u8>>),
+    Made(Vec<u8>),
     /// Made from the version before (the patch's base) by the delta.
     Make(crate::lists::delta::Text, Arc<List>),
 }
@@ -58,7 +58,7 @@ impl Text {
     /// fleet's object store).
     pub fn bytes(&self) -> Vec<u8> {
         match self {
-            Text::Made(b) => b.to_vec(),
+            Text::Made(b) => b.clone(),
             Text::Make(t, base) => t.make(base),
         }
     }
@@ -246,7 +246,7 @@ impl Ledger {
                 };
                 self.store
                     .write_by_snapshot(name, version, &v.sha256, &snap)?;
-                Ok(text.map(|t| Text::Made(Arc::new(t))))
+                Ok(text.map(Text::Made))
             }
         }
     }

@@ -107,7 +107,7 @@ impl Store {
 
     /// Durably stores a patch before it is put in force: the text's sha256
     /// first, then the delta as its client sent it (its text follows with
-    /// [`Store::write_text`]).
+    /// [`Store::write_text_with`]).
     pub fn write_delta(
         &self,
         name: &str,
@@ -115,9 +115,7 @@ impl Store {
         sha256: &str,
         delta: &[u8],
     ) -> io::Result<()> {
-        self.write_file(self.sum_file(name, version), sha256.as_bytes())?;
-        self.write_file(self.delta_file(name, version), delta)?;
-        self.prune(name)
+        self.write_with_sum(name, version, sha256, self.delta_file(name, version), delta)
     }
 
     /// The delta a version was stored as, if it was a patch.
@@ -127,7 +125,7 @@ impl Store {
 
     /// Durably stores a version known by its verified snapshot before it is
     /// put in force: the text's sha256 first, then the snapshot (its text
-    /// follows with [`Store::write_text`]).
+    /// follows with [`Store::write_text_with`]).
     pub fn write_by_snapshot(
         &self,
         name: &str,
@@ -135,21 +133,15 @@ impl Store {
         sha256: &str,
         snapshot: &[u8],
     ) -> io::Result<()> {
-        self.write_file(self.sum_file(name, version), sha256.as_bytes())?;
-        self.write_snapshot(name, version, snapshot)?;
-        self.prune(name)
+        let file = self.snapshot_file(name, version);
+        self.write_with_sum(name, version, sha256, file, snapshot)
     }
 
     /// Stores the text of a version stored before its text (a delta or a
-    /// snapshot): only when it is the text its checksum names. `Ok(false)`:
-    /// it is not (nothing written), or the version is gone (pruned, rolled
-    /// back).
-    pub fn write_text(&self, name: &str, version: u64, text: &[u8]) -> io::Result<bool> {
-        self.write_text_with(name, version, |sink| sink(text))
-    }
-
-    /// [`Store::write_text`] for a text `fill` hands over in pieces (a text
-    /// of millions of numbers is never whole in memory).
+    /// snapshot), handed over by `fill` in pieces (a text of millions of
+    /// numbers is never whole in memory): only when it is the text its
+    /// checksum names. `Ok(false)`: it is not (nothing written), or the
+    /// version is gone (pruned, rolled back).
     pub fn write_text_with(
         &self,
         name: &str,
@@ -261,8 +253,22 @@ impl Store {
     /// Durably stores a version, with its checksum written first. Then
     /// prunes versions beyond [`KEEP_VERSIONS`].
     pub fn write(&self, name: &str, version: u64, body: &[u8]) -> io::Result<()> {
-        self.write_file(self.sum_file(name, version), sha256_hex(body).as_bytes())?;
-        self.write_file(self.file(name, version), body)?;
+        let file = self.file(name, version);
+        self.write_with_sum(name, version, &sha256_hex(body), file, body)
+    }
+
+    /// Writes a version's checksum (`sha256`, hex: the text's), then
+    /// `bytes` to `file` (its text, delta or snapshot), then prunes.
+    fn write_with_sum(
+        &self,
+        name: &str,
+        version: u64,
+        sha256: &str,
+        file: PathBuf,
+        bytes: &[u8],
+    ) -> io::Result<()> {
+        self.write_file(self.sum_file(name, version), sha256.as_bytes())?;
+        self.write_file(file, bytes)?;
         self.prune(name)
     }
 
@@ -474,8 +480,11 @@ mod tests {
         assert_eq!(s.versions("l").unwrap(), vec![3, 2]);
         assert!(s.file_of("l", 2).is_none() && s.stored_at("l", 2).is_some());
         let ro = Store::existing(&dir).unwrap();
-        assert!(ro.write_text("l", 2, text).is_err());
-        assert!(!s.write_text("l", 2, b"not the text").unwrap());
+        assert!(ro.write_text_with("l", 2, |sink| sink(text)).is_err());
+        assert!(
+            !s.write_text_with("l", 2, |sink| sink(b"not the text"))
+                .unwrap()
+        );
         assert!(s.file_of("l", 2).is_none());
         let mut pieces = text.chunks(7);
         let written = s.write_text_with("l", 2, |sink| pieces.by_ref().for_each(sink));
@@ -485,7 +494,7 @@ mod tests {
         assert!(s.read_delta("l", 2).is_none() && s.stored_at("l", 2).is_none());
         assert_eq!(s.versions("l").unwrap(), vec![3]);
         assert!(
-            !s.write_text("l", 2, text).unwrap(),
+            !s.write_text_with("l", 2, |sink| sink(text)).unwrap(),
             "a version gone takes no text"
         );
         no_temp_left(&dir);

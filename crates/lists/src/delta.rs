@@ -517,17 +517,29 @@ mod tests {
         );
     }
 
+    /// `head`, then `n` Dutch mobile numbers `step` apart.
+    fn numbers(head: &str, n: u64, step: u64) -> String {
+        let mut body = String::from(head);
+        for i in 0..n {
+            body.push_str(&format!("+316{:08}\n", i * step));
+        }
+        body
+    }
+
     /// What going from one version to another changes, between a version
     /// and its patch (one store, two overlays) either way and between two
     /// patches of one base, is what comparing their entries one by one
     /// gives.
     #[test]
     fn changes_between_versions_sharing_a_store_are_their_entries_compared() {
-        let mut body = String::from("# callscreen list v1 name=t version=1\n+3185208*\n");
-        for i in 0..5_000u64 {
-            body.push_str(&format!("+316{:08}\n", i * 3));
-        }
-        let base = build(&body, BloomParams::default());
+        let base = build(
+            &numbers(
+                "# callscreen list v1 name=t version=1\n+3185208*\n",
+                5_000,
+                3,
+            ),
+            BloomParams::default(),
+        );
         let (g, b) = (Guard::default(), BloomParams::default());
         let p1 = apply(
             &base,
@@ -574,11 +586,10 @@ mod tests {
     /// sha256 hashed as they come is the whole text's.
     #[test]
     fn a_text_written_in_pieces_is_the_whole_text() {
-        let mut body = String::from("# callscreen list v1 name=t version=1\n");
-        for i in 0..200_000u64 {
-            body.push_str(&format!("+316{:08}\n", i * 7));
-        }
-        let base = build(&body, BloomParams::default());
+        let base = build(
+            &numbers("# callscreen list v1 name=t version=1\n", 200_000, 7),
+            BloomParams::default(),
+        );
         let d = delta(&["+31699999999,new,REF"], &["+31600000007"]);
         let p = apply(&base, &d, BloomParams::default(), Guard::default()).unwrap();
         let whole = p.text.make(&base);
