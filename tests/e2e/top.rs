@@ -172,25 +172,33 @@ fn callscreen_top_shows_rates_reasons_peers_rejected_callers_and_lists_and_q_qui
 fn callscreen_top_without_the_calls_operation_says_what_is_missing() {
     let (_d, api) = daemon("top-ro");
     let screen = Screen::start("top-ro", api, READ_ONLY);
-    let s = screen.wait(&["calls operation", "scam-origins"]);
-    let joined: String = s.lines().map(str::trim_end).collect::<Vec<_>>().join(" ");
-    assert!(joined.contains("403"), "{s}");
+    // The status is looked for with its path before it: the API's port,
+    // in the title, may hold the same three digits.
+    let s = screen.wait_until("the 403 and the lists", |s| {
+        joined(s).contains("verdict=reject: 403 ") && s.contains("scam-origins")
+    });
     assert!(
-        joined.contains("may not do that"),
+        joined(&s).contains("may not do that"),
         "the API's answer to its end:\n{s}"
     );
     screen.tmux(&["send-keys", "-t", &screen.session, "q"]);
     screen.wait(&["EXITED 0"]);
     // A wrong token: the 401 whole, though /metrics (open) still updates.
     let screen = Screen::start("top-wrong", api, "not-a-token");
-    let s = screen.wait(&["401", "scam-origins"]);
-    let joined: String = s.lines().map(str::trim_end).collect::<Vec<_>>().join(" ");
+    let s = screen.wait_until("the 401 and the lists", |s| {
+        joined(s).contains("verdict=reject: 401 ") && s.contains("scam-origins")
+    });
     assert!(
-        joined.contains("a valid bearer token is required"),
+        joined(&s).contains("a valid bearer token is required"),
         "the 401's text to its end:\n{s}"
     );
     screen.tmux(&["send-keys", "-t", &screen.session, "q"]);
     screen.wait(&["EXITED 0"]);
+}
+
+/// The screen's lines joined by one space, as a wrapped text reads.
+fn joined(s: &str) -> String {
+    s.lines().map(str::trim_end).collect::<Vec<_>>().join(" ")
 }
 
 /// Issue #31, item 10: keys as in htop: h shows them, p pauses, s sorts the
