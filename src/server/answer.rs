@@ -52,28 +52,15 @@ pub struct Cx<'r> {
     pub consumed: usize,
     pub close: bool,
     pub conn: Option<u64>,
-    pub rt: &'r Runtime,
+    pub rt: &'r Arc<Runtime>,
     pub cp: &'r Arc<CallPath>,
     pub t0: Instant,
     /// An INVITE let through unscreened (over its peer's limit, or too long
     /// in the queue): the fail-open answer, no NOC line.
     pub shed: bool,
-    /// A parked INVITE back from verification (`[stir]`): what it gave.
-    pub stir: Option<crate::screen::passport::StirCheck>,
 }
 
 impl Cx<'_> {
-    /// The time now, for the retransmission cache: when the handling
-    /// began (`t0`, read once per message), except for a parked INVITE back
-    /// from verification, whose `t0` is when it first arrived.
-    pub fn now(&self) -> Instant {
-        if self.stir.is_some() {
-            Instant::now()
-        } else {
-            self.t0
-        }
-    }
-
     pub fn silent(&self) -> Outcome {
         Outcome::Silent {
             consumed: self.consumed,

@@ -2,18 +2,14 @@
 //! cache, the key of callscreen's own tags, and proxy mode's links and
 //! next-hop health. One per daemon, read by every receive thread and task.
 
-use std::net::SocketAddr;
 use std::sync::atomic::AtomicUsize;
 use std::sync::{Arc, OnceLock};
-use std::time::Instant;
 
 use super::cache::RetransmitCache;
 use super::hops::Hops;
 use super::ingress::Unknowns;
 use super::links::Links;
 use crate::keys::TokenKey;
-use crate::screen::passport::StirCheck;
-use crate::sip::Framing;
 use crate::sip::response::TagKey;
 use crate::state::Shared;
 use crate::stir::{StirConfig, Verifier};
@@ -38,21 +34,7 @@ pub struct CallPath {
     verifier: OnceLock<Option<Arc<Verifier>>>,
     /// INVITEs parked now (bounded by `[stir] queue`).
     pub parked: AtomicUsize,
-    /// What runs a parked INVITE again (the handler, above this file).
-    pub resume: OnceLock<Resume>,
 }
-
-/// A parked INVITE: what is needed to handle it again.
-pub struct Parked {
-    pub bytes: Vec<u8>,
-    pub src: SocketAddr,
-    pub framing: Framing,
-    pub conn: Option<u64>,
-    pub t0: Instant,
-}
-
-/// Runs a parked INVITE again with what its verification gave.
-pub type Resume = fn(&Arc<CallPath>, Parked, StirCheck);
 
 impl CallPath {
     pub fn new(shared: Arc<Shared>) -> std::io::Result<Arc<CallPath>> {
@@ -68,7 +50,6 @@ impl CallPath {
             runtime: OnceLock::new(),
             verifier: OnceLock::new(),
             parked: AtomicUsize::new(0),
-            resume: OnceLock::new(),
         }))
     }
 

@@ -12,12 +12,10 @@ use std::time::{Duration, Instant};
 
 use super::admit::{Admit, admit};
 use super::answer::{Cx, Outcome, reply, simple};
-use super::callpath::{CallPath, Parked};
+use super::callpath::CallPath;
 use super::ingress::{self, Ingress};
-use super::links::Dest;
 use super::{proxy, redirect};
 use crate::config::{Mode, UnknownSource};
-use crate::screen::passport::StirCheck;
 use crate::sip::response::reason_phrase;
 use crate::sip::{ALLOW, Framing, Refusal, Scan, Scanner, StartLine};
 use crate::state::Metrics;
@@ -32,10 +30,6 @@ pub struct Handler {
     /// How long the message waited in the kernel's queue (UDP; zero over
     /// TCP), set by the receiving thread before `handle`.
     pub queued: Duration,
-    /// Set when this handler runs a parked INVITE again after its
-    /// verification (`[stir]`): what verification gave, and when the INVITE
-    /// first arrived. It was admitted then; it is not counted again.
-    pub resume: Option<(StirCheck, Instant)>,
 }
 
 impl Handler {
@@ -47,7 +41,6 @@ impl Handler {
             cp,
             conn: None,
             queued: Duration::ZERO,
-            resume: None,
         }
     }
 
@@ -75,7 +68,7 @@ impl Handler {
 
     /// Handles the message at the start of `buf` from `src`.
     pub fn handle(&mut self, buf: &[u8], src: SocketAddr, framing: Framing) -> Outcome {
-        let t0 = self.resume.map_or_else(Instant::now, |(_, t)| t);
+        let t0 = Instant::now();
         let cp = Arc::clone(&self.cp);
         let rt = cp.shared.runtime.load();
         self.scanner.limits = rt.settings.sip.limits;
@@ -97,7 +90,6 @@ impl Handler {
             cp: &cp,
             t0,
             shed: false,
-            stir: self.resume.map(|(c, _)| c),
         };
         if let (true, Some(StartLine::Response { code }), None) = (proxy, msg.start, msg.fault) {
             return proxy::response(&mut self.out, &msg, code, &cx);
@@ -175,11 +167,7 @@ impl Handler {
                 return reply(&msg, src, framing, consumed, close);
             }
         };
-        let admitted = match self.resume {
-            Some(_) => Admit::Screen,
-            None => admit(&req, ingress, self.queued, &rt.settings, &cp.shared, t0),
-        };
-        match admitted {
+        match admit(&req, ingress, self.queued, &rt.settings, &cp.shared, t0) {
             Admit::Screen => {}
             Admit::Shed => cx.shed = true,
             Admit::Drop => return cx.silent(),
@@ -201,30 +189,5 @@ impl Handler {
         } else {
             redirect::request(&mut self.out, &msg, &req, ingress, &cx)
         }
-    }
-}
-
-/// Handles a parked INVITE again with its verification's outcome, and
-/// sends what that says: over UDP from callscreen's socket, over TCP or
-/// TLS on the connection it came on (if that closed, the answer is lost
-/// and counted, as RFC 3261 §18.2.2 leaves it to the client to retry).
-pub fn resume(cp: &Arc<CallPath>, p: Parked, check: StirCheck) {
-    let mut h = Handler::new(Arc::clone(cp));
-    h.conn = p.conn;
-    h.resume = Some((check, p.t0));
-    let m = &cp.shared.metrics;
-    match h.handle(&p.bytes, p.src, p.framing) {
-        Outcome::Reply { dest, .. } => {
-            let dest = match p.framing {
-                Framing::Datagram => Dest::Udp(dest),
-                Framing::Stream => Dest::Conn {
-                    id: p.conn,
-                    fallback: None,
-                },
-            };
-            cp.links.send(m, dest, &h.out);
-        }
-        Outcome::Send { dest, .. } => cp.links.send(m, dest, &h.out),
-        Outcome::Silent { .. } | Outcome::Incomplete => {}
     }
 }

@@ -5,26 +5,34 @@
 //!    a retransmission gets what its transaction got; a merged request
 //!    (§8.2.2.2) gets 482 in redirect mode;
 //! 2. shedding (the handler's admission said so): no screening;
-//! 3. STIR/SHAKEN: a signed call is parked for verification and comes back
-//!    through here with the outcome;
+//! 3. STIR/SHAKEN: a signed call is parked while it is verified: it keeps
+//!    what was read (its request and caller IDs, moved onto a copy of its
+//!    bytes; its peer, transaction, the settings it arrived under, its
+//!    mode's [`Render`]), and its verification's end runs [`resume`], which
+//!    goes on at step 4 and sends what that gives;
 //! 4. the facts, the decision, and the call counted with its NOC line.
 //!
 //! Redirect and proxy mode then only render the [`Decision`]: a 302 or a
 //! rejection, or a forwarded request.
 
+use std::sync::Arc;
 use std::time::Instant;
 
 use super::answer::{Cx, Outcome, simple, transaction, write_terminated};
 use super::cache::{Kind, Seen, TxKey};
+use super::callpath::CallPath;
 use super::decide::{account, counting, decide, read_facts};
+use super::links::Dest;
 use super::noc;
 use super::stir;
 use crate::config::Mode;
+use crate::screen::passport::{StirCheck, Unverified};
 use crate::screen::{Action, CallFacts, Verdict};
-use crate::sip::Request;
 use crate::sip::facts::CallerIds;
+use crate::sip::moved::{Mover, OwnedMessage};
 use crate::sip::response::reason_phrase;
-use crate::state::Metrics;
+use crate::sip::{Framing, Request};
+use crate::state::{Metrics, Runtime};
 
 /// What was decided about an INVITE, for its mode to render.
 pub struct Decision<'a, 'r> {
@@ -56,48 +64,47 @@ impl Decision<'_, '_> {
     }
 }
 
-/// Takes an initial INVITE from `peer` (its caller IDs read into `ids`)
-/// through the stage, and hands what was decided to `render` (its mode),
-/// which writes the answer or the forwarded request into `out`. Nothing to
-/// send now (a retransmission of a call still being verified, or a call
-/// just parked for verification): silent. An answer the stage writes itself
-/// (a retransmission's, as its transaction got it; a 487 for a call
-/// cancelled while it was verified; a 482 for a merged request) goes back
-/// to the request's source. (The decision is large: lent to `render`, not
-/// moved or boxed.)
-pub fn screen<'a, 'r>(
+/// How a mode renders what was decided about an INVITE from `peer` (its
+/// caller IDs read into `ids`): it writes the answer or the forwarded
+/// request into the buffer, keeps it in the cache, and says where it goes.
+pub type Render = for<'a, 'r> fn(
+    &mut Vec<u8>,
+    &Request<'a>,
+    &'a CallerIds<'a>,
+    usize,
+    &Cx<'r>,
+    &mut Decision<'a, 'r>,
+) -> Outcome;
+
+/// Takes an initial INVITE from `peer` through the stage, and hands what
+/// was decided to `render` (its mode).
+/// Nothing to send now (a retransmission of a call still being verified, or
+/// a call just parked for verification): silent. An answer the stage writes
+/// itself (a retransmission's, as its transaction got it; a 482 for a
+/// merged request) goes back to the request's source.
+pub fn screen(
     out: &mut Vec<u8>,
-    req: &Request<'a>,
-    ids: &'a CallerIds<'a>,
+    req: &Request<'_>,
     peer: usize,
-    cx: &Cx<'r>,
-    render: impl FnOnce(&mut Vec<u8>, &mut Decision<'a, 'r>) -> Outcome,
+    cx: &Cx<'_>,
+    render: Render,
 ) -> Outcome {
     let (rt, cp) = (cx.rt, cx.cp);
     let m = &cp.shared.metrics;
     let proxy = rt.settings.sip.mode == Mode::Proxy;
     let (key, to_tag) = transaction(req, cx);
-    let now = cx.now();
-    let resumed = cx.stir.is_some();
+    let now = cx.t0;
     let mut again = None;
     match cp.cache.get_into(key, now, out) {
         Some(Seen::Ours(Kind::Answer)) => {
             Metrics::inc(&m.retransmissions);
             return cx.reply_to(req);
         }
-        Some(Seen::Ours(Kind::Parked | Kind::Cancelled)) if !resumed => {
+        Some(Seen::Ours(Kind::Parked | Kind::Cancelled)) => {
             // Still being verified: it will be answered or forwarded then.
             Metrics::inc(&m.retransmissions);
             return cx.silent();
         }
-        Some(Seen::Ours(Kind::Cancelled)) => {
-            // Cancelled while it was verified: 487, kept for its
-            // retransmissions, never screened or forwarded (RFC 3261 §9.2).
-            write_terminated(out, req, cx);
-            return cx.reply_to(req);
-        }
-        // Back from verification: screened now.
-        Some(Seen::Ours(Kind::Parked)) => {}
         Some(Seen::Ours(Kind::Forwarded)) if proxy => again = Some(Again::Forwarded),
         Some(Seen::Ours(Kind::Warned)) if proxy => {
             again = Some(Again::Warned(std::mem::take(out)));
@@ -112,9 +119,7 @@ pub fn screen<'a, 'r>(
             // (RFC 3261 §8.2.2.2; the same each time, so not kept); a
             // stateless proxy forwards what it is given (§16.11): screened
             // on its own.
-            if !resumed {
-                Metrics::inc(&m.merged);
-            }
+            Metrics::inc(&m.merged);
             if !proxy && req.to.param("tag").is_none() {
                 tracing::debug!(source = %cx.src, "merged request answered 482 Loop Detected");
                 simple(out, &req.msg, cx.src, 482, reason_phrase(482), cp, &[]);
@@ -128,6 +133,8 @@ pub fn screen<'a, 'r>(
         // transaction absorbs it), decided again to write the same tags.
         Metrics::inc(&m.retransmissions);
     }
+    let tx = Tx { key, to_tag, now };
+    let ids = &CallerIds::read(req);
     if cx.shed {
         let mut d = Decision {
             key,
@@ -137,15 +144,47 @@ pub fn screen<'a, 'r>(
             facts: None,
             verdict: None,
         };
-        return render(out, &mut d);
+        return render(out, req, ids, peer, cx, &mut d);
     }
     let stir = match again {
         Some(_) => None,
-        None => match stir::step(req, key, cx) {
+        None => match stir::step(req, cx) {
             stir::Step::Go(s) => s,
-            stir::Step::Parked => return cx.silent(),
+            stir::Step::Verify(v) => match park(req, ids, peer, tx, cx, render, v) {
+                Ok(()) => return cx.silent(),
+                Err(check) => Some(check),
+            },
         },
     };
+    decided(out, req, ids, peer, tx, again, stir, cx, render)
+}
+
+/// An INVITE's transaction: its key, the To-tag of callscreen's answer,
+/// and the cache's time of it.
+#[derive(Clone, Copy)]
+struct Tx {
+    key: TxKey,
+    to_tag: u64,
+    now: Instant,
+}
+
+/// Step 4: the facts, the decision, the call counted (not a proxy's
+/// retransmission), and the decision rendered.
+#[allow(clippy::too_many_arguments)]
+fn decided<'a, 'r>(
+    out: &mut Vec<u8>,
+    req: &Request<'a>,
+    ids: &'a CallerIds<'a>,
+    peer: usize,
+    tx: Tx,
+    again: Option<Again>,
+    stir: Option<StirCheck>,
+    cx: &Cx<'r>,
+    render: Render,
+) -> Outcome {
+    let (rt, cp): (&'r Runtime, _) = (cx.rt, cx.cp);
+    let m = &cp.shared.metrics;
+    let proxy = rt.settings.sip.mode == Mode::Proxy;
     let bursts = cp.shared.bursts.load();
     let counted = counting(rt, &bursts).filter(|_| again.is_none());
     let mut facts = read_facts(req, ids, peer, cx.src.ip(), rt, &cp.warn_key, counted);
@@ -172,12 +211,145 @@ pub fn screen<'a, 'r>(
         );
     }
     let mut d = Decision {
-        key,
-        to_tag,
-        now,
+        key: tx.key,
+        to_tag: tx.to_tag,
+        now: tx.now,
         again,
         facts: Some(facts),
         verdict,
     };
-    render(out, &mut d)
+    render(out, req, ids, peer, cx, &mut d)
+}
+
+self_cell::self_cell!(
+    /// A parked INVITE's request and caller IDs, on a copy of its bytes.
+    struct Kept {
+        owner: OwnedMessage,
+        #[covariant]
+        dependent: Read,
+    }
+);
+
+/// What was read of a parked INVITE.
+struct Read<'a> {
+    req: Request<'a>,
+    ids: CallerIds<'a>,
+}
+
+/// An INVITE waiting for its verification, with what was read and found
+/// of it, and where its answer goes.
+pub struct Parked {
+    kept: Kept,
+    peer: usize,
+    tx: Tx,
+    cp: Arc<CallPath>,
+    /// The settings and lists it arrived under (its peer is an index into them).
+    rt: Arc<Runtime>,
+    src: std::net::SocketAddr,
+    framing: Framing,
+    conn: Option<u64>,
+    t0: Instant,
+    render: Render,
+}
+
+/// Parks the INVITE for verification `v`, its transaction marked so that
+/// retransmissions are absorbed (and a CANCEL can mark it). `Err`: the
+/// verification did not start, and the call is screened now with this.
+#[allow(clippy::too_many_arguments)]
+fn park(
+    req: &Request<'_>,
+    ids: &CallerIds<'_>,
+    peer: usize,
+    tx: Tx,
+    cx: &Cx<'_>,
+    render: Render,
+    v: stir::Verification,
+) -> Result<(), StirCheck> {
+    let kept = Kept::try_new(OwnedMessage::copy(&req.msg), |copy| {
+        let m = Mover::new(&req.msg, copy);
+        match (m.request(req, copy), m.caller_ids(ids)) {
+            (Some(req), Some(ids)) => Ok(Read { req, ids }),
+            _ => Err(()),
+        }
+    });
+    let Ok(kept) = kept else {
+        // Every view lies in the message (`sip::moved`'s tests); were one
+        // not to, the call is screened now rather than kept wrong.
+        tracing::error!(source = %cx.src, "a signed INVITE could not be kept for its verification: screened unverified");
+        return Err(StirCheck::Unverified(Unverified::Busy));
+    };
+    let parked = Parked {
+        kept,
+        peer,
+        tx,
+        cp: Arc::clone(cx.cp),
+        rt: Arc::clone(cx.rt),
+        src: cx.src,
+        framing: cx.framing,
+        conn: cx.conn,
+        t0: cx.t0,
+        render,
+    };
+    cx.cp.cache.insert(tx.key, tx.now, Kind::Parked, &[]);
+    // If it does not start, the answer written now replaces the mark.
+    v.start(move |check| resume(parked, check))
+}
+
+/// A parked INVITE's verification has ended with `check`: it is screened
+/// and rendered (step 4), or answered 487 if it was cancelled meanwhile
+/// (RFC 3261 §9.2; kept for its retransmissions, never screened or
+/// forwarded), and what that gives is sent: over UDP from callscreen's
+/// socket, over TCP or TLS on the connection it came on (if that closed,
+/// the answer is lost and counted, as RFC 3261 §18.2.2 leaves it to the
+/// client to retry).
+fn resume(p: Parked, check: StirCheck) {
+    let Read { req, ids } = p.kept.borrow_dependent();
+    let cp = &p.cp;
+    let cx = Cx {
+        src: p.src,
+        framing: p.framing,
+        consumed: 0,
+        close: false,
+        conn: p.conn,
+        rt: &p.rt,
+        cp,
+        t0: p.t0,
+        shed: false,
+    };
+    let mut out = Vec::with_capacity(2048);
+    let now = Instant::now();
+    let cancelled = cp.cache.get_own(p.tx.key, now, &mut out) == Some(Kind::Cancelled);
+    out.clear();
+    let outcome = if cancelled {
+        write_terminated(&mut out, req, &cx);
+        cx.reply_to(req)
+    } else {
+        let tx = Tx { now, ..p.tx };
+        decided(
+            &mut out,
+            req,
+            ids,
+            p.peer,
+            tx,
+            None,
+            Some(check),
+            &cx,
+            p.render,
+        )
+    };
+    let m = &cp.shared.metrics;
+    match outcome {
+        Outcome::Reply { dest, .. } => {
+            let dest = match p.framing {
+                Framing::Datagram => Dest::Udp(dest),
+                Framing::Stream => Dest::Conn {
+                    id: p.conn,
+                    fallback: None,
+                },
+            };
+            cp.links.send(m, dest, &out);
+        }
+        Outcome::Send { dest, .. } => cp.links.send(m, dest, &out),
+        Outcome::Silent { .. } | Outcome::Incomplete => {}
+    }
 }

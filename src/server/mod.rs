@@ -155,7 +155,6 @@ pub fn start(shared: &Arc<Shared>) -> Result<Sip, ListenError> {
     let cp = CallPath::new(Arc::clone(shared)).map_err(ListenError::Keys)?;
     let rt = tokio::runtime::Handle::current();
     let _ = cp.runtime.set(rt.clone());
-    let _ = cp.resume.set(handler::resume);
     cp.links
         .init(udp_socks.clone(), tcp::connector(&cp, rt), local);
     let mut sip = Sip {

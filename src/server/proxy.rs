@@ -15,7 +15,7 @@ use super::answer::{
 use super::cache::Kind;
 use super::callpath::CallPath;
 use super::ingress::Ingress;
-use super::invite::{Again, screen};
+use super::invite::{Again, Decision, screen};
 use super::links::Dest;
 use super::warn::{TOKEN_PARAM, Warned, carried};
 use crate::clock::unix_now;
@@ -191,7 +191,7 @@ pub fn request(
         let Ingress::Known(Some(peer)) = ingress else {
             return unknown_trunk(out, msg, cx);
         };
-        return invite(out, msg, req, peer, cx);
+        return screen(out, req, peer, cx, render);
     }
     let s = &cx.rt.settings;
     let trusted = matches!(ingress, Ingress::Known(Some(p)) if s.policy.peer(p).pai_trusted);
@@ -226,89 +226,89 @@ fn pops_route(msg: &Message<'_>, cp: &CallPath) -> bool {
         .is_some_and(|l| route_is_own(msg, |h, p| l.is_own(h, p)))
 }
 
-/// An initial INVITE through the stage (`invite::screen`), then rejected
-/// here or forwarded with its tags (a retransmission: forwarded again, a
-/// warned one with the Request-URI it went with).
-fn invite(
+/// Proxy mode's [`Render`](super::invite::Render) of an initial INVITE
+/// through the stage: rejected here (and kept), or forwarded with its tags
+/// (kept as forwarded, or as warned with the Request-URI it went with; a
+/// retransmission is forwarded again, a warned one with that URI).
+fn render<'a>(
     out: &mut Vec<u8>,
-    msg: &Message<'_>,
-    req: &Request<'_>,
+    req: &Request<'a>,
+    ids: &'a CallerIds<'a>,
     peer: usize,
     cx: &Cx<'_>,
+    d: &mut Decision<'a, '_>,
 ) -> Outcome {
     let (rt, cp) = (cx.rt, cx.cp);
-    let ids = CallerIds::read(req);
-    screen(out, req, &ids, peer, cx, |out, d| {
-        let retransmission = d.again.is_some();
-        let action = d.action();
-        if let (Action::Reject { .. }, Some(_)) = (action, &d.facts) {
-            let v = d.verdict.as_ref();
-            write_answer(out, req, cx.src, d.to_tag, rt, peer, v, &ids, None);
-            cp.cache.insert(d.key, d.now, Kind::Answer, out);
-            return cx.reply(msg);
+    let msg = &req.msg;
+    let retransmission = d.again.is_some();
+    let action = d.action();
+    if let (Action::Reject { .. }, Some(_)) = (action, &d.facts) {
+        let v = d.verdict.as_ref();
+        write_answer(out, req, cx.src, d.to_tag, rt, peer, v, ids, None);
+        cp.cache.insert(d.key, d.now, Kind::Answer, out);
+        return cx.reply(msg);
+    }
+    let s = &rt.settings;
+    let trusted = s.policy.peer(peer).pai_trusted;
+    let tagged = matches!(action, Action::Tag | Action::Anonymise | Action::Warn);
+    let mut b = TagBufs::take();
+    if let (true, Some(v)) = (tagged, d.verdict.as_ref()) {
+        tag_values(v, ids, peer, rt, &mut b);
+    }
+    let mut e = Edits::plain(
+        max_forwards(req),
+        &s.tags.header,
+        !trusted,
+        pops_route(msg, cp),
+    );
+    e.verstat = d.verdict.as_ref().and_then(|v| v.verstat).map(|v| v.name());
+    if tagged {
+        e.reasons = Some(&b.reasons);
+        e.pai_prefix = Some(&s.tags.display_prefix);
+        e.add_pai = Some(&b.pai);
+        e.anonymise = action == Action::Anonymise;
+    }
+    // A warned call goes to the announcement service, with RFC 4458's target
+    // and cause and the original target carried (`[warn]`); its
+    // retransmission with the Request-URI it went with.
+    let warned_before = match d.again.take() {
+        Some(Again::Warned(uri)) => Some(uri),
+        _ => None,
+    };
+    let warn = match (action, &s.warn, &d.facts) {
+        (Action::Warn, Some(w), Some(facts)) => warned_before
+            .or_else(|| {
+                let warned = Warned::new(facts, w, &cp.warn_key, unix_now())?;
+                let mut uri = Vec::new();
+                warned.write_uri(&mut uri, w);
+                Some(uri)
+            })
+            .map(|uri| (w, uri)),
+        _ => None,
+    };
+    let untokened = untokened_uri(req);
+    let carried = warn.as_ref().and_then(|(w, uri)| {
+        let original = untokened.as_deref().unwrap_or(req.uri);
+        carried(w, &String::from_utf8_lossy(original), uri)
+    });
+    let outcome = match &warn {
+        Some((w, uri)) => {
+            e.request_uri = Some(uri);
+            e.add_header = carried.as_ref().map(|(n, v)| (*n, v.as_slice()));
+            forward_to(out, msg, req, &e, cx, Some(w.hop))
         }
-        let s = &rt.settings;
-        let trusted = s.policy.peer(peer).pai_trusted;
-        let tagged = matches!(action, Action::Tag | Action::Anonymise | Action::Warn);
-        let mut b = TagBufs::take();
-        if let (true, Some(v)) = (tagged, d.verdict.as_ref()) {
-            tag_values(v, &ids, peer, rt, &mut b);
+        None => {
+            e.request_uri = untokened.as_deref();
+            forward_to(out, msg, req, &e, cx, None)
         }
-        let mut e = Edits::plain(
-            max_forwards(req),
-            &s.tags.header,
-            !trusted,
-            pops_route(msg, cp),
-        );
-        e.verstat = d.verdict.as_ref().and_then(|v| v.verstat).map(|v| v.name());
-        if tagged {
-            e.reasons = Some(&b.reasons);
-            e.pai_prefix = Some(&s.tags.display_prefix);
-            e.add_pai = Some(&b.pai);
-            e.anonymise = action == Action::Anonymise;
+    };
+    if !retransmission {
+        match &warn {
+            Some((_, uri)) => cp.cache.insert(d.key, d.now, Kind::Warned, uri),
+            None => cp.cache.insert(d.key, d.now, Kind::Forwarded, &[]),
         }
-        // A warned call goes to the announcement service, with RFC 4458's target
-        // and cause and the original target carried (`[warn]`); its
-        // retransmission with the Request-URI it went with.
-        let warned_before = match d.again.take() {
-            Some(Again::Warned(uri)) => Some(uri),
-            _ => None,
-        };
-        let warn = match (action, &s.warn, &d.facts) {
-            (Action::Warn, Some(w), Some(facts)) => warned_before
-                .or_else(|| {
-                    let warned = Warned::new(facts, w, &cp.warn_key, unix_now())?;
-                    let mut uri = Vec::new();
-                    warned.write_uri(&mut uri, w);
-                    Some(uri)
-                })
-                .map(|uri| (w, uri)),
-            _ => None,
-        };
-        let untokened = untokened_uri(req);
-        let carried = warn.as_ref().and_then(|(w, uri)| {
-            let original = untokened.as_deref().unwrap_or(req.uri);
-            carried(w, &String::from_utf8_lossy(original), uri)
-        });
-        let outcome = match &warn {
-            Some((w, uri)) => {
-                e.request_uri = Some(uri);
-                e.add_header = carried.as_ref().map(|(n, v)| (*n, v.as_slice()));
-                forward_to(out, msg, req, &e, cx, Some(w.hop))
-            }
-            None => {
-                e.request_uri = untokened.as_deref();
-                forward_to(out, msg, req, &e, cx, None)
-            }
-        };
-        if !retransmission {
-            match &warn {
-                Some((_, uri)) => cp.cache.insert(d.key, d.now, Kind::Warned, uri),
-                None => cp.cache.insert(d.key, d.now, Kind::Forwarded, &[]),
-            }
-        }
-        outcome
-    })
+    }
+    outcome
 }
 
 /// Writes the forwarded request for `to`, else the next hop in use, and

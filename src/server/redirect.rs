@@ -7,7 +7,7 @@
 use super::answer::{Cx, Outcome, options, simple, transaction_key, unknown_trunk, write_answer};
 use super::cache::Kind;
 use super::ingress::Ingress;
-use super::invite::screen;
+use super::invite::{Decision, screen};
 use super::stir;
 use super::warn::Warned;
 use crate::clock::unix_now;
@@ -37,26 +37,39 @@ pub fn request(
             let Ingress::Known(Some(peer)) = ingress else {
                 return unknown_trunk(out, msg, cx);
             };
-            invite(out, req, peer, cx)
+            screen(out, req, peer, cx, render)
         }
         Method::NotAllowed | Method::Unknown => cx.silent(),
     }
 }
 
-/// An INVITE through the stage (`invite::screen`), its answer written
-/// into `out` and kept for its retransmissions.
-fn invite(out: &mut Vec<u8>, req: &Request<'_>, peer: usize, cx: &Cx<'_>) -> Outcome {
+/// Redirect mode's [`Render`](super::invite::Render): the answer (302 or rejection), kept for its
+/// transaction's retransmissions.
+fn render<'a>(
+    out: &mut Vec<u8>,
+    req: &Request<'a>,
+    ids: &'a CallerIds<'a>,
+    peer: usize,
+    cx: &Cx<'_>,
+    d: &mut Decision<'a, '_>,
+) -> Outcome {
     let (rt, cp) = (cx.rt, cx.cp);
-    let ids = CallerIds::read(req);
-    screen(out, req, &ids, peer, cx, |out, d| {
-        let warned = match (d.action(), &rt.settings.warn, &d.facts) {
-            (Action::Warn, Some(w), Some(facts)) => Warned::new(facts, w, &cp.warn_key, unix_now()),
-            _ => None,
-        };
-        let v = d.verdict.as_ref();
-        let tag = d.to_tag;
-        write_answer(out, req, cx.src, tag, rt, peer, v, &ids, warned.as_ref());
-        cp.cache.insert(d.key, d.now, Kind::Answer, out);
-        cx.reply_to(req)
-    })
+    let warned = match (d.action(), &rt.settings.warn, &d.facts) {
+        (Action::Warn, Some(w), Some(facts)) => Warned::new(facts, w, &cp.warn_key, unix_now()),
+        _ => None,
+    };
+    let v = d.verdict.as_ref();
+    write_answer(
+        out,
+        req,
+        cx.src,
+        d.to_tag,
+        rt,
+        peer,
+        v,
+        ids,
+        warned.as_ref(),
+    );
+    cp.cache.insert(d.key, d.now, Kind::Answer, out);
+    cx.reply_to(req)
 }

@@ -1,9 +1,8 @@
-//! STIR/SHAKEN on the call path (`[stir]`): a signed INVITE is parked off
-//! the receive thread (its bytes copied, its transaction marked so that
-//! retransmissions are absorbed), verified by a task (`crate::stir`: the
-//! certificate within the budget, the signature on the verification pool),
-//! then run through a handler again with the outcome (`handler::resume`,
-//! reached through the call path) and answered or forwarded as any call.
+//! STIR/SHAKEN on the call path (`[stir]`): whether a signed INVITE waits
+//! for its verification, and running that verification (`crate::stir`: the
+//! certificate within the budget, the signature on the verification pool)
+//! off the receive thread. What waits, and what happens after, is the INVITE
+//! stage's (`invite`): it hands [`Verification::start`] the rest of the call.
 //! Unsigned calls never come here.
 
 use std::sync::Arc;
@@ -12,17 +11,31 @@ use std::time::Instant;
 
 use super::answer::Cx;
 use super::cache::{Kind, TxKey};
-use super::callpath::Parked;
+use super::callpath::CallPath;
 use crate::screen::passport::{self, StirCheck, Unverified};
 use crate::sip::Request;
 use crate::sip::facts::identities;
+use crate::stir::{CertResult, StirConfig, Verifier};
 
 /// What a screened INVITE does about its Identity.
 pub enum Step {
     /// Screen it now with this (none: nothing to verify, or no `[stir]`).
     Go(Option<StirCheck>),
-    /// Parked: answered later by the verification task.
-    Parked,
+    /// Verify it first, off this thread: [`Verification::start`].
+    Verify(Verification),
+}
+
+/// A verification admitted (within `[stir] queue`), not started yet.
+pub struct Verification {
+    verifier: Arc<Verifier>,
+    cfg: Arc<StirConfig>,
+    cp: Arc<CallPath>,
+    rt: tokio::runtime::Handle,
+    token: String,
+    x5u: String,
+    /// The certificate, when the cache had it.
+    cert: Option<CertResult>,
+    t0: Instant,
 }
 
 /// The SHAKEN Identity header value of a request, if any (a diversion
@@ -45,12 +58,9 @@ pub fn cancel_parked(key: TxKey, cp: &super::callpath::CallPath) -> bool {
     true
 }
 
-/// Decides whether the INVITE `req` (transaction `key`) is parked for
-/// verification, and parks it.
-pub fn step(req: &Request<'_>, key: TxKey, cx: &Cx<'_>) -> Step {
-    if let Some(c) = cx.stir {
-        return Step::Go(Some(c));
-    }
+/// Decides whether the INVITE `req`, first seen at `cx.t0`, is verified
+/// before it is screened.
+pub fn step(req: &Request<'_>, cx: &Cx<'_>) -> Step {
     let Some(cfg) = cx.rt.settings.stir.as_ref() else {
         return Step::Go(None);
     };
@@ -63,9 +73,7 @@ pub fn step(req: &Request<'_>, key: TxKey, cx: &Cx<'_>) -> Step {
         Err(None) => return Step::Go(Some(StirCheck::Unverified(Unverified::Compact))),
     };
     let cp = cx.cp;
-    let (Some(verifier), Some(rt), Some(&resume)) =
-        (cp.verifier(cfg), cp.runtime.get(), cp.resume.get())
-    else {
+    let (Some(verifier), Some(rt)) = (cp.verifier(cfg), cp.runtime.get()) else {
         return Step::Go(Some(StirCheck::Unverified(Unverified::Busy)));
     };
     if cp.parked.fetch_add(1, Ordering::Relaxed) >= cfg.queue {
@@ -73,42 +81,58 @@ pub fn step(req: &Request<'_>, key: TxKey, cx: &Cx<'_>) -> Step {
         verifier.counts.busy.fetch_add(1, Ordering::Relaxed);
         return Step::Go(Some(StirCheck::Unverified(Unverified::Busy)));
     }
-    let cached = verifier.cached(&x5u, cfg);
-    if let Some(Err(check)) = cached {
+    let cert = verifier.cached(&x5u, cfg);
+    if let Some(Err(check)) = cert {
         // A certificate that failed (or could not be had) lately: no wait.
         cp.parked.fetch_sub(1, Ordering::Relaxed);
         return Step::Go(Some(check));
     }
-    cp.cache.insert(key, Instant::now(), Kind::Parked, &[]);
-    let parked = Parked {
-        bytes: req.msg.raw().to_vec(),
-        src: cx.src,
-        framing: cx.framing,
-        conn: cx.conn,
+    Step::Verify(Verification {
+        verifier,
+        cfg: Arc::clone(cfg),
+        cp: Arc::clone(cp),
+        rt: rt.clone(),
+        token: token.to_string(),
+        x5u: x5u.to_string(),
+        cert,
         t0: cx.t0,
-    };
-    let (token, cfg, cp) = (token.to_string(), Arc::clone(cfg), Arc::clone(cp));
-    if let Some(Ok(cert)) = cached {
-        // The certificate is cached: the verification thread verifies and
-        // answers, with no task in between.
-        let v = Arc::clone(&verifier);
-        let job: crate::stir::Job = Box::new(move || {
-            let check = v.verify(&cert, &token, crate::clock::unix_now());
-            resume(&cp, parked, check);
+    })
+}
+
+impl Verification {
+    /// Starts verifying; `then` gets the outcome, on a verification thread
+    /// (the certificate was cached: no task in between) or on a task that
+    /// fetches the certificate first. `Err`: the pool is full, nothing was
+    /// started, and the call is screened now with this.
+    pub fn start(self, then: impl FnOnce(StirCheck) + Send + 'static) -> Result<(), StirCheck> {
+        let Verification {
+            verifier,
+            cfg,
+            cp,
+            rt,
+            token,
+            x5u,
+            cert,
+            t0,
+        } = self;
+        if let Some(Ok(cert)) = cert {
+            let v = Arc::clone(&verifier);
+            let cp2 = Arc::clone(&cp);
+            let job: crate::stir::Job = Box::new(move || {
+                then(v.verify(&cert, &token, crate::clock::unix_now()));
+                cp2.parked.fetch_sub(1, Ordering::Relaxed);
+            });
+            if verifier.run(job).is_err() {
+                cp.parked.fetch_sub(1, Ordering::Relaxed);
+                return Err(StirCheck::Unverified(Unverified::Busy));
+            }
+            return Ok(());
+        }
+        rt.spawn(async move {
+            let now = crate::clock::unix_now();
+            then(verifier.check(token, x5u, &cfg, now, t0).await);
             cp.parked.fetch_sub(1, Ordering::Relaxed);
         });
-        if verifier.run(job).is_err() {
-            // The answer written now replaces the Parked entry.
-            cx.cp.parked.fetch_sub(1, Ordering::Relaxed);
-            return Step::Go(Some(StirCheck::Unverified(Unverified::Busy)));
-        }
-        return Step::Parked;
+        Ok(())
     }
-    rt.spawn(async move {
-        let now = crate::clock::unix_now();
-        let check = verifier.check(token, x5u, &cfg, now, parked.t0).await;
-        resume(&cp, parked, check);
-        cp.parked.fetch_sub(1, Ordering::Relaxed);
-    });
-    Step::Parked
 }

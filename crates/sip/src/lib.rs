@@ -13,12 +13,14 @@
 //! - `request`: what a stateless UAS checks before it answers;
 //! - `facts`: the caller identities a request presents;
 //! - `response`: responses built by copying from the request;
-//! - `forward`: proxy mode's forwarded requests and relayed responses.
+//! - `forward`: proxy mode's forwarded requests and relayed responses;
+//! - `moved`: a read request kept on a copy of its bytes, not read again.
 
 pub mod addr;
 pub mod facts;
 pub mod forward;
 pub mod header;
+pub mod moved;
 pub mod relay;
 pub mod request;
 pub mod response;

@@ -462,6 +462,31 @@ impl<'a> Message<'a> {
         &self.buf[..self.len.min(self.buf.len())]
     }
 
+    /// The header index (offsets into `raw()`), for a copy of the message
+    /// (`moved::OwnedMessage`).
+    pub(crate) fn index(&self) -> &'a [Hdr] {
+        self.hdrs
+    }
+
+    /// This message on a copy of its bytes and index, its start line and
+    /// body already moved there (`moved::Mover`).
+    pub(crate) fn moved<'b>(
+        &self,
+        buf: &'b [u8],
+        hdrs: &'b [Hdr],
+        start: Option<StartLine<'b>>,
+        body: &'b [u8],
+    ) -> Message<'b> {
+        Message {
+            buf,
+            hdrs,
+            start,
+            body,
+            len: self.len,
+            fault: self.fault,
+        }
+    }
+
     pub fn header_count(&self) -> usize {
         self.hdrs.len()
     }
