@@ -77,7 +77,9 @@ impl Local {
 
 #[derive(Default)]
 pub struct Links {
-    udp: OnceLock<Vec<Arc<UdpSocket>>>,
+    /// The UDP sockets, each with whether it is IPv4 (read once: not a
+    /// `getsockname` per datagram sent).
+    udp: OnceLock<Vec<(bool, Arc<UdpSocket>)>>,
     connect: OnceLock<Connect>,
     pub local: OnceLock<Local>,
     inbound: Mutex<HashMap<u64, Queue>>,
@@ -92,6 +94,10 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 
 impl Links {
     pub fn init(&self, udp: Vec<Arc<UdpSocket>>, connect: Connect, local: Local) {
+        let udp = udp
+            .into_iter()
+            .filter_map(|s| Some((s.local_addr().ok()?.is_ipv4(), s)))
+            .collect();
         let _ = self.udp.set(udp);
         let _ = self.connect.set(connect);
         let _ = self.local.set(local);
@@ -112,7 +118,8 @@ impl Links {
         self.udp
             .get()?
             .iter()
-            .find(|s| s.local_addr().is_ok_and(|a| a.is_ipv4() == to.is_ipv4()))
+            .find(|(v4, _)| *v4 == to.is_ipv4())
+            .map(|(_, s)| s)
     }
 
     /// Sends `bytes` to `dest` without blocking the caller for long: UDP is
