@@ -58,6 +58,9 @@ pub struct Cx<'r> {
     /// An INVITE let through unscreened (over its peer's limit, or too long
     /// in the queue): the fail-open answer, no NOC line.
     pub shed: bool,
+    /// The UDP address the message came in on: where an answer sent later
+    /// leaves from (RFC 3581 §4).
+    pub local: Option<SocketAddr>,
 }
 
 impl Cx<'_> {

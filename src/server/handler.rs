@@ -30,6 +30,8 @@ pub struct Handler {
     /// How long the message waited in the kernel's queue (UDP; zero over
     /// TCP), set by the receiving thread before `handle`.
     pub queued: Duration,
+    /// The UDP address the message came in on (set by the receiving thread).
+    pub local: Option<SocketAddr>,
 }
 
 impl Handler {
@@ -41,6 +43,7 @@ impl Handler {
             cp,
             conn: None,
             queued: Duration::ZERO,
+            local: None,
         }
     }
 
@@ -90,6 +93,7 @@ impl Handler {
             cp: &cp,
             t0,
             shed: false,
+            local: self.local,
         };
         if let (true, Some(StartLine::Response { code }), None) = (proxy, msg.start, msg.fault) {
             return proxy::response(&mut self.out, &msg, code, &cx);

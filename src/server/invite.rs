@@ -246,6 +246,8 @@ pub struct Parked {
     /// The settings and lists it arrived under (its peer is an index into them).
     rt: Arc<Runtime>,
     src: std::net::SocketAddr,
+    /// The UDP address it came in on, where its answer leaves from.
+    local: Option<std::net::SocketAddr>,
     framing: Framing,
     conn: Option<u64>,
     t0: Instant,
@@ -285,6 +287,7 @@ fn park(
         cp: Arc::clone(cx.cp),
         rt: Arc::clone(cx.rt),
         src: cx.src,
+        local: cx.local,
         framing: cx.framing,
         conn: cx.conn,
         t0: cx.t0,
@@ -298,8 +301,8 @@ fn park(
 /// A parked INVITE's verification has ended with `check`: it is screened
 /// and rendered (step 4), or answered 487 if it was cancelled meanwhile
 /// (RFC 3261 §9.2; kept for its retransmissions, never screened or
-/// forwarded), and what that gives is sent: over UDP from callscreen's
-/// socket, over TCP or TLS on the connection it came on (if that closed,
+/// forwarded), and what that gives is sent: over UDP from the address it
+/// came in on (RFC 3581 §4), over TCP or TLS on the connection it came on (if that closed,
 /// the answer is lost and counted, as RFC 3261 §18.2.2 leaves it to the
 /// client to retry).
 fn resume(p: Parked, check: StirCheck) {
@@ -315,6 +318,7 @@ fn resume(p: Parked, check: StirCheck) {
         cp,
         t0: p.t0,
         shed: false,
+        local: p.local,
     };
     let mut out = Vec::with_capacity(2048);
     let now = Instant::now();
@@ -341,11 +345,26 @@ fn resume(p: Parked, check: StirCheck) {
     match outcome {
         Outcome::Reply { dest, .. } => {
             let dest = match p.framing {
-                Framing::Datagram => Dest::Udp(dest),
+                Framing::Datagram => match p.local {
+                    Some(from) => Dest::UdpFrom { from, to: dest },
+                    None => Dest::Udp(dest),
+                },
                 Framing::Stream => Dest::Conn {
                     id: p.conn,
                     fallback: None,
                 },
+            };
+            cp.links.send(m, dest, &out);
+        }
+        // Forwarded over UDP: from the address it came in on too, as the
+        // receiving thread sends what it forwards at once.
+        Outcome::Send {
+            dest: Dest::Udp(to),
+            ..
+        } => {
+            let dest = match p.local {
+                Some(from) if from.is_ipv4() == to.is_ipv4() => Dest::UdpFrom { from, to },
+                _ => Dest::Udp(to),
             };
             cp.links.send(m, dest, &out);
         }

@@ -31,6 +31,11 @@ pub type Connect = Box<dyn Fn(SocketAddr, Queue, mpsc::Receiver<Vec<u8>>) + Send
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Dest {
     Udp(SocketAddr),
+    /// Over UDP from callscreen's socket bound to `from` (else as `Udp`).
+    UdpFrom {
+        from: SocketAddr,
+        to: SocketAddr,
+    },
     /// The outbound connection to this address (opened if needed).
     Tcp(SocketAddr),
     /// Inbound connection `id` if still open, else a new connection to `fallback`.
@@ -77,9 +82,9 @@ impl Local {
 
 #[derive(Default)]
 pub struct Links {
-    /// The UDP sockets, each with whether it is IPv4 (read once: not a
+    /// The UDP sockets, each with its address (read once: not a
     /// `getsockname` per datagram sent).
-    udp: OnceLock<Vec<(bool, Arc<UdpSocket>)>>,
+    udp: OnceLock<Vec<(SocketAddr, Arc<UdpSocket>)>>,
     connect: OnceLock<Connect>,
     pub local: OnceLock<Local>,
     inbound: Mutex<HashMap<u64, Queue>>,
@@ -96,7 +101,7 @@ impl Links {
     pub fn init(&self, udp: Vec<Arc<UdpSocket>>, connect: Connect, local: Local) {
         let udp = udp
             .into_iter()
-            .filter_map(|s| Some((s.local_addr().ok()?.is_ipv4(), s)))
+            .filter_map(|s| Some((s.local_addr().ok()?, s)))
             .collect();
         let _ = self.udp.set(udp);
         let _ = self.connect.set(connect);
@@ -114,11 +119,12 @@ impl Links {
         lock(&self.inbound).remove(&id);
     }
 
-    fn udp_for(&self, to: SocketAddr) -> Option<&Arc<UdpSocket>> {
-        self.udp
-            .get()?
-            .iter()
-            .find(|(v4, _)| *v4 == to.is_ipv4())
+    /// The socket to send to `to` from: the one bound to `from` when
+    /// given, else the first of `to`'s address family.
+    fn udp_for(&self, to: SocketAddr, from: Option<SocketAddr>) -> Option<&Arc<UdpSocket>> {
+        let socks = self.udp.get()?;
+        from.and_then(|f| socks.iter().find(|(a, _)| *a == f))
+            .or_else(|| socks.iter().find(|(a, _)| a.is_ipv4() == to.is_ipv4()))
             .map(|(_, s)| s)
     }
 
@@ -126,8 +132,12 @@ impl Links {
     /// sent at once, TCP is queued to the connection's writer.
     pub fn send(&self, m: &Metrics, dest: Dest, bytes: &[u8]) {
         match dest {
-            Dest::Udp(to) => {
-                let sent = self.udp_for(to).map(|s| s.send_to(bytes, to));
+            Dest::Udp(to) | Dest::UdpFrom { to, .. } => {
+                let from = match dest {
+                    Dest::UdpFrom { from, .. } => Some(from),
+                    _ => None,
+                };
+                let sent = self.udp_for(to, from).map(|s| s.send_to(bytes, to));
                 match sent {
                     Some(Ok(_)) => {}
                     Some(Err(e)) => {

@@ -69,6 +69,9 @@ pub struct Queue {
     known: bool,
     /// Its address family (answers of the other family go through `links`).
     v4: bool,
+    /// The address it is bound to: a call answered later (a signed one,
+    /// after its verification) is answered from it (RFC 3581 §4).
+    local: Option<SocketAddr>,
     /// The kernel's drop count last seen on it.
     drops: AtomicU64,
     /// Drops already logged.
@@ -83,6 +86,7 @@ impl Queue {
             label,
             known: true,
             v4: local.is_ipv4(),
+            local: Some(local),
             drops: AtomicU64::new(0),
             logged: AtomicU64::new(0),
         }
@@ -126,6 +130,7 @@ fn timestamps(s: &Socket) -> io::Result<()> {
 pub fn queues(listener: Arc<UdpSocket>, settings: &Settings, room: &mut usize) -> Vec<Queue> {
     let mut out = vec![Queue {
         v4: listener.local_addr().is_ok_and(|a| a.is_ipv4()),
+        local: listener.local_addr().ok(),
         sock: listener.clone(),
         label: "shared".into(),
         known: false,
@@ -670,6 +675,7 @@ fn worker(queues: &[Queue], ep: &Epoll, cp: Arc<CallPath>, role: Role) {
                     continue;
                 }
                 handler.queued = ts.map_or(Duration::ZERO, |t| since(&now, &t));
+                handler.local = q.local;
                 let len = (hdrs[i].msg_len as usize).min(DGRAM);
                 let data = &bufs[i * DGRAM..i * DGRAM + len];
                 let dest = match handler.handle(data, src, Framing::Datagram) {

@@ -338,6 +338,56 @@ fn retransmissions_while_verifying_are_absorbed_and_tcp_works_too() {
     assert!(resp.contains("verstat=TN-Validation-Passed"), "{resp}");
 }
 
+/// RFC 3581 §4: the answer leaves from the address and port the request
+/// came in on. A signed call is answered after its verification, from a
+/// verification thread: with two UDP addresses, one that came in on the
+/// second is answered from the second, like an unsigned one.
+#[test]
+fn a_signed_call_is_answered_from_the_address_it_came_in_on() {
+    let s = setup_with(
+        "stir-local",
+        "[sip]\nudp = [\"127.0.0.1:0\", \"127.0.0.9:0\"]\ntcp = [\"127.0.0.1:0\"]\nudp_threads = 1\n",
+        "",
+        "",
+    );
+    let second = s.d.udp6.expect("the second UDP address in the ready line");
+    assert_ne!(second, s.d.udp);
+    let (c, e) = digits();
+    let mut buf = vec![0u8; 65536];
+    // The first signed call fetches the certificate (a task answers it),
+    // the second finds it cached (a verification thread answers it).
+    for (call_id, part) in [
+        ("stir-local-1", "A"),
+        ("stir-local-2", "B"),
+        ("stir-local-u", ""),
+    ] {
+        let headers = if part.is_empty() {
+            String::new()
+        } else {
+            let id = s
+                .pki
+                .good
+                .identity(c, e, part, unix_now(), &s.x5u.url("/good.pem"));
+            format!("Identity: {id}\r\n")
+        };
+        s.client
+            .send_to(&invite(call_id, CALLER, &headers), second)
+            .unwrap();
+        let (n, from) = s.client.recv_from(&mut buf).expect("an answer");
+        let r = String::from_utf8_lossy(&buf[..n]).into_owned();
+        assert_eq!(status(&r), 302, "{r}");
+        assert!(r.contains(call_id), "{r}");
+        assert_eq!(from, second, "{call_id} answered from another address");
+        let verstat = field(&s.d.noc_line(call_id), "verstat").map(str::to_string);
+        let want = if part.is_empty() {
+            None
+        } else {
+            Some("TN-Validation-Passed".to_string())
+        };
+        assert_eq!(verstat, want, "{call_id}");
+    }
+}
+
 /// Proxy mode: the forwarded INVITE carries callscreen's verstat on From
 /// and P-Asserted-Identity (in the user part of a `user=phone` URI), never
 /// one it received; a verified A lifts what `a_lifts` names; a failed
