@@ -295,7 +295,7 @@ fn park(
     };
     cx.cp.cache.insert(tx.key, tx.now, Kind::Parked, &[]);
     // If it does not start, the answer written now replaces the mark.
-    v.start(move |check| resume(parked, check))
+    v.start(move |check, last| resume(parked, check, last))
 }
 
 /// A parked INVITE's verification has ended with `check`: it is screened
@@ -305,7 +305,7 @@ fn park(
 /// came in on (RFC 3581 §4), over TCP or TLS on the connection it came on (if that closed,
 /// the answer is lost and counted, as RFC 3261 §18.2.2 leaves it to the
 /// client to retry).
-fn resume(p: Parked, check: StirCheck) {
+fn resume(p: Parked, check: StirCheck, last: bool) {
     let Read { req, ids } = p.kept.borrow_dependent();
     let cp = &p.cp;
     let cx = Cx {
@@ -341,34 +341,35 @@ fn resume(p: Parked, check: StirCheck) {
             p.render,
         )
     };
-    let m = &cp.shared.metrics;
-    match outcome {
-        Outcome::Reply { dest, .. } => {
-            let dest = match p.framing {
-                Framing::Datagram => match p.local {
-                    Some(from) => Dest::UdpFrom { from, to: dest },
-                    None => Dest::Udp(dest),
-                },
-                Framing::Stream => Dest::Conn {
-                    id: p.conn,
-                    fallback: None,
-                },
-            };
-            cp.links.send(m, dest, &out);
-        }
+    let dest = match outcome {
+        Outcome::Reply { dest, .. } => match p.framing {
+            Framing::Datagram => match p.local {
+                Some(from) => Dest::UdpFrom { from, to: dest },
+                None => Dest::Udp(dest),
+            },
+            Framing::Stream => Dest::Conn {
+                id: p.conn,
+                fallback: None,
+            },
+        },
         // Forwarded over UDP: from the address it came in on too, as the
         // receiving thread sends what it forwards at once.
         Outcome::Send {
             dest: Dest::Udp(to),
             ..
-        } => {
-            let dest = match p.local {
-                Some(from) if from.is_ipv4() == to.is_ipv4() => Dest::UdpFrom { from, to },
-                _ => Dest::Udp(to),
-            };
-            cp.links.send(m, dest, &out);
+        } => match p.local {
+            Some(from) if from.is_ipv4() == to.is_ipv4() => Dest::UdpFrom { from, to },
+            _ => Dest::Udp(to),
+        },
+        Outcome::Send { dest, .. } => dest,
+        Outcome::Silent { .. } | Outcome::Incomplete => {
+            if last {
+                cp.links.send_held(&cp.shared.metrics);
+            }
+            return;
         }
-        Outcome::Send { dest, .. } => cp.links.send(m, dest, &out),
-        Outcome::Silent { .. } | Outcome::Incomplete => {}
-    }
+    };
+    // Held until the verification thread's run of jobs ends: answers sent
+    // together wake their receiver once.
+    cp.links.hold(&cp.shared.metrics, dest, out, last);
 }

@@ -80,6 +80,12 @@ impl Local {
     }
 }
 
+thread_local! {
+    /// UDP datagrams this thread holds back until its run of work ends
+    /// (`Links::hold`).
+    static HELD: std::cell::RefCell<Vec<(Dest, Vec<u8>)>> = const { std::cell::RefCell::new(Vec::new()) };
+}
+
 #[derive(Default)]
 pub struct Links {
     /// The UDP sockets, each with its address (read once: not a
@@ -126,6 +132,29 @@ impl Links {
         from.and_then(|f| socks.iter().find(|(a, _)| *a == f))
             .or_else(|| socks.iter().find(|(a, _)| a.is_ipv4() == to.is_ipv4()))
             .map(|(_, s)| s)
+    }
+
+    /// Sends `bytes` to `dest` (a UDP one later, with the others this
+    /// thread holds, when `last`); see [`Links::send_held`].
+    pub fn hold(&self, m: &Metrics, dest: Dest, bytes: Vec<u8>, last: bool) {
+        match dest {
+            Dest::Udp(_) | Dest::UdpFrom { .. } => {
+                HELD.with(|h| h.borrow_mut().push((dest, bytes)))
+            }
+            _ => self.send(m, dest, &bytes),
+        }
+        if last {
+            self.send_held(m);
+        }
+    }
+
+    /// Sends what this thread holds (a verification thread's answers of
+    /// one run of jobs, `crate::stir::Job`).
+    pub fn send_held(&self, m: &Metrics) {
+        let held = HELD.with(|h| std::mem::take(&mut *h.borrow_mut()));
+        for (dest, bytes) in held {
+            self.send(m, dest, &bytes);
+        }
     }
 
     /// Sends `bytes` to `dest` without blocking the caller for long: UDP is

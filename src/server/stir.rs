@@ -17,6 +17,45 @@ use crate::sip::Request;
 use crate::sip::facts::identities;
 use crate::stir::{CertResult, StirConfig, Verifier};
 
+/// Verifications started and not yet handed to the pool, and the pool's verifier.
+type Gathered = (Option<Arc<Verifier>>, Vec<crate::stir::Job>);
+
+thread_local! {
+    /// The verifications this thread started while it gathers them
+    /// ([`gather`]), not yet handed to the pool.
+    static GATHERED: std::cell::RefCell<Option<Gathered>> = const { std::cell::RefCell::new(None) };
+}
+
+/// Verifications started from here on, on this thread, are held until
+/// [`hand_over`]: a receive thread gathers those of one batch of datagrams,
+/// so that a verification thread is woken once for its share of them, not
+/// once per call.
+pub fn gather() {
+    GATHERED.with(|g| *g.borrow_mut() = Some((None, Vec::new())));
+}
+
+/// Hands what this thread gathered since [`gather`] to the pool, and
+/// stops gathering. A share the pool has no room for (its queues hold
+/// `[stir] queue` jobs, which the parked calls' bound keeps from
+/// happening) is verified here, now, rather than left unanswered.
+pub fn hand_over(cp: &CallPath) {
+    let Some((verifier, jobs)) = GATHERED.with(|g| g.borrow_mut().take()) else {
+        return;
+    };
+    if jobs.is_empty() {
+        return;
+    }
+    let Some(verifier) = verifier.or_else(|| cp.started_verifier()) else {
+        return;
+    };
+    for job in verifier.run_all(jobs) {
+        tracing::error!(
+            "the STIR verification threads had no room for started verifications: verified on the receive thread"
+        );
+        job(true);
+    }
+}
+
 /// What a screened INVITE does about its Identity.
 pub enum Step {
     /// Screen it now with this (none: nothing to verify, or no `[stir]`).
@@ -102,9 +141,13 @@ pub fn step(req: &Request<'_>, cx: &Cx<'_>) -> Step {
 impl Verification {
     /// Starts verifying; `then` gets the outcome, on a verification thread
     /// (the certificate was cached: no task in between) or on a task that
-    /// fetches the certificate first. `Err`: the pool is full, nothing was
-    /// started, and the call is screened now with this.
-    pub fn start(self, then: impl FnOnce(StirCheck) + Send + 'static) -> Result<(), StirCheck> {
+    /// fetches the certificate first, and whether it ends a run of jobs
+    /// (`crate::stir::Job`; always on a task). `Err`: the pool is full,
+    /// nothing was started, and the call is screened now with this.
+    pub fn start(
+        self,
+        then: impl FnOnce(StirCheck, bool) + Send + 'static,
+    ) -> Result<(), StirCheck> {
         let Verification {
             verifier,
             cfg,
@@ -118,10 +161,20 @@ impl Verification {
         if let Some(Ok(cert)) = cert {
             let v = Arc::clone(&verifier);
             let cp2 = Arc::clone(&cp);
-            let job: crate::stir::Job = Box::new(move || {
-                then(v.verify(&cert, &token, crate::clock::unix_now()));
+            let job: crate::stir::Job = Box::new(move |last| {
+                then(v.verify(&cert, &token, crate::clock::unix_now()), last);
                 cp2.parked.fetch_sub(1, Ordering::Relaxed);
             });
+            let Some(job) = GATHERED.with(|g| match &mut *g.borrow_mut() {
+                Some((v, jobs)) => {
+                    v.get_or_insert_with(|| Arc::clone(&verifier));
+                    jobs.push(job);
+                    None
+                }
+                None => Some(job),
+            }) else {
+                return Ok(());
+            };
             if verifier.run(job).is_err() {
                 cp.parked.fetch_sub(1, Ordering::Relaxed);
                 return Err(StirCheck::Unverified(Unverified::Busy));
@@ -130,7 +183,7 @@ impl Verification {
         }
         rt.spawn(async move {
             let now = crate::clock::unix_now();
-            then(verifier.check(token, x5u, &cfg, now, t0).await);
+            then(verifier.check(token, x5u, &cfg, now, t0).await, true);
             cp.parked.fetch_sub(1, Ordering::Relaxed);
         });
         Ok(())

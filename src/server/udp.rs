@@ -40,6 +40,7 @@ use super::answer::Outcome;
 use super::callpath::CallPath;
 use super::handler::Handler;
 use super::links::Dest;
+use super::stir;
 use crate::config::Settings;
 use crate::sip::Framing;
 use crate::state::Metrics;
@@ -657,6 +658,9 @@ fn worker(queues: &[Queue], ep: &Epoll, cp: Arc<CallPath>, role: Role) {
             }
             let now = realtime();
             let mut nrep = 0;
+            // The batch's signed calls go to the verification threads
+            // together: each thread woken once for its share.
+            stir::gather();
             for i in 0..n as usize {
                 let Some(src) = to_std(&addrs[i]) else {
                     continue;
@@ -703,6 +707,7 @@ fn worker(queues: &[Queue], ep: &Epoll, cp: Arc<CallPath>, role: Role) {
                 out_hdrs[nrep].msg_hdr.msg_iovlen = 1;
                 nrep += 1;
             }
+            stir::hand_over(&cp);
             send_all(fd, &mut out_hdrs[..nrep], &cp.shared.metrics);
         }
     }

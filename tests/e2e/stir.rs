@@ -338,6 +338,63 @@ fn retransmissions_while_verifying_are_absorbed_and_tcp_works_too() {
     assert!(resp.contains("verstat=TN-Validation-Passed"), "{resp}");
 }
 
+/// Signed calls that arrive together are verified together: a receive
+/// thread hands a batch's verifications to the pool at once, and a
+/// verification thread sends its run's answers at its run's end. Each call
+/// is still answered, once, with its own verification.
+#[test]
+fn signed_calls_arriving_together_are_each_answered_once() {
+    let s = setup_with(
+        "stir-burst",
+        "[sip]\nudp = [\"127.0.0.1:0\"]\ntcp = [\"127.0.0.1:0\"]\nudp_threads = 1\n",
+        "workers = 2\n",
+        "",
+    );
+    let (c, e) = digits();
+    // The certificate fetched first, so that the burst finds it cached.
+    let id = s
+        .pki
+        .good
+        .identity(c, e, "A", unix_now(), &s.x5u.url("/good.pem"));
+    let (r, _) = s.call("stir-burst-first", CALLER, &id);
+    assert_eq!(status(&r), 302, "{r}");
+    let n = 40;
+    for i in 0..n {
+        let id = s
+            .pki
+            .good
+            .identity(c, e, "A", unix_now(), &s.x5u.url("/good.pem"));
+        let msg = invite(
+            &format!("stir-burst-{i}"),
+            CALLER,
+            &format!("Identity: {id}\r\n"),
+        );
+        s.client.send_to(&msg, s.d.udp).unwrap();
+    }
+    let mut answered = HashMap::new();
+    let mut buf = vec![0u8; 65536];
+    while answered.len() < n {
+        let (len, _) = s
+            .client
+            .recv_from(&mut buf)
+            .unwrap_or_else(|e| panic!("{} of {n} answered: {e}", answered.len()));
+        let r = String::from_utf8_lossy(&buf[..len]).into_owned();
+        assert_eq!(status(&r), 302, "{r}");
+        assert!(r.contains("verstat=TN-Validation-Passed"), "{r}");
+        let call_id = header(&r, "Call-ID").expect("a Call-ID").to_string();
+        *answered.entry(call_id).or_insert(0) += 1;
+    }
+    assert!(answered.values().all(|&k| k == 1), "{answered:?}");
+    for i in 0..n {
+        let line = s.d.noc_line(&format!("stir-burst-{i}"));
+        assert_eq!(
+            field(&line, "verstat"),
+            Some("TN-Validation-Passed"),
+            "{line}"
+        );
+    }
+}
+
 /// RFC 3581 §4: the answer leaves from the address and port the request
 /// came in on. A signed call is answered after its verification, from a
 /// verification thread: with two UDP addresses, one that came in on the
