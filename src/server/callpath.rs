@@ -53,11 +53,6 @@ impl CallPath {
         }))
     }
 
-    /// The verifier, if it has been started.
-    pub fn started_verifier(&self) -> Option<Arc<Verifier>> {
-        self.verifier.get().cloned().flatten()
-    }
-
     /// The verifier, its pool started with `cfg`'s size the first time
     /// (a reload that changes `workers` or `queue` takes a restart).
     pub fn verifier(&self, cfg: &StirConfig) -> Option<Arc<Verifier>> {

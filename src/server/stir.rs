@@ -17,8 +17,9 @@ use crate::sip::Request;
 use crate::sip::facts::identities;
 use crate::stir::{CertResult, StirConfig, Verifier};
 
-/// Verifications started and not yet handed to the pool, and the pool's verifier.
-type Gathered = (Option<Arc<Verifier>>, Vec<crate::stir::Job>);
+/// Verifications started and not yet handed to the pool, each with its
+/// pool's verifier (the daemon's one).
+type Gathered = Vec<(Arc<Verifier>, crate::stir::Job)>;
 
 thread_local! {
     /// The verifications this thread started while it gathers them
@@ -31,23 +32,21 @@ thread_local! {
 /// so that a verification thread is woken once for its share of them, not
 /// once per call.
 pub fn gather() {
-    GATHERED.with(|g| *g.borrow_mut() = Some((None, Vec::new())));
+    GATHERED.with(|g| *g.borrow_mut() = Some(Vec::new()));
 }
 
 /// Hands what this thread gathered since [`gather`] to the pool, and
 /// stops gathering. A share the pool has no room for (its queues hold
 /// `[stir] queue` jobs, which the parked calls' bound keeps from
 /// happening) is verified here, now, rather than left unanswered.
-pub fn hand_over(cp: &CallPath) {
-    let Some((verifier, jobs)) = GATHERED.with(|g| g.borrow_mut().take()) else {
+pub fn hand_over() {
+    let Some(gathered) = GATHERED.with(|g| g.borrow_mut().take()) else {
         return;
     };
-    if jobs.is_empty() {
-        return;
-    }
-    let Some(verifier) = verifier.or_else(|| cp.started_verifier()) else {
+    let Some(verifier) = gathered.first().map(|(v, _)| Arc::clone(v)) else {
         return;
     };
+    let jobs = gathered.into_iter().map(|(_, j)| j).collect();
     for job in verifier.run_all(jobs) {
         tracing::error!(
             "the STIR verification threads had no room for started verifications: verified on the receive thread"
@@ -88,7 +87,7 @@ fn shaken_identity<'a>(req: &Request<'a>) -> Option<&'a str> {
 /// A CANCEL for an INVITE still being verified: marked, so that the INVITE
 /// is answered 487 when its verification ends (RFC 3261 §9.2: the CANCEL
 /// itself gets 200). False when the INVITE is not parked.
-pub fn cancel_parked(key: TxKey, cp: &super::callpath::CallPath) -> bool {
+pub fn cancel_parked(key: TxKey, cp: &CallPath) -> bool {
     let mut scratch = Vec::new();
     if cp.cache.get_own(key, Instant::now(), &mut scratch) != Some(Kind::Parked) {
         return false;
@@ -166,9 +165,8 @@ impl Verification {
                 cp2.parked.fetch_sub(1, Ordering::Relaxed);
             });
             let Some(job) = GATHERED.with(|g| match &mut *g.borrow_mut() {
-                Some((v, jobs)) => {
-                    v.get_or_insert_with(|| Arc::clone(&verifier));
-                    jobs.push(job);
+                Some(jobs) => {
+                    jobs.push((Arc::clone(&verifier), job));
                     None
                 }
                 None => Some(job),

@@ -707,7 +707,7 @@ fn worker(queues: &[Queue], ep: &Epoll, cp: Arc<CallPath>, role: Role) {
                 out_hdrs[nrep].msg_hdr.msg_iovlen = 1;
                 nrep += 1;
             }
-            stir::hand_over(&cp);
+            stir::hand_over();
             send_all(fd, &mut out_hdrs[..nrep], &cp.shared.metrics);
         }
     }
