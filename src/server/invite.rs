@@ -344,8 +344,8 @@ fn resume(p: Parked, check: StirCheck, last: bool) {
     let dest = match outcome {
         Outcome::Reply { dest, .. } => match p.framing {
             Framing::Datagram => match p.local {
-                Some(from) => Dest::UdpFrom { from, to: dest },
-                None => Dest::Udp(dest),
+                Some(from) if from.is_ipv4() == dest.is_ipv4() => Dest::UdpFrom { from, to: dest },
+                _ => Dest::Udp(dest),
             },
             Framing::Stream => Dest::Conn {
                 id: p.conn,
