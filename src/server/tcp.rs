@@ -24,6 +24,8 @@ use crate::state::Metrics;
 /// The send buffer of an accepted SIP TCP connection (the kernel doubles
 /// it for its bookkeeping).
 const SEND_BUFFER: usize = 128 * 1024;
+/// Most bytes of queued messages an inbound connection's writer puts in one write.
+const WRITE_BATCH: usize = 64 * 1024;
 
 /// How long opening a TCP connection to a next hop may take.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(3);
@@ -205,8 +207,24 @@ async fn connection<R, W>(
     let (tx, mut rx) = mpsc::channel::<Vec<u8>>(1024);
     let id = cp.links.register(tx.clone());
     let writer = tokio::spawn(async move {
+        let mut batch = Vec::new();
         while let Some(msg) = rx.recv().await {
-            match tokio::time::timeout(write, wr.write_all(&msg)).await {
+            // What else is queued goes in the same write (pipelined answers,
+            // keep-alive pongs): one syscall, not one per message.
+            let bytes: &[u8] = if rx.is_empty() {
+                &msg
+            } else {
+                batch.clear();
+                batch.extend_from_slice(&msg);
+                while batch.len() < WRITE_BATCH {
+                    match rx.try_recv() {
+                        Ok(m) => batch.extend_from_slice(&m),
+                        Err(_) => break,
+                    }
+                }
+                &batch
+            };
+            match tokio::time::timeout(write, wr.write_all(bytes)).await {
                 Ok(Ok(())) => {}
                 Ok(Err(_)) => break,
                 Err(_) => {
