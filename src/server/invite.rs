@@ -343,10 +343,7 @@ fn resume(p: Parked, check: StirCheck, last: bool) {
     };
     let dest = match outcome {
         Outcome::Reply { dest, .. } => match p.framing {
-            Framing::Datagram => match p.local {
-                Some(from) if from.is_ipv4() == dest.is_ipv4() => Dest::UdpFrom { from, to: dest },
-                _ => Dest::Udp(dest),
-            },
+            Framing::Datagram => Dest::udp_from(p.local, dest),
             Framing::Stream => Dest::Conn {
                 id: p.conn,
                 fallback: None,
@@ -357,10 +354,7 @@ fn resume(p: Parked, check: StirCheck, last: bool) {
         Outcome::Send {
             dest: Dest::Udp(to),
             ..
-        } => match p.local {
-            Some(from) if from.is_ipv4() == to.is_ipv4() => Dest::UdpFrom { from, to },
-            _ => Dest::Udp(to),
-        },
+        } => Dest::udp_from(p.local, to),
         Outcome::Send { dest, .. } => dest,
         Outcome::Silent { .. } | Outcome::Incomplete => {
             if last {

@@ -45,6 +45,17 @@ pub enum Dest {
     },
 }
 
+impl Dest {
+    /// Over UDP to `to`, from `from` (the address a request came in on)
+    /// when it is of `to`'s family.
+    pub fn udp_from(from: Option<SocketAddr>, to: SocketAddr) -> Dest {
+        match from {
+            Some(from) if from.is_ipv4() == to.is_ipv4() => Dest::UdpFrom { from, to },
+            _ => Dest::Udp(to),
+        }
+    }
+}
+
 /// callscreen's own addresses, as written in its Via.
 #[derive(Clone, Debug)]
 pub struct Local {
@@ -151,10 +162,12 @@ impl Links {
     /// Sends what this thread holds (a verification thread's answers of
     /// one run of jobs, `crate::stir::Job`).
     pub fn send_held(&self, m: &Metrics) {
-        let held = HELD.with(|h| std::mem::take(&mut *h.borrow_mut()));
-        for (dest, bytes) in held {
-            self.send(m, dest, &bytes);
-        }
+        // Drained in place: the list keeps its room for the next run.
+        HELD.with(|h| {
+            for (dest, bytes) in h.borrow_mut().drain(..) {
+                self.send(m, dest, &bytes);
+            }
+        });
     }
 
     /// Sends `bytes` to `dest` without blocking the caller for long: UDP is
