@@ -3,8 +3,9 @@
 # KEEP=1), the release binary, and a fleet of three nodes on the example
 # config: node i's SIP on 15060+10i, its API on 18080+i, its state in
 # $work/state-i, its NOC log in $work/noc-i; nats-server on 14222.
-cargo build --release --quiet --bin callscreen
-bin=./target/release/callscreen
+# CALLSCREEN=path: another build (a before-and-after comparison).
+if [ -z "${CALLSCREEN:-}" ]; then cargo build --release --quiet --bin callscreen; fi
+bin=${CALLSCREEN:-./target/release/callscreen}
 nats=${NATS_SERVER:-nats-server}
 work=$(mktemp -d)
 pids=()

@@ -439,8 +439,8 @@ fn text_later(fleet: &Arc<Fleet>, link: &Arc<Link>, head: &Head) {
                 })
                 .await
         });
-        // The pusher uploads the body beside the head: it may come a
-        // moment after (bounded: a minute).
+        // The pusher uploads the body once the fleet serves the version
+        // (within seconds): it may come a moment after (bounded: a minute).
         for _ in 0..240 {
             if link.has_object(&head.object).await {
                 break;

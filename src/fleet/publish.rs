@@ -2,9 +2,11 @@
 //! list's head is written with compare-and-set on its revision. A whole
 //! number list pushed unsigned travels with its snapshot, which the other
 //! nodes put in force (the sealed head names its sha256) before they fetch
-//! the body: its head goes out once the snapshot is stored, the body's
-//! upload beside it, and the push is answered once both are stored (a body
-//! that did not get there is uploaded by the same push sent again). When the
+//! the body: its head goes out once the snapshot is stored, the body is
+//! uploaded once every live node's heartbeat says it serves the version
+//! (bounded by [`FLEET_FIRST`]: the upload would take the cores the other
+//! nodes' swaps need), and the push is answered once both are stored (a
+//! body that did not get there is uploaded by the same push sent again). When the
 //! compare-and-set fails (another node's push won the race) the head is
 //! read again and the push decided again with one node's rules, so two
 //! pushes racing through two nodes end as they would on one: a version not
@@ -103,6 +105,11 @@ const SWEEP_EVERY: std::time::Duration = std::time::Duration::from_secs(30);
 /// Deltas after which a patch stores its whole version again (the next
 /// chains' anchor).
 const MAX_STEPS: usize = 16;
+
+/// How long a push of a whole number list waits, its head out, for every
+/// live node to serve it from its snapshot before the body's upload starts
+/// (the upload would take the cores the other nodes' swaps need).
+const FLEET_FIRST: std::time::Duration = std::time::Duration::from_secs(2);
 
 /// How long a push waits for this node to apply its own head.
 const APPLY_WAIT: std::time::Duration = std::time::Duration::from_secs(60);
@@ -257,24 +264,16 @@ impl Fleet {
             .as_ref()
             .filter(|_| p.patch.is_none())
             .map(|s| (Head::snapshot_name(&name, version, &p.sha256), s));
-        // The body's upload beside the head (see the module's comment):
-        // its file opened now, as this node's own apply may move it.
+        // The body's upload after the head (see the module's comment): its
+        // file opened now, as this node's own apply may move it.
         let beside = p.patch.is_none()
             && snapshot.is_some()
             && p.signature.is_none()
             && matches!(p.body, Body::Temp(_));
-        let mut body_up = None;
+        let mut body_file = None;
         if beside && let Body::Temp(t) = &p.body {
             match tokio::fs::File::open(t).await {
-                Ok(mut f) => {
-                    let (l, o) = (Arc::clone(&link), object.clone());
-                    body_up = Some(tokio::spawn(async move {
-                        match l.has_object(&o).await {
-                            true => Ok(()),
-                            false => l.put_object(&o, &mut f).await,
-                        }
-                    }));
-                }
+                Ok(f) => body_file = Some(f),
                 Err(e) => {
                     discard(&p.body);
                     return Err(unavailable(e));
@@ -310,9 +309,6 @@ impl Fleet {
             Ok::<(), PublishError>(())
         };
         if let Err(e) = Self::unless_lost(&link, up).await {
-            if let Some(b) = body_up {
-                b.abort();
-            }
             discard(&p.body);
             return Err(e);
         }
@@ -444,21 +440,24 @@ impl Fleet {
             }
         };
         let outcome = Self::unless_lost(&link, decide).await;
-        // Published (or there already): answered once its body is stored.
-        if let (Ok(_), Some(b)) = (&outcome, body_up.take()) {
+        // Published (or there already): its body stored once the fleet
+        // serves the version (bounded), then answered.
+        if let (Ok(o), Some(mut f)) = (&outcome, body_file.take()) {
+            if let Published::Accepted { .. } = o {
+                self.until_served(&link, &name, version, &p.sha256, FLEET_FIRST)
+                    .await;
+            }
             let stored = Self::unless_lost(&link, async {
-                b.await
-                    .map_err(|e| unavailable(e.to_string()))?
-                    .map_err(unavailable)
+                match link.has_object(&object).await {
+                    true => Ok(()),
+                    false => link.put_object(&object, &mut f).await.map_err(unavailable),
+                }
             })
             .await;
             if let Err(e) = stored {
                 tracing::error!(list = %name, version, "fleet: the version's head is out, but its body did not reach the object store: {e}");
                 return Err(PublishError::BodyNotStored(e.to_string()));
             }
-        }
-        if let Some(b) = body_up {
-            b.abort();
         }
         match outcome {
             Ok(Published::Accepted { revision, .. }) => {

@@ -15,6 +15,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
+use async_nats::jetstream::kv;
 use futures_util::StreamExt;
 use serde_json::{Value, json};
 
@@ -110,9 +111,7 @@ impl Fleet {
     /// says (or, with no head, below the highest version a live member
     /// serves).
     fn judge(&self, beats: Vec<Beat>, now: u64) -> Vec<Member> {
-        let quiet = (self.settings.heartbeat * MISSING_AFTER_BEATS)
-            .max(Duration::from_secs(3))
-            .as_secs();
+        let quiet = self.quiet_secs();
         let heads: HashMap<String, (u64, String)> = lock(&self.heads)
             .iter()
             .map(|(name, (_, h))| (name.clone(), (h.version, h.sha256.clone())))
@@ -161,6 +160,55 @@ impl Fleet {
                 }
             })
             .collect()
+    }
+
+    /// How long a member may be quiet before it counts as missing, in
+    /// seconds.
+    fn quiet_secs(&self) -> u64 {
+        (self.settings.heartbeat * MISSING_AFTER_BEATS)
+            .max(Duration::from_secs(3))
+            .as_secs()
+    }
+
+    /// Waits, at most `cap`, until every live node that serves `list`
+    /// says in its heartbeat (written at once after an apply) that it
+    /// serves `version` with `sha256`; whether they all did. Heartbeats
+    /// are not sealed: a forged one moves only the moment this returns,
+    /// within `cap`.
+    pub(super) async fn until_served(
+        &self,
+        link: &Link,
+        list: &str,
+        version: u64,
+        sha256: &str,
+        cap: Duration,
+    ) -> bool {
+        let quiet = self.quiet_secs();
+        let all_serve = |beats: &HashMap<String, Beat>| {
+            let now = unix_now();
+            beats
+                .values()
+                .filter(|b| now.saturating_sub(b.at) <= quiet)
+                .flat_map(|b| b.lists.iter().filter(|l| l.name == list))
+                .all(|l| l.version == version && l.sha256 == sha256)
+        };
+        let wait = async {
+            let Ok(mut w) = link.nodes.watch_with_history(">").await else {
+                return false;
+            };
+            let mut beats = HashMap::new();
+            while let Some(Ok(e)) = w.next().await {
+                match serde_json::from_slice::<Beat>(&e.value) {
+                    Ok(b) if e.operation == kv::Operation::Put => beats.insert(e.key, b),
+                    _ => beats.remove(&e.key),
+                };
+                if e.seen_current && all_serve(&beats) {
+                    return true;
+                }
+            }
+            false
+        };
+        tokio::time::timeout(cap, wait).await.unwrap_or(false)
     }
 
     /// The members now (read through NATS), kept for the metrics and for

@@ -1603,7 +1603,7 @@ fn a_node_stores_the_snapshot_or_delta_before_the_swap_and_the_text_after() {
     assert_eq!(verdict(&b, "+31611199999", "later-3"), 608);
 }
 
-/// The body of an unsigned whole version is uploaded beside its head (the
+/// The body of an unsigned whole version is uploaded after its head (the
 /// other nodes take the snapshot first): a node waits for it to fetch the
 /// text, and a body missing from the object store is stored again by the
 /// same push sent again (answered unchanged).
@@ -1646,6 +1646,101 @@ fn a_body_missing_from_the_object_store_comes_back_with_the_same_push() {
     assert!(has(&object));
     assert!(eventually(20, || std::fs::read(&text)
         .is_ok_and(|t| t == v2.as_bytes())));
+}
+
+/// The body of an unsigned whole version goes to the object store once
+/// every live node serves the version from its snapshot (its heartbeat
+/// says so): the 130 MB upload of a 10 M list would take the cores their
+/// swaps need. A live node that cannot apply (frozen) holds the upload at
+/// most a moment: the push is answered, its body stored.
+#[test]
+#[ignore = "needs nats-server: .ci/run installs it"]
+fn the_body_is_uploaded_once_every_live_node_serves_the_version() {
+    use callscreen::fleet::Head;
+    use futures_util::StreamExt;
+    let (nats, [a, b, c]) = three("fleet-first");
+    let rt = tokio::runtime::Runtime::new().expect("a runtime");
+    // Pushes `v`, then: when each of `nodes` first beat saying it serves
+    // it (the server's time), and when its body was stored.
+    let push = |v: u64, block: &str, nodes: usize| {
+        let mut beats = rt.block_on(async {
+            let (js, _) = nats.buckets().await;
+            let kv = js
+                .get_key_value("callscreen-nodes")
+                .await
+                .expect("the bucket");
+            kv.watch_all().await.expect("a watch of the heartbeats")
+        });
+        let t0 = Instant::now();
+        assert_eq!(
+            put_list(a.api, TOKEN, "scam-origins", &list_of_2000(v, block)),
+            200
+        );
+        let answered = t0.elapsed();
+        let (_, sha) = serving(&a);
+        let mut first = std::collections::HashMap::new();
+        rt.block_on(async {
+            let _ = tokio::time::timeout(Duration::from_secs(20), async {
+                while first.len() < nodes {
+                    let Some(Ok(e)) = beats.next().await else {
+                        break;
+                    };
+                    let beat: serde_json::Value =
+                        serde_json::from_slice(&e.value).unwrap_or_default();
+                    let serves = beat["lists"].as_array().is_some_and(|ls| {
+                        ls.iter().any(|l| {
+                            l["name"] == "scam-origins" && l["version"] == v && l["sha256"] == sha
+                        })
+                    });
+                    if serves {
+                        first.entry(e.key).or_insert(e.created);
+                    }
+                }
+            })
+            .await;
+        });
+        let stored = rt.block_on(async {
+            let (_, objects) = nats.buckets().await;
+            let o = Head::object_name("scam-origins", v, &sha);
+            objects.info(&o).await.expect("the body stored").modified
+        });
+        (answered, first, stored.expect("its time"))
+    };
+
+    let (_, served, stored) = push(2, "3161131", 3);
+    assert_eq!(
+        served.len(),
+        3,
+        "every node beat with version 2: {served:?}"
+    );
+    for (node, at) in &served {
+        assert!(
+            stored >= *at,
+            "the body was stored at {stored}, before {node} served version 2 at {at}"
+        );
+    }
+    assert!(all_on(&[&a, &b, &c], 2));
+
+    // c frozen: alive by its last heartbeat, it cannot apply. The push is
+    // answered all the same, its body stored after a and b serve it.
+    c.d.signal("STOP");
+    let (answered, served, stored) = push(3, "3161132", 2);
+    c.d.signal("CONT");
+    assert!(
+        answered < Duration::from_secs(10),
+        "answered after {answered:?}"
+    );
+    assert!(
+        served.contains_key("a") && served.contains_key("b"),
+        "{served:?}"
+    );
+    for (node, at) in &served {
+        assert!(
+            stored >= *at,
+            "stored at {stored}, {node} served version 3 at {at}"
+        );
+    }
+    assert!(eventually(15, || all_on(&[&a, &b, &c], 3)));
 }
 
 /// `GET /v1/lists/{name}/hits?fleet=1` on one node.
