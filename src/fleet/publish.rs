@@ -6,8 +6,8 @@
 //! uploaded once every live node's heartbeat says it serves the version
 //! (bounded by [`FLEET_FIRST`]: the upload would take the cores the other
 //! nodes' swaps need), and the push is answered once both are stored (a
-//! body that did not get there is uploaded by the same push sent again). When the
-//! compare-and-set fails (another node's push won the race) the head is
+//! body that did not get there is uploaded by the same push sent again).
+//! When the compare-and-set fails (another node's push won the race) the head is
 //! read again and the push decided again with one node's rules, so two
 //! pushes racing through two nodes end as they would on one: a version not
 //! above the head `409`, the same version with the same content `200`
@@ -266,12 +266,12 @@ impl Fleet {
             .map(|s| (Head::snapshot_name(&name, version, &p.sha256), s));
         // The body's upload after the head (see the module's comment): its
         // file opened now, as this node's own apply may move it.
-        let beside = p.patch.is_none()
+        let body_after = p.patch.is_none()
             && snapshot.is_some()
             && p.signature.is_none()
             && matches!(p.body, Body::Temp(_));
         let mut body_file = None;
-        if beside && let Body::Temp(t) = &p.body {
+        if body_after && let Body::Temp(t) = &p.body {
             match tokio::fs::File::open(t).await {
                 Ok(f) => body_file = Some(f),
                 Err(e) => {
@@ -283,7 +283,7 @@ impl Fleet {
         let up = async {
             if p.patch.is_none() {
                 let body = async {
-                    match beside {
+                    match body_after {
                         true => Ok(()),
                         false => Self::put_object(&link, &object, &p.body).await,
                     }
@@ -443,9 +443,12 @@ impl Fleet {
         // Published (or there already): its body stored once the fleet
         // serves the version (bounded), then answered.
         if let (Ok(o), Some(mut f)) = (&outcome, body_file.take()) {
-            if let Published::Accepted { .. } = o {
-                self.until_served(&link, &name, version, &p.sha256, FLEET_FIRST)
-                    .await;
+            if let Published::Accepted { .. } = o
+                && !self
+                    .until_served(&link, &name, version, &p.sha256, FLEET_FIRST)
+                    .await
+            {
+                tracing::debug!(list = %name, version, "fleet: not every live node said within {FLEET_FIRST:?} that it serves the version: its body is uploaded now");
             }
             let stored = Self::unless_lost(&link, async {
                 match link.has_object(&object).await {
