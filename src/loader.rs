@@ -136,6 +136,38 @@ pub fn background_priority() {
     }
 }
 
+/// A background job ended without its result: it panicked, or its thread
+/// could not be made.
+#[derive(Debug, thiserror::Error)]
+#[error("a background job ended without its result: {0}")]
+pub struct Gone(&'static str);
+
+/// Runs `f` at background priority on a thread of its own, the caller's
+/// task waiting without holding a runtime thread. Not on tokio's blocking
+/// pool: a pool thread once lowered to nice 19 stays there (an unprivileged
+/// process cannot raise it again) and would take the pool's next job,
+/// whatever that job's priority should be. The thread starts when this is
+/// called, so dropping the future leaves the job running.
+pub fn background<T: Send + 'static>(
+    f: impl FnOnce() -> T + Send + 'static,
+) -> impl std::future::Future<Output = Result<T, Gone>> {
+    let (tx, rx) = tokio::sync::oneshot::channel();
+    // In the caller's runtime, as a pool thread would be (a job may spawn
+    // tasks or open files through it).
+    let runtime = tokio::runtime::Handle::try_current().ok();
+    let spawned = std::thread::Builder::new()
+        .name("background".into())
+        .spawn(move || {
+            let _in = runtime.as_ref().map(|r| r.enter());
+            background_priority();
+            let _ = tx.send(f());
+        });
+    async move {
+        spawned.map_err(|_| Gone("no thread for it"))?;
+        rx.await.map_err(|_| Gone("it panicked"))
+    }
+}
+
 /// Parses and builds a list body (a seed file, a push, a stored version) of
 /// the kind its spec says.
 pub fn build_list(spec: &ListSpec, body: &[u8], guard: Guard) -> Result<List, ListErrors> {
@@ -573,12 +605,48 @@ impl Loaded {
 /// priority, off the caller's task; a failure is logged (the text version
 /// is parsed at the next start instead). Inside tokio.
 pub fn snapshot_in_background(store: crate::store::Store, list: std::sync::Arc<List>) {
-    tokio::task::spawn_blocking(move || {
-        background_priority();
+    drop(background(move || {
         if let Some(bytes) = crate::lists::snapshot::encode(&list)
             && let Err(e) = store.write_snapshot(&list.name, list.version, &bytes)
         {
             tracing::warn!(list = %list.name, "snapshot not written (the text version will be parsed at start): {e}");
         }
-    });
+    }));
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// This thread's nice value.
+    fn nice() -> i32 {
+        // SAFETY: plain system calls on the calling thread.
+        unsafe {
+            let tid = libc::syscall(libc::SYS_gettid) as libc::id_t;
+            libc::getpriority(libc::PRIO_PROCESS, tid)
+        }
+    }
+
+    /// A background job runs at nice 19, in the runtime, and leaves none of
+    /// the runtime's threads lowered: the blocking pool's next job (one
+    /// thread, so the same thread if the job had run on it) runs as before.
+    #[test]
+    fn a_background_job_runs_low_and_leaves_the_pool_as_it_was() {
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .max_blocking_threads(1)
+            .enable_all()
+            .build()
+            .unwrap();
+        rt.block_on(async {
+            let before = tokio::task::spawn_blocking(nice).await.unwrap();
+            assert_eq!(background(nice).await.unwrap(), 19);
+            assert_eq!(tokio::task::spawn_blocking(nice).await.unwrap(), before);
+            // In the runtime, as a pool thread is: it may spawn a task.
+            let spawned = background(|| tokio::spawn(async { 7 })).await.unwrap();
+            assert_eq!(spawned.await.unwrap(), 7);
+            let panicked = background(|| panic!("a job that panics")).await;
+            assert!(panicked.is_err_and(|e| e.to_string().contains("panicked")));
+        });
+    }
 }

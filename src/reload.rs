@@ -55,11 +55,7 @@ pub async fn reload(
     let _one = shared.reloading.lock().await;
     let path = config.to_path_buf();
     let running = shared.runtime.load().lists.clone();
-    let loaded = tokio::task::spawn_blocking(move || {
-        crate::loader::background_priority();
-        Loaded::reload(&path, &running)
-    })
-    .await;
+    let loaded = crate::loader::background(move || Loaded::reload(&path, &running)).await;
     match loaded {
         Ok(Ok(loaded)) => Ok(apply(shared, store, loaded).await),
         Ok(Err(e)) => {

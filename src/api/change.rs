@@ -90,8 +90,7 @@ pub async fn patch(
     }
     let (guard, bloom) = (rt.settings.guard, spec.bloom);
     let d = delta.clone();
-    let built = tokio::task::spawn_blocking(move || {
-        crate::loader::background_priority();
+    let built = crate::loader::background(move || {
         crate::lists::delta::apply(&current, &d, bloom, guard).map(|p| (p, current))
     })
     .await;

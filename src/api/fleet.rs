@@ -61,8 +61,7 @@ pub(super) async fn publish(
     // A whole number list travels with its snapshot too, made once here:
     // the other nodes load it instead of parsing the body.
     let (list, snapshot) = if patch.is_none() && list.kind() == crate::lists::ListKind::Numbers {
-        match tokio::task::spawn_blocking(move || {
-            crate::loader::background_priority();
+        match crate::loader::background(move || {
             let s = crate::lists::snapshot::encode(&list);
             (list, s)
         })

@@ -109,8 +109,7 @@ pub async fn hits(
         }
     } else {
         let hits = Arc::clone(&st.shared.hits);
-        let own = tokio::task::spawn_blocking(move || {
-            crate::loader::background_priority();
+        let own = crate::loader::background(move || {
             let rows: Vec<_> = list
                 .entries()
                 .filter_map(|(t, _)| hits.get(&list.name, &t).map(|c| (t.to_string(), c)))

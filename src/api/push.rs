@@ -45,7 +45,6 @@ fn receive(
     mut rx: tokio::sync::mpsc::Receiver<Bytes>,
 ) -> std::io::Result<Received> {
     use std::io::Write;
-    crate::loader::background_priority();
     let (mut file, tmp) = store.begin(&spec.name)?;
     let (to_writer, chunks) = std::sync::mpsc::sync_channel::<Bytes>(16);
     let writer = std::thread::Builder::new()
@@ -185,7 +184,7 @@ pub async fn replace(
         rt.settings.guard,
         media == "text/plain" && spec.kind != ListKind::Companies,
     );
-    let worker = tokio::task::spawn_blocking(move || receive(&spec2, guard, text, &store, rx));
+    let worker = crate::loader::background(move || receive(&spec2, guard, text, &store, rx));
     let mut stream = body.into_data_stream();
     let (mut total, mut over, mut signed, mut broken) = (0usize, false, Vec::new(), None);
     while let Some(chunk) = stream.next().await {
@@ -328,8 +327,7 @@ pub async fn list_all(State(st): State<Arc<ApiState>>, headers: HeaderMap) -> Re
     let rt = st.shared.runtime.load_full();
     let st2 = Arc::clone(&st);
     // Hashing a big list file takes a while: off the async workers.
-    let lists = tokio::task::spawn_blocking(move || {
-        crate::loader::background_priority();
+    let lists = crate::loader::background(move || {
         let t = unix_now();
         rt.lists
             .lists()

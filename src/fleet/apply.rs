@@ -511,8 +511,7 @@ fn with_role(mut l: List, spec: &ListSpec) -> List {
 /// Builds a body off the call path (background priority).
 async fn build(spec: &ListSpec, body: Vec<u8>, guard: Guard) -> Result<(List, Vec<u8>), String> {
     let spec = spec.clone();
-    tokio::task::spawn_blocking(move || {
-        crate::loader::background_priority();
+    crate::loader::background(move || {
         crate::loader::build_list(&spec, &body, guard).map(|l| (l, body))
     })
     .await
@@ -538,12 +537,10 @@ async fn obtain(
         // Stored here already (verified when it was stored): loaded as at
         // start, from its snapshot, its text or its base and delta.
         let (st, sp, v) = (fleet.store.clone(), spec.clone(), head.version);
-        let found = tokio::task::spawn_blocking(move || {
-            crate::loader::background_priority();
-            crate::loader::stored_version(&sp, v, &st, guard)
-        })
-        .await
-        .map_err(|e| e.to_string())?;
+        let found =
+            crate::loader::background(move || crate::loader::stored_version(&sp, v, &st, guard))
+                .await
+                .map_err(|e| e.to_string())?;
         if let Some((l, sha)) = found
             && l.name == head.list
             && l.version == head.version
@@ -575,12 +572,10 @@ async fn obtain(
     let fetched = d.1.len();
     if let Some(cur) = current.clone().filter(|c| c.version == p.base_version) {
         let (d2, bloom) = (d.0.clone(), spec.bloom);
-        let made = tokio::task::spawn_blocking(move || {
-            crate::loader::background_priority();
-            crate::lists::delta::patch(&cur, &d2, bloom, guard)
-        })
-        .await
-        .map_err(|e| e.to_string())?;
+        let made =
+            crate::loader::background(move || crate::lists::delta::patch(&cur, &d2, bloom, guard))
+                .await
+                .map_err(|e| e.to_string())?;
         match made {
             Ok((list, text)) => return Ok(Made::Patched(list, text, d.1, fetched)),
             Err(e) => {
@@ -659,8 +654,7 @@ async fn whole(
             tracing::warn!(list = %spec.name, version = a.version, "fleet: the snapshot object is not the one the head names: parsing the body");
         } else {
             let (name, version) = (spec.name.clone(), a.version);
-            let (loaded, bytes) = tokio::task::spawn_blocking(move || {
-                crate::loader::background_priority();
+            let (loaded, bytes) = crate::loader::background(move || {
                 let l = crate::lists::snapshot::decode(&bytes)
                     .filter(|l| l.name == name && l.version == version);
                 (l, bytes)
@@ -767,8 +761,7 @@ async fn rebuild(
         .await?;
         fetched += raw.len();
         let (base, bloom) = (Arc::clone(&list), spec.bloom);
-        let next = tokio::task::spawn_blocking(move || {
-            crate::loader::background_priority();
+        let next = crate::loader::background(move || {
             crate::lists::delta::patch(&base, &d, bloom, guard).map(|(l, _)| l)
         })
         .await
@@ -792,8 +785,7 @@ async fn patch(
     sha: &str,
 ) -> Result<Option<(List, Vec<u8>)>, String> {
     let (base, d, bloom, want) = (Arc::clone(base), d.clone(), spec.bloom, sha.to_string());
-    tokio::task::spawn_blocking(move || {
-        crate::loader::background_priority();
+    crate::loader::background(move || {
         let p = crate::lists::delta::apply(&base, &d, bloom, guard).ok()?;
         (p.sha256 == want).then(|| (p.list, p.text.make(&base)))
     })

@@ -192,11 +192,7 @@ pub async fn serve(fleet: Arc<Fleet>, link: Arc<Link>, mut sub: async_nats::Subs
         };
         let f = Arc::clone(&fleet);
         // Walking a large list's entries: off the async workers.
-        let own = tokio::task::spawn_blocking(move || {
-            crate::loader::background_priority();
-            f.own_hits(&ask.list, ask.since)
-        })
-        .await;
+        let own = crate::loader::background(move || f.own_hits(&ask.list, ask.since)).await;
         let Ok((version, entries)) = own else {
             continue;
         };

@@ -391,11 +391,7 @@ impl Fleet {
                             head.object = object.clone();
                             if !whole_stored && !link.has_object(&object).await {
                                 let t = text.clone();
-                                let made = tokio::task::spawn_blocking(move || {
-                                    crate::loader::background_priority();
-                                    t.bytes()
-                                })
-                                .await;
+                                let made = crate::loader::background(move || t.bytes()).await;
                                 let stored = match made {
                                     Ok(b) => link.put_object(&object, &mut b.as_slice()).await,
                                     Err(e) => Err(e.to_string()),

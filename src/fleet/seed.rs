@@ -35,8 +35,7 @@ pub(super) async fn seed_all(fleet: &Arc<Fleet>, link: &Link) {
 async fn own_head(fleet: &Arc<Fleet>, name: &str) -> Option<(Head, Vec<u8>)> {
     let l = fleet.shared.runtime.load().lists.get(name).cloned()?;
     let (store, n, v) = (fleet.store.clone(), name.to_string(), l.version);
-    let (sha, body) = tokio::task::spawn_blocking(move || {
-        crate::loader::background_priority();
+    let (sha, body) = crate::loader::background(move || {
         let sha = store.sha256_of(&n, v)?;
         let body = store.read(&n, v).ok()?;
         (sha256_hex(&body) == sha).then_some((sha, body))

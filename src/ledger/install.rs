@@ -151,12 +151,9 @@ impl Ledger {
         // has its snapshot, or is parsed at start.
         let kept = matches!(v.body, Body::Kept);
         let sha256 = v.sha256.clone();
-        let (done, later) = tokio::task::spawn_blocking(move || {
-            crate::loader::background_priority();
-            this.install_now(v)
-        })
-        .await
-        .map_err(io::Error::other)??;
+        let (done, later) = crate::loader::background(move || this.install_now(v))
+            .await
+            .map_err(io::Error::other)??;
         if !had_snapshot && !kept && done.list.kind() == ListKind::Numbers {
             crate::loader::snapshot_in_background(self.store.clone(), Arc::clone(&done.list));
         }
@@ -181,12 +178,9 @@ impl Ledger {
         fill: impl FnOnce(&mut dyn FnMut(&[u8])) + Send + 'static,
     ) -> io::Result<bool> {
         let (store, name) = (self.store.clone(), name.to_string());
-        let written = tokio::task::spawn_blocking(move || {
-            crate::loader::background_priority();
-            store.text_written(&name, version, fill)
-        })
-        .await
-        .map_err(io::Error::other)??;
+        let written = crate::loader::background(move || store.text_written(&name, version, fill))
+            .await
+            .map_err(io::Error::other)??;
         // Put in place under the lock of version changes: a rollback that
         // removed the version meanwhile leaves nothing to put (no checksum).
         let _one = self.shared.versions.lock().await;
@@ -323,12 +317,9 @@ impl Ledger {
     pub async fn rollback(&self, spec: &ListSpec, guard: Guard) -> Result<Restored, Failed> {
         let this = self.clone();
         let spec = spec.clone();
-        let found = tokio::task::spawn_blocking(move || {
-            crate::loader::background_priority();
-            this.earlier(&spec, guard)
-        })
-        .await
-        .map_err(io::Error::other)??;
+        let found = crate::loader::background(move || this.earlier(&spec, guard))
+            .await
+            .map_err(io::Error::other)??;
         let (list, sha256, from, body) = found;
         let installed = self
             .install(Install {
