@@ -605,13 +605,22 @@ impl Loaded {
 /// priority, off the caller's task; a failure is logged (the text version
 /// is parsed at the next start instead). Inside tokio.
 pub fn snapshot_in_background(store: crate::store::Store, list: std::sync::Arc<List>) {
-    drop(background(move || {
-        if let Some(bytes) = crate::lists::snapshot::encode(&list)
-            && let Err(e) = store.write_snapshot(&list.name, list.version, &bytes)
-        {
-            tracing::warn!(list = %list.name, "snapshot not written (the text version will be parsed at start): {e}");
+    let name = list.name.clone();
+    let job = background(move || match crate::lists::snapshot::encode(&list) {
+        Some(bytes) => store
+            .write_snapshot(&list.name, list.version, &bytes)
+            .map_err(|e| e.to_string()),
+        None => Ok(()),
+    });
+    tokio::spawn(async move {
+        let failed = match job.await {
+            Ok(r) => r.err(),
+            Err(e) => Some(e.to_string()),
+        };
+        if let Some(e) = failed {
+            tracing::warn!(list = %name, "snapshot not written (the text version will be parsed at start): {e}");
         }
-    }));
+    });
 }
 
 #[cfg(test)]

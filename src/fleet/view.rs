@@ -111,12 +111,11 @@ impl Fleet {
     /// says (or, with no head, below the highest version a live member
     /// serves).
     fn judge(&self, beats: Vec<Beat>, now: u64) -> Vec<Member> {
-        let quiet = self.quiet_secs();
         let heads: HashMap<String, (u64, String)> = lock(&self.heads)
             .iter()
             .map(|(name, (_, h))| (name.clone(), (h.version, h.sha256.clone())))
             .collect();
-        let alive = |b: &Beat| now.saturating_sub(b.at) <= quiet;
+        let alive = |b: &Beat| self.alive(b, now);
         let mut highest: HashMap<&str, u64> = HashMap::new();
         for b in beats.iter().filter(|b| alive(b)) {
             for l in &b.lists {
@@ -162,12 +161,11 @@ impl Fleet {
             .collect()
     }
 
-    /// How long a member may be quiet before it counts as missing, in
-    /// seconds.
-    fn quiet_secs(&self) -> u64 {
-        (self.settings.heartbeat * MISSING_AFTER_BEATS)
-            .max(Duration::from_secs(3))
-            .as_secs()
+    /// Whether a member's beat is recent enough at `now` (unix seconds) for
+    /// it not to count as missing.
+    fn alive(&self, b: &Beat, now: u64) -> bool {
+        let quiet = (self.settings.heartbeat * MISSING_AFTER_BEATS).max(Duration::from_secs(3));
+        now.saturating_sub(b.at) <= quiet.as_secs()
     }
 
     /// Waits, at most `cap`, until every live node that serves `list`
@@ -183,12 +181,11 @@ impl Fleet {
         sha256: &str,
         cap: Duration,
     ) -> bool {
-        let quiet = self.quiet_secs();
         let all_serve = |beats: &HashMap<String, Beat>| {
             let now = unix_now();
             beats
                 .values()
-                .filter(|b| now.saturating_sub(b.at) <= quiet)
+                .filter(|b| self.alive(b, now))
                 .flat_map(|b| b.lists.iter().filter(|l| l.name == list))
                 .all(|l| l.version == version && l.sha256 == sha256)
         };
