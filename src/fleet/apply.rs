@@ -27,7 +27,7 @@ use crate::ledger::install::Failed;
 use crate::ledger::{Install, Text};
 use crate::lists::delta::Delta;
 use crate::lists::{Guard, List};
-use crate::store::{Event, sha256_hex};
+use crate::store::Event;
 
 /// The largest object a node reads (a 10-million-number list is 124 MB).
 const MAX_OBJECT: u64 = 1 << 30;
@@ -222,8 +222,10 @@ async fn read_object_to(
     }
 }
 
-async fn read_object(fleet: &Fleet, link: &Link, name: &str) -> Result<Vec<u8>, String> {
+/// An object read whole (at most [`MAX_OBJECT`] bytes), with its SHA-256.
+async fn read_object(fleet: &Fleet, link: &Link, name: &str) -> Result<Fetched, String> {
     use async_nats::jetstream::object_store::GetErrorKind;
+    use sha2::Digest;
     let timed_out = |yes: bool| {
         if yes {
             fleet.nats_timed_out.store(true, Ordering::Relaxed);
@@ -233,16 +235,35 @@ async fn read_object(fleet: &Fleet, link: &Link, name: &str) -> Result<Vec<u8>, 
         timed_out(e.kind() == GetErrorKind::TimedOut);
         format!("cannot fetch object {name}: {e}")
     })?;
-    let mut out = Vec::new();
-    (&mut o)
-        .take(MAX_OBJECT)
-        .read_to_end(&mut out)
-        .await
-        .map_err(|e| {
-            timed_out(e.kind() == std::io::ErrorKind::TimedOut);
-            format!("cannot read object {name}: {e}")
-        })?;
-    Ok(out)
+    // Hashed piece by piece as the pieces come (while the next is on its
+    // way), not in one pass over the whole once it is here.
+    let (mut bytes, mut sum) = (Vec::new(), sha2::Sha256::new());
+    loop {
+        let at = bytes.len();
+        let left = MAX_OBJECT.saturating_sub(at as u64);
+        let n = (&mut o)
+            .take((1 << 20).min(left))
+            .read_to_end(&mut bytes)
+            .await
+            .map_err(|e| {
+                timed_out(e.kind() == std::io::ErrorKind::TimedOut);
+                format!("cannot read object {name}: {e}")
+            })?;
+        sum.update(&bytes[at..]);
+        if n == 0 || left == n as u64 {
+            break;
+        }
+    }
+    Ok(Fetched {
+        bytes,
+        sha256: crate::lists::format::hex(&sum.finalize()),
+    })
+}
+
+/// An object's bytes and their SHA-256 (hex).
+struct Fetched {
+    bytes: Vec<u8>,
+    sha256: String,
 }
 
 /// The signature check of one node, again: when the head's client is one
@@ -628,8 +649,11 @@ async fn whole(
     a: &Anchor,
 ) -> Result<Version, String> {
     let fetch_body = || async {
-        let body = read_object(fleet, link, &a.object).await?;
-        if sha256_hex(&body) != a.sha256 {
+        let Fetched {
+            bytes: body,
+            sha256,
+        } = read_object(fleet, link, &a.object).await?;
+        if sha256 != a.sha256 {
             return Err(format!(
                 "the body of version {} is not the one the head names (sha256)",
                 a.version
@@ -647,15 +671,17 @@ async fn whole(
     };
     let n = body.as_ref().map_or(0, Vec::len);
     if let (Some(sn), Some(want)) = (&a.snapshot, &a.snapshot_sha256)
-        && let Ok(bytes) = read_object(fleet, link, sn).await
+        && let Ok(Fetched { bytes, sha256 }) = read_object(fleet, link, sn).await
     {
         let m = bytes.len();
-        if sha256_hex(&bytes) != *want {
+        if sha256 != *want {
             tracing::warn!(list = %spec.name, version = a.version, "fleet: the snapshot object is not the one the head names: parsing the body");
         } else {
             let (name, version) = (spec.name.clone(), a.version);
             let (loaded, bytes) = crate::loader::background(move || {
-                let l = crate::lists::snapshot::decode(&bytes)
+                // Its bytes are the ones the sealed head names (checked
+                // above, as they came).
+                let l = crate::lists::snapshot::decode_digested(&bytes)
                     .filter(|l| l.name == name && l.version == version);
                 (l, bytes)
             })
@@ -702,8 +728,11 @@ async fn read_delta(
     client: &str,
     signature: Option<&str>,
 ) -> Result<(Delta, Vec<u8>), String> {
-    let raw = read_object(fleet, link, object).await?;
-    if sha256 != Some(sha256_hex(&raw).as_str()) {
+    let Fetched {
+        bytes: raw,
+        sha256: got,
+    } = read_object(fleet, link, object).await?;
+    if sha256 != Some(got.as_str()) {
         return Err(format!(
             "the delta object {object} is not the one the head names (sha256)"
         ));

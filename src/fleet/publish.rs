@@ -259,8 +259,9 @@ impl Fleet {
         // A patch is stored as a patch: its delta, and a head naming the
         // last whole version and the deltas since (its whole version only
         // when the chain grows long).
-        let snapshot = p
-            .snapshot
+        // Shared with the thread that hashes it while it is uploaded.
+        let own_snapshot = p.snapshot.map(Arc::new);
+        let snapshot = own_snapshot
             .as_ref()
             .filter(|_| p.patch.is_none())
             .map(|s| (Head::snapshot_name(&name, version, &p.sha256), s));
@@ -281,7 +282,7 @@ impl Fleet {
             }
         }
         let up = async {
-            if p.patch.is_none() {
+            let sum = if p.patch.is_none() {
                 let body = async {
                     match body_after {
                         true => Ok(()),
@@ -291,27 +292,37 @@ impl Fleet {
                 let snap = async {
                     match &snapshot {
                         Some((n, s)) => {
-                            let mut r: &[u8] = s;
+                            // Its sha256 for the head, computed while it
+                            // is uploaded (not one after the other).
+                            let bytes = Arc::clone(s);
+                            let sum =
+                                crate::loader::background(move || crate::store::sha256_hex(&bytes));
+                            let mut r: &[u8] = s.as_slice();
                             if !link.has_object(n).await {
                                 link.put_object(n, &mut r).await.map_err(unavailable)?;
                             }
-                            Ok(())
+                            sum.await.map(Some).map_err(unavailable)
                         }
-                        None => Ok(()),
+                        None => Ok(None),
                     }
                 };
-                tokio::try_join!(body, snap)?;
-            }
+                tokio::try_join!(body, snap)?.1
+            } else {
+                None
+            };
             if let Some((delta, _, _)) = &p.patch {
                 let pn = Head::patch_name(&name, version, &p.sha256);
                 Self::put_object(&link, &pn, &Body::Bytes(delta.clone())).await?;
             }
-            Ok::<(), PublishError>(())
+            Ok::<Option<String>, PublishError>(sum)
         };
-        if let Err(e) = Self::unless_lost(&link, up).await {
-            discard(&p.body);
-            return Err(e);
-        }
+        let snapshot_sha256 = match Self::unless_lost(&link, up).await {
+            Ok(s) => s,
+            Err(e) => {
+                discard(&p.body);
+                return Err(e);
+            }
+        };
         let mut head = Head {
             list: name.clone(),
             version,
@@ -333,7 +344,7 @@ impl Fleet {
                 sha256: Some(crate::store::sha256_hex(delta)),
                 size: delta.len() as u64,
             }),
-            snapshot_sha256: snapshot.as_ref().map(|s| crate::store::sha256_hex(s.1)),
+            snapshot_sha256,
             snapshot: snapshot.map(|s| s.0),
             chain: None,
             seal: None,
@@ -354,7 +365,8 @@ impl Fleet {
             Pending {
                 list: p.list,
                 body,
-                snapshot: p.snapshot,
+                // Its hashing thread is done: the one owner left.
+                snapshot: own_snapshot.map(|s| Arc::try_unwrap(s).unwrap_or_else(|s| s.to_vec())),
             },
         );
         // This node's history: a number the fleet rolled back comes back
