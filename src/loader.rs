@@ -104,6 +104,7 @@ fn load_seed(
     guard: Guard,
     hash: bool,
 ) -> Result<(List, Option<String>), ListLoadError> {
+    let guard = spec.guard(guard);
     let file = || spec.file.clone();
     let body = std::fs::read(&spec.file).map_err(|error| ListLoadError::Read {
         file: file(),
@@ -169,8 +170,10 @@ pub fn background<T: Send + 'static>(
 }
 
 /// Parses and builds a list body (a seed file, a push, a stored version) of
-/// the kind its spec says.
+/// the kind its spec says, checked with the list's guard (`guard`, with
+/// the list's own `min_prefix_digits` where it has one).
 pub fn build_list(spec: &ListSpec, body: &[u8], guard: Guard) -> Result<List, ListErrors> {
+    let guard = spec.guard(guard);
     if spec.kind == ListKind::Companies {
         Ok(List::from_companies(crate::lists::companies::parse(
             body, guard,
@@ -328,6 +331,7 @@ fn load_stored(
     using: Use,
     rejected: &mut u64,
 ) -> Result<(List, String, Source), String> {
+    let guard = spec.guard(guard);
     let recorded = store.sha256_of(&spec.name, v);
     let depth = match using {
         Use::Any(d) => d,

@@ -88,7 +88,7 @@ pub async fn patch(
         };
         return refused(&st, &who, &name, &r);
     }
-    let (guard, bloom) = (rt.settings.guard, spec.bloom);
+    let (guard, bloom) = (spec.guard(rt.settings.guard), spec.bloom);
     let d = delta.clone();
     let built = crate::loader::background(move || {
         crate::lists::delta::apply(&current, &d, bloom, guard).map(|p| (p, current))
@@ -196,7 +196,7 @@ pub async fn rollback(
     if rt.lists.get(&name).is_none() {
         return err(StatusCode::NOT_FOUND, format!("no list {name:?} is loaded"));
     }
-    let guard = rt.settings.guard;
+    let guard = spec.guard(rt.settings.guard);
     drop(rt);
     let Restored {
         installed,

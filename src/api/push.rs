@@ -181,7 +181,7 @@ pub async fn replace(
     let (store, spec2, guard, text) = (
         st.store.clone(),
         spec.clone(),
-        rt.settings.guard,
+        spec.guard(rt.settings.guard),
         media == "text/plain" && spec.kind != ListKind::Companies,
     );
     let worker = crate::loader::background(move || receive(&spec2, guard, text, &store, rx));

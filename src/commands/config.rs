@@ -52,7 +52,13 @@ pub fn check(file: PathBuf) -> ExitCode {
         .iter()
         .map(|l| {
             let seed = e.lists.get(&l.name).map(|s| s.version);
-            let source = match (&store, e.settings.lists.iter().find(|s| s.name == l.name)) {
+            let spec = e.settings.lists.iter().find(|s| s.name == l.name);
+            // A list's own guard, where it differs from [list_guard]'s.
+            let own = spec
+                .and_then(|s| s.min_prefix_digits)
+                .map(|m| format!(", prefixes of {m} digits or more"))
+                .unwrap_or_default();
+            let source = match (&store, spec) {
                 (Some(st), _) if seed != Some(l.version) => {
                     format!("pushed, in {}", st.dir().display())
                 }
@@ -60,7 +66,7 @@ pub fn check(file: PathBuf) -> ExitCode {
                 (_, None) => "seed".to_string(),
             };
             format!(
-                "{}@{} ({}, {} entries, {source})",
+                "{}@{} ({}, {} entries, {source}{own})",
                 l.name,
                 l.version,
                 l.role,

@@ -143,6 +143,20 @@ pub(super) fn lists(
             );
             continue;
         }
+        let min_prefix_digits = match &lv.min_prefix_digits {
+            None => None,
+            Some(m) => match u8::try_from(*m.get_ref()) {
+                Ok(v) if (1..=15).contains(&v) => Some(v),
+                _ => {
+                    cx.err::<()>(
+                        Some(m.span()),
+                        format!("{key}.min_prefix_digits"),
+                        "must be a number of digits from 1 to 15: this list's shortest prefix, in place of [list_guard] min_prefix_digits (leave it out to use that)",
+                    );
+                    continue;
+                }
+            },
+        };
         if lv.file.is_empty() {
             cx.err::<()>(
                 span,
@@ -160,6 +174,7 @@ pub(super) fn lists(
             required: lv.required,
             bloom,
             max_age_secs: lv.max_age_secs,
+            min_prefix_digits,
         });
     }
     (lists, roles_by_name)

@@ -347,6 +347,9 @@ pub struct ListEntry {
     pub bloom_fp_rate: Option<f64>,
     #[serde(default)]
     pub max_age_secs: Option<u64>,
+    /// This list's own `min_prefix_digits`, over `[list_guard]`'s.
+    #[serde(default)]
+    pub min_prefix_digits: Option<Spanned<i64>>,
 }
 
 fn yes() -> bool {

@@ -21,6 +21,21 @@ pub struct ListSpec {
     /// How old the version in force may grow before `/metrics` shows it as
     /// overdue (the list's expected refresh; none: never).
     pub max_age_secs: Option<u64>,
+    /// Its own shortest prefix (digits after the `+`), in place of
+    /// `[list_guard]`'s: a list of international network prefixes such as
+    /// `+882*` needs 3 while the blocklists keep 6.
+    pub min_prefix_digits: Option<u8>,
+}
+
+impl ListSpec {
+    /// The guard this list's bodies are checked with: `[list_guard]`'s,
+    /// with this list's own `min_prefix_digits` where it has one.
+    pub fn guard(&self, global: Guard) -> Guard {
+        Guard {
+            min_prefix_digits: self.min_prefix_digits.unwrap_or(global.min_prefix_digits),
+            ..global
+        }
+    }
 }
 
 /// An SBC of the operator's: requests from its addresses may signal the

@@ -147,6 +147,7 @@ fn peer_and_list_mistakes() {
          [[lists]]\nname = \"c\"\nrole = \"denylist\"\nfile = \"c\"\n\
          [[lists]]\nname = \"d\"\nrole = \"allowlist\"\nkind = \"networks\"\nfile = \"d\"\n\
          [[lists]]\nname = \"e\"\nrole = \"withdrawn\"\nfile = \"e\"\nmax_age_secs = 0\n\
+         [[lists]]\nname = \"f\"\nrole = \"dialled-warn\"\nfile = \"f\"\nmin_prefix_digits = 16\n\
          [list_guard]\nmin_prefix_digits = 0\n"
     ));
     let joined = e.join("\n");
@@ -159,10 +160,36 @@ fn peer_and_list_mistakes() {
         "lists[2].role: \"denylist\" is not a role",
         "lists[3].kind: an allowlist holds numbers",
         "lists[4].max_age_secs: must be above 0",
+        "lists[5].min_prefix_digits: must be a number of digits from 1 to 15",
         "list_guard.min_prefix_digits: must be a number of digits from 1 to 15",
     ] {
         assert!(joined.contains(needle), "{needle} not in:\n{joined}");
     }
+}
+
+/// A list's own `min_prefix_digits` takes the place of `[list_guard]`'s
+/// for that list alone; the other guard settings stay the global ones.
+#[test]
+fn a_list_may_have_its_own_shortest_prefix() {
+    let s = ok(
+        "[list_guard]\nmin_prefix_digits = 7\nmax_shrink_percent = 20\n\
+         [[lists]]\nname = \"warn\"\nrole = \"blocklist\"\nfile = \"w\"\nmin_prefix_digits = 3\n\
+         [[lists]]\nname = \"scam\"\nrole = \"blocklist\"\nfile = \"s\"\n",
+    );
+    let guard_of = |name: &str| {
+        let spec = s.lists.iter().find(|l| l.name == name).expect("the list");
+        spec.guard(s.guard)
+    };
+    let (warn, scam) = (guard_of("warn"), guard_of("scam"));
+    assert_eq!((warn.min_prefix_digits, scam.min_prefix_digits), (3, 7));
+    assert_eq!((warn.max_shrink_percent, scam.max_shrink_percent), (20, 20));
+    let e = errors(
+        "[[lists]]\nname = \"w\"\nrole = \"dialled-warn\"\nfile = \"w\"\nmin_prefix_digits = \"3\"\n",
+    );
+    assert!(
+        e[0].contains("cs.toml:5") || e[0].contains("min_prefix_digits"),
+        "{e:?}"
+    );
 }
 
 #[test]

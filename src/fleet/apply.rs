@@ -386,7 +386,7 @@ async fn apply(
             "fleet: list version applied"
         );
     };
-    let guard = rt.settings.guard;
+    let guard = spec.guard(rt.settings.guard);
     let pending = lock(&fleet.pending).remove(&head.sha256);
     let v = match pending {
         Some(p) => Version {

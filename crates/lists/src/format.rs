@@ -353,7 +353,7 @@ pub fn parse_target(s: &str, kind: ListKind, guard: Guard) -> Result<Target, Str
         })?;
         if (digits.len() as u8) < min {
             return Err(format!(
-                "prefix {s:?} would block a whole country or number type: a prefix needs at least {min} digits (list_guard.min_prefix_digits)"
+                "prefix {s:?} would block a whole country or number type: a prefix needs at least {min} digits (list_guard.min_prefix_digits, or the list's own min_prefix_digits in [[lists]])"
             ));
         }
         return Ok(Target::Prefix {
@@ -387,7 +387,7 @@ pub fn parse_target(s: &str, kind: ListKind, guard: Guard) -> Result<Target, Str
         };
         if hi.as_u64() - lo.as_u64() + 1 > allowed {
             return Err(format!(
-                "range {s:?} would block a whole country or number type: a range may cover at most {allowed} numbers of this length, as a {min}-digit prefix does (list_guard.min_prefix_digits)"
+                "range {s:?} would block a whole country or number type: a range may cover at most {allowed} numbers of this length, as a {min}-digit prefix does (list_guard.min_prefix_digits, or the list's own min_prefix_digits in [[lists]])"
             ));
         }
         return Ok(Target::Range { lo, hi });

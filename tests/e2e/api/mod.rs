@@ -1080,3 +1080,105 @@ fn status_and_reload_through_the_api() {
     let out = text(&cli(&["status"]));
     assert!(out.contains("reloads: 2 (1 refused)"), "{out}");
 }
+
+/// A list with its own `min_prefix_digits` (international network
+/// prefixes such as `+882*`, three digits) takes such prefixes from its
+/// seed, a push, a patch and the store at a restart, while the other lists
+/// keep `[list_guard]`'s six: the same lines pushed to them are refused
+/// whole, with their line numbers, and the version before keeps serving.
+#[test]
+fn a_list_with_its_own_shortest_prefix_takes_what_the_others_refuse() {
+    let dir = temp_dir("api-own-guard");
+    std::fs::write(
+        dir.join("intl.txt"),
+        "# callscreen list v1 name=intl-networks version=1\n+882*,international-network\n",
+    )
+    .unwrap();
+    let extra = format!(
+        "{}[[lists]]\nname = \"intl-networks\"\nrole = \"blocklist\"\nfile = \"intl.txt\"\nmin_prefix_digits = 3\n",
+        api_config(&dir.join("state"), 1 << 20)
+    );
+    let d = Daemon::start_config(dir.clone(), config(&dir, &extra), &[]);
+    let api = api_addr(&d);
+    let ops = Some(OPS_TOKEN);
+    let c = udp_client("127.0.0.1:0");
+    let code = |d: &Daemon, id: &str, from: &str| {
+        udp_ask(&c, d.udp, &invite(id, from, "")).map(|r| status(&r))
+    };
+    assert_eq!(
+        code(&d, "og-1", "+88212345678"),
+        Some(608),
+        "the seed's +882*"
+    );
+    // A push: taken by the list with its own guard, refused by the other.
+    let body =
+        "# callscreen list v1 name=intl-networks version=2\n+882*\n+883*,international-network\n";
+    let (s, out) = push(api, ops, "intl-networks", body);
+    assert_eq!(s, 200, "{out}");
+    assert_eq!(code(&d, "og-2", "+88398765432"), Some(608));
+    let (s, out) = push(
+        api,
+        ops,
+        "scam-origins",
+        "# callscreen list v1 name=scam-origins version=2\n+31201234567\n+883*\n",
+    );
+    assert_eq!(s, 422, "{out}");
+    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(
+        (v["total"].as_u64(), v["errors"][0]["line"].as_u64()),
+        (Some(1), Some(3))
+    );
+    let msg = v["errors"][0]["message"].as_str().unwrap_or_default();
+    assert!(msg.contains("at least 6 digits"), "{msg}");
+    assert_eq!(
+        code(&d, "og-3", "+31201234567"),
+        Some(608),
+        "version 1 serves"
+    );
+    // A patch, the same.
+    let json = |b: &str| b.as_bytes().to_vec();
+    let (s, out) = http(
+        api,
+        "PATCH",
+        "/v1/lists/intl-networks",
+        ops,
+        Some("application/json"),
+        &json(r#"{"base_version": 2, "version": 3, "add": ["+881*"]}"#),
+    );
+    assert_eq!(s, 200, "{out}");
+    assert_eq!(code(&d, "og-4", "+88100000001"), Some(608));
+    let (s, out) = http(
+        api,
+        "PATCH",
+        "/v1/lists/scam-origins",
+        ops,
+        Some("application/json"),
+        &json(r#"{"base_version": 1, "version": 2, "add": ["+881*"]}"#),
+    );
+    assert_eq!(s, 422, "{out}");
+    // Stored, and loaded again at a restart with the list's own guard.
+    drop(d);
+    let d = Daemon::start_config(dir.clone(), dir.join("callscreen.toml"), &[]);
+    assert_eq!(
+        code(&d, "og-5", "+88100000002"),
+        Some(608),
+        "version 3 after the restart"
+    );
+    assert_eq!(
+        code(&d, "og-6", "+88400000002"),
+        Some(302),
+        "+884 is not listed"
+    );
+    // `config check` tells the list's own guard.
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_callscreen"))
+        .args(["config", "check"])
+        .arg(dir.join("callscreen.toml"))
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.contains("intl-networks@3 (blocklist, 3 entries, pushed")
+            && text.contains("prefixes of 3 digits or more)"),
+        "{text}"
+    );
+}
