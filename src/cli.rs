@@ -360,6 +360,11 @@ pub enum ListsCommand {
         #[command(flatten)]
         api: ApiArgs,
     },
+    /// Turn a do-not-originate (DNO) list published as CSV (by a regulator
+    /// or an industry body) into a v1 list file that `lists verify` accepts,
+    /// to sign and push. Every row must give a number: a row that does not
+    /// is named by its line and nothing is written.
+    Import(ImportArgs),
     /// Check a list file offline, with the same errors a push would get: a
     /// v1 text or JSON list, or a protected-companies file (TOML).
     Verify {
@@ -376,6 +381,51 @@ pub enum ListsCommand {
         #[arg(long, default_value_t = DEFAULT_MIN_PREFIX_DIGITS)]
         min_prefix_digits: u8,
     },
+}
+
+/// `lists import`: a CSV do-not-originate list turned into a list file.
+#[derive(Args, Debug)]
+pub struct ImportArgs {
+    /// The CSV file.
+    pub csv: PathBuf,
+    /// The list's name, as in its header line and the daemon's [[lists]].
+    #[arg(long)]
+    pub name: String,
+    /// The list's version (above the one in force).
+    #[arg(long)]
+    pub version: u64,
+    /// The column of the numbers: its header's name, or its position
+    /// from 1. A number ending in `*` is a prefix.
+    #[arg(long, default_value = "1")]
+    pub number_column: String,
+    /// The column of each number's reason (a category); without it,
+    /// every entry gets --reason.
+    #[arg(long)]
+    pub reason_column: Option<String>,
+    /// The reason of every entry when there is no --reason-column.
+    #[arg(long, default_value = "do-not-originate")]
+    pub reason: String,
+    /// The column of each number's reference (the publisher's id).
+    #[arg(long)]
+    pub reference_column: Option<String>,
+    /// The country code for numbers in national form (trunk prefix 0,
+    /// international prefix 00); without it, numbers must be
+    /// international (+44…, 0044… or 44… without the +).
+    #[arg(long)]
+    pub country_code: Option<String>,
+    /// The field separator.
+    #[arg(long, default_value_t = ',')]
+    pub delimiter: char,
+    /// The file has no header row (columns by position only).
+    #[arg(long)]
+    pub no_header: bool,
+    /// Write the list to this file (default: standard output).
+    #[arg(long, short)]
+    pub out: Option<PathBuf>,
+    /// The fewest digits a prefix may have, as the list's guard in the
+    /// daemon.
+    #[arg(long, default_value_t = DEFAULT_MIN_PREFIX_DIGITS)]
+    pub min_prefix_digits: u8,
 }
 
 #[cfg(test)]

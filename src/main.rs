@@ -6,7 +6,7 @@ use std::process::ExitCode;
 use callscreen::cli::{
     ApiCommand, Cli, Command, ConfigCommand, FleetCommand, ListsCommand, RedressCommand,
 };
-use callscreen::commands::{api, check, config, fleet, lists, redress, status, tail, top};
+use callscreen::commands::{api, check, config, fleet, import, lists, redress, status, tail, top};
 use clap::Parser;
 
 fn main() -> ExitCode {
@@ -57,6 +57,7 @@ fn main() -> ExitCode {
             fleet,
             api,
         }) => lists::hits(&name, top, since.as_deref(), csv, fleet, &api),
+        Command::Lists(ListsCommand::Import(args)) => import::import(&args),
         Command::Lists(ListsCommand::Verify {
             file,
             kind,

@@ -5,7 +5,8 @@
 //! - `check`: one call screened offline, as the daemon would;
 //! - `config`: `config check`, the configuration and every list it names;
 //! - `lists`: `lists push|show|export|rollback` against a running daemon's
-//!   API, `lists verify` offline;
+//!   API, `lists verify` offline, `lists import` (a CSV do-not-originate
+//!   list as a list file);
 //! - `api`: `api hash-token`, `api keygen`;
 //! - `fleet`: `fleet show` (the members and their lists), `fleet forget`;
 //! - `redress`: the signed contact card 608 answers point to (RFC 8688).
@@ -18,6 +19,7 @@ pub mod api;
 pub mod check;
 pub mod config;
 pub mod fleet;
+pub mod import;
 pub mod lists;
 pub mod redress;
 pub mod status;

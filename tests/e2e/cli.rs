@@ -555,3 +555,113 @@ fn lists_verify_checks_a_file_offline() {
         "{help}"
     );
 }
+
+/// `lists import` (issue #33): a do-not-originate list published as CSV
+/// becomes a list file that `lists verify` accepts; pushed to the real
+/// daemon, its numbers are rejected as callers. A file with rows that give
+/// no number is refused whole, every such row named by its line, and
+/// nothing is written.
+#[test]
+fn a_csv_do_not_originate_list_is_imported_verified_and_pushed() {
+    use crate::support::*;
+    let d = temp_dir("cli-import");
+    let out = d.join("uk-dno.txt");
+    let csv = root().join("fixtures/dno/uk-dno-example.csv");
+    let o = run(&[
+        "lists",
+        "import",
+        csv.to_str().unwrap(),
+        "--name",
+        "uk-dno",
+        "--version",
+        "2",
+        "--country-code",
+        "44",
+        "--reason-column",
+        "Category",
+        "--reference-column",
+        "reference",
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("5 rows, 4 entries (1 listed twice, kept once); list uk-dno version 2"),
+        "{}",
+        stderr(&o)
+    );
+    let text = std::fs::read_to_string(&out).unwrap();
+    assert!(
+        text.starts_with("# callscreen list v1 name=uk-dno version=2\n")
+            && text.contains("\n+442079460000,Government HMRC,DNO-0001\n")
+            && text.contains("\n+4480815706*,Helpline range,DNO-0005\n"),
+        "{text}"
+    );
+    let o = run(&["lists", "verify", out.to_str().unwrap()]);
+    assert!(
+        stdout(&o).contains("ok; list uk-dno version 2, 4 entries"),
+        "{}{}",
+        stdout(&o),
+        stderr(&o)
+    );
+    // Pushed to the daemon, as the operator would after signing it.
+    std::fs::write(
+        d.join("dno.txt"),
+        "# callscreen list v1 name=uk-dno version=1\n+447700900000\n",
+    )
+    .unwrap();
+    let extra = format!(
+        "{}[[lists]]\nname = \"uk-dno\"\nrole = \"blocklist\"\nfile = \"dno.txt\"\n",
+        ops_api_config(&d.join("state"), 1, "ops-token")
+    );
+    let daemon = Daemon::start_config(d.clone(), config(&d, &extra), &[]);
+    let (s, body) = http(
+        api_addr(&daemon),
+        "PUT",
+        "/v1/lists/uk-dno",
+        Some("ops-token"),
+        Some("text/plain"),
+        text.as_bytes(),
+    );
+    assert_eq!(s, 200, "{body}");
+    let c = udp_client("127.0.0.1:0");
+    let code = |id: &str, from: &str| {
+        udp_ask(
+            &c,
+            daemon.udp,
+            &invite(id, from, "X-Ingress-Trunk: intl\r\n"),
+        )
+        .map(|r| status(&r))
+    };
+    assert_eq!(code("dno-1", "+442079460000"), Some(608));
+    assert_eq!(code("dno-2", "+448081570612"), Some(608), "in the prefix");
+    assert_eq!(code("dno-3", "+442079460001"), Some(302), "not listed");
+    // Rows without a number: refused whole, by line, nothing written.
+    let bad = d.join("bad.csv");
+    std::fs::write(
+        &bad,
+        "number,category\n+442079460002,Bank\nHMRC helpline,Government\n,Bank\n+442079460003,Bank\n",
+    )
+    .unwrap();
+    let out2 = d.join("bad.txt");
+    let o = run(&[
+        "lists",
+        "import",
+        bad.to_str().unwrap(),
+        "--name",
+        "uk-dno",
+        "--version",
+        "3",
+        "--out",
+        out2.to_str().unwrap(),
+    ]);
+    assert_eq!(o.status.code(), Some(2));
+    let err = stderr(&o);
+    assert!(
+        err.contains("bad.csv:3: \"HMRC helpline\" is not a number")
+            && err.contains("bad.csv:4: no number in the number column")
+            && err.contains("2 of 4 rows not imported: nothing written"),
+        "{err}"
+    );
+    assert!(!out2.exists());
+}
