@@ -86,7 +86,7 @@ pub(super) fn lists(
                 span,
                 format!("{key}.role"),
                 format!(
-                    "{:?} is not a role; use blocklist, withdrawn, allowlist, protected, fake-helpdesk or dialled-warn",
+                    "{:?} is not a role; use blocklist, withdrawn, allowlist, protected, fake-helpdesk, dialled-warn or registered-cli",
                     lv.role
                 ),
             );
@@ -121,6 +121,10 @@ pub(super) fn lists(
         }
         if kind == ListKind::Networks && role == Role::Allowlist {
             cx.err::<()>(span, format!("{key}.kind"), "an allowlist holds numbers; a network allowlist would lift blocks for a whole network");
+            continue;
+        }
+        if kind == ListKind::Networks && role == Role::RegisteredCli {
+            cx.err::<()>(span, format!("{key}.kind"), "a registered-cli list holds the numbers registered to be presented from abroad, not networks");
             continue;
         }
         let bloom = match lv.bloom_fp_rate {

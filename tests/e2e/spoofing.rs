@@ -78,3 +78,66 @@ fn each_spoofing_fixture_gets_its_answer_and_noc_line() {
         Some("SIP;cause=608;text=\"Network blocked\"")
     );
 }
+
+/// Issue #33: numbers registered to present a home-country caller ID from
+/// abroad (cloud numbers, call centres) are a `registered-cli` list, pushed
+/// as every list: from an international peer such a number is allowed as
+/// `registered-cli` (its list and version on the NOC line), not anonymised
+/// as `spoof:domestic-cli-intl`; a number the list does not register still
+/// is, and a push puts a newly registered number in force at once.
+#[test]
+fn a_registered_caller_id_from_abroad_goes_through_unchanged() {
+    let dir = temp_dir("registered-cli");
+    std::fs::write(
+        dir.join("cloud.txt"),
+        "# callscreen list v1 name=cloud-numbers version=1\n+3120999*,cloud-provider,REG-2025-001\n",
+    )
+    .unwrap();
+    let extra = format!(
+        "{}[[lists]]\nname = \"cloud-numbers\"\nrole = \"registered-cli\"\nfile = \"cloud.txt\"\n",
+        ops_api_config(&dir.join("state"), 1, "ops-token")
+    );
+    let d = Daemon::start_config(dir.clone(), config(&dir, &extra), &[]);
+    let c = udp_client("127.0.0.1:0");
+    let ask = |id: &str, from: &str| {
+        let r = udp_ask(&c, d.udp, &invite(id, from, "X-Ingress-Trunk: intl\r\n"))
+            .unwrap_or_else(|| panic!("{id}: no answer"));
+        (r, d.noc_line(id))
+    };
+    let (r, line) = ask("reg-1", "+31209990001");
+    assert_eq!(status(&r), 302, "{r}");
+    assert!(
+        !header(&r, "Contact").unwrap_or("").contains("Privacy=id"),
+        "{r}"
+    );
+    assert!(
+        line.contains("verdict=allow code=302 reasons=registered-cli caller=+31209990001")
+            && line.contains("lists=cloud-numbers@1"),
+        "{line}"
+    );
+    let (r, line) = ask("reg-2", "+31209980001");
+    assert!(
+        header(&r, "Contact").unwrap_or("").contains("?Privacy=id"),
+        "{r}"
+    );
+    assert!(
+        line.contains("verdict=anonymise code=302 reasons=spoof:domestic-cli-intl"),
+        "{line}"
+    );
+    // Registered by a push.
+    let (s, out) = http(
+        api_addr(&d),
+        "PUT",
+        "/v1/lists/cloud-numbers",
+        Some("ops-token"),
+        Some("text/plain"),
+        b"# callscreen list v1 name=cloud-numbers version=2\n+3120999*,cloud-provider,REG-2025-001\n+3120998*,call-centre,REG-2025-002\n",
+    );
+    assert_eq!(s, 200, "{out}");
+    let (_, line) = ask("reg-3", "+31209980001");
+    assert!(
+        line.contains("verdict=allow code=302 reasons=registered-cli")
+            && line.contains("lists=cloud-numbers@2"),
+        "{line}"
+    );
+}

@@ -21,16 +21,22 @@ pub enum Role {
     /// Ranges to warn a subscriber about before connecting, e.g.
     /// international premium rate used in callback scams (`callee:warn:<name>`).
     DialledWarn,
+    /// Home-country numbers registered to be presented from abroad (cloud
+    /// numbers, call centres with a registration): the
+    /// domestic-CLI-from-abroad signal is lifted for them (`registered-cli`),
+    /// nothing else.
+    RegisteredCli,
 }
 
 impl Role {
-    pub const ALL: [Role; 6] = [
+    pub const ALL: [Role; 7] = [
         Role::Blocklist,
         Role::Withdrawn,
         Role::Allowlist,
         Role::Protected,
         Role::FakeHelpdesk,
         Role::DialledWarn,
+        Role::RegisteredCli,
     ];
 
     pub fn name(self) -> &'static str {
@@ -41,6 +47,7 @@ impl Role {
             Role::Protected => "protected",
             Role::FakeHelpdesk => "fake-helpdesk",
             Role::DialledWarn => "dialled-warn",
+            Role::RegisteredCli => "registered-cli",
         }
     }
 

@@ -172,6 +172,7 @@ fn read(body: &[u8]) -> Option<List> {
         2 => Role::Allowlist,
         4 => Role::FakeHelpdesk,
         5 => Role::DialledWarn,
+        6 => Role::RegisteredCli,
         _ => return None,
     };
     let (len, min, max) = (r.u64()?, r.u64()?, r.u64()?);

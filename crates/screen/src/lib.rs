@@ -64,7 +64,7 @@ pub fn screen<'a>(facts: &CallFacts<'_>, lists: &'a ListSet, policy: &'a Policy)
     spoof::protected(&mut v, facts, lists, policy);
     if !facts.originating {
         // Where a call arrives from says nothing of a subscriber's own call.
-        spoof::domestic_from_abroad(&mut v, facts, policy);
+        spoof::domestic_from_abroad(&mut v, facts, lists, policy);
     }
     spoof::shaken(&mut v, facts, lists, policy);
     if !facts.originating {

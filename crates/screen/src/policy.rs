@@ -91,7 +91,7 @@ pub fn default_rule(kind: ReasonKind) -> Rule {
         code: DEFAULT_REJECT_CODE,
     };
     Rule::new(match kind {
-        Allowlist | Emergency | ShakenNone | CalleeWarnedInsisted => Action::Allow,
+        Allowlist | RegisteredCli | Emergency | ShakenNone | CalleeWarnedInsisted => Action::Allow,
         Blocklist
         | Withdrawn
         | SpoofDno

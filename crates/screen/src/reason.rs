@@ -35,6 +35,10 @@ macro_rules! reason_kinds {
 reason_kinds! {
     /// The caller is on the allowlist (lifts its list blocks).
     Allowlist => "allowlist",
+    /// A home-country caller ID from abroad that a `registered-cli` list
+    /// registers to be presented from abroad: the domestic-CLI-from-abroad
+    /// signal is lifted (nothing else).
+    RegisteredCli => "registered-cli",
     /// The caller is on a blocklist of scam origins (`blocklist:<list>`).
     Blocklist => "blocklist",
     /// The caller is in a range the regulator withdrew (`withdrawn:<list>`).

@@ -116,9 +116,12 @@ pub(super) fn protected<'a>(
 
 /// A home-country caller ID handed over by an international peer. Mobile
 /// numbers may be roaming subscribers: their own code, so policy can tag them.
+/// A number a `registered-cli` list registers to be presented from abroad
+/// gives `registered-cli` (with its list hit) instead.
 pub(super) fn domestic_from_abroad<'a>(
     v: &mut Verdict<'a>,
     facts: &CallFacts<'_>,
+    lists: &'a ListSet,
     policy: &'a Policy,
 ) {
     let peer = policy.peer(facts.peer);
@@ -132,6 +135,15 @@ pub(super) fn domestic_from_abroad<'a>(
         let Cli::Number(n) = cli else { continue };
         if !n.starts_with(cc.as_bytes()) {
             continue;
+        }
+        let registered = lists
+            .with_role(Role::RegisteredCli)
+            .iter()
+            .find_map(|l| l.lookup_number(n, facts.now).hit.map(|h| ListHit::of(l, h)));
+        if let Some(hit) = registered {
+            let r = Reason::new(ReasonKind::RegisteredCli);
+            add(v, policy, facts, r, subject, Some(n), Some(hit));
+            return;
         }
         let kind = match check(n, &policy.plans) {
             PlanCheck::Valid(NumberType::Mobile) => ReasonKind::SpoofDomesticMobileIntl,

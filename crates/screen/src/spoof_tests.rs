@@ -56,6 +56,17 @@ fn lists() -> ListSet {
             Role::Blocklist,
             BloomParams::default(),
         )),
+        Arc::new(List::from_parsed(
+            parse(
+                b"# callscreen list v1 name=cloud version=3\n+3120999*,cloud-numbers,REG-1\n+31687654321\n",
+                ListKind::Numbers,
+                Guard::default(),
+            )
+            .unwrap(),
+            ListKind::Numbers,
+            Role::RegisteredCli,
+            BloomParams::default(),
+        )),
     ])
 }
 
@@ -252,6 +263,27 @@ fn a_domestic_caller_id_from_abroad() {
         ..from("+31201234568")
     };
     assert_eq!(run(c, "intl").1, vec!["spoof:domestic-cli-intl"]);
+}
+
+/// A number a `registered-cli` list registers (a cloud number, a call
+/// centre) presented from abroad is `registered-cli`, allowed, instead of
+/// a spoof; from a domestic peer it is nothing.
+#[test]
+fn a_registered_caller_id_from_abroad_is_no_spoof() {
+    assert_eq!(
+        run(from("+31209990001"), "intl"),
+        (Action::Allow, vec!["registered-cli".into()])
+    );
+    assert_eq!(
+        run(from("+31687654321"), "intl"),
+        (Action::Allow, vec!["registered-cli".into()])
+    );
+    assert_eq!(run(from("+31209990001"), "kpn").1, Vec::<String>::new());
+    // Its neighbour is not registered.
+    assert_eq!(
+        run(from("+31687654322"), "intl").1,
+        vec!["spoof:domestic-mobile-intl"]
+    );
 }
 
 fn b64(s: &str) -> String {
