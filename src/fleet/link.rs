@@ -13,6 +13,10 @@ use async_nats::jetstream::{self, kv, object_store};
 
 use crate::config::FleetSettings;
 
+/// Chunks of an upload sent before the first of their acknowledgements is
+/// awaited.
+const IN_FLIGHT: usize = 8;
+
 pub struct Link {
     pub client: async_nats::Client,
     pub heads: kv::Store,
@@ -29,26 +33,101 @@ impl Link {
         self.client.connection_state() == async_nats::connection::State::Connected
     }
 
-    /// Stores an object in chunks as large as the server takes (each chunk
-    /// waits for its acknowledgement, so 128 KiB chunks, the client's
-    /// default, make a 124 MB list a thousand round trips).
+    /// Stores an object as the client's object store does (its chunks, then
+    /// its description with the SHA-256 digest that readers check), in
+    /// chunks as large as the server takes, with up to [`IN_FLIGHT`] chunks
+    /// sent before their acknowledgements are awaited: the client's own
+    /// `put` waits for each chunk's before it sends the next, one round
+    /// trip and one store write per megabyte one after the other. An object
+    /// of that name already there is replaced, not purged: callers store a
+    /// name only when it is absent (`has_object`), and the chunks of an
+    /// upload that lost a race are orphans `remove_orphan_chunks` removes.
     pub async fn put_object(
         &self,
         name: &str,
         data: &mut (impl tokio::io::AsyncRead + Unpin),
     ) -> Result<(), String> {
+        use base64::Engine;
+        use sha2::Digest;
+        use tokio::io::AsyncReadExt;
         let max = self.client.server_info().max_payload;
         let chunk = max.saturating_sub(4096).clamp(128 * 1024, 8 << 20);
-        let meta = object_store::ObjectMetadata {
-            name: name.to_string(),
-            chunk_size: Some(chunk),
-            ..Default::default()
+        let js = jetstream::new(self.client.clone());
+        let mut id = [0u8; 16];
+        ring::rand::SecureRandom::fill(&ring::rand::SystemRandom::new(), &mut id)
+            .map_err(|_| "no randomness for the object's id".to_string())?;
+        let nuid = crate::lists::format::hex(&id);
+        let chunks_subject = format!("$O.{}.C.{nuid}", self.objects_bucket);
+        let (mut sum, mut size, mut chunks) = (sha2::Sha256::new(), 0usize, 0usize);
+        let mut acks = std::collections::VecDeque::new();
+        let acked = |a: jetstream::context::PublishAckFuture| async move {
+            a.await
+                .map(|_| ())
+                .map_err(|e| format!("a chunk was not stored: {e}"))
         };
-        self.objects
-            .put(meta, data)
+        loop {
+            let mut piece = Vec::with_capacity(chunk);
+            let n = (&mut *data)
+                .take(chunk as u64)
+                .read_to_end(&mut piece)
+                .await
+                .map_err(|e| format!("cannot read what is to be stored: {e}"))?;
+            if n == 0 {
+                break;
+            }
+            sum.update(&piece);
+            (size, chunks) = (size + n, chunks + 1);
+            let ack = js
+                .publish(chunks_subject.clone(), piece.into())
+                .await
+                .map_err(|e| format!("a chunk was not sent: {e}"))?;
+            acks.push_back(ack);
+            if acks.len() >= IN_FLIGHT
+                && let Some(a) = acks.pop_front()
+            {
+                acked(a).await?;
+            }
+        }
+        for a in acks {
+            acked(a).await?;
+        }
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_nanos());
+        let info = object_store::ObjectInfo {
+            name: name.to_string(),
+            description: None,
+            metadata: Default::default(),
+            headers: None,
+            options: Some(object_store::ObjectOptions {
+                max_chunk_size: Some(chunk),
+                link: None,
+            }),
+            bucket: self.objects_bucket.clone(),
+            nuid,
+            size,
+            chunks,
+            modified: async_nats::datetime::from_nanos(now as i128).ok(),
+            digest: Some(format!(
+                "SHA-256={}",
+                base64::engine::general_purpose::URL_SAFE.encode(sum.finalize())
+            )),
+            deleted: false,
+        };
+        let mut headers = async_nats::HeaderMap::new();
+        headers.insert("Nats-Rollup", "sub");
+        let meta = serde_json::to_vec(&info).map_err(|e| e.to_string())?;
+        let subject = format!(
+            "$O.{}.M.{}",
+            self.objects_bucket,
+            base64::engine::general_purpose::URL_SAFE.encode(name)
+        );
+        js.publish_with_headers(subject, headers, meta.into())
             .await
-            .map(|_| ())
-            .map_err(|e| e.to_string())
+            .map_err(|e| format!("the object's description was not sent: {e}"))?
+            .await
+            .map_err(|e| format!("the object's description was not stored: {e}"))?;
+        Ok(())
     }
 
     /// Removes the chunks of uploads that never finished (NATS or the
