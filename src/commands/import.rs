@@ -183,7 +183,11 @@ pub fn import(a: &ImportArgs) -> ExitCode {
         && let Err(e) = parse(text.as_bytes(), ListKind::Numbers, guard)
     {
         for le in &e.errors {
-            let at = le.line.and_then(|l| lines.get(l - 1)).copied().unwrap_or(0);
+            let at = le
+                .line
+                .and_then(|l| lines.get(l.checked_sub(1)?))
+                .copied()
+                .unwrap_or(0);
             errors.push(format!("{file}:{at}: {}", le.message));
         }
     }
