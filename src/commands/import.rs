@@ -141,12 +141,11 @@ pub fn import(a: &ImportArgs) -> ExitCode {
                 continue;
             }
         };
-        rows += 1;
         let at = r.position().map_or(0, csv::Position::line);
         if r.iter().all(|f| f.trim().is_empty()) {
-            rows -= 1;
             continue;
         }
+        rows += 1;
         let e = match entry(r.get(number_col).unwrap_or(""), &ctx) {
             Ok(e) => e,
             Err(m) => {

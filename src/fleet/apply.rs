@@ -187,6 +187,41 @@ fn in_force_sha(fleet: &Fleet, name: &str, version: u64) -> Option<String> {
         .or_else(|| fleet.store.sha256_of(name, version))
 }
 
+/// An object opened to be read in pieces ([`read_piece`]).
+async fn open_object(
+    fleet: &Fleet,
+    link: &Link,
+    name: &str,
+) -> Result<async_nats::jetstream::object_store::Object, String> {
+    use async_nats::jetstream::object_store::GetErrorKind;
+    link.objects.get(name).await.map_err(|e| {
+        if e.kind() == GetErrorKind::TimedOut {
+            fleet.nats_timed_out.store(true, Ordering::Relaxed);
+        }
+        format!("cannot fetch object {name}: {e}")
+    })
+}
+
+/// The object's next piece of up to 1 MiB, appended to `out`, of at most
+/// [`MAX_OBJECT`] bytes in all (`so_far` read before it); 0 at the end.
+async fn read_piece(
+    fleet: &Fleet,
+    o: &mut async_nats::jetstream::object_store::Object,
+    name: &str,
+    so_far: u64,
+    out: &mut Vec<u8>,
+) -> Result<usize, String> {
+    o.take((1 << 20).min(MAX_OBJECT.saturating_sub(so_far)))
+        .read_to_end(out)
+        .await
+        .map_err(|e| {
+            if e.kind() == std::io::ErrorKind::TimedOut {
+                fleet.nats_timed_out.store(true, Ordering::Relaxed);
+            }
+            format!("cannot read object {name}: {e}")
+        })
+}
+
 /// An object read in pieces of up to 1 MiB, each sent to `to`.
 async fn read_object_to(
     fleet: &Fleet,
@@ -194,65 +229,34 @@ async fn read_object_to(
     name: &str,
     to: &tokio::sync::mpsc::Sender<Vec<u8>>,
 ) -> Result<(), String> {
-    let mut o = link
-        .objects
-        .get(name)
-        .await
-        .map_err(|e| format!("cannot fetch object {name}: {e}"))?;
-    let mut left = MAX_OBJECT;
+    let mut o = open_object(fleet, link, name).await?;
+    let mut so_far = 0;
     loop {
         let mut piece = Vec::with_capacity(1 << 20);
-        let n = (&mut o)
-            .take((1 << 20).min(left))
-            .read_to_end(&mut piece)
-            .await
-            .map_err(|e| {
-                if e.kind() == std::io::ErrorKind::TimedOut {
-                    fleet.nats_timed_out.store(true, Ordering::Relaxed);
-                }
-                format!("cannot read object {name}: {e}")
-            })?;
+        let n = read_piece(fleet, &mut o, name, so_far, &mut piece).await?;
         if n == 0 {
             return Ok(());
         }
-        left -= n as u64;
+        so_far += n as u64;
         if to.send(piece).await.is_err() {
             return Err("the text's writer stopped".into());
         }
     }
 }
 
-/// An object read whole (at most [`MAX_OBJECT`] bytes), with its SHA-256.
+/// An object read whole (at most [`MAX_OBJECT`] bytes), with its SHA-256,
+/// hashed piece by piece as the pieces come (while the next is on its
+/// way), not in one pass over the whole once it is here.
 async fn read_object(fleet: &Fleet, link: &Link, name: &str) -> Result<Fetched, String> {
-    use async_nats::jetstream::object_store::GetErrorKind;
     use sha2::Digest;
-    let timed_out = |yes: bool| {
-        if yes {
-            fleet.nats_timed_out.store(true, Ordering::Relaxed);
-        }
-    };
-    let mut o = link.objects.get(name).await.map_err(|e| {
-        timed_out(e.kind() == GetErrorKind::TimedOut);
-        format!("cannot fetch object {name}: {e}")
-    })?;
-    // Hashed piece by piece as the pieces come (while the next is on its
-    // way), not in one pass over the whole once it is here.
+    let mut o = open_object(fleet, link, name).await?;
     let (mut bytes, mut sum) = (Vec::new(), sha2::Sha256::new());
     loop {
         let at = bytes.len();
-        let left = MAX_OBJECT.saturating_sub(at as u64);
-        let n = (&mut o)
-            .take((1 << 20).min(left))
-            .read_to_end(&mut bytes)
-            .await
-            .map_err(|e| {
-                timed_out(e.kind() == std::io::ErrorKind::TimedOut);
-                format!("cannot read object {name}: {e}")
-            })?;
-        sum.update(&bytes[at..]);
-        if n == 0 || left == n as u64 {
+        if read_piece(fleet, &mut o, name, at as u64, &mut bytes).await? == 0 {
             break;
         }
+        sum.update(&bytes[at..]);
     }
     Ok(Fetched {
         bytes,
