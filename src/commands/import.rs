@@ -17,6 +17,7 @@ use std::path::Path;
 use std::process::ExitCode;
 
 use crate::cli::ImportArgs;
+use crate::lists::format::valid_name;
 use crate::lists::{Guard, ListKind, parse, sha256_hex};
 use crate::number::{Cli, NumberContext, normalise};
 
@@ -80,6 +81,19 @@ pub fn import(a: &ImportArgs) -> ExitCode {
         eprintln!("{m}");
         ExitCode::from(2)
     };
+    if !valid_name(&a.name) {
+        return fail(format!(
+            "--name {:?}: a list's name is 1 to 64 letters, digits, '.', '_' or '-', as in [[lists]]",
+            a.name
+        ));
+    }
+    if let Some(cc) = &a.country_code
+        && (!(1..=3).contains(&cc.len()) || !cc.bytes().all(|b| b.is_ascii_digit()))
+    {
+        return fail(format!(
+            "--country-code {cc:?}: a country code is 1 to 3 digits (44, not +44)"
+        ));
+    }
     let Ok(delimiter) = u8::try_from(a.delimiter) else {
         return fail(format!(
             "--delimiter {:?}: one ASCII character",

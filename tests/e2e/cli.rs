@@ -664,4 +664,26 @@ fn a_csv_do_not_originate_list_is_imported_verified_and_pushed() {
         "{err}"
     );
     assert!(!out2.exists());
+    // Options that cannot make a list are named as options, before any row.
+    for (opt, val, says) in [
+        (
+            "--name",
+            "uk dno",
+            "--name \"uk dno\": a list's name is 1 to 64",
+        ),
+        (
+            "--country-code",
+            "+44",
+            "--country-code \"+44\": a country code is 1 to 3 digits",
+        ),
+    ] {
+        let mut args = vec!["lists", "import", csv.to_str().unwrap(), "--version", "3"];
+        if opt != "--name" {
+            args.extend(["--name", "uk-dno"]);
+        }
+        args.extend([opt, val]);
+        let o = run(&args);
+        assert_eq!(o.status.code(), Some(2), "{opt}");
+        assert!(stderr(&o).contains(says), "{opt}: {}", stderr(&o));
+    }
 }
