@@ -253,6 +253,11 @@ pub struct CheckArgs {
     /// Decide as at this time (YYYY-MM-DD or YYYY-MM-DDTHH:MM:SSZ) instead of now.
     #[arg(long)]
     pub at: Option<String>,
+    /// Decide with this answer of the roaming check (`[roaming]`) for a
+    /// home mobile number from abroad: the daemon asks the operator's
+    /// endpoint; `check` does not.
+    #[arg(long, value_parser = ["roaming", "not-roaming", "unknown", "unanswered"])]
+    pub roaming: Option<String>,
     /// Print JSON instead of text.
     #[arg(long)]
     pub json: bool,

@@ -27,6 +27,7 @@ pub mod ledger;
 pub mod loader;
 pub mod reload;
 pub mod report;
+pub mod roaming;
 pub mod server;
 pub mod state;
 pub mod stir;

@@ -8,7 +8,7 @@ use serde_json::{Value, json};
 
 use crate::lists::format_entry_expiry;
 use crate::number::Cli;
-use crate::screen::{Action, CallFacts, Finding, ListHit, Policy, Verdict};
+use crate::screen::{Action, CallFacts, Finding, ListHit, Policy, RuleSource, Verdict};
 
 fn cli_text(c: Option<Cli>) -> String {
     match c {
@@ -51,6 +51,34 @@ fn finding_json(f: &Finding<'_>) -> Value {
     v
 }
 
+/// Where the deciding finding's rule comes from, in words.
+fn rule_text(f: &Finding<'_>, facts: &CallFacts<'_>, policy: &Policy) -> String {
+    match policy.rule_source(&f.reason, facts.peer) {
+        RuleSource::Peer => format!("peer {}'s rules", policy.peer(facts.peer).name),
+        RuleSource::Config => "[policy.rules]".to_string(),
+        RuleSource::Profile(p, r) => format!(
+            "profile {} ({}): {}: {}",
+            p.code, p.country, r.cites, r.says
+        ),
+        RuleSource::Builtin => "the built-in default".to_string(),
+    }
+}
+
+fn rule_json(f: &Finding<'_>, facts: &CallFacts<'_>, policy: &Policy) -> Value {
+    match policy.rule_source(&f.reason, facts.peer) {
+        RuleSource::Peer => json!({"code": f.reason.to_string(), "rule": "peer"}),
+        RuleSource::Config => json!({"code": f.reason.to_string(), "rule": "config"}),
+        RuleSource::Profile(p, r) => json!({
+            "code": f.reason.to_string(),
+            "rule": "profile",
+            "profile": p.code,
+            "cites": r.cites,
+            "says": r.says,
+        }),
+        RuleSource::Builtin => json!({"code": f.reason.to_string(), "rule": "builtin"}),
+    }
+}
+
 /// The verdict as a JSON document.
 pub fn json(v: &Verdict<'_>, facts: &CallFacts<'_>, policy: &Policy) -> Value {
     let mut out = json!({
@@ -71,6 +99,15 @@ pub fn json(v: &Verdict<'_>, facts: &CallFacts<'_>, policy: &Policy) -> Value {
         },
         "expired": v.expired.iter().map(|(s, h)| { let mut j = hit_json(h); j["subject"] = json!(s.name()); j }).collect::<Vec<_>>(),
     });
+    if let Some(p) = policy.country(facts.peer).profile {
+        out["profile"] = json!(p.code);
+    }
+    if let Some(r) = facts.roaming {
+        out["roaming"] = json!(r.name());
+    }
+    if let Some(f) = &v.decided_by {
+        out["decided_by"] = rule_json(f, facts, policy);
+    }
     if let Action::Reject { code } = v.action {
         out["sip_code"] = json!(code);
         out["reason_header"] = json!(format!(
@@ -154,6 +191,16 @@ pub fn text(v: &Verdict<'_>, facts: &CallFacts<'_>, policy: &Policy) -> String {
             "terminating"
         }
     );
+    if let Some(p) = policy.country(facts.peer).profile {
+        let _ = writeln!(
+            s,
+            "profile: {} ({}, +{})",
+            p.code, p.country, p.country_code
+        );
+    }
+    if let Some(r) = facts.roaming {
+        let _ = writeln!(s, "roaming: {}", r.name());
+    }
     if v.findings.is_empty() {
         let _ = writeln!(s, "reasons: none");
     } else {
@@ -203,6 +250,14 @@ pub fn text(v: &Verdict<'_>, facts: &CallFacts<'_>, policy: &Policy) -> String {
             h.list,
             h.version,
             h.meta.expires.map(format_entry_expiry).unwrap_or_default()
+        );
+    }
+    if let Some(f) = &v.decided_by {
+        let _ = writeln!(
+            s,
+            "decided by: {} under {}",
+            f.reason,
+            rule_text(f, facts, policy)
         );
     }
     let tags: Vec<String> = v.tag_reasons().map(|r| r.to_string()).collect();

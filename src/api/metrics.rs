@@ -179,6 +179,36 @@ pub async fn metrics(State(st): State<Arc<ApiState>>) -> impl IntoResponse {
             &m.stir.verified,
         ),
         (
+            "callscreen_roaming_requests_total",
+            "Roaming check: requests sent to the [roaming] endpoint.",
+            &m.roaming.requests,
+        ),
+        (
+            "callscreen_roaming_cache_hits_total",
+            "Roaming check: calls answered from the cache.",
+            &m.roaming.cache_hits,
+        ),
+        (
+            "callscreen_roaming_failures_total",
+            "Roaming check: requests that gave no answer (refused, TLS, not 200, not an answer, timed out).",
+            &m.roaming.failures,
+        ),
+        (
+            "callscreen_roaming_over_budget_total",
+            "Roaming check: calls that went on unanswered because the answer did not come within [roaming] budget_ms.",
+            &m.roaming.over_budget,
+        ),
+        (
+            "callscreen_roaming_over_limit_total",
+            "Roaming check: calls not asked about because [roaming] max_in_flight requests were out.",
+            &m.roaming.over_limit,
+        ),
+        (
+            "callscreen_roaming_backoff_total",
+            "Roaming check: calls not asked about while the endpoint was in its failure backoff.",
+            &m.roaming.backoff,
+        ),
+        (
             "callscreen_stream_lost_total",
             "Calls the live stream's viewers missed by reading too slowly, or never read before they were dropped or left (GET /v1/calls/stream).",
             &st.shared.calls.lost,
@@ -205,6 +235,17 @@ pub async fn metrics(State(st): State<Arc<ApiState>>) -> impl IntoResponse {
             "callscreen_stir_calls_total{{verstat=\"{}\"}} {}",
             vs.name(),
             g(&m.stir.verstat[i])
+        );
+    }
+    let _ = writeln!(
+        o,
+        "# HELP callscreen_roaming_answers_total Roaming check: answers by what they said.\n# TYPE callscreen_roaming_answers_total counter"
+    );
+    for (i, a) in ["roaming", "not-roaming", "unknown"].iter().enumerate() {
+        let _ = writeln!(
+            o,
+            "callscreen_roaming_answers_total{{status=\"{a}\"}} {}",
+            g(&m.roaming.answers[i])
         );
     }
     let _ = writeln!(

@@ -9,7 +9,7 @@ use crate::lists::parse_expiry;
 use crate::loader::Loaded;
 use crate::report;
 use crate::screen::facts::MAX_PARTS;
-use crate::screen::{CallFacts, RawCall, screen};
+use crate::screen::{CallFacts, RawCall, Roaming, screen};
 
 pub fn check(a: CheckArgs) -> ExitCode {
     let loaded = match Loaded::load(&a.config) {
@@ -68,6 +68,17 @@ pub fn check(a: CheckArgs) -> ExitCode {
     }
     facts.burst.number = a.burst.unwrap_or(0);
     facts.burst.block = a.burst_block.unwrap_or(0);
+    let asks = crate::screen::roaming_number(&facts, &loaded.lists, policy);
+    facts.roaming = a
+        .roaming
+        .as_deref()
+        .and_then(Roaming::from_name)
+        .filter(|_| asks.is_some());
+    if let (Some(n), None, Some(_)) = (asks, facts.roaming, &loaded.settings.roaming) {
+        eprintln!(
+            "note: the daemon asks the roaming check about {n}; give its answer with --roaming"
+        );
+    }
     let verdict = screen(&facts, &loaded.lists, policy);
     if a.json {
         println!("{}", report::json(&verdict, &facts, policy));

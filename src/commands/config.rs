@@ -85,7 +85,94 @@ pub fn check(file: PathBuf) -> ExitCode {
             lists.join(", ")
         }
     );
+    print!("{}", profiles(&e.settings));
     ExitCode::SUCCESS
+}
+
+/// What each country profile in use turns on: its rules with their
+/// sources (and where the operator's own rule overrides one), the peers it
+/// applies to, its numbering plan, and the roaming check.
+fn profiles(settings: &crate::config::Settings) -> String {
+    use crate::screen::Reason;
+    use std::fmt::Write;
+    let policy = &settings.policy;
+    let mut s = String::new();
+    for (i, country) in policy.countries.iter().enumerate() {
+        let Some(p) = country.profile else { continue };
+        let peers: Vec<&str> = policy
+            .peers
+            .iter()
+            .filter(|peer| peer.country == i)
+            .map(|peer| peer.name.as_str())
+            .collect();
+        let plan = if policy
+            .plans
+            .iter()
+            .any(|pl| pl.country_code == p.country_code)
+        {
+            "numbering plan +".to_string() + p.country_code
+        } else {
+            "no numbering plan".to_string()
+        };
+        let _ = writeln!(
+            s,
+            "profile {} ({}, +{}){}: {}; {plan}",
+            p.code,
+            p.country,
+            p.country_code,
+            if i == 0 { ", [home]" } else { "" },
+            if peers.is_empty() {
+                "no peers".to_string()
+            } else {
+                format!("peers {}", peers.join(", "))
+            },
+        );
+        if p.rules.is_empty() {
+            let _ = writeln!(s, "  no rule of its own: the built-in defaults");
+        }
+        for r in p.rules {
+            let reason = Reason::new(r.kind);
+            let (action, overridden) = match policy.country_rule(i, &reason) {
+                Some((rule, true)) => (rule.action, true),
+                _ => (r.action, false),
+            };
+            let _ = write!(
+                s,
+                "  {:<33} {:<11} {}: {}",
+                r.kind.code(),
+                action.to_string(),
+                r.cites,
+                r.says
+            );
+            if overridden {
+                let _ = write!(
+                    s,
+                    " (the profile says {}; [policy.rules] overrides it)",
+                    r.action
+                );
+            }
+            let _ = writeln!(s);
+        }
+        if p.roaming_rule {
+            match &settings.roaming {
+                Some(r) => {
+                    let _ = writeln!(
+                        s,
+                        "  roaming check: {} (a call waits at most {} ms)",
+                        r.url_text,
+                        r.budget.as_millis()
+                    );
+                }
+                None => {
+                    let _ = writeln!(
+                        s,
+                        "  roaming check: not configured ([roaming]): every home mobile number from abroad is spoof:domestic-mobile-unchecked"
+                    );
+                }
+            }
+        }
+    }
+    s
 }
 
 /// The secret files the service's own user will not be able to read:

@@ -37,6 +37,29 @@ pub(super) struct Ctx<'a> {
 }
 
 impl Ctx<'_> {
+    /// A number setting within `lo..=hi` (`default` when absent); out of
+    /// range, an error naming `key` and the range.
+    pub fn bounded<T: Copy + PartialOrd + std::fmt::Display>(
+        &mut self,
+        v: &Option<toml::Spanned<T>>,
+        key: &str,
+        (lo, hi, default): (T, T, T),
+        unit: &str,
+    ) -> T {
+        match v {
+            None => default,
+            Some(x) if (lo..=hi).contains(x.get_ref()) => *x.get_ref(),
+            Some(x) => {
+                self.err::<()>(
+                    Some(x.span()),
+                    key,
+                    format!("must be {lo} to {hi}{unit} (default {default})"),
+                );
+                default
+            }
+        }
+    }
+
     pub fn err<T>(
         &mut self,
         span: Option<std::ops::Range<usize>>,

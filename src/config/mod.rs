@@ -21,6 +21,7 @@ mod numbering;
 mod peers;
 mod policy;
 mod redress;
+mod roaming;
 mod schema;
 mod settings;
 mod sip;

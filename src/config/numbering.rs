@@ -9,52 +9,128 @@ use super::schema;
 use crate::number::NumberContext;
 use crate::number::emergency::EmergencyNumbers;
 use crate::number::plan::{NumberType, NumberingPlan, PlanRange};
+use crate::screen::Profile;
 
-/// `[home]`: the number context of the operator's own network.
-pub(super) fn home(cx: &mut Ctx<'_>, raw: &schema::Config) -> NumberContext {
-    let cc = cx.digits(
-        &raw.home.country_code,
-        "home.country_code",
-        "a country code: 1 to 3 digits, e.g. \"31\"",
-        false,
-    );
-    let cc = cc
-        .filter(|c| c.len() <= 3 && !c.starts_with('0'))
-        .or_else(|| {
-            if cx.errors.is_empty() {
-                cx.err(
-                    Some(raw.home.country_code.span()),
+/// A `profile` setting: the named country profile.
+pub(super) fn profile(
+    cx: &mut Ctx<'_>,
+    v: &Spanned<String>,
+    key: &str,
+) -> Option<&'static Profile> {
+    crate::screen::profile::profile(v.get_ref()).or_else(|| {
+        cx.err(
+            Some(v.span()),
+            key,
+            format!(
+                "{:?} is not a country profile; the profiles are: {} (README, \"Country profiles\")",
+                v.get_ref(),
+                Profile::codes().join(", ")
+            ),
+        )
+    })
+}
+
+/// `[home]`: the number context of the operator's own network, and its
+/// country profile. A profile gives the country code and prefixes that
+/// are not written; a country code that is written must be the profile's.
+pub(super) fn home(
+    cx: &mut Ctx<'_>,
+    raw: &schema::Config,
+) -> (NumberContext, Option<&'static Profile>) {
+    let h = &raw.home;
+    let profile = h
+        .profile
+        .as_ref()
+        .and_then(|p| profile(cx, p, "home.profile"));
+    let cc = match (&h.country_code, profile) {
+        (Some(v), _) => {
+            let cc = cx.digits(
+                v,
+                "home.country_code",
+                "a country code: 1 to 3 digits, e.g. \"31\"",
+                false,
+            );
+            let cc = cc
+                .filter(|c| c.len() <= 3 && !c.starts_with('0'))
+                .or_else(|| {
+                    if cx.errors.is_empty() {
+                        cx.err(
+                        Some(v.span()),
+                        "home.country_code",
+                        "a country code has 1 to 3 digits and does not start with 0, e.g. \"31\"",
+                    )
+                    } else {
+                        None
+                    }
+                });
+            if let (Some(c), Some(p)) = (&cc, profile)
+                && c != p.country_code
+            {
+                cx.err::<()>(
+                    Some(v.span()),
                     "home.country_code",
-                    "a country code has 1 to 3 digits and does not start with 0, e.g. \"31\"",
-                )
-            } else {
-                None
+                    format!(
+                        "profile {:?} is {}'s (+{}), not +{c}; remove country_code or change the profile",
+                        p.code, p.country, p.country_code
+                    ),
+                );
             }
-        });
-    let trunk = cx.digits(
-        &raw.home.trunk_prefix,
+            cc
+        }
+        (None, Some(p)) => Some(p.country_code.to_string()),
+        (None, None) => {
+            if h.trunk_prefix.is_some() || h.international_prefix.is_some() {
+                cx.err::<()>(
+                    None,
+                    "home.country_code",
+                    "[home] needs country_code (e.g. \"31\") or a profile (e.g. profile = \"nl\")",
+                );
+            }
+            Some("31".to_string())
+        }
+    };
+    let mut prefix =
+        |v: &Option<Spanned<String>>, key: &str, what: &str, empty, default: &str| match v {
+            Some(v) => cx.digits(v, key, what, empty),
+            None => Some(default.to_string()),
+        };
+    let trunk = prefix(
+        &h.trunk_prefix,
         "home.trunk_prefix",
         "digits (\"0\" in most of Europe; \"\" for none)",
         true,
+        profile.map_or("0", |p| p.trunk_prefix),
     );
-    let intl = cx.digits(
-        &raw.home.international_prefix,
+    let intl = prefix(
+        &h.international_prefix,
         "home.international_prefix",
         "digits (\"00\" in most of the world)",
         false,
+        profile.map_or("00", |p| p.international_prefix),
     );
-    NumberContext {
+    let ctx = NumberContext {
         country_code: Some(cc.unwrap_or_else(|| "31".into())),
         trunk_prefix: trunk.unwrap_or_else(|| "0".into()),
         international_prefix: intl.unwrap_or_else(|| "00".into()),
+    };
+    (ctx, profile)
+}
+
+/// A profile's country as a peer reads national numbers.
+pub(super) fn profile_context(p: &Profile) -> NumberContext {
+    NumberContext {
+        country_code: Some(p.country_code.to_string()),
+        trunk_prefix: p.trunk_prefix.to_string(),
+        international_prefix: p.international_prefix.to_string(),
     }
 }
 
-/// `[[numbering]]`: the numbering plans (the Dutch one built in for +31).
+/// `[[numbering]]`: the numbering plans (built in for the Netherlands and
+/// the profiles' countries; a table given for a country replaces its own).
 pub(super) fn plans(
     cx: &mut Ctx<'_>,
     raw: &schema::Config,
-    home: &NumberContext,
+    countries: &[String],
 ) -> Vec<NumberingPlan> {
     let mut plans = Vec::new();
     for (i, p) in raw.numbering.iter().enumerate() {
@@ -113,8 +189,14 @@ pub(super) fn plans(
         }
         plans.push(NumberingPlan::new(&pv.country_code, rows));
     }
-    if raw.numbering.is_empty() && home.country_code.as_deref() == Some("31") {
-        plans.push(NumberingPlan::netherlands());
+    // Each country screened for (`[home]`'s, the peers' profiles') without
+    // a table of its own gets its built-in plan, where there is one.
+    for cc in countries {
+        if !plans.iter().any(|p| &p.country_code == cc)
+            && let Some(p) = NumberingPlan::builtin(cc)
+        {
+            plans.push(p);
+        }
     }
     plans
 }

@@ -11,7 +11,7 @@ use super::schema;
 use super::settings::{OverLimit, PeerLimit, PeerMatch, Sbc};
 use crate::lists::Role;
 use crate::number::NumberContext;
-use crate::screen::{NumberBlock, Peer};
+use crate::screen::{NumberBlock, Peer, Profile};
 
 /// `[[sbcs]]`.
 pub(super) fn sbcs(cx: &mut Ctx<'_>, raw: &schema::Config) -> Vec<Sbc> {
@@ -67,12 +67,60 @@ pub(super) fn sbcs(cx: &mut Ctx<'_>, raw: &schema::Config) -> Vec<Sbc> {
     sbcs
 }
 
+/// Each peer's `profile`: the index of its country in `countries` (0,
+/// `[home]`'s, when it names none or `[home]`'s own profile), the
+/// countries of profiles not yet there added.
+pub(super) fn profiles(
+    cx: &mut Ctx<'_>,
+    raw: &schema::Config,
+    countries: &mut Vec<(NumberContext, Option<&'static Profile>)>,
+) -> Vec<usize> {
+    let mut out = Vec::new();
+    for (i, p) in raw.peers.iter().enumerate() {
+        let Some(v) = &p.get_ref().profile else {
+            out.push(0);
+            continue;
+        };
+        let Some(profile) = super::numbering::profile(cx, v, &format!("peers[{i}].profile")) else {
+            out.push(0);
+            continue;
+        };
+        let ctx = super::numbering::profile_context(profile);
+        let at = countries.iter().position(|(c, p)| {
+            *p == Some(profile) || (p.is_none() && c.country_code == ctx.country_code)
+        });
+        match at {
+            // `[home]` is this country without a profile: a peer can not
+            // give it one of its own (its rules are the operator's).
+            Some(0) if countries[0].1.is_none() => {
+                cx.err::<()>(
+                    Some(v.span()),
+                    format!("peers[{i}].profile"),
+                    format!(
+                        "+{} is [home]'s country, which has no profile; set profile = {:?} in [home] instead",
+                        profile.country_code, profile.code
+                    ),
+                );
+                out.push(0);
+            }
+            Some(at) => out.push(at),
+            None => {
+                countries.push((ctx, Some(profile)));
+                out.push(countries.len() - 1);
+            }
+        }
+    }
+    out
+}
+
 /// `[[peers]]`: each peer's screening attributes, and how its calls are
-/// recognised (trunk ids, addresses).
+/// recognised (trunk ids, addresses). `countries` and `profiles`: the
+/// countries screened for, and each peer's (`profiles`).
 pub(super) fn peers(
     cx: &mut Ctx<'_>,
     raw: &schema::Config,
-    home: &NumberContext,
+    countries: &[(NumberContext, Option<&'static Profile>)],
+    profiles: &[usize],
     roles_by_name: &HashMap<String, Role>,
 ) -> (Vec<Peer>, Vec<PeerMatch>) {
     let mut peers = Vec::new();
@@ -116,6 +164,9 @@ pub(super) fn peers(
                 );
             }
         }
+        // A domestic peer writes national numbers as its country does.
+        let country = profiles.get(i).copied().unwrap_or(0);
+        let home = &countries[country].0;
         let context = match &pv.number_context {
             None if international => NumberContext::e164_only(),
             None => home.clone(),
@@ -168,6 +219,7 @@ pub(super) fn peers(
             originating,
             assigned,
             context,
+            country,
             rules,
         });
         let limit = peer_limit(cx, raw, pv, &key, p.span());

@@ -52,6 +52,24 @@ pub struct Config {
     pub redress: Option<Spanned<RedressSection>>,
     #[serde(default)]
     pub stir: Option<StirSection>,
+    #[serde(default)]
+    pub roaming: Option<RoamingSection>,
+}
+
+/// `[roaming]`: the roaming check, asked of the operator's endpoint.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RoamingSection {
+    pub url: Spanned<String>,
+    pub ca_file: Option<Spanned<String>>,
+    pub client_cert: Option<Spanned<String>>,
+    pub client_key: Option<Spanned<String>>,
+    pub budget_ms: Option<Spanned<u64>>,
+    pub timeout_ms: Option<Spanned<u64>>,
+    pub cache_secs: Option<Spanned<u64>>,
+    pub cache_entries: Option<Spanned<usize>>,
+    pub max_in_flight: Option<Spanned<usize>>,
+    pub failure_backoff_secs: Option<Spanned<u64>>,
 }
 
 /// `[stir]`: STIR/SHAKEN verification.
@@ -257,32 +275,17 @@ pub struct LogSection {
     pub queue_lines: Option<usize>,
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, Default)]
 #[serde(deny_unknown_fields)]
 pub struct Home {
-    pub country_code: Spanned<String>,
-    #[serde(default = "zero")]
-    pub trunk_prefix: Spanned<String>,
-    #[serde(default = "zero_zero")]
-    pub international_prefix: Spanned<String>,
-}
-
-fn zero() -> Spanned<String> {
-    Spanned::new(0..0, "0".into())
-}
-
-fn zero_zero() -> Spanned<String> {
-    Spanned::new(0..0, "00".into())
-}
-
-impl Default for Home {
-    fn default() -> Self {
-        Home {
-            country_code: Spanned::new(0..0, "31".into()),
-            trunk_prefix: zero(),
-            international_prefix: zero_zero(),
-        }
-    }
+    /// Required unless a profile gives it.
+    pub country_code: Option<Spanned<String>>,
+    /// Default "0" (or the profile's).
+    pub trunk_prefix: Option<Spanned<String>>,
+    /// Default "00" (or the profile's).
+    pub international_prefix: Option<Spanned<String>>,
+    /// A country profile (`screen::profile`): "de", "be", "uk" …
+    pub profile: Option<Spanned<String>>,
 }
 
 #[derive(Deserialize)]
@@ -392,6 +395,9 @@ pub struct PeerEntry {
     pub tls_names: Vec<Spanned<String>>,
     #[serde(default)]
     pub number_context: Option<Spanned<toml::Value>>,
+    /// The country (profile) its calls are screened for; `[home]`'s when absent.
+    #[serde(default)]
+    pub profile: Option<Spanned<String>>,
     #[serde(default)]
     pub direction: Option<Spanned<String>>,
     #[serde(default)]

@@ -238,6 +238,8 @@ pub struct Settings {
     pub redress: Option<super::RedressSettings>,
     /// STIR/SHAKEN verification (`[stir]`), when configured.
     pub stir: Option<std::sync::Arc<crate::stir::StirConfig>>,
+    /// The roaming check (`[roaming]`), when configured.
+    pub roaming: Option<std::sync::Arc<crate::roaming::RoamingConfig>>,
 }
 
 /// `[bursts]`: the sliding window and the table the calls are counted in.

@@ -7,33 +7,10 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
-use toml::Spanned;
-
 use super::context::Ctx;
 use super::schema;
 use crate::screen::{ReasonKey, ReasonKind};
 use crate::stir::{Anchors, FetchRules, StirConfig};
-
-fn bounded<T: Copy + PartialOrd + std::fmt::Display>(
-    cx: &mut Ctx<'_>,
-    v: &Option<Spanned<T>>,
-    key: &str,
-    (lo, hi, default): (T, T, T),
-    unit: &str,
-) -> T {
-    match v {
-        None => default,
-        Some(x) if (lo..=hi).contains(x.get_ref()) => *x.get_ref(),
-        Some(x) => {
-            cx.err::<()>(
-                Some(x.span()),
-                format!("stir.{key}"),
-                format!("must be {lo} to {hi}{unit} (default {default})"),
-            );
-            default
-        }
-    }
-}
 
 /// The verifier's configuration, and the reasons a verified `A` lifts.
 pub(super) fn stir_section(
@@ -98,45 +75,45 @@ pub(super) fn stir_section(
         }
     }
     let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
-    let budget = bounded(cx, &s.budget_ms, "budget_ms", (1, 10_000, 200), " ms");
-    let timeout = bounded(
-        cx,
+    let budget = cx.bounded(&s.budget_ms, "stir.budget_ms", (1, 10_000, 200), " ms");
+    let timeout = cx.bounded(
         &s.fetch_timeout_ms,
-        "fetch_timeout_ms",
+        "stir.fetch_timeout_ms",
         (100, 60_000, 2_000),
         " ms",
     );
-    let max_fetches = bounded(cx, &s.max_fetches, "max_fetches", (1, 10_000, 64), "");
-    let per_host = bounded(
-        cx,
+    let max_fetches = cx.bounded(&s.max_fetches, "stir.max_fetches", (1, 10_000, 64), "");
+    let per_host = cx.bounded(
         &s.max_fetches_per_host,
-        "max_fetches_per_host",
+        "stir.max_fetches_per_host",
         (1, 1_000, 4),
         "",
     );
-    let cache_entries = bounded(
-        cx,
+    let cache_entries = cx.bounded(
         &s.cache_entries,
-        "cache_entries",
+        "stir.cache_entries",
         (1, 1_000_000, 10_000),
         "",
     );
-    let cache_max_age = bounded(
-        cx,
+    let cache_max_age = cx.bounded(
         &s.cache_max_age_secs,
-        "cache_max_age_secs",
+        "stir.cache_max_age_secs",
         (1, 604_800, 86_400),
         " s",
     );
-    let negative = bounded(
-        cx,
+    let negative = cx.bounded(
         &s.negative_cache_secs,
-        "negative_cache_secs",
+        "stir.negative_cache_secs",
         (1, 86_400, 60),
         " s",
     );
-    let workers = bounded(cx, &s.workers, "workers", (0, 256, 0), " (0: one per core)");
-    let queue = bounded(cx, &s.queue, "queue", (1, 1_000_000, 1_024), "");
+    let workers = cx.bounded(
+        &s.workers,
+        "stir.workers",
+        (0, 256, 0),
+        " (0: one per core)",
+    );
+    let queue = cx.bounded(&s.queue, "stir.queue", (1, 1_000_000, 1_024), "");
     let (Some(anchors), Some(https)) = (anchors, https) else {
         return (None, lifts);
     };

@@ -22,14 +22,21 @@ pub(super) fn validate(
         path,
         errors: Vec::new(),
     };
-    let home = numbering::home(&mut cx, &raw);
-    let plans = numbering::plans(&mut cx, &raw, &home);
+    let (home, home_profile) = numbering::home(&mut cx, &raw);
+    // The countries screened for: `[home]`'s first, then the peers' profiles'.
+    let mut countries = vec![(home.clone(), home_profile)];
+    let profiles = peers::profiles(&mut cx, &raw, &mut countries);
+    let ccs: Vec<String> = countries
+        .iter()
+        .filter_map(|(c, _)| c.country_code.clone())
+        .collect();
+    let plans = numbering::plans(&mut cx, &raw, &ccs);
     let emergency = numbering::emergency(&mut cx, &raw, &home);
     let guard = lists::guard(&mut cx, &raw, &plans);
     let (lists, roles_by_name) = lists::lists(&mut cx, &raw, base);
     let rules = policy::rule_table(&mut cx, &raw.policy.rules, "policy.rules", &roles_by_name);
     let sbcs = peers::sbcs(&mut cx, &raw);
-    let (peers, matches) = peers::peers(&mut cx, &raw, &home, &roles_by_name);
+    let (peers, matches) = peers::peers(&mut cx, &raw, &countries, &profiles, &roles_by_name);
     let tags = policy::tags(&mut cx, &raw);
     let (mut sip, redirect, log) = server_sections(&mut cx, &raw);
     super::sip::sip_tls(&mut cx, &raw, base, &mut sip);
@@ -39,6 +46,7 @@ pub(super) fn validate(
     let fleet = fleet::fleet_section(&mut cx, &raw, base);
     let redress = redress::redress_section(&mut cx, &raw, base);
     let (stir, a_lifts) = super::stir::stir_section(&mut cx, &raw, base);
+    let roaming = super::roaming::roaming_section(&mut cx, &raw, base);
     let dialled_lists: Vec<(ReasonKind, String)> = lists
         .iter()
         .filter_map(|l| {
@@ -63,6 +71,12 @@ pub(super) fn validate(
             .as_deref()
             .unwrap_or("Network blocked"),
     );
+    if let Some(p) = home_profile {
+        policy.set_home_profile(p);
+    }
+    for (ctx, profile) in countries.into_iter().skip(1) {
+        policy.add_country(ctx, profile);
+    }
     if let Some(a) = raw.shaken.max_age_secs {
         policy.shaken_max_age = a;
     }
@@ -103,6 +117,7 @@ pub(super) fn validate(
         hits_slots,
         redress,
         stir,
+        roaming,
     })
 }
 

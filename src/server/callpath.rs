@@ -10,6 +10,7 @@ use super::hops::Hops;
 use super::ingress::Unknowns;
 use super::links::Links;
 use crate::keys::TokenKey;
+use crate::roaming::{Checker, RoamingConfig};
 use crate::sip::response::TagKey;
 use crate::state::Shared;
 use crate::stir::{StirConfig, Verifier};
@@ -34,6 +35,9 @@ pub struct CallPath {
     verifier: OnceLock<Option<Arc<Verifier>>>,
     /// INVITEs parked now (bounded by `[stir] queue`).
     pub parked: AtomicUsize,
+    /// The roaming check of the `[roaming]` in force (a reload that
+    /// changes it starts a new one, with an empty cache).
+    roaming: std::sync::Mutex<Option<Arc<Checker>>>,
 }
 
 impl CallPath {
@@ -50,7 +54,21 @@ impl CallPath {
             runtime: OnceLock::new(),
             verifier: OnceLock::new(),
             parked: AtomicUsize::new(0),
+            roaming: std::sync::Mutex::new(None),
         }))
+    }
+
+    /// The roaming checker for `cfg` (the `[roaming]` in force).
+    pub fn roaming(&self, cfg: &Arc<RoamingConfig>) -> Arc<Checker> {
+        let mut c = self.roaming.lock().unwrap_or_else(|p| p.into_inner());
+        match &*c {
+            Some(k) if Arc::ptr_eq(&k.cfg, cfg) => Arc::clone(k),
+            _ => {
+                let k = Checker::new(Arc::clone(cfg), Arc::clone(&self.shared.metrics.roaming));
+                *c = Some(Arc::clone(&k));
+                k
+            }
+        }
     }
 
     /// The verifier, its pool started with `cfg`'s size the first time

@@ -26,8 +26,10 @@ use super::links::Dest;
 use super::noc;
 use super::stir;
 use crate::config::Mode;
+use crate::number::E164;
+use crate::roaming::Checker;
 use crate::screen::passport::{StirCheck, Unverified};
-use crate::screen::{Action, CallFacts, Verdict};
+use crate::screen::{Action, CallFacts, Roaming, Verdict};
 use crate::sip::facts::CallerIds;
 use crate::sip::moved::{Mover, OwnedMessage};
 use crate::sip::response::reason_phrase;
@@ -150,13 +152,68 @@ pub fn screen(
         Some(_) => None,
         None => match stir::step(req, cx) {
             stir::Step::Go(s) => s,
-            stir::Step::Verify(v) => match park(req, ids, peer, tx, cx, render, v) {
+            stir::Step::Verify(v) => match park(req, ids, peer, tx, cx, render, Wait::Stir(v)) {
                 Ok(()) => return cx.silent(),
                 Err(check) => Some(check),
             },
         },
     };
-    decided(out, req, ids, peer, tx, again, stir, cx, render)
+    let roaming = match roaming_step(req, ids, peer, again.is_some(), cx) {
+        RoamingStep::Go(r) => r,
+        RoamingStep::Ask(checker, n) => {
+            let wait = Wait::Roaming { checker, n, stir };
+            match park(req, ids, peer, tx, cx, render, wait) {
+                Ok(()) => return cx.silent(),
+                Err(_) => Some(Roaming::Unanswered),
+            }
+        }
+    };
+    decided(out, req, ids, peer, tx, again, stir, roaming, cx, render)
+}
+
+/// What a screened INVITE does about the roaming check.
+enum RoamingStep {
+    /// Screen it now with this (none: the check does not apply).
+    Go(Option<Roaming>),
+    /// Ask the endpoint about this number first, off this thread.
+    Ask(Arc<Checker>, E164),
+}
+
+/// Step 3b: whether the call's decision needs the roaming check (a home
+/// mobile number from an international peer, `screen::roaming_number`),
+/// and whether it has the answer already (cached, or none to be had now:
+/// the endpoint in its backoff, too many requests out, or a proxy's
+/// retransmission, which never waits).
+fn roaming_step(
+    req: &Request<'_>,
+    ids: &CallerIds<'_>,
+    peer: usize,
+    again: bool,
+    cx: &Cx<'_>,
+) -> RoamingStep {
+    let rt = cx.rt;
+    let Some(cfg) = rt.settings.roaming.as_ref() else {
+        return RoamingStep::Go(None);
+    };
+    let p = rt.settings.policy.peer(peer);
+    if !p.international || p.domestic_cli_allowed {
+        return RoamingStep::Go(None);
+    }
+    let facts = read_facts(req, ids, peer, cx.src.ip(), rt, &cx.cp.warn_key, None);
+    let Some(n) = crate::screen::roaming_number(&facts, &rt.lists, &rt.settings.policy) else {
+        return RoamingStep::Go(None);
+    };
+    let checker = cx.cp.roaming(cfg);
+    if let Some(r) = checker.cached(n) {
+        return RoamingStep::Go(Some(r));
+    }
+    if again || cx.cp.runtime.get().is_none() {
+        return RoamingStep::Go(Some(Roaming::Unanswered));
+    }
+    match checker.admit() {
+        Some(r) => RoamingStep::Go(Some(r)),
+        None => RoamingStep::Ask(checker, n),
+    }
 }
 
 /// An INVITE's transaction: its key, the To-tag of callscreen's answer,
@@ -179,6 +236,7 @@ fn decided<'a, 'r>(
     tx: Tx,
     again: Option<Again>,
     stir: Option<StirCheck>,
+    roaming: Option<Roaming>,
     cx: &Cx<'r>,
     render: Render,
 ) -> Outcome {
@@ -189,6 +247,7 @@ fn decided<'a, 'r>(
     let counted = counting(rt, &bursts).filter(|_| again.is_none());
     let mut facts = read_facts(req, ids, peer, cx.src.ip(), rt, &cp.warn_key, counted);
     facts.stir = stir;
+    facts.roaming = roaming;
     let verdict = decide(&facts, rt, m, req);
     if again.is_none() {
         let action = verdict.as_ref().map_or(Action::Allow, |v| v.action);
@@ -254,9 +313,22 @@ pub struct Parked {
     render: Render,
 }
 
-/// Parks the INVITE for verification `v`, its transaction marked so that
+/// What a parked INVITE waits for.
+enum Wait {
+    /// Its verification (and then, perhaps, the roaming check).
+    Stir(stir::Verification),
+    /// The roaming check's answer about `n`; `stir`: its verification's
+    /// outcome, when it had one.
+    Roaming {
+        checker: Arc<Checker>,
+        n: E164,
+        stir: Option<StirCheck>,
+    },
+}
+
+/// Parks the INVITE for what it waits for, its transaction marked so that
 /// retransmissions are absorbed (and a CANCEL can mark it). `Err`: the
-/// verification did not start, and the call is screened now with this.
+/// wait did not start, and the call is screened now with this.
 #[allow(clippy::too_many_arguments)]
 fn park(
     req: &Request<'_>,
@@ -265,7 +337,7 @@ fn park(
     tx: Tx,
     cx: &Cx<'_>,
     render: Render,
-    v: stir::Verification,
+    wait: Wait,
 ) -> Result<(), StirCheck> {
     let kept = Kept::try_new(OwnedMessage::copy(&req.msg), |copy| {
         let m = Mover::new(&req.msg, copy);
@@ -295,31 +367,79 @@ fn park(
     };
     cx.cp.cache.insert(tx.key, tx.now, Kind::Parked, &[]);
     // If it does not start, the answer written now replaces the mark.
-    v.start(move |check, last| resume(parked, check, last))
+    match wait {
+        Wait::Stir(v) => v.start(move |check, last| verified(parked, check, last)),
+        Wait::Roaming { checker, n, stir } => {
+            ask_roaming(parked, checker, n, stir);
+            Ok(())
+        }
+    }
 }
 
-/// A parked INVITE's verification has ended with `check`: it is screened
+/// Asks the roaming check on a task; its answer resumes the call.
+fn ask_roaming(p: Parked, checker: Arc<Checker>, n: E164, stir: Option<StirCheck>) {
+    let Some(handle) = p.cp.runtime.get().cloned() else {
+        // `roaming_step` asks only with a runtime; were there none, the
+        // call goes on unanswered rather than wait for ever.
+        resume(p, stir, Some(Roaming::Unanswered), true);
+        return;
+    };
+    handle.spawn(async move {
+        let r = checker.ask(n).await;
+        resume(p, stir, Some(r), true);
+    });
+}
+
+/// A parked INVITE's verification has ended with `check`: it asks the
+/// roaming check next if its decision needs one not at hand (still
+/// parked), else it is resumed.
+fn verified(p: Parked, check: StirCheck, last: bool) {
+    let step = {
+        let Read { req, ids } = p.kept.borrow_dependent();
+        let cx = p.cx();
+        roaming_step(req, ids, p.peer, false, &cx)
+    };
+    match step {
+        RoamingStep::Go(r) => resume(p, Some(check), r, last),
+        RoamingStep::Ask(checker, n) => {
+            if last {
+                p.cp.links.send_held(&p.cp.shared.metrics);
+            }
+            ask_roaming(p, checker, n, Some(check));
+        }
+    }
+}
+
+impl Parked {
+    /// The context it arrived in, as the stage reads it.
+    fn cx(&self) -> Cx<'_> {
+        Cx {
+            src: self.src,
+            framing: self.framing,
+            consumed: 0,
+            close: false,
+            conn: self.conn,
+            rt: &self.rt,
+            cp: &self.cp,
+            t0: self.t0,
+            shed: false,
+            local: self.local,
+        }
+    }
+}
+
+/// A parked INVITE's wait has ended (verification `stir`, the roaming
+/// check's answer `roaming`): it is screened
 /// and rendered (step 4), or answered 487 if it was cancelled meanwhile
 /// (RFC 3261 §9.2; kept for its retransmissions, never screened or
 /// forwarded), and what that gives is sent: over UDP from the address it
 /// came in on (RFC 3581 §4), over TCP or TLS on the connection it came on (if that closed,
 /// the answer is lost and counted, as RFC 3261 §18.2.2 leaves it to the
 /// client to retry).
-fn resume(p: Parked, check: StirCheck, last: bool) {
+fn resume(p: Parked, stir: Option<StirCheck>, roaming: Option<Roaming>, last: bool) {
     let Read { req, ids } = p.kept.borrow_dependent();
     let cp = &p.cp;
-    let cx = Cx {
-        src: p.src,
-        framing: p.framing,
-        consumed: 0,
-        close: false,
-        conn: p.conn,
-        rt: &p.rt,
-        cp,
-        t0: p.t0,
-        shed: false,
-        local: p.local,
-    };
+    let cx = p.cx();
     let mut out = Vec::with_capacity(2048);
     let now = Instant::now();
     let cancelled = cp.cache.get_own(p.tx.key, now, &mut out) == Some(Kind::Cancelled);
@@ -330,15 +450,7 @@ fn resume(p: Parked, check: StirCheck, last: bool) {
     } else {
         let tx = Tx { now, ..p.tx };
         decided(
-            &mut out,
-            req,
-            ids,
-            p.peer,
-            tx,
-            None,
-            Some(check),
-            &cx,
-            p.render,
+            &mut out, req, ids, p.peer, tx, None, stir, roaming, &cx, p.render,
         )
     };
     let dest = match outcome {

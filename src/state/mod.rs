@@ -86,6 +86,9 @@ pub struct Metrics {
     /// STIR/SHAKEN verification (`[stir]`): fetches, cache hits, calls
     /// over budget or passed busy, and calls by `verstat`.
     pub stir: std::sync::Arc<crate::stir::StirCounts>,
+    /// The roaming check (`[roaming]`): requests, cache hits, failures,
+    /// calls over budget, over the limit or in the backoff, answers by kind.
+    pub roaming: std::sync::Arc<crate::roaming::RoamingCounts>,
 }
 
 /// Upper bounds (µs) of the decision-latency histogram's buckets.

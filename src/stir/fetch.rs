@@ -205,6 +205,19 @@ pub fn cache_control(value: &str) -> Option<Duration> {
     shared.or(max_age)
 }
 
+/// A TCP connection to the first of `addrs` that accepts one; else the
+/// last error.
+pub async fn connect_first(addrs: &[SocketAddr]) -> Result<tokio::net::TcpStream, String> {
+    let mut last = String::from("no address");
+    for a in addrs {
+        match tokio::net::TcpStream::connect(a).await {
+            Ok(s) => return Ok(s),
+            Err(e) => last = e.to_string(),
+        }
+    }
+    Err(last)
+}
+
 /// Fetches `url` under `rules`, trusting the HTTPS servers `tls` trusts.
 pub async fn fetch(
     url: &Url,
@@ -239,18 +252,7 @@ async fn fetch_inner(
     if allowed.is_empty() {
         return Err(FetchError::AddressNotAllowed);
     }
-    let mut last = String::new();
-    let mut tcp = None;
-    for a in &allowed {
-        match tokio::net::TcpStream::connect(a).await {
-            Ok(s) => {
-                tcp = Some(s);
-                break;
-            }
-            Err(e) => last = e.to_string(),
-        }
-    }
-    let tcp = tcp.ok_or(FetchError::Connect(last))?;
+    let tcp = connect_first(&allowed).await.map_err(FetchError::Connect)?;
     let name =
         ServerName::try_from(url.host.clone()).map_err(|e| FetchError::Tls(e.to_string()))?;
     let stream = tokio_rustls::TlsConnector::from(tls)

@@ -12,6 +12,8 @@
 //! allocator would count every other test's allocations) and
 //! `tests/layering.rs` (reads the source, starts nothing).
 
+#[path = "../support/roaming.rs"]
+mod roaming;
 #[path = "../support/sti.rs"]
 mod sti;
 #[path = "../support/mod.rs"]
@@ -27,6 +29,7 @@ mod interop;
 mod monitoring;
 mod noc_log;
 mod originating;
+mod profiles;
 mod proxy;
 mod redirect;
 mod redress;

@@ -844,3 +844,52 @@ fn hosts_and_addresses_not_allowed_are_never_fetched() {
         assert_eq!(x5u.hits("/good.pem"), 0, "{name}: fetched anyway");
     }
 }
+
+/// A signed call from abroad presenting a home mobile number waits for its
+/// verification, then for the roaming check (still parked: one answer, no
+/// second pass): both outcomes decide it. Its certificate slow, the call's
+/// verification ends at its budget and the roaming check is still asked.
+#[test]
+fn a_signed_home_mobile_number_from_abroad_is_verified_then_asked_about() {
+    let roam_dir = temp_dir("stir-roaming-endpoint");
+    let roam_pki = Pki::new(&roam_dir);
+    let mobile = "+31612345678";
+    let answers = [(mobile.to_string(), crate::roaming::Answer::Roaming)]
+        .into_iter()
+        .collect();
+    let server = crate::roaming::RoamingServer::start(&roam_pki, answers, Duration::ZERO);
+    let extra = format!(
+        "[roaming]\nurl = \"{}\"\nca_file = \"{}\"\n",
+        server.url(),
+        roam_dir.join("web-ca.pem").display()
+    );
+    let s = setup("stir-roaming", &extra);
+    let now = unix_now();
+    let call = |call_id: &str, x5u: &str| {
+        let id = s
+            .pki
+            .good
+            .identity(&mobile[1..], &CALLEE[1..], "A", now, x5u);
+        let msg = invite(
+            call_id,
+            mobile,
+            &format!("X-Ingress-Trunk: intl\r\nIdentity: {id}\r\n"),
+        );
+        let r = udp_ask(&s.client, s.d.udp, &msg).expect("an answer");
+        (r, s.d.noc_line(call_id))
+    };
+    let (r, line) = call("sr-1", &s.x5u.url("/good.pem"));
+    assert_eq!(status(&r), 302, "{r}");
+    assert_eq!(
+        field(&line, "verstat"),
+        Some("TN-Validation-Passed"),
+        "{line}"
+    );
+    assert_eq!(field(&line, "reasons"), Some("roaming"), "{line}");
+    assert_eq!(server.asked(mobile), 1);
+    // The certificate slow: verification ends at its budget (No-TN-Validation),
+    // the roaming answer comes from the cache.
+    let (_, line) = call("sr-2", &s.x5u.url("/slow/good2.pem"));
+    assert_eq!(field(&line, "verstat"), Some("No-TN-Validation"), "{line}");
+    assert_eq!(field(&line, "reasons"), Some("roaming"), "{line}");
+}

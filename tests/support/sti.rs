@@ -146,6 +146,32 @@ impl Pki {
     }
 }
 
+impl Pki {
+    /// A TLS server configuration with the HTTPS certificate (`localhost`,
+    /// 127.0.0.1), for the test servers.
+    pub fn https_server_config(&self) -> Arc<rustls::ServerConfig> {
+        let certs: Vec<_> =
+            rustls_pki_types::pem::PemObject::pem_slice_iter(self.https_cert.as_bytes())
+                .map(|c| c.expect("cert"))
+                .collect();
+        let key =
+            <rustls_pki_types::PrivateKeyDer as rustls_pki_types::pem::PemObject>::from_pem_slice(
+                self.https_key.as_bytes(),
+            )
+            .expect("key");
+        Arc::new(
+            rustls::ServerConfig::builder_with_provider(Arc::new(
+                rustls::crypto::ring::default_provider(),
+            ))
+            .with_safe_default_protocol_versions()
+            .expect("versions")
+            .with_no_client_auth()
+            .with_single_cert(certs, key)
+            .expect("server config"),
+        )
+    }
+}
+
 /// The HTTPS server for `x5u`: `files` by path; `/slow/…` paths answer
 /// after `slow` with the file of the rest of the path.
 pub struct X5uServer {
@@ -155,25 +181,7 @@ pub struct X5uServer {
 
 impl X5uServer {
     pub fn start(pki: &Pki, files: HashMap<String, String>, slow: Duration) -> X5uServer {
-        let certs: Vec<_> =
-            rustls_pki_types::pem::PemObject::pem_slice_iter(pki.https_cert.as_bytes())
-                .map(|c| c.expect("cert"))
-                .collect();
-        let key =
-            <rustls_pki_types::PrivateKeyDer as rustls_pki_types::pem::PemObject>::from_pem_slice(
-                pki.https_key.as_bytes(),
-            )
-            .expect("key");
-        let cfg = Arc::new(
-            rustls::ServerConfig::builder_with_provider(Arc::new(
-                rustls::crypto::ring::default_provider(),
-            ))
-            .with_safe_default_protocol_versions()
-            .expect("versions")
-            .with_no_client_auth()
-            .with_single_cert(certs, key)
-            .expect("server config"),
-        );
+        let cfg = pki.https_server_config();
         let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
         let addr = listener.local_addr().expect("addr");
         let hits = Arc::new(Mutex::new(HashMap::new()));

@@ -5,6 +5,7 @@
 //! What cannot be read as a number is not an error here: it becomes
 //! [`Cli::Invalid`], a fact that screening turns into the `invalid-cli` reason.
 
+mod builtin;
 pub mod e164;
 pub mod emergency;
 mod normalise;

@@ -107,11 +107,6 @@ impl NumberingPlan {
     /// The Dutch plan (Nummerplan, ACM), used when the config names none.
     pub fn netherlands() -> NumberingPlan {
         use NumberType::*;
-        let r = |p: &str, l: &[u8], k| PlanRange {
-            prefix: p.into(),
-            lengths: l.to_vec(),
-            kind: k,
-        };
         NumberingPlan::new(
             "31",
             vec![
@@ -138,22 +133,38 @@ impl NumberingPlan {
         )
     }
 
+    /// The built-in plan of a country code: the Dutch one and those of the
+    /// country profiles (`crate::builtin`).
+    pub fn builtin(country_code: &str) -> Option<NumberingPlan> {
+        match country_code {
+            "31" => Some(NumberingPlan::netherlands()),
+            cc => crate::builtin::plan(cc),
+        }
+    }
+
     pub fn ranges(&self) -> &[PlanRange] {
         &self.ranges
     }
 
     /// Checks a number of this plan's country (the caller checks the country).
+    /// The longest prefix whose row allows the number's length decides: a
+    /// short code and the numbers that share its digits (France's 15 and
+    /// Paris's 01 5x xx xx xx) are two rows.
     fn classify_nsn(&self, nsn: &[u8]) -> PlanCheck {
-        for r in &self.ranges {
-            if nsn.starts_with(r.prefix.as_bytes()) {
-                return if r.lengths.contains(&(nsn.len() as u8)) {
-                    PlanCheck::Valid(r.kind)
-                } else {
-                    PlanCheck::Invalid
-                };
-            }
-        }
-        PlanCheck::Invalid
+        let len = nsn.len() as u8;
+        self.ranges
+            .iter()
+            .find(|r| nsn.starts_with(r.prefix.as_bytes()) && r.lengths.contains(&len))
+            .map_or(PlanCheck::Invalid, |r| PlanCheck::Valid(r.kind))
+    }
+}
+
+/// A plan row: NSN prefix, lengths, type.
+pub(crate) fn r(prefix: &str, lengths: &[u8], kind: NumberType) -> PlanRange {
+    PlanRange {
+        prefix: prefix.into(),
+        lengths: lengths.to_vec(),
+        kind,
     }
 }
 

@@ -64,6 +64,46 @@ pub struct CallFacts<'a> {
     /// one included. Counted where state and clocks live (the server; 0
     /// when not counted), given here as a fact.
     pub burst: BurstCount,
+    /// What the roaming check (`[roaming]`) said of the caller's home
+    /// mobile number; none when it was not asked. Asked by the server, off
+    /// the receive threads, given here as a fact.
+    pub roaming: Option<Roaming>,
+}
+
+/// The roaming check's answer for a home mobile number from abroad.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Roaming {
+    /// The subscriber is roaming abroad: the number is theirs to present.
+    Roaming,
+    /// The subscriber is at home (or the number is not in service).
+    NotRoaming,
+    /// The endpoint does not know the number (another national network's).
+    Unknown,
+    /// No answer within the budget (slow, down, refused, or over the
+    /// concurrency limit).
+    Unanswered,
+}
+
+impl Roaming {
+    pub fn name(self) -> &'static str {
+        match self {
+            Roaming::Roaming => "roaming",
+            Roaming::NotRoaming => "not-roaming",
+            Roaming::Unknown => "unknown",
+            Roaming::Unanswered => "unanswered",
+        }
+    }
+
+    pub fn from_name(s: &str) -> Option<Roaming> {
+        [
+            Roaming::Roaming,
+            Roaming::NotRoaming,
+            Roaming::Unknown,
+            Roaming::Unanswered,
+        ]
+        .into_iter()
+        .find(|r| r.name() == s)
+    }
 }
 
 /// Calls in the burst window (`[bursts]`).
@@ -96,6 +136,7 @@ impl<'a> CallFacts<'a> {
     /// Reads the call's numbers in the number context of `peer`.
     pub fn read(raw: &RawCall<'a>, peer: PeerId, policy: &Policy, now: u64) -> CallFacts<'a> {
         let ctx = &policy.peer(peer).context;
+        let home = &policy.country(peer).home;
         CallFacts {
             peer,
             from: normalise(raw.from, ctx),
@@ -103,14 +144,15 @@ impl<'a> CallFacts<'a> {
             from_display: raw.from_display,
             pai: raw.pai.map(|p| normalise(p, ctx)),
             pai_display: raw.pai_display,
-            // The callee is dialled within the operator's own network.
-            callee: normalise(raw.callee, &policy.home).number(),
+            // The callee is dialled within the operator's own network (of
+            // the peer's country).
+            callee: normalise(raw.callee, home).number(),
             callee_raw: raw.callee,
             emergency: policy.emergency.is_emergency(raw.callee),
             source: raw.source,
             now,
             diverted_domestic: raw.diversions.iter().flatten().any(|d| {
-                let cc = policy.home.country_code.as_deref().unwrap_or_default();
+                let cc = home.country_code.as_deref().unwrap_or_default();
                 normalise(d, ctx)
                     .number()
                     .is_some_and(|n| n.starts_with(cc.as_bytes()))
@@ -121,6 +163,7 @@ impl<'a> CallFacts<'a> {
             originating: policy.peer(peer).originating,
             insisted: false,
             burst: BurstCount::default(),
+            roaming: None,
         }
     }
 
@@ -128,7 +171,7 @@ impl<'a> CallFacts<'a> {
     /// operator's own numbering).
     pub fn to_number(&self, policy: &Policy) -> Option<E164> {
         self.to_raw
-            .and_then(|t| normalise(t, &policy.home).number())
+            .and_then(|t| normalise(t, &policy.country(self.peer).home).number())
     }
 
     /// The PAI number when the peer is trusted to assert it.

@@ -15,17 +15,20 @@ mod dialled;
 pub mod facts;
 pub mod passport;
 mod policy;
+pub mod profile;
 mod reason;
 mod rules;
 mod spoof;
 mod verdict;
 
-pub use facts::{BurstCount, CallFacts, Identity, RawCall};
+pub use facts::{BurstCount, CallFacts, Identity, RawCall, Roaming};
 pub use policy::{
-    Action, BurstThresholds, DEFAULT_REJECT_CODE, NumberBlock, Peer, PeerId, Policy, Rule,
-    RuleTable, default_rule,
+    Action, BurstThresholds, Country, DEFAULT_REJECT_CODE, NumberBlock, Peer, PeerId, Policy, Rule,
+    RuleSource, RuleTable, default_rule,
 };
+pub use profile::{PROFILES, Profile, ProfileRule};
 pub use reason::{Reason, ReasonKey, ReasonKind};
+pub use spoof::roaming_number;
 pub use verdict::{Bounded, Finding, ListHit, MAX_FINDINGS, Subject, Verdict};
 
 use lists::ListSet;

@@ -5,6 +5,7 @@ use std::collections::HashMap;
 use std::fmt;
 use std::sync::Arc;
 
+use super::profile::{Profile, ProfileRule};
 use super::reason::{KIND_COUNT, Reason, ReasonKey, ReasonKind};
 use number::emergency::EmergencyNumbers;
 use number::plan::NumberingPlan;
@@ -91,7 +92,9 @@ pub fn default_rule(kind: ReasonKind) -> Rule {
         code: DEFAULT_REJECT_CODE,
     };
     Rule::new(match kind {
-        Allowlist | RegisteredCli | Emergency | ShakenNone | CalleeWarnedInsisted => Action::Allow,
+        Allowlist | RegisteredCli | Roaming | Emergency | ShakenNone | CalleeWarnedInsisted => {
+            Action::Allow
+        }
         Blocklist
         | Withdrawn
         | SpoofDno
@@ -103,6 +106,7 @@ pub fn default_rule(kind: ReasonKind) -> Rule {
         InvalidCli
         | CliPremium
         | SpoofDomesticMobileIntl
+        | SpoofDomesticMobileUnchecked
         | SpoofDisplayName
         | SpoofPaiFromMismatch
         | ShakenAttestC
@@ -168,8 +172,36 @@ pub struct Peer {
     /// The number blocks assigned to this trunk (`assigned`): a caller ID
     /// outside them is `spoof:cli-not-assigned`. Empty: not checked.
     pub assigned: Vec<NumberBlock>,
+    /// The country its calls are screened for (an index into
+    /// [`Policy::countries`]; 0 is `[home]`'s): whose numbers are
+    /// "domestic", and under which profile.
+    pub country: usize,
     /// Its policy overrides.
     pub rules: RuleTable,
+}
+
+/// A country the operator screens calls for: `[home]`, or a peer's
+/// `profile`. Its rule table is the built-in defaults, under its profile's
+/// rules, under the operator's `[policy.rules]`, every kind filled.
+#[derive(Clone, Debug)]
+pub struct Country {
+    /// How its national numbers are written (the callee is read so).
+    pub home: NumberContext,
+    pub profile: Option<&'static Profile>,
+    rules: RuleTable,
+}
+
+/// Where the rule a reason got comes from (`check` names it).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum RuleSource {
+    /// The peer's own `rules`.
+    Peer,
+    /// The operator's `[policy.rules]`.
+    Config,
+    /// A country profile's rule.
+    Profile(&'static Profile, &'static ProfileRule),
+    /// The built-in default (README, "Policy").
+    Builtin,
 }
 
 /// A number block assigned to a trunk: one number, or every number that
@@ -207,12 +239,15 @@ impl NumberBlock {
 /// Everything screening decides with, apart from the lists.
 #[derive(Clone, Debug)]
 pub struct Policy {
+    /// `[home]`'s number context (the first country's).
     pub home: NumberContext,
+    /// The countries screened for; `[home]`'s first. A peer names its own.
+    pub countries: Vec<Country>,
     pub plans: Vec<NumberingPlan>,
     pub emergency: EmergencyNumbers,
     pub peers: Vec<Peer>,
-    /// Operator-wide rules; every kind has one (built-in defaults filled in).
-    rules: RuleTable,
+    /// The operator's own rules (`[policy.rules]`), as written.
+    explicit: RuleTable,
     /// `Reason` header text when a rule gives none.
     pub reject_text: Arc<str>,
     /// A PASSporT older (or further in the future) than this is `shaken:stale`.
@@ -252,24 +287,90 @@ impl Policy {
         plans: Vec<NumberingPlan>,
         emergency: EmergencyNumbers,
         peers: Vec<Peer>,
-        mut rules: RuleTable,
+        rules: RuleTable,
         reject_text: &str,
     ) -> Policy {
-        for k in ReasonKind::ALL {
-            if rules.kinds[k as usize].is_none() {
-                rules.kinds[k as usize] = Some(default_rule(k));
-            }
-        }
-        Policy {
-            home,
+        let mut p = Policy {
+            home: home.clone(),
+            countries: Vec::new(),
             plans,
             emergency,
             peers,
-            rules,
+            explicit: rules,
             reject_text: reject_text.into(),
             shaken_max_age: 60,
             stir_a_lifts: Vec::new(),
             burst: BurstThresholds::default(),
+        };
+        let first = p.country_of(home, None);
+        p.countries.push(first);
+        p
+    }
+
+    /// Adds a country (a profile's) and gives its index for
+    /// [`Peer::country`].
+    pub fn add_country(&mut self, home: NumberContext, profile: Option<&'static Profile>) -> usize {
+        let c = self.country_of(home, profile);
+        self.countries.push(c);
+        self.countries.len() - 1
+    }
+
+    /// Puts `[home]`'s country (the first) under a profile.
+    pub fn set_home_profile(&mut self, profile: &'static Profile) {
+        let c = self.country_of(self.home.clone(), Some(profile));
+        self.countries[0] = c;
+    }
+
+    /// A country's table: the built-in default of each kind, the profile's
+    /// rule over it, the operator's over both.
+    fn country_of(&self, home: NumberContext, profile: Option<&'static Profile>) -> Country {
+        let mut rules = self.explicit.clone();
+        for k in ReasonKind::ALL {
+            if rules.kinds[k as usize].is_none() {
+                let preset = profile.and_then(|p| p.rule(k)).map(|r| Rule::new(r.action));
+                rules.kinds[k as usize] = Some(preset.unwrap_or_else(|| default_rule(k)));
+            }
+        }
+        Country {
+            home,
+            profile,
+            rules,
+        }
+    }
+
+    /// The country a peer's calls are screened for.
+    pub fn country(&self, peer: PeerId) -> &Country {
+        let i = self.peers.get(peer).map_or(0, |p| p.country);
+        &self.countries[i.min(self.countries.len() - 1)]
+    }
+
+    /// The rule for `reason` in country `country` (peers' own rules aside),
+    /// and whether the operator's `[policy.rules]` set it.
+    pub fn country_rule(&self, country: usize, reason: &Reason<'_>) -> Option<(&Rule, bool)> {
+        let rule = self.countries.get(country)?.rules.get(reason)?;
+        Some((rule, self.explicit.get(reason).is_some()))
+    }
+
+    /// Where the rule for `reason` on `peer` comes from.
+    pub fn rule_source(&self, reason: &Reason<'_>, peer: PeerId) -> RuleSource {
+        if self
+            .peers
+            .get(peer)
+            .and_then(|p| p.rules.get(reason))
+            .is_some()
+        {
+            return RuleSource::Peer;
+        }
+        if self.explicit.get(reason).is_some() {
+            return RuleSource::Config;
+        }
+        let country = self.country(peer);
+        match country
+            .profile
+            .and_then(|p| Some((p, p.rule(reason.kind)?)))
+        {
+            Some((p, r)) => RuleSource::Profile(p, r),
+            None => RuleSource::Builtin,
         }
     }
 
@@ -287,7 +388,7 @@ impl Policy {
         self.peers
             .get(peer)
             .and_then(|p| p.rules.get(reason))
-            .or_else(|| self.rules.get(reason))
+            .or_else(|| self.country(peer).rules.get(reason))
             .unwrap_or_else(|| {
                 // Unreachable: `new` fills every kind. Fail towards allowing.
                 static ALLOW: Rule = Rule::new(Action::Allow);

@@ -39,6 +39,10 @@ reason_kinds! {
     /// registers to be presented from abroad: the domestic-CLI-from-abroad
     /// signal is lifted (nothing else).
     RegisteredCli => "registered-cli",
+    /// A home mobile number from abroad whose subscriber the roaming check
+    /// (`[roaming]`) says is roaming: the domestic-CLI-from-abroad signal
+    /// is lifted.
+    Roaming => "roaming",
     /// The caller is on a blocklist of scam origins (`blocklist:<list>`).
     Blocklist => "blocklist",
     /// The caller is in a range the regulator withdrew (`withdrawn:<list>`).
@@ -48,7 +52,14 @@ reason_kinds! {
     SpoofDno => "spoof:dno",
     SpoofUnauthorisedPeer => "spoof:unauthorised-peer",
     SpoofDomesticCliIntl => "spoof:domestic-cli-intl",
+    /// A home mobile number from abroad: the roaming check says the
+    /// subscriber is not roaming, or there is no roaming check and the
+    /// peer's profile has no roaming rule.
     SpoofDomesticMobileIntl => "spoof:domestic-mobile-intl",
+    /// A home mobile number from abroad under a profile whose rule depends
+    /// on roaming, without a roaming answer: none configured, none in time,
+    /// or the endpoint does not know the number (another network's).
+    SpoofDomesticMobileUnchecked => "spoof:domestic-mobile-unchecked",
     SpoofDisplayName => "spoof:display-name",
     SpoofPaiFromMismatch => "spoof:pai-from-mismatch",
     /// An originating trunk's caller ID outside the number blocks assigned to it.

@@ -6,7 +6,7 @@
 //! `shaken:stale`). None of them is lifted by the allowlist: scammers spoof
 //! exactly the numbers that are allowlisted.
 
-use super::facts::{CallFacts, Identity};
+use super::facts::{CallFacts, Identity, Roaming};
 use super::passport::{StirCheck, StirFailure, Verstat};
 use super::policy::Policy;
 use super::reason::{Reason, ReasonKind};
@@ -114,44 +114,126 @@ pub(super) fn protected<'a>(
     }
 }
 
-/// A home-country caller ID handed over by an international peer. Mobile
-/// numbers may be roaming subscribers: their own code, so policy can tag them.
+/// What a home-country caller ID from abroad is, before roaming is asked.
+enum HomeCli<'a> {
+    /// A `registered-cli` list registers it to be presented from abroad.
+    Registered(ListHit<'a>),
+    Mobile,
+    Other,
+}
+
+/// The first home-country caller ID (of the peer's country) that an
+/// international peer hands over, when the rule applies at all: not a
+/// dedicated circuit (`domestic_cli_allowed`), not diverted by a domestic
+/// line, not a subscriber's own call, not an emergency call.
+fn home_cli_from_abroad<'a>(
+    facts: &CallFacts<'_>,
+    lists: &'a ListSet,
+    policy: &Policy,
+) -> Option<(Subject, number::E164, HomeCli<'a>)> {
+    let peer = policy.peer(facts.peer);
+    if !peer.international
+        || peer.domestic_cli_allowed
+        || facts.diverted_domestic
+        || facts.originating
+        || facts.emergency
+    {
+        return None;
+    }
+    let cc = policy.country(facts.peer).home.country_code.as_deref()?;
+    let (subject, n) = callers(facts, policy)
+        .into_iter()
+        .flatten()
+        .find_map(|(s, cli)| {
+            cli.number()
+                .filter(|n| n.starts_with(cc.as_bytes()))
+                .map(|n| (s, n))
+        })?;
+    let registered = lists
+        .with_role(Role::RegisteredCli)
+        .iter()
+        .find_map(|l| l.lookup_number(n, facts.now).hit.map(|h| ListHit::of(l, h)));
+    let what = match (registered, check(n, &policy.plans)) {
+        (Some(hit), _) => HomeCli::Registered(hit),
+        (None, PlanCheck::Valid(NumberType::Mobile)) => HomeCli::Mobile,
+        (None, _) => HomeCli::Other,
+    };
+    Some((subject, n, what))
+}
+
+/// The home mobile number whose subscriber's roaming would decide this
+/// call (`[roaming]` asks the operator's endpoint about it), if any: the
+/// same conditions as [`domestic_from_abroad`], so the server asks exactly
+/// when the rule would read the answer.
+pub fn roaming_number(
+    facts: &CallFacts<'_>,
+    lists: &ListSet,
+    policy: &Policy,
+) -> Option<number::E164> {
+    match home_cli_from_abroad(facts, lists, policy)? {
+        (_, n, HomeCli::Mobile) => Some(n),
+        _ => None,
+    }
+}
+
+/// A home-country caller ID handed over by an international peer.
 /// A number a `registered-cli` list registers to be presented from abroad
-/// gives `registered-cli` (with its list hit) instead.
+/// gives `registered-cli` (with its list hit). A mobile number goes by the
+/// roaming check's answer: `roaming` when the subscriber roams,
+/// `spoof:domestic-mobile-intl` when not, `spoof:domestic-mobile-unchecked`
+/// without an answer under a profile whose rule needs one. Any other
+/// number is `spoof:domestic-cli-intl`.
 pub(super) fn domestic_from_abroad<'a>(
     v: &mut Verdict<'a>,
     facts: &CallFacts<'_>,
     lists: &'a ListSet,
     policy: &'a Policy,
 ) {
-    let peer = policy.peer(facts.peer);
-    if !peer.international || peer.domestic_cli_allowed || facts.diverted_domestic {
-        return;
-    }
-    let Some(cc) = policy.home.country_code.as_deref() else {
+    let Some((subject, n, what)) = home_cli_from_abroad(facts, lists, policy) else {
         return;
     };
-    for (subject, cli) in callers(facts, policy).into_iter().flatten() {
-        let Cli::Number(n) = cli else { continue };
-        if !n.starts_with(cc.as_bytes()) {
-            continue;
-        }
-        let registered = lists
-            .with_role(Role::RegisteredCli)
-            .iter()
-            .find_map(|l| l.lookup_number(n, facts.now).hit.map(|h| ListHit::of(l, h)));
-        if let Some(hit) = registered {
-            let r = Reason::new(ReasonKind::RegisteredCli);
-            add(v, policy, facts, r, subject, Some(n), Some(hit));
-            return;
-        }
-        let kind = match check(n, &policy.plans) {
-            PlanCheck::Valid(NumberType::Mobile) => ReasonKind::SpoofDomesticMobileIntl,
-            _ => ReasonKind::SpoofDomesticCliIntl,
-        };
-        add(v, policy, facts, Reason::new(kind), subject, Some(n), None);
-        return;
-    }
+    let roaming_rule = policy
+        .country(facts.peer)
+        .profile
+        .is_some_and(|p| p.roaming_rule);
+    let (kind, hit, note) = match what {
+        HomeCli::Registered(hit) => (ReasonKind::RegisteredCli, Some(hit), None),
+        HomeCli::Other => (ReasonKind::SpoofDomesticCliIntl, None, None),
+        HomeCli::Mobile => match facts.roaming {
+            Some(Roaming::Roaming) => (ReasonKind::Roaming, None, Some("roaming check: roaming")),
+            Some(Roaming::NotRoaming) => (
+                ReasonKind::SpoofDomesticMobileIntl,
+                None,
+                Some("roaming check: not roaming"),
+            ),
+            Some(Roaming::Unknown) => (
+                ReasonKind::SpoofDomesticMobileUnchecked,
+                None,
+                Some("roaming check: unknown number"),
+            ),
+            Some(Roaming::Unanswered) => (
+                ReasonKind::SpoofDomesticMobileUnchecked,
+                None,
+                Some("roaming check: no answer in time"),
+            ),
+            None if roaming_rule => (
+                ReasonKind::SpoofDomesticMobileUnchecked,
+                None,
+                Some("no roaming check configured"),
+            ),
+            None => (ReasonKind::SpoofDomesticMobileIntl, None, None),
+        },
+    };
+    add_noted(
+        v,
+        policy,
+        facts,
+        Reason::new(kind),
+        subject,
+        Some(n),
+        hit,
+        note,
+    );
 }
 
 /// STIR/SHAKEN. Unverified (no `[stir]`, or not verified in time) it only

@@ -19,6 +19,7 @@ pub fn peer(name: &str, international: bool, pai_trusted: bool) -> Peer {
         shaken_signs: false,
         originating: false,
         assigned: Vec::new(),
+        country: 0,
         rules: RuleTable::default(),
     }
 }
