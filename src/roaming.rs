@@ -57,6 +57,8 @@ pub struct RoamingConfig {
     pub max_in_flight: usize,
     /// After a failure, how long calls do not wait for the endpoint.
     pub failure_backoff: Duration,
+    /// The client certificate's key, when there is one (a secret file).
+    pub client_key: Option<std::path::PathBuf>,
 }
 
 /// What the check did, for `/metrics`.

@@ -93,5 +93,6 @@ pub(super) fn roaming_section(
         cache: Duration::from_secs(cache),
         max_in_flight,
         failure_backoff: Duration::from_secs(backoff),
+        client_key: identity.map(|(_, k)| k),
     }))
 }

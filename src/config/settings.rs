@@ -352,6 +352,9 @@ impl Settings {
                 out.push(("fleet.creds_file", c.clone()));
             }
         }
+        if let Some(k) = self.roaming.as_ref().and_then(|r| r.client_key.clone()) {
+            out.push(("roaming.client_key", k));
+        }
         out
     }
 }

@@ -10,6 +10,11 @@
 //!    bytes; its peer, transaction, the settings it arrived under, its
 //!    mode's [`Render`]), and its verification's end runs [`resume`], which
 //!    goes on at step 4 and sends what that gives;
+//!    3b. the roaming check (`[roaming]`): a call whose decision needs it
+//!    (a home mobile number from an international peer,
+//!    `screen::roaming_number`) and has no cached answer is parked the same
+//!    way (after its verification, when both apply), and the answer, or
+//!    its absence after the budget, resumes it at step 4;
 //! 4. the facts, the decision, and the call counted with its NOC line.
 //!
 //! Redirect and proxy mode then only render the [`Decision`]: a 302 or a

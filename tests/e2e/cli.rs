@@ -687,3 +687,94 @@ fn a_csv_do_not_originate_list_is_imported_verified_and_pushed() {
         assert!(stderr(&o).contains(says), "{opt}: {}", stderr(&o));
     }
 }
+
+/// A profile as an operator sets it: `config check` lists what it turns
+/// on (each rule with its source, an override named), `check` names the
+/// profile rule that decided, and a profile that does not exist is refused
+/// with its line and the list of profiles.
+#[test]
+fn a_country_profile_is_shown_by_config_check_and_named_by_check() {
+    let dir = temp_dir("profile-cli");
+    let cfg = dir.join("cs.toml");
+    std::fs::write(
+        &cfg,
+        "[home]\nprofile = \"be\"\n\n[policy.rules]\n\"spoof:domestic-mobile-unchecked\" = \"tag\"\n\n\
+         [[peers]]\nname = \"intl-be\"\ntrunk_ids = [\"intl-be\"]\nscope = \"international\"\n\n\
+         [[peers]]\nname = \"intl-de\"\ntrunk_ids = [\"intl-de\"]\nscope = \"international\"\nprofile = \"de\"\n",
+    )
+    .unwrap();
+    let path = cfg.to_str().unwrap();
+    let check = |peer: &str, caller: &str, more: &[&str]| {
+        let mut args = vec![
+            "check",
+            "--config",
+            path,
+            "--peer",
+            peer,
+            "--caller",
+            caller,
+            "--callee",
+            "+3222345678",
+        ];
+        args.extend_from_slice(more);
+        run(&args)
+    };
+    let o = run(&["config", "check", path]);
+    let out = stdout(&o);
+    assert!(o.status.success(), "{out}{}", stderr(&o));
+    for want in [
+        "profile be (Belgium, +32), [home]: peers intl-be; numbering plan +32",
+        "profile de (Germany, +49): peers intl-de; numbering plan +49",
+        "spoof:domestic-cli-intl           reject 608  Royal Decree against spoofing (2024)",
+        "(the profile says anonymise; [policy.rules] overrides it)",
+        "cli-premium                       reject 608  TKG §120",
+        "roaming check: not configured ([roaming])",
+    ] {
+        assert!(out.contains(want), "{want:?} not in:\n{out}");
+    }
+    let o = check("intl-de", "+4915112345678", &["--roaming", "not-roaming"]);
+    let out = stdout(&o);
+    for want in [
+        "verdict: anonymise",
+        "profile: de (Germany, +49)",
+        "roaming: not-roaming",
+        "spoof:domestic-mobile-intl   from +4915112345678  [anonymise] (roaming check: not roaming)",
+        "decided by: spoof:domestic-mobile-intl under profile de (Germany): TKG §120",
+    ] {
+        assert!(out.contains(want), "{want:?} not in:\n{out}");
+    }
+    // The operator's own rule decides, and is named as such.
+    let o = check(
+        "intl-be",
+        "+32470123456",
+        &["--roaming", "unanswered", "--json"],
+    );
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).expect("JSON");
+    assert_eq!(v["verdict"], "tag", "{v}");
+    assert_eq!(v["decided_by"]["rule"], "config", "{v}");
+    assert_eq!(v["profile"], "be", "{v}");
+    let o = check("intl-be", "+3222345678", &["--json"]);
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).expect("JSON");
+    assert_eq!(v["verdict"], "reject", "{v}");
+    assert_eq!(v["decided_by"]["profile"], "be", "{v}");
+    assert_eq!(v["decided_by"]["code"], "spoof:domestic-cli-intl", "{v}");
+
+    std::fs::write(&cfg, "[home]\nprofile = \"xx\"\n").unwrap();
+    let o = run(&["config", "check", path]);
+    let err = stderr(&o);
+    assert!(!o.status.success());
+    assert!(
+        err.contains("cs.toml:2: home.profile")
+            && err.contains(
+                "\"xx\" is not a country profile; the profiles are: de, be, uk, fr, fi, se, es, nl"
+            ),
+        "{err}"
+    );
+    std::fs::write(&cfg, "[home]\ncountry_code = \"31\"\nprofile = \"de\"\n").unwrap();
+    let err = stderr(&run(&["config", "check", path]));
+    assert!(
+        err.contains("home.country_code")
+            && err.contains("profile \"de\" is Germany's (+49), not +31"),
+        "{err}"
+    );
+}

@@ -489,3 +489,47 @@ fn proxy_mode_forwards_or_rejects_by_the_roaming_answer() {
             .contains("verdict=reject code=608 reasons=spoof:domestic-mobile-intl")
     );
 }
+
+/// An endpoint that asks for a client certificate: answered with
+/// `client_cert`/`client_key`, refused without them (no answer: the
+/// profile's unanswered case, and nothing reached the endpoint).
+#[test]
+fn an_endpoint_that_asks_for_a_client_certificate_gets_callscreens() {
+    let dir = temp_dir("roaming-mtls");
+    let pki = Pki::new(&dir);
+    let client_ca = crate::roaming::client_identity(&dir);
+    let answers = [("+32470000003".to_string(), Answer::Roaming)]
+        .into_iter()
+        .collect();
+    let server = RoamingServer::start_requiring(&pki, &client_ca, answers);
+    let sock = udp_client("127.0.0.1:0");
+    let d = daemon_in(
+        dir.clone(),
+        &server.url(),
+        "client_cert = \"client.pem\"\nclient_key = \"client.key\"\n",
+        UDP_ONLY,
+    );
+    let (_, line) = ask(&d, &sock, "mt-1", "+32470000003");
+    assert!(
+        line.contains("verdict=allow code=302 reasons=roaming"),
+        "{line}"
+    );
+    assert_eq!(server.asked("+32470000003"), 1);
+    drop(d);
+    let d = daemon_in(dir, &server.url(), "", UDP_ONLY);
+    let (_, line) = ask(&d, &sock, "mt-2", "+32470000003");
+    assert!(
+        line.contains("reasons=spoof:domestic-mobile-unchecked"),
+        "{line}"
+    );
+    assert_eq!(
+        server.asked("+32470000003"),
+        1,
+        "reached the endpoint without a certificate"
+    );
+    assert!(
+        d.stdout
+            .wait_for(|l| l.contains("roaming check failed"))
+            .is_some()
+    );
+}

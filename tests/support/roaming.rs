@@ -2,7 +2,8 @@
 //! certificate), HTTP/1.1 with keep-alive, answering `POST` with
 //! `{"number":"+…"}` as the README's JSON API says, by the number: roaming,
 //! not roaming, unknown, slowly (after `slow`), never (the connection held
-//! open), or with a 500. Counts requests per number.
+//! open), or with a 500; numbers not listed as the `"*"` entry says, or
+//! unknown. Counts requests per number.
 
 #![allow(dead_code)]
 
@@ -56,9 +57,62 @@ fn read_request(tls: &mut impl Read, buf: &mut Vec<u8>) -> Option<Vec<u8>> {
     }
 }
 
+/// A client CA and a certificate it issued, written into `dir` as
+/// `client.pem` and `client.key` (for the daemon); the CA's PEM (for the
+/// server).
+pub fn client_identity(dir: &std::path::Path) -> String {
+    use rcgen::{BasicConstraints, CertificateParams, DnType, IsCa, KeyPair};
+    let ca_key = KeyPair::generate().expect("a key");
+    let mut p = CertificateParams::new(Vec::<String>::new()).expect("params");
+    p.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+    p.distinguished_name
+        .push(DnType::CommonName, "Test client CA");
+    let ca = p.self_signed(&ca_key).expect("the client CA");
+    let key = KeyPair::generate().expect("a key");
+    let mut p = CertificateParams::new(vec!["callscreen.example".into()]).expect("params");
+    p.distinguished_name.push(DnType::CommonName, "callscreen");
+    let cert = p
+        .signed_by(&key, &ca, &ca_key)
+        .expect("the client certificate");
+    std::fs::write(dir.join("client.pem"), cert.pem()).expect("client.pem");
+    std::fs::write(dir.join("client.key"), key.serialize_pem()).expect("client.key");
+    ca.pem()
+}
+
 impl RoamingServer {
     pub fn start(pki: &Pki, answers: HashMap<String, Answer>, slow: Duration) -> RoamingServer {
-        let cfg = pki.https_server_config();
+        RoamingServer::serve(pki.https_server_config(), answers, slow)
+    }
+
+    /// The same, accepting only clients with a certificate from `client_ca` (PEM).
+    pub fn start_requiring(
+        pki: &Pki,
+        client_ca: &str,
+        answers: HashMap<String, Answer>,
+    ) -> RoamingServer {
+        let provider = Arc::new(rustls::crypto::ring::default_provider());
+        let mut roots = rustls::RootCertStore::empty();
+        for c in rustls_pki_types::pem::PemObject::pem_slice_iter(client_ca.as_bytes()) {
+            roots.add(c.expect("the client CA")).expect("a root");
+        }
+        let verifier = rustls::server::WebPkiClientVerifier::builder_with_provider(
+            Arc::new(roots),
+            Arc::clone(&provider),
+        )
+        .build()
+        .expect("a client verifier");
+        RoamingServer::serve(
+            pki.https_server_config_verifying(Some(verifier)),
+            answers,
+            Duration::ZERO,
+        )
+    }
+
+    fn serve(
+        cfg: Arc<rustls::ServerConfig>,
+        answers: HashMap<String, Answer>,
+        slow: Duration,
+    ) -> RoamingServer {
         let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
         let addr = listener.local_addr().expect("addr");
         let asked = Arc::new(Mutex::new(HashMap::new()));
@@ -78,7 +132,8 @@ impl RoamingServer {
                             let text = String::from_utf8_lossy(&body);
                             let number = text.split('"').nth(3).unwrap_or_default().to_string();
                             *asked.lock().unwrap().entry(number.clone()).or_insert(0) += 1;
-                            let status = match answers.get(&number) {
+                            // "*": the answer for numbers not listed (the bench's endpoint).
+                            let status = match answers.get(&number).or(answers.get("*")) {
                                 Some(Answer::Roaming) => "roaming",
                                 Some(Answer::NotRoaming) => "not-roaming",
                                 Some(Answer::Unknown) | None => "unknown",

@@ -150,6 +150,14 @@ impl Pki {
     /// A TLS server configuration with the HTTPS certificate (`localhost`,
     /// 127.0.0.1), for the test servers.
     pub fn https_server_config(&self) -> Arc<rustls::ServerConfig> {
+        self.https_server_config_verifying(None)
+    }
+
+    /// The same, asking clients for a certificate that `clients` accepts.
+    pub fn https_server_config_verifying(
+        &self,
+        clients: Option<Arc<dyn rustls::server::danger::ClientCertVerifier>>,
+    ) -> Arc<rustls::ServerConfig> {
         let certs: Vec<_> =
             rustls_pki_types::pem::PemObject::pem_slice_iter(self.https_cert.as_bytes())
                 .map(|c| c.expect("cert"))
@@ -165,7 +173,9 @@ impl Pki {
             ))
             .with_safe_default_protocol_versions()
             .expect("versions")
-            .with_no_client_auth()
+            .with_client_cert_verifier(
+                clients.unwrap_or_else(rustls::server::WebPkiClientVerifier::no_client_auth),
+            )
             .with_single_cert(certs, key)
             .expect("server config"),
         )

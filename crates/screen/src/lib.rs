@@ -104,3 +104,6 @@ mod spoof_tests;
 
 #[cfg(test)]
 mod dialled_tests;
+
+#[cfg(test)]
+mod profile_tests;

@@ -21,11 +21,15 @@
 //!
 //!   loadgen run --target 127.0.0.1:5060 [--transport udp|tcp] [--window 8 | --rate 20000]
 //!               [--seconds 10] [--warmup 1] [--sbcs 1] [--listed FILE] [--listed-share 0.01]
-//!               [--trunk kpn] [--identities FILE]
+//!               [--trunk kpn] [--identities FILE] [--caller-prefix +4420] [--caller-pool N]
 //!
 //! `--identities FILE`: every call signed (STIR/SHAKEN), its caller and
 //! Identity header value from the file's lines (`CALLER IDENTITY`, taken
 //! in turn; examples/sti_fixture.rs writes one).
+//!
+//! `--caller-prefix P`: clean callers are P and eight digits (default
+//! +4420); `--caller-pool N`: drawn from N such numbers (default: every
+//! call its own).
 //!   loadgen responder --listen 127.0.0.1:5070 [--threads 1] [--seconds 600]
 //!
 //! bench/run.sh runs it against the responder, callscreen and Kamailio.
@@ -357,6 +361,12 @@ struct Plan {
     trunk: String,
     /// Signed calls: (caller, Identity header value), taken in turn.
     identities: Arc<Vec<(String, String)>>,
+    /// Clean callers: this prefix and eight digits (`--caller-prefix`,
+    /// default +4420: London numbers).
+    caller_prefix: String,
+    /// Clean callers drawn from this many numbers (`--caller-pool`; 0:
+    /// every call its own number, as far as eight digits go).
+    caller_pool: u64,
 }
 
 /// Appends `v` in decimal.
@@ -420,8 +430,11 @@ fn invite(out: &mut Vec<u8>, p: &Plan, sbc: usize, seq: u64, me: &Sender) {
             out.extend_from_slice(c.as_bytes());
         }
         None => {
-            out.extend_from_slice(b"+4420");
-            let n = (sbc as u64 * 10_000_019 + seq * 7919) % 100_000_000;
+            out.extend_from_slice(p.caller_prefix.as_bytes());
+            let mut n = (sbc as u64 * 10_000_019 + seq * 7919) % 100_000_000;
+            if p.caller_pool > 0 {
+                n %= p.caller_pool;
+            }
             for k in (0..8).rev() {
                 out.push(b'0' + (n / 10u64.pow(k) % 10) as u8);
             }
@@ -753,6 +766,8 @@ fn run(args: &[String]) {
         listed: Arc::new(listed),
         listed_share: num(args, "--listed-share", 0.01),
         trunk: arg(args, "--trunk").unwrap_or_else(|| "kpn".into()),
+        caller_prefix: arg(args, "--caller-prefix").unwrap_or_else(|| "+4420".into()),
+        caller_pool: num(args, "--caller-pool", 0),
         identities: Arc::new(
             arg(args, "--identities")
                 .map(|f| std::fs::read_to_string(&f).expect("the identities file"))
