@@ -179,6 +179,11 @@ impl Checker {
         None
     }
 
+    /// Gives back the place [`Checker::admit`] took, when nothing is asked.
+    pub fn release(&self) {
+        self.in_flight.fetch_sub(1, Ordering::Relaxed);
+    }
+
     /// Asks about `n` (after [`Checker::admit`] said to): the answer
     /// within the budget, else `Unanswered`; the request goes on for up to
     /// its timeout, and its answer is cached.

@@ -353,8 +353,13 @@ fn park(
     });
     let Ok(kept) = kept else {
         // Every view lies in the message (`sip::moved`'s tests); were one
-        // not to, the call is screened now rather than kept wrong.
-        tracing::error!(source = %cx.src, "a signed INVITE could not be kept for its verification: screened unverified");
+        // not to, the call is screened now rather than kept wrong, and the
+        // place it took in the wait is given back.
+        tracing::error!(source = %cx.src, "an INVITE could not be kept for its verification or roaming check: screened without");
+        match wait {
+            Wait::Stir(v) => v.abandon(),
+            Wait::Roaming { checker, .. } => checker.release(),
+        }
         return Err(StirCheck::Unverified(Unverified::Busy));
     };
     let parked = Parked {

@@ -138,6 +138,12 @@ pub fn step(req: &Request<'_>, cx: &Cx<'_>) -> Step {
 }
 
 impl Verification {
+    /// Gives back the place in the parking `step` took, when the call is
+    /// not parked after all.
+    pub fn abandon(self) {
+        self.cp.parked.fetch_sub(1, Ordering::Relaxed);
+    }
+
     /// Starts verifying; `then` gets the outcome, on a verification thread
     /// (the certificate was cached: no task in between) or on a task that
     /// fetches the certificate first, and whether it ends a run of jobs

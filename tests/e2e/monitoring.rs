@@ -294,7 +294,7 @@ fn the_alert_rules_load_and_every_dashboard_query_returns_data() {
         .lines()
         .filter(|l| l.trim_start().starts_with("- alert:"))
         .count();
-    assert_eq!(in_file, 13, "the rules file's alerts");
+    assert_eq!(in_file, 14, "the rules file's alerts");
     assert_eq!(rules.len(), in_file, "{rules:?}");
     for r in &rules {
         let name = r["name"].as_str().expect("a rule name");
