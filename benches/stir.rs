@@ -1,7 +1,8 @@
 //! STIR/SHAKEN verification costs: a PASSporT's signature checked with a
 //! certificate already in the cache (what every signed call costs), the
-//! certificate chain checked (what each fetch costs), and reading the
-//! Identity header.
+//! certificate chain checked (what each fetch costs), reading the
+//! Identity header, and signing one (`[signing]`: what each call of an
+//! originating trunk that signs costs).
 //!
 //! cargo bench --bench stir
 
@@ -9,7 +10,9 @@ use std::hint::black_box;
 
 use criterion::{Criterion, criterion_group, criterion_main};
 
+use callscreen::number::E164;
 use callscreen::screen::passport;
+use callscreen::stir::sign::Signer;
 use callscreen::stir::{Anchors, chain};
 
 #[path = "../tests/support/sti.rs"]
@@ -37,6 +40,21 @@ fn stir(c: &mut Criterion) {
     });
     g.bench_function("read-identity-header", |b| {
         b.iter(|| passport::verifiable(black_box(&identity)).is_ok())
+    });
+    std::fs::write(dir.join("sti.key"), pki.good.key.serialize_pem()).expect("the key");
+    let signer =
+        Signer::load(&dir.join("sti.key"), x5u.into(), Vec::new(), Vec::new()).expect("the signer");
+    let (orig, dest) = (
+        E164::parse_plus("+31201234568").expect("a number"),
+        E164::parse_plus("+31104567890").expect("a number"),
+    );
+    let mut out = Vec::with_capacity(1024);
+    g.bench_function("sign-identity-header", |b| {
+        b.iter(|| {
+            signer
+                .identity(&mut out, b'A', black_box(orig), dest, now)
+                .is_ok()
+        })
     });
     g.finish();
     let _ = std::fs::remove_dir_all(&dir);

@@ -24,6 +24,7 @@ mod redress;
 mod roaming;
 mod schema;
 mod settings;
+mod signing;
 mod sip;
 mod stir;
 mod validate;
@@ -39,8 +40,8 @@ pub use fleet::FleetSettings;
 pub use redress::RedressSettings;
 pub use settings::{
     BurstSettings, Carry, ListSpec, LogSettings, Mode, NextHop, OverLimit, PeerLimit, PeerMatch,
-    ProxySettings, RedirectSettings, Sbc, Settings, SipSettings, TagSettings, UnknownSource,
-    WarnSettings,
+    ProxySettings, RedirectSettings, Sbc, Settings, SignMode, SipSettings, TagSettings,
+    UnknownSource, WarnSettings,
 };
 
 /// Reads and validates a configuration file, and the drop-ins beside it

@@ -8,7 +8,7 @@ use super::context::Ctx;
 use super::numbering::number_context;
 use super::policy::rule_table;
 use super::schema;
-use super::settings::{OverLimit, PeerLimit, PeerMatch, Sbc};
+use super::settings::{OverLimit, PeerLimit, PeerMatch, Sbc, SignMode};
 use crate::lists::Role;
 use crate::number::NumberContext;
 use crate::screen::{NumberBlock, Peer, Profile};
@@ -223,10 +223,39 @@ pub(super) fn peers(
             rules,
         });
         let limit = peer_limit(cx, raw, pv, &key, p.span());
+        let sign = pv.sign.as_ref().and_then(|v| {
+            let mode = match v.get_ref().as_str() {
+                "customer" => SignMode::Customer,
+                "gateway" => SignMode::Gateway,
+                other => {
+                    return cx.err(
+                        Some(v.span()),
+                        format!("{key}.sign"),
+                        format!("{other:?}: use \"customer\" (attestation A for the operator's own numbers assigned to this trunk, else B) or \"gateway\" (C)"),
+                    );
+                }
+            };
+            if !originating {
+                return cx.err(
+                    Some(v.span()),
+                    format!("{key}.sign"),
+                    "only an originating trunk's calls are signed (the operator's own subscribers'): set direction = \"originating\"",
+                );
+            }
+            if raw.signing.is_none() {
+                return cx.err(
+                    Some(v.span()),
+                    format!("{key}.sign"),
+                    "signing needs a [signing] section (key_file, x5u)",
+                );
+            }
+            Some(mode)
+        });
         matches.push(PeerMatch {
             trunk_ids: pv.trunk_ids.clone(),
             nets,
             limit,
+            sign,
             tls_names: pv
                 .tls_names
                 .iter()

@@ -54,6 +54,19 @@ pub struct Config {
     pub stir: Option<StirSection>,
     #[serde(default)]
     pub roaming: Option<RoamingSection>,
+    #[serde(default)]
+    pub signing: Option<SigningSection>,
+}
+
+/// `[signing]`: the authentication service (STIR/SHAKEN signing).
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SigningSection {
+    pub key_file: Spanned<String>,
+    pub x5u: Spanned<String>,
+    #[serde(default)]
+    pub own_ranges: Vec<Spanned<String>>,
+    pub caller_order: Option<Spanned<Vec<String>>>,
 }
 
 /// `[roaming]`: the roaming check, asked of the operator's endpoint.
@@ -398,6 +411,9 @@ pub struct PeerEntry {
     /// The country (profile) its calls are screened for; `[home]`'s when absent.
     #[serde(default)]
     pub profile: Option<Spanned<String>>,
+    /// Sign its calls (`[signing]`): "customer" (A or B) or "gateway" (C).
+    #[serde(default)]
+    pub sign: Option<Spanned<String>>,
     #[serde(default)]
     pub direction: Option<Spanned<String>>,
     #[serde(default)]

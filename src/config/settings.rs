@@ -55,6 +55,17 @@ pub struct Sbc {
     pub tls_names: Vec<String>,
 }
 
+/// How an originating trunk's calls are signed (`sign`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SignMode {
+    /// The operator knows the customer: A when the caller number is the
+    /// operator's (`[signing] own_ranges`) and the trunk's (`assigned`),
+    /// else B.
+    Customer,
+    /// Traffic the operator only carries: C.
+    Gateway,
+}
+
 /// What callscreen does with an INVITE.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Mode {
@@ -199,6 +210,8 @@ pub struct PeerMatch {
     /// Over TLS, a connection from its addresses must present a client
     /// certificate with one of these names (lower case; empty: any).
     pub tls_names: Vec<String>,
+    /// Its calls are signed (`sign`, an originating trunk in proxy mode).
+    pub sign: Option<SignMode>,
 }
 
 /// How tags are written on a tagged call.
@@ -240,6 +253,8 @@ pub struct Settings {
     pub stir: Option<std::sync::Arc<crate::stir::StirConfig>>,
     /// The roaming check (`[roaming]`), when configured.
     pub roaming: Option<std::sync::Arc<crate::roaming::RoamingConfig>>,
+    /// Signing (`[signing]`), when configured.
+    pub signing: Option<std::sync::Arc<crate::stir::sign::Signer>>,
 }
 
 /// `[bursts]`: the sliding window and the table the calls are counted in.
@@ -354,6 +369,9 @@ impl Settings {
         }
         if let Some(k) = self.roaming.as_ref().and_then(|r| r.client_key.clone()) {
             out.push(("roaming.client_key", k));
+        }
+        if let Some(s) = &self.signing {
+            out.push(("signing.key_file", s.key_file.clone()));
         }
         out
     }

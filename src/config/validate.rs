@@ -47,6 +47,7 @@ pub(super) fn validate(
     let redress = redress::redress_section(&mut cx, &raw, base);
     let (stir, a_lifts) = super::stir::stir_section(&mut cx, &raw, base);
     let roaming = super::roaming::roaming_section(&mut cx, &raw, base);
+    let signing = super::signing::signing_section(&mut cx, &raw, base, sip.mode);
     let dialled_lists: Vec<(ReasonKind, String)> = lists
         .iter()
         .filter_map(|l| {
@@ -118,6 +119,7 @@ pub(super) fn validate(
         redress,
         stir,
         roaming,
+        signing,
     })
 }
 

@@ -262,6 +262,12 @@ fn render<'a>(
         pops_route(msg, cp),
     );
     e.verstat = d.verdict.as_ref().and_then(|v| v.verstat).map(|v| v.name());
+    let mut identity = Vec::new();
+    if let Some(facts) = &d.facts
+        && sign(&mut identity, facts, peer, rt)
+    {
+        e.identity = Some(&identity);
+    }
     if tagged {
         e.reasons = Some(&b.reasons);
         e.pai_prefix = Some(&s.tags.display_prefix);
@@ -309,6 +315,50 @@ fn render<'a>(
         }
     }
     outcome
+}
+
+/// Signs a call of an originating trunk that signs (`sign`, `[signing]`):
+/// its Identity header's value into `out`. The caller number is read in
+/// `[signing] caller_order` (the trusted PAI, else From, by default); the
+/// attestation is the trunk's (`gateway`: C; `customer`: A when the number
+/// is the operator's and assigned to the trunk, else B); `dest` is the To
+/// number, else the callee. False: not signed (no number to sign for).
+fn sign(
+    out: &mut Vec<u8>,
+    facts: &crate::screen::CallFacts<'_>,
+    peer: usize,
+    rt: &crate::state::Runtime,
+) -> bool {
+    use crate::config::SignMode;
+    use crate::stir::sign::CallerSource;
+    let s = &rt.settings;
+    let (Some(signer), Some(mode)) = (&s.signing, s.peers.get(peer).and_then(|p| p.sign)) else {
+        return false;
+    };
+    if !facts.originating {
+        return false;
+    }
+    let policy = &s.policy;
+    let orig = signer.caller_order.iter().find_map(|c| match c {
+        CallerSource::From => facts.from.number(),
+        CallerSource::Pai => facts.trusted_pai(policy).and_then(|p| p.number()),
+    });
+    let (Some(orig), Some(dest)) = (orig, facts.to_number(policy).or(facts.callee)) else {
+        return false;
+    };
+    let assigned = &policy.peer(peer).assigned;
+    let attest = match mode {
+        SignMode::Gateway => b'C',
+        SignMode::Customer if signer.holds(orig) && assigned.iter().any(|b| b.holds(orig)) => b'A',
+        SignMode::Customer => b'B',
+    };
+    match signer.identity(out, attest, orig, dest, unix_now()) {
+        Ok(()) => true,
+        Err(e) => {
+            tracing::error!(error = %e, "a call could not be signed: forwarded unsigned");
+            false
+        }
+    }
 }
 
 /// Writes the forwarded request for `to`, else the next hop in use, and

@@ -12,6 +12,7 @@
 
 pub mod chain;
 pub mod fetch;
+pub mod sign;
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};

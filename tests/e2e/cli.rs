@@ -778,3 +778,35 @@ fn a_country_profile_is_shown_by_config_check_and_named_by_check() {
         "{err}"
     );
 }
+
+/// `[signing]` refused as an operator would need it explained: signing in
+/// redirect mode, a key that is not one, `sign` on a terminating peer or
+/// without `[signing]`, each with its line.
+#[test]
+fn signing_misconfigured_is_refused_with_its_line() {
+    let dir = temp_dir("signing-cli");
+    std::fs::write(
+        dir.join("bad.key"),
+        "-----BEGIN EC PRIVATE KEY-----\nAAAA\n-----END EC PRIVATE KEY-----\n",
+    )
+    .unwrap();
+    let cfg = dir.join("cs.toml");
+    std::fs::write(
+        &cfg,
+        "[signing]\nkey_file = \"bad.key\"\nx5u = \"http://cert.example/sti.pem\"\n\n\
+         [[peers]]\nname = \"in\"\ntrunk_ids = [\"in\"]\nscope = \"domestic\"\nsign = \"customer\"\n",
+    )
+    .unwrap();
+    let o = run(&["config", "check", cfg.to_str().unwrap()]);
+    let err = stderr(&o);
+    assert_eq!(o.status.code(), Some(1), "{err}");
+    for want in [
+        "cs.toml:2: signing: calls are signed in proxy mode only",
+        "cs.toml:3: signing.x5u: \"http://cert.example/sti.pem\" must be the https URL",
+        "cs.toml:2: signing.key_file:",
+        "no PKCS#8 private key",
+        "cs.toml:9: peers[0].sign: only an originating trunk's calls are signed",
+    ] {
+        assert!(err.contains(want), "{want:?} not in:\n{err}");
+    }
+}

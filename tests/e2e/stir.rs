@@ -893,3 +893,193 @@ fn a_signed_home_mobile_number_from_abroad_is_verified_then_asked_about() {
     assert_eq!(field(&line, "verstat"), Some("No-TN-Validation"), "{line}");
     assert_eq!(field(&line, "reasons"), Some("roaming"), "{line}");
 }
+
+/// Signing (`[signing]`, proxy mode): a subscriber's call on an originating
+/// trunk leaves with callscreen's Identity header, attestation A for the
+/// operator's own number assigned to the trunk, B for a number the operator
+/// does not hold or a trunk without number blocks, C on a gateway trunk; a
+/// received Identity is replaced. A second callscreen, verifying as a terminating network would
+/// (`[stir]`, the same STI-CA), passes each signature.
+#[test]
+fn an_originating_trunks_calls_are_signed_and_verify_elsewhere() {
+    use base64::Engine;
+    let dir = temp_dir("signing");
+    let pki = Pki::new(&dir);
+    std::fs::write(dir.join("sti.key"), pki.good.key.serialize_pem()).unwrap();
+    let files = [("/sti.pem".to_string(), pki.good.chain_pem.clone())]
+        .into_iter()
+        .collect();
+    let x5u = X5uServer::start(&pki, files, Duration::ZERO);
+    let hop = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+    hop.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    let signing = format!(
+        "[sip]\nmode = \"proxy\"\nudp = [\"127.0.0.1:0\"]\ntcp = [\"127.0.0.1:0\"]\nudp_threads = 1\n\
+         [proxy]\nnext_hops = [\"sip:{}\"]\n\
+         [signing]\nkey_file = \"sti.key\"\nx5u = \"{}\"\nown_ranges = [\"+3120*\"]\n\
+         [[peers]]\nname = \"subs\"\ntrunk_ids = [\"subs\"]\nscope = \"domestic\"\ndirection = \"originating\"\n\
+         assigned = [\"+3120555*\", \"+4930*\"]\nsign = \"customer\"\n\
+         [[peers]]\nname = \"pbx\"\ntrunk_ids = [\"pbx\"]\nscope = \"domestic\"\ndirection = \"originating\"\nsign = \"customer\"\n\
+         [[peers]]\nname = \"gw\"\ntrunk_ids = [\"gw\"]\nscope = \"domestic\"\ndirection = \"originating\"\nsign = \"gateway\"\n",
+        hop.local_addr().unwrap(),
+        x5u.url("/sti.pem")
+    );
+    let a_cfg = config(&dir, &signing);
+    std::fs::rename(&a_cfg, dir.join("signing.toml")).unwrap();
+    let verifying = format!(
+        "[sip]\nudp = [\"127.0.0.1:0\"]\ntcp = [\"127.0.0.1:0\"]\nudp_threads = 1\n{}",
+        stir_section("")
+    );
+    let b_cfg = config(&dir, &verifying);
+    let a = Daemon::start_config(dir.clone(), dir.join("signing.toml"), &[]);
+    let b = Daemon::start_config(dir.clone(), b_cfg, &[]);
+    let client = udp_client("127.0.0.1:0");
+    let mut buf = vec![0u8; 65536];
+    let old = s_identity_of(&pki, &x5u);
+    for (i, (trunk, from, attest)) in [
+        // The operator's number, assigned to the trunk.
+        ("subs", "+31205551234", "A"),
+        // Assigned to the trunk (a customer's own number), not the operator's.
+        ("subs", "+4930123456", "B"),
+        // The operator's, on a trunk without number blocks: the customer
+        // is known, its right to the number is not.
+        ("pbx", "+31206661234", "B"),
+        ("gw", "+31205551234", "C"),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let id = format!("sign-{i}");
+        let msg = invite(
+            &id,
+            from,
+            &format!("X-Ingress-Trunk: {trunk}\r\nIdentity: {old}\r\n"),
+        );
+        client.send_to(&msg, a.udp).unwrap();
+        let (n, _) = hop.recv_from(&mut buf).expect("forwarded");
+        let fwd = String::from_utf8_lossy(&buf[..n]).into_owned();
+        let identities: Vec<&str> = fwd
+            .lines()
+            .filter_map(|l| l.strip_prefix("Identity: "))
+            .collect();
+        assert_eq!(identities.len(), 1, "{fwd}");
+        assert_ne!(identities[0], old, "the received Identity kept: {fwd}");
+        let payload = identities[0].split('.').nth(1).expect("a JWS");
+        let claims: serde_json::Value = serde_json::from_slice(
+            &base64::engine::general_purpose::URL_SAFE_NO_PAD
+                .decode(payload)
+                .unwrap(),
+        )
+        .unwrap();
+        assert_eq!(claims["attest"], attest, "{id}: {claims}");
+        assert_eq!(claims["orig"]["tn"], from[1..], "{claims}");
+        assert_eq!(claims["dest"]["tn"][0], CALLEE[1..], "{claims}");
+        assert!(identities[0].ends_with(&format!(
+            ";info=<{}>;alg=ES256;ppt=shaken",
+            x5u.url("/sti.pem")
+        )));
+        // The terminating side verifies it (the trunk header dropped: its
+        // default peer takes the call).
+        let onward: String = fwd
+            .lines()
+            .filter(|l| !l.starts_with("X-Ingress-Trunk"))
+            .map(|l| format!("{l}\r\n"))
+            .collect();
+        client
+            .send_to(onward.trim_end_matches("\r\n").as_bytes(), b.udp)
+            .unwrap();
+        let line = b.noc_line(&id);
+        assert_eq!(
+            field(&line, "verstat"),
+            Some("TN-Validation-Passed"),
+            "{id}: {line}"
+        );
+        let c = field(&line, "reasons")
+            .unwrap_or("-")
+            .contains("shaken:attest-c");
+        assert_eq!(c, attest == "C", "{line}");
+    }
+}
+
+/// A SHAKEN Identity as a subscriber might send one (signed by the test
+/// PKI for another number): what signing replaces.
+fn s_identity_of(pki: &Pki, x5u: &X5uServer) -> String {
+    pki.good.identity(
+        "31999999999",
+        &CALLEE[1..],
+        "A",
+        unix_now(),
+        &x5u.url("/sti.pem"),
+    )
+}
+
+/// The signing key rotated by a reload: the file replaced, `SIGHUP`, and
+/// the next call is signed with the new key (its signature verifies with
+/// the new public key, not the old); a key that cannot be read refuses the
+/// reload and the one in force keeps signing. No call goes unsigned or
+/// unanswered across it.
+#[test]
+fn the_signing_key_is_rotated_by_a_reload() {
+    use base64::Engine;
+    use ring::signature::{ECDSA_P256_SHA256_FIXED, UnparsedPublicKey};
+    let dir = temp_dir("signing-rotation");
+    let pki = Pki::new(&dir);
+    std::fs::write(dir.join("sti.key"), pki.good.key.serialize_pem()).unwrap();
+    let hop = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+    hop.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    let extra = format!(
+        "[sip]\nmode = \"proxy\"\nudp = [\"127.0.0.1:0\"]\ntcp = [\"127.0.0.1:0\"]\nudp_threads = 1\n\
+         [proxy]\nnext_hops = [\"sip:{}\"]\n\
+         [signing]\nkey_file = \"sti.key\"\nx5u = \"https://cert.example/sti.pem\"\n\
+         [[peers]]\nname = \"gw\"\ntrunk_ids = [\"gw\"]\nscope = \"domestic\"\ndirection = \"originating\"\nsign = \"gateway\"\n",
+        hop.local_addr().unwrap()
+    );
+    let d = Daemon::start_config(dir.clone(), config(&dir, &extra), &[]);
+    let client = udp_client("127.0.0.1:0");
+    let mut buf = vec![0u8; 65536];
+    let mut signed = |id: &str| -> (Vec<u8>, Vec<u8>) {
+        client
+            .send_to(&invite(id, CALLER, "X-Ingress-Trunk: gw\r\n"), d.udp)
+            .unwrap();
+        let (n, _) = hop.recv_from(&mut buf).expect("forwarded");
+        let fwd = String::from_utf8_lossy(&buf[..n]).into_owned();
+        let id = fwd
+            .lines()
+            .find_map(|l| l.strip_prefix("Identity: "))
+            .expect("signed")
+            .split(';')
+            .next()
+            .unwrap()
+            .to_string();
+        let (input, sig) = id.rsplit_once('.').unwrap();
+        let sig = base64::engine::general_purpose::URL_SAFE_NO_PAD
+            .decode(sig)
+            .unwrap();
+        (input.as_bytes().to_vec(), sig)
+    };
+    let verifies = |key: &rcgen::KeyPair, (input, sig): &(Vec<u8>, Vec<u8>)| {
+        UnparsedPublicKey::new(&ECDSA_P256_SHA256_FIXED, key.public_key_raw())
+            .verify(input, sig)
+            .is_ok()
+    };
+    let first = signed("rot-1");
+    assert!(verifies(&pki.good.key, &first));
+    // The new key (another of the test PKI's), then a reload.
+    std::fs::write(dir.join("sti.key"), pki.no_tn_auth.key.serialize_pem()).unwrap();
+    d.signal("HUP");
+    d.stdout
+        .wait_for(|l| l.contains("reloaded configuration and lists"))
+        .expect("reloaded");
+    let second = signed("rot-2");
+    assert!(verifies(&pki.no_tn_auth.key, &second));
+    assert!(!verifies(&pki.good.key, &second));
+    // A broken key: the reload is refused, the key in force signs on.
+    std::fs::write(dir.join("sti.key"), "not a key\n").unwrap();
+    d.signal("HUP");
+    d.stdout
+        .wait_for(|l| l.contains("reload refused"))
+        .expect("refused");
+    d.stdout
+        .wait_for(|l| l.contains("signing.key_file") && l.contains("no PKCS#8 private key"))
+        .expect("the key and the line");
+    assert!(verifies(&pki.no_tn_auth.key, &signed("rot-3")));
+}

@@ -174,6 +174,10 @@ pub struct Edits<'a> {
     /// `verstat` on From and every P-Asserted-Identity (3GPP TS 24.229
     /// §7.2A.20); any received `verstat` is always removed.
     pub verstat: Option<&'a str>,
+    /// The Identity header callscreen signed (`[signing]`, RFC 8224): it
+    /// replaces every received Identity header (a subscriber's own would
+    /// claim what the operator did not attest).
+    pub identity: Option<&'a [u8]>,
 }
 
 impl Edits<'_> {
@@ -196,6 +200,7 @@ impl Edits<'_> {
             request_uri: None,
             add_header: None,
             verstat: None,
+            identity: None,
         }
     }
 }
@@ -268,6 +273,7 @@ pub fn write_request(
                 continue;
             }
             HeaderName::Privacy if e.anonymise => continue,
+            HeaderName::Identity if e.identity.is_some() => continue,
             HeaderName::Route if e.pop_route && !route_seen => {
                 route_seen = true;
                 let mut rest = split_list(value).skip(1).peekable();
@@ -307,6 +313,11 @@ pub fn write_request(
     }
     if e.anonymise {
         out.extend_from_slice(b"Privacy: id\r\n");
+    }
+    if let Some(id) = e.identity {
+        out.extend_from_slice(b"Identity: ");
+        out.extend_from_slice(id);
+        out.extend_from_slice(b"\r\n");
     }
     if let Some((name, value)) = e.add_header {
         out.extend_from_slice(name.as_bytes());
