@@ -598,3 +598,114 @@ fn behind_kamailio_over_mutual_tls_a_signed_call_is_verified() {
     assert!(line.contains("caller=+31201234568"), "{line}");
     assert_eq!(x5u.hits("/sti.pem"), 1);
 }
+
+/// STIR/SHAKEN with an independent implementation, Debian's `secsipidx`
+/// (package secsipidx): an Identity header callscreen signs (`[signing]`,
+/// proxy mode) passes `secsipidx -check` with the certificate's public key,
+/// and one `secsipidx -sign-full` makes with the same key passes
+/// callscreen's verification (`[stir]`: the x5u fetched, the chain to the
+/// test STI-CA, TNAuthList): TN-Validation-Passed.
+#[test]
+#[ignore = "needs secsipidx (apt-get install secsipidx); run by .ci/run"]
+fn secsipidx_verifies_what_callscreen_signs_and_the_other_way_round() {
+    let dir = temp_dir("interop-secsipidx");
+    let pki = sti::Pki::new(&dir);
+    std::fs::write(dir.join("sti.key"), pki.good.key.serialize_pem()).unwrap();
+    std::fs::write(dir.join("sti-pub.pem"), pki.good.key.public_key_pem()).unwrap();
+    let files = [("/sti.pem".to_string(), pki.good.chain_pem.clone())]
+        .into_iter()
+        .collect();
+    let x5u = sti::X5uServer::start(&pki, files, Duration::ZERO);
+    let url = x5u.url("/sti.pem");
+    let hop = UdpSocket::bind("127.0.0.1:0").unwrap();
+    hop.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    let extra = format!(
+        "[sip]\nmode = \"proxy\"\nudp = [\"127.0.0.1:0\"]\ntcp = [\"127.0.0.1:0\"]\nudp_threads = 1\n\
+         [proxy]\nnext_hops = [\"sip:{}\"]\n\
+         [signing]\nkey_file = \"sti.key\"\nx5u = \"{url}\"\nown_ranges = [\"+3120*\"]\n\
+         [[peers]]\nname = \"subs\"\ntrunk_ids = [\"subs\"]\nscope = \"domestic\"\ndirection = \"originating\"\n\
+         assigned = [\"+3120555*\"]\nsign = \"customer\"\n{}",
+        hop.local_addr().unwrap(),
+        sti::stir_section("")
+    );
+    let d = Daemon::start_config(dir.clone(), config(&dir, &extra), &[]);
+    let client = UdpSocket::bind("127.0.0.1:0").unwrap();
+    client
+        .send_to(
+            &invite("sx-1", "+31205551234", "X-Ingress-Trunk: subs\r\n"),
+            d.udp,
+        )
+        .unwrap();
+    let mut buf = vec![0u8; 65536];
+    let (n, _) = hop.recv_from(&mut buf).expect("forwarded");
+    let fwd = String::from_utf8_lossy(&buf[..n]).into_owned();
+    let identity = fwd
+        .lines()
+        .find_map(|l| l.strip_prefix("Identity: "))
+        .expect("signed");
+    // `secsipidx -check` of an Identity value, with the certificate's key.
+    let check = |name: &str, value: &str| {
+        std::fs::write(dir.join(name), value).unwrap();
+        Command::new("secsipidx")
+            .args(["-check", "-expire", "3600", "-fpubkey"])
+            .arg(dir.join("sti-pub.pem"))
+            .arg("-fidentity")
+            .arg(dir.join(name))
+            .output()
+            .expect("secsipidx (apt-get install secsipidx)")
+    };
+    let passed = check("identity.txt", identity);
+    assert!(
+        passed.status.success(),
+        "secsipidx -check refused callscreen's Identity {identity}: {}{}",
+        String::from_utf8_lossy(&passed.stdout),
+        String::from_utf8_lossy(&passed.stderr)
+    );
+    // The same check refuses it with its signature altered (so that the
+    // pass above says something).
+    let (jws, params) = identity.split_once(';').expect("parameters");
+    let (input, sig) = jws.rsplit_once('.').expect("a JWS");
+    let flipped = if sig.starts_with('A') { "B" } else { "A" };
+    let tampered = format!("{input}.{flipped}{};{params}", &sig[1..]);
+    assert!(
+        !check("tampered.txt", &tampered).status.success(),
+        "a tampered signature passed secsipidx"
+    );
+
+    // secsipidx signs; callscreen (the same daemon, on a terminating peer
+    // through the SBC's default peer) verifies.
+    let sign = Command::new("secsipidx")
+        .args([
+            "-sign-full",
+            "-attest",
+            "A",
+            "-orig-tn",
+            "31201234568",
+            "-dest-tn",
+            "31104567890",
+            "-x5u",
+            &url,
+            "-fprvkey",
+        ])
+        .arg(dir.join("sti.key"))
+        .output()
+        .expect("secsipidx");
+    assert!(
+        sign.status.success(),
+        "{}",
+        String::from_utf8_lossy(&sign.stderr)
+    );
+    let theirs = String::from_utf8_lossy(&sign.stdout).trim().to_string();
+    assert!(theirs.contains(";info=<"), "{theirs}");
+    client
+        .send_to(
+            &invite("sx-2", "+31201234568", &format!("Identity: {theirs}\r\n")),
+            d.udp,
+        )
+        .unwrap();
+    let line = d.noc_line("sx-2");
+    assert!(
+        line.contains("verstat=TN-Validation-Passed"),
+        "{theirs}\n{line}"
+    );
+}
