@@ -41,6 +41,7 @@ fn finding_json(f: &Finding<'_>) -> Value {
     });
     if let Action::Reject { code } = f.action {
         v["sip_code"] = json!(code);
+        v["network_blocked"] = json!(f.network_blocked);
     }
     if let Some(h) = &f.hit {
         v["hit"] = hit_json(h);
@@ -208,6 +209,9 @@ pub fn text(v: &Verdict<'_>, facts: &CallFacts<'_>, policy: &Policy) -> String {
     }
     for f in v.findings.iter() {
         let mut status = f.action.to_string();
+        if f.network_blocked {
+            status.push_str("+ (Network Blocked)");
+        }
         if f.monitor {
             status = format!("monitor: would {status}");
         }

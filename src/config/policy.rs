@@ -83,6 +83,10 @@ pub(super) fn rule_table(
                 cx.err::<()>(Some(v.span()), &key, "warn sends a subscriber to the announcement service before a dialled number: only callee:fake-helpdesk and callee:warn rules may warn");
                 continue;
             }
+            if rule.network_blocked && !rk.kind.analytics() {
+                cx.err::<()>(Some(v.span()), &key, "603+ (603 Network Blocked, ATIS-1000099) answers analytics-based blocks (bursts, spoofing signals, STIR/SHAKEN); a list hit or a do-not-originate number is answered 608 (RFC 8688)");
+                continue;
+            }
             table.set(rk, rule);
         }
     }
@@ -90,7 +94,7 @@ pub(super) fn rule_table(
 }
 
 fn rule(cx: &mut Ctx<'_>, v: &Spanned<toml::Value>, key: &str) -> Option<Rule> {
-    const EXPECT: &str = "write \"allow\", \"tag\", \"anonymise\", \"warn\", \"reject\", or a table { action = \"reject\", code = 608, text = \"…\", monitor = true }";
+    const EXPECT: &str = "write \"allow\", \"tag\", \"anonymise\", \"warn\", \"reject\", or a table { action = \"reject\", code = 608 (or \"603+\"), text = \"…\", monitor = true }";
     let span = Some(v.span());
     let (action, code, text, monitor) = match v.get_ref() {
         toml::Value::String(s) => (s.as_str(), None, None, false),
@@ -107,11 +111,13 @@ fn rule(cx: &mut Ctx<'_>, v: &Spanned<toml::Value>, key: &str) -> Option<Rule> {
             let code = match t.get("code") {
                 None => None,
                 Some(toml::Value::Integer(c)) => Some(*c),
+                // 603+ (ATIS-1000099): 603 with "Network Blocked".
+                Some(toml::Value::String(c)) if c == "603+" => Some(PLUS_603),
                 Some(_) => {
                     return cx.err(
                         span,
                         format!("{key}.code"),
-                        "must be a SIP response code, e.g. 608",
+                        "must be a SIP response code, e.g. 608, or \"603+\"",
                     );
                 }
             };
@@ -145,6 +151,7 @@ fn rule(cx: &mut Ctx<'_>, v: &Spanned<toml::Value>, key: &str) -> Option<Rule> {
         ("reject", None) => Action::Reject {
             code: DEFAULT_REJECT_CODE,
         },
+        ("reject", Some(PLUS_603)) => Action::Reject { code: 603 },
         ("reject", Some(607)) => {
             return cx.err(span, format!("{key}.code"), "607 Unwanted is the called user's own verdict (RFC 8197), not the network's: use 608 (RFC 8688) or 603");
         }
@@ -167,5 +174,9 @@ fn rule(cx: &mut Ctx<'_>, v: &Spanned<toml::Value>, key: &str) -> Option<Rule> {
         action,
         monitor,
         text: text.map(Into::into),
+        network_blocked: code == Some(PLUS_603),
     })
 }
+
+/// `code = "603+"`, as the parser holds it (no SIP code is this).
+const PLUS_603: i64 = -603;

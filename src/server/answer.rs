@@ -331,7 +331,16 @@ pub fn write_answer(
         Action::Allow => s.redirect.clean_code,
         Action::Tag | Action::Anonymise | Action::Warn => 302,
     };
-    status_line(out, code, reason_phrase(code));
+    // 603+ (ATIS-1000099): an analytics-based block says it is the network's.
+    let plus = v
+        .and_then(|v| v.decided_by)
+        .is_some_and(|f| f.network_blocked);
+    let phrase = if plus && code == 603 {
+        "Network Blocked"
+    } else {
+        reason_phrase(code)
+    };
+    status_line(out, code, phrase);
     copy_dialog_headers(out, &req.msg, Some(&req.top_via), src, Some(to_tag));
     if let (Action::Reject { code }, Some(v)) = (action, v) {
         let text = v.reject_text.unwrap_or("Network blocked");
@@ -429,5 +438,27 @@ pub fn write_answer(
     if tagged && action == Action::Anonymise {
         header(out, "Privacy", b"id");
     }
+    // A call that goes on although its verification failed: the
+    // originating side learns why (RFC 9410, the STIR Reason).
+    if let Some((cause, text)) = v.filter(|_| code / 100 == 3).and_then(stir_reason) {
+        let _ = write!(out, "Reason: STIR;cause={cause};text=\"{text}\"\r\n");
+    }
     finish(out);
+}
+
+/// The STIR Reason (RFC 9410 §3; its causes are RFC 8224 §13's response
+/// codes) of a verdict whose verification failed: the first failure found.
+pub fn stir_reason(v: &Verdict<'_>) -> Option<(u16, &'static str)> {
+    use crate::screen::ReasonKind::*;
+    if v.verstat != Some(crate::screen::passport::Verstat::Failed) {
+        return None;
+    }
+    v.findings.iter().find_map(|f| match f.reason.kind {
+        StirMalformed | StirBadSignature | ShakenOrigMismatch | StirDestMismatch => {
+            Some((438, "Invalid Identity Header"))
+        }
+        StirUntrusted | StirCertExpired | StirNoTnAuthList => Some((437, "Unsupported Credential")),
+        ShakenStale => Some((403, "Stale Date")),
+        _ => None,
+    })
 }

@@ -141,3 +141,47 @@ fn a_registered_caller_id_from_abroad_goes_through_unchanged() {
         "{line}"
     );
 }
+
+/// 603+ (ATIS-1000099), for a US-style deployment: an analytics-based block
+/// (here the domestic-CLI-from-abroad signal) answered `603 Network
+/// Blocked` with the configured Reason text (the blocking network and a
+/// redress contact); a list hit stays 608, and 603+ on one is refused.
+#[test]
+fn an_analytics_block_can_be_answered_603_network_blocked() {
+    let dir = temp_dir("603-plus");
+    let extra = "[policy.rules]\n\"spoof:domestic-cli-intl\" = { action = \"reject\", code = \"603+\", text = \"Blocked by Example Telecom; redress https://example.net/redress\" }\n";
+    let d = Daemon::start_config(dir.clone(), config(&dir, extra), &[]);
+    let c = udp_client("127.0.0.1:0");
+    let r = udp_ask(
+        &c,
+        d.udp,
+        &invite("nb-1", "+31205551234", "X-Ingress-Trunk: intl\r\n"),
+    )
+    .expect("an answer");
+    assert!(r.starts_with("SIP/2.0 603 Network Blocked\r\n"), "{r}");
+    assert_eq!(
+        header(&r, "Reason"),
+        Some(
+            "SIP;cause=603;text=\"Blocked by Example Telecom; redress https://example.net/redress\""
+        )
+    );
+    // A blocklisted caller: 608 as before.
+    let r = udp_ask(&c, d.udp, &invite("nb-2", "+31201234567", "")).expect("an answer");
+    assert!(r.starts_with("SIP/2.0 608 "), "{r}");
+    drop(d);
+    let bad = config(
+        &dir,
+        "[policy.rules]\n\"blocklist:*\" = { action = \"reject\", code = \"603+\" }\n",
+    );
+    let o = std::process::Command::new(env!("CARGO_BIN_EXE_callscreen"))
+        .args(["config", "check"])
+        .arg(&bad)
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(!o.status.success());
+    assert!(
+        err.contains("policy.rules.\"blocklist:*\": 603+ (603 Network Blocked, ATIS-1000099) answers analytics-based blocks"),
+        "{err}"
+    );
+}

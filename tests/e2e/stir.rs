@@ -137,6 +137,16 @@ fn signed_calls_are_verified_and_each_failure_has_its_reason() {
                 .is_some_and(|p| p.contains("verstat=TN-Validation-Failed")),
             "{resp}"
         );
+        // The originating side learns why (RFC 9410): the cause RFC 8224
+        // §13 gives the failure.
+        let want = match reason {
+            "stir:untrusted-cert" | "stir:cert-expired" | "stir:no-tnauthlist" => {
+                "STIR;cause=437;text=\"Unsupported Credential\""
+            }
+            "shaken:stale" => "STIR;cause=403;text=\"Stale Date\"",
+            _ => "STIR;cause=438;text=\"Invalid Identity Header\"",
+        };
+        assert_eq!(header(&resp, "Reason"), Some(want), "{reason}: {resp}");
     };
     // A signature by another key than the certificate's.
     let forged = s.pki.no_tn_auth.identity(c, e, "A", now, &good);
@@ -182,6 +192,11 @@ fn signed_calls_are_verified_and_each_failure_has_its_reason() {
         .identity(ing.trim_start_matches('+'), e, "A", now, &good);
     let (resp, line) = s.call("stir-ing-ok", ing, &ing_ok);
     assert_eq!(status(&resp), 302, "{resp}\n{line}");
+    assert_eq!(
+        header(&resp, "Reason"),
+        None,
+        "a verified call has no STIR Reason: {resp}"
+    );
     assert_eq!(
         field(&line, "verstat"),
         Some("TN-Validation-Passed"),

@@ -58,6 +58,7 @@ pub fn screen<'a>(facts: &CallFacts<'_>, lists: &'a ListSet, policy: &'a Policy)
             monitor: false,
             lifted: false,
             text: None,
+            network_blocked: false,
             note: None,
         });
         return v;

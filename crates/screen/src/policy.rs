@@ -73,6 +73,9 @@ pub struct Rule {
     /// Text of the `Reason` header on a rejection (RFC 3326); the policy's
     /// default text when `None`.
     pub text: Option<Arc<str>>,
+    /// A 603 sent as "603+" (ATIS-1000099): `603 Network Blocked`, for
+    /// analytics-based blocks ([`ReasonKind::analytics`]).
+    pub network_blocked: bool,
 }
 
 impl Rule {
@@ -81,6 +84,7 @@ impl Rule {
             action,
             monitor: false,
             text: None,
+            network_blocked: false,
         }
     }
 }

@@ -101,6 +101,35 @@ reason_kinds! {
 }
 
 impl ReasonKind {
+    /// Analytics-based signals (bursts, spoofing, STIR/SHAKEN): what a
+    /// 603+ (`603 Network Blocked`, ATIS-1000099) may answer; never a list
+    /// hit or a do-not-originate number, which stay 608 (RFC 8688).
+    pub fn analytics(self) -> bool {
+        use ReasonKind::*;
+        matches!(
+            self,
+            Burst
+                | BurstBlock
+                | SpoofUnauthorisedPeer
+                | SpoofDomesticCliIntl
+                | SpoofDomesticMobileIntl
+                | SpoofDomesticMobileUnchecked
+                | SpoofDisplayName
+                | SpoofPaiFromMismatch
+                | ShakenNone
+                | ShakenAttestC
+                | ShakenOrigMismatch
+                | ShakenStale
+                | StirMalformed
+                | StirBadSignature
+                | StirUntrusted
+                | StirCertExpired
+                | StirNoTnAuthList
+                | StirDestMismatch
+                | StirFailedProtected
+        )
+    }
+
     /// True for the kinds that name a list (`blocklist:<list>`,
     /// `withdrawn:<list>`, `callee:fake-helpdesk:<list>`, `callee:warn:<list>`).
     pub fn names_list(self) -> bool {

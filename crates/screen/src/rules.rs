@@ -44,6 +44,7 @@ pub(super) fn add_noted<'a>(
         monitor: rule.monitor,
         lifted: false,
         text: rule.text.as_deref(),
+        network_blocked: rule.network_blocked,
         note,
     });
 }

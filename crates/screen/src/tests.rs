@@ -356,6 +356,7 @@ fn policy_overrides_per_list_per_peer_and_monitor() {
             action: Action::Reject { code: 608 },
             monitor: true,
             text: Some("bad cli".into()),
+            network_blocked: false,
         },
     );
     let p = policy_with(base, intl);

@@ -65,6 +65,8 @@ pub struct Finding<'a> {
     pub lifted: bool,
     /// Rejection text of the rule, if it has its own.
     pub text: Option<&'a str>,
+    /// The rule rejects with 603+ (`603 Network Blocked`).
+    pub network_blocked: bool,
     /// What else the finding names (the protected company, the PASSporT detail).
     pub note: Option<&'a str>,
 }
