@@ -9,8 +9,8 @@
 use std::time::{Duration, Instant};
 
 use super::answer::{
-    Cx, Outcome, TagBufs, options, own_to_tag, simple, tag_values, transaction_key, unknown_trunk,
-    write_answer,
+    Cx, Outcome, TagBufs, options, own_to_tag, simple, stir_reason, tag_values, transaction_key,
+    unknown_trunk, write_answer,
 };
 use super::cache::Kind;
 use super::callpath::CallPath;
@@ -262,6 +262,7 @@ fn render<'a>(
         pops_route(msg, cp),
     );
     e.verstat = d.verdict.as_ref().and_then(|v| v.verstat).map(|v| v.name());
+    e.stir_cause = d.verdict.as_ref().and_then(stir_reason).map(|(c, _)| c);
     let mut identity = Vec::new();
     if let Some(facts) = &d.facts
         && sign(&mut identity, facts, peer, rt)

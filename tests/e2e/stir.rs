@@ -538,6 +538,29 @@ fn proxy_mode_writes_verstat_and_the_policy_decides_the_rest() {
         "{fwd}"
     );
     assert!(!fwd.contains("Passed"), "{fwd}");
+    // The stateless proxy remembers why on its own Via, and every response
+    // it relays back tells the originating side (RFC 9410).
+    let own_via = fwd.lines().find(|l| l.starts_with("Via: ")).expect("a Via");
+    assert!(own_via.ends_with(";stir=438"), "{own_via}");
+    let ringing = fwd.replacen(
+        "INVITE sip:+31104567890@cs.example;user=phone SIP/2.0",
+        "SIP/2.0 180 Ringing",
+        1,
+    );
+    hop.send_to(ringing.as_bytes(), s.d.udp).unwrap();
+    let mut buf = vec![0u8; 65536];
+    let (n, _) = s.client.recv_from(&mut buf).expect("the relayed 180");
+    let relayed = String::from_utf8_lossy(&buf[..n]).into_owned();
+    assert!(relayed.starts_with("SIP/2.0 180 Ringing"), "{relayed}");
+    assert_eq!(
+        header(&relayed, "Reason"),
+        Some("STIR;cause=438;text=\"Invalid Identity Header\""),
+        "{relayed}"
+    );
+    assert!(
+        !relayed.contains(";stir="),
+        "callscreen's Via went out: {relayed}"
+    );
 
     // A Dutch caller ID from an international peer is anonymised by default
     // (spoof:domestic-cli-intl); verified with attestation A it is lifted.

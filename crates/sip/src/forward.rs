@@ -100,7 +100,7 @@ pub fn write_probe(out: &mut Vec<u8>, hop: SocketAddr, own: &OwnVia<'_>, index: 
         _ => "",
     };
     let _ = write!(out, "OPTIONS sip:{target}{t} SIP/2.0\r\n");
-    write_own_via(out, own, probe_branch(index, seq).as_bytes());
+    write_own_via(out, own, probe_branch(index, seq).as_bytes(), None);
     let _ = write!(
         out,
         "Max-Forwards: 70\r\n\
@@ -127,7 +127,10 @@ pub struct OwnVia<'a> {
     pub conn: Option<u64>,
 }
 
-fn write_own_via(out: &mut Vec<u8>, v: &OwnVia<'_>, branch: &[u8]) {
+/// callscreen's Via; `stir`: the STIR cause of a call forwarded although its
+/// verification failed, carried as `;stir=` so that the stateless proxy
+/// can tell the originating side in the responses it relays (RFC 9410).
+fn write_own_via(out: &mut Vec<u8>, v: &OwnVia<'_>, branch: &[u8], stir: Option<u16>) {
     let t = match (v.tls, v.tcp) {
         (true, _) => "TLS",
         (false, true) => "TCP",
@@ -144,7 +147,23 @@ fn write_own_via(out: &mut Vec<u8>, v: &OwnVia<'_>, branch: &[u8]) {
     if let Some(c) = v.conn {
         let _ = write!(out, ";i={c:x}");
     }
+    if let Some(c) = stir {
+        out.extend_from_slice(b";stir=");
+        push_decimal(out, u32::from(c));
+    }
     out.extend_from_slice(b"\r\n");
+}
+
+/// The text of a STIR cause (RFC 9410 §3; RFC 8224 §13's codes).
+pub fn stir_cause_text(cause: u16) -> Option<&'static str> {
+    match cause {
+        403 => Some("Stale Date"),
+        428 => Some("Use Identity Header"),
+        436 => Some("Bad Identity Info"),
+        437 => Some("Unsupported Credential"),
+        438 => Some("Invalid Identity Header"),
+        _ => None,
+    }
 }
 
 /// What changes on the way through, decided by the caller.
@@ -174,6 +193,9 @@ pub struct Edits<'a> {
     /// `verstat` on From and every P-Asserted-Identity (3GPP TS 24.229
     /// §7.2A.20); any received `verstat` is always removed.
     pub verstat: Option<&'a str>,
+    /// The STIR cause of a call forwarded although its verification
+    /// failed (RFC 9410), carried on callscreen's Via for the responses.
+    pub stir_cause: Option<u16>,
     /// The Identity header callscreen signed (`[signing]`, RFC 8224): it
     /// replaces every received Identity header (a subscriber's own would
     /// claim what the operator did not attest).
@@ -200,6 +222,7 @@ impl Edits<'_> {
             request_uri: None,
             add_header: None,
             verstat: None,
+            stir_cause: None,
             identity: None,
         }
     }
@@ -229,7 +252,7 @@ pub fn write_request(
         _ => out.extend_from_slice(msg.start_line()),
     }
     out.extend_from_slice(b"\r\n");
-    write_own_via(out, own, branch);
+    write_own_via(out, own, branch, e.stir_cause);
     let (mut via_seen, mut mf_seen, mut route_seen, mut pai_kept) = (false, false, false, false);
     for (name, raw, value) in msg.headers() {
         match name {

@@ -78,6 +78,13 @@ pub fn relay_response<'a>(
         .param("i")
         .and_then(|c| std::str::from_utf8(c).ok())
         .and_then(|c| u64::from_str_radix(c, 16).ok());
+    // A call forwarded although its verification failed: the originating
+    // side learns why in each response (RFC 9410).
+    let stir = top
+        .param("stir")
+        .and_then(|c| std::str::from_utf8(c).ok())
+        .and_then(|c| c.parse::<u16>().ok())
+        .and_then(|c| Some((c, super::forward::stir_cause_text(c)?)));
     out.clear();
     out.extend_from_slice(msg.start_line());
     out.extend_from_slice(b"\r\n");
@@ -116,6 +123,13 @@ pub fn relay_response<'a>(
         out.extend_from_slice(b": ");
         out.extend_from_slice(value);
         out.extend_from_slice(b"\r\n");
+    }
+    if let Some((cause, text)) = stir {
+        out.extend_from_slice(b"Reason: STIR;cause=");
+        super::response::push_decimal(out, u32::from(cause));
+        out.extend_from_slice(b";text=\"");
+        out.extend_from_slice(text.as_bytes());
+        out.extend_from_slice(b"\"\r\n");
     }
     out.extend_from_slice(b"Content-Length: ");
     super::response::push_decimal(out, u32::try_from(msg.body.len()).unwrap_or(u32::MAX));
