@@ -1,8 +1,10 @@
 //! Interop with real peers from Debian's packages: SIPp as caller and callee,
-//! Kamailio as the operator's SBC that follows callscreen's 302.
+//! Kamailio as the operator's SBC that follows callscreen's 302, and for
+//! STIR/SHAKEN `secsipidx` and Kamailio's `secsipid` module.
 //!
-//! These need `sipp` (package sip-tester) and `kamailio`; `.ci/run` installs
-//! them and runs `cargo test --test e2e interop:: -- --ignored`.
+//! These need `sipp` (package sip-tester), `kamailio`,
+//! `kamailio-tls-modules`, `kamailio-secsipid-modules` and `secsipidx`;
+//! `.ci/run` installs them and runs `cargo test --test e2e interop:: -- --ignored`.
 
 use std::net::UdpSocket;
 use std::path::{Path, PathBuf};
@@ -663,10 +665,7 @@ fn secsipidx_verifies_what_callscreen_signs_and_the_other_way_round() {
     );
     // The same check refuses it with its signature altered (so that the
     // pass above says something).
-    let (jws, params) = identity.split_once(';').expect("parameters");
-    let (input, sig) = jws.rsplit_once('.').expect("a JWS");
-    let flipped = if sig.starts_with('A') { "B" } else { "A" };
-    let tampered = format!("{input}.{flipped}{};{params}", &sig[1..]);
+    let tampered = altered(identity);
     assert!(
         !check("tampered.txt", &tampered).status.success(),
         "a tampered signature passed secsipidx"
@@ -708,4 +707,71 @@ fn secsipidx_verifies_what_callscreen_signs_and_the_other_way_round() {
         line.contains("verstat=TN-Validation-Passed"),
         "{theirs}\n{line}"
     );
+}
+
+/// Kamailio's `secsipid` module (kamailio-secsipid-modules, on the same
+/// library as secsipidx) as the next hop of callscreen in proxy mode:
+/// callscreen signs a subscriber's call and Kamailio verifies it (200
+/// "Identity Verified", relayed back by callscreen); a subscriber's own
+/// Identity on a trunk callscreen does not sign, altered, fails there (403).
+#[test]
+#[ignore = "needs kamailio and kamailio-secsipid-modules; run by .ci/run"]
+fn kamailio_secsipid_verifies_what_callscreen_signs() {
+    let dir = temp_dir("interop-secsipid");
+    let pki = sti::Pki::new(&dir);
+    std::fs::write(dir.join("sti.key"), pki.good.key.serialize_pem()).unwrap();
+    std::fs::write(dir.join("sti-pub.pem"), pki.good.key.public_key_pem()).unwrap();
+    let kam_port = free_udp_port();
+    let text = std::fs::read_to_string(interop_dir().join("kamailio-secsipid.cfg"))
+        .unwrap()
+        .replace("@DIR@", &dir.display().to_string());
+    let _kam = Kamailio::start_text(&dir, &text, kam_port);
+    let extra = format!(
+        "[sip]\nmode = \"proxy\"\nudp = [\"127.0.0.1:0\"]\ntcp = [\"127.0.0.1:0\"]\nudp_threads = 1\n\
+         [proxy]\nnext_hops = [\"sip:127.0.0.1:{kam_port}\"]\n\
+         [signing]\nkey_file = \"sti.key\"\nx5u = \"https://cert.example/sti.pem\"\nown_ranges = [\"+3120*\"]\n\
+         [[peers]]\nname = \"subs\"\ntrunk_ids = [\"subs\"]\nscope = \"domestic\"\ndirection = \"originating\"\n\
+         assigned = [\"+3120555*\"]\nsign = \"customer\"\n\
+         [[peers]]\nname = \"unsigned\"\ntrunk_ids = [\"unsigned\"]\nscope = \"domestic\"\ndirection = \"originating\"\n"
+    );
+    let d = Daemon::start_config(dir.clone(), config(&dir, &extra), &[]);
+    let client = UdpSocket::bind("127.0.0.1:0").unwrap();
+    client.set_read_timeout(Some(TIMEOUT)).unwrap();
+    let r = udp_ask(
+        &client,
+        d.udp,
+        &invite("ks-1", "+31205551234", "X-Ingress-Trunk: subs\r\n"),
+    )
+    .expect("Kamailio's answer, relayed");
+    assert!(r.starts_with("SIP/2.0 200 Identity Verified"), "{r}");
+    // A subscriber's own Identity, its signature altered, through a trunk
+    // callscreen does not sign: Kamailio refuses it.
+    let theirs = pki.good.identity(
+        "31205551234",
+        "31104567890",
+        "A",
+        sti::unix_now(),
+        "https://cert.example/sti.pem",
+    );
+    let altered = altered(&theirs);
+    let r = udp_ask(
+        &client,
+        d.udp,
+        &invite(
+            "ks-2",
+            "+31205551234",
+            &format!("X-Ingress-Trunk: unsigned\r\nIdentity: {altered}\r\n"),
+        ),
+    )
+    .expect("Kamailio's answer, relayed");
+    assert!(r.starts_with("SIP/2.0 403 Identity Not Verified"), "{r}");
+}
+
+/// An Identity header value with its signature altered (its first
+/// character changed), everything else kept.
+fn altered(identity: &str) -> String {
+    let (jws, params) = identity.split_once(';').expect("parameters");
+    let (input, sig) = jws.rsplit_once('.').expect("a JWS");
+    let flipped = if sig.starts_with('A') { "B" } else { "A" };
+    format!("{input}.{flipped}{};{params}", &sig[1..])
 }
