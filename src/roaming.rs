@@ -13,7 +13,8 @@
 //!   `timeout_ms` and its answer is kept for the next call;
 //! - answers are cached by number (`cache_secs`, `cache_entries`);
 //! - at most `max_in_flight` requests at once: a call beyond them gets no
-//!   answer at once rather than a queue;
+//!   answer at once rather than a queue; calls about a number already
+//!   asked about wait for that request's answer (a burst asks once);
 //! - an endpoint that failed (refused, TLS, a status, a timeout) is not
 //!   waited for during `failure_backoff_secs`;
 //! - connections are kept open and reused (HTTP/1.1 keep-alive).
@@ -32,6 +33,7 @@ use http_body_util::{BodyExt, Full, Limited};
 use hyper::client::conn::http1::SendRequest;
 use hyper_util::rt::TokioIo;
 use rustls_pki_types::ServerName;
+use tokio::sync::watch;
 
 use crate::number::E164;
 use crate::screen::Roaming;
@@ -75,8 +77,18 @@ pub struct RoamingCounts {
     pub over_limit: AtomicU64,
     /// Calls not asked about while the endpoint is in its failure backoff.
     pub backoff: AtomicU64,
+    /// Calls that waited for a request already out for their number.
+    pub joined: AtomicU64,
     /// Answers by kind: roaming, not-roaming, unknown.
     pub answers: [AtomicU64; 3],
+}
+
+/// A call's place in the wait for an answer ([`Checker::admit`]).
+pub enum Ticket {
+    /// It sends the request; the others about the same number join it.
+    Lead(watch::Sender<Option<Roaming>>),
+    /// A request about its number is out: it waits for that one's answer.
+    Join(watch::Receiver<Option<Roaming>>),
 }
 
 /// The checker: one per `[roaming]` configuration.
@@ -85,6 +97,8 @@ pub struct Checker {
     cache: Mutex<HashMap<E164, (Roaming, Instant)>>,
     idle: Mutex<Vec<SendRequest<Full<Bytes>>>>,
     in_flight: AtomicUsize,
+    /// Requests out, by number: calls about the same number join them.
+    pending: Mutex<HashMap<E164, watch::Receiver<Option<Roaming>>>>,
     down_until: Mutex<Option<Instant>>,
     pub counts: Arc<RoamingCounts>,
 }
@@ -145,6 +159,7 @@ impl Checker {
             cache: Mutex::new(HashMap::new()),
             idle: Mutex::new(Vec::new()),
             in_flight: AtomicUsize::new(0),
+            pending: Mutex::new(HashMap::new()),
             down_until: Mutex::new(None),
             counts,
         })
@@ -163,50 +178,72 @@ impl Checker {
         hit
     }
 
-    /// Whether a call should wait for a request now: not during the
-    /// failure backoff, and within `max_in_flight` (the slot is taken; the
-    /// request gives it back). `None`: ask; `Some`: the answer now.
-    pub fn admit(&self) -> Option<Roaming> {
+    /// Whether a call should wait for an answer about `n` now: it joins a
+    /// request already out for the same number (a burst of calls from one
+    /// number asks once); else, outside the failure backoff and within
+    /// `max_in_flight`, it leads a new one. `Err`: the answer now.
+    pub fn admit(&self, n: E164) -> Result<Ticket, Roaming> {
+        let mut pending = lock(&self.pending);
+        if let Some(rx) = pending.get(&n) {
+            self.counts.joined.fetch_add(1, Ordering::Relaxed);
+            return Ok(Ticket::Join(rx.clone()));
+        }
         if lock(&self.down_until).is_some_and(|t| t > Instant::now()) {
             self.counts.backoff.fetch_add(1, Ordering::Relaxed);
-            return Some(Roaming::Unanswered);
+            return Err(Roaming::Unanswered);
         }
         if self.in_flight.fetch_add(1, Ordering::Relaxed) >= self.cfg.max_in_flight {
             self.in_flight.fetch_sub(1, Ordering::Relaxed);
             self.counts.over_limit.fetch_add(1, Ordering::Relaxed);
-            return Some(Roaming::Unanswered);
+            return Err(Roaming::Unanswered);
         }
-        None
+        let (tx, rx) = watch::channel(None);
+        pending.insert(n, rx);
+        Ok(Ticket::Lead(tx))
     }
 
-    /// Gives back the place [`Checker::admit`] took, when nothing is asked.
-    pub fn release(&self) {
-        self.in_flight.fetch_sub(1, Ordering::Relaxed);
+    /// Gives back what [`Checker::admit`] took, when nothing is asked.
+    pub fn release(&self, n: E164, ticket: Ticket) {
+        if let Ticket::Lead(tx) = ticket {
+            lock(&self.pending).remove(&n);
+            self.in_flight.fetch_sub(1, Ordering::Relaxed);
+            let _ = tx.send(Some(Roaming::Unanswered));
+        }
     }
 
-    /// Asks about `n` (after [`Checker::admit`] said to): the answer
-    /// within the budget, else `Unanswered`; the request goes on for up to
-    /// its timeout, and its answer is cached.
-    pub async fn ask(self: Arc<Self>, n: E164) -> Roaming {
-        let me = Arc::clone(&self);
-        let request = tokio::spawn(async move {
-            let r = tokio::time::timeout(me.cfg.timeout, me.request(n)).await;
-            me.in_flight.fetch_sub(1, Ordering::Relaxed);
-            match r {
-                Ok(Ok(a)) => Some(a),
-                Ok(Err(e)) => {
-                    me.failed(&e);
-                    None
-                }
-                Err(_) => {
-                    me.failed(&AskError::Timeout);
-                    None
-                }
+    /// Asks about `n` with the ticket [`Checker::admit`] gave: the answer
+    /// within the budget, else `Unanswered`. A leader's request goes on for
+    /// up to its timeout, its answer cached and given to the calls that
+    /// joined it.
+    pub async fn ask(self: Arc<Self>, n: E164, ticket: Ticket) -> Roaming {
+        let mut rx = match ticket {
+            Ticket::Join(rx) => rx,
+            Ticket::Lead(tx) => {
+                let rx = tx.subscribe();
+                let me = Arc::clone(&self);
+                tokio::spawn(async move {
+                    let r = tokio::time::timeout(me.cfg.timeout, me.request(n)).await;
+                    let answer = match r {
+                        Ok(Ok(a)) => a,
+                        Ok(Err(e)) => {
+                            me.failed(&e);
+                            Roaming::Unanswered
+                        }
+                        Err(_) => {
+                            me.failed(&AskError::Timeout);
+                            Roaming::Unanswered
+                        }
+                    };
+                    lock(&me.pending).remove(&n);
+                    me.in_flight.fetch_sub(1, Ordering::Relaxed);
+                    let _ = tx.send(Some(answer));
+                });
+                rx
             }
-        });
-        match tokio::time::timeout(self.cfg.budget, request).await {
-            Ok(Ok(Some(r))) => r,
-            Ok(_) => Roaming::Unanswered,
+        };
+        match tokio::time::timeout(self.cfg.budget, rx.wait_for(Option::is_some)).await {
+            Ok(Ok(r)) => r.unwrap_or(Roaming::Unanswered),
+            Ok(Err(_)) => Roaming::Unanswered,
             Err(_) => {
                 self.counts.over_budget.fetch_add(1, Ordering::Relaxed);
                 Roaming::Unanswered

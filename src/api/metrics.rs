@@ -204,6 +204,11 @@ pub async fn metrics(State(st): State<Arc<ApiState>>) -> impl IntoResponse {
             &m.roaming.over_limit,
         ),
         (
+            "callscreen_roaming_joined_total",
+            "Roaming check: calls that waited for a request already out about their number (not asked again).",
+            &m.roaming.joined,
+        ),
+        (
             "callscreen_roaming_backoff_total",
             "Roaming check: calls not asked about while the endpoint was in its failure backoff.",
             &m.roaming.backoff,

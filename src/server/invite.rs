@@ -32,7 +32,7 @@ use super::noc;
 use super::stir;
 use crate::config::Mode;
 use crate::number::E164;
-use crate::roaming::Checker;
+use crate::roaming::{Checker, Ticket};
 use crate::screen::passport::{StirCheck, Unverified};
 use crate::screen::{Action, CallFacts, Roaming, Verdict};
 use crate::sip::facts::CallerIds;
@@ -165,8 +165,13 @@ pub fn screen(
     };
     let roaming = match roaming_step(req, ids, peer, again.is_some(), cx) {
         RoamingStep::Go(r) => r,
-        RoamingStep::Ask(checker, n) => {
-            let wait = Wait::Roaming { checker, n, stir };
+        RoamingStep::Ask(checker, n, ticket) => {
+            let wait = Wait::Roaming {
+                checker,
+                n,
+                ticket,
+                stir,
+            };
             match park(req, ids, peer, tx, cx, render, wait) {
                 Ok(()) => return cx.silent(),
                 Err(_) => Some(Roaming::Unanswered),
@@ -180,8 +185,9 @@ pub fn screen(
 enum RoamingStep {
     /// Screen it now with this (none: the check does not apply).
     Go(Option<Roaming>),
-    /// Ask the endpoint about this number first, off this thread.
-    Ask(Arc<Checker>, E164),
+    /// Ask the endpoint about this number first (or wait for the request
+    /// out about it), off this thread.
+    Ask(Arc<Checker>, E164, Ticket),
 }
 
 /// Step 3b: whether the call's decision needs the roaming check (a home
@@ -215,9 +221,9 @@ fn roaming_step(
     if again || cx.cp.runtime.get().is_none() {
         return RoamingStep::Go(Some(Roaming::Unanswered));
     }
-    match checker.admit() {
-        Some(r) => RoamingStep::Go(Some(r)),
-        None => RoamingStep::Ask(checker, n),
+    match checker.admit(n) {
+        Err(r) => RoamingStep::Go(Some(r)),
+        Ok(ticket) => RoamingStep::Ask(checker, n, ticket),
     }
 }
 
@@ -327,6 +333,7 @@ enum Wait {
     Roaming {
         checker: Arc<Checker>,
         n: E164,
+        ticket: Ticket,
         stir: Option<StirCheck>,
     },
 }
@@ -358,7 +365,9 @@ fn park(
         tracing::error!(source = %cx.src, "an INVITE could not be kept for its verification or roaming check: screened without");
         match wait {
             Wait::Stir(v) => v.abandon(),
-            Wait::Roaming { checker, .. } => checker.release(),
+            Wait::Roaming {
+                checker, n, ticket, ..
+            } => checker.release(n, ticket),
         }
         return Err(StirCheck::Unverified(Unverified::Busy));
     };
@@ -379,23 +388,29 @@ fn park(
     // If it does not start, the answer written now replaces the mark.
     match wait {
         Wait::Stir(v) => v.start(move |check, last| verified(parked, check, last)),
-        Wait::Roaming { checker, n, stir } => {
-            ask_roaming(parked, checker, n, stir);
+        Wait::Roaming {
+            checker,
+            n,
+            ticket,
+            stir,
+        } => {
+            ask_roaming(parked, checker, n, ticket, stir);
             Ok(())
         }
     }
 }
 
 /// Asks the roaming check on a task; its answer resumes the call.
-fn ask_roaming(p: Parked, checker: Arc<Checker>, n: E164, stir: Option<StirCheck>) {
+fn ask_roaming(p: Parked, checker: Arc<Checker>, n: E164, ticket: Ticket, stir: Option<StirCheck>) {
     let Some(handle) = p.cp.runtime.get().cloned() else {
         // `roaming_step` asks only with a runtime; were there none, the
         // call goes on unanswered rather than wait for ever.
+        checker.release(n, ticket);
         resume(p, stir, Some(Roaming::Unanswered), true);
         return;
     };
     handle.spawn(async move {
-        let r = checker.ask(n).await;
+        let r = checker.ask(n, ticket).await;
         resume(p, stir, Some(r), true);
     });
 }
@@ -411,11 +426,11 @@ fn verified(p: Parked, check: StirCheck, last: bool) {
     };
     match step {
         RoamingStep::Go(r) => resume(p, Some(check), r, last),
-        RoamingStep::Ask(checker, n) => {
+        RoamingStep::Ask(checker, n, ticket) => {
             if last {
                 p.cp.links.send_held(&p.cp.shared.metrics);
             }
-            ask_roaming(p, checker, n, Some(check));
+            ask_roaming(p, checker, n, ticket, Some(check));
         }
     }
 }

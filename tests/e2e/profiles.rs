@@ -533,3 +533,39 @@ fn an_endpoint_that_asks_for_a_client_certificate_gets_callscreens() {
             .is_some()
     );
 }
+
+/// A burst of calls from one number while its request is out: the endpoint
+/// is asked once, and every call gets its answer.
+#[test]
+fn a_burst_from_one_number_asks_the_endpoint_once() {
+    let dir = temp_dir("roaming-burst");
+    let pki = Pki::new(&dir);
+    let answers = [("+32470000006".to_string(), Answer::Slow)]
+        .into_iter()
+        .collect();
+    let server = RoamingServer::start(&pki, answers, Duration::from_millis(300));
+    let d = daemon_in(dir, &server.url(), "budget_ms = 2000\n", UDP_ONLY);
+    let sock = udp_client("127.0.0.1:0");
+    for i in 0..5 {
+        let msg = invite(
+            &format!("rb-{i}"),
+            "+32470000006",
+            "X-Ingress-Trunk: intl\r\n",
+        );
+        sock.send_to(&msg, d.udp).unwrap();
+    }
+    let mut buf = vec![0u8; 65536];
+    for _ in 0..5 {
+        let (n, _) = sock.recv_from(&mut buf).expect("an answer");
+        let r = String::from_utf8_lossy(&buf[..n]).into_owned();
+        assert_eq!(status(&r), 302, "{r}");
+    }
+    for i in 0..5 {
+        let line = d.noc_line(&format!("rb-{i}"));
+        assert!(
+            line.contains("verdict=allow code=302 reasons=roaming"),
+            "{line}"
+        );
+    }
+    assert_eq!(server.asked("+32470000006"), 1, "asked more than once");
+}
