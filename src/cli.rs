@@ -72,6 +72,10 @@ pub enum Command {
     /// The fleet a running node belongs to ([fleet] in its config).
     #[command(subcommand)]
     Fleet(FleetCommand),
+    /// Past calls from the call records ([records]): find one call again,
+    /// answer a traceback, export a window for analytics.
+    #[command(subcommand)]
+    Calls(CallsCommand),
     /// A running daemon on one screen (`GET /v1/status`, operation read):
     /// version, uptime, mode, listeners, every list's version and size, the
     /// peers with their calls and what was shed, the fleet, reloads.
@@ -93,6 +97,72 @@ pub enum Command {
         #[command(flatten)]
         api: ApiArgs,
     },
+}
+
+#[derive(Subcommand)]
+pub enum CallsCommand {
+    /// Find recorded calls on a running daemon (`GET /v1/calls`, operation
+    /// `records`): by the reference a rejected caller quotes, Call-ID,
+    /// caller (From or PAI) or callee, and/or peer, within a time window;
+    /// printed as a table, oldest first (--json or --csv: as the API gives them).
+    Find(FindArgs),
+    /// Write the calls recorded on this node in a window, read from the
+    /// records directory itself (no daemon needed): CSV on stdout, or one
+    /// Parquet file (--output) that DuckDB, ClickHouse and pandas read.
+    Export {
+        /// The configuration file (its [records] dir is read).
+        #[arg(long, default_value = "/etc/callscreen/callscreen.toml")]
+        config: PathBuf,
+        /// From: unix seconds, YYYY-MM-DD, or an age (90m, 24h, 7d).
+        #[arg(long)]
+        since: String,
+        /// Until (the same forms); default now.
+        #[arg(long)]
+        until: Option<String>,
+        #[arg(long, value_parser = ["csv", "parquet"], default_value = "csv")]
+        format: String,
+        /// The Parquet file to write (--format parquet).
+        #[arg(long)]
+        output: Option<PathBuf>,
+    },
+}
+
+#[derive(Args)]
+pub struct FindArgs {
+    /// The reference of a rejected call (as its answer's Reason text gives it).
+    #[arg(long = "ref")]
+    pub reference: Option<String>,
+    #[arg(long)]
+    pub call_id: Option<String>,
+    /// The caller's number in E.164 form (+31…): the From or the PAI.
+    #[arg(long)]
+    pub caller: Option<String>,
+    /// The dialled number in E.164 form.
+    #[arg(long)]
+    pub callee: Option<String>,
+    /// Only calls from this peer.
+    #[arg(long)]
+    pub peer: Option<String>,
+    /// From: unix seconds, YYYY-MM-DD, or an age (90m, 24h, 7d).
+    #[arg(long)]
+    pub since: Option<String>,
+    /// Until (the same forms).
+    #[arg(long)]
+    pub until: Option<String>,
+    /// Calls per page.
+    #[arg(long, default_value_t = 100)]
+    pub limit: usize,
+    /// Calls to skip (the next page: the offset the last one printed).
+    #[arg(long, default_value_t = 0)]
+    pub offset: usize,
+    /// As JSON, as the API gives it.
+    #[arg(long, conflicts_with = "csv")]
+    pub json: bool,
+    /// As CSV (the Parquet columns).
+    #[arg(long)]
+    pub csv: bool,
+    #[command(flatten)]
+    pub api: ApiArgs,
 }
 
 #[derive(Subcommand)]
@@ -355,6 +425,29 @@ pub enum ListsCommand {
         /// within 2 s are named).
         #[arg(long)]
         fleet: bool,
+        #[command(flatten)]
+        api: ApiArgs,
+    },
+    /// What a candidate version of a list would have done to the calls
+    /// recorded on a running daemon ([records]), installing nothing
+    /// (`POST /v1/lists/{name}/whatif`, operation `records`): every call in
+    /// the window decided again with the file in place of the version in
+    /// force; how many calls and callers it would newly reject or let
+    /// through, by peer, the top callers and subscribers, and examples.
+    Whatif {
+        /// The list's name.
+        name: String,
+        /// The candidate (the body a push would send).
+        file: PathBuf,
+        /// The calls since then: an age (90m, 24h, 7d), YYYY-MM-DD or unix seconds.
+        #[arg(long, default_value = "24h")]
+        since: String,
+        /// Until (the same forms); default now.
+        #[arg(long)]
+        until: Option<String>,
+        /// The report as JSON, as the API gives it.
+        #[arg(long)]
+        json: bool,
         #[command(flatten)]
         api: ApiArgs,
     },

@@ -23,6 +23,7 @@ pub enum StartError {
     Api(crate::api::StartError),
     Runtime(std::io::Error),
     State { dir: PathBuf, error: std::io::Error },
+    Records { dir: PathBuf, error: std::io::Error },
 }
 
 impl std::fmt::Display for StartError {
@@ -35,6 +36,11 @@ impl std::fmt::Display for StartError {
             StartError::State { dir, error } => write!(
                 f,
                 "cannot use the state directory {}: {error}; check [api] state_dir (or systemd's StateDirectory)",
+                dir.display()
+            ),
+            StartError::Records { dir, error } => write!(
+                f,
+                "cannot use the call records directory {}: {error}; check [records] dir (or [api] state_dir, which holds it by default)",
                 dir.display()
             ),
         }
@@ -103,6 +109,13 @@ pub fn run(opts: RunOptions) -> Result<(), StartError> {
         rebuild_snapshots(s.clone(), without_snapshot);
     }
 
+    if let Some(r) = &settings.records {
+        let rec = crate::records::Recorder::start(r).map_err(|error| StartError::Records {
+            dir: r.dir.clone(),
+            error,
+        })?;
+        let _ = shared.records.set(Arc::new(rec));
+    }
     if let Some(f) = hits_file(&shared) {
         match shared.hits.load(&f) {
             Ok(n) => {
@@ -169,6 +182,10 @@ pub fn run(opts: RunOptions) -> Result<(), StartError> {
     rt.shutdown_timeout(std::time::Duration::from_secs(2));
     if let Some(sip) = sip {
         sip.join();
+    }
+    // After the call path stopped: every call it screened is written.
+    if let Some(r) = shared.records.get() {
+        r.stop();
     }
     tracing::info!("callscreen stopped");
     result

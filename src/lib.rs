@@ -25,6 +25,7 @@ pub mod fleet;
 pub mod keys;
 pub mod ledger;
 pub mod loader;
+pub mod records;
 pub mod reload;
 pub mod report;
 pub mod roaming;

@@ -4,9 +4,12 @@
 use std::process::ExitCode;
 
 use callscreen::cli::{
-    ApiCommand, Cli, Command, ConfigCommand, FleetCommand, ListsCommand, RedressCommand,
+    ApiCommand, CallsCommand, Cli, Command, ConfigCommand, FleetCommand, ListsCommand,
+    RedressCommand,
 };
-use callscreen::commands::{api, check, config, fleet, import, lists, redress, status, tail, top};
+use callscreen::commands::{
+    api, calls, check, config, fleet, import, lists, redress, status, tail, top,
+};
 use clap::Parser;
 
 fn main() -> ExitCode {
@@ -45,6 +48,22 @@ fn main() -> ExitCode {
         }) => lists::show(&api, json),
         Command::Fleet(FleetCommand::Show { json, api }) => fleet::show(&api, json),
         Command::Status { json, api } => status::status(&api, json),
+        Command::Calls(CallsCommand::Find(a)) => calls::find(&a),
+        Command::Calls(CallsCommand::Export {
+            config,
+            since,
+            until,
+            format,
+            output,
+        }) => calls::export(&config, &since, until.as_deref(), &format, output.as_ref()),
+        Command::Lists(ListsCommand::Whatif {
+            name,
+            file,
+            since,
+            until,
+            json,
+            api,
+        }) => lists::whatif(&name, &file, &since, until.as_deref(), json, &api),
         Command::Reload { json, api } => status::reload(&api, json),
         Command::Fleet(FleetCommand::Forget { node, api }) => fleet::forget(&node, &api),
         Command::Lists(ListsCommand::Export { name, api }) => lists::export(&name, &api),

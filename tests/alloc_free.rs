@@ -67,7 +67,9 @@ fn invite(n: u64, caller: &str, name: &str) -> Vec<u8> {
 
 #[test]
 fn screening_a_call_allocates_nothing() {
-    let mut h = support::example::example_handler();
+    // With call records on: a call is encoded into the records' queue too.
+    let records = support::temp_dir("alloc-records");
+    let mut h = support::example::example_handler_recording(Some(&records));
     let src: std::net::SocketAddr = "127.0.0.1:40000".parse().expect("an address");
     // Clean, listed (+31201234567 is in config/lists/scam-origins.txt), a
     // Dutch number from abroad, an impersonating display name, withheld.
@@ -109,6 +111,16 @@ fn screening_a_call_allocates_nothing() {
     for code in ["302", "400", "608"] {
         assert!(codes.contains_key(code), "no {code} among {codes:?}");
     }
+    // The calls were recorded: dropping the handler stops the recorder,
+    // which writes and seals them.
+    drop(h);
+    let sealed = std::fs::read_dir(&records)
+        .map(|d| {
+            d.filter_map(Result::ok)
+                .any(|e| e.file_name().to_string_lossy().ends_with(".parquet"))
+        })
+        .unwrap_or(false);
+    assert!(sealed, "no call recorded in {records:?}");
     assert_eq!(
         allocations, 0,
         "allocations while screening 1500 calls twice and 1500 broken requests (answers: {codes:?})"

@@ -230,6 +230,24 @@ pub async fn metrics(State(st): State<Arc<ApiState>>) -> impl IntoResponse {
             g(c)
         );
     }
+    if let Some(r) = st.shared.records.get() {
+        let c = r.counts();
+        let g = |a: &std::sync::atomic::AtomicU64| a.load(std::sync::atomic::Ordering::Relaxed);
+        let _ = writeln!(
+            o,
+            "# HELP callscreen_records_written_total Call records appended to the staging log ([records]).\n# TYPE callscreen_records_written_total counter\ncallscreen_records_written_total {}\n\
+             # HELP callscreen_records_dropped_total Call records lost: the queue was full (queue), a write failed, a full disk say (write), torn by a crash (torn).\n# TYPE callscreen_records_dropped_total counter\n\
+             callscreen_records_dropped_total{{reason=\"queue\"}} {}\ncallscreen_records_dropped_total{{reason=\"write\"}} {}\ncallscreen_records_dropped_total{{reason=\"torn\"}} {}\n\
+             # HELP callscreen_records_sealed_total Call records sealed into Parquet segments.\n# TYPE callscreen_records_sealed_total counter\ncallscreen_records_sealed_total {}\n\
+             # HELP callscreen_records_expired_total Call records removed by retention (max_age_days, max_bytes).\n# TYPE callscreen_records_expired_total counter\ncallscreen_records_expired_total {}",
+            g(&c.written),
+            g(&c.dropped_queue),
+            g(&c.dropped_write),
+            g(&c.torn),
+            g(&c.sealed),
+            g(&c.expired),
+        );
+    }
     let _ = writeln!(
         o,
         "# HELP callscreen_stir_calls_total Screened calls by the verstat STIR/SHAKEN verification gave them ([stir]).\n# TYPE callscreen_stir_calls_total counter"

@@ -28,6 +28,7 @@ mod hits;
 mod listen;
 mod metrics;
 mod push;
+pub mod records;
 pub mod redress;
 mod reply;
 mod status;
@@ -168,6 +169,8 @@ pub fn router(state: Arc<ApiState>) -> Router {
             axum::routing::delete(fleet_forget),
         )
         .route("/v1/calls/stream", get(calls::stream))
+        .route("/v1/calls", get(records::find))
+        .route("/v1/lists/{name}/whatif", post(records::whatif))
         .route("/v1/status", get(status::status))
         .route("/v1/reload", post(status::reload))
         .layer(DefaultBodyLimit::max(limit))

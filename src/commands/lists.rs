@@ -73,8 +73,21 @@ pub(super) fn shown(
     json: bool,
     render: impl Fn(&serde_json::Value) -> String,
 ) -> ExitCode {
+    sent(api, "GET", path, b"", json, render)
+}
+
+/// `method path` with `body`, printed as the API gives it (`json`), or as
+/// `render` writes it for people; a refusal or a failure said on stderr.
+pub(super) fn sent(
+    api: &ApiArgs,
+    method: &str,
+    path: &str,
+    body: &[u8],
+    json: bool,
+    render: impl Fn(&serde_json::Value) -> String,
+) -> ExitCode {
     if json {
-        return api_call(api, "GET", path, None, b"");
+        return api_call(api, method, path, None, body);
     }
     let (token, tls) = match credentials(api) {
         Ok(c) => c,
@@ -82,17 +95,17 @@ pub(super) fn shown(
     };
     let a = match crate::api::client::request(
         &api.url,
-        "GET",
+        method,
         path,
         Some(&token),
         None,
-        b"",
+        body,
         None,
         tls,
     ) {
         Ok(a) if (200..300).contains(&a.status) => a,
         Ok(a) => {
-            eprintln!("GET {path}: {} {}", a.status, a.body.trim_end());
+            eprintln!("{method} {path}: {} {}", a.status, a.body.trim_end());
             return ExitCode::from(1);
         }
         Err(e) => {
@@ -106,7 +119,7 @@ pub(super) fn shown(
             ExitCode::SUCCESS
         }
         Err(e) => {
-            eprintln!("GET {path}: the answer is not JSON ({e})");
+            eprintln!("{method} {path}: the answer is not JSON ({e})");
             ExitCode::from(2)
         }
     }
@@ -152,6 +165,113 @@ pub fn lists_table(v: &serde_json::Value) -> String {
 /// `lists export NAME`: a list in the v1 format.
 pub fn export(name: &str, api: &ApiArgs) -> ExitCode {
     api_call(api, "GET", &format!("/v1/lists/{name}"), None, b"")
+}
+
+/// `lists whatif NAME FILE`: the candidate against the recorded calls.
+pub fn whatif(
+    name: &str,
+    file: &Path,
+    since: &str,
+    until: Option<&str>,
+    json: bool,
+    api: &ApiArgs,
+) -> ExitCode {
+    let body = match std::fs::read(file) {
+        Ok(b) => b,
+        Err(e) => {
+            eprintln!("{}: {e}", file.display());
+            return ExitCode::from(2);
+        }
+    };
+    let mut path = format!(
+        "/v1/lists/{name}/whatif?since={}",
+        super::query_value(since)
+    );
+    if let Some(u) = until {
+        path.push_str(&format!("&until={}", super::query_value(u)));
+    }
+    sent(api, "POST", &path, &body, json, whatif_text)
+}
+
+/// A what-if report for a terminal.
+pub fn whatif_text(v: &serde_json::Value) -> String {
+    let r = &v["report"];
+    let n = |x: &serde_json::Value| x.as_u64().unwrap_or(0);
+    let when = |x: &serde_json::Value| crate::lists::format_expiry(n(x) / 1000);
+    let mut out = format!(
+        "list {} version {} (in force: {}), nothing installed\n\
+         calls {} to {}: {} calls from {} callers{}\n",
+        v["list"].as_str().unwrap_or("?"),
+        v["candidate_version"],
+        v["current_version"],
+        when(&r["since_ms"]),
+        when(&r["until_ms"]),
+        n(&r["calls"]),
+        n(&r["callers"]),
+        match n(&r["undecidable"]) {
+            0 => String::new(),
+            u => format!(" ({u} not decided again: their peer is gone from the configuration)"),
+        },
+    );
+    for (key, title) in [
+        ("newly_rejected", "would be rejected, let through now"),
+        ("newly_passed", "would be let through, rejected now"),
+    ] {
+        let c = &r[key];
+        out.push_str(&format!(
+            "\n{}: {} calls, {} callers\n",
+            title,
+            n(&c["calls"]),
+            n(&c["callers"])
+        ));
+        if n(&c["calls"]) == 0 {
+            continue;
+        }
+        let pairs = |x: &serde_json::Value| -> String {
+            let items: Vec<String> = x
+                .as_array()
+                .map(|a| {
+                    a.iter()
+                        .map(|p| format!("{} ({})", p[0].as_str().unwrap_or("?"), p[1]))
+                        .collect()
+                })
+                .unwrap_or_default();
+            items.join(", ")
+        };
+        let by_peer: Vec<String> = c["by_peer"]
+            .as_object()
+            .map(|m| m.iter().map(|(k, v)| format!("{k} ({v})")).collect())
+            .unwrap_or_default();
+        out.push_str(&format!("  by peer:     {}\n", by_peer.join(", ")));
+        out.push_str(&format!("  top callers: {}\n", pairs(&c["top_callers"])));
+        out.push_str(&format!("  top callees: {}\n", pairs(&c["top_callees"])));
+        for e in c["examples"].as_array().into_iter().flatten() {
+            out.push_str(&format!(
+                "  e.g. {} {} -> {} via {}: {} now, {} with it ({}){}\n",
+                when(&e["time_ms"]),
+                e["caller"].as_str().unwrap_or("?"),
+                e["callee"].as_str().unwrap_or("-"),
+                e["peer"].as_str().unwrap_or("?"),
+                e["now"].as_str().unwrap_or("?"),
+                e["candidate"].as_str().unwrap_or("?"),
+                e["reasons"].as_str().unwrap_or(""),
+                e["ref"]
+                    .as_str()
+                    .map(|r| format!(" ref {r}"))
+                    .unwrap_or_else(|| format!(
+                        " call_id {}",
+                        e["call_id"].as_str().unwrap_or("?")
+                    )),
+            ));
+        }
+    }
+    if n(&r["other_changes"]) > 0 {
+        out.push_str(&format!(
+            "\nother changes of verdict (allow, tag, anonymise, warn): {}\n",
+            n(&r["other_changes"])
+        ));
+    }
+    out
 }
 
 /// `lists rollback NAME`: back to the previous version.

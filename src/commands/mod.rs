@@ -16,6 +16,7 @@
 //!   reloaded through the API, with what changed or every error.
 
 pub mod api;
+pub mod calls;
 pub mod check;
 pub mod config;
 pub mod fleet;

@@ -29,6 +29,10 @@ pub enum Operation {
     Fleet,
     /// Reload the configuration and seed lists (`POST /v1/reload`).
     Reload,
+    /// Read past calls' records (`GET /v1/calls`: traceback data, full
+    /// numbers) and decide them again with a candidate list
+    /// (`POST /v1/lists/{name}/whatif`).
+    Records,
 }
 
 impl Operation {
@@ -42,6 +46,7 @@ impl Operation {
             "hits" => Some(Operation::Hits),
             "fleet" => Some(Operation::Fleet),
             "reload" => Some(Operation::Reload),
+            "records" => Some(Operation::Records),
             _ => None,
         }
     }

@@ -20,6 +20,7 @@ mod lists;
 mod numbering;
 mod peers;
 mod policy;
+mod records;
 mod redress;
 mod roaming;
 mod schema;
@@ -37,6 +38,7 @@ pub use context::CREDENTIAL_HINT;
 pub use dropin::dir_of as drop_in_dir;
 pub use error::{ConfigError, ConfigErrors};
 pub use fleet::FleetSettings;
+pub use records::RecordsSettings;
 pub use redress::RedressSettings;
 pub use settings::{
     BurstSettings, Carry, ListSpec, LogSettings, Mode, NextHop, OverLimit, PeerLimit, PeerMatch,

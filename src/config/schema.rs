@@ -56,6 +56,20 @@ pub struct Config {
     pub roaming: Option<RoamingSection>,
     #[serde(default)]
     pub signing: Option<SigningSection>,
+    #[serde(default)]
+    pub records: Option<RecordsSection>,
+}
+
+/// `[records]`: call records on the node.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RecordsSection {
+    pub dir: Option<Spanned<String>>,
+    pub max_bytes: Option<Spanned<u64>>,
+    pub max_age_days: Option<Spanned<u64>>,
+    pub segment_records: Option<Spanned<u64>>,
+    pub segment_secs: Option<Spanned<u64>>,
+    pub queue_records: Option<Spanned<u64>>,
 }
 
 /// `[signing]`: the authentication service (STIR/SHAKEN signing).

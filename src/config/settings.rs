@@ -253,6 +253,8 @@ pub struct Settings {
     pub stir: Option<std::sync::Arc<crate::stir::StirConfig>>,
     /// The roaming check (`[roaming]`), when configured.
     pub roaming: Option<std::sync::Arc<crate::roaming::RoamingConfig>>,
+    /// Call records (`[records]`), when configured.
+    pub records: Option<super::records::RecordsSettings>,
     /// Signing (`[signing]`), when configured.
     pub signing: Option<std::sync::Arc<crate::stir::sign::Signer>>,
 }

@@ -48,6 +48,12 @@ pub(super) fn validate(
     let (stir, a_lifts) = super::stir::stir_section(&mut cx, &raw, base);
     let roaming = super::roaming::roaming_section(&mut cx, &raw, base);
     let signing = super::signing::signing_section(&mut cx, &raw, base, sip.mode);
+    let records = super::records::records_section(
+        &mut cx,
+        &raw,
+        base,
+        api.as_ref().map(|a| a.state_dir.as_path()),
+    );
     let dialled_lists: Vec<(ReasonKind, String)> = lists
         .iter()
         .filter_map(|l| {
@@ -120,6 +126,7 @@ pub(super) fn validate(
         stir,
         roaming,
         signing,
+        records,
     })
 }
 

@@ -30,7 +30,7 @@ pub fn read_facts<'a>(
 ) -> CallFacts<'a> {
     let raw = raw_call(ids, req, Some(source));
     // One clock read a call: seconds for the decision, milliseconds for bursts.
-    let now_ms = unix_now_ms();
+    let now_ms = crate::clock::unix_now_ms();
     let now = now_ms / 1000;
     let mut facts = CallFacts::read(&raw, peer, &rt.settings.policy, now);
     if let (true, Some(w)) = (facts.originating, &rt.settings.warn) {
@@ -54,12 +54,6 @@ pub fn counting<'b>(
 ) -> Option<&'b crate::state::Bursts> {
     let t = rt.settings.policy.burst;
     (t.per_number > 0 || t.per_block > 0).then_some(bursts)
-}
-
-fn unix_now_ms() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as u64)
 }
 
 /// The raw strings screening reads, borrowed from the request.
@@ -224,9 +218,32 @@ pub fn account(
         n += 1;
     }
     noc::call_line(&fields[..n]);
+    if let Some(rec) = shared.records.get() {
+        // Every rejected call has its reference in the record, with or
+        // without [redress] (the caller may quote it once it is configured).
+        let cref = matches!(action, Action::Reject { .. }).then(|| noc::CallRef::of(req.call_id));
+        let to = match facts.identity {
+            crate::screen::Identity::Present(_) => facts.to_number(policy),
+            _ => None,
+        };
+        rec.record(&crate::records::Call {
+            time_ms: crate::clock::unix_now_ms(),
+            call_id: req.call_id,
+            reference: cref.as_ref().map(|r| r as &dyn std::fmt::Display),
+            peer: peer_name,
+            facts,
+            to,
+            verdict: action.name(),
+            code,
+            reasons: &reasons,
+            lists: &lists,
+            verstat,
+            latency_us,
+        });
+    }
     if calls.watched() {
         calls.send(CallEvent {
-            time_ms: unix_now_ms(),
+            time_ms: crate::clock::unix_now_ms(),
             verdict: action.name(),
             code,
             reasons: noc::Reasons(v).to_string(),

@@ -228,6 +228,8 @@ pub struct Shared {
     pub reloading: tokio::sync::Mutex<()>,
     /// When the daemon started (its uptime).
     pub started: std::time::Instant,
+    /// Call records (`[records]`), once the daemon opened them.
+    pub records: std::sync::OnceLock<Arc<crate::records::Recorder>>,
 }
 
 impl Shared {
@@ -244,6 +246,7 @@ impl Shared {
             versions: tokio::sync::Mutex::new(()),
             reloading: tokio::sync::Mutex::new(()),
             started: std::time::Instant::now(),
+            records: std::sync::OnceLock::new(),
         })
     }
 

@@ -31,6 +31,7 @@ mod noc_log;
 mod originating;
 mod profiles;
 mod proxy;
+mod records;
 mod redirect;
 mod redress;
 mod reload;

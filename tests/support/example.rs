@@ -9,6 +9,12 @@ use callscreen::server::{CallPath, Handler};
 /// A handler on the call path of the example configuration, ready (as the
 /// daemon's receive threads have one each).
 pub fn example_handler() -> Handler {
+    example_handler_recording(None)
+}
+
+/// As [`example_handler`], recording every call into `records` (a
+/// directory) when given, as `[records]` does in the daemon.
+pub fn example_handler_recording(records: Option<&std::path::Path>) -> Handler {
     let root = env!("CARGO_MANIFEST_DIR");
     let text = std::fs::read_to_string(format!("{root}/config/callscreen.toml"))
         .expect("the example configuration");
@@ -38,6 +44,18 @@ pub fn example_handler() -> Handler {
         settings: started.loaded.settings,
         lists: started.loaded.lists,
     });
+    if let Some(dir) = records {
+        let mut rs = shared
+            .runtime
+            .load()
+            .settings
+            .records
+            .clone()
+            .expect("the example configuration has [records]");
+        rs.dir = dir.to_path_buf();
+        let rec = callscreen::records::Recorder::start(&rs).expect("the records directory");
+        let _ = shared.records.set(std::sync::Arc::new(rec));
+    }
     shared
         .ready
         .store(true, std::sync::atomic::Ordering::SeqCst);

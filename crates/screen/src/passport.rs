@@ -130,6 +130,41 @@ pub enum StirCheck {
     Failed(StirFailure),
 }
 
+impl StirCheck {
+    /// Every outcome, for [`StirCheck::name`] and [`StirCheck::from_name`].
+    pub const ALL: [StirCheck; 9] = [
+        StirCheck::Signed,
+        StirCheck::Unverified(Unverified::NoCertificate),
+        StirCheck::Unverified(Unverified::Busy),
+        StirCheck::Unverified(Unverified::Compact),
+        StirCheck::Failed(StirFailure::Malformed),
+        StirCheck::Failed(StirFailure::BadSignature),
+        StirCheck::Failed(StirFailure::Untrusted),
+        StirCheck::Failed(StirFailure::CertExpired),
+        StirCheck::Failed(StirFailure::NoTnAuthList),
+    ];
+
+    /// A stable name (call records keep it): `signed`, `unverified:busy`,
+    /// `failed:bad-signature`, ...
+    pub fn name(self) -> &'static str {
+        match self {
+            StirCheck::Signed => "signed",
+            StirCheck::Unverified(Unverified::NoCertificate) => "unverified:no-certificate",
+            StirCheck::Unverified(Unverified::Busy) => "unverified:busy",
+            StirCheck::Unverified(Unverified::Compact) => "unverified:compact",
+            StirCheck::Failed(StirFailure::Malformed) => "failed:malformed",
+            StirCheck::Failed(StirFailure::BadSignature) => "failed:bad-signature",
+            StirCheck::Failed(StirFailure::Untrusted) => "failed:untrusted",
+            StirCheck::Failed(StirFailure::CertExpired) => "failed:cert-expired",
+            StirCheck::Failed(StirFailure::NoTnAuthList) => "failed:no-tnauthlist",
+        }
+    }
+
+    pub fn from_name(s: &str) -> Option<StirCheck> {
+        StirCheck::ALL.into_iter().find(|c| c.name() == s)
+    }
+}
+
 /// Why a PASSporT was not verified.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Unverified {

@@ -1,0 +1,444 @@
+//! One call's record: what the call path hands over ([`Call`], borrowed,
+//! written into the recorder's queue without allocating), its binary form
+//! in the queue and the staging log, and the owned [`Record`] read back
+//! (from the staging log or a Parquet segment) for `find`, `whatif` and
+//! `export`.
+//!
+//! The record keeps every input the decision used, as the decision read
+//! it: the numbers after normalising (so a record is decided again without
+//! the peer's number context of that day), the display names, the callee
+//! and, for a call with a PASSporT, the To number it is compared with; the
+//! peer, source and direction; the diversion, burst, warning, roaming and
+//! STIR facts; and the outcome (verdict, code, reasons, list versions,
+//! verstat).
+
+use std::fmt::{self, Write as _};
+use std::net::IpAddr;
+
+use serde::Serialize;
+
+use crate::number::{Cli, E164};
+use crate::screen::passport::{Passport, StirCheck};
+use crate::screen::{BurstCount, CallFacts, Identity, Roaming};
+
+/// The longest text field kept (display names, Call-IDs); longer ones are cut.
+pub const MAX_TEXT: usize = 512;
+
+/// A screened call, as the call path has it (nothing owned).
+pub struct Call<'a> {
+    pub time_ms: u64,
+    pub call_id: &'a [u8],
+    /// A rejected call's reference (the Reason text's `ref`).
+    pub reference: Option<&'a dyn fmt::Display>,
+    pub peer: &'a str,
+    pub facts: &'a CallFacts<'a>,
+    /// The To number, for a call with a PASSporT (its `dest` is compared with it).
+    pub to: Option<E164>,
+    pub verdict: &'a str,
+    pub code: u16,
+    pub reasons: &'a dyn fmt::Display,
+    pub lists: &'a dyn fmt::Display,
+    pub verstat: Option<&'a str>,
+    pub latency_us: u64,
+}
+
+/// A call's record, owned: what `find` answers and `whatif` decides again.
+/// The field names are the Parquet columns' and the NOC line's.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct Record {
+    /// Unix milliseconds.
+    pub time_ms: u64,
+    pub call_id: String,
+    /// A rejected call's reference.
+    #[serde(rename = "ref")]
+    pub reference: Option<String>,
+    pub peer: String,
+    pub source: Option<String>,
+    /// `terminating` or `originating`.
+    pub direction: String,
+    /// The From number: `+31201234567`, `withheld` or `invalid`.
+    pub caller: String,
+    pub caller_name: Option<String>,
+    /// The P-Asserted-Identity number, in the same form.
+    pub pai: Option<String>,
+    pub pai_name: Option<String>,
+    pub callee: Option<String>,
+    pub to: Option<String>,
+    pub emergency: bool,
+    /// A diverting party (Diversion, History-Info) is a home-country number.
+    pub diverted: bool,
+    /// The PASSporT as read: `unreadable`, or `attest=A orig=+… dest=+… dests=1 iat=… x5u`.
+    pub passport: Option<String>,
+    /// What verifying it gave (`StirCheck::name`).
+    pub stir: Option<String>,
+    /// A warned subscriber's insisting call.
+    pub insisted: bool,
+    pub burst_number: u32,
+    pub burst_block: u32,
+    pub roaming: Option<String>,
+    pub verdict: String,
+    pub code: u16,
+    pub reasons: String,
+    pub lists: String,
+    pub verstat: Option<String>,
+    pub latency_us: u32,
+}
+
+/// Writes `c` at the end of `out` (a length, then the fields); allocates
+/// only when `out` must grow.
+pub fn encode(out: &mut Vec<u8>, c: &Call<'_>) {
+    let start = out.len();
+    out.extend_from_slice(&[0; 4]);
+    let f = c.facts;
+    out.extend_from_slice(&c.time_ms.to_le_bytes());
+    bytes(out, Some(c.call_id));
+    display(out, c.reference);
+    bytes(out, Some(c.peer.as_bytes()));
+    match f.source {
+        Some(ip) => display(out, Some(&ip)),
+        None => bytes(out, None),
+    }
+    cli(out, Some(f.from));
+    bytes(out, f.from_display.map(str::as_bytes));
+    cli(out, f.pai);
+    bytes(out, f.pai_display.map(str::as_bytes));
+    number(out, f.callee);
+    number(out, c.to);
+    let flags = u8::from(f.originating)
+        | u8::from(f.emergency) << 1
+        | u8::from(f.diverted_domestic) << 2
+        | u8::from(f.insisted) << 3;
+    out.push(flags);
+    match &f.identity {
+        Identity::Absent => bytes(out, None),
+        Identity::Unreadable => bytes(out, Some(b"unreadable")),
+        Identity::Present(p) => display(out, Some(&PassportText(p))),
+    }
+    bytes(out, f.stir.map(|s| s.name().as_bytes()));
+    out.extend_from_slice(&f.burst.number.to_le_bytes());
+    out.extend_from_slice(&f.burst.block.to_le_bytes());
+    bytes(out, f.roaming.map(|r| r.name().as_bytes()));
+    bytes(out, Some(c.verdict.as_bytes()));
+    out.extend_from_slice(&c.code.to_le_bytes());
+    display(out, Some(c.reasons));
+    display(out, Some(c.lists));
+    bytes(out, c.verstat.map(str::as_bytes));
+    let lat = u32::try_from(c.latency_us).unwrap_or(u32::MAX);
+    out.extend_from_slice(&lat.to_le_bytes());
+    let len = (out.len() - start - 4) as u32;
+    out[start..start + 4].copy_from_slice(&len.to_le_bytes());
+}
+
+/// A missing text field.
+const NONE: u16 = u16::MAX;
+
+fn bytes(out: &mut Vec<u8>, b: Option<&[u8]>) {
+    match b {
+        None => out.extend_from_slice(&NONE.to_le_bytes()),
+        Some(b) => {
+            let b = &b[..b.len().min(MAX_TEXT)];
+            out.extend_from_slice(&(b.len() as u16).to_le_bytes());
+            out.extend_from_slice(b);
+        }
+    }
+}
+
+/// A field written through `Display` (no allocation: straight into `out`).
+fn display(out: &mut Vec<u8>, d: Option<&dyn fmt::Display>) {
+    let Some(d) = d else {
+        return bytes(out, None);
+    };
+    let at = out.len();
+    out.extend_from_slice(&[0, 0]);
+    let _ = write!(Text(out), "{d}");
+    let len = (out.len() - at - 2).min(MAX_TEXT);
+    out.truncate(at + 2 + len);
+    out[at..at + 2].copy_from_slice(&(len as u16).to_le_bytes());
+}
+
+struct Text<'a>(&'a mut Vec<u8>);
+
+impl fmt::Write for Text<'_> {
+    fn write_str(&mut self, s: &str) -> fmt::Result {
+        self.0.extend_from_slice(s.as_bytes());
+        Ok(())
+    }
+}
+
+fn cli(out: &mut Vec<u8>, c: Option<Cli>) {
+    match c {
+        None => bytes(out, None),
+        Some(Cli::Number(n)) => number(out, Some(n)),
+        Some(Cli::Withheld) => bytes(out, Some(b"withheld")),
+        Some(Cli::Invalid) => bytes(out, Some(b"invalid")),
+    }
+}
+
+fn number(out: &mut Vec<u8>, n: Option<E164>) {
+    match n {
+        None => bytes(out, None),
+        Some(n) => display(out, Some(&n)),
+    }
+}
+
+/// A PASSporT's claims as the record keeps them.
+struct PassportText<'a>(&'a Passport);
+
+impl fmt::Display for PassportText<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let p = self.0;
+        let mut sep = "";
+        let mut item = |f: &mut fmt::Formatter<'_>, d: &dyn fmt::Display| {
+            let r = write!(f, "{sep}{d}");
+            sep = " ";
+            r
+        };
+        if let Some(a) = p.attest {
+            item(f, &format_args!("attest={}", char::from(a)))?;
+        }
+        if let Some(o) = p.orig {
+            item(f, &format_args!("orig={o}"))?;
+        }
+        if let Some(d) = p.dest {
+            item(f, &format_args!("dest={d}"))?;
+        }
+        item(f, &format_args!("dests={}", p.dests))?;
+        if let Some(i) = p.iat {
+            item(f, &format_args!("iat={i}"))?;
+        }
+        if p.x5u {
+            item(f, &"x5u")?;
+        }
+        if p.compact {
+            item(f, &"compact")?;
+        }
+        Ok(())
+    }
+}
+
+/// Reads a PASSporT back from its record text.
+pub fn parse_passport(s: &str) -> Option<Identity> {
+    if s == "unreadable" {
+        return Some(Identity::Unreadable);
+    }
+    let mut p = Passport::default();
+    for w in s.split(' ') {
+        match w.split_once('=') {
+            Some(("attest", a)) => p.attest = a.bytes().next(),
+            Some(("orig", n)) => p.orig = Some(E164::parse_plus(n)?),
+            Some(("dest", n)) => p.dest = Some(E164::parse_plus(n)?),
+            Some(("dests", n)) => p.dests = n.parse().ok()?,
+            Some(("iat", n)) => p.iat = Some(n.parse().ok()?),
+            None if w == "x5u" => p.x5u = true,
+            None if w == "compact" => p.compact = true,
+            _ => return None,
+        }
+    }
+    Some(Identity::Present(p))
+}
+
+/// Reads a caller ID back from its record text.
+pub fn parse_cli(s: &str) -> Option<Cli> {
+    match s {
+        "withheld" => Some(Cli::Withheld),
+        "invalid" => Some(Cli::Invalid),
+        n => E164::parse_plus(n).map(Cli::Number),
+    }
+}
+
+/// A record the binary form could not be read as (a torn tail).
+#[derive(Debug)]
+pub struct Torn;
+
+/// Reads the records in `buf` (as [`encode`] wrote them, one after
+/// another); the count of bytes read whole, and the records. A torn or
+/// unreadable tail stops the reading: what follows it is not trusted.
+pub fn decode_all(buf: &[u8], mut each: impl FnMut(Record)) -> (usize, Result<(), Torn>) {
+    let mut at = 0;
+    while at < buf.len() {
+        let Some(len) = buf
+            .get(at..at + 4)
+            .map(|b| u32::from_le_bytes([b[0], b[1], b[2], b[3]]) as usize)
+        else {
+            return (at, Err(Torn));
+        };
+        let Some(body) = buf.get(at + 4..at + 4 + len) else {
+            return (at, Err(Torn));
+        };
+        match decode(body) {
+            Some(r) => each(r),
+            None => return (at, Err(Torn)),
+        }
+        at += 4 + len;
+    }
+    (at, Ok(()))
+}
+
+struct Reader<'a>(&'a [u8]);
+
+impl<'a> Reader<'a> {
+    fn take(&mut self, n: usize) -> Option<&'a [u8]> {
+        let (a, b) = (self.0.get(..n)?, self.0.get(n..)?);
+        self.0 = b;
+        Some(a)
+    }
+    fn u8(&mut self) -> Option<u8> {
+        Some(self.take(1)?[0])
+    }
+    fn u16(&mut self) -> Option<u16> {
+        let b = self.take(2)?;
+        Some(u16::from_le_bytes([b[0], b[1]]))
+    }
+    fn u32(&mut self) -> Option<u32> {
+        let b = self.take(4)?;
+        Some(u32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+    }
+    fn u64(&mut self) -> Option<u64> {
+        let b = self.take(8)?;
+        let mut a = [0; 8];
+        a.copy_from_slice(b);
+        Some(u64::from_le_bytes(a))
+    }
+    /// `Some(None)` for a missing field; `None` for a broken one.
+    fn text(&mut self) -> Option<Option<String>> {
+        let n = self.u16()?;
+        if n == NONE {
+            return Some(None);
+        }
+        let b = self.take(usize::from(n))?;
+        Some(Some(String::from_utf8_lossy(b).into_owned()))
+    }
+    fn need(&mut self) -> Option<String> {
+        self.text()?
+    }
+}
+
+fn decode(body: &[u8]) -> Option<Record> {
+    let mut r = Reader(body);
+    let time_ms = r.u64()?;
+    let call_id = r.need()?;
+    let reference = r.text()?;
+    let peer = r.need()?;
+    let source = r.text()?;
+    let caller = r.need()?;
+    let caller_name = r.text()?;
+    let pai = r.text()?;
+    let pai_name = r.text()?;
+    let callee = r.text()?;
+    let to = r.text()?;
+    let flags = r.u8()?;
+    let passport = r.text()?;
+    let stir = r.text()?;
+    let burst_number = r.u32()?;
+    let burst_block = r.u32()?;
+    let roaming = r.text()?;
+    let verdict = r.need()?;
+    let code = r.u16()?;
+    let reasons = r.need()?;
+    let lists = r.need()?;
+    let verstat = r.text()?;
+    let latency_us = r.u32()?;
+    if !r.0.is_empty() {
+        return None;
+    }
+    Some(Record {
+        time_ms,
+        call_id,
+        reference,
+        peer,
+        source,
+        direction: direction(flags & 1 != 0).to_string(),
+        caller,
+        caller_name,
+        pai,
+        pai_name,
+        callee,
+        to,
+        emergency: flags & 2 != 0,
+        diverted: flags & 4 != 0,
+        passport,
+        stir,
+        insisted: flags & 8 != 0,
+        burst_number,
+        burst_block,
+        roaming,
+        verdict,
+        code,
+        reasons,
+        lists,
+        verstat,
+        latency_us,
+    })
+}
+
+pub fn direction(originating: bool) -> &'static str {
+    if originating {
+        "originating"
+    } else {
+        "terminating"
+    }
+}
+
+/// Why a record cannot be decided again.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Unreadable {
+    /// Its peer is not in the configuration any more.
+    Peer,
+    /// A field that is not what callscreen writes (a hand-edited file).
+    Field(&'static str),
+}
+
+impl Record {
+    /// The facts the decision read, rebuilt from the record, for `peer`
+    /// (the record's peer, found by name in today's policy).
+    pub fn facts(&self, peer: crate::screen::PeerId) -> Result<CallFacts<'_>, Unreadable> {
+        let num = |s: &Option<String>, what| match s {
+            None => Ok(None),
+            Some(s) => E164::parse_plus(s).map(Some).ok_or(Unreadable::Field(what)),
+        };
+        let source: Option<IpAddr> = match &self.source {
+            None => None,
+            Some(s) => Some(s.parse().map_err(|_| Unreadable::Field("source"))?),
+        };
+        let identity = match &self.passport {
+            None => Identity::Absent,
+            Some(p) => parse_passport(p).ok_or(Unreadable::Field("passport"))?,
+        };
+        let stir = match &self.stir {
+            None => None,
+            Some(s) => Some(StirCheck::from_name(s).ok_or(Unreadable::Field("stir"))?),
+        };
+        let roaming = match &self.roaming {
+            None => None,
+            Some(s) => Some(Roaming::from_name(s).ok_or(Unreadable::Field("roaming"))?),
+        };
+        let pai = match &self.pai {
+            None => None,
+            Some(s) => Some(parse_cli(s).ok_or(Unreadable::Field("pai"))?),
+        };
+        Ok(CallFacts {
+            peer,
+            from: parse_cli(&self.caller).ok_or(Unreadable::Field("caller"))?,
+            from_raw: &self.caller,
+            from_display: self.caller_name.as_deref(),
+            pai,
+            pai_display: self.pai_name.as_deref(),
+            callee: num(&self.callee, "callee")?,
+            callee_raw: self.callee.as_deref().unwrap_or_default(),
+            emergency: self.emergency,
+            source,
+            now: self.time_ms / 1000,
+            diverted_domestic: self.diverted,
+            identity,
+            stir,
+            to_raw: self.to.as_deref(),
+            originating: self.direction == "originating",
+            insisted: self.insisted,
+            burst: BurstCount {
+                number: self.burst_number,
+                block: self.burst_block,
+            },
+            roaming,
+        })
+    }
+}

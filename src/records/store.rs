@@ -1,0 +1,226 @@
+//! The records directory: the staging log the recorder appends to
+//! (`stage-<generation>.log`, the queue's binary form, synced every
+//! batch), and the Parquet segments it becomes
+//! (`seg-<generation>-<first ms>-<last ms>.parquet`, written to a
+//! temporary name, synced, renamed, and only then is its staging log
+//! removed). A staging log whose segment exists was sealed already: it is
+//! removed when the store opens; one without is sealed then, a torn last
+//! record (a crash mid-write) counted and dropped. Retention removes the
+//! oldest segments by age and by bytes.
+
+use std::fs;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use super::file::{self, Find, Segment};
+use super::row::{self, Record};
+
+/// A segment's file and what its name says.
+#[derive(Clone, Debug)]
+pub struct SegmentFile {
+    pub path: PathBuf,
+    pub generation: u64,
+    pub first_ms: u64,
+    pub last_ms: u64,
+    pub bytes: u64,
+}
+
+/// The store's files, as listed now.
+#[derive(Debug, Default)]
+pub struct Listing {
+    /// In generation (and so time) order.
+    pub segments: Vec<SegmentFile>,
+    /// Staging logs by generation.
+    pub stages: Vec<(u64, PathBuf)>,
+}
+
+pub fn stage_path(dir: &Path, generation: u64) -> PathBuf {
+    dir.join(format!("stage-{generation:010}.log"))
+}
+
+/// Lists `dir` (missing: empty).
+pub fn list(dir: &Path) -> std::io::Result<Listing> {
+    let mut l = Listing::default();
+    let rd = match fs::read_dir(dir) {
+        Ok(rd) => rd,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(l),
+        Err(e) => return Err(e),
+    };
+    for e in rd {
+        let e = e?;
+        let name = e.file_name();
+        let Some(name) = name.to_str() else { continue };
+        if let Some(g) = name
+            .strip_prefix("stage-")
+            .and_then(|s| s.strip_suffix(".log"))
+            .and_then(|s| s.parse().ok())
+        {
+            l.stages.push((g, e.path()));
+        } else if let Some(rest) = name
+            .strip_prefix("seg-")
+            .and_then(|s| s.strip_suffix(".parquet"))
+        {
+            let mut it = rest.split('-').map(str::parse::<u64>);
+            if let (Some(Ok(generation)), Some(Ok(first_ms)), Some(Ok(last_ms)), None) =
+                (it.next(), it.next(), it.next(), it.next())
+            {
+                l.segments.push(SegmentFile {
+                    path: e.path(),
+                    generation,
+                    first_ms,
+                    last_ms,
+                    bytes: e.metadata()?.len(),
+                });
+            }
+        }
+    }
+    l.segments.sort_by_key(|s| s.generation);
+    l.stages.sort_by_key(|s| s.0);
+    Ok(l)
+}
+
+/// What sealing a staging log did.
+#[derive(Debug, Default, PartialEq, Eq)]
+pub struct Sealed {
+    pub records: u64,
+    /// Bytes at its end that were no whole record (a crash mid-write).
+    pub torn: bool,
+}
+
+/// Turns the staging log of `generation` into its segment (none when it
+/// holds no record), then removes it.
+pub fn seal(dir: &Path, generation: u64) -> std::io::Result<Sealed> {
+    let stage = stage_path(dir, generation);
+    let bytes = match fs::read(&stage) {
+        Ok(b) => b,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Sealed::default()),
+        Err(e) => return Err(e),
+    };
+    let mut records = Vec::new();
+    let (_, whole) = row::decode_all(&bytes, |r| records.push(r));
+    let torn = whole.is_err();
+    // Time order (calls are recorded as decided, a parked one later).
+    records.sort_by_key(|r| r.time_ms);
+    if let (Some(a), Some(b)) = (records.first(), records.last()) {
+        let name = format!("seg-{generation:010}-{}-{}.parquet", a.time_ms, b.time_ms);
+        let tmp = dir.join(format!(".{name}.tmp"));
+        let f = file::write(&tmp, &records).map_err(std::io::Error::other)?;
+        f.sync_all()?;
+        drop(f);
+        fs::rename(&tmp, dir.join(&name))?;
+        sync_dir(dir)?;
+    }
+    fs::remove_file(&stage)?;
+    Ok(Sealed {
+        records: records.len() as u64,
+        torn,
+    })
+}
+
+pub fn sync_dir(dir: &Path) -> std::io::Result<()> {
+    fs::File::open(dir)?.sync_all()
+}
+
+/// Removes the oldest segments until none is older than `max_age_ms`
+/// (its last call before `now_ms - max_age_ms`) and all together take at
+/// most `max_bytes`; the records removed.
+pub fn retain(dir: &Path, now_ms: u64, max_age_ms: u64, max_bytes: u64) -> std::io::Result<u64> {
+    let l = list(dir)?;
+    let mut total: u64 = l.segments.iter().map(|s| s.bytes).sum();
+    let mut removed = 0;
+    for s in &l.segments {
+        let old = s.last_ms < now_ms.saturating_sub(max_age_ms);
+        if !old && total <= max_bytes {
+            break;
+        }
+        let rows = Segment::open(&s.path).map(|x| x.rows()).unwrap_or(0);
+        fs::remove_file(&s.path)?;
+        total -= s.bytes;
+        removed += rows;
+    }
+    Ok(removed)
+}
+
+/// Appends a batch to a staging log and syncs it.
+pub fn append(f: &mut fs::File, batch: &[u8]) -> std::io::Result<()> {
+    f.write_all(batch)?;
+    f.sync_data()
+}
+
+/// A search over the store: records that match, in time order, after
+/// skipping `offset`, at most `limit`; and whether more match.
+pub struct Query<'a> {
+    pub find: Find<'a>,
+    /// Every row returned must pass this (the exact match, and filters
+    /// without an index: peer).
+    pub keep: &'a dyn Fn(&Record) -> bool,
+    pub offset: usize,
+    pub limit: usize,
+}
+
+#[derive(Debug, Default)]
+pub struct Found {
+    pub records: Vec<Record>,
+    pub more: bool,
+    /// Row groups read (the rest were skipped on their time range or Bloom filters).
+    pub groups_read: usize,
+}
+
+/// Searches the segments, then the staging logs (the last minutes' calls).
+pub fn find(dir: &Path, q: &Query<'_>) -> Result<Found, String> {
+    let l = list(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+    let mut out = Found::default();
+    let mut skip = q.offset;
+    let mut take = |r: Record, out: &mut Found| -> bool {
+        if !(q.keep)(&r) || r.time_ms < q.find.since_ms || r.time_ms > q.find.until_ms {
+            return true;
+        }
+        if skip > 0 {
+            skip -= 1;
+            return true;
+        }
+        if out.records.len() == q.limit {
+            out.more = true;
+            return false;
+        }
+        out.records.push(r);
+        true
+    };
+    for s in &l.segments {
+        if s.last_ms < q.find.since_ms || s.first_ms > q.find.until_ms {
+            continue;
+        }
+        let seg = Segment::open(&s.path).map_err(|e| format!("{}: {e}", s.path.display()))?;
+        for g in seg
+            .candidates(&q.find)
+            .map_err(|e| format!("{}: {e}", s.path.display()))?
+        {
+            out.groups_read += 1;
+            let rows = seg
+                .read(g)
+                .map_err(|e| format!("{}: {e}", s.path.display()))?;
+            for r in rows {
+                if !take(r, &mut out) {
+                    return Ok(out);
+                }
+            }
+        }
+    }
+    for (_, p) in &l.stages {
+        let bytes = match fs::read(p) {
+            Ok(b) => b,
+            // Sealed meanwhile: its segment was listed before, or comes next time.
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
+            Err(e) => return Err(format!("{}: {e}", p.display())),
+        };
+        let mut recs = Vec::new();
+        let _ = row::decode_all(&bytes, |r| recs.push(r));
+        recs.sort_by_key(|r| r.time_ms);
+        for r in recs {
+            if !take(r, &mut out) {
+                return Ok(out);
+            }
+        }
+    }
+    Ok(out)
+}
