@@ -6,6 +6,7 @@
 #   bench/udp_load.sh [CALLS] [CLIENTS] [redirect|proxy|proxy-originating|proxy-signed]
 #   CALLSCREEN=path/to/binary bench/udp_load.sh …   (another build, e.g. before a change)
 #   CONFIG=config/other.toml bench/udp_load.sh …     (another config beside the example, e.g. an older one)
+#   RECORDS=off bench/udp_load.sh …                  (without the example's [records]; on: written to a temporary directory)
 #
 # proxy: the example config switched to mode = "proxy" (next hop
 # 127.0.0.1:5080, played by the load generator, which answers 200 OK), so a
@@ -33,6 +34,12 @@ hop=()
 # any real peer would (README "Security and reliability").
 cfg=config/.load.toml
 sed 's/^peer_calls_per_sec = .*/peer_calls_per_sec = 0/' "${CONFIG:-config/callscreen.toml}" >"$cfg"
+# Call records: in a temporary directory (removed at the end), or off.
+if [ "${RECORDS:-on}" = off ]; then
+  sed -i '/^\[records\]$/,/^$/d' "$cfg"
+else
+  sed -i "s|^# dir = .*records\"|dir = \"$out/records\"|" "$cfg"
+fi
 trunk=kpn
 if [ "$mode" = proxy ] || [ "$mode" = proxy-signed ] || [ "$mode" = proxy-originating ]; then
   sed -i 's/^mode = "redirect".*/mode = "proxy"/' "$cfg"
@@ -51,7 +58,7 @@ if [ "$mode" = proxy-signed ]; then
 fi
 "$bin" run --config "$cfg" >"$out/noc.log" 2>"$out/stderr.log" &
 pid=$!
-trap 'kill $pid 2>/dev/null; wait $pid 2>/dev/null || true; rm -f config/.load.toml' EXIT
+trap 'kill $pid 2>/dev/null; wait $pid 2>/dev/null || true; rm -f config/.load.toml; rm -rf "$out/records"' EXIT
 # Wait for the daemon's own ready line (bounded).
 for _ in $(seq 1 200); do
   grep -q "callscreen ready" "$out/stderr.log" && break
@@ -62,4 +69,4 @@ grep -q "callscreen ready: mode=$mode" "$out/stderr.log" || { cat "$out/stderr.l
 ./target/release/udp_load 127.0.0.1:5060 "$calls" "$clients" "$trunk" "${hop[@]}"
 # utime+stime of the daemon, in clock ticks (/proc/PID/stat fields 14 and 15).
 ticks=$(awk '{print $14+$15}' /proc/$pid/stat)
-echo "daemon_cpu_seconds=$(echo "$ticks / $(getconf CLK_TCK)" | bc -l | cut -c1-6) noc_lines=$(grep -c ' call verdict=' "$out/noc.log")"
+echo "daemon_cpu_seconds=$(echo "$ticks / $(getconf CLK_TCK)" | bc -l | cut -c1-6) noc_lines=$(grep -c ' call verdict=' "$out/noc.log") records=${RECORDS:-on}"

@@ -7,6 +7,11 @@
 //! sealed, and the time to find a call by reference and by caller.
 //!
 //! cargo run --release --example records_bench -- DIR RECORDS [SEGMENT]
+//! (RECORDS 0: only the searches, over what DIR holds)
+//! cargo run --release --example records_bench -- DIR whatif NUMBERS
+//! (what-if: a candidate scam-origins of NUMBERS numbers, one in OVERLAP
+//! (100) a caller of the generated calls, against every call DIR holds,
+//! decided with the example configuration on every core)
 
 use std::time::Instant;
 
@@ -37,12 +42,13 @@ fn caller(i: u64) -> String {
 }
 
 fn record(rng: &mut Rng, t: u64) -> Record {
+    // The example configuration's peers (the what-if decides with it).
     let peers = [
-        "kpn-ix",
-        "vodafone",
-        "intl-carrier-a",
-        "intl-carrier-b",
-        "sbc-local",
+        "kpn-interconnect",
+        "intl-carrier-1",
+        "intl-carrier-2",
+        "roaming-hub",
+        "business-trunk",
     ];
     let c = rng.below(1_000_000);
     let reject = rng.below(50) == 0;
@@ -82,6 +88,10 @@ fn record(rng: &mut Rng, t: u64) -> Record {
 fn main() {
     let args: Vec<String> = std::env::args().collect();
     let dir = std::path::PathBuf::from(args.get(1).expect("DIR"));
+    if args.get(2).map(String::as_str) == Some("whatif") {
+        let k: u64 = args.get(3).and_then(|s| s.parse().ok()).expect("NUMBERS");
+        return whatif(&dir, k);
+    }
     let n: u64 = args.get(2).and_then(|s| s.parse().ok()).expect("RECORDS");
     let seg: u64 = args
         .get(3)
@@ -111,8 +121,14 @@ fn main() {
             recs[0].time_ms,
             recs[recs.len() - 1].time_ms
         );
+        // As the daemon has them: a staging log's bytes, sealed.
+        let mut stage = Vec::new();
+        for r in &recs {
+            callscreen::records::row::encode_record(&mut stage, r);
+        }
         let s = Instant::now();
-        let f = file::write(&dir.join(&name), &recs).expect("write");
+        let (rows, _) = callscreen::records::row::Stage::parse(stage);
+        let f = file::write(&dir.join(&name), &rows).expect("write");
         f.sync_all().expect("sync");
         seal_ns += s.elapsed().as_nanos();
         bytes += f.metadata().map(|m| m.len()).unwrap_or(0);
@@ -120,14 +136,24 @@ fn main() {
         bloom += seg.bloom_bytes();
         made += k;
     }
-    let per = |x: f64| x / n as f64;
-    println!(
-        "records {n} in {g} segments: {:.1} bytes/record on disk ({:.1} data, {:.1} Bloom filters); sealing {:.2} µs/record (one core)",
-        per(bytes as f64),
-        per((bytes - bloom) as f64),
-        per(bloom as f64),
-        per(seal_ns as f64) / 1000.0,
-    );
+    if n == 0 {
+        // Only the searches: a rejected call from the middle of what DIR holds.
+        let l = callscreen::records::store::list(&dir).expect("DIR");
+        let s = &l.segments[l.segments.len() / 2];
+        let seg = Segment::open(&s.path).expect("a segment");
+        let rows = seg.read(seg.row_groups() / 2).expect("a row group");
+        probe.extend(rows.into_iter().find(|r| r.reference.is_some()));
+        println!("searching {} segments", l.segments.len());
+    } else {
+        let per = |x: f64| x / n as f64;
+        println!(
+            "records {n} in {g} segments: {:.1} bytes/record on disk ({:.1} data, {:.1} Bloom filters); sealing {:.2} µs/record (one core)",
+            per(bytes as f64),
+            per((bytes - bloom) as f64),
+            per(bloom as f64),
+            per(seal_ns as f64) / 1000.0,
+        );
+    }
     let _ = gen_ns;
     // Finding: by reference and by caller, over every segment.
     let p = probe.last().expect("a rejected call");
@@ -140,10 +166,10 @@ fn main() {
         ("call_id", format!("call_id={}", p.call_id)),
     ] {
         let s = Instant::now();
-        let search = callscreen::api::records::search(Some(&q), u64::MAX).expect("a query");
-        let found = callscreen::api::records::run(
+        let search = callscreen::records::query::search(Some(&q), u64::MAX).expect("a query");
+        let found = callscreen::records::query::run(
             &dir,
-            &callscreen::api::records::Search {
+            &callscreen::records::query::Search {
                 limit: 1000,
                 ..search
             },
@@ -156,4 +182,66 @@ fn main() {
             found.groups_read
         );
     }
+}
+
+fn whatif(dir: &std::path::Path, k: u64) {
+    let root = env!("CARGO_MANIFEST_DIR");
+    let settings = callscreen::config::load(std::path::Path::new(&format!(
+        "{root}/config/callscreen.toml"
+    )))
+    .expect("the example configuration");
+    let loaded = callscreen::loader::Loaded::start(settings, None)
+        .expect("the example lists")
+        .loaded;
+    let spec = loaded
+        .settings
+        .lists
+        .iter()
+        .find(|s| s.name == "scam-origins")
+        .expect("scam-origins")
+        .clone();
+    // Of the candidate, one number in `overlap` is a caller of the
+    // generated calls; the rest are numbers nobody called.
+    let overlap: u64 = std::env::var("OVERLAP")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(100);
+    let mut body = String::from("# callscreen list v1 name=scam-origins version=999\n");
+    for i in 0..k {
+        let n = if i % overlap == 0 {
+            caller(i)
+        } else {
+            format!("+3185{:08}", i)
+        };
+        body.push_str(&n);
+        body.push('\n');
+    }
+    let s = Instant::now();
+    let cand = callscreen::loader::build_list(&spec, body.as_bytes(), loaded.settings.guard)
+        .expect("the candidate");
+    let built = s.elapsed().as_secs_f64();
+    let set = loaded.lists.with_list(std::sync::Arc::new(cand));
+    let threads = std::thread::available_parallelism().map_or(2, |n| n.get());
+    let s = Instant::now();
+    let r = callscreen::records::whatif::whatif(
+        dir,
+        &loaded.settings.policy,
+        &loaded.lists,
+        &set,
+        0,
+        u64::MAX,
+        threads,
+    )
+    .expect("the what-if");
+    println!(
+        "whatif: {} numbers (built in {built:.2} s) against {} calls on {threads} threads: {:.1} s; newly rejected {} calls from {} callers, newly passed {}, other changes {}, undecidable {}",
+        k,
+        r.calls,
+        s.elapsed().as_secs_f64(),
+        r.newly_rejected.calls,
+        r.newly_rejected.callers,
+        r.newly_passed.calls,
+        r.other_changes,
+        r.undecidable,
+    );
 }

@@ -149,6 +149,10 @@ pub struct FindArgs {
     /// Until (the same forms).
     #[arg(long)]
     pub until: Option<String>,
+    /// Every node of the fleet ([fleet]): each call with the node it was
+    /// recorded on; the nodes that did not answer within 2 s are named.
+    #[arg(long)]
+    pub fleet: bool,
     /// Calls per page.
     #[arg(long, default_value_t = 100)]
     pub limit: usize,

@@ -82,6 +82,12 @@ pub(super) fn refused(st: &ApiState, who: &str, name: &str, r: &Refusal) -> Resp
     {
         body["removed"] = json!(removed);
         body["entries"] = json!(entries);
+        // What the removal would do to the calls, before deciding.
+        if st.shared.runtime.load().settings.records.is_some() {
+            body["whatif"] = json!(format!(
+                "POST /v1/lists/{name}/whatif with the same body (callscreen lists whatif {name} FILE) shows which recorded calls it would let through"
+            ));
+        }
     }
     refusal(st, who, name, status, r.reason(), body)
 }

@@ -4,8 +4,8 @@
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
-use crate::api::records::{CSV_HEADER, csv_line, when};
 use crate::cli::FindArgs;
+use crate::records::query::{CSV_HEADER, csv_line, when};
 
 /// `calls find`: the matching calls as a table (or JSON, or CSV).
 pub fn find(a: &FindArgs) -> ExitCode {
@@ -24,6 +24,9 @@ pub fn find(a: &FindArgs) -> ExitCode {
             path.push_str(&format!("&{k}={}", q(v)));
         }
     }
+    if a.fleet {
+        path.push_str("&fleet=1");
+    }
     if a.csv {
         path.push_str("&format=csv");
         return super::lists::api_call(&a.api, "GET", &path, None, b"");
@@ -34,12 +37,18 @@ pub fn find(a: &FindArgs) -> ExitCode {
 /// Recorded calls for a terminal, oldest first.
 pub fn calls_table(v: &serde_json::Value) -> String {
     let calls = v["calls"].as_array().cloned().unwrap_or_default();
-    if calls.is_empty() {
+    if calls.is_empty()
+        && v["fleet"]["missing"]
+            .as_array()
+            .is_none_or(|m| m.is_empty())
+    {
         return "no recorded call matches\n".into();
     }
     let s = |x: &serde_json::Value| x.as_str().unwrap_or("-").to_string();
+    let fleet = v.get("fleet").is_some();
     let mut rows = vec![[
         "time (UTC)".to_string(),
+        "node".into(),
         "ref".into(),
         "peer".into(),
         "caller".into(),
@@ -59,6 +68,7 @@ pub fn calls_table(v: &serde_json::Value) -> String {
         );
         rows.push([
             t,
+            s(&c["node"]),
             s(&c["ref"]),
             s(&c["peer"]),
             s(&c["caller"]),
@@ -70,7 +80,7 @@ pub fn calls_table(v: &serde_json::Value) -> String {
             s(&c["call_id"]),
         ]);
     }
-    let mut widths = [0; 10];
+    let mut widths = [0; 11];
     for r in &rows {
         for (w, c) in widths.iter_mut().zip(r) {
             *w = (*w).max(c.chars().count());
@@ -78,13 +88,26 @@ pub fn calls_table(v: &serde_json::Value) -> String {
     }
     let mut out = String::new();
     for r in &rows {
+        // The node column only over the fleet.
         let line: Vec<String> = r
             .iter()
             .zip(widths)
-            .map(|(c, w)| format!("{c:<w$}"))
+            .enumerate()
+            .filter(|(i, _)| fleet || *i != 1)
+            .map(|(_, (c, w))| format!("{c:<w$}"))
             .collect();
         out.push_str(line.join("  ").trim_end());
         out.push('\n');
+    }
+    let missing: Vec<&str> = v["fleet"]["missing"]
+        .as_array()
+        .map(|a| a.iter().filter_map(|n| n.as_str()).collect())
+        .unwrap_or_default();
+    if !missing.is_empty() {
+        out.push_str(&format!(
+            "nodes that did not answer (their calls are not above): {}\n",
+            missing.join(", ")
+        ));
     }
     if v["more"].as_bool() == Some(true) {
         out.push_str(&format!(
@@ -131,13 +154,13 @@ pub fn export(
             return ExitCode::from(2);
         }
     };
-    let search = crate::api::records::Search {
+    let search = crate::records::query::Search {
         since_ms,
         until_ms,
         limit: usize::MAX,
         ..Default::default()
     };
-    let found = match crate::api::records::run(&rs.dir, &search) {
+    let found = match crate::records::query::run(&rs.dir, &search) {
         Ok(f) => f,
         Err(e) => {
             eprintln!("{e}");
@@ -146,7 +169,9 @@ pub fn export(
     };
     match (format, output) {
         ("parquet", Some(out)) => {
-            match crate::records::file::write(out, &found.records).and_then(|f| Ok(f.sync_all()?)) {
+            match crate::records::file::write(out, &found.records[..])
+                .and_then(|f| Ok(f.sync_all()?))
+            {
                 Ok(()) => {
                     eprintln!("{} calls written to {}", found.records.len(), out.display());
                     ExitCode::SUCCESS

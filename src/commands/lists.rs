@@ -200,14 +200,13 @@ pub fn whatif_text(v: &serde_json::Value) -> String {
     let when = |x: &serde_json::Value| crate::lists::format_expiry(n(x) / 1000);
     let mut out = format!(
         "list {} version {} (in force: {}), nothing installed\n\
-         calls {} to {}: {} calls from {} callers{}\n",
+         calls {} to {}: {} calls{}\n",
         v["list"].as_str().unwrap_or("?"),
         v["candidate_version"],
         v["current_version"],
         when(&r["since_ms"]),
         when(&r["until_ms"]),
         n(&r["calls"]),
-        n(&r["callers"]),
         match n(&r["undecidable"]) {
             0 => String::new(),
             u => format!(" ({u} not decided again: their peer is gone from the configuration)"),

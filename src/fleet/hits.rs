@@ -154,16 +154,21 @@ impl Fleet {
 /// Subscribes to the fleet's hit requests on `link`, the server told
 /// (flushed), so that a node that says it is connected also answers.
 pub async fn subscribe(fleet: &Fleet, link: &Link) -> Option<async_nats::Subscriber> {
-    let sub = link.client.subscribe(fleet.hits_subject()).await;
+    subscribe_to(link, fleet.hits_subject()).await
+}
+
+/// Subscribes to `subject` on `link`, the server told (flushed).
+pub async fn subscribe_to(link: &Link, subject: String) -> Option<async_nats::Subscriber> {
+    let sub = link.client.subscribe(subject).await;
     let flushed = link.client.flush().await;
     match (sub, flushed) {
         (Ok(s), Ok(())) => Some(s),
         (Err(e), _) => {
-            tracing::warn!("fleet: hit requests not answered: {e}");
+            tracing::warn!("fleet: requests not answered: {e}");
             None
         }
         (_, Err(e)) => {
-            tracing::warn!("fleet: hit requests not answered: {e}");
+            tracing::warn!("fleet: requests not answered: {e}");
             None
         }
     }
@@ -171,14 +176,59 @@ pub async fn subscribe(fleet: &Fleet, link: &Link) -> Option<async_nats::Subscri
 
 /// Answers the fleet's hit requests on `link` until the fleet moves to
 /// another connection.
-pub async fn serve(fleet: Arc<Fleet>, link: Arc<Link>, mut sub: async_nats::Subscriber) {
+pub async fn serve(fleet: Arc<Fleet>, link: Arc<Link>, sub: async_nats::Subscriber) {
+    let f = Arc::clone(&fleet);
+    answer_each(&fleet, &link, sub, "hits", move |ask: Ask| {
+        let f = Arc::clone(&f);
+        async move {
+            // Walking a large list's entries: off the async workers.
+            let own = crate::loader::background({
+                let f = Arc::clone(&f);
+                move || f.own_hits(&ask.list, ask.since)
+            })
+            .await;
+            let Ok((version, entries)) = own else {
+                return Vec::new();
+            };
+            let chunks: Vec<_> = entries.chunks(PART).collect();
+            let parts = chunks.len().max(1);
+            (0..parts)
+                .filter_map(|part| {
+                    serde_json::to_vec(&Part {
+                        node: f.settings.node.clone(),
+                        part,
+                        parts,
+                        version,
+                        entries: chunks.get(part).map(|c| c.to_vec()).unwrap_or_default(),
+                    })
+                    .ok()
+                })
+                .collect()
+        }
+    })
+    .await;
+}
+
+/// Answers the requests on `sub` (JSON, read as `A`) with the messages
+/// `answer` makes of each, until the fleet moves to another connection.
+pub async fn answer_each<A, F, Fut>(
+    fleet: &Arc<Fleet>,
+    link: &Arc<Link>,
+    mut sub: async_nats::Subscriber,
+    what: &str,
+    mut answer: F,
+) where
+    A: serde::de::DeserializeOwned,
+    F: FnMut(A) -> Fut,
+    Fut: std::future::Future<Output = Vec<Vec<u8>>>,
+{
     let mut check = tokio::time::interval(Duration::from_secs(5));
     loop {
         let m = tokio::select! {
             m = sub.next() => m,
             _ = check.tick() => {
                 let current = fleet.link.load_full();
-                if !current.is_some_and(|c| Arc::ptr_eq(&c, &link)) {
+                if !current.is_some_and(|c| Arc::ptr_eq(&c, link)) {
                     return;
                 }
                 continue;
@@ -187,29 +237,12 @@ pub async fn serve(fleet: Arc<Fleet>, link: Arc<Link>, mut sub: async_nats::Subs
         let Some(m) = m else {
             return;
         };
-        let (Some(reply), Ok(ask)) = (m.reply, serde_json::from_slice::<Ask>(&m.payload)) else {
+        let (Some(reply), Ok(ask)) = (m.reply, serde_json::from_slice::<A>(&m.payload)) else {
             continue;
         };
-        let f = Arc::clone(&fleet);
-        // Walking a large list's entries: off the async workers.
-        let own = crate::loader::background(move || f.own_hits(&ask.list, ask.since)).await;
-        let Ok((version, entries)) = own else {
-            continue;
-        };
-        let chunks: Vec<_> = entries.chunks(PART).collect();
-        let parts = chunks.len().max(1);
-        for part in 0..parts {
-            let p = Part {
-                node: fleet.settings.node.clone(),
-                part,
-                parts,
-                version,
-                entries: chunks.get(part).map(|c| c.to_vec()).unwrap_or_default(),
-            };
-            if let Ok(body) = serde_json::to_vec(&p)
-                && let Err(e) = link.client.publish(reply.clone(), body.into()).await
-            {
-                tracing::debug!("fleet: hits not sent: {e}");
+        for body in answer(ask).await {
+            if let Err(e) = link.client.publish(reply.clone(), body.into()).await {
+                tracing::debug!("fleet: {what} not sent: {e}");
             }
         }
     }

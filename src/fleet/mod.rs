@@ -18,6 +18,7 @@
 //! - `hits`: hits per list entry summed over the nodes (asked live).
 
 mod apply;
+mod calls;
 mod head;
 mod hits;
 mod link;
@@ -87,10 +88,14 @@ async fn connected(fleet: &Arc<Fleet>, link: &Arc<Link>) {
     // are ordered across it by their sequence numbers).
     fleet.forget_revisions();
     let sub = hits::subscribe(fleet, link).await;
+    let calls_sub = hits::subscribe_to(link, fleet.calls_subject()).await;
     fleet.beat_on(link).await;
     fleet.link.store(Some(Arc::clone(link)));
     if let Some(sub) = sub {
         tokio::spawn(hits::serve(Arc::clone(fleet), Arc::clone(link), sub));
+    }
+    if let Some(sub) = calls_sub {
+        tokio::spawn(calls::serve(Arc::clone(fleet), Arc::clone(link), sub));
     }
     let (f, l) = (Arc::clone(fleet), Arc::clone(link));
     tokio::spawn(async move { seed::seed_all(&f, &l).await });

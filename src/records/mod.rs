@@ -14,6 +14,7 @@
 //! batch, counted; calls go on.
 
 pub mod file;
+pub mod query;
 pub mod row;
 pub mod store;
 pub mod whatif;
@@ -105,6 +106,9 @@ impl Recorder {
             .max()
             .map_or(1, |g| g + 1);
         let sealer = Sealer::start(&dir, settings, Arc::clone(&counts))?;
+        for p in &listing.sealed_stages {
+            std::fs::remove_file(p)?;
+        }
         for (g, _) in &listing.stages {
             let _ = sealer.tx.send(*g);
         }
@@ -178,7 +182,10 @@ fn write_loop(
     sealer: Sealer,
 ) {
     let mut spare = Pending::with_room(s.limit);
-    let mut stage: Option<(std::fs::File, u64, Instant)> = None;
+    // The staging log: its file, records, age, and bytes written whole.
+    let mut stage: Option<(std::fs::File, u64, Instant, u64)> = None;
+    // Whether the last write failed (said once, not every batch).
+    let mut failing = false;
     loop {
         let stopping = s.stop.load(Ordering::Relaxed);
         if let Ok(mut p) = s.pending.lock() {
@@ -191,17 +198,30 @@ fn write_loop(
                     .append(true)
                     .open(store::stage_path(dir, *generation));
                 match opened {
-                    Ok(f) => stage = Some((f, 0, Instant::now())),
-                    Err(e) => failed(s, &spare, &e),
+                    Ok(f) => {
+                        let len = f.metadata().map_or(0, |m| m.len());
+                        stage = Some((f, 0, Instant::now(), len));
+                    }
+                    Err(e) => failed(s, &spare, &e, &mut failing),
                 }
             }
-            if let Some((f, n, _)) = &mut stage {
+            if let Some((f, n, _, good)) = &mut stage {
                 match store::append(f, &spare.bytes) {
                     Ok(()) => {
                         *n += spare.records;
+                        *good += spare.bytes.len() as u64;
                         s.counts.written.fetch_add(spare.records, Ordering::Relaxed);
+                        if failing {
+                            failing = false;
+                            tracing::info!("call records written again");
+                        }
                     }
-                    Err(e) => failed(s, &spare, &e),
+                    Err(e) => {
+                        // Part of the batch may be in the file: cut it
+                        // back, so that the next batch follows whole records.
+                        let _ = f.set_len(*good);
+                        failed(s, &spare, &e, &mut failing);
+                    }
                 }
             }
             spare.bytes.clear();
@@ -209,7 +229,7 @@ fn write_loop(
         }
         let full = stage
             .as_ref()
-            .is_some_and(|(_, n, t)| *n >= max_records || t.elapsed() >= max_age || stopping);
+            .is_some_and(|(_, n, t, _)| *n >= max_records || t.elapsed() >= max_age || stopping);
         if full {
             stage = None;
             let _ = sealer.tx.send(*generation);
@@ -224,12 +244,16 @@ fn write_loop(
     }
 }
 
-/// A batch that could not be written: its records are lost, counted.
-fn failed(s: &Shared, p: &Pending, e: &std::io::Error) {
+/// A batch that could not be written: its records are lost, counted; said
+/// when writing starts to fail.
+fn failed(s: &Shared, p: &Pending, e: &std::io::Error, failing: &mut bool) {
     s.counts
         .dropped_write
         .fetch_add(p.records, Ordering::Relaxed);
-    tracing::warn!(error = %e, records = p.records, "call records not written");
+    if !*failing {
+        *failing = true;
+        tracing::warn!(error = %e, records = p.records, "call records not written (calls go on; lost records are counted in callscreen_records_dropped_total{{reason=\"write\"}})");
+    }
 }
 
 /// The sealer thread: staging logs become segments; retention after each.

@@ -15,7 +15,7 @@
 use std::fmt::{self, Write as _};
 use std::net::IpAddr;
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::number::{Cli, E164};
 use crate::screen::passport::{Passport, StirCheck};
@@ -44,7 +44,7 @@ pub struct Call<'a> {
 
 /// A call's record, owned: what `find` answers and `whatif` decides again.
 /// The field names are the Parquet columns' and the NOC line's.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Record {
     /// Unix milliseconds.
     pub time_ms: u64,
@@ -125,6 +125,44 @@ pub fn encode(out: &mut Vec<u8>, c: &Call<'_>) {
     bytes(out, c.verstat.map(str::as_bytes));
     let lat = u32::try_from(c.latency_us).unwrap_or(u32::MAX);
     out.extend_from_slice(&lat.to_le_bytes());
+    let len = (out.len() - start - 4) as u32;
+    out[start..start + 4].copy_from_slice(&len.to_le_bytes());
+}
+
+/// Writes an owned record in the same binary form as [`encode`] (tests,
+/// benchmarks: a staging log made from records).
+pub fn encode_record(out: &mut Vec<u8>, r: &Record) {
+    let start = out.len();
+    out.extend_from_slice(&[0; 4]);
+    let t = |out: &mut Vec<u8>, v: Option<&str>| bytes(out, v.map(str::as_bytes));
+    out.extend_from_slice(&r.time_ms.to_le_bytes());
+    t(out, Some(&r.call_id));
+    t(out, r.reference.as_deref());
+    t(out, Some(&r.peer));
+    t(out, r.source.as_deref());
+    t(out, Some(&r.caller));
+    t(out, r.caller_name.as_deref());
+    t(out, r.pai.as_deref());
+    t(out, r.pai_name.as_deref());
+    t(out, r.callee.as_deref());
+    t(out, r.to.as_deref());
+    out.push(
+        u8::from(r.direction == "originating")
+            | u8::from(r.emergency) << 1
+            | u8::from(r.diverted) << 2
+            | u8::from(r.insisted) << 3,
+    );
+    t(out, r.passport.as_deref());
+    t(out, r.stir.as_deref());
+    out.extend_from_slice(&r.burst_number.to_le_bytes());
+    out.extend_from_slice(&r.burst_block.to_le_bytes());
+    t(out, r.roaming.as_deref());
+    t(out, Some(&r.verdict));
+    out.extend_from_slice(&r.code.to_le_bytes());
+    t(out, Some(&r.reasons));
+    t(out, Some(&r.lists));
+    t(out, r.verstat.as_deref());
+    out.extend_from_slice(&r.latency_us.to_le_bytes());
     let len = (out.len() - start - 4) as u32;
     out[start..start + 4].copy_from_slice(&len.to_le_bytes());
 }
@@ -371,6 +409,222 @@ fn decode(body: &[u8]) -> Option<Record> {
     })
 }
 
+/// What a segment is written from: rows, each field by its column's
+/// index in [`SCHEMA`](super::file::SCHEMA) (records read back, or a staging log's bytes).
+pub trait Rows {
+    fn len(&self) -> usize;
+    fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+    fn time_ms(&self, k: usize) -> u64;
+    /// A text column's value (`None`: null).
+    fn text(&self, k: usize, col: usize) -> Option<&[u8]>;
+    /// `emergency` (12), `diverted` (13), `insisted` (16).
+    fn flag(&self, k: usize, col: usize) -> bool;
+    /// `burst_number` (17), `burst_block` (18), `code` (21), `latency_us` (25).
+    fn int(&self, k: usize, col: usize) -> i32;
+}
+
+impl Rows for [Record] {
+    fn len(&self) -> usize {
+        <[Record]>::len(self)
+    }
+    fn time_ms(&self, k: usize) -> u64 {
+        self[k].time_ms
+    }
+    fn text(&self, k: usize, col: usize) -> Option<&[u8]> {
+        let r = &self[k];
+        let s: Option<&str> = match col {
+            1 => Some(&r.call_id),
+            2 => r.reference.as_deref(),
+            3 => Some(&r.peer),
+            4 => r.source.as_deref(),
+            5 => Some(&r.direction),
+            6 => Some(&r.caller),
+            7 => r.caller_name.as_deref(),
+            8 => r.pai.as_deref(),
+            9 => r.pai_name.as_deref(),
+            10 => r.callee.as_deref(),
+            11 => r.to.as_deref(),
+            14 => r.passport.as_deref(),
+            15 => r.stir.as_deref(),
+            19 => r.roaming.as_deref(),
+            20 => Some(&r.verdict),
+            22 => Some(&r.reasons),
+            23 => Some(&r.lists),
+            24 => r.verstat.as_deref(),
+            _ => None,
+        };
+        s.map(str::as_bytes)
+    }
+    fn flag(&self, k: usize, col: usize) -> bool {
+        let r = &self[k];
+        match col {
+            12 => r.emergency,
+            13 => r.diverted,
+            _ => r.insisted,
+        }
+    }
+    fn int(&self, k: usize, col: usize) -> i32 {
+        let r = &self[k];
+        match col {
+            17 => r.burst_number as i32,
+            18 => r.burst_block as i32,
+            21 => i32::from(r.code),
+            _ => r.latency_us as i32,
+        }
+    }
+}
+
+/// A staging log read for sealing: its bytes and where each record's
+/// fields are in them (no value copied out), in time order.
+pub struct Stage {
+    buf: Vec<u8>,
+    rows: Vec<Spans>,
+}
+
+/// One record's fields in a staging log: the text fields' byte ranges (in
+/// the order [`encode`] writes them), and the numbers.
+#[derive(Clone, Copy)]
+struct Spans {
+    time_ms: u64,
+    text: [Option<(u32, u32)>; 17],
+    flags: u8,
+    burst: [u32; 2],
+    code: u16,
+    latency_us: u32,
+}
+
+/// [`SCHEMA`](super::file::SCHEMA)'s text columns in the order [`encode`]
+/// writes them (`direction`, 5, comes from the flags).
+const STAGE_TEXT: [usize; 17] = [1, 2, 3, 4, 6, 7, 8, 9, 10, 11, 14, 15, 19, 20, 22, 23, 24];
+
+/// [`STAGE_TEXT`] inverted: a column's slot.
+const STAGE_SLOT: [Option<u8>; 26] = {
+    let mut t = [None; 26];
+    let mut i = 0;
+    while i < STAGE_TEXT.len() {
+        t[STAGE_TEXT[i]] = Some(i as u8);
+        i += 1;
+    }
+    t
+};
+
+impl Stage {
+    /// Reads `buf`; whether it ended in a torn record (dropped).
+    pub fn parse(buf: Vec<u8>) -> (Stage, bool) {
+        let mut rows = Vec::new();
+        let mut at = 0;
+        let mut torn = false;
+        while at < buf.len() {
+            match spans(&buf, at) {
+                Some((r, next)) => {
+                    rows.push(r);
+                    at = next;
+                }
+                None => {
+                    torn = true;
+                    break;
+                }
+            }
+        }
+        rows.sort_by_key(|r| r.time_ms);
+        (Stage { buf, rows }, torn)
+    }
+
+    /// The first and last call's times.
+    pub fn span_ms(&self) -> Option<(u64, u64)> {
+        Some((self.rows.first()?.time_ms, self.rows.last()?.time_ms))
+    }
+}
+
+/// The record at `at`: its fields' places, and where the next one starts.
+fn spans(buf: &[u8], at: usize) -> Option<(Spans, usize)> {
+    let len = u32::from_le_bytes(buf.get(at..at + 4)?.try_into().ok()?) as usize;
+    let end = at.checked_add(4 + len)?;
+    let body = buf.get(at + 4..end)?;
+    let base = at + 4;
+    let mut r = Reader(body);
+    let mut text = [None; 17];
+    let mut slot = 0;
+    let mut t = |r: &mut Reader<'_>, text: &mut [Option<(u32, u32)>; 17]| -> Option<()> {
+        let n = r.u16()?;
+        if n != NONE {
+            let from = base + (body.len() - r.0.len());
+            r.take(usize::from(n))?;
+            text[slot] = Some((from as u32, (from + usize::from(n)) as u32));
+        }
+        slot += 1;
+        Some(())
+    };
+    let time_ms = r.u64()?;
+    for _ in 0..10 {
+        // call_id, ref, peer, source, caller, caller_name, pai, pai_name, callee, to
+        t(&mut r, &mut text)?;
+    }
+    let flags = r.u8()?;
+    t(&mut r, &mut text)?; // passport
+    t(&mut r, &mut text)?; // stir
+    let burst = [r.u32()?, r.u32()?];
+    t(&mut r, &mut text)?; // roaming
+    t(&mut r, &mut text)?; // verdict
+    let code = r.u16()?;
+    for _ in 0..3 {
+        // reasons, lists, verstat
+        t(&mut r, &mut text)?;
+    }
+    let latency_us = r.u32()?;
+    if !r.0.is_empty() {
+        return None;
+    }
+    Some((
+        Spans {
+            time_ms,
+            text,
+            flags,
+            burst,
+            code,
+            latency_us,
+        },
+        end,
+    ))
+}
+
+impl Rows for Stage {
+    fn len(&self) -> usize {
+        self.rows.len()
+    }
+    fn time_ms(&self, k: usize) -> u64 {
+        self.rows[k].time_ms
+    }
+    fn text(&self, k: usize, col: usize) -> Option<&[u8]> {
+        let r = &self.rows[k];
+        if col == 5 {
+            return Some(direction(r.flags & 1 != 0).as_bytes());
+        }
+        let slot = *STAGE_SLOT.get(col)?;
+        let (a, b) = r.text[usize::from(slot?)]?;
+        self.buf.get(a as usize..b as usize)
+    }
+    fn flag(&self, k: usize, col: usize) -> bool {
+        let f = self.rows[k].flags;
+        match col {
+            12 => f & 2 != 0,
+            13 => f & 4 != 0,
+            _ => f & 8 != 0,
+        }
+    }
+    fn int(&self, k: usize, col: usize) -> i32 {
+        let r = &self.rows[k];
+        match col {
+            17 => r.burst[0] as i32,
+            18 => r.burst[1] as i32,
+            21 => i32::from(r.code),
+            _ => r.latency_us as i32,
+        }
+    }
+}
+
 pub fn direction(originating: bool) -> &'static str {
     if originating {
         "originating"
@@ -388,51 +642,80 @@ pub enum Unreadable {
     Field(&'static str),
 }
 
-impl Record {
-    /// The facts the decision read, rebuilt from the record, for `peer`
-    /// (the record's peer, found by name in today's policy).
-    pub fn facts(&self, peer: crate::screen::PeerId) -> Result<CallFacts<'_>, Unreadable> {
-        let num = |s: &Option<String>, what| match s {
+/// What a decision read, borrowed (from a [`Record`], or from a row
+/// group's columns without making records): enough to decide the call
+/// again, and to name it.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Inputs<'a> {
+    pub time_ms: u64,
+    pub call_id: &'a str,
+    pub reference: Option<&'a str>,
+    pub peer: &'a str,
+    pub source: Option<&'a str>,
+    pub originating: bool,
+    pub caller: &'a str,
+    pub caller_name: Option<&'a str>,
+    pub pai: Option<&'a str>,
+    pub pai_name: Option<&'a str>,
+    pub callee: Option<&'a str>,
+    pub to: Option<&'a str>,
+    pub emergency: bool,
+    pub diverted: bool,
+    pub passport: Option<&'a str>,
+    pub stir: Option<&'a str>,
+    pub insisted: bool,
+    pub burst_number: u32,
+    pub burst_block: u32,
+    pub roaming: Option<&'a str>,
+    /// The verdict recorded.
+    pub verdict: &'a str,
+}
+
+impl<'a> Inputs<'a> {
+    /// The facts the decision read, rebuilt, for `peer` (the record's
+    /// peer, found by name in today's policy).
+    pub fn facts(&self, peer: crate::screen::PeerId) -> Result<CallFacts<'a>, Unreadable> {
+        let num = |s: Option<&str>, what| match s {
             None => Ok(None),
             Some(s) => E164::parse_plus(s).map(Some).ok_or(Unreadable::Field(what)),
         };
-        let source: Option<IpAddr> = match &self.source {
+        let source: Option<IpAddr> = match self.source {
             None => None,
             Some(s) => Some(s.parse().map_err(|_| Unreadable::Field("source"))?),
         };
-        let identity = match &self.passport {
+        let identity = match self.passport {
             None => Identity::Absent,
             Some(p) => parse_passport(p).ok_or(Unreadable::Field("passport"))?,
         };
-        let stir = match &self.stir {
+        let stir = match self.stir {
             None => None,
             Some(s) => Some(StirCheck::from_name(s).ok_or(Unreadable::Field("stir"))?),
         };
-        let roaming = match &self.roaming {
+        let roaming = match self.roaming {
             None => None,
             Some(s) => Some(Roaming::from_name(s).ok_or(Unreadable::Field("roaming"))?),
         };
-        let pai = match &self.pai {
+        let pai = match self.pai {
             None => None,
             Some(s) => Some(parse_cli(s).ok_or(Unreadable::Field("pai"))?),
         };
         Ok(CallFacts {
             peer,
-            from: parse_cli(&self.caller).ok_or(Unreadable::Field("caller"))?,
-            from_raw: &self.caller,
-            from_display: self.caller_name.as_deref(),
+            from: parse_cli(self.caller).ok_or(Unreadable::Field("caller"))?,
+            from_raw: self.caller,
+            from_display: self.caller_name,
             pai,
-            pai_display: self.pai_name.as_deref(),
-            callee: num(&self.callee, "callee")?,
-            callee_raw: self.callee.as_deref().unwrap_or_default(),
+            pai_display: self.pai_name,
+            callee: num(self.callee, "callee")?,
+            callee_raw: self.callee.unwrap_or_default(),
             emergency: self.emergency,
             source,
             now: self.time_ms / 1000,
             diverted_domestic: self.diverted,
             identity,
             stir,
-            to_raw: self.to.as_deref(),
-            originating: self.direction == "originating",
+            to_raw: self.to,
+            originating: self.originating,
             insisted: self.insisted,
             burst: BurstCount {
                 number: self.burst_number,
@@ -440,5 +723,38 @@ impl Record {
             },
             roaming,
         })
+    }
+}
+
+impl Record {
+    pub fn inputs(&self) -> Inputs<'_> {
+        Inputs {
+            time_ms: self.time_ms,
+            call_id: &self.call_id,
+            reference: self.reference.as_deref(),
+            peer: &self.peer,
+            source: self.source.as_deref(),
+            originating: self.direction == "originating",
+            caller: &self.caller,
+            caller_name: self.caller_name.as_deref(),
+            pai: self.pai.as_deref(),
+            pai_name: self.pai_name.as_deref(),
+            callee: self.callee.as_deref(),
+            to: self.to.as_deref(),
+            emergency: self.emergency,
+            diverted: self.diverted,
+            passport: self.passport.as_deref(),
+            stir: self.stir.as_deref(),
+            insisted: self.insisted,
+            burst_number: self.burst_number,
+            burst_block: self.burst_block,
+            roaming: self.roaming.as_deref(),
+            verdict: &self.verdict,
+        }
+    }
+
+    /// The facts the decision read, rebuilt from the record, for `peer`.
+    pub fn facts(&self, peer: crate::screen::PeerId) -> Result<CallFacts<'_>, Unreadable> {
+        self.inputs().facts(peer)
     }
 }

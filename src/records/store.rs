@@ -30,8 +30,11 @@ pub struct SegmentFile {
 pub struct Listing {
     /// In generation (and so time) order.
     pub segments: Vec<SegmentFile>,
-    /// Staging logs by generation.
+    /// Staging logs by generation (not those already sealed).
     pub stages: Vec<(u64, PathBuf)>,
+    /// Staging logs whose segment exists: sealed, their removal pending
+    /// (a crash between the two).
+    pub sealed_stages: Vec<PathBuf>,
 }
 
 pub fn stage_path(dir: &Path, generation: u64) -> PathBuf {
@@ -76,6 +79,13 @@ pub fn list(dir: &Path) -> std::io::Result<Listing> {
     }
     l.segments.sort_by_key(|s| s.generation);
     l.stages.sort_by_key(|s| s.0);
+    // A staging log whose segment exists is sealed (its removal comes
+    // next): its records are the segment's.
+    let sealed: std::collections::HashSet<u64> = l.segments.iter().map(|s| s.generation).collect();
+    let (done, open): (Vec<_>, Vec<_>) =
+        l.stages.into_iter().partition(|(g, _)| sealed.contains(g));
+    l.stages = open;
+    l.sealed_stages = done.into_iter().map(|(_, p)| p).collect();
     Ok(l)
 }
 
@@ -96,15 +106,11 @@ pub fn seal(dir: &Path, generation: u64) -> std::io::Result<Sealed> {
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Sealed::default()),
         Err(e) => return Err(e),
     };
-    let mut records = Vec::new();
-    let (_, whole) = row::decode_all(&bytes, |r| records.push(r));
-    let torn = whole.is_err();
-    // Time order (calls are recorded as decided, a parked one later).
-    records.sort_by_key(|r| r.time_ms);
-    if let (Some(a), Some(b)) = (records.first(), records.last()) {
-        let name = format!("seg-{generation:010}-{}-{}.parquet", a.time_ms, b.time_ms);
+    let (rows, torn) = row::Stage::parse(bytes);
+    if let Some((first, last)) = rows.span_ms() {
+        let name = format!("seg-{generation:010}-{first}-{last}.parquet");
         let tmp = dir.join(format!(".{name}.tmp"));
-        let f = file::write(&tmp, &records).map_err(std::io::Error::other)?;
+        let f = file::write(&tmp, &rows).map_err(std::io::Error::other)?;
         f.sync_all()?;
         drop(f);
         fs::rename(&tmp, dir.join(&name))?;
@@ -112,7 +118,7 @@ pub fn seal(dir: &Path, generation: u64) -> std::io::Result<Sealed> {
     }
     fs::remove_file(&stage)?;
     Ok(Sealed {
-        records: records.len() as u64,
+        records: row::Rows::len(&rows) as u64,
         torn,
     })
 }
@@ -166,6 +172,20 @@ pub struct Found {
     pub groups_read: usize,
 }
 
+enum Source {
+    Segment(SegmentFile),
+    Stage(u64, PathBuf),
+}
+
+/// The segment the staging log of `generation` became, once sealed.
+pub fn sealed_as(dir: &Path, generation: u64) -> Option<SegmentFile> {
+    list(dir)
+        .ok()?
+        .segments
+        .into_iter()
+        .find(|s| s.generation == generation)
+}
+
 /// Searches the segments, then the staging logs (the last minutes' calls).
 pub fn find(dir: &Path, q: &Query<'_>) -> Result<Found, String> {
     let l = list(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
@@ -186,39 +206,55 @@ pub fn find(dir: &Path, q: &Query<'_>) -> Result<Found, String> {
         out.records.push(r);
         true
     };
-    for s in &l.segments {
-        if s.last_ms < q.find.since_ms || s.first_ms > q.find.until_ms {
-            continue;
-        }
-        let seg = Segment::open(&s.path).map_err(|e| format!("{}: {e}", s.path.display()))?;
-        for g in seg
-            .candidates(&q.find)
-            .map_err(|e| format!("{}: {e}", s.path.display()))?
-        {
-            out.groups_read += 1;
-            let rows = seg
-                .read(g)
-                .map_err(|e| format!("{}: {e}", s.path.display()))?;
-            for r in rows {
-                if !take(r, &mut out) {
-                    return Ok(out);
+    // Segments, then the staging logs; a staging log sealed since the
+    // listing is read as the segment it became.
+    let mut sources: std::collections::VecDeque<Source> = l
+        .segments
+        .into_iter()
+        .map(Source::Segment)
+        .chain(l.stages.into_iter().map(|(g, p)| Source::Stage(g, p)))
+        .collect();
+    while let Some(src) = sources.pop_front() {
+        match src {
+            Source::Segment(s) => {
+                if s.last_ms < q.find.since_ms || s.first_ms > q.find.until_ms {
+                    continue;
+                }
+                let at = |e: &dyn std::fmt::Display| format!("{}: {e}", s.path.display());
+                let seg = Segment::open(&s.path).map_err(|e| at(&e))?;
+                for g in seg.candidates(&q.find).map_err(|e| at(&e))? {
+                    out.groups_read += 1;
+                    let rows = match q.find.value {
+                        Some(v) => seg.read_matching(g, q.find.columns, v),
+                        None => seg.read(g),
+                    }
+                    .map_err(|e| at(&e))?;
+                    for r in rows {
+                        if !take(r, &mut out) {
+                            return Ok(out);
+                        }
+                    }
                 }
             }
-        }
-    }
-    for (_, p) in &l.stages {
-        let bytes = match fs::read(p) {
-            Ok(b) => b,
-            // Sealed meanwhile: its segment was listed before, or comes next time.
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
-            Err(e) => return Err(format!("{}: {e}", p.display())),
-        };
-        let mut recs = Vec::new();
-        let _ = row::decode_all(&bytes, |r| recs.push(r));
-        recs.sort_by_key(|r| r.time_ms);
-        for r in recs {
-            if !take(r, &mut out) {
-                return Ok(out);
+            Source::Stage(g, p) => {
+                let bytes = match fs::read(&p) {
+                    Ok(b) => b,
+                    Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                        if let Some(s) = sealed_as(dir, g) {
+                            sources.push_front(Source::Segment(s));
+                        }
+                        continue;
+                    }
+                    Err(e) => return Err(format!("{}: {e}", p.display())),
+                };
+                let mut recs = Vec::new();
+                let _ = row::decode_all(&bytes, |r| recs.push(r));
+                recs.sort_by_key(|r| r.time_ms);
+                for r in recs {
+                    if !take(r, &mut out) {
+                        return Ok(out);
+                    }
+                }
             }
         }
     }

@@ -151,7 +151,7 @@ fn fleet_keys() -> &'static (String, String) {
 fn api_config(node_dir: &Path) -> String {
     let ops = ops_api_config(&node_dir.join("state"), 1, TOKEN).replace(
         "operations = [\"read\", \"replace\"]",
-        "operations = [\"read\", \"replace\", \"patch\", \"rollback\", \"hits\", \"fleet\"]",
+        "operations = [\"read\", \"replace\", \"patch\", \"rollback\", \"hits\", \"fleet\", \"records\"]",
     );
     format!(
         "{ops}[[api.clients]]\nname = \"acm\"\ntoken_sha256 = \"{}\"\nlists = [\"*\"]\noperations = [\"replace\"]\nsign_key = \"{}\"\n",
@@ -205,7 +205,7 @@ impl Node {
         let key = node_dir.join("fleet.key");
         std::fs::write(&key, &fleet_keys().0).expect("the fleet key written");
         let extra = format!(
-            "{}[fleet]\nservers = [{list}]\nnode = \"{name}\"\nheartbeat_secs = 1\nreplicas = {replicas}\nkey_file = {:?}\n",
+            "{}[records]\n[fleet]\nservers = [{list}]\nnode = \"{name}\"\nheartbeat_secs = 1\nreplicas = {replicas}\nkey_file = {:?}\n",
             api_config(&node_dir),
             key.display().to_string()
         );
@@ -1813,5 +1813,97 @@ fn hits_summed_over_the_fleet_name_the_nodes_that_did_not_answer() {
         without_c["fleet"]["missing"],
         serde_json::json!(["c"]),
         "{without_c}"
+    );
+}
+
+/// `GET /v1/calls?…` on one node.
+fn fleet_calls(n: &Node, query: &str) -> serde_json::Value {
+    let (status, body) = http(
+        n.api,
+        "GET",
+        &format!("/v1/calls?{query}"),
+        Some(TOKEN),
+        None,
+        b"",
+    );
+    assert_eq!(status, 200, "{body}");
+    serde_json::from_str(&body).expect("JSON")
+}
+
+#[test]
+#[ignore = "needs nats-server 2.10+ (NATS_SERVER); run by .ci/run"]
+fn recorded_calls_found_over_the_fleet_name_the_nodes_that_did_not_answer() {
+    let (_nats, [a, b, c]) = three("fleet-calls");
+    // Calls from a listed number: 2 on a, 1 on b, 1 on c.
+    for (n, calls) in [(&a, 2), (&b, 1), (&c, 1)] {
+        for _ in 0..calls {
+            assert_eq!(verdict(n, "+31201234567", "fleet-calls"), 608);
+        }
+    }
+    let found = |n: &Node, q: &str| fleet_calls(n, q)["calls"].as_array().map_or(0, Vec::len);
+    // Each node has written its own (every 200 ms).
+    for (n, calls) in [(&a, 2), (&b, 1), (&c, 1)] {
+        assert!(
+            eventually(10, || found(n, "caller=%2B31201234567") == calls),
+            "{} recorded {calls}",
+            n.api
+        );
+    }
+    // Over the fleet: every node's calls, oldest first, each with its node.
+    let all = fleet_calls(&b, "caller=%2B31201234567&fleet=1");
+    let calls = all["calls"].as_array().cloned().unwrap_or_default();
+    assert_eq!(calls.len(), 4, "{all}");
+    let mut nodes: Vec<&str> = calls.iter().filter_map(|c| c["node"].as_str()).collect();
+    let times: Vec<u64> = calls.iter().filter_map(|c| c["time_ms"].as_u64()).collect();
+    assert!(times.windows(2).all(|w| w[0] <= w[1]), "{all}");
+    nodes.sort_unstable();
+    assert_eq!(nodes, ["a", "a", "b", "c"], "{all}");
+    assert_eq!(all["fleet"]["missing"], serde_json::json!([]), "{all}");
+    // Paged over the fleet.
+    let page = fleet_calls(&a, "caller=%2B31201234567&fleet=1&limit=3");
+    assert_eq!(page["calls"].as_array().map(Vec::len), Some(3), "{page}");
+    assert_eq!(page["more"], true, "{page}");
+
+    // c stops: it is named as missing; the others' calls are given.
+    drop(c);
+    let without_c = fleet_calls(&a, "caller=%2B31201234567&fleet=1");
+    assert_eq!(
+        without_c["calls"].as_array().map(Vec::len),
+        Some(3),
+        "{without_c}"
+    );
+    assert_eq!(
+        without_c["fleet"]["missing"],
+        serde_json::json!(["c"]),
+        "{without_c}"
+    );
+    // `callscreen calls find --fleet`: a node column, and c named.
+    let token_file = temp_dir("fleet-calls-cli").join("token");
+    std::fs::write(&token_file, TOKEN).expect("the token file");
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_callscreen"))
+        .args([
+            "calls",
+            "find",
+            "--fleet",
+            "--caller",
+            "+31201234567",
+            "--url",
+        ])
+        .arg(format!("http://{}", a.api))
+        .arg("--token-file")
+        .arg(&token_file)
+        .output()
+        .expect("callscreen calls find");
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{text}");
+    let lines: Vec<&str> = text.lines().collect();
+    assert!(
+        lines[0].starts_with("time (UTC)") && lines[0].contains(" node "),
+        "{text}"
+    );
+    assert_eq!(lines.len(), 1 + 3 + 1, "{text}");
+    assert!(
+        lines[4].contains("did not answer") && lines[4].ends_with(": c"),
+        "{text}"
     );
 }

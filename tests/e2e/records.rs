@@ -403,7 +403,6 @@ fn whatif_predicts_what_the_daemon_does_once_the_candidate_is_pushed() {
     assert_eq!(v["candidate_version"], 2);
     let r = &v["report"];
     assert_eq!(r["calls"], 9, "{r}");
-    assert_eq!(r["callers"], 5, "{r}");
     assert_eq!(r["newly_rejected"]["calls"], 4, "{r}");
     assert_eq!(r["newly_rejected"]["callers"], 2, "{r}");
     assert_eq!(r["newly_rejected"]["by_peer"]["dom"], 4, "{r}");
@@ -510,4 +509,73 @@ fn whatif_predicts_what_the_daemon_does_once_the_candidate_is_pushed() {
             n += 1;
         }
     }
+}
+
+#[test]
+fn a_full_disk_stops_the_records_not_the_calls() {
+    let dir = temp_dir("records-full");
+    let rec = dir.join("rec");
+    std::fs::create_dir_all(&rec).unwrap();
+    let c = config(
+        &dir,
+        &cfg(
+            &dir.join("state"),
+            &format!("dir = {:?}\n", rec.display().to_string()),
+        ),
+    );
+    // The records directory is a 64 KiB tmpfs in the daemon's own mount
+    // namespace (in a user namespace: no root needed): a real ENOSPC.
+    let d = Daemon::start_wrapped(
+        dir.clone(),
+        c,
+        &[
+            "unshare",
+            "-rm",
+            "sh",
+            "-c",
+            "mount -t tmpfs -o size=64k tmpfs \"$0\" && exec \"$@\"",
+            &rec.display().to_string(),
+        ],
+    );
+    let api = api_addr(&d);
+    let sock = udp_client("127.0.0.1:0");
+    let mut n = 0;
+    // A record is some 150 bytes: the disk is full after about 400.
+    while metric(api, "callscreen_records_dropped_total", "write") == 0 {
+        assert!(n < 3000, "no write failed after {n} calls");
+        for _ in 0..50 {
+            let r = udp_ask(
+                &sock,
+                d.udp,
+                &invite(&format!("full-{n}"), "+31201234999", ""),
+            );
+            assert_eq!(r.as_deref().map(status), Some(302), "call {n} answered");
+            n += 1;
+        }
+        // Every call is either written or counted as lost.
+        let deadline = std::time::Instant::now() + TIMEOUT;
+        while metric(api, "callscreen_records_written_total", "")
+            + metric(api, "callscreen_records_dropped_total", "write")
+            < n
+        {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "{n} calls not accounted for"
+            );
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+    }
+    assert!(
+        d.stdout
+            .wait_for(|l| l.contains("call records not written"))
+            .is_some(),
+        "the failure is said in the log"
+    );
+    // The calls written before the disk filled are still found whole, and
+    // a failed batch left no half record behind it.
+    let v = find(api, "call_id=full-0");
+    assert_eq!(calls(&v).len(), 1, "{v}");
+    let written = metric(api, "callscreen_records_written_total", "");
+    let v = find(api, "since=1h&limit=10000");
+    assert_eq!(calls(&v).len() as u64, written, "{v}");
 }

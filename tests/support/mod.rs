@@ -175,7 +175,32 @@ impl Daemon {
     }
 
     fn spawn(dir: PathBuf, config: PathBuf, args: &[&str], env: &[(&str, &str)]) -> Daemon {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_callscreen"))
+        Daemon::spawn_in(dir, config, args, env, &[])
+    }
+
+    /// Starts the daemon through `wrapper` (a command and its arguments,
+    /// the daemon's command line appended), e.g. in a mount namespace.
+    pub fn start_wrapped(dir: PathBuf, config: PathBuf, wrapper: &[&str]) -> Daemon {
+        Daemon::spawn_in(dir, config, &[], &[], wrapper)
+    }
+
+    fn spawn_in(
+        dir: PathBuf,
+        config: PathBuf,
+        args: &[&str],
+        env: &[(&str, &str)],
+        wrapper: &[&str],
+    ) -> Daemon {
+        let bin = env!("CARGO_BIN_EXE_callscreen");
+        let mut cmd = match wrapper.split_first() {
+            Some((w, rest)) => {
+                let mut c = Command::new(w);
+                c.args(rest).arg(bin);
+                c
+            }
+            None => Command::new(bin),
+        };
+        let mut child = cmd
             .arg("run")
             .arg("--config")
             .arg(&config)
