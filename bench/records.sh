@@ -39,7 +39,7 @@ cpu() { awk '{print $14 + $15}' "/proc/$cs/stat"; }   # utime + stime, clock tic
 metrics() { curl -s http://127.0.0.1:8080/metrics | grep -E '^callscreen_records_' | tr '\n' ' '; }
 
 load_config "$work/off.toml" "$work/state-off" -e '/^\[records\]$/,/^$/d'
-load_config "$work/on.toml" "$work/state-on" -e 's/^segment_records = .*/segment_records = 200000/'
+load_config "$work/on.toml" "$work/state-on" -e "s/^segment_records = .*/segment_records = ${SEGMENT_RECORDS:-200000}/"
 
 declare -A R C
 run() { # name window

@@ -256,6 +256,23 @@ fn failed(s: &Shared, p: &Pending, e: &std::io::Error, failing: &mut bool) {
     }
 }
 
+/// The sealer runs only when a core has nothing else to run: SCHED_IDLE
+/// (a woken receive thread takes the core from it at once, where a nice
+/// 19 thread could keep it for the rest of its slice: p99 under load,
+/// BENCHMARKS.md "Call records"); nice 19 when that is refused.
+fn idle_priority() {
+    crate::loader::background_priority();
+    #[cfg(target_os = "linux")]
+    {
+        let p = libc::sched_param { sched_priority: 0 };
+        // SAFETY: a plain system call on the calling thread (pid 0).
+        let r = unsafe { libc::sched_setscheduler(0, libc::SCHED_IDLE, &p) };
+        if r != 0 {
+            tracing::debug!("call records: SCHED_IDLE refused; the sealer runs at nice 19");
+        }
+    }
+}
+
 /// The sealer thread: staging logs become segments; retention after each.
 struct Sealer {
     tx: std::sync::mpsc::Sender<u64>,
@@ -281,7 +298,7 @@ impl Sealer {
         let thread = std::thread::Builder::new()
             .name("records-seal".into())
             .spawn(move || {
-                crate::loader::background_priority();
+                idle_priority();
                 for g in rx {
                     match store::seal(&dir, g) {
                         Ok(s) => {

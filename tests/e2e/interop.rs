@@ -1,6 +1,7 @@
 //! Interop with real peers from Debian's packages: SIPp as caller and callee,
 //! Kamailio as the operator's SBC that follows callscreen's 302, and for
-//! STIR/SHAKEN `secsipidx` and Kamailio's `secsipid` module.
+//! STIR/SHAKEN `secsipidx` and Kamailio's `secsipid` module; DuckDB (from
+//! PyPI) reading the call records' Parquet segments.
 //!
 //! These need `sipp` (package sip-tester), `kamailio`,
 //! `kamailio-tls-modules`, `kamailio-secsipid-modules` and `secsipidx`;
@@ -774,4 +775,80 @@ fn altered(identity: &str) -> String {
     let (input, sig) = jws.rsplit_once('.').expect("a JWS");
     let flipped = if sig.starts_with('A') { "B" } else { "A" };
     format!("{input}.{flipped}{};{params}", &sig[1..])
+}
+
+#[test]
+#[ignore = "needs DuckDB for Python (DUCKDB_PYTHON: a python with `duckdb`); .ci/run installs it"]
+fn duckdb_reads_the_call_records_callscreen_writes() {
+    let python = std::env::var("DUCKDB_PYTHON").expect("DUCKDB_PYTHON: a python with duckdb");
+    let dir = temp_dir("interop-duckdb");
+    let rec = dir.join("records");
+    let cfg = config(
+        &dir,
+        &format!(
+            "[sip]\nudp = [\"127.0.0.1:0\"]\ntcp = [\"127.0.0.1:0\"]\nudp_threads = 1\n\
+             [records]\ndir = {:?}\nsegment_records = 2\n",
+            rec.display().to_string()
+        ),
+    );
+    let d = Daemon::start_config(dir.clone(), cfg, &[]);
+    let sock = udp_client("127.0.0.1:0");
+    for (id, caller, code) in [
+        ("duck-1", "+31201234567", 608),
+        ("duck-2", "+31201234999", 302),
+        ("duck-3", "+31201234567", 608),
+    ] {
+        let r = udp_ask(&sock, d.udp, &invite(id, caller, "")).expect("an answer");
+        assert_eq!(status(&r), code);
+    }
+    // Stopped: every call written and sealed into Parquet segments.
+    d.signal("TERM");
+    assert!(
+        d.stdout
+            .wait_for(|l| l.contains("callscreen stopped"))
+            .is_some()
+    );
+    let sql = format!(
+        "select call_id, caller, verdict, code, ref is not null, peer, lists \
+         from '{}/seg-*.parquet' order by time_ms, call_id",
+        rec.display()
+    );
+    let out = Command::new(&python)
+        .args([
+            "-c",
+            "import duckdb, json, sys; print(json.dumps(duckdb.sql(sys.argv[1]).fetchall()))",
+            &sql,
+        ])
+        .output()
+        .expect("python runs");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let rows: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON");
+    assert_eq!(
+        rows,
+        serde_json::json!([
+            [
+                "duck-1",
+                "+31201234567",
+                "reject",
+                608,
+                true,
+                "dom",
+                "scam-origins@1"
+            ],
+            ["duck-2", "+31201234999", "allow", 302, false, "dom", "-"],
+            [
+                "duck-3",
+                "+31201234567",
+                "reject",
+                608,
+                true,
+                "dom",
+                "scam-origins@1"
+            ],
+        ])
+    );
 }
