@@ -28,6 +28,9 @@ pub use row::{Call, Record};
 
 use crate::config::RecordsSettings;
 
+/// How often retention runs when no segment is sealed.
+const RETAIN_EVERY: Duration = Duration::from_secs(60);
+
 /// How often the writer appends the queue to the staging log.
 pub const WRITE_EVERY: Duration = Duration::from_millis(200);
 
@@ -299,18 +302,24 @@ impl Sealer {
             .name("records-seal".into())
             .spawn(move || {
                 idle_priority();
-                for g in rx {
-                    match store::seal(&dir, g) {
-                        Ok(s) => {
-                            counts.sealed.fetch_add(s.records, Ordering::Relaxed);
-                            if s.torn {
-                                counts.torn.fetch_add(1, Ordering::Relaxed);
-                                tracing::warn!(generation = g, "call records: a torn record at the end of a staging log (a crash while writing) was dropped");
+                // Retention at start, after every seal, and every
+                // RETAIN_EVERY when no call comes (old segments still go).
+                loop {
+                    match rx.recv_timeout(RETAIN_EVERY) {
+                        Ok(g) => match store::seal(&dir, g) {
+                            Ok(s) => {
+                                counts.sealed.fetch_add(s.records, Ordering::Relaxed);
+                                if s.torn {
+                                    counts.torn.fetch_add(1, Ordering::Relaxed);
+                                    tracing::warn!(generation = g, "call records: a torn record at the end of a staging log (a crash while writing) was dropped");
+                                }
                             }
-                        }
-                        Err(e) => {
-                            tracing::warn!(error = %e, generation = g, "call records: a staging log could not be sealed (it stays, and is tried again at the next start)");
-                        }
+                            Err(e) => {
+                                tracing::warn!(error = %e, generation = g, "call records: a staging log could not be sealed (it stays, and is tried again at the next start)");
+                            }
+                        },
+                        Err(std::sync::mpsc::RecvTimeoutError::Timeout) => {}
+                        Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => return,
                     }
                     match store::retain(&dir, crate::clock::unix_now_ms(), max_age_ms, max_bytes) {
                         Ok(n) => {

@@ -260,3 +260,52 @@ pub fn find(dir: &Path, q: &Query<'_>) -> Result<Found, String> {
     }
     Ok(out)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn segment(dir: &Path, generation: u64, time_ms: u64) {
+        let r = Record {
+            time_ms,
+            call_id: format!("c{generation}"),
+            peer: "p".into(),
+            direction: "terminating".into(),
+            caller: "+31201234567".into(),
+            verdict: "allow".into(),
+            reasons: "-".into(),
+            lists: "-".into(),
+            ..Record::default()
+        };
+        let name = format!("seg-{generation:010}-{time_ms}-{time_ms}.parquet");
+        file::write(&dir.join(name), &[r][..]).expect("a segment");
+    }
+
+    #[test]
+    fn retention_removes_segments_past_their_age_and_the_oldest_beyond_the_bytes() {
+        let dir = std::env::temp_dir().join(format!("callscreen-retain-{}", std::process::id()));
+        let _ = fs::remove_dir_all(&dir);
+        fs::create_dir_all(&dir).expect("a directory");
+        let day = 86_400_000;
+        let now = 1_796_000_000_000;
+        segment(&dir, 1, now - 100 * day);
+        segment(&dir, 2, now - 10 * day);
+        segment(&dir, 3, now - day);
+        // 90 days: the first goes, by age.
+        assert_eq!(retain(&dir, now, 90 * day, u64::MAX).expect("retained"), 1);
+        let left = |d: &Path| {
+            list(d)
+                .expect("listed")
+                .segments
+                .iter()
+                .map(|s| s.generation)
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(left(&dir), [2, 3]);
+        // Room for one segment: the oldest of the two goes, by bytes.
+        let one = list(&dir).expect("listed").segments[1].bytes;
+        assert_eq!(retain(&dir, now, 90 * day, one).expect("retained"), 1);
+        assert_eq!(left(&dir), [3]);
+        let _ = fs::remove_dir_all(&dir);
+    }
+}
