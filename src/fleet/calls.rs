@@ -96,23 +96,6 @@ impl Fleet {
 
     /// Runs `s` on every node and merges the answers.
     pub async fn calls(self: &Arc<Self>, s: &Search) -> Result<FleetCalls, String> {
-        let link =
-            self.link.load_full().filter(|l| l.connected()).ok_or(
-                "the fleet's NATS is unreachable; ask without fleet=1 for this node's calls",
-            )?;
-        let mut expected = BTreeSet::new();
-        if let Ok(mut keys) = link.nodes.keys().await {
-            while let Some(Ok(k)) = keys.next().await {
-                expected.insert(k);
-            }
-        }
-        expected.insert(self.settings.node.clone());
-        let inbox = link.client.new_inbox();
-        let mut sub = link
-            .client
-            .subscribe(inbox.clone())
-            .await
-            .map_err(|e| format!("NATS: {e}"))?;
         let want = s.offset.saturating_add(s.limit);
         let ask = serde_json::to_vec(&Ask {
             key: s.key.as_ref().map(|(k, v)| (k.to_string(), v.clone())),
@@ -122,10 +105,13 @@ impl Fleet {
             limit: want,
         })
         .map_err(|e| e.to_string())?;
-        link.client
-            .publish_with_reply(self.calls_subject(), inbox, ask.into())
-            .await
-            .map_err(|e| format!("NATS: {e}"))?;
+        let (expected, mut sub) = self
+            .ask_all(
+                self.calls_subject(),
+                ask,
+                "ask without fleet=1 for this node's calls",
+            )
+            .await?;
         type Got = HashMap<String, (BTreeSet<usize>, usize, Option<String>)>;
         let mut got: Got = HashMap::new();
         let mut calls: Vec<(String, Record)> = Vec::new();

@@ -72,13 +72,20 @@ impl Fleet {
         (Some(l.version), entries)
     }
 
-    /// Sums every node's hits for `list`.
-    pub async fn hits(self: &Arc<Self>, list: &str, since: u64) -> Result<FleetHits, String> {
-        let link =
-            self.link.load_full().filter(|l| l.connected()).ok_or(
-                "the fleet's NATS is unreachable; ask without fleet=1 for this node's counts",
-            )?;
-        // The nodes expected: those that beat recently.
+    /// Sends `ask` to every node on `subject`: the nodes expected to answer
+    /// (those that beat recently, and this one), and where the answers come.
+    /// `otherwise`: what to do while NATS is unreachable.
+    pub(super) async fn ask_all(
+        &self,
+        subject: String,
+        ask: Vec<u8>,
+        otherwise: &str,
+    ) -> Result<(BTreeSet<String>, async_nats::Subscriber), String> {
+        let link = self
+            .link
+            .load_full()
+            .filter(|l| l.connected())
+            .ok_or_else(|| format!("the fleet's NATS is unreachable; {otherwise}"))?;
         let mut expected = BTreeSet::new();
         if let Ok(mut keys) = link.nodes.keys().await {
             while let Some(Ok(k)) = keys.next().await {
@@ -87,20 +94,32 @@ impl Fleet {
         }
         expected.insert(self.settings.node.clone());
         let inbox = link.client.new_inbox();
-        let mut sub = link
+        let sub = link
             .client
             .subscribe(inbox.clone())
             .await
             .map_err(|e| format!("NATS: {e}"))?;
+        link.client
+            .publish_with_reply(subject, inbox, ask.into())
+            .await
+            .map_err(|e| format!("NATS: {e}"))?;
+        Ok((expected, sub))
+    }
+
+    /// Sums every node's hits for `list`.
+    pub async fn hits(self: &Arc<Self>, list: &str, since: u64) -> Result<FleetHits, String> {
         let ask = serde_json::to_vec(&Ask {
             list: list.to_string(),
             since,
         })
         .map_err(|e| e.to_string())?;
-        link.client
-            .publish_with_reply(self.hits_subject(), inbox, ask.into())
-            .await
-            .map_err(|e| format!("NATS: {e}"))?;
+        let (expected, mut sub) = self
+            .ask_all(
+                self.hits_subject(),
+                ask,
+                "ask without fleet=1 for this node's counts",
+            )
+            .await?;
         // Per node: the parts received, how many it sends, the list's version there.
         let mut got: HashMap<String, (BTreeSet<usize>, usize, Option<u64>)> = HashMap::new();
         let mut sums: HashMap<String, Count> = HashMap::new();

@@ -752,9 +752,4 @@ impl Record {
             verdict: &self.verdict,
         }
     }
-
-    /// The facts the decision read, rebuilt from the record, for `peer`.
-    pub fn facts(&self, peer: crate::screen::PeerId) -> Result<CallFacts<'_>, Unreadable> {
-        self.inputs().facts(peer)
-    }
 }

@@ -238,6 +238,25 @@ impl Report {
         }
     }
 
+    /// Every row of `group` in the window; `work`: the work item it was
+    /// read as, where an example's Call-ID is read back.
+    fn add_group(
+        &mut self,
+        group: &super::file::Group,
+        work: Option<usize>,
+        (since_ms, until_ms): (u64, u64),
+        policy: &Policy,
+        now: &ListSet,
+        cand: &ListSet,
+    ) {
+        for k in 0..group.rows {
+            let r = group.inputs(k);
+            if r.time_ms >= since_ms && r.time_ms <= until_ms {
+                self.add(&r, work.map(|i| (i, k)), policy, now, cand);
+            }
+        }
+    }
+
     fn merge(&mut self, o: Report) {
         self.calls += o.calls;
         self.undecidable += o.undecidable;
@@ -311,12 +330,7 @@ pub fn whatif(
                     let group = seg
                         .read_inputs(*g)
                         .map_err(|e| format!("{}: {e}", path.display()))?;
-                    for k in 0..group.rows {
-                        let r = group.inputs(k);
-                        if r.time_ms >= since_ms && r.time_ms <= until_ms {
-                            rep.add(&r, Some((i, k)), policy, now, cand);
-                        }
-                    }
+                    rep.add_group(&group, Some(i), (since_ms, until_ms), policy, now, cand);
                     continue;
                 }
                 None => {
@@ -335,12 +349,14 @@ pub fn whatif(
                                 let group = seg
                                     .read_inputs(g)
                                     .map_err(|e| format!("{}: {e}", s.path.display()))?;
-                                for k in 0..group.rows {
-                                    let r = group.inputs(k);
-                                    if r.time_ms >= since_ms && r.time_ms <= until_ms {
-                                        rep.add(&r, None, policy, now, cand);
-                                    }
-                                }
+                                rep.add_group(
+                                    &group,
+                                    None,
+                                    (since_ms, until_ms),
+                                    policy,
+                                    now,
+                                    cand,
+                                );
                             }
                             continue;
                         }

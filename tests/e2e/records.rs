@@ -34,16 +34,23 @@ fn metric(api: SocketAddr, name: &str, filter: &str) -> u64 {
         .sum()
 }
 
-/// Waits until `n` records were written (the writer appends every 200 ms).
-fn wait_written(api: SocketAddr, n: u64) {
+/// Waits (polling, at most [`TIMEOUT`]) until `done` holds; fails saying `what`.
+fn until(what: &str, done: impl Fn() -> bool) {
     let deadline = std::time::Instant::now() + TIMEOUT;
-    while metric(api, "callscreen_records_written_total", "") < n {
+    while !done() {
         assert!(
             std::time::Instant::now() < deadline,
-            "{n} records not written within {TIMEOUT:?}"
+            "{what}: not within {TIMEOUT:?}"
         );
         std::thread::sleep(std::time::Duration::from_millis(20));
     }
+}
+
+/// Waits until `n` records were written (the writer appends every 200 ms).
+fn wait_written(api: SocketAddr, n: u64) {
+    until(&format!("{n} records written"), || {
+        metric(api, "callscreen_records_written_total", "") >= n
+    });
 }
 
 fn find(api: SocketAddr, query: &str) -> serde_json::Value {
@@ -109,14 +116,9 @@ fn calls_are_recorded_and_found_by_reference_call_id_caller_callee_and_peer() {
         }
     }
     wait_written(api, 7);
-    let deadline = std::time::Instant::now() + TIMEOUT;
-    while metric(api, "callscreen_records_sealed_total", "") < 5 {
-        assert!(
-            std::time::Instant::now() < deadline,
-            "the first staging log sealed"
-        );
-        std::thread::sleep(std::time::Duration::from_millis(20));
-    }
+    until("the first staging log sealed", || {
+        metric(api, "callscreen_records_sealed_total", "") >= 5
+    });
 
     // By caller: the two rejected calls, oldest first, with their reasons,
     // list versions and references.
@@ -311,14 +313,9 @@ fn records_survive_kill_9_and_a_torn_last_record_is_counted() {
     let api = api_addr(&d);
     let v = find(api, "caller=%2B31201234999");
     assert_eq!(calls(&v).len(), 4, "{v}");
-    let deadline = std::time::Instant::now() + TIMEOUT;
-    while metric(api, "callscreen_records_dropped_total", "torn") != 1 {
-        assert!(
-            std::time::Instant::now() < deadline,
-            "the torn record is counted"
-        );
-        std::thread::sleep(std::time::Duration::from_millis(20));
-    }
+    until("the torn record is counted", || {
+        metric(api, "callscreen_records_dropped_total", "torn") == 1
+    });
 }
 
 #[test]
@@ -553,17 +550,11 @@ fn a_full_disk_stops_the_records_not_the_calls() {
             n += 1;
         }
         // Every call is either written or counted as lost.
-        let deadline = std::time::Instant::now() + TIMEOUT;
-        while metric(api, "callscreen_records_written_total", "")
-            + metric(api, "callscreen_records_dropped_total", "write")
-            < n
-        {
-            assert!(
-                std::time::Instant::now() < deadline,
-                "{n} calls not accounted for"
-            );
-            std::thread::sleep(std::time::Duration::from_millis(20));
-        }
+        until(&format!("{n} calls accounted for"), || {
+            metric(api, "callscreen_records_written_total", "")
+                + metric(api, "callscreen_records_dropped_total", "write")
+                >= n
+        });
     }
     assert!(
         d.stdout
