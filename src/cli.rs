@@ -125,6 +125,19 @@ pub enum CallsCommand {
         #[arg(long)]
         output: Option<PathBuf>,
     },
+    /// The daemon's sealing process (not for people): turns one staging log
+    /// of the records directory into its Parquet segment, in a process of
+    /// its own at idle priority, and prints `records=N torn=0|1`.
+    #[command(hide = true)]
+    Seal {
+        #[arg(long)]
+        dir: PathBuf,
+        #[arg(long)]
+        generation: u64,
+        /// The daemon's pid: the sealing stops when it is gone.
+        #[arg(long)]
+        parent: u32,
+    },
 }
 
 #[derive(Args)]

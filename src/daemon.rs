@@ -110,10 +110,14 @@ pub fn run(opts: RunOptions) -> Result<(), StartError> {
     }
 
     if let Some(r) = &settings.records {
-        let rec = crate::records::Recorder::start(r).map_err(|error| StartError::Records {
-            dir: r.dir.clone(),
-            error,
-        })?;
+        // Sealing in a process of its own: this executable, even once a
+        // package upgrade replaced its file.
+        let sealing = crate::records::Sealing::Child(PathBuf::from("/proc/self/exe"));
+        let rec =
+            crate::records::Recorder::start(r, sealing).map_err(|error| StartError::Records {
+                dir: r.dir.clone(),
+                error,
+            })?;
         let _ = shared.records.set(Arc::new(rec));
     }
     if let Some(f) = hits_file(&shared) {

@@ -49,6 +49,11 @@ fn main() -> ExitCode {
         Command::Fleet(FleetCommand::Show { json, api }) => fleet::show(&api, json),
         Command::Status { json, api } => status::status(&api, json),
         Command::Calls(CallsCommand::Find(a)) => calls::find(&a),
+        Command::Calls(CallsCommand::Seal {
+            dir,
+            generation,
+            parent,
+        }) => calls::seal(&dir, generation, parent),
         Command::Calls(CallsCommand::Export {
             config,
             since,

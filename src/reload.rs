@@ -208,15 +208,14 @@ async fn apply(shared: &Arc<Shared>, store: Option<&Store>, loaded: Loaded) -> R
             lists.push(Arc::clone(l));
         }
     }
+    // Settings read only at start: said in the log and in the answer.
+    let mut later = |note: &str| {
+        tracing::warn!("{note}");
+        report.notes.push(note.to_string());
+    };
     if settings.sip.udp != current.settings.sip.udp || settings.sip.tcp != current.settings.sip.tcp
     {
-        tracing::warn!(
-            "listen addresses changed in the config: they take effect at the next restart"
-        );
-        report.notes.push(
-            "listen addresses changed in the config: they take effect at the next restart"
-                .to_string(),
-        );
+        later("listen addresses changed in the config: they take effect at the next restart");
     }
     let addresses = |s: &Settings| {
         let sbcs = s.sbcs.iter().flat_map(|b| b.nets.clone());
@@ -224,18 +223,16 @@ async fn apply(shared: &Arc<Shared>, store: Option<&Store>, loaded: Loaded) -> R
             .collect::<Vec<_>>()
     };
     if addresses(&settings) != addresses(&current.settings) && settings.sip.udp_queue_per_peer {
-        tracing::warn!(
-            "SBC or peer addresses changed: they are in force now, and their own UDP queues ([sip] udp_queue_per_peer) follow at the next restart (until then a new address shares the listener's queue)"
+        later(
+            "SBC or peer addresses changed: they are in force now, and their own UDP queues ([sip] udp_queue_per_peer) follow at the next restart (until then a new address shares the listener's queue)",
         );
-        report.notes.push("SBC or peer addresses changed: they are in force now, and their own UDP queues ([sip] udp_queue_per_peer) follow at the next restart (until then a new address shares the listener's queue)".to_string());
     }
     if settings.proxy.via_host != current.settings.proxy.via_host {
-        tracing::warn!(
-            "[proxy] via_host changed in the config: it takes effect at the next restart"
-        );
-        report.notes.push(
-            "[proxy] via_host changed in the config: it takes effect at the next restart"
-                .to_string(),
+        later("[proxy] via_host changed in the config: it takes effect at the next restart");
+    }
+    if settings.records != current.settings.records {
+        later(
+            "[records] changed in the config: call records go on as they were started until the next restart",
         );
     }
     let summary: Vec<String> = lists

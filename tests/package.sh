@@ -178,6 +178,10 @@ check "config check now serves the pushed version" bash -c "callscreen config ch
 kill -TERM "$daemon_pid"
 wait "$daemon_pid" && ok "the daemon stops on SIGTERM" || fail "the daemon's exit status on SIGTERM"
 daemon_pid=
+# At stop the staging log is sealed, by the daemon's sealing process
+# (callscreen calls seal, run as the service's user).
+check "the call records were sealed into a Parquet segment at stop" bash -c "ls /var/lib/private/callscreen/records/seg-*.parquet"
+check "calls export finds the test call in the records" bash -c "STATE_DIRECTORY=/var/lib/callscreen callscreen calls export --config /etc/callscreen/callscreen.toml --since 1h | grep -q package-test-1"
 tail_status=0
 wait "$tail_pid" || tail_status=$?
 check "callscreen tail --once ends when the daemon stops (status 3, saying so)" bash -c "[ $tail_status = 3 ] && grep -q 'the daemon is stopping' '$work/tail.err'"

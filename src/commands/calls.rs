@@ -118,6 +118,20 @@ pub fn calls_table(v: &serde_json::Value) -> String {
     out
 }
 
+/// `calls seal`: the daemon's sealing process (hidden; `records::Sealing`).
+pub fn seal(dir: &Path, generation: u64, parent: u32) -> ExitCode {
+    match crate::records::seal_child(dir, generation, parent) {
+        Ok(s) => {
+            println!("records={} torn={}", s.records, u8::from(s.torn));
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("{e}");
+            ExitCode::from(1)
+        }
+    }
+}
+
 /// `calls export`: the window's records as CSV on stdout or one Parquet file.
 pub fn export(
     config: &Path,

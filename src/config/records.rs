@@ -19,6 +19,9 @@ pub struct RecordsSettings {
     pub segment_records: u64,
     /// ... or this old.
     pub segment_age: Duration,
+    /// A full staging log waits at most this long for a free core before
+    /// it is sealed anyway (zero: sealed at once).
+    pub seal_wait: Duration,
     /// Records waiting to be written, beyond which new ones are dropped (counted).
     pub queue_records: u64,
 }
@@ -66,6 +69,12 @@ pub(super) fn records_section(
         (1, 86_400, 600),
         " s",
     );
+    let seal_wait_secs = cx.bounded(
+        &s.seal_wait_secs,
+        "records.seal_wait_secs",
+        (0, 86_400, 900),
+        " s",
+    );
     let queue_records = cx.bounded(
         &s.queue_records,
         "records.queue_records",
@@ -78,6 +87,7 @@ pub(super) fn records_section(
         max_age: Duration::from_secs(max_age_days * 86_400),
         segment_records,
         segment_age: Duration::from_secs(segment_secs),
+        seal_wait: Duration::from_secs(seal_wait_secs),
         queue_records,
     })
 }

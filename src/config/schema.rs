@@ -69,6 +69,7 @@ pub struct RecordsSection {
     pub max_age_days: Option<Spanned<u64>>,
     pub segment_records: Option<Spanned<u64>>,
     pub segment_secs: Option<Spanned<u64>>,
+    pub seal_wait_secs: Option<Spanned<u64>>,
     pub queue_records: Option<Spanned<u64>>,
 }
 

@@ -10,7 +10,11 @@
 //! thread appends the queue to the staging log every [`WRITE_EVERY`] and
 //! syncs it (a crash loses at most that batch); a sealer thread, at
 //! background priority, turns a full or old staging log into a Parquet
-//! segment and applies retention. A failed write (a full disk) loses its
+//! segment and applies retention. The daemon seals in a child process
+//! ([`Sealing::Child`]): sealing allocates and frees hundreds of
+//! megabytes, and in the daemon's own address space every page it gives
+//! back interrupts the cores that run the call path (TLB shootdowns);
+//! BENCHMARKS.md "Call records" measures the difference. A failed write (a full disk) loses its
 //! batch, counted; calls go on.
 
 pub mod file;
@@ -19,6 +23,7 @@ pub mod row;
 pub mod store;
 pub mod whatif;
 
+use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
@@ -76,7 +81,7 @@ pub struct Counts {
 struct Shared {
     pending: Mutex<Pending>,
     limit: u64,
-    stop: AtomicBool,
+    stop: Arc<AtomicBool>,
     counts: Arc<Counts>,
 }
 
@@ -88,10 +93,23 @@ pub struct Recorder {
     writer: Mutex<Option<std::thread::JoinHandle<()>>>,
 }
 
+/// Where staging logs are sealed.
+#[derive(Clone, Debug)]
+pub enum Sealing {
+    /// On the sealer thread itself (a program that embeds the recorder:
+    /// tests, tools).
+    InProcess,
+    /// In a child process, `PROGRAM calls seal --dir … --generation …
+    /// --parent PID` (the daemon: its own executable), which inherits the
+    /// sealer thread's idle priority and dies with it. When the program
+    /// cannot be started, the sealer thread seals itself (said once).
+    Child(PathBuf),
+}
+
 impl Recorder {
     /// Opens `settings.dir` (made if missing, mode 0700: full numbers),
     /// seals staging logs a previous run left, and starts the writer.
-    pub fn start(settings: &RecordsSettings) -> std::io::Result<Recorder> {
+    pub fn start(settings: &RecordsSettings, sealing: Sealing) -> std::io::Result<Recorder> {
         let dir = settings.dir.clone();
         std::fs::create_dir_all(&dir)?;
         #[cfg(unix)]
@@ -108,8 +126,17 @@ impl Recorder {
             .chain(listing.segments.iter().map(|s| s.generation))
             .max()
             .map_or(1, |g| g + 1);
-        let sealer = Sealer::start(&dir, settings, Arc::clone(&counts))?;
-        for p in &listing.sealed_stages {
+        let stop = Arc::new(AtomicBool::new(false));
+        let sealer = Sealer::start(
+            &dir,
+            settings,
+            sealing,
+            Arc::clone(&stop),
+            Arc::clone(&counts),
+        )?;
+        // Sealed logs whose removal a crash interrupted, and segments a
+        // crash left half written (their logs are sealed again).
+        for p in listing.sealed_stages.iter().chain(&listing.temporaries) {
             std::fs::remove_file(p)?;
         }
         for (g, _) in &listing.stages {
@@ -118,7 +145,7 @@ impl Recorder {
         let shared = Arc::new(Shared {
             pending: Mutex::new(Pending::with_room(settings.queue_records)),
             limit: settings.queue_records,
-            stop: AtomicBool::new(false),
+            stop,
             counts,
         });
         let (s, d) = (Arc::clone(&shared), dir.clone());
@@ -294,44 +321,304 @@ impl Drop for Sealer {
 }
 
 impl Sealer {
-    fn start(dir: &Path, st: &RecordsSettings, counts: Arc<Counts>) -> std::io::Result<Sealer> {
+    fn start(
+        dir: &Path,
+        st: &RecordsSettings,
+        mut sealing: Sealing,
+        stop: Arc<AtomicBool>,
+        counts: Arc<Counts>,
+    ) -> std::io::Result<Sealer> {
         let (tx, rx) = std::sync::mpsc::channel::<u64>();
         let dir = dir.to_path_buf();
         let (max_age_ms, max_bytes) = (st.max_age.as_millis() as u64, st.max_bytes);
+        let wait = st.seal_wait;
         let thread = std::thread::Builder::new()
             .name("records-seal".into())
             .spawn(move || {
                 idle_priority();
-                // Retention at start, after every seal, and every
-                // RETAIN_EVERY when no call comes (old segments still go).
+                let retain = || match store::retain(
+                    &dir,
+                    crate::clock::unix_now_ms(),
+                    max_age_ms,
+                    max_bytes,
+                ) {
+                    Ok(n) => {
+                        counts.expired.fetch_add(n, Ordering::Relaxed);
+                    }
+                    Err(e) => tracing::warn!(error = %e, "call records: retention failed"),
+                };
+                // Staging logs handed over, oldest first, with when.
+                let mut waiting: std::collections::VecDeque<(u64, Instant)> = Default::default();
+                let mut closed = false;
+                let mut cores = Cores::new();
+                // Whether "sealing waits" was said for the log in front.
+                let mut said = false;
+                // When shutdown began.
+                let mut stopping: Option<Instant> = None;
+                retain();
+                let mut retained = Instant::now();
                 loop {
-                    match rx.recv_timeout(RETAIN_EVERY) {
-                        Ok(g) => match store::seal(&dir, g) {
-                            Ok(s) => {
-                                counts.sealed.fetch_add(s.records, Ordering::Relaxed);
-                                if s.torn {
-                                    counts.torn.fetch_add(1, Ordering::Relaxed);
-                                    tracing::warn!(generation = g, "call records: a torn record at the end of a staging log (a crash while writing) was dropped");
-                                }
-                            }
-                            Err(e) => {
-                                tracing::warn!(error = %e, generation = g, "call records: a staging log could not be sealed (it stays, and is tried again at the next start)");
-                            }
-                        },
-                        Err(std::sync::mpsc::RecvTimeoutError::Timeout) => {}
-                        Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => return,
+                    // Retention at start, after every seal, and every
+                    // RETAIN_EVERY (a quiet node's old segments still go).
+                    if retained.elapsed() >= RETAIN_EVERY {
+                        retain();
+                        retained = Instant::now();
                     }
-                    match store::retain(&dir, crate::clock::unix_now_ms(), max_age_ms, max_bytes) {
-                        Ok(n) => {
-                            counts.expired.fetch_add(n, Ordering::Relaxed);
+                    if waiting.is_empty() && !closed {
+                        match rx.recv_timeout(RETAIN_EVERY) {
+                            Ok(g) => waiting.push_back((g, Instant::now())),
+                            Err(std::sync::mpsc::RecvTimeoutError::Timeout) => continue,
+                            Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => closed = true,
                         }
-                        Err(e) => tracing::warn!(error = %e, "call records: retention failed"),
                     }
+                    loop {
+                        match rx.try_recv() {
+                            Ok(g) => waiting.push_back((g, Instant::now())),
+                            Err(std::sync::mpsc::TryRecvError::Empty) => break,
+                            Err(std::sync::mpsc::TryRecvError::Disconnected) => {
+                                closed = true;
+                                break;
+                            }
+                        }
+                    }
+                    let Some(&(g, since)) = waiting.front() else {
+                        if closed {
+                            return;
+                        }
+                        continue;
+                    };
+                    if closed || stop.load(Ordering::Relaxed) {
+                        // At shutdown: seal for a few seconds (well within
+                        // systemd's stop timeout); a longer backlog stays for
+                        // the next start (the logs are searchable meanwhile).
+                        let t = *stopping.get_or_insert_with(Instant::now);
+                        if t.elapsed() >= SHUTDOWN_SEALING {
+                            tracing::info!(logs = waiting.len(), "call records: staging logs left to seal at the next start");
+                            return;
+                        }
+                    }
+                    // Calls first: a log waits for a free core, but not
+                    // past `wait`, nor when the waiting logs grow past a
+                    // tenth of max_bytes, nor at shutdown.
+                    let unsealed: u64 = waiting
+                        .iter()
+                        .filter_map(|(g, _)| std::fs::metadata(store::stage_path(&dir, *g)).ok())
+                        .map(|m| m.len())
+                        .sum();
+                    let hurry = closed
+                        || stop.load(Ordering::Relaxed)
+                        || since.elapsed() >= wait
+                        || unsealed > max_bytes / 10;
+                    if !hurry && !cores.one_free() {
+                        if !said {
+                            said = true;
+                            tracing::info!(generation = g, wait_secs = wait.as_secs(), "call records: no core free; sealing waits (calls first)");
+                        }
+                        std::thread::sleep(SAMPLE);
+                        continue;
+                    }
+                    if said {
+                        said = false;
+                        tracing::info!(generation = g, waited_ms = since.elapsed().as_millis() as u64, "call records: sealing after waiting for a free core");
+                    }
+                    waiting.pop_front();
+                    match seal(&dir, g, &mut sealing) {
+                        Ok(s) => {
+                            counts.sealed.fetch_add(s.records, Ordering::Relaxed);
+                            if s.torn {
+                                counts.torn.fetch_add(1, Ordering::Relaxed);
+                                tracing::warn!(generation = g, "call records: a torn record at the end of a staging log (a crash while writing) was dropped");
+                            }
+                        }
+                        Err(e) => {
+                            tracing::warn!(error = %e, generation = g, "call records: a staging log could not be sealed (it stays, and is tried again at the next start)");
+                        }
+                    }
+                    retain();
+                    retained = Instant::now();
                 }
             })?;
         Ok(Sealer {
             tx,
             thread: Some(thread),
         })
+    }
+}
+
+/// How long sealing goes on at shutdown.
+const SHUTDOWN_SEALING: Duration = Duration::from_secs(4);
+
+/// How often the sealer looks at the machine's cores while a log waits.
+const SAMPLE: Duration = Duration::from_millis(250);
+
+/// Whether a whole core of the machine is free for sealing, from
+/// `/proc/stat` between two looks: idle (and iowait) time, and time spent
+/// on niced work, which includes a sealing already running. On this
+/// machine a busy loop at SCHED_IDLE slows calls as much as sealing does
+/// (BENCHMARKS.md "Call records"): the scheduler's priority alone does
+/// not keep the calls' cores to themselves; waiting for a free core does.
+struct Cores {
+    /// The last look: (free, total) jiffies, and when.
+    last: Option<((u64, u64), Instant)>,
+}
+
+impl Cores {
+    fn new() -> Cores {
+        Cores { last: None }
+    }
+
+    /// (free, total) jiffies so far, and the machine's CPUs.
+    fn sample(&self) -> Option<((u64, u64), u64)> {
+        let text = std::fs::read_to_string("/proc/stat").ok()?;
+        parse_stat(&text)
+    }
+
+    /// Whether at least one core was free since the last look, when that
+    /// was recent (else this look is the first: not free yet); `true` when
+    /// `/proc/stat` cannot be read (sealing then never waits).
+    fn one_free(&mut self) -> bool {
+        let Some(((free, total), cpus)) = self.sample() else {
+            return true;
+        };
+        let before = self.last.replace(((free, total), Instant::now()));
+        let Some(((f0, t0), _)) = before.filter(|(_, at)| at.elapsed() <= 2 * SAMPLE) else {
+            return false;
+        };
+        let (df, dt) = (free.saturating_sub(f0), total.saturating_sub(t0));
+        dt > 0 && df * cpus >= dt
+    }
+}
+
+/// `/proc/stat`'s machine line as (free, total) jiffies, free being idle,
+/// iowait and nice; and the number of `cpuN` lines.
+fn parse_stat(text: &str) -> Option<((u64, u64), u64)> {
+    let mut lines = text.lines();
+    let first = lines.next()?.strip_prefix("cpu ")?;
+    let v: Vec<u64> = first
+        .split_whitespace()
+        .map(|x| x.parse().ok())
+        .collect::<Option<_>>()?;
+    // user nice system idle iowait irq softirq steal (guest is in user).
+    let total: u64 = v.iter().take(8).sum();
+    let free = v.get(1)? + v.get(3)? + v.get(4).copied().unwrap_or(0);
+    let cpus = lines
+        .filter(|l| l.starts_with("cpu") && l.as_bytes().get(3).is_some_and(u8::is_ascii_digit))
+        .count() as u64;
+    Some(((free, total), cpus.max(1)))
+}
+
+/// Seals the staging log of `generation` as `sealing` says.
+fn seal(dir: &Path, generation: u64, sealing: &mut Sealing) -> std::io::Result<store::Sealed> {
+    let Sealing::Child(program) = sealing else {
+        return store::seal(dir, generation);
+    };
+    let out = std::process::Command::new(&*program)
+        .args(["calls", "seal", "--dir"])
+        .arg(dir)
+        .args(["--generation", &generation.to_string()])
+        .args(["--parent", &std::process::id().to_string()])
+        // Its own process group: a terminal's Ctrl-C is the daemon's to
+        // handle, and the daemon waits for the seal.
+        .process_group(0)
+        .stdin(std::process::Stdio::null())
+        .output();
+    let out = match out {
+        Ok(o) => o,
+        Err(e) => {
+            tracing::warn!(program = %program.display(), error = %e, "call records: no sealing process; the daemon seals them itself from now on");
+            *sealing = Sealing::InProcess;
+            return store::seal(dir, generation);
+        }
+    };
+    let said = |b: &[u8]| String::from_utf8_lossy(b).trim().to_string();
+    if !out.status.success() {
+        return Err(std::io::Error::other(format!(
+            "the sealing process {}: {}",
+            out.status,
+            said(&out.stderr)
+        )));
+    }
+    let text = said(&out.stdout);
+    let field = |k: &str| {
+        text.split_whitespace()
+            .find_map(|w| w.strip_prefix(k)?.strip_prefix('=')?.parse::<u64>().ok())
+    };
+    match (field("records"), field("torn")) {
+        (Some(records), Some(torn)) => Ok(store::Sealed {
+            records,
+            torn: torn != 0,
+        }),
+        _ => Err(std::io::Error::other(format!(
+            "the sealing process answered {text:?}"
+        ))),
+    }
+}
+
+/// The sealing process (`callscreen calls seal`): seals one staging log
+/// at idle priority, and dies with the daemon (`parent`) that started it;
+/// SIGTERM and SIGINT are the daemon's to act on (it waits for the seal).
+pub fn seal_child(dir: &Path, generation: u64, parent: u32) -> std::io::Result<store::Sealed> {
+    #[cfg(target_os = "linux")]
+    // SAFETY: plain system calls; SIG_IGN is a valid disposition.
+    unsafe {
+        libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL as libc::c_ulong);
+        libc::signal(libc::SIGTERM, libc::SIG_IGN);
+        libc::signal(libc::SIGINT, libc::SIG_IGN);
+        if libc::getppid() as u32 != parent {
+            return Err(std::io::Error::other(
+                "the daemon that started this sealing is gone",
+            ));
+        }
+    }
+    idle_priority();
+    store::seal(dir, generation)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn without_its_sealing_process_the_recorder_seals_itself() {
+        let dir = std::env::temp_dir().join(format!("callscreen-seal-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).expect("a directory");
+        let mut log = Vec::new();
+        for i in 0..3 {
+            let r = Record::sample(1_796_000_000_000 + i, format!("c{i}"));
+            row::encode_record(&mut log, &r);
+        }
+        std::fs::write(store::stage_path(&dir, 7), &log).expect("a staging log");
+        let mut sealing = Sealing::Child(dir.join("no-such-program"));
+        let s = seal(&dir, 7, &mut sealing).expect("sealed in the thread");
+        assert_eq!(
+            s,
+            store::Sealed {
+                records: 3,
+                torn: false
+            }
+        );
+        assert!(matches!(sealing, Sealing::InProcess), "{sealing:?}");
+        let l = store::list(&dir).expect("listed");
+        assert_eq!(l.segments.len(), 1);
+        assert!(l.stages.is_empty());
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn proc_stat_gives_free_and_total_jiffies_and_the_cpus() {
+        // user nice system idle iowait irq softirq steal guest guest_nice
+        let text = "cpu  100 20 30 400 50 6 7 8 9 0\n\
+                    cpu0 50 10 15 200 25 3 3 4 4 0\n\
+                    cpu1 50 10 15 200 25 3 4 4 5 0\n\
+                    intr 12345\nctxt 99\n";
+        // Free: nice + idle + iowait; total: the first eight (guest is in user).
+        assert_eq!(parse_stat(text), Some(((470, 621), 2)));
+        assert_eq!(parse_stat("intr 1\n"), None);
+        assert_eq!(parse_stat("cpu  1 x 3\n"), None);
+        // This machine's own.
+        let here = std::fs::read_to_string("/proc/stat").expect("/proc/stat");
+        let ((free, total), cpus) = parse_stat(&here).expect("this machine's /proc/stat");
+        assert!(free <= total && cpus >= 1);
     }
 }

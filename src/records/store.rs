@@ -35,6 +35,9 @@ pub struct Listing {
     /// Staging logs whose segment exists: sealed, their removal pending
     /// (a crash between the two).
     pub sealed_stages: Vec<PathBuf>,
+    /// Segments being written (`.seg-….tmp`): left by a crash when no
+    /// sealing runs.
+    pub temporaries: Vec<PathBuf>,
 }
 
 pub fn stage_path(dir: &Path, generation: u64) -> PathBuf {
@@ -59,6 +62,8 @@ pub fn list(dir: &Path) -> std::io::Result<Listing> {
             .and_then(|s| s.parse().ok())
         {
             l.stages.push((g, e.path()));
+        } else if name.starts_with(".seg-") && name.ends_with(".tmp") {
+            l.temporaries.push(e.path());
         } else if let Some(rest) = name
             .strip_prefix("seg-")
             .and_then(|s| s.strip_suffix(".parquet"))
@@ -266,17 +271,7 @@ mod tests {
     use super::*;
 
     fn segment(dir: &Path, generation: u64, time_ms: u64) {
-        let r = Record {
-            time_ms,
-            call_id: format!("c{generation}"),
-            peer: "p".into(),
-            direction: "terminating".into(),
-            caller: "+31201234567".into(),
-            verdict: "allow".into(),
-            reasons: "-".into(),
-            lists: "-".into(),
-            ..Record::default()
-        };
+        let r = Record::sample(time_ms, format!("c{generation}"));
         let name = format!("seg-{generation:010}-{time_ms}-{time_ms}.parquet");
         file::write(&dir.join(name), &[r][..]).expect("a segment");
     }

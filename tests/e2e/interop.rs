@@ -787,7 +787,7 @@ fn duckdb_reads_the_call_records_callscreen_writes() {
         &dir,
         &format!(
             "[sip]\nudp = [\"127.0.0.1:0\"]\ntcp = [\"127.0.0.1:0\"]\nudp_threads = 1\n\
-             [records]\ndir = {:?}\nsegment_records = 2\n",
+             [records]\ndir = {:?}\nsegment_records = 2\nseal_wait_secs = 0\n",
             rec.display().to_string()
         ),
     );

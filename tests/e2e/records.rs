@@ -12,13 +12,20 @@ const TOKEN: &str = "ops-token-for-records-tests";
 const READ_ONLY: &str = "read-only-token-for-records-tests";
 
 fn cfg(state: &std::path::Path, records: &str) -> String {
+    // Sealing waits for a free core (`seal_wait_secs`); the tests share
+    // the cores, so they seal at once unless they say otherwise.
+    let wait = if records.contains("seal_wait_secs") {
+        ""
+    } else {
+        "seal_wait_secs = 0\n"
+    };
     format!(
         "[sip]\nudp = [\"127.0.0.1:0\"]\ntcp = [\"127.0.0.1:0\"]\nudp_threads = 1\n\
          [api]\nlisten = \"127.0.0.1:0\"\nstate_dir = \"{}\"\n\
-         [[api.clients]]\nname = \"ops\"\ntoken_sha256 = \"{}\"\nlists = [\"*\"]\noperations = [\"records\", \"replace\", \"read\"]\n\
+         [[api.clients]]\nname = \"ops\"\ntoken_sha256 = \"{}\"\nlists = [\"*\"]\noperations = [\"records\", \"replace\", \"read\", \"reload\"]\n\
          [[api.clients]]\nname = \"ro\"\ntoken_sha256 = \"{}\"\nlists = [\"*\"]\noperations = [\"read\", \"calls\"]\n\
          [list_guard]\nmax_shrink_percent = 100\n\
-         [records]\n{records}\n",
+         [records]\n{wait}{records}\n",
         state.display(),
         callscreen::api::hash_token(TOKEN),
         callscreen::api::hash_token(READ_ONLY),
@@ -308,6 +315,10 @@ fn records_survive_kill_9_and_a_torn_last_record_is_counted() {
     let mut b = std::fs::read(&stage).unwrap();
     b.extend_from_slice(&[200, 0, 0, 0, 1, 2, 3]);
     std::fs::write(&stage, b).unwrap();
+    // And a segment a crash left half written (the sealing process killed
+    // before its rename): not a segment, removed at the next start.
+    let half = dir.join("state/records/.seg-0000000001-1-2.parquet.tmp");
+    std::fs::write(&half, b"PAR1 half").unwrap();
 
     let d = Daemon::start_config(dir.clone(), c, &[]);
     let api = api_addr(&d);
@@ -316,6 +327,87 @@ fn records_survive_kill_9_and_a_torn_last_record_is_counted() {
     until("the torn record is counted", || {
         metric(api, "callscreen_records_dropped_total", "torn") == 1
     });
+    assert!(!half.exists(), "the half-written segment stayed");
+    until("the staging log sealed", || {
+        metric(api, "callscreen_records_sealed_total", "") == 4
+    });
+}
+
+/// Busy loops on every core while alive (killed on drop).
+struct Spinners(Vec<std::process::Child>);
+
+impl Spinners {
+    fn on_every_core() -> Spinners {
+        let n = std::thread::available_parallelism().map_or(2, |n| n.get());
+        Spinners(
+            (0..n)
+                .map(|_| {
+                    Command::new("sh")
+                        .args(["-c", "while :; do :; done"])
+                        .spawn()
+                        .expect("sh")
+                })
+                .collect(),
+        )
+    }
+}
+
+impl Drop for Spinners {
+    fn drop(&mut self) {
+        for c in &mut self.0 {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+}
+
+#[test]
+fn sealing_waits_for_a_free_core_but_not_past_seal_wait_secs() {
+    let dir = temp_dir("records-wait");
+    let c = config(
+        &dir,
+        &cfg(
+            &dir.join("state"),
+            "segment_records = 2\nseal_wait_secs = 3\n",
+        ),
+    );
+    let d = Daemon::start_config(dir.clone(), c, &[]);
+    let api = api_addr(&d);
+    let sock = udp_client("127.0.0.1:0");
+    let spin = Spinners::on_every_core();
+    for i in 0..2 {
+        let r = udp_ask(
+            &sock,
+            d.udp,
+            &invite(&format!("wait-{i}"), "+31201234999", ""),
+        )
+        .unwrap();
+        assert_eq!(status(&r), 302);
+    }
+    wait_written(api, 2);
+    // Every core busy: the full staging log waits, and is searchable.
+    // (The log is on stdout, with the NOC lines.)
+    d.stdout
+        .wait_for(|l| l.contains("no core free; sealing waits"))
+        .expect("the sealer says it waits");
+    let t0 = std::time::Instant::now();
+    assert_eq!(metric(api, "callscreen_records_sealed_total", ""), 0);
+    assert_eq!(calls(&find(api, "caller=%2B31201234999")).len(), 2);
+    // seal_wait_secs on, it is sealed although the cores are still busy.
+    let sealed = d
+        .stdout
+        .wait_for(|l| l.contains("sealing after waiting"))
+        .expect("sealed after the wait");
+    assert!(
+        t0.elapsed() >= std::time::Duration::from_secs(2),
+        "sealed after {:?}, not after seal_wait_secs: {sealed}",
+        t0.elapsed()
+    );
+    until("the waiting staging log sealed", || {
+        metric(api, "callscreen_records_sealed_total", "") == 2
+    });
+    drop(spin);
+    assert_eq!(calls(&find(api, "caller=%2B31201234999")).len(), 2);
 }
 
 #[test]
@@ -569,4 +661,28 @@ fn a_full_disk_stops_the_records_not_the_calls() {
     let written = metric(api, "callscreen_records_written_total", "");
     let v = find(api, "since=1h&limit=10000");
     assert_eq!(calls(&v).len() as u64, written, "{v}");
+}
+
+#[test]
+fn a_reload_says_that_changed_records_settings_wait_for_a_restart() {
+    let dir = temp_dir("records-reload");
+    let c = config(&dir, &cfg(&dir.join("state"), "max_age_days = 90\n"));
+    let d = Daemon::start_config(dir.clone(), c.clone(), &[]);
+    let api = api_addr(&d);
+    let (s, body) = http(api, "POST", "/v1/reload", Some(TOKEN), None, b"");
+    assert_eq!(s, 200, "{body}");
+    assert!(!body.contains("[records]"), "nothing changed: {body}");
+    let text = std::fs::read_to_string(&c).unwrap();
+    std::fs::write(&c, text.replace("max_age_days = 90", "max_age_days = 30")).unwrap();
+    let (s, body) = http(api, "POST", "/v1/reload", Some(TOKEN), None, b"");
+    assert_eq!(s, 200, "{body}");
+    assert!(
+        body.contains("[records] changed in the config: call records go on as they were started until the next restart"),
+        "{body}"
+    );
+    // Still recording.
+    let sock = udp_client("127.0.0.1:0");
+    let r = udp_ask(&sock, d.udp, &invite("reload-rec", "+31201234999", "")).unwrap();
+    assert_eq!(status(&r), 302);
+    wait_written(api, 1);
 }

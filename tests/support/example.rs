@@ -53,7 +53,9 @@ pub fn example_handler_recording(records: Option<&std::path::Path>) -> Handler {
             .clone()
             .expect("the example configuration has [records]");
         rs.dir = dir.to_path_buf();
-        let rec = callscreen::records::Recorder::start(&rs).expect("the records directory");
+        let rec =
+            callscreen::records::Recorder::start(&rs, callscreen::records::Sealing::InProcess)
+                .expect("the records directory");
         let _ = shared.records.set(std::sync::Arc::new(rec));
     }
     shared
