@@ -145,6 +145,37 @@ fn bloom(c: &mut Criterion) {
     g.finish();
 }
 
+/// A clustered list: 1 million numbers, half a dense block (an operator's
+/// range listed number by number: +3185 0000 0000 onwards) and half spread
+/// over Dutch numbers; lookups of numbers in the block and of numbers
+/// beyond it (whose bucket comes after the whole block).
+fn clustered(c: &mut Criterion) {
+    use callscreen::lists::{BloomParams, EntryMeta, NumberList, Target};
+    use callscreen::number::E164;
+    let mut entries = common::number_entries(500_000, 42);
+    entries.extend((0..500_000u64).map(|i| {
+        let n = E164::from_u64(318_500_000_000 + i).expect("a number");
+        (Target::Number(n), 0)
+    }));
+    let list = NumberList::build(entries, vec![EntryMeta::default()], BloomParams::Off);
+    let mut r = common::Rng::new(5);
+    let pick = |r: &mut common::Rng, base: u64, span: u64| -> Vec<E164> {
+        (0..4096)
+            .filter_map(|_| E164::from_u64(base + r.next() % span))
+            .collect()
+    };
+    let inside = pick(&mut r, 318_500_000_000, 500_000);
+    let beyond = pick(&mut r, 318_500_500_000, 100_000_000);
+    let mut g = c.benchmark_group("lookup-1M-clustered");
+    lookups(&mut g, "in-the-block", &inside, |n| {
+        list.lookup(n, NOW).hit.is_some()
+    });
+    lookups(&mut g, "beyond-the-block", &beyond, |n| {
+        list.lookup(n, NOW).hit.is_some()
+    });
+    g.finish();
+}
+
 fn build(c: &mut Criterion) {
     let mut g = c.benchmark_group("build");
     g.sample_size(10);
@@ -533,6 +564,7 @@ fn call_path(c: &mut Criterion) {
 }
 
 criterion_group!(
-    benches, decisions, bloom, all_rules, build, sip_paths, directions, patches, bursts, call_path
+    benches, decisions, bloom, clustered, all_rules, build, sip_paths, directions, patches, bursts,
+    call_path
 );
 criterion_main!(benches);

@@ -9,7 +9,8 @@
 //! and the `h+1`-th clear bit. A sample of every [`SAMPLE`]-th clear bit's
 //! position finds a bucket's start with a short scan. `l = ⌊log2(span/n)⌋`
 //! puts one number in a bucket on average, so a lookup compares one or two
-//! low parts. Ten million Dutch mobile and geographic numbers (a span of
+//! low parts; a crowded bucket (a clustered list) is searched by halves
+//! after the first [`SCAN`]. Ten million Dutch mobile and geographic numbers (a span of
 //! 6·10⁸) take about a byte each; ten million spread over the whole E.164
 //! space, under four.
 //!
@@ -20,6 +21,13 @@
 
 /// Every this many clear bits of the high bitvector, a sampled position.
 const SAMPLE: usize = 256;
+
+/// Words of `high` per block of the clear-bit directory (`blocks`).
+const BLOCK_WORDS: usize = 8;
+
+/// Numbers of a bucket compared one by one before the rest is searched by
+/// halves (a bucket holds one on average; a clustered list's, thousands).
+const SCAN: usize = 8;
 
 #[derive(Clone, Debug, Default)]
 pub struct EliasFano {
@@ -37,6 +45,11 @@ pub struct EliasFano {
     high_bits: usize,
     /// The position of clear bit `k · SAMPLE`, for every k.
     zeros: Vec<u64>,
+    /// Clear bits before each block of [`BLOCK_WORDS`] words: where two
+    /// samples lie far apart (a dense run of numbers is a long run of set
+    /// bits), select finds the block by halves instead of reading every
+    /// word between them.
+    blocks: Vec<u64>,
 }
 
 /// The raw parts a snapshot stores.
@@ -106,16 +119,22 @@ impl EliasFano {
             high,
             high_bits,
             zeros: Vec::new(),
+            blocks: Vec::new(),
         };
-        ef.zeros = ef.sample_zeros();
+        (ef.zeros, ef.blocks) = ef.index();
         ef
     }
 
-    /// The positions of every [`SAMPLE`]-th clear bit in `high`.
-    fn sample_zeros(&self) -> Vec<u64> {
+    /// The positions of every [`SAMPLE`]-th clear bit in `high`, and the
+    /// clear bits before each block of [`BLOCK_WORDS`] words.
+    fn index(&self) -> (Vec<u64>, Vec<u64>) {
         let mut out = Vec::with_capacity(self.high_bits / SAMPLE / 2 + 1);
+        let mut blocks = Vec::with_capacity(self.high.len().div_ceil(BLOCK_WORDS));
         let mut seen = 0usize; // clear bits before the current word
         for (w, &word) in self.high.iter().enumerate() {
+            if w % BLOCK_WORDS == 0 {
+                blocks.push(seen as u64);
+            }
             let valid = (self.high_bits - w * 64).min(64) as u32;
             let z = if valid == 64 {
                 !word
@@ -132,7 +151,7 @@ impl EliasFano {
             }
             seen += c;
         }
-        out
+        (out, blocks)
     }
 
     pub fn len(&self) -> usize {
@@ -155,7 +174,11 @@ impl EliasFano {
 
     /// Heap bytes held.
     pub fn heap_bytes(&self) -> usize {
-        (self.low.capacity() + self.high.capacity() + self.zeros.capacity()) * 8
+        (self.low.capacity()
+            + self.high.capacity()
+            + self.zeros.capacity()
+            + self.blocks.capacity())
+            * 8
     }
 
     #[inline]
@@ -183,9 +206,29 @@ impl EliasFano {
     fn select0(&self, k: usize) -> usize {
         let j = k / SAMPLE;
         let pos = self.zeros[j] as usize;
-        let mut r = (k - j * SAMPLE) as u64;
-        let mut w = pos / 64;
-        let mut z = !self.high[w] & (u64::MAX << (pos % 64));
+        let next = self
+            .zeros
+            .get(j + 1)
+            .map_or(self.high_bits, |&z| z as usize);
+        let (mut w, mut z, mut r);
+        if next - pos <= 2 * BLOCK_WORDS * 64 {
+            // Samples close together (numbers spread evenly): read on
+            // from the sample, a few words.
+            r = (k - j * SAMPLE) as u64;
+            w = pos / 64;
+            z = !self.high[w] & (u64::MAX << (pos % 64));
+        } else {
+            // Far apart (a dense run between them): of the blocks between,
+            // the last whose clear bits before it are at most k holds clear
+            // bit k.
+            let block_bits = BLOCK_WORDS * 64;
+            let (from, to) = (pos / block_bits, next / block_bits + 1);
+            let to = to.min(self.blocks.len());
+            let b = from + self.blocks[from..to].partition_point(|&z| z as usize <= k) - 1;
+            r = (k - self.blocks[b] as usize) as u64;
+            w = b * BLOCK_WORDS;
+            z = !self.high[w];
+        }
         loop {
             let c = u64::from(z.count_ones());
             if r < c {
@@ -208,7 +251,11 @@ impl EliasFano {
         let want = d & low_mask(self.l);
         let mut p = if h == 0 { 0 } else { self.select0(h - 1) + 1 };
         let mut i = p - h;
-        while self.bit(p) {
+        // Most buckets hold a number or two: a short scan.
+        for _ in 0..SCAN {
+            if !self.bit(p) {
+                return None;
+            }
             let x = self.low_at(i);
             if x >= want {
                 return (x == want).then_some(i);
@@ -216,7 +263,22 @@ impl EliasFano {
             p += 1;
             i += 1;
         }
-        None
+        if !self.bit(p) {
+            return None;
+        }
+        // A crowded bucket (clustered numbers: a block of an operator's
+        // range): its end, then a binary search of its sorted low parts.
+        let end = self.select0(h) - h;
+        let (mut lo, mut hi) = (i, end);
+        while lo < hi {
+            let mid = lo + (hi - lo) / 2;
+            if self.low_at(mid) < want {
+                lo = mid + 1;
+            } else {
+                hi = mid;
+            }
+        }
+        (lo < end && self.low_at(lo) == want).then_some(lo)
     }
 
     #[inline]
@@ -284,8 +346,9 @@ impl EliasFano {
             high: r.high,
             high_bits,
             zeros: Vec::new(),
+            blocks: Vec::new(),
         };
-        ef.zeros = ef.sample_zeros();
+        (ef.zeros, ef.blocks) = ef.index();
         ef.well_formed().then_some(ef)
     }
 
@@ -402,6 +465,22 @@ mod tests {
         // Clustered: dense runs far apart (buckets empty and crowded).
         let mut v: Vec<u64> = (0..3000).map(|i| 31_600_000_000 + i).collect();
         v.extend((0..3000).map(|i| 449_000_000_000_000 + i * 3));
+        check(&v);
+        // A block of an operator's range listed number by number beside
+        // numbers spread wide: clear bits far apart across the block
+        // (select by the block directory) and close together elsewhere.
+        let mut v: Vec<u64> = (0..200_000).map(|i| 318_500_000_000 + i).collect();
+        v.extend((0..200_000).map(|i| 31_600_000_000 + i * 4_999));
+        v.sort_unstable();
+        check(&v);
+        // Buckets of every size around the scan's length, searched by halves
+        // past it: runs of 1 to 40 with gaps between.
+        let mut v = Vec::new();
+        let mut x = 31_600_000_000u64;
+        for run in 1..=40u64 {
+            v.extend((0..run).map(|i| x + i * 2));
+            x += 1_000_000_000 + run * 7;
+        }
         check(&v);
     }
 
