@@ -409,13 +409,21 @@ impl Sealer {
                         || stop.load(Ordering::Relaxed)
                         || since.elapsed() >= wait
                         || unsealed > max_bytes / 10;
-                    if !hurry && !cores.one_free() {
-                        if !said {
-                            said = true;
-                            tracing::info!(generation = g, wait_secs = wait.as_secs(), "call records: no core free; sealing waits (calls first)");
+                    match if hurry { Some(true) } else { cores.one_free() } {
+                        Some(true) => {}
+                        // The first look since a while: look again.
+                        None => {
+                            std::thread::sleep(SAMPLE);
+                            continue;
                         }
-                        std::thread::sleep(SAMPLE);
-                        continue;
+                        Some(false) => {
+                            if !said {
+                                said = true;
+                                tracing::info!(generation = g, wait_secs = wait.as_secs(), "call records: no core free; sealing waits (calls first)");
+                            }
+                            std::thread::sleep(SAMPLE);
+                            continue;
+                        }
                     }
                     if said {
                         said = false;
@@ -474,18 +482,17 @@ impl Cores {
     }
 
     /// Whether at least one core was free since the last look, when that
-    /// was recent (else this look is the first: not free yet); `true` when
-    /// `/proc/stat` cannot be read (sealing then never waits).
-    fn one_free(&mut self) -> bool {
+    /// was recent (`None`: this look is the first, ask again after
+    /// [`SAMPLE`]); `Some(true)` when `/proc/stat` cannot be read (sealing
+    /// then never waits).
+    fn one_free(&mut self) -> Option<bool> {
         let Some(((free, total), cpus)) = self.sample() else {
-            return true;
+            return Some(true);
         };
         let before = self.last.replace(((free, total), Instant::now()));
-        let Some(((f0, t0), _)) = before.filter(|(_, at)| at.elapsed() <= 2 * SAMPLE) else {
-            return false;
-        };
+        let ((f0, t0), _) = before.filter(|(_, at)| at.elapsed() <= 2 * SAMPLE)?;
         let (df, dt) = (free.saturating_sub(f0), total.saturating_sub(t0));
-        dt > 0 && df * cpus >= dt
+        Some(dt > 0 && df * cpus >= dt)
     }
 }
 
