@@ -387,7 +387,8 @@ impl Sealer {
                         }
                         continue;
                     };
-                    if closed || stop.load(Ordering::Relaxed) {
+                    let shutting = closed || stop.load(Ordering::Relaxed);
+                    if shutting {
                         // At shutdown: seal for a few seconds (well within
                         // systemd's stop timeout); a longer backlog stays for
                         // the next start (the logs are searchable meanwhile).
@@ -405,10 +406,7 @@ impl Sealer {
                         .filter_map(|(g, _)| std::fs::metadata(store::stage_path(&dir, *g)).ok())
                         .map(|m| m.len())
                         .sum();
-                    let hurry = closed
-                        || stop.load(Ordering::Relaxed)
-                        || since.elapsed() >= wait
-                        || unsealed > max_bytes / 10;
+                    let hurry = shutting || since.elapsed() >= wait || unsealed > max_bytes / 10;
                     match if hurry { Some(true) } else { cores.one_free() } {
                         Some(true) => {}
                         // The first look since a while: look again.
