@@ -345,6 +345,17 @@ pub struct CheckArgs {
     /// endpoint; `check` does not.
     #[arg(long, value_parser = ["roaming", "not-roaming", "unknown", "unanswered"])]
     pub roaming: Option<String>,
+    /// Decide with this outcome of verifying the call's diversion
+    /// PASSporTs (RFC 8946; `[stir]`): the daemon verifies them; `check`
+    /// does not. `verified:domestic` is a verified chain naming a
+    /// home-country diverting line.
+    #[arg(long, value_parser = [
+        "verified:domestic", "verified:foreign", "unverified", "failed:malformed",
+        "failed:bad-signature", "failed:untrusted", "failed:cert-expired",
+        "failed:no-tnauthlist", "failed:no-shaken", "failed:unlinked", "failed:target",
+        "failed:orig", "failed:stale",
+    ])]
+    pub div: Option<String>,
     /// Print JSON instead of text.
     #[arg(long)]
     pub json: bool,

@@ -68,6 +68,10 @@ pub fn check(a: CheckArgs) -> ExitCode {
     }
     facts.burst.number = a.burst.unwrap_or(0);
     facts.burst.block = a.burst_block.unwrap_or(0);
+    facts.div = a
+        .div
+        .as_deref()
+        .and_then(crate::screen::passport::DivCheck::from_name);
     let asks = crate::screen::roaming_number(&facts, &loaded.lists, policy);
     facts.roaming = a
         .roaming
@@ -95,4 +99,28 @@ fn parts(v: &[String]) -> [Option<&str>; MAX_PARTS] {
         *slot = Some(s.as_str());
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::CommandFactory;
+
+    /// `check --div` takes the names the daemon gives (the build script
+    /// reads `cli.rs` without the library, so they are written out there).
+    #[test]
+    fn check_div_takes_every_diversion_outcome() {
+        let cmd = crate::cli::Cli::command();
+        let check = cmd.find_subcommand("check").expect("check");
+        let div = check
+            .get_arguments()
+            .find(|a| a.get_id() == "div")
+            .expect("--div");
+        let names: Vec<String> = div
+            .get_possible_values()
+            .iter()
+            .map(|v| v.get_name().to_string())
+            .collect();
+        let ours = crate::screen::passport::DivCheck::ALL.map(|c| c.name().to_string());
+        assert_eq!(names, ours);
+    }
 }

@@ -210,12 +210,33 @@ pub(super) fn peers(
                 "number blocks are checked on the caller IDs an originating trunk presents: set direction = \"originating\" too",
             );
         }
+        let div_signs = match &pv.div_signs {
+            Some(v) if *v.get_ref() => {
+                if raw.stir.is_none() {
+                    cx.err::<()>(
+                        Some(v.span()),
+                        format!("{key}.div_signs"),
+                        "diversion PASSporTs (RFC 8946) are verified with [stir]: configure [stir] (its trust_anchors), or remove div_signs",
+                    );
+                }
+                if !international {
+                    cx.err::<()>(
+                        Some(v.span()),
+                        format!("{key}.div_signs"),
+                        "div_signs decides whether a home-country caller ID from abroad was diverted by a home line: it applies to scope = \"international\" peers only",
+                    );
+                }
+                true
+            }
+            _ => false,
+        };
         peers.push(Peer {
             name: pv.name.clone(),
             international,
             pai_trusted: pv.pai_trusted,
             domestic_cli_allowed: pv.domestic_cli_allowed,
             shaken_signs: pv.shaken_signs,
+            div_signs,
             originating,
             assigned,
             context,

@@ -418,6 +418,10 @@ pub struct PeerEntry {
     pub domestic_cli_allowed: bool,
     #[serde(default)]
     pub shaken_signs: bool,
+    /// It signs the calls it diverts (RFC 8946): a diversion counts only
+    /// with a verified `div` PASSporT.
+    #[serde(default)]
+    pub div_signs: Option<Spanned<bool>>,
     /// Over TLS, the names (SAN DNS or CN) its client certificate must carry.
     #[serde(default)]
     pub tls_names: Vec<Spanned<String>>,

@@ -504,3 +504,23 @@ fn stir_mistakes_name_the_key_and_what_to_write() {
     assert!(e.contains("root.pem: holds no PEM certificate"), "{e}");
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+/// `div_signs` needs `[stir]` (it is what verifies the `div` PASSporTs)
+/// and means something on an international peer only.
+#[test]
+fn div_signs_needs_stir_and_an_international_peer() {
+    let e = errors(&format!(
+        "[[peers]]\nname = \"d\"\ntrunk_ids = [\"d\"]\nscope = \"domestic\"\ndiv_signs = true\n\n{PEER}"
+    ));
+    let joined = e.join("\n");
+    for needle in [
+        "cs.toml:5: peers[0].div_signs: diversion PASSporTs (RFC 8946) are verified with [stir]",
+        "cs.toml:5: peers[0].div_signs: div_signs decides whether a home-country caller ID from abroad was diverted",
+    ] {
+        assert!(joined.contains(needle), "{needle} not in:\n{joined}");
+    }
+    let s = ok(
+        "[[peers]]\nname = \"i\"\ntrunk_ids = [\"i\"]\nscope = \"international\"\ndiv_signs = false\n",
+    );
+    assert!(!s.policy.peers[0].div_signs);
+}

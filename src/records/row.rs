@@ -18,7 +18,7 @@ use std::net::IpAddr;
 use serde::{Deserialize, Serialize};
 
 use crate::number::{Cli, E164};
-use crate::screen::passport::{Passport, StirCheck};
+use crate::screen::passport::{DivCheck, Passport, StirCheck};
 use crate::screen::{BurstCount, CallFacts, Identity, Roaming};
 
 /// The longest text field kept (display names, Call-IDs); longer ones are cut.
@@ -69,7 +69,9 @@ pub struct Record {
     pub diverted: bool,
     /// The PASSporT as read: `unreadable`, or `attest=A orig=+… dest=+… dests=1 iat=… x5u`.
     pub passport: Option<String>,
-    /// What verifying it gave (`StirCheck::name`).
+    /// What verifying it gave (`StirCheck::name`); where the call's
+    /// diversion PASSporTs decide something, then ` div=` and what they
+    /// proved (`DivCheck::name`): `signed div=verified:domestic`.
     pub stir: Option<String>,
     /// A warned subscriber's insisting call.
     pub insisted: bool,
@@ -115,7 +117,10 @@ pub fn encode(out: &mut Vec<u8>, c: &Call<'_>) {
         Identity::Unreadable => bytes(out, Some(b"unreadable")),
         Identity::Present(p) => display(out, Some(&PassportText(p))),
     }
-    bytes(out, f.stir.map(|s| s.name().as_bytes()));
+    match f.div {
+        None => bytes(out, f.stir.map(|s| s.name().as_bytes())),
+        Some(div) => display(out, Some(&StirText(f.stir, div))),
+    }
     out.extend_from_slice(&f.burst.number.to_le_bytes());
     out.extend_from_slice(&f.burst.block.to_le_bytes());
     bytes(out, f.roaming.map(|r| r.name().as_bytes()));
@@ -244,6 +249,31 @@ fn ipv4(out: &mut Vec<u8>, o: [u8; 4]) {
     }
     let len = (out.len() - at - 2) as u16;
     out[at..at + 2].copy_from_slice(&len.to_le_bytes());
+}
+
+/// What verification gave a call with `div` PASSporTs that decide
+/// something: the SHAKEN outcome's name, then `div=` and what they proved.
+struct StirText(Option<StirCheck>, DivCheck);
+
+impl fmt::Display for StirText {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if let Some(s) = self.0 {
+            write!(f, "{} ", s.name())?;
+        }
+        write!(f, "div={}", self.1.name())
+    }
+}
+
+/// Reads [`StirText`] (or a SHAKEN outcome's name alone) back.
+fn parse_stir(s: &str) -> Option<(Option<StirCheck>, Option<DivCheck>)> {
+    let (mut stir, mut div) = (None, None);
+    for w in s.split(' ') {
+        match w.strip_prefix("div=") {
+            Some(d) => div = Some(DivCheck::from_name(d)?),
+            None => stir = Some(StirCheck::from_name(w)?),
+        }
+    }
+    Some((stir, div))
 }
 
 /// A PASSporT's claims as the record keeps them.
@@ -714,9 +744,9 @@ impl<'a> Inputs<'a> {
             None => Identity::Absent,
             Some(p) => parse_passport(p).ok_or(Unreadable::Field("passport"))?,
         };
-        let stir = match self.stir {
-            None => None,
-            Some(s) => Some(StirCheck::from_name(s).ok_or(Unreadable::Field("stir"))?),
+        let (stir, div) = match self.stir {
+            None => (None, None),
+            Some(s) => parse_stir(s).ok_or(Unreadable::Field("stir"))?,
         };
         let roaming = match self.roaming {
             None => None,
@@ -741,6 +771,7 @@ impl<'a> Inputs<'a> {
             diverted_domestic: self.diverted,
             identity,
             stir,
+            div,
             to_raw: self.to,
             originating: self.originating,
             insisted: self.insisted,
@@ -834,5 +865,28 @@ mod tests {
             let e = E164::from_digits(n.trim_start_matches('+').as_bytes()).expect("a number");
             assert_eq!(field(|o| number(o, Some(e))), e.to_string());
         }
+    }
+
+    /// What verification gave, with and without `div` PASSporTs, is read
+    /// back as written; a word callscreen does not write is refused.
+    #[test]
+    fn a_calls_stir_and_div_outcomes_are_read_back() {
+        let signed = Some(StirCheck::Signed);
+        for stir in [None, signed] {
+            for div in DivCheck::ALL {
+                let text = field(|o| display(o, Some(&StirText(stir, div))));
+                assert_eq!(parse_stir(&text), Some((stir, Some(div))), "{text}");
+            }
+        }
+        assert_eq!(
+            field(|o| display(
+                o,
+                Some(&StirText(signed, DivCheck::Verified { domestic: true }))
+            )),
+            "signed div=verified:domestic"
+        );
+        assert_eq!(parse_stir("signed"), Some((signed, None)));
+        assert_eq!(parse_stir("signed div=maybe"), None);
+        assert_eq!(parse_stir("signed div"), None);
     }
 }

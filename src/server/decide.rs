@@ -190,7 +190,7 @@ pub fn account(
     );
     let peer_name = &policy.peer(peer).name;
     let verstat = v.verstat.map(|x| x.name());
-    let mut fields: [(&str, noc::Value<'_>); 13] = [
+    let mut fields: [(&str, noc::Value<'_>); 14] = [
         ("verdict", noc::Value::Text(&action.name())),
         ("code", noc::Value::Num(u64::from(code))),
         ("reasons", noc::Value::Text(&reasons)),
@@ -207,10 +207,16 @@ pub fn account(
         ),
         ("", noc::Value::Num(0)),
         ("", noc::Value::Num(0)),
+        ("", noc::Value::Num(0)),
     ];
     let mut n = 11;
     if let Some(vs) = &verstat {
         fields[n] = ("verstat", noc::Value::Text(vs));
+        n += 1;
+    }
+    let div = facts.div.map(|d| d.name());
+    if let Some(d) = &div {
+        fields[n] = ("div", noc::Value::Text(d));
         n += 1;
     }
     if let Some(r) = &reference {

@@ -33,7 +33,8 @@ use super::stir;
 use crate::config::Mode;
 use crate::number::E164;
 use crate::roaming::{Checker, Ticket};
-use crate::screen::passport::{StirCheck, Unverified};
+use crate::screen::facts::MAX_PARTS;
+use crate::screen::passport::{DivSigs, StirCheck, Unverified};
 use crate::screen::{Action, CallFacts, Roaming, Verdict};
 use crate::sip::facts::CallerIds;
 use crate::sip::moved::{Mover, OwnedMessage};
@@ -153,24 +154,26 @@ pub fn screen(
         };
         return render(out, req, ids, peer, cx, &mut d);
     }
-    let stir = match again {
-        Some(_) => None,
-        None => match stir::step(req, cx) {
-            stir::Step::Go(s) => s,
+    let (stir, divs) = match again {
+        Some(_) => (None, None),
+        None => match stir::step(req, peer, cx) {
+            stir::Step::Go(s, d) => (s, d),
             stir::Step::Verify(v) => match park(req, ids, peer, tx, cx, render, Wait::Stir(v)) {
                 Ok(()) => return cx.silent(),
-                Err(check) => Some(check),
+                // Not verified: nor are its `div` PASSporTs.
+                Err(check) => (Some(check), Some([None; MAX_PARTS])),
             },
         },
     };
-    let roaming = match roaming_step(req, ids, peer, again.is_some(), cx) {
+    let verified = Verified { stir, divs };
+    let roaming = match roaming_step(req, ids, peer, again.is_some(), verified, cx) {
         RoamingStep::Go(r) => r,
         RoamingStep::Ask(checker, n, ticket) => {
             let wait = Wait::Roaming {
                 checker,
                 n,
                 ticket,
-                stir,
+                verified,
             };
             match park(req, ids, peer, tx, cx, render, wait) {
                 Ok(()) => return cx.silent(),
@@ -178,7 +181,25 @@ pub fn screen(
             }
         }
     };
-    decided(out, req, ids, peer, tx, again, stir, roaming, cx, render)
+    decided(
+        out, req, ids, peer, tx, again, verified, roaming, cx, render,
+    )
+}
+
+/// What verification gave a call: its SHAKEN PASSporT's outcome, and its
+/// `div` PASSporTs' signatures where they decide something.
+#[derive(Clone, Copy)]
+struct Verified {
+    stir: Option<StirCheck>,
+    divs: Option<DivSigs>,
+}
+
+impl Verified {
+    /// Sets what verification gave on the call's `facts`.
+    fn onto(self, req: &Request<'_>, facts: &mut CallFacts<'_>, rt: &Runtime) {
+        facts.stir = self.stir;
+        facts.div = stir::div_fact(req, facts, self.divs, rt);
+    }
 }
 
 /// What a screened INVITE does about the roaming check.
@@ -200,6 +221,7 @@ fn roaming_step(
     ids: &CallerIds<'_>,
     peer: usize,
     again: bool,
+    verified: Verified,
     cx: &Cx<'_>,
 ) -> RoamingStep {
     let rt = cx.rt;
@@ -210,7 +232,8 @@ fn roaming_step(
     if !p.international || p.domestic_cli_allowed {
         return RoamingStep::Go(None);
     }
-    let facts = read_facts(req, ids, peer, cx.src.ip(), rt, &cx.cp.warn_key, None);
+    let mut facts = read_facts(req, ids, peer, cx.src.ip(), rt, &cx.cp.warn_key, None);
+    verified.onto(req, &mut facts, rt);
     let Some(n) = crate::screen::roaming_number(&facts, &rt.lists, &rt.settings.policy) else {
         return RoamingStep::Go(None);
     };
@@ -246,7 +269,7 @@ fn decided<'a, 'r>(
     peer: usize,
     tx: Tx,
     again: Option<Again>,
-    stir: Option<StirCheck>,
+    verified: Verified,
     roaming: Option<Roaming>,
     cx: &Cx<'r>,
     render: Render,
@@ -257,7 +280,7 @@ fn decided<'a, 'r>(
     let bursts = cp.shared.bursts.load();
     let counted = counting(rt, &bursts).filter(|_| again.is_none());
     let mut facts = read_facts(req, ids, peer, cx.src.ip(), rt, &cp.warn_key, counted);
-    facts.stir = stir;
+    verified.onto(req, &mut facts, rt);
     facts.roaming = roaming;
     let verdict = decide(&facts, rt, m, req);
     if again.is_none() {
@@ -328,13 +351,13 @@ pub struct Parked {
 enum Wait {
     /// Its verification (and then, perhaps, the roaming check).
     Stir(stir::Verification),
-    /// The roaming check's answer about `n`; `stir`: its verification's
-    /// outcome, when it had one.
+    /// The roaming check's answer about `n`; `verified`: what its
+    /// verification gave, when it had one.
     Roaming {
         checker: Arc<Checker>,
         n: E164,
         ticket: Ticket,
-        stir: Option<StirCheck>,
+        verified: Verified,
     },
 }
 
@@ -387,50 +410,56 @@ fn park(
     cx.cp.cache.insert(tx.key, tx.now, Kind::Parked, &[]);
     // If it does not start, the answer written now replaces the mark.
     match wait {
-        Wait::Stir(v) => v.start(move |check, last| verified(parked, check, last)),
+        Wait::Stir(v) => v.start(move |check, divs, last| {
+            let v = Verified {
+                stir: Some(check),
+                divs,
+            };
+            verified(parked, v, last)
+        }),
         Wait::Roaming {
             checker,
             n,
             ticket,
-            stir,
+            verified,
         } => {
-            ask_roaming(parked, checker, n, ticket, stir);
+            ask_roaming(parked, checker, n, ticket, verified);
             Ok(())
         }
     }
 }
 
 /// Asks the roaming check on a task; its answer resumes the call.
-fn ask_roaming(p: Parked, checker: Arc<Checker>, n: E164, ticket: Ticket, stir: Option<StirCheck>) {
+fn ask_roaming(p: Parked, checker: Arc<Checker>, n: E164, ticket: Ticket, v: Verified) {
     let Some(handle) = p.cp.runtime.get().cloned() else {
         // `roaming_step` asks only with a runtime; were there none, the
         // call goes on unanswered rather than wait for ever.
         checker.release(n, ticket);
-        resume(p, stir, Some(Roaming::Unanswered), true);
+        resume(p, v, Some(Roaming::Unanswered), true);
         return;
     };
     handle.spawn(async move {
         let r = checker.ask(n, ticket).await;
-        resume(p, stir, Some(r), true);
+        resume(p, v, Some(r), true);
     });
 }
 
-/// A parked INVITE's verification has ended with `check`: it asks the
+/// A parked INVITE's verification has ended with `v`: it asks the
 /// roaming check next if its decision needs one not at hand (still
 /// parked), else it is resumed.
-fn verified(p: Parked, check: StirCheck, last: bool) {
+fn verified(p: Parked, v: Verified, last: bool) {
     let step = {
         let Read { req, ids } = p.kept.borrow_dependent();
         let cx = p.cx();
-        roaming_step(req, ids, p.peer, false, &cx)
+        roaming_step(req, ids, p.peer, false, v, &cx)
     };
     match step {
-        RoamingStep::Go(r) => resume(p, Some(check), r, last),
+        RoamingStep::Go(r) => resume(p, v, r, last),
         RoamingStep::Ask(checker, n, ticket) => {
             if last {
                 p.cp.links.send_held(&p.cp.shared.metrics);
             }
-            ask_roaming(p, checker, n, ticket, Some(check));
+            ask_roaming(p, checker, n, ticket, v);
         }
     }
 }
@@ -453,7 +482,7 @@ impl Parked {
     }
 }
 
-/// A parked INVITE's wait has ended (verification `stir`, the roaming
+/// A parked INVITE's wait has ended (what verification gave, the roaming
 /// check's answer `roaming`): it is screened
 /// and rendered (step 4), or answered 487 if it was cancelled meanwhile
 /// (RFC 3261 §9.2; kept for its retransmissions, never screened or
@@ -461,7 +490,7 @@ impl Parked {
 /// came in on (RFC 3581 §4), over TCP or TLS on the connection it came on (if that closed,
 /// the answer is lost and counted, as RFC 3261 §18.2.2 leaves it to the
 /// client to retry).
-fn resume(p: Parked, stir: Option<StirCheck>, roaming: Option<Roaming>, last: bool) {
+fn resume(p: Parked, verified: Verified, roaming: Option<Roaming>, last: bool) {
     let Read { req, ids } = p.kept.borrow_dependent();
     let cp = &p.cp;
     let cx = p.cx();
@@ -475,7 +504,7 @@ fn resume(p: Parked, stir: Option<StirCheck>, roaming: Option<Roaming>, last: bo
     } else {
         let tx = Tx { now, ..p.tx };
         decided(
-            &mut out, req, ids, p.peer, tx, None, stir, roaming, &cx, p.render,
+            &mut out, req, ids, p.peer, tx, None, verified, roaming, &cx, p.render,
         )
     };
     let dest = match outcome {

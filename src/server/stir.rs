@@ -12,9 +12,12 @@ use std::time::Instant;
 use super::answer::Cx;
 use super::cache::{Kind, TxKey};
 use super::callpath::CallPath;
-use crate::screen::passport::{self, StirCheck, Unverified};
+use crate::screen::facts::MAX_PARTS;
+use crate::screen::passport::{self, DivCheck, DivPassport, DivSigs, Ppt, StirCheck, Unverified};
+use crate::screen::{CallFacts, PeerId};
 use crate::sip::Request;
 use crate::sip::facts::identities;
+use crate::state::Runtime;
 use crate::stir::{CertResult, StirConfig, Verifier};
 
 /// Verifications started and not yet handed to the pool, each with its
@@ -57,11 +60,17 @@ pub fn hand_over() {
 
 /// What a screened INVITE does about its Identity.
 pub enum Step {
-    /// Screen it now with this (none: nothing to verify, or no `[stir]`).
-    Go(Option<StirCheck>),
+    /// Screen it now with this (none: nothing to verify, or no `[stir]`),
+    /// and what its `div` PASSporTs' signatures gave (none: they decide
+    /// nothing, or it has none).
+    Go(Option<StirCheck>, Option<DivSigs>),
     /// Verify it first, off this thread: [`Verification::start`].
     Verify(Verification),
 }
+
+/// A `div` PASSporT to verify: its Identity header's index, its token and
+/// its certificate's URL.
+type DivJob = (usize, String, String);
 
 /// A verification admitted (within `[stir] queue`), not started yet.
 pub struct Verification {
@@ -73,6 +82,10 @@ pub struct Verification {
     x5u: String,
     /// The certificate, when the cache had it.
     cert: Option<CertResult>,
+    /// The `div` PASSporTs' signatures known already (a malformed one),
+    /// when they decide something, and those still to verify.
+    divs: Option<DivSigs>,
+    div_jobs: Vec<DivJob>,
     t0: Instant,
 }
 
@@ -96,35 +109,133 @@ pub fn cancel_parked(key: TxKey, cp: &CallPath) -> bool {
     true
 }
 
-/// Decides whether the INVITE `req`, first seen at `cx.t0`, is verified
-/// before it is screened.
-pub fn step(req: &Request<'_>, cx: &Cx<'_>) -> Step {
-    let Some(cfg) = cx.rt.settings.stir.as_ref() else {
-        return Step::Go(None);
+/// The values of a request's `div` Identity headers (RFC 8946), by their
+/// index among its first [`MAX_PARTS`] Identity headers.
+fn div_identities<'a>(req: &Request<'a>) -> [Option<&'a str>; MAX_PARTS] {
+    let mut out = [None; MAX_PARTS];
+    for (slot, v) in out.iter_mut().zip(identities(req)) {
+        *slot = std::str::from_utf8(v)
+            .ok()
+            .filter(|v| passport::ppt(v).as_deref() == Some("div"));
+    }
+    out
+}
+
+/// Whether a call from `peer` has its `div` PASSporTs verified: where they
+/// decide something, on an international peer whose home-country caller
+/// IDs are screened (they can lift `spoof:domestic-*-intl`).
+fn divs_decide(rt: &Runtime, peer: PeerId) -> bool {
+    let p = rt.settings.policy.peer(peer);
+    p.international && !p.domestic_cli_allowed && !p.originating
+}
+
+/// The `div` PASSporTs of the call's chain (by their claims, from the
+/// SHAKEN PASSporT's `dest` to the Request-URI) that need their signature
+/// verified, and the outcomes known without (a malformed one). Those off
+/// the chain are never verified: a caller's extra headers cost nothing.
+fn div_work(
+    req: &Request<'_>,
+    values: &[Option<&str>; MAX_PARTS],
+    shaken: &str,
+    peer: PeerId,
+    rt: &Runtime,
+) -> (DivSigs, Vec<DivJob>) {
+    let mut sigs: DivSigs = [None; MAX_PARTS];
+    let mut jobs = Vec::new();
+    let divs = values.map(|v| v.and_then(passport::parse_div));
+    let start = passport::parse(shaken).and_then(|p| p.dest);
+    let home = &rt.settings.policy.country(peer).home;
+    let target = std::str::from_utf8(req.uri)
+        .ok()
+        .and_then(|u| crate::number::normalise(u, home).number());
+    if let Ok((chain, n)) = passport::div_chain(start, target, &divs) {
+        for &i in &chain[..n] {
+            match values[i].map(|v| passport::verifiable_as(v, Ppt::Div)) {
+                Some(Ok((token, x5u))) => jobs.push((i, token.to_string(), x5u)),
+                Some(Err(f)) => {
+                    let f = f.unwrap_or(passport::StirFailure::Malformed);
+                    sigs[i] = Some(StirCheck::Failed(f));
+                }
+                None => {}
+            }
+        }
+    }
+    (sigs, jobs)
+}
+
+/// What a call's `div` PASSporTs prove (the fact screening reads), from
+/// what verifying their signatures gave (`sigs`, from [`Step`] or the
+/// verification), once its facts are read (`facts.stir` set). None when
+/// they were not verified (they decide nothing for its peer) or it has
+/// none.
+pub fn div_fact(
+    req: &Request<'_>,
+    facts: &CallFacts<'_>,
+    sigs: Option<DivSigs>,
+    rt: &Runtime,
+) -> Option<DivCheck> {
+    let sigs = sigs?;
+    let divs: [Option<DivPassport>; MAX_PARTS] =
+        div_identities(req).map(|v| v.and_then(passport::parse_div));
+    let shaken = match facts.identity {
+        crate::screen::Identity::Present(p) => Some(p),
+        _ => None,
     };
+    let policy = &rt.settings.policy;
+    let cc = policy.country(facts.peer).home.country_code.as_deref();
+    passport::check_diversion(
+        &divs,
+        &sigs,
+        shaken.as_ref(),
+        facts.stir,
+        facts.callee,
+        facts.now,
+        policy.shaken_max_age,
+        cc.unwrap_or_default().as_bytes(),
+    )
+}
+
+/// Decides whether the INVITE `req` from `peer`, first seen at `cx.t0`, is
+/// verified before it is screened: its SHAKEN PASSporT, and the `div`
+/// PASSporTs of its diversion chain where they decide something.
+pub fn step(req: &Request<'_>, peer: PeerId, cx: &Cx<'_>) -> Step {
+    let Some(cfg) = cx.rt.settings.stir.as_ref() else {
+        return Step::Go(None, None);
+    };
+    let div_values = div_identities(req);
+    let divs = (div_values.iter().any(Option::is_some) && divs_decide(cx.rt, peer))
+        .then_some([None; MAX_PARTS]);
     let Some(value) = shaken_identity(req) else {
-        return Step::Go(None);
+        return Step::Go(None, divs);
     };
     let (token, x5u) = match passport::verifiable(value) {
         Ok(x) => x,
-        Err(Some(f)) => return Step::Go(Some(StirCheck::Failed(f))),
-        Err(None) => return Step::Go(Some(StirCheck::Unverified(Unverified::Compact))),
+        Err(Some(f)) => return Step::Go(Some(StirCheck::Failed(f)), divs),
+        Err(None) => return Step::Go(Some(StirCheck::Unverified(Unverified::Compact)), divs),
     };
+    let busy = Step::Go(Some(StirCheck::Unverified(Unverified::Busy)), divs);
     let cp = cx.cp;
     let (Some(verifier), Some(rt)) = (cp.verifier(cfg), cp.runtime.get()) else {
-        return Step::Go(Some(StirCheck::Unverified(Unverified::Busy)));
+        return busy;
     };
     if cp.parked.fetch_add(1, Ordering::Relaxed) >= cfg.queue {
         cp.parked.fetch_sub(1, Ordering::Relaxed);
         verifier.counts.busy.fetch_add(1, Ordering::Relaxed);
-        return Step::Go(Some(StirCheck::Unverified(Unverified::Busy)));
+        return busy;
     }
     let cert = verifier.cached(&x5u, cfg);
     if let Some(Err(check)) = cert {
         // A certificate that failed (or could not be had) lately: no wait.
         cp.parked.fetch_sub(1, Ordering::Relaxed);
-        return Step::Go(Some(check));
+        return Step::Go(Some(check), divs);
     }
+    let (divs, div_jobs) = match divs {
+        Some(_) => {
+            let (sigs, jobs) = div_work(req, &div_values, value, peer, cx.rt);
+            (Some(sigs), jobs)
+        }
+        None => (None, Vec::new()),
+    };
     Step::Verify(Verification {
         verifier,
         cfg: Arc::clone(cfg),
@@ -133,6 +244,8 @@ pub fn step(req: &Request<'_>, cx: &Cx<'_>) -> Step {
         token: token.to_string(),
         x5u: x5u.to_string(),
         cert,
+        divs,
+        div_jobs,
         t0: cx.t0,
     })
 }
@@ -144,14 +257,15 @@ impl Verification {
         self.cp.parked.fetch_sub(1, Ordering::Relaxed);
     }
 
-    /// Starts verifying; `then` gets the outcome, on a verification thread
-    /// (the certificate was cached: no task in between) or on a task that
-    /// fetches the certificate first, and whether it ends a run of jobs
+    /// Starts verifying; `then` gets the outcome (and the `div` PASSporTs'
+    /// signatures, when they decide something), on a verification thread
+    /// (every certificate was cached: no task in between) or on a task that
+    /// fetches the certificates first, and whether it ends a run of jobs
     /// (`crate::stir::Job`; always on a task). `Err`: the pool is full,
     /// nothing was started, and the call is screened now with this.
     pub fn start(
         self,
-        then: impl FnOnce(StirCheck, bool) + Send + 'static,
+        then: impl FnOnce(StirCheck, Option<DivSigs>, bool) + Send + 'static,
     ) -> Result<(), StirCheck> {
         let Verification {
             verifier,
@@ -161,13 +275,37 @@ impl Verification {
             token,
             x5u,
             cert,
+            mut divs,
+            div_jobs,
             t0,
         } = self;
-        if let Some(Ok(cert)) = cert {
+        // Every `div` certificate cached (or failed lately): verified in
+        // the same job as the SHAKEN PASSporT.
+        let mut div_certs = Vec::with_capacity(div_jobs.len());
+        let mut all_cached = true;
+        for (i, token, x5u) in &div_jobs {
+            match verifier.cached(x5u, &cfg) {
+                Some(Ok(c)) => div_certs.push((*i, c, token.clone())),
+                Some(Err(check)) => {
+                    if let Some(d) = divs.as_mut() {
+                        d[*i] = Some(check);
+                    }
+                }
+                None => all_cached = false,
+            }
+        }
+        if let (Some(Ok(cert)), true) = (cert, all_cached) {
             let v = Arc::clone(&verifier);
             let cp2 = Arc::clone(&cp);
             let job: crate::stir::Job = Box::new(move |last| {
-                then(v.verify(&cert, &token, crate::clock::unix_now()), last);
+                let now = crate::clock::unix_now();
+                let check = v.verify(&cert, &token, now);
+                if let Some(d) = divs.as_mut() {
+                    for (i, c, token) in &div_certs {
+                        d[*i] = Some(v.verify(c, token, now));
+                    }
+                }
+                then(check, divs, last);
                 cp2.parked.fetch_sub(1, Ordering::Relaxed);
             });
             let Some(job) = GATHERED.with(|g| match &mut *g.borrow_mut() {
@@ -187,7 +325,28 @@ impl Verification {
         }
         rt.spawn(async move {
             let now = crate::clock::unix_now();
-            then(verifier.check(token, x5u, &cfg, now, t0).await, true);
+            // The `div` certificates fetched beside the SHAKEN one, within
+            // the same budget.
+            let pending: Vec<_> = div_jobs
+                .into_iter()
+                .filter(|(i, ..)| divs.is_some_and(|d| d[*i].is_none()))
+                .map(|(i, token, x5u)| {
+                    let (v, cfg) = (Arc::clone(&verifier), Arc::clone(&cfg));
+                    let task =
+                        tokio::spawn(async move { v.check(token, x5u, &cfg, now, t0).await });
+                    (i, task)
+                })
+                .collect();
+            let check = verifier.check(token, x5u, &cfg, now, t0).await;
+            for (i, task) in pending {
+                let got = task
+                    .await
+                    .unwrap_or(StirCheck::Unverified(Unverified::Busy));
+                if let Some(d) = divs.as_mut() {
+                    d[i] = Some(got);
+                }
+            }
+            then(check, divs, true);
             cp.parked.fetch_sub(1, Ordering::Relaxed);
         });
         Ok(())

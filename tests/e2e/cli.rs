@@ -810,3 +810,45 @@ fn signing_misconfigured_is_refused_with_its_line() {
         assert!(err.contains(want), "{want:?} not in:\n{err}");
     }
 }
+
+/// `check --div`: what the daemon's verification of the call's diversion
+/// PASSporTs found (RFC 8946), given by hand, decides as in the daemon: a
+/// verified chain naming a Dutch diverting line lifts
+/// `spoof:domestic-cli-intl` on an international peer; anything else does
+/// not; a name the daemon does not give is refused.
+#[test]
+fn check_takes_what_a_calls_diversion_passports_proved() {
+    const CALL: [&str; 6] = [
+        "--caller",
+        "+31201234568",
+        "--callee",
+        "+31104567890",
+        "--peer",
+        "intl-carrier-1",
+    ];
+    let reasons = |div: Option<&str>| {
+        let mut args = CALL.to_vec();
+        if let Some(d) = div {
+            args.extend(["--div", d]);
+        }
+        check_json(&args)["reasons"]
+            .as_array()
+            .expect("reasons")
+            .iter()
+            .map(|r| r["code"].as_str().unwrap_or_default().to_string())
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(reasons(None), ["spoof:domestic-cli-intl"]);
+    assert_eq!(reasons(Some("verified:domestic")), Vec::<String>::new());
+    assert_eq!(
+        reasons(Some("verified:foreign")),
+        ["spoof:domestic-cli-intl"]
+    );
+    assert_eq!(
+        reasons(Some("failed:bad-signature")),
+        ["spoof:domestic-cli-intl"]
+    );
+    let o = run(&[&["check"], &CALL[..], &["--div", "trust-me"]].concat());
+    assert!(!o.status.success());
+    assert!(stderr(&o).contains("verified:domestic"), "{}", stderr(&o));
+}

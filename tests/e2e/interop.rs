@@ -710,6 +710,98 @@ fn secsipidx_verifies_what_callscreen_signs_and_the_other_way_round() {
     );
 }
 
+/// Diverted calls signed by an independent implementation (RFC 8946):
+/// Debian's `secsipidx` makes the SHAKEN PASSporT (`-sign-full`) and the
+/// retargeting network's `div` PASSporT (`-sign` with its header and
+/// claims); callscreen, on a peer that signs its diversions
+/// (`div_signs`), verifies the chain (`div=verified:domestic`) and lifts
+/// `spoof:domestic-cli-intl`. The same `div` PASSporT signed with a key
+/// that is not the certificate's fails (`div=failed:bad-signature`), and
+/// the rule stands.
+#[test]
+#[ignore = "needs secsipidx (apt-get install secsipidx); run by .ci/run"]
+fn callscreen_verifies_the_div_passports_secsipidx_makes() {
+    let dir = temp_dir("interop-secsipidx-div");
+    let pki = sti::Pki::new(&dir);
+    std::fs::write(dir.join("sti.key"), pki.good.key.serialize_pem()).unwrap();
+    let other = rcgen::KeyPair::generate().expect("a key");
+    std::fs::write(dir.join("other.key"), other.serialize_pem()).unwrap();
+    let files = [("/sti.pem".to_string(), pki.good.chain_pem.clone())]
+        .into_iter()
+        .collect();
+    let x5u = sti::X5uServer::start(&pki, files, Duration::ZERO);
+    let url = x5u.url("/sti.pem");
+    let extra = format!(
+        "[sip]\nudp = [\"127.0.0.1:0\"]\ntcp = [\"127.0.0.1:0\"]\nudp_threads = 1\n\
+         [[peers]]\nname = \"intl-div\"\ntrunk_ids = [\"intl-div\"]\nscope = \"international\"\ndiv_signs = true\n{}",
+        sti::stir_section("")
+    );
+    let d = Daemon::start_config(dir.clone(), config(&dir, &extra), &[]);
+    let (caller, line, target) = ("31201234568", "31301234567", "31104567890");
+    let secsipidx = |args: &[&str], key: &str| {
+        let o = Command::new("secsipidx")
+            .args(args)
+            .arg("-fprvkey")
+            .arg(dir.join(key))
+            .output()
+            .expect("secsipidx (apt-get install secsipidx)");
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+        String::from_utf8_lossy(&o.stdout).trim().to_string()
+    };
+    let shaken = secsipidx(
+        &[
+            "-sign-full",
+            "-attest",
+            "A",
+            "-orig-tn",
+            caller,
+            "-dest-tn",
+            line,
+            "-x5u",
+            &url,
+        ],
+        "sti.key",
+    );
+    let header = format!(r#"{{"alg":"ES256","ppt":"div","typ":"passport","x5u":"{url}"}}"#);
+    let payload = format!(
+        r#"{{"dest":{{"tn":["{target}"]}},"div":{{"tn":"{line}"}},"iat":{},"orig":{{"tn":"{caller}"}}}}"#,
+        sti::unix_now()
+    );
+    let div = |key: &str| {
+        let token = secsipidx(&["-sign", "-header", &header, "-payload", &payload], key);
+        format!("{token};info=<{url}>;alg=ES256;ppt=div")
+    };
+    let client = UdpSocket::bind("127.0.0.1:0").unwrap();
+    client
+        .set_read_timeout(Some(Duration::from_secs(5)))
+        .unwrap();
+    let call = |call_id: &str, div: &str| {
+        let extra = format!(
+            "X-Ingress-Trunk: intl-div\r\nIdentity: {shaken}\r\nIdentity: {div}\r\n\
+             Diversion: <sip:+{line}@kpn.example>;reason=unconditional\r\n"
+        );
+        let msg = String::from_utf8(invite(call_id, &format!("+{caller}"), &extra))
+            .unwrap()
+            .replace(
+                &format!("To: <sip:+{target}@cs.example>"),
+                &format!("To: <sip:+{line}@cs.example>"),
+            );
+        udp_ask(&client, d.udp, msg.as_bytes()).expect("an answer");
+        d.noc_line(call_id)
+    };
+    let l = call("sxd-1", &div("sti.key"));
+    assert!(
+        l.contains(" reasons=- ") && l.contains(" div=verified:domestic"),
+        "{l}"
+    );
+    assert!(l.contains("verstat=TN-Validation-Passed"), "{l}");
+    let l = call("sxd-2", &div("other.key"));
+    assert!(
+        l.contains(" reasons=spoof:domestic-cli-intl ") && l.contains(" div=failed:bad-signature"),
+        "{l}"
+    );
+}
+
 /// Kamailio's `secsipid` module (kamailio-secsipid-modules, on the same
 /// library as secsipidx) as the next hop of callscreen in proxy mode:
 /// callscreen signs a subscriber's call and Kamailio verifies it (200

@@ -1121,3 +1121,152 @@ fn the_signing_key_is_rotated_by_a_reload() {
         .expect("the key and the line");
     assert!(verifies(&pki.no_tn_auth.key, &signed("rot-3")));
 }
+
+/// Diverted calls, signed (RFC 8946): a Dutch caller ID from abroad on a
+/// peer that signs its diversions (`div_signs`) is exempt from
+/// `spoof:domestic-cli-intl` as "diverted by a Dutch line" only with a
+/// verified `div` PASSporT chained to the SHAKEN one: its `div` the SHAKEN
+/// `dest` (the To), its `dest` the Request-URI, the same `orig`, a fresh
+/// `iat`, a signature that verifies with a certificate that passes. The
+/// Diversion header alone, a forged, foreign-signed, mis-aimed or
+/// mis-attributed one, or one hanging on a SHAKEN PASSporT that failed,
+/// does not lift it; the NOC line says what the `div` PASSporTs proved. A
+/// verified one lifts it on any international peer, without headers.
+#[test]
+fn a_diversion_is_believed_from_a_div_signing_peer_only_when_signed() {
+    let s = setup(
+        "stir-div",
+        "[[peers]]\nname = \"intl-div\"\ntrunk_ids = [\"intl-div\"]\nscope = \"international\"\ndiv_signs = true\n",
+    );
+    // The Dutch line first called (To), which diverted the call to CALLEE
+    // (the Request-URI).
+    let line = "+31301234567";
+    let now = unix_now();
+    let good = s.x5u.url("/good.pem");
+    let shaken =
+        |signer: &Signer, x5u: &str| signer.identity(&CALLER[1..], &line[1..], "A", now, x5u);
+    let div = |orig: &str, dest: &str| {
+        s.pki
+            .good
+            .div_identity(&orig[1..], &line[1..], &dest[1..], now, &good)
+    };
+    let call = |call_id: &str, trunk: &str, headers: &[String]| {
+        let mut extra = format!("X-Ingress-Trunk: {trunk}\r\n");
+        for h in headers {
+            extra.push_str(h);
+            extra.push_str("\r\n");
+        }
+        let msg = String::from_utf8(invite(call_id, CALLER, &extra))
+            .expect("text")
+            .replace(
+                "To: <sip:+31104567890@cs.example>",
+                &format!("To: <sip:{line}@cs.example>"),
+            );
+        let r = udp_ask(&s.client, s.d.udp, msg.as_bytes()).expect("an answer");
+        assert_eq!(status(&r), 302, "{r}");
+        s.d.noc_line(call_id)
+    };
+    let diversion = format!("Diversion: <sip:{line}@kpn.example>;reason=unconditional");
+    let id = |v: String| format!("Identity: {v}");
+    let good_shaken = id(shaken(&s.pki.good, &good));
+    let expect = |line: &str, reasons: &str, div: Option<&str>| {
+        assert_eq!(field(line, "reasons"), Some(reasons), "{line}");
+        assert_eq!(field(line, "div"), div, "{line}");
+    };
+
+    // Signed and verified (the certificate fetched for both PASSporTs at once).
+    let l = call(
+        "dv-ok",
+        "intl-div",
+        &[
+            good_shaken.clone(),
+            id(div(CALLER, CALLEE)),
+            diversion.clone(),
+        ],
+    );
+    expect(&l, "-", Some("verified:domestic"));
+    assert_eq!(field(&l, "verstat"), Some("TN-Validation-Passed"), "{l}");
+    // The header alone, on a peer that signs its diversions.
+    let l = call(
+        "dv-none",
+        "intl-div",
+        &[good_shaken.clone(), diversion.clone()],
+    );
+    expect(&l, "spoof:domestic-cli-intl", None);
+    // A div PASSporT whose certificate chains to no STI-CA anchor.
+    let foreign = s.pki.untrusted.div_identity(
+        &CALLER[1..],
+        &line[1..],
+        &CALLEE[1..],
+        now,
+        &s.x5u.url("/untrusted.pem"),
+    );
+    let l = call(
+        "dv-untrusted",
+        "intl-div",
+        &[good_shaken.clone(), id(foreign), diversion.clone()],
+    );
+    expect(&l, "spoof:domestic-cli-intl", Some("failed:untrusted"));
+    // Its signature altered (a byte of it).
+    let mut forged = div(CALLER, CALLEE);
+    let at = forged.find(';').expect("parameters") - 2;
+    let c = if &forged[at..at + 1] == "A" { "B" } else { "A" };
+    forged.replace_range(at..at + 1, c);
+    let l = call(
+        "dv-forged",
+        "intl-div",
+        &[good_shaken.clone(), id(forged), diversion.clone()],
+    );
+    expect(&l, "spoof:domestic-cli-intl", Some("failed:bad-signature"));
+    // Diverted to another number than the one this call goes to.
+    let l = call(
+        "dv-target",
+        "intl-div",
+        &[
+            good_shaken.clone(),
+            id(div(CALLER, "+31207654321")),
+            diversion.clone(),
+        ],
+    );
+    expect(&l, "spoof:domestic-cli-intl", Some("failed:target"));
+    // Made for another caller's call.
+    let l = call(
+        "dv-orig",
+        "intl-div",
+        &[
+            good_shaken.clone(),
+            id(div("+4930111111", CALLEE)),
+            diversion.clone(),
+        ],
+    );
+    expect(&l, "spoof:domestic-cli-intl", Some("failed:orig"));
+    // Hanging on a SHAKEN PASSporT that does not verify.
+    let bad_shaken = id(shaken(&s.pki.untrusted, &s.x5u.url("/untrusted.pem")));
+    let l = call(
+        "dv-noshaken",
+        "intl-div",
+        &[bad_shaken, id(div(CALLER, CALLEE)), diversion.clone()],
+    );
+    assert!(
+        field(&l, "reasons").is_some_and(|r| r.contains("spoof:domestic-cli-intl")),
+        "{l}"
+    );
+    assert_eq!(field(&l, "div"), Some("failed:no-shaken"), "{l}");
+    // A peer that does not sign diversions: a verified one lifts the rule
+    // without any header; the header alone still does there (as before).
+    let l = call(
+        "dv-intl",
+        "intl",
+        &[good_shaken.clone(), id(div(CALLER, CALLEE))],
+    );
+    expect(&l, "-", Some("verified:domestic"));
+    let l = call(
+        "dv-intl-hdr",
+        "intl",
+        &[good_shaken.clone(), diversion.clone()],
+    );
+    expect(&l, "-", None);
+    // Nor is a div PASSporT verified where it decides nothing: a domestic peer.
+    let l = call("dv-dom", "dom", &[good_shaken, id(div(CALLER, CALLEE))]);
+    expect(&l, "-", None);
+}

@@ -35,10 +35,25 @@ impl Signer {
     /// A SHAKEN Identity header value for a call from `orig` to `dest` (E.164
     /// digits), attestation `attest`, issued at `iat`, certificate at `x5u`.
     pub fn identity(&self, orig: &str, dest: &str, attest: &str, iat: u64, x5u: &str) -> String {
-        let header = format!(r#"{{"alg":"ES256","ppt":"shaken","typ":"passport","x5u":"{x5u}"}}"#);
         let payload = format!(
             r#"{{"attest":"{attest}","dest":{{"tn":["{dest}"]}},"iat":{iat},"orig":{{"tn":"{orig}"}},"origid":"123e4567-e89b-12d3-a456-426655440000"}}"#
         );
+        self.sign("shaken", &payload, x5u)
+    }
+
+    /// A diversion PASSporT's Identity header value (RFC 8946 §3): the
+    /// call from `orig` diverted by the line `div` to `dest` (E.164 digits).
+    pub fn div_identity(&self, orig: &str, div: &str, dest: &str, iat: u64, x5u: &str) -> String {
+        let payload = format!(
+            r#"{{"dest":{{"tn":["{dest}"]}},"div":{{"tn":"{div}"}},"iat":{iat},"orig":{{"tn":"{orig}"}}}}"#
+        );
+        self.sign("div", &payload, x5u)
+    }
+
+    /// A PASSporT of type `ppt` with `payload`, signed ES256, as an
+    /// Identity header value.
+    fn sign(&self, ppt: &str, payload: &str, x5u: &str) -> String {
+        let header = format!(r#"{{"alg":"ES256","ppt":"{ppt}","typ":"passport","x5u":"{x5u}"}}"#);
         let signing_input = format!(
             "{}.{}",
             URL_SAFE_NO_PAD.encode(header),
@@ -53,7 +68,7 @@ impl Signer {
         .expect("a P-256 PKCS#8 key");
         let sig = pair.sign(&rng, signing_input.as_bytes()).expect("signed");
         format!(
-            "{signing_input}.{};info=<{x5u}>;alg=ES256;ppt=shaken",
+            "{signing_input}.{};info=<{x5u}>;alg=ES256;ppt={ppt}",
             URL_SAFE_NO_PAD.encode(sig.as_ref())
         )
     }

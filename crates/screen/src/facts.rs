@@ -4,7 +4,7 @@
 
 use std::net::IpAddr;
 
-use super::passport::{self, Passport, StirCheck};
+use super::passport::{self, DivCheck, Passport, StirCheck};
 use super::policy::{PeerId, Policy};
 use number::{Cli, E164, normalise};
 
@@ -49,6 +49,11 @@ pub struct CallFacts<'a> {
     /// What verifying the PASSporT gave (`[stir]`); none when nothing was
     /// verified (no `[stir]`, or no SHAKEN Identity). Found by the server.
     pub stir: Option<StirCheck>,
+    /// What the call's diversion PASSporTs (`ppt=div`, RFC 8946) prove;
+    /// none when it has none, or they decide nothing (verified only on
+    /// international peers, where they can lift `spoof:domestic-*-intl`).
+    /// Found by the server.
+    pub div: Option<DivCheck>,
     /// The To URI, where `dest.tn` is compared (RFC 8224 §4.1); read as a
     /// number only then (`to_number`), not on every call.
     pub to_raw: Option<&'a str>,
@@ -159,6 +164,7 @@ impl<'a> CallFacts<'a> {
             }),
             identity: read_identity(&raw.identities),
             stir: None,
+            div: None,
             to_raw: raw.to,
             originating: policy.peer(peer).originating,
             insisted: false,

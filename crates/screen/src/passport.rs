@@ -184,6 +184,21 @@ pub const MAX_X5U: usize = 1024;
 /// what a verifier needs (`alg` ES256, `ppt` shaken when given, an https
 /// `x5u`); `Err(None)` for the compact form, `Err(Some(Malformed))` else.
 pub fn verifiable(value: &str) -> Result<(&str, String), Option<StirFailure>> {
+    verifiable_as(value, Ppt::Shaken)
+}
+
+/// The PASSporT types callscreen verifies.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Ppt {
+    /// SHAKEN (RFC 8588); a PASSporT without `ppt` is taken as one.
+    Shaken,
+    /// A diversion PASSporT (RFC 8946 §3): `ppt` must say `div`.
+    Div,
+}
+
+/// [`verifiable`] for a PASSporT of type `ppt`. A `div` PASSporT must be in
+/// full form (RFC 8946 §3): its compact form is malformed.
+pub fn verifiable_as(value: &str, ppt: Ppt) -> Result<(&str, String), Option<StirFailure>> {
     let token = value.split(';').next().unwrap_or_default().trim();
     let mut parts = token.split('.');
     let (Some(h), Some(p), Some(_), None) =
@@ -192,11 +207,15 @@ pub fn verifiable(value: &str) -> Result<(&str, String), Option<StirFailure>> {
         return Err(Some(StirFailure::Malformed));
     };
     if p.is_empty() {
-        return Err(None);
+        return Err((ppt == Ppt::Div).then_some(StirFailure::Malformed));
     }
     let header = json(h).ok_or(Some(StirFailure::Malformed))?;
     let field = |k: &str| header.get(k).and_then(Value::as_str);
-    if field("alg") != Some("ES256") || field("ppt").is_some_and(|p| p != "shaken") {
+    let ppt_ok = match ppt {
+        Ppt::Shaken => field("ppt").is_none_or(|p| p == "shaken"),
+        Ppt::Div => field("ppt") == Some("div"),
+    };
+    if field("alg") != Some("ES256") || !ppt_ok {
         return Err(Some(StirFailure::Malformed));
     }
     match field("x5u") {
@@ -221,20 +240,244 @@ pub fn parse(value: &str) -> Option<Passport> {
         return Some(p);
     }
     let payload = json(payload)?;
+    (p.orig, p.dests, p.dest, p.iat) = claims(&payload);
     p.attest = payload
         .get("attest")
         .and_then(Value::as_str)
         .and_then(|a| a.bytes().next())
         .map(|a| a.to_ascii_uppercase())
         .filter(|a| matches!(a, b'A' | b'B' | b'C'));
-    p.orig = payload.get("orig").and_then(|o| o.get("tn")).and_then(tn);
-    (p.dests, p.dest) = match payload.get("dest").and_then(|d| d.get("tn")) {
+    Some(p)
+}
+
+/// The claims every PASSporT has (RFC 8225 §5): `orig.tn`, the number of
+/// `dest.tn`s and the first, `iat`.
+fn claims(payload: &Value) -> (Option<E164>, usize, Option<E164>, Option<u64>) {
+    let orig = payload.get("orig").and_then(|o| o.get("tn")).and_then(tn);
+    let (dests, dest) = match payload.get("dest").and_then(|d| d.get("tn")) {
         Some(Value::Array(a)) => (a.len(), a.first().and_then(tn)),
         Some(v @ Value::String(_)) => (1, tn(v)),
         _ => (0, None),
     };
-    p.iat = payload.get("iat").and_then(Value::as_u64);
-    Some(p)
+    (
+        orig,
+        dests,
+        dest,
+        payload.get("iat").and_then(Value::as_u64),
+    )
+}
+
+/// What a diversion PASSporT (`ppt=div`, RFC 8946) claims, unverified: a
+/// retargeting entity's signed word that it diverted the call from the
+/// number in `div` to the one in `dest`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub struct DivPassport {
+    /// The previous destination, the line that diverted the call (`div.tn`).
+    pub div: Option<E164>,
+    /// The new target (the first `dest.tn`).
+    pub dest: Option<E164>,
+    /// The caller, as the SHAKEN PASSporT it was made from says (`orig.tn`).
+    pub orig: Option<E164>,
+    pub iat: Option<u64>,
+}
+
+/// Reads a `div` PASSporT's claims; `None` when the value is no full-form
+/// PASSporT.
+pub fn parse_div(value: &str) -> Option<DivPassport> {
+    let token = value.split(';').next()?.trim();
+    let mut parts = token.split('.');
+    let (_header, payload, _sig) = (parts.next()?, parts.next()?, parts.next()?);
+    let payload = json(payload)?;
+    let (orig, _, dest, iat) = claims(&payload);
+    Some(DivPassport {
+        div: payload.get("div").and_then(|d| d.get("tn")).and_then(tn),
+        dest,
+        orig,
+        iat,
+    })
+}
+
+/// The most diversions followed from the SHAKEN PASSporT's `dest` to the
+/// call's current target (a call diverted more often is `failed:target`).
+pub const MAX_DIVS: usize = 3;
+
+/// The chain of `div` PASSporTs (RFC 8946 §4) by their claims, unverified:
+/// from `start` (the SHAKEN PASSporT's `dest`), the PASSporT whose `div` is
+/// the number reached so far, then its `dest`, until `target` (the current
+/// Request-URI). The indices into `divs`, in order, and how many.
+pub fn div_chain(
+    start: Option<E164>,
+    target: Option<E164>,
+    divs: &[Option<DivPassport>],
+) -> Result<([usize; MAX_DIVS], usize), DivFailure> {
+    let (mut chain, mut n) = ([0; MAX_DIVS], 0);
+    let mut at = start.ok_or(DivFailure::Unlinked)?;
+    while Some(at) != target || n == 0 {
+        let next = divs
+            .iter()
+            .enumerate()
+            .position(|(i, d)| !chain[..n].contains(&i) && d.is_some_and(|d| d.div == Some(at)));
+        let Some(i) = next else {
+            return Err(if n == 0 {
+                DivFailure::Unlinked
+            } else {
+                DivFailure::Target
+            });
+        };
+        if n == MAX_DIVS {
+            return Err(DivFailure::Target);
+        }
+        chain[n] = i;
+        n += 1;
+        at = divs[i].and_then(|d| d.dest).ok_or(DivFailure::Target)?;
+    }
+    Ok((chain, n))
+}
+
+/// The signatures of a call's `div` PASSporTs, by the index of their
+/// Identity header (the first [`MAX_PARTS`](crate::facts::MAX_PARTS)):
+/// what verifying each gave (none: not verified, not in the chain).
+pub type DivSigs = [Option<StirCheck>; crate::facts::MAX_PARTS];
+
+/// What verifying a call's diversion PASSporTs found: a fact for screening
+/// (the "diverted by a home-country line" exemption), found by the server.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum DivCheck {
+    /// A chain of `div` PASSporTs, each signed by a certificate that passed
+    /// and with the SHAKEN PASSporT's `orig` and a fresh `iat`, leads from
+    /// the SHAKEN PASSporT's `dest` to the current target; `domestic`: one
+    /// of the diverting lines (`div`) is a home-country number.
+    Verified {
+        domestic: bool,
+    },
+    Failed(DivFailure),
+    /// Not verified: a certificate not had within the budget, the pool
+    /// full, the SHAKEN PASSporT itself not verified.
+    Unverified,
+}
+
+/// Why a call's diversion PASSporTs do not prove its diversion.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum DivFailure {
+    /// A `div` PASSporT of the chain failed verification (as a SHAKEN one
+    /// fails: malformed, bad signature, untrusted, expired, no TNAuthList).
+    Stir(StirFailure),
+    /// No verified SHAKEN PASSporT to chain to (none, or it failed).
+    NoShaken,
+    /// No `div` PASSporT's `div` is the SHAKEN PASSporT's `dest`.
+    Unlinked,
+    /// The chain does not reach the current target (the Request-URI).
+    Target,
+    /// A `div` PASSporT's `orig` is not the SHAKEN PASSporT's.
+    Orig,
+    /// A `div` PASSporT's `iat` is outside the freshness window.
+    Stale,
+}
+
+impl DivCheck {
+    /// Every outcome, for [`DivCheck::name`] and [`DivCheck::from_name`].
+    pub const ALL: [DivCheck; 13] = [
+        DivCheck::Verified { domestic: true },
+        DivCheck::Verified { domestic: false },
+        DivCheck::Unverified,
+        DivCheck::Failed(DivFailure::Stir(StirFailure::Malformed)),
+        DivCheck::Failed(DivFailure::Stir(StirFailure::BadSignature)),
+        DivCheck::Failed(DivFailure::Stir(StirFailure::Untrusted)),
+        DivCheck::Failed(DivFailure::Stir(StirFailure::CertExpired)),
+        DivCheck::Failed(DivFailure::Stir(StirFailure::NoTnAuthList)),
+        DivCheck::Failed(DivFailure::NoShaken),
+        DivCheck::Failed(DivFailure::Unlinked),
+        DivCheck::Failed(DivFailure::Target),
+        DivCheck::Failed(DivFailure::Orig),
+        DivCheck::Failed(DivFailure::Stale),
+    ];
+
+    /// A stable name (call records keep it, after `div=`).
+    pub fn name(self) -> &'static str {
+        match self {
+            DivCheck::Verified { domestic: true } => "verified:domestic",
+            DivCheck::Verified { domestic: false } => "verified:foreign",
+            DivCheck::Unverified => "unverified",
+            DivCheck::Failed(DivFailure::Stir(f)) => StirCheck::Failed(f).name(),
+            DivCheck::Failed(DivFailure::NoShaken) => "failed:no-shaken",
+            DivCheck::Failed(DivFailure::Unlinked) => "failed:unlinked",
+            DivCheck::Failed(DivFailure::Target) => "failed:target",
+            DivCheck::Failed(DivFailure::Orig) => "failed:orig",
+            DivCheck::Failed(DivFailure::Stale) => "failed:stale",
+        }
+    }
+
+    pub fn from_name(s: &str) -> Option<DivCheck> {
+        DivCheck::ALL.into_iter().find(|c| c.name() == s)
+    }
+
+    /// What a reason's note says when a peer that signs diversions
+    /// (`div_signs`) names a home-country diverting line in its headers and
+    /// this (or no `div` PASSporT at all) does not prove it.
+    pub fn note(check: Option<DivCheck>) -> &'static str {
+        match check {
+            None => "diverted by a home line per its headers, without a div PASSporT",
+            Some(DivCheck::Verified { .. }) => {
+                "diverted by a home line per its headers; its div PASSporT names none"
+            }
+            Some(DivCheck::Unverified) => {
+                "diverted by a home line per its headers; its div PASSporT not verified"
+            }
+            Some(DivCheck::Failed(_)) => {
+                "diverted by a home line per its headers; its div PASSporT failed"
+            }
+        }
+    }
+}
+
+/// Decides what a call's `div` PASSporTs prove (RFC 8946 §5): `divs` are
+/// their claims and `sigs` what verifying each gave, by their index among
+/// the call's `div` Identity headers; `shaken` and `shaken_check` are the
+/// SHAKEN PASSporT and its verification; `target` the current Request-URI
+/// number; `home_cc` the country code whose lines count as domestic.
+/// `None` when the call has no `div` PASSporT.
+#[allow(clippy::too_many_arguments)]
+pub fn check_diversion(
+    divs: &[Option<DivPassport>],
+    sigs: &DivSigs,
+    shaken: Option<&Passport>,
+    shaken_check: Option<StirCheck>,
+    target: Option<E164>,
+    now: u64,
+    max_age: u64,
+    home_cc: &[u8],
+) -> Option<DivCheck> {
+    if divs.iter().all(Option::is_none) {
+        return None;
+    }
+    let shaken = match (shaken, shaken_check) {
+        (Some(p), Some(StirCheck::Signed)) => p,
+        (Some(_), Some(StirCheck::Unverified(_)) | None) => return Some(DivCheck::Unverified),
+        _ => return Some(DivCheck::Failed(DivFailure::NoShaken)),
+    };
+    let (chain, n) = match div_chain(shaken.dest, target, divs) {
+        Ok(c) => c,
+        Err(f) => return Some(DivCheck::Failed(f)),
+    };
+    let mut domestic = false;
+    for &i in &chain[..n] {
+        let Some(d) = divs[i] else {
+            return Some(DivCheck::Failed(DivFailure::Unlinked));
+        };
+        match sigs.get(i).copied().flatten() {
+            Some(StirCheck::Signed) => {}
+            Some(StirCheck::Failed(f)) => return Some(DivCheck::Failed(DivFailure::Stir(f))),
+            Some(StirCheck::Unverified(_)) | None => return Some(DivCheck::Unverified),
+        }
+        if d.orig.is_none() || d.orig != shaken.orig {
+            return Some(DivCheck::Failed(DivFailure::Orig));
+        }
+        if d.iat.is_none_or(|iat| now.abs_diff(iat) > max_age) {
+            return Some(DivCheck::Failed(DivFailure::Stale));
+        }
+        domestic |= !home_cc.is_empty() && d.div.is_some_and(|n| n.starts_with(home_cc));
+    }
+    Some(DivCheck::Verified { domestic })
 }
 
 #[cfg(test)]
@@ -335,5 +578,188 @@ mod verifiable_tests {
         // Compact form: nothing to verify here.
         let compact = format!("{}..c2ln", b64(r#"{"alg":"ES256"}"#));
         assert_eq!(verifiable(&compact), Err(None));
+    }
+}
+
+#[cfg(test)]
+mod div_tests {
+    use super::*;
+
+    fn n(s: &str) -> Option<E164> {
+        E164::parse_plus(s)
+    }
+
+    fn b64(s: &str) -> String {
+        use base64::Engine;
+        base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(s)
+    }
+
+    /// A div PASSporT from `div` to `dest` for a call from `orig`.
+    fn div(div: &str, dest: &str, orig: &str, iat: u64) -> DivPassport {
+        DivPassport {
+            div: n(div),
+            dest: n(dest),
+            orig: n(orig),
+            iat: Some(iat),
+        }
+    }
+
+    const NOW: u64 = 1_800_000_000;
+    const CALLER: &str = "+4930111111";
+    /// The Dutch line called, the mobile it forwards to, a second forward.
+    const A: &str = "+31104567890";
+    const B: &str = "+31612345678";
+    const C: &str = "+4915112345678";
+
+    fn shaken() -> Passport {
+        Passport {
+            orig: n(CALLER),
+            dest: n(A),
+            dests: 1,
+            iat: Some(NOW),
+            ..Passport::default()
+        }
+    }
+
+    fn check(divs: &[Option<DivPassport>], sigs: &DivSigs, target: &str) -> Option<DivCheck> {
+        check_diversion(
+            divs,
+            sigs,
+            Some(&shaken()),
+            Some(StirCheck::Signed),
+            n(target),
+            NOW,
+            60,
+            b"31",
+        )
+    }
+
+    const SIGNED: Option<StirCheck> = Some(StirCheck::Signed);
+
+    #[test]
+    fn reads_a_div_passport_and_its_type() {
+        let header =
+            b64(r#"{"alg":"ES256","ppt":"div","typ":"passport","x5u":"https://c.example/d.pem"}"#);
+        let payload = b64(
+            r#"{"dest":{"tn":["31612345678"]},"div":{"tn":"31104567890"},"iat":1800000000,"orig":{"tn":"4930111111"}}"#,
+        );
+        let value = format!("{header}.{payload}.c2ln;info=<https://c.example/d.pem>;ppt=div");
+        assert_eq!(parse_div(&value), Some(div(A, B, CALLER, NOW)));
+        assert_eq!(ppt(&value).as_deref(), Some("div"));
+        assert!(verifiable_as(&value, Ppt::Div).is_ok());
+        // A div PASSporT is never taken for a SHAKEN one, nor the other way round;
+        // its compact form is malformed (RFC 8946 §3: full form only).
+        assert_eq!(verifiable(&value), Err(Some(StirFailure::Malformed)));
+        let compact = format!("{header}..c2ln");
+        assert_eq!(
+            verifiable_as(&compact, Ppt::Div),
+            Err(Some(StirFailure::Malformed))
+        );
+        let shaken_header =
+            b64(r#"{"alg":"ES256","ppt":"shaken","x5u":"https://c.example/d.pem"}"#);
+        assert_eq!(
+            verifiable_as(&format!("{shaken_header}.{payload}.c2ln"), Ppt::Div),
+            Err(Some(StirFailure::Malformed))
+        );
+    }
+
+    #[test]
+    fn a_chain_from_the_called_line_to_the_current_target() {
+        let one = [Some(div(A, B, CALLER, NOW)), None, None, None];
+        assert_eq!(div_chain(n(A), n(B), &one), Ok(([0, 0, 0], 1)));
+        // Two diversions, given in any order.
+        let two = [
+            Some(div(B, C, CALLER, NOW)),
+            Some(div(A, B, CALLER, NOW)),
+            None,
+            None,
+        ];
+        assert_eq!(div_chain(n(A), n(C), &two), Ok(([1, 0, 0], 2)));
+        // Not from the called line; not to the target; a loop.
+        assert_eq!(div_chain(n(B), n(C), &one), Err(DivFailure::Unlinked));
+        assert_eq!(div_chain(n(A), n(C), &one), Err(DivFailure::Target));
+        let looped = [
+            Some(div(A, B, CALLER, NOW)),
+            Some(div(B, A, CALLER, NOW)),
+            None,
+            None,
+        ];
+        assert_eq!(div_chain(n(A), n(C), &looped), Err(DivFailure::Target));
+        // Undiverted (the target is the called line): a div PASSporT links nothing.
+        assert_eq!(
+            div_chain(n(A), n(A), &[None, None]),
+            Err(DivFailure::Unlinked)
+        );
+    }
+
+    #[test]
+    fn what_a_diversion_proves() {
+        let one = [Some(div(A, B, CALLER, NOW)), None, None, None];
+        let mut sigs: DivSigs = [SIGNED, None, None, None];
+        assert_eq!(
+            check(&one, &sigs, B),
+            Some(DivCheck::Verified { domestic: true })
+        );
+        // Diverted by a German line: proven, but not domestic.
+        let german = [Some(div(C, B, CALLER, NOW)), None, None, None];
+        let from_c = check_diversion(
+            &german,
+            &sigs,
+            Some(&Passport {
+                dest: n(C),
+                ..shaken()
+            }),
+            SIGNED,
+            n(B),
+            NOW,
+            60,
+            b"31",
+        );
+        assert_eq!(from_c, Some(DivCheck::Verified { domestic: false }));
+        // Each claim that breaks the proof.
+        assert_eq!(
+            check(&one, &sigs, C),
+            Some(DivCheck::Failed(DivFailure::Target))
+        );
+        let other_caller = [Some(div(A, B, "+4930222222", NOW)), None, None, None];
+        assert_eq!(
+            check(&other_caller, &sigs, B),
+            Some(DivCheck::Failed(DivFailure::Orig))
+        );
+        let stale = [Some(div(A, B, CALLER, NOW - 61)), None, None, None];
+        assert_eq!(
+            check(&stale, &sigs, B),
+            Some(DivCheck::Failed(DivFailure::Stale))
+        );
+        // Its signature.
+        sigs[0] = Some(StirCheck::Failed(StirFailure::BadSignature));
+        assert_eq!(
+            check(&one, &sigs, B),
+            Some(DivCheck::Failed(DivFailure::Stir(
+                StirFailure::BadSignature
+            )))
+        );
+        sigs[0] = None;
+        assert_eq!(check(&one, &sigs, B), Some(DivCheck::Unverified));
+        // The SHAKEN PASSporT it hangs on.
+        sigs[0] = SIGNED;
+        let failed = Some(StirCheck::Failed(StirFailure::Untrusted));
+        let f = check_diversion(&one, &sigs, Some(&shaken()), failed, n(B), NOW, 60, b"31");
+        assert_eq!(f, Some(DivCheck::Failed(DivFailure::NoShaken)));
+        let f = check_diversion(&one, &sigs, None, None, n(B), NOW, 60, b"31");
+        assert_eq!(f, Some(DivCheck::Failed(DivFailure::NoShaken)));
+        // No div PASSporT: nothing to say.
+        assert_eq!(check(&[None; 4], &sigs, B), None);
+    }
+
+    #[test]
+    fn names_are_stable_and_read_back() {
+        for c in DivCheck::ALL {
+            assert_eq!(DivCheck::from_name(c.name()), Some(c));
+        }
+        let mut names: Vec<_> = DivCheck::ALL.iter().map(|c| c.name()).collect();
+        names.sort_unstable();
+        names.dedup();
+        assert_eq!(names.len(), DivCheck::ALL.len());
     }
 }

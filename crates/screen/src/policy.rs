@@ -169,6 +169,10 @@ pub struct Peer {
     pub domestic_cli_allowed: bool,
     /// It signs its calls (STIR/SHAKEN): a call without Identity is `shaken:none`.
     pub shaken_signs: bool,
+    /// It signs the calls it diverts (RFC 8946 `div` PASSporTs): a call
+    /// counts as diverted by a home-country line only with a verified one,
+    /// not on its Diversion or History-Info headers.
+    pub div_signs: bool,
     /// It carries the operator's own subscribers' calls out (`direction =
     /// "originating"`): the dialled number is screened, the rules about
     /// where a call arrives from are not.

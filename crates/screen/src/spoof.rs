@@ -7,8 +7,8 @@
 //! exactly the numbers that are allowlisted.
 
 use super::facts::{CallFacts, Identity, Roaming};
-use super::passport::{StirCheck, StirFailure, Verstat};
-use super::policy::Policy;
+use super::passport::{DivCheck, StirCheck, StirFailure, Verstat};
+use super::policy::{Peer, Policy};
 use super::reason::{Reason, ReasonKind};
 use super::rules::{add, add_noted, callers};
 use super::verdict::{ListHit, Subject, Verdict};
@@ -114,6 +114,13 @@ pub(super) fn protected<'a>(
     }
 }
 
+/// Why a call its headers say a home line diverted is not exempt: its peer
+/// signs diversions, and no verified `div` PASSporT shows it.
+fn div_note(facts: &CallFacts<'_>, policy: &Policy) -> Option<&'static str> {
+    (facts.diverted_domestic && policy.peer(facts.peer).div_signs)
+        .then(|| DivCheck::note(facts.div))
+}
+
 /// What a home-country caller ID from abroad is, before roaming is asked.
 enum HomeCli<'a> {
     /// A `registered-cli` list registers it to be presented from abroad.
@@ -122,10 +129,20 @@ enum HomeCli<'a> {
     Other,
 }
 
+/// Whether the call was diverted by a home-country line, as far as its
+/// peer can show it: a verified `div` PASSporT chain (RFC 8946) naming
+/// one, from any peer; the Diversion or History-Info headers, from a peer
+/// that does not sign its diversions (`div_signs`).
+fn diverted_home(facts: &CallFacts<'_>, peer: &Peer) -> bool {
+    facts.div == Some(DivCheck::Verified { domestic: true })
+        || (facts.diverted_domestic && !peer.div_signs)
+}
+
 /// The first home-country caller ID (of the peer's country) that an
 /// international peer hands over, when the rule applies at all: not a
 /// dedicated circuit (`domestic_cli_allowed`), not diverted by a domestic
-/// line, not a subscriber's own call, not an emergency call.
+/// line ([`diverted_home`]), not a subscriber's own call, not an emergency
+/// call.
 fn home_cli_from_abroad<'a>(
     facts: &CallFacts<'_>,
     lists: &'a ListSet,
@@ -134,7 +151,7 @@ fn home_cli_from_abroad<'a>(
     let peer = policy.peer(facts.peer);
     if !peer.international
         || peer.domestic_cli_allowed
-        || facts.diverted_domestic
+        || diverted_home(facts, peer)
         || facts.originating
         || facts.emergency
     {
@@ -198,7 +215,11 @@ pub(super) fn domestic_from_abroad<'a>(
         .is_some_and(|p| p.roaming_rule);
     let (kind, hit, note) = match what {
         HomeCli::Registered(hit) => (ReasonKind::RegisteredCli, Some(hit), None),
-        HomeCli::Other => (ReasonKind::SpoofDomesticCliIntl, None, None),
+        HomeCli::Other => (
+            ReasonKind::SpoofDomesticCliIntl,
+            None,
+            div_note(facts, policy),
+        ),
         HomeCli::Mobile => match facts.roaming {
             Some(Roaming::Roaming) => (ReasonKind::Roaming, None, Some("roaming check: roaming")),
             Some(Roaming::NotRoaming) => (
@@ -221,7 +242,11 @@ pub(super) fn domestic_from_abroad<'a>(
                 None,
                 Some("no roaming check configured"),
             ),
-            None => (ReasonKind::SpoofDomesticMobileIntl, None, None),
+            None => (
+                ReasonKind::SpoofDomesticMobileIntl,
+                None,
+                div_note(facts, policy),
+            ),
         },
     };
     add_noted(

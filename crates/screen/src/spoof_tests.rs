@@ -3,6 +3,7 @@
 use std::sync::Arc;
 
 use super::facts::MAX_PARTS;
+use super::passport::{DivCheck, DivFailure, StirFailure};
 use super::test_support::peer;
 use super::*;
 use lists::{BloomParams, Guard, List, ListKind, ListSet, Role, parse};
@@ -79,6 +80,10 @@ fn policy() -> Policy {
         shaken_signs: true,
         ..peer("signer", false, true)
     };
+    let div_signer = Peer {
+        div_signs: true,
+        ..peer("intl-div", true, false)
+    };
     Policy::new(
         NumberContext::national("31"),
         vec![NumberingPlan::netherlands()],
@@ -88,6 +93,7 @@ fn policy() -> Policy {
             peer("intl", true, false),
             roamer,
             signer,
+            div_signer,
         ],
         RuleTable::default(),
         "Network blocked",
@@ -104,6 +110,12 @@ struct Call<'a> {
 }
 
 fn run(c: Call<'_>, peer: &str) -> (Action, Vec<String>) {
+    let (action, reasons, _) = run_div(c, peer, None);
+    (action, reasons)
+}
+
+/// [`run`] with what the call's `div` PASSporTs proved; the notes too.
+fn run_div(c: Call<'_>, peer: &str, div: Option<DivCheck>) -> (Action, Vec<String>, Vec<String>) {
     let (p, l) = (policy(), lists());
     let mut diversions = [None; MAX_PARTS];
     diversions[0] = c.diversion;
@@ -120,9 +132,19 @@ fn run(c: Call<'_>, peer: &str) -> (Action, Vec<String>) {
         diversions,
         identities,
     };
-    let facts = CallFacts::read(&raw, p.peer_by_name(peer).unwrap(), &p, NOW);
+    let mut facts = CallFacts::read(&raw, p.peer_by_name(peer).unwrap(), &p, NOW);
+    facts.div = div;
     let v = screen(&facts, &l, &p);
-    (v.action, v.all_reasons().map(|r| r.to_string()).collect())
+    let notes = v
+        .findings
+        .iter()
+        .filter_map(|f| f.note.map(String::from))
+        .collect();
+    (
+        v.action,
+        v.all_reasons().map(|r| r.to_string()).collect(),
+        notes,
+    )
 }
 
 fn from(n: &str) -> Call<'_> {
@@ -263,6 +285,80 @@ fn a_domestic_caller_id_from_abroad() {
         ..from("+31201234568")
     };
     assert_eq!(run(c, "intl").1, vec!["spoof:domestic-cli-intl"]);
+}
+
+/// On a peer that signs its diversions (`div_signs`), a Dutch diverting
+/// line in the headers lifts `spoof:domestic-cli-intl` only with a verified
+/// `div` PASSporT naming it (RFC 8946), and the reason's note says why not;
+/// on any international peer, a verified one lifts it without headers.
+#[test]
+fn a_signed_diversion_is_what_a_div_signing_peer_is_believed_on() {
+    let diverted = Call {
+        diversion: Some("<sip:+31104567890@example.nl>"),
+        ..from("+31201234568")
+    };
+    let domestic = Some(DivCheck::Verified { domestic: true });
+    assert_eq!(
+        run_div(diverted, "intl-div", domestic).1,
+        Vec::<String>::new()
+    );
+    for (div, note) in [
+        (None, DivCheck::note(None)),
+        (
+            Some(DivCheck::Unverified),
+            DivCheck::note(Some(DivCheck::Unverified)),
+        ),
+        (
+            Some(DivCheck::Failed(DivFailure::Stir(
+                StirFailure::BadSignature,
+            ))),
+            "diverted by a home line per its headers; its div PASSporT failed",
+        ),
+        (
+            Some(DivCheck::Verified { domestic: false }),
+            "diverted by a home line per its headers; its div PASSporT names none",
+        ),
+    ] {
+        let (action, reasons, notes) = run_div(diverted, "intl-div", div);
+        assert_eq!(
+            (action, reasons, notes),
+            (
+                Action::Anonymise,
+                vec!["spoof:domestic-cli-intl".to_string()],
+                vec![note.to_string()]
+            ),
+            "{div:?}"
+        );
+    }
+    // A mobile number the same way (no roaming check here).
+    let mobile = Call {
+        diversion: Some("<sip:+31104567890@example.nl>"),
+        ..from("+31612345678")
+    };
+    assert_eq!(
+        run_div(mobile, "intl-div", None).1,
+        vec!["spoof:domestic-mobile-intl"]
+    );
+    assert_eq!(
+        run_div(mobile, "intl-div", domestic).1,
+        Vec::<String>::new()
+    );
+    // Without headers, a verified domestic diversion lifts it on any
+    // international peer; the headers alone still do where diversions are
+    // not signed, and no note is written there.
+    assert_eq!(
+        run_div(from("+31201234568"), "intl", domestic).1,
+        Vec::<String>::new()
+    );
+    let (_, reasons, notes) = run_div(from("+31201234568"), "intl-div", None);
+    assert_eq!(
+        (reasons, notes),
+        (
+            vec!["spoof:domestic-cli-intl".to_string()],
+            Vec::<String>::new()
+        )
+    );
+    assert_eq!(run_div(diverted, "intl", None).1, Vec::<String>::new());
 }
 
 /// A number a `registered-cli` list registers (a cloud number, a call

@@ -17,6 +17,7 @@ pub fn peer(name: &str, international: bool, pai_trusted: bool) -> Peer {
         },
         domestic_cli_allowed: false,
         shaken_signs: false,
+        div_signs: false,
         originating: false,
         assigned: Vec::new(),
         country: 0,
