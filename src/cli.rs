@@ -352,7 +352,7 @@ pub struct CheckArgs {
     #[arg(long, value_parser = [
         "verified:domestic", "verified:foreign", "unverified", "failed:malformed",
         "failed:bad-signature", "failed:untrusted", "failed:cert-expired",
-        "failed:no-tnauthlist", "failed:no-shaken", "failed:unlinked", "failed:target",
+        "failed:no-tnauthlist", "failed:revoked", "failed:crl-unavailable", "failed:no-shaken", "failed:unlinked", "failed:target",
         "failed:orig", "failed:stale",
     ])]
     pub div: Option<String>,

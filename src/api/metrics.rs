@@ -174,6 +174,21 @@ pub async fn metrics(State(st): State<Arc<ApiState>>) -> impl IntoResponse {
             &m.stir.busy,
         ),
         (
+            "callscreen_stir_crl_fetches_total",
+            "STIR: CRL fetches started (the certificates' CRL distribution points).",
+            &m.stir.crl_fetches,
+        ),
+        (
+            "callscreen_stir_crl_failures_total",
+            "STIR: CRLs that could not be had or were not believed (unreachable, too large, wrong issuer, bad signature, past nextUpdate).",
+            &m.stir.crl_failures,
+        ),
+        (
+            "callscreen_stir_revoked_total",
+            "STIR: certificates refused because their CRL lists them.",
+            &m.stir.revoked,
+        ),
+        (
             "callscreen_stir_signatures_verified_total",
             "STIR: PASSporT signatures that verified.",
             &m.stir.verified,

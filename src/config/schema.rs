@@ -121,6 +121,13 @@ pub struct StirSection {
     pub queue: Option<Spanned<usize>>,
     #[serde(default)]
     pub a_lifts: Vec<Spanned<String>>,
+    /// Look certificates up in their CRLs (default true).
+    pub crl_check: Option<bool>,
+    /// A directory of the certificates that sign indirect CRLs.
+    pub crl_signers: Option<Spanned<String>>,
+    pub crl_max_bytes: Option<Spanned<usize>>,
+    /// "pass", "no-validation" (default) or "fail".
+    pub crl_unavailable: Option<Spanned<String>>,
 }
 
 /// `[redress]`: where a wrongly blocked caller learns whom to ask (RFC 8688).

@@ -10,7 +10,8 @@ use std::time::Duration;
 use super::context::Ctx;
 use super::schema;
 use crate::screen::{ReasonKey, ReasonKind};
-use crate::stir::{Anchors, FetchRules, StirConfig};
+use crate::stir::crl::Signers;
+use crate::stir::{Anchors, CrlConfig, CrlUnavailable, FetchRules, StirConfig};
 
 /// The verifier's configuration, and the reasons a verified `A` lifts.
 pub(super) fn stir_section(
@@ -114,8 +115,51 @@ pub(super) fn stir_section(
         " (0: one per core)",
     );
     let queue = cx.bounded(&s.queue, "stir.queue", (1, 1_000_000, 1_024), "");
+    let crl_max_bytes = cx.bounded(
+        &s.crl_max_bytes,
+        "stir.crl_max_bytes",
+        (16 * 1024, 64 * 1024 * 1024, 1024 * 1024),
+        " bytes",
+    );
+    let unavailable = match &s.crl_unavailable {
+        None => Some(CrlUnavailable::NoValidation),
+        Some(v) => CrlUnavailable::parse(v.get_ref()).or_else(|| {
+            cx.err(
+                Some(v.span()),
+                "stir.crl_unavailable",
+                format!("{:?}: use \"no-validation\" (the call is No-TN-Validation, the default), \"pass\" (the certificate passes as if not revoked) or \"fail\" (stir:crl-unavailable)", v.get_ref()),
+            )
+        }),
+    };
     let (Some(anchors), Some(https)) = (anchors, https) else {
         return (None, lifts);
+    };
+    let signers = match s.crl_check.unwrap_or(true) {
+        false => None,
+        true => {
+            let configured = match &s.crl_signers {
+                None => Ok(Vec::new()),
+                Some(d) => crate::stir::chain::pem_files(&base.join(d.get_ref())),
+            };
+            match configured.and_then(|c| Signers::new(&c, anchors.ders())) {
+                Ok(signers) => Some(signers),
+                Err(e) => cx.err(
+                    s.crl_signers.as_ref().map(|d| d.span()),
+                    "stir.crl_signers",
+                    format!(
+                        "{e}; name a directory of the certificates (PEM) that sign indirect CRLs"
+                    ),
+                ),
+            }
+        }
+    };
+    let crl = match (signers, unavailable) {
+        (Some(signers), Some(unavailable)) => Some(CrlConfig {
+            signers,
+            max_bytes: crl_max_bytes,
+            unavailable,
+        }),
+        _ => None,
     };
     let cfg = StirConfig {
         anchors: Arc::new(anchors),
@@ -133,6 +177,7 @@ pub(super) fn stir_section(
         negative: Duration::from_secs(negative),
         workers: if workers == 0 { cores } else { workers },
         queue,
+        crl,
     };
     (Some(Arc::new(cfg)), lifts)
 }

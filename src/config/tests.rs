@@ -502,6 +502,28 @@ fn stir_mistakes_name_the_key_and_what_to_write() {
     .unwrap_err()
     .to_string();
     assert!(e.contains("root.pem: holds no PEM certificate"), "{e}");
+    // Revocation's keys: what an unavailable CRL gives, the indirect CRLs'
+    // signers, the size limit.
+    let key = rcgen::KeyPair::generate().unwrap();
+    let mut ca = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
+    ca.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+    let root = ca.self_signed(&key).unwrap();
+    std::fs::write(dir.join("anchors/root.pem"), root.pem()).unwrap();
+    let e = from_str(
+        "[stir]\ntrust_anchors = \"anchors\"\ncrl_unavailable = \"ignore\"\n\
+         crl_signers = \"no-such-dir\"\ncrl_max_bytes = 10\n",
+        &dir.join("cs.toml"),
+    )
+    .unwrap_err()
+    .to_string();
+    for needle in [
+        "cs.toml:3: stir.crl_unavailable: \"ignore\": use \"no-validation\"",
+        "cs.toml:4: stir.crl_signers: ",
+        "name a directory of the certificates (PEM) that sign indirect CRLs",
+        "cs.toml:5: stir.crl_max_bytes: must be",
+    ] {
+        assert!(e.contains(needle), "{needle} not in:\n{e}");
+    }
     std::fs::remove_dir_all(&dir).unwrap();
 }
 

@@ -457,7 +457,9 @@ pub fn stir_reason(v: &Verdict<'_>) -> Option<(u16, &'static str)> {
         StirMalformed | StirBadSignature | ShakenOrigMismatch | StirDestMismatch => {
             Some((438, "Invalid Identity Header"))
         }
-        StirUntrusted | StirCertExpired | StirNoTnAuthList => Some((437, "Unsupported Credential")),
+        StirUntrusted | StirCertExpired | StirNoTnAuthList | StirRevoked | StirCrlUnavailable => {
+            Some((437, "Unsupported Credential"))
+        }
         ShakenStale => Some((403, "Stale Date")),
         _ => None,
     })

@@ -26,6 +26,23 @@ pub struct Runtime {
     pub lists: ListSet,
 }
 
+/// Counters by index, of any length (`Default` for arrays ends at 32).
+#[derive(Debug)]
+pub struct Counters<const N: usize>(pub [AtomicU64; N]);
+
+impl<const N: usize> Default for Counters<N> {
+    fn default() -> Counters<N> {
+        Counters(std::array::from_fn(|_| AtomicU64::new(0)))
+    }
+}
+
+impl<const N: usize> std::ops::Deref for Counters<N> {
+    type Target = [AtomicU64; N];
+    fn deref(&self) -> &[AtomicU64; N] {
+        &self.0
+    }
+}
+
 /// Counters: the daemon's periodic log lines and `/metrics` read them.
 #[derive(Default, Debug)]
 pub struct Metrics {
@@ -78,7 +95,7 @@ pub struct Metrics {
     /// NOC lines dropped by the log writer (copied from it periodically).
     pub dropped_log_lines: AtomicU64,
     /// Screened calls by reason kind found (a call counts once per kind).
-    pub reasons: [AtomicU64; crate::screen::reason_kind_count()],
+    pub reasons: Counters<{ crate::screen::reason_kind_count() }>,
     /// Decision latency (receipt to answer): counts per bucket of
     /// [`LATENCY_BUCKETS_US`] and above, and the sum in µs.
     pub latency_buckets: [AtomicU64; LATENCY_BUCKETS_US.len() + 1],

@@ -25,31 +25,15 @@ impl Anchors {
     /// Every certificate in every `*.pem` and `*.crt` file of `dir`. An
     /// unreadable file or one without a certificate is an error naming it.
     pub fn load(dir: &Path) -> Result<Anchors, String> {
-        let entries = std::fs::read_dir(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
-        let mut paths: Vec<_> = entries
-            .filter_map(Result::ok)
-            .map(|e| e.path())
-            .filter(|p| {
-                p.extension()
-                    .is_some_and(|x| x.eq_ignore_ascii_case("pem") || x.eq_ignore_ascii_case("crt"))
-            })
-            .collect();
-        paths.sort();
-        let mut ders = Vec::new();
-        for p in &paths {
-            let bytes = std::fs::read(p).map_err(|e| format!("{}: {e}", p.display()))?;
-            let before = ders.len();
-            for c in CertificateDer::pem_slice_iter(&bytes) {
-                ders.push(c.map_err(|e| format!("{}: not a PEM certificate: {e}", p.display()))?);
-            }
-            if ders.len() == before {
-                return Err(format!("{}: holds no PEM certificate", p.display()));
-            }
-            // Refused now rather than at the first call.
-            for d in &ders[before..] {
-                webpki::anchor_from_trusted_cert(d)
-                    .map_err(|e| format!("{}: not a usable CA certificate: {e}", p.display()))?;
-            }
+        let ders = pem_files(dir)?;
+        // Refused now rather than at the first call.
+        for d in &ders {
+            webpki::anchor_from_trusted_cert(d).map_err(|e| {
+                format!(
+                    "{}: a certificate is not a usable CA certificate: {e}",
+                    dir.display()
+                )
+            })?;
         }
         if ders.is_empty() {
             return Err(format!(
@@ -60,12 +44,45 @@ impl Anchors {
         Ok(Anchors { ders })
     }
 
+    /// The anchors' certificates.
+    pub fn ders(&self) -> &[CertificateDer<'static>] {
+        &self.ders
+    }
+
     fn anchors(&self) -> Vec<TrustAnchor<'_>> {
         self.ders
             .iter()
             .filter_map(|d| webpki::anchor_from_trusted_cert(d).ok())
             .collect()
     }
+}
+
+/// Every certificate in every `*.pem` and `*.crt` file of `dir`, in the
+/// files' name order. An unreadable file or one without a certificate is
+/// an error naming it.
+pub fn pem_files(dir: &Path) -> Result<Vec<CertificateDer<'static>>, String> {
+    let entries = std::fs::read_dir(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+    let mut paths: Vec<_> = entries
+        .filter_map(Result::ok)
+        .map(|e| e.path())
+        .filter(|p| {
+            p.extension()
+                .is_some_and(|x| x.eq_ignore_ascii_case("pem") || x.eq_ignore_ascii_case("crt"))
+        })
+        .collect();
+    paths.sort();
+    let mut ders = Vec::new();
+    for p in &paths {
+        let bytes = std::fs::read(p).map_err(|e| format!("{}: {e}", p.display()))?;
+        let before = ders.len();
+        for c in CertificateDer::pem_slice_iter(&bytes) {
+            ders.push(c.map_err(|e| format!("{}: not a PEM certificate: {e}", p.display()))?);
+        }
+        if ders.len() == before {
+            return Err(format!("{}: holds no PEM certificate", p.display()));
+        }
+    }
+    Ok(ders)
 }
 
 /// A certificate that passed: the leaf's public key (the uncompressed
@@ -76,6 +93,9 @@ pub struct Checked {
     key: Vec<u8>,
     /// Unix seconds of the leaf's notAfter.
     pub not_after: u64,
+    /// Where its revocation is published (none: it names no https CRL
+    /// distribution point).
+    pub revocation: Option<super::crl::Revocable>,
 }
 
 /// SHAKEN constrains no extended key usage (ATIS-1000080 defines none), so
@@ -129,7 +149,12 @@ pub fn check(body: &[u8], anchors: &Anchors, now: u64) -> Result<Checked, StirFa
     }
     let not_after = u64::try_from(parsed.validity().not_after.timestamp()).unwrap_or(0);
     let key = parsed.public_key().subject_public_key.data.to_vec();
-    Ok(Checked { key, not_after })
+    let revocation = super::crl::revocable(&parsed, &certs, &anchors.ders);
+    Ok(Checked {
+        key,
+        not_after,
+        revocation,
+    })
 }
 
 impl Checked {

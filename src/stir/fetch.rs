@@ -31,6 +31,30 @@ pub struct FetchRules {
     pub allow_networks: Vec<Cidr>,
 }
 
+/// What a fetch takes: `x5u` certificates ([`MAX_BYTES`]) and CRLs
+/// (`[stir] crl_max_bytes`), with the same guards.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Body {
+    Certificate,
+    Crl(usize),
+}
+
+impl Body {
+    fn limit(self) -> usize {
+        match self {
+            Body::Certificate => MAX_BYTES,
+            Body::Crl(n) => n,
+        }
+    }
+
+    fn accept(self) -> &'static str {
+        match self {
+            Body::Certificate => "application/pem-certificate-chain, application/pkix-cert",
+            Body::Crl(_) => "application/pkix-crl",
+        }
+    }
+}
+
 /// Why a fetch gave no certificate.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum FetchError {
@@ -44,7 +68,8 @@ pub enum FetchError {
     Tls(String),
     /// A status other than 200 (a redirect included: never followed).
     Status(u16),
-    TooLarge,
+    /// Over the size limit (of a certificate, or `crl_max_bytes`).
+    TooLarge(usize),
     Http(String),
     Timeout,
 }
@@ -77,7 +102,7 @@ impl std::fmt::Display for FetchError {
             FetchError::Connect(e) => write!(f, "cannot connect: {e}"),
             FetchError::Tls(e) => write!(f, "TLS: {e}"),
             FetchError::Status(s) => write!(f, "HTTP status {s} (redirects are not followed)"),
-            FetchError::TooLarge => write!(f, "response over {MAX_BYTES} bytes"),
+            FetchError::TooLarge(n) => write!(f, "response over {n} bytes"),
             FetchError::Http(e) => write!(f, "HTTP: {e}"),
             FetchError::Timeout => f.write_str("timed out"),
         }
@@ -223,8 +248,9 @@ pub async fn fetch(
     url: &Url,
     rules: &FetchRules,
     tls: Arc<rustls::ClientConfig>,
+    what: Body,
 ) -> Result<Fetched, FetchError> {
-    match tokio::time::timeout(rules.timeout, fetch_inner(url, rules, tls)).await {
+    match tokio::time::timeout(rules.timeout, fetch_inner(url, rules, tls, what)).await {
         Ok(r) => r,
         Err(_) => Err(FetchError::Timeout),
     }
@@ -234,6 +260,7 @@ async fn fetch_inner(
     url: &Url,
     rules: &FetchRules,
     tls: Arc<rustls::ClientConfig>,
+    what: Body,
 ) -> Result<Fetched, FetchError> {
     if !rules.allow_hosts.is_empty() && !rules.allow_hosts.contains(&url.host) {
         return Err(FetchError::HostNotAllowed);
@@ -272,10 +299,7 @@ async fn fetch_inner(
     };
     let req = hyper::Request::get(url.path.as_str())
         .header(hyper::header::HOST, authority)
-        .header(
-            hyper::header::ACCEPT,
-            "application/pem-certificate-chain, application/pkix-cert",
-        )
+        .header(hyper::header::ACCEPT, what.accept())
         .header(hyper::header::USER_AGENT, "callscreen")
         .body(Empty::<Bytes>::new())
         .map_err(|e| FetchError::Http(e.to_string()))?;
@@ -300,16 +324,17 @@ async fn fetch_inner(
         .get(hyper::header::CONTENT_LENGTH)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.parse::<usize>().ok());
-    if declared.is_some_and(|n| n > MAX_BYTES) {
+    let limit = what.limit();
+    if declared.is_some_and(|n| n > limit) {
         conn.abort();
-        return Err(FetchError::TooLarge);
+        return Err(FetchError::TooLarge(limit));
     }
-    let body = Limited::new(resp.into_body(), MAX_BYTES)
+    let body = Limited::new(resp.into_body(), limit)
         .collect()
         .await
         .map_err(|e| {
             if e.is::<http_body_util::LengthLimitError>() {
-                FetchError::TooLarge
+                FetchError::TooLarge(limit)
             } else {
                 FetchError::Http(e.to_string())
             }

@@ -11,6 +11,7 @@
 //! on as `No-TN-Validation` while the fetch goes on for the next call.
 
 pub mod chain;
+pub mod crl;
 pub mod fetch;
 pub mod sign;
 
@@ -49,6 +50,60 @@ pub struct StirConfig {
     /// Verification threads, and calls waiting for one.
     pub workers: usize,
     pub queue: usize,
+    /// Revocation (`crl_check`); none: certificates are not looked up in
+    /// CRLs.
+    pub crl: Option<CrlConfig>,
+}
+
+/// How certificates are looked up in their CRLs.
+#[derive(Debug)]
+pub struct CrlConfig {
+    /// Who may sign indirect CRLs (`crl_signers`, and the anchors).
+    pub signers: crl::Signers,
+    /// The largest CRL fetched (`crl_max_bytes`).
+    pub max_bytes: usize,
+    /// What a certificate gets when its CRL cannot be had, is not believed,
+    /// or is past its nextUpdate (`crl_unavailable`).
+    pub unavailable: CrlUnavailable,
+}
+
+/// `crl_unavailable`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum CrlUnavailable {
+    /// The certificate passes (as without `crl_check`).
+    Pass,
+    /// The call is `No-TN-Validation` (`unverified:crl-unavailable`).
+    NoValidation,
+    /// The call is `TN-Validation-Failed` (`stir:crl-unavailable`).
+    Fail,
+}
+
+impl CrlUnavailable {
+    pub fn parse(s: &str) -> Option<CrlUnavailable> {
+        match s {
+            "pass" => Some(CrlUnavailable::Pass),
+            "no-validation" => Some(CrlUnavailable::NoValidation),
+            "fail" => Some(CrlUnavailable::Fail),
+            _ => None,
+        }
+    }
+}
+
+/// A CRL that passed, or why none is believed; cached by URL and issuer.
+type CrlResult = Result<Arc<crl::Crl>, String>;
+
+enum CrlSlot {
+    Pending(watch::Receiver<Option<CrlResult>>),
+    Ready { result: CrlResult, until: Instant },
+}
+
+/// What a certificate's CRLs say of it.
+enum Revocation {
+    /// Not listed; the earliest of its CRLs' nextUpdate, from now.
+    Good(Option<Duration>),
+    Revoked,
+    /// A CRL could not be had or believed, or is past its nextUpdate.
+    Unavailable(String),
 }
 
 /// What the verifier did, for `/metrics` and the periodic log.
@@ -62,6 +117,11 @@ pub struct StirCounts {
     /// Calls passed unverified because the pool was full.
     pub busy: AtomicU64,
     pub verified: AtomicU64,
+    /// CRL fetches started, CRLs not had or not believed, and certificates
+    /// a CRL revoked.
+    pub crl_fetches: AtomicU64,
+    pub crl_failures: AtomicU64,
+    pub revoked: AtomicU64,
     /// Screened calls by the `verstat` they got, in [`Verstat::ALL`]'s order.
     pub verstat: [AtomicU64; 3],
 }
@@ -93,6 +153,8 @@ pub const RUN: usize = 4;
 /// The verifier: one per daemon.
 pub struct Verifier {
     certs: Mutex<HashMap<String, Slot>>,
+    /// CRLs by URL and the issuer expected of them.
+    crls: Mutex<HashMap<(String, Vec<u8>), CrlSlot>>,
     /// Hosts that failed, until when.
     bad_origins: Mutex<HashMap<String, Instant>>,
     fetching: Mutex<(usize, HashMap<String, usize>)>,
@@ -153,6 +215,7 @@ impl Verifier {
         }
         Ok(Arc::new(Verifier {
             certs: Mutex::new(HashMap::new()),
+            crls: Mutex::new(HashMap::new()),
             bad_origins: Mutex::new(HashMap::new()),
             fetching: Mutex::new((0, HashMap::new())),
             pool,
@@ -353,7 +416,13 @@ impl Verifier {
         tx: watch::Sender<Option<CertResult>>,
     ) {
         self.counts.fetches.fetch_add(1, Ordering::Relaxed);
-        let fetched = fetch::fetch(&parsed, &cfg.fetch, Arc::clone(&cfg.https)).await;
+        let fetched = fetch::fetch(
+            &parsed,
+            &cfg.fetch,
+            Arc::clone(&cfg.https),
+            fetch::Body::Certificate,
+        )
+        .await;
         self.end_fetch(&parsed.host);
         let (result, keep) = match fetched {
             Ok(f) => {
@@ -367,7 +436,14 @@ impl Verifier {
                 match checked {
                     Ok(Ok(c)) => {
                         let left = Duration::from_secs(c.not_after.saturating_sub(now));
-                        (Ok(Arc::new(c)), keep.min(left))
+                        let keep = keep.min(left);
+                        match (&cfg.crl, &c.revocation) {
+                            (Some(crl_cfg), Some(r)) => {
+                                let revocation = self.revocation(r, &cfg, crl_cfg, now).await;
+                                self.revoked_or_not(&url, c, revocation, crl_cfg, keep, &cfg)
+                            }
+                            _ => (Ok(Arc::new(c)), keep),
+                        }
                     }
                     Ok(Err(f)) => {
                         tracing::info!(x5u = %url, failure = ?f, "STIR certificate refused");
@@ -417,6 +493,186 @@ impl Verifier {
             }
         }
         let _ = tx.send(Some(result));
+    }
+}
+
+impl Verifier {
+    /// What a certificate's CRLs say, and how long its cache entry keeps.
+    fn revoked_or_not(
+        &self,
+        url: &str,
+        c: Checked,
+        revocation: Revocation,
+        crl_cfg: &CrlConfig,
+        keep: Duration,
+        cfg: &StirConfig,
+    ) -> (CertResult, Duration) {
+        match revocation {
+            // Kept no longer than its CRLs are current: the next CRL is
+            // fetched, and the certificate looked up again, after that.
+            Revocation::Good(due) => (Ok(Arc::new(c)), due.map_or(keep, |d| keep.min(d))),
+            Revocation::Revoked => {
+                self.counts.revoked.fetch_add(1, Ordering::Relaxed);
+                tracing::info!(x5u = %url, "STIR certificate refused: its CRL revokes it");
+                (Err(StirCheck::Failed(StirFailure::Revoked)), keep)
+            }
+            Revocation::Unavailable(why) => {
+                tracing::info!(x5u = %url, crl = %why, unavailable = ?crl_cfg.unavailable, "STIR certificate's CRL not had");
+                let r = match crl_cfg.unavailable {
+                    CrlUnavailable::Pass => Ok(Arc::new(c)),
+                    CrlUnavailable::NoValidation => Err(StirCheck::Unverified(Unverified::NoCrl)),
+                    CrlUnavailable::Fail => Err(StirCheck::Failed(StirFailure::CrlUnavailable)),
+                };
+                // Looked up again soon: the CRL may be back.
+                (r, keep.min(cfg.negative))
+            }
+        }
+    }
+
+    /// Looks `cert` up in the CRL of each of its distribution points.
+    async fn revocation(
+        self: &Arc<Self>,
+        cert: &crl::Revocable,
+        cfg: &Arc<StirConfig>,
+        crl_cfg: &CrlConfig,
+        now: u64,
+    ) -> Revocation {
+        let mut due: Option<Duration> = None;
+        for point in &cert.points {
+            let crl = match self.crl(point, cert, cfg, crl_cfg, now).await {
+                Ok(c) => c,
+                Err(why) => return Revocation::Unavailable(format!("{}: {why}", point.url)),
+            };
+            if crl.lists(cert) {
+                return Revocation::Revoked;
+            }
+            if crl.expired(now) {
+                return Revocation::Unavailable(format!("{}: past its nextUpdate", point.url));
+            }
+            if let Some(n) = crl.next_update {
+                let d = Duration::from_secs(n.saturating_sub(now));
+                due = Some(due.map_or(d, |x| x.min(d)));
+            }
+        }
+        Revocation::Good(due)
+    }
+
+    /// The CRL at `point` for `cert`: cached while it is current, else
+    /// fetched (one fetch at a time per URL; the `x5u` guards and fetch
+    /// limits, `crl_max_bytes`) and checked.
+    async fn crl(
+        self: &Arc<Self>,
+        point: &crl::Point,
+        cert: &crl::Revocable,
+        cfg: &Arc<StirConfig>,
+        crl_cfg: &CrlConfig,
+        now: u64,
+    ) -> CrlResult {
+        let expected = point
+            .crl_issuer
+            .clone()
+            .unwrap_or_else(|| cert.issuer.clone());
+        let key = (point.url.clone(), expected);
+        enum Found {
+            Ready(CrlResult),
+            Wait(watch::Receiver<Option<CrlResult>>),
+            Fetch(watch::Sender<Option<CrlResult>>),
+        }
+        let found = {
+            let mut crls = lock(&self.crls);
+            match crls.get(&key) {
+                Some(CrlSlot::Ready { result, until }) if *until > Instant::now() => {
+                    Found::Ready(result.clone())
+                }
+                Some(CrlSlot::Pending(rx)) => Found::Wait(rx.clone()),
+                _ => {
+                    let (tx, rx) = watch::channel(None);
+                    if crls.len() >= cfg.cache_entries {
+                        let t = Instant::now();
+                        crls.retain(
+                            |_, s| !matches!(s, CrlSlot::Ready { until, .. } if *until <= t),
+                        );
+                    }
+                    crls.insert(key.clone(), CrlSlot::Pending(rx));
+                    Found::Fetch(tx)
+                }
+            }
+        };
+        let tx = match found {
+            Found::Ready(r) => return r,
+            Found::Wait(mut rx) => {
+                return match rx.wait_for(Option::is_some).await {
+                    Ok(r) => r.clone().unwrap_or_else(|| Err("fetch ended".into())),
+                    Err(_) => Err("fetch ended".into()),
+                };
+            }
+            Found::Fetch(tx) => tx,
+        };
+        let result = self
+            .fetch_crl(point, cert, cfg, crl_cfg.max_bytes, now)
+            .await;
+        let due = match &result {
+            // Past its nextUpdate already: asked for again after the
+            // negative time, not on every call.
+            Ok(c) if c.expired(now) => {
+                self.counts.crl_failures.fetch_add(1, Ordering::Relaxed);
+                cfg.negative
+            }
+            Ok(c) => c.next_update.map_or(cfg.cache_max_age, |n| {
+                Duration::from_secs(n.saturating_sub(now))
+                    .clamp(Duration::from_secs(1), cfg.cache_max_age)
+            }),
+            Err(_) => {
+                self.counts.crl_failures.fetch_add(1, Ordering::Relaxed);
+                cfg.negative
+            }
+        };
+        let until = Instant::now() + due;
+        lock(&self.crls).insert(
+            key,
+            CrlSlot::Ready {
+                result: result.clone(),
+                until,
+            },
+        );
+        let _ = tx.send(Some(result.clone()));
+        result
+    }
+
+    /// Fetches and checks the CRL at `point` (with the limit `max_bytes`).
+    async fn fetch_crl(
+        &self,
+        point: &crl::Point,
+        cert: &crl::Revocable,
+        cfg: &Arc<StirConfig>,
+        max_bytes: usize,
+        now: u64,
+    ) -> CrlResult {
+        let url = fetch::Url::parse(&point.url).map_err(|_| "not an https URL".to_string())?;
+        if !self.take_fetch(&url.host, cfg) {
+            return Err("too many fetches at once".into());
+        }
+        self.counts.crl_fetches.fetch_add(1, Ordering::Relaxed);
+        let fetched = fetch::fetch(
+            &url,
+            &cfg.fetch,
+            Arc::clone(&cfg.https),
+            fetch::Body::Crl(max_bytes),
+        )
+        .await;
+        self.end_fetch(&url.host);
+        let body = fetched.map_err(|e| e.to_string())?.body;
+        let (point, cert, cfg) = (point.clone(), cert.clone(), Arc::clone(cfg));
+        tokio::task::spawn_blocking(move || {
+            let Some(crl_cfg) = cfg.crl.as_ref() else {
+                return Err("revocation is not configured".to_string());
+            };
+            crl::check(&body, &point, &cert, &crl_cfg.signers, now)
+                .map(Arc::new)
+                .map_err(|e| e.to_string())
+        })
+        .await
+        .unwrap_or_else(|_| Err("the check did not finish".into()))
     }
 }
 

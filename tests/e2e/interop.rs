@@ -802,6 +802,68 @@ fn callscreen_verifies_the_div_passports_secsipidx_makes() {
     );
 }
 
+/// The CRLs the revocation tests serve, read by an independent
+/// implementation: OpenSSL verifies the indirect CRL (put together in the
+/// tests, rcgen writes no indirect CRL) with the Policy Administrator's
+/// certificate and reads its indirectCRL mark and its entries'
+/// certificateIssuer; it verifies the direct one (rcgen's) with the
+/// intermediate's; and it refuses the indirect one signed by another key.
+#[test]
+#[ignore = "needs openssl; run by .ci/run"]
+fn openssl_reads_the_crls_the_revocation_tests_serve() {
+    let dir = temp_dir("interop-openssl-crl");
+    let pki = sti::Pki::new(&dir);
+    let serial = [0x12, 0x34, 0x56];
+    let write = |name: &str, text: String| {
+        std::fs::write(dir.join(name), text).unwrap();
+        dir.join(name)
+    };
+    let pa = write("pa.pem", pki.pa.0.pem());
+    let inter = write("inter.pem", pki.inter.0.pem());
+    let crl = |name: &str, ca: &Path, text: String| {
+        let path = write(name, text);
+        Command::new("openssl")
+            .args(["crl", "-noout", "-text", "-in"])
+            .arg(path)
+            .arg("-CAfile")
+            .arg(ca)
+            .output()
+            .expect("openssl")
+    };
+    let o = crl(
+        "indirect.crl",
+        &pa,
+        pki.indirect_crl(&pki.pa.0, &pki.pa.1, &[&serial], 3600),
+    );
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    );
+    assert!(o.status.success() && text.contains("verify OK"), "{text}");
+    for needle in [
+        "Indirect CRL",
+        "Certificate Issuer",
+        "Test STI-CA intermediate",
+        "123456",
+    ] {
+        assert!(text.contains(needle), "{needle} not in:\n{text}");
+    }
+    let o = crl("direct.crl", &inter, pki.direct_crl(&[&serial], 3600));
+    let text = String::from_utf8_lossy(&o.stderr).into_owned();
+    assert!(o.status.success() && text.contains("verify OK"), "{text}");
+    let o = crl(
+        "forged.crl",
+        &pa,
+        pki.indirect_crl(&pki.pa.0, &pki.inter.1, &[], 3600),
+    );
+    let text = String::from_utf8_lossy(&o.stderr).into_owned();
+    assert!(
+        !text.contains("verify OK"),
+        "a CRL signed by another key: {text}"
+    );
+}
+
 /// Kamailio's `secsipid` module (kamailio-secsipid-modules, on the same
 /// library as secsipidx) as the next hop of callscreen in proxy mode:
 /// callscreen signs a subscriber's call and Kamailio verifies it (200

@@ -438,13 +438,18 @@ fn the_oldest_segments_go_when_the_records_take_more_than_max_bytes() {
         }
         wait_written(api, n);
     }
-    let total: u64 = std::fs::read_dir(dir.join("state/records"))
-        .unwrap()
-        .filter_map(|e| e.ok())
-        .filter(|e| e.file_name().to_string_lossy().ends_with(".parquet"))
-        .map(|e| e.metadata().map_or(0, |m| m.len()))
-        .sum();
-    assert!(total <= 20_000, "{total} bytes kept");
+    // A segment sealed after the last retention pass may still be on its
+    // way out (retention runs after every seal): the bound holds once the
+    // sealing of the calls sent is done.
+    let total = || -> u64 {
+        std::fs::read_dir(dir.join("state/records"))
+            .unwrap()
+            .filter_map(|e| e.ok())
+            .filter(|e| e.file_name().to_string_lossy().ends_with(".parquet"))
+            .map(|e| e.metadata().map_or(0, |m| m.len()))
+            .sum()
+    };
+    until("the records within max_bytes", || total() <= 20_000);
     // The oldest calls went first; the newest are still found.
     assert!(calls(&find(api, "call_id=size-000")).is_empty());
     let last = format!("call_id=size-{:03}", n - 1);

@@ -1270,3 +1270,122 @@ fn a_diversion_is_believed_from_a_div_signing_peer_only_when_signed() {
     let l = call("dv-dom", "dom", &[good_shaken, id(div(CALLER, CALLEE))]);
     expect(&l, "-", None);
 }
+
+/// Revocation (RFC 5280, in the part SHAKEN uses): each certificate is
+/// looked up in the CRL its CRL Distribution Point names, fetched over
+/// HTTPS with the `x5u` guards. A direct CRL (rcgen's, signed by the
+/// intermediate that issued the certificate) and an indirect one (the
+/// Policy Administrator's, named as cRLIssuer, its signer configured in
+/// `crl_signers`, each entry naming the intermediate as certificateIssuer)
+/// each revoke one certificate and not another: `stir:revoked`,
+/// TN-Validation-Failed. A CRL under the Administrator's name signed by
+/// another key, and one that is not there, are not believed
+/// (`crl_unavailable = "fail"` here: `stir:crl-unavailable`), nor is one
+/// past its nextUpdate. A CRL that
+/// comes due is fetched again without a restart: a certificate revoked in
+/// the next one stops passing.
+#[test]
+fn revoked_certificates_stop_passing_by_direct_and_indirect_crls() {
+    let dir = temp_dir("stir-crl");
+    let pki = Pki::new(&dir);
+    let x5u = X5uServer::start(&pki, HashMap::new(), Duration::ZERO);
+    let leaf = |name: &str, crl: &str, indirect: bool| {
+        let (signer, serial) = pki.revocable(name, &x5u.url(crl), indirect);
+        x5u.set(&format!("/{name}.pem"), signer.chain_pem.clone());
+        (signer, serial)
+    };
+    let (d_rev, d_rev_serial) = leaf("d-rev", "/inter.crl", false);
+    let (d_ok, _) = leaf("d-ok", "/inter.crl", false);
+    let (i_rev, i_rev_serial) = leaf("i-rev", "/sti-pa.crl", true);
+    let (i_ok, _) = leaf("i-ok", "/sti-pa.crl", true);
+    let (forged, _) = leaf("forged", "/forged.crl", true);
+    let (missing, _) = leaf("missing", "/missing.crl", true);
+    let (fresh, fresh_serial) = leaf("fresh", "/fresh.crl", false);
+    let (stale, _) = leaf("stale", "/stale.crl", false);
+    x5u.set("/stale.crl", pki.direct_crl(&[], -10));
+    x5u.set("/inter.crl", pki.direct_crl(&[&d_rev_serial], 3600));
+    x5u.set(
+        "/sti-pa.crl",
+        pki.indirect_crl(&pki.pa.0, &pki.pa.1, &[&i_rev_serial], 3600),
+    );
+    // Under the Administrator's name, signed with the intermediate's key.
+    x5u.set(
+        "/forged.crl",
+        pki.indirect_crl(&pki.pa.0, &pki.inter.1, &[], 3600),
+    );
+    x5u.set("/fresh.crl", pki.direct_crl(&[], 2));
+    let body = format!(
+        "[sip]\nudp = [\"127.0.0.1:0\"]\ntcp = [\"127.0.0.1:0\"]\nudp_threads = 1\n{}",
+        stir_section("crl_signers = \"sti-pa\"\ncrl_unavailable = \"fail\"\n")
+    );
+    let d = Daemon::start_config(dir.clone(), config(&dir, &body), &[]);
+    let client = udp_client("127.0.0.1:0");
+    let n = std::sync::atomic::AtomicUsize::new(0);
+    // A call signed by `signer` (its chain at /NAME.pem), until its
+    // certificate and CRL are had within the call's budget.
+    let call = |signer: &Signer, name: &str| {
+        let deadline = Instant::now() + Duration::from_secs(15);
+        loop {
+            let call_id = format!(
+                "crl-{name}-{}",
+                n.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+            );
+            let id = signer.identity(
+                &CALLER[1..],
+                &CALLEE[1..],
+                "A",
+                unix_now(),
+                &x5u.url(&format!("/{name}.pem")),
+            );
+            let msg = invite(&call_id, CALLER, &format!("Identity: {id}\r\n"));
+            udp_ask(&client, d.udp, &msg).expect("an answer");
+            let line = d.noc_line(&call_id);
+            if field(&line, "verstat") != Some("No-TN-Validation") || Instant::now() > deadline {
+                return line;
+            }
+        }
+    };
+    let passed = |line: &str| {
+        assert_eq!(
+            field(line, "verstat"),
+            Some("TN-Validation-Passed"),
+            "{line}"
+        );
+    };
+    let failed = |line: &str, reason: &str| {
+        assert_eq!(
+            field(line, "verstat"),
+            Some("TN-Validation-Failed"),
+            "{line}"
+        );
+        assert_eq!(field(line, "reasons"), Some(reason), "{line}");
+    };
+    passed(&call(&d_ok, "d-ok"));
+    failed(&call(&d_rev, "d-rev"), "stir:revoked");
+    passed(&call(&i_ok, "i-ok"));
+    failed(&call(&i_rev, "i-rev"), "stir:revoked");
+    failed(&call(&forged, "forged"), "stir:crl-unavailable");
+    failed(&call(&missing, "missing"), "stir:crl-unavailable");
+    // Past its nextUpdate: not current, so not believed either.
+    failed(&call(&stale, "stale"), "stir:crl-unavailable");
+    // The CRL each certificate of a point shares was fetched once.
+    assert_eq!(x5u.hits("/inter.crl"), 1);
+    assert_eq!(x5u.hits("/sti-pa.crl"), 1);
+    // Refreshed when due: the next CRL revokes `fresh`.
+    passed(&call(&fresh, "fresh"));
+    x5u.set("/fresh.crl", pki.direct_crl(&[&fresh_serial], 3600));
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let line = call(&fresh, "fresh");
+        if field(&line, "reasons") == Some("stir:revoked") {
+            break;
+        }
+        passed(&line);
+        assert!(
+            Instant::now() < deadline,
+            "still passing after its CRL came due: {line}"
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    assert!(x5u.hits("/fresh.crl") >= 2);
+}

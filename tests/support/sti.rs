@@ -127,6 +127,11 @@ pub struct Pki {
     pub untrusted: Signer,
     pub https_cert: String,
     pub https_key: String,
+    /// The intermediate that issues the leaves (and signs their direct CRLs).
+    pub inter: (Certificate, KeyPair),
+    /// A Policy Administrator's CRL signer for indirect CRLs, written to
+    /// `sti-pa/pa.pem` (the `crl_signers` directory).
+    pub pa: (Certificate, KeyPair),
 }
 
 impl Pki {
@@ -150,6 +155,9 @@ impl Pki {
         std::fs::write(dir.join("web-ca.pem"), web.pem()).expect("web CA");
         std::fs::write(dir.join("https.pem"), https.pem()).expect("https cert");
         std::fs::write(dir.join("https.key"), https_key.serialize_pem()).expect("https key");
+        let pa = ca("Test STI-PA CRL signer", None);
+        std::fs::create_dir_all(dir.join("sti-pa")).expect("sti-pa dir");
+        std::fs::write(dir.join("sti-pa/pa.pem"), pa.0.pem()).expect("pa");
         Pki {
             good,
             no_tn_auth,
@@ -157,8 +165,204 @@ impl Pki {
             untrusted,
             https_cert: https.pem(),
             https_key: https_key.serialize_pem(),
+            inter: (inter, inter_key),
+            pa,
         }
     }
+
+    /// A leaf of the intermediate whose CRL Distribution Point is `crl_url`,
+    /// naming the Policy Administrator as its cRLIssuer when `indirect`
+    /// (RFC 5280 §4.2.1.13); and its serial number.
+    pub fn revocable(&self, name: &str, crl_url: &str, indirect: bool) -> (Signer, Vec<u8>) {
+        let key = KeyPair::generate().expect("a key");
+        let mut p = CertificateParams::new(Vec::<String>::new()).expect("params");
+        p.distinguished_name.push(DnType::CommonName, name);
+        // fullName [0] { uniformResourceIdentifier [6] }, in distributionPoint [0].
+        let uri = tlv(0x86, crl_url.as_bytes());
+        let mut point = tlv(0xa0, &tlv(0xa0, &uri));
+        if indirect {
+            // cRLIssuer [2] { directoryName [4] Name }
+            point.extend(tlv(0xa2, &tlv(0xa4, &subject_der(&self.pa.0))));
+        }
+        p.custom_extensions = vec![
+            CustomExtension::from_oid_content(&TN_AUTH_LIST_OID, TN_AUTH_LIST.to_vec()),
+            CustomExtension::from_oid_content(&[2, 5, 29, 31], tlv(0x30, &tlv(0x30, &point))),
+        ];
+        let cert = p
+            .signed_by(&key, &self.inter.0, &self.inter.1)
+            .expect("a leaf");
+        let serial = x509_parser::parse_x509_certificate(cert.der())
+            .expect("parses")
+            .1
+            .serial
+            .to_bytes_be();
+        let chain_pem = format!("{}{}", cert.pem(), self.inter.0.pem());
+        (Signer { chain_pem, key }, serial)
+    }
+
+    /// The intermediate's own CRL (direct, made by rcgen), revoking
+    /// `serials`, due `next_update_secs` from now (past, when negative).
+    pub fn direct_crl(&self, serials: &[&[u8]], next_update_secs: i64) -> String {
+        let now = unix_now();
+        let at = |t: u64| rcgen::date_time_ymd(1970, 1, 1) + Duration::from_secs(t);
+        let next = now.saturating_add_signed(next_update_secs);
+        let params = rcgen::CertificateRevocationListParams {
+            this_update: at(next.min(now) - 60),
+            next_update: at(next),
+            crl_number: rcgen::SerialNumber::from(now),
+            issuing_distribution_point: None,
+            revoked_certs: serials
+                .iter()
+                .map(|s| rcgen::RevokedCertParams {
+                    serial_number: rcgen::SerialNumber::from_slice(s),
+                    revocation_time: at(now - 120),
+                    reason_code: None,
+                    invalidity_date: None,
+                })
+                .collect(),
+            key_identifier_method: rcgen::KeyIdMethod::Sha256,
+        };
+        params
+            .signed_by(&self.inter.0, &self.inter.1)
+            .expect("a CRL")
+            .pem()
+            .expect("PEM")
+    }
+
+    /// An indirect CRL (RFC 5280 §5.2.5) issued under `issuer`'s name and
+    /// signed with `key`, marked indirectCRL, revoking `serials` of the
+    /// intermediate (each entry names it, `certificateIssuer`), due
+    /// `next_update_secs` from now. rcgen writes neither the mark nor the
+    /// entry extension, so it is put together here and signed with ring.
+    pub fn indirect_crl(
+        &self,
+        issuer: &Certificate,
+        key: &KeyPair,
+        serials: &[&[u8]],
+        next_update_secs: u64,
+    ) -> String {
+        const ECDSA_SHA256: [u8; 12] = [
+            0x30, 0x0a, 0x06, 0x08, 0x2a, 0x86, 0x48, 0xce, 0x3d, 0x04, 0x03, 0x02,
+        ];
+        let now = unix_now();
+        let mut entries = Vec::new();
+        for s in serials {
+            let cert_issuer = tlv(0x30, &tlv(0xa4, &subject_der(&self.inter.0)));
+            let ext = tlv(
+                0x30,
+                &[
+                    tlv(0x06, &[0x55, 0x1d, 0x1d]),
+                    vec![0x01, 0x01, 0xff],
+                    tlv(0x04, &cert_issuer),
+                ]
+                .concat(),
+            );
+            entries.extend(tlv(
+                0x30,
+                &[integer(s), utc_time(now - 120), tlv(0x30, &ext)].concat(),
+            ));
+        }
+        let idp = tlv(
+            0x30,
+            &[
+                tlv(0x06, &[0x55, 0x1d, 0x1c]),
+                vec![0x01, 0x01, 0xff],
+                tlv(0x04, &tlv(0x30, &[0x84, 0x01, 0xff])),
+            ]
+            .concat(),
+        );
+        let mut tbs = [
+            vec![0x02, 0x01, 0x01],
+            ECDSA_SHA256.to_vec(),
+            subject_der(issuer),
+            utc_time(now - 60),
+            utc_time(now + next_update_secs),
+        ]
+        .concat();
+        if !entries.is_empty() {
+            tbs.extend(tlv(0x30, &entries));
+        }
+        tbs.extend(tlv(0xa0, &tlv(0x30, &idp)));
+        let tbs = tlv(0x30, &tbs);
+        let rng = ring::rand::SystemRandom::new();
+        let pair = ring::signature::EcdsaKeyPair::from_pkcs8(
+            &ring::signature::ECDSA_P256_SHA256_ASN1_SIGNING,
+            &key.serialize_der(),
+            &rng,
+        )
+        .expect("a P-256 key");
+        let sig = pair.sign(&rng, &tbs).expect("signed");
+        let mut bits = vec![0];
+        bits.extend_from_slice(sig.as_ref());
+        let der = tlv(
+            0x30,
+            &[tbs, ECDSA_SHA256.to_vec(), tlv(0x03, &bits)].concat(),
+        );
+        let b64 = base64::engine::general_purpose::STANDARD.encode(der);
+        let mut pem = String::from("-----BEGIN X509 CRL-----\n");
+        for line in b64.as_bytes().chunks(64) {
+            pem.push_str(std::str::from_utf8(line).expect("base64"));
+            pem.push('\n');
+        }
+        pem.push_str("-----END X509 CRL-----\n");
+        pem
+    }
+}
+
+/// A certificate's subject, DER.
+fn subject_der(c: &Certificate) -> Vec<u8> {
+    x509_parser::parse_x509_certificate(c.der())
+        .expect("parses")
+        .1
+        .subject()
+        .as_raw()
+        .to_vec()
+}
+
+/// A DER element: its tag, length and `body`.
+fn tlv(tag: u8, body: &[u8]) -> Vec<u8> {
+    let n = body.len();
+    let mut out = vec![tag];
+    match n {
+        0..=127 => out.push(n as u8),
+        128..=255 => out.extend([0x81, n as u8]),
+        _ => out.extend([0x82, (n >> 8) as u8, n as u8]),
+    }
+    out.extend_from_slice(body);
+    out
+}
+
+/// A positive DER INTEGER of big-endian `bytes`.
+fn integer(bytes: &[u8]) -> Vec<u8> {
+    let mut body = Vec::new();
+    if bytes.first().is_none_or(|b| b & 0x80 != 0) {
+        body.push(0);
+    }
+    body.extend_from_slice(bytes);
+    tlv(0x02, &body)
+}
+
+/// A UTCTime (YYMMDDHHMMSSZ) of unix seconds `t` (years 2000-2049).
+fn utc_time(t: u64) -> Vec<u8> {
+    let (days, secs) = (t / 86_400, t % 86_400);
+    // Days to a civil date (H. Hinnant's algorithm).
+    let z = days as i64 + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    let y = yoe + era * 400 + i64::from(m <= 2);
+    let s = format!(
+        "{:02}{m:02}{d:02}{:02}{:02}{:02}Z",
+        y % 100,
+        secs / 3600,
+        secs / 60 % 60,
+        secs % 60
+    );
+    tlv(0x17, s.as_bytes())
 }
 
 impl Pki {
@@ -202,6 +406,7 @@ impl Pki {
 pub struct X5uServer {
     pub addr: SocketAddr,
     hits: Arc<Mutex<HashMap<String, usize>>>,
+    files: Arc<Mutex<HashMap<String, String>>>,
 }
 
 impl X5uServer {
@@ -210,7 +415,8 @@ impl X5uServer {
         let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
         let addr = listener.local_addr().expect("addr");
         let hits = Arc::new(Mutex::new(HashMap::new()));
-        let files = Arc::new(files);
+        let files = Arc::new(Mutex::new(files));
+        let served = Arc::clone(&files);
         {
             let hits = Arc::clone(&hits);
             std::thread::spawn(move || {
@@ -238,7 +444,8 @@ impl X5uServer {
                             None => (path, Duration::ZERO),
                         };
                         std::thread::sleep(wait);
-                        let resp = match (path.as_str(), files.get(&path)) {
+                        let body = files.lock().unwrap().get(&path).cloned();
+                        let resp = match (path.as_str(), body) {
                             ("/redirect.pem", _) => "HTTP/1.1 302 Found\r\nLocation: https://localhost/good.pem\r\nContent-Length: 0\r\n\r\n".to_string(),
                             ("/big.pem", _) => format!("HTTP/1.1 200 OK\r\nContent-Length: 20000\r\n\r\n{}", "A".repeat(20000)),
                             (_, Some(body)) => format!(
@@ -255,7 +462,16 @@ impl X5uServer {
                 }
             });
         }
-        X5uServer { addr, hits }
+        X5uServer {
+            addr,
+            hits,
+            files: served,
+        }
+    }
+
+    /// Serves `body` at `path` from now on.
+    pub fn set(&self, path: &str, body: String) {
+        self.files.lock().unwrap().insert(path.to_string(), body);
     }
 
     /// Requests seen for `path`.

@@ -114,6 +114,12 @@ pub enum StirFailure {
     CertExpired,
     /// The certificate carries no TNAuthList extension (RFC 8226).
     NoTnAuthList,
+    /// The certificate's CRL (its CRL Distribution Points, RFC 5280
+    /// §4.2.1.13) lists it as revoked.
+    Revoked,
+    /// Its CRL could not be had, or is past its nextUpdate, and `[stir]
+    /// crl_unavailable = "fail"` says that fails.
+    CrlUnavailable,
 }
 
 /// What became of verifying a call's PASSporT: a fact for screening, found
@@ -132,16 +138,19 @@ pub enum StirCheck {
 
 impl StirCheck {
     /// Every outcome, for [`StirCheck::name`] and [`StirCheck::from_name`].
-    pub const ALL: [StirCheck; 9] = [
+    pub const ALL: [StirCheck; 12] = [
         StirCheck::Signed,
         StirCheck::Unverified(Unverified::NoCertificate),
         StirCheck::Unverified(Unverified::Busy),
         StirCheck::Unverified(Unverified::Compact),
+        StirCheck::Unverified(Unverified::NoCrl),
         StirCheck::Failed(StirFailure::Malformed),
         StirCheck::Failed(StirFailure::BadSignature),
         StirCheck::Failed(StirFailure::Untrusted),
         StirCheck::Failed(StirFailure::CertExpired),
         StirCheck::Failed(StirFailure::NoTnAuthList),
+        StirCheck::Failed(StirFailure::Revoked),
+        StirCheck::Failed(StirFailure::CrlUnavailable),
     ];
 
     /// A stable name (call records keep it): `signed`, `unverified:busy`,
@@ -152,11 +161,14 @@ impl StirCheck {
             StirCheck::Unverified(Unverified::NoCertificate) => "unverified:no-certificate",
             StirCheck::Unverified(Unverified::Busy) => "unverified:busy",
             StirCheck::Unverified(Unverified::Compact) => "unverified:compact",
+            StirCheck::Unverified(Unverified::NoCrl) => "unverified:crl-unavailable",
             StirCheck::Failed(StirFailure::Malformed) => "failed:malformed",
             StirCheck::Failed(StirFailure::BadSignature) => "failed:bad-signature",
             StirCheck::Failed(StirFailure::Untrusted) => "failed:untrusted",
             StirCheck::Failed(StirFailure::CertExpired) => "failed:cert-expired",
             StirCheck::Failed(StirFailure::NoTnAuthList) => "failed:no-tnauthlist",
+            StirCheck::Failed(StirFailure::Revoked) => "failed:revoked",
+            StirCheck::Failed(StirFailure::CrlUnavailable) => "failed:crl-unavailable",
         }
     }
 
@@ -175,6 +187,9 @@ pub enum Unverified {
     Busy,
     /// Compact form (RFC 8224 §7.3): no payload travelled with it.
     Compact,
+    /// The certificate's CRL could not be had, or is past its nextUpdate
+    /// (`[stir] crl_unavailable = "no-validation"`, the default).
+    NoCrl,
 }
 
 /// The longest `x5u` URL taken (longer ones are `stir:malformed`).
@@ -376,7 +391,7 @@ pub enum DivFailure {
 
 impl DivCheck {
     /// Every outcome, for [`DivCheck::name`] and [`DivCheck::from_name`].
-    pub const ALL: [DivCheck; 13] = [
+    pub const ALL: [DivCheck; 15] = [
         DivCheck::Verified { domestic: true },
         DivCheck::Verified { domestic: false },
         DivCheck::Unverified,
@@ -385,6 +400,8 @@ impl DivCheck {
         DivCheck::Failed(DivFailure::Stir(StirFailure::Untrusted)),
         DivCheck::Failed(DivFailure::Stir(StirFailure::CertExpired)),
         DivCheck::Failed(DivFailure::Stir(StirFailure::NoTnAuthList)),
+        DivCheck::Failed(DivFailure::Stir(StirFailure::Revoked)),
+        DivCheck::Failed(DivFailure::Stir(StirFailure::CrlUnavailable)),
         DivCheck::Failed(DivFailure::NoShaken),
         DivCheck::Failed(DivFailure::Unlinked),
         DivCheck::Failed(DivFailure::Target),

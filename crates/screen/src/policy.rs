@@ -121,6 +121,8 @@ pub fn default_rule(kind: ReasonKind) -> Rule {
         | StirUntrusted
         | StirCertExpired
         | StirNoTnAuthList
+        | StirRevoked
+        | StirCrlUnavailable
         | StirDestMismatch
         | Burst
         | BurstBlock => Action::Tag,
@@ -128,11 +130,20 @@ pub fn default_rule(kind: ReasonKind) -> Rule {
 }
 
 /// Rules by reason kind, and by list for the list families.
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Debug)]
 pub struct RuleTable {
     kinds: [Option<Rule>; KIND_COUNT],
     /// Per kind that names a list: the rule of each named list.
     by_list: [HashMap<String, Rule>; KIND_COUNT],
+}
+
+impl Default for RuleTable {
+    fn default() -> RuleTable {
+        RuleTable {
+            kinds: std::array::from_fn(|_| None),
+            by_list: std::array::from_fn(|_| HashMap::new()),
+        }
+    }
 }
 
 impl RuleTable {

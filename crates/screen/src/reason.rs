@@ -79,6 +79,11 @@ reason_kinds! {
     StirCertExpired => "stir:cert-expired",
     /// Verification: the `x5u` certificate has no TNAuthList (RFC 8226).
     StirNoTnAuthList => "stir:no-tnauthlist",
+    /// Verification: the `x5u` certificate's CRL lists it as revoked.
+    StirRevoked => "stir:revoked",
+    /// Verification: the certificate's CRL could not be had or is past its
+    /// nextUpdate, and `[stir] crl_unavailable = "fail"`.
+    StirCrlUnavailable => "stir:crl-unavailable",
     /// Verification: `dest.tn` is not the number in the To header (RFC 8224
     /// §4.1, canonicalised as §8 says).
     StirDestMismatch => "stir:dest-mismatch",
@@ -125,6 +130,8 @@ impl ReasonKind {
                 | StirUntrusted
                 | StirCertExpired
                 | StirNoTnAuthList
+                | StirRevoked
+                | StirCrlUnavailable
                 | StirDestMismatch
                 | StirFailedProtected
         )

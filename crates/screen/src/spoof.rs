@@ -411,6 +411,8 @@ fn stir_failed<'a>(
         StirFailure::Untrusted => ReasonKind::StirUntrusted,
         StirFailure::CertExpired => ReasonKind::StirCertExpired,
         StirFailure::NoTnAuthList => ReasonKind::StirNoTnAuthList,
+        StirFailure::Revoked => ReasonKind::StirRevoked,
+        StirFailure::CrlUnavailable => ReasonKind::StirCrlUnavailable,
     };
     add(
         v,
