@@ -352,10 +352,15 @@ pub struct CheckArgs {
     #[arg(long, value_parser = [
         "verified:domestic", "verified:foreign", "unverified", "failed:malformed",
         "failed:bad-signature", "failed:untrusted", "failed:cert-expired",
-        "failed:no-tnauthlist", "failed:revoked", "failed:crl-unavailable", "failed:no-shaken", "failed:unlinked", "failed:target",
+        "failed:no-tnauthlist", "failed:revoked", "failed:crl-unavailable", "failed:claim-constraints", "failed:no-shaken", "failed:unlinked", "failed:target",
         "failed:orig", "failed:stale",
     ])]
     pub div: Option<String>,
+    /// Decide as if the call's SHAKEN PASSporT carried this verified Rich
+    /// Call Data display name (RFC 9795 `rcd.nam`): screened as a From
+    /// display name is.
+    #[arg(long)]
+    pub rcd_name: Option<String>,
     /// Print JSON instead of text.
     #[arg(long)]
     pub json: bool,

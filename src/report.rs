@@ -131,6 +131,7 @@ fn subject_text(f: &Finding<'_>, facts: &CallFacts<'_>) -> String {
         (None, Subject::From) => format!("{:?}", facts.from_raw),
         (None, Subject::Callee) => format!("{:?}", facts.callee_raw),
         (None, Subject::Pai) => cli_text(facts.pai),
+        (None, Subject::Rcd) => format!("{:?}", facts.rcd_name.unwrap_or("-")),
     };
     format!("{} {what}", f.subject.name())
 }

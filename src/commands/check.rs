@@ -68,6 +68,10 @@ pub fn check(a: CheckArgs) -> ExitCode {
     }
     facts.burst.number = a.burst.unwrap_or(0);
     facts.burst.block = a.burst_block.unwrap_or(0);
+    if let Some(n) = &a.rcd_name {
+        facts.rcd = Some(crate::screen::passport::RcdCheck::Verified);
+        facts.rcd_name = Some(n);
+    }
     facts.div = a
         .div
         .as_deref()

@@ -18,7 +18,7 @@ use std::net::IpAddr;
 use serde::{Deserialize, Serialize};
 
 use crate::number::{Cli, E164};
-use crate::screen::passport::{DivCheck, Passport, StirCheck};
+use crate::screen::passport::{DivCheck, Passport, RcdCheck, StirCheck};
 use crate::screen::{BurstCount, CallFacts, Identity, Roaming};
 
 /// The longest text field kept (display names, Call-IDs); longer ones are cut.
@@ -117,9 +117,9 @@ pub fn encode(out: &mut Vec<u8>, c: &Call<'_>) {
         Identity::Unreadable => bytes(out, Some(b"unreadable")),
         Identity::Present(p) => display(out, Some(&PassportText(p))),
     }
-    match f.div {
-        None => bytes(out, f.stir.map(|s| s.name().as_bytes())),
-        Some(div) => display(out, Some(&StirText(f.stir, div))),
+    match (f.div, f.rcd) {
+        (None, None) => bytes(out, f.stir.map(|s| s.name().as_bytes())),
+        _ => display(out, Some(&StirText::of(f))),
     }
     out.extend_from_slice(&f.burst.number.to_le_bytes());
     out.extend_from_slice(&f.burst.block.to_le_bytes());
@@ -252,28 +252,81 @@ fn ipv4(out: &mut Vec<u8>, o: [u8; 4]) {
 }
 
 /// What verification gave a call with `div` PASSporTs that decide
-/// something: the SHAKEN outcome's name, then `div=` and what they proved.
-struct StirText(Option<StirCheck>, DivCheck);
+/// something or with Rich Call Data: the SHAKEN outcome's name, then
+/// `div=` and what they proved, `rcd=` and what its RCD came to, and last
+/// `nam=` and its verified display name as it is (to the end of the text).
+#[derive(Debug, PartialEq, Eq)]
+struct StirText<'a> {
+    stir: Option<StirCheck>,
+    div: Option<DivCheck>,
+    rcd: Option<RcdCheck>,
+    nam: Option<&'a str>,
+}
 
-impl fmt::Display for StirText {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        if let Some(s) = self.0 {
-            write!(f, "{} ", s.name())?;
+impl<'a> StirText<'a> {
+    fn of(f: &CallFacts<'a>) -> StirText<'a> {
+        StirText {
+            stir: f.stir,
+            div: f.div,
+            rcd: f.rcd,
+            nam: f.rcd_name,
         }
-        write!(f, "div={}", self.1.name())
+    }
+
+    /// Reads the text back (or a SHAKEN outcome's name alone).
+    fn parse(s: &'a str) -> Option<StirText<'a>> {
+        let mut t = StirText {
+            stir: None,
+            div: None,
+            rcd: None,
+            nam: None,
+        };
+        if let Some(n) = s.strip_prefix("nam=") {
+            t.nam = Some(n);
+            return Some(t);
+        }
+        let words = match s.split_once(" nam=") {
+            Some((w, n)) => {
+                t.nam = Some(n);
+                w
+            }
+            None => s,
+        };
+        for w in words.split(' ') {
+            if let Some(d) = w.strip_prefix("div=") {
+                t.div = Some(DivCheck::from_name(d)?);
+            } else if let Some(r) = w.strip_prefix("rcd=") {
+                t.rcd = Some(RcdCheck::from_name(r)?);
+            } else {
+                t.stir = Some(StirCheck::from_name(w)?);
+            }
+        }
+        Some(t)
     }
 }
 
-/// Reads [`StirText`] (or a SHAKEN outcome's name alone) back.
-fn parse_stir(s: &str) -> Option<(Option<StirCheck>, Option<DivCheck>)> {
-    let (mut stir, mut div) = (None, None);
-    for w in s.split(' ') {
-        match w.strip_prefix("div=") {
-            Some(d) => div = Some(DivCheck::from_name(d)?),
-            None => stir = Some(StirCheck::from_name(w)?),
+impl fmt::Display for StirText<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let mut sep = "";
+        let mut word = |f: &mut fmt::Formatter<'_>, w: fmt::Arguments<'_>| {
+            let r = write!(f, "{sep}{w}");
+            sep = " ";
+            r
+        };
+        if let Some(s) = self.stir {
+            word(f, format_args!("{}", s.name()))?;
         }
+        if let Some(d) = self.div {
+            word(f, format_args!("div={}", d.name()))?;
+        }
+        if let Some(r) = self.rcd {
+            word(f, format_args!("rcd={}", r.name()))?;
+        }
+        if let Some(n) = self.nam {
+            word(f, format_args!("nam={n}"))?;
+        }
+        Ok(())
     }
-    Some((stir, div))
 }
 
 /// A PASSporT's claims as the record keeps them.
@@ -744,9 +797,14 @@ impl<'a> Inputs<'a> {
             None => Identity::Absent,
             Some(p) => parse_passport(p).ok_or(Unreadable::Field("passport"))?,
         };
-        let (stir, div) = match self.stir {
-            None => (None, None),
-            Some(s) => parse_stir(s).ok_or(Unreadable::Field("stir"))?,
+        let verified = match self.stir {
+            None => StirText {
+                stir: None,
+                div: None,
+                rcd: None,
+                nam: None,
+            },
+            Some(s) => StirText::parse(s).ok_or(Unreadable::Field("stir"))?,
         };
         let roaming = match self.roaming {
             None => None,
@@ -770,8 +828,10 @@ impl<'a> Inputs<'a> {
             now: self.time_ms / 1000,
             diverted_domestic: self.diverted,
             identity,
-            stir,
-            div,
+            stir: verified.stir,
+            div: verified.div,
+            rcd: verified.rcd,
+            rcd_name: verified.nam,
             to_raw: self.to,
             originating: self.originating,
             insisted: self.insisted,
@@ -867,26 +927,44 @@ mod tests {
         }
     }
 
-    /// What verification gave, with and without `div` PASSporTs, is read
-    /// back as written; a word callscreen does not write is refused.
+    /// What verification gave, with and without `div` PASSporTs and Rich
+    /// Call Data, is read back as written (a display name with spaces and
+    /// `=` included); a word callscreen does not write is refused.
     #[test]
-    fn a_calls_stir_and_div_outcomes_are_read_back() {
+    fn a_calls_stir_div_and_rcd_outcomes_are_read_back() {
         let signed = Some(StirCheck::Signed);
+        let names = [None, Some("Acme Bank"), Some("x nam=y div=z")];
         for stir in [None, signed] {
-            for div in DivCheck::ALL {
-                let text = field(|o| display(o, Some(&StirText(stir, div))));
-                assert_eq!(parse_stir(&text), Some((stir, Some(div))), "{text}");
+            for div in DivCheck::ALL.map(Some).into_iter().chain([None]) {
+                for rcd in RcdCheck::ALL.map(Some).into_iter().chain([None]) {
+                    for nam in names {
+                        if (stir, div, rcd, nam) == (None, None, None, None) {
+                            continue;
+                        }
+                        let t = StirText {
+                            stir,
+                            div,
+                            rcd,
+                            nam,
+                        };
+                        let text = field(|o| display(o, Some(&t)));
+                        assert_eq!(StirText::parse(&text), Some(t), "{text}");
+                    }
+                }
             }
         }
+        let t = StirText {
+            stir: signed,
+            div: Some(DivCheck::Verified { domestic: true }),
+            rcd: Some(RcdCheck::Verified),
+            nam: Some("Acme Bank"),
+        };
         assert_eq!(
-            field(|o| display(
-                o,
-                Some(&StirText(signed, DivCheck::Verified { domestic: true }))
-            )),
-            "signed div=verified:domestic"
+            field(|o| display(o, Some(&t))),
+            "signed div=verified:domestic rcd=verified nam=Acme Bank"
         );
-        assert_eq!(parse_stir("signed"), Some((signed, None)));
-        assert_eq!(parse_stir("signed div=maybe"), None);
-        assert_eq!(parse_stir("signed div"), None);
+        assert!(StirText::parse("signed div=maybe").is_none());
+        assert!(StirText::parse("signed div").is_none());
+        assert!(StirText::parse("signed rcd=perhaps").is_none());
     }
 }

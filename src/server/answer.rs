@@ -243,6 +243,18 @@ pub fn write_terminated(out: &mut Vec<u8>, req: &Request<'_>, cx: &Cx<'_>) {
         .insert(key, Instant::now(), super::cache::Kind::Answer, out);
 }
 
+/// `s` as a SIP quoted-string (RFC 3261 §25.1: `"` and `\` escaped).
+fn quoted(out: &mut Vec<u8>, s: &str) {
+    out.push(b'"');
+    for b in s.bytes() {
+        if b == b'"' || b == b'\\' {
+            out.push(b'\\');
+        }
+        out.push(b);
+    }
+    out.push(b'"');
+}
+
 /// Buffers for a tagged call's values (its reason list, the identity it
 /// asserts, that identity with `verstat`), kept per thread and reused call
 /// after call, so that tagging allocates nothing once they have grown.
@@ -323,6 +335,7 @@ pub fn write_answer(
     v: Option<&Verdict<'_>>,
     ids: &CallerIds<'_>,
     warned: Option<&Warned>,
+    rcd_name: Option<&str>,
 ) {
     let s = &rt.settings;
     let action = v.map_or(Action::Allow, |v| v.action);
@@ -385,6 +398,12 @@ pub fn write_answer(
         if b.pai.is_empty() {
             let trusted = s.policy.peer(peer).pai_trusted;
             let id = ids.pai.as_ref().filter(|_| trusted).unwrap_or(&ids.from);
+            // Verified Rich Call Data (RFC 9795): its name is the display
+            // name of the identity asserted, for the SBC to pass on.
+            if let (Some(name), crate::screen::passport::Verstat::Passed) = (rcd_name, vs) {
+                quoted(&mut b.pai, name);
+                b.pai.push(b' ');
+            }
             b.pai.push(b'<');
             b.pai.extend_from_slice(id.uri);
             b.pai.push(b'>');
@@ -457,9 +476,8 @@ pub fn stir_reason(v: &Verdict<'_>) -> Option<(u16, &'static str)> {
         StirMalformed | StirBadSignature | ShakenOrigMismatch | StirDestMismatch => {
             Some((438, "Invalid Identity Header"))
         }
-        StirUntrusted | StirCertExpired | StirNoTnAuthList | StirRevoked | StirCrlUnavailable => {
-            Some((437, "Unsupported Credential"))
-        }
+        StirUntrusted | StirCertExpired | StirNoTnAuthList | StirRevoked | StirCrlUnavailable
+        | StirClaimConstraints => Some((437, "Unsupported Credential")),
         ShakenStale => Some((403, "Stale Date")),
         _ => None,
     })

@@ -190,7 +190,7 @@ pub fn account(
     );
     let peer_name = &policy.peer(peer).name;
     let verstat = v.verstat.map(|x| x.name());
-    let mut fields: [(&str, noc::Value<'_>); 14] = [
+    let mut fields: [(&str, noc::Value<'_>); 15] = [
         ("verdict", noc::Value::Text(&action.name())),
         ("code", noc::Value::Num(u64::from(code))),
         ("reasons", noc::Value::Text(&reasons)),
@@ -208,6 +208,7 @@ pub fn account(
         ("", noc::Value::Num(0)),
         ("", noc::Value::Num(0)),
         ("", noc::Value::Num(0)),
+        ("", noc::Value::Num(0)),
     ];
     let mut n = 11;
     if let Some(vs) = &verstat {
@@ -217,6 +218,11 @@ pub fn account(
     let div = facts.div.map(|d| d.name());
     if let Some(d) = &div {
         fields[n] = ("div", noc::Value::Text(d));
+        n += 1;
+    }
+    let rcd = facts.rcd.map(|r| r.name());
+    if let Some(r) = &rcd {
+        fields[n] = ("rcd", noc::Value::Text(r));
         n += 1;
     }
     if let Some(r) = &reference {

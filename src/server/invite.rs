@@ -34,7 +34,7 @@ use crate::config::Mode;
 use crate::number::E164;
 use crate::roaming::{Checker, Ticket};
 use crate::screen::facts::MAX_PARTS;
-use crate::screen::passport::{DivSigs, StirCheck, Unverified};
+use crate::screen::passport::{DivSigs, RcdCheck, StirCheck, Unverified};
 use crate::screen::{Action, CallFacts, Roaming, Verdict};
 use crate::sip::facts::CallerIds;
 use crate::sip::moved::{Mover, OwnedMessage};
@@ -279,8 +279,16 @@ fn decided<'a, 'r>(
     let proxy = rt.settings.sip.mode == Mode::Proxy;
     let bursts = cp.shared.bursts.load();
     let counted = counting(rt, &bursts).filter(|_| again.is_none());
+    // Rich Call Data (RFC 9795), where a verification was attempted: its
+    // display name is screened and passed on only when it is verified.
+    let rcd = verified.stir.and_then(|_| stir::rcd_of(req));
     let mut facts = read_facts(req, ids, peer, cx.src.ip(), rt, &cp.warn_key, counted);
     verified.onto(req, &mut facts, rt);
+    if let Some((name, claims)) = &rcd {
+        let check = RcdCheck::of(facts.stir, *claims);
+        facts.rcd = Some(check);
+        facts.rcd_name = name.as_deref().filter(|_| check == RcdCheck::Verified);
+    }
     facts.roaming = roaming;
     let verdict = decide(&facts, rt, m, req);
     if again.is_none() {

@@ -244,7 +244,7 @@ fn render<'a>(
     let action = d.action();
     if let (Action::Reject { .. }, Some(_)) = (action, &d.facts) {
         let v = d.verdict.as_ref();
-        write_answer(out, req, cx.src, d.to_tag, rt, peer, v, ids, None);
+        write_answer(out, req, cx.src, d.to_tag, rt, peer, v, ids, None, None);
         cp.cache.insert(d.key, d.now, Kind::Answer, out);
         return cx.reply(msg);
     }
@@ -263,6 +263,12 @@ fn render<'a>(
     );
     e.verstat = d.verdict.as_ref().and_then(|v| v.verstat).map(|v| v.name());
     e.stir_cause = d.verdict.as_ref().and_then(stir_reason).map(|(c, _)| c);
+    // Rich Call Data in Call-Info (RFC 9796) goes on only with a verified
+    // RCD claim (RFC 9795) in the call's PASSporT to vouch for it.
+    e.drop_rcd_call_info = d
+        .facts
+        .as_ref()
+        .is_none_or(|f| f.rcd != Some(crate::screen::passport::RcdCheck::Verified));
     let mut identity = Vec::new();
     if let Some(facts) = &d.facts
         && sign(&mut identity, facts, peer, rt)

@@ -69,6 +69,7 @@ fn render<'a>(
         v,
         ids,
         warned.as_ref(),
+        d.facts.as_ref().and_then(|f| f.rcd_name),
     );
     cp.cache.insert(d.key, d.now, Kind::Answer, out);
     cx.reply_to(req)

@@ -13,7 +13,9 @@ use super::answer::Cx;
 use super::cache::{Kind, TxKey};
 use super::callpath::CallPath;
 use crate::screen::facts::MAX_PARTS;
-use crate::screen::passport::{self, DivCheck, DivPassport, DivSigs, Ppt, StirCheck, Unverified};
+use crate::screen::passport::{
+    self, DivCheck, DivPassport, DivSigs, Ppt, RcdFailure, StirCheck, Unverified,
+};
 use crate::screen::{CallFacts, PeerId};
 use crate::sip::Request;
 use crate::sip::facts::identities;
@@ -193,6 +195,13 @@ pub fn div_fact(
         policy.shaken_max_age,
         cc.unwrap_or_default().as_bytes(),
     )
+}
+
+/// The Rich Call Data of the request's SHAKEN PASSporT (RFC 9795), read:
+/// its display name and whether its claims hold together; none when it
+/// has none.
+pub fn rcd_of(req: &Request<'_>) -> Option<(Option<String>, Result<(), RcdFailure>)> {
+    shaken_identity(req).and_then(passport::rcd)
 }
 
 /// Decides whether the INVITE `req` from `peer`, first seen at `cx.t0`, is

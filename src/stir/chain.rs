@@ -96,6 +96,88 @@ pub struct Checked {
     /// Where its revocation is published (none: it names no https CRL
     /// distribution point).
     pub revocation: Option<super::crl::Revocable>,
+    /// What its PASSporTs may claim (JWT Claim Constraints).
+    pub constraints: ClaimConstraints,
+}
+
+/// The OIDs of JWT Claim Constraints (RFC 8226 §9: id-pe 27) and Enhanced
+/// JWT Claim Constraints (RFC 9118: id-pe 33).
+const JWT_CLAIM_CONSTRAINTS: [&str; 2] = ["1.3.6.1.5.5.7.1.27", "1.3.6.1.5.5.7.1.33"];
+
+/// What a certificate lets the PASSporTs it signs claim (RFC 8226 §8, RFC
+/// 9118): claims each must carry, claims none may carry, and for some
+/// claims the only values allowed. Read with der-parser (the modules use
+/// EXPLICIT tags).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct ClaimConstraints {
+    pub must_include: Vec<String>,
+    pub must_exclude: Vec<String>,
+    pub permitted: Vec<(String, Vec<String>)>,
+}
+
+impl ClaimConstraints {
+    /// Reads the extension's value: `SEQUENCE { mustInclude [0] OPTIONAL,
+    /// permittedValues [1] OPTIONAL, mustExclude [2] OPTIONAL }`.
+    pub fn parse(der: &[u8]) -> Option<ClaimConstraints> {
+        use x509_parser::der_parser::der::parse_der;
+        let (rest, top) = parse_der(der).ok()?;
+        if !rest.is_empty() {
+            return None;
+        }
+        let mut out = ClaimConstraints::default();
+        for field in top.as_sequence().ok()? {
+            // EXPLICIT [n]: the content is one whole element.
+            let (rest, inner) = parse_der(field.as_slice().ok()?).ok()?;
+            if !rest.is_empty() {
+                return None;
+            }
+            let names = |o: &x509_parser::der_parser::ber::BerObject<'_>| -> Option<Vec<String>> {
+                o.as_sequence()
+                    .ok()?
+                    .iter()
+                    .map(|n| n.as_str().ok().map(str::to_string))
+                    .collect()
+            };
+            match field.tag().0 {
+                0 => out.must_include = names(&inner)?,
+                2 => out.must_exclude = names(&inner)?,
+                1 => {
+                    for pv in inner.as_sequence().ok()? {
+                        let pv = pv.as_sequence().ok()?;
+                        let (claim, values) = (pv.first()?, pv.get(1)?);
+                        out.permitted
+                            .push((claim.as_str().ok()?.to_string(), names(values)?));
+                    }
+                }
+                _ => return None,
+            }
+        }
+        Some(out)
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.must_include.is_empty() && self.must_exclude.is_empty() && self.permitted.is_empty()
+    }
+
+    /// Whether a PASSporT's claims (its payload) keep within them: every
+    /// claim of `mustInclude` there, none of `mustExclude`, and a claim
+    /// with permitted values one of them (a string claim as the string; an
+    /// object or other claim equal to the permitted value read as JSON).
+    pub fn allow(&self, payload: &serde_json::Value) -> bool {
+        let has = |c: &String| payload.get(c).is_some();
+        self.must_include.iter().all(has)
+            && !self.must_exclude.iter().any(has)
+            && self
+                .permitted
+                .iter()
+                .all(|(claim, values)| match payload.get(claim) {
+                    None => true,
+                    Some(serde_json::Value::String(s)) => values.iter().any(|v| v == s),
+                    Some(v) => values.iter().any(|p| {
+                        serde_json::from_str::<serde_json::Value>(p).is_ok_and(|p| &p == v)
+                    }),
+                })
+    }
 }
 
 /// SHAKEN constrains no extended key usage (ATIS-1000080 defines none), so
@@ -150,10 +232,21 @@ pub fn check(body: &[u8], anchors: &Anchors, now: u64) -> Result<Checked, StirFa
     let not_after = u64::try_from(parsed.validity().not_after.timestamp()).unwrap_or(0);
     let key = parsed.public_key().subject_public_key.data.to_vec();
     let revocation = super::crl::revocable(&parsed, &certs, &anchors.ders);
+    let mut constraints = ClaimConstraints::default();
+    for e in parsed.extensions() {
+        if JWT_CLAIM_CONSTRAINTS.contains(&e.oid.to_id_string().as_str()) {
+            // A constraint not understood is not a constraint to ignore.
+            let c = ClaimConstraints::parse(e.value).ok_or(StirFailure::Untrusted)?;
+            constraints.must_include.extend(c.must_include);
+            constraints.must_exclude.extend(c.must_exclude);
+            constraints.permitted.extend(c.permitted);
+        }
+    }
     Ok(Checked {
         key,
         not_after,
         revocation,
+        constraints,
     })
 }
 
@@ -180,6 +273,86 @@ impl Checked {
             &self.key,
         )
         .verify(signed.as_bytes(), &sig)
-        .map_err(|_| StirFailure::BadSignature)
+        .map_err(|_| StirFailure::BadSignature)?;
+        if self.constraints.is_empty() {
+            return Ok(());
+        }
+        // RFC 8226 §8: a PASSporT claiming what its certificate does not
+        // allow fails, whatever its signature.
+        let payload = signed
+            .split('.')
+            .nth(1)
+            .and_then(crate::screen::passport::base64_decode)
+            .and_then(|b| serde_json::from_slice::<serde_json::Value>(&b).ok())
+            .ok_or(StirFailure::Malformed)?;
+        if self.constraints.allow(&payload) {
+            Ok(())
+        } else {
+            Err(StirFailure::ClaimConstraints)
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A DER element (short lengths only: these tests' values are small).
+    fn tlv(tag: u8, body: &[u8]) -> Vec<u8> {
+        let mut out = vec![tag, body.len() as u8];
+        out.extend_from_slice(body);
+        out
+    }
+
+    fn names(tag: u8, n: &[&str]) -> Vec<u8> {
+        let items: Vec<u8> = n.iter().flat_map(|s| tlv(0x16, s.as_bytes())).collect();
+        tlv(tag, &tlv(0x30, &items))
+    }
+
+    #[test]
+    fn jwt_claim_constraints_are_read_and_kept_to() {
+        // mustInclude ["rcd"], permittedValues [rcd: one object; attest: "A"], mustExclude ["div"].
+        let pv = |claim: &str, values: &[&str]| {
+            let vals: Vec<u8> = values
+                .iter()
+                .flat_map(|v| tlv(0x0c, v.as_bytes()))
+                .collect();
+            tlv(
+                0x30,
+                &[tlv(0x16, claim.as_bytes()), tlv(0x30, &vals)].concat(),
+            )
+        };
+        let der = tlv(
+            0x30,
+            &[
+                names(0xa0, &["rcd"]),
+                tlv(
+                    0xa1,
+                    &tlv(
+                        0x30,
+                        &[pv("rcd", &[r#"{"nam":"Acme"}"#]), pv("attest", &["A"])].concat(),
+                    ),
+                ),
+                names(0xa2, &["div"]),
+            ]
+            .concat(),
+        );
+        let c = ClaimConstraints::parse(&der).expect("parses");
+        assert_eq!(c.must_include, ["rcd"]);
+        assert_eq!(c.must_exclude, ["div"]);
+        assert_eq!(c.permitted.len(), 2);
+        let allow = |p: &str| c.allow(&serde_json::from_str(p).expect("json"));
+        assert!(allow(r#"{"attest":"A","rcd":{"nam":"Acme"}}"#));
+        assert!(!allow(r#"{"attest":"A","rcd":{"nam":"ING"}}"#));
+        assert!(!allow(r#"{"attest":"B","rcd":{"nam":"Acme"}}"#));
+        assert!(!allow(r#"{"attest":"A"}"#), "rcd must be there");
+        assert!(!allow(r#"{"attest":"A","rcd":{"nam":"Acme"},"div":{}}"#));
+        // Not what the modules say: refused (the certificate with it too).
+        assert_eq!(
+            ClaimConstraints::parse(&tlv(0x30, &names(0xa5, &["x"]))),
+            None
+        );
+        assert_eq!(ClaimConstraints::parse(b"\x30\x05junk"), None);
+        assert!(ClaimConstraints::parse(&tlv(0x30, &[])).is_some_and(|c| c.is_empty()));
     }
 }

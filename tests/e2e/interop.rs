@@ -717,10 +717,11 @@ fn secsipidx_verifies_what_callscreen_signs_and_the_other_way_round() {
 /// (`div_signs`), verifies the chain (`div=verified:domestic`) and lifts
 /// `spoof:domestic-cli-intl`. The same `div` PASSporT signed with a key
 /// that is not the certificate's fails (`div=failed:bad-signature`), and
-/// the rule stands.
+/// the rule stands. And a SHAKEN PASSporT with Rich Call Data (RFC 9795)
+/// secsipidx signs: its name verified and shown.
 #[test]
 #[ignore = "needs secsipidx (apt-get install secsipidx); run by .ci/run"]
-fn callscreen_verifies_the_div_passports_secsipidx_makes() {
+fn callscreen_verifies_the_div_and_rcd_passports_secsipidx_makes() {
     let dir = temp_dir("interop-secsipidx-div");
     let pki = sti::Pki::new(&dir);
     std::fs::write(dir.join("sti.key"), pki.good.key.serialize_pem()).unwrap();
@@ -799,6 +800,39 @@ fn callscreen_verifies_the_div_passports_secsipidx_makes() {
     assert!(
         l.contains(" reasons=spoof:domestic-cli-intl ") && l.contains(" div=failed:bad-signature"),
         "{l}"
+    );
+
+    // Rich Call Data (RFC 9795) in a SHAKEN PASSporT secsipidx signs: the
+    // verified name is shown on the 302's P-Asserted-Identity and screened.
+    let rcd = |call_id: &str, nam: &str| {
+        let header = format!(r#"{{"alg":"ES256","ppt":"shaken","typ":"passport","x5u":"{url}"}}"#);
+        let payload = format!(
+            r#"{{"attest":"A","dest":{{"tn":["{target}"]}},"iat":{},"orig":{{"tn":"{caller}"}},"origid":"7f7d7a48-3b8c-4c64-9a45-6b4fd0f1a0c1","rcd":{{"nam":"{nam}"}}}}"#,
+            sti::unix_now()
+        );
+        let token = secsipidx(
+            &["-sign", "-header", &header, "-payload", &payload],
+            "sti.key",
+        );
+        let msg = invite(
+            call_id,
+            &format!("+{caller}"),
+            &format!("Identity: {token};info=<{url}>;alg=ES256;ppt=shaken\r\n"),
+        );
+        let r = udp_ask(&client, d.udp, &msg).expect("an answer");
+        (r, d.noc_line(call_id))
+    };
+    let (r, l) = rcd("sxr-1", "Acme");
+    assert!(
+        l.contains(" rcd=verified") && l.contains(" reasons=- "),
+        "{l}"
+    );
+    assert!(r.contains("P-Asserted-Identity: \"Acme\" <sip:"), "{r}");
+    let (r, l) = rcd("sxr-2", "Acme \\u00c9pargne");
+    assert!(l.contains(" rcd=verified"), "{l}");
+    assert!(
+        r.contains("P-Asserted-Identity: \"Acme Épargne\" <sip:"),
+        "{r}"
     );
 }
 

@@ -1389,3 +1389,73 @@ fn revoked_certificates_stop_passing_by_direct_and_indirect_crls() {
     }
     assert!(x5u.hits("/fresh.crl") >= 2);
 }
+
+/// Rich Call Data (RFC 9795) in the SHAKEN PASSporT: a verified `rcd`
+/// name goes on as the display name of the 302's P-Asserted-Identity (the
+/// SBC passes it on) and is screened as a From display name is ("ING
+/// Bank" from a number not ING's: `spoof:display-name`, about `rcd`); an
+/// `rcd` that refers to a URL without `rcdi` is not believed and not shown;
+/// a certificate whose JWT Claim Constraints (RFC 8226 §8) allow one name
+/// fails a PASSporT claiming another (`stir:claim-constraints`,
+/// TN-Validation-Failed), and its name is neither shown nor screened.
+#[test]
+fn rich_call_data_is_shown_and_screened_only_when_verified() {
+    let s = setup("stir-rcd", "");
+    let constrained = s
+        .pki
+        .constrained("Acme's delegate", "rcd", &[r#"{"nam":"Acme Bank"}"#]);
+    s.x5u.set("/acme.pem", constrained.chain_pem.clone());
+    let (caller, callee) = digits();
+    let n = std::sync::atomic::AtomicUsize::new(0);
+    let call = |call_id: &str, signer: &Signer, x5u: &str, claims: &str| {
+        let id = signer.identity_with(caller, callee, "A", unix_now(), &s.x5u.url(x5u), claims);
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            let k = n.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            let (r, line) = s.call(&format!("{call_id}-{k}"), CALLER, &id);
+            if field(&line, "verstat") != Some("No-TN-Validation") || Instant::now() > deadline {
+                return (r, line);
+            }
+        }
+    };
+    let pai = |r: &str| {
+        r.lines()
+            .find_map(|l| l.strip_prefix("P-Asserted-Identity: "))
+            .unwrap_or_default()
+            .to_string()
+    };
+    let good = |id: &str, claims: &str| call(id, &s.pki.good, "/good.pem", claims);
+    let acme = |id: &str, claims: &str| call(id, &constrained, "/acme.pem", claims);
+    // Verified: shown.
+    let (r, l) = good("rcd-ok", r#""rcd":{"nam":"Acme \"Bank\""}"#);
+    assert_eq!(field(&l, "rcd"), Some("verified"), "{l}");
+    assert_eq!(field(&l, "reasons"), Some("-"), "{l}");
+    // (Quotes in a display name are dropped, as for any display name written.)
+    assert!(pai(&r).starts_with(r#""Acme Bank" <sip:"#), "{r}");
+    // A brand in it, from a number not the brand's.
+    let (_, l) = good("rcd-brand", r#""rcd":{"nam":"ING Bank"}"#);
+    assert_eq!(field(&l, "reasons"), Some("spoof:display-name"), "{l}");
+    // A URL without rcdi: not believed, not shown, not screened.
+    let (r, l) = good(
+        "rcd-nordci",
+        r#""rcd":{"nam":"ING Bank","icn":"https://example.com/logo.png"}"#,
+    );
+    assert_eq!(field(&l, "rcd"), Some("failed:no-rcdi"), "{l}");
+    assert_eq!(field(&l, "reasons"), Some("-"), "{l}");
+    assert!(pai(&r).starts_with("<sip:"), "{r}");
+    // With rcdi covering the URL: believed.
+    let (_, l) = good(
+        "rcd-rcdi",
+        r#""rcd":{"nam":"Acme","icn":"https://example.com/logo.png"},"rcdi":{"/icn":"sha256-47DEQpj8HBSa-_TImW-5JCeuQeRkm5NMpJWZG3hSuFU"}"#,
+    );
+    assert_eq!(field(&l, "rcd"), Some("verified"), "{l}");
+    // The constrained certificate: its own name passes, another fails.
+    let (r, l) = acme("rcd-allowed", r#""rcd":{"nam":"Acme Bank"}"#);
+    assert_eq!(field(&l, "verstat"), Some("TN-Validation-Passed"), "{l}");
+    assert!(pai(&r).starts_with(r#""Acme Bank" <sip:"#), "{r}");
+    let (r, l) = acme("rcd-denied", r#""rcd":{"nam":"ING Bank"}"#);
+    assert_eq!(field(&l, "verstat"), Some("TN-Validation-Failed"), "{l}");
+    assert_eq!(field(&l, "reasons"), Some("stir:claim-constraints"), "{l}");
+    assert_eq!(field(&l, "rcd"), Some("unverified"), "{l}");
+    assert!(!pai(&r).contains("ING"), "{r}");
+}

@@ -35,8 +35,27 @@ impl Signer {
     /// A SHAKEN Identity header value for a call from `orig` to `dest` (E.164
     /// digits), attestation `attest`, issued at `iat`, certificate at `x5u`.
     pub fn identity(&self, orig: &str, dest: &str, attest: &str, iat: u64, x5u: &str) -> String {
+        self.identity_with(orig, dest, attest, iat, x5u, "")
+    }
+
+    /// [`Signer::identity`] with more claims: `extra` is JSON object
+    /// members (`"rcd":{...}`), put after the SHAKEN ones.
+    pub fn identity_with(
+        &self,
+        orig: &str,
+        dest: &str,
+        attest: &str,
+        iat: u64,
+        x5u: &str,
+        extra: &str,
+    ) -> String {
+        let more = if extra.is_empty() {
+            String::new()
+        } else {
+            format!(",{extra}")
+        };
         let payload = format!(
-            r#"{{"attest":"{attest}","dest":{{"tn":["{dest}"]}},"iat":{iat},"orig":{{"tn":"{orig}"}},"origid":"123e4567-e89b-12d3-a456-426655440000"}}"#
+            r#"{{"attest":"{attest}","dest":{{"tn":["{dest}"]}},"iat":{iat},"orig":{{"tn":"{orig}"}},"origid":"123e4567-e89b-12d3-a456-426655440000"{more}}}"#
         );
         self.sign("shaken", &payload, x5u)
     }
@@ -198,6 +217,32 @@ impl Pki {
             .to_bytes_be();
         let chain_pem = format!("{}{}", cert.pem(), self.inter.0.pem());
         (Signer { chain_pem, key }, serial)
+    }
+
+    /// A leaf of the intermediate whose JWT Claim Constraints (RFC 8226
+    /// §8, EXPLICIT tags) allow only `values` for the claim `claim`.
+    pub fn constrained(&self, name: &str, claim: &str, values: &[&str]) -> Signer {
+        let key = KeyPair::generate().expect("a key");
+        let mut p = CertificateParams::new(Vec::<String>::new()).expect("params");
+        p.distinguished_name.push(DnType::CommonName, name);
+        let permitted: Vec<u8> = values
+            .iter()
+            .flat_map(|v| tlv(0x0c, v.as_bytes()))
+            .collect();
+        let one = tlv(
+            0x30,
+            &[tlv(0x16, claim.as_bytes()), tlv(0x30, &permitted)].concat(),
+        );
+        let constraints = tlv(0x30, &tlv(0xa1, &tlv(0x30, &one)));
+        p.custom_extensions = vec![
+            CustomExtension::from_oid_content(&TN_AUTH_LIST_OID, TN_AUTH_LIST.to_vec()),
+            CustomExtension::from_oid_content(&[1, 3, 6, 1, 5, 5, 7, 1, 27], constraints),
+        ];
+        let cert = p
+            .signed_by(&key, &self.inter.0, &self.inter.1)
+            .expect("a leaf");
+        let chain_pem = format!("{}{}", cert.pem(), self.inter.0.pem());
+        Signer { chain_pem, key }
     }
 
     /// The intermediate's own CRL (direct, made by rcgen), revoking

@@ -4,7 +4,7 @@
 
 use std::net::IpAddr;
 
-use super::passport::{self, DivCheck, Passport, StirCheck};
+use super::passport::{self, DivCheck, Passport, RcdCheck, StirCheck};
 use super::policy::{PeerId, Policy};
 use number::{Cli, E164, normalise};
 
@@ -54,6 +54,12 @@ pub struct CallFacts<'a> {
     /// international peers, where they can lift `spoof:domestic-*-intl`).
     /// Found by the server.
     pub div: Option<DivCheck>,
+    /// What the SHAKEN PASSporT's Rich Call Data (RFC 9795) comes to; none
+    /// when it has none. Found by the server.
+    pub rcd: Option<RcdCheck>,
+    /// Its display name (`nam`), when [`RcdCheck::Verified`]: screened as
+    /// the From display name is.
+    pub rcd_name: Option<&'a str>,
     /// The To URI, where `dest.tn` is compared (RFC 8224 §4.1); read as a
     /// number only then (`to_number`), not on every call.
     pub to_raw: Option<&'a str>,
@@ -165,6 +171,8 @@ impl<'a> CallFacts<'a> {
             identity: read_identity(&raw.identities),
             stir: None,
             div: None,
+            rcd: None,
+            rcd_name: None,
             to_raw: raw.to,
             originating: policy.peer(peer).originating,
             insisted: false,

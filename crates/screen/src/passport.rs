@@ -120,6 +120,9 @@ pub enum StirFailure {
     /// Its CRL could not be had, or is past its nextUpdate, and `[stir]
     /// crl_unavailable = "fail"` says that fails.
     CrlUnavailable,
+    /// The PASSporT claims what its certificate's JWT Claim Constraints
+    /// (RFC 8226 §8, RFC 9118) do not allow.
+    ClaimConstraints,
 }
 
 /// What became of verifying a call's PASSporT: a fact for screening, found
@@ -138,7 +141,7 @@ pub enum StirCheck {
 
 impl StirCheck {
     /// Every outcome, for [`StirCheck::name`] and [`StirCheck::from_name`].
-    pub const ALL: [StirCheck; 12] = [
+    pub const ALL: [StirCheck; 13] = [
         StirCheck::Signed,
         StirCheck::Unverified(Unverified::NoCertificate),
         StirCheck::Unverified(Unverified::Busy),
@@ -151,6 +154,7 @@ impl StirCheck {
         StirCheck::Failed(StirFailure::NoTnAuthList),
         StirCheck::Failed(StirFailure::Revoked),
         StirCheck::Failed(StirFailure::CrlUnavailable),
+        StirCheck::Failed(StirFailure::ClaimConstraints),
     ];
 
     /// A stable name (call records keep it): `signed`, `unverified:busy`,
@@ -169,6 +173,7 @@ impl StirCheck {
             StirCheck::Failed(StirFailure::NoTnAuthList) => "failed:no-tnauthlist",
             StirCheck::Failed(StirFailure::Revoked) => "failed:revoked",
             StirCheck::Failed(StirFailure::CrlUnavailable) => "failed:crl-unavailable",
+            StirCheck::Failed(StirFailure::ClaimConstraints) => "failed:claim-constraints",
         }
     }
 
@@ -391,7 +396,7 @@ pub enum DivFailure {
 
 impl DivCheck {
     /// Every outcome, for [`DivCheck::name`] and [`DivCheck::from_name`].
-    pub const ALL: [DivCheck; 15] = [
+    pub const ALL: [DivCheck; 16] = [
         DivCheck::Verified { domestic: true },
         DivCheck::Verified { domestic: false },
         DivCheck::Unverified,
@@ -402,6 +407,7 @@ impl DivCheck {
         DivCheck::Failed(DivFailure::Stir(StirFailure::NoTnAuthList)),
         DivCheck::Failed(DivFailure::Stir(StirFailure::Revoked)),
         DivCheck::Failed(DivFailure::Stir(StirFailure::CrlUnavailable)),
+        DivCheck::Failed(DivFailure::Stir(StirFailure::ClaimConstraints)),
         DivCheck::Failed(DivFailure::NoShaken),
         DivCheck::Failed(DivFailure::Unlinked),
         DivCheck::Failed(DivFailure::Target),
@@ -495,6 +501,151 @@ pub fn check_diversion(
         domestic |= !home_cc.is_empty() && d.div.is_some_and(|n| n.starts_with(home_cc));
     }
     Some(DivCheck::Verified { domestic })
+}
+
+/// What a PASSporT's Rich Call Data (RFC 9795: the `rcd` claim, and its
+/// integrity claim `rcdi`) comes to: a fact for screening, found by the
+/// server (which knows whether the signature, and the certificate's JWT
+/// Claim Constraints, passed).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum RcdCheck {
+    /// Signed by a PASSporT that verified (its certificate's claim
+    /// constraints included), well formed, every URL covered by `rcdi`:
+    /// its `nam` is shown and screened.
+    Verified,
+    /// The PASSporT carrying it did not verify (or was not verified).
+    Unverified,
+    Failed(RcdFailure),
+}
+
+/// Why a signed `rcd` claim is not believed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum RcdFailure {
+    /// Not an object; `nam` not a string, too long, or with control characters.
+    Malformed,
+    /// It refers to URLs (`icn`, `jcl`, or inside `jcd`) and has no `rcdi`
+    /// (RFC 9795 §6 requires one then).
+    NoRcdi,
+    /// `rcdi` does not give a digest (`sha256-`, `sha384-`, `sha512-`) for
+    /// every URL the `rcd` claim refers to.
+    Rcdi,
+}
+
+impl RcdCheck {
+    pub const ALL: [RcdCheck; 5] = [
+        RcdCheck::Verified,
+        RcdCheck::Unverified,
+        RcdCheck::Failed(RcdFailure::Malformed),
+        RcdCheck::Failed(RcdFailure::NoRcdi),
+        RcdCheck::Failed(RcdFailure::Rcdi),
+    ];
+
+    /// A stable name (call records keep it, after `rcd=`).
+    pub fn name(self) -> &'static str {
+        match self {
+            RcdCheck::Verified => "verified",
+            RcdCheck::Unverified => "unverified",
+            RcdCheck::Failed(RcdFailure::Malformed) => "failed:malformed",
+            RcdCheck::Failed(RcdFailure::NoRcdi) => "failed:no-rcdi",
+            RcdCheck::Failed(RcdFailure::Rcdi) => "failed:rcdi",
+        }
+    }
+
+    pub fn from_name(s: &str) -> Option<RcdCheck> {
+        RcdCheck::ALL.into_iter().find(|c| c.name() == s)
+    }
+
+    /// What RCD claims read as [`rcd`] said (`claims`) come to, given what
+    /// verifying their PASSporT gave (`stir`; its certificate's claim
+    /// constraints included).
+    pub fn of(stir: Option<StirCheck>, claims: Result<(), RcdFailure>) -> RcdCheck {
+        match (stir, claims) {
+            (Some(StirCheck::Signed), Ok(())) => RcdCheck::Verified,
+            (Some(StirCheck::Signed), Err(f)) => RcdCheck::Failed(f),
+            _ => RcdCheck::Unverified,
+        }
+    }
+}
+
+/// The longest RCD `nam` taken (a longer one is malformed).
+pub const MAX_RCD_NAME: usize = 256;
+
+/// The Rich Call Data of an Identity header's PASSporT, read (unverified):
+/// its display name, and whether the claims are well formed and cover
+/// their URLs with `rcdi`. `None` when the PASSporT has no `rcd` claim.
+pub fn rcd(value: &str) -> Option<(Option<String>, Result<(), RcdFailure>)> {
+    let token = value.split(';').next()?.trim();
+    let payload = json(token.split('.').nth(1)?)?;
+    let rcd = payload.get("rcd")?;
+    let Some(obj) = rcd.as_object() else {
+        return Some((None, Err(RcdFailure::Malformed)));
+    };
+    let name = match obj.get("nam") {
+        None => None,
+        Some(Value::String(n))
+            if n.chars().count() <= MAX_RCD_NAME && !n.chars().any(char::is_control) =>
+        {
+            Some(n.clone())
+        }
+        Some(_) => return Some((None, Err(RcdFailure::Malformed))),
+    };
+    // The JSON pointers (RFC 6901) of the URLs the claim refers to.
+    let mut urls = Vec::new();
+    for key in ["icn", "jcl"] {
+        if let Some(v) = obj.get(key) {
+            if !v.is_string() {
+                return Some((name, Err(RcdFailure::Malformed)));
+            }
+            urls.push(format!("/{key}"));
+        }
+    }
+    if let Some(jcd) = obj.get("jcd") {
+        urls_in(jcd, "/jcd".to_string(), &mut urls);
+    }
+    if urls.is_empty() {
+        return Some((name, Ok(())));
+    }
+    let Some(rcdi) = payload.get("rcdi").and_then(Value::as_object) else {
+        return Some((name, Err(RcdFailure::NoRcdi)));
+    };
+    let digest = |d: &Value| {
+        d.as_str().is_some_and(|d| {
+            ["sha256-", "sha384-", "sha512-"].iter().any(|p| {
+                d.strip_prefix(p)
+                    .is_some_and(|b| base64_decode(b).is_some_and(|b| !b.is_empty()))
+            })
+        })
+    };
+    let covered = urls
+        .iter()
+        .all(|u| rcdi.get(u.as_str()).is_some_and(digest));
+    Some((
+        name,
+        if covered {
+            Ok(())
+        } else {
+            Err(RcdFailure::Rcdi)
+        },
+    ))
+}
+
+/// The JSON pointers of the strings in `v` that are URLs.
+fn urls_in(v: &Value, at: String, out: &mut Vec<String>) {
+    match v {
+        Value::String(s) if s.starts_with("http://") || s.starts_with("https://") => out.push(at),
+        Value::Array(a) => {
+            for (i, x) in a.iter().enumerate() {
+                urls_in(x, format!("{at}/{i}"), out);
+            }
+        }
+        Value::Object(o) => {
+            for (k, x) in o {
+                let k = k.replace('~', "~0").replace('/', "~1");
+                urls_in(x, format!("{at}/{k}"), out);
+            }
+        }
+        _ => {}
+    }
 }
 
 #[cfg(test)]
@@ -778,5 +929,79 @@ mod div_tests {
         names.sort_unstable();
         names.dedup();
         assert_eq!(names.len(), DivCheck::ALL.len());
+    }
+}
+
+#[cfg(test)]
+mod rcd_tests {
+    use super::*;
+
+    fn value(payload: &str) -> String {
+        use base64::Engine;
+        let b = |s: &str| base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(s);
+        format!(
+            "{}.{}.c2ln",
+            b(r#"{"alg":"ES256","ppt":"shaken"}"#),
+            b(payload)
+        )
+    }
+
+    const DIGEST: &str = "sha256-47DEQpj8HBSa-_TImW-5JCeuQeRkm5NMpJWZG3hSuFU";
+
+    #[test]
+    fn rich_call_data_is_read_and_its_urls_need_rcdi() {
+        assert_eq!(rcd(&value(r#"{"attest":"A"}"#)), None);
+        assert_eq!(
+            rcd(&value(r#"{"rcd":{"nam":"Acme Bank"}}"#)),
+            Some((Some("Acme Bank".into()), Ok(())))
+        );
+        for bad in [
+            r#"{"rcd":"Acme"}"#,
+            r#"{"rcd":{"nam":42}}"#,
+            r#"{"rcd":{"nam":"Acme\r\nVia: x"}}"#,
+        ] {
+            assert_eq!(
+                rcd(&value(bad)).map(|r| r.1),
+                Some(Err(RcdFailure::Malformed)),
+                "{bad}"
+            );
+        }
+        let long = format!(r#"{{"rcd":{{"nam":"{}"}}}}"#, "a".repeat(MAX_RCD_NAME + 1));
+        assert_eq!(
+            rcd(&value(&long)).map(|r| r.1),
+            Some(Err(RcdFailure::Malformed))
+        );
+        // URLs: an icon, a jCard link, a URL inside an inline jCard.
+        let icn = r#""rcd":{"nam":"A","icn":"https://a.example/i.png"}"#;
+        assert_eq!(
+            rcd(&value(&format!("{{{icn}}}"))).map(|r| r.1),
+            Some(Err(RcdFailure::NoRcdi))
+        );
+        let ok = format!(r#"{{{icn},"rcdi":{{"/icn":"{DIGEST}"}}}}"#);
+        assert_eq!(rcd(&value(&ok)).map(|r| r.1), Some(Ok(())));
+        let wrong = format!(r#"{{{icn},"rcdi":{{"/jcl":"{DIGEST}"}}}}"#);
+        assert_eq!(
+            rcd(&value(&wrong)).map(|r| r.1),
+            Some(Err(RcdFailure::Rcdi))
+        );
+        let junk = format!(r#"{{{icn},"rcdi":{{"/icn":"md5-abc"}}}}"#);
+        assert_eq!(rcd(&value(&junk)).map(|r| r.1), Some(Err(RcdFailure::Rcdi)));
+        let jcd = format!(
+            r#"{{"rcd":{{"jcd":["vcard",[["logo",{{}},"uri","https://a.example/l.png"]]]}},"rcdi":{{"/jcd/1/0/3":"{DIGEST}"}}}}"#
+        );
+        assert_eq!(rcd(&value(&jcd)).map(|r| r.1), Some(Ok(())));
+        // What it comes to with the PASSporT's verification.
+        let signed = Some(StirCheck::Signed);
+        assert_eq!(RcdCheck::of(signed, Ok(())), RcdCheck::Verified);
+        assert_eq!(
+            RcdCheck::of(signed, Err(RcdFailure::NoRcdi)),
+            RcdCheck::Failed(RcdFailure::NoRcdi)
+        );
+        let failed = Some(StirCheck::Failed(StirFailure::BadSignature));
+        assert_eq!(RcdCheck::of(failed, Ok(())), RcdCheck::Unverified);
+        assert_eq!(RcdCheck::of(None, Ok(())), RcdCheck::Unverified);
+        for c in RcdCheck::ALL {
+            assert_eq!(RcdCheck::from_name(c.name()), Some(c));
+        }
     }
 }

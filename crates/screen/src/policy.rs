@@ -123,6 +123,7 @@ pub fn default_rule(kind: ReasonKind) -> Rule {
         | StirNoTnAuthList
         | StirRevoked
         | StirCrlUnavailable
+        | StirClaimConstraints
         | StirDestMismatch
         | Burst
         | BurstBlock => Action::Tag,

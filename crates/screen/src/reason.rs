@@ -84,6 +84,9 @@ reason_kinds! {
     /// Verification: the certificate's CRL could not be had or is past its
     /// nextUpdate, and `[stir] crl_unavailable = "fail"`.
     StirCrlUnavailable => "stir:crl-unavailable",
+    /// Verification: the PASSporT claims what its certificate's JWT Claim
+    /// Constraints do not allow (RFC 8226 §8, RFC 9118).
+    StirClaimConstraints => "stir:claim-constraints",
     /// Verification: `dest.tn` is not the number in the To header (RFC 8224
     /// §4.1, canonicalised as §8 says).
     StirDestMismatch => "stir:dest-mismatch",
@@ -132,6 +135,7 @@ impl ReasonKind {
                 | StirNoTnAuthList
                 | StirRevoked
                 | StirCrlUnavailable
+                | StirClaimConstraints
                 | StirDestMismatch
                 | StirFailedProtected
         )

@@ -7,7 +7,7 @@
 //! exactly the numbers that are allowlisted.
 
 use super::facts::{CallFacts, Identity, Roaming};
-use super::passport::{DivCheck, StirCheck, StirFailure, Verstat};
+use super::passport::{DivCheck, RcdCheck, StirCheck, StirFailure, Verstat};
 use super::policy::{Peer, Policy};
 use super::reason::{Reason, ReasonKind};
 use super::rules::{add, add_noted, callers};
@@ -69,6 +69,12 @@ pub(super) fn protected<'a>(
         let displays = [
             (Subject::From, facts.from_display),
             (Subject::Pai, facts.pai_display.filter(|_| pai.is_some())),
+            (
+                Subject::Rcd,
+                facts
+                    .rcd_name
+                    .filter(|_| facts.rcd == Some(RcdCheck::Verified)),
+            ),
         ];
         for (subject, display) in displays {
             let Some(company) = display.and_then(|d| cl.brand(d)) else {
@@ -413,6 +419,7 @@ fn stir_failed<'a>(
         StirFailure::NoTnAuthList => ReasonKind::StirNoTnAuthList,
         StirFailure::Revoked => ReasonKind::StirRevoked,
         StirFailure::CrlUnavailable => ReasonKind::StirCrlUnavailable,
+        StirFailure::ClaimConstraints => ReasonKind::StirClaimConstraints,
     };
     add(
         v,

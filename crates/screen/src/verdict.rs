@@ -16,6 +16,8 @@ pub enum Subject {
     Callee,
     /// The source address.
     Source,
+    /// The display name of the caller's verified Rich Call Data (RFC 9795).
+    Rcd,
 }
 
 impl Subject {
@@ -25,6 +27,7 @@ impl Subject {
             Subject::Pai => "pai",
             Subject::Callee => "callee",
             Subject::Source => "source",
+            Subject::Rcd => "rcd",
         }
     }
 }

@@ -200,6 +200,10 @@ pub struct Edits<'a> {
     /// replaces every received Identity header (a subscriber's own would
     /// claim what the operator did not attest).
     pub identity: Option<&'a [u8]>,
+    /// Drop every `Call-Info` header that carries Rich Call Data (RFC
+    /// 9796: `purpose=icon` or `purpose=jcard`): the call has no verified
+    /// RCD to vouch for it.
+    pub drop_rcd_call_info: bool,
 }
 
 impl Edits<'_> {
@@ -224,6 +228,7 @@ impl Edits<'_> {
             verstat: None,
             stir_cause: None,
             identity: None,
+            drop_rcd_call_info: false,
         }
     }
 }
@@ -297,6 +302,13 @@ pub fn write_request(
             }
             HeaderName::Privacy if e.anonymise => continue,
             HeaderName::Identity if e.identity.is_some() => continue,
+            HeaderName::Other
+                if e.drop_rcd_call_info
+                    && raw.eq_ignore_ascii_case(b"Call-Info")
+                    && carries_rcd(value) =>
+            {
+                continue;
+            }
             HeaderName::Route if e.pop_route && !route_seen => {
                 route_seen = true;
                 let mut rest = split_list(value).skip(1).peekable();
@@ -392,6 +404,17 @@ fn unquoted(out: &mut Vec<u8>, start: usize) {
         }
     }
     out.truncate(w);
+}
+
+/// Whether a Call-Info value carries Rich Call Data (RFC 9796): an element
+/// with `purpose=icon` or `purpose=jcard`.
+fn carries_rcd(value: &[u8]) -> bool {
+    value
+        .split(|&b| b == b';' || b == b',')
+        .map(<[u8]>::trim_ascii)
+        .any(|p| {
+            p.eq_ignore_ascii_case(b"purpose=icon") || p.eq_ignore_ascii_case(b"purpose=jcard")
+        })
 }
 
 /// Every identity of a From or PAI value without any received `verstat`;
@@ -655,6 +678,45 @@ mod tests {
             );
             assert!(!text.contains("verstat"));
         });
+    }
+
+    /// Rich Call Data in Call-Info (RFC 9796) is dropped when the call has
+    /// no verified RCD to vouch for it, and kept when it has; other
+    /// Call-Info headers stay.
+    #[test]
+    fn call_info_with_rich_call_data_is_dropped_unless_vouched_for() {
+        let msg = String::from_utf8_lossy(INVITE).replace(
+            "Content-Type:",
+            "Call-Info: <https://scam.example/microsoft.png>;purpose=icon\r\n\
+             call-info: <https://x.example/a.json> ; PURPOSE=jcard, <https://x.example/b>;purpose=info\r\n\
+             Call-Info: <https://www.example.com/alice/>;purpose=info\r\n\
+             Content-Type:",
+        );
+        scanned(msg.as_bytes(), |m| {
+            let own = OwnVia {
+                tls: false,
+                tcp: false,
+                host: "cs",
+                port: 5060,
+                conn: None,
+            };
+            let src: SocketAddr = "198.51.100.7:40000".parse().unwrap();
+            for drop in [true, false] {
+                let mut e = Edits::plain(69, "X-Callscreen", false, false);
+                e.drop_rcd_call_info = drop;
+                let mut out = Vec::new();
+                write_request(&mut out, m, None, src, &own, b"z9hG4bK-x", &e);
+                let text = String::from_utf8(out).unwrap().to_ascii_lowercase();
+                assert_eq!(
+                    text.matches("call-info:").count(),
+                    if drop { 1 } else { 3 },
+                    "{text}"
+                );
+                assert!(text.contains("alice"), "{text}");
+                assert_eq!(text.contains("microsoft.png"), !drop, "{text}");
+            }
+        });
+        assert!(!carries_rcd(b"<https://a/purpose=icon>;purpose=info"));
     }
 
     #[test]
