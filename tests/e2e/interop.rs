@@ -965,6 +965,112 @@ fn altered(identity: &str) -> String {
     format!("{input}.{flipped}{};{params}", &sig[1..])
 }
 
+/// A second opinion on ES256, X.509 and CRLs: a small verifier written
+/// with PyPI's PyJWT and cryptography (`tests/interop/passport_verify.py`)
+/// passes the Identity header callscreen signs (the chain to the test
+/// STI-CA, TNAuthList, the signature; the claims it carries), refuses it
+/// with its signature altered, and agrees with callscreen on a revoked
+/// certificate: the same header and CRL are `revoked` there and
+/// `stir:revoked` in callscreen.
+#[test]
+#[ignore = "needs PyJWT and cryptography (PASSPORT_PYTHON: a python with both); .ci/run installs them"]
+fn pyjwt_and_cryptography_agree_with_what_callscreen_signs_and_revokes() {
+    let python = std::env::var("PASSPORT_PYTHON")
+        .expect("PASSPORT_PYTHON: a python with jwt and cryptography");
+    let dir = temp_dir("interop-pyjwt");
+    let pki = sti::Pki::new(&dir);
+    std::fs::write(dir.join("sti.key"), pki.good.key.serialize_pem()).unwrap();
+    let x5u = sti::X5uServer::start(&pki, std::collections::HashMap::new(), Duration::ZERO);
+    x5u.set("/sti.pem", pki.good.chain_pem.clone());
+    let url = x5u.url("/sti.pem");
+    let (revoked, serial) = pki.revocable("revoked", &x5u.url("/inter.crl"), false);
+    x5u.set("/revoked.pem", revoked.chain_pem.clone());
+    let crl = pki.direct_crl(&[&serial], 3600);
+    x5u.set("/inter.crl", crl.clone());
+    let hop = UdpSocket::bind("127.0.0.1:0").unwrap();
+    hop.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    let extra = format!(
+        "[sip]\nmode = \"proxy\"\nudp = [\"127.0.0.1:0\"]\ntcp = [\"127.0.0.1:0\"]\nudp_threads = 1\n\
+         [proxy]\nnext_hops = [\"sip:{}\"]\n\
+         [signing]\nkey_file = \"sti.key\"\nx5u = \"{url}\"\nown_ranges = [\"+3120*\"]\n\
+         [[peers]]\nname = \"subs\"\ntrunk_ids = [\"subs\"]\nscope = \"domestic\"\ndirection = \"originating\"\n\
+         assigned = [\"+3120555*\"]\nsign = \"customer\"\n{}",
+        hop.local_addr().unwrap(),
+        sti::stir_section("")
+    );
+    let d = Daemon::start_config(dir.clone(), config(&dir, &extra), &[]);
+    let client = UdpSocket::bind("127.0.0.1:0").unwrap();
+    let forwarded = |msg: &[u8]| {
+        client.send_to(msg, d.udp).unwrap();
+        let mut buf = vec![0u8; 65536];
+        let (n, _) = hop.recv_from(&mut buf).expect("forwarded");
+        String::from_utf8_lossy(&buf[..n]).into_owned()
+    };
+    let fwd = forwarded(&invite("py-1", "+31205551234", "X-Ingress-Trunk: subs\r\n"));
+    let identity = fwd
+        .lines()
+        .find_map(|l| l.strip_prefix("Identity: "))
+        .expect("signed")
+        .to_string();
+    let root = dir.join("anchors/sti-ca.pem");
+    let verify = |identity: &str, chain: &str, crl: Option<&str>| {
+        std::fs::write(dir.join("chain.pem"), chain).unwrap();
+        let mut cmd = Command::new(&python);
+        cmd.arg(interop_dir().join("passport_verify.py"))
+            .arg(identity)
+            .arg(dir.join("chain.pem"))
+            .arg(&root);
+        if let Some(c) = crl {
+            std::fs::write(dir.join("crl.pem"), c).unwrap();
+            cmd.arg(dir.join("crl.pem"));
+        }
+        let o = cmd.output().expect("python");
+        let v: serde_json::Value = serde_json::from_slice(&o.stdout)
+            .unwrap_or_else(|_| panic!("{}", String::from_utf8_lossy(&o.stderr)));
+        (o.status.success(), v)
+    };
+    let (ok, v) = verify(&identity, &pki.good.chain_pem, None);
+    assert!(ok, "{v}");
+    assert_eq!(v["header"]["ppt"], "shaken", "{v}");
+    assert_eq!(v["header"]["x5u"], url.as_str(), "{v}");
+    assert_eq!(v["claims"]["attest"], "A", "{v}");
+    assert_eq!(v["claims"]["orig"]["tn"], "31205551234", "{v}");
+    assert_eq!(v["claims"]["dest"]["tn"][0], "31104567890", "{v}");
+    let (ok, v) = verify(&altered(&identity), &pki.good.chain_pem, None);
+    assert!(
+        !ok && v["reason"]
+            .as_str()
+            .is_some_and(|r| r.starts_with("signature")),
+        "{v}"
+    );
+    // A certificate its CRL revokes: refused by both.
+    let theirs = revoked.identity(
+        "31201234568",
+        "31104567890",
+        "A",
+        sti::unix_now(),
+        &x5u.url("/revoked.pem"),
+    );
+    let (ok, v) = verify(&theirs, &revoked.chain_pem, Some(&crl));
+    assert!(!ok && v["reason"] == "revoked", "{v}");
+    let (ok, v) = verify(&theirs, &revoked.chain_pem, None);
+    assert!(ok, "without its CRL it verifies: {v}");
+    // (Until its certificate and CRL are had within the call's budget.)
+    for k in 0.. {
+        let id = format!("py-2-{k}");
+        forwarded(&invite(
+            &id,
+            "+31201234568",
+            &format!("Identity: {theirs}\r\n"),
+        ));
+        let line = d.noc_line(&id);
+        if !line.contains("verstat=No-TN-Validation") || k == 20 {
+            assert!(line.contains("reasons=stir:revoked"), "{line}");
+            break;
+        }
+    }
+}
+
 #[test]
 #[ignore = "needs DuckDB for Python (DUCKDB_PYTHON: a python with `duckdb`); .ci/run installs it"]
 fn duckdb_reads_the_call_records_callscreen_writes() {
