@@ -14,9 +14,10 @@ use super::cache::TxKey;
 use super::callpath::CallPath;
 use super::links::Dest;
 use super::warn::{TOKEN_PARAM, Warned};
+use crate::screen::passport;
 use crate::screen::{Action, Verdict};
 use crate::sip::addr::{param, split_list};
-use crate::sip::facts::{CallerIds, request_user, user_without_param};
+use crate::sip::facts::{CallerIds, identities, request_user, user_without_param};
 use crate::sip::response::{
     self, copy_dialog_headers, escape_raw_bytes, escape_uri_header, finish, header, reason_phrase,
     status_line, tag_of,
@@ -460,9 +461,36 @@ pub fn write_answer(
     // A call that goes on although its verification failed: the
     // originating side learns why (RFC 9410, the STIR Reason).
     if let Some((cause, text)) = v.filter(|_| code / 100 == 3).and_then(stir_reason) {
-        let _ = write!(out, "Reason: STIR;cause={cause};text=\"{text}\"\r\n");
+        let _ = write!(out, "Reason: STIR;cause={cause};text=\"{text}\"");
+        // Several Identity headers: which one failed (RFC 9410 `ppi`).
+        if let Some(p) = failed_ppi(req) {
+            out.extend_from_slice(b";ppi=\"..");
+            out.extend_from_slice(p);
+            out.push(b'"');
+        }
+        out.extend_from_slice(b"\r\n");
     }
     finish(out);
+}
+
+/// The SHAKEN Identity header value of a request, if any (a diversion
+/// PASSporT, `ppt=div`, is not the caller's).
+pub fn shaken_identity<'a>(req: &Request<'a>) -> Option<&'a str> {
+    identities(req)
+        .filter_map(|v| std::str::from_utf8(v).ok())
+        .find(|v| matches!(passport::ppt(v).as_deref(), None | Some("shaken")))
+}
+
+/// The SHAKEN PASSporT's signature, naming it in a STIR Reason's `ppi`
+/// (RFC 9410 §3, the compact form `..<signature>`), when the request has
+/// several Identity headers (one is a `div` PASSporT, say) and a failure
+/// must say which of them failed.
+pub fn failed_ppi<'a>(req: &Request<'a>) -> Option<&'a [u8]> {
+    // A second Identity header, or nothing to tell apart.
+    identities(req).nth(1)?;
+    let token = shaken_identity(req)?.split(';').next()?.trim();
+    let sig = token.rsplit('.').next()?.as_bytes();
+    crate::sip::forward::ppi_token(sig).then_some(sig)
 }
 
 /// The STIR Reason (RFC 9410 §3; its causes are RFC 8224 §13's response

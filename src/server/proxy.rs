@@ -263,6 +263,7 @@ fn render<'a>(
     );
     e.verstat = d.verdict.as_ref().and_then(|v| v.verstat).map(|v| v.name());
     e.stir_cause = d.verdict.as_ref().and_then(stir_reason).map(|(c, _)| c);
+    e.stir_ppi = super::answer::failed_ppi(req);
     // Rich Call Data in Call-Info (RFC 9796) goes on only with a verified
     // RCD claim (RFC 9795) in the call's PASSporT to vouch for it.
     e.drop_rcd_call_info = d

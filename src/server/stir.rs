@@ -9,7 +9,7 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::Instant;
 
-use super::answer::Cx;
+use super::answer::{Cx, shaken_identity};
 use super::cache::{Kind, TxKey};
 use super::callpath::CallPath;
 use crate::screen::facts::MAX_PARTS;
@@ -89,14 +89,6 @@ pub struct Verification {
     divs: Option<DivSigs>,
     div_jobs: Vec<DivJob>,
     t0: Instant,
-}
-
-/// The SHAKEN Identity header value of a request, if any (a diversion
-/// PASSporT, `ppt=div`, is not the caller's).
-fn shaken_identity<'a>(req: &Request<'a>) -> Option<&'a str> {
-    identities(req)
-        .filter_map(|v| std::str::from_utf8(v).ok())
-        .find(|v| matches!(passport::ppt(v).as_deref(), None | Some("shaken")))
 }
 
 /// A CANCEL for an INVITE still being verified: marked, so that the INVITE

@@ -1459,3 +1459,58 @@ fn rich_call_data_is_shown_and_screened_only_when_verified() {
     assert_eq!(field(&l, "rcd"), Some("unverified"), "{l}");
     assert!(!pai(&r).contains("ING"), "{r}");
 }
+
+/// RFC 9410 `ppi`: a call that goes on although its SHAKEN PASSporT failed
+/// learns why in the 302's STIR Reason; with several Identity headers (a
+/// `div` PASSporT beside it) the Reason also names the one that failed, by
+/// its signature in compact form (`ppi="..<signature>"`). With one
+/// Identity header there is nothing to tell apart and no `ppi`.
+#[test]
+fn with_several_identity_headers_the_stir_reason_names_the_failed_one() {
+    let s = setup("stir-ppi", "");
+    let (caller, callee) = digits();
+    let now = unix_now();
+    let untrusted = s.x5u.url("/untrusted.pem");
+    let bad = s
+        .pki
+        .untrusted
+        .identity(caller, callee, "A", now, &untrusted);
+    let div = s
+        .pki
+        .good
+        .div_identity(caller, "31301234567", callee, now, &s.x5u.url("/good.pem"));
+    let sig = bad
+        .split(';')
+        .next()
+        .and_then(|t| t.rsplit('.').next())
+        .expect("a signature");
+    let reason = |r: &str| {
+        r.lines()
+            .find_map(|l| l.strip_prefix("Reason: "))
+            .unwrap_or_default()
+            .to_string()
+    };
+    let deadline = Instant::now() + Duration::from_secs(10);
+    for k in 0.. {
+        let (r, l) = s.call(
+            &format!("ppi-{k}"),
+            CALLER,
+            &format!("{bad}\r\nIdentity: {div}"),
+        );
+        if field(&l, "verstat") == Some("No-TN-Validation") && Instant::now() < deadline {
+            continue;
+        }
+        assert_eq!(
+            reason(&r),
+            format!(r#"STIR;cause=437;text="Unsupported Credential";ppi="..{sig}""#),
+            "{r}"
+        );
+        break;
+    }
+    let (r, _) = s.call("ppi-one", CALLER, &bad);
+    assert_eq!(
+        reason(&r),
+        r#"STIR;cause=437;text="Unsupported Credential""#,
+        "{r}"
+    );
+}

@@ -100,7 +100,7 @@ pub fn write_probe(out: &mut Vec<u8>, hop: SocketAddr, own: &OwnVia<'_>, index: 
         _ => "",
     };
     let _ = write!(out, "OPTIONS sip:{target}{t} SIP/2.0\r\n");
-    write_own_via(out, own, probe_branch(index, seq).as_bytes(), None);
+    write_own_via(out, own, probe_branch(index, seq).as_bytes(), None, None);
     let _ = write!(
         out,
         "Max-Forwards: 70\r\n\
@@ -130,7 +130,13 @@ pub struct OwnVia<'a> {
 /// callscreen's Via; `stir`: the STIR cause of a call forwarded although its
 /// verification failed, carried as `;stir=` so that the stateless proxy
 /// can tell the originating side in the responses it relays (RFC 9410).
-fn write_own_via(out: &mut Vec<u8>, v: &OwnVia<'_>, branch: &[u8], stir: Option<u16>) {
+fn write_own_via(
+    out: &mut Vec<u8>,
+    v: &OwnVia<'_>,
+    branch: &[u8],
+    stir: Option<u16>,
+    ppi: Option<&[u8]>,
+) {
     let t = match (v.tls, v.tcp) {
         (true, _) => "TLS",
         (false, true) => "TCP",
@@ -150,8 +156,22 @@ fn write_own_via(out: &mut Vec<u8>, v: &OwnVia<'_>, branch: &[u8], stir: Option<
     if let Some(c) = stir {
         out.extend_from_slice(b";stir=");
         push_decimal(out, u32::from(c));
+        if let Some(p) = ppi.filter(|p| ppi_token(p)) {
+            out.extend_from_slice(b";stirppi=");
+            out.extend_from_slice(p);
+        }
     }
     out.extend_from_slice(b"\r\n");
+}
+
+/// Whether `p` can name a PASSporT by its signature in a Via parameter and
+/// a Reason's `ppi` (RFC 9410: the compact form, `..` and the signature):
+/// base64url, at most 128 characters (an ES256 signature is 86). What a
+/// next hop echoes back is checked with this too.
+pub fn ppi_token(p: &[u8]) -> bool {
+    (1..=128).contains(&p.len())
+        && p.iter()
+            .all(|b| b.is_ascii_alphanumeric() || *b == b'-' || *b == b'_')
 }
 
 /// The text of a STIR cause (RFC 9410 §3; RFC 8224 §13's codes).
@@ -196,6 +216,9 @@ pub struct Edits<'a> {
     /// The STIR cause of a call forwarded although its verification
     /// failed (RFC 9410), carried on callscreen's Via for the responses.
     pub stir_cause: Option<u16>,
+    /// The signature of the PASSporT that failed, when the request has
+    /// several Identity headers (RFC 9410's `ppi`), carried the same way.
+    pub stir_ppi: Option<&'a [u8]>,
     /// The Identity header callscreen signed (`[signing]`, RFC 8224): it
     /// replaces every received Identity header (a subscriber's own would
     /// claim what the operator did not attest).
@@ -227,6 +250,7 @@ impl Edits<'_> {
             add_header: None,
             verstat: None,
             stir_cause: None,
+            stir_ppi: None,
             identity: None,
             drop_rcd_call_info: false,
         }
@@ -257,7 +281,7 @@ pub fn write_request(
         _ => out.extend_from_slice(msg.start_line()),
     }
     out.extend_from_slice(b"\r\n");
-    write_own_via(out, own, branch, e.stir_cause);
+    write_own_via(out, own, branch, e.stir_cause, e.stir_ppi);
     let (mut via_seen, mut mf_seen, mut route_seen, mut pai_kept) = (false, false, false, false);
     for (name, raw, value) in msg.headers() {
         match name {

@@ -85,6 +85,9 @@ pub fn relay_response<'a>(
         .and_then(|c| std::str::from_utf8(c).ok())
         .and_then(|c| c.parse::<u16>().ok())
         .and_then(|c| Some((c, super::forward::stir_cause_text(c)?)));
+    let ppi = top
+        .param("stirppi")
+        .filter(|p| super::forward::ppi_token(p));
     out.clear();
     out.extend_from_slice(msg.start_line());
     out.extend_from_slice(b"\r\n");
@@ -129,7 +132,13 @@ pub fn relay_response<'a>(
         super::response::push_decimal(out, u32::from(cause));
         out.extend_from_slice(b";text=\"");
         out.extend_from_slice(text.as_bytes());
-        out.extend_from_slice(b"\"\r\n");
+        out.push(b'"');
+        if let Some(p) = ppi {
+            out.extend_from_slice(b";ppi=\"..");
+            out.extend_from_slice(p);
+            out.push(b'"');
+        }
+        out.extend_from_slice(b"\r\n");
     }
     out.extend_from_slice(b"Content-Length: ");
     super::response::push_decimal(out, u32::try_from(msg.body.len()).unwrap_or(u32::MAX));
@@ -208,5 +217,43 @@ mod tests {
                 Relay::Probe(b"z9hG4bK-csp0x1")
             );
         });
+    }
+
+    /// A response to a call forwarded although its verification failed
+    /// carries the STIR Reason; with `stirppi` on callscreen's Via, the
+    /// failed PASSporT named by its signature (RFC 9410 `ppi`). What the
+    /// next hop echoes is checked: anything but base64url is not written.
+    #[test]
+    fn the_stir_reason_names_the_failed_passport() {
+        let relayed = |own_via: &str| {
+            let resp = format!(
+                "SIP/2.0 180 Ringing\r\nVia: {own_via}\r\n\
+                 Via: SIP/2.0/UDP sbc.example:5062;branch=z9hG4bKabc\r\n\
+                 From: <sip:a@h>;tag=f\r\nTo: <sip:u@cs>;tag=t\r\nCall-ID: c\r\nCSeq: 1 INVITE\r\n\r\n"
+            );
+            let mut text = String::new();
+            scanned(resp.as_bytes(), |m| {
+                let mut out = Vec::new();
+                relay_response(&mut out, m, |_| true);
+                text = String::from_utf8(out).unwrap();
+            });
+            text.lines()
+                .find(|l| l.starts_with("Reason:"))
+                .map(str::to_string)
+        };
+        let own = "SIP/2.0/UDP 192.0.2.10:5060;branch=z9hG4bK-csfabc;stir=437";
+        assert_eq!(
+            relayed(&format!("{own};stirppi=AbC-_9")).as_deref(),
+            Some("Reason: STIR;cause=437;text=\"Unsupported Credential\";ppi=\"..AbC-_9\"")
+        );
+        assert_eq!(
+            relayed(own).as_deref(),
+            Some("Reason: STIR;cause=437;text=\"Unsupported Credential\"")
+        );
+        // A next hop that writes a quoted ppi of its own gets none relayed.
+        assert_eq!(
+            relayed(&format!("{own};stirppi=\"x\\\"y\"")).as_deref(),
+            Some("Reason: STIR;cause=437;text=\"Unsupported Credential\"")
+        );
     }
 }
