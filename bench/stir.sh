@@ -6,9 +6,13 @@
 # served over HTTPS on loopback, fetched once and then cached), then signed
 # calls (window 64) and unsigned calls (window 8) at the same time, to see
 # whether unsigned calls are slowed. Also the cost of one ES256
-# verification here (openssl speed), which sets the limit.
+# verification here (openssl speed), which sets the limit. Then signing
+# beside it (#32): the daemon above stopped, bench/udp_load.sh in proxy mode
+# on the originating trunk, unsigned then signed (`proxy-originating`,
+# `proxy-signed`, SIGN_CALLS calls from 4 clients): the signed-outbound
+# calls/s and the daemon's CPU per signature.
 #
-#   bench/stir.sh            (SECONDS_PER_RUN=8 by default)
+#   bench/stir.sh            (SECONDS_PER_RUN=8, SIGN_CALLS=100000 by default)
 #
 # Needs python3 and openssl. Everything runs on loopback and stops by itself.
 set -euo pipefail
@@ -109,3 +113,29 @@ if verify:
 print(f"unsigned p99 beside signed load: {mixed['p99_us']} µs vs {u8['p99_us']} µs alone ({mixed['p99_us'] / max(u8['p99_us'], 1):.2f}x)")
 EOF
 echo "$metrics"
+
+# Signing beside verification, on the same cores: this daemon stopped first
+# (bench/udp_load.sh starts its own on the same ports).
+kill "$cs" 2>/dev/null || true
+wait "$cs" 2>/dev/null || true
+sign_calls=${SIGN_CALLS:-100000}
+declare -A S
+for m in proxy-originating proxy-signed; do
+  S[$m]=$(RECORDS=off bash bench/udp_load.sh "$sign_calls" 4 "$m" | grep -E '^(calls=|daemon_cpu_seconds=)' | tr '\n' ' ')
+  echo "  $m: ${S[$m]}"
+done
+python3 - "${S[proxy-originating]}" "${S[proxy-signed]}" "$verify" <<'EOF2'
+import sys
+def read(line):
+    kv = dict(w.split("=", 1) for w in line.split() if "=" in w)
+    return float(kv["calls_per_s"]), float(kv["daemon_cpu_seconds"]) / int(kv["calls"]) * 1e6
+(u_cps, u_cpu), (s_cps, s_cpu) = read(sys.argv[1]), read(sys.argv[2])
+verify = float(sys.argv[3] or 0)
+print()
+print("| outbound, proxy mode | calls/s | daemon CPU per call |")
+print("|---|---:|---:|")
+print(f"| unsigned (proxy-originating) | {u_cps:.0f} | {u_cpu:.1f} µs |")
+print(f"| signed (proxy-signed) | {s_cps:.0f} | {s_cpu:.1f} µs |")
+per = 1e6 / verify if verify else 0
+print(f"CPU per signature in the daemon: {s_cpu - u_cpu:.1f} µs; one ES256 verification here (openssl speed): {per:.1f} µs")
+EOF2

@@ -1514,3 +1514,66 @@ fn with_several_identity_headers_the_stir_reason_names_the_failed_one() {
         "{r}"
     );
 }
+
+/// Proxy mode, Rich Call Data in SIP (RFC 9796): a `Call-Info` logo or
+/// jCard goes on with the call only when its PASSporT's RCD verified
+/// (RFC 9795); without a verified RCD (none, or a signature that fails)
+/// those headers are removed from the forwarded INVITE, and a `Call-Info`
+/// of another purpose stays.
+#[test]
+fn proxy_mode_passes_rich_call_data_on_only_when_verified() {
+    let hop = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+    hop.set_read_timeout(Some(TIMEOUT)).unwrap();
+    let sip = format!(
+        "[sip]\nmode = \"proxy\"\nudp = [\"127.0.0.1:0\"]\ntcp = [\"127.0.0.1:0\"]\nudp_threads = 1\n\
+         [proxy]\nnext_hops = [\"sip:{}\"]\n",
+        hop.local_addr().unwrap()
+    );
+    let s = setup_with("stir-proxy-rcd", &sip, "", "");
+    let (c, e) = digits();
+    let info = "Call-Info: <https://acme.example/logo.png>;purpose=icon\r\n\
+                Call-Info: <https://acme.example/about>;purpose=info\r\n";
+    let rcd = r#""rcd":{"nam":"Acme","icn":"https://acme.example/logo.png"},"rcdi":{"/icn":"sha256-47DEQpj8HBSa-_TImW-5JCeuQeRkm5NMpJWZG3hSuFU"}"#;
+    let n = std::sync::atomic::AtomicUsize::new(0);
+    // Forwarded, once its certificate is had within the call's budget.
+    let forwarded = |identity: &str| loop {
+        let k = n.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let msg = invite(
+            &format!("px-rcd-{k}"),
+            CALLER,
+            &format!("Identity: {identity}\r\n{info}"),
+        );
+        s.client.send_to(&msg, s.d.udp).unwrap();
+        let mut buf = vec![0u8; 65536];
+        let (len, _) = hop.recv_from(&mut buf).expect("forwarded");
+        let fwd = String::from_utf8_lossy(&buf[..len]).into_owned();
+        if !fwd.contains("No-TN-Validation") || k > 20 {
+            return fwd;
+        }
+    };
+    let good = s.x5u.url("/good.pem");
+    let fwd = forwarded(&s.pki.good.identity_with(c, e, "A", unix_now(), &good, rcd));
+    assert!(fwd.contains("verstat=TN-Validation-Passed"), "{fwd}");
+    assert!(
+        fwd.contains("purpose=icon") && fwd.contains("purpose=info"),
+        "{fwd}"
+    );
+    // No RCD in the PASSporT: the logo is nobody's word.
+    let fwd = forwarded(&s.pki.good.identity(c, e, "A", unix_now(), &good));
+    assert!(
+        !fwd.contains("purpose=icon") && fwd.contains("purpose=info"),
+        "{fwd}"
+    );
+    // RCD under a signature that fails.
+    let untrusted = s.x5u.url("/untrusted.pem");
+    let fwd = forwarded(
+        &s.pki
+            .untrusted
+            .identity_with(c, e, "A", unix_now(), &untrusted, rcd),
+    );
+    assert!(fwd.contains("TN-Validation-Failed"), "{fwd}");
+    assert!(
+        !fwd.contains("purpose=icon") && fwd.contains("purpose=info"),
+        "{fwd}"
+    );
+}
