@@ -71,6 +71,18 @@ fn setup_with(name: &str, sip: &str, stir_extra: &str, extra: &str) -> Setup {
     }
 }
 
+/// A [`setup_with`] in proxy mode, and the socket of its next hop.
+fn proxy_setup(name: &str, stir_extra: &str, extra: &str) -> (Setup, std::net::UdpSocket) {
+    let hop = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+    hop.set_read_timeout(Some(TIMEOUT)).unwrap();
+    let sip = format!(
+        "[sip]\nmode = \"proxy\"\nudp = [\"127.0.0.1:0\"]\ntcp = [\"127.0.0.1:0\"]\nudp_threads = 1\n\
+         [proxy]\nnext_hops = [\"sip:{}\"]\n",
+        hop.local_addr().unwrap()
+    );
+    (setup_with(name, &sip, stir_extra, extra), hop)
+}
+
 impl Setup {
     /// Sends a signed INVITE over UDP; the answer and the NOC line.
     fn call(&self, call_id: &str, from: &str, identity: &str) -> (String, String) {
@@ -466,16 +478,8 @@ fn a_signed_call_is_answered_from_the_address_it_came_in_on() {
 /// verification on a protected number gets the code the policy gives (438).
 #[test]
 fn proxy_mode_writes_verstat_and_the_policy_decides_the_rest() {
-    let hop = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
-    hop.set_read_timeout(Some(TIMEOUT)).unwrap();
-    let sip = format!(
-        "[sip]\nmode = \"proxy\"\nudp = [\"127.0.0.1:0\"]\ntcp = [\"127.0.0.1:0\"]\nudp_threads = 1\n\
-         [proxy]\nnext_hops = [\"sip:{}\"]\n",
-        hop.local_addr().unwrap()
-    );
-    let s = setup_with(
+    let (s, hop) = proxy_setup(
         "stir-proxy",
-        &sip,
         "a_lifts = [\"spoof:domestic-cli-intl\"]\n",
         "[policy.rules]\n\"stir:failed-protected\" = { action = \"reject\", code = 438 }\n",
     );
@@ -1522,14 +1526,7 @@ fn with_several_identity_headers_the_stir_reason_names_the_failed_one() {
 /// of another purpose stays.
 #[test]
 fn proxy_mode_passes_rich_call_data_on_only_when_verified() {
-    let hop = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
-    hop.set_read_timeout(Some(TIMEOUT)).unwrap();
-    let sip = format!(
-        "[sip]\nmode = \"proxy\"\nudp = [\"127.0.0.1:0\"]\ntcp = [\"127.0.0.1:0\"]\nudp_threads = 1\n\
-         [proxy]\nnext_hops = [\"sip:{}\"]\n",
-        hop.local_addr().unwrap()
-    );
-    let s = setup_with("stir-proxy-rcd", &sip, "", "");
+    let (s, hop) = proxy_setup("stir-proxy-rcd", "", "");
     let (c, e) = digits();
     let info = "Call-Info: <https://acme.example/logo.png>;purpose=icon\r\n\
                 Call-Info: <https://acme.example/about>;purpose=info\r\n";
