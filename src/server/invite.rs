@@ -279,11 +279,17 @@ fn decided<'a, 'r>(
     let proxy = rt.settings.sip.mode == Mode::Proxy;
     let bursts = cp.shared.bursts.load();
     let counted = counting(rt, &bursts).filter(|_| again.is_none());
-    // Rich Call Data (RFC 9795), where a verification was attempted: its
-    // display name is screened and passed on only when it is verified.
-    let rcd = verified.stir.and_then(|_| stir::rcd_of(req));
     let mut facts = read_facts(req, ids, peer, cx.src.ip(), rt, &cp.warn_key, counted);
     verified.onto(req, &mut facts, rt);
+    // Rich Call Data (RFC 9795), where a verification was attempted and
+    // the PASSporT has any: its display name is screened and passed on
+    // only when it is verified.
+    let rcd = match facts.identity {
+        crate::screen::Identity::Present(p) if p.rcd && facts.stir.is_some() => {
+            stir::rcd_of(req)
+        }
+        _ => None,
+    };
     if let Some((name, claims)) = &rcd {
         let check = RcdCheck::of(facts.stir, *claims);
         facts.rcd = Some(check);

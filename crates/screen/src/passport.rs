@@ -25,6 +25,9 @@ pub struct Passport {
     pub x5u: bool,
     /// Compact form (RFC 8224 §7.3): no payload, nothing to compare.
     pub compact: bool,
+    /// Its payload has an `rcd` claim (Rich Call Data, RFC 9795; read by
+    /// [`rcd`] only then).
+    pub rcd: bool,
 }
 
 /// Decodes base64url, also accepting the standard alphabet and padding
@@ -261,6 +264,7 @@ pub fn parse(value: &str) -> Option<Passport> {
     }
     let payload = json(payload)?;
     (p.orig, p.dests, p.dest, p.iat) = claims(&payload);
+    p.rcd = payload.get("rcd").is_some();
     p.attest = payload
         .get("attest")
         .and_then(Value::as_str)
