@@ -285,9 +285,7 @@ fn decided<'a, 'r>(
     // the PASSporT has any: its display name is screened and passed on
     // only when it is verified.
     let rcd = match facts.identity {
-        crate::screen::Identity::Present(p) if p.rcd && facts.stir.is_some() => {
-            stir::rcd_of(req)
-        }
+        crate::screen::Identity::Present(p) if p.rcd && facts.stir.is_some() => stir::rcd_of(req),
         _ => None,
     };
     if let Some((name, claims)) = &rcd {

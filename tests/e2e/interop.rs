@@ -899,10 +899,13 @@ fn openssl_reads_the_crls_the_revocation_tests_serve() {
 }
 
 /// Kamailio's `secsipid` module (kamailio-secsipid-modules, on the same
-/// library as secsipidx) as the next hop of callscreen in proxy mode:
-/// callscreen signs a subscriber's call and Kamailio verifies it (200
-/// "Identity Verified", relayed back by callscreen); a subscriber's own
-/// Identity on a trunk callscreen does not sign, altered, fails there (403).
+/// library as secsipidx) as the next hop of callscreen in proxy mode: a
+/// SIPp UAC's call on an originating trunk is signed by callscreen,
+/// verified by Kamailio (the verifying component: it marks the INVITE
+/// `X-Identity-Verified: secsipid`) and relayed by it to a SIPp UAS, which
+/// checks the Identity header and the mark and completes the call; a
+/// subscriber's own Identity on a trunk callscreen does not sign, altered,
+/// fails at Kamailio (403, relayed back by callscreen).
 #[test]
 #[ignore = "needs kamailio and kamailio-secsipid-modules; run by .ci/run"]
 fn kamailio_secsipid_verifies_what_callscreen_signs() {
@@ -911,9 +914,11 @@ fn kamailio_secsipid_verifies_what_callscreen_signs() {
     std::fs::write(dir.join("sti.key"), pki.good.key.serialize_pem()).unwrap();
     std::fs::write(dir.join("sti-pub.pem"), pki.good.key.public_key_pem()).unwrap();
     let kam_port = free_udp_port();
+    let uas_port = free_udp_port();
     let text = std::fs::read_to_string(interop_dir().join("kamailio-secsipid.cfg"))
         .unwrap()
-        .replace("@DIR@", &dir.display().to_string());
+        .replace("@DIR@", &dir.display().to_string())
+        .replace("@UAS_PORT@", &uas_port.to_string());
     let _kam = Kamailio::start_text(&dir, &text, kam_port);
     let extra = format!(
         "[sip]\nmode = \"proxy\"\nudp = [\"127.0.0.1:0\"]\ntcp = [\"127.0.0.1:0\"]\nudp_threads = 1\n\
@@ -924,15 +929,30 @@ fn kamailio_secsipid_verifies_what_callscreen_signs() {
          [[peers]]\nname = \"unsigned\"\ntrunk_ids = [\"unsigned\"]\nscope = \"domestic\"\ndirection = \"originating\"\n"
     );
     let d = Daemon::start_config(dir.clone(), config(&dir, &extra), &[]);
+    let check = r#"<ereg regexp="Identity: [A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+;info=" search_in="msg" check_it="true" assign_to="x"/>
+      <ereg regexp="X-Identity-Verified: secsipid" search_in="msg" check_it="true" assign_to="x"/>"#;
+    let sf = scenario(
+        &dir,
+        "uas_call.xml",
+        "uas_secsipid.xml",
+        &[("TAG_CHECK", check)],
+    );
+    with_uas(uas_port, &sf, "signed", || {
+        let (ok, err) = uac_dialling(
+            &dir,
+            &format!("127.0.0.1:{}", d.udp.port()),
+            "uac_call.xml",
+            "uac-signed.xml",
+            &[("CALLER", "+31205551234"), ("TRUNK", "subs")],
+            "+31104567890",
+        );
+        assert!(
+            ok,
+            "the signed call through Kamailio to the UAS failed: {err}"
+        );
+    });
     let client = UdpSocket::bind("127.0.0.1:0").unwrap();
     client.set_read_timeout(Some(TIMEOUT)).unwrap();
-    let r = udp_ask(
-        &client,
-        d.udp,
-        &invite("ks-1", "+31205551234", "X-Ingress-Trunk: subs\r\n"),
-    )
-    .expect("Kamailio's answer, relayed");
-    assert!(r.starts_with("SIP/2.0 200 Identity Verified"), "{r}");
     // A subscriber's own Identity, its signature altered, through a trunk
     // callscreen does not sign: Kamailio refuses it.
     let theirs = pki.good.identity(
