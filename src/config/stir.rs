@@ -139,7 +139,11 @@ pub(super) fn stir_section(
         true => {
             let configured = match &s.crl_signers {
                 None => Ok(Vec::new()),
-                Some(d) => crate::stir::chain::pem_files(&base.join(d.get_ref())),
+                Some(d) => crate::stir::chain::pem_files(&base.join(d.get_ref()), |c| {
+                    x509_parser::parse_x509_certificate(c)
+                        .map(|_| ())
+                        .map_err(|e| format!("a certificate does not parse: {e}"))
+                }),
             };
             match configured.and_then(|c| Signers::new(&c, anchors.ders())) {
                 Ok(signers) => Some(signers),

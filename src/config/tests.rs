@@ -516,6 +516,24 @@ fn stir_mistakes_name_the_key_and_what_to_write() {
     )
     .unwrap_err()
     .to_string();
+    // A CRL signer file that is no certificate is named.
+    std::fs::create_dir_all(dir.join("pa")).unwrap();
+    std::fs::write(
+        dir.join("pa/signer.pem"),
+        "-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n",
+    )
+    .unwrap();
+    let bad = from_str(
+        "[stir]\ntrust_anchors = \"anchors\"\ncrl_signers = \"pa\"\n",
+        &dir.join("cs.toml"),
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(
+        bad.contains("cs.toml:3: stir.crl_signers: ")
+            && bad.contains("pa/signer.pem: a certificate does not parse"),
+        "{bad}"
+    );
     for needle in [
         "cs.toml:3: stir.crl_unavailable: \"ignore\": use \"no-validation\"",
         "cs.toml:4: stir.crl_signers: ",

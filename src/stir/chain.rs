@@ -25,16 +25,12 @@ impl Anchors {
     /// Every certificate in every `*.pem` and `*.crt` file of `dir`. An
     /// unreadable file or one without a certificate is an error naming it.
     pub fn load(dir: &Path) -> Result<Anchors, String> {
-        let ders = pem_files(dir)?;
         // Refused now rather than at the first call.
-        for d in &ders {
-            webpki::anchor_from_trusted_cert(d).map_err(|e| {
-                format!(
-                    "{}: a certificate is not a usable CA certificate: {e}",
-                    dir.display()
-                )
-            })?;
-        }
+        let ders = pem_files(dir, |d| {
+            webpki::anchor_from_trusted_cert(d)
+                .map(|_| ())
+                .map_err(|e| format!("not a usable CA certificate: {e}"))
+        })?;
         if ders.is_empty() {
             return Err(format!(
                 "{}: no *.pem or *.crt file: put the STI-CA root certificates there",
@@ -58,9 +54,13 @@ impl Anchors {
 }
 
 /// Every certificate in every `*.pem` and `*.crt` file of `dir`, in the
-/// files' name order. An unreadable file or one without a certificate is
-/// an error naming it.
-pub fn pem_files(dir: &Path) -> Result<Vec<CertificateDer<'static>>, String> {
+/// files' name order, each passing `check`. An unreadable file, one without
+/// a certificate, or a certificate `check` refuses is an error naming the
+/// file.
+pub fn pem_files(
+    dir: &Path,
+    check: impl Fn(&CertificateDer<'_>) -> Result<(), String>,
+) -> Result<Vec<CertificateDer<'static>>, String> {
     let entries = std::fs::read_dir(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
     let mut paths: Vec<_> = entries
         .filter_map(Result::ok)
@@ -80,6 +80,9 @@ pub fn pem_files(dir: &Path) -> Result<Vec<CertificateDer<'static>>, String> {
         }
         if ders.len() == before {
             return Err(format!("{}: holds no PEM certificate", p.display()));
+        }
+        for d in &ders[before..] {
+            check(d).map_err(|e| format!("{}: {e}", p.display()))?;
         }
     }
     Ok(ders)
