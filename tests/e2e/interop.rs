@@ -620,18 +620,7 @@ fn secsipidx_verifies_what_callscreen_signs_and_the_other_way_round() {
         .collect();
     let x5u = sti::X5uServer::start(&pki, files, Duration::ZERO);
     let url = x5u.url("/sti.pem");
-    let hop = UdpSocket::bind("127.0.0.1:0").unwrap();
-    hop.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
-    let extra = format!(
-        "[sip]\nmode = \"proxy\"\nudp = [\"127.0.0.1:0\"]\ntcp = [\"127.0.0.1:0\"]\nudp_threads = 1\n\
-         [proxy]\nnext_hops = [\"sip:{}\"]\n\
-         [signing]\nkey_file = \"sti.key\"\nx5u = \"{url}\"\nown_ranges = [\"+3120*\"]\n\
-         [[peers]]\nname = \"subs\"\ntrunk_ids = [\"subs\"]\nscope = \"domestic\"\ndirection = \"originating\"\n\
-         assigned = [\"+3120555*\"]\nsign = \"customer\"\n{}",
-        hop.local_addr().unwrap(),
-        sti::stir_section("")
-    );
-    let d = Daemon::start_config(dir.clone(), config(&dir, &extra), &[]);
+    let (d, hop) = signing_proxy(&dir, &url);
     let client = UdpSocket::bind("127.0.0.1:0").unwrap();
     client
         .send_to(
@@ -708,6 +697,25 @@ fn secsipidx_verifies_what_callscreen_signs_and_the_other_way_round() {
         line.contains("verstat=TN-Validation-Passed"),
         "{theirs}\n{line}"
     );
+}
+
+/// callscreen in proxy mode signing the originating trunk `subs` (its key
+/// `sti.key` in `dir`, its chain at `url`) and verifying (`[stir]`), and the
+/// socket of its next hop.
+fn signing_proxy(dir: &Path, url: &str) -> (Daemon, UdpSocket) {
+    let hop = UdpSocket::bind("127.0.0.1:0").unwrap();
+    hop.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    let extra = format!(
+        "[sip]\nmode = \"proxy\"\nudp = [\"127.0.0.1:0\"]\ntcp = [\"127.0.0.1:0\"]\nudp_threads = 1\n\
+         [proxy]\nnext_hops = [\"sip:{}\"]\n\
+         [signing]\nkey_file = \"sti.key\"\nx5u = \"{url}\"\nown_ranges = [\"+3120*\"]\n\
+         [[peers]]\nname = \"subs\"\ntrunk_ids = [\"subs\"]\nscope = \"domestic\"\ndirection = \"originating\"\n\
+         assigned = [\"+3120555*\"]\nsign = \"customer\"\n{}",
+        hop.local_addr().unwrap(),
+        sti::stir_section("")
+    );
+    let d = Daemon::start_config(dir.to_path_buf(), config(dir, &extra), &[]);
+    (d, hop)
 }
 
 /// Diverted calls signed by an independent implementation (RFC 8946):
@@ -1007,18 +1015,7 @@ fn pyjwt_and_cryptography_agree_with_what_callscreen_signs_and_revokes() {
     x5u.set("/revoked.pem", revoked.chain_pem.clone());
     let crl = pki.direct_crl(&[&serial], 3600);
     x5u.set("/inter.crl", crl.clone());
-    let hop = UdpSocket::bind("127.0.0.1:0").unwrap();
-    hop.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
-    let extra = format!(
-        "[sip]\nmode = \"proxy\"\nudp = [\"127.0.0.1:0\"]\ntcp = [\"127.0.0.1:0\"]\nudp_threads = 1\n\
-         [proxy]\nnext_hops = [\"sip:{}\"]\n\
-         [signing]\nkey_file = \"sti.key\"\nx5u = \"{url}\"\nown_ranges = [\"+3120*\"]\n\
-         [[peers]]\nname = \"subs\"\ntrunk_ids = [\"subs\"]\nscope = \"domestic\"\ndirection = \"originating\"\n\
-         assigned = [\"+3120555*\"]\nsign = \"customer\"\n{}",
-        hop.local_addr().unwrap(),
-        sti::stir_section("")
-    );
-    let d = Daemon::start_config(dir.clone(), config(&dir, &extra), &[]);
+    let (d, hop) = signing_proxy(&dir, &url);
     let client = UdpSocket::bind("127.0.0.1:0").unwrap();
     let forwarded = |msg: &[u8]| {
         client.send_to(msg, d.udp).unwrap();
