@@ -57,13 +57,85 @@ pub struct Decision<'a, 'r> {
     pub facts: Option<CallFacts<'a>>,
     /// None when shed, or when screening failed (fail open).
     pub verdict: Option<Verdict<'r>>,
+    /// What its pass learned from outside, for proxy mode to keep.
+    pub learned: Learned,
 }
 
-/// A retransmission of a call proxy mode forwarded.
-pub enum Again {
-    Forwarded,
+/// A retransmission of a call proxy mode forwarded, with what its first
+/// copy's pass learned from outside.
+pub struct Again {
+    pub learned: Learned,
     /// Forwarded to the announcement service with this Request-URI.
-    Warned(Vec<u8>),
+    pub warned: Option<Vec<u8>>,
+}
+
+/// What an INVITE's pass learned from outside the message (verification,
+/// the roaming check), kept with a forwarded transaction in the cache: its
+/// retransmission, forwarded again, is decided with the same, as its first
+/// copy was (it is not verified or asked about again).
+#[derive(Clone, Copy, Default)]
+pub struct Learned {
+    verified: Verified,
+    roaming: Option<Roaming>,
+}
+
+/// Bytes of a [`Learned`] in the cache: the SHAKEN outcome, whether the
+/// `div` signatures were looked at and each one's outcome, the roaming
+/// answer (each 0 for none, else its place in its list plus one).
+pub const LEARNED: usize = 3 + MAX_PARTS;
+
+impl Learned {
+    /// Its bytes, for the cache.
+    pub fn bytes(self) -> [u8; LEARNED] {
+        fn stir(c: Option<StirCheck>) -> u8 {
+            c.and_then(|c| StirCheck::ALL.iter().position(|a| *a == c))
+                .map_or(0, |i| i as u8 + 1)
+        }
+        let mut b = [0u8; LEARNED];
+        b[0] = stir(self.verified.stir);
+        if let Some(divs) = self.verified.divs {
+            b[1] = 1;
+            for (to, d) in b[2..2 + MAX_PARTS].iter_mut().zip(divs) {
+                *to = stir(d);
+            }
+        }
+        b[LEARNED - 1] = self
+            .roaming
+            .and_then(|r| Roaming::ALL.iter().position(|a| *a == r))
+            .map_or(0, |i| i as u8 + 1);
+        b
+    }
+
+    /// A [`Learned`] read back from the front of `bytes`, and what follows
+    /// it; `None` if they do not start with one.
+    pub fn split(bytes: &[u8]) -> Option<(Learned, &[u8])> {
+        fn stir(b: u8) -> Option<Option<StirCheck>> {
+            match b {
+                0 => Some(None),
+                b => StirCheck::ALL.get(usize::from(b) - 1).copied().map(Some),
+            }
+        }
+        let (b, rest) = bytes.split_first_chunk::<LEARNED>()?;
+        let divs = match b[1] {
+            0 => None,
+            _ => {
+                let mut divs = [None; MAX_PARTS];
+                for (to, &d) in divs.iter_mut().zip(&b[2..2 + MAX_PARTS]) {
+                    *to = stir(d)?;
+                }
+                Some(divs)
+            }
+        };
+        let roaming = match b[LEARNED - 1] {
+            0 => None,
+            r => Some(*Roaming::ALL.get(usize::from(r) - 1)?),
+        };
+        let verified = Verified {
+            stir: stir(b[0])?,
+            divs,
+        };
+        Some((Learned { verified, roaming }, rest))
+    }
 }
 
 impl Decision<'_, '_> {
@@ -113,9 +185,14 @@ pub fn screen(
             Metrics::inc(&m.retransmissions);
             return cx.silent();
         }
-        Some(Seen::Ours(Kind::Forwarded)) if proxy => again = Some(Again::Forwarded),
-        Some(Seen::Ours(Kind::Warned)) if proxy => {
-            again = Some(Again::Warned(std::mem::take(out)));
+        Some(Seen::Ours(kind @ (Kind::Forwarded | Kind::Warned))) if proxy => {
+            // Kept by this version's proxy render: what it learned, then
+            // the warned call's Request-URI.
+            if let Some((learned, uri)) = Learned::split(out) {
+                let warned = (kind == Kind::Warned).then(|| uri.to_vec());
+                again = Some(Again { learned, warned });
+            }
+            out.clear();
         }
         // A call proxy mode forwarded (before a reload changed the mode):
         // redirect mode screens it anew.
@@ -151,22 +228,35 @@ pub fn screen(
             again,
             facts: None,
             verdict: None,
+            learned: Learned::default(),
         };
         return render(out, req, ids, peer, cx, &mut d);
     }
-    let (stir, divs) = match again {
-        Some(_) => (None, None),
-        None => match stir::step(req, peer, cx) {
-            stir::Step::Go(s, d) => (s, d),
-            stir::Step::Verify(v) => match park(req, ids, peer, tx, cx, render, Wait::Stir(v)) {
-                Ok(()) => return cx.silent(),
-                // Not verified: nor are its `div` PASSporTs.
-                Err(check) => (Some(check), Some([None; MAX_PARTS])),
-            },
+    if let Some(a) = again {
+        let (verified, roaming) = (a.learned.verified, a.learned.roaming);
+        return decided(
+            out,
+            req,
+            ids,
+            peer,
+            tx,
+            Some(a),
+            verified,
+            roaming,
+            cx,
+            render,
+        );
+    }
+    let (stir, divs) = match stir::step(req, peer, cx) {
+        stir::Step::Go(s, d) => (s, d),
+        stir::Step::Verify(v) => match park(req, ids, peer, tx, cx, render, Wait::Stir(v)) {
+            Ok(()) => return cx.silent(),
+            // Not verified: nor are its `div` PASSporTs.
+            Err(check) => (Some(check), Some([None; MAX_PARTS])),
         },
     };
     let verified = Verified { stir, divs };
-    let roaming = match roaming_step(req, ids, peer, again.is_some(), verified, cx) {
+    let roaming = match roaming_step(req, ids, peer, verified, cx) {
         RoamingStep::Go(r) => r,
         RoamingStep::Ask(checker, n, ticket) => {
             let wait = Wait::Roaming {
@@ -181,14 +271,12 @@ pub fn screen(
             }
         }
     };
-    decided(
-        out, req, ids, peer, tx, again, verified, roaming, cx, render,
-    )
+    decided(out, req, ids, peer, tx, None, verified, roaming, cx, render)
 }
 
 /// What verification gave a call: its SHAKEN PASSporT's outcome, and its
 /// `div` PASSporTs' signatures where they decide something.
-#[derive(Clone, Copy)]
+#[derive(Clone, Copy, Default)]
 struct Verified {
     stir: Option<StirCheck>,
     divs: Option<DivSigs>,
@@ -214,13 +302,11 @@ enum RoamingStep {
 /// Step 3b: whether the call's decision needs the roaming check (a home
 /// mobile number from an international peer, `screen::roaming_number`),
 /// and whether it has the answer already (cached, or none to be had now:
-/// the endpoint in its backoff, too many requests out, or a proxy's
-/// retransmission, which never waits).
+/// the endpoint in its backoff, or too many requests out).
 fn roaming_step(
     req: &Request<'_>,
     ids: &CallerIds<'_>,
     peer: usize,
-    again: bool,
     verified: Verified,
     cx: &Cx<'_>,
 ) -> RoamingStep {
@@ -241,7 +327,7 @@ fn roaming_step(
     if let Some(r) = checker.cached(n) {
         return RoamingStep::Go(Some(r));
     }
-    if again || cx.cp.runtime.get().is_none() {
+    if cx.cp.runtime.get().is_none() {
         return RoamingStep::Go(Some(Roaming::Unanswered));
     }
     match checker.admit(n) {
@@ -322,6 +408,7 @@ fn decided<'a, 'r>(
         again,
         facts: Some(facts),
         verdict,
+        learned: Learned { verified, roaming },
     };
     render(out, req, ids, peer, cx, &mut d)
 }
@@ -463,7 +550,7 @@ fn verified(p: Parked, v: Verified, last: bool) {
     let step = {
         let Read { req, ids } = p.kept.borrow_dependent();
         let cx = p.cx();
-        roaming_step(req, ids, p.peer, false, v, &cx)
+        roaming_step(req, ids, p.peer, v, &cx)
     };
     match step {
         RoamingStep::Go(r) => resume(p, v, r, last),
@@ -544,4 +631,50 @@ fn resume(p: Parked, verified: Verified, roaming: Option<Roaming>, last: bool) {
     // Held until the verification thread's run of jobs ends: answers sent
     // together wake their receiver once.
     cp.links.hold(&cp.shared.metrics, dest, out, last);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::screen::passport::StirFailure;
+
+    /// Every outcome a forwarded call can have learned comes back from the
+    /// cache as it went in, with the warned Request-URI after it; bytes
+    /// this version did not write are not taken for one.
+    #[test]
+    fn what_a_pass_learned_comes_back_from_its_bytes() {
+        let mut all = vec![Learned::default()];
+        for stir in StirCheck::ALL {
+            for roaming in Roaming::ALL {
+                all.push(Learned {
+                    verified: Verified {
+                        stir: Some(stir),
+                        divs: Some([Some(stir), None, Some(StirCheck::Signed), None]),
+                    },
+                    roaming: Some(roaming),
+                });
+            }
+        }
+        for l in all {
+            let mut kept = l.bytes().to_vec();
+            kept.extend_from_slice(b"sip:warn@192.0.2.50");
+            let (back, rest) = Learned::split(&kept).expect("read back");
+            assert_eq!(back.verified.stir, l.verified.stir);
+            assert_eq!(back.verified.divs, l.verified.divs);
+            assert_eq!(back.roaming, l.roaming);
+            assert_eq!(rest, b"sip:warn@192.0.2.50");
+        }
+        assert!(Learned::split(b"").is_none());
+        assert!(Learned::split(&[200, 0, 0, 0, 0, 0, 0]).is_none());
+        let mut bad_div = Learned {
+            verified: Verified {
+                stir: Some(StirCheck::Failed(StirFailure::Revoked)),
+                divs: Some([None; MAX_PARTS]),
+            },
+            roaming: None,
+        }
+        .bytes();
+        bad_div[2] = 99;
+        assert!(Learned::split(&bad_div).is_none());
+    }
 }

@@ -15,7 +15,7 @@ use super::answer::{
 use super::cache::Kind;
 use super::callpath::CallPath;
 use super::ingress::Ingress;
-use super::invite::{Again, Decision, screen};
+use super::invite::{Decision, Learned, screen};
 use super::links::Dest;
 use super::warn::{TOKEN_PARAM, Warned, carried};
 use crate::clock::unix_now;
@@ -125,7 +125,7 @@ fn answered_here(out: &mut Vec<u8>, req: &Request<'_>, cx: &Cx<'_>) -> bool {
 fn warned_uri(out: &mut Vec<u8>, req: &Request<'_>, cx: &Cx<'_>) -> Option<Vec<u8>> {
     let key = transaction_key(req, cx);
     match cx.cp.cache.get_own(key, Instant::now(), out) {
-        Some(Kind::Warned) => Some(std::mem::take(out)),
+        Some(Kind::Warned) => Learned::split(out).map(|(_, uri)| uri.to_vec()),
         _ => None,
     }
 }
@@ -285,10 +285,7 @@ fn render<'a>(
     // A warned call goes to the announcement service, with RFC 4458's target
     // and cause and the original target carried (`[warn]`); its
     // retransmission with the Request-URI it went with.
-    let warned_before = match d.again.take() {
-        Some(Again::Warned(uri)) => Some(uri),
-        _ => None,
-    };
+    let warned_before = d.again.take().and_then(|a| a.warned);
     let warn = match (action, &s.warn, &d.facts) {
         (Action::Warn, Some(w), Some(facts)) => warned_before
             .or_else(|| {
@@ -317,9 +314,15 @@ fn render<'a>(
         }
     };
     if !retransmission {
+        // Kept with what its pass learned (`invite::Learned`), then a warned
+        // call's Request-URI (a CANCEL must carry the same).
+        let learned = d.learned.bytes();
         match &warn {
-            Some((_, uri)) => cp.cache.insert(d.key, d.now, Kind::Warned, uri),
-            None => cp.cache.insert(d.key, d.now, Kind::Forwarded, &[]),
+            Some((_, uri)) => {
+                let kept = [learned.as_slice(), uri].concat();
+                cp.cache.insert(d.key, d.now, Kind::Warned, &kept);
+            }
+            None => cp.cache.insert(d.key, d.now, Kind::Forwarded, &learned),
         }
     }
     outcome

@@ -96,9 +96,11 @@ pub struct Checked {
     key: Vec<u8>,
     /// Unix seconds of the leaf's notAfter.
     pub not_after: u64,
-    /// Where its revocation is published (none: it names no https CRL
-    /// distribution point).
-    pub revocation: Option<super::crl::Revocable>,
+    /// Where the revocation of each certificate of its path is published,
+    /// the leaf first, then the intermediates the path went through
+    /// (those that name no https CRL distribution point are not here; the
+    /// trust anchor is trusted as configured).
+    pub revocation: Vec<super::crl::Revocable>,
     /// What its PASSporTs may claim (JWT Claim Constraints).
     pub constraints: ClaimConstraints,
 }
@@ -218,12 +220,29 @@ pub fn check(body: &[u8], anchors: &Anchors, now: u64) -> Result<Checked, StirFa
         webpki::ring::RSA_PKCS1_2048_8192_SHA256,
     ];
     let verified = ee.verify_for_usage(algs, &anchors_v, &certs, time, AnyUsage, None, None);
-    match verified {
-        Ok(_) => {}
+    let path = match verified {
+        Ok(path) => path,
         Err(webpki::Error::CertExpired { .. } | webpki::Error::CertNotValidYet { .. }) => {
             return Err(StirFailure::CertExpired);
         }
         Err(_) => return Err(StirFailure::Untrusted),
+    };
+    // The leaf, then the intermediates of the path that passed (not every
+    // certificate served: only those the path went through).
+    let mut revocation: Vec<_> = super::crl::revocable(&parsed, &certs, &anchors.ders)
+        .into_iter()
+        .collect();
+    for inter in path.intermediate_certificates() {
+        let der = inter.der();
+        let Ok((_, c)) = x509_parser::parse_x509_certificate(&der) else {
+            return Err(StirFailure::Untrusted);
+        };
+        revocation.extend(super::crl::revocable(&c, &certs, &anchors.ders).map(|r| {
+            super::crl::Revocable {
+                intermediate: true,
+                ..r
+            }
+        }));
     }
     let has_tn_auth = parsed
         .extensions()
@@ -234,7 +253,6 @@ pub fn check(body: &[u8], anchors: &Anchors, now: u64) -> Result<Checked, StirFa
     }
     let not_after = u64::try_from(parsed.validity().not_after.timestamp()).unwrap_or(0);
     let key = parsed.public_key().subject_public_key.data.to_vec();
-    let revocation = super::crl::revocable(&parsed, &certs, &anchors.ders);
     let mut constraints = ClaimConstraints::default();
     for e in parsed.extensions() {
         if JWT_CLAIM_CONSTRAINTS.contains(&e.oid.to_id_string().as_str()) {

@@ -66,6 +66,8 @@ pub struct Revocable {
     /// Its distribution points with an https URI (others cannot be fetched
     /// under the `x5u` guards and are not looked at).
     pub points: Vec<Point>,
+    /// An intermediate of the path, not the leaf.
+    pub intermediate: bool,
 }
 
 /// Reads what the revocation check needs of `leaf`, whose chain passed
@@ -116,6 +118,7 @@ pub fn revocable(
         issuer: issuer.to_vec(),
         issuer_key,
         points,
+        intermediate: false,
     })
 }
 

@@ -101,7 +101,8 @@ enum CrlSlot {
 enum Revocation {
     /// Not listed; the earliest of its CRLs' nextUpdate, from now.
     Good(Option<Duration>),
-    Revoked,
+    /// Listed: the leaf, or (true) an intermediate of its path.
+    Revoked(bool),
     /// A CRL could not be had or believed, or is past its nextUpdate.
     Unavailable(String),
 }
@@ -437,8 +438,8 @@ impl Verifier {
                     Ok(Ok(c)) => {
                         let left = Duration::from_secs(c.not_after.saturating_sub(now));
                         let keep = keep.min(left);
-                        match (&cfg.crl, &c.revocation) {
-                            (Some(crl_cfg), Some(r)) => {
+                        match (&cfg.crl, c.revocation.as_slice()) {
+                            (Some(crl_cfg), r @ [_, ..]) => {
                                 let revocation = self.revocation(r, &cfg, crl_cfg, now).await;
                                 self.revoked_or_not(&url, c, revocation, crl_cfg, keep, &cfg)
                             }
@@ -511,9 +512,13 @@ impl Verifier {
             // Kept no longer than its CRLs are current: the next CRL is
             // fetched, and the certificate looked up again, after that.
             Revocation::Good(due) => (Ok(Arc::new(c)), due.map_or(keep, |d| keep.min(d))),
-            Revocation::Revoked => {
+            Revocation::Revoked(intermediate) => {
                 self.counts.revoked.fetch_add(1, Ordering::Relaxed);
-                tracing::info!(x5u = %url, "STIR certificate refused: its CRL revokes it");
+                if intermediate {
+                    tracing::info!(x5u = %url, "STIR certificate refused: a CRL revokes an intermediate certificate of its chain");
+                } else {
+                    tracing::info!(x5u = %url, "STIR certificate refused: its CRL revokes it");
+                }
                 (Err(StirCheck::Failed(StirFailure::Revoked)), keep)
             }
             Revocation::Unavailable(why) => {
@@ -529,29 +534,32 @@ impl Verifier {
         }
     }
 
-    /// Looks `cert` up in the CRL of each of its distribution points.
+    /// Looks each certificate of a path (the leaf, then its intermediates)
+    /// up in the CRL of each of its distribution points.
     async fn revocation(
         self: &Arc<Self>,
-        cert: &crl::Revocable,
+        certs: &[crl::Revocable],
         cfg: &Arc<StirConfig>,
         crl_cfg: &CrlConfig,
         now: u64,
     ) -> Revocation {
         let mut due: Option<Duration> = None;
-        for point in &cert.points {
-            let crl = match self.crl(point, cert, cfg, crl_cfg, now).await {
-                Ok(c) => c,
-                Err(why) => return Revocation::Unavailable(format!("{}: {why}", point.url)),
-            };
-            if crl.lists(cert) {
-                return Revocation::Revoked;
-            }
-            if crl.expired(now) {
-                return Revocation::Unavailable(format!("{}: past its nextUpdate", point.url));
-            }
-            if let Some(n) = crl.next_update {
-                let d = Duration::from_secs(n.saturating_sub(now));
-                due = Some(due.map_or(d, |x| x.min(d)));
+        for cert in certs {
+            for point in &cert.points {
+                let crl = match self.crl(point, cert, cfg, crl_cfg, now).await {
+                    Ok(c) => c,
+                    Err(why) => return Revocation::Unavailable(format!("{}: {why}", point.url)),
+                };
+                if crl.lists(cert) {
+                    return Revocation::Revoked(cert.intermediate);
+                }
+                if crl.expired(now) {
+                    return Revocation::Unavailable(format!("{}: past its nextUpdate", point.url));
+                }
+                if let Some(n) = crl.next_update {
+                    let d = Duration::from_secs(n.saturating_sub(now));
+                    due = Some(due.map_or(d, |x| x.min(d)));
+                }
             }
         }
         Revocation::Good(due)

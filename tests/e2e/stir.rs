@@ -1285,9 +1285,10 @@ fn a_diversion_is_believed_from_a_div_signing_peer_only_when_signed() {
 /// TN-Validation-Failed. A CRL under the Administrator's name signed by
 /// another key, and one that is not there, are not believed
 /// (`crl_unavailable = "fail"` here: `stir:crl-unavailable`), nor is one
-/// past its nextUpdate. A CRL that
-/// comes due is fetched again without a restart: a certificate revoked in
-/// the next one stops passing.
+/// past its nextUpdate. An intermediate is looked up in its issuer's (the
+/// root's) CRL: a leaf under a revoked intermediate fails `stir:revoked`.
+/// A CRL that comes due is fetched again without a restart: a certificate
+/// revoked in the next one stops passing.
 #[test]
 fn revoked_certificates_stop_passing_by_direct_and_indirect_crls() {
     let dir = temp_dir("stir-crl");
@@ -1318,6 +1319,16 @@ fn revoked_certificates_stop_passing_by_direct_and_indirect_crls() {
         pki.indirect_crl(&pki.pa.0, &pki.inter.1, &[], 3600),
     );
     x5u.set("/fresh.crl", pki.direct_crl(&[], 2));
+    // Intermediates are looked up too, in their issuer's (the root's) CRL:
+    // a leaf under a revoked intermediate no longer passes.
+    let inter = |name: &str| {
+        let (signer, serial) = pki.revocable_inter(name, &x5u.url("/root.crl"));
+        x5u.set(&format!("/{name}.pem"), signer.chain_pem.clone());
+        (signer, serial)
+    };
+    let (ir_rev, ir_rev_serial) = inter("ir-rev");
+    let (ir_ok, _) = inter("ir-ok");
+    x5u.set("/root.crl", pki.root_crl(&[&ir_rev_serial], 3600));
     let body = format!(
         "[sip]\nudp = [\"127.0.0.1:0\"]\ntcp = [\"127.0.0.1:0\"]\nudp_threads = 1\n{}",
         stir_section("crl_signers = \"sti-pa\"\ncrl_unavailable = \"fail\"\n")
@@ -1372,9 +1383,12 @@ fn revoked_certificates_stop_passing_by_direct_and_indirect_crls() {
     failed(&call(&missing, "missing"), "stir:crl-unavailable");
     // Past its nextUpdate: not current, so not believed either.
     failed(&call(&stale, "stale"), "stir:crl-unavailable");
+    passed(&call(&ir_ok, "ir-ok"));
+    failed(&call(&ir_rev, "ir-rev"), "stir:revoked");
     // The CRL each certificate of a point shares was fetched once.
     assert_eq!(x5u.hits("/inter.crl"), 1);
     assert_eq!(x5u.hits("/sti-pa.crl"), 1);
+    assert_eq!(x5u.hits("/root.crl"), 1);
     // Refreshed when due: the next CRL revokes `fresh`.
     passed(&call(&fresh, "fresh"));
     x5u.set("/fresh.crl", pki.direct_crl(&[&fresh_serial], 3600));
@@ -1573,4 +1587,120 @@ fn proxy_mode_passes_rich_call_data_on_only_when_verified() {
         !fwd.contains("purpose=icon") && fwd.contains("purpose=info"),
         "{fwd}"
     );
+}
+
+/// A retransmitted INVITE in proxy mode is forwarded as its first copy
+/// was, byte for byte: what verification found (its `verstat`, its
+/// verified Rich Call Data, a verified `div` chain lifting a spoofing rule)
+/// is the transaction's, not lost because the retransmission is not
+/// verified again.
+#[test]
+fn a_proxy_retransmission_is_forwarded_as_its_first_copy_was() {
+    let (s, hop) = proxy_setup(
+        "stir-proxy-again",
+        "",
+        "[[peers]]\nname = \"intl-div\"\ntrunk_ids = [\"intl-div\"]\nscope = \"international\"\ndiv_signs = true\n",
+    );
+    let hop_tcp =
+        std::net::TcpListener::bind(hop.local_addr().unwrap()).expect("the hop's TCP port");
+    hop_tcp.set_nonblocking(true).unwrap();
+    let (c, e) = digits();
+    let good = s.x5u.url("/good.pem");
+    let recv = || {
+        let mut buf = vec![0u8; 65536];
+        let (len, _) = hop.recv_from(&mut buf).expect("forwarded");
+        String::from_utf8_lossy(&buf[..len]).into_owned()
+    };
+    // The certificate fetched first, so that the calls below are verified
+    // within their budget.
+    let warm = invite(
+        "px-again-warm",
+        CALLER,
+        &format!(
+            "Identity: {}\r\n",
+            s.pki.good.identity(c, e, "A", unix_now(), &good)
+        ),
+    );
+    for _ in 0..20 {
+        s.client.send_to(&warm, s.d.udp).unwrap();
+        if !recv().contains("No-TN-Validation") {
+            break;
+        }
+    }
+    assert_eq!(s.x5u.hits("/good.pem"), 1);
+    let twice = |msg: &[u8]| {
+        s.client.send_to(msg, s.d.udp).unwrap();
+        let first = recv();
+        s.client.send_to(msg, s.d.udp).unwrap();
+        (first, recv())
+    };
+
+    // Rich Call Data, verified: its Call-Info and verstat both times.
+    let rcd = r#""rcd":{"nam":"Acme","icn":"https://acme.example/logo.png"},"rcdi":{"/icn":"sha256-47DEQpj8HBSa-_TImW-5JCeuQeRkm5NMpJWZG3hSuFU"}"#;
+    let msg = invite(
+        "px-again-rcd",
+        CALLER,
+        &format!(
+            "Identity: {}\r\nCall-Info: <https://acme.example/logo.png>;purpose=icon\r\n",
+            s.pki.good.identity_with(c, e, "A", unix_now(), &good, rcd)
+        ),
+    );
+    let (first, again) = twice(&msg);
+    assert!(first.contains("verstat=TN-Validation-Passed"), "{first}");
+    assert!(first.contains("purpose=icon"), "{first}");
+    assert_eq!(again, first);
+
+    // A diversion by a Dutch line, proved by a `div` PASSporT on a peer
+    // that signs its diversions: not tagged as a Dutch number from abroad,
+    // the first time or the second.
+    let line = "+31301234567";
+    let now = unix_now();
+    let shaken = s
+        .pki
+        .good
+        .identity(&CALLER[1..], &line[1..], "A", now, &good);
+    let div = s
+        .pki
+        .good
+        .div_identity(&CALLER[1..], &line[1..], &CALLEE[1..], now, &good);
+    let msg = String::from_utf8(invite(
+        "px-again-div",
+        CALLER,
+        &format!(
+            "X-Ingress-Trunk: intl-div\r\nIdentity: {shaken}\r\nIdentity: {div}\r\n\
+             Diversion: <sip:{line}@kpn.example>;reason=unconditional\r\n"
+        ),
+    ))
+    .expect("text")
+    .replace(
+        "To: <sip:+31104567890@cs.example>",
+        &format!("To: <sip:{line}@cs.example>"),
+    );
+    // With its two PASSporTs it is over 1300 bytes: forwarded over TCP
+    // (RFC 3261 §18.1.1), on one connection.
+    s.client.send_to(msg.as_bytes(), s.d.udp).unwrap();
+    let deadline = Instant::now() + TIMEOUT;
+    let mut conn = loop {
+        match hop_tcp.accept() {
+            Ok((c, _)) => break c,
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock && Instant::now() < deadline => {
+                std::thread::sleep(Duration::from_millis(10));
+            }
+            Err(e) => panic!("no connection from the proxy: {e}"),
+        }
+    };
+    conn.set_nonblocking(false).unwrap();
+    conn.set_read_timeout(Some(TIMEOUT)).unwrap();
+    let first = tcp_read_response(&mut conn).expect("forwarded");
+    s.client.send_to(msg.as_bytes(), s.d.udp).unwrap();
+    let again = tcp_read_response(&mut conn).expect("forwarded again");
+    assert!(first.starts_with("INVITE "), "{first}");
+    assert!(first.contains("verstat=TN-Validation-Passed"), "{first}");
+    assert!(!first.contains("spoof:domestic-cli-intl"), "{first}");
+    assert_eq!(again, first);
+    // The calls' NOC lines say what verification found.
+    for id in ["px-again-rcd", "px-again-div"] {
+        let l = s.d.noc_line(id);
+        assert_eq!(field(&l, "verstat"), Some("TN-Validation-Passed"), "{l}");
+    }
 }

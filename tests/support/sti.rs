@@ -146,6 +146,8 @@ pub struct Pki {
     pub untrusted: Signer,
     pub https_cert: String,
     pub https_key: String,
+    /// The root (the trust anchor; signs its intermediates' CRLs).
+    pub root: (Certificate, KeyPair),
     /// The intermediate that issues the leaves (and signs their direct CRLs).
     pub inter: (Certificate, KeyPair),
     /// A Policy Administrator's CRL signer for indirect CRLs, written to
@@ -185,6 +187,7 @@ impl Pki {
             https_cert: https.pem(),
             https_key: https_key.serialize_pem(),
             inter: (inter, inter_key),
+            root: (root, root_key),
             pa,
         }
     }
@@ -196,27 +199,38 @@ impl Pki {
         let key = KeyPair::generate().expect("a key");
         let mut p = CertificateParams::new(Vec::<String>::new()).expect("params");
         p.distinguished_name.push(DnType::CommonName, name);
-        // fullName [0] { uniformResourceIdentifier [6] }, in distributionPoint [0].
-        let uri = tlv(0x86, crl_url.as_bytes());
-        let mut point = tlv(0xa0, &tlv(0xa0, &uri));
-        if indirect {
-            // cRLIssuer [2] { directoryName [4] Name }
-            point.extend(tlv(0xa2, &tlv(0xa4, &subject_der(&self.pa.0))));
-        }
         p.custom_extensions = vec![
             CustomExtension::from_oid_content(&TN_AUTH_LIST_OID, TN_AUTH_LIST.to_vec()),
-            CustomExtension::from_oid_content(&[2, 5, 29, 31], tlv(0x30, &tlv(0x30, &point))),
+            crl_distribution_point(crl_url, indirect.then_some(&self.pa.0)),
         ];
         let cert = p
             .signed_by(&key, &self.inter.0, &self.inter.1)
             .expect("a leaf");
-        let serial = x509_parser::parse_x509_certificate(cert.der())
-            .expect("parses")
-            .1
-            .serial
-            .to_bytes_be();
         let chain_pem = format!("{}{}", cert.pem(), self.inter.0.pem());
-        (Signer { chain_pem, key }, serial)
+        (Signer { chain_pem, key }, serial_of(&cert))
+    }
+
+    /// An intermediate of the root whose CRL Distribution Point is
+    /// `crl_url` (the root's own CRL, [`Pki::root_crl`]), and a leaf it
+    /// issues (with TNAuthList, naming no CRL): the leaf's signer, its
+    /// chain the leaf and that intermediate; and the intermediate's serial.
+    pub fn revocable_inter(&self, name: &str, crl_url: &str) -> (Signer, Vec<u8>) {
+        let key = KeyPair::generate().expect("a key");
+        let mut p = CertificateParams::new(Vec::<String>::new()).expect("params");
+        p.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+        p.distinguished_name.push(DnType::CommonName, name);
+        p.custom_extensions = vec![crl_distribution_point(crl_url, None)];
+        let cert = p
+            .signed_by(&key, &self.root.0, &self.root.1)
+            .expect("an intermediate");
+        let signer = leaf(
+            &format!("{name}'s leaf"),
+            (&cert, &key),
+            &[&cert],
+            true,
+            false,
+        );
+        (signer, serial_of(&cert))
     }
 
     /// A leaf of the intermediate whose JWT Claim Constraints (RFC 8226
@@ -248,30 +262,12 @@ impl Pki {
     /// The intermediate's own CRL (direct, made by rcgen), revoking
     /// `serials`, due `next_update_secs` from now (past, when negative).
     pub fn direct_crl(&self, serials: &[&[u8]], next_update_secs: i64) -> String {
-        let now = unix_now();
-        let at = |t: u64| rcgen::date_time_ymd(1970, 1, 1) + Duration::from_secs(t);
-        let next = now.saturating_add_signed(next_update_secs);
-        let params = rcgen::CertificateRevocationListParams {
-            this_update: at(next.min(now) - 60),
-            next_update: at(next),
-            crl_number: rcgen::SerialNumber::from(now),
-            issuing_distribution_point: None,
-            revoked_certs: serials
-                .iter()
-                .map(|s| rcgen::RevokedCertParams {
-                    serial_number: rcgen::SerialNumber::from_slice(s),
-                    revocation_time: at(now - 120),
-                    reason_code: None,
-                    invalidity_date: None,
-                })
-                .collect(),
-            key_identifier_method: rcgen::KeyIdMethod::Sha256,
-        };
-        params
-            .signed_by(&self.inter.0, &self.inter.1)
-            .expect("a CRL")
-            .pem()
-            .expect("PEM")
+        crl_of(&self.inter, serials, next_update_secs)
+    }
+
+    /// The root's CRL (direct), revoking intermediates' `serials`.
+    pub fn root_crl(&self, serials: &[&[u8]], next_update_secs: i64) -> String {
+        crl_of(&self.root, serials, next_update_secs)
     }
 
     /// An indirect CRL (RFC 5280 §5.2.5) issued under `issuer`'s name and
@@ -568,4 +564,55 @@ pub fn sip_pki(dir: &Path) {
         std::fs::write(dir.join(format!("{file}.pem")), cert.pem()).expect("SIP PKI");
         std::fs::write(dir.join(format!("{file}.key")), key.serialize_pem()).expect("SIP PKI");
     }
+}
+
+/// A direct CRL of `issuer` (made by rcgen), revoking `serials`, due
+/// `next_update_secs` from now (past, when negative).
+fn crl_of(issuer: &(Certificate, KeyPair), serials: &[&[u8]], next_update_secs: i64) -> String {
+    let now = unix_now();
+    let at = |t: u64| rcgen::date_time_ymd(1970, 1, 1) + Duration::from_secs(t);
+    let next = now.saturating_add_signed(next_update_secs);
+    let params = rcgen::CertificateRevocationListParams {
+        this_update: at(next.min(now) - 60),
+        next_update: at(next),
+        crl_number: rcgen::SerialNumber::from(now),
+        issuing_distribution_point: None,
+        revoked_certs: serials
+            .iter()
+            .map(|s| rcgen::RevokedCertParams {
+                serial_number: rcgen::SerialNumber::from_slice(s),
+                revocation_time: at(now - 120),
+                reason_code: None,
+                invalidity_date: None,
+            })
+            .collect(),
+        key_identifier_method: rcgen::KeyIdMethod::Sha256,
+    };
+    params
+        .signed_by(&issuer.0, &issuer.1)
+        .expect("a CRL")
+        .pem()
+        .expect("PEM")
+}
+
+/// A CRL Distribution Points extension (RFC 5280 §4.2.1.13) of one point:
+/// `url`, and `crl_issuer` as its cRLIssuer when given (an indirect CRL).
+fn crl_distribution_point(url: &str, crl_issuer: Option<&Certificate>) -> CustomExtension {
+    // fullName [0] { uniformResourceIdentifier [6] }, in distributionPoint [0].
+    let uri = tlv(0x86, url.as_bytes());
+    let mut point = tlv(0xa0, &tlv(0xa0, &uri));
+    if let Some(issuer) = crl_issuer {
+        // cRLIssuer [2] { directoryName [4] Name }
+        point.extend(tlv(0xa2, &tlv(0xa4, &subject_der(issuer))));
+    }
+    CustomExtension::from_oid_content(&[2, 5, 29, 31], tlv(0x30, &tlv(0x30, &point)))
+}
+
+/// A certificate's serial number (big-endian, as CRLs list it).
+fn serial_of(cert: &Certificate) -> Vec<u8> {
+    x509_parser::parse_x509_certificate(cert.der())
+        .expect("parses")
+        .1
+        .serial
+        .to_bytes_be()
 }

@@ -105,15 +105,16 @@ impl Roaming {
         }
     }
 
+    /// Every answer, for [`Roaming::name`] and [`Roaming::from_name`].
+    pub const ALL: [Roaming; 4] = [
+        Roaming::Roaming,
+        Roaming::NotRoaming,
+        Roaming::Unknown,
+        Roaming::Unanswered,
+    ];
+
     pub fn from_name(s: &str) -> Option<Roaming> {
-        [
-            Roaming::Roaming,
-            Roaming::NotRoaming,
-            Roaming::Unknown,
-            Roaming::Unanswered,
-        ]
-        .into_iter()
-        .find(|r| r.name() == s)
+        Roaming::ALL.into_iter().find(|r| r.name() == s)
     }
 }
 
