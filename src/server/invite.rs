@@ -34,7 +34,7 @@ use crate::config::Mode;
 use crate::number::E164;
 use crate::roaming::{Checker, Ticket};
 use crate::screen::facts::MAX_PARTS;
-use crate::screen::passport::{DivSigs, RcdCheck, StirCheck, Unverified};
+use crate::screen::passport::{RcdCheck, StirCheck, Unverified};
 use crate::screen::{Action, CallFacts, Roaming, Verdict};
 use crate::sip::facts::CallerIds;
 use crate::sip::moved::{Mover, OwnedMessage};
@@ -80,9 +80,10 @@ pub struct Learned {
 }
 
 /// Bytes of a [`Learned`] in the cache: the SHAKEN outcome, whether the
-/// `div` signatures were looked at and each one's outcome, the roaming
-/// answer (each 0 for none, else its place in its list plus one).
-pub const LEARNED: usize = 3 + MAX_PARTS;
+/// `div` signatures were looked at and each one's outcome, the `rcd`
+/// PASSporT's index and outcome, the roaming answer (each 0 for none, else
+/// its place in its list, or the index, plus one).
+pub const LEARNED: usize = 5 + MAX_PARTS;
 
 impl Learned {
     /// Its bytes, for the cache.
@@ -92,12 +93,17 @@ impl Learned {
                 .map_or(0, |i| i as u8 + 1)
         }
         let mut b = [0u8; LEARNED];
+        let others = self.verified.others;
         b[0] = stir(self.verified.stir);
-        if let Some(divs) = self.verified.divs {
+        if let Some(divs) = others.divs {
             b[1] = 1;
             for (to, d) in b[2..2 + MAX_PARTS].iter_mut().zip(divs) {
                 *to = stir(d);
             }
+        }
+        if let Some((i, check)) = others.rcd {
+            b[2 + MAX_PARTS] = i as u8 + 1;
+            b[3 + MAX_PARTS] = stir(check);
         }
         b[LEARNED - 1] = self
             .roaming
@@ -126,13 +132,18 @@ impl Learned {
                 Some(divs)
             }
         };
+        let rcd = match b[2 + MAX_PARTS] {
+            0 => None,
+            i if usize::from(i) <= MAX_PARTS => Some((usize::from(i) - 1, stir(b[3 + MAX_PARTS])?)),
+            _ => return None,
+        };
         let roaming = match b[LEARNED - 1] {
             0 => None,
             r => Some(*Roaming::ALL.get(usize::from(r) - 1)?),
         };
         let verified = Verified {
             stir: stir(b[0])?,
-            divs,
+            others: stir::Others { divs, rcd },
         };
         Some((Learned { verified, roaming }, rest))
     }
@@ -247,15 +258,15 @@ pub fn screen(
             render,
         );
     }
-    let (stir, divs) = match stir::step(req, peer, cx) {
-        stir::Step::Go(s, d) => (s, d),
+    let (stir, others) = match stir::step(req, peer, cx) {
+        stir::Step::Go(s, o) => (s, o),
         stir::Step::Verify(v) => match park(req, ids, peer, tx, cx, render, Wait::Stir(v)) {
             Ok(()) => return cx.silent(),
             // Not verified: nor are its `div` PASSporTs.
-            Err(check) => (Some(check), Some([None; MAX_PARTS])),
+            Err(check) => (Some(check), stir::Others::none(true, None)),
         },
     };
-    let verified = Verified { stir, divs };
+    let verified = Verified { stir, others };
     let roaming = match roaming_step(req, ids, peer, verified, cx) {
         RoamingStep::Go(r) => r,
         RoamingStep::Ask(checker, n, ticket) => {
@@ -275,18 +286,18 @@ pub fn screen(
 }
 
 /// What verification gave a call: its SHAKEN PASSporT's outcome, and its
-/// `div` PASSporTs' signatures where they decide something.
+/// other PASSporTs' signatures (`div` where they decide something, `rcd`).
 #[derive(Clone, Copy, Default)]
 struct Verified {
     stir: Option<StirCheck>,
-    divs: Option<DivSigs>,
+    others: stir::Others,
 }
 
 impl Verified {
     /// Sets what verification gave on the call's `facts`.
     fn onto(self, req: &Request<'_>, facts: &mut CallFacts<'_>, rt: &Runtime) {
         facts.stir = self.stir;
-        facts.div = stir::div_fact(req, facts, self.divs, rt);
+        facts.div = stir::div_fact(req, facts, self.others.divs, rt);
     }
 }
 
@@ -368,14 +379,24 @@ fn decided<'a, 'r>(
     let mut facts = read_facts(req, ids, peer, cx.src.ip(), rt, &cp.warn_key, counted);
     verified.onto(req, &mut facts, rt);
     // Rich Call Data (RFC 9795), where a verification was attempted and
-    // the PASSporT has any: its display name is screened and passed on
-    // only when it is verified.
+    // the SHAKEN PASSporT has any, or else a `ppt=rcd` PASSporT for the same
+    // call does: its display name is screened and passed on only when it
+    // is verified (a separate one: when both PASSporTs are).
     let rcd = match facts.identity {
-        crate::screen::Identity::Present(p) if p.rcd && facts.stir.is_some() => stir::rcd_of(req),
+        crate::screen::Identity::Present(p) if p.rcd && facts.stir.is_some() => {
+            stir::rcd_of(req).map(|r| (r, facts.stir))
+        }
+        crate::screen::Identity::Present(_) => verified.others.rcd.and_then(|(i, sig)| {
+            let both = match facts.stir {
+                Some(StirCheck::Signed) => sig,
+                s => s,
+            };
+            stir::rcd_at(req, i).map(|r| (r, both))
+        }),
         _ => None,
     };
-    if let Some((name, claims)) = &rcd {
-        let check = RcdCheck::of(facts.stir, *claims);
+    if let Some(((name, claims), signed)) = &rcd {
+        let check = RcdCheck::of(*signed, *claims);
         facts.rcd = Some(check);
         facts.rcd_name = name.as_deref().filter(|_| check == RcdCheck::Verified);
     }
@@ -509,10 +530,10 @@ fn park(
     cx.cp.cache.insert(tx.key, tx.now, Kind::Parked, &[]);
     // If it does not start, the answer written now replaces the mark.
     match wait {
-        Wait::Stir(v) => v.start(move |check, divs, last| {
+        Wait::Stir(v) => v.start(move |check, others, last| {
             let v = Verified {
                 stir: Some(check),
-                divs,
+                others,
             };
             verified(parked, v, last)
         }),
@@ -649,7 +670,10 @@ mod tests {
                 all.push(Learned {
                     verified: Verified {
                         stir: Some(stir),
-                        divs: Some([Some(stir), None, Some(StirCheck::Signed), None]),
+                        others: stir::Others {
+                            divs: Some([Some(stir), None, Some(StirCheck::Signed), None]),
+                            rcd: Some((MAX_PARTS - 1, Some(stir))),
+                        },
                     },
                     roaming: Some(roaming),
                 });
@@ -660,21 +684,32 @@ mod tests {
             kept.extend_from_slice(b"sip:warn@192.0.2.50");
             let (back, rest) = Learned::split(&kept).expect("read back");
             assert_eq!(back.verified.stir, l.verified.stir);
-            assert_eq!(back.verified.divs, l.verified.divs);
+            assert_eq!(back.verified.others, l.verified.others);
             assert_eq!(back.roaming, l.roaming);
             assert_eq!(rest, b"sip:warn@192.0.2.50");
         }
         assert!(Learned::split(b"").is_none());
-        assert!(Learned::split(&[200, 0, 0, 0, 0, 0, 0]).is_none());
-        let mut bad_div = Learned {
+        let mut bad_stir = [0u8; LEARNED];
+        bad_stir[0] = 200;
+        assert!(Learned::split(&bad_stir).is_none());
+        let l = Learned {
             verified: Verified {
                 stir: Some(StirCheck::Failed(StirFailure::Revoked)),
-                divs: Some([None; MAX_PARTS]),
+                others: stir::Others {
+                    divs: Some([None; MAX_PARTS]),
+                    rcd: Some((1, Some(StirCheck::Signed))),
+                },
             },
             roaming: None,
-        }
-        .bytes();
+        };
+        let mut bad_div = l.bytes();
         bad_div[2] = 99;
         assert!(Learned::split(&bad_div).is_none());
+        let mut bad_rcd = l.bytes();
+        bad_rcd[2 + MAX_PARTS] = MAX_PARTS as u8 + 1;
+        assert!(Learned::split(&bad_rcd).is_none());
+        bad_rcd[2 + MAX_PARTS] = 1;
+        bad_rcd[3 + MAX_PARTS] = 99;
+        assert!(Learned::split(&bad_rcd).is_none());
     }
 }

@@ -14,7 +14,7 @@ use super::cache::{Kind, TxKey};
 use super::callpath::CallPath;
 use crate::screen::facts::MAX_PARTS;
 use crate::screen::passport::{
-    self, DivCheck, DivPassport, DivSigs, Ppt, RcdFailure, StirCheck, Unverified,
+    self, DivCheck, DivPassport, DivSigs, Ppt, RcdFailure, StirCheck, StirFailure, Unverified,
 };
 use crate::screen::{CallFacts, PeerId};
 use crate::sip::Request;
@@ -63,16 +63,39 @@ pub fn hand_over() {
 /// What a screened INVITE does about its Identity.
 pub enum Step {
     /// Screen it now with this (none: nothing to verify, or no `[stir]`),
-    /// and what its `div` PASSporTs' signatures gave (none: they decide
-    /// nothing, or it has none).
-    Go(Option<StirCheck>, Option<DivSigs>),
+    /// and what its other PASSporTs' signatures gave.
+    Go(Option<StirCheck>, Others),
     /// Verify it first, off this thread: [`Verification::start`].
     Verify(Verification),
 }
 
-/// A `div` PASSporT to verify: its Identity header's index, its token and
-/// its certificate's URL.
-type DivJob = (usize, String, String);
+/// What verifying a call's PASSporTs other than its SHAKEN one gave.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Others {
+    /// Its `div` PASSporTs' signatures, by Identity header index (none:
+    /// they decide nothing, or it has none).
+    pub divs: Option<DivSigs>,
+    /// Its Rich Call Data PASSporT of its own (`ppt=rcd`, RFC 9795 §5; looked
+    /// for when the SHAKEN PASSporT carries no `rcd` claim): its Identity
+    /// header index and its signature's outcome (none: not verified, the
+    /// SHAKEN PASSporT having failed or not been verified).
+    pub rcd: Option<(usize, Option<StirCheck>)>,
+}
+
+impl Others {
+    /// Nothing verified beside the SHAKEN PASSporT; `divs`: its `div`
+    /// PASSporTs decide something; `rcd`: the index of its `rcd` PASSporT.
+    pub fn none(divs: bool, rcd: Option<usize>) -> Others {
+        Others {
+            divs: divs.then_some([None; MAX_PARTS]),
+            rcd: rcd.map(|i| (i, None)),
+        }
+    }
+}
+
+/// A PASSporT to verify beside the SHAKEN one (`div`, `rcd`): its Identity
+/// header's index, its token and its certificate's URL.
+type OtherJob = (usize, String, String);
 
 /// A verification admitted (within `[stir] queue`), not started yet.
 pub struct Verification {
@@ -84,10 +107,14 @@ pub struct Verification {
     x5u: String,
     /// The certificate, when the cache had it.
     cert: Option<CertResult>,
-    /// The `div` PASSporTs' signatures known already (a malformed one),
-    /// when they decide something, and those still to verify.
-    divs: Option<DivSigs>,
-    div_jobs: Vec<DivJob>,
+    /// The other PASSporTs' signatures known already (a malformed one), by
+    /// Identity header index, and those still to verify.
+    sigs: DivSigs,
+    jobs: Vec<OtherJob>,
+    /// Whether the `div` PASSporTs decide something, and which is the
+    /// `rcd` PASSporT, for the [`Others`] the verification gives.
+    divs_decide: bool,
+    rcd_at: Option<usize>,
     t0: Instant,
 }
 
@@ -133,7 +160,7 @@ fn div_work(
     shaken: &str,
     peer: PeerId,
     rt: &Runtime,
-) -> (DivSigs, Vec<DivJob>) {
+) -> (DivSigs, Vec<OtherJob>) {
     let mut sigs: DivSigs = [None; MAX_PARTS];
     let mut jobs = Vec::new();
     let divs = values.map(|v| v.and_then(passport::parse_div));
@@ -196,25 +223,53 @@ pub fn rcd_of(req: &Request<'_>) -> Option<(Option<String>, Result<(), RcdFailur
     shaken_identity(req).and_then(passport::rcd)
 }
 
+/// The Rich Call Data of the request's Identity header `i` (its `ppt=rcd`
+/// PASSporT, [`Others::rcd`]), read as [`rcd_of`] reads the SHAKEN one's.
+pub fn rcd_at(req: &Request<'_>, i: usize) -> Option<(Option<String>, Result<(), RcdFailure>)> {
+    identities(req)
+        .nth(i)
+        .and_then(|v| std::str::from_utf8(v).ok())
+        .and_then(passport::rcd)
+}
+
+/// The request's `ppt=rcd` PASSporT that goes with its SHAKEN PASSporT
+/// `shaken` ([`passport::separate_rcd`]): its index and value. Looked for
+/// only when the SHAKEN PASSporT carries no `rcd` claim of its own and
+/// there is another Identity header.
+fn rcd_identity<'a>(req: &Request<'a>, shaken: &str, rt: &Runtime) -> Option<(usize, &'a str)> {
+    identities(req).nth(1)?;
+    let p = passport::parse(shaken).filter(|p| !p.rcd && !p.compact)?;
+    let mut values = [None; MAX_PARTS];
+    for (slot, v) in values.iter_mut().zip(identities(req)) {
+        *slot = std::str::from_utf8(v).ok();
+    }
+    let now = crate::clock::unix_now();
+    let i = passport::separate_rcd(&values, &p, now, rt.settings.policy.shaken_max_age)?;
+    Some((i, values[i]?))
+}
+
 /// Decides whether the INVITE `req` from `peer`, first seen at `cx.t0`, is
 /// verified before it is screened: its SHAKEN PASSporT, and the `div`
 /// PASSporTs of its diversion chain where they decide something.
 pub fn step(req: &Request<'_>, peer: PeerId, cx: &Cx<'_>) -> Step {
     let Some(cfg) = cx.rt.settings.stir.as_ref() else {
-        return Step::Go(None, None);
+        return Step::Go(None, Others::default());
     };
     let div_values = div_identities(req);
-    let divs = (div_values.iter().any(Option::is_some) && divs_decide(cx.rt, peer))
-        .then_some([None; MAX_PARTS]);
+    let divs = div_values.iter().any(Option::is_some) && divs_decide(cx.rt, peer);
     let Some(value) = shaken_identity(req) else {
-        return Step::Go(None, divs);
+        return Step::Go(None, Others::none(divs, None));
     };
+    let rcd = rcd_identity(req, value, cx.rt);
+    let unverified = Others::none(divs, rcd.map(|(i, _)| i));
     let (token, x5u) = match passport::verifiable(value) {
         Ok(x) => x,
-        Err(Some(f)) => return Step::Go(Some(StirCheck::Failed(f)), divs),
-        Err(None) => return Step::Go(Some(StirCheck::Unverified(Unverified::Compact)), divs),
+        Err(Some(f)) => return Step::Go(Some(StirCheck::Failed(f)), unverified),
+        Err(None) => {
+            return Step::Go(Some(StirCheck::Unverified(Unverified::Compact)), unverified);
+        }
     };
-    let busy = Step::Go(Some(StirCheck::Unverified(Unverified::Busy)), divs);
+    let busy = Step::Go(Some(StirCheck::Unverified(Unverified::Busy)), unverified);
     let cp = cx.cp;
     let (Some(verifier), Some(rt)) = (cp.verifier(cfg), cp.runtime.get()) else {
         return busy;
@@ -228,15 +283,18 @@ pub fn step(req: &Request<'_>, peer: PeerId, cx: &Cx<'_>) -> Step {
     if let Some(Err(check)) = cert {
         // A certificate that failed (or could not be had) lately: no wait.
         cp.parked.fetch_sub(1, Ordering::Relaxed);
-        return Step::Go(Some(check), divs);
+        return Step::Go(Some(check), unverified);
     }
-    let (divs, div_jobs) = match divs {
-        Some(_) => {
-            let (sigs, jobs) = div_work(req, &div_values, value, peer, cx.rt);
-            (Some(sigs), jobs)
-        }
-        None => (None, Vec::new()),
+    let (mut sigs, mut jobs) = match divs {
+        true => div_work(req, &div_values, value, peer, cx.rt),
+        false => ([None; MAX_PARTS], Vec::new()),
     };
+    if let Some((i, v)) = rcd {
+        match passport::verifiable_as(v, Ppt::Rcd) {
+            Ok((token, x5u)) => jobs.push((i, token.to_string(), x5u)),
+            Err(f) => sigs[i] = Some(StirCheck::Failed(f.unwrap_or(StirFailure::Malformed))),
+        }
+    }
     Step::Verify(Verification {
         verifier,
         cfg: Arc::clone(cfg),
@@ -245,8 +303,10 @@ pub fn step(req: &Request<'_>, peer: PeerId, cx: &Cx<'_>) -> Step {
         token: token.to_string(),
         x5u: x5u.to_string(),
         cert,
-        divs,
-        div_jobs,
+        sigs,
+        jobs,
+        divs_decide: divs,
+        rcd_at: rcd.map(|(i, _)| i),
         t0: cx.t0,
     })
 }
@@ -258,15 +318,15 @@ impl Verification {
         self.cp.parked.fetch_sub(1, Ordering::Relaxed);
     }
 
-    /// Starts verifying; `then` gets the outcome (and the `div` PASSporTs'
-    /// signatures, when they decide something), on a verification thread
+    /// Starts verifying; `then` gets the outcome (and what the other
+    /// PASSporTs' signatures gave), on a verification thread
     /// (every certificate was cached: no task in between) or on a task that
     /// fetches the certificates first, and whether it ends a run of jobs
     /// (`crate::stir::Job`; always on a task). `Err`: the pool is full,
     /// nothing was started, and the call is screened now with this.
     pub fn start(
         self,
-        then: impl FnOnce(StirCheck, Option<DivSigs>, bool) + Send + 'static,
+        then: impl FnOnce(StirCheck, Others, bool) + Send + 'static,
     ) -> Result<(), StirCheck> {
         let Verification {
             verifier,
@@ -276,22 +336,24 @@ impl Verification {
             token,
             x5u,
             cert,
-            mut divs,
-            div_jobs,
+            mut sigs,
+            jobs,
+            divs_decide,
+            rcd_at,
             t0,
         } = self;
-        // Every `div` certificate cached (or failed lately): verified in
+        let others = move |sigs: DivSigs| Others {
+            divs: divs_decide.then_some(sigs),
+            rcd: rcd_at.map(|i| (i, sigs[i])),
+        };
+        // Every other certificate cached (or failed lately): verified in
         // the same job as the SHAKEN PASSporT.
-        let mut div_certs = Vec::with_capacity(div_jobs.len());
+        let mut other_certs = Vec::with_capacity(jobs.len());
         let mut all_cached = true;
-        for (i, token, x5u) in &div_jobs {
+        for (i, token, x5u) in &jobs {
             match verifier.cached(x5u, &cfg) {
-                Some(Ok(c)) => div_certs.push((*i, c, token.clone())),
-                Some(Err(check)) => {
-                    if let Some(d) = divs.as_mut() {
-                        d[*i] = Some(check);
-                    }
-                }
+                Some(Ok(c)) => other_certs.push((*i, c, token.clone())),
+                Some(Err(check)) => sigs[*i] = Some(check),
                 None => all_cached = false,
             }
         }
@@ -301,12 +363,10 @@ impl Verification {
             let job: crate::stir::Job = Box::new(move |last| {
                 let now = crate::clock::unix_now();
                 let check = v.verify(&cert, &token, now);
-                if let Some(d) = divs.as_mut() {
-                    for (i, c, token) in &div_certs {
-                        d[*i] = Some(v.verify(c, token, now));
-                    }
+                for (i, c, token) in &other_certs {
+                    sigs[*i] = Some(v.verify(c, token, now));
                 }
-                then(check, divs, last);
+                then(check, others(sigs), last);
                 cp2.parked.fetch_sub(1, Ordering::Relaxed);
             });
             let Some(job) = GATHERED.with(|g| match &mut *g.borrow_mut() {
@@ -326,11 +386,11 @@ impl Verification {
         }
         rt.spawn(async move {
             let now = crate::clock::unix_now();
-            // The `div` certificates fetched beside the SHAKEN one, within
+            // The other certificates fetched beside the SHAKEN one, within
             // the same budget.
-            let pending: Vec<_> = div_jobs
+            let pending: Vec<_> = jobs
                 .into_iter()
-                .filter(|(i, ..)| divs.is_some_and(|d| d[*i].is_none()))
+                .filter(|(i, ..)| sigs[*i].is_none())
                 .map(|(i, token, x5u)| {
                     let (v, cfg) = (Arc::clone(&verifier), Arc::clone(&cfg));
                     let task =
@@ -343,11 +403,9 @@ impl Verification {
                 let got = task
                     .await
                     .unwrap_or(StirCheck::Unverified(Unverified::Busy));
-                if let Some(d) = divs.as_mut() {
-                    d[i] = Some(got);
-                }
+                sigs[i] = Some(got);
             }
-            then(check, divs, true);
+            then(check, others(sigs), true);
             cp.parked.fetch_sub(1, Ordering::Relaxed);
         });
         Ok(())

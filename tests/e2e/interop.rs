@@ -725,8 +725,9 @@ fn signing_proxy(dir: &Path, url: &str) -> (Daemon, UdpSocket) {
 /// (`div_signs`), verifies the chain (`div=verified:domestic`) and lifts
 /// `spoof:domestic-cli-intl`. The same `div` PASSporT signed with a key
 /// that is not the certificate's fails (`div=failed:bad-signature`), and
-/// the rule stands. And a SHAKEN PASSporT with Rich Call Data (RFC 9795)
-/// secsipidx signs: its name verified and shown.
+/// the rule stands. And Rich Call Data (RFC 9795) secsipidx signs, in the
+/// SHAKEN PASSporT and in a `ppt=rcd` PASSporT of its own: its name
+/// verified and shown (not when signed with another key).
 #[test]
 #[ignore = "needs secsipidx (apt-get install secsipidx); run by .ci/run"]
 fn callscreen_verifies_the_div_and_rcd_passports_secsipidx_makes() {
@@ -810,25 +811,28 @@ fn callscreen_verifies_the_div_and_rcd_passports_secsipidx_makes() {
         "{l}"
     );
 
+    // A PASSporT of type `ppt` with `payload`, signed by secsipidx with
+    // `key`, as an Identity header value; a call with `headers`.
+    let passport = |ppt: &str, payload: &str, key: &str| {
+        let header = format!(r#"{{"alg":"ES256","ppt":"{ppt}","typ":"passport","x5u":"{url}"}}"#);
+        let token = secsipidx(&["-sign", "-header", &header, "-payload", payload], key);
+        format!("{token};info=<{url}>;alg=ES256;ppt={ppt}")
+    };
+    let ask = |call_id: &str, headers: &str| {
+        let msg = invite(call_id, &format!("+{caller}"), headers);
+        let r = udp_ask(&client, d.udp, &msg).expect("an answer");
+        (r, d.noc_line(call_id))
+    };
+
     // Rich Call Data (RFC 9795) in a SHAKEN PASSporT secsipidx signs: the
     // verified name is shown on the 302's P-Asserted-Identity and screened.
     let rcd = |call_id: &str, nam: &str| {
-        let header = format!(r#"{{"alg":"ES256","ppt":"shaken","typ":"passport","x5u":"{url}"}}"#);
         let payload = format!(
             r#"{{"attest":"A","dest":{{"tn":["{target}"]}},"iat":{},"orig":{{"tn":"{caller}"}},"origid":"7f7d7a48-3b8c-4c64-9a45-6b4fd0f1a0c1","rcd":{{"nam":"{nam}"}}}}"#,
             sti::unix_now()
         );
-        let token = secsipidx(
-            &["-sign", "-header", &header, "-payload", &payload],
-            "sti.key",
-        );
-        let msg = invite(
-            call_id,
-            &format!("+{caller}"),
-            &format!("Identity: {token};info=<{url}>;alg=ES256;ppt=shaken\r\n"),
-        );
-        let r = udp_ask(&client, d.udp, &msg).expect("an answer");
-        (r, d.noc_line(call_id))
+        let id = passport("shaken", &payload, "sti.key");
+        ask(call_id, &format!("Identity: {id}\r\n"))
     };
     let (r, l) = rcd("sxr-1", "Acme");
     assert!(
@@ -842,6 +846,44 @@ fn callscreen_verifies_the_div_and_rcd_passports_secsipidx_makes() {
         r.contains("P-Asserted-Identity: \"Acme Épargne\" <sip:"),
         "{r}"
     );
+
+    // Rich Call Data in a PASSporT of its own (`ppt=rcd`, RFC 9795 §5),
+    // beside a SHAKEN PASSporT without any, both made by secsipidx.
+    let plain = secsipidx(
+        &[
+            "-sign-full",
+            "-attest",
+            "A",
+            "-orig-tn",
+            caller,
+            "-dest-tn",
+            target,
+            "-x5u",
+            &url,
+        ],
+        "sti.key",
+    );
+    let separate = |call_id: &str, key: &str| {
+        let payload = format!(
+            r#"{{"dest":{{"tn":["{target}"]}},"iat":{},"orig":{{"tn":"{caller}"}},"rcd":{{"nam":"Acme"}}}}"#,
+            sti::unix_now()
+        );
+        let id = passport("rcd", &payload, key);
+        ask(call_id, &format!("Identity: {plain}\r\nIdentity: {id}\r\n"))
+    };
+    let (r, l) = separate("sxr-3", "sti.key");
+    assert!(
+        l.contains(" rcd=verified") && l.contains("verstat=TN-Validation-Passed"),
+        "{l}"
+    );
+    assert!(r.contains("P-Asserted-Identity: \"Acme\" <sip:"), "{r}");
+    // Signed with a key that is not the certificate's: not believed.
+    let (r, l) = separate("sxr-4", "other.key");
+    assert!(
+        l.contains(" rcd=unverified") && l.contains("verstat=TN-Validation-Passed"),
+        "{l}"
+    );
+    assert!(r.contains("P-Asserted-Identity: <sip:"), "{r}");
 }
 
 /// The CRLs the revocation tests serve, read by an independent

@@ -1408,6 +1408,17 @@ fn revoked_certificates_stop_passing_by_direct_and_indirect_crls() {
     assert!(x5u.hits("/fresh.crl") >= 2);
 }
 
+/// A [`setup`] with Acme's delegate: a certificate whose JWT Claim
+/// Constraints allow the RCD name "Acme Bank" only, at `/acme.pem`.
+fn delegate_setup(name: &str) -> (Setup, Signer) {
+    let s = setup(name, "");
+    let delegate = s
+        .pki
+        .constrained("Acme's delegate", "rcd", &[r#"{"nam":"Acme Bank"}"#]);
+    s.x5u.set("/acme.pem", delegate.chain_pem.clone());
+    (s, delegate)
+}
+
 /// Rich Call Data (RFC 9795) in the SHAKEN PASSporT: a verified `rcd`
 /// name goes on as the display name of the 302's P-Asserted-Identity (the
 /// SBC passes it on) and is screened as a From display name is ("ING
@@ -1418,11 +1429,7 @@ fn revoked_certificates_stop_passing_by_direct_and_indirect_crls() {
 /// TN-Validation-Failed), and its name is neither shown nor screened.
 #[test]
 fn rich_call_data_is_shown_and_screened_only_when_verified() {
-    let s = setup("stir-rcd", "");
-    let constrained = s
-        .pki
-        .constrained("Acme's delegate", "rcd", &[r#"{"nam":"Acme Bank"}"#]);
-    s.x5u.set("/acme.pem", constrained.chain_pem.clone());
+    let (s, constrained) = delegate_setup("stir-rcd");
     let (caller, callee) = digits();
     let n = std::sync::atomic::AtomicUsize::new(0);
     let call = |call_id: &str, signer: &Signer, x5u: &str, claims: &str| {
@@ -1476,6 +1483,118 @@ fn rich_call_data_is_shown_and_screened_only_when_verified() {
     assert_eq!(field(&l, "reasons"), Some("stir:claim-constraints"), "{l}");
     assert_eq!(field(&l, "rcd"), Some("unverified"), "{l}");
     assert!(!pai(&r).contains("ING"), "{r}");
+}
+
+/// Rich Call Data in a PASSporT of its own (`ppt=rcd`, RFC 9795 §5), as a
+/// delegate signs it beside the originating network's SHAKEN PASSporT
+/// (which carries none): believed when it verifies, is for the same call
+/// (the SHAKEN PASSporT's `orig` and `dest`) and the SHAKEN PASSporT
+/// verifies too. A delegate certificate's JWT Claim Constraints bind its
+/// own name; another it signs is not believed, and the call's SHAKEN
+/// verification stands. An `rcd` claim in the SHAKEN PASSporT comes first.
+#[test]
+fn a_separate_rcd_passport_is_believed_when_it_and_the_shaken_one_verify() {
+    let (s, delegate) = delegate_setup("stir-rcd-ppt");
+    let (caller, callee) = digits();
+    let (good, acme, untrusted) = (
+        s.x5u.url("/good.pem"),
+        s.x5u.url("/acme.pem"),
+        s.x5u.url("/untrusted.pem"),
+    );
+    let n = std::sync::atomic::AtomicUsize::new(0);
+    let call = |identities: &[String]| {
+        let k = n.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let call_id = format!("rcd-ppt-{k}");
+        let headers: String = identities
+            .iter()
+            .map(|v| format!("Identity: {v}\r\n"))
+            .collect();
+        let msg = invite(&call_id, CALLER, &headers);
+        let r = udp_ask(&s.client, s.d.udp, &msg).expect("an answer");
+        (r, s.d.noc_line(&call_id))
+    };
+    // Each certificate had first (the delegate's as a SHAKEN signer), so
+    // that no case below waits on a fetch.
+    for (signer, url) in [
+        (&s.pki.good, &good),
+        (&delegate, &acme),
+        (&s.pki.untrusted, &untrusted),
+    ] {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            let id = signer.identity(caller, callee, "A", unix_now(), url);
+            let (_, l) = call(&[id]);
+            if field(&l, "verstat") != Some("No-TN-Validation") || Instant::now() > deadline {
+                break;
+            }
+        }
+    }
+    let pai = |r: &str| {
+        header(r, "P-Asserted-Identity")
+            .unwrap_or_default()
+            .to_string()
+    };
+    let shaken = || s.pki.good.identity(caller, callee, "A", unix_now(), &good);
+    let rcd = |signer: &Signer, url: &str, orig: &str, nam: &str| {
+        signer.rcd_identity(
+            orig,
+            callee,
+            unix_now(),
+            url,
+            &format!(r#""rcd":{{"nam":"{nam}"}}"#),
+        )
+    };
+
+    // The delegate's own name: verified and shown.
+    let (r, l) = call(&[shaken(), rcd(&delegate, &acme, caller, "Acme Bank")]);
+    assert_eq!(field(&l, "verstat"), Some("TN-Validation-Passed"), "{l}");
+    assert_eq!(field(&l, "rcd"), Some("verified"), "{l}");
+    assert_eq!(field(&l, "reasons"), Some("-"), "{l}");
+    assert!(pai(&r).starts_with(r#""Acme Bank" <sip:"#), "{r}");
+    // A name its certificate does not allow: not believed, not shown; the
+    // SHAKEN PASSporT still passes.
+    let (r, l) = call(&[shaken(), rcd(&delegate, &acme, caller, "ING Bank")]);
+    assert_eq!(field(&l, "verstat"), Some("TN-Validation-Passed"), "{l}");
+    assert_eq!(field(&l, "rcd"), Some("unverified"), "{l}");
+    assert_eq!(field(&l, "reasons"), Some("-"), "{l}");
+    assert!(pai(&r).starts_with("<sip:"), "{r}");
+    // A brand's name, verified, from a number not the brand's: screened.
+    let (_, l) = call(&[shaken(), rcd(&s.pki.good, &good, caller, "ING Bank")]);
+    assert_eq!(field(&l, "rcd"), Some("verified"), "{l}");
+    assert_eq!(field(&l, "reasons"), Some("spoof:display-name"), "{l}");
+    // Signed under a CA nobody trusts: not believed.
+    let (r, l) = call(&[
+        shaken(),
+        rcd(&s.pki.untrusted, &untrusted, caller, "Acme Bank"),
+    ]);
+    assert_eq!(field(&l, "rcd"), Some("unverified"), "{l}");
+    assert!(pai(&r).starts_with("<sip:"), "{r}");
+    // For another caller: not this call's, passed over.
+    let (r, l) = call(&[shaken(), rcd(&delegate, &acme, "31201234999", "Acme Bank")]);
+    assert_eq!(field(&l, "rcd"), None, "{l}");
+    assert!(pai(&r).starts_with("<sip:"), "{r}");
+    // The SHAKEN PASSporT fails: the name is nobody's word either.
+    let bad_shaken = s
+        .pki
+        .untrusted
+        .identity(caller, callee, "A", unix_now(), &untrusted);
+    let (r, l) = call(&[bad_shaken, rcd(&delegate, &acme, caller, "Acme Bank")]);
+    assert_eq!(field(&l, "verstat"), Some("TN-Validation-Failed"), "{l}");
+    assert_eq!(field(&l, "rcd"), Some("unverified"), "{l}");
+    assert!(!pai(&r).contains("Acme"), "{r}");
+    // The SHAKEN PASSporT's own rcd claim comes first.
+    let with_rcd = s.pki.good.identity_with(
+        caller,
+        callee,
+        "A",
+        unix_now(),
+        &good,
+        r#""rcd":{"nam":"Acme"}"#,
+    );
+    let (r, l) = call(&[with_rcd, rcd(&s.pki.good, &good, caller, "ING Bank")]);
+    assert_eq!(field(&l, "rcd"), Some("verified"), "{l}");
+    assert_eq!(field(&l, "reasons"), Some("-"), "{l}");
+    assert!(pai(&r).starts_with(r#""Acme" <sip:"#), "{r}");
 }
 
 /// RFC 9410 `ppi`: a call that goes on although its SHAKEN PASSporT failed

@@ -69,6 +69,15 @@ impl Signer {
         self.sign("div", &payload, x5u)
     }
 
+    /// A Rich Call Data PASSporT of its own (`ppt=rcd`, RFC 9795 §5) for
+    /// the call from `orig` to `dest` (E.164 digits): `rcd` is JSON object
+    /// members (`"rcd":{...}`, and `"rcdi"`).
+    pub fn rcd_identity(&self, orig: &str, dest: &str, iat: u64, x5u: &str, rcd: &str) -> String {
+        let payload =
+            format!(r#"{{"dest":{{"tn":["{dest}"]}},"iat":{iat},"orig":{{"tn":"{orig}"}},{rcd}}}"#);
+        self.sign("rcd", &payload, x5u)
+    }
+
     /// A PASSporT of type `ppt` with `payload`, signed ES256, as an
     /// Identity header value.
     fn sign(&self, ppt: &str, payload: &str, x5u: &str) -> String {

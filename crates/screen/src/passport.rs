@@ -217,6 +217,9 @@ pub enum Ppt {
     Shaken,
     /// A diversion PASSporT (RFC 8946 §3): `ppt` must say `div`.
     Div,
+    /// A Rich Call Data PASSporT of its own (RFC 9795 §5): `ppt` must say
+    /// `rcd`.
+    Rcd,
 }
 
 /// [`verifiable`] for a PASSporT of type `ppt`. A `div` PASSporT must be in
@@ -230,13 +233,14 @@ pub fn verifiable_as(value: &str, ppt: Ppt) -> Result<(&str, String), Option<Sti
         return Err(Some(StirFailure::Malformed));
     };
     if p.is_empty() {
-        return Err((ppt == Ppt::Div).then_some(StirFailure::Malformed));
+        return Err((ppt != Ppt::Shaken).then_some(StirFailure::Malformed));
     }
     let header = json(h).ok_or(Some(StirFailure::Malformed))?;
     let field = |k: &str| header.get(k).and_then(Value::as_str);
     let ppt_ok = match ppt {
         Ppt::Shaken => field("ppt").is_none_or(|p| p == "shaken"),
         Ppt::Div => field("ppt") == Some("div"),
+        Ppt::Rcd => field("ppt") == Some("rcd"),
     };
     if field("alg") != Some("ES256") || !ppt_ok {
         return Err(Some(StirFailure::Malformed));
@@ -573,6 +577,32 @@ impl RcdCheck {
 
 /// The longest RCD `nam` taken (a longer one is malformed).
 pub const MAX_RCD_NAME: usize = 256;
+
+/// Which of a call's Identity header `values` is the Rich Call Data
+/// PASSporT (`ppt=rcd`, RFC 9795 §5) that goes with its SHAKEN PASSporT
+/// `shaken`, read unverified: the first in full form with an `rcd` claim,
+/// the same `orig` and first `dest` as the SHAKEN PASSporT, and an `iat`
+/// within `max_age` seconds of `now`. One for another call, or stale, is
+/// not this call's and is passed over. Its signature is for the server to
+/// verify.
+pub fn separate_rcd(
+    values: &[Option<&str>],
+    shaken: &Passport,
+    now: u64,
+    max_age: u64,
+) -> Option<usize> {
+    let (orig, dest) = (shaken.orig?, shaken.dest?);
+    values.iter().position(|v| {
+        v.filter(|v| ppt(v).as_deref() == Some("rcd"))
+            .and_then(parse)
+            .is_some_and(|p| {
+                p.rcd
+                    && p.orig == Some(orig)
+                    && p.dest == Some(dest)
+                    && p.iat.is_some_and(|t| t.abs_diff(now) <= max_age)
+            })
+    })
+}
 
 /// The Rich Call Data of an Identity header's PASSporT, read (unverified):
 /// its display name, and whether the claims are well formed and cover
@@ -1007,5 +1037,66 @@ mod rcd_tests {
         for c in RcdCheck::ALL {
             assert_eq!(RcdCheck::from_name(c.name()), Some(c));
         }
+    }
+
+    /// A PASSporT of type `ppt` with `payload` (unsigned: the server verifies).
+    fn typed(ppt: &str, payload: &str) -> String {
+        use base64::Engine;
+        let b = |s: &str| base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(s);
+        let h = format!(r#"{{"alg":"ES256","ppt":"{ppt}","x5u":"https://c.example/a.pem"}}"#);
+        format!("{}.{}.c2ln;ppt={ppt}", b(&h), b(payload))
+    }
+
+    #[test]
+    fn the_separate_rcd_passport_is_the_one_for_the_same_call() {
+        let now = 1_700_000_000;
+        let claims = |orig: &str, dest: &str, iat: u64| {
+            format!(
+                r#"{{"dest":{{"tn":["{dest}"]}},"iat":{iat},"orig":{{"tn":"{orig}"}},"rcd":{{"nam":"Acme"}}}}"#
+            )
+        };
+        let shaken_value = typed(
+            "shaken",
+            &format!(
+                r#"{{"attest":"A","dest":{{"tn":["31104567890"]}},"iat":{now},"orig":{{"tn":"31201234568"}}}}"#
+            ),
+        );
+        let shaken = parse(&shaken_value).expect("parses");
+        let good = typed("rcd", &claims("31201234568", "31104567890", now - 5));
+        let other_caller = typed("rcd", &claims("31201234999", "31104567890", now));
+        let other_callee = typed("rcd", &claims("31201234568", "31104567999", now));
+        let stale = typed("rcd", &claims("31201234568", "31104567890", now - 600));
+        let not_rcd = typed("div", &claims("31201234568", "31104567890", now));
+        let no_claim = typed(
+            "rcd",
+            &format!(
+                r#"{{"dest":{{"tn":["31104567890"]}},"iat":{now},"orig":{{"tn":"31201234568"}}}}"#
+            ),
+        );
+        let at = |values: &[&str]| {
+            let v: Vec<Option<&str>> = values.iter().map(|v| Some(*v)).collect();
+            separate_rcd(&v, &shaken, now, 60)
+        };
+        assert_eq!(at(&[&shaken_value, &good]), Some(1));
+        // None of these is the call's.
+        let mut others = vec![
+            shaken_value.as_str(),
+            &other_caller,
+            &other_callee,
+            &stale,
+            &not_rcd,
+            &no_claim,
+        ];
+        assert_eq!(at(&others), None);
+        others.push(&good);
+        assert_eq!(at(&others), Some(6));
+        assert_eq!(
+            verifiable_as(&good, Ppt::Rcd).map(|(_, u)| u),
+            Ok("https://c.example/a.pem".to_string())
+        );
+        assert_eq!(
+            verifiable_as(&good, Ppt::Div).map(|(_, u)| u),
+            Err(Some(StirFailure::Malformed))
+        );
     }
 }
