@@ -23,7 +23,7 @@
 use std::sync::Arc;
 use std::time::Instant;
 
-use super::answer::{Cx, Outcome, simple, transaction, write_terminated};
+use super::answer::{Cx, Outcome, shaken_identity, simple, transaction, write_terminated};
 use super::cache::{Kind, Seen, TxKey};
 use super::callpath::CallPath;
 use super::decide::{account, counting, decide, read_facts};
@@ -34,7 +34,7 @@ use crate::config::Mode;
 use crate::number::E164;
 use crate::roaming::{Checker, Ticket};
 use crate::screen::facts::MAX_PARTS;
-use crate::screen::passport::{RcdCheck, StirCheck, Unverified};
+use crate::screen::passport::{self, RcdCheck, StirCheck, Unverified};
 use crate::screen::{Action, CallFacts, Roaming, Verdict};
 use crate::sip::facts::CallerIds;
 use crate::sip::moved::{Mover, OwnedMessage};
@@ -59,6 +59,9 @@ pub struct Decision<'a, 'r> {
     pub verdict: Option<Verdict<'r>>,
     /// What its pass learned from outside, for proxy mode to keep.
     pub learned: Learned,
+    /// Proxy mode: the URLs its verified Rich Call Data refers to (the
+    /// Rich Call Data `Call-Info` headers that may go on with it).
+    pub rcd_urls: Vec<String>,
 }
 
 /// A retransmission of a call proxy mode forwarded, with what its first
@@ -240,6 +243,7 @@ pub fn screen(
             facts: None,
             verdict: None,
             learned: Learned::default(),
+            rcd_urls: Vec::new(),
         };
         return render(out, req, ids, peer, cx, &mut d);
     }
@@ -382,23 +386,30 @@ fn decided<'a, 'r>(
     // the SHAKEN PASSporT has any, or else a `ppt=rcd` PASSporT for the same
     // call does: its display name is screened and passed on only when it
     // is verified (a separate one: when both PASSporTs are).
-    let rcd = match facts.identity {
+    let carrier = match facts.identity {
         crate::screen::Identity::Present(p) if p.rcd && facts.stir.is_some() => {
-            stir::rcd_of(req).map(|r| (r, facts.stir))
+            shaken_identity(req).map(|v| (v, facts.stir))
         }
         crate::screen::Identity::Present(_) => verified.others.rcd.and_then(|(i, sig)| {
             let both = match facts.stir {
                 Some(StirCheck::Signed) => sig,
                 s => s,
             };
-            stir::rcd_at(req, i).map(|r| (r, both))
+            stir::identity_at(req, i).map(|v| (v, both))
         }),
         _ => None,
     };
-    if let Some(((name, claims), signed)) = &rcd {
+    let rcd = carrier.and_then(|(v, signed)| Some((passport::rcd(v)?, signed, v)));
+    // Proxy mode: the URLs a verified RCD vouches for, for the Rich Call
+    // Data `Call-Info` headers that go on with it.
+    let mut rcd_urls = Vec::new();
+    if let Some(((name, claims), signed, value)) = &rcd {
         let check = RcdCheck::of(*signed, *claims);
         facts.rcd = Some(check);
         facts.rcd_name = name.as_deref().filter(|_| check == RcdCheck::Verified);
+        if proxy && check == RcdCheck::Verified {
+            rcd_urls = passport::rcd_urls(value);
+        }
     }
     facts.roaming = roaming;
     let verdict = decide(&facts, rt, m, req);
@@ -430,6 +441,7 @@ fn decided<'a, 'r>(
         facts: Some(facts),
         verdict,
         learned: Learned { verified, roaming },
+        rcd_urls,
     };
     render(out, req, ids, peer, cx, &mut d)
 }

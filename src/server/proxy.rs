@@ -24,7 +24,9 @@ use crate::screen::Action;
 use crate::sip::addr::trim_lws;
 use crate::sip::facts::CallerIds;
 use crate::sip::facts::{request_user, user_without_param};
-use crate::sip::forward::{self, Edits, OwnVia, UDP_MAX_REQUEST, route_is_own, write_request};
+use crate::sip::forward::{
+    self, Edits, OwnVia, RcdCallInfo, UDP_MAX_REQUEST, route_is_own, write_request,
+};
 use crate::sip::relay::{Back, Relay, relay_response};
 use crate::sip::{Message, Method, Request};
 use crate::state::Metrics;
@@ -266,10 +268,14 @@ fn render<'a>(
     e.stir_ppi = super::answer::failed_ppi(req);
     // Rich Call Data in Call-Info (RFC 9796) goes on only with a verified
     // RCD claim (RFC 9795) in the call's PASSporT to vouch for it.
-    e.drop_rcd_call_info = d
+    let verified_rcd = d
         .facts
         .as_ref()
-        .is_none_or(|f| f.rcd != Some(crate::screen::passport::RcdCheck::Verified));
+        .is_some_and(|f| f.rcd == Some(crate::screen::passport::RcdCheck::Verified));
+    e.rcd_call_info = match verified_rcd {
+        true => RcdCallInfo::Vouched(&d.rcd_urls),
+        false => RcdCallInfo::Drop,
+    };
     let mut identity = Vec::new();
     if let Some(facts) = &d.facts
         && sign(&mut identity, facts, peer, rt)

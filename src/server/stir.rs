@@ -14,7 +14,7 @@ use super::cache::{Kind, TxKey};
 use super::callpath::CallPath;
 use crate::screen::facts::MAX_PARTS;
 use crate::screen::passport::{
-    self, DivCheck, DivPassport, DivSigs, Ppt, RcdFailure, StirCheck, StirFailure, Unverified,
+    self, DivCheck, DivPassport, DivSigs, Ppt, StirCheck, StirFailure, Unverified,
 };
 use crate::screen::{CallFacts, PeerId};
 use crate::sip::Request;
@@ -216,20 +216,12 @@ pub fn div_fact(
     )
 }
 
-/// The Rich Call Data of the request's SHAKEN PASSporT (RFC 9795), read:
-/// its display name and whether its claims hold together; none when it
-/// has none.
-pub fn rcd_of(req: &Request<'_>) -> Option<(Option<String>, Result<(), RcdFailure>)> {
-    shaken_identity(req).and_then(passport::rcd)
-}
-
-/// The Rich Call Data of the request's Identity header `i` (its `ppt=rcd`
-/// PASSporT, [`Others::rcd`]), read as [`rcd_of`] reads the SHAKEN one's.
-pub fn rcd_at(req: &Request<'_>, i: usize) -> Option<(Option<String>, Result<(), RcdFailure>)> {
+/// The value of the request's Identity header `i` (its `ppt=rcd`
+/// PASSporT, [`Others::rcd`]).
+pub fn identity_at<'a>(req: &Request<'a>, i: usize) -> Option<&'a str> {
     identities(req)
         .nth(i)
         .and_then(|v| std::str::from_utf8(v).ok())
-        .and_then(passport::rcd)
 }
 
 /// The request's `ppt=rcd` PASSporT that goes with its SHAKEN PASSporT

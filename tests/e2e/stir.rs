@@ -1654,8 +1654,9 @@ fn with_several_identity_headers_the_stir_reason_names_the_failed_one() {
 
 /// Proxy mode, Rich Call Data in SIP (RFC 9796): a `Call-Info` logo or
 /// jCard goes on with the call only when its PASSporT's RCD verified
-/// (RFC 9795); without a verified RCD (none, or a signature that fails)
-/// those headers are removed from the forwarded INVITE, and a `Call-Info`
+/// (RFC 9795) and refers to its URL; without a verified RCD (none, or a
+/// signature that fails) those headers are removed from the forwarded
+/// INVITE, as is a logo the verified RCD does not name, and a `Call-Info`
 /// of another purpose stays.
 #[test]
 fn proxy_mode_passes_rich_call_data_on_only_when_verified() {
@@ -1666,7 +1667,7 @@ fn proxy_mode_passes_rich_call_data_on_only_when_verified() {
     let rcd = r#""rcd":{"nam":"Acme","icn":"https://acme.example/logo.png"},"rcdi":{"/icn":"sha256-47DEQpj8HBSa-_TImW-5JCeuQeRkm5NMpJWZG3hSuFU"}"#;
     let n = std::sync::atomic::AtomicUsize::new(0);
     // Forwarded, once its certificate is had within the call's budget.
-    let forwarded = |identity: &str| loop {
+    let forwarded_with = |identity: &str, info: &str| loop {
         let k = n.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         let msg = invite(
             &format!("px-rcd-{k}"),
@@ -1681,11 +1682,25 @@ fn proxy_mode_passes_rich_call_data_on_only_when_verified() {
             return fwd;
         }
     };
+    let forwarded = |identity: &str| forwarded_with(identity, info);
     let good = s.x5u.url("/good.pem");
     let fwd = forwarded(&s.pki.good.identity_with(c, e, "A", unix_now(), &good, rcd));
     assert!(fwd.contains("verstat=TN-Validation-Passed"), "{fwd}");
     assert!(
         fwd.contains("purpose=icon") && fwd.contains("purpose=info"),
+        "{fwd}"
+    );
+    // Verified, but an icon the RCD does not refer to: that one is removed,
+    // the signed one stays.
+    let fwd = forwarded_with(
+        &s.pki.good.identity_with(c, e, "A", unix_now(), &good, rcd),
+        "Call-Info: <https://scam.example/microsoft.png>;purpose=icon\r\n\
+         Call-Info: <https://acme.example/logo.png>;purpose=icon\r\n",
+    );
+    assert!(fwd.contains("verstat=TN-Validation-Passed"), "{fwd}");
+    assert!(!fwd.contains("microsoft.png"), "{fwd}");
+    assert!(
+        fwd.contains("<https://acme.example/logo.png>;purpose=icon"),
         "{fwd}"
     );
     // No RCD in the PASSporT: the logo is nobody's word.

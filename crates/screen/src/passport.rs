@@ -634,7 +634,7 @@ pub fn rcd(value: &str) -> Option<(Option<String>, Result<(), RcdFailure>)> {
         }
     }
     if let Some(jcd) = obj.get("jcd") {
-        urls_in(jcd, "/jcd".to_string(), &mut urls);
+        urls_in(jcd, "/jcd".to_string(), &mut |at, _| urls.push(at));
     }
     if urls.is_empty() {
         return Some((name, Ok(())));
@@ -663,23 +663,48 @@ pub fn rcd(value: &str) -> Option<(Option<String>, Result<(), RcdFailure>)> {
     ))
 }
 
-/// The JSON pointers of the strings in `v` that are URLs.
-fn urls_in(v: &Value, at: String, out: &mut Vec<String>) {
+/// Each string in `v` that is a URL, with its JSON pointer (RFC 6901; `v`
+/// is at `at`).
+fn urls_in(v: &Value, at: String, found: &mut impl FnMut(String, &str)) {
     match v {
-        Value::String(s) if s.starts_with("http://") || s.starts_with("https://") => out.push(at),
+        Value::String(s) if s.starts_with("http://") || s.starts_with("https://") => found(at, s),
         Value::Array(a) => {
             for (i, x) in a.iter().enumerate() {
-                urls_in(x, format!("{at}/{i}"), out);
+                urls_in(x, format!("{at}/{i}"), found);
             }
         }
         Value::Object(o) => {
             for (k, x) in o {
                 let k = k.replace('~', "~0").replace('/', "~1");
-                urls_in(x, format!("{at}/{k}"), out);
+                urls_in(x, format!("{at}/{k}"), found);
             }
         }
         _ => {}
     }
+}
+
+/// The URLs an Identity header's `rcd` claim refers to (`icn`, `jcl`, and
+/// those inside `jcd`): what a Rich Call Data `Call-Info` header (RFC 9796)
+/// passed on with it may point to.
+pub fn rcd_urls(value: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    let payload = value
+        .split(';')
+        .next()
+        .and_then(|t| t.trim().split('.').nth(1))
+        .and_then(json);
+    let Some(rcd) = payload.as_ref().and_then(|p| p.get("rcd")) else {
+        return out;
+    };
+    for key in ["icn", "jcl"] {
+        if let Some(Value::String(u)) = rcd.get(key) {
+            out.push(u.clone());
+        }
+    }
+    if let Some(jcd) = rcd.get("jcd") {
+        urls_in(jcd, String::new(), &mut |_, u| out.push(u.to_string()));
+    }
+    out
 }
 
 #[cfg(test)]
@@ -1024,6 +1049,17 @@ mod rcd_tests {
             r#"{{"rcd":{{"jcd":["vcard",[["logo",{{}},"uri","https://a.example/l.png"]]]}},"rcdi":{{"/jcd/1/0/3":"{DIGEST}"}}}}"#
         );
         assert_eq!(rcd(&value(&jcd)).map(|r| r.1), Some(Ok(())));
+        // The URLs a Rich Call Data Call-Info header may point to.
+        let all = r#"{"rcd":{"nam":"A","icn":"https://a.example/i.png","jcl":"https://a.example/c.json","jcd":["vcard",[["logo",{},"uri","https://a.example/l.png"],["fn",{},"text","A"]]]}}"#;
+        assert_eq!(
+            rcd_urls(&value(all)),
+            [
+                "https://a.example/i.png",
+                "https://a.example/c.json",
+                "https://a.example/l.png"
+            ]
+        );
+        assert!(rcd_urls(&value(r#"{"attest":"A"}"#)).is_empty());
         // What it comes to with the PASSporT's verification.
         let signed = Some(StirCheck::Signed);
         assert_eq!(RcdCheck::of(signed, Ok(())), RcdCheck::Verified);

@@ -223,10 +223,43 @@ pub struct Edits<'a> {
     /// replaces every received Identity header (a subscriber's own would
     /// claim what the operator did not attest).
     pub identity: Option<&'a [u8]>,
-    /// Drop every `Call-Info` header that carries Rich Call Data (RFC
-    /// 9796: `purpose=icon` or `purpose=jcard`): the call has no verified
-    /// RCD to vouch for it.
-    pub drop_rcd_call_info: bool,
+    /// What becomes of the `Call-Info` headers that carry Rich Call Data
+    /// (RFC 9796: `purpose=icon` or `purpose=jcard`).
+    pub rcd_call_info: RcdCallInfo<'a>,
+}
+
+/// What becomes of a forwarded request's `Call-Info` headers that carry
+/// Rich Call Data (RFC 9796: an element with `purpose=icon` or
+/// `purpose=jcard`); other `Call-Info` headers always stay.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum RcdCallInfo<'a> {
+    /// Passed on as they came.
+    Keep,
+    /// Removed: no verified RCD vouches for them.
+    Drop,
+    /// Kept when each of their RCD elements points to a URL the verified
+    /// RCD claim refers to (`icn`, `jcl`, inside `jcd`); removed otherwise
+    /// (a signed logo must not carry a caller's other picture along).
+    Vouched(&'a [String]),
+}
+
+impl RcdCallInfo<'_> {
+    /// Whether the `Call-Info` value stays.
+    fn keeps(self, value: &[u8]) -> bool {
+        match self {
+            RcdCallInfo::Keep => true,
+            RcdCallInfo::Drop => !carries_rcd(value),
+            RcdCallInfo::Vouched(urls) => {
+                split_list(value).filter(|el| carries_rcd(el)).all(|el| {
+                    let uri = el
+                        .trim_ascii()
+                        .strip_prefix(b"<")
+                        .and_then(|r| r.split(|&b| b == b'>').next());
+                    uri.is_some_and(|u| urls.iter().any(|x| x.as_bytes() == u))
+                })
+            }
+        }
+    }
 }
 
 impl Edits<'_> {
@@ -252,7 +285,7 @@ impl Edits<'_> {
             stir_cause: None,
             stir_ppi: None,
             identity: None,
-            drop_rcd_call_info: false,
+            rcd_call_info: RcdCallInfo::Keep,
         }
     }
 }
@@ -327,9 +360,7 @@ pub fn write_request(
             HeaderName::Privacy if e.anonymise => continue,
             HeaderName::Identity if e.identity.is_some() => continue,
             HeaderName::Other
-                if e.drop_rcd_call_info
-                    && raw.eq_ignore_ascii_case(b"Call-Info")
-                    && carries_rcd(value) =>
+                if raw.eq_ignore_ascii_case(b"Call-Info") && !e.rcd_call_info.keeps(value) =>
             {
                 continue;
             }
@@ -705,8 +736,8 @@ mod tests {
     }
 
     /// Rich Call Data in Call-Info (RFC 9796) is dropped when the call has
-    /// no verified RCD to vouch for it, and kept when it has; other
-    /// Call-Info headers stay.
+    /// no verified RCD to vouch for it, and kept when it has and points to
+    /// what the RCD refers to; other Call-Info headers stay.
     #[test]
     fn call_info_with_rich_call_data_is_dropped_unless_vouched_for() {
         let msg = String::from_utf8_lossy(INVITE).replace(
@@ -725,19 +756,28 @@ mod tests {
                 conn: None,
             };
             let src: SocketAddr = "198.51.100.7:40000".parse().unwrap();
-            for drop in [true, false] {
+            let jcard = ["https://x.example/a.json".to_string()];
+            let both = [
+                "https://x.example/a.json".to_string(),
+                "https://scam.example/microsoft.png".to_string(),
+            ];
+            // What stays: the number of Call-Info headers, the icon's, the jCard's.
+            for (rule, count, icon, card) in [
+                (RcdCallInfo::Drop, 1, false, false),
+                (RcdCallInfo::Keep, 3, true, true),
+                (RcdCallInfo::Vouched(&jcard), 2, false, true),
+                (RcdCallInfo::Vouched(&both), 3, true, true),
+                (RcdCallInfo::Vouched(&[]), 1, false, false),
+            ] {
                 let mut e = Edits::plain(69, "X-Callscreen", false, false);
-                e.drop_rcd_call_info = drop;
+                e.rcd_call_info = rule;
                 let mut out = Vec::new();
                 write_request(&mut out, m, None, src, &own, b"z9hG4bK-x", &e);
                 let text = String::from_utf8(out).unwrap().to_ascii_lowercase();
-                assert_eq!(
-                    text.matches("call-info:").count(),
-                    if drop { 1 } else { 3 },
-                    "{text}"
-                );
+                assert_eq!(text.matches("call-info:").count(), count, "{rule:?} {text}");
                 assert!(text.contains("alice"), "{text}");
-                assert_eq!(text.contains("microsoft.png"), !drop, "{text}");
+                assert_eq!(text.contains("microsoft.png"), icon, "{rule:?} {text}");
+                assert_eq!(text.contains("a.json"), card, "{rule:?} {text}");
             }
         });
         assert!(!carries_rcd(b"<https://a/purpose=icon>;purpose=info"));
