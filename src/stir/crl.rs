@@ -66,13 +66,16 @@ pub struct Revocable {
     /// Its distribution points with an https URI (others cannot be fetched
     /// under the `x5u` guards and are not looked at).
     pub points: Vec<Point>,
+    /// When it names distribution points and none has an https URI: the
+    /// first it names (its CRL cannot be had: `crl_unavailable` decides).
+    pub unfetchable: Option<String>,
     /// An intermediate of the path, not the leaf.
     pub intermediate: bool,
 }
 
 /// Reads what the revocation check needs of `leaf`, whose chain passed
 /// through `chain` (the certificates served with it) to one of `anchors`;
-/// `None` when it names no https distribution point.
+/// `None` when it names no distribution point.
 pub fn revocable(
     leaf: &X509Certificate<'_>,
     chain: &[CertificateDer<'_>],
@@ -86,10 +89,21 @@ pub fn revocable(
         return None;
     };
     let mut points = Vec::new();
+    let mut unfetchable = None;
     for dp in dps.iter() {
         let Some(DistributionPointName::FullName(names)) = &dp.distribution_point else {
+            unfetchable.get_or_insert_with(|| "a distribution point without a URI".to_string());
             continue;
         };
+        unfetchable.get_or_insert_with(|| {
+            names
+                .iter()
+                .find_map(|n| match n {
+                    GeneralName::URI(u) => Some(u.to_string()),
+                    _ => None,
+                })
+                .unwrap_or_else(|| "a distribution point without a URI".to_string())
+        });
         let url = names.iter().find_map(|n| match n {
             GeneralName::URI(u) if u.starts_with("https://") => Some(u.to_string()),
             _ => None,
@@ -104,7 +118,7 @@ pub fn revocable(
             points.push(Point { url, crl_issuer });
         }
     }
-    if points.is_empty() {
+    if points.is_empty() && unfetchable.is_none() {
         return None;
     }
     let issuer = leaf.issuer().as_raw();
@@ -116,6 +130,7 @@ pub fn revocable(
     Some(Revocable {
         serial: leaf.serial.to_bytes_be(),
         issuer: issuer.to_vec(),
+        unfetchable: points.is_empty().then_some(unfetchable).flatten(),
         issuer_key,
         points,
         intermediate: false,

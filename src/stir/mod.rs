@@ -545,6 +545,11 @@ impl Verifier {
     ) -> Revocation {
         let mut due: Option<Duration> = None;
         for cert in certs {
+            if let Some(uri) = &cert.unfetchable {
+                return Revocation::Unavailable(format!(
+                    "{uri}: no https distribution point, none fetched under the x5u guards"
+                ));
+            }
             for point in &cert.points {
                 let crl = match self.crl(point, cert, cfg, crl_cfg, now).await {
                     Ok(c) => c,

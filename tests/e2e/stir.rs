@@ -1285,7 +1285,7 @@ fn a_diversion_is_believed_from_a_div_signing_peer_only_when_signed() {
 /// TN-Validation-Failed. A CRL under the Administrator's name signed by
 /// another key, and one that is not there, are not believed
 /// (`crl_unavailable = "fail"` here: `stir:crl-unavailable`), nor is one
-/// past its nextUpdate. An intermediate is looked up in its issuer's (the
+/// past its nextUpdate, nor one named only over http (not fetched). An intermediate is looked up in its issuer's (the
 /// root's) CRL: a leaf under a revoked intermediate fails `stir:revoked`.
 /// A CRL that comes due is fetched again without a restart: a certificate
 /// revoked in the next one stops passing.
@@ -1307,6 +1307,9 @@ fn revoked_certificates_stop_passing_by_direct_and_indirect_crls() {
     let (missing, _) = leaf("missing", "/missing.crl", true);
     let (fresh, fresh_serial) = leaf("fresh", "/fresh.crl", false);
     let (stale, _) = leaf("stale", "/stale.crl", false);
+    // Its only distribution point is http: not fetched under the guards.
+    let (http_only, _) = pki.revocable("http-only", "http://127.0.0.1:9/ca.crl", false);
+    x5u.set("/http-only.pem", http_only.chain_pem.clone());
     x5u.set("/stale.crl", pki.direct_crl(&[], -10));
     x5u.set("/inter.crl", pki.direct_crl(&[&d_rev_serial], 3600));
     x5u.set(
@@ -1383,6 +1386,7 @@ fn revoked_certificates_stop_passing_by_direct_and_indirect_crls() {
     failed(&call(&missing, "missing"), "stir:crl-unavailable");
     // Past its nextUpdate: not current, so not believed either.
     failed(&call(&stale, "stale"), "stir:crl-unavailable");
+    failed(&call(&http_only, "http-only"), "stir:crl-unavailable");
     passed(&call(&ir_ok, "ir-ok"));
     failed(&call(&ir_rev, "ir-rev"), "stir:revoked");
     // The CRL each certificate of a point shares was fetched once.
