@@ -59,9 +59,10 @@ pub struct Decision<'a, 'r> {
     pub verdict: Option<Verdict<'r>>,
     /// What its pass learned from outside, for proxy mode to keep.
     pub learned: Learned,
-    /// Proxy mode: the URLs its verified Rich Call Data refers to (the
-    /// Rich Call Data `Call-Info` headers that may go on with it).
-    pub rcd_urls: Vec<String>,
+    /// Proxy mode: the URLs its verified Rich Call Data refers to, with
+    /// their `rcdi` digests (the Rich Call Data `Call-Info` headers that
+    /// may go on with it).
+    pub rcd_refs: Vec<passport::RcdRef>,
 }
 
 /// A retransmission of a call proxy mode forwarded, with what its first
@@ -243,7 +244,7 @@ pub fn screen(
             facts: None,
             verdict: None,
             learned: Learned::default(),
-            rcd_urls: Vec::new(),
+            rcd_refs: Vec::new(),
         };
         return render(out, req, ids, peer, cx, &mut d);
     }
@@ -400,15 +401,15 @@ fn decided<'a, 'r>(
         _ => None,
     };
     let rcd = carrier.and_then(|(v, signed)| Some((passport::rcd(v)?, signed, v)));
-    // Proxy mode: the URLs a verified RCD vouches for, for the Rich Call
-    // Data `Call-Info` headers that go on with it.
-    let mut rcd_urls = Vec::new();
+    // Proxy mode: the URLs a verified RCD refers to, with their `rcdi`
+    // digests, for the Rich Call Data `Call-Info` headers that go on with it.
+    let mut rcd_refs = Vec::new();
     if let Some(((name, claims), signed, value)) = &rcd {
         let check = RcdCheck::of(*signed, *claims);
         facts.rcd = Some(check);
         facts.rcd_name = name.as_deref().filter(|_| check == RcdCheck::Verified);
         if proxy && check == RcdCheck::Verified {
-            rcd_urls = passport::rcd_urls(value);
+            rcd_refs = passport::rcd_refs(value);
         }
     }
     facts.roaming = roaming;
@@ -441,7 +442,7 @@ fn decided<'a, 'r>(
         facts: Some(facts),
         verdict,
         learned: Learned { verified, roaming },
-        rcd_urls,
+        rcd_refs,
     };
     render(out, req, ids, peer, cx, &mut d)
 }

@@ -21,6 +21,7 @@ use super::warn::{TOKEN_PARAM, Warned, carried};
 use crate::clock::unix_now;
 use crate::config::NextHop;
 use crate::screen::Action;
+use crate::screen::passport::RcdRef;
 use crate::sip::addr::trim_lws;
 use crate::sip::facts::CallerIds;
 use crate::sip::facts::{request_user, user_without_param};
@@ -29,7 +30,7 @@ use crate::sip::forward::{
 };
 use crate::sip::relay::{Back, Relay, relay_response};
 use crate::sip::{Message, Method, Request};
-use crate::state::Metrics;
+use crate::state::{Metrics, Runtime};
 
 /// A response: relayed when it comes from a next hop and carries
 /// callscreen's Via on top; a probe's answer updates the hop's health.
@@ -272,8 +273,12 @@ fn render<'a>(
         .facts
         .as_ref()
         .is_some_and(|f| f.rcd == Some(crate::screen::passport::RcdCheck::Verified));
+    let vouched = match verified_rcd {
+        true => vouched_urls(&d.rcd_refs, rt, cp),
+        false => Vec::new(),
+    };
     e.rcd_call_info = match verified_rcd {
-        true => RcdCallInfo::Vouched(&d.rcd_urls),
+        true => RcdCallInfo::Vouched(&vouched),
         false => RcdCallInfo::Drop,
     };
     let mut identity = Vec::new();
@@ -332,6 +337,24 @@ fn render<'a>(
         }
     }
     outcome
+}
+
+/// The URLs of a verified Rich Call Data (`refs`) whose content is known
+/// to have the digest its `rcdi` gives (RFC 9795 §6): a `Call-Info` may
+/// send the called party there. One not fetched yet is fetched in the
+/// background (`stir::Verifier::content_matches`), for the calls after:
+/// the call never waits for a logo.
+fn vouched_urls(refs: &[RcdRef], rt: &Runtime, cp: &CallPath) -> Vec<String> {
+    let (Some(cfg), Some(handle)) = (rt.settings.stir.as_ref(), cp.runtime.get()) else {
+        return Vec::new();
+    };
+    let Some(v) = cp.verifier(cfg) else {
+        return Vec::new();
+    };
+    refs.iter()
+        .filter(|r| v.content_matches(&r.url, r.alg, &r.digest, cfg, handle) == Some(true))
+        .map(|r| r.url.clone())
+        .collect()
 }
 
 /// Signs a call of an originating trunk that signs (`sign`, `[signing]`):

@@ -37,13 +37,16 @@ pub struct FetchRules {
 pub enum Body {
     Certificate,
     Crl(usize),
+    /// What a Rich Call Data URL refers to (a logo, a jCard), up to this
+    /// many bytes.
+    Content(usize),
 }
 
 impl Body {
     fn limit(self) -> usize {
         match self {
             Body::Certificate => MAX_BYTES,
-            Body::Crl(n) => n,
+            Body::Crl(n) | Body::Content(n) => n,
         }
     }
 
@@ -51,6 +54,7 @@ impl Body {
         match self {
             Body::Certificate => "application/pem-certificate-chain, application/pkix-cert",
             Body::Crl(_) => "application/pkix-crl",
+            Body::Content(_) => "*/*",
         }
     }
 }

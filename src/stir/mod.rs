@@ -151,9 +151,26 @@ pub type Job = Box<dyn FnOnce(bool) + Send>;
 /// the same CPU per call (BENCHMARKS.md).
 pub const RUN: usize = 4;
 
+/// The most bytes fetched of what a Rich Call Data URL refers to.
+pub const RCD_MAX_BYTES: usize = 512 * 1024;
+
+/// What a Rich Call Data URL held when it was last fetched.
+enum ContentSlot {
+    /// Being fetched.
+    Pending,
+    /// Its SHA-256, SHA-384 and SHA-512 digests (none: it could not be
+    /// had), kept until then.
+    Ready {
+        digests: Option<[Vec<u8>; 3]>,
+        until: Instant,
+    },
+}
+
 /// The verifier: one per daemon.
 pub struct Verifier {
     certs: Mutex<HashMap<String, Slot>>,
+    /// What Rich Call Data URLs held, by URL.
+    contents: Mutex<HashMap<String, ContentSlot>>,
     /// CRLs by URL and the issuer expected of them.
     crls: Mutex<HashMap<(String, Vec<u8>), CrlSlot>>,
     /// Hosts that failed, until when.
@@ -216,6 +233,7 @@ impl Verifier {
         }
         Ok(Arc::new(Verifier {
             certs: Mutex::new(HashMap::new()),
+            contents: Mutex::new(HashMap::new()),
             crls: Mutex::new(HashMap::new()),
             bad_origins: Mutex::new(HashMap::new()),
             fetching: Mutex::new((0, HashMap::new())),
@@ -223,6 +241,81 @@ impl Verifier {
             next: std::sync::atomic::AtomicUsize::new(0),
             counts,
         }))
+    }
+
+    /// Whether what `url` refers to has `digest` by `alg` (0: SHA-256, 1:
+    /// SHA-384, 2: SHA-512; RFC 9795's `rcdi`), as far as a fetch made
+    /// lately tells. `None` when none has told yet: one is then started in
+    /// the background on `rt` (the `x5u` guards and fetch limits, up to
+    /// [`RCD_MAX_BYTES`]; kept by its `Cache-Control`, at most
+    /// `cache_max_age`; a failure for `negative`), so that later calls
+    /// know. It never waits.
+    pub fn content_matches(
+        self: &Arc<Self>,
+        url: &str,
+        alg: usize,
+        digest: &[u8],
+        cfg: &Arc<StirConfig>,
+        rt: &tokio::runtime::Handle,
+    ) -> Option<bool> {
+        let mut contents = lock(&self.contents);
+        match contents.get(url) {
+            Some(ContentSlot::Ready { digests, until }) if *until > Instant::now() => {
+                return Some(
+                    digests
+                        .as_ref()
+                        .and_then(|d| d.get(alg))
+                        .is_some_and(|d| d == digest),
+                );
+            }
+            Some(ContentSlot::Pending) => return None,
+            _ => {}
+        }
+        let parsed = match fetch::Url::parse(url) {
+            Ok(p) => p,
+            // Not https (or too long): never fetched, never vouched for.
+            Err(_) => return Some(false),
+        };
+        if contents.len() >= cfg.cache_entries {
+            let t = Instant::now();
+            contents.retain(|_, s| !matches!(s, ContentSlot::Ready { until, .. } if *until <= t));
+            if contents.len() >= cfg.cache_entries {
+                return None;
+            }
+        }
+        if !self.take_fetch(&parsed.host, cfg) {
+            return None;
+        }
+        contents.insert(url.to_string(), ContentSlot::Pending);
+        drop(contents);
+        let (me, cfg, url) = (Arc::clone(self), Arc::clone(cfg), url.to_string());
+        rt.spawn(async move {
+            let body = fetch::Body::Content(RCD_MAX_BYTES);
+            let fetched = fetch::fetch(&parsed, &cfg.fetch, Arc::clone(&cfg.https), body).await;
+            me.end_fetch(&parsed.host);
+            let (digests, keep) = match fetched {
+                Ok(f) => {
+                    let algs = [
+                        &ring::digest::SHA256,
+                        &ring::digest::SHA384,
+                        &ring::digest::SHA512,
+                    ];
+                    let digests = algs.map(|a| ring::digest::digest(a, &f.body).as_ref().to_vec());
+                    let keep = f
+                        .max_age
+                        .unwrap_or(cfg.cache_max_age)
+                        .min(cfg.cache_max_age);
+                    (Some(digests), keep)
+                }
+                Err(e) => {
+                    tracing::info!(url = %url, error = %e, "Rich Call Data content fetch failed");
+                    (None, cfg.negative)
+                }
+            };
+            let until = Instant::now() + keep;
+            lock(&me.contents).insert(url, ContentSlot::Ready { digests, until });
+        });
+        None
     }
 
     /// Verifies the PASSporT `token` (its certificate at `x5u`) at `now`

@@ -1658,17 +1658,38 @@ fn with_several_identity_headers_the_stir_reason_names_the_failed_one() {
 
 /// Proxy mode, Rich Call Data in SIP (RFC 9796): a `Call-Info` logo or
 /// jCard goes on with the call only when its PASSporT's RCD verified
-/// (RFC 9795) and refers to its URL; without a verified RCD (none, or a
-/// signature that fails) those headers are removed from the forwarded
-/// INVITE, as is a logo the verified RCD does not name, and a `Call-Info`
-/// of another purpose stays.
+/// (RFC 9795), refers to its URL, and what the URL holds has the digest
+/// the RCD's `rcdi` gives (fetched in the background: the first call goes
+/// on without the logo); without a verified RCD (none, or a signature that
+/// fails) those headers are removed from the forwarded INVITE, as is a logo
+/// the verified RCD does not name or whose content is not what was signed,
+/// and a `Call-Info` of another purpose stays.
 #[test]
 fn proxy_mode_passes_rich_call_data_on_only_when_verified() {
     let (s, hop) = proxy_setup("stir-proxy-rcd", "", "");
     let (c, e) = digits();
-    let info = "Call-Info: <https://acme.example/logo.png>;purpose=icon\r\n\
-                Call-Info: <https://acme.example/about>;purpose=info\r\n";
-    let rcd = r#""rcd":{"nam":"Acme","icn":"https://acme.example/logo.png"},"rcdi":{"/icn":"sha256-47DEQpj8HBSa-_TImW-5JCeuQeRkm5NMpJWZG3hSuFU"}"#;
+    // Acme's logo, served where its RCD says, and a picture that is not it
+    // (short paths: the INVITEs stay under 1300 bytes, forwarded over UDP).
+    s.x5u.set("/l", "Acme's logo".to_string());
+    s.x5u.set("/o", "another picture".to_string());
+    let logo = s.x5u.url("/l");
+    let other = s.x5u.url("/o");
+    let digest = |body: &str| {
+        let d = ring::digest::digest(&ring::digest::SHA256, body.as_bytes());
+        let b64 = &base64::engine::general_purpose::URL_SAFE_NO_PAD;
+        format!("sha256-{}", base64::Engine::encode(b64, d.as_ref()))
+    };
+    // RCD naming `url` for its logo, whose content must be `body`.
+    let rcd_with = |url: &str, body: &str| {
+        format!(
+            r#""rcd":{{"nam":"Acme","icn":"{url}"}},"rcdi":{{"/icn":"{}"}}"#,
+            digest(body)
+        )
+    };
+    let rcd_for = |url: &str| rcd_with(url, "Acme's logo");
+    let info = format!(
+        "Call-Info: <{logo}>;purpose=icon\r\nCall-Info: <https://a.example/i>;purpose=info\r\n"
+    );
     let n = std::sync::atomic::AtomicUsize::new(0);
     // Forwarded, once its certificate is had within the call's budget.
     let forwarded_with = |identity: &str, info: &str| loop {
@@ -1686,27 +1707,59 @@ fn proxy_mode_passes_rich_call_data_on_only_when_verified() {
             return fwd;
         }
     };
-    let forwarded = |identity: &str| forwarded_with(identity, info);
+    let forwarded = |identity: &str| forwarded_with(identity, &info);
     let good = s.x5u.url("/good.pem");
-    let fwd = forwarded(&s.pki.good.identity_with(c, e, "A", unix_now(), &good, rcd));
+    let signed = |rcd: &str| s.pki.good.identity_with(c, e, "A", unix_now(), &good, rcd);
+    // Verified, the logo not fetched yet: the call does not wait for it,
+    // and goes on without it; the logo is fetched for the calls after.
+    let fwd = forwarded(&signed(&rcd_for(&logo)));
     assert!(fwd.contains("verstat=TN-Validation-Passed"), "{fwd}");
     assert!(
-        fwd.contains("purpose=icon") && fwd.contains("purpose=info"),
+        !fwd.contains("purpose=icon") && fwd.contains("purpose=info"),
         "{fwd}"
     );
+    let deadline = Instant::now() + TIMEOUT;
+    let fwd = loop {
+        let fwd = forwarded(&signed(&rcd_for(&logo)));
+        if fwd.contains("purpose=icon") || Instant::now() > deadline {
+            break fwd;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    assert!(
+        fwd.contains(&format!("<{logo}>;purpose=icon")) && fwd.contains("purpose=info"),
+        "{fwd}"
+    );
+    assert_eq!(s.x5u.hits("/l"), 1);
     // Verified, but an icon the RCD does not refer to: that one is removed,
     // the signed one stays.
     let fwd = forwarded_with(
-        &s.pki.good.identity_with(c, e, "A", unix_now(), &good, rcd),
-        "Call-Info: <https://scam.example/microsoft.png>;purpose=icon\r\n\
-         Call-Info: <https://acme.example/logo.png>;purpose=icon\r\n",
+        &signed(&rcd_for(&logo)),
+        &format!(
+            "Call-Info: <https://scam.example/microsoft.png>;purpose=icon\r\n\
+             Call-Info: <{logo}>;purpose=icon\r\n"
+        ),
     );
     assert!(fwd.contains("verstat=TN-Validation-Passed"), "{fwd}");
     assert!(!fwd.contains("microsoft.png"), "{fwd}");
-    assert!(
-        fwd.contains("<https://acme.example/logo.png>;purpose=icon"),
-        "{fwd}"
-    );
+    assert!(fwd.contains(&format!("<{logo}>;purpose=icon")), "{fwd}");
+    // Verified, naming a URL whose content does not have the digest its
+    // rcdi gives: not passed on. (Once a call whose rcdi has that
+    // content's digest carries it, the digest is known.)
+    let with_other = format!("Call-Info: <{other}>;purpose=icon\r\n");
+    let deadline = Instant::now() + TIMEOUT;
+    loop {
+        let fwd = forwarded_with(&signed(&rcd_with(&other, "another picture")), &with_other);
+        if fwd.contains("purpose=icon") {
+            break;
+        }
+        assert!(Instant::now() < deadline, "never vouched for: {fwd}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let fwd = forwarded_with(&signed(&rcd_for(&other)), &with_other);
+    assert!(fwd.contains("verstat=TN-Validation-Passed"), "{fwd}");
+    assert!(!fwd.contains("purpose=icon"), "{fwd}");
+    assert_eq!(s.x5u.hits("/o"), 1);
     // No RCD in the PASSporT: the logo is nobody's word.
     let fwd = forwarded(&s.pki.good.identity(c, e, "A", unix_now(), &good));
     assert!(
@@ -1715,11 +1768,14 @@ fn proxy_mode_passes_rich_call_data_on_only_when_verified() {
     );
     // RCD under a signature that fails.
     let untrusted = s.x5u.url("/untrusted.pem");
-    let fwd = forwarded(
-        &s.pki
-            .untrusted
-            .identity_with(c, e, "A", unix_now(), &untrusted, rcd),
-    );
+    let fwd = forwarded(&s.pki.untrusted.identity_with(
+        c,
+        e,
+        "A",
+        unix_now(),
+        &untrusted,
+        &rcd_for(&logo),
+    ));
     assert!(fwd.contains("TN-Validation-Failed"), "{fwd}");
     assert!(
         !fwd.contains("purpose=icon") && fwd.contains("purpose=info"),
@@ -1773,17 +1829,35 @@ fn a_proxy_retransmission_is_forwarded_as_its_first_copy_was() {
         (first, recv())
     };
 
-    // Rich Call Data, verified: its Call-Info and verstat both times.
-    let rcd = r#""rcd":{"nam":"Acme","icn":"https://acme.example/logo.png"},"rcdi":{"/icn":"sha256-47DEQpj8HBSa-_TImW-5JCeuQeRkm5NMpJWZG3hSuFU"}"#;
-    let msg = invite(
-        "px-again-rcd",
-        CALLER,
-        &format!(
-            "Identity: {}\r\nCall-Info: <https://acme.example/logo.png>;purpose=icon\r\n",
-            s.pki.good.identity_with(c, e, "A", unix_now(), &good, rcd)
-        ),
+    // Rich Call Data, verified: its Call-Info and verstat both times. Its
+    // logo (empty: the digest is SHA-256's of nothing) fetched first, by
+    // the calls before.
+    s.x5u.set("/logo.png", String::new());
+    let logo = s.x5u.url("/logo.png");
+    let rcd = format!(
+        r#""rcd":{{"nam":"Acme","icn":"{logo}"}},"rcdi":{{"/icn":"sha256-47DEQpj8HBSa-_TImW-5JCeuQeRkm5NMpJWZG3hSuFU"}}"#
     );
-    let (first, again) = twice(&msg);
+    let rcd_call = |call_id: &str| {
+        invite(
+            call_id,
+            CALLER,
+            &format!(
+                "Identity: {}\r\nCall-Info: <{logo}>;purpose=icon\r\n",
+                s.pki.good.identity_with(c, e, "A", unix_now(), &good, &rcd)
+            ),
+        )
+    };
+    let deadline = Instant::now() + TIMEOUT;
+    for k in 0.. {
+        s.client
+            .send_to(&rcd_call(&format!("px-again-logo-{k}")), s.d.udp)
+            .unwrap();
+        if recv().contains("purpose=icon") || Instant::now() > deadline {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let (first, again) = twice(&rcd_call("px-again-rcd"));
     assert!(first.contains("verstat=TN-Validation-Passed"), "{first}");
     assert!(first.contains("purpose=icon"), "{first}");
     assert_eq!(again, first);

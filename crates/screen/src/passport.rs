@@ -683,28 +683,55 @@ fn urls_in(v: &Value, at: String, found: &mut impl FnMut(String, &str)) {
     }
 }
 
+/// A URL an `rcd` claim refers to, with the digest its `rcdi` claim gives
+/// for what the URL holds (RFC 9795 §6).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RcdRef {
+    pub url: String,
+    /// The digest's algorithm: 0 SHA-256, 1 SHA-384, 2 SHA-512.
+    pub alg: usize,
+    pub digest: Vec<u8>,
+}
+
 /// The URLs an Identity header's `rcd` claim refers to (`icn`, `jcl`, and
-/// those inside `jcd`): what a Rich Call Data `Call-Info` header (RFC 9796)
-/// passed on with it may point to.
-pub fn rcd_urls(value: &str) -> Vec<String> {
-    let mut out = Vec::new();
+/// those inside `jcd`) that its `rcdi` claim gives a digest for: what a
+/// Rich Call Data `Call-Info` header (RFC 9796) passed on with it may
+/// point to, once what the URL holds has that digest.
+pub fn rcd_refs(value: &str) -> Vec<RcdRef> {
+    let mut urls = Vec::new();
     let payload = value
         .split(';')
         .next()
         .and_then(|t| t.trim().split('.').nth(1))
         .and_then(json);
-    let Some(rcd) = payload.as_ref().and_then(|p| p.get("rcd")) else {
-        return out;
+    let Some(payload) = payload else {
+        return Vec::new();
+    };
+    let Some(rcd) = payload.get("rcd") else {
+        return Vec::new();
     };
     for key in ["icn", "jcl"] {
         if let Some(Value::String(u)) = rcd.get(key) {
-            out.push(u.clone());
+            urls.push((format!("/{key}"), u.clone()));
         }
     }
     if let Some(jcd) = rcd.get("jcd") {
-        urls_in(jcd, String::new(), &mut |_, u| out.push(u.to_string()));
+        urls_in(jcd, "/jcd".to_string(), &mut |at, u| {
+            urls.push((at, u.to_string()))
+        });
     }
-    out
+    let rcdi = payload.get("rcdi").and_then(Value::as_object);
+    urls.into_iter()
+        .filter_map(|(at, url)| {
+            let d = rcdi?.get(&at)?.as_str()?;
+            let (alg, b64) = ["sha256-", "sha384-", "sha512-"]
+                .iter()
+                .enumerate()
+                .find_map(|(i, p)| Some((i, d.strip_prefix(p)?)))?;
+            let digest = base64_decode(b64).filter(|d| d.len() == [32, 48, 64][alg])?;
+            Some(RcdRef { url, alg, digest })
+        })
+        .collect()
 }
 
 #[cfg(test)]
@@ -1049,17 +1076,30 @@ mod rcd_tests {
             r#"{{"rcd":{{"jcd":["vcard",[["logo",{{}},"uri","https://a.example/l.png"]]]}},"rcdi":{{"/jcd/1/0/3":"{DIGEST}"}}}}"#
         );
         assert_eq!(rcd(&value(&jcd)).map(|r| r.1), Some(Ok(())));
-        // The URLs a Rich Call Data Call-Info header may point to.
-        let all = r#"{"rcd":{"nam":"A","icn":"https://a.example/i.png","jcl":"https://a.example/c.json","jcd":["vcard",[["logo",{},"uri","https://a.example/l.png"],["fn",{},"text","A"]]]}}"#;
+        // The URLs a Rich Call Data Call-Info header may point to, with
+        // what their content must hash to.
+        let d384 = format!("sha384-{}", "A".repeat(64));
+        let all = format!(
+            r#"{{"rcd":{{"nam":"A","icn":"https://a.example/i.png","jcl":"https://a.example/c.json","jcd":["vcard",[["logo",{{}},"uri","https://a.example/l.png"],["fn",{{}},"text","A"]]]}},"rcdi":{{"/icn":"{DIGEST}","/jcl":"{d384}","/jcd/1/0/3":"sha256-short"}}}}"#
+        );
+        let refs = rcd_refs(&value(&all));
+        let empty_sha256 = base64_decode(&DIGEST[7..]).unwrap();
         assert_eq!(
-            rcd_urls(&value(all)),
+            refs,
             [
-                "https://a.example/i.png",
-                "https://a.example/c.json",
-                "https://a.example/l.png"
+                RcdRef {
+                    url: "https://a.example/i.png".into(),
+                    alg: 0,
+                    digest: empty_sha256
+                },
+                RcdRef {
+                    url: "https://a.example/c.json".into(),
+                    alg: 1,
+                    digest: vec![0; 48]
+                },
             ]
         );
-        assert!(rcd_urls(&value(r#"{"attest":"A"}"#)).is_empty());
+        assert!(rcd_refs(&value(r#"{"attest":"A"}"#)).is_empty());
         // What it comes to with the PASSporT's verification.
         let signed = Some(StirCheck::Signed);
         assert_eq!(RcdCheck::of(signed, Ok(())), RcdCheck::Verified);
