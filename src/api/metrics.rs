@@ -189,6 +189,21 @@ pub async fn metrics(State(st): State<Arc<ApiState>>) -> impl IntoResponse {
             &m.stir.revoked,
         ),
         (
+            "callscreen_stir_rcd_fetches_total",
+            "STIR: fetches started of what a verified Rich Call Data's URLs hold (a logo, a jCard), in the background, to check their rcdi digests.",
+            &m.stir.rcd_fetches,
+        ),
+        (
+            "callscreen_stir_rcd_fetch_failures_total",
+            "STIR: Rich Call Data contents that could not be had (unreachable, refused by the fetch guards, too large); their Call-Info is not passed on.",
+            &m.stir.rcd_fetch_failures,
+        ),
+        (
+            "callscreen_stir_rcd_mismatches_total",
+            "STIR: calls whose verified Rich Call Data names a URL whose content does not have its rcdi digest; that Call-Info was removed.",
+            &m.stir.rcd_mismatches,
+        ),
+        (
             "callscreen_stir_signatures_verified_total",
             "STIR: PASSporT signatures that verified.",
             &m.stir.verified,

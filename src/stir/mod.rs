@@ -123,6 +123,11 @@ pub struct StirCounts {
     pub crl_fetches: AtomicU64,
     pub crl_failures: AtomicU64,
     pub revoked: AtomicU64,
+    /// Rich Call Data contents fetched (started), not had, and calls whose
+    /// RCD URL's content did not have the `rcdi` digest.
+    pub rcd_fetches: AtomicU64,
+    pub rcd_fetch_failures: AtomicU64,
+    pub rcd_mismatches: AtomicU64,
     /// Screened calls by the `verstat` they got, in [`Verstat::ALL`]'s order.
     pub verstat: [AtomicU64; 3],
 }
@@ -261,12 +266,14 @@ impl Verifier {
         let mut contents = lock(&self.contents);
         match contents.get(url) {
             Some(ContentSlot::Ready { digests, until }) if *until > Instant::now() => {
-                return Some(
-                    digests
-                        .as_ref()
-                        .and_then(|d| d.get(alg))
-                        .is_some_and(|d| d == digest),
-                );
+                let Some(digests) = digests else {
+                    return Some(false);
+                };
+                let matches = digests.get(alg).is_some_and(|d| d == digest);
+                if !matches {
+                    self.counts.rcd_mismatches.fetch_add(1, Ordering::Relaxed);
+                }
+                return Some(matches);
             }
             Some(ContentSlot::Pending) => return None,
             _ => {}
@@ -288,6 +295,7 @@ impl Verifier {
         }
         contents.insert(url.to_string(), ContentSlot::Pending);
         drop(contents);
+        self.counts.rcd_fetches.fetch_add(1, Ordering::Relaxed);
         let (me, cfg, url) = (Arc::clone(self), Arc::clone(cfg), url.to_string());
         rt.spawn(async move {
             let body = fetch::Body::Content(RCD_MAX_BYTES);
@@ -308,6 +316,7 @@ impl Verifier {
                     (Some(digests), keep)
                 }
                 Err(e) => {
+                    me.counts.rcd_fetch_failures.fetch_add(1, Ordering::Relaxed);
                     tracing::info!(url = %url, error = %e, "Rich Call Data content fetch failed");
                     (None, cfg.negative)
                 }

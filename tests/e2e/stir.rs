@@ -92,6 +92,32 @@ impl Setup {
     }
 }
 
+/// An `[api]` section with one read-only client whose token is `token`,
+/// and its state directory (named after `name`, for the test to remove).
+fn read_api(name: &str, token: &str) -> (String, std::path::PathBuf) {
+    let state = std::env::temp_dir().join(format!("cs-{name}-{}", std::process::id()));
+    let api = format!(
+        "[api]\nlisten = \"127.0.0.1:0\"\nstate_dir = \"{}\"\n\
+         [[api.clients]]\nname = \"ops\"\ntoken_sha256 = \"{}\"\nlists = [\"*\"]\noperations = [\"read\"]\n",
+        state.display(),
+        callscreen::api::hash_token(token)
+    );
+    (api, state)
+}
+
+/// The daemon's `/metrics`, read with `token`: a counter by its name (and
+/// labels).
+fn metrics(d: &Daemon, token: &str) -> impl Fn(&str) -> u64 {
+    let (code, metrics) = http(api_addr(d), "GET", "/metrics", Some(token), None, b"");
+    assert_eq!(code, 200, "{metrics}");
+    move |name: &str| {
+        metrics
+            .lines()
+            .find_map(|l| l.strip_prefix(name)?.trim().parse().ok())
+            .unwrap_or_else(|| panic!("{name} in {metrics}"))
+    }
+}
+
 fn field<'a>(line: &'a str, key: &str) -> Option<&'a str> {
     line.split_whitespace()
         .find_map(|w| w.strip_prefix(&format!("{key}=")))
@@ -708,13 +734,7 @@ fn ten_thousand_unreachable_x5u_do_not_slow_clean_calls() {
 fn a_full_pool_passes_calls_unverified_and_counts_them() {
     let sip = "[sip]\nudp = [\"127.0.0.1:0\"]\ntcp = [\"127.0.0.1:0\"]\nudp_threads = 1\n\
                [bursts]\ncalls_per_number = 0\ncalls_per_block = 0\n";
-    let dir_state = std::env::temp_dir().join(format!("cs-stir-busy-{}", std::process::id()));
-    let api = format!(
-        "[api]\nlisten = \"127.0.0.1:0\"\nstate_dir = \"{}\"\n\
-         [[api.clients]]\nname = \"ops\"\ntoken_sha256 = \"{}\"\nlists = [\"*\"]\noperations = [\"read\"]\n",
-        dir_state.display(),
-        callscreen::api::hash_token("busy-token")
-    );
+    let (api, dir_state) = read_api("stir-busy", "busy-token");
     let s = setup_with("stir-busy", sip, "workers = 1\nqueue = 1\n", &api);
     let (c, e) = digits();
     let good = s.x5u.url("/good.pem");
@@ -746,21 +766,7 @@ fn a_full_pool_passes_calls_unverified_and_counts_them() {
         passed >= 1 && unverified >= 1,
         "passed {passed}, unverified {unverified}"
     );
-    let (code, metrics) = http(
-        api_addr(&s.d),
-        "GET",
-        "/metrics",
-        Some("busy-token"),
-        None,
-        b"",
-    );
-    assert_eq!(code, 200);
-    let metric = |name: &str| -> u64 {
-        metrics
-            .lines()
-            .find_map(|l| l.strip_prefix(name)?.trim().parse().ok())
-            .unwrap_or_else(|| panic!("{name} in {metrics}"))
-    };
+    let metric = metrics(&s.d, "busy-token");
     assert_eq!(metric("callscreen_stir_busy_total"), unverified);
     assert_eq!(
         metric("callscreen_stir_calls_total{verstat=\"No-TN-Validation\"}"),
@@ -1666,7 +1672,8 @@ fn with_several_identity_headers_the_stir_reason_names_the_failed_one() {
 /// and a `Call-Info` of another purpose stays.
 #[test]
 fn proxy_mode_passes_rich_call_data_on_only_when_verified() {
-    let (s, hop) = proxy_setup("stir-proxy-rcd", "", "");
+    let (api, dir_state) = read_api("stir-rcd", "rcd-token");
+    let (s, hop) = proxy_setup("stir-proxy-rcd", "", &api);
     let (c, e) = digits();
     // Acme's logo, served where its RCD says, and a picture that is not it
     // (short paths: the INVITEs stay under 1300 bytes, forwarded over UDP).
@@ -1760,6 +1767,11 @@ fn proxy_mode_passes_rich_call_data_on_only_when_verified() {
     assert!(fwd.contains("verstat=TN-Validation-Passed"), "{fwd}");
     assert!(!fwd.contains("purpose=icon"), "{fwd}");
     assert_eq!(s.x5u.hits("/o"), 1);
+    // Counted: two contents fetched, none failed, the mismatch above.
+    let metric = metrics(&s.d, "rcd-token");
+    assert_eq!(metric("callscreen_stir_rcd_fetches_total"), 2);
+    assert_eq!(metric("callscreen_stir_rcd_fetch_failures_total"), 0);
+    assert_eq!(metric("callscreen_stir_rcd_mismatches_total"), 1);
     // No RCD in the PASSporT: the logo is nobody's word.
     let fwd = forwarded(&s.pki.good.identity(c, e, "A", unix_now(), &good));
     assert!(
@@ -1781,6 +1793,7 @@ fn proxy_mode_passes_rich_call_data_on_only_when_verified() {
         !fwd.contains("purpose=icon") && fwd.contains("purpose=info"),
         "{fwd}"
     );
+    let _ = std::fs::remove_dir_all(&dir_state);
 }
 
 /// A retransmitted INVITE in proxy mode is forwarded as its first copy
