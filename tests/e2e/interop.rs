@@ -758,29 +758,37 @@ fn callscreen_verifies_the_div_and_rcd_passports_secsipidx_makes() {
         assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
         String::from_utf8_lossy(&o.stdout).trim().to_string()
     };
-    let shaken = secsipidx(
-        &[
-            "-sign-full",
-            "-attest",
-            "A",
-            "-orig-tn",
-            caller,
-            "-dest-tn",
-            line,
-            "-x5u",
-            &url,
-        ],
-        "sti.key",
-    );
-    let header = format!(r#"{{"alg":"ES256","ppt":"div","typ":"passport","x5u":"{url}"}}"#);
+    // A SHAKEN PASSporT secsipidx makes whole (`-sign-full`) for a call
+    // from the caller to `dest`.
+    let sign_full = |dest: &str| {
+        secsipidx(
+            &[
+                "-sign-full",
+                "-attest",
+                "A",
+                "-orig-tn",
+                caller,
+                "-dest-tn",
+                dest,
+                "-x5u",
+                &url,
+            ],
+            "sti.key",
+        )
+    };
+    // A PASSporT of type `ppt` with `payload`, signed by secsipidx with
+    // `key`, as an Identity header value.
+    let passport = |ppt: &str, payload: &str, key: &str| {
+        let header = format!(r#"{{"alg":"ES256","ppt":"{ppt}","typ":"passport","x5u":"{url}"}}"#);
+        let token = secsipidx(&["-sign", "-header", &header, "-payload", payload], key);
+        format!("{token};info=<{url}>;alg=ES256;ppt={ppt}")
+    };
+    let shaken = sign_full(line);
     let payload = format!(
         r#"{{"dest":{{"tn":["{target}"]}},"div":{{"tn":"{line}"}},"iat":{},"orig":{{"tn":"{caller}"}}}}"#,
         sti::unix_now()
     );
-    let div = |key: &str| {
-        let token = secsipidx(&["-sign", "-header", &header, "-payload", &payload], key);
-        format!("{token};info=<{url}>;alg=ES256;ppt=div")
-    };
+    let div = |key: &str| passport("div", &payload, key);
     let client = UdpSocket::bind("127.0.0.1:0").unwrap();
     client
         .set_read_timeout(Some(Duration::from_secs(5)))
@@ -811,13 +819,7 @@ fn callscreen_verifies_the_div_and_rcd_passports_secsipidx_makes() {
         "{l}"
     );
 
-    // A PASSporT of type `ppt` with `payload`, signed by secsipidx with
-    // `key`, as an Identity header value; a call with `headers`.
-    let passport = |ppt: &str, payload: &str, key: &str| {
-        let header = format!(r#"{{"alg":"ES256","ppt":"{ppt}","typ":"passport","x5u":"{url}"}}"#);
-        let token = secsipidx(&["-sign", "-header", &header, "-payload", payload], key);
-        format!("{token};info=<{url}>;alg=ES256;ppt={ppt}")
-    };
+    // A call with `headers`.
     let ask = |call_id: &str, headers: &str| {
         let msg = invite(call_id, &format!("+{caller}"), headers);
         let r = udp_ask(&client, d.udp, &msg).expect("an answer");
@@ -849,20 +851,7 @@ fn callscreen_verifies_the_div_and_rcd_passports_secsipidx_makes() {
 
     // Rich Call Data in a PASSporT of its own (`ppt=rcd`, RFC 9795 §5),
     // beside a SHAKEN PASSporT without any, both made by secsipidx.
-    let plain = secsipidx(
-        &[
-            "-sign-full",
-            "-attest",
-            "A",
-            "-orig-tn",
-            caller,
-            "-dest-tn",
-            target,
-            "-x5u",
-            &url,
-        ],
-        "sti.key",
-    );
+    let plain = sign_full(target);
     let separate = |call_id: &str, key: &str| {
         let payload = format!(
             r#"{{"dest":{{"tn":["{target}"]}},"iat":{},"orig":{{"tn":"{caller}"}},"rcd":{{"nam":"Acme"}}}}"#,
